@@ -1,0 +1,143 @@
+# pvft: one top-level make, Xen/Linux kbuild style. Each directory's Kbuild
+# lists its objects (obj-y), programs (prog-y) and guests (guest-y); this file
+# turns them into build/. Quiet unless V=1.
+#
+#   make          build everything into build/
+#   make demo     the main job (installs build dependencies first)
+#   make check    all tests, ending with one line "N passed, N failed"
+#   make bench    benchmarks, each printing ratios against its baseline
+#   make deps     install missing Debian build dependencies
+
+BUILD ?= build
+V ?= 0
+CC := gcc
+AR := ar
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-7s %s\n' '$(1)' '$(2)'
+MAKEFLAGS += --no-print-directory
+endif
+
+WARN := -Wall -Wextra -Werror
+HOST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread \
+	-iquote include -iquote lib -iquote hv -MMD -MP
+HOST_LDLIBS := -pthread
+# Guests run in ring 3 on a bare identity map: no libc, no PIC, no red zone,
+# no stack protector, no CET; see DESIGN.md section 6.
+GUEST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -ffreestanding -nostdlib -fno-pic \
+	-no-pie -mno-red-zone -fno-stack-protector -fcf-protection=none \
+	-fno-asynchronous-unwind-tables -fno-exceptions \
+	-Iinclude -Iguest/include -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none \
+	-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -T guest/guest.lds
+
+include Kbuild
+
+# Read each directory's Kbuild with its lists scoped to that directory.
+define add_subdir
+obj-y :=
+prog-y :=
+guest-y :=
+test-y :=
+include $(1)/Kbuild
+objs-$(1) := $$(addprefix $(BUILD)/$(1)/,$$(obj-y))
+progs-$(1) := $$(prog-y)
+guests-$(1) := $$(guest-y)
+tests-$(1) := $$(addprefix $(BUILD)/$(1)/,$$(test-y))
+endef
+$(foreach d,$(subdir-y),$(eval $(call add_subdir,$(d))))
+
+LIBPVFT := $(BUILD)/lib/libpvft.a
+# pvft-hv minus its main(): linked into pvft-hv, the unit tests and benches.
+LIBHV := $(BUILD)/hv/libhv.a
+GUEST_RT := $(objs-guest)
+GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
+PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/compute-native \
+	$(BUILD)/bin/pvft-exitbench
+UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
+
+.PHONY: all deps demo check bench clean format
+all: $(PROGS) $(GUESTS) $(UNIT_TESTS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+# Host objects.
+$(BUILD)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+# Guest objects (more specific pattern, so it wins for guest/).
+$(BUILD)/guest/%.o: guest/%.c
+	$(call msg,CC [G],$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guest/%.o: guest/%.S
+	$(call msg,AS [G],$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(GUEST_CFLAGS) -D__ASSEMBLY__ -c -o $@ $<
+
+$(BUILD)/guest/%.elf: $(BUILD)/guest/apps/%.o $(GUEST_RT) guest/guest.lds
+	$(call msg,LD [G],$@)
+	$(Q)$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT) $< -lgcc
+
+$(LIBPVFT): $(objs-lib)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIBHV): $(filter-out $(BUILD)/hv/main.o,$(objs-hv))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
+# The compute guest's source, built as an ordinary host program.
+$(BUILD)/native/compute.o: guest/apps/compute.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(HOST_CFLAGS) -DPVFT_NATIVE -c -o $@ $<
+
+$(BUILD)/bin/compute-native: $(BUILD)/native/compute.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
+$(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
+$(UNIT_TESTS): $(tests-tests) $(LIBHV) $(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ -lcunit $(HOST_LDLIBS)
+
+# The user-facing targets install dependencies first, then build.
+demo: deps
+	$(Q)$(MAKE) all
+	$(Q)scripts/demo.sh $(BUILD)
+
+check: deps
+	$(Q)$(MAKE) all
+	$(Q)tests/run-all.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) all
+	$(Q)bench/run.sh $(BUILD)
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

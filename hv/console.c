@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "domain.h"
+#include "guestmem.h"
+#include "log.h"
+
+void console__init(struct console *c, int out_fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->out_fd = out_fd;
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void console__dispose(struct console *c)
+{
+	pthread_mutex_destroy(&c->lock);
+}
+
+size_t console__push_input(struct console *c, const void *buf, size_t len)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = CONSOLE_QUEUE_SIZE - c->queue_len;
+	if (n > len)
+		n = len;
+	memcpy(c->queue + c->queue_len, buf, n);
+	c->queue_len += n;
+	pthread_mutex_unlock(&c->lock);
+	/* Release: the vCPU thread that sees the flag also sees the bytes. */
+	if (n)
+		atomic_store_explicit(&c->input_ready, true,
+				      memory_order_release);
+	return n;
+}
+
+void console__close_input(struct console *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->input_closed = true;
+	pthread_mutex_unlock(&c->lock);
+	atomic_store_explicit(&c->input_ready, true, memory_order_release);
+}
+
+bool console__stage_input(struct console *c)
+{
+	size_t n;
+
+	if (!atomic_load_explicit(&c->input_ready, memory_order_acquire))
+		return false;
+	pthread_mutex_lock(&c->lock);
+	n = sizeof(c->staged) - c->staged_len;
+	if (n > c->queue_len)
+		n = c->queue_len;
+	memcpy(c->staged + c->staged_len, c->queue, n);
+	c->staged_len += n;
+	memmove(c->queue, c->queue + n, c->queue_len - n);
+	c->queue_len -= n;
+	c->closed_seen = c->input_closed && !c->queue_len;
+	atomic_store_explicit(&c->input_ready, c->queue_len > 0,
+			      memory_order_relaxed);
+	pthread_mutex_unlock(&c->lock);
+	return n > 0;
+}
+
+bool console__input_open(struct console *c)
+{
+	return c->staged_len || !c->closed_seen;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t r = write(fd, buf, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -errno;
+		buf += r;
+		len -= r;
+	}
+	return 0;
+}
+
+long console__write(struct domain *d, uint64_t gpa, uint64_t len)
+{
+	uint8_t buf[PVFT_CONSOLE_IO_MAX];
+	int rc;
+
+	if (len > sizeof(buf))
+		return -EINVAL;
+	rc = guestmem__copy_from(d, buf, gpa, len);
+	if (rc)
+		return rc;
+	rc = write_all(d->console.out_fd, buf, len);
+	if (rc) {
+		/* The guest is not to blame for a closed stdout. */
+		pr_warn("console output lost: %s", strerror(-rc));
+	}
+	return len;
+}
+
+long console__read(struct domain *d, uint64_t gpa, uint64_t len)
+{
+	struct console *c = &d->console;
+	size_t n = len < c->staged_len ? len : c->staged_len;
+	int rc;
+
+	if (len > PVFT_CONSOLE_IO_MAX)
+		return -EINVAL;
+	/* The whole buffer must be the guest's, not just the part we fill. */
+	if (!guestmem__range_ok(d, gpa, len, true))
+		return -EFAULT;
+	rc = guestmem__copy_to(d, gpa, c->staged, n);
+	if (rc)
+		return rc;
+	memmove(c->staged, c->staged + n, c->staged_len - n);
+	c->staged_len -= n;
+	return n;
+}

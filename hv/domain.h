@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * struct domain: everything pvft-hv knows about the one domain it runs.
+ *
+ * Threads: the vCPU thread owns every field unless a comment says otherwise.
+ * The I/O thread only touches the console input queue and the wake-up
+ * eventfd, which are made for that (console.h, iothread.h).
+ */
+#ifndef PVFT_HV_DOMAIN_H
+#define PVFT_HV_DOMAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvft/abi.h"
+#include "console.h"
+#include "evtchn.h"
+#include "sched.h"
+
+/* pvft-hv exit statuses other than the guest's own exit code. */
+#define HV_EXIT_USAGE 2       /* bad option, config or guest image */
+#define HV_EXIT_HOST 3        /* the host failed us (KVM, ptrace, memory) */
+#define HV_EXIT_GUEST_FAULT 4 /* guest fault, bad exit, dead or stuck domain */
+#define HV_EXIT_GUEST_CRASH 5 /* the guest said SHUTDOWN_crash */
+
+struct vcpu_backend;
+struct iothread;
+
+struct domain {
+	const char *name;
+
+	/* Guest RAM [0, mem_size), mapped here and backed by mem_fd. */
+	uint8_t *mem;
+	uint64_t mem_size;
+	int mem_fd;
+
+	/* From the image (elf.h). */
+	uint64_t entry;
+	uint64_t hypercall_page;
+	char cmdline[MAX_GUEST_CMDLINE];
+
+	struct evtchn_table evtchn;
+	struct sched sched;
+	struct console console;
+
+	/*
+	 * The exit ordinal: exits the guest caused synchronously by its own
+	 * instructions (hypercalls, faults). Host-caused returns from the
+	 * vCPU (kicks, signals) never count: DESIGN.md section 2.
+	 * Written by the vCPU thread, read by the I/O thread's watchdog.
+	 */
+	uint64_t exits;
+	uint64_t last_rip; /* guest RIP at the latest exit, for reports */
+
+	/* Unique ids: a per-boot nonce and a counter (PVFTOP_unique_id). */
+	uint32_t id_nonce;
+	uint32_t id_counter;
+
+	/* Set once the domain is over; exit_status is pvft-hv's. */
+	bool shut_down;
+	int exit_status;
+
+	const struct vcpu_backend *backend;
+	void *backend_priv;
+	struct iothread *io;
+};
+
+/* Guest-physical address -> host pointer, no checks: see guestmem.h. */
+static inline void *domain__gpa(struct domain *d, uint64_t gpa)
+{
+	return d->mem + gpa;
+}
+
+static inline struct shared_info *domain__shared_info(struct domain *d)
+{
+	return domain__gpa(d, PVFT_SHARED_INFO_GPA);
+}
+
+int domain__init_memory(struct domain *d, uint64_t mem_size);
+int domain__load(struct domain *d, const char *kernel_path, const char *cmdline);
+/* After entry and hypercall_page are set: the pages the hv provides. */
+void domain__init_pv_pages(struct domain *d);
+void domain__shutdown(struct domain *d, int exit_status);
+void domain__dispose(struct domain *d);
+
+#endif /* PVFT_HV_DOMAIN_H */

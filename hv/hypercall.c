@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "domain.h"
+#include "guestmem.h"
+#include "hypercall.h"
+#include "log.h"
+
+/* Refusals are logged, but a guest that loops on bad calls must not flood. */
+#define HYPERCALL_LOG_LIMIT 200
+
+#define PVFT_XEN_VERSION ((1l << 16) | 0l) /* "1.0" */
+
+typedef long (*hypercall_fn)(struct domain *d, const uint64_t *arg);
+
+static long do_console_io(struct domain *d, const uint64_t *arg)
+{
+	switch (arg[0]) {
+	case CONSOLEIO_write:
+		return console__write(d, arg[2], arg[1]);
+	case CONSOLEIO_read:
+		return console__read(d, arg[2], arg[1]);
+	default:
+		return -ENOSYS;
+	}
+}
+
+static long do_sched_op(struct domain *d, const uint64_t *arg)
+{
+	return sched__op(d, arg[0], arg[1]);
+}
+
+static long do_set_timer_op(struct domain *d, const uint64_t *arg)
+{
+	return sched__set_timer(d, arg[0]);
+}
+
+static long do_xen_version(struct domain *d, const uint64_t *arg)
+{
+	(void)d;
+	return arg[0] == XENVER_version ? PVFT_XEN_VERSION : -ENOSYS;
+}
+
+/* Copy in, run, copy out: the evtchn code never sees guest pointers. */
+#define EVTCHN_OP(type, fn)                                                   \
+	do {                                                                  \
+		struct type op;                                               \
+		int rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));     \
+		if (rc)                                                       \
+			return rc;                                            \
+		rc = fn(&d->evtchn, &op);                                     \
+		if (rc)                                                       \
+			return rc;                                            \
+		return guestmem__copy_to(d, arg[1], &op, sizeof(op));         \
+	} while (0)
+
+#define EVTCHN_PORT_OP(type, fn)                                              \
+	do {                                                                  \
+		struct type op;                                               \
+		int rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));     \
+		if (rc)                                                       \
+			return rc;                                            \
+		return fn(&d->evtchn, op.port);                               \
+	} while (0)
+
+static long do_event_channel_op(struct domain *d, const uint64_t *arg)
+{
+	switch (arg[0]) {
+	case EVTCHNOP_alloc_unbound:
+		EVTCHN_OP(evtchn_alloc_unbound, evtchn__alloc_unbound);
+	case EVTCHNOP_bind_interdomain:
+		EVTCHN_OP(evtchn_bind_interdomain, evtchn__bind_interdomain);
+	case EVTCHNOP_bind_virq:
+		EVTCHN_OP(evtchn_bind_virq, evtchn__bind_virq);
+	case EVTCHNOP_status:
+		EVTCHN_OP(evtchn_status, evtchn__status);
+	case EVTCHNOP_close:
+		EVTCHN_PORT_OP(evtchn_close, evtchn__close);
+	case EVTCHNOP_send:
+		EVTCHN_PORT_OP(evtchn_send, evtchn__send);
+	case EVTCHNOP_unmask:
+		EVTCHN_PORT_OP(evtchn_unmask, evtchn__unmask);
+	default:
+		return -ENOSYS;
+	}
+}
+
+static long pvft_time(struct domain *d, uint64_t clock)
+{
+	struct timespec ts;
+
+	switch (clock) {
+	case PVFT_CLOCK_MONOTONIC:
+		return sched__now(d);
+	case PVFT_CLOCK_WALL:
+		clock_gettime(CLOCK_REALTIME, &ts);
+		return (long)ts.tv_sec * 1000000000l + ts.tv_nsec;
+	default:
+		return -EINVAL;
+	}
+}
+
+static long pvft_random(struct domain *d, uint64_t gpa, uint64_t len)
+{
+	uint8_t buf[PVFT_RANDOM_MAX];
+	size_t got = 0;
+
+	if (len > sizeof(buf))
+		return -EINVAL;
+	if (!guestmem__range_ok(d, gpa, len, true))
+		return -EFAULT;
+	while (got < len) {
+		ssize_t r = getrandom(buf + got, len - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			pr_err("getrandom: %s", strerror(errno));
+			return -EIO;
+		}
+		got += r;
+	}
+	return guestmem__copy_to(d, gpa, buf, len);
+}
+
+static long pvft_unique_id(struct domain *d, uint64_t gpa)
+{
+	uint64_t id;
+
+	if (!guestmem__range_ok(d, gpa, sizeof(id), true))
+		return -EFAULT;
+	id = (uint64_t)d->id_nonce << 32 | ++d->id_counter;
+	return guestmem__copy_to(d, gpa, &id, sizeof(id));
+}
+
+static long do_pvft_op(struct domain *d, const uint64_t *arg)
+{
+	switch (arg[0]) {
+	case PVFTOP_time:
+		return pvft_time(d, arg[1]);
+	case PVFTOP_random:
+		return pvft_random(d, arg[1], arg[2]);
+	case PVFTOP_unique_id:
+		return pvft_unique_id(d, arg[1]);
+	default:
+		return -ENOSYS;
+	}
+}
+
+static const struct {
+	const char *name;
+	hypercall_fn fn;
+} hypercall_table[] = {
+	[__HYPERVISOR_console_io] = { "console_io", do_console_io },
+	[__HYPERVISOR_sched_op] = { "sched_op", do_sched_op },
+	[__HYPERVISOR_set_timer_op] = { "set_timer_op", do_set_timer_op },
+	[__HYPERVISOR_xen_version] = { "xen_version", do_xen_version },
+	[__HYPERVISOR_event_channel_op] = { "event_channel_op",
+					    do_event_channel_op },
+	[__HYPERVISOR_pvft_op] = { "pvft_op", do_pvft_op },
+};
+
+#define NR_TABLE (sizeof(hypercall_table) / sizeof(hypercall_table[0]))
+
+const char *hypercall__name(uint64_t nr)
+{
+	if (nr < NR_TABLE && hypercall_table[nr].name)
+		return hypercall_table[nr].name;
+	return "unknown";
+}
+
+long hypercall__dispatch(struct domain *d, const struct hypercall *hc)
+{
+	static unsigned int logged;
+	long ret;
+
+	if (hc->nr < NR_TABLE && hypercall_table[hc->nr].fn)
+		ret = hypercall_table[hc->nr].fn(d, hc->arg);
+	else
+		ret = -ENOSYS;
+
+	if (ret < 0 && logged < HYPERCALL_LOG_LIMIT) {
+		logged++;
+		pr_warn("refused hypercall %s (%llu) cmd %#llx args %#llx "
+			"%#llx at rip %#llx: %s%s",
+			hypercall__name(hc->nr), (unsigned long long)hc->nr,
+			(unsigned long long)hc->arg[0],
+			(unsigned long long)hc->arg[1],
+			(unsigned long long)hc->arg[2],
+			(unsigned long long)d->last_rip, strerror(-ret),
+			logged == HYPERCALL_LOG_LIMIT
+				? " (further refusals not logged)"
+				: "");
+	}
+	return ret;
+}

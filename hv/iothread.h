@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The I/O thread: host-side device work (console input today, network
+ * later) and the progress watchdog. It never touches guest memory or vCPU
+ * state; it hands input over through queues the vCPU drains at exits.
+ */
+#ifndef PVFT_HV_IOTHREAD_H
+#define PVFT_HV_IOTHREAD_H
+
+struct domain;
+
+int iothread__start(struct domain *d, int in_fd);
+void iothread__stop(struct domain *d);
+
+#endif /* PVFT_HV_IOTHREAD_H */

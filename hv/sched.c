@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "guestmem.h"
+#include "log.h"
+#include "sched.h"
+#include "vcpu.h"
+
+int sched__init(struct sched *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->wake_fd < 0)
+		return -errno;
+	s->boot_ns = sched__host_now_ns();
+	return 0;
+}
+
+void sched__dispose(struct sched *s)
+{
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	s->wake_fd = -1;
+}
+
+uint64_t sched__host_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+uint64_t sched__now(const struct domain *d)
+{
+	return sched__host_now_ns() - d->sched.boot_ns;
+}
+
+void sched__wake(struct sched *s)
+{
+	uint64_t one = 1;
+	ssize_t r = write(s->wake_fd, &one, sizeof(one));
+
+	(void)r; /* EAGAIN: the counter is already non-zero, i.e. woken */
+}
+
+void sched__request_stop(struct domain *d, int sig)
+{
+	d->sched.stop_signal = sig;
+	sched__wake(&d->sched);
+	d->backend->kick(d);
+}
+
+void sched__deliver(struct domain *d)
+{
+	struct sched *s = &d->sched;
+
+	if (s->timer_armed && sched__now(d) >= s->deadline) {
+		/* One-shot, as Xen's set_timer_op. */
+		s->timer_armed = false;
+		evtchn__send_virq(&d->evtchn, VIRQ_TIMER);
+	}
+	if (console__stage_input(&d->console) &&
+	    d->evtchn.port[PVFT_CONSOLE_PORT].state == EVTCHN_HV)
+		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
+}
+
+long sched__set_timer(struct domain *d, uint64_t deadline)
+{
+	/* 0 cancels; a deadline in the past fires at this very exit. */
+	d->sched.timer_armed = deadline != 0;
+	d->sched.deadline = deadline;
+	return 0;
+}
+
+static void drain_wake(struct sched *s)
+{
+	uint64_t v;
+	ssize_t r = read(s->wake_fd, &v, sizeof(v));
+
+	(void)r; /* EAGAIN: nothing to drain */
+}
+
+/*
+ * SCHEDOP_block: clear the upcall mask (Xen does, to avoid lost wake-ups)
+ * and sleep until an event is pending. Returning with nothing pending and
+ * nothing that could ever wake the guest would be a silent hang, so that
+ * ends the domain instead.
+ */
+static long block(struct domain *d)
+{
+	struct sched *s = &d->sched;
+	struct vcpu_info *v = &domain__shared_info(d)->vcpu_info[0];
+
+	v->evtchn_upcall_mask = 0;
+	__atomic_store_n(&s->blocked, true, __ATOMIC_RELAXED);
+	for (;;) {
+		struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
+		struct timespec ts, *tsp = NULL;
+
+		sched__deliver(d);
+		if (v->evtchn_upcall_pending || d->shut_down ||
+		    s->stop_signal)
+			break;
+		if (!s->timer_armed && !console__input_open(&d->console)) {
+			pr_err("guest blocked with no timer armed and no input "
+			       "that could wake it (rip %#llx, exit ordinal "
+			       "%llu): the domain is dead",
+			       (unsigned long long)d->last_rip,
+			       (unsigned long long)d->exits);
+			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			break;
+		}
+		if (s->timer_armed) {
+			uint64_t now = sched__now(d);
+			uint64_t left = s->deadline > now ? s->deadline - now
+							  : 0;
+
+			ts.tv_sec = left / 1000000000ull;
+			ts.tv_nsec = left % 1000000000ull;
+			tsp = &ts;
+		}
+		if (ppoll(&pfd, 1, tsp, NULL) > 0)
+			drain_wake(s);
+	}
+	__atomic_store_n(&s->blocked, false, __ATOMIC_RELAXED);
+	return 0;
+}
+
+long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
+{
+	struct sched_shutdown sd;
+	int rc;
+
+	switch (cmd) {
+	case SCHEDOP_yield:
+		/* One vCPU, nothing to yield to: due events arrive on return. */
+		return 0;
+	case SCHEDOP_block:
+		return block(d);
+	case SCHEDOP_shutdown:
+		rc = guestmem__copy_from(d, &sd, arg, sizeof(sd));
+		if (rc)
+			return rc;
+		if (sd.reason == SHUTDOWN_poweroff) {
+			domain__shutdown(d, 0);
+		} else if ((sd.reason & ~0xffu) == PVFT_SHUTDOWN_EXIT_BASE) {
+			domain__shutdown(d, sd.reason & 0xff);
+		} else if (sd.reason == SHUTDOWN_crash) {
+			pr_err("guest crashed (SHUTDOWN_crash) at rip %#llx, "
+			       "exit ordinal %llu",
+			       (unsigned long long)d->last_rip,
+			       (unsigned long long)d->exits);
+			domain__shutdown(d, HV_EXIT_GUEST_CRASH);
+		} else {
+			/* reboot, suspend, watchdog: not offered by pvft. */
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		return -ENOSYS;
+	}
+}

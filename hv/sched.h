@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Time, the one-shot timer (set_timer_op, VIRQ_TIMER) and the scheduling
+ * operations (SCHEDOP_yield, block, shutdown). Inputs reach the guest in one
+ * place, sched__deliver(), called at every exit: that is where the
+ * record/replay gate will sit.
+ */
+#ifndef PVFT_HV_SCHED_H
+#define PVFT_HV_SCHED_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct domain;
+
+struct sched {
+	uint64_t boot_ns;   /* host CLOCK_MONOTONIC when the domain booted */
+	uint64_t deadline;  /* timer, in ns since boot */
+	bool timer_armed;
+	int wake_fd;        /* eventfd: wakes a blocked vCPU (any thread) */
+	/* Set by the I/O thread's watchdog's reader: is the vCPU blocked? */
+	bool blocked;
+	/* A signal asked pvft-hv to stop (set from a signal handler). */
+	volatile sig_atomic_t stop_signal;
+};
+
+int sched__init(struct sched *s);
+void sched__dispose(struct sched *s);
+
+uint64_t sched__host_now_ns(void);
+uint64_t sched__now(const struct domain *d);
+/* Any thread, async-signal-safe: wake the vCPU if it is blocked. */
+void sched__wake(struct sched *s);
+
+/* From a signal handler: end the domain as soon as the vCPU is out. */
+void sched__request_stop(struct domain *d, int sig);
+
+/* At an exit: apply due timer and staged input to the guest's bitmaps. */
+void sched__deliver(struct domain *d);
+
+long sched__set_timer(struct domain *d, uint64_t deadline);
+long sched__op(struct domain *d, uint64_t cmd, uint64_t arg);
+
+#endif /* PVFT_HV_SCHED_H */

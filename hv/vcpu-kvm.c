@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The KVM backend: a VM with one vCPU, no in-kernel irqchip, no kvmclock,
+ * guest entered directly in 64-bit ring 3. Hypercalls arrive as MMIO writes
+ * to the doorbell page; registers travel through KVM_CAP_SYNC_REGS so an
+ * exit costs no register ioctl.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "layout.h"
+#include "log.h"
+#include "vcpu.h"
+
+#define KVM_NR_CPUID 256
+
+struct kvm_vcpu {
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	uint64_t rip_advance; /* for the pending hypercall */
+};
+
+static struct kvm_vcpu *priv(struct domain *d)
+{
+	return d->backend_priv;
+}
+
+/* KVM_RUN returns EINTR when this interrupts it; the handler does nothing. */
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The guest's CPUID: what KVM supports, minus the instructions the PV ABI
+ * forbids (their results would be unrecorded nondeterminism).
+ */
+static int set_cpuid(struct kvm_vcpu *k)
+{
+	struct kvm_cpuid2 *c;
+	int rc = 0;
+
+	c = calloc(1, sizeof(*c) + KVM_NR_CPUID * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = KVM_NR_CPUID;
+	if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		rc = -errno;
+		pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		goto out;
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1)
+			e->ecx &= ~(1u << 30); /* RDRAND */
+		if (e->function == 7 && e->index == 0) {
+			e->ebx &= ~(1u << 18); /* RDSEED */
+			e->ecx &= ~(1u << 22); /* RDPID */
+		}
+		if (e->function == 0x80000001)
+			e->edx &= ~(1u << 27); /* RDTSCP */
+	}
+	if (ioctl(k->vcpu_fd, KVM_SET_CPUID2, c) < 0) {
+		rc = -errno;
+		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
+	}
+out:
+	free(c);
+	return rc;
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int dpl,
+		int l, int db)
+{
+	*s = (struct kvm_segment){
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = sel,
+		.type = type,
+		.present = 1,
+		.dpl = dpl,
+		.db = db,
+		.s = 1,
+		.l = l,
+		.g = 1,
+	};
+}
+
+/* Long mode, paging on, CPL 3: DESIGN.md section 6's bring-up facts. */
+static int set_sregs(struct kvm_vcpu *k)
+{
+	struct kvm_sregs s;
+
+	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	seg(&s.cs, LAYOUT_SEL_UCODE, 11, 3, 1, 0);
+	seg(&s.ss, LAYOUT_SEL_UDATA, 3, 3, 0, 1);
+	s.ds = s.es = s.fs = s.gs = s.ss;
+	s.tr = (struct kvm_segment){
+		.base = LAYOUT_TSS_GPA,
+		.limit = 103,
+		.selector = LAYOUT_SEL_TSS,
+		.type = 11, /* busy 64-bit TSS */
+		.present = 1,
+	};
+	s.ldt = (struct kvm_segment){ .unusable = 1 };
+	s.gdt.base = LAYOUT_GDT_GPA;
+	s.gdt.limit = LAYOUT_GDT_ENTRIES * 8 - 1;
+	s.idt.base = LAYOUT_IDT_GPA;
+	s.idt.limit = 256 * 16 - 1;
+	s.cr0 = 0x80050033; /* PG AM WP NE ET MP PE */
+	s.cr3 = LAYOUT_PML4_GPA;
+	s.cr4 = 0x620;      /* OSXMMEXCPT OSFXSR PAE */
+	s.efer = 0x501;     /* LMA LME SCE */
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		return -errno;
+	return 0;
+}
+
+static int set_regs(struct kvm_vcpu *k, struct domain *d)
+{
+	struct kvm_regs r = {
+		.rip = d->entry,
+		.rsi = PVFT_START_INFO_GPA,
+		.rflags = 0x202,
+	};
+
+	if (ioctl(k->vcpu_fd, KVM_SET_REGS, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+static void kvm_destroy(struct domain *d)
+{
+	struct kvm_vcpu *k = priv(d);
+
+	if (!k)
+		return;
+	if (k->run)
+		munmap(k->run, k->run_size);
+	if (k->vcpu_fd >= 0)
+		close(k->vcpu_fd);
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	if (k->kvm_fd >= 0)
+		close(k->kvm_fd);
+	free(k);
+	d->backend_priv = NULL;
+}
+
+#define KVM_STEP(call, what)                                                  \
+	do {                                                                  \
+		if ((call) < 0) {                                             \
+			rc = -errno;                                          \
+			pr_err("%s: %s", what, strerror(errno));              \
+			goto out;                                             \
+		}                                                             \
+	} while (0)
+
+static int kvm_create(struct domain *d)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = d->mem_size,
+		.userspace_addr = (uintptr_t)d->mem,
+	};
+	struct sigaction sa = { .sa_handler = kick_handler };
+	struct kvm_vcpu *k;
+	int rc = 0, r;
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->kvm_fd = k->vm_fd = k->vcpu_fd = -1;
+	d->backend_priv = k;
+
+	k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (k->kvm_fd < 0) {
+		rc = -errno;
+		pr_err("cannot open /dev/kvm: %s", strerror(errno));
+		goto out;
+	}
+	r = ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (r != KVM_API_VERSION) {
+		rc = -EINVAL;
+		pr_err("KVM API version %d, want %d", r, KVM_API_VERSION);
+		goto out;
+	}
+	r = ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	if (r < 0 || !(r & KVM_SYNC_X86_REGS)) {
+		rc = -ENOTSUP;
+		pr_err("KVM lacks KVM_CAP_SYNC_REGS for registers");
+		goto out;
+	}
+	KVM_STEP(k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0),
+		 "KVM_CREATE_VM");
+	/* Only VMX needs this (for real mode); others may refuse it. */
+	ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+	KVM_STEP(ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region),
+		 "KVM_SET_USER_MEMORY_REGION");
+	KVM_STEP(k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0),
+		 "KVM_CREATE_VCPU");
+	KVM_STEP(r = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0),
+		 "KVM_GET_VCPU_MMAP_SIZE");
+	k->run_size = r;
+	k->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      k->vcpu_fd, 0);
+	if (k->run == MAP_FAILED) {
+		k->run = NULL;
+		rc = -errno;
+		pr_err("mmap kvm_run: %s", strerror(errno));
+		goto out;
+	}
+	rc = set_cpuid(k);
+	if (rc)
+		goto out;
+	layout__build_x86(d->mem, d->mem_size);
+	KVM_STEP(set_sregs(k), "KVM_SET_SREGS");
+	KVM_STEP(set_regs(k, d), "KVM_SET_REGS");
+	/* From now on registers come back in kvm_run at every exit. */
+	k->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	KVM_STEP(sigaction(SIGUSR1, &sa, NULL), "sigaction");
+	k->thread = pthread_self();
+out:
+	if (rc)
+		kvm_destroy(d);
+	return rc;
+}
+
+static void fault(struct vcpu_exit *e, int vector, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fault(struct vcpu_exit *e, int vector, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->kind = VCPU_EXIT_FAULT;
+	e->fault.vector = vector;
+	va_start(ap, fmt);
+	vsnprintf(e->fault.what, sizeof(e->fault.what), fmt, ap);
+	va_end(ap);
+}
+
+/* The ring-0 stub wrote the fault doorbell: read its frame. */
+static void fault_from_stub(struct domain *d, struct kvm_vcpu *k,
+			    struct vcpu_exit *e)
+{
+	uint64_t rsp = k->run->s.regs.regs.rsp;
+	struct layout_fault_frame f;
+	struct kvm_sregs s;
+
+	if (rsp < LAYOUT_R0_STACK_GPA ||
+	    rsp > LAYOUT_R0_STACK_GPA + PVFT_PAGE_SIZE - sizeof(f)) {
+		fault(e, -1, "fault with a corrupt ring-0 stack (rsp %#llx)",
+		      (unsigned long long)rsp);
+		return;
+	}
+	memcpy(&f, d->mem + rsp, sizeof(f));
+	fault(e, f.vector < LAYOUT_NR_VECTORS ? (int)f.vector : -1, "%s", "");
+	e->rip = f.rip;
+	e->fault.error_code = f.error_code;
+	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) == 0)
+		e->fault.addr = s.cr2;
+}
+
+static void hypercall_exit(struct domain *d, struct kvm_vcpu *k,
+			   struct vcpu_exit *e)
+{
+	struct kvm_regs *r = &k->run->s.regs.regs;
+	uint64_t at;
+
+	/*
+	 * KVM completes an MMIO write before exiting, so rip is normally past
+	 * the doorbell instruction; accept it before too, and advance then.
+	 */
+	if (layout__stub_at(d->hypercall_page, r->rip - PVFT_STUB_DOORBELL_LEN)) {
+		at = r->rip - PVFT_STUB_DOORBELL_LEN;
+		k->rip_advance = 0;
+	} else if (layout__stub_at(d->hypercall_page, r->rip)) {
+		at = r->rip;
+		k->rip_advance = PVFT_STUB_DOORBELL_LEN;
+	} else {
+		fault(e, -1, "doorbell written outside the hypercall page");
+		return;
+	}
+	e->kind = VCPU_EXIT_HYPERCALL;
+	e->rip = at;
+	e->hc = (struct hypercall){
+		.nr = r->rax,
+		.arg = { r->rdi, r->rsi, r->rdx, r->r10, r->r8 },
+	};
+}
+
+static int kvm_run(struct domain *d, struct vcpu_exit *e)
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_run *run = k->run;
+
+	memset(e, 0, sizeof(*e));
+	if (ioctl(k->vcpu_fd, KVM_RUN, 0) < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+		run->immediate_exit = 0;
+		e->kind = VCPU_EXIT_KICKED;
+		return 0;
+	}
+	run->kvm_dirty_regs = 0;
+	e->rip = run->s.regs.regs.rip;
+	switch (run->exit_reason) {
+	case KVM_EXIT_MMIO:
+		if (run->mmio.is_write &&
+		    run->mmio.phys_addr == PVFT_DOORBELL_GPA)
+			hypercall_exit(d, k, e);
+		else if (run->mmio.is_write &&
+			 run->mmio.phys_addr == LAYOUT_FAULT_DOORBELL &&
+			 e->rip >= LAYOUT_STUB_GPA &&
+			 e->rip < LAYOUT_STUB_GPA + PVFT_PAGE_SIZE)
+			fault_from_stub(d, k, e);
+		else
+			fault(e, -1,
+			      "%s of %u bytes at unbacked guest-physical "
+			      "address %#llx",
+			      run->mmio.is_write ? "write" : "read",
+			      run->mmio.len,
+			      (unsigned long long)run->mmio.phys_addr);
+		break;
+	case KVM_EXIT_IO:
+		fault(e, -1, "port I/O to %#x", run->io.port);
+		break;
+	case KVM_EXIT_HLT:
+		fault(e, -1, "hlt");
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		fault(e, -1, "triple fault (KVM_EXIT_SHUTDOWN)");
+		break;
+	case KVM_EXIT_INTR:
+		e->kind = VCPU_EXIT_KICKED;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		e->kind = VCPU_EXIT_FAILED;
+		snprintf(e->fault.what, sizeof(e->fault.what),
+			 "KVM internal error, suberror %u%s",
+			 run->internal.suberror,
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				 ? " (emulation failure)"
+				 : "");
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		e->kind = VCPU_EXIT_FAILED;
+		snprintf(e->fault.what, sizeof(e->fault.what),
+			 "VM entry failed, hardware reason %#llx",
+			 (unsigned long long)run->fail_entry
+				 .hardware_entry_failure_reason);
+		break;
+	default:
+		e->kind = VCPU_EXIT_FAILED;
+		snprintf(e->fault.what, sizeof(e->fault.what),
+			 "unexpected KVM exit reason %u", run->exit_reason);
+		break;
+	}
+	return 0;
+}
+
+static void kvm_complete_hypercall(struct domain *d, uint64_t ret)
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_regs *r = &k->run->s.regs.regs;
+
+	r->rax = ret;
+	r->rip += k->rip_advance;
+	k->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+}
+
+static void kvm_kick(struct domain *d)
+{
+	struct kvm_vcpu *k = priv(d);
+
+	if (!k || !k->run)
+		return;
+	/* immediate_exit closes the race with a KVM_RUN about to start. */
+	k->run->immediate_exit = 1;
+	pthread_kill(k->thread, SIGUSR1);
+}
+
+const struct vcpu_backend vcpu_kvm_backend = {
+	.name = "kvm",
+	.create = kvm_create,
+	.run = kvm_run,
+	.complete_hypercall = kvm_complete_hypercall,
+	.kick = kvm_kick,
+	.destroy = kvm_destroy,
+};

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The ptrace backend, for hosts without /dev/kvm. The guest's ring-3 code
+ * runs natively in a child process that maps guest memory at the same
+ * (identity) addresses, as gVisor's ptrace platform runs its sandboxes:
+ *   - the doorbell page is left unmapped, so a hypercall stub's write
+ *     raises SIGSEGV, which stops the child and reaches us;
+ *   - the child runs under PTRACE_SYSEMU, so a guest "syscall" never
+ *     reaches the host kernel: it stops the child like any fault;
+ *   - every other signal the guest raises (SIGSEGV, SIGILL, SIGFPE, SIGBUS,
+ *     SIGTRAP) is an x86 exception and ends the domain.
+ * Differences from KVM: CPUID is the host's, and the child's own mappings
+ * (its copy of pvft-hv, libc, stack) sit above guest memory where KVM has
+ * nothing; a correct guest touches neither.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "layout.h"
+#include "log.h"
+#include "vcpu.h"
+
+struct ptrace_vcpu {
+	pid_t pid;
+	struct user_regs_struct regs; /* as of the latest stop */
+	bool regs_dirty;
+};
+
+static struct ptrace_vcpu *priv(struct domain *d)
+{
+	return d->backend_priv;
+}
+
+static int map_fixed(uint64_t gpa, uint64_t len, int prot, int fd)
+{
+	void *p = mmap((void *)gpa, len, prot, MAP_SHARED | MAP_FIXED, fd, gpa);
+
+	return p == MAP_FAILED ? -1 : 0;
+}
+
+/* In the child: become the guest's address space, then stop for the hv. */
+static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
+{
+	uint64_t lo = PVFT_GUEST_MIN_ADDR;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+		_exit(126);
+	/* The same pages as under KVM: start_info read-only, no gap. */
+	if (map_fixed(PVFT_START_INFO_GPA, PVFT_PAGE_SIZE, PROT_READ,
+		      d->mem_fd) ||
+	    map_fixed(PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE,
+		      PROT_READ | PROT_WRITE, d->mem_fd) ||
+	    map_fixed(lo, d->mem_size - lo,
+		      PROT_READ | PROT_WRITE | PROT_EXEC, d->mem_fd))
+		_exit(125);
+	/* Nothing may answer at the doorbell. */
+	munmap((void *)PVFT_DOORBELL_GPA, PVFT_PAGE_SIZE);
+	/* The guest can make no syscall; it needs no file either. */
+	syscall(SYS_close_range, 0, ~0u, 0);
+	raise(SIGSTOP);
+	_exit(124);
+}
+
+static void ptrace_destroy(struct domain *d)
+{
+	struct ptrace_vcpu *p = priv(d);
+
+	if (!p)
+		return;
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	free(p);
+	d->backend_priv = NULL;
+}
+
+static int ptrace_create(struct domain *d)
+{
+	struct ptrace_vcpu *p;
+	pid_t parent = getpid();
+	int status, rc = 0;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	d->backend_priv = p;
+	fflush(NULL);
+	p->pid = fork();
+	if (p->pid < 0) {
+		rc = -errno;
+		pr_err("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (p->pid == 0)
+		child(d, parent);
+
+	if (waitpid(p->pid, &status, __WALL) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP) {
+		rc = -ECHILD;
+		pr_err("ptrace backend: the guest process did not start "
+		       "(status %#x)", status);
+		goto out;
+	}
+	/* EXITKILL: if pvft-hv dies, the guest dies with it. */
+	if (ptrace(PTRACE_SETOPTIONS, p->pid, 0,
+		   PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_GETREGS, p->pid, 0, &p->regs) < 0) {
+		rc = -errno;
+		pr_err("ptrace: %s", strerror(errno));
+		goto out;
+	}
+	/* The entry state of pvft's PV ABI; segments stay the host's user ones. */
+	p->regs = (struct user_regs_struct){
+		.rip = d->entry,
+		.rsi = PVFT_START_INFO_GPA,
+		.eflags = 0x202,
+		.cs = p->regs.cs,
+		.ss = p->regs.ss,
+		.ds = p->regs.ds,
+		.es = p->regs.es,
+	};
+	p->regs_dirty = true;
+out:
+	if (rc)
+		ptrace_destroy(d);
+	return rc;
+}
+
+static void set_fault(struct vcpu_exit *e, int vector, uint64_t addr,
+		      const char *what)
+{
+	e->kind = VCPU_EXIT_FAULT;
+	e->fault.vector = vector;
+	e->fault.addr = addr;
+	snprintf(e->fault.what, sizeof(e->fault.what), "%s", what);
+}
+
+/* A signal the guest raised itself: a hypercall or an x86 exception. */
+static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
+			struct vcpu_exit *e)
+{
+	struct user_regs_struct *r = &p->regs;
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, p->pid, 0, &si) < 0)
+		return -errno;
+	e->rip = r->rip;
+	switch (sig) {
+	case SIGSEGV:
+		if ((uint64_t)si.si_addr >> 12 == PVFT_DOORBELL_GPA >> 12) {
+			if (!layout__stub_at(d->hypercall_page, r->rip) ||
+			    (uint64_t)si.si_addr != PVFT_DOORBELL_GPA) {
+				set_fault(e, -1, 0,
+					  "doorbell written outside the "
+					  "hypercall page");
+				break;
+			}
+			e->kind = VCPU_EXIT_HYPERCALL;
+			e->hc = (struct hypercall){
+				.nr = r->rax,
+				.arg = { r->rdi, r->rsi, r->rdx, r->r10, r->r8 },
+			};
+		} else if (si.si_code == SI_KERNEL) {
+			/* #GP: privileged or non-canonical; no address. */
+			set_fault(e, 13, 0, "");
+		} else {
+			set_fault(e, 14, (uint64_t)si.si_addr, "");
+		}
+		break;
+	case SIGILL:
+		set_fault(e, 6, 0, "");
+		break;
+	case SIGFPE:
+		set_fault(e, 0, 0, "");
+		break;
+	case SIGTRAP:
+		set_fault(e, 3, 0, "");
+		break;
+	case SIGBUS:
+		set_fault(e, 17, (uint64_t)si.si_addr, "");
+		break;
+	default:
+		/* Sent from outside (a kick, or someone's kill): not the guest's. */
+		e->kind = VCPU_EXIT_KICKED;
+		break;
+	}
+	return 0;
+}
+
+static int ptrace_run(struct domain *d, struct vcpu_exit *e)
+{
+	struct ptrace_vcpu *p = priv(d);
+	int status, sig;
+
+	memset(e, 0, sizeof(*e));
+	if (p->regs_dirty &&
+	    ptrace(PTRACE_SETREGS, p->pid, 0, &p->regs) < 0)
+		return -errno;
+	p->regs_dirty = false;
+	/* SYSEMU: a guest syscall stops the child instead of running. */
+	if (ptrace(PTRACE_SYSEMU, p->pid, 0, 0) < 0)
+		return -errno;
+	while (waitpid(p->pid, &status, __WALL) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		p->pid = -1;
+		e->kind = VCPU_EXIT_FAILED;
+		snprintf(e->fault.what, sizeof(e->fault.what),
+			 "the guest process ended (%s %d)",
+			 WIFEXITED(status) ? "status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status)
+					   : WTERMSIG(status));
+		return 0;
+	}
+	if (ptrace(PTRACE_GETREGS, p->pid, 0, &p->regs) < 0)
+		return -errno;
+	sig = WSTOPSIG(status);
+	if (sig == (SIGTRAP | 0x80)) {
+		e->rip = p->regs.rip - 2; /* past the 2-byte syscall */
+		set_fault(e, 6, 0, "syscall instruction (not part of the PV ABI)");
+		return 0;
+	}
+	return guest_signal(d, p, sig, e);
+}
+
+static void ptrace_complete_hypercall(struct domain *d, uint64_t ret)
+{
+	struct ptrace_vcpu *p = priv(d);
+
+	/* The signal stopped the child at the write: step over it. */
+	p->regs.rax = ret;
+	p->regs.rip += PVFT_STUB_DOORBELL_LEN;
+	p->regs_dirty = true;
+}
+
+static void ptrace_kick(struct domain *d)
+{
+	struct ptrace_vcpu *p = priv(d);
+
+	/* Async-signal-safe; the stop comes back as VCPU_EXIT_KICKED. */
+	if (p && p->pid > 0)
+		kill(p->pid, SIGSTOP);
+}
+
+const struct vcpu_backend vcpu_ptrace_backend = {
+	.name = "ptrace",
+	.create = ptrace_create,
+	.run = ptrace_run,
+	.complete_hypercall = ptrace_complete_hypercall,
+	.kick = ptrace_kick,
+	.destroy = ptrace_destroy,
+};

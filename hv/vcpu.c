@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <string.h>
+
+#include "domain.h"
+#include "layout.h"
+#include "log.h"
+#include "vcpu.h"
+
+static void report_fault(struct domain *d, const struct vcpu_exit *e)
+{
+	char addr[48] = "";
+
+	if (e->fault.vector == 14)
+		snprintf(addr, sizeof(addr), " address %#llx,",
+			 (unsigned long long)e->fault.addr);
+	if (e->fault.vector >= 0)
+		pr_err("guest fault: %s (vector %d)%s%s%s error code %#llx at "
+		       "rip %#llx, exit ordinal %llu",
+		       layout__vector_name(e->fault.vector), e->fault.vector,
+		       e->fault.what[0] ? ": " : "", e->fault.what, addr,
+		       (unsigned long long)e->fault.error_code,
+		       (unsigned long long)e->rip,
+		       (unsigned long long)d->exits);
+	else
+		pr_err("guest fault: %s at rip %#llx, exit ordinal %llu",
+		       e->fault.what, (unsigned long long)e->rip,
+		       (unsigned long long)d->exits);
+}
+
+/* Relaxed: only the I/O thread's watchdog reads it, to see progress. */
+static void count_exit(struct domain *d)
+{
+	__atomic_store_n(&d->exits, d->exits + 1, __ATOMIC_RELAXED);
+}
+
+int vcpu__run_loop(struct domain *d)
+{
+	struct vcpu_exit e;
+	long ret;
+	int rc;
+
+	while (!d->shut_down) {
+		if (d->sched.stop_signal) {
+			pr_info("stopped by signal %d at exit ordinal %llu",
+				(int)d->sched.stop_signal,
+				(unsigned long long)d->exits);
+			domain__shutdown(d, 128 + d->sched.stop_signal);
+			break;
+		}
+		rc = d->backend->run(d, &e);
+		if (rc) {
+			pr_err("%s backend: cannot run the vCPU: %s",
+			       d->backend->name, strerror(-rc));
+			domain__shutdown(d, HV_EXIT_HOST);
+			break;
+		}
+		switch (e.kind) {
+		case VCPU_EXIT_HYPERCALL:
+			count_exit(d);
+			d->last_rip = e.rip;
+			ret = hypercall__dispatch(d, &e.hc);
+			/* Inputs reach the guest here and only here. */
+			sched__deliver(d);
+			d->backend->complete_hypercall(d, ret);
+			break;
+		case VCPU_EXIT_FAULT:
+			count_exit(d);
+			d->last_rip = e.rip;
+			report_fault(d, &e);
+			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			break;
+		case VCPU_EXIT_KICKED:
+			break;
+		case VCPU_EXIT_FAILED:
+			pr_err("%s backend: %s at rip %#llx, exit ordinal %llu",
+			       d->backend->name, e.fault.what,
+			       (unsigned long long)e.rip,
+			       (unsigned long long)d->exits);
+			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			break;
+		}
+	}
+	return d->exit_status;
+}

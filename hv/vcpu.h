@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vCPU: one loop that enters the guest, switches on why it came back
+ * and handles that; the ways to enter are backends behind an ops table.
+ *   kvm    - /dev/kvm: the guest runs in ring 3 of a KVM VM (the product).
+ *   ptrace - hosts without /dev/kvm: the guest's ring-3 code runs natively
+ *            in a traced child process (as gVisor's ptrace platform); a
+ *            doorbell write or any fault stops the child.
+ */
+#ifndef PVFT_HV_VCPU_H
+#define PVFT_HV_VCPU_H
+
+#include <stdint.h>
+
+#include "hypercall.h"
+
+struct domain;
+
+enum vcpu_exit_kind {
+	VCPU_EXIT_HYPERCALL, /* guest-caused: counts as an exit ordinal */
+	VCPU_EXIT_FAULT,     /* guest-caused: ends the domain */
+	VCPU_EXIT_KICKED,    /* host-caused: does not count */
+	VCPU_EXIT_FAILED,    /* the backend broke: ends the domain */
+};
+
+struct vcpu_exit {
+	enum vcpu_exit_kind kind;
+	uint64_t rip;
+	struct hypercall hc;
+	struct {
+		int vector;        /* -1: not an x86 exception */
+		uint64_t error_code;
+		uint64_t addr;     /* page-fault address when known */
+		char what[160];    /* set when vector < 0 or to add detail */
+	} fault;
+};
+
+struct vcpu_backend {
+	const char *name;
+	/* Prepare a vCPU stopped at the image's entry; 0 or -errno. */
+	int (*create)(struct domain *d);
+	/* Enter the guest until the next exit; 0 or -errno. */
+	int (*run)(struct domain *d, struct vcpu_exit *exit);
+	/* Give the guest the result of the hypercall it exited for. */
+	void (*complete_hypercall)(struct domain *d, uint64_t ret);
+	/* From any thread or a signal handler: make run() return soon. */
+	void (*kick)(struct domain *d);
+	void (*destroy)(struct domain *d);
+};
+
+extern const struct vcpu_backend vcpu_kvm_backend;
+extern const struct vcpu_backend vcpu_ptrace_backend;
+
+/* Run the domain to its end; returns pvft-hv's exit status. */
+int vcpu__run_loop(struct domain *d);
+
+#endif /* PVFT_HV_VCPU_H */

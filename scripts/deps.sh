@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pvft needs to build and test, when missing.
+# Shared by `make deps` (and so by `make demo`, `make check`) and .ci/run.
+set -euo pipefail
+
+pkgs=(gcc make libc6-dev binutils libxen-dev libcunit1-dev libxxhash-dev)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing missing Debian packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=sudo
+	else
+		echo "deps: need root to install ${missing[*]} (run: apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+${SUDO:-} apt-get update -qq
+${SUDO:-} apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

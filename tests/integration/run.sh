@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Integration tests: real guests on pvft-hv, real processes, real exit codes.
+# Every pvft-hv runs under timeout(1), which ends it by PID, with stdin from
+# /dev/null unless a test feeds it. Last line: "N passed, N failed".
+set -u
+build=${1:-build}
+HV=$build/bin/pvft-hv
+G=$build/guest
+T=60 # seconds: a hang is a failure, never a stuck make check
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+why=""
+
+# hv [pvft-hv args...]: run it; sets rc, and $tmp/out, $tmp/err.
+hv() {
+	timeout -k 5 "$T" "$HV" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+
+out_has() { grep -qE -- "$1" "$tmp/out" || { why="stdout lacks /$1/"; return 1; }; }
+err_has() { grep -qE -- "$1" "$tmp/err" || { why="stderr lacks /$1/"; return 1; }; }
+rc_is() { [ "$rc" -eq "$1" ] || { why="exit status $rc, want $1"; return 1; }; }
+err_lines_max() {
+	local n
+	n=$(grep -c . "$tmp/err")
+	[ "$n" -le "$1" ] || { why="$n stderr lines, want at most $1"; return 1; }
+}
+
+run() {
+	local name=$1
+	why=""
+	if "$name"; then
+		echo "PASS $name"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name: ${why:-failed}"
+		for f in out err; do
+			[ -s "$tmp/$f" ] && sed "s/^/    $f| /" "$tmp/$f" | tail -n 15
+		done
+		fail=$((fail + 1))
+	fi
+}
+
+# Which backend the guests run on; loud when it is not KVM.
+if [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; then
+	exec 3>&-
+	echo "integration: guests run on the kvm backend"
+else
+	echo "integration: NOTE: /dev/kvm is missing or unusable on this host:"
+	echo "integration: NOTE: guests run on the ptrace backend and the KVM"
+	echo "integration: NOTE: backend is NOT exercised by this run"
+fi
+
+# --- the example guests ----------------------------------------------------
+
+t_hello() {
+	hv "$G/hello.elf" && rc_is 0 && out_has '^Hello from pvft guest!'
+}
+
+t_hello_cmdline_and_name() {
+	hv --name greeter --memory 16 --cmdline "alpha beta=3" "$G/hello.elf" &&
+		rc_is 0 && out_has 'alpha beta=3' && out_has '16 MiB'
+}
+
+t_compute_matches_native() {
+	local native
+	native=$("$build/bin/compute-native" rounds=8 | grep '^compute: result=') ||
+		{ why="compute-native printed no result"; return 1; }
+	hv --cmdline rounds=8 "$G/compute.elf" && rc_is 0 &&
+		out_has "^${native}\$"
+}
+
+t_chaos_runs_to_the_end() {
+	hv --cmdline rounds=100 "$G/chaos.elf" && rc_is 0 &&
+		out_has '^chaos: done rounds=100 ' && out_has 'digest=[0-9a-f]+'
+}
+
+t_hostile_is_refused_and_domain_lives() {
+	hv --name evil "$G/hostile.elf"
+	rc_is 0 && out_has 'hostile: [0-9]+ checks, 0 failures' &&
+		err_has '^pvft-hv\[evil\]: warning: refused hypercall' &&
+		! grep -q 'hostile: FAIL' "$tmp/out"
+}
+
+# --- faults: one clear line (reason, RIP, exit ordinal), non-zero ---------
+
+fault_case() {
+	hv --cmdline "fault=$1" "$G/hostile.elf"
+	rc_is 4 && out_has "about to" && err_has "$2" &&
+		err_has 'rip 0x[0-9a-f]+, exit ordinal [0-9]+' && err_lines_max 2
+}
+t_fault_null_pointer() { fault_case null 'page fault \(#PF\).*address 0x0'; }
+t_fault_invalid_opcode() { fault_case ud 'invalid opcode \(#UD\)'; }
+t_fault_divide_error() { fault_case div 'divide error \(#DE\)'; }
+t_fault_doorbell_outside_page() { fault_case doorbell 'doorbell written outside the hypercall page'; }
+t_fault_syscall() { fault_case syscall 'syscall'; }
+
+t_dead_domain_is_reported() {
+	hv --cmdline block "$G/hostile.elf"
+	rc_is 4 && err_has 'no timer armed and no input.*the domain is dead'
+}
+
+t_spinning_guest_is_reported() {
+	local saved=$T
+	T=5
+	hv --cmdline spin "$G/hostile.elf"
+	T=$saved
+	# timeout(1) ends it with SIGTERM: pvft-hv reports and exits 128+15.
+	rc_is 143 && err_has 'made no hypercall for 2 s'
+}
+
+t_sigterm_while_blocked() {
+	local pid
+	timeout -k 5 "$T" "$HV" --cmdline rounds=1000000 "$G/chaos.elf" \
+		</dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	sleep 1
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	# timeout(1) forwards the signal's status: 128+15 from pvft-hv.
+	rc_is 143 && err_has 'stopped by signal 15'
+}
+
+t_console_input() {
+	printf 'ping\n' | timeout -k 5 "$T" "$HV" --cmdline echo "$G/hello.elf" \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	rc_is 0 && out_has '^echo: ping$'
+}
+
+# --- bad images: a one-line error and exit status 2 -----------------------
+
+bad_image() {
+	hv "$1"
+	rc_is 2 && err_has "$2" && err_lines_max 1
+}
+
+t_image_missing() { bad_image "$tmp/nope.elf" 'cannot read guest image.*No such file'; }
+t_image_directory() { bad_image "$tmp" 'cannot read guest image'; }
+t_image_not_elf() {
+	echo "just text" >"$tmp/text.elf"
+	bad_image "$tmp/text.elf" 'not an ELF file'
+}
+t_image_truncated() {
+	head -c 700 "$G/hello.elf" >"$tmp/trunc.elf"
+	bad_image "$tmp/trunc.elf" 'truncated'
+}
+t_image_32bit() {
+	cp "$G/hello.elf" "$tmp/c32.elf"
+	printf '\001' | dd of="$tmp/c32.elf" bs=1 seek=4 conv=notrunc status=none
+	bad_image "$tmp/c32.elf" 'not a 64-bit ELF'
+}
+t_image_wrong_machine() {
+	cp "$G/hello.elf" "$tmp/arm.elf"
+	printf '\267\000' | dd of="$tmp/arm.elf" bs=1 seek=18 conv=notrunc status=none
+	bad_image "$tmp/arm.elf" 'wrong machine 183'
+}
+t_image_host_program() { bad_image "$build/bin/compute-native" 'not a static executable|no XEN_ELFNOTE'; }
+t_memory_too_small() {
+	hv --memory 2 "$G/compute.elf"
+	rc_is 2 && err_has 'memory too small'
+}
+
+# --- bad command lines -----------------------------------------------------
+
+t_usage_errors() {
+	local a
+	for a in "" "--bogus $G/hello.elf" "--memory abc $G/hello.elf" \
+		"--memory 0 $G/hello.elf" "--memory 3 $G/hello.elf" \
+		"--memory 99999 $G/hello.elf" "--backend foo $G/hello.elf" \
+		"$G/hello.elf $G/hello.elf"; do
+		# shellcheck disable=SC2086
+		hv $a
+		[ "$rc" -eq 2 ] || { why="'pvft-hv $a' exit status $rc, want 2"; return 1; }
+		[ -s "$tmp/err" ] || { why="'pvft-hv $a' printed no error"; return 1; }
+	done
+}
+
+t_help() {
+	hv --help && rc_is 0 && out_has '^Usage: pvft-hv'
+}
+
+for t in $(declare -F | awk '{print $3}' | grep '^t_'); do
+	run "$t"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make check: every suite, then one line "N passed, N failed" for them all.
+# Each suite prints its own "N passed, N failed" as its last line.
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+total_pass=0
+total_fail=0
+
+run_suite() {
+	local name=$1; shift
+	local out rc line
+	echo "=== $name"
+	out=$(mktemp)
+	"$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "$name: no result line (exit status $rc): counted as 1 failure"
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	set -- $line
+	total_pass=$((total_pass + $1))
+	total_fail=$((total_fail + $3))
+	if [ "$rc" -ne 0 ] && [ "$3" -eq 0 ]; then
+		echo "$name: exit status $rc with no failed test: counted as 1 failure"
+		total_fail=$((total_fail + 1))
+	fi
+}
+
+run_suite unit "$build/bin/pvft-unit-tests"
+run_suite integration tests/integration/run.sh "$build"
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
