@@ -61,6 +61,8 @@ PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/compute-native \
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
 
 .PHONY: all deps demo check bench clean format
+# Keep every object: none of them is a throw-away intermediate.
+.SECONDARY:
 all: $(PROGS) $(GUESTS) $(UNIT_TESTS)
 
 deps:

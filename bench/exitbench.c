@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; i < n; i++) {
 		rc = d.backend->run(&d, &e);
 		if (rc || e.kind != VCPU_EXIT_HYPERCALL)
-			die("exit %lu: rc %d kind %d rip %#llx %s", i, rc,
+			die("exit %lu: rc %d kind %d rip 0x%llx %s", i, rc,
 			    e.kind, (unsigned long long)e.rip, e.fault.what);
 		d.backend->complete_hypercall(&d, 0);
 	}

@@ -114,6 +114,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 	int rc, nload = 0;
 
 	memset(img, 0, sizeof(*img));
+	if (size < SELFMAG || memcmp(f, ELFMAG, SELFMAG))
+		return fail(-EINVAL, err, errlen, "not an ELF file (bad magic)");
 	if (size < sizeof(eh))
 		return fail(-EINVAL, err, errlen,
 			    "file too short for an ELF header (%zu bytes)",
@@ -146,8 +148,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 		nload++;
 		if (p->p_filesz > p->p_memsz)
 			return fail(-EINVAL, err, errlen,
-				    "segment %d: file size %#llx exceeds memory "
-				    "size %#llx", i,
+				    "segment %d: file size 0x%llx exceeds memory "
+				    "size 0x%llx", i,
 				    (unsigned long long)p->p_filesz,
 				    (unsigned long long)p->p_memsz);
 		if (!in_file(p->p_offset, p->p_filesz, size))
@@ -156,8 +158,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 				    "(truncated?)", i);
 		if (p->p_paddr != p->p_vaddr)
 			return fail(-EINVAL, err, errlen,
-				    "segment %d: virtual %#llx != physical "
-				    "%#llx (pvft identity-maps guests)", i,
+				    "segment %d: virtual 0x%llx != physical "
+				    "0x%llx (pvft identity-maps guests)", i,
 				    (unsigned long long)p->p_vaddr,
 				    (unsigned long long)p->p_paddr);
 		if (p->p_vaddr < PVFT_GUEST_MIN_ADDR ||
@@ -165,8 +167,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 		    p->p_vaddr > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20) -
 					 p->p_memsz)
 			return fail(-EINVAL, err, errlen,
-				    "segment %d [%#llx, +%#llx) outside guest "
-				    "memory [%#lx, %#llx)", i,
+				    "segment %d [0x%llx, +0x%llx) outside guest "
+				    "memory [0x%lx, 0x%llx)", i,
 				    (unsigned long long)p->p_vaddr,
 				    (unsigned long long)p->p_memsz,
 				    PVFT_GUEST_MIN_ADDR,
@@ -175,7 +177,7 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 		if (end > mem_size)
 			return fail(-E2BIG, err, errlen,
 				    "memory too small: segment %d ends at "
-				    "%#llx, the domain has %llu MiB",
+				    "0x%llx, the domain has %llu MiB",
 				    i, (unsigned long long)end,
 				    (unsigned long long)(mem_size >> 20));
 		if (p->p_vaddr < img->lo)
@@ -190,7 +192,7 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 		return fail(-EINVAL, err, errlen, "no loadable segment");
 	if (!entry_ok)
 		return fail(-EINVAL, err, errlen,
-			    "entry point %#llx is not in an executable segment",
+			    "entry point 0x%llx is not in an executable segment",
 			    (unsigned long long)eh.e_entry);
 	if (!img->hypercall_page)
 		return fail(-EINVAL, err, errlen,
@@ -198,7 +200,7 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 			    "note");
 	if (img->hypercall_page % PVFT_PAGE_SIZE)
 		return fail(-EINVAL, err, errlen,
-			    "hypercall page %#llx is not page-aligned",
+			    "hypercall page 0x%llx is not page-aligned",
 			    (unsigned long long)img->hypercall_page);
 	for (int i = 0; i < eh.e_phnum; i++) {
 		const Elf64_Phdr *p = &ph[i];
@@ -214,7 +216,7 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 	}
 	if (!page_ok)
 		return fail(-EINVAL, err, errlen,
-			    "hypercall page %#llx is not inside an executable "
+			    "hypercall page 0x%llx is not inside an executable "
 			    "segment", (unsigned long long)img->hypercall_page);
 
 	/* Pass 2: everything checked, load. */

@@ -12,8 +12,6 @@
 /* Refusals are logged, but a guest that loops on bad calls must not flood. */
 #define HYPERCALL_LOG_LIMIT 200
 
-#define PVFT_XEN_VERSION ((1l << 16) | 0l) /* "1.0" */
-
 typedef long (*hypercall_fn)(struct domain *d, const uint64_t *arg);
 
 static long do_console_io(struct domain *d, const uint64_t *arg)
@@ -41,7 +39,7 @@ static long do_set_timer_op(struct domain *d, const uint64_t *arg)
 static long do_xen_version(struct domain *d, const uint64_t *arg)
 {
 	(void)d;
-	return arg[0] == XENVER_version ? PVFT_XEN_VERSION : -ENOSYS;
+	return arg[0] == XENVER_version ? (long)PVFT_XEN_VERSION : -ENOSYS;
 }
 
 /* Copy in, run, copy out: the evtchn code never sees guest pointers. */
@@ -184,8 +182,8 @@ long hypercall__dispatch(struct domain *d, const struct hypercall *hc)
 
 	if (ret < 0 && logged < HYPERCALL_LOG_LIMIT) {
 		logged++;
-		pr_warn("refused hypercall %s (%llu) cmd %#llx args %#llx "
-			"%#llx at rip %#llx: %s%s",
+		pr_warn("refused hypercall %s (%llu) cmd 0x%llx args 0x%llx "
+			"0x%llx at rip 0x%llx: %s%s",
 			hypercall__name(hc->nr), (unsigned long long)hc->nr,
 			(unsigned long long)hc->arg[0],
 			(unsigned long long)hc->arg[1],

@@ -76,8 +76,6 @@ static const struct vcpu_backend *pick_backend(const char *which)
 		return &vcpu_kvm_backend;
 	if (!strcmp(which, "ptrace"))
 		return &vcpu_ptrace_backend;
-	if (strcmp(which, "auto"))
-		return NULL;
 	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		close(fd);
@@ -149,6 +147,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return HV_EXIT_USAGE;
 	}
+	if (strcmp(backend, "auto") && strcmp(backend, "kvm") &&
+	    strcmp(backend, "ptrace")) {
+		pr_err("bad --backend '%s': want auto, kvm or ptrace", backend);
+		return HV_EXIT_USAGE;
+	}
 	kernel = argv[optind];
 	base = strdup(kernel);
 	if (!base)
@@ -164,11 +167,6 @@ int main(int argc, char **argv)
 	dom.name = name;
 	log__init("pvft-hv", name, level);
 
-	dom.backend = pick_backend(backend);
-	if (!dom.backend) {
-		pr_err("bad --backend '%s': want auto, kvm or ptrace", backend);
-		return HV_EXIT_USAGE;
-	}
 	rc = sched__init(&dom.sched);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
@@ -181,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	if (domain__load(&dom, kernel, cmdline))
 		return HV_EXIT_USAGE;
+
+	dom.backend = pick_backend(backend);
 
 	rc = dom.backend->create(&dom);
 	if (rc) {
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 					   : STDIN_FILENO);
 	if (rc)
 		die("cannot start the I/O thread: %s", strerror(-rc));
-	pr_debug("booting %s: %llu MiB, entry %#llx, hypercall page %#llx, "
+	pr_debug("booting %s: %llu MiB, entry 0x%llx, hypercall page 0x%llx, "
 		 "%s backend", kernel, (unsigned long long)mib,
 		 (unsigned long long)dom.entry,
 		 (unsigned long long)dom.hypercall_page, dom.backend->name);

@@ -111,7 +111,7 @@ static long block(struct domain *d)
 			break;
 		if (!s->timer_armed && !console__input_open(&d->console)) {
 			pr_err("guest blocked with no timer armed and no input "
-			       "that could wake it (rip %#llx, exit ordinal "
+			       "that could wake it (rip 0x%llx, exit ordinal "
 			       "%llu): the domain is dead",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);
@@ -154,7 +154,7 @@ long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
 		} else if ((sd.reason & ~0xffu) == PVFT_SHUTDOWN_EXIT_BASE) {
 			domain__shutdown(d, sd.reason & 0xff);
 		} else if (sd.reason == SHUTDOWN_crash) {
-			pr_err("guest crashed (SHUTDOWN_crash) at rip %#llx, "
+			pr_err("guest crashed (SHUTDOWN_crash) at rip 0x%llx, "
 			       "exit ordinal %llu",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);

@@ -266,7 +266,7 @@ static void fault_from_stub(struct domain *d, struct kvm_vcpu *k,
 
 	if (rsp < LAYOUT_R0_STACK_GPA ||
 	    rsp > LAYOUT_R0_STACK_GPA + PVFT_PAGE_SIZE - sizeof(f)) {
-		fault(e, -1, "fault with a corrupt ring-0 stack (rsp %#llx)",
+		fault(e, -1, "fault with a corrupt ring-0 stack (rsp 0x%llx)",
 		      (unsigned long long)rsp);
 		return;
 	}
@@ -334,13 +334,13 @@ static int kvm_run(struct domain *d, struct vcpu_exit *e)
 		else
 			fault(e, -1,
 			      "%s of %u bytes at unbacked guest-physical "
-			      "address %#llx",
+			      "address 0x%llx",
 			      run->mmio.is_write ? "write" : "read",
 			      run->mmio.len,
 			      (unsigned long long)run->mmio.phys_addr);
 		break;
 	case KVM_EXIT_IO:
-		fault(e, -1, "port I/O to %#x", run->io.port);
+		fault(e, -1, "port I/O to 0x%x", run->io.port);
 		break;
 	case KVM_EXIT_HLT:
 		fault(e, -1, "hlt");
@@ -363,7 +363,7 @@ static int kvm_run(struct domain *d, struct vcpu_exit *e)
 	case KVM_EXIT_FAIL_ENTRY:
 		e->kind = VCPU_EXIT_FAILED;
 		snprintf(e->fault.what, sizeof(e->fault.what),
-			 "VM entry failed, hardware reason %#llx",
+			 "VM entry failed, hardware reason 0x%llx",
 			 (unsigned long long)run->fail_entry
 				 .hardware_entry_failure_reason);
 		break;

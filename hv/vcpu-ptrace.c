@@ -117,7 +117,7 @@ static int ptrace_create(struct domain *d)
 	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP) {
 		rc = -ECHILD;
 		pr_err("ptrace backend: the guest process did not start "
-		       "(status %#x)", status);
+		       "(status 0x%x)", status);
 		goto out;
 	}
 	/* EXITKILL: if pvft-hv dies, the guest dies with it. */

@@ -9,23 +9,26 @@
 
 static void report_fault(struct domain *d, const struct vcpu_exit *e)
 {
-	char addr[48] = "";
+	char reason[256], extra[96] = "";
 
-	if (e->fault.vector == 14)
-		snprintf(addr, sizeof(addr), " address %#llx,",
-			 (unsigned long long)e->fault.addr);
-	if (e->fault.vector >= 0)
-		pr_err("guest fault: %s (vector %d)%s%s%s error code %#llx at "
-		       "rip %#llx, exit ordinal %llu",
-		       layout__vector_name(e->fault.vector), e->fault.vector,
-		       e->fault.what[0] ? ": " : "", e->fault.what, addr,
-		       (unsigned long long)e->fault.error_code,
-		       (unsigned long long)e->rip,
-		       (unsigned long long)d->exits);
-	else
-		pr_err("guest fault: %s at rip %#llx, exit ordinal %llu",
-		       e->fault.what, (unsigned long long)e->rip,
-		       (unsigned long long)d->exits);
+	if (e->fault.vector >= 0) {
+		snprintf(reason, sizeof(reason), "%s (vector %d)%s%s",
+			 layout__vector_name(e->fault.vector), e->fault.vector,
+			 e->fault.what[0] ? ": " : "", e->fault.what);
+		if (e->fault.vector == 14)
+			snprintf(extra, sizeof(extra),
+				 ", address 0x%llx, error code 0x%llx",
+				 (unsigned long long)e->fault.addr,
+				 (unsigned long long)e->fault.error_code);
+		else if (e->fault.error_code)
+			snprintf(extra, sizeof(extra), ", error code 0x%llx",
+				 (unsigned long long)e->fault.error_code);
+	} else {
+		snprintf(reason, sizeof(reason), "%s", e->fault.what);
+	}
+	pr_err("guest fault: %s at rip 0x%llx%s, exit ordinal %llu", reason,
+	       (unsigned long long)e->rip, extra,
+	       (unsigned long long)d->exits);
 }
 
 /* Relaxed: only the I/O thread's watchdog reads it, to see progress. */
@@ -73,7 +76,7 @@ int vcpu__run_loop(struct domain *d)
 		case VCPU_EXIT_KICKED:
 			break;
 		case VCPU_EXIT_FAILED:
-			pr_err("%s backend: %s at rip %#llx, exit ordinal %llu",
+			pr_err("%s backend: %s at rip 0x%llx, exit ordinal %llu",
 			       d->backend->name, e.fault.what,
 			       (unsigned long long)e.rip,
 			       (unsigned long long)d->exits);

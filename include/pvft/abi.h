@@ -17,16 +17,21 @@
 #define XEN_HAVE_PV_GUEST_ENTRY 1
 #define XEN_HAVE_PV_UPCALL_MASK 1
 
+#ifndef __ASSEMBLY__
 #include <stdint.h>
 #include <xen/xen.h>
 #include <xen/sched.h>
 #include <xen/event_channel.h>
 #include <xen/version.h>
 #include <xen/elfnote.h>
+#endif
 
 #define PVFT_ABI_VERSION 1
 /* start_info.magic: "<abi>-<version>-<platform>", as Xen's "xen-3.0-x86_64". */
 #define PVFT_START_INFO_MAGIC "pvft-1-x86_64"
+
+/* XENVER_version's answer: pvft 1.0 as Xen's (major << 16 | minor). */
+#define PVFT_XEN_VERSION 0x00010000
 
 #define PVFT_PAGE_SIZE 4096UL
 
