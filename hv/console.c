@@ -69,7 +69,11 @@ bool console__stage_input(struct console *c)
 
 bool console__input_open(struct console *c)
 {
-	return c->staged_len || !c->closed_seen;
+	/*
+	 * Bytes already staged were announced: they wake nobody. New ones
+	 * raise the port only if input goes on and there is room to stage.
+	 */
+	return !c->closed_seen && c->staged_len < sizeof(c->staged);
 }
 
 static int write_all(int fd, const uint8_t *buf, size_t len)

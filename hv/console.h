@@ -48,7 +48,7 @@ void console__close_input(struct console *c);
 
 /* vCPU thread, at an exit: true if new input became visible to the guest. */
 bool console__stage_input(struct console *c);
-/* Could input still arrive (for "blocked forever" detection)? */
+/* Could input still raise the console port ("blocked forever" check)? */
 bool console__input_open(struct console *c);
 
 /* CONSOLEIO_*: bytes written or read, or -errno. */

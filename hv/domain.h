@@ -54,7 +54,7 @@ struct domain {
 
 	/* Unique ids: a per-boot nonce and a counter (PVFTOP_unique_id). */
 	uint32_t id_nonce;
-	uint32_t id_counter;
+	uint64_t id_counter;
 
 	/* Set once the domain is over; exit_status is pvft-hv's. */
 	bool shut_down;

@@ -42,11 +42,18 @@ static long do_xen_version(struct domain *d, const uint64_t *arg)
 	return arg[0] == XENVER_version ? (long)PVFT_XEN_VERSION : -ENOSYS;
 }
 
-/* Copy in, run, copy out: the evtchn code never sees guest pointers. */
+/*
+ * Copy in, run, copy out: the evtchn code never sees guest pointers. The
+ * result must be writable before the operation runs, or a refused call
+ * would still have bound a port.
+ */
 #define EVTCHN_OP(type, fn)                                                   \
 	do {                                                                  \
 		struct type op;                                               \
-		int rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));     \
+		int rc;                                                       \
+		if (!guestmem__range_ok(d, arg[1], sizeof(op), true))         \
+			return -EFAULT;                                       \
+		rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));         \
 		if (rc)                                                       \
 			return rc;                                            \
 		rc = fn(&d->evtchn, &op);                                     \
@@ -130,7 +137,8 @@ static long pvft_unique_id(struct domain *d, uint64_t gpa)
 
 	if (!guestmem__range_ok(d, gpa, sizeof(id), true))
 		return -EFAULT;
-	id = (uint64_t)d->id_nonce << 32 | ++d->id_counter;
+	/* Unique for 2^64 calls; the nonce tells boots apart. */
+	id = ((uint64_t)d->id_nonce << 32) + ++d->id_counter;
 	return guestmem__copy_to(d, gpa, &id, sizeof(id));
 }
 

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvft-unit-tests: every CUnit suite, run with the basic interface. The
+ * last line of stdout is "N passed, M failed" (tests, not asserts), as
+ * tests/run-all.sh expects; the exit status is 0 iff nothing failed.
+ * No privileges, threads or devices are needed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <CUnit/Basic.h>
+
+#include "log.h"
+#include "unit.h"
+
+static void (*const register_fns[])(void) = {
+	test_elf__register,
+	test_evtchn__register,
+	test_guestmem__register,
+	test_hypercall__register,
+	test_hypercall_ops__register,
+	test_layout__register,
+};
+
+int main(void)
+{
+	unsigned int run, failed;
+	int framework_ok;
+
+	/* The code under test logs every refusal: keep only errors. */
+	log__init("pvft-unit-tests", "test", LOG_ERROR);
+
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+		printf("0 passed, 0 failed\n");
+		return EXIT_FAILURE;
+	}
+	framework_ok = 1;
+	for (size_t i = 0; i < sizeof(register_fns) / sizeof(register_fns[0]);
+	     i++) {
+		register_fns[i]();
+		if (CU_get_error() != CUE_SUCCESS) {
+			framework_ok = 0;
+			break;
+		}
+	}
+	if (framework_ok) {
+		CU_basic_set_mode(CU_BRM_VERBOSE);
+		framework_ok = CU_basic_run_tests() == CUE_SUCCESS &&
+			       CU_get_error() == CUE_SUCCESS;
+	}
+	if (!framework_ok)
+		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+
+	run = CU_get_number_of_tests_run();
+	failed = CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	printf("\n%u passed, %u failed\n", run - failed, failed);
+	return framework_ok && failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The unit-test suites. Each test_<x>.c registers its suites with CUnit;
+ * main.c calls every registration function below and runs them all.
+ */
+#ifndef PVFT_TESTS_UNIT_H
+#define PVFT_TESTS_UNIT_H
+
+void test_elf__register(void);
+void test_evtchn__register(void);
+void test_guestmem__register(void);
+void test_hypercall__register(void);
+void test_hypercall_ops__register(void);
+void test_layout__register(void);
+
+#endif /* PVFT_TESTS_UNIT_H */
