@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * printf-family formatting: %d %i %u %x %X %p %s %c %%, with flags '-' and
- * '0', a width and a precision (numbers or '*'), and the length modifiers
+ * printf-family formatting: %d %i %u %x %X %p %s %c %%, with flags '-',
+ * '0' and '#', a width and a precision (numbers or '*'), and the length modifiers
  * hh, h, l, ll, z. One formatter writes to a sink; vsnprintf() and
  * printf() differ only in the sink.
  */
@@ -16,6 +16,7 @@ struct sink {
 struct spec {
 	bool left; /* '-' */
 	bool zero; /* '0' */
+	bool alt;  /* '#': 0x before a non-zero hex number */
 	int width;
 	int prec; /* -1: none */
 };
@@ -92,6 +93,8 @@ static int format(struct sink *sink, const char *fmt, va_list ap)
 				sp.left = true;
 			else if (fmt[1] == '0')
 				sp.zero = true;
+			else if (fmt[1] == '#')
+				sp.alt = true;
 			else
 				break;
 		}
@@ -160,7 +163,10 @@ static int format(struct sink *sink, const char *fmt, va_list ap)
 			else
 				u = va_arg(ap, unsigned int);
 			put_number(sink, &sp, u, *fmt == 'u' ? 10 : 16,
-				   *fmt == 'X', "");
+				   *fmt == 'X',
+				   sp.alt && u && *fmt != 'u'
+					   ? (*fmt == 'X' ? "0X" : "0x")
+					   : "");
 			break;
 		case 'p':
 			u = (uintptr_t)va_arg(ap, void *);

@@ -274,6 +274,7 @@ static void fault_from_stub(struct domain *d, struct kvm_vcpu *k,
 	fault(e, f.vector < LAYOUT_NR_VECTORS ? (int)f.vector : -1, "%s", "");
 	e->rip = f.rip;
 	e->fault.error_code = f.error_code;
+	e->fault.has_error_code = true;
 	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) == 0)
 		e->fault.addr = s.cr2;
 }

@@ -15,13 +15,14 @@ static void report_fault(struct domain *d, const struct vcpu_exit *e)
 		snprintf(reason, sizeof(reason), "%s (vector %d)%s%s",
 			 layout__vector_name(e->fault.vector), e->fault.vector,
 			 e->fault.what[0] ? ": " : "", e->fault.what);
+		int n = 0;
+
 		if (e->fault.vector == 14)
-			snprintf(extra, sizeof(extra),
-				 ", address 0x%llx, error code 0x%llx",
-				 (unsigned long long)e->fault.addr,
-				 (unsigned long long)e->fault.error_code);
-		else if (e->fault.error_code)
-			snprintf(extra, sizeof(extra), ", error code 0x%llx",
+			n = snprintf(extra, sizeof(extra), ", address 0x%llx",
+				     (unsigned long long)e->fault.addr);
+		if (e->fault.has_error_code)
+			snprintf(extra + n, sizeof(extra) - n,
+				 ", error code 0x%llx",
 				 (unsigned long long)e->fault.error_code);
 	} else {
 		snprintf(reason, sizeof(reason), "%s", e->fault.what);

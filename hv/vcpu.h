@@ -10,6 +10,7 @@
 #ifndef PVFT_HV_VCPU_H
 #define PVFT_HV_VCPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hypercall.h"
@@ -30,6 +31,7 @@ struct vcpu_exit {
 	struct {
 		int vector;        /* -1: not an x86 exception */
 		uint64_t error_code;
+		bool has_error_code; /* ptrace cannot see the CPU's */
 		uint64_t addr;     /* page-fault address when known */
 		char what[160];    /* set when vector < 0 or to add detail */
 	} fault;

@@ -18,6 +18,9 @@ step "hello: the smallest PV guest" "$HV" --cmdline "demo run" "$G/hello.elf"
 step "compute: SHA-256 chain in the guest..." "$HV" --cmdline rounds=16 "$G/compute.elf"
 step "...and the same source built natively" "$build/bin/compute-native" rounds=16
 step "chaos: time, randomness, ids, timers, events" "$HV" --cmdline rounds=100 "$G/chaos.elf"
-step "hostile: bad arguments to every hypercall (refusals are logged)" \
-	"$HV" --quiet "$G/hostile.elf"
+hostile() {
+	"$HV" --quiet "$G/hostile.elf" | grep -E '^hostile: (ok xen_version XENVER_version|FAIL|[0-9]+ checks)'
+	return "${PIPESTATUS[0]}"
+}
+step "hostile: bad arguments to every hypercall, each refused (summary)" hostile
 step "a guest fault is reported in one line" "$HV" --cmdline fault=null "$G/hostile.elf"
