@@ -136,13 +136,16 @@ static void build_idt_stubs(uint8_t *mem)
 		rel = (int32_t)(common - (at + n + 4));
 		put(s + n, &rel, 4);
 
-		/* 64-bit interrupt gate, DPL 0: ring 3 cannot "int" into it. */
+		/*
+		 * 64-bit interrupt gates, DPL 0 so that ring 3 cannot "int"
+		 * into them, except int3 and into, which report #BP and #OF.
+		 */
 		e[0] = at & 0xff;
 		e[1] = (at >> 8) & 0xff;
 		e[2] = LAYOUT_SEL_KCODE;
 		e[3] = 0;
 		e[4] = 0;    /* IST */
-		e[5] = 0x8e; /* P, DPL 0, interrupt gate */
+		e[5] = (v == 3 || v == 4) ? 0xee : 0x8e; /* P, DPL, gate */
 		e[6] = (at >> 16) & 0xff;
 		e[7] = (at >> 24) & 0xff;
 	}

@@ -125,7 +125,8 @@ static int set_sregs(struct kvm_vcpu *k)
 	s.cr0 = 0x80050033; /* PG AM WP NE ET MP PE */
 	s.cr3 = LAYOUT_PML4_GPA;
 	s.cr4 = 0x620;      /* OSXMMEXCPT OSFXSR PAE */
-	s.efer = 0x501;     /* LMA LME SCE */
+	/* No SCE: "syscall" is not part of the PV ABI and must #UD. */
+	s.efer = 0x500;     /* LMA LME */
 	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
 		return -errno;
 	return 0;

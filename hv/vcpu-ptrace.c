@@ -238,7 +238,8 @@ static int ptrace_run(struct domain *d, struct vcpu_exit *e)
 	sig = WSTOPSIG(status);
 	if (sig == (SIGTRAP | 0x80)) {
 		e->rip = p->regs.rip - 2; /* past the 2-byte syscall */
-		set_fault(e, 6, 0, "syscall instruction (not part of the PV ABI)");
+		/* What the KVM backend sees too: no SCE, so #UD. */
+		set_fault(e, 6, 0, "");
 		return 0;
 	}
 	return guest_signal(d, p, sig, e);

@@ -34,6 +34,7 @@ run_suite() {
 
 run_suite unit "$build/bin/pvft-unit-tests"
 run_suite integration tests/integration/run.sh "$build"
+run_suite kvm tests/kvm/run.sh "$build"
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
