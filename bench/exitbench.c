@@ -30,7 +30,7 @@ static void write_guest(struct domain *d)
 	static const uint8_t code[] = {
 		0xbc, 0x00, 0x00, 0x18, 0x00, /* mov $0x180000, %esp */
 		0xe8, 0x16, 0x12, 0x00, 0x00, /* call PAGE_GPA + 17 * 32 */
-		0xeb, 0xf9,                   /* jmp back to the call */
+		0xeb, 0xf9,		      /* jmp back to the call */
 	};
 
 	memcpy(d->mem + CODE_GPA, code, sizeof(code));
@@ -55,12 +55,13 @@ int main(int argc, char **argv)
 		else if (c == 'b')
 			backend = optarg;
 		else
-			die("usage: pvft-exitbench [-n EXITS] [-b auto|kvm|ptrace]");
+			die("usage: pvft-exitbench [-n EXITS] [-b "
+			    "auto|kvm|ptrace]");
 	}
 	if (!strcmp(backend, "auto"))
 		backend = access("/dev/kvm", R_OK | W_OK) ? "ptrace" : "kvm";
-	d.backend = !strcmp(backend, "kvm") ? &vcpu_kvm_backend
-					    : &vcpu_ptrace_backend;
+	d.backend =
+	    !strcmp(backend, "kvm") ? &vcpu_kvm_backend : &vcpu_ptrace_backend;
 	if (sched__init(&d.sched))
 		die("eventfd failed");
 	console__init(&d.console, STDOUT_FILENO);

@@ -52,7 +52,7 @@ static void default_handler(evtchn_port_t port, void *data)
 void init_events(void)
 {
 	HYPERVISOR_shared_info =
-		(struct shared_info *)(uintptr_t)start_info.shared_info;
+	    (struct shared_info *)(uintptr_t)start_info.shared_info;
 	/*
 	 * Ports start unmasked and without handlers: an event the hv raises
 	 * on a port we never bound reaches default_handler and is counted,

@@ -97,8 +97,8 @@ long HYPERVISOR_raw(unsigned long nr, unsigned long a1, unsigned long a2,
 	 * at the doorbell write, so that the hv finds ours in rax.
 	 */
 	char *entry = nr < PVFT_HYPERCALL_NR_STUBS
-			      ? hypercall_page + nr * PVFT_HYPERCALL_STUB_SIZE
-			      : hypercall_page + PVFT_STUB_DOORBELL_OFF;
+			  ? hypercall_page + nr * PVFT_HYPERCALL_STUB_SIZE
+			  : hypercall_page + PVFT_STUB_DOORBELL_OFF;
 	register long rax asm("rax") = nr;
 	register long rdi asm("rdi") = a1;
 	register long rsi asm("rsi") = a2;

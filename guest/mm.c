@@ -18,7 +18,7 @@
 
 /* A block's header; payloads follow it and stay MM_ALIGN-aligned. */
 struct chunk {
-	size_t size;        /* bytes, header included, a multiple of MM_ALIGN */
+	size_t size;	    /* bytes, header included, a multiple of MM_ALIGN */
 	struct chunk *next; /* free: next free block by address; used: magic */
 };
 
@@ -54,8 +54,8 @@ void *malloc(size_t size)
 	/* No overflow below: size is checked against the heap first. */
 	if (size > heap_size)
 		return NULL;
-	need = max(ALIGN_UP(size, MM_ALIGN) + sizeof(struct chunk),
-		   MM_MIN_CHUNK);
+	need =
+	    max(ALIGN_UP(size, MM_ALIGN) + sizeof(struct chunk), MM_MIN_CHUNK);
 	for (pp = &free_list; (c = *pp); pp = &c->next) {
 		if (c->size < need)
 			continue;

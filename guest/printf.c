@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * printf-family formatting: %d %i %u %x %X %p %s %c %%, with flags '-',
- * '0' and '#', a width and a precision (numbers or '*'), and the length modifiers
- * hh, h, l, ll, z. One formatter writes to a sink; vsnprintf() and
+ * '0' and '#', a width and a precision (numbers or '*'), and the length
+ * modifiers hh, h, l, ll, z. One formatter writes to a sink; vsnprintf() and
  * printf() differ only in the sink.
  */
 #include "console.h"
@@ -165,8 +165,8 @@ static int format(struct sink *sink, const char *fmt, va_list ap)
 			put_number(sink, &sp, u, *fmt == 'u' ? 10 : 16,
 				   *fmt == 'X',
 				   sp.alt && u && *fmt != 'u'
-					   ? (*fmt == 'X' ? "0X" : "0x")
-					   : "");
+				       ? (*fmt == 'X' ? "0X" : "0x")
+				       : "");
 			break;
 		case 'p':
 			u = (uintptr_t)va_arg(ap, void *);
@@ -254,8 +254,7 @@ struct console_sink {
 
 static void console_put(struct sink *sink, char c)
 {
-	struct console_sink *cs =
-		container_of(sink, struct console_sink, sink);
+	struct console_sink *cs = container_of(sink, struct console_sink, sink);
 
 	cs->buf[cs->len++] = c;
 	if (cs->len == sizeof(cs->buf)) {

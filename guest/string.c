@@ -10,10 +10,7 @@ void *memcpy(void *dst, const void *src, size_t n)
 {
 	void *d = dst;
 
-	asm volatile("rep movsb"
-		     : "+D"(d), "+S"(src), "+c"(n)
-		     :
-		     : "memory");
+	asm volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
 	return dst;
 }
 
@@ -38,10 +35,7 @@ void *memset(void *s, int c, size_t n)
 {
 	void *d = s;
 
-	asm volatile("rep stosb"
-		     : "+D"(d), "+c"(n)
-		     : "a"(c)
-		     : "memory");
+	asm volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
 	return s;
 }
 

@@ -15,7 +15,7 @@
 #include "time.h"
 
 static struct timer *timers; /* pending timers, earliest first */
-static int64_t armed;        /* the hv's deadline as we last set it; 0: none */
+static int64_t armed;	     /* the hv's deadline as we last set it; 0: none */
 
 static int64_t clock_read(unsigned int clock)
 {

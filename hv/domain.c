@@ -85,8 +85,7 @@ out:
 	return rc;
 }
 
-int domain__load(struct domain *d, const char *kernel_path,
-		 const char *cmdline)
+int domain__load(struct domain *d, const char *kernel_path, const char *cmdline)
 {
 	struct elf_image img;
 	uint8_t *file = NULL;
@@ -106,8 +105,7 @@ int domain__load(struct domain *d, const char *kernel_path,
 				    : strerror(-rc));
 		return rc;
 	}
-	rc = elf__load(file, size, d->mem, d->mem_size, &img, err,
-		       sizeof(err));
+	rc = elf__load(file, size, d->mem, d->mem_size, &img, err, sizeof(err));
 	free(file);
 	if (rc) {
 		pr_err("bad guest image %s: %s", kernel_path, err);

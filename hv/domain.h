@@ -18,9 +18,10 @@
 #include "sched.h"
 
 /* pvft-hv exit statuses other than the guest's own exit code. */
-#define HV_EXIT_USAGE 2       /* bad option, config or guest image */
-#define HV_EXIT_HOST 3        /* the host failed us (KVM, ptrace, memory) */
-#define HV_EXIT_GUEST_FAULT 4 /* guest fault, bad exit, dead or stuck domain */
+#define HV_EXIT_USAGE 2	      /* bad option, config or guest image */
+#define HV_EXIT_HOST 3	      /* the host failed us (KVM, ptrace, memory) */
+#define HV_EXIT_GUEST_FAULT 4 /* guest fault, bad exit, dead or stuck domain \
+			       */
 #define HV_EXIT_GUEST_CRASH 5 /* the guest said SHUTDOWN_crash */
 
 struct vcpu_backend;
@@ -77,7 +78,8 @@ static inline struct shared_info *domain__shared_info(struct domain *d)
 }
 
 int domain__init_memory(struct domain *d, uint64_t mem_size);
-int domain__load(struct domain *d, const char *kernel_path, const char *cmdline);
+int domain__load(struct domain *d, const char *kernel_path,
+		 const char *cmdline);
 /* After entry and hypercall_page are set: the pages the hv provides. */
 void domain__init_pv_pages(struct domain *d);
 void domain__shutdown(struct domain *d, int exit_status);

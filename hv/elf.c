@@ -43,8 +43,7 @@ static int parse_notes(const uint8_t *p, uint64_t len, struct elf_image *img,
 		desc_sz = align_up(nh.n_descsz, 4);
 		if (name_sz > len - sizeof(nh) ||
 		    desc_sz > len - sizeof(nh) - name_sz)
-			return fail(-EINVAL, err, errlen,
-				    "truncated ELF note");
+			return fail(-EINVAL, err, errlen, "truncated ELF note");
 		if (nh.n_namesz == 4 && !memcmp(p + sizeof(nh), "Xen", 4) &&
 		    nh.n_type == XEN_ELFNOTE_HYPERCALL_PAGE) {
 			const uint8_t *desc = p + sizeof(nh) + name_sz;
@@ -72,10 +71,10 @@ static int check_header(const Elf64_Ehdr *eh, size_t size, char *err,
 			size_t errlen)
 {
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG))
-		return fail(-EINVAL, err, errlen, "not an ELF file (bad magic)");
-	if (eh->e_ident[EI_CLASS] != ELFCLASS64)
 		return fail(-EINVAL, err, errlen,
-			    "not a 64-bit ELF (class %u)",
+			    "not an ELF file (bad magic)");
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64)
+		return fail(-EINVAL, err, errlen, "not a 64-bit ELF (class %u)",
 			    eh->e_ident[EI_CLASS]);
 	if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
 		return fail(-EINVAL, err, errlen, "not a little-endian ELF");
@@ -84,18 +83,18 @@ static int check_header(const Elf64_Ehdr *eh, size_t size, char *err,
 		return fail(-EINVAL, err, errlen, "unknown ELF version");
 	if (eh->e_machine != EM_X86_64)
 		return fail(-EINVAL, err, errlen,
-			    "wrong machine %u, want x86-64 (%u)",
-			    eh->e_machine, EM_X86_64);
+			    "wrong machine %u, want x86-64 (%u)", eh->e_machine,
+			    EM_X86_64);
 	if (eh->e_type != ET_EXEC)
 		return fail(-EINVAL, err, errlen,
 			    "not a static executable (ELF type %u)",
 			    eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
-		return fail(-EINVAL, err, errlen,
-			    "bad program header size %u", eh->e_phentsize);
+		return fail(-EINVAL, err, errlen, "bad program header size %u",
+			    eh->e_phentsize);
 	if (eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS)
-		return fail(-EINVAL, err, errlen,
-			    "bad program header count %u", eh->e_phnum);
+		return fail(-EINVAL, err, errlen, "bad program header count %u",
+			    eh->e_phnum);
 	if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr),
 		     size))
 		return fail(-EINVAL, err, errlen,
@@ -115,7 +114,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 
 	memset(img, 0, sizeof(*img));
 	if (size < SELFMAG || memcmp(f, ELFMAG, SELFMAG))
-		return fail(-EINVAL, err, errlen, "not an ELF file (bad magic)");
+		return fail(-EINVAL, err, errlen,
+			    "not an ELF file (bad magic)");
 	if (size < sizeof(eh))
 		return fail(-EINVAL, err, errlen,
 			    "file too short for an ELF header (%zu bytes)",
@@ -136,9 +136,10 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 			if (!in_file(p->p_offset, p->p_filesz, size))
 				return fail(-EINVAL, err, errlen,
 					    "note segment %d beyond the end of "
-					    "the file (truncated?)", i);
-			rc = parse_notes(f + p->p_offset, p->p_filesz, img,
-					 err, errlen);
+					    "the file (truncated?)",
+					    i);
+			rc = parse_notes(f + p->p_offset, p->p_filesz, img, err,
+					 errlen);
 			if (rc)
 				return rc;
 			continue;
@@ -147,32 +148,34 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 			continue;
 		nload++;
 		if (p->p_filesz > p->p_memsz)
-			return fail(-EINVAL, err, errlen,
-				    "segment %d: file size 0x%llx exceeds memory "
-				    "size 0x%llx", i,
-				    (unsigned long long)p->p_filesz,
-				    (unsigned long long)p->p_memsz);
+			return fail(
+			    -EINVAL, err, errlen,
+			    "segment %d: file size 0x%llx exceeds memory "
+			    "size 0x%llx",
+			    i, (unsigned long long)p->p_filesz,
+			    (unsigned long long)p->p_memsz);
 		if (!in_file(p->p_offset, p->p_filesz, size))
 			return fail(-EINVAL, err, errlen,
 				    "segment %d beyond the end of the file "
-				    "(truncated?)", i);
+				    "(truncated?)",
+				    i);
 		if (p->p_paddr != p->p_vaddr)
 			return fail(-EINVAL, err, errlen,
 				    "segment %d: virtual 0x%llx != physical "
-				    "0x%llx (pvft identity-maps guests)", i,
-				    (unsigned long long)p->p_vaddr,
+				    "0x%llx (pvft identity-maps guests)",
+				    i, (unsigned long long)p->p_vaddr,
 				    (unsigned long long)p->p_paddr);
 		if (p->p_vaddr < PVFT_GUEST_MIN_ADDR ||
 		    p->p_memsz > (uint64_t)PVFT_MAX_MEMORY_MIB << 20 ||
-		    p->p_vaddr > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20) -
-					 p->p_memsz)
-			return fail(-EINVAL, err, errlen,
-				    "segment %d [0x%llx, +0x%llx) outside guest "
-				    "memory [0x%lx, 0x%llx)", i,
-				    (unsigned long long)p->p_vaddr,
-				    (unsigned long long)p->p_memsz,
-				    PVFT_GUEST_MIN_ADDR,
-				    (unsigned long long)mem_size);
+		    p->p_vaddr >
+			((uint64_t)PVFT_MAX_MEMORY_MIB << 20) - p->p_memsz)
+			return fail(
+			    -EINVAL, err, errlen,
+			    "segment %d [0x%llx, +0x%llx) outside guest "
+			    "memory [0x%lx, 0x%llx)",
+			    i, (unsigned long long)p->p_vaddr,
+			    (unsigned long long)p->p_memsz, PVFT_GUEST_MIN_ADDR,
+			    (unsigned long long)mem_size);
 		end = p->p_vaddr + p->p_memsz;
 		if (end > mem_size)
 			return fail(-E2BIG, err, errlen,
@@ -191,13 +194,15 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 	if (!nload)
 		return fail(-EINVAL, err, errlen, "no loadable segment");
 	if (!entry_ok)
-		return fail(-EINVAL, err, errlen,
-			    "entry point 0x%llx is not in an executable segment",
-			    (unsigned long long)eh.e_entry);
+		return fail(
+		    -EINVAL, err, errlen,
+		    "entry point 0x%llx is not in an executable segment",
+		    (unsigned long long)eh.e_entry);
 	if (!img->hypercall_page)
-		return fail(-EINVAL, err, errlen,
-			    "not a pvft PV kernel: no XEN_ELFNOTE_HYPERCALL_PAGE "
-			    "note");
+		return fail(
+		    -EINVAL, err, errlen,
+		    "not a pvft PV kernel: no XEN_ELFNOTE_HYPERCALL_PAGE "
+		    "note");
 	if (img->hypercall_page % PVFT_PAGE_SIZE)
 		return fail(-EINVAL, err, errlen,
 			    "hypercall page 0x%llx is not page-aligned",
@@ -217,7 +222,8 @@ int elf__load(const void *file, size_t size, uint8_t *mem, uint64_t mem_size,
 	if (!page_ok)
 		return fail(-EINVAL, err, errlen,
 			    "hypercall page 0x%llx is not inside an executable "
-			    "segment", (unsigned long long)img->hypercall_page);
+			    "segment",
+			    (unsigned long long)img->hypercall_page);
 
 	/* Pass 2: everything checked, load. */
 	for (int i = 0; i < eh.e_phnum; i++) {

@@ -14,7 +14,7 @@
 struct elf_image {
 	uint64_t entry;
 	uint64_t hypercall_page; /* XEN_ELFNOTE_HYPERCALL_PAGE */
-	uint64_t lo, hi;         /* loaded range [lo, hi) */
+	uint64_t lo, hi;	 /* loaded range [lo, hi) */
 };
 
 /*

@@ -6,8 +6,8 @@
 
 #define BITS_PER_WORD (8 * sizeof(xen_ulong_t))
 
-_Static_assert(PVFT_NR_EVTCHN <= 8 * sizeof(((struct shared_info *)0)
-						      ->evtchn_pending),
+_Static_assert(PVFT_NR_EVTCHN <=
+		   8 * sizeof(((struct shared_info *)0)->evtchn_pending),
 	       "ports must fit the 2-level bitmaps");
 
 static bool test_and_set(xen_ulong_t *words, unsigned int bit)
@@ -28,7 +28,8 @@ static bool test_bit(const xen_ulong_t *words, unsigned int bit)
 
 static void clear_bit(xen_ulong_t *words, unsigned int bit)
 {
-	words[bit / BITS_PER_WORD] &= ~((xen_ulong_t)1 << (bit % BITS_PER_WORD));
+	words[bit / BITS_PER_WORD] &=
+	    ~((xen_ulong_t)1 << (bit % BITS_PER_WORD));
 }
 
 static bool port_valid(evtchn_port_t port)

@@ -15,17 +15,17 @@
 
 enum evtchn_state {
 	EVTCHN_FREE = 0,
-	EVTCHN_UNBOUND,     /* alloc_unbound, waiting for bind_interdomain */
+	EVTCHN_UNBOUND,	    /* alloc_unbound, waiting for bind_interdomain */
 	EVTCHN_INTERDOMAIN, /* loopback pair inside the domain */
 	EVTCHN_VIRQ,
-	EVTCHN_HV,          /* bound to an hv device (console input) */
+	EVTCHN_HV, /* bound to an hv device (console input) */
 };
 
 struct evtchn {
 	uint8_t state;
 	uint16_t remote_dom; /* EVTCHN_UNBOUND: who may bind */
-	uint32_t peer;       /* EVTCHN_INTERDOMAIN: the other end */
-	uint32_t virq;       /* EVTCHN_VIRQ */
+	uint32_t peer;	     /* EVTCHN_INTERDOMAIN: the other end */
+	uint32_t virq;	     /* EVTCHN_VIRQ */
 };
 
 struct evtchn_table {

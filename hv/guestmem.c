@@ -23,8 +23,7 @@ bool guestmem__range_ok(const struct domain *d, uint64_t gpa, uint64_t len,
 				PVFT_START_INFO_GPA + PVFT_PAGE_SIZE);
 }
 
-int guestmem__copy_from(struct domain *d, void *dst, uint64_t gpa,
-			uint64_t len)
+int guestmem__copy_from(struct domain *d, void *dst, uint64_t gpa, uint64_t len)
 {
 	if (!guestmem__range_ok(d, gpa, len, false))
 		return -EFAULT;

@@ -47,28 +47,28 @@ static long do_xen_version(struct domain *d, const uint64_t *arg)
  * result must be writable before the operation runs, or a refused call
  * would still have bound a port.
  */
-#define EVTCHN_OP(type, fn)                                                   \
-	do {                                                                  \
-		struct type op;                                               \
-		int rc;                                                       \
-		if (!guestmem__range_ok(d, arg[1], sizeof(op), true))         \
-			return -EFAULT;                                       \
-		rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));         \
-		if (rc)                                                       \
-			return rc;                                            \
-		rc = fn(&d->evtchn, &op);                                     \
-		if (rc)                                                       \
-			return rc;                                            \
-		return guestmem__copy_to(d, arg[1], &op, sizeof(op));         \
+#define EVTCHN_OP(type, fn)                                           \
+	do {                                                          \
+		struct type op;                                       \
+		int rc;                                               \
+		if (!guestmem__range_ok(d, arg[1], sizeof(op), true)) \
+			return -EFAULT;                               \
+		rc = guestmem__copy_from(d, &op, arg[1], sizeof(op)); \
+		if (rc)                                               \
+			return rc;                                    \
+		rc = fn(&d->evtchn, &op);                             \
+		if (rc)                                               \
+			return rc;                                    \
+		return guestmem__copy_to(d, arg[1], &op, sizeof(op)); \
 	} while (0)
 
-#define EVTCHN_PORT_OP(type, fn)                                              \
-	do {                                                                  \
-		struct type op;                                               \
-		int rc = guestmem__copy_from(d, &op, arg[1], sizeof(op));     \
-		if (rc)                                                       \
-			return rc;                                            \
-		return fn(&d->evtchn, op.port);                               \
+#define EVTCHN_PORT_OP(type, fn)                                          \
+	do {                                                              \
+		struct type op;                                           \
+		int rc = guestmem__copy_from(d, &op, arg[1], sizeof(op)); \
+		if (rc)                                                   \
+			return rc;                                        \
+		return fn(&d->evtchn, op.port);                           \
 	} while (0)
 
 static long do_event_channel_op(struct domain *d, const uint64_t *arg)
@@ -198,8 +198,8 @@ long hypercall__dispatch(struct domain *d, const struct hypercall *hc)
 			(unsigned long long)hc->arg[2],
 			(unsigned long long)d->last_rip, strerror(-ret),
 			logged == HYPERCALL_LOG_LIMIT
-				? " (further refusals not logged)"
-				: "");
+			    ? " (further refusals not logged)"
+			    : "");
 	}
 	return ret;
 }

@@ -13,7 +13,7 @@ struct domain;
 
 /* Registers at a hypercall exit, Xen x86-64 convention. */
 struct hypercall {
-	uint64_t nr;     /* rax */
+	uint64_t nr;	 /* rax */
 	uint64_t arg[5]; /* rdi, rsi, rdx, r10, r8 */
 };
 

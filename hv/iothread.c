@@ -75,11 +75,12 @@ static void *iothread_main(void *arg)
 			last = exits;
 			stuck = 0;
 		} else if (++stuck == WATCHDOG_STUCK_PERIODS) {
-			pr_warn("guest made no hypercall for %u s (exit ordinal "
-				"%llu): it gets no events or timers until it "
-				"does",
-				stuck * WATCHDOG_PERIOD_MS / 1000,
-				(unsigned long long)exits);
+			pr_warn(
+			    "guest made no hypercall for %u s (exit ordinal "
+			    "%llu): it gets no events or timers until it "
+			    "does",
+			    stuck * WATCHDOG_PERIOD_MS / 1000,
+			    (unsigned long long)exits);
 		}
 	}
 	return NULL;

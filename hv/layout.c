@@ -85,10 +85,9 @@ static void build_gdt_tss(uint8_t *mem)
 	set_gdt_entry(gdt, LAYOUT_SEL_UDATA >> 3, 0xf3, 0xc); /* DPL 3 */
 	set_gdt_entry(gdt, LAYOUT_SEL_UCODE >> 3, 0xfb, 0xa); /* DPL 3, L */
 	/* 64-bit TSS descriptor: 16 bytes, type 0x9 available (0xb busy). */
-	gdt[LAYOUT_SEL_TSS >> 3] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
-				   (0x89ull << 40) |
-				   (((limit >> 16) & 0xf) << 48) |
-				   (((base >> 24) & 0xff) << 56);
+	gdt[LAYOUT_SEL_TSS >> 3] =
+	    (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+	    (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt[(LAYOUT_SEL_TSS >> 3) + 1] = base >> 32;
 
 	memset(tss, 0, PVFT_PAGE_SIZE);
@@ -113,8 +112,8 @@ static void build_idt_stubs(uint8_t *mem)
 {
 	uint8_t *stub = mem + LAYOUT_STUB_GPA;
 	uint8_t *idt = mem + LAYOUT_IDT_GPA;
-	uint64_t common = LAYOUT_STUB_GPA +
-			  LAYOUT_NR_VECTORS * LAYOUT_STUB_ENTRY_SIZE;
+	uint64_t common =
+	    LAYOUT_STUB_GPA + LAYOUT_NR_VECTORS * LAYOUT_STUB_ENTRY_SIZE;
 	uint64_t door = LAYOUT_FAULT_DOORBELL;
 
 	memset(stub, 0xcc, PVFT_PAGE_SIZE);
@@ -144,7 +143,7 @@ static void build_idt_stubs(uint8_t *mem)
 		e[1] = (at >> 8) & 0xff;
 		e[2] = LAYOUT_SEL_KCODE;
 		e[3] = 0;
-		e[4] = 0;    /* IST */
+		e[4] = 0;				 /* IST */
 		e[5] = (v == 3 || v == 4) ? 0xee : 0x8e; /* P, DPL, gate */
 		e[6] = (at >> 16) & 0xff;
 		e[7] = (at >> 24) & 0xff;
@@ -152,7 +151,7 @@ static void build_idt_stubs(uint8_t *mem)
 	stub = mem + common;
 	stub[0] = 0xa3;
 	put(stub + 1, &door, 8);
-	stub[9] = 0xf4;  /* hlt */
+	stub[9] = 0xf4;	 /* hlt */
 	stub[10] = 0xeb; /* jmp . */
 	stub[11] = 0xfe;
 }
@@ -184,7 +183,7 @@ static void build_page_tables(uint8_t *mem, uint64_t mem_size)
 	     a += PVFT_PAGE_SIZE)
 		pt[a / PVFT_PAGE_SIZE] = a | PTE_P | PTE_RW;
 	pt[PVFT_START_INFO_GPA / PVFT_PAGE_SIZE] =
-		PVFT_START_INFO_GPA | PTE_P | PTE_US;
+	    PVFT_START_INFO_GPA | PTE_P | PTE_US;
 	pt[PVFT_SHARED_INFO_GPA / PVFT_PAGE_SIZE] = PVFT_SHARED_INFO_GPA | user;
 	for (uint64_t a = PVFT_GUEST_MIN_ADDR; a < MIB2 && a < mem_size;
 	     a += PVFT_PAGE_SIZE)

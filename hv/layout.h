@@ -17,13 +17,13 @@
 #define LAYOUT_GDT_GPA 0x1000UL
 #define LAYOUT_TSS_GPA 0x2000UL
 #define LAYOUT_IDT_GPA 0x3000UL
-#define LAYOUT_STUB_GPA 0x4000UL    /* ring-0 fault entry points */
+#define LAYOUT_STUB_GPA 0x4000UL     /* ring-0 fault entry points */
 #define LAYOUT_R0_STACK_GPA 0x5000UL /* one page; rsp0 is its top */
 #define LAYOUT_PML4_GPA 0x8000UL
 #define LAYOUT_PDPT_GPA 0x9000UL
-#define LAYOUT_PD_GPA 0xA000UL       /* 4 pages: 4 GiB of 2 MiB entries */
-#define LAYOUT_PT_LOW_GPA 0xE000UL   /* 4 KiB entries for [0, 2 MiB) */
-#define LAYOUT_PT_DOOR_GPA 0xF000UL  /* the doorbell page */
+#define LAYOUT_PD_GPA 0xA000UL	    /* 4 pages: 4 GiB of 2 MiB entries */
+#define LAYOUT_PT_LOW_GPA 0xE000UL  /* 4 KiB entries for [0, 2 MiB) */
+#define LAYOUT_PT_DOOR_GPA 0xF000UL /* the doorbell page */
 
 /* Selectors: Linux-like, with user data below user code (DESIGN.md 6). */
 #define LAYOUT_SEL_KCODE 0x08

@@ -82,7 +82,8 @@ static const struct vcpu_backend *pick_backend(const char *which)
 		return &vcpu_kvm_backend;
 	}
 	pr_warn("no usable /dev/kvm (%s): running the guest on the ptrace "
-		"backend", strerror(errno));
+		"backend",
+		strerror(errno));
 	return &vcpu_ptrace_backend;
 }
 
@@ -194,14 +195,13 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	rc = iothread__start(&dom, fcntl(STDIN_FILENO, F_GETFD) < 0
-					   ? -1
-					   : STDIN_FILENO);
+	rc = iothread__start(
+	    &dom, fcntl(STDIN_FILENO, F_GETFD) < 0 ? -1 : STDIN_FILENO);
 	if (rc)
 		die("cannot start the I/O thread: %s", strerror(-rc));
 	pr_debug("booting %s: %llu MiB, entry 0x%llx, hypercall page 0x%llx, "
-		 "%s backend", kernel, (unsigned long long)mib,
-		 (unsigned long long)dom.entry,
+		 "%s backend",
+		 kernel, (unsigned long long)mib, (unsigned long long)dom.entry,
 		 (unsigned long long)dom.hypercall_page, dom.backend->name);
 
 	status = vcpu__run_loop(&dom);

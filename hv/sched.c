@@ -106,8 +106,7 @@ static long block(struct domain *d)
 		struct timespec ts, *tsp = NULL;
 
 		sched__deliver(d);
-		if (v->evtchn_upcall_pending || d->shut_down ||
-		    s->stop_signal)
+		if (v->evtchn_upcall_pending || d->shut_down || s->stop_signal)
 			break;
 		if (!s->timer_armed && !console__input_open(&d->console)) {
 			pr_err("guest blocked with no timer armed and no input "
@@ -120,8 +119,8 @@ static long block(struct domain *d)
 		}
 		if (s->timer_armed) {
 			uint64_t now = sched__now(d);
-			uint64_t left = s->deadline > now ? s->deadline - now
-							  : 0;
+			uint64_t left =
+			    s->deadline > now ? s->deadline - now : 0;
 
 			ts.tv_sec = left / 1000000000ull;
 			ts.tv_nsec = left % 1000000000ull;
@@ -141,7 +140,8 @@ long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
 
 	switch (cmd) {
 	case SCHEDOP_yield:
-		/* One vCPU, nothing to yield to: due events arrive on return. */
+		/* One vCPU, nothing to yield to: due events arrive on return.
+		 */
 		return 0;
 	case SCHEDOP_block:
 		return block(d);

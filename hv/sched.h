@@ -15,10 +15,10 @@
 struct domain;
 
 struct sched {
-	uint64_t boot_ns;   /* host CLOCK_MONOTONIC when the domain booted */
-	uint64_t deadline;  /* timer, in ns since boot */
+	uint64_t boot_ns;  /* host CLOCK_MONOTONIC when the domain booted */
+	uint64_t deadline; /* timer, in ns since boot */
 	bool timer_armed;
-	int wake_fd;        /* eventfd: wakes a blocked vCPU (any thread) */
+	int wake_fd; /* eventfd: wakes a blocked vCPU (any thread) */
 	/* Set by the I/O thread's watchdog's reader: is the vCPU blocked? */
 	bool blocked;
 	/* A signal asked pvft-hv to stop (set from a signal handler). */

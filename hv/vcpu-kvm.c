@@ -124,9 +124,9 @@ static int set_sregs(struct kvm_vcpu *k)
 	s.idt.limit = 256 * 16 - 1;
 	s.cr0 = 0x80050033; /* PG AM WP NE ET MP PE */
 	s.cr3 = LAYOUT_PML4_GPA;
-	s.cr4 = 0x620;      /* OSXMMEXCPT OSFXSR PAE */
+	s.cr4 = 0x620; /* OSXMMEXCPT OSFXSR PAE */
 	/* No SCE: "syscall" is not part of the PV ABI and must #UD. */
-	s.efer = 0x500;     /* LMA LME */
+	s.efer = 0x500; /* LMA LME */
 	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
 		return -errno;
 	return 0;
@@ -163,13 +163,13 @@ static void kvm_destroy(struct domain *d)
 	d->backend_priv = NULL;
 }
 
-#define KVM_STEP(call, what)                                                  \
-	do {                                                                  \
-		if ((call) < 0) {                                             \
-			rc = -errno;                                          \
-			pr_err("%s: %s", what, strerror(errno));              \
-			goto out;                                             \
-		}                                                             \
+#define KVM_STEP(call, what)                                     \
+	do {                                                     \
+		if ((call) < 0) {                                \
+			rc = -errno;                             \
+			pr_err("%s: %s", what, strerror(errno)); \
+			goto out;                                \
+		}                                                \
 	} while (0)
 
 static int kvm_create(struct domain *d)
@@ -244,7 +244,7 @@ out:
 }
 
 static void fault(struct vcpu_exit *e, int vector, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void fault(struct vcpu_exit *e, int vector, const char *fmt, ...)
 {
@@ -290,7 +290,8 @@ static void hypercall_exit(struct domain *d, struct kvm_vcpu *k,
 	 * KVM completes an MMIO write before exiting, so rip is normally past
 	 * the doorbell instruction; accept it before too, and advance then.
 	 */
-	if (layout__stub_at(d->hypercall_page, r->rip - PVFT_STUB_DOORBELL_LEN)) {
+	if (layout__stub_at(d->hypercall_page,
+			    r->rip - PVFT_STUB_DOORBELL_LEN)) {
 		at = r->rip - PVFT_STUB_DOORBELL_LEN;
 		k->rip_advance = 0;
 	} else if (layout__stub_at(d->hypercall_page, r->rip)) {
@@ -359,15 +360,15 @@ static int kvm_run(struct domain *d, struct vcpu_exit *e)
 			 "KVM internal error, suberror %u%s",
 			 run->internal.suberror,
 			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-				 ? " (emulation failure)"
-				 : "");
+			     ? " (emulation failure)"
+			     : "");
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		e->kind = VCPU_EXIT_FAILED;
 		snprintf(e->fault.what, sizeof(e->fault.what),
 			 "VM entry failed, hardware reason 0x%llx",
-			 (unsigned long long)run->fail_entry
-				 .hardware_entry_failure_reason);
+			 (unsigned long long)
+			     run->fail_entry.hardware_entry_failure_reason);
 		break;
 	default:
 		e->kind = VCPU_EXIT_FAILED;

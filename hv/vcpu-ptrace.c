@@ -64,8 +64,8 @@ static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
 		      d->mem_fd) ||
 	    map_fixed(PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE,
 		      PROT_READ | PROT_WRITE, d->mem_fd) ||
-	    map_fixed(lo, d->mem_size - lo,
-		      PROT_READ | PROT_WRITE | PROT_EXEC, d->mem_fd))
+	    map_fixed(lo, d->mem_size - lo, PROT_READ | PROT_WRITE | PROT_EXEC,
+		      d->mem_fd))
 		_exit(125);
 	/* Nothing may answer at the doorbell. */
 	munmap((void *)PVFT_DOORBELL_GPA, PVFT_PAGE_SIZE);
@@ -117,7 +117,8 @@ static int ptrace_create(struct domain *d)
 	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP) {
 		rc = -ECHILD;
 		pr_err("ptrace backend: the guest process did not start "
-		       "(status 0x%x)", status);
+		       "(status 0x%x)",
+		       status);
 		goto out;
 	}
 	/* EXITKILL: if pvft-hv dies, the guest dies with it. */
@@ -128,7 +129,8 @@ static int ptrace_create(struct domain *d)
 		pr_err("ptrace: %s", strerror(errno));
 		goto out;
 	}
-	/* The entry state of pvft's PV ABI; segments stay the host's user ones. */
+	/* The entry state of pvft's PV ABI; segments stay the host's user ones.
+	 */
 	p->regs = (struct user_regs_struct){
 		.rip = d->entry,
 		.rsi = PVFT_START_INFO_GPA,
@@ -177,7 +179,8 @@ static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
 			e->kind = VCPU_EXIT_HYPERCALL;
 			e->hc = (struct hypercall){
 				.nr = r->rax,
-				.arg = { r->rdi, r->rsi, r->rdx, r->r10, r->r8 },
+				.arg = { r->rdi, r->rsi, r->rdx, r->r10,
+					 r->r8 },
 			};
 		} else if (si.si_code == SI_KERNEL) {
 			/* #GP: privileged or non-canonical; no address. */
@@ -199,7 +202,8 @@ static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
 		set_fault(e, 17, (uint64_t)si.si_addr, "");
 		break;
 	default:
-		/* Sent from outside (a kick, or someone's kill): not the guest's. */
+		/* Sent from outside (a kick, or someone's kill): not the
+		 * guest's. */
 		e->kind = VCPU_EXIT_KICKED;
 		break;
 	}
@@ -212,8 +216,7 @@ static int ptrace_run(struct domain *d, struct vcpu_exit *e)
 	int status, sig;
 
 	memset(e, 0, sizeof(*e));
-	if (p->regs_dirty &&
-	    ptrace(PTRACE_SETREGS, p->pid, 0, &p->regs) < 0)
+	if (p->regs_dirty && ptrace(PTRACE_SETREGS, p->pid, 0, &p->regs) < 0)
 		return -errno;
 	p->regs_dirty = false;
 	/* SYSEMU: a guest syscall stops the child instead of running. */

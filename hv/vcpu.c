@@ -21,10 +21,12 @@ static void report_fault(struct domain *d, const struct vcpu_exit *e)
 {
 	char reason[256], extra[96] = "";
 
-	if (e->fault.vector == 6 && !e->fault.what[0] && at_syscall(d, e->rip)) {
+	if (e->fault.vector == 6 && !e->fault.what[0] &&
+	    at_syscall(d, e->rip)) {
 		snprintf(reason, sizeof(reason),
 			 "%s (vector 6): syscall instruction, not part of "
-			 "the PV ABI", layout__vector_name(6));
+			 "the PV ABI",
+			 layout__vector_name(6));
 	} else if (e->fault.vector >= 0) {
 		snprintf(reason, sizeof(reason), "%s (vector %d)%s%s",
 			 layout__vector_name(e->fault.vector), e->fault.vector,
@@ -42,8 +44,7 @@ static void report_fault(struct domain *d, const struct vcpu_exit *e)
 		snprintf(reason, sizeof(reason), "%s", e->fault.what);
 	}
 	pr_err("guest fault: %s at rip 0x%llx%s, exit ordinal %llu", reason,
-	       (unsigned long long)e->rip, extra,
-	       (unsigned long long)d->exits);
+	       (unsigned long long)e->rip, extra, (unsigned long long)d->exits);
 }
 
 /* Relaxed: only the I/O thread's watchdog reads it, to see progress. */
@@ -91,10 +92,11 @@ int vcpu__run_loop(struct domain *d)
 		case VCPU_EXIT_KICKED:
 			break;
 		case VCPU_EXIT_FAILED:
-			pr_err("%s backend: %s at rip 0x%llx, exit ordinal %llu",
-			       d->backend->name, e.fault.what,
-			       (unsigned long long)e.rip,
-			       (unsigned long long)d->exits);
+			pr_err(
+			    "%s backend: %s at rip 0x%llx, exit ordinal %llu",
+			    d->backend->name, e.fault.what,
+			    (unsigned long long)e.rip,
+			    (unsigned long long)d->exits);
 			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
 			break;
 		}

@@ -29,11 +29,11 @@ struct vcpu_exit {
 	uint64_t rip;
 	struct hypercall hc;
 	struct {
-		int vector;        /* -1: not an x86 exception */
+		int vector; /* -1: not an x86 exception */
 		uint64_t error_code;
 		bool has_error_code; /* ptrace cannot see the CPU's */
-		uint64_t addr;     /* page-fault address when known */
-		char what[160];    /* set when vector < 0 or to add detail */
+		uint64_t addr;	     /* page-fault address when known */
+		char what[160];	     /* set when vector < 0 or to add detail */
 	} fault;
 };
 

@@ -47,7 +47,8 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	/* One write per line, so lines from several threads never interleave. */
+	/* One write per line, so lines from several threads never interleave.
+	 */
 	fprintf(stderr, "%s\n", line);
 }
 

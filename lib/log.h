@@ -20,7 +20,7 @@ void log__init(const char *prog, const char *name, enum log_level level);
 void log__set_level(enum log_level level);
 enum log_level log__level(void);
 void log__msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define pr_err(...) log__msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...) log__msg(LOG_WARN, __VA_ARGS__)

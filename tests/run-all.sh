@@ -32,6 +32,7 @@ run_suite() {
 	fi
 }
 
+run_suite style tests/style.sh
 run_suite unit "$build/bin/pvft-unit-tests"
 run_suite integration tests/integration/run.sh "$build"
 run_suite kvm tests/kvm/run.sh "$build"

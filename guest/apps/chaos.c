@@ -22,9 +22,9 @@
 
 #define CHAOS_DEFAULT_ROUNDS 200
 #define CHAOS_PROGRESS_EVERY 50
-#define CHAOS_PAIR_EVERY 64         /* re-create the loopback pair */
+#define CHAOS_PAIR_EVERY 64 /* re-create the loopback pair */
 #define CHAOS_MAX_TIMERS 3
-#define CHAOS_MAX_DELAY_NS 2000000  /* timers: 0..2 ms */
+#define CHAOS_MAX_DELAY_NS 2000000 /* timers: 0..2 ms */
 #define CHAOS_MAX_SLEEP_US 500
 #define CHAOS_MAX_SENDS 3
 #define CHAOS_MAX_IDS 3
@@ -188,7 +188,7 @@ static int one_round(void)
 	n = dec[5] % (CHAOS_MAX_SENDS + 1);
 	for (i = 0; i < n; i++) {
 		rc = notify_remote_via_evtchn(dec[5] >> (8 + i) & 1 ? chaos.a
-								     : chaos.b);
+								    : chaos.b);
 		if (rc)
 			return rc;
 	}
@@ -202,7 +202,7 @@ static int one_round(void)
 int app_main(const char *cmdline)
 {
 	unsigned long rounds =
-		cmdline_get_ulong(cmdline, "rounds", CHAOS_DEFAULT_ROUNDS);
+	    cmdline_get_ulong(cmdline, "rounds", CHAOS_DEFAULT_ROUNDS);
 	int rc;
 
 	rc = make_pair();

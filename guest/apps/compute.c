@@ -170,7 +170,7 @@ static void workload(unsigned long rounds, uint8_t digest[32])
 int app_main(const char *cmdline)
 {
 	unsigned long rounds =
-		cmdline_get_ulong(cmdline, "rounds", COMPUTE_DEFAULT_ROUNDS);
+	    cmdline_get_ulong(cmdline, "rounds", COMPUTE_DEFAULT_ROUNDS);
 	uint8_t digest[32];
 	char hex[65];
 	uint64_t t0, t1;

@@ -12,7 +12,6 @@
 
 #define HCBENCH_DEFAULT_N 20000
 
-
 int app_main(const char *cmdline)
 {
 	unsigned long n = cmdline_get_ulong(cmdline, "n", HCBENCH_DEFAULT_N);

@@ -73,8 +73,8 @@ static unsigned int bad_ptrs(struct bad_ptr *p, bool for_write)
 	p[n++] = (struct bad_ptr){ "straddling the image's start",
 				   PVFT_GUEST_MIN_ADDR - 2 };
 	p[n++] = (struct bad_ptr){ "the end of memory", mem_end };
-	p[n++] = (struct bad_ptr){ "straddling the end of memory",
-				   mem_end - 2 };
+	p[n++] =
+	    (struct bad_ptr){ "straddling the end of memory", mem_end - 2 };
 	p[n++] = (struct bad_ptr){ "the doorbell", PVFT_DOORBELL_GPA };
 	p[n++] = (struct bad_ptr){ "non-canonical 1<<63", 1UL << 63 };
 	p[n++] = (struct bad_ptr){ "~0", ~0UL };
@@ -125,8 +125,8 @@ static void check_bad_pointers(void)
 		check(HYPERVISOR_console_io(CONSOLEIO_read, 16,
 					    (char *)p[i].addr),
 		      -EFAULT, "console read into %s", p[i].what);
-		check(HYPERVISOR_pvft_op(PVFTOP_random, p[i].addr, 16),
-		      -EFAULT, "random bytes into %s", p[i].what);
+		check(HYPERVISOR_pvft_op(PVFTOP_random, p[i].addr, 16), -EFAULT,
+		      "random bytes into %s", p[i].what);
 		check(HYPERVISOR_pvft_op(PVFTOP_unique_id, p[i].addr, 0),
 		      -EFAULT, "unique id into %s", p[i].what);
 	}
@@ -141,9 +141,9 @@ static void check_lengths(void)
 	      -EINVAL, "console write of PVFT_CONSOLE_IO_MAX + 1 bytes");
 	check(HYPERVISOR_console_io(CONSOLEIO_write, ~0u, big), -EINVAL,
 	      "console write of 0xffffffff bytes");
-	check(HYPERVISOR_console_io(CONSOLEIO_read, PVFT_CONSOLE_IO_MAX + 1,
-				    big),
-	      -EINVAL, "console read of PVFT_CONSOLE_IO_MAX + 1 bytes");
+	check(
+	    HYPERVISOR_console_io(CONSOLEIO_read, PVFT_CONSOLE_IO_MAX + 1, big),
+	    -EINVAL, "console read of PVFT_CONSOLE_IO_MAX + 1 bytes");
 	check(HYPERVISOR_pvft_op(PVFTOP_random, (unsigned long)big,
 				 PVFT_RANDOM_MAX + 1),
 	      -EINVAL, "random bytes, PVFT_RANDOM_MAX + 1 of them");
@@ -216,12 +216,12 @@ static void check_event_channels(evtchn_port_t timer_port)
 	check(HYPERVISOR_event_channel_op(EVTCHNOP_bind_virq, &virq), -EEXIST,
 	      "EVTCHNOP_bind_virq VIRQ_TIMER a second time");
 
-	unbound = (struct evtchn_alloc_unbound){ .dom = 5,
-						 .remote_dom = DOMID_SELF };
+	unbound =
+	    (struct evtchn_alloc_unbound){ .dom = 5, .remote_dom = DOMID_SELF };
 	check(HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &unbound),
 	      -EPERM, "EVTCHNOP_alloc_unbound for another domain");
-	unbound = (struct evtchn_alloc_unbound){ .dom = DOMID_SELF,
-						 .remote_dom = 7 };
+	unbound =
+	    (struct evtchn_alloc_unbound){ .dom = DOMID_SELF, .remote_dom = 7 };
 	check(HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &unbound),
 	      -ESRCH, "EVTCHNOP_alloc_unbound with a nonexistent peer");
 
@@ -246,8 +246,8 @@ static void check_event_channels(evtchn_port_t timer_port)
 static void check_commands(void)
 {
 	static const unsigned int bad_reasons[] = {
-		SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_watchdog,
-		99, 0x200, 0xffffffff,
+		SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_watchdog, 99,
+		0x200,		 0xffffffff,
 	};
 	unsigned int i;
 
@@ -275,8 +275,13 @@ static void check_commands(void)
 static void check_hypercall_numbers(void)
 {
 	static const unsigned long bad_nrs[] = {
-		__HYPERVISOR_set_trap_table, __HYPERVISOR_mmu_update, 99, 127,
-		128, 0xffffffff, 1UL << 40,
+		__HYPERVISOR_set_trap_table,
+		__HYPERVISOR_mmu_update,
+		99,
+		127,
+		128,
+		0xffffffff,
+		1UL << 40,
 	};
 	unsigned int i;
 
@@ -329,9 +334,9 @@ static void check_still_alive(void)
 
 	check(evtchn_alloc_unbound(DOMID_SELF, event_fired, &got_event, &a), 0,
 	      "EVTCHNOP_alloc_unbound for a loopback pair");
-	check(evtchn_bind_interdomain(DOMID_SELF, a, event_fired, &got_event,
-				      &b),
-	      0, "EVTCHNOP_bind_interdomain for a loopback pair");
+	check(
+	    evtchn_bind_interdomain(DOMID_SELF, a, event_fired, &got_event, &b),
+	    0, "EVTCHNOP_bind_interdomain for a loopback pair");
 	check(notify_remote_via_evtchn(b), 0, "EVTCHNOP_send on the pair");
 	poll_events();
 	check(got_event, 1, "the loopback event arrives");
@@ -363,7 +368,7 @@ static int misbehave(const char *cmdline)
 		} else if (cmdline_value_is(fault, "doorbell")) {
 			/* A stub's store, from outside the hypercall page. */
 			*(volatile uint32_t *)PVFT_DOORBELL_GPA =
-				__HYPERVISOR_xen_version;
+			    __HYPERVISOR_xen_version;
 		} else if (cmdline_value_is(fault, "syscall")) {
 			/*
 			 * rax = ~0: should the instruction reach a host

@@ -73,9 +73,8 @@ static inline bool cmdline_value_is(const char *v, const char *s)
  * @key's value as an unsigned decimal number; @def when @key is absent or
  * its value is not a number (a typo must not silently mean 0).
  */
-static inline unsigned long cmdline_get_ulong(const char *cmdline,
-					      const char *key,
-					      unsigned long def)
+static inline unsigned long
+cmdline_get_ulong(const char *cmdline, const char *key, unsigned long def)
 {
 	const char *v = cmdline_get(cmdline, key);
 	unsigned long n = 0;

@@ -24,7 +24,7 @@ int console_read(char *buf, unsigned int len);
 
 int printf(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));
 int vprintf(const char *fmt, va_list ap)
-	__attribute__((format(__printf__, 1, 0)));
+    __attribute__((format(__printf__, 1, 0)));
 /* @s and a newline, as libc's. */
 int puts(const char *s);
 

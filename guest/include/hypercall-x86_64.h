@@ -36,94 +36,92 @@ extern char hypercall_page[PVFT_PAGE_SIZE];
 #define __HYPERCALL_CALL "call hypercall_page + %c[stub]"
 #define __HYPERCALL_CLOBBERS "rcx", "r11", "memory"
 
-#define _hypercall0(type, name)                                               \
-	({                                                                    \
-		long __res;                                                   \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res)                                    \
-			     : __HYPERCALL_STUB(name)                         \
-			     : "rdi", "rsi", "rdx", "r10", "r8",              \
-			       __HYPERCALL_CLOBBERS);                         \
-		(type)__res;                                                  \
+#define _hypercall0(type, name)                                  \
+	({                                                       \
+		long __res;                                      \
+		asm volatile(__HYPERCALL_CALL                    \
+			     : "=a"(__res)                       \
+			     : __HYPERCALL_STUB(name)            \
+			     : "rdi", "rsi", "rdx", "r10", "r8", \
+			       __HYPERCALL_CLOBBERS);            \
+		(type) __res;                                    \
 	})
 
-#define _hypercall1(type, name, a1)                                           \
-	({                                                                    \
-		long __res, __t1 = (long)(a1);                                \
-		register long __a1 asm("rdi") = __t1;                         \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res), "+r"(__a1)                        \
-			     : __HYPERCALL_STUB(name)                         \
-			     : "rsi", "rdx", "r10", "r8",                     \
-			       __HYPERCALL_CLOBBERS);                         \
-		(type)__res;                                                  \
+#define _hypercall1(type, name, a1)                       \
+	({                                                \
+		long __res, __t1 = (long)(a1);            \
+		register long __a1 asm("rdi") = __t1;     \
+		asm volatile(__HYPERCALL_CALL             \
+			     : "=a"(__res), "+r"(__a1)    \
+			     : __HYPERCALL_STUB(name)     \
+			     : "rsi", "rdx", "r10", "r8", \
+			       __HYPERCALL_CLOBBERS);     \
+		(type) __res;                             \
 	})
 
-#define _hypercall2(type, name, a1, a2)                                       \
-	({                                                                    \
-		long __res, __t1 = (long)(a1), __t2 = (long)(a2);             \
-		register long __a1 asm("rdi") = __t1;                         \
-		register long __a2 asm("rsi") = __t2;                         \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res), "+r"(__a1), "+r"(__a2)            \
-			     : __HYPERCALL_STUB(name)                         \
-			     : "rdx", "r10", "r8", __HYPERCALL_CLOBBERS);     \
-		(type)__res;                                                  \
+#define _hypercall2(type, name, a1, a2)                                   \
+	({                                                                \
+		long __res, __t1 = (long)(a1), __t2 = (long)(a2);         \
+		register long __a1 asm("rdi") = __t1;                     \
+		register long __a2 asm("rsi") = __t2;                     \
+		asm volatile(__HYPERCALL_CALL                             \
+			     : "=a"(__res), "+r"(__a1), "+r"(__a2)        \
+			     : __HYPERCALL_STUB(name)                     \
+			     : "rdx", "r10", "r8", __HYPERCALL_CLOBBERS); \
+		(type) __res;                                             \
 	})
 
-#define _hypercall3(type, name, a1, a2, a3)                                   \
-	({                                                                    \
-		long __res, __t1 = (long)(a1), __t2 = (long)(a2),             \
-			    __t3 = (long)(a3);                                \
-		register long __a1 asm("rdi") = __t1;                         \
-		register long __a2 asm("rsi") = __t2;                         \
-		register long __a3 asm("rdx") = __t3;                         \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res), "+r"(__a1), "+r"(__a2),           \
-			       "+r"(__a3)                                     \
-			     : __HYPERCALL_STUB(name)                         \
-			     : "r10", "r8", __HYPERCALL_CLOBBERS);            \
-		(type)__res;                                                  \
+#define _hypercall3(type, name, a1, a2, a3)                                    \
+	({                                                                     \
+		long __res, __t1 = (long)(a1), __t2 = (long)(a2),              \
+			    __t3 = (long)(a3);                                 \
+		register long __a1 asm("rdi") = __t1;                          \
+		register long __a2 asm("rsi") = __t2;                          \
+		register long __a3 asm("rdx") = __t3;                          \
+		asm volatile(__HYPERCALL_CALL                                  \
+			     : "=a"(__res), "+r"(__a1), "+r"(__a2), "+r"(__a3) \
+			     : __HYPERCALL_STUB(name)                          \
+			     : "r10", "r8", __HYPERCALL_CLOBBERS);             \
+		(type) __res;                                                  \
 	})
 
-#define _hypercall4(type, name, a1, a2, a3, a4)                               \
-	({                                                                    \
-		long __res, __t1 = (long)(a1), __t2 = (long)(a2),             \
-			    __t3 = (long)(a3), __t4 = (long)(a4);             \
-		register long __a1 asm("rdi") = __t1;                         \
-		register long __a2 asm("rsi") = __t2;                         \
-		register long __a3 asm("rdx") = __t3;                         \
-		register long __a4 asm("r10") = __t4;                         \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res), "+r"(__a1), "+r"(__a2),           \
-			       "+r"(__a3), "+r"(__a4)                         \
-			     : __HYPERCALL_STUB(name)                         \
-			     : "r8", __HYPERCALL_CLOBBERS);                   \
-		(type)__res;                                                  \
+#define _hypercall4(type, name, a1, a2, a3, a4)                     \
+	({                                                          \
+		long __res, __t1 = (long)(a1), __t2 = (long)(a2),   \
+			    __t3 = (long)(a3), __t4 = (long)(a4);   \
+		register long __a1 asm("rdi") = __t1;               \
+		register long __a2 asm("rsi") = __t2;               \
+		register long __a3 asm("rdx") = __t3;               \
+		register long __a4 asm("r10") = __t4;               \
+		asm volatile(__HYPERCALL_CALL                       \
+			     : "=a"(__res), "+r"(__a1), "+r"(__a2), \
+			       "+r"(__a3), "+r"(__a4)               \
+			     : __HYPERCALL_STUB(name)               \
+			     : "r8", __HYPERCALL_CLOBBERS);         \
+		(type) __res;                                       \
 	})
 
-#define _hypercall5(type, name, a1, a2, a3, a4, a5)                           \
-	({                                                                    \
-		long __res, __t1 = (long)(a1), __t2 = (long)(a2),             \
-			    __t3 = (long)(a3), __t4 = (long)(a4),             \
-			    __t5 = (long)(a5);                                \
-		register long __a1 asm("rdi") = __t1;                         \
-		register long __a2 asm("rsi") = __t2;                         \
-		register long __a3 asm("rdx") = __t3;                         \
-		register long __a4 asm("r10") = __t4;                         \
-		register long __a5 asm("r8") = __t5;                          \
-		asm volatile(__HYPERCALL_CALL                                 \
-			     : "=a"(__res), "+r"(__a1), "+r"(__a2),           \
-			       "+r"(__a3), "+r"(__a4), "+r"(__a5)             \
-			     : __HYPERCALL_STUB(name)                         \
-			     : __HYPERCALL_CLOBBERS);                         \
-		(type)__res;                                                  \
+#define _hypercall5(type, name, a1, a2, a3, a4, a5)                 \
+	({                                                          \
+		long __res, __t1 = (long)(a1), __t2 = (long)(a2),   \
+			    __t3 = (long)(a3), __t4 = (long)(a4),   \
+			    __t5 = (long)(a5);                      \
+		register long __a1 asm("rdi") = __t1;               \
+		register long __a2 asm("rsi") = __t2;               \
+		register long __a3 asm("rdx") = __t3;               \
+		register long __a4 asm("r10") = __t4;               \
+		register long __a5 asm("r8") = __t5;                \
+		asm volatile(__HYPERCALL_CALL                       \
+			     : "=a"(__res), "+r"(__a1), "+r"(__a2), \
+			       "+r"(__a3), "+r"(__a4), "+r"(__a5)   \
+			     : __HYPERCALL_STUB(name)               \
+			     : __HYPERCALL_CLOBBERS);               \
+		(type) __res;                                       \
 	})
 
 /* pvft has no trap table (no ring 0 for the guest): no set_trap_table. */
 
-static inline int HYPERVISOR_console_io(int cmd, unsigned int count,
-					char *buf)
+static inline int HYPERVISOR_console_io(int cmd, unsigned int count, char *buf)
 {
 	return _hypercall3(int, console_io, cmd, count, buf);
 }

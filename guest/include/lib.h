@@ -14,19 +14,19 @@
 #include "cmdline.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define container_of(ptr, type, member)                                       \
+#define container_of(ptr, type, member) \
 	((type *)((char *)(ptr)-offsetof(type, member)))
-#define min(a, b)                                                             \
-	({                                                                    \
-		__auto_type __a = (a);                                        \
-		__auto_type __b = (b);                                        \
-		__a < __b ? __a : __b;                                        \
+#define min(a, b)                      \
+	({                             \
+		__auto_type __a = (a); \
+		__auto_type __b = (b); \
+		__a < __b ? __a : __b; \
 	})
-#define max(a, b)                                                             \
-	({                                                                    \
-		__auto_type __a = (a);                                        \
-		__auto_type __b = (b);                                        \
-		__a > __b ? __a : __b;                                        \
+#define max(a, b)                      \
+	({                             \
+		__auto_type __a = (a); \
+		__auto_type __b = (b); \
+		__a > __b ? __a : __b; \
 	})
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
 
@@ -46,9 +46,9 @@ int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
-	__attribute__((format(__printf__, 3, 0)));
+    __attribute__((format(__printf__, 3, 0)));
 int snprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
+    __attribute__((format(__printf__, 3, 4)));
 
 /*
  * Each guest application defines app_main(); its return value is the
@@ -60,14 +60,14 @@ int app_main(const char *cmdline);
 void exit(int status) __attribute__((noreturn));
 /* "panic: <message>" on the console, then SHUTDOWN_crash. */
 void panic(const char *fmt, ...)
-	__attribute__((noreturn, format(__printf__, 1, 2)));
+    __attribute__((noreturn, format(__printf__, 1, 2)));
 
 #define BUG() panic("BUG at %s:%d", __FILE__, __LINE__)
-#define BUG_ON(cond)                                                          \
-	do {                                                                  \
-		if (__builtin_expect(!!(cond), 0))                            \
-			panic("BUG_ON(%s) at %s:%d", #cond, __FILE__,         \
-			      __LINE__);                                      \
+#define BUG_ON(cond)                                                  \
+	do {                                                          \
+		if (__builtin_expect(!!(cond), 0))                    \
+			panic("BUG_ON(%s) at %s:%d", #cond, __FILE__, \
+			      __LINE__);                              \
 	} while (0)
 
 #endif /* GUEST_LIB_H */

@@ -16,9 +16,9 @@
 #define NSEC_PER_USEC 1000LL
 #define NSEC_PER_MSEC 1000000LL
 #define NSEC_PER_SEC 1000000000LL
-#define MICROSECS(us) ((int64_t)(us) * NSEC_PER_USEC)
-#define MILLISECS(ms) ((int64_t)(ms) * NSEC_PER_MSEC)
-#define SECONDS(s) ((int64_t)(s) * NSEC_PER_SEC)
+#define MICROSECS(us) ((int64_t)(us)*NSEC_PER_USEC)
+#define MILLISECS(ms) ((int64_t)(ms)*NSEC_PER_MSEC)
+#define SECONDS(s) ((int64_t)(s)*NSEC_PER_SEC)
 
 /* ns since the domain booted (PVFTOP_time, PVFT_CLOCK_MONOTONIC). */
 int64_t monotonic_clock(void);

@@ -83,7 +83,7 @@
  * SHUTDOWN_crash, plus pvft's "power off with exit status N".
  */
 #define PVFT_SHUTDOWN_EXIT_BASE 0x100
-#define PVFT_SHUTDOWN_EXIT(code) (PVFT_SHUTDOWN_EXIT_BASE | ((code) & 0xff))
+#define PVFT_SHUTDOWN_EXIT(code) (PVFT_SHUTDOWN_EXIT_BASE | ((code)&0xff))
 
 /* Event channel port the hv binds to console input (start_info.console). */
 #define PVFT_CONSOLE_PORT 1

@@ -14,12 +14,9 @@
 #include "unit.h"
 
 static void (*const register_fns[])(void) = {
-	test_elf__register,
-	test_evtchn__register,
-	test_guestmem__register,
-	test_hypercall__register,
-	test_hypercall_ops__register,
-	test_layout__register,
+	test_elf__register,	      test_evtchn__register,
+	test_guestmem__register,      test_hypercall__register,
+	test_hypercall_ops__register, test_layout__register,
 };
 
 int main(void)

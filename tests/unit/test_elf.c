@@ -244,8 +244,8 @@ static void test_every_truncation_fails(void)
 		memset(mem + SEG_VADDR, MEM_FILL, range);
 		memset(err, 0, sizeof(err));
 		if (elf__load(&im, size, mem, MEM_SIZE, &img, err,
-			      sizeof(err)) != -EINVAL || !err[0] ||
-		    memcmp(mem + SEG_VADDR, fill, range)) {
+			      sizeof(err)) != -EINVAL ||
+		    !err[0] || memcmp(mem + SEG_VADDR, fill, range)) {
 			CU_FAIL("a truncated image was not refused cleanly");
 			return;
 		}
@@ -369,7 +369,8 @@ static void test_bad_hypercall_page(void)
 	expect_fail(-EINVAL);
 	/* In a second segment that is not executable... */
 	build_image(&im);
-	im.ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W,
+	im.ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD,
+				 .p_flags = PF_R | PF_W,
 				 .p_vaddr = SEG_VADDR + 0x4000,
 				 .p_paddr = SEG_VADDR + 0x4000,
 				 .p_memsz = PVFT_PAGE_SIZE };

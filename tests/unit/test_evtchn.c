@@ -180,8 +180,8 @@ static void test_alloc_unbound(void)
 	CU_ASSERT_EQUAL(evtchn__alloc_unbound(&tbl, &op), -EPERM);
 	op.dom = 0;
 	CU_ASSERT_EQUAL(evtchn__alloc_unbound(&tbl, &op), -EPERM);
-	op = (struct evtchn_alloc_unbound){ .dom = DOMID_SELF,
-					    .remote_dom = 7 };
+	op =
+	    (struct evtchn_alloc_unbound){ .dom = DOMID_SELF, .remote_dom = 7 };
 	CU_ASSERT_EQUAL(evtchn__alloc_unbound(&tbl, &op), -ESRCH);
 	op.remote_dom = DOMID_IDLE;
 	CU_ASSERT_EQUAL(evtchn__alloc_unbound(&tbl, &op), -ESRCH);
@@ -404,7 +404,8 @@ static void test_send_to_nobody(void)
 static CU_TestInfo evtchn_tests[] = {
 	{ "init: all ports closed", test_init },
 	{ "set_pending raises selector and upcall", test_set_pending },
-	{ "still pending: no second upcall", test_still_pending_not_raised_again },
+	{ "still pending: no second upcall",
+	  test_still_pending_not_raised_again },
 	{ "masked port raised on unmask", test_masked_then_unmasked },
 	{ "unmask of a quiet port raises nothing", test_unmask_not_pending },
 	{ "alloc_unbound refusals", test_alloc_unbound },

@@ -21,18 +21,17 @@ static void test_guest_ram(void)
 	CU_ASSERT(guestmem__range_ok(d, MEM_SIZE - 1, 1, true));
 	CU_ASSERT(guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR,
 				     MEM_SIZE - PVFT_GUEST_MIN_ADDR, true));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR,
-					   MEM_SIZE - PVFT_GUEST_MIN_ADDR + 1,
-					   false));
+	CU_ASSERT_FALSE(guestmem__range_ok(
+	    d, PVFT_GUEST_MIN_ADDR, MEM_SIZE - PVFT_GUEST_MIN_ADDR + 1, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, MEM_SIZE - 1, 2, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, MEM_SIZE, 1, false));
 	/* An empty range at the very end touches nothing. */
 	CU_ASSERT(guestmem__range_ok(d, MEM_SIZE, 0, true));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, MEM_SIZE + 1, 0, false));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR - 1, 1,
-					   false));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR - 1, 2,
-					   false));
+	CU_ASSERT_FALSE(
+	    guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR - 1, 1, false));
+	CU_ASSERT_FALSE(
+	    guestmem__range_ok(d, PVFT_GUEST_MIN_ADDR - 1, 2, false));
 }
 
 static void test_wrap_and_holes(void)
@@ -46,8 +45,8 @@ static void test_wrap_and_holes(void)
 	CU_ASSERT_FALSE(guestmem__range_ok(d, 0, 1, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, 0, 0, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, 0x1000, 1, false));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_SHARED_INFO_GPA +
-					   PVFT_PAGE_SIZE, 1, false));
+	CU_ASSERT_FALSE(guestmem__range_ok(
+	    d, PVFT_SHARED_INFO_GPA + PVFT_PAGE_SIZE, 1, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_DOORBELL_GPA, 1, true));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_DOORBELL_GPA, 1, false));
 }
@@ -56,17 +55,17 @@ static void test_pv_pages(void)
 {
 	struct domain *d = fixture__domain();
 
-	CU_ASSERT(guestmem__range_ok(d, PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE,
-				     true));
+	CU_ASSERT(
+	    guestmem__range_ok(d, PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE, true));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_SHARED_INFO_GPA,
 					   PVFT_PAGE_SIZE + 1, false));
-	CU_ASSERT(guestmem__range_ok(d, PVFT_START_INFO_GPA, PVFT_PAGE_SIZE,
-				     false));
+	CU_ASSERT(
+	    guestmem__range_ok(d, PVFT_START_INFO_GPA, PVFT_PAGE_SIZE, false));
 	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_START_INFO_GPA, 1, true));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_START_INFO_GPA +
-					   PVFT_PAGE_SIZE - 1, 1, true));
-	CU_ASSERT_FALSE(guestmem__range_ok(d, PVFT_START_INFO_GPA - 1, 2,
-					   false));
+	CU_ASSERT_FALSE(guestmem__range_ok(
+	    d, PVFT_START_INFO_GPA + PVFT_PAGE_SIZE - 1, 1, true));
+	CU_ASSERT_FALSE(
+	    guestmem__range_ok(d, PVFT_START_INFO_GPA - 1, 2, false));
 }
 
 static void test_copy(void)

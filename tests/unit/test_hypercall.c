@@ -54,17 +54,19 @@ static void test_console_write(void)
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, 3, MEM_SIZE - 3), 3);
 	CU_ASSERT_EQUAL(fixture__console_out(out, sizeof(out)), 3);
 	CU_ASSERT(!memcmp(out, "end", 3));
-	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, PVFT_CONSOLE_IO_MAX,
-				   BUF_GPA), PVFT_CONSOLE_IO_MAX);
+	CU_ASSERT_EQUAL(
+	    CONSOLE_HC(CONSOLEIO_write, PVFT_CONSOLE_IO_MAX, BUF_GPA),
+	    PVFT_CONSOLE_IO_MAX);
 	CU_ASSERT_EQUAL(fixture__console_out(out, sizeof(out)),
 			PVFT_CONSOLE_IO_MAX);
-	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, PVFT_CONSOLE_IO_MAX + 1,
-				   BUF_GPA), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    CONSOLE_HC(CONSOLEIO_write, PVFT_CONSOLE_IO_MAX + 1, BUF_GPA),
+	    -EINVAL);
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, ~0ull, BUF_GPA), -EINVAL);
 
 	/* Writing out of start_info only reads it, which the guest may. */
-	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, magic,
-				   PVFT_START_INFO_GPA), (long)magic);
+	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, magic, PVFT_START_INFO_GPA),
+			(long)magic);
 	CU_ASSERT_EQUAL(fixture__console_out(out, sizeof(out)), magic);
 	CU_ASSERT(!memcmp(out, PVFT_START_INFO_MAGIC, magic));
 	CU_ASSERT_EQUAL(fixture__console_out(out, sizeof(out)), 0);
@@ -89,8 +91,9 @@ static void test_console_write_bad_pointer(void)
 	char out[64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_write, bad[i].len,
-					   bad[i].gpa), -EFAULT);
+		CU_ASSERT_EQUAL(
+		    CONSOLE_HC(CONSOLEIO_write, bad[i].len, bad[i].gpa),
+		    -EFAULT);
 	CU_ASSERT_EQUAL(fixture__console_out(out, sizeof(out)), 0);
 	CU_ASSERT_FALSE(d->shut_down);
 }
@@ -104,8 +107,9 @@ static void test_console_read(void)
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_read, 16, PVFT_START_INFO_GPA),
 			-EFAULT);
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_read, 16, 0x1000), -EFAULT);
-	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_read, PVFT_CONSOLE_IO_MAX + 1,
-				   BUF_GPA), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    CONSOLE_HC(CONSOLEIO_read, PVFT_CONSOLE_IO_MAX + 1, BUF_GPA),
+	    -EINVAL);
 
 	CU_ASSERT_EQUAL(console__push_input(&d->console, "abc", 3), 3);
 	sched__deliver(d);
@@ -136,19 +140,23 @@ static void test_sched_op_refusals(void)
 {
 	static const uint64_t bad_gpa[] = { 0, 0x1000, MEM_SIZE - 2,
 					    ~0ull - 1 };
-	static const unsigned int bad_reason[] = {
-		99, SHUTDOWN_reboot, SHUTDOWN_suspend, SHUTDOWN_watchdog,
-		SHUTDOWN_soft_reset, 0x200 | 7, ~0u
-	};
+	static const unsigned int bad_reason[] = { 99,
+						   SHUTDOWN_reboot,
+						   SHUTDOWN_suspend,
+						   SHUTDOWN_watchdog,
+						   SHUTDOWN_soft_reset,
+						   0x200 | 7,
+						   ~0u };
 	struct domain *d = fixture__domain();
 
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_sched_op, 99, 0, 0), -ENOSYS);
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_sched_op, 1ull << 32 | SCHEDOP_shutdown,
-			   BUF_GPA, 0), -ENOSYS);
+			   BUF_GPA, 0),
+			-ENOSYS);
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0), 0);
 	for (size_t i = 0; i < sizeof(bad_gpa) / sizeof(bad_gpa[0]); i++)
-		CU_ASSERT_EQUAL(guest_shutdown(d, bad_gpa[i], SHUTDOWN_poweroff),
-				-EFAULT);
+		CU_ASSERT_EQUAL(
+		    guest_shutdown(d, bad_gpa[i], SHUTDOWN_poweroff), -EFAULT);
 	for (size_t i = 0; i < sizeof(bad_reason) / sizeof(bad_reason[0]); i++)
 		CU_ASSERT_EQUAL(guest_shutdown(d, BUF_GPA, bad_reason[i]),
 				-EINVAL);
@@ -289,8 +297,9 @@ static void test_xen_version(void)
 	fixture__domain();
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_xen_version, XENVER_version, 0, 0),
 			0x00010000);
-	CU_ASSERT_EQUAL(hc(__HYPERVISOR_xen_version, XENVER_extraversion,
-			   BUF_GPA, 0), -ENOSYS);
+	CU_ASSERT_EQUAL(
+	    hc(__HYPERVISOR_xen_version, XENVER_extraversion, BUF_GPA, 0),
+	    -ENOSYS);
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_xen_version, ~0ull, 0, 0), -ENOSYS);
 }
 

@@ -147,8 +147,9 @@ static void test_pvft_random(void)
 			-EFAULT);
 	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_random, MEM_SIZE - 8, 16), -EFAULT);
 	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_random, ~0ull - 7, 16), -EFAULT);
-	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_random, MEM_SIZE - PVFT_RANDOM_MAX,
-				PVFT_RANDOM_MAX), 0);
+	CU_ASSERT_EQUAL(
+	    PVFT_HC(PVFTOP_random, MEM_SIZE - PVFT_RANDOM_MAX, PVFT_RANDOM_MAX),
+	    0);
 	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_random, BUF_GPA, 0), 0);
 	/* The refused call left start_info alone. */
 	CU_ASSERT_STRING_EQUAL((char *)d->mem + PVFT_START_INFO_GPA,

@@ -97,10 +97,9 @@ static void test_hypercall_page(void)
 	layout__write_hypercall_page(mem, PAGE);
 	for (uint32_t n = 0; n < PVFT_HYPERCALL_NR_STUBS; n++) {
 		uint64_t s = PAGE + n * PVFT_HYPERCALL_STUB_SIZE;
-		bool ok = mem[s] == 0xb8 && get32(s + 1) == n &&
-			  mem[s + 5] == 0xa3 &&
-			  get64(s + 6) == PVFT_DOORBELL_GPA &&
-			  mem[s + 14] == 0xc3;
+		bool ok =
+		    mem[s] == 0xb8 && get32(s + 1) == n && mem[s + 5] == 0xa3 &&
+		    get64(s + 6) == PVFT_DOORBELL_GPA && mem[s + 14] == 0xc3;
 
 		for (uint64_t i = 15; i < PVFT_HYPERCALL_STUB_SIZE; i++)
 			ok = ok && mem[s + i] == 0xcc;
@@ -181,8 +180,8 @@ static void test_shared_info(void)
 
 static void test_page_tables(void)
 {
-	static const uint64_t ram[] = { PVFT_GUEST_MIN_ADDR, 0x1fffff,
-					0x200000, 0x3ff123, MEM_SIZE - 1 };
+	static const uint64_t ram[] = { PVFT_GUEST_MIN_ADDR, 0x1fffff, 0x200000,
+					0x3ff123, MEM_SIZE - 1 };
 	struct mapping m;
 
 	layout__build_x86(mem, MEM_SIZE);
@@ -241,8 +240,8 @@ static uint64_t jmp_target(uint64_t gpa)
 
 static void test_idt_stubs(void)
 {
-	uint64_t common = LAYOUT_STUB_GPA +
-			  LAYOUT_NR_VECTORS * LAYOUT_STUB_ENTRY_SIZE;
+	uint64_t common =
+	    LAYOUT_STUB_GPA + LAYOUT_NR_VECTORS * LAYOUT_STUB_ENTRY_SIZE;
 	uint64_t de = LAYOUT_STUB_GPA;
 	uint64_t pf = LAYOUT_STUB_GPA + 14 * LAYOUT_STUB_ENTRY_SIZE;
 	uint64_t df = LAYOUT_STUB_GPA + 8 * LAYOUT_STUB_ENTRY_SIZE;
@@ -264,10 +263,9 @@ static void test_idt_stubs(void)
 	for (unsigned int v = 0; v < LAYOUT_NR_VECTORS; v++) {
 		uint64_t e = LAYOUT_IDT_GPA + v * 16;
 		uint64_t at = LAYOUT_STUB_GPA + v * LAYOUT_STUB_ENTRY_SIZE;
-		uint64_t off = mem[e] | mem[e + 1] << 8 |
-			       (uint64_t)mem[e + 6] << 16 |
-			       (uint64_t)mem[e + 7] << 24 |
-			       (uint64_t)get32(e + 8) << 32;
+		uint64_t off =
+		    mem[e] | mem[e + 1] << 8 | (uint64_t)mem[e + 6] << 16 |
+		    (uint64_t)mem[e + 7] << 24 | (uint64_t)get32(e + 8) << 32;
 		uint64_t j = mem[at + 2] == 0xe9 ? at + 2 : at + 4;
 
 		CU_ASSERT_EQUAL(off, at);
@@ -289,10 +287,10 @@ static void test_gdt_tss(void)
 
 	layout__build_x86(mem, MEM_SIZE);
 	ucode = get64(LAYOUT_GDT_GPA + (LAYOUT_SEL_UCODE >> 3) * 8);
-	CU_ASSERT_EQUAL((ucode >> 45) & 3, 3);    /* DPL 3 */
-	CU_ASSERT_EQUAL((ucode >> 53) & 1, 1);    /* long mode */
-	CU_ASSERT_EQUAL((get64(LAYOUT_GDT_GPA + (LAYOUT_SEL_KCODE >> 3) * 8) >> 45) & 3,
-			0);
+	CU_ASSERT_EQUAL((ucode >> 45) & 3, 3); /* DPL 3 */
+	CU_ASSERT_EQUAL((ucode >> 53) & 1, 1); /* long mode */
+	CU_ASSERT_EQUAL(
+	    (get64(LAYOUT_GDT_GPA + (LAYOUT_SEL_KCODE >> 3) * 8) >> 45) & 3, 0);
 	tss_lo = get64(LAYOUT_GDT_GPA + (LAYOUT_SEL_TSS >> 3) * 8);
 	CU_ASSERT_EQUAL((tss_lo >> 40) & 0xff, 0x89);
 	CU_ASSERT_EQUAL(((tss_lo >> 16) & 0xffffff) | ((tss_lo >> 56) << 24),
