@@ -17,12 +17,16 @@
 #include "evtchn.h"
 #include "sched.h"
 
-/* pvft-hv exit statuses other than the guest's own exit code. */
-#define HV_EXIT_USAGE 2	      /* bad option, config or guest image */
-#define HV_EXIT_HOST 3	      /* the host failed us (KVM, ptrace, memory) */
-#define HV_EXIT_GUEST_FAULT 4 /* guest fault, bad exit, dead or stuck domain \
-			       */
-#define HV_EXIT_GUEST_CRASH 5 /* the guest said SHUTDOWN_crash */
+/*
+ * pvft-hv exit statuses other than the guest's own exit code:
+ * USAGE: bad option, config or guest image; HOST: the host failed us (KVM,
+ * ptrace, memory); GUEST_FAULT: guest fault, bad exit, dead or stuck
+ * domain; GUEST_CRASH: the guest said SHUTDOWN_crash.
+ */
+#define HV_EXIT_USAGE 2
+#define HV_EXIT_HOST 3
+#define HV_EXIT_GUEST_FAULT 4
+#define HV_EXIT_GUEST_CRASH 5
 
 struct vcpu_backend;
 struct iothread;
