@@ -6,6 +6,7 @@
 #   make demo     the main job (installs build dependencies first)
 #   make check    all tests, ending with one line "N passed, N failed"
 #   make bench    benchmarks, each printing ratios against its baseline
+#   make fuzz     the libFuzzer targets, FUZZ_SECONDS (300) each
 #   make deps     install missing Debian build dependencies
 
 BUILD ?= build
@@ -59,11 +60,13 @@ GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
 PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/compute-native \
 	$(BUILD)/bin/pvft-exitbench
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
+FUZZERS := $(BUILD)/bin/pvft-fuzz-elf
 
-.PHONY: all deps demo check bench clean format
-# Keep every object: none of them is a throw-away intermediate.
-.SECONDARY:
-all: $(PROGS) $(GUESTS) $(UNIT_TESTS)
+.PHONY: all deps demo check bench fuzz clean format
+# Guest objects are named here so that make never takes them for
+# throw-away intermediates of the %.elf pattern and deletes them.
+all: $(PROGS) $(GUESTS) $(UNIT_TESTS) $(FUZZERS) $(GUEST_RT) \
+	$(patsubst %.elf,$(BUILD)/guest/apps/%.o,$(notdir $(GUESTS)))
 
 deps:
 	$(Q)scripts/deps.sh
@@ -118,10 +121,31 @@ $(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBPVFT)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
 
-$(UNIT_TESTS): $(tests-tests) $(LIBHV) $(LIBPVFT)
+# The unit tests build the production sources again with ASan and UBSan, so
+# that a bad index or overflow fails a test instead of passing unnoticed.
+SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+SAN_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(tests-tests) \
+	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) $(objs-lib))
+
+$(BUILD)/san/%.o: %.c
+	$(call msg,CC [S],$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -c -o $@ $<
+
+$(UNIT_TESTS): $(SAN_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -o $@ $^ -lcunit $(HOST_LDLIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ -lcunit $(HOST_LDLIBS)
+
+# libFuzzer targets (clang), over the production sources they exercise.
+FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-iquote include -iquote lib -iquote hv
+$(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # The user-facing targets install dependencies first, then build.
 demo: deps
@@ -135,6 +159,12 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) all
 	$(Q)bench/run.sh $(BUILD)
+
+# The long fuzzing run (make check does 15 s per target).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	$(Q)$(MAKE) all
+	$(Q)tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

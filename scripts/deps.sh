@@ -3,7 +3,8 @@
 # Shared by `make deps` (and so by `make demo`, `make check`) and .ci/run.
 set -euo pipefail
 
-pkgs=(gcc make libc6-dev binutils clang-format libxen-dev libcunit1-dev libxxhash-dev)
+pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
+	libxen-dev libcunit1-dev libxxhash-dev)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }; then
