@@ -7,6 +7,7 @@
 #include "events.h"
 #include "hypervisor.h"
 #include "lib.h"
+#include "traps.h"
 #include "mm.h"
 #include "time.h"
 
@@ -40,6 +41,7 @@ void start_kernel(const struct start_info *si)
 
 	init_events();
 	init_console();
+	init_traps();
 	init_time();
 	init_mm();
 

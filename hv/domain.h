@@ -57,6 +57,13 @@ struct domain {
 	uint64_t exits;
 	uint64_t last_rip; /* guest RIP at the latest exit, for reports */
 
+	/*
+	 * Guest fault handlers (set_trap_table), 0 for none. Once one has
+	 * been entered the guest is dying: a further fault ends the domain.
+	 */
+	uint64_t trap_handler[PVFT_NR_TRAPS];
+	bool in_trap_handler;
+
 	/* Unique ids: a per-boot nonce and a counter (PVFTOP_unique_id). */
 	uint32_t id_nonce;
 	uint64_t id_counter;

@@ -14,6 +14,39 @@
 
 typedef long (*hypercall_fn)(struct domain *d, const uint64_t *arg);
 
+/*
+ * Xen's set_trap_table: entries up to one whose address is 0; NULL clears
+ * the table. All or nothing: a bad entry leaves the old table in force.
+ */
+static long do_set_trap_table(struct domain *d, const uint64_t *arg)
+{
+	uint64_t handler[PVFT_NR_TRAPS];
+	struct trap_info t;
+
+	if (!arg[0]) {
+		memset(d->trap_handler, 0, sizeof(d->trap_handler));
+		return 0;
+	}
+	memcpy(handler, d->trap_handler, sizeof(handler));
+	for (uint64_t i = 0; i < PVFT_TRAP_TABLE_MAX; i++) {
+		/* No wrap-around: the first entry out of range stops us. */
+		if (guestmem__copy_from(d, &t, arg[0] + i * sizeof(t),
+					sizeof(t)))
+			return -EFAULT;
+		if (!t.address) {
+			memcpy(d->trap_handler, handler, sizeof(handler));
+			return 0;
+		}
+		if (t.vector >= PVFT_NR_TRAPS)
+			return -EINVAL;
+		if (t.address < PVFT_GUEST_MIN_ADDR ||
+		    !guestmem__range_ok(d, t.address, 1, false))
+			return -EFAULT;
+		handler[t.vector] = t.address;
+	}
+	return -EINVAL; /* no terminator */
+}
+
 static long do_console_io(struct domain *d, const uint64_t *arg)
 {
 	switch (arg[0]) {
@@ -160,6 +193,7 @@ static const struct {
 	const char *name;
 	hypercall_fn fn;
 } hypercall_table[] = {
+	[__HYPERVISOR_set_trap_table] = { "set_trap_table", do_set_trap_table },
 	[__HYPERVISOR_console_io] = { "console_io", do_console_io },
 	[__HYPERVISOR_sched_op] = { "sched_op", do_sched_op },
 	[__HYPERVISOR_set_timer_op] = { "set_timer_op", do_set_timer_op },

@@ -100,6 +100,14 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int dpl,
 	};
 }
 
+/* CPL 3: the user code and data segments. */
+static void user_segments(struct kvm_sregs *s)
+{
+	seg(&s->cs, LAYOUT_SEL_UCODE, 11, 3, 1, 0);
+	seg(&s->ss, LAYOUT_SEL_UDATA, 3, 3, 0, 1);
+	s->ds = s->es = s->fs = s->gs = s->ss;
+}
+
 /* Long mode, paging on, CPL 3: DESIGN.md section 6's bring-up facts. */
 static int set_sregs(struct kvm_vcpu *k)
 {
@@ -107,9 +115,7 @@ static int set_sregs(struct kvm_vcpu *k)
 
 	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) < 0)
 		return -errno;
-	seg(&s.cs, LAYOUT_SEL_UCODE, 11, 3, 1, 0);
-	seg(&s.ss, LAYOUT_SEL_UDATA, 3, 3, 0, 1);
-	s.ds = s.es = s.fs = s.gs = s.ss;
+	user_segments(&s);
 	s.tr = (struct kvm_segment){
 		.base = LAYOUT_TSS_GPA,
 		.limit = 103,
@@ -274,6 +280,7 @@ static void fault_from_stub(struct domain *d, struct kvm_vcpu *k,
 	memcpy(&f, d->mem + rsp, sizeof(f));
 	fault(e, f.vector < LAYOUT_NR_VECTORS ? (int)f.vector : -1, "%s", "");
 	e->rip = f.rip;
+	e->fault.rsp = f.rsp;
 	e->fault.error_code = f.error_code;
 	e->fault.has_error_code = true;
 	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) == 0)
@@ -389,6 +396,36 @@ static void kvm_complete_hypercall(struct domain *d, uint64_t ret)
 	k->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
 }
 
+/*
+ * The vCPU sits in the ring-0 fault stub: set user segments and the
+ * handler's registers, and it leaves ring 0 at the next KVM_RUN.
+ */
+static int kvm_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
+			     const uint64_t arg[5])
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_sregs s;
+
+	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	user_segments(&s);
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		return -errno;
+	k->run->s.regs.regs = (struct kvm_regs){
+		.rip = rip,
+		.rsp = rsp,
+		.rdi = arg[0],
+		.rsi = arg[1],
+		.rdx = arg[2],
+		.rcx = arg[3],
+		.r8 = arg[4],
+		.rflags = 0x202,
+	};
+	k->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	k->rip_advance = 0;
+	return 0;
+}
+
 static void kvm_kick(struct domain *d)
 {
 	struct kvm_vcpu *k = priv(d);
@@ -405,6 +442,7 @@ const struct vcpu_backend vcpu_kvm_backend = {
 	.create = kvm_create,
 	.run = kvm_run,
 	.complete_hypercall = kvm_complete_hypercall,
+	.enter_handler = kvm_enter_handler,
 	.kick = kvm_kick,
 	.destroy = kvm_destroy,
 };

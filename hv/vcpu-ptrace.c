@@ -166,6 +166,7 @@ static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
 	if (ptrace(PTRACE_GETSIGINFO, p->pid, 0, &si) < 0)
 		return -errno;
 	e->rip = r->rip;
+	e->fault.rsp = r->rsp;
 	switch (sig) {
 	case SIGSEGV:
 		if ((uint64_t)si.si_addr >> 12 == PVFT_DOORBELL_GPA >> 12) {
@@ -241,6 +242,7 @@ static int ptrace_run(struct domain *d, struct vcpu_exit *e)
 	sig = WSTOPSIG(status);
 	if (sig == (SIGTRAP | 0x80)) {
 		e->rip = p->regs.rip - 2; /* past the 2-byte syscall */
+		e->fault.rsp = p->regs.rsp;
 		/* What the KVM backend sees too: no SCE, so #UD. */
 		set_fault(e, 6, 0, "");
 		return 0;
@@ -258,6 +260,24 @@ static void ptrace_complete_hypercall(struct domain *d, uint64_t ret)
 	p->regs_dirty = true;
 }
 
+static int ptrace_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
+				const uint64_t arg[5])
+{
+	struct ptrace_vcpu *p = priv(d);
+
+	/* The fault's signal is dropped when the child goes on. */
+	p->regs.rip = rip;
+	p->regs.rsp = rsp;
+	p->regs.rdi = arg[0];
+	p->regs.rsi = arg[1];
+	p->regs.rdx = arg[2];
+	p->regs.rcx = arg[3];
+	p->regs.r8 = arg[4];
+	p->regs.eflags = 0x202;
+	p->regs_dirty = true;
+	return 0;
+}
+
 static void ptrace_kick(struct domain *d)
 {
 	struct ptrace_vcpu *p = priv(d);
@@ -272,6 +292,7 @@ const struct vcpu_backend vcpu_ptrace_backend = {
 	.create = ptrace_create,
 	.run = ptrace_run,
 	.complete_hypercall = ptrace_complete_hypercall,
+	.enter_handler = ptrace_enter_handler,
 	.kick = ptrace_kick,
 	.destroy = ptrace_destroy,
 };

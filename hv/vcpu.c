@@ -17,9 +17,41 @@ static bool at_syscall(struct domain *d, uint64_t rip)
 	       insn[0] == 0x0f && insn[1] == 0x05;
 }
 
-static void report_fault(struct domain *d, const struct vcpu_exit *e)
+/*
+ * Enter the guest's handler for a fault, Mini-OS style: it reports and
+ * shuts down, pvft never resumes the faulting code. The handler gets its
+ * own frame below the faulting stack, with a zero return address.
+ */
+static bool enter_guest_handler(struct domain *d, const struct vcpu_exit *e)
+{
+	uint64_t handler, rsp, zero = 0;
+	uint64_t arg[5];
+
+	if (e->fault.vector < 0 || e->fault.vector >= PVFT_NR_TRAPS ||
+	    d->in_trap_handler)
+		return false;
+	handler = d->trap_handler[e->fault.vector];
+	if (!handler || e->fault.rsp < PVFT_TRAP_STACK_GAP)
+		return false;
+	rsp = ((e->fault.rsp - PVFT_TRAP_STACK_GAP) & ~15ull) - 8;
+	if (guestmem__copy_to(d, rsp, &zero, sizeof(zero)))
+		return false;
+	arg[0] = e->fault.vector;
+	arg[1] = e->fault.has_error_code ? e->fault.error_code : 0;
+	arg[2] = e->rip;
+	arg[3] = e->fault.addr;
+	arg[4] = e->fault.rsp;
+	if (d->backend->enter_handler(d, handler, rsp, arg))
+		return false;
+	d->in_trap_handler = true;
+	return true;
+}
+
+static void report_fault(struct domain *d, const struct vcpu_exit *e,
+			 bool delivered)
 {
 	char reason[256], extra[96] = "";
+	int n = 0;
 
 	if (e->fault.vector == 6 && !e->fault.what[0] &&
 	    at_syscall(d, e->rip)) {
@@ -31,20 +63,22 @@ static void report_fault(struct domain *d, const struct vcpu_exit *e)
 		snprintf(reason, sizeof(reason), "%s (vector %d)%s%s",
 			 layout__vector_name(e->fault.vector), e->fault.vector,
 			 e->fault.what[0] ? ": " : "", e->fault.what);
-		int n = 0;
-
-		if (e->fault.vector == 14)
-			n = snprintf(extra, sizeof(extra), ", address 0x%llx",
-				     (unsigned long long)e->fault.addr);
-		if (e->fault.has_error_code)
-			snprintf(extra + n, sizeof(extra) - n,
-				 ", error code 0x%llx",
-				 (unsigned long long)e->fault.error_code);
 	} else {
 		snprintf(reason, sizeof(reason), "%s", e->fault.what);
 	}
-	pr_err("guest fault: %s at rip 0x%llx%s, exit ordinal %llu", reason,
-	       (unsigned long long)e->rip, extra, (unsigned long long)d->exits);
+	if (e->fault.vector == 14)
+		n = snprintf(extra, sizeof(extra), ", address 0x%llx",
+			     (unsigned long long)e->fault.addr);
+	if (e->fault.has_error_code)
+		snprintf(extra + n, sizeof(extra) - n, ", error code 0x%llx",
+			 (unsigned long long)e->fault.error_code);
+	log__msg(delivered ? LOG_WARN : LOG_ERROR,
+		 "guest fault: %s at rip 0x%llx%s, exit ordinal %llu%s", reason,
+		 (unsigned long long)e->rip, extra,
+		 (unsigned long long)d->exits,
+		 delivered	      ? ": entering the guest's fault handler"
+		 : d->in_trap_handler ? " (in the guest's fault handler)"
+				      : "");
 }
 
 /* Relaxed: only the I/O thread's watchdog reads it, to see progress. */
@@ -83,12 +117,17 @@ int vcpu__run_loop(struct domain *d)
 			sched__deliver(d);
 			d->backend->complete_hypercall(d, ret);
 			break;
-		case VCPU_EXIT_FAULT:
+		case VCPU_EXIT_FAULT: {
+			bool delivered;
+
 			count_exit(d);
 			d->last_rip = e.rip;
-			report_fault(d, &e);
-			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			delivered = enter_guest_handler(d, &e);
+			report_fault(d, &e, delivered);
+			if (!delivered)
+				domain__shutdown(d, HV_EXIT_GUEST_FAULT);
 			break;
+		}
 		case VCPU_EXIT_KICKED:
 			break;
 		case VCPU_EXIT_FAILED:

@@ -33,6 +33,7 @@ struct vcpu_exit {
 		uint64_t error_code;
 		bool has_error_code; /* ptrace cannot see the CPU's */
 		uint64_t addr;	     /* page-fault address when known */
+		uint64_t rsp;	     /* the guest's rsp when it faulted */
 		char what[160];	     /* set when vector < 0 or to add detail */
 	} fault;
 };
@@ -45,6 +46,12 @@ struct vcpu_backend {
 	int (*run)(struct domain *d, struct vcpu_exit *exit);
 	/* Give the guest the result of the hypercall it exited for. */
 	void (*complete_hypercall)(struct domain *d, uint64_t ret);
+	/*
+	 * After a fault: continue the guest in ring 3 at @rip with stack
+	 * @rsp and rdi, rsi, rdx, rcx, r8 = @arg (a SysV call); 0 or -errno.
+	 */
+	int (*enter_handler)(struct domain *d, uint64_t rip, uint64_t rsp,
+			     const uint64_t arg[5]);
 	/* From any thread or a signal handler: make run() return soon. */
 	void (*kick)(struct domain *d);
 	void (*destroy)(struct domain *d);

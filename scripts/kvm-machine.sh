@@ -99,7 +99,7 @@ chmod +x "$ir/init"
 	die "cannot build the initramfs"
 
 # Bounded, so that a hang fails the caller instead of stalling it.
-timeout -k 10 1800 qemu-system-x86_64 -accel tcg,thread=multi \
+timeout -k 10 600 qemu-system-x86_64 -accel tcg,thread=multi \
 	-cpu qemu64,+svm -smp "${KVM_MACHINE_SMP:-2}" -m 1024 -nic none -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=0 panic=-1" </dev/null |

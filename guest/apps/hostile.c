@@ -12,7 +12,10 @@
  *
  * cmdline modes that misbehave on purpose, to test the hv's reports (each
  * prints "hostile: about to <mode>" first):
- *   fault=null|ud|div|doorbell|syscall   fault in the named way
+ *   fault=null|ud|div|doorbell|syscall   fault in the named way; the
+ *            runtime's handler reports it, unless "notraps" is also given
+ *            (then the hv does)
+ *   fault=nested   fault in a fault handler (the hv must end the domain)
  *   spin     loop forever without a hypercall (the hv must report it)
  *   block    block with no timer and no way to be woken (a dead domain)
  */
@@ -22,6 +25,7 @@
 #include "hypervisor.h"
 #include "lib.h"
 #include "time.h"
+#include "traps.h"
 
 /* What pvft-hv reports for XENVER_version: ABI 1.0. */
 
@@ -275,13 +279,7 @@ static void check_commands(void)
 static void check_hypercall_numbers(void)
 {
 	static const unsigned long bad_nrs[] = {
-		__HYPERVISOR_set_trap_table,
-		__HYPERVISOR_mmu_update,
-		99,
-		127,
-		128,
-		0xffffffff,
-		1UL << 40,
+		__HYPERVISOR_mmu_update, 99, 127, 128, 0xffffffff, 1UL << 40,
 	};
 	unsigned int i;
 
@@ -295,6 +293,32 @@ static void check_hypercall_numbers(void)
 	check(HYPERVISOR_raw(1UL << 32 | __HYPERVISOR_xen_version,
 			     XENVER_version, 0, 0, 0, 0),
 	      -ENOSYS, "hypercall number 1<<32 | xen_version");
+}
+
+static void check_trap_table(void)
+{
+	static struct trap_info table[PVFT_TRAP_TABLE_MAX + 1];
+	unsigned int i;
+
+	check(HYPERVISOR_set_trap_table((void *)0x1000), -EFAULT,
+	      "set_trap_table at 0x1000");
+	table[0] = (struct trap_info){ .vector = 200, .address = 0x100000 };
+	check(HYPERVISOR_set_trap_table(table), -EINVAL,
+	      "set_trap_table vector 200");
+	table[0] = (struct trap_info){ .vector = 6, .address = 0x10 };
+	check(HYPERVISOR_set_trap_table(table), -EFAULT,
+	      "set_trap_table handler at 0x10");
+	table[0] =
+	    (struct trap_info){ .vector = 6, .address = PVFT_DOORBELL_GPA };
+	check(HYPERVISOR_set_trap_table(table), -EFAULT,
+	      "set_trap_table handler at the doorbell");
+	for (i = 0; i <= PVFT_TRAP_TABLE_MAX; i++)
+		table[i] =
+		    (struct trap_info){ .vector = 6, .address = 0x100000 };
+	check(HYPERVISOR_set_trap_table(table), -EINVAL,
+	      "set_trap_table without a terminator");
+	/* The refusals left the runtime's handlers in place; set them anew. */
+	init_traps();
 }
 
 static void timer_fired(struct timer *t, void *data)
@@ -344,6 +368,15 @@ static void check_still_alive(void)
 	check(unbind_evtchn(a), 0, "EVTCHNOP_close of the other end");
 }
 
+/* A fault handler that faults: the hv must not enter it again. */
+static void fault_again(unsigned long vector, unsigned long error_code,
+			unsigned long rip, unsigned long addr,
+			unsigned long rsp)
+{
+	(void)vector, (void)error_code, (void)rip, (void)addr, (void)rsp;
+	asm volatile("ud2");
+}
+
 /*
  * Deliberate misbehaviour, if the command line asks for it: returns -1 if
  * it does not, else only if the hv failed to stop the guest.
@@ -352,7 +385,13 @@ static int misbehave(const char *cmdline)
 {
 	const char *fault = cmdline_get(cmdline, "fault");
 
-	if (fault) {
+	if (cmdline_has(cmdline, "notraps"))
+		set_trap_handler(NULL);
+	if (fault && cmdline_value_is(fault, "nested")) {
+		printf("hostile: about to fault=nested\n");
+		set_trap_handler(fault_again);
+		asm volatile("ud2");
+	} else if (fault) {
 		printf("hostile: about to fault=%.*s\n",
 		       (int)cmdline_value_len(fault), fault);
 		if (cmdline_value_is(fault, "null")) {
@@ -427,6 +466,7 @@ int app_main(const char *cmdline)
 	check_event_channels(timer_port);
 	check_commands();
 	check_hypercall_numbers();
+	check_trap_table();
 	check_still_alive();
 
 	printf("hostile: %u checks, %u failures\n", checks, failures);

@@ -119,7 +119,10 @@ extern char hypercall_page[PVFT_PAGE_SIZE];
 		(type) __res;                                       \
 	})
 
-/* pvft has no trap table (no ring 0 for the guest): no set_trap_table. */
+static inline int HYPERVISOR_set_trap_table(const struct trap_info *table)
+{
+	return _hypercall1(int, set_trap_table, table);
+}
 
 static inline int HYPERVISOR_console_io(int cmd, unsigned int count, char *buf)
 {

@@ -85,6 +85,16 @@
 #define PVFT_SHUTDOWN_EXIT_BASE 0x100
 #define PVFT_SHUTDOWN_EXIT(code) (PVFT_SHUTDOWN_EXIT_BASE | ((code)&0xff))
 
+/*
+ * set_trap_table: handlers for exception vectors [0, PVFT_NR_TRAPS), at
+ * most PVFT_TRAP_TABLE_MAX entries before the terminating address 0. A
+ * fault on a vector with a handler enters it in ring 3 (pv-abi.md 6).
+ */
+#define PVFT_NR_TRAPS 32
+#define PVFT_TRAP_TABLE_MAX 256
+/* Below the faulting rsp, the handler's stack starts past this gap. */
+#define PVFT_TRAP_STACK_GAP 256
+
 /* Event channel port the hv binds to console input (start_info.console). */
 #define PVFT_CONSOLE_PORT 1
 /* Ports a domain may use: [1, PVFT_NR_EVTCHN). */

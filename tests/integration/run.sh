@@ -97,8 +97,9 @@ t_hostile_is_refused_and_domain_lives() {
 
 # --- faults: one clear line (reason, RIP, exit ordinal), non-zero ---------
 
+# "notraps": no guest handler, so pvft-hv itself reports the fault.
 fault_case() {
-	hv --cmdline "fault=$1" "$G/hostile.elf"
+	hv --cmdline "fault=$1 notraps" "$G/hostile.elf"
 	rc_is 4 && out_has "about to" && err_has "$2" &&
 		err_has 'guest fault: .* at rip 0x[0-9a-f]+.*, exit ordinal [0-9]+$' && err_lines_max 2
 }
@@ -107,6 +108,20 @@ t_fault_invalid_opcode() { fault_case ud 'invalid opcode \(#UD\)'; }
 t_fault_divide_error() { fault_case div 'divide error \(#DE\)'; }
 t_fault_doorbell_outside_page() { fault_case doorbell 'doorbell written outside the hypercall page'; }
 t_fault_syscall() { fault_case syscall 'syscall'; }
+
+# With the runtime's handlers (set_trap_table) the guest reports and crashes.
+t_fault_reported_by_guest() {
+	hv --cmdline fault=null "$G/hostile.elf"
+	rc_is 5 &&
+		out_has '^fault: page fault \(vector 14\) at rip 0x[0-9a-f]+, address 0,' &&
+		err_has "page fault.*: entering the guest's fault handler" &&
+		err_has 'guest crashed \(SHUTDOWN_crash\)'
+}
+
+t_fault_in_fault_handler() {
+	hv --cmdline fault=nested "$G/hostile.elf"
+	rc_is 4 && err_has "invalid opcode.*\(in the guest's fault handler\)"
+}
 
 t_dead_domain_is_reported() {
 	hv --cmdline block "$G/hostile.elf"

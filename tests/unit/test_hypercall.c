@@ -303,6 +303,58 @@ static void test_xen_version(void)
 	CU_ASSERT_EQUAL(hc(__HYPERVISOR_xen_version, ~0ull, 0, 0), -ENOSYS);
 }
 
+static long set_traps(const struct trap_info *t, unsigned int n)
+{
+	struct domain *d = fixture__domain();
+
+	memcpy(d->mem + FIXTURE_BUF_GPA, t, n * sizeof(*t));
+	return fixture__hypercall(__HYPERVISOR_set_trap_table, FIXTURE_BUF_GPA,
+				  0, 0);
+}
+
+static void test_set_trap_table(void)
+{
+	struct domain *d = fixture__domain();
+	struct trap_info t[PVFT_TRAP_TABLE_MAX + 1] = {
+		{ .vector = 14, .address = 0x100040 },
+		{ .vector = 6, .address = 0x100080 },
+		{ 0 },
+	};
+
+	CU_ASSERT_EQUAL(set_traps(t, 3), 0);
+	CU_ASSERT_EQUAL(d->trap_handler[14], 0x100040);
+	CU_ASSERT_EQUAL(d->trap_handler[6], 0x100080);
+	CU_ASSERT_EQUAL(d->trap_handler[0], 0);
+
+	/* Each refusal leaves the table as it was: all or nothing. */
+	t[1] =
+	    (struct trap_info){ .vector = PVFT_NR_TRAPS, .address = 0x1000c0 };
+	CU_ASSERT_EQUAL(set_traps(t, 3), -EINVAL);
+	t[1] = (struct trap_info){ .vector = 0, .address = 0x10 };
+	CU_ASSERT_EQUAL(set_traps(t, 3), -EFAULT);
+	t[1] = (struct trap_info){ .vector = 0, .address = FIXTURE_MEM_SIZE };
+	CU_ASSERT_EQUAL(set_traps(t, 3), -EFAULT);
+	for (unsigned int i = 0; i <= PVFT_TRAP_TABLE_MAX; i++)
+		t[i] = (struct trap_info){ .vector = 1, .address = 0x100100 };
+	CU_ASSERT_EQUAL(set_traps(t, PVFT_TRAP_TABLE_MAX + 1), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    fixture__hypercall(__HYPERVISOR_set_trap_table, 0x1000, 0, 0),
+	    -EFAULT);
+	/* A table running off the end of memory. */
+	CU_ASSERT_EQUAL(fixture__hypercall(__HYPERVISOR_set_trap_table,
+					   FIXTURE_MEM_SIZE - 8, 0, 0),
+			-EFAULT);
+	CU_ASSERT_EQUAL(d->trap_handler[14], 0x100040);
+	CU_ASSERT_EQUAL(d->trap_handler[6], 0x100080);
+	CU_ASSERT_EQUAL(d->trap_handler[1], 0);
+
+	/* NULL clears. */
+	CU_ASSERT_EQUAL(
+	    fixture__hypercall(__HYPERVISOR_set_trap_table, 0, 0, 0), 0);
+	CU_ASSERT_EQUAL(d->trap_handler[14], 0);
+	CU_ASSERT_EQUAL(d->trap_handler[6], 0);
+}
+
 static CU_TestInfo hypercall_tests[] = {
 	{ "unknown hypercalls: -ENOSYS", test_unknown_hypercalls },
 	{ "console write", test_console_write },
@@ -318,6 +370,7 @@ static CU_TestInfo hypercall_tests[] = {
 	{ "sched_op block, unread input after EOF",
 	  test_block_unread_input_after_eof },
 	{ "xen_version", test_xen_version },
+	{ "set_trap_table", test_set_trap_table },
 	CU_TEST_INFO_NULL,
 };
 
