@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 	    !strcmp(backend, "kvm") ? &vcpu_kvm_backend : &vcpu_ptrace_backend;
 	if (sched__init(&d.sched))
 		die("eventfd failed");
-	console__init(&d.console, STDOUT_FILENO);
+	if (console__init(&d.console, STDOUT_FILENO))
+		die("eventfd failed");
 	rc = domain__init_memory(&d, BENCH_MEMORY);
 	if (rc)
 		die("guest memory: %s", strerror(-rc));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -8,16 +9,31 @@
 #include "guestmem.h"
 #include "log.h"
 
-void console__init(struct console *c, int out_fd)
+int console__init(struct console *c, int out_fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->out_fd = out_fd;
+	c->room_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->room_fd < 0)
+		return -errno;
 	pthread_mutex_init(&c->lock, NULL);
+	return 0;
 }
 
 void console__dispose(struct console *c)
 {
+	if (c->room_fd >= 0)
+		close(c->room_fd);
+	c->room_fd = -1;
 	pthread_mutex_destroy(&c->lock);
+}
+
+void console__drain_room(struct console *c)
+{
+	uint64_t v;
+
+	if (read(c->room_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_warn("console: %s", strerror(errno));
 }
 
 size_t console__push_input(struct console *c, const void *buf, size_t len)
@@ -64,6 +80,13 @@ bool console__stage_input(struct console *c)
 	atomic_store_explicit(&c->input_ready, c->queue_len > 0,
 			      memory_order_relaxed);
 	pthread_mutex_unlock(&c->lock);
+	if (n) {
+		uint64_t one = 1;
+
+		/* The I/O thread may be holding input for want of room. */
+		if (write(c->room_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			pr_warn("console: %s", strerror(errno));
+	}
 	return n > 0;
 }
 
@@ -76,12 +99,13 @@ bool console__input_open(struct console *c)
 	return !c->closed_seen && c->staged_len < sizeof(c->staged);
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
+static int write_all(struct domain *d, int fd, const uint8_t *buf, size_t len)
 {
 	while (len) {
 		ssize_t r = write(fd, buf, len);
 
-		if (r < 0 && errno == EINTR)
+		/* A stuck reader must not keep pvft-hv from stopping. */
+		if (r < 0 && errno == EINTR && !sched__stop_requested(d))
 			continue;
 		if (r <= 0)
 			return -errno;
@@ -101,7 +125,7 @@ long console__write(struct domain *d, uint64_t gpa, uint64_t len)
 	rc = guestmem__copy_from(d, buf, gpa, len);
 	if (rc)
 		return rc;
-	rc = write_all(d->console.out_fd, buf, len);
+	rc = write_all(d, d->console.out_fd, buf, len);
 	if (rc) {
 		/* The guest is not to blame for a closed stdout. */
 		pr_warn("console output lost: %s", strerror(-rc));

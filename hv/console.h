@@ -25,6 +25,7 @@ struct domain;
 
 struct console {
 	int out_fd;
+	int room_fd; /* eventfd: the vCPU freed room in the queue */
 
 	/* Step 1, shared with the I/O thread under @lock. */
 	pthread_mutex_t lock;
@@ -39,12 +40,14 @@ struct console {
 	bool closed_seen; /* the guest-visible "input is over" */
 };
 
-void console__init(struct console *c, int out_fd);
+int console__init(struct console *c, int out_fd);
 void console__dispose(struct console *c);
 
 /* I/O thread: returns how many bytes were taken (the queue may be full). */
 size_t console__push_input(struct console *c, const void *buf, size_t len);
 void console__close_input(struct console *c);
+/* I/O thread: after room_fd polled readable. */
+void console__drain_room(struct console *c);
 
 /* vCPU thread, at an exit: true if new input became visible to the guest. */
 bool console__stage_input(struct console *c);

@@ -7,9 +7,12 @@
 #ifndef PVFT_HV_IOTHREAD_H
 #define PVFT_HV_IOTHREAD_H
 
+#include <signal.h>
+
 struct domain;
 
-int iothread__start(struct domain *d, int in_fd);
+/* @in_fd: console input, -1 for none; @signals: the stop signals. */
+int iothread__start(struct domain *d, int in_fd, const sigset_t *signals);
 void iothread__stop(struct domain *d);
 
 #endif /* PVFT_HV_IOTHREAD_H */

@@ -48,11 +48,6 @@ static void usage(FILE *f)
 		PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB);
 }
 
-static void on_signal(int sig)
-{
-	sched__request_stop(&dom, sig);
-}
-
 static int parse_memory(const char *s, uint64_t *mib_r)
 {
 	char *end;
@@ -102,7 +97,7 @@ int main(int argc, char **argv)
 	const char *name = NULL, *cmdline = "", *backend = "auto";
 	enum log_level level = LOG_INFO;
 	uint64_t mib = DEFAULT_MEMORY_MIB;
-	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t stop_signals;
 	char *kernel, *base;
 	int c, rc, status;
 
@@ -171,7 +166,9 @@ int main(int argc, char **argv)
 	rc = sched__init(&dom.sched);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
-	console__init(&dom.console, STDOUT_FILENO);
+	rc = console__init(&dom.console, STDOUT_FILENO);
+	if (rc)
+		die("eventfd: %s", strerror(-rc));
 	rc = domain__init_memory(&dom, mib << 20);
 	if (rc) {
 		pr_err("cannot allocate %llu MiB of guest memory: %s",
@@ -189,14 +186,23 @@ int main(int argc, char **argv)
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;
 	}
-	/* No SA_RESTART: a signal must also interrupt a blocking wait. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * Stop signals are taken by the I/O thread from a signalfd, never by
+	 * a handler: blocked here, before the I/O thread exists, so in all.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	rc = sched__init_kick(&dom);
+	if (rc)
+		die("cannot install the vCPU kick: %s", strerror(-rc));
 
 	rc = iothread__start(
-	    &dom, fcntl(STDIN_FILENO, F_GETFD) < 0 ? -1 : STDIN_FILENO);
+	    &dom, fcntl(STDIN_FILENO, F_GETFD) < 0 ? -1 : STDIN_FILENO,
+	    &stop_signals);
 	if (rc)
 		die("cannot start the I/O thread: %s", strerror(-rc));
 	pr_debug("booting %s: %llu MiB, entry 0x%llx, hypercall page 0x%llx, "

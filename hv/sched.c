@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -51,11 +52,32 @@ void sched__wake(struct sched *s)
 	(void)r; /* EAGAIN: the counter is already non-zero, i.e. woken */
 }
 
+/* Only interrupts a blocking call: the loop then sees stop_signal. */
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int sched__init_kick(struct domain *d)
+{
+	struct sigaction sa = { .sa_handler = kick_handler }; /* no restart */
+
+	d->sched.vcpu_thread = pthread_self();
+	return sigaction(SIGUSR1, &sa, NULL) < 0 ? -errno : 0;
+}
+
 void sched__request_stop(struct domain *d, int sig)
 {
-	d->sched.stop_signal = sig;
+	__atomic_store_n(&d->sched.stop_signal, sig, __ATOMIC_SEQ_CST);
 	sched__wake(&d->sched);
 	d->backend->kick(d);
+	/* Out of a blocking write(), waitpid() or KVM_RUN: EINTR. */
+	pthread_kill(d->sched.vcpu_thread, SIGUSR1);
+}
+
+int sched__stop_requested(const struct domain *d)
+{
+	return __atomic_load_n(&d->sched.stop_signal, __ATOMIC_SEQ_CST);
 }
 
 void sched__deliver(struct domain *d)
@@ -106,7 +128,8 @@ static long block(struct domain *d)
 		struct timespec ts, *tsp = NULL;
 
 		sched__deliver(d);
-		if (v->evtchn_upcall_pending || d->shut_down || s->stop_signal)
+		if (v->evtchn_upcall_pending || d->shut_down ||
+		    sched__stop_requested(d))
 			break;
 		if (!s->timer_armed && !console__input_open(&d->console)) {
 			pr_err("guest blocked with no timer armed and no input "

@@ -8,7 +8,7 @@
 #ifndef PVFT_HV_SCHED_H
 #define PVFT_HV_SCHED_H
 
-#include <signal.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,10 +19,11 @@ struct sched {
 	uint64_t deadline; /* timer, in ns since boot */
 	bool timer_armed;
 	int wake_fd; /* eventfd: wakes a blocked vCPU (any thread) */
-	/* Set by the I/O thread's watchdog's reader: is the vCPU blocked? */
+	/* Set by the vCPU thread, read by the watchdog: is the vCPU blocked? */
 	bool blocked;
-	/* A signal asked pvft-hv to stop (set from a signal handler). */
-	volatile sig_atomic_t stop_signal;
+	/* The signal that asked pvft-hv to stop, 0 if none (I/O thread). */
+	int stop_signal;
+	pthread_t vcpu_thread;
 };
 
 int sched__init(struct sched *s);
@@ -33,8 +34,14 @@ uint64_t sched__now(const struct domain *d);
 /* Any thread, async-signal-safe: wake the vCPU if it is blocked. */
 void sched__wake(struct sched *s);
 
-/* From a signal handler: end the domain as soon as the vCPU is out. */
+/*
+ * Any thread but the vCPU's: end the domain as soon as the vCPU is out of
+ * the guest, out of a block and out of any blocking host call.
+ */
 void sched__request_stop(struct domain *d, int sig);
+int sched__stop_requested(const struct domain *d);
+/* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */
+int sched__init_kick(struct domain *d);
 
 /* At an exit: apply due timer and staged input to the guest's bitmaps. */
 void sched__deliver(struct domain *d);

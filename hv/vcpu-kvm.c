@@ -29,19 +29,12 @@ struct kvm_vcpu {
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
-	pthread_t thread;
 	uint64_t rip_advance; /* for the pending hypercall */
 };
 
 static struct kvm_vcpu *priv(struct domain *d)
 {
 	return d->backend_priv;
-}
-
-/* KVM_RUN returns EINTR when this interrupts it; the handler does nothing. */
-static void kick_handler(int sig)
-{
-	(void)sig;
 }
 
 /*
@@ -186,7 +179,6 @@ static int kvm_create(struct domain *d)
 		.memory_size = d->mem_size,
 		.userspace_addr = (uintptr_t)d->mem,
 	};
-	struct sigaction sa = { .sa_handler = kick_handler };
 	struct kvm_vcpu *k;
 	int rc = 0, r;
 
@@ -241,8 +233,6 @@ static int kvm_create(struct domain *d)
 	KVM_STEP(set_regs(k, d), "KVM_SET_REGS");
 	/* From now on registers come back in kvm_run at every exit. */
 	k->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	KVM_STEP(sigaction(SIGUSR1, &sa, NULL), "sigaction");
-	k->thread = pthread_self();
 out:
 	if (rc)
 		kvm_destroy(d);
@@ -426,6 +416,7 @@ static int kvm_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
 	return 0;
 }
 
+/* The caller also signals the vCPU thread out of a running KVM_RUN. */
 static void kvm_kick(struct domain *d)
 {
 	struct kvm_vcpu *k = priv(d);
@@ -434,7 +425,6 @@ static void kvm_kick(struct domain *d)
 		return;
 	/* immediate_exit closes the race with a KVM_RUN about to start. */
 	k->run->immediate_exit = 1;
-	pthread_kill(k->thread, SIGUSR1);
 }
 
 const struct vcpu_backend vcpu_kvm_backend = {

@@ -94,11 +94,12 @@ int vcpu__run_loop(struct domain *d)
 	int rc;
 
 	while (!d->shut_down) {
-		if (d->sched.stop_signal) {
+		int sig = sched__stop_requested(d);
+
+		if (sig) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
-				(int)d->sched.stop_signal,
-				(unsigned long long)d->exits);
-			domain__shutdown(d, 128 + d->sched.stop_signal);
+				sig, (unsigned long long)d->exits);
+			domain__shutdown(d, 128 + sig);
 			break;
 		}
 		rc = d->backend->run(d, &e);

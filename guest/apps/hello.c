@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * The smallest guest: says hello, shows what it was given, powers off.
- * With "echo" on its command line it first echoes console input lines
- * ("echo: LINE") until a line "quit", exercising the console input path.
+ * Command-line modes, for tests:
+ *   echo   echo console input lines ("echo: LINE") until a line "quit",
+ *          sleeping with no timer of its own between them, so that only
+ *          the console's event can wake it;
+ *   sleep  block for 60 s before powering off;
+ *   spew   print numbered lines forever.
  */
 #include "console.h"
 #include "hypervisor.h"
@@ -18,8 +22,8 @@ static void echo_lines(void)
 		char c;
 
 		if (console_read(&c, 1) != 1) {
-			/* Input raises the console port and ends the block. */
-			block_domain(NOW() + MILLISECS(100));
+			/* Only input's event can end this block. */
+			block_domain(INT64_MAX);
 			continue;
 		}
 		if (c != '\n') {
@@ -42,5 +46,10 @@ int app_main(const char *cmdline)
 	       start_info.nr_pages * PVFT_PAGE_SIZE >> 20);
 	if (cmdline_has(cmdline, "echo"))
 		echo_lines();
+	if (cmdline_has(cmdline, "sleep"))
+		msleep(60 * 1000);
+	if (cmdline_has(cmdline, "spew"))
+		for (unsigned long i = 0;; i++)
+			printf("spew %lu\n", i);
 	return 0;
 }

@@ -139,7 +139,7 @@ t_spinning_guest_is_reported() {
 
 t_sigterm_while_blocked() {
 	local pid
-	timeout --preserve-status -k 5 "$T" "$HV" "${HV_ARGS[@]}" --cmdline rounds=1000000 "$G/chaos.elf" \
+	timeout --preserve-status -k 5 "$T" "$HV" "${HV_ARGS[@]}" --cmdline sleep "$G/hello.elf" \
 		</dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
 	sleep 1
@@ -150,11 +150,44 @@ t_sigterm_while_blocked() {
 	rc_is 143 && err_has 'stopped by signal 15'
 }
 
+# The guest sleeps with no timer: only the console's event wakes it.
 t_console_input() {
-	printf 'ping\nquit\n' | timeout --preserve-status -k 5 "$T" "$HV" "${HV_ARGS[@]}" --cmdline echo "$G/hello.elf" \
-		>"$tmp/out" 2>"$tmp/err"
+	{ sleep 1; printf 'ping\n'; sleep 1; printf 'quit\n'; } |
+		timeout --preserve-status -k 5 20 "$HV" "${HV_ARGS[@]}" --cmdline echo "$G/hello.elf" \
+			>"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	rc_is 0 && out_has '^echo: ping$'
+}
+
+# A console reader that never reads must not keep pvft-hv from stopping.
+t_sigterm_with_stuck_console() {
+	local pid reader
+	mkfifo "$tmp/fifo"
+	sleep 30 <"$tmp/fifo" &
+	reader=$!
+	"$HV" "${HV_ARGS[@]}" --cmdline spew "$G/hello.elf" </dev/null \
+		>"$tmp/fifo" 2>"$tmp/err" &
+	pid=$!
+	sleep 2
+	kill -TERM "$pid"
+	# Bounded wait: give it 10 s, then fail (and clean up by PID).
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" "$reader" 2>/dev/null
+		wait "$pid" "$reader" 2>/dev/null
+		rm -f "$tmp/fifo"
+		why="pvft-hv ignored SIGTERM while its console was stuck"
+		return 1
+	fi
+	wait "$pid"
+	rc=$?
+	kill "$reader" 2>/dev/null
+	wait "$reader" 2>/dev/null
+	rm -f "$tmp/fifo"
+	rc_is 143 && err_has 'stopped by signal 15'
 }
 
 # --- bad images: a one-line error and exit status 2 -----------------------

@@ -47,7 +47,8 @@ void fixture__setup(void)
 		return;
 	console_rd = fds[0];
 	console_wr = fds[1];
-	console__init(&dom->console, console_wr);
+	if (console__init(&dom->console, console_wr))
+		return;
 	dom_ok = true;
 }
 
