@@ -23,18 +23,25 @@ int domain__init_memory(struct domain *d, uint64_t mem_size)
 {
 	void *p;
 
+	int rc;
+
 	d->mem_size = mem_size;
 	d->mem_fd = memfd_create("pvft-guest-ram", MFD_CLOEXEC);
 	if (d->mem_fd < 0)
 		return -errno;
 	if (ftruncate(d->mem_fd, mem_size) < 0)
-		return -errno;
+		goto fail;
 	p = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_POPULATE, d->mem_fd, 0);
 	if (p == MAP_FAILED)
-		return -errno;
+		goto fail;
 	d->mem = p;
 	return 0;
+fail:
+	rc = -errno;
+	close(d->mem_fd);
+	d->mem_fd = -1;
+	return rc;
 }
 
 static int read_file(const char *path, uint8_t **buf_r, size_t *size_r,

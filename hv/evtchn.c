@@ -99,6 +99,12 @@ bool evtchn__upcall_pending(const struct evtchn_table *t)
 	return t->si->vcpu_info[0].evtchn_upcall_pending;
 }
 
+bool evtchn__can_raise(const struct evtchn_table *t, evtchn_port_t port)
+{
+	return port_valid(port) && t->port[port].state != EVTCHN_FREE &&
+	       !test_bit(t->si->evtchn_mask, port);
+}
+
 int evtchn__alloc_unbound(struct evtchn_table *t,
 			  struct evtchn_alloc_unbound *op)
 {

@@ -43,6 +43,8 @@ void evtchn__set_pending(struct evtchn_table *t, evtchn_port_t port);
 /* Raise VIRQ @virq if bound; returns true if a port was signalled. */
 bool evtchn__send_virq(struct evtchn_table *t, uint32_t virq);
 bool evtchn__upcall_pending(const struct evtchn_table *t);
+/* Could an event on @port reach the guest (in use and unmasked)? */
+bool evtchn__can_raise(const struct evtchn_table *t, evtchn_port_t port);
 
 /* EVTCHNOP_* on a structure already copied from the guest; 0 or -errno. */
 int evtchn__alloc_unbound(struct evtchn_table *t,

@@ -47,13 +47,17 @@ static long do_set_trap_table(struct domain *d, const uint64_t *arg)
 	return -EINVAL; /* no terminator */
 }
 
+/*
+ * Xen's handlers take their command (and console_io its count) as a C int
+ * or unsigned int: the upper halves of those registers are ignored.
+ */
 static long do_console_io(struct domain *d, const uint64_t *arg)
 {
-	switch (arg[0]) {
+	switch ((unsigned int)arg[0]) {
 	case CONSOLEIO_write:
-		return console__write(d, arg[2], arg[1]);
+		return console__write(d, arg[2], (unsigned int)arg[1]);
 	case CONSOLEIO_read:
-		return console__read(d, arg[2], arg[1]);
+		return console__read(d, arg[2], (unsigned int)arg[1]);
 	default:
 		return -ENOSYS;
 	}
@@ -61,7 +65,7 @@ static long do_console_io(struct domain *d, const uint64_t *arg)
 
 static long do_sched_op(struct domain *d, const uint64_t *arg)
 {
-	return sched__op(d, arg[0], arg[1]);
+	return sched__op(d, (unsigned int)arg[0], arg[1]);
 }
 
 static long do_set_timer_op(struct domain *d, const uint64_t *arg)
@@ -72,7 +76,8 @@ static long do_set_timer_op(struct domain *d, const uint64_t *arg)
 static long do_xen_version(struct domain *d, const uint64_t *arg)
 {
 	(void)d;
-	return arg[0] == XENVER_version ? (long)PVFT_XEN_VERSION : -ENOSYS;
+	return (unsigned int)arg[0] == XENVER_version ? (long)PVFT_XEN_VERSION
+						      : -ENOSYS;
 }
 
 /*
@@ -106,7 +111,7 @@ static long do_xen_version(struct domain *d, const uint64_t *arg)
 
 static long do_event_channel_op(struct domain *d, const uint64_t *arg)
 {
-	switch (arg[0]) {
+	switch ((unsigned int)arg[0]) {
 	case EVTCHNOP_alloc_unbound:
 		EVTCHN_OP(evtchn_alloc_unbound, evtchn__alloc_unbound);
 	case EVTCHNOP_bind_interdomain:
@@ -177,7 +182,7 @@ static long pvft_unique_id(struct domain *d, uint64_t gpa)
 
 static long do_pvft_op(struct domain *d, const uint64_t *arg)
 {
-	switch (arg[0]) {
+	switch ((unsigned int)arg[0]) {
 	case PVFTOP_time:
 		return pvft_time(d, arg[1]);
 	case PVFTOP_random:

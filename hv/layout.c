@@ -95,8 +95,7 @@ static void build_gdt_tss(uint8_t *mem)
 	memcpy(tss + 102, &iomap, 2);
 }
 
-/* Exceptions that push an error code themselves. */
-static int has_error_code(unsigned int v)
+bool layout__has_error_code(unsigned int v)
 {
 	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21 ||
 	       v == 29 || v == 30;
@@ -125,7 +124,7 @@ static void build_idt_stubs(uint8_t *mem)
 		int32_t rel;
 		int n = 0;
 
-		if (!has_error_code(v)) {
+		if (!layout__has_error_code(v)) {
 			s[n++] = 0x6a; /* push $0 */
 			s[n++] = 0;
 		}

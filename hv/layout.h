@@ -10,6 +10,7 @@
 #ifndef PVFT_HV_LAYOUT_H
 #define PVFT_HV_LAYOUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pvft/abi.h"
@@ -59,5 +60,7 @@ void layout__init_shared_info(uint8_t *mem);
 void layout__build_x86(uint8_t *mem, uint64_t mem_size);
 
 const char *layout__vector_name(unsigned int vector);
+/* Does the CPU push an error code for exception @vector? */
+bool layout__has_error_code(unsigned int vector);
 
 #endif /* PVFT_HV_LAYOUT_H */

@@ -111,6 +111,22 @@ static void drain_wake(struct sched *s)
 }
 
 /*
+ * Could anything still end a block: a timer on an unmasked VIRQ_TIMER
+ * port, or console input on its unmasked hv port?
+ */
+static bool can_be_woken(struct domain *d)
+{
+	struct evtchn_table *t = &d->evtchn;
+
+	if (d->sched.timer_armed &&
+	    evtchn__can_raise(t, t->virq_port[VIRQ_TIMER]))
+		return true;
+	return console__input_open(&d->console) &&
+	       t->port[PVFT_CONSOLE_PORT].state == EVTCHN_HV &&
+	       evtchn__can_raise(t, PVFT_CONSOLE_PORT);
+}
+
+/*
  * SCHEDOP_block: clear the upcall mask (Xen does, to avoid lost wake-ups)
  * and sleep until an event is pending. Returning with nothing pending and
  * nothing that could ever wake the guest would be a silent hang, so that
@@ -131,10 +147,11 @@ static long block(struct domain *d)
 		if (v->evtchn_upcall_pending || d->shut_down ||
 		    sched__stop_requested(d))
 			break;
-		if (!s->timer_armed && !console__input_open(&d->console)) {
-			pr_err("guest blocked with no timer armed and no input "
-			       "that could wake it (rip 0x%llx, exit ordinal "
-			       "%llu): the domain is dead",
+		if (!can_be_woken(d)) {
+			pr_err("guest blocked with nothing that could wake it "
+			       "(no timer on an unmasked VIRQ_TIMER port, no "
+			       "console input) at rip 0x%llx, exit ordinal "
+			       "%llu: the domain is dead",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);
 			domain__shutdown(d, HV_EXIT_GUEST_FAULT);

@@ -13,7 +13,12 @@
  * (its copy of pvft-hv, libc, stack) sit above guest memory where KVM has
  * nothing; a correct guest touches neither.
  */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,37 +48,176 @@ static struct ptrace_vcpu *priv(struct domain *d)
 	return d->backend_priv;
 }
 
-static int map_fixed(uint64_t gpa, uint64_t len, int prot, int fd)
-{
-	void *p = mmap((void *)gpa, len, prot, MAP_SHARED | MAP_FIXED, fd, gpa);
+/* Why the child could not become a guest: its exit status. */
+enum child_failure {
+	CHILD_NO_PARENT = 120,
+	CHILD_NO_TRACE,
+	CHILD_NO_MEMORY,
+	CHILD_NO_TSC_TRAP,
+	CHILD_NO_SECCOMP,
+	CHILD_NOT_STOPPED,
+};
 
-	return p == MAP_FAILED ? -1 : 0;
+static const char *const child_failures[] = {
+	[CHILD_NO_PARENT - CHILD_NO_PARENT] = "pvft-hv went away",
+	[CHILD_NO_TRACE - CHILD_NO_PARENT] = "PTRACE_TRACEME failed",
+	[CHILD_NO_MEMORY - CHILD_NO_PARENT] =
+	    "guest memory cannot be mapped at its addresses",
+	[CHILD_NO_TSC_TRAP - CHILD_NO_PARENT] = "PR_SET_TSC failed",
+	[CHILD_NO_SECCOMP - CHILD_NO_PARENT] = "seccomp failed",
+	[CHILD_NOT_STOPPED - CHILD_NO_PARENT] = "it did not stop",
+};
+
+static int map_at(uint64_t gpa, uint64_t len, int prot, int fd)
+{
+	/* NOREPLACE: never silently map over the child's own pages. */
+	void *p =
+	    mmap((void *)gpa, len, prot,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_POPULATE, fd, gpa);
+
+	return p == (void *)gpa ? 0 : -1;
 }
 
-/* In the child: become the guest's address space, then stop for the hv. */
+static uint64_t parse_hex(const char **s)
+{
+	uint64_t v = 0;
+
+	for (;; (*s)++) {
+		char c = **s;
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/*
+ * Unmap [vdso] and [vvar]: the vvar page holds the host's clock, which
+ * the guest could read without any exit. Raw syscalls only: the child
+ * calls nothing that might use the vDSO or need a lock.
+ */
+static void unmap_vdso(void)
+{
+	static char maps[1 << 16];
+	const char *line, *end;
+	ssize_t n = 0, r;
+	int fd;
+
+	fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (n < (ssize_t)sizeof(maps) - 1 &&
+	       (r = read(fd, maps + n, sizeof(maps) - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	maps[n] = '\0';
+	for (line = maps; *line; line = *end ? end + 1 : end) {
+		const char *p = line;
+		uint64_t lo, hi;
+
+		end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		lo = parse_hex(&p);
+		p++;
+		hi = parse_hex(&p);
+		if ((memmem(line, end - line, "[vdso]", 6) ||
+		     memmem(line, end - line, "[vvar", 5)) &&
+		    hi > lo)
+			munmap((void *)lo, hi - lo);
+	}
+}
+
+/*
+ * The vsyscall page cannot be unmapped, but its calls are emulated by the
+ * kernel through seccomp: make time, gettimeofday and getcpu raise
+ * SIGSYS. The guest's own syscalls never get this far (PTRACE_SYSEMU).
+ */
+static int deny_vsyscalls(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_time, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_gettimeofday, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getcpu, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(f) / sizeof(f[0]),
+		.filter = f,
+	};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/*
+ * In the child, forked while pvft-hv has a single thread: become the
+ * guest's address space, then stop for the hv to set the registers.
+ */
 static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
 {
 	uint64_t lo = PVFT_GUEST_MIN_ADDR;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
-		_exit(127);
+		_exit(CHILD_NO_PARENT);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
-		_exit(126);
+		_exit(CHILD_NO_TRACE);
+	/* pvft-hv's own alias of guest RAM is not the guest's to see. */
+	munmap(d->mem, d->mem_size);
+	unmap_vdso();
 	/* The same pages as under KVM: start_info read-only, no gap. */
-	if (map_fixed(PVFT_START_INFO_GPA, PVFT_PAGE_SIZE, PROT_READ,
-		      d->mem_fd) ||
-	    map_fixed(PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE,
-		      PROT_READ | PROT_WRITE, d->mem_fd) ||
-	    map_fixed(lo, d->mem_size - lo, PROT_READ | PROT_WRITE | PROT_EXEC,
-		      d->mem_fd))
-		_exit(125);
+	if (map_at(PVFT_START_INFO_GPA, PVFT_PAGE_SIZE, PROT_READ, d->mem_fd) ||
+	    map_at(PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		   d->mem_fd) ||
+	    map_at(lo, d->mem_size - lo, PROT_READ | PROT_WRITE | PROT_EXEC,
+		   d->mem_fd))
+		_exit(CHILD_NO_MEMORY);
 	/* Nothing may answer at the doorbell. */
 	munmap((void *)PVFT_DOORBELL_GPA, PVFT_PAGE_SIZE);
+	/* rdtsc faults, as under KVM's CR4.TSD. */
+	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
+		_exit(CHILD_NO_TSC_TRAP);
+	if (deny_vsyscalls())
+		_exit(CHILD_NO_SECCOMP);
 	/* The guest can make no syscall; it needs no file either. */
 	syscall(SYS_close_range, 0, ~0u, 0);
 	raise(SIGSTOP);
-	_exit(124);
+	_exit(CHILD_NOT_STOPPED);
+}
+
+/*
+ * The vector state of a fresh CPU (FCW 0x37f, MXCSR 0x1f80, registers
+ * zero), not the copy of pvft-hv's the fork left: XSTATE_BV holds only
+ * x87 and SSE, so every other component (AVX and up) is in its initial,
+ * zero state too.
+ */
+static int reset_vector_state(pid_t pid)
+{
+	static uint8_t xs[16384] __attribute__((aligned(64)));
+	struct iovec iov = { .iov_base = xs, .iov_len = sizeof(xs) };
+	uint32_t mxcsr = 0x1f80, mxcsr_mask;
+	uint16_t fcw = 0x37f;
+	uint64_t bv = 3;
+
+	if (ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &iov) < 0)
+		return -errno;
+	memcpy(&mxcsr_mask, xs + 28, 4);
+	memset(xs, 0, iov.iov_len);
+	memcpy(xs + 0, &fcw, 2);
+	memcpy(xs + 24, &mxcsr, 4);
+	memcpy(xs + 28, &mxcsr_mask, 4);
+	memcpy(xs + 512, &bv, 8); /* the XSAVE header's XSTATE_BV */
+	if (ptrace(PTRACE_SETREGSET, pid, NT_X86_XSTATE, &iov) < 0)
+		return -errno;
+	return 0;
 }
 
 static void ptrace_destroy(struct domain *d)
@@ -81,13 +226,13 @@ static void ptrace_destroy(struct domain *d)
 
 	if (!p)
 		return;
+	d->backend_priv = NULL; /* no kick may find it half gone */
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
 		while (waitpid(p->pid, NULL, __WALL) < 0 && errno == EINTR)
 			;
 	}
 	free(p);
-	d->backend_priv = NULL;
 }
 
 static int ptrace_create(struct domain *d)
@@ -115,10 +260,19 @@ static int ptrace_create(struct domain *d)
 		goto out;
 	}
 	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP) {
+		int why = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+
 		rc = -ECHILD;
-		pr_err("ptrace backend: the guest process did not start "
-		       "(status 0x%x)",
-		       status);
+		if (why >= CHILD_NO_PARENT && why <= CHILD_NOT_STOPPED)
+			pr_err("ptrace backend: the guest process did not "
+			       "start: %s",
+			       child_failures[why - CHILD_NO_PARENT]);
+		else
+			pr_err("ptrace backend: the guest process did not "
+			       "start (status 0x%x)",
+			       status);
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			p->pid = -1; /* reaped */
 		goto out;
 	}
 	/* EXITKILL: if pvft-hv dies, the guest dies with it. */
@@ -127,6 +281,12 @@ static int ptrace_create(struct domain *d)
 	    ptrace(PTRACE_GETREGS, p->pid, 0, &p->regs) < 0) {
 		rc = -errno;
 		pr_err("ptrace: %s", strerror(errno));
+		goto out;
+	}
+	rc = reset_vector_state(p->pid);
+	if (rc) {
+		pr_err("ptrace: cannot reset the vector registers: %s",
+		       strerror(-rc));
 		goto out;
 	}
 	/* The entry state of pvft's PV ABI; segments stay the host's user ones.
@@ -165,6 +325,11 @@ static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
 
 	if (ptrace(PTRACE_GETSIGINFO, p->pid, 0, &si) < 0)
 		return -errno;
+	/* kill(2) and friends: a host event, not the guest's exception. */
+	if (si.si_code <= 0) {
+		e->kind = VCPU_EXIT_KICKED;
+		return 0;
+	}
 	e->rip = r->rip;
 	e->fault.rsp = r->rsp;
 	switch (sig) {
@@ -201,6 +366,11 @@ static int guest_signal(struct domain *d, struct ptrace_vcpu *p, int sig,
 		break;
 	case SIGBUS:
 		set_fault(e, 17, (uint64_t)si.si_addr, "");
+		break;
+	case SIGSYS:
+		set_fault(e, -1, 0,
+			  "call into the vsyscall page (host time), not part "
+			  "of the PV ABI");
 		break;
 	default:
 		/* Sent from outside (a kick, or someone's kill): not the

@@ -7,6 +7,8 @@
  *          the console's event can wake it;
  *   sleep  block for 60 s before powering off;
  *   spew   print numbered lines forever.
+ * It also shows the vector state it was entered with, which the PV ABI
+ * fixes (pv-abi.md section 2).
  */
 #include "console.h"
 #include "hypervisor.h"
@@ -39,11 +41,24 @@ static void echo_lines(void)
 	}
 }
 
+static void show_entry_fpu(void)
+{
+	unsigned int dirty = 0;
+
+	for (unsigned int i = 0; i < 16; i++)
+		for (unsigned int j = 0; j < 16; j++)
+			if (entry_fpu.xmm[i][j])
+				dirty |= 1u << i;
+	printf("hello: entry fcw=%#x mxcsr=%#x xmm-nonzero=%#x\n",
+	       entry_fpu.fcw, entry_fpu.mxcsr, dirty);
+}
+
 int app_main(const char *cmdline)
 {
 	printf("Hello from pvft guest!\n");
 	printf("hello: cmdline=\"%s\" memory=%lu MiB\n", cmdline,
 	       start_info.nr_pages * PVFT_PAGE_SIZE >> 20);
+	show_entry_fpu();
 	if (cmdline_has(cmdline, "echo"))
 		echo_lines();
 	if (cmdline_has(cmdline, "sleep"))

@@ -12,12 +12,14 @@
  *
  * cmdline modes that misbehave on purpose, to test the hv's reports (each
  * prints "hostile: about to <mode>" first):
- *   fault=null|ud|div|doorbell|syscall   fault in the named way; the
+ *   fault=null|ud|div|doorbell|syscall|vsyscall   fault in the named way; the
  *            runtime's handler reports it, unless "notraps" is also given
  *            (then the hv does)
  *   fault=nested   fault in a fault handler (the hv must end the domain)
  *   spin     loop forever without a hypercall (the hv must report it)
- *   block    block with no timer and no way to be woken (a dead domain)
+ *   block    block with no timer and no way to be woken (a dead domain);
+ *            block=masked-timer: with a timer whose port is masked;
+ *            block=no-console: with the console's port closed
  */
 #include "console.h"
 #include "errno.h"
@@ -377,6 +379,19 @@ static void fault_again(unsigned long vector, unsigned long error_code,
 	asm volatile("ud2");
 }
 
+/* VIRQ_TIMER is bound at boot (time.c): its port, 0 if none. */
+static evtchn_port_t timer_port(void)
+{
+	for (evtchn_port_t p = 1; p < PVFT_NR_EVTCHN; p++) {
+		struct evtchn_status st = { .dom = DOMID_SELF, .port = p };
+
+		if (!HYPERVISOR_event_channel_op(EVTCHNOP_status, &st) &&
+		    st.status == EVTCHNSTAT_virq && st.u.virq == VIRQ_TIMER)
+			return p;
+	}
+	return 0;
+}
+
 /*
  * Deliberate misbehaviour, if the command line asks for it: returns -1 if
  * it does not, else only if the hv failed to stop the guest.
@@ -408,6 +423,12 @@ static int misbehave(const char *cmdline)
 			/* A stub's store, from outside the hypercall page. */
 			*(volatile uint32_t *)PVFT_DOORBELL_GPA =
 			    __HYPERVISOR_xen_version;
+		} else if (cmdline_value_is(fault, "vsyscall")) {
+			/* time(NULL) through Linux's vsyscall page. */
+			long (*vtime)(long *) =
+			    (long (*)(long *))0xffffffffff600400ul;
+
+			printf("hostile: vsyscall time %ld\n", vtime(NULL));
 		} else if (cmdline_value_is(fault, "syscall")) {
 			/*
 			 * rax = ~0: should the instruction reach a host
@@ -421,7 +442,7 @@ static int misbehave(const char *cmdline)
 				     : "rcx", "r11", "memory");
 		} else {
 			printf("hostile: unknown fault (null, ud, div, "
-			       "doorbell, syscall)\n");
+			       "doorbell, syscall, vsyscall)\n");
 			return 2;
 		}
 	} else if (cmdline_has(cmdline, "spin")) {
@@ -429,8 +450,21 @@ static int misbehave(const char *cmdline)
 		for (;;)
 			asm volatile("pause");
 	} else if (cmdline_has(cmdline, "block")) {
+		const char *how = cmdline_get(cmdline, "block");
+
 		printf("hostile: about to block\n");
+		console_flush();
 		HYPERVISOR_set_timer_op(0);
+		if (cmdline_value_is(how, "masked-timer")) {
+			/* A timer whose port is masked wakes nobody. */
+			mask_evtchn(timer_port());
+			HYPERVISOR_set_timer_op(NOW() + MILLISECS(10));
+		} else if (cmdline_value_is(how, "no-console")) {
+			/* Input still flows, but its port is gone. */
+			struct evtchn_close cl = { .port = PVFT_CONSOLE_PORT };
+
+			HYPERVISOR_event_channel_op(EVTCHNOP_close, &cl);
+		}
 		HYPERVISOR_sched_op(SCHEDOP_block, NULL);
 	} else {
 		return -1;
@@ -441,29 +475,22 @@ static int misbehave(const char *cmdline)
 
 int app_main(const char *cmdline)
 {
-	evtchn_port_t timer_port = 0;
+	evtchn_port_t timer = 0;
 	int rc;
 
 	rc = misbehave(cmdline);
 	if (rc >= 0)
 		return rc;
 
-	/* VIRQ_TIMER is bound at boot (time.c); find its port. */
-	for (evtchn_port_t p = 1; p < PVFT_NR_EVTCHN && !timer_port; p++) {
-		struct evtchn_status st = { .dom = DOMID_SELF, .port = p };
-
-		if (!HYPERVISOR_event_channel_op(EVTCHNOP_status, &st) &&
-		    st.status == EVTCHNSTAT_virq && st.u.virq == VIRQ_TIMER)
-			timer_port = p;
-	}
-	if (!timer_port) {
+	timer = timer_port();
+	if (!timer) {
 		printf("hostile: FAIL no port is bound to VIRQ_TIMER\n");
 		return 1;
 	}
 
 	check_bad_pointers();
 	check_lengths();
-	check_event_channels(timer_port);
+	check_event_channels(timer);
 	check_commands();
 	check_hypercall_numbers();
 	check_trap_table();

@@ -21,6 +21,15 @@
 
 /* The hv's start_info, copied at boot as in Mini-OS; it never changes. */
 extern struct start_info start_info;
+
+/* The vector state at entry, as head.S found it. */
+struct entry_fpu {
+	uint8_t xmm[16][16];
+	uint32_t mxcsr;
+	uint16_t fcw;
+	uint8_t pad[10];
+};
+extern struct entry_fpu entry_fpu;
 extern struct shared_info *HYPERVISOR_shared_info;
 
 /* Entered from head.S with the hv's start_info pointer. */

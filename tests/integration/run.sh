@@ -70,6 +70,12 @@ t_hello() {
 	hv "$G/hello.elf" && rc_is 0 && out_has '^Hello from pvft guest!'
 }
 
+# The vector state at entry is the ABI's, not whatever the host left there.
+t_entry_vector_state() {
+	hv "$G/hello.elf" && rc_is 0 &&
+		out_has '^hello: entry fcw=0x37f mxcsr=0x1f80 xmm-nonzero=0$'
+}
+
 t_hello_cmdline_and_name() {
 	hv --name greeter --memory 16 --cmdline "alpha beta=3" "$G/hello.elf" &&
 		rc_is 0 && out_has 'alpha beta=3' && out_has '16 MiB'
@@ -103,11 +109,16 @@ fault_case() {
 	rc_is 4 && out_has "about to" && err_has "$2" &&
 		err_has 'guest fault: .* at rip 0x[0-9a-f]+.*, exit ordinal [0-9]+$' && err_lines_max 2
 }
-t_fault_null_pointer() { fault_case null 'page fault \(#PF\).*address 0x0'; }
+# The exit ordinal is the position replay relies on: it must be exact, and
+# the same on every backend (boot's hypercalls, set_trap_table, the write).
+t_fault_null_pointer() { fault_case null 'page fault \(#PF\).*address 0x0.*, exit ordinal 5$'; }
 t_fault_invalid_opcode() { fault_case ud 'invalid opcode \(#UD\)'; }
 t_fault_divide_error() { fault_case div 'divide error \(#DE\)'; }
 t_fault_doorbell_outside_page() { fault_case doorbell 'doorbell written outside the hypercall page'; }
 t_fault_syscall() { fault_case syscall 'syscall'; }
+# Host time through Linux's vsyscall page: never reachable (ptrace: seccomp
+# traps it; KVM: nothing is mapped there).
+t_fault_vsyscall() { fault_case vsyscall 'vsyscall page|page fault.*address 0xffffffffff600400'; }
 
 # With the runtime's handlers (set_trap_table) the guest reports and crashes.
 t_fault_reported_by_guest() {
@@ -125,7 +136,28 @@ t_fault_in_fault_handler() {
 
 t_dead_domain_is_reported() {
 	hv --cmdline block "$G/hostile.elf"
-	rc_is 4 && err_has 'no timer armed and no input.*the domain is dead'
+	rc_is 4 && err_has 'nothing that could wake it.*the domain is dead'
+}
+
+t_dead_domain_masked_timer() {
+	hv --cmdline block=masked-timer "$G/hostile.elf"
+	rc_is 4 && err_has 'nothing that could wake it.*the domain is dead'
+}
+
+# Console input could still arrive (an open pipe), but its port is closed.
+t_dead_domain_closed_console_port() {
+	local writer
+	mkfifo "$tmp/in"
+	sleep 30 >"$tmp/in" &
+	writer=$!
+	timeout --preserve-status -k 5 20 "$HV" "${HV_ARGS[@]}" \
+		--cmdline block=no-console "$G/hostile.elf" <"$tmp/in" \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	kill "$writer" 2>/dev/null
+	wait "$writer" 2>/dev/null
+	rm -f "$tmp/in"
+	rc_is 4 && err_has 'nothing that could wake it.*the domain is dead'
 }
 
 t_spinning_guest_is_reported() {

@@ -50,12 +50,44 @@ hypercall_page:
 	.globl _start
 	.type _start, @function
 _start:
+	/*
+	 * Keep the vector state the hv handed over, before any code can
+	 * change it: it is part of the entry state (pv-abi.md section 2)
+	 * and must be the same on every backend and every run.
+	 */
+	leaq	entry_fpu(%rip), %rax
+	movdqu	%xmm0, 0x00(%rax)
+	movdqu	%xmm1, 0x10(%rax)
+	movdqu	%xmm2, 0x20(%rax)
+	movdqu	%xmm3, 0x30(%rax)
+	movdqu	%xmm4, 0x40(%rax)
+	movdqu	%xmm5, 0x50(%rax)
+	movdqu	%xmm6, 0x60(%rax)
+	movdqu	%xmm7, 0x70(%rax)
+	movdqu	%xmm8, 0x80(%rax)
+	movdqu	%xmm9, 0x90(%rax)
+	movdqu	%xmm10, 0xa0(%rax)
+	movdqu	%xmm11, 0xb0(%rax)
+	movdqu	%xmm12, 0xc0(%rax)
+	movdqu	%xmm13, 0xd0(%rax)
+	movdqu	%xmm14, 0xe0(%rax)
+	movdqu	%xmm15, 0xf0(%rax)
+	stmxcsr	0x100(%rax)
+	fnstcw	0x104(%rax)
 	leaq	boot_stack_top(%rip), %rsp
 	xorl	%ebp, %ebp		/* ends frame-pointer backtraces */
 	movq	%rsi, %rdi
 	call	start_kernel
 	ud2				/* start_kernel never returns */
 	.size _start, . - _start
+
+	.section .bss.entry_fpu, "aw", @nobits
+	.balign 16
+	.globl entry_fpu
+	.type entry_fpu, @object
+entry_fpu:				/* struct entry_fpu, hypervisor.h */
+	.skip 0x110
+	.size entry_fpu, . - entry_fpu
 
 	.section .bss.boot_stack, "aw", @nobits
 	.balign 16			/* the SysV ABI's alignment at a call */
