@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpuid.h"
 #include "domain.h"
 #include "layout.h"
 #include "log.h"
@@ -38,12 +39,14 @@ static struct kvm_vcpu *priv(struct domain *d)
 }
 
 /*
- * The guest's CPUID: what KVM supports, minus the instructions the PV ABI
- * forbids (their results would be unrecorded nondeterminism).
+ * The guest's CPUID: pvft's fixed baseline (hv/cpuid.c), the same on every
+ * host, once KVM has shown that this host can back all of it.
  */
 static int set_cpuid(struct kvm_vcpu *k)
 {
+	struct cpuid_leaf host[CPUID_ENTRIES];
 	struct kvm_cpuid2 *c;
+	char err[160];
 	int rc = 0;
 
 	c = calloc(1, sizeof(*c) + CPUID_ENTRIES * sizeof(c->entries[0]));
@@ -55,18 +58,31 @@ static int set_cpuid(struct kvm_vcpu *k)
 		pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		goto out;
 	}
-	for (uint32_t i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &c->entries[i];
-
-		if (e->function == 1)
-			e->ecx &= ~(1u << 30); /* RDRAND */
-		if (e->function == 7 && e->index == 0) {
-			e->ebx &= ~(1u << 18); /* RDSEED */
-			e->ecx &= ~(1u << 22); /* RDPID */
-		}
-		if (e->function == 0x80000001)
-			e->edx &= ~(1u << 27); /* RDTSCP */
+	for (uint32_t i = 0; i < c->nent; i++)
+		host[i] = (struct cpuid_leaf){
+			.function = c->entries[i].function,
+			.index = c->entries[i].index,
+			.eax = c->entries[i].eax,
+			.ebx = c->entries[i].ebx,
+			.ecx = c->entries[i].ecx,
+			.edx = c->entries[i].edx,
+		};
+	rc = cpuid__check_host(host, c->nent, err, sizeof(err));
+	if (rc) {
+		pr_err("%s", err);
+		goto out;
 	}
+	memset(c->entries, 0, CPUID_ENTRIES * sizeof(c->entries[0]));
+	c->nent = cpuid_baseline_len;
+	for (size_t i = 0; i < cpuid_baseline_len; i++)
+		c->entries[i] = (struct kvm_cpuid_entry2){
+			.function = cpuid_baseline[i].function,
+			.index = cpuid_baseline[i].index,
+			.eax = cpuid_baseline[i].eax,
+			.ebx = cpuid_baseline[i].ebx,
+			.ecx = cpuid_baseline[i].ecx,
+			.edx = cpuid_baseline[i].edx,
+		};
 	if (ioctl(k->vcpu_fd, KVM_SET_CPUID2, c) < 0) {
 		rc = -errno;
 		pr_err("KVM_SET_CPUID2: %s", strerror(errno));

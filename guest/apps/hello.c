@@ -6,7 +6,9 @@
  *          sleeping with no timer of its own between them, so that only
  *          the console's event can wake it;
  *   sleep  block for 60 s before powering off;
- *   spew   print numbered lines forever.
+ *   spew   print numbered lines forever;
+ *   cpuid  show what CPUID says (a test of the hv's fixed table: a real
+ *          guest must not use CPUID, pv-abi.md section 5).
  * It also shows the vector state it was entered with, which the PV ABI
  * fixes (pv-abi.md section 2).
  */
@@ -53,6 +55,27 @@ static void show_entry_fpu(void)
 	       entry_fpu.fcw, entry_fpu.mxcsr, dirty);
 }
 
+static void cpuid(uint32_t leaf, uint32_t r[4])
+{
+	asm volatile("cpuid"
+		     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+		     : "a"(leaf), "c"(0));
+}
+
+static void show_cpuid(void)
+{
+	uint32_t r[4];
+	char vendor[13];
+
+	cpuid(0, r);
+	memcpy(vendor, &r[1], 4);
+	memcpy(vendor + 4, &r[3], 4);
+	memcpy(vendor + 8, &r[2], 4);
+	vendor[12] = '\0';
+	cpuid(1, r);
+	printf("hello: cpuid vendor=%s rdrand=%u\n", vendor, r[2] >> 30 & 1);
+}
+
 int app_main(const char *cmdline)
 {
 	printf("Hello from pvft guest!\n");
@@ -61,6 +84,8 @@ int app_main(const char *cmdline)
 	show_entry_fpu();
 	if (cmdline_has(cmdline, "echo"))
 		echo_lines();
+	if (cmdline_has(cmdline, "cpuid"))
+		show_cpuid();
 	if (cmdline_has(cmdline, "sleep"))
 		msleep(60 * 1000);
 	if (cmdline_has(cmdline, "spew"))
