@@ -175,7 +175,11 @@ static long pvft_unique_id(struct domain *d, uint64_t gpa)
 
 	if (!guestmem__range_ok(d, gpa, sizeof(id), true))
 		return -EFAULT;
-	/* Unique for 2^64 calls; the nonce tells boots apart. */
+	/*
+	 * A sum, not an OR: ids never repeat within a domain's life (they
+	 * grow by one); the random nonce makes ids of two boots unlikely to
+	 * meet, and the ids are recorded, so a replay gets the same ones.
+	 */
 	id = ((uint64_t)d->id_nonce << 32) + ++d->id_counter;
 	return guestmem__copy_to(d, gpa, &id, sizeof(id));
 }
