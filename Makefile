@@ -60,7 +60,7 @@ GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
 PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/compute-native \
 	$(BUILD)/bin/pvft-exitbench
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
-FUZZERS := $(BUILD)/bin/pvft-fuzz-elf
+FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall
 
 .PHONY: all deps demo check bench fuzz clean format
 # Guest objects are named here so that make never takes them for
@@ -147,6 +147,16 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+# hypercall__dispatch and everything it reaches, on a domain without a vCPU.
+FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
+	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
+	hv/layout.c hv/elf.c lib/log.c
+$(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
+	$(wildcard hv/*.h) lib/log.h include/pvft/abi.h
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS)
 
 # The user-facing targets install dependencies first, then build.
 demo: deps

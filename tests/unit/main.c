@@ -17,6 +17,7 @@ static void (*const register_fns[])(void) = {
 	test_elf__register,	      test_evtchn__register,
 	test_guestmem__register,      test_hypercall__register,
 	test_hypercall_ops__register, test_layout__register,
+	test_vcpu__register,	      test_cpuid__register,
 };
 
 int main(void)

@@ -12,5 +12,7 @@ void test_guestmem__register(void);
 void test_hypercall__register(void);
 void test_hypercall_ops__register(void);
 void test_layout__register(void);
+void test_vcpu__register(void);
+void test_cpuid__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
