@@ -23,4 +23,16 @@ hostile() {
 	return "${PIPESTATUS[0]}"
 }
 step "hostile: bad arguments to every hypercall, each refused (summary)" hostile
-step "a guest fault is reported in one line" "$HV" --cmdline fault=null "$G/hostile.elf"
+step "a guest fault: the guest's own handler reports it..." \
+	"$HV" --cmdline fault=null "$G/hostile.elf"
+step "...or, without one, pvft-hv does, in one line" \
+	"$HV" --cmdline "fault=null notraps" "$G/hostile.elf"
+
+# Without /dev/kvm, show the KVM backend too, on nested KVM in QEMU.
+if ! { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }; then
+	step "hello on the KVM backend (no /dev/kvm here: nested KVM in a QEMU machine)" \
+		scripts/kvm-machine.sh "$build" \
+		"$HV --backend kvm --cmdline cpuid $G/hello.elf"
+else
+	exec 3>&-
+fi
