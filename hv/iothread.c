@@ -79,14 +79,14 @@ static void take_signal(struct iothread *io)
 		sched__request_stop(io->d, si.ssi_signo);
 }
 
-/* No exit for a while and not blocked: the guest is not calling us. */
+/* No exit for a while and not in the hv: the guest is not calling us. */
 static void watchdog(struct iothread *io)
 {
 	struct domain *d = io->d;
 	uint64_t exits = __atomic_load_n(&d->exits, __ATOMIC_RELAXED);
 
 	if (exits != io->last_exits ||
-	    __atomic_load_n(&d->sched.blocked, __ATOMIC_RELAXED)) {
+	    __atomic_load_n(&d->sched.in_hv, __ATOMIC_RELAXED)) {
 		io->last_exits = exits;
 		io->stuck = 0;
 	} else if (++io->stuck == WATCHDOG_STUCK_PERIODS) {

@@ -138,7 +138,6 @@ static long block(struct domain *d)
 	struct vcpu_info *v = &domain__shared_info(d)->vcpu_info[0];
 
 	v->evtchn_upcall_mask = 0;
-	__atomic_store_n(&s->blocked, true, __ATOMIC_RELAXED);
 	for (;;) {
 		struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
 		struct timespec ts, *tsp = NULL;
@@ -169,7 +168,6 @@ static long block(struct domain *d)
 		if (ppoll(&pfd, 1, tsp, NULL) > 0)
 			drain_wake(s);
 	}
-	__atomic_store_n(&s->blocked, false, __ATOMIC_RELAXED);
 	return 0;
 }
 

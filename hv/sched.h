@@ -19,8 +19,11 @@ struct sched {
 	uint64_t deadline; /* timer, in ns since boot */
 	bool timer_armed;
 	int wake_fd; /* eventfd: wakes a blocked vCPU (any thread) */
-	/* Set by the vCPU thread, read by the watchdog: is the vCPU blocked? */
-	bool blocked;
+	/*
+	 * Set by the vCPU thread, read by the watchdog: is the vCPU in the
+	 * hv (a hypercall, a block) rather than running guest code?
+	 */
+	bool in_hv;
 	/* The signal that asked pvft-hv to stop, 0 if none (I/O thread). */
 	int stop_signal;
 	pthread_t vcpu_thread;

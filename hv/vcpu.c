@@ -113,9 +113,14 @@ int vcpu__run_loop(struct domain *d)
 		case VCPU_EXIT_HYPERCALL:
 			count_exit(d);
 			d->last_rip = e.rip;
+			/* A long block or stuck write is not a silent guest. */
+			__atomic_store_n(&d->sched.in_hv, true,
+					 __ATOMIC_RELAXED);
 			ret = hypercall__dispatch(d, &e.hc);
 			/* Inputs reach the guest here and only here. */
 			sched__deliver(d);
+			__atomic_store_n(&d->sched.in_hv, false,
+					 __ATOMIC_RELAXED);
 			d->backend->complete_hypercall(d, ret);
 			break;
 		case VCPU_EXIT_FAULT: {
