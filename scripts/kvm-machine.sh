@@ -9,7 +9,8 @@
 # shared libraries), build/bin, build/guest, tests/ and bench/. COMMAND's
 # output comes back on stdout, from its first line on. Exit status 1 if the
 # machine could not be made; COMMAND's own status is not carried out, so
-# callers judge COMMAND by what it prints.
+# callers judge COMMAND by what it prints; exit status 2 if the machine had
+# to be stopped after KVM_MACHINE_TIMEOUT seconds (default 300).
 set -u
 build=$1
 shift
@@ -87,6 +88,24 @@ mount -t devtmpfs dev /dev
 insmod /modules/irqbypass.ko && insmod /modules/kvm.ko &&
 	insmod /modules/kvm-amd.ko
 echo "kvm-machine: up"
+# A pvft-hv alive for over a minute is stuck: show where, once each.
+(
+	seen=""
+	while sleep 20; do
+		for p in \$(ps -o pid,args | awk '/[p]vft-hv/ { print \$1 }'); do
+			age=\$(( \$(cut -d. -f1 /proc/uptime) - \$(cut -d' ' -f22 /proc/\$p/stat) / 100 ))
+			case " \$seen " in *" \$p "*) continue ;; esac
+			[ "\$age" -gt 60 ] || continue
+			seen="\$seen \$p"
+			echo "kvm-machine: pvft-hv \$p running for \$age s:"
+			ps -o pid,ppid,stat,args
+			for t in /proc/\$p/task/*; do
+				echo "task \$t state \$(cut -d' ' -f3 \$t/stat)"
+				cat \$t/stack
+			done
+		done
+	done
+) &
 if [ -c /dev/kvm ]; then
 	cd /pvft && bash -c '$*'
 else
@@ -99,8 +118,13 @@ chmod +x "$ir/init"
 	die "cannot build the initramfs"
 
 # Bounded, so that a hang fails the caller instead of stalling it.
-timeout -k 10 600 qemu-system-x86_64 -accel tcg,thread=multi \
-	-cpu qemu64,+svm -smp "${KVM_MACHINE_SMP:-2}" -m 1024 -nic none -nographic -no-reboot \
+timeout -k 10 "${KVM_MACHINE_TIMEOUT:-300}" qemu-system-x86_64 \
+	-accel tcg,thread=multi -cpu qemu64,+svm \
+	-smp "${KVM_MACHINE_SMP:-2}" -m 1024 -nic none -nographic -no-reboot \
 	-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=0 panic=-1" </dev/null |
 	tr -d '\r' | sed -n '/kvm-machine: up/,$p' | sed 1d
+if [ "${PIPESTATUS[0]}" -eq 124 ]; then
+	echo "kvm-machine: the QEMU machine hung and was stopped" >&2
+	exit 2
+fi
