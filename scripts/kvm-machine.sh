@@ -98,7 +98,7 @@ echo "kvm-machine: up"
 			[ "\$age" -gt 60 ] || continue
 			seen="\$seen \$p"
 			echo "kvm-machine: pvft-hv \$p running for \$age s:"
-			ps -o pid,ppid,stat,args
+			ps -o pid,ppid,stat,args | grep -v ' \\[' 
 			for t in /proc/\$p/task/*; do
 				echo "task \$t state \$(cut -d' ' -f3 \$t/stat)"
 				cat \$t/stack
