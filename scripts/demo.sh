@@ -29,10 +29,8 @@ step "...or, without one, pvft-hv does, in one line" \
 	"$HV" --cmdline "fault=null notraps" "$G/hostile.elf"
 
 # Without /dev/kvm, show the KVM backend too, on nested KVM in QEMU.
-if ! { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }; then
+if ! scripts/have-kvm.sh; then
 	step "hello on the KVM backend (no /dev/kvm here: nested KVM in a QEMU machine)" \
 		scripts/kvm-machine.sh "$build" \
 		"$HV --backend kvm --cmdline cpuid $G/hello.elf"
-else
-	exec 3>&-
 fi

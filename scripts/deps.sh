@@ -7,10 +7,8 @@ pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
 	libxen-dev libcunit1-dev libxxhash-dev)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
-if ! { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }; then
+if ! "$(dirname "$0")/have-kvm.sh"; then
 	pkgs+=(qemu-system-x86 busybox-static)
-else
-	exec 3>&-
 fi
 
 missing=()

@@ -77,7 +77,7 @@ cp "$irqbypass" "$mods/kvm.ko" "$mods/kvm-amd.ko" "$ir/modules/"
 mkdir -p "$ir/pvft/$build"
 cp -r "$build/bin" "$build/guest" "$ir/pvft/$build/"
 find "$ir/pvft/$build/guest" -name '*.[od]' -delete
-cp -r tests bench "$ir/pvft/"
+cp -r tests bench scripts "$ir/pvft/"
 cat >"$ir/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin

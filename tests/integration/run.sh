@@ -56,8 +56,7 @@ run() {
 # Which backend the guests run on; loud when it is not KVM.
 if [ -n "${BACKEND:-}" ]; then
 	echo "integration: guests run on the $BACKEND backend (pinned)"
-elif [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; then
-	exec 3>&-
+elif "$(dirname "$0")/../../scripts/have-kvm.sh"; then
 	echo "integration: guests run on the kvm backend"
 else
 	echo "integration: no usable /dev/kvm here: guests run on the ptrace"

@@ -7,8 +7,7 @@ set -u
 build=${1:-build}
 cd "$(dirname "$0")/../.."
 
-if [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; then
-	exec 3>&-
+if scripts/have-kvm.sh; then
 	echo "kvm: /dev/kvm is usable here: running the suite on it"
 	BACKEND=kvm exec tests/integration/run.sh "$build"
 fi
