@@ -15,7 +15,7 @@ fi
 echo "kvm: no usable /dev/kvm here: running the suite on nested KVM in a QEMU machine"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-# The emulated machine has been seen to hang, rarely (2 runs in ~20, cause
+# The emulated machine has been seen to hang, rarely (3 runs in ~25, cause
 # not found yet; kvm-machine.sh then prints where any pvft-hv is stuck).
 # A hung machine is retried once, saying so; a failing test never is.
 for attempt in 1 2; do
