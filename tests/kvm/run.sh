@@ -15,9 +15,10 @@ fi
 echo "kvm: no usable /dev/kvm here: running the suite on nested KVM in a QEMU machine"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-# The emulated machine has been seen to hang, rarely (3 runs in ~25, cause
-# not found yet; kvm-machine.sh then prints where any pvft-hv is stuck).
-# A hung machine is retried once, saying so; a failing test never is.
+# The emulated machine froze 3 times in ~25 runs with two vCPUs (none in
+# 10 with one, now the default; cause not found). Should it hang, it is
+# stopped (kvm-machine.sh prints where any pvft-hv is stuck) and retried
+# once, saying so; a failing test is never retried.
 for attempt in 1 2; do
 	scripts/kvm-machine.sh "$build" "BACKEND=kvm tests/integration/run.sh $build" | tee "$out"
 	[ "${PIPESTATUS[0]}" -eq 2 ] || break
