@@ -58,10 +58,9 @@ int main(int argc, char **argv)
 			die("usage: pvft-exitbench [-n EXITS] [-b "
 			    "auto|kvm|ptrace]");
 	}
-	if (!strcmp(backend, "auto"))
-		backend = access("/dev/kvm", R_OK | W_OK) ? "ptrace" : "kvm";
-	d.backend =
-	    !strcmp(backend, "kvm") ? &vcpu_kvm_backend : &vcpu_ptrace_backend;
+	d.backend = vcpu__backend(backend);
+	if (!d.backend)
+		die("bad -b '%s': want auto, kvm or ptrace", backend);
 	if (sched__init(&d.sched))
 		die("eventfd failed");
 	if (console__init(&d.console, STDOUT_FILENO))

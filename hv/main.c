@@ -63,25 +63,6 @@ static int parse_memory(const char *s, uint64_t *mib_r)
 	return 0;
 }
 
-static const struct vcpu_backend *pick_backend(const char *which)
-{
-	int fd;
-
-	if (!strcmp(which, "kvm"))
-		return &vcpu_kvm_backend;
-	if (!strcmp(which, "ptrace"))
-		return &vcpu_ptrace_backend;
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		close(fd);
-		return &vcpu_kvm_backend;
-	}
-	pr_warn("no usable /dev/kvm (%s): running the guest on the ptrace "
-		"backend",
-		strerror(errno));
-	return &vcpu_ptrace_backend;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -143,8 +124,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return HV_EXIT_USAGE;
 	}
-	if (strcmp(backend, "auto") && strcmp(backend, "kvm") &&
-	    strcmp(backend, "ptrace")) {
+	if (!vcpu__backend_known(backend)) {
 		pr_err("bad --backend '%s': want auto, kvm or ptrace", backend);
 		return HV_EXIT_USAGE;
 	}
@@ -178,7 +158,7 @@ int main(int argc, char **argv)
 	if (domain__load(&dom, kernel, cmdline))
 		return HV_EXIT_USAGE;
 
-	dom.backend = pick_backend(backend);
+	dom.backend = vcpu__backend(backend);
 
 	rc = dom.backend->create(&dom);
 	if (rc) {

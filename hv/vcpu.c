@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "domain.h"
 #include "guestmem.h"
@@ -79,6 +82,33 @@ static void report_fault(struct domain *d, const struct vcpu_exit *e,
 		 delivered	      ? ": entering the guest's fault handler"
 		 : d->in_trap_handler ? " (in the guest's fault handler)"
 				      : "");
+}
+
+bool vcpu__backend_known(const char *which)
+{
+	return !strcmp(which, "auto") || !strcmp(which, "kvm") ||
+	       !strcmp(which, "ptrace");
+}
+
+const struct vcpu_backend *vcpu__backend(const char *which)
+{
+	int fd;
+
+	if (!strcmp(which, "kvm"))
+		return &vcpu_kvm_backend;
+	if (!strcmp(which, "ptrace"))
+		return &vcpu_ptrace_backend;
+	if (strcmp(which, "auto"))
+		return NULL;
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return &vcpu_kvm_backend;
+	}
+	pr_warn("no usable /dev/kvm (%s): running the guest on the ptrace "
+		"backend",
+		strerror(errno));
+	return &vcpu_ptrace_backend;
 }
 
 /* Relaxed: only the I/O thread's watchdog reads it, to see progress. */

@@ -60,6 +60,13 @@ struct vcpu_backend {
 extern const struct vcpu_backend vcpu_kvm_backend;
 extern const struct vcpu_backend vcpu_ptrace_backend;
 
+/*
+ * The backend called @which: "kvm", "ptrace", or "auto" (KVM when /dev/kvm
+ * opens, else ptrace, saying so). NULL for another name.
+ */
+const struct vcpu_backend *vcpu__backend(const char *which);
+bool vcpu__backend_known(const char *which);
+
 /* Run the domain to its end; returns pvft-hv's exit status. */
 int vcpu__run_loop(struct domain *d);
 
