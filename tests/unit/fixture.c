@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -10,7 +11,6 @@
 
 #include "fixture.h"
 #include "hypercall.h"
-#include "layout.h"
 
 static struct domain *dom;
 static bool dom_ok;
@@ -32,14 +32,13 @@ void fixture__setup(void)
 	dom->mem_fd = -1;
 	dom->sched.wake_fd = -1;
 	dom->name = "test";
-	dom->id_nonce = 0x1234abcd;
 	if (domain__init_memory(dom, FIXTURE_MEM_SIZE))
 		return;
-	layout__init_start_info(dom->mem, dom->mem_size, "console=hvc0");
-	layout__init_shared_info(dom->mem);
-	evtchn__init(&dom->evtchn, domain__shared_info(dom));
-	if (evtchn__bind_hv(&dom->evtchn, PVFT_CONSOLE_PORT) ||
-	    sched__init(&dom->sched))
+	/* As pvft-hv boots one, minus the image: the same PV pages. */
+	dom->hypercall_page = PVFT_GUEST_MIN_ADDR;
+	snprintf(dom->cmdline, sizeof(dom->cmdline), "console=hvc0");
+	domain__init_pv_pages(dom);
+	if (sched__init(&dom->sched))
 		return;
 	/* Booted a second ago, so that a deadline of 1 ns is in the past. */
 	dom->sched.boot_ns -= NS_PER_S;
