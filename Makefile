@@ -25,8 +25,8 @@ endif
 
 WARN := -Wall -Wextra -Werror
 HOST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread \
-	-iquote include -iquote lib -iquote hv -MMD -MP
-HOST_LDLIBS := -pthread
+	-iquote include -iquote lib -iquote hv -iquote logchan -MMD -MP
+HOST_LDLIBS := -pthread -lxxhash
 # Guests run in ring 3 on a bare identity map: no libc, no PIC, no red zone,
 # no stack protector, no CET; see DESIGN.md section 6.
 GUEST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -ffreestanding -nostdlib -fno-pic \
@@ -55,12 +55,15 @@ $(foreach d,$(subdir-y),$(eval $(call add_subdir,$(d))))
 LIBPVFT := $(BUILD)/lib/libpvft.a
 # pvft-hv minus its main(): linked into pvft-hv, the unit tests and benches.
 LIBHV := $(BUILD)/hv/libhv.a
+# The log format and channel: linked into pvft-hv and the pvft CLI.
+LIBLOGCHAN := $(BUILD)/logchan/liblogchan.a
 GUEST_RT := $(objs-guest)
 GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
-PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/compute-native \
+PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/pvft $(BUILD)/bin/compute-native \
 	$(BUILD)/bin/pvft-exitbench
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
-FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall
+FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
+	$(BUILD)/bin/pvft-fuzz-log
 
 .PHONY: all deps demo check bench fuzz clean format
 # Guest objects are named here so that make never takes them for
@@ -100,7 +103,17 @@ $(LIBHV): $(filter-out $(BUILD)/hv/main.o,$(objs-hv))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBPVFT)
+$(LIBLOGCHAN): $(objs-logchan)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBLOGCHAN) $(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
+# pvft, the dom0 command.
+$(BUILD)/bin/pvft: $(objs-dom0-tools) $(LIBLOGCHAN) $(LIBPVFT)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
@@ -116,7 +129,7 @@ $(BUILD)/bin/compute-native: $(BUILD)/native/compute.o
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
 
-$(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBPVFT)
+$(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBLOGCHAN) $(LIBPVFT)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
@@ -126,7 +139,7 @@ $(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBPVFT)
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 SAN_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(tests-tests) \
-	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) $(objs-lib))
+	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) $(objs-logchan) $(objs-lib))
 
 $(BUILD)/san/%.o: %.c
 	$(call msg,CC [S],$@)
@@ -141,7 +154,7 @@ $(UNIT_TESTS): $(SAN_OBJS)
 # libFuzzer targets (clang), over the production sources they exercise.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-iquote include -iquote lib -iquote hv
+	-iquote include -iquote lib -iquote hv -iquote logchan
 $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	include/pvft/abi.h
 	$(call msg,CLANG,$@)
@@ -151,12 +164,20 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 # hypercall__dispatch and everything it reaches, on a domain without a vCPU.
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
-	hv/layout.c hv/elf.c lib/log.c
+	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c logchan/logfmt.c \
+	logchan/logfile.c lib/log.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
-	$(wildcard hv/*.h) lib/log.h include/pvft/abi.h
+	$(wildcard hv/*.h logchan/*.h) lib/log.h include/pvft/abi.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS)
+
+# The log decoder: header, records, typed payloads, on hostile bytes.
+$(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
+	logchan/logfmt.h include/pvft/abi.h
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # The user-facing targets install dependencies first, then build.
 demo: deps

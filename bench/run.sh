@@ -40,6 +40,39 @@ native=$(best time_ns "$build/bin/compute-native" "rounds=$rounds")
 guest=$(best time_ns "$HV" --cmdline "rounds=$rounds" "$G/compute.elf")
 echo "bench: compute backend=$backend where=$where rounds=$rounds native_ns=$native guest_ns=$guest speed_ratio=$(ratio "$native" "$guest")"
 
+# (c) recording: the same guests with --record against no log, in one run.
+# wall_ns CMD...: run CMD, print its wall-clock time as wall_ns=N.
+wall_ns() {
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >/dev/null 2>&1 </dev/null
+	t1=$(date +%s%N)
+	echo "wall_ns=$((t1 - t0))"
+}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+plain=$(best time_ns "$HV" --cmdline "rounds=$rounds" "$G/compute.elf")
+recorded=$(best time_ns "$HV" --record "$logs/compute.log" --cmdline "rounds=$rounds" "$G/compute.elf")
+replayed=$(best time_ns "$HV" --replay "$logs/compute.log" "$G/compute.elf")
+echo "bench: record-compute backend=$backend where=$where rounds=$rounds none_ns=$plain record_ns=$recorded replay_ns=$replayed record_ratio=$(ratio "$plain" "$recorded") replay_speed=$(ratio "$recorded" "$replayed")"
+
+# chaos is timer-bound: its wall time, record against none; its replay
+# does not wait for timers (the log says when they fired).
+crounds=${CHAOS_ROUNDS:-200}
+plain=$(best wall_ns wall_ns "$HV" --cmdline "rounds=$crounds" "$G/chaos.elf")
+recorded=$(best wall_ns wall_ns "$HV" --record "$logs/chaos.log" --cmdline "rounds=$crounds" "$G/chaos.elf")
+replayed=$(best wall_ns wall_ns "$HV" --replay "$logs/chaos.log" "$G/chaos.elf")
+echo "bench: record-chaos backend=$backend where=$where rounds=$crounds none_ns=$plain record_ns=$recorded replay_ns=$replayed record_ratio=$(ratio "$plain" "$recorded") replay_speed=$(ratio "$recorded" "$replayed")"
+
+# (d) log bandwidth per workload, next to VMware FT's published figures
+# (0.5-1.5 Mbit/s idle, up to 18 Mbit/s for database workloads).
+"$HV" --record "$logs/idle.log" --cmdline "idle=${IDLE_SECONDS:-3}" "$G/hello.elf" >/dev/null 2>&1 </dev/null
+for w in idle compute chaos; do
+	"$build/bin/pvft" log-dump --json --summary "$logs/$w.log" | jq -r --arg w "$w" \
+		--arg b "$backend" --arg where "$where" '.summary |
+		"bench: log-\($w) backend=\($b) where=\($where) records=\(.records) bytes=\(.bytes) bytes_per_record=\(.bytes_per_record) guest_s=\(.guest_ns / 1e9) mbit_s=\(.rate_mbit_s) vmware_ft_mbit_s=0.5-18"'
+done
+
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG
 # machine. Everything there is emulated, so only its ratios mean something.
 if [ "$backend" != kvm ] && [ "$where" = host ]; then

@@ -62,12 +62,14 @@ void console__close_input(struct console *c)
 	atomic_store_explicit(&c->input_ready, true, memory_order_release);
 }
 
-bool console__stage_input(struct console *c)
+size_t console__stage_input(struct console *c, bool *closed_r)
 {
+	bool was_closed = c->closed_seen;
 	size_t n;
 
+	*closed_r = false;
 	if (!atomic_load_explicit(&c->input_ready, memory_order_acquire))
-		return false;
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	n = sizeof(c->staged) - c->staged_len;
 	if (n > c->queue_len)
@@ -80,6 +82,7 @@ bool console__stage_input(struct console *c)
 	atomic_store_explicit(&c->input_ready, c->queue_len > 0,
 			      memory_order_relaxed);
 	pthread_mutex_unlock(&c->lock);
+	*closed_r = c->closed_seen && !was_closed;
 	if (n) {
 		uint64_t one = 1;
 
@@ -87,7 +90,19 @@ bool console__stage_input(struct console *c)
 		if (write(c->room_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			pr_warn("console: %s", strerror(errno));
 	}
-	return n > 0;
+	return n;
+}
+
+int console__stage_replayed(struct console *c, const uint8_t *buf, size_t len,
+			    bool closed)
+{
+	if (len > sizeof(c->staged) - c->staged_len)
+		return -ENOSPC;
+	memcpy(c->staged + c->staged_len, buf, len);
+	c->staged_len += len;
+	if (closed)
+		c->closed_seen = true;
+	return 0;
 }
 
 bool console__input_open(struct console *c)
@@ -125,6 +140,9 @@ long console__write(struct domain *d, uint64_t gpa, uint64_t len)
 	rc = guestmem__copy_from(d, buf, gpa, len);
 	if (rc)
 		return rc;
+	gate__output(d, buf, len);
+	if (d->console.out_fd < 0)
+		return len;
 	rc = write_all(d, d->console.out_fd, buf, len);
 	if (rc) {
 		/* The guest is not to blame for a closed stdout. */

@@ -24,7 +24,7 @@
 struct domain;
 
 struct console {
-	int out_fd;
+	int out_fd;  /* -1: output is dropped (a replay that shows nothing) */
 	int room_fd; /* eventfd: the vCPU freed room in the queue */
 
 	/* Step 1, shared with the I/O thread under @lock. */
@@ -49,8 +49,15 @@ void console__close_input(struct console *c);
 /* I/O thread: after room_fd polled readable. */
 void console__drain_room(struct console *c);
 
-/* vCPU thread, at an exit: true if new input became visible to the guest. */
-bool console__stage_input(struct console *c);
+/*
+ * vCPU thread, at an exit: move queued input to the staged buffer. Returns
+ * the bytes moved (they end the staged buffer); *closed_r is set when the
+ * end of input became visible to the guest just now.
+ */
+size_t console__stage_input(struct console *c, bool *closed_r);
+/* Replay: stage what the log says; -ENOSPC if it cannot fit. */
+int console__stage_replayed(struct console *c, const uint8_t *buf, size_t len,
+			    bool closed);
 /* Could input still raise the console port ("blocked forever" check)? */
 bool console__input_open(struct console *c);
 

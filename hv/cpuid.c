@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,5 +103,24 @@ uint64_t cpuid__hash(void)
 
 	for (size_t i = 0; i < sizeof(cpuid_baseline); i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t cpuid__host_hash(void)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (size_t i = 0; i < cpuid_baseline_len; i++) {
+		const struct cpuid_leaf *l = &cpuid_baseline[i];
+		uint32_t r[4];
+
+		__cpuid_count(l->function, l->index, r[0], r[1], r[2], r[3]);
+		/* The APIC id says which core: not a property of the host. */
+		if (l->function == 1)
+			r[1] &= 0x00ffffff;
+		for (size_t j = 0; j < sizeof(r); j++)
+			h = (h ^ ((const unsigned char *)r)[j]) *
+			    0x100000001b3ull;
+	}
 	return h;
 }

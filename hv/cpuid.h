@@ -31,5 +31,10 @@ int cpuid__check_host(const struct cpuid_leaf *host, size_t n, char *err,
 		      size_t errlen);
 /* A hash of the table, for comparing two replicas. */
 uint64_t cpuid__hash(void);
+/*
+ * The same over what this host's CPU answers for the table's leaves
+ * (without the APIC id): what a guest on the ptrace backend sees.
+ */
+uint64_t cpuid__host_hash(void);
 
 #endif /* PVFT_HV_CPUID_H */

@@ -14,6 +14,8 @@
 #include "layout.h"
 #include "log.h"
 
+#include <xxhash.h>
+
 /*
  * Guest RAM is a memfd so that a second process (the ptrace backend's
  * guest process, later a migration helper) can map the same pages.
@@ -95,6 +97,7 @@ out:
 int domain__load(struct domain *d, const char *kernel_path, const char *cmdline)
 {
 	struct elf_image img;
+	XXH128_hash_t hash;
 	uint8_t *file = NULL;
 	size_t size = 0;
 	char err[256];
@@ -113,6 +116,9 @@ int domain__load(struct domain *d, const char *kernel_path, const char *cmdline)
 		return rc;
 	}
 	rc = elf__load(file, size, d->mem, d->mem_size, &img, err, sizeof(err));
+	/* The image's identity in log headers: record and replay must match. */
+	hash = XXH3_128bits(file, size);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)d->image_hash, hash);
 	free(file);
 	if (rc) {
 		pr_err("bad guest image %s: %s", kernel_path, err);
@@ -133,16 +139,15 @@ void domain__init_pv_pages(struct domain *d)
 	evtchn__init(&d->evtchn, domain__shared_info(d));
 	/* Console input is announced on a port bound before boot. */
 	evtchn__bind_hv(&d->evtchn, PVFT_CONSOLE_PORT);
-	if (getrandom(&d->id_nonce, sizeof(d->id_nonce), 0) < 0)
-		d->id_nonce = getpid();
 }
 
-void domain__shutdown(struct domain *d, int exit_status)
+void domain__shutdown(struct domain *d, int exit_status, enum domain_end cause)
 {
 	if (d->shut_down)
 		return;
 	d->shut_down = true;
 	d->exit_status = exit_status;
+	d->end_cause = cause;
 }
 
 void domain__dispose(struct domain *d)

@@ -15,6 +15,7 @@
 #include "pvft/abi.h"
 #include "console.h"
 #include "evtchn.h"
+#include "gate.h"
 #include "sched.h"
 
 /*
@@ -27,6 +28,19 @@
 #define HV_EXIT_HOST 3
 #define HV_EXIT_GUEST_FAULT 4
 #define HV_EXIT_GUEST_CRASH 5
+/* Replay: the guest stopped matching its log (gate.h). */
+#define HV_EXIT_DIVERGED 6
+/* Record or replay: the log cannot be written, read or trusted. */
+#define HV_EXIT_LOG 7
+
+/* Why a domain ended: recorded in the log's END record. */
+enum domain_end {
+	DOMAIN_END_SHUTDOWN, /* the guest shut down (any reason) */
+	DOMAIN_END_FAULT,    /* guest fault, dead or stuck domain */
+	DOMAIN_END_STOPPED,  /* a signal stopped pvft-hv */
+	DOMAIN_END_HOST,     /* the host failed (backend, log) */
+	DOMAIN_END_DIVERGED, /* replay only: the log and the guest differ */
+};
 
 struct vcpu_backend;
 struct iothread;
@@ -42,11 +56,13 @@ struct domain {
 	/* From the image (elf.h). */
 	uint64_t entry;
 	uint64_t hypercall_page;
+	uint8_t image_hash[16]; /* XXH3-128 of the image file */
 	char cmdline[MAX_GUEST_CMDLINE];
 
 	struct evtchn_table evtchn;
 	struct sched sched;
 	struct console console;
+	struct gate gate;
 
 	/*
 	 * The exit ordinal: exits the guest caused synchronously by its own
@@ -71,6 +87,10 @@ struct domain {
 	/* Set once the domain is over; exit_status is pvft-hv's. */
 	bool shut_down;
 	int exit_status;
+	enum domain_end end_cause;
+	/* Test only: let the guest read the TSC (as kvm_pvm does, section 6).
+	 */
+	bool allow_rdtsc;
 
 	const struct vcpu_backend *backend;
 	void *backend_priv;
@@ -93,7 +113,8 @@ int domain__load(struct domain *d, const char *kernel_path,
 		 const char *cmdline);
 /* After entry and hypercall_page are set: the pages the hv provides. */
 void domain__init_pv_pages(struct domain *d);
-void domain__shutdown(struct domain *d, int exit_status);
+/* The first call wins: later ones do not change status or cause. */
+void domain__shutdown(struct domain *d, int exit_status, enum domain_end cause);
 void domain__dispose(struct domain *d);
 
 #endif /* PVFT_HV_DOMAIN_H */

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "domain.h"
 #include "guestmem.h"
@@ -133,39 +131,27 @@ static long do_event_channel_op(struct domain *d, const uint64_t *arg)
 
 static long pvft_time(struct domain *d, uint64_t clock)
 {
-	struct timespec ts;
+	int64_t v;
+	long rc;
 
-	switch (clock) {
-	case PVFT_CLOCK_MONOTONIC:
-		return sched__now(d);
-	case PVFT_CLOCK_WALL:
-		clock_gettime(CLOCK_REALTIME, &ts);
-		return (long)ts.tv_sec * 1000000000l + ts.tv_nsec;
-	default:
+	if (clock != PVFT_CLOCK_MONOTONIC && clock != PVFT_CLOCK_WALL)
 		return -EINVAL;
-	}
+	rc = gate__time(d, clock, &v);
+	return rc ? rc : v;
 }
 
 static long pvft_random(struct domain *d, uint64_t gpa, uint64_t len)
 {
 	uint8_t buf[PVFT_RANDOM_MAX];
-	size_t got = 0;
+	long rc;
 
 	if (len > sizeof(buf))
 		return -EINVAL;
 	if (!guestmem__range_ok(d, gpa, len, true))
 		return -EFAULT;
-	while (got < len) {
-		ssize_t r = getrandom(buf + got, len - got, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			pr_err("getrandom: %s", strerror(errno));
-			return -EIO;
-		}
-		got += r;
-	}
+	rc = gate__random(d, buf, len);
+	if (rc)
+		return rc;
 	return guestmem__copy_to(d, gpa, buf, len);
 }
 

@@ -34,6 +34,7 @@ struct iothread {
 	/* Watchdog state. */
 	uint64_t last_exits;
 	unsigned int stuck;
+	uint32_t perturb; /* PVFT_DEBUG_PERTURB state for this thread */
 };
 
 static void read_input(struct iothread *io)
@@ -104,6 +105,7 @@ static void *iothread_main(void *arg)
 	struct console *c = &io->d->console;
 	uint64_t next_check = sched__host_now_ns() + WATCHDOG_PERIOD_NS;
 
+	io->perturb = io->d->gate.perturb_seed * 2654435761u | 1;
 	for (;;) {
 		bool holding = io->pending_off < io->pending_len;
 		struct pollfd pfd[3] = {
@@ -122,6 +124,7 @@ static void *iothread_main(void *arg)
 			break;
 		if (pfd[0].revents)
 			break;
+		gate__perturb_host(&io->d->gate, &io->perturb);
 		if (pfd[1].revents)
 			take_signal(io);
 		if (pfd[2].revents) {

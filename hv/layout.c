@@ -6,6 +6,8 @@
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_US (1ull << 2)
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
 #define PTE_PS (1ull << 7)
 
 #define MIB2 (2ull << 20)
@@ -159,6 +161,9 @@ static void build_idt_stubs(uint8_t *mem)
  * Identity map. 2 MiB user pages for guest RAM, except the first 2 MiB,
  * mapped with 4 KiB pages so that the null page and the gap stay unmapped,
  * the hv-private pages are supervisor-only and start_info is read-only.
+ * Accessed and dirty bits are set from the start: a CPU may set them
+ * speculatively, and a bit the CPU flips on its own would make two runs'
+ * memory digests differ.
  */
 static void build_page_tables(uint8_t *mem, uint64_t mem_size)
 {
@@ -167,7 +172,7 @@ static void build_page_tables(uint8_t *mem, uint64_t mem_size)
 	uint64_t *pd = (void *)(mem + LAYOUT_PD_GPA);
 	uint64_t *pt = (void *)(mem + LAYOUT_PT_LOW_GPA);
 	uint64_t *ptd = (void *)(mem + LAYOUT_PT_DOOR_GPA);
-	uint64_t user = PTE_P | PTE_RW | PTE_US;
+	uint64_t user = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
 	uint64_t door = PVFT_DOORBELL_GPA;
 
 	memset(pml4, 0, 8 * PVFT_PAGE_SIZE);
@@ -180,9 +185,9 @@ static void build_page_tables(uint8_t *mem, uint64_t mem_size)
 
 	for (uint64_t a = LAYOUT_GDT_GPA; a < PVFT_START_INFO_GPA;
 	     a += PVFT_PAGE_SIZE)
-		pt[a / PVFT_PAGE_SIZE] = a | PTE_P | PTE_RW;
+		pt[a / PVFT_PAGE_SIZE] = a | PTE_P | PTE_RW | PTE_A | PTE_D;
 	pt[PVFT_START_INFO_GPA / PVFT_PAGE_SIZE] =
-	    PVFT_START_INFO_GPA | PTE_P | PTE_US;
+	    PVFT_START_INFO_GPA | PTE_P | PTE_US | PTE_A;
 	pt[PVFT_SHARED_INFO_GPA / PVFT_PAGE_SIZE] = PVFT_SHARED_INFO_GPA | user;
 	for (uint64_t a = PVFT_GUEST_MIN_ADDR; a < MIB2 && a < mem_size;
 	     a += PVFT_PAGE_SIZE)

@@ -20,32 +20,75 @@
 
 #define DEFAULT_MEMORY_MIB 64
 
+enum {
+	OPT_RECORD = 0x100,
+	OPT_REPLAY,
+	OPT_DIGEST_EXITS,
+	OPT_DIGEST_MS,
+	OPT_NO_CONSOLE,
+	OPT_ALLOW_RDTSC,
+};
+
 static struct domain dom = { .mem_fd = -1 };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: pvft-hv [OPTIONS] KERNEL.elf\n"
-		"Run one paravirtual domain (a static ELF64 PV kernel).\n"
-		"\n"
-		"  -m, --memory MIB     guest memory in MiB, even, %d..%d "
-		"(default %d)\n"
-		"  -n, --name NAME      domain name for logs (default: the "
-		"kernel's file name)\n"
-		"  -c, --cmdline STR    guest command line (start_info)\n"
-		"  -b, --backend WHICH  vCPU backend: auto, kvm or ptrace "
-		"(default auto:\n"
-		"                       kvm when /dev/kvm opens, else ptrace)\n"
-		"  -v, --verbose        more log output (repeatable)\n"
-		"  -q, --quiet          errors only\n"
-		"  -h, --help           this text\n"
-		"\n"
-		"Exit status: the guest's own exit code when it shuts down; "
-		"2 bad usage or\n"
-		"image; 3 host failure; 4 guest fault or dead domain; 5 guest "
-		"crash;\n"
-		"128+N stopped by signal N.\n",
-		PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB);
+	fprintf(
+	    f,
+	    "Usage: pvft-hv [OPTIONS] KERNEL.elf\n"
+	    "Run one paravirtual domain (a static ELF64 PV kernel).\n"
+	    "\n"
+	    "  -m, --memory MIB     guest memory in MiB, even, %d..%d "
+	    "(default %d)\n"
+	    "  -n, --name NAME      domain name for logs (default: the "
+	    "kernel's file name)\n"
+	    "  -c, --cmdline STR    guest command line (start_info)\n"
+	    "  -b, --backend WHICH  vCPU backend: auto, kvm or ptrace "
+	    "(default auto:\n"
+	    "                       kvm when /dev/kvm opens, else ptrace)\n"
+	    "      --record FILE    record the run to the log FILE\n"
+	    "      --replay FILE    replay the run recorded in FILE (memory "
+	    "and command\n"
+	    "                       line come from the log); stops at the "
+	    "first divergence\n"
+	    "      --digest-exits N a state digest every N exits in a "
+	    "recording (0: off)\n"
+	    "      --digest-ms MS   ... and every MS ms of guest time (0: "
+	    "off; default %d)\n"
+	    "      --no-console     drop the guest's console output (it is "
+	    "still hashed\n"
+	    "                       into the digests)\n"
+	    "      --debug-allow-rdtsc  let the guest read the TSC (tests: "
+	    "acts like a host\n"
+	    "                       that cannot trap it; breaks replay on "
+	    "purpose)\n"
+	    "  -v, --verbose        more log output (repeatable)\n"
+	    "  -q, --quiet          errors only\n"
+	    "  -h, --help           this text\n"
+	    "\n"
+	    "Exit status: the guest's own exit code when it shuts down; "
+	    "2 bad usage or\n"
+	    "image; 3 host failure; 4 guest fault or dead domain; 5 guest "
+	    "crash;\n"
+	    "6 replay diverged from its log; 7 unusable log; 128+N "
+	    "stopped by signal N.\n"
+	    "A replay exits with the recorded run's status when it "
+	    "matches.\n",
+	    PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB,
+	    GATE_DEFAULT_DIGEST_MS);
+}
+
+static int parse_u64(const char *s, uint64_t *v_r)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		return -EINVAL;
+	*v_r = v;
+	return 0;
 }
 
 static int parse_memory(const char *s, uint64_t *mib_r)
@@ -70,14 +113,25 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "backend", required_argument, NULL, 'b' },
+		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "replay", required_argument, NULL, OPT_REPLAY },
+		{ "digest-exits", required_argument, NULL, OPT_DIGEST_EXITS },
+		{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
+		{ "no-console", no_argument, NULL, OPT_NO_CONSOLE },
+		{ "debug-allow-rdtsc", no_argument, NULL, OPT_ALLOW_RDTSC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *name = NULL, *cmdline = "", *backend = "auto";
+	const char *name = NULL, *cmdline = NULL, *backend = "auto";
+	const char *log_path = NULL;
+	enum gate_mode mode = GATE_NONE;
 	enum log_level level = LOG_INFO;
-	uint64_t mib = DEFAULT_MEMORY_MIB;
+	uint64_t mib = 0, digest_exits = 0, digest_ms = GATE_DEFAULT_DIGEST_MS,
+		 log_mem = 0;
+	bool no_console = false, allow_rdtsc = false;
+	static char log_cmdline[MAX_GUEST_CMDLINE];
 	sigset_t stop_signals;
 	char *kernel, *base;
 	int c, rc, status;
@@ -102,6 +156,36 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			backend = optarg;
+			break;
+		case OPT_RECORD:
+		case OPT_REPLAY:
+			if (mode != GATE_NONE) {
+				pr_err("--record and --replay: one, once");
+				return HV_EXIT_USAGE;
+			}
+			mode = c == OPT_RECORD ? GATE_RECORD : GATE_REPLAY;
+			log_path = optarg;
+			break;
+		case OPT_DIGEST_EXITS:
+		case OPT_DIGEST_MS:
+			if (parse_u64(optarg, c == OPT_DIGEST_EXITS
+						  ? &digest_exits
+						  : &digest_ms) ||
+			    (c == OPT_DIGEST_MS && digest_ms > 3600000)) {
+				pr_err("bad --%s '%s': want a number%s",
+				       c == OPT_DIGEST_EXITS ? "digest-exits"
+							     : "digest-ms",
+				       optarg,
+				       c == OPT_DIGEST_MS ? " up to 3600000"
+							  : "");
+				return HV_EXIT_USAGE;
+			}
+			break;
+		case OPT_NO_CONSOLE:
+			no_console = true;
+			break;
+		case OPT_ALLOW_RDTSC:
+			allow_rdtsc = true;
 			break;
 		case 'v':
 			if (level < LOG_DEBUG)
@@ -141,12 +225,47 @@ int main(int argc, char **argv)
 			*dot = '\0';
 	}
 	dom.name = name;
+	dom.allow_rdtsc = allow_rdtsc;
 	log__init("pvft-hv", name, level);
+
+	/* A replay takes memory size and command line from its log. */
+	rc = gate__init(&dom.gate, mode, log_path, &log_mem, log_cmdline);
+	if (rc)
+		return rc;
+	dom.gate.digest_exits = digest_exits;
+	dom.gate.digest_ns = digest_ms * 1000000ull;
+	if (mode == GATE_REPLAY) {
+		if (mib && mib << 20 != log_mem) {
+			pr_err("--memory %llu: %s was recorded with %llu MiB",
+			       (unsigned long long)mib, log_path,
+			       (unsigned long long)(log_mem >> 20));
+			return HV_EXIT_USAGE;
+		}
+		if (cmdline && strcmp(cmdline, log_cmdline)) {
+			pr_err("--cmdline '%s': %s was recorded with '%s'",
+			       cmdline, log_path, log_cmdline);
+			return HV_EXIT_USAGE;
+		}
+		if (log_mem % (2ull << 20) ||
+		    log_mem < (PVFT_MIN_MEMORY_MIB << 20) ||
+		    log_mem > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20)) {
+			pr_err("replay: %s: memory size %llu bytes is not one "
+			       "pvft-hv runs",
+			       log_path, (unsigned long long)log_mem);
+			return HV_EXIT_LOG;
+		}
+		mib = log_mem >> 20;
+		cmdline = log_cmdline;
+	}
+	if (!mib)
+		mib = DEFAULT_MEMORY_MIB;
+	if (!cmdline)
+		cmdline = "";
 
 	rc = sched__init(&dom.sched);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
-	rc = console__init(&dom.console, STDOUT_FILENO);
+	rc = console__init(&dom.console, no_console ? -1 : STDOUT_FILENO);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
 	rc = domain__init_memory(&dom, mib << 20);
@@ -159,6 +278,9 @@ int main(int argc, char **argv)
 		return HV_EXIT_USAGE;
 
 	dom.backend = vcpu__backend(backend);
+	rc = gate__boot(&dom);
+	if (rc)
+		return rc;
 
 	rc = dom.backend->create(&dom);
 	if (rc) {
@@ -180,9 +302,13 @@ int main(int argc, char **argv)
 	if (rc)
 		die("cannot install the vCPU kick: %s", strerror(-rc));
 
-	rc = iothread__start(
-	    &dom, fcntl(STDIN_FILENO, F_GETFD) < 0 ? -1 : STDIN_FILENO,
-	    &stop_signals);
+	/* A replay's console input is the log's, never the live one. */
+	rc = iothread__start(&dom,
+			     mode == GATE_REPLAY ||
+				     fcntl(STDIN_FILENO, F_GETFD) < 0
+				 ? -1
+				 : STDIN_FILENO,
+			     &stop_signals);
 	if (rc)
 		die("cannot start the I/O thread: %s", strerror(-rc));
 	pr_debug("booting %s: %llu MiB, entry 0x%llx, hypercall page 0x%llx, "
@@ -190,9 +316,12 @@ int main(int argc, char **argv)
 		 kernel, (unsigned long long)mib, (unsigned long long)dom.entry,
 		 (unsigned long long)dom.hypercall_page, dom.backend->name);
 
-	status = vcpu__run_loop(&dom);
+	vcpu__run_loop(&dom);
+	/* The END record's final digest needs the vCPU's registers. */
+	status = gate__finish(&dom);
 
 	iothread__stop(&dom);
+	gate__dispose(&dom.gate);
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

@@ -80,18 +80,16 @@ int sched__stop_requested(const struct domain *d)
 	return __atomic_load_n(&d->sched.stop_signal, __ATOMIC_SEQ_CST);
 }
 
-void sched__deliver(struct domain *d)
+bool sched__timer_due(struct domain *d)
 {
-	struct sched *s = &d->sched;
+	return d->sched.timer_armed && sched__now(d) >= d->sched.deadline;
+}
 
-	if (s->timer_armed && sched__now(d) >= s->deadline) {
-		/* One-shot, as Xen's set_timer_op. */
-		s->timer_armed = false;
-		evtchn__send_virq(&d->evtchn, VIRQ_TIMER);
-	}
-	if (console__stage_input(&d->console) &&
-	    d->evtchn.port[PVFT_CONSOLE_PORT].state == EVTCHN_HV)
-		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
+void sched__fire_timer(struct domain *d)
+{
+	/* One-shot, as Xen's set_timer_op. */
+	d->sched.timer_armed = false;
+	evtchn__send_virq(&d->evtchn, VIRQ_TIMER);
 }
 
 long sched__set_timer(struct domain *d, uint64_t deadline)
@@ -128,7 +126,8 @@ static bool can_be_woken(struct domain *d)
 
 /*
  * SCHEDOP_block: clear the upcall mask (Xen does, to avoid lost wake-ups)
- * and sleep until an event is pending. Returning with nothing pending and
+ * and sleep until an event is pending (in a replay: take the wake-up the
+ * log has at this exit). Returning with nothing pending and
  * nothing that could ever wake the guest would be a silent hang, so that
  * ends the domain instead.
  */
@@ -142,7 +141,7 @@ static long block(struct domain *d)
 		struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
 		struct timespec ts, *tsp = NULL;
 
-		sched__deliver(d);
+		gate__deliver(d);
 		if (v->evtchn_upcall_pending || d->shut_down ||
 		    sched__stop_requested(d))
 			break;
@@ -153,7 +152,13 @@ static long block(struct domain *d)
 			       "%llu: the domain is dead",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);
-			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			domain__shutdown(d, HV_EXIT_GUEST_FAULT,
+					 DOMAIN_END_FAULT);
+			break;
+		}
+		/* A replay never waits: the log has this exit's wake-up. */
+		if (gate__replaying(&d->gate)) {
+			gate__replay_block(d);
 			break;
 		}
 		if (s->timer_armed) {
@@ -188,15 +193,17 @@ long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
 		if (rc)
 			return rc;
 		if (sd.reason == SHUTDOWN_poweroff) {
-			domain__shutdown(d, 0);
+			domain__shutdown(d, 0, DOMAIN_END_SHUTDOWN);
 		} else if ((sd.reason & ~0xffu) == PVFT_SHUTDOWN_EXIT_BASE) {
-			domain__shutdown(d, sd.reason & 0xff);
+			domain__shutdown(d, sd.reason & 0xff,
+					 DOMAIN_END_SHUTDOWN);
 		} else if (sd.reason == SHUTDOWN_crash) {
 			pr_err("guest crashed (SHUTDOWN_crash) at rip 0x%llx, "
 			       "exit ordinal %llu",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);
-			domain__shutdown(d, HV_EXIT_GUEST_CRASH);
+			domain__shutdown(d, HV_EXIT_GUEST_CRASH,
+					 DOMAIN_END_SHUTDOWN);
 		} else {
 			/* reboot, suspend, watchdog: not offered by pvft. */
 			return -EINVAL;

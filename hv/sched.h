@@ -2,8 +2,8 @@
 /*
  * Time, the one-shot timer (set_timer_op, VIRQ_TIMER) and the scheduling
  * operations (SCHEDOP_yield, block, shutdown). Inputs reach the guest in one
- * place, sched__deliver(), called at every exit: that is where the
- * record/replay gate will sit.
+ * place, gate__deliver() (gate.h), called at every hypercall exit and in
+ * SCHEDOP_block.
  */
 #ifndef PVFT_HV_SCHED_H
 #define PVFT_HV_SCHED_H
@@ -46,8 +46,10 @@ int sched__stop_requested(const struct domain *d);
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */
 int sched__init_kick(struct domain *d);
 
-/* At an exit: apply due timer and staged input to the guest's bitmaps. */
-void sched__deliver(struct domain *d);
+/* Live: has the armed timer's deadline passed? */
+bool sched__timer_due(struct domain *d);
+/* Disarm the one-shot timer and raise VIRQ_TIMER (the gate decides when). */
+void sched__fire_timer(struct domain *d);
 
 long sched__set_timer(struct domain *d, uint64_t deadline);
 long sched__op(struct domain *d, uint64_t cmd, uint64_t arg);

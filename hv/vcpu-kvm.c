@@ -118,7 +118,7 @@ static void user_segments(struct kvm_sregs *s)
 }
 
 /* Long mode, paging on, CPL 3: DESIGN.md section 6's bring-up facts. */
-static int set_sregs(struct kvm_vcpu *k)
+static int set_sregs(struct kvm_vcpu *k, struct domain *d)
 {
 	struct kvm_sregs s;
 
@@ -142,9 +142,11 @@ static int set_sregs(struct kvm_vcpu *k)
 	/*
 	 * TSD: rdtsc from ring 3 is a #GP where the CPU honours it (VMX,
 	 * SVM). kvm_pvm ignores it (DESIGN.md 6); replay digests catch it
-	 * there.
+	 * there. allow_rdtsc (tests) makes every host behave like kvm_pvm.
 	 */
 	s.cr4 = 0x624; /* OSXMMEXCPT OSFXSR PAE TSD */
+	if (d->allow_rdtsc)
+		s.cr4 &= ~0x4ull;
 	/* No SCE: "syscall" is not part of the PV ABI and must #UD. */
 	s.efer = 0x500; /* LMA LME */
 	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
@@ -250,7 +252,7 @@ static int kvm_create(struct domain *d)
 	if (rc)
 		goto out;
 	layout__build_x86(d->mem, d->mem_size);
-	SETUP_STEP(set_sregs(k), "KVM_SET_SREGS");
+	SETUP_STEP(set_sregs(k, d), "KVM_SET_SREGS");
 	SETUP_STEP(set_regs(k, d), "KVM_SET_REGS");
 	/* From now on registers come back in kvm_run at every exit. */
 	k->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
@@ -437,6 +439,31 @@ static int kvm_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
 	return 0;
 }
 
+static void kvm_get_regs(struct domain *d, struct vcpu_regs *r)
+{
+	const struct kvm_regs *k = &priv(d)->run->s.regs.regs;
+
+	*r = (struct vcpu_regs){
+		.rax = k->rax,
+		.rbx = k->rbx,
+		.rcx = k->rcx,
+		.rdx = k->rdx,
+		.rsi = k->rsi,
+		.rdi = k->rdi,
+		.rbp = k->rbp,
+		.rsp = k->rsp,
+		.r8 = k->r8,
+		.r9 = k->r9,
+		.r10 = k->r10,
+		.r11 = k->r11,
+		.r12 = k->r12,
+		.r13 = k->r13,
+		.r14 = k->r14,
+		.r15 = k->r15,
+		.rflags = k->rflags,
+	};
+}
+
 /* The caller also signals the vCPU thread out of a running KVM_RUN. */
 static void kvm_kick(struct domain *d)
 {
@@ -452,6 +479,7 @@ const struct vcpu_backend vcpu_kvm_backend = {
 	.name = "kvm",
 	.create = kvm_create,
 	.run = kvm_run,
+	.get_regs = kvm_get_regs,
 	.complete_hypercall = kvm_complete_hypercall,
 	.enter_handler = kvm_enter_handler,
 	.kick = kvm_kick,

@@ -183,7 +183,7 @@ static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
 	/* Nothing may answer at the doorbell. */
 	munmap((void *)PVFT_DOORBELL_GPA, PVFT_PAGE_SIZE);
 	/* rdtsc faults, as under KVM's CR4.TSD. */
-	if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
+	if (!d->allow_rdtsc && prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
 		_exit(CHILD_NO_TSC_TRAP);
 	if (deny_vsyscalls())
 		_exit(CHILD_NO_SECCOMP);
@@ -448,6 +448,31 @@ static int ptrace_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
 	return 0;
 }
 
+static void ptrace_get_regs(struct domain *d, struct vcpu_regs *r)
+{
+	const struct user_regs_struct *u = &priv(d)->regs;
+
+	*r = (struct vcpu_regs){
+		.rax = u->rax,
+		.rbx = u->rbx,
+		.rcx = u->rcx,
+		.rdx = u->rdx,
+		.rsi = u->rsi,
+		.rdi = u->rdi,
+		.rbp = u->rbp,
+		.rsp = u->rsp,
+		.r8 = u->r8,
+		.r9 = u->r9,
+		.r10 = u->r10,
+		.r11 = u->r11,
+		.r12 = u->r12,
+		.r13 = u->r13,
+		.r14 = u->r14,
+		.r15 = u->r15,
+		.rflags = u->eflags,
+	};
+}
+
 static void ptrace_kick(struct domain *d)
 {
 	struct ptrace_vcpu *p = priv(d);
@@ -459,8 +484,10 @@ static void ptrace_kick(struct domain *d)
 
 const struct vcpu_backend vcpu_ptrace_backend = {
 	.name = "ptrace",
+	.host_cpuid = true,
 	.create = ptrace_create,
 	.run = ptrace_run,
+	.get_regs = ptrace_get_regs,
 	.complete_hypercall = ptrace_complete_hypercall,
 	.enter_handler = ptrace_enter_handler,
 	.kick = ptrace_kick,

@@ -129,14 +129,17 @@ int vcpu__run_loop(struct domain *d)
 		if (sig) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
 				sig, (unsigned long long)d->exits);
-			domain__shutdown(d, 128 + sig);
+			domain__shutdown(d, 128 + sig, DOMAIN_END_STOPPED);
 			break;
 		}
+		gate__before_run(d);
+		if (d->shut_down)
+			break;
 		rc = d->backend->run(d, &e);
 		if (rc) {
 			pr_err("%s backend: cannot run the vCPU: %s",
 			       d->backend->name, strerror(-rc));
-			domain__shutdown(d, HV_EXIT_HOST);
+			domain__shutdown(d, HV_EXIT_HOST, DOMAIN_END_HOST);
 			break;
 		}
 		switch (e.kind) {
@@ -146,9 +149,11 @@ int vcpu__run_loop(struct domain *d)
 			/* A long block or stuck write is not a silent guest. */
 			__atomic_store_n(&d->sched.in_hv, true,
 					 __ATOMIC_RELAXED);
+			gate__exit(d, &e);
 			ret = hypercall__dispatch(d, &e.hc);
-			/* Inputs reach the guest here and only here. */
-			sched__deliver(d);
+			/* Inputs reach the guest here and in a block only. */
+			gate__deliver(d);
+			gate__exit_done(d);
 			__atomic_store_n(&d->sched.in_hv, false,
 					 __ATOMIC_RELAXED);
 			d->backend->complete_hypercall(d, ret);
@@ -158,10 +163,15 @@ int vcpu__run_loop(struct domain *d)
 
 			count_exit(d);
 			d->last_rip = e.rip;
+			gate__exit(d, &e);
+			gate__exit_done(d);
+			if (d->shut_down)
+				break;
 			delivered = enter_guest_handler(d, &e);
 			report_fault(d, &e, delivered);
 			if (!delivered)
-				domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+				domain__shutdown(d, HV_EXIT_GUEST_FAULT,
+						 DOMAIN_END_FAULT);
 			break;
 		}
 		case VCPU_EXIT_KICKED:
@@ -172,7 +182,9 @@ int vcpu__run_loop(struct domain *d)
 			    d->backend->name, e.fault.what,
 			    (unsigned long long)e.rip,
 			    (unsigned long long)d->exits);
-			domain__shutdown(d, HV_EXIT_GUEST_FAULT);
+			/* Host side as far as a replay knows: it stops here. */
+			domain__shutdown(d, HV_EXIT_GUEST_FAULT,
+					 DOMAIN_END_HOST);
 			break;
 		}
 	}

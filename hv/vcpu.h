@@ -38,12 +38,23 @@ struct vcpu_exit {
 	} fault;
 };
 
+/* The guest's general registers, for state digests. */
+struct vcpu_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rflags;
+};
+
 struct vcpu_backend {
 	const char *name;
+	/* The guest sees the host's CPUID, not pvft's table (ptrace). */
+	bool host_cpuid;
 	/* Prepare a vCPU stopped at the image's entry; 0 or -errno. */
 	int (*create)(struct domain *d);
 	/* Enter the guest until the next exit; 0 or -errno. */
 	int (*run)(struct domain *d, struct vcpu_exit *exit);
+	/* The registers as of the latest exit (before it is completed). */
+	void (*get_regs)(struct domain *d, struct vcpu_regs *r);
 	/* Give the guest the result of the hypercall it exited for. */
 	void (*complete_hypercall)(struct domain *d, uint64_t ret);
 	/*

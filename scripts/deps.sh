@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
-	libxen-dev libcunit1-dev libxxhash-dev)
+	libxen-dev libcunit1-dev libxxhash-dev jq)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! "$(dirname "$0")/have-kvm.sh"; then

@@ -71,7 +71,7 @@ copy_with_libs() {
 	done
 }
 copy_with_libs env bash timeout grep sed mawk mktemp head tail dd sleep seq cut \
-	"$build"/bin/*
+	od stat cmp cp nproc jq "$build"/bin/*
 ln -s "$(command -v mawk)" "$ir/bin/awk"
 cp "$irqbypass" "$mods/kvm.ko" "$mods/kvm-amd.ko" "$ir/modules/"
 mkdir -p "$ir/pvft/$build"

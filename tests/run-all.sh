@@ -36,6 +36,7 @@ run_suite style tests/style.sh
 run_suite unit "$build/bin/pvft-unit-tests"
 run_suite fuzz tests/fuzz/run.sh "$build" 15
 run_suite integration tests/integration/run.sh "$build"
+run_suite replay tests/replay/run.sh "$build"
 run_suite kvm tests/kvm/run.sh "$build"
 
 echo "$total_pass passed, $total_fail failed"

@@ -6,12 +6,19 @@
  *          sleeping with no timer of its own between them, so that only
  *          the console's event can wake it;
  *   sleep  block for 60 s before powering off;
+ *   idle=S tick at 100 Hz for S seconds, as an idle kernel's timer does
+ *          (a baseline for log bandwidth);
  *   spew   print numbered lines forever;
  *   cpuid  show what CPUID says (a test of the hv's fixed table: a real
- *          guest must not use CPUID, pv-abi.md section 5).
+ *          guest must not use CPUID, pv-abi.md section 5);
+ *   rdtsc  break the PV ABI on purpose: read the TSC into memory right
+ *          after reading the wall clock (the marker a test finds in the
+ *          log), then make one more hypercall. Only runs on pvft-hv
+ *          --debug-allow-rdtsc; a replay must catch it at that next exit.
  * It also shows the vector state it was entered with, which the PV ABI
  * fixes (pv-abi.md section 2).
  */
+#include "cmdline.h"
 #include "console.h"
 #include "hypervisor.h"
 #include "lib.h"
@@ -76,6 +83,19 @@ static void show_cpuid(void)
 	printf("hello: cpuid vendor=%s rdrand=%u\n", vendor, r[2] >> 30 & 1);
 }
 
+/* Where the TSC goes: memory, so that the next digest sees it. */
+static volatile uint64_t tsc_seen;
+
+static void read_tsc(void)
+{
+	uint32_t lo, hi;
+
+	(void)wall_clock(); /* the marker: a TIME record of the wall clock */
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	tsc_seen = (uint64_t)hi << 32 | lo;
+	HYPERVISOR_xen_version(XENVER_version, NULL);
+}
+
 int app_main(const char *cmdline)
 {
 	printf("Hello from pvft guest!\n");
@@ -86,6 +106,15 @@ int app_main(const char *cmdline)
 		echo_lines();
 	if (cmdline_has(cmdline, "cpuid"))
 		show_cpuid();
+	if (cmdline_has(cmdline, "rdtsc"))
+		read_tsc();
+	if (cmdline_has(cmdline, "idle")) {
+		unsigned long ticks =
+		    cmdline_get_ulong(cmdline, "idle", 1) * 100;
+
+		for (unsigned long i = 0; i < ticks; i++)
+			msleep(10);
+	}
 	if (cmdline_has(cmdline, "sleep"))
 		msleep(60 * 1000);
 	if (cmdline_has(cmdline, "spew"))

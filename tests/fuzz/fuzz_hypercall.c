@@ -3,7 +3,7 @@
  * libFuzzer target: hypercall__dispatch(), the widest surface a guest
  * reaches, on a real struct domain (no vCPU). Each input is one hypercall
  * made from a chosen domain state, followed by the exit's event delivery
- * (sched__deliver), as in vcpu__run_loop(). Input, all of it optional:
+ * (gate__deliver), as in vcpu__run_loop(). Input, all of it optional:
  *   [0, 48)   nr, arg[0..4]: u64, little-endian (rax, rdi, rsi, rdx, r10, r8)
  *   48        bit i set: arg[i] is a pointer, its top two bits say where
  *             to (remap()) and its low 16 bits the offset
@@ -122,7 +122,9 @@ static void reset_domain(struct domain *d, unsigned int flags)
 	if (flags & STATE_EOF)
 		console__close_input(&d->console);
 	if (flags & (STATE_INPUT | STATE_EOF)) {
-		console__stage_input(&d->console);
+		bool closed;
+
+		console__stage_input(&d->console, &closed);
 		console__drain_room(&d->console);
 	}
 	if (flags & STATE_TRAPS)
@@ -266,7 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !evtchn__upcall_pending(&d->evtchn))
 		return -1;
 	ret = hypercall__dispatch(d, &hc);
-	sched__deliver(d);
+	gate__deliver(d);
 
 	CHECK(ret >= -4095);
 	/* The guest's own pages aside, guest memory is as at boot. */

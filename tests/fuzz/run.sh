@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz: run each libFuzzer target for SECONDS (default 15, make fuzz: 300),
-# seeded with the real guest images and one hypercall of each kind. A crash
+# seeded with the real guest images, one hypercall of each kind and logs
+# holding one record of each type. A crash
 # or sanitizer report fails it and leaves the input in build/fuzz/.
 # Last line: "N passed, N failed".
 set -u
@@ -51,13 +52,165 @@ hypercall_seeds() {
 	hypercall_seed pvft_unique_id 48 2 0 0 2 0
 }
 
-for target in elf hypercall; do
+# A log seed is built as a list of byte values in $seed, then written out.
+# le N VALUE: VALUE as N little-endian bytes; str TEXT: its bytes.
+le() {
+	local i
+	for ((i = 0; i < $1; i++)); do seed+=($((($2 >> (8 * i)) & 255))); done
+}
+str() {
+	local i b
+	for ((i = 0; i < ${#1}; i++)); do
+		printf -v b '%d' "'${1:i:1}"
+		seed+=("$b")
+	done
+}
+
+# CRC32C (reflected 0x82F63B78) of seed[FROM, TO), bit by bit.
+crc32c() {
+	local c=$((0xffffffff)) i k
+	for ((i = $1; i < $2; i++)); do
+		c=$((c ^ seed[i]))
+		for ((k = 0; k < 8; k++)); do
+			c=$(((c >> 1) ^ (c & 1 ? 0x82f63b78 : 0)))
+		done
+	done
+	echo $((c ^ 0xffffffff))
+}
+
+# The 128-byte header of Documentation/log-format.md; FLAGS.
+log_header() {
+	seed=()
+	seq=0
+	str PVFTLOG
+	le 1 0
+	le 2 1                  # version
+	le 2 128                # header size
+	le 4 "$1"               # flags
+	le 8 0x0123456789abcdef # pair id
+	le 8 1                  # epoch
+	str 0123456789abcdef    # image hash
+	le 8 $((64 << 20))      # memory size
+	le 4 1                  # PV ABI version
+	le 4 0
+	le 8 0x0badc0ffee0ddf00 # CPUID hash
+	le 52 0
+	le 4 "$(crc32c 0 124)"
+}
+
+# rec_begin TYPE ORDINAL, then the payload, then rec_end: length, padding
+# and tail filled in.
+rec_begin() {
+	rec=${#seed[@]}
+	le 8 "$seq"
+	le 8 "$2"
+	le 2 "$1"
+	le 2 0
+	le 4 0
+	seq=$((seq + 1))
+}
+rec_end() {
+	local len=$((${#seed[@]} - rec - 24)) i
+	for i in 0 1 2 3; do seed[rec + 20 + i]=$(((len >> (8 * i)) & 255)); done
+	while (((${#seed[@]} - rec) % 8)); do seed+=(0); done
+	le 4 "$(crc32c "$rec" "${#seed[@]}")"
+	le 4 0
+}
+pos() {
+	le 8 $((0x100000 + $1)) # rip
+	le 4 48                 # nr: pvft_op
+	le 4 0
+}
+
+# The record of TYPE at ORDINAL, with made-up but valid contents: BOOT,
+# TIME, RANDOM, TIMER, CONSOLE_IN, DIGEST, END, NOTE, else optional.
+log_record() {
+	rec_begin "$1" "$2"
+	case $1 in
+	1)
+		le 8 1700000000000000000
+		le 4 77
+		le 4 12
+		str console=hvc0
+		;;
+	2)
+		pos 1
+		le 4 1
+		le 4 0
+		le 8 1700000000000000000
+		;;
+	3)
+		pos 2
+		le 4 16
+		le 4 0
+		str 'sixteen bytes!!!'
+		;;
+	4) pos 3 ;;
+	5)
+		pos 4
+		le 4 1 # closed
+		le 4 6
+		str hello
+		le 1 10
+		;;
+	6)
+		pos 5
+		le 8 5000
+		le 8 11
+		le 8 22
+		le 8 6
+		le 8 33
+		;;
+	7)
+		le 4 0
+		le 4 0
+		le 8 6000
+		le 8 11
+		le 8 22
+		le 8 6
+		le 8 33
+		;;
+	32769) str 'recorded by run.sh' ;;
+	*) str 'an optional record of a later version' ;;
+	esac
+	rec_end
+}
+
+# shellcheck disable=SC2059
+write_seed() {
+	local esc
+	printf -v esc '\\%03o' "${seed[@]}"
+	printf "$esc" >"$corpus/seed-$1"
+}
+
+# A whole log, then a log of one record of each type (BOOT first; END
+# last), and a stream header alone.
+log_seeds() {
+	local t n=0
+	log_header 0
+	for t in 1 2 3 4 5 6 32769 40000 7; do
+		log_record $t $n
+		n=$((n + 1))
+	done
+	write_seed log
+	for t in 2 3 4 5 6 32769 40000 7; do
+		log_header 0
+		log_record 1 0
+		log_record $t 1
+		write_seed "record-$t"
+	done
+	log_header 1
+	write_seed stream-header
+}
+
+for target in elf hypercall log; do
 	bin=$build/bin/pvft-fuzz-$target
 	corpus=$build/fuzz/$target-corpus
 	mkdir -p "$corpus" "$build/fuzz"
 	case $target in
 	elf) cp "$build"/guest/*.elf "$corpus/" 2>/dev/null ;;
 	hypercall) hypercall_seeds ;;
+	log) log_seeds ;;
 	esac
 	if "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
 		-artifact_prefix="$build/fuzz/$target-" "$corpus" \

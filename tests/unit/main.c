@@ -18,6 +18,7 @@ static void (*const register_fns[])(void) = {
 	test_guestmem__register,      test_hypercall__register,
 	test_hypercall_ops__register, test_layout__register,
 	test_vcpu__register,	      test_cpuid__register,
+	test_logfmt__register,	      test_logfile__register,
 };
 
 int main(void)

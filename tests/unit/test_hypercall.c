@@ -112,7 +112,7 @@ static void test_console_read(void)
 	    -EINVAL);
 
 	CU_ASSERT_EQUAL(console__push_input(&d->console, "abc", 3), 3);
-	sched__deliver(d);
+	gate__deliver(d);
 	CU_ASSERT(d->evtchn.si->evtchn_pending[0] & (1ul << PVFT_CONSOLE_PORT));
 	memset(d->mem + BUF_GPA, 0, 16);
 	/* The whole buffer must be the guest's, even if 1 byte is filled. */
@@ -219,12 +219,12 @@ static void test_set_timer(void)
 	CU_ASSERT_EQUAL_FATAL(evtchn__bind_virq(&d->evtchn, &op), 0);
 	/* A future deadline does not fire. */
 	hc(__HYPERVISOR_set_timer_op, sched__now(d) + 3600 * NS_PER_S, 0, 0);
-	sched__deliver(d);
+	gate__deliver(d);
 	CU_ASSERT(d->sched.timer_armed);
 	CU_ASSERT_FALSE(port_pending(d, op.port));
 	/* A past one fires at the next delivery, once. */
 	hc(__HYPERVISOR_set_timer_op, 1, 0, 0);
-	sched__deliver(d);
+	gate__deliver(d);
 	CU_ASSERT_FALSE(d->sched.timer_armed);
 	CU_ASSERT(port_pending(d, op.port));
 	CU_ASSERT(evtchn__upcall_pending(&d->evtchn));
@@ -235,7 +235,7 @@ static void test_set_timer_unbound_virq(void)
 	struct domain *d = fixture__domain();
 
 	hc(__HYPERVISOR_set_timer_op, 1, 0, 0);
-	sched__deliver(d);
+	gate__deliver(d);
 	CU_ASSERT_FALSE(d->sched.timer_armed);
 	CU_ASSERT_FALSE(evtchn__upcall_pending(&d->evtchn));
 }
@@ -280,7 +280,7 @@ static void test_block_unread_input_after_eof(void)
 
 	console__push_input(&d->console, "abc", 3);
 	console__close_input(&d->console);
-	sched__deliver(d);
+	gate__deliver(d);
 	CU_ASSERT_FATAL(evtchn__upcall_pending(&d->evtchn));
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_read, 1, BUF_GPA), 1);
 	si->evtchn_pending[0] = 0;

@@ -14,5 +14,7 @@ void test_hypercall_ops__register(void);
 void test_layout__register(void);
 void test_vcpu__register(void);
 void test_cpuid__register(void);
+void test_logfmt__register(void);
+void test_logfile__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */

@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "cpuid.h"
+#include "domain.h"
+#include "gate.h"
+#include "log.h"
+#include "vcpu.h"
+
+static const char *const mode_name[] = { "none", "record", "replay" };
+
+/* The log's word for why a run ended, and back. */
+static const uint32_t end_cause_to_log[] = {
+	[DOMAIN_END_SHUTDOWN] = LOGFMT_END_SHUTDOWN,
+	[DOMAIN_END_FAULT] = LOGFMT_END_FAULT,
+	[DOMAIN_END_STOPPED] = LOGFMT_END_STOPPED,
+	[DOMAIN_END_HOST] = LOGFMT_END_HOST,
+};
+static const enum domain_end end_cause_from_log[] = {
+	[LOGFMT_END_SHUTDOWN] = DOMAIN_END_SHUTDOWN,
+	[LOGFMT_END_FAULT] = DOMAIN_END_FAULT,
+	[LOGFMT_END_STOPPED] = DOMAIN_END_STOPPED,
+	[LOGFMT_END_HOST] = DOMAIN_END_HOST,
+};
+
+/* What the guest sees of CPUID: pvft's table, or the host's (ptrace). */
+static uint64_t guest_cpuid_hash(const struct domain *d)
+{
+	return d->backend->host_cpuid ? cpuid__host_hash() : cpuid__hash();
+}
+
+static void bad_log(struct domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The log cannot be used (corrupt, truncated, unwritable): stop. */
+static void bad_log(struct domain *d, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s: %s", mode_name[d->gate.mode], msg);
+	d->gate.log_ended = true;
+	d->gate.have_next = false;
+	if (!d->shut_down)
+		domain__shutdown(d, HV_EXIT_LOG, DOMAIN_END_HOST);
+	else
+		d->exit_status = HV_EXIT_LOG;
+}
+
+static void diverged(struct domain *d, const struct logfmt_record *rec,
+		     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * One line: which record, at which exit ordinal, expected what, saw what.
+ * A divergence outranks however the run was about to end.
+ */
+static void diverged(struct domain *d, const struct logfmt_record *rec,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rec)
+		pr_err("replay diverged at record #%llu (%s, exit ordinal "
+		       "%llu): %s",
+		       (unsigned long long)rec->seq,
+		       logfmt__type_name(rec->type),
+		       (unsigned long long)rec->ordinal, msg);
+	else
+		pr_err("replay diverged at exit ordinal %llu: %s",
+		       (unsigned long long)d->exits, msg);
+	d->gate.log_ended = true;
+	d->gate.have_next = false;
+	domain__shutdown(d, HV_EXIT_DIVERGED, DOMAIN_END_DIVERGED);
+	d->exit_status = HV_EXIT_DIVERGED;
+	d->end_cause = DOMAIN_END_DIVERGED;
+}
+
+/* ---- state digests ------------------------------------------------------ */
+
+/*
+ * Registers as of the exit, with the exit's rip (KVM may report it past
+ * the doorbell write) and only the flags the guest's instructions set;
+ * plus the guest-visible state the hv holds outside guest memory.
+ */
+static uint64_t regs_hash(struct domain *d)
+{
+	struct vcpu_regs r;
+	uint64_t v[24];
+	unsigned int n = 0;
+
+	d->backend->get_regs(d, &r);
+	v[n++] = r.rax;
+	v[n++] = r.rbx;
+	v[n++] = r.rcx;
+	v[n++] = r.rdx;
+	v[n++] = r.rsi;
+	v[n++] = r.rdi;
+	v[n++] = r.rbp;
+	v[n++] = r.rsp;
+	v[n++] = r.r8;
+	v[n++] = r.r9;
+	v[n++] = r.r10;
+	v[n++] = r.r11;
+	v[n++] = r.r12;
+	v[n++] = r.r13;
+	v[n++] = r.r14;
+	v[n++] = r.r15;
+	v[n++] = r.rflags & 0xcd5; /* CF PF AF ZF SF DF OF */
+	v[n++] = d->last_rip;
+	v[n++] = d->sched.timer_armed ? d->sched.deadline : ~0ull;
+	v[n++] = d->id_counter;
+	v[n++] = d->console.staged_len;
+	v[n++] = d->console.closed_seen;
+	v[n++] = d->in_trap_handler;
+	return XXH3_64bits(v, n * sizeof(v[0]));
+}
+
+static void take_digest(struct domain *d, struct logfmt_digest_value *v)
+{
+	v->mem = XXH3_64bits(d->mem, d->mem_size);
+	v->regs = regs_hash(d);
+	v->out_bytes = d->gate.out_bytes;
+	v->out_hash =
+	    d->gate.out_state ? XXH3_64bits_digest(d->gate.out_state) : 0;
+}
+
+static void print_digest(const char *what, const struct logfmt_digest_value *v)
+{
+	pr_info("%s: mem %016llx regs %016llx output %llu bytes %016llx", what,
+		(unsigned long long)v->mem, (unsigned long long)v->regs,
+		(unsigned long long)v->out_bytes,
+		(unsigned long long)v->out_hash);
+}
+
+/* "" when equal, else which parts differ, both values. */
+static void digest_diff(const struct logfmt_digest_value *want,
+			const struct logfmt_digest_value *got, char *buf,
+			size_t len)
+{
+	int n = 0;
+
+	buf[0] = '\0';
+#define DIFF(field, name)                                                    \
+	if (want->field != got->field && n >= 0 && (size_t)n < len)          \
+		n += snprintf(buf + n, len - n,                              \
+			      "%s%s %016llx, replay %016llx", n ? "; " : "", \
+			      name, (unsigned long long)want->field,         \
+			      (unsigned long long)got->field);
+	DIFF(mem, "memory hash: log")
+	DIFF(regs, "register hash: log")
+	DIFF(out_bytes, "console output bytes: log")
+	DIFF(out_hash, "console output hash: log")
+#undef DIFF
+}
+
+/* ---- the log, record side ---------------------------------------------- */
+
+static struct logfmt_pos here(const struct domain *d)
+{
+	const struct vcpu_exit *e = d->gate.exit;
+
+	return (struct logfmt_pos){
+		.rip = e ? e->rip : d->last_rip,
+		.nr = e && e->kind == VCPU_EXIT_HYPERCALL ? (uint32_t)e->hc.nr
+							  : ~0u,
+	};
+}
+
+static void put(struct domain *d, struct logfmt_record *rec)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_error err;
+
+	if (g->log_ended)
+		return;
+	rec->ordinal = d->exits;
+	if (logfile__append(&g->w, rec, &err)) {
+		bad_log(d, "cannot write the log: %s", err.msg);
+		return;
+	}
+	g->records++;
+}
+
+/* ---- the log, replay side ---------------------------------------------- */
+
+/* The next record, or NULL once the log is over or broken. */
+static const struct logfmt_record *peek(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_error err;
+	int rc;
+
+	if (g->have_next)
+		return &g->next;
+	if (g->log_ended)
+		return NULL;
+	rc = logfile__next(&g->r, &g->next, &err);
+	if (rc == 1) {
+		g->have_next = true;
+		return &g->next;
+	}
+	if (rc == 0)
+		bad_log(d, "%s: the log ends before the replay does", g->path);
+	else
+		bad_log(d, "%s", err.msg);
+	return NULL;
+}
+
+static void consume(struct gate *g)
+{
+	g->have_next = false;
+	g->records++;
+}
+
+static const char *hc_name(uint32_t nr)
+{
+	return nr == ~0u ? "none (a fault)" : hypercall__name(nr);
+}
+
+/* The record's position against the exit the guest is at. */
+static bool at_pos(struct domain *d, const struct logfmt_record *rec,
+		   const struct logfmt_pos *want)
+{
+	struct logfmt_pos now = here(d);
+
+	if (want->rip == now.rip && want->nr == now.nr)
+		return true;
+	diverged(d, rec,
+		 "the log has it at rip 0x%llx in hypercall %s, the replay is "
+		 "at rip 0x%llx in hypercall %s",
+		 (unsigned long long)want->rip, hc_name(want->nr),
+		 (unsigned long long)now.rip, hc_name(now.nr));
+	return false;
+}
+
+/* The record of @type this exit must take, or NULL (diverged). */
+static const struct logfmt_record *expect(struct domain *d, uint16_t type)
+{
+	const struct logfmt_record *rec = peek(d);
+
+	if (!rec)
+		return NULL;
+	if (rec->ordinal != d->exits || rec->type != type) {
+		diverged(d, rec,
+			 "the guest asked for %s at exit ordinal %llu (rip "
+			 "0x%llx, hypercall %s); the log's next record is "
+			 "this one",
+			 logfmt__type_name(type), (unsigned long long)d->exits,
+			 (unsigned long long)here(d).rip, hc_name(here(d).nr));
+		return NULL;
+	}
+	return rec;
+}
+
+/* ---- set-up and the end ------------------------------------------------- */
+
+int gate__init(struct gate *g, enum gate_mode mode, const char *path,
+	       uint64_t *mem_size_r, char *cmdline)
+{
+	struct logfmt_error err;
+	const char *perturb = getenv("PVFT_DEBUG_PERTURB");
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	g->mode = mode;
+	g->path = path;
+	g->digest_ns = GATE_DEFAULT_DIGEST_MS * 1000000ull;
+	if (perturb && *perturb) {
+		g->perturb_seed = strtoul(perturb, NULL, 0) | 1;
+		pr_warn("PVFT_DEBUG_PERTURB=%s: host threads sleep at random "
+			"(a test of determinism)",
+			perturb);
+	}
+	if (mode != GATE_NONE) {
+		g->out_state = XXH3_createState();
+		if (!g->out_state || XXH3_64bits_reset(g->out_state))
+			return HV_EXIT_HOST;
+	}
+	if (mode != GATE_REPLAY)
+		return 0;
+
+	if (logfile__open(&g->r, path, &g->header, &err)) {
+		pr_err("replay: %s", err.msg);
+		return HV_EXIT_LOG;
+	}
+	g->reader_open = true;
+	rc = logfile__next(&g->r, &g->next, &err);
+	if (rc < 0) {
+		pr_err("replay: %s", err.msg);
+		return HV_EXIT_LOG;
+	}
+	if (rc == 0 || g->next.type != LOGFMT_BOOT || g->next.ordinal) {
+		pr_err("replay: %s: the first record is %s, not BOOT at exit "
+		       "ordinal 0",
+		       path, rc ? logfmt__type_name(g->next.type) : "missing");
+		return HV_EXIT_LOG;
+	}
+	*mem_size_r = g->header.mem_size;
+	memcpy(cmdline, g->next.u.boot.cmdline, g->next.u.boot.cmdline_len);
+	cmdline[g->next.u.boot.cmdline_len] = '\0';
+	g->have_next = true; /* gate__boot takes the nonce from it */
+	return 0;
+}
+
+int gate__boot(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_header h = {
+		.version = LOGFMT_VERSION,
+		.mem_size = d->mem_size,
+		.abi_version = PVFT_ABI_VERSION,
+		.cpuid_hash = guest_cpuid_hash(d),
+	};
+	struct logfmt_record rec = { .type = LOGFMT_BOOT };
+	struct logfmt_error err;
+	struct timespec ts;
+
+	memcpy(h.image_hash, d->image_hash, sizeof(h.image_hash));
+	if (g->mode == GATE_REPLAY) {
+		const struct logfmt_header *l = &g->header;
+
+		if (memcmp(l->image_hash, h.image_hash, sizeof(h.image_hash))) {
+			pr_err("replay: %s was recorded with another guest "
+			       "image (its hash differs)",
+			       g->path);
+			return HV_EXIT_LOG;
+		}
+		if (l->mem_size != h.mem_size ||
+		    l->abi_version != h.abi_version) {
+			pr_err("replay: %s was recorded with %llu MiB of "
+			       "memory and PV ABI %u, not %llu MiB and ABI %u",
+			       g->path, (unsigned long long)(l->mem_size >> 20),
+			       l->abi_version,
+			       (unsigned long long)(h.mem_size >> 20),
+			       h.abi_version);
+			return HV_EXIT_LOG;
+		}
+		if (l->cpuid_hash != h.cpuid_hash) {
+			pr_err("replay: %s was recorded where the guest saw "
+			       "another CPUID (hash %016llx, here %016llx): "
+			       "record and replay on the same backend",
+			       g->path, (unsigned long long)l->cpuid_hash,
+			       (unsigned long long)h.cpuid_hash);
+			return HV_EXIT_LOG;
+		}
+		d->id_nonce = g->next.u.boot.id_nonce;
+		consume(g);
+		return 0;
+	}
+
+	if (getrandom(&d->id_nonce, sizeof(d->id_nonce), 0) < 0)
+		d->id_nonce = getpid();
+	if (g->mode == GATE_NONE)
+		return 0;
+	if (logfile__create(&g->w, g->path, &h, &err)) {
+		pr_err("record: %s", err.msg);
+		return HV_EXIT_LOG;
+	}
+	g->writer_open = true;
+	g->header = h;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec.u.boot = (struct logfmt_boot){
+		.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec,
+		.id_nonce = d->id_nonce,
+		.cmdline_len = strlen(d->cmdline),
+		.cmdline = d->cmdline,
+	};
+	put(d, &rec);
+	return g->log_ended ? HV_EXIT_LOG : 0;
+}
+
+static int finish_record(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_record rec = { .type = LOGFMT_END };
+	struct logfmt_error err;
+	uint64_t bytes;
+
+	rec.u.end = (struct logfmt_end){
+		.status = d->exit_status,
+		.cause = end_cause_to_log[d->end_cause],
+		.guest_ns = sched__now(d),
+	};
+	take_digest(d, &rec.u.end.v);
+	put(d, &rec);
+	bytes = g->w.bytes;
+	g->writer_open = false;
+	if (logfile__close(&g->w, &err)) {
+		bad_log(d, "cannot write the log: %s", err.msg);
+		return d->exit_status;
+	}
+	if (g->log_ended)
+		return d->exit_status;
+	pr_info("recorded %llu records, %llu bytes to %s; exit status %d",
+		(unsigned long long)g->records, (unsigned long long)bytes,
+		g->path, d->exit_status);
+	print_digest("final digest", &rec.u.end.v);
+	return d->exit_status;
+}
+
+static int finish_replay(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	const struct logfmt_record *rec;
+	struct logfmt_digest_value v;
+	struct logfmt_record extra;
+	struct logfmt_error err;
+	char diff[400];
+
+	if (d->end_cause == DOMAIN_END_DIVERGED || g->log_ended)
+		return d->exit_status;
+	if (d->end_cause == DOMAIN_END_STOPPED && !g->have_next) {
+		/* Stopped by a signal here, not by the log. */
+		return d->exit_status;
+	}
+	rec = peek(d);
+	if (!rec)
+		return d->exit_status;
+	if (rec->type != LOGFMT_END || rec->ordinal != d->exits) {
+		if (d->end_cause == DOMAIN_END_STOPPED)
+			return d->exit_status;
+		diverged(d, rec,
+			 "the replay ended at exit ordinal %llu (exit status "
+			 "%d) before this record",
+			 (unsigned long long)d->exits, d->exit_status);
+		return d->exit_status;
+	}
+	if (rec->u.end.status != (uint32_t)d->exit_status ||
+	    end_cause_from_log[rec->u.end.cause] != d->end_cause) {
+		diverged(d, rec,
+			 "the log ends with exit status %u (%s), the replay "
+			 "with %d",
+			 rec->u.end.status,
+			 logfmt__end_cause_name(rec->u.end.cause),
+			 d->exit_status);
+		return d->exit_status;
+	}
+	take_digest(d, &v);
+	digest_diff(&rec->u.end.v, &v, diff, sizeof(diff));
+	if (diff[0]) {
+		diverged(d, rec, "final state differs: %s", diff);
+		return d->exit_status;
+	}
+	consume(g);
+	g->log_ended = true;
+	if (logfile__next(&g->r, &extra, &err) != 0) {
+		bad_log(d, "%s", err.msg);
+		return d->exit_status;
+	}
+	pr_info("replayed %llu records, %llu digests checked: the run matches "
+		"its recording; exit status %d",
+		(unsigned long long)g->records,
+		(unsigned long long)g->digests_checked, d->exit_status);
+	print_digest("final digest", &v);
+	return d->exit_status;
+}
+
+int gate__finish(struct domain *d)
+{
+	switch (d->gate.mode) {
+	case GATE_RECORD:
+		return d->gate.writer_open ? finish_record(d) : d->exit_status;
+	case GATE_REPLAY:
+		return finish_replay(d);
+	default:
+		return d->exit_status;
+	}
+}
+
+void gate__dispose(struct gate *g)
+{
+	struct logfmt_error err;
+
+	if (g->writer_open)
+		logfile__close(&g->w, &err);
+	if (g->reader_open)
+		logfile__close_reader(&g->r);
+	g->writer_open = g->reader_open = false;
+	if (g->out_state)
+		XXH3_freeState(g->out_state);
+	g->out_state = NULL;
+}
+
+/* ---- exits -------------------------------------------------------------- */
+
+static bool digest_due(struct domain *d)
+{
+	struct gate *g = &d->gate;
+
+	if (g->digest_exits &&
+	    d->exits - g->last_digest_exit >= g->digest_exits)
+		return true;
+	return g->digest_ns &&
+	       sched__now(d) - g->last_digest_ns >= g->digest_ns;
+}
+
+static void record_digest(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_record rec = { .type = LOGFMT_DIGEST };
+
+	rec.u.digest.pos = here(d);
+	rec.u.digest.guest_ns = sched__now(d);
+	take_digest(d, &rec.u.digest.v);
+	g->last_digest_exit = d->exits;
+	g->last_digest_ns = rec.u.digest.guest_ns;
+	put(d, &rec);
+}
+
+static void check_digest(struct domain *d, const struct logfmt_record *rec)
+{
+	struct logfmt_digest_value v;
+	char diff[400];
+
+	if (!at_pos(d, rec, &rec->u.digest.pos))
+		return;
+	take_digest(d, &v);
+	digest_diff(&rec->u.digest.v, &v, diff, sizeof(diff));
+	if (diff[0]) {
+		diverged(d, rec, "%s", diff);
+		return;
+	}
+	d->gate.digests_checked++;
+	consume(&d->gate);
+}
+
+void gate__exit(struct domain *d, const struct vcpu_exit *e)
+{
+	struct gate *g = &d->gate;
+	const struct logfmt_record *rec;
+
+	g->exit = e;
+	if (g->mode == GATE_RECORD) {
+		if (digest_due(d))
+			record_digest(d);
+		return;
+	}
+	if (g->mode != GATE_REPLAY)
+		return;
+	rec = peek(d);
+	if (rec && rec->ordinal == d->exits && rec->type == LOGFMT_DIGEST)
+		check_digest(d, rec);
+}
+
+void gate__exit_done(struct domain *d)
+{
+	d->gate.exit = NULL;
+}
+
+void gate__before_run(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	const struct logfmt_record *rec;
+
+	if (g->perturb_seed)
+		gate__perturb_host(g, &g->perturb_seed);
+	if (g->mode != GATE_REPLAY || d->shut_down)
+		return;
+	rec = peek(d);
+	if (!rec || rec->ordinal > d->exits)
+		return;
+	if (rec->type == LOGFMT_END &&
+	    (rec->u.end.cause == LOGFMT_END_STOPPED ||
+	     rec->u.end.cause == LOGFMT_END_HOST)) {
+		/* The recorded run was ended from outside, right here. */
+		pr_info("replay: the recorded run was %s at exit ordinal %llu "
+			"(exit status %u); so is this one",
+			rec->u.end.cause == LOGFMT_END_STOPPED
+			    ? "stopped by a signal"
+			    : "ended by a host failure",
+			(unsigned long long)d->exits, rec->u.end.status);
+		domain__shutdown(d, rec->u.end.status,
+				 end_cause_from_log[rec->u.end.cause]);
+		return;
+	}
+	diverged(d, rec,
+		 "the guest left exit ordinal %llu without taking it and would "
+		 "run on",
+		 (unsigned long long)d->exits);
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static int64_t live_time(struct domain *d, uint32_t clock)
+{
+	struct timespec ts;
+
+	if (clock == PVFT_CLOCK_MONOTONIC)
+		return sched__now(d);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+long gate__time(struct domain *d, uint32_t clock, int64_t *value_r)
+{
+	struct gate *g = &d->gate;
+	const struct logfmt_record *rec;
+	struct logfmt_record out = { .type = LOGFMT_TIME };
+
+	if (g->mode != GATE_REPLAY) {
+		*value_r = live_time(d, clock);
+		if (g->mode == GATE_RECORD) {
+			out.u.time = (struct logfmt_time){
+				.pos = here(d),
+				.clock = clock,
+				.value = *value_r,
+			};
+			put(d, &out);
+		}
+		return 0;
+	}
+	*value_r = 0;
+	rec = expect(d, LOGFMT_TIME);
+	if (!rec || !at_pos(d, rec, &rec->u.time.pos))
+		return 0;
+	if (rec->u.time.clock != clock) {
+		diverged(d, rec, "the log has clock %u, the guest asked for %u",
+			 rec->u.time.clock, clock);
+		return 0;
+	}
+	*value_r = rec->u.time.value;
+	consume(g);
+	return 0;
+}
+
+static long live_random(uint8_t *buf, uint32_t len)
+{
+	uint32_t got = 0;
+
+	while (got < len) {
+		ssize_t r = getrandom(buf + got, len - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			pr_err("getrandom: %s", strerror(errno));
+			return -EIO;
+		}
+		got += r;
+	}
+	return 0;
+}
+
+long gate__random(struct domain *d, uint8_t *buf, uint32_t len)
+{
+	struct gate *g = &d->gate;
+	const struct logfmt_record *rec;
+	struct logfmt_record out = { .type = LOGFMT_RANDOM };
+	long rc;
+
+	if (g->mode != GATE_REPLAY) {
+		rc = live_random(buf, len);
+		if (!rc && g->mode == GATE_RECORD && len) {
+			out.u.random = (struct logfmt_random){
+				.pos = here(d),
+				.len = len,
+				.bytes = buf,
+			};
+			put(d, &out);
+		}
+		return rc;
+	}
+	memset(buf, 0, len);
+	if (!len)
+		return 0;
+	rec = expect(d, LOGFMT_RANDOM);
+	if (!rec || !at_pos(d, rec, &rec->u.random.pos))
+		return 0;
+	if (rec->u.random.len != len) {
+		diverged(d, rec,
+			 "the log has %u random bytes, the guest asked "
+			 "for %u",
+			 rec->u.random.len, len);
+		return 0;
+	}
+	memcpy(buf, rec->u.random.bytes, len);
+	consume(g);
+	return 0;
+}
+
+/* ---- deliveries --------------------------------------------------------- */
+
+/* New console input is announced on the console's hv-bound port. */
+static void announce_console(struct domain *d)
+{
+	if (d->evtchn.port[PVFT_CONSOLE_PORT].state == EVTCHN_HV)
+		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
+}
+
+static bool deliver_live(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_record rec;
+	bool got = false, closed;
+	size_t n;
+
+	if (sched__timer_due(d)) {
+		sched__fire_timer(d);
+		got = true;
+		if (g->mode == GATE_RECORD) {
+			rec = (struct logfmt_record){ .type = LOGFMT_TIMER };
+			rec.u.timer.pos = here(d);
+			put(d, &rec);
+		}
+	}
+	n = console__stage_input(&d->console, &closed);
+	if (n && g->mode == GATE_RECORD) {
+		rec = (struct logfmt_record){ .type = LOGFMT_CONSOLE_IN };
+		rec.u.console_in = (struct logfmt_console_in){
+			.pos = here(d),
+			.flags = closed ? LOGFMT_CONSOLE_CLOSED : 0,
+			.len = n,
+			.bytes = d->console.staged + d->console.staged_len - n,
+		};
+		put(d, &rec);
+	} else if (closed && g->mode == GATE_RECORD) {
+		rec = (struct logfmt_record){ .type = LOGFMT_CONSOLE_IN };
+		rec.u.console_in = (struct logfmt_console_in){
+			.pos = here(d),
+			.flags = LOGFMT_CONSOLE_CLOSED,
+		};
+		put(d, &rec);
+	}
+	if (n) {
+		announce_console(d);
+		got = true;
+	}
+	return got;
+}
+
+static bool deliver_replayed(struct domain *d)
+{
+	const struct logfmt_record *rec;
+	bool got = false;
+
+	while ((rec = peek(d)) && rec->ordinal == d->exits) {
+		if (rec->type == LOGFMT_TIMER) {
+			if (!at_pos(d, rec, &rec->u.timer.pos))
+				break;
+			if (!d->sched.timer_armed) {
+				diverged(d, rec,
+					 "the log fires the timer, the "
+					 "guest has none armed");
+				break;
+			}
+			sched__fire_timer(d);
+		} else if (rec->type == LOGFMT_CONSOLE_IN) {
+			const struct logfmt_console_in *in = &rec->u.console_in;
+
+			if (!at_pos(d, rec, &in->pos))
+				break;
+			if (console__stage_replayed(
+				&d->console, in->bytes, in->len,
+				in->flags & LOGFMT_CONSOLE_CLOSED)) {
+				diverged(d, rec,
+					 "%u bytes of console input "
+					 "do not fit: the guest has "
+					 "not read earlier input",
+					 in->len);
+				break;
+			}
+			if (in->len)
+				announce_console(d);
+		} else {
+			break;
+		}
+		got = true;
+		consume(&d->gate);
+	}
+	return got;
+}
+
+bool gate__deliver(struct domain *d)
+{
+	if (d->gate.perturb_seed)
+		gate__perturb_host(&d->gate, &d->gate.perturb_seed);
+	if (d->gate.mode == GATE_REPLAY)
+		return !d->shut_down && deliver_replayed(d);
+	return deliver_live(d);
+}
+
+void gate__replay_block(struct domain *d)
+{
+	const struct logfmt_record *rec = peek(d);
+
+	if (!rec)
+		return;
+	if (rec->type == LOGFMT_END && rec->ordinal == d->exits &&
+	    (rec->u.end.cause == LOGFMT_END_STOPPED ||
+	     rec->u.end.cause == LOGFMT_END_HOST))
+		return; /* gate__before_run ends the replay here */
+	diverged(d, rec,
+		 "the guest blocked at exit ordinal %llu and the log has no "
+		 "wake-up for it there",
+		 (unsigned long long)d->exits);
+}
+
+void gate__output(struct domain *d, const void *buf, uint64_t len)
+{
+	struct gate *g = &d->gate;
+
+	if (!g->out_state)
+		return;
+	XXH3_64bits_update(g->out_state, buf, len);
+	g->out_bytes += len;
+}
+
+void gate__perturb_host(struct gate *g, uint32_t *state)
+{
+	uint32_t x = *state;
+
+	if (!g->perturb_seed)
+		return;
+	/* xorshift32: cheap, and each thread keeps its own state. */
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*state = x;
+	if (x % 4 == 0)
+		usleep(x % 2000);
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The record/replay gate: every nondeterministic value reaches the guest
+ * through here, in one of three modes (DESIGN.md 3.2):
+ *   NONE    live values from the host, nothing logged;
+ *   RECORD  live values, each logged with the exit ordinal it reached the
+ *           guest at (and the guest rip and hypercall number, as a check);
+ *   REPLAY  values from the log, nothing from the host.
+ * What passes: PVFTOP_time results, PVFTOP_random bytes, the unique-id
+ * nonce (BOOT), VIRQ_TIMER firings, console input (bytes and its end). A
+ * wake-up from SCHEDOP_block is the delivery that ends it, at the block's
+ * own exit ordinal.
+ *
+ * State digests (memory, registers, console output so far) are logged
+ * every so many exits or so much guest time; a replay recomputes each one
+ * where the log has it. The first difference of any kind stops a replay
+ * with one line naming the record, the exit ordinal, what the log expected
+ * and what the guest did (HV_EXIT_DIVERGED).
+ *
+ * vCPU thread only, except gate__perturb_host (any thread).
+ */
+#ifndef PVFT_HV_GATE_H
+#define PVFT_HV_GATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "logfile.h"
+#include "logfmt.h"
+
+struct domain;
+struct vcpu_exit;
+
+enum gate_mode {
+	GATE_NONE,
+	GATE_RECORD,
+	GATE_REPLAY,
+};
+
+#define GATE_DEFAULT_DIGEST_MS 500
+
+struct gate {
+	enum gate_mode mode;
+	const char *path;
+	struct logfmt_header header;
+
+	/* RECORD */
+	struct logfile_writer w;
+	bool writer_open;
+	uint64_t digest_exits; /* a digest every this many exits; 0: off */
+	uint64_t digest_ns;    /* ... or this much guest time; 0: off */
+	uint64_t last_digest_exit, last_digest_ns;
+
+	/* REPLAY */
+	struct logfile_reader r;
+	bool reader_open;
+	struct logfmt_record next; /* peeked, valid until consumed */
+	bool have_next;
+	bool log_ended; /* END consumed or the log broke */
+	uint64_t digests_checked;
+
+	/* Both: the exit being handled, for positions and digests. */
+	const struct vcpu_exit *exit;
+	void *out_state; /* XXH3 state of the console output */
+	uint64_t out_bytes;
+	uint64_t records; /* written or replayed */
+
+	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off */
+};
+
+/*
+ * Before the domain is built. REPLAY: open @path, read its header and
+ * BOOT record; *mem_size_r and @cmdline (MAX_GUEST_CMDLINE bytes) get the
+ * recorded values. 0, or an HV_EXIT_* status after saying why.
+ */
+int gate__init(struct gate *g, enum gate_mode mode, const char *path,
+	       uint64_t *mem_size_r, char *cmdline);
+/*
+ * Once the image is loaded: RECORD writes the header and BOOT record;
+ * REPLAY refuses a log made for another image, memory size, ABI or CPUID
+ * table. Sets the unique-id nonce. 0, or an HV_EXIT_* status.
+ */
+int gate__boot(struct domain *d);
+/* After the run: RECORD writes END and closes; REPLAY checks END. */
+int gate__finish(struct domain *d);
+void gate__dispose(struct gate *g);
+
+/*
+ * At every guest-caused exit, once d->exits counts it: takes or checks
+ * the digest due here. gate__exit_done when the exit has been handled.
+ */
+void gate__exit(struct domain *d, const struct vcpu_exit *e);
+void gate__exit_done(struct domain *d);
+/* REPLAY, before entering the guest: does the log end the run here? */
+void gate__before_run(struct domain *d);
+
+/* The nondeterministic values. 0 or -errno, as the hypercall returns. */
+long gate__time(struct domain *d, uint32_t clock, int64_t *value_r);
+long gate__random(struct domain *d, uint8_t *buf, uint32_t len);
+
+/*
+ * Deliver due inputs at this exit: the timer, console input. RECORD and
+ * NONE take them live (RECORD logs them); REPLAY takes what the log has at
+ * this exit ordinal. Returns true if the guest got something.
+ */
+bool gate__deliver(struct domain *d);
+/*
+ * REPLAY's SCHEDOP_block: never sleeps. The deliveries the log has at this
+ * exit end it; none means the recorded run was stopped here or the
+ * replay diverged.
+ */
+void gate__replay_block(struct domain *d);
+
+/* Console output, for the digests' output hash. */
+void gate__output(struct domain *d, const void *buf, uint64_t len);
+
+/* Test hook: random short sleeps in host threads (PVFT_DEBUG_PERTURB). */
+void gate__perturb_host(struct gate *g, uint32_t *state);
+
+static inline bool gate__replaying(const struct gate *g)
+{
+	return g->mode == GATE_REPLAY;
+}
+
+#endif /* PVFT_HV_GATE_H */

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The pvft log format: the only code that turns headers and records into
+ * bytes and back (Documentation/log-format.md is the normative spec). Every
+ * field goes through the put/get helpers below, byte by byte and
+ * little-endian, so neither struct layout nor host byte order can leak into
+ * the format. Decoding takes its input as hostile: every length is checked
+ * against what the caller said it has before it is used.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "logfmt.h"
+#include "pvft/abi.h"
+
+#define CRC32C_POLY 0x82f63b78u /* Castagnoli, bit-reflected */
+
+/* Header field offsets. */
+#define HDR_MAGIC 0
+#define HDR_VERSION 8
+#define HDR_SIZE 10
+#define HDR_FLAGS 12
+#define HDR_PAIR_ID 16
+#define HDR_EPOCH 24
+#define HDR_IMAGE_HASH 32
+#define HDR_MEM_SIZE 48
+#define HDR_ABI_VERSION 56
+#define HDR_RESERVED0 60 /* u32 */
+#define HDR_CPUID_HASH 64
+#define HDR_RESERVED1 72 /* up to the CRC */
+#define HDR_CRC 124
+
+/* Record head field offsets. */
+#define HEAD_SEQ 0
+#define HEAD_ORDINAL 8
+#define HEAD_TYPE 16
+#define HEAD_FLAGS 18
+#define HEAD_LENGTH 20
+
+/* Payload sizes: fixed types exactly, variable ones before their bytes. */
+#define POS_SIZE 16
+#define BOOT_FIXED 16
+#define TIME_SIZE 32
+#define RANDOM_FIXED 24
+#define TIMER_SIZE POS_SIZE
+#define CONSOLE_IN_FIXED 24
+#define DIGEST_SIZE 56
+#define END_SIZE 48
+
+#define MAX_CMDLINE 1023 /* Xen's MAX_GUEST_CMDLINE less its NUL */
+#define MAX_NOTE 4096
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static int fail(struct logfmt_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct logfmt_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/*
+ * CRC32C, slice-by-8: table[0] is the classic byte-at-a-time table;
+ * table[k][b] is the CRC of byte b followed by k zero bytes, so eight
+ * input bytes take eight independent look-ups. Built once, on first use.
+ */
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (c & 1 ? CRC32C_POLY : 0);
+		crc_table[0][i] = c;
+	}
+	for (int t = 1; t < 8; t++)
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = crc_table[t - 1][i];
+
+			crc_table[t][i] = (c >> 8) ^ crc_table[0][c & 0xff];
+		}
+}
+
+uint32_t logfmt__crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint32_t(*t)[256] = crc_table;
+	const uint8_t *p = buf;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint32_t lo = crc ^ get32(p), hi = get32(p + 4);
+
+		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
+		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+		      t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^
+		      t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+	}
+	for (; len; p++, len--)
+		crc = (crc >> 8) ^ t[0][(crc ^ *p) & 0xff];
+	return ~crc;
+}
+
+const char *logfmt__type_name(uint16_t type)
+{
+	switch (type) {
+	case LOGFMT_BOOT:
+		return "BOOT";
+	case LOGFMT_TIME:
+		return "TIME";
+	case LOGFMT_RANDOM:
+		return "RANDOM";
+	case LOGFMT_TIMER:
+		return "TIMER";
+	case LOGFMT_CONSOLE_IN:
+		return "CONSOLE_IN";
+	case LOGFMT_DIGEST:
+		return "DIGEST";
+	case LOGFMT_END:
+		return "END";
+	case LOGFMT_NOTE:
+		return "NOTE";
+	}
+	return "unknown";
+}
+
+const char *logfmt__end_cause_name(uint32_t cause)
+{
+	static const char *const names[LOGFMT_END_NR] = {
+		[LOGFMT_END_SHUTDOWN] = "shutdown",
+		[LOGFMT_END_FAULT] = "fault",
+		[LOGFMT_END_STOPPED] = "stopped",
+		[LOGFMT_END_HOST] = "host",
+	};
+
+	return cause < LOGFMT_END_NR ? names[cause] : "unknown";
+}
+
+void logfmt__encode_header(const struct logfmt_header *h,
+			   uint8_t out[LOGFMT_HEADER_SIZE])
+{
+	memset(out, 0, LOGFMT_HEADER_SIZE);
+	memcpy(out + HDR_MAGIC, LOGFMT_MAGIC, 8);
+	put16(out + HDR_VERSION, LOGFMT_VERSION);
+	put16(out + HDR_SIZE, LOGFMT_HEADER_SIZE);
+	put32(out + HDR_FLAGS, h->flags);
+	put64(out + HDR_PAIR_ID, h->pair_id);
+	put64(out + HDR_EPOCH, h->epoch);
+	memcpy(out + HDR_IMAGE_HASH, h->image_hash, sizeof(h->image_hash));
+	put64(out + HDR_MEM_SIZE, h->mem_size);
+	put32(out + HDR_ABI_VERSION, h->abi_version);
+	put64(out + HDR_CPUID_HASH, h->cpuid_hash);
+	put32(out + HDR_CRC, logfmt__crc32c(0, out, HDR_CRC));
+}
+
+/* The reserved bytes [@from, @to) of a header are zero. */
+static int reserved_ok(const uint8_t *buf, int from, int to,
+		       struct logfmt_error *err)
+{
+	for (int i = from; i < to; i++)
+		if (buf[i])
+			return fail(err,
+				    "log header reserved byte at offset %d is "
+				    "0x%02x, want 0",
+				    i, buf[i]);
+	return 0;
+}
+
+int logfmt__decode_header(const uint8_t *buf, size_t len,
+			  struct logfmt_header *h, struct logfmt_error *err)
+{
+	uint32_t stored, crc, flags;
+	uint16_t version, size;
+
+	if (len < LOGFMT_HEADER_SIZE)
+		return fail(err, "log header truncated: %zu of %d bytes", len,
+			    LOGFMT_HEADER_SIZE);
+	if (memcmp(buf + HDR_MAGIC, LOGFMT_MAGIC, 8))
+		return fail(err, "not a pvft log (bad magic)");
+	/* The version first: another version may place the rest elsewhere. */
+	version = get16(buf + HDR_VERSION);
+	if (version != LOGFMT_VERSION)
+		return fail(err,
+			    "log format version %u, this pvft reads "
+			    "version %d",
+			    version, LOGFMT_VERSION);
+	size = get16(buf + HDR_SIZE);
+	if (size != LOGFMT_HEADER_SIZE)
+		return fail(err, "log header size is %u bytes, want %d", size,
+			    LOGFMT_HEADER_SIZE);
+	/* The CRC before the fields, so a flipped bit is called that. */
+	stored = get32(buf + HDR_CRC);
+	crc = logfmt__crc32c(0, buf, HDR_CRC);
+	if (stored != crc)
+		return fail(err,
+			    "log header CRC32C mismatch: stored 0x%08x, "
+			    "computed 0x%08x",
+			    stored, crc);
+	flags = get32(buf + HDR_FLAGS);
+	if (flags & ~LOGFMT_F_KNOWN)
+		return fail(err, "log header has unknown flags 0x%x",
+			    flags & ~LOGFMT_F_KNOWN);
+	if (reserved_ok(buf, HDR_RESERVED0, HDR_CPUID_HASH, err) ||
+	    reserved_ok(buf, HDR_RESERVED1, HDR_CRC, err))
+		return -1;
+
+	h->version = version;
+	h->flags = flags;
+	h->pair_id = get64(buf + HDR_PAIR_ID);
+	h->epoch = get64(buf + HDR_EPOCH);
+	memcpy(h->image_hash, buf + HDR_IMAGE_HASH, sizeof(h->image_hash));
+	h->mem_size = get64(buf + HDR_MEM_SIZE);
+	h->abi_version = get32(buf + HDR_ABI_VERSION);
+	h->cpuid_hash = get64(buf + HDR_CPUID_HASH);
+	return 0;
+}
+
+/*
+ * The payload bytes @r encodes to, from its type and union member; -1 if
+ * a field is out of the range a decoder accepts.
+ */
+static long payload_size(const struct logfmt_record *r)
+{
+	const struct logfmt_boot *b = &r->u.boot;
+
+	switch (r->type) {
+	case LOGFMT_BOOT:
+		if (b->cmdline_len > MAX_CMDLINE ||
+		    (b->cmdline_len &&
+		     (!b->cmdline || memchr(b->cmdline, '\0', b->cmdline_len))))
+			return -1;
+		return BOOT_FIXED + b->cmdline_len;
+	case LOGFMT_TIME:
+		return TIME_SIZE;
+	case LOGFMT_RANDOM:
+		if (r->u.random.len < 1 || r->u.random.len > PVFT_RANDOM_MAX ||
+		    !r->u.random.bytes)
+			return -1;
+		return RANDOM_FIXED + r->u.random.len;
+	case LOGFMT_TIMER:
+		return TIMER_SIZE;
+	case LOGFMT_CONSOLE_IN:
+		if (r->u.console_in.flags & ~LOGFMT_CONSOLE_CLOSED ||
+		    r->u.console_in.len > PVFT_CONSOLE_IO_MAX ||
+		    (r->u.console_in.len && !r->u.console_in.bytes))
+			return -1;
+		return CONSOLE_IN_FIXED + r->u.console_in.len;
+	case LOGFMT_DIGEST:
+		return DIGEST_SIZE;
+	case LOGFMT_END:
+		if (r->u.end.cause >= LOGFMT_END_NR)
+			return -1;
+		return END_SIZE;
+	case LOGFMT_NOTE:
+		if (r->u.note.len > MAX_NOTE ||
+		    (r->u.note.len && !r->u.note.text))
+			return -1;
+		return r->u.note.len;
+	}
+	/* Not ours to interpret: an optional type is copied as it came. */
+	if (!(r->type & LOGFMT_TYPE_OPTIONAL) || r->len > LOGFMT_MAX_PAYLOAD ||
+	    (r->len && !r->payload))
+		return -1;
+	return r->len;
+}
+
+size_t logfmt__record_size(const struct logfmt_record *r)
+{
+	long n = payload_size(r);
+
+	if (n < 0)
+		return 0;
+	return LOGFMT_HEAD_SIZE + pad8((size_t)n) + LOGFMT_TAIL_SIZE;
+}
+
+static void put_pos(uint8_t *p, const struct logfmt_pos *pos)
+{
+	put64(p, pos->rip);
+	put32(p + 8, pos->nr);
+}
+
+static void put_digest_value(uint8_t *p, const struct logfmt_digest_value *v)
+{
+	put64(p, v->mem);
+	put64(p + 8, v->regs);
+	put64(p + 16, v->out_bytes);
+	put64(p + 24, v->out_hash);
+}
+
+/* @p is zeroed: only the non-reserved fields are written. */
+static void encode_payload(const struct logfmt_record *r, uint8_t *p,
+			   size_t len)
+{
+	switch (r->type) {
+	case LOGFMT_BOOT:
+		put64(p, r->u.boot.wall_ns);
+		put32(p + 8, r->u.boot.id_nonce);
+		put32(p + 12, r->u.boot.cmdline_len);
+		if (len > BOOT_FIXED)
+			memcpy(p + BOOT_FIXED, r->u.boot.cmdline,
+			       len - BOOT_FIXED);
+		break;
+	case LOGFMT_TIME:
+		put_pos(p, &r->u.time.pos);
+		put32(p + 16, r->u.time.clock);
+		put64(p + 24, (uint64_t)r->u.time.value);
+		break;
+	case LOGFMT_RANDOM:
+		put_pos(p, &r->u.random.pos);
+		put32(p + 16, r->u.random.len);
+		memcpy(p + RANDOM_FIXED, r->u.random.bytes, r->u.random.len);
+		break;
+	case LOGFMT_TIMER:
+		put_pos(p, &r->u.timer.pos);
+		break;
+	case LOGFMT_CONSOLE_IN:
+		put_pos(p, &r->u.console_in.pos);
+		put32(p + 16, r->u.console_in.flags);
+		put32(p + 20, r->u.console_in.len);
+		if (r->u.console_in.len)
+			memcpy(p + CONSOLE_IN_FIXED, r->u.console_in.bytes,
+			       r->u.console_in.len);
+		break;
+	case LOGFMT_DIGEST:
+		put_pos(p, &r->u.digest.pos);
+		put64(p + 16, r->u.digest.guest_ns);
+		put_digest_value(p + 24, &r->u.digest.v);
+		break;
+	case LOGFMT_END:
+		put32(p, r->u.end.status);
+		put32(p + 4, r->u.end.cause);
+		put64(p + 8, r->u.end.guest_ns);
+		put_digest_value(p + 16, &r->u.end.v);
+		break;
+	case LOGFMT_NOTE:
+		if (len)
+			memcpy(p, r->u.note.text, len);
+		break;
+	default:
+		if (len)
+			memcpy(p, r->payload, len);
+		break;
+	}
+}
+
+long logfmt__encode_record(const struct logfmt_record *r, uint8_t *out,
+			   size_t cap)
+{
+	long n = payload_size(r);
+	size_t padded, total;
+
+	if (n < 0)
+		return -1;
+	padded = pad8((size_t)n);
+	total = LOGFMT_HEAD_SIZE + padded + LOGFMT_TAIL_SIZE;
+	if (cap < total)
+		return -1;
+	memset(out, 0, total);
+	put64(out + HEAD_SEQ, r->seq);
+	put64(out + HEAD_ORDINAL, r->ordinal);
+	put16(out + HEAD_TYPE, r->type);
+	put32(out + HEAD_LENGTH, (uint32_t)n);
+	encode_payload(r, out + LOGFMT_HEAD_SIZE, (size_t)n);
+	put32(out + LOGFMT_HEAD_SIZE + padded,
+	      logfmt__crc32c(0, out, LOGFMT_HEAD_SIZE + padded));
+	return (long)total;
+}
+
+static int want_len(const struct logfmt_record *r, uint32_t want,
+		    struct logfmt_error *err)
+{
+	if (r->len == want)
+		return 0;
+	return fail(err, "%s record payload is %u bytes, want %u",
+		    logfmt__type_name(r->type), r->len, want);
+}
+
+static int want_at_least(const struct logfmt_record *r, uint32_t want,
+			 struct logfmt_error *err)
+{
+	if (r->len >= want)
+		return 0;
+	return fail(err, "%s record payload is %u bytes, want at least %u",
+		    logfmt__type_name(r->type), r->len, want);
+}
+
+static int want_zero(const struct logfmt_record *r, const char *field,
+		     uint32_t v, struct logfmt_error *err)
+{
+	if (!v)
+		return 0;
+	return fail(err, "%s record %s is 0x%x, want 0",
+		    logfmt__type_name(r->type), field, v);
+}
+
+/* The pos at the start of @r's payload; the caller checked the length. */
+static int get_pos(const struct logfmt_record *r, struct logfmt_pos *pos,
+		   struct logfmt_error *err)
+{
+	pos->rip = get64(r->payload);
+	pos->nr = get32(r->payload + 8);
+	return want_zero(r, "position reserved field", get32(r->payload + 12),
+			 err);
+}
+
+static void get_digest_value(const uint8_t *p, struct logfmt_digest_value *v)
+{
+	v->mem = get64(p);
+	v->regs = get64(p + 8);
+	v->out_bytes = get64(p + 16);
+	v->out_hash = get64(p + 24);
+}
+
+static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_boot *b = &r->u.boot;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, BOOT_FIXED, err))
+		return -1;
+	b->wall_ns = get64(p);
+	b->id_nonce = get32(p + 8);
+	b->cmdline_len = get32(p + 12);
+	if (b->cmdline_len > MAX_CMDLINE)
+		return fail(err,
+			    "BOOT record command line is %u bytes, the "
+			    "maximum is %d",
+			    b->cmdline_len, MAX_CMDLINE);
+	if (want_len(r, BOOT_FIXED + b->cmdline_len, err))
+		return -1;
+	b->cmdline = (const char *)p + BOOT_FIXED;
+	if (memchr(b->cmdline, '\0', b->cmdline_len))
+		return fail(err, "BOOT record command line holds a NUL byte");
+	return 0;
+}
+
+static int decode_random(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_random *rnd = &r->u.random;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, RANDOM_FIXED, err) || get_pos(r, &rnd->pos, err) ||
+	    want_zero(r, "reserved field", get32(p + 20), err))
+		return -1;
+	rnd->len = get32(p + 16);
+	if (rnd->len < 1 || rnd->len > PVFT_RANDOM_MAX)
+		return fail(err, "RANDOM record length %u is outside 1..%d",
+			    rnd->len, PVFT_RANDOM_MAX);
+	if (want_len(r, RANDOM_FIXED + rnd->len, err))
+		return -1;
+	rnd->bytes = p + RANDOM_FIXED;
+	return 0;
+}
+
+static int decode_console_in(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_console_in *c = &r->u.console_in;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, CONSOLE_IN_FIXED, err) || get_pos(r, &c->pos, err))
+		return -1;
+	c->flags = get32(p + 16);
+	c->len = get32(p + 20);
+	if (c->flags & ~LOGFMT_CONSOLE_CLOSED)
+		return fail(err, "CONSOLE_IN record has unknown flags 0x%x",
+			    c->flags & ~LOGFMT_CONSOLE_CLOSED);
+	if (c->len > PVFT_CONSOLE_IO_MAX)
+		return fail(err,
+			    "CONSOLE_IN record length %u exceeds the "
+			    "maximum %d",
+			    c->len, PVFT_CONSOLE_IO_MAX);
+	if (want_len(r, CONSOLE_IN_FIXED + c->len, err))
+		return -1;
+	c->bytes = p + CONSOLE_IN_FIXED;
+	return 0;
+}
+
+static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
+{
+	const uint8_t *p = r->payload;
+
+	switch (r->type) {
+	case LOGFMT_BOOT:
+		return decode_boot(r, err);
+	case LOGFMT_TIME:
+		if (want_len(r, TIME_SIZE, err) ||
+		    get_pos(r, &r->u.time.pos, err) ||
+		    want_zero(r, "reserved field", get32(p + 20), err))
+			return -1;
+		r->u.time.clock = get32(p + 16);
+		r->u.time.value = (int64_t)get64(p + 24);
+		return 0;
+	case LOGFMT_RANDOM:
+		return decode_random(r, err);
+	case LOGFMT_TIMER:
+		if (want_len(r, TIMER_SIZE, err))
+			return -1;
+		return get_pos(r, &r->u.timer.pos, err);
+	case LOGFMT_CONSOLE_IN:
+		return decode_console_in(r, err);
+	case LOGFMT_DIGEST:
+		if (want_len(r, DIGEST_SIZE, err) ||
+		    get_pos(r, &r->u.digest.pos, err))
+			return -1;
+		r->u.digest.guest_ns = get64(p + 16);
+		get_digest_value(p + 24, &r->u.digest.v);
+		return 0;
+	case LOGFMT_END:
+		if (want_len(r, END_SIZE, err))
+			return -1;
+		r->u.end.status = get32(p);
+		r->u.end.cause = get32(p + 4);
+		if (r->u.end.cause >= LOGFMT_END_NR)
+			return fail(err, "END record cause %u is unknown",
+				    r->u.end.cause);
+		r->u.end.guest_ns = get64(p + 8);
+		get_digest_value(p + 16, &r->u.end.v);
+		return 0;
+	case LOGFMT_NOTE:
+		if (r->len > MAX_NOTE)
+			return fail(err,
+				    "NOTE record payload is %u bytes, the "
+				    "maximum is %d",
+				    r->len, MAX_NOTE);
+		r->u.note.len = r->len;
+		r->u.note.text = (const char *)p;
+		return 0;
+	}
+	if (!(r->type & LOGFMT_TYPE_OPTIONAL))
+		return fail(err, "unknown mandatory record type %u", r->type);
+	return 0;
+}
+
+long logfmt__decode_record(const uint8_t *buf, size_t avail,
+			   struct logfmt_record *r, struct logfmt_error *err)
+{
+	uint32_t len, stored, crc, reserved;
+	size_t padded, total;
+
+	if (avail < LOGFMT_HEAD_SIZE)
+		return 0;
+	/*
+	 * Bound the length before anything uses it, so that a hostile one
+	 * can neither overflow the size nor make a stream reader wait for
+	 * gigabytes.
+	 */
+	len = get32(buf + HEAD_LENGTH);
+	if (len > LOGFMT_MAX_PAYLOAD)
+		return fail(err, "record length %u exceeds the maximum %u", len,
+			    LOGFMT_MAX_PAYLOAD);
+	padded = pad8(len);
+	total = LOGFMT_HEAD_SIZE + padded + LOGFMT_TAIL_SIZE;
+	if (avail < total)
+		return 0;
+
+	stored = get32(buf + LOGFMT_HEAD_SIZE + padded);
+	crc = logfmt__crc32c(0, buf, LOGFMT_HEAD_SIZE + padded);
+	if (stored != crc)
+		return fail(err,
+			    "record CRC32C mismatch: stored 0x%08x, computed "
+			    "0x%08x",
+			    stored, crc);
+	for (size_t i = len; i < padded; i++)
+		if (buf[LOGFMT_HEAD_SIZE + i])
+			return fail(err,
+				    "record padding byte %zu is 0x%02x, "
+				    "want 0",
+				    i - len, buf[LOGFMT_HEAD_SIZE + i]);
+	reserved = get32(buf + LOGFMT_HEAD_SIZE + padded + 4);
+	if (reserved)
+		return fail(err, "record tail reserved field is 0x%x, want 0",
+			    reserved);
+
+	r->seq = get64(buf + HEAD_SEQ);
+	r->ordinal = get64(buf + HEAD_ORDINAL);
+	r->type = get16(buf + HEAD_TYPE);
+	r->flags = get16(buf + HEAD_FLAGS);
+	r->len = len;
+	r->payload = buf + LOGFMT_HEAD_SIZE;
+	if (r->flags)
+		return fail(err, "%s record (type %u) has flags 0x%x, want 0",
+			    logfmt__type_name(r->type), r->type, r->flags);
+	if (decode_payload(r, err))
+		return -1;
+	return (long)total;
+}

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pvft log format, version 1: one byte format for log files (offline
+ * record/replay) and for the log channel's TCP stream (live pair). The
+ * normative description is Documentation/log-format.md; this file and
+ * logfmt.c are the only code that touch the bytes.
+ *
+ *   header   128 bytes, once: magic, version, flags, pair id, epoch, guest
+ *            image hash, memory size, PV ABI version, CPUID hash, CRC32C
+ *   record   24-byte head {seq, exit ordinal, type, flags, length},
+ *            payload padded with zeros to 8 bytes, 8-byte tail {CRC32C, 0}
+ *
+ * Everything is little-endian. The decoder takes every input as hostile:
+ * each check failure is a logfmt_error with a message naming the cause, never
+ * a crash or a read past the bytes it was given.
+ */
+#ifndef PVFT_LOGCHAN_LOGFMT_H
+#define PVFT_LOGCHAN_LOGFMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOGFMT_MAGIC "PVFTLOG\0" /* 8 bytes, NUL included */
+#define LOGFMT_VERSION 1
+#define LOGFMT_HEADER_SIZE 128
+#define LOGFMT_HEAD_SIZE 24 /* record head */
+#define LOGFMT_TAIL_SIZE 8  /* record tail: CRC32C + reserved zero */
+/* No record is longer: bounds what a reader ever buffers. */
+#define LOGFMT_MAX_PAYLOAD (1u << 20)
+#define LOGFMT_MAX_RECORD \
+	(LOGFMT_HEAD_SIZE + LOGFMT_MAX_PAYLOAD + LOGFMT_TAIL_SIZE)
+
+/* Header flags. Unknown flags are an error. */
+#define LOGFMT_F_STREAM 0x1u /* a live TCP stream, not a file */
+#define LOGFMT_F_KNOWN LOGFMT_F_STREAM
+
+struct logfmt_header {
+	uint16_t version;
+	uint32_t flags;
+	uint64_t pair_id;
+	uint64_t epoch;
+	uint8_t image_hash[16]; /* XXH3-128 of the guest image file */
+	uint64_t mem_size;	/* bytes */
+	uint32_t abi_version;	/* PVFT_ABI_VERSION */
+	uint64_t cpuid_hash;	/* hv/cpuid.c's table, as cpuid__hash() */
+};
+
+/*
+ * Record types. Bit 15 set: optional, a reader that does not know the type
+ * skips it. Clear: mandatory, an unknown one is an error.
+ */
+enum logfmt_type {
+	LOGFMT_BOOT = 1,       /* ordinal 0: the domain's boot parameters */
+	LOGFMT_TIME = 2,       /* PVFTOP_time result */
+	LOGFMT_RANDOM = 3,     /* PVFTOP_random bytes */
+	LOGFMT_TIMER = 4,      /* VIRQ_TIMER fired at this exit */
+	LOGFMT_CONSOLE_IN = 5, /* console input staged at this exit */
+	LOGFMT_DIGEST = 6,     /* state digest at this exit */
+	LOGFMT_END = 7,	       /* the run ended; nothing follows */
+	LOGFMT_NOTE = 0x8001,  /* optional free text (who recorded, why) */
+};
+#define LOGFMT_TYPE_OPTIONAL 0x8000u
+
+/*
+ * Where the guest was when the hv applied or produced the record: a check
+ * on top of the exit ordinal. nr is the hypercall number of the exit.
+ */
+struct logfmt_pos {
+	uint64_t rip;
+	uint32_t nr;
+};
+
+struct logfmt_boot {
+	uint64_t wall_ns;  /* host CLOCK_REALTIME at boot (informational) */
+	uint32_t id_nonce; /* PVFTOP_unique_id's per-boot nonce */
+	uint32_t cmdline_len;
+	const char *cmdline; /* not NUL-terminated; no NUL bytes inside */
+};
+
+struct logfmt_time {
+	struct logfmt_pos pos;
+	uint32_t clock; /* PVFT_CLOCK_* */
+	int64_t value;	/* what the hypercall returned */
+};
+
+struct logfmt_random {
+	struct logfmt_pos pos;
+	uint32_t len; /* 1..PVFT_RANDOM_MAX */
+	const uint8_t *bytes;
+};
+
+struct logfmt_timer {
+	struct logfmt_pos pos;
+};
+
+#define LOGFMT_CONSOLE_CLOSED 0x1u /* input is over after these bytes */
+struct logfmt_console_in {
+	struct logfmt_pos pos;
+	uint32_t flags;
+	uint32_t len; /* 0..PVFT_CONSOLE_IO_MAX */
+	const uint8_t *bytes;
+};
+
+/* A state digest: XXH3-64 hashes. */
+struct logfmt_digest_value {
+	uint64_t mem;	    /* all of guest memory */
+	uint64_t regs;	    /* the vCPU's registers (hv/gate.c says which) */
+	uint64_t out_bytes; /* console bytes the guest wrote so far */
+	uint64_t out_hash;  /* running hash of those bytes */
+};
+
+struct logfmt_digest {
+	struct logfmt_pos pos;
+	uint64_t guest_ns; /* guest monotonic time when taken */
+	struct logfmt_digest_value v;
+};
+
+/* Why the run ended (struct logfmt_end.cause). */
+enum logfmt_end_cause {
+	LOGFMT_END_SHUTDOWN = 0, /* the guest shut down (any reason) */
+	LOGFMT_END_FAULT = 1,	 /* guest fault or dead domain */
+	LOGFMT_END_STOPPED = 2,	 /* stopped from outside (signal) */
+	LOGFMT_END_HOST = 3,	 /* the host failed (backend error) */
+	LOGFMT_END_NR
+};
+
+struct logfmt_end {
+	uint32_t status; /* pvft-hv's exit status */
+	uint32_t cause;	 /* enum logfmt_end_cause */
+	uint64_t guest_ns;
+	struct logfmt_digest_value v; /* the final state */
+};
+
+struct logfmt_note {
+	uint32_t len;
+	const char *text; /* not NUL-terminated */
+};
+
+/* One record, decoded; pointers point into the decoded bytes. */
+struct logfmt_record {
+	uint64_t seq;
+	uint64_t ordinal; /* exit ordinal the record belongs to */
+	uint16_t type;
+	uint16_t flags; /* 0 in version 1 */
+	uint32_t len;	/* payload bytes */
+	const uint8_t *payload;
+	union {
+		struct logfmt_boot boot;
+		struct logfmt_time time;
+		struct logfmt_random random;
+		struct logfmt_timer timer;
+		struct logfmt_console_in console_in;
+		struct logfmt_digest digest;
+		struct logfmt_end end;
+		struct logfmt_note note;
+	} u; /* by type; untouched for an unknown optional type */
+};
+
+struct logfmt_error {
+	char msg[200];
+};
+
+/* CRC32C (Castagnoli), as iSCSI and ext4: crc = logfmt__crc32c(0, p, n). */
+uint32_t logfmt__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* "TIME", "CONSOLE_IN", ...; "unknown" for others. */
+const char *logfmt__type_name(uint16_t type);
+const char *logfmt__end_cause_name(uint32_t cause);
+
+/*
+ * Encode the header into exactly LOGFMT_HEADER_SIZE bytes. @h->version is
+ * not read: this code writes LOGFMT_VERSION, the only one it can write.
+ */
+void logfmt__encode_header(const struct logfmt_header *h,
+			   uint8_t out[LOGFMT_HEADER_SIZE]);
+/*
+ * Decode and check a header (magic, version, flags, reserved bytes, CRC).
+ * 0, or -1 with @err set. @len is how many bytes the caller has: fewer
+ * than LOGFMT_HEADER_SIZE is an error ("truncated").
+ */
+int logfmt__decode_header(const uint8_t *buf, size_t len,
+			  struct logfmt_header *h, struct logfmt_error *err);
+
+/*
+ * Bytes that encoding @r takes (head + padded payload + tail); 0 if @r
+ * cannot be encoded (logfmt__encode_record would return -1 for any @cap).
+ */
+size_t logfmt__record_size(const struct logfmt_record *r);
+
+/*
+ * Encode @r from its type and the matching union member (seq, ordinal,
+ * type and u are read; len and payload are ignored and computed). An
+ * unknown optional type has no member: its len and payload bytes are
+ * written as they are, so a decoded record always encodes back to the
+ * same bytes. Returns the bytes written, or -1 if @cap is too small, the
+ * type is unknown and mandatory, or the member is invalid (e.g. a random
+ * length over PVFT_RANDOM_MAX).
+ */
+long logfmt__encode_record(const struct logfmt_record *r, uint8_t *out,
+			   size_t cap);
+
+/*
+ * Decode one record from @buf (@avail bytes): checks the head, the length
+ * bound, the CRC, the padding and tail, the type (unknown mandatory types
+ * are errors) and the payload layout of known types. Returns the bytes it
+ * took (> 0); 0 when @avail is too short to hold the whole record (read
+ * more, or at end of input: truncated); -1 with @err set for a bad record.
+ */
+long logfmt__decode_record(const uint8_t *buf, size_t avail,
+			   struct logfmt_record *r, struct logfmt_error *err);
+
+#endif /* PVFT_LOGCHAN_LOGFMT_H */

@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# Record/replay tests: real guests recorded by pvft-hv --record and replayed
+# by pvft-hv --replay; bad logs of every kind; pvft log-dump on every log.
+# Every pvft-hv runs under timeout(1); CPU hogs the tests start are ended
+# by PID, also on failure. Last line: "N passed, N failed".
+# ONLY=REGEX runs the matching tests; BACKEND=kvm|ptrace pins the backend.
+set -u
+build=${1:-build}
+HV=$build/bin/pvft-hv
+PVFT=$build/bin/pvft
+G=$build/guest
+T=120 # seconds: a hang is a failure, never a stuck make check
+TRIALS=${REPLAY_TRIALS:-20}
+ROUNDS=${REPLAY_CHAOS_ROUNDS:-100} # chaos rounds in the perturbed replays
+
+tmp=$(mktemp -d)
+hogs=()
+cleanup() {
+	local p
+	for p in "${hogs[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0
+fail=0
+why=""
+
+if [ -n "${BACKEND:-}" ]; then
+	HV_ARGS=(--backend "$BACKEND")
+else
+	HV_ARGS=()
+fi
+
+# hv NAME [pvft-hv args...]: run it; sets rc and $tmp/NAME.out, .err.
+hv() {
+	local name=$1; shift
+	timeout --preserve-status -k 5 "$T" "$HV" "${HV_ARGS[@]}" "$@" \
+		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+	last=$name
+}
+
+rc_is() { [ "$rc" -eq "$1" ] || { why="$last: exit status $rc, want $1"; return 1; }; }
+err_has() { grep -qE -- "$2" "$tmp/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
+same_out() { cmp -s "$tmp/$1.out" "$tmp/$2.out" || { why="stdout of $1 and $2 differ"; return 1; }; }
+# The "final digest: ..." line pvft-hv prints at the end of a record/replay.
+digest() { grep -oE 'final digest: .*' "$tmp/$1.err"; }
+same_digest() {
+	local a b
+	a=$(digest "$1") && b=$(digest "$2") && [ "$a" = "$b" ] ||
+		{ why="final digests differ: $1 '${a:-none}', $2 '${b:-none}'"; return 1; }
+}
+# No crash, whatever the input: a signal death would be 128+N.
+no_crash() {
+	[ "$rc" -lt 128 ] || { why="$last died of signal $((rc - 128))"; return 1; }
+	! grep -qE 'AddressSanitizer|runtime error|Segmentation|core dumped' "$tmp/$last.err" ||
+		{ why="$last crashed"; return 1; }
+}
+
+run() {
+	local name=$1 f
+	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
+	why=""
+	if "$name"; then
+		echo "PASS $name"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name: ${why:-failed}"
+		for f in "$tmp"/*.err; do
+			[ -s "$f" ] && tail -n 5 "$f" | sed "s/^/    ${f##*/}: /"
+		done
+		fail=$((fail + 1))
+	fi
+	rm -f "$tmp"/*.out "$tmp"/*.err
+}
+
+# record_replay NAME GUEST [pvft-hv args]: record, then replay; both must
+# end alike: stdout, exit status, final digest.
+record_replay() {
+	local name=$1 guest=$2; shift 2
+	hv "$name-rec" --record "$tmp/$name.log" "$@" "$G/$guest.elf"
+	local rec_rc=$rc
+	hv "$name-rep" --replay "$tmp/$name.log" "$G/$guest.elf"
+	[ "$rc" -eq "$rec_rc" ] || { why="replay exit status $rc, recording $rec_rc"; return 1; }
+	err_has "$name-rep" 'the run matches its recording|recorded run was stopped' &&
+		same_out "$name-rec" "$name-rep" && same_digest "$name-rec" "$name-rep"
+}
+
+# --- the example guests, recorded and replayed ------------------------------
+
+t_hello() { record_replay hello hello && rc_is 0; }
+t_compute() { record_replay compute compute --cmdline rounds=16 && rc_is 0; }
+t_chaos() { record_replay chaos chaos --digest-exits 50 && rc_is 0; }
+t_hostile() { record_replay hostile hostile && rc_is 0; }
+# A guest fault ends the recording and its replay at the same exit; with
+# its own fault handler, the guest reports and crashes alike in both.
+t_guest_fault() {
+	record_replay fault hostile --cmdline "fault=null notraps" && rc_is 4 &&
+		err_has fault-rep 'page fault \(#PF\).*exit ordinal 5$'
+}
+t_guest_fault_handler() {
+	record_replay handler hostile --cmdline fault=null && rc_is 5 &&
+		same_out handler-rec handler-rep
+}
+# The guest's own exit code (hostile: 2 for a fault it does not know).
+t_guest_exit_code() {
+	record_replay exitcode hostile --cmdline fault=nonesuch && rc_is 2
+}
+
+# Console input comes from the log: the replay's own stdin is never read.
+t_console_input() {
+	printf 'one\ntwo\nquit\n' | timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" \
+		--record "$tmp/echo.log" --cmdline echo "$G/hello.elf" \
+		>"$tmp/echo-rec.out" 2>"$tmp/echo-rec.err"
+	rc=$? last=echo-rec
+	rc_is 0 || return 1
+	printf 'live\nquit\n' | timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" \
+		--replay "$tmp/echo.log" "$G/hello.elf" \
+		>"$tmp/echo-rep.out" 2>"$tmp/echo-rep.err"
+	rc=$? last=echo-rep
+	rc_is 0 && same_out echo-rec echo-rep && same_digest echo-rec echo-rep &&
+		grep -q '^echo: two$' "$tmp/echo-rep.out" &&
+		! grep -q live "$tmp/echo-rep.out" || { why=${why:-"replay output wrong"}; return 1; }
+}
+
+# A run stopped by a signal replays to the same exit and stops there.
+t_stopped_run() {
+	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/stop.log" \
+		--cmdline sleep "$G/hello.elf" </dev/null >"$tmp/stop-rec.out" \
+		2>"$tmp/stop-rec.err" &
+	local pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$? last=stop-rec
+	rc_is 143 || return 1
+	hv stop-rep --replay "$tmp/stop.log" "$G/hello.elf"
+	rc_is 143 && err_has stop-rep 'recorded run was stopped by a signal at exit ordinal' &&
+		same_out stop-rec stop-rep
+}
+
+t_no_console() {
+	hv quiet-rec --record "$tmp/quiet.log" "$G/hello.elf" && rc_is 0 || return 1
+	hv quiet-rep --replay "$tmp/quiet.log" --no-console "$G/hello.elf"
+	rc_is 0 && [ ! -s "$tmp/quiet-rep.out" ] && same_digest quiet-rec quiet-rep ||
+		{ why=${why:-"--no-console printed output"}; return 1; }
+}
+
+# --- replays under a perturbed host -----------------------------------------
+
+# CPU hogs on every core plus random sleeps in pvft-hv's host threads
+# (PVFT_DEBUG_PERTURB): every replay must still end exactly as recorded.
+t_chaos_replays_perturbed() {
+	local i n_cpu
+	hv perturb-rec --record "$tmp/perturb.log" --digest-exits 25 \
+		--cmdline "rounds=$ROUNDS" "$G/chaos.elf"
+	rc_is 0 || return 1
+	n_cpu=$(nproc)
+	for _ in $(seq "$n_cpu"); do
+		(while :; do :; done) &
+		hogs+=($!)
+	done
+	for i in $(seq "$TRIALS"); do
+		PVFT_DEBUG_PERTURB=$i hv perturb-rep --replay "$tmp/perturb.log" \
+			"$G/chaos.elf"
+		if ! rc_is 0 || ! same_out perturb-rec perturb-rep ||
+			! same_digest perturb-rec perturb-rep; then
+			why="replay $i of $TRIALS: $why"
+			break
+		fi
+	done
+	kill "${hogs[@]}" 2>/dev/null
+	wait "${hogs[@]}" 2>/dev/null
+	hogs=()
+	[ -z "$why" ]
+}
+
+# --- divergence -------------------------------------------------------------
+
+# A guest that reads the TSC (allowed here on purpose) diverges, and the
+# replay names the digest at the exit right after the read: the wall-clock
+# TIME record is the guest's marker just before the rdtsc.
+t_rdtsc_diverges() {
+	local marker want
+	hv tsc-rec --record "$tmp/tsc.log" --debug-allow-rdtsc --digest-exits 1 \
+		-m 8 --cmdline rdtsc "$G/hello.elf"
+	rc_is 0 || return 1
+	marker=$("$PVFT" log-dump --json "$tmp/tsc.log" |
+		jq '[.records[] | select(.type == "TIME" and .clock == "wall")][0].ordinal')
+	[ -n "$marker" ] && [ "$marker" != null ] || { why="no wall-clock TIME record"; return 1; }
+	want=$((marker + 1))
+	hv tsc-rep --replay "$tmp/tsc.log" --debug-allow-rdtsc "$G/hello.elf"
+	rc_is 6 && err_has tsc-rep "replay diverged at record #[0-9]+ \\(DIGEST, exit ordinal $want\\): memory hash: log [0-9a-f]+, replay [0-9a-f]+" &&
+		[ "$(grep -c . "$tmp/tsc-rep.err")" -le 2 ] || { why=${why:-"more than one error line"}; return 1; }
+}
+
+# --- logs that do not fit, or are not logs ----------------------------------
+
+t_replay_other_image() {
+	hv img-rec --record "$tmp/img.log" "$G/hello.elf" && rc_is 0 || return 1
+	hv img-rep --replay "$tmp/img.log" "$G/compute.elf"
+	rc_is 7 && err_has img-rep 'recorded with another guest image'
+}
+
+t_replay_other_memory() {
+	hv mem-rec --record "$tmp/mem.log" -m 16 "$G/hello.elf" && rc_is 0 || return 1
+	hv mem-rep --replay "$tmp/mem.log" -m 32 "$G/hello.elf"
+	rc_is 2 && err_has mem-rep 'recorded with 16 MiB'
+}
+
+t_replay_other_cmdline() {
+	hv cmd-rec --record "$tmp/cmd.log" --cmdline a=1 "$G/hello.elf" && rc_is 0 || return 1
+	hv cmd-rep --replay "$tmp/cmd.log" --cmdline a=2 "$G/hello.elf"
+	rc_is 2 && err_has cmd-rep "recorded with 'a=1'"
+}
+
+t_replay_missing_log() {
+	hv miss --replay "$tmp/nope.log" "$G/hello.elf"
+	rc_is 7 && err_has miss 'nope.log.*No such file'
+}
+
+t_replay_not_a_log() {
+	hv notlog --replay "$G/hello.elf" "$G/hello.elf"
+	rc_is 7 && err_has notlog 'not a pvft log'
+}
+
+t_record_unwritable() {
+	hv unw --record "$tmp/no/such/dir.log" "$G/hello.elf"
+	rc_is 7 && err_has unw 'no/such/dir.log'
+}
+
+t_record_and_replay_together() {
+	hv both --record "$tmp/a.log" --replay "$tmp/b.log" "$G/hello.elf"
+	rc_is 2
+}
+
+# The chaos log, spoiled byte by byte: replay and log-dump both refuse it
+# with one clear error, and never crash.
+spoil_setup() {
+	[ -s "$tmp/spoil.log" ] && return 0
+	hv spoil-rec --record "$tmp/spoil.log" --digest-exits 10 --cmdline rounds=20 \
+		"$G/chaos.elf"
+	rc_is 0
+}
+
+# check_bad_log FILE REGEX: replay exits 7 (or 6 when the damage is only in a
+# value the guest takes), log-dump exits 1; both name the cause.
+check_bad_log() {
+	local log=$1 re=$2
+	hv bad-rep --replay "$log" "$G/chaos.elf"
+	no_crash || return 1
+	[ "$rc" -eq 7 ] || [ "$rc" -eq 6 ] || { why="replay of $(basename "$log"): exit status $rc, want 7 (or 6)"; return 1; }
+	err_has bad-rep "$re" || return 1
+	timeout -k 5 "$T" "$PVFT" log-dump "$log" >"$tmp/bad-dump.out" 2>"$tmp/bad-dump.err"
+	rc=$? last=bad-dump
+	no_crash || return 1
+	rc_is 1 && err_has bad-dump "$re"
+}
+
+t_log_flipped_bits() {
+	local size off bit i
+	spoil_setup || return 1
+	size=$(stat -c %s "$tmp/spoil.log")
+	for i in $(seq "$TRIALS"); do
+		off=$((RANDOM * 32768 + RANDOM))
+		off=$((off % size))
+		bit=$((1 << (RANDOM % 8)))
+		cp "$tmp/spoil.log" "$tmp/flip.log"
+		printf "$(printf '\\%03o' $(($(od -An -tu1 -j "$off" -N1 "$tmp/spoil.log") ^ bit)))" |
+			dd of="$tmp/flip.log" bs=1 seek="$off" conv=notrunc status=none
+		check_bad_log "$tmp/flip.log" 'CRC|bad magic|format version|header|reserved|flags|sequence|length|ordinal|type|padding' ||
+			{ why="bit 0x$(printf %x $bit) of byte $off flipped: $why"; return 1; }
+	done
+}
+
+t_log_truncated() {
+	local size off i
+	spoil_setup || return 1
+	size=$(stat -c %s "$tmp/spoil.log")
+	for i in $(seq "$TRIALS"); do
+		off=$(((RANDOM * 32768 + RANDOM) % size))
+		head -c "$off" "$tmp/spoil.log" >"$tmp/cut.log"
+		check_bad_log "$tmp/cut.log" 'truncated|cut short|without an END' ||
+			{ why="cut at $off of $size: $why"; return 1; }
+	done
+}
+
+t_log_wrong_version() {
+	spoil_setup || return 1
+	cp "$tmp/spoil.log" "$tmp/v2.log"
+	printf '\002' | dd of="$tmp/v2.log" bs=1 seek=8 conv=notrunc status=none
+	check_bad_log "$tmp/v2.log" 'format version 2'
+}
+
+t_log_data_after_end() {
+	spoil_setup || return 1
+	cp "$tmp/spoil.log" "$tmp/extra.log"
+	head -c 64 /dev/zero >>"$tmp/extra.log"
+	check_bad_log "$tmp/extra.log" 'after the END record'
+}
+
+# --- pvft log-dump ----------------------------------------------------------
+
+t_log_dump_every_log() {
+	local log n=0
+	for log in "$tmp"/*.log; do
+		case $(basename "$log") in
+		flip.log | cut.log | v2.log | extra.log) continue ;;
+		esac
+		"$PVFT" log-dump "$log" >"$tmp/dump.out" 2>"$tmp/dump.err" ||
+			{ why="log-dump $(basename "$log") failed: $(head -n 1 "$tmp/dump.err")"; return 1; }
+		grep -q 'END' "$tmp/dump.out" || { why="log-dump $(basename "$log"): no END"; return 1; }
+		"$PVFT" log-dump --json "$log" | jq -e '.records | length > 0' >/dev/null ||
+			{ why="log-dump --json $(basename "$log") is not valid JSON"; return 1; }
+		n=$((n + 1))
+	done
+	[ "$n" -ge 5 ] || { why="only $n logs to dump"; return 1; }
+}
+
+t_log_dump_summary() {
+	spoil_setup || return 1
+	"$PVFT" log-dump --summary "$tmp/spoil.log" >"$tmp/sum.out" 2>"$tmp/sum.err" || return 1
+	grep -qE 'Mbit/s' "$tmp/sum.out" && grep -qE 'DIGEST' "$tmp/sum.out" ||
+		{ why="summary lacks Mbit/s or DIGEST"; return 1; }
+}
+
+t_log_dump_usage() {
+	"$PVFT" log-dump >/dev/null 2>&1
+	rc=$? last=log-dump
+	rc_is 2
+}
+
+# --- run them ---------------------------------------------------------------
+
+# In the order written: log-dump reads the logs the earlier tests made.
+for t in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
+	run "$t"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

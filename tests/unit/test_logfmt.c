@@ -1,0 +1,1155 @@
+// SPDX-License-Identifier: MIT
+/*
+ * logfmt: the CRC against published vectors; header and records against
+ * bytes laid out here by hand from Documentation/log-format.md (not by the
+ * encoder under test); then one mutation per check the decoder makes. Any
+ * input the decoder sees is copied into a buffer of exactly its size, so
+ * that ASan catches a read past what it was given.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "logfmt.h"
+#include "pvft/abi.h"
+#include "unit.h"
+
+/* Assert with the caller's line, so a failure names the mutated case. */
+#define CHECK_AT(cond, line) \
+	CU_assertImplementation(!!(cond), (line), #cond, __FILE__, "", CU_FALSE)
+
+#define SAMPLE_SEQ 7
+#define SAMPLE_ORDINAL 0x123456789aull
+#define SAMPLE_RIP 0xffffffff80001234ull
+#define SAMPLE_NR 48
+#define UNKNOWN_OPTIONAL 0x8123
+#define BIG 8192 /* more than any test record here takes */
+
+static uint8_t pattern[PVFT_RANDOM_MAX + 8]; /* never 0 */
+
+static void le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+/* An exact-size heap copy: reading past @len is an ASan report. */
+static uint8_t *exact(const uint8_t *buf, size_t len)
+{
+	uint8_t *p = malloc(len ? len : 1);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	if (len)
+		memcpy(p, buf, len);
+	return p;
+}
+
+static long decode(const uint8_t *buf, size_t len, struct logfmt_record *r,
+		   struct logfmt_error *e)
+{
+	uint8_t *p = exact(buf, len);
+	long n;
+
+	memset(e, 0, sizeof(*e));
+	n = logfmt__decode_record(p, len, r, e);
+	free(p);
+	/* r's pointers pointed into p: only its scalar fields are used. */
+	return n;
+}
+
+/* A record laid out by hand: head, @payload padded, tail, good CRC. */
+static size_t raw_record(uint8_t *out, uint16_t type, uint16_t flags,
+			 const uint8_t *payload, uint32_t len)
+{
+	size_t padded = (len + 7) & ~7u;
+
+	memset(out, 0, 24 + padded + 8);
+	le64(out, SAMPLE_SEQ);
+	le64(out + 8, SAMPLE_ORDINAL);
+	le16(out + 16, type);
+	le16(out + 18, flags);
+	le32(out + 20, len);
+	if (len)
+		memcpy(out + 24, payload, len);
+	le32(out + 24 + padded, logfmt__crc32c(0, out, 24 + padded));
+	return 24 + padded + 8;
+}
+
+/* Recompute the CRC after a mutation, so that the next check is hit. */
+static void resign(uint8_t *rec)
+{
+	size_t padded = (rd32(rec + 20) + 7) & ~7u;
+
+	le32(rec + 24 + padded, logfmt__crc32c(0, rec, 24 + padded));
+}
+
+static void expect_error_at(const uint8_t *buf, size_t len, const char *msg,
+			    int line)
+{
+	struct logfmt_record r;
+	struct logfmt_error e;
+
+	CHECK_AT(decode(buf, len, &r, &e) == -1, line);
+	CHECK_AT(strstr(e.msg, msg), line);
+	if (!strstr(e.msg, msg))
+		fprintf(stderr, "\n  line %d: got \"%s\", want \"%s\"\n", line,
+			e.msg, msg);
+}
+
+#define expect_error(buf, len, msg) \
+	expect_error_at((buf), (len), (msg), __LINE__)
+
+/* A raw record of @type with @payload, expected to be refused. */
+#define expect_payload_error(type, payload, len, msg)                      \
+	do {                                                               \
+		uint8_t rec_[BIG];                                         \
+		size_t n_ = raw_record(rec_, (type), 0, (payload), (len)); \
+		expect_error(rec_, n_, (msg));                             \
+	} while (0)
+
+static const struct logfmt_pos sample_pos = { SAMPLE_RIP, SAMPLE_NR };
+static const struct logfmt_digest_value sample_v = { 0x1111111111111111ull,
+						     0x2222222222222222ull,
+						     12345,
+						     0x4444444444444444ull };
+
+/* A record of @type with distinct values in every field; @len for the
+ * variable-length ones. */
+static struct logfmt_record sample(uint16_t type, uint32_t len)
+{
+	struct logfmt_record r = { .seq = SAMPLE_SEQ,
+				   .ordinal = SAMPLE_ORDINAL,
+				   .type = type };
+
+	switch (type) {
+	case LOGFMT_BOOT:
+		r.u.boot =
+		    (struct logfmt_boot){ 1700000000123456789ull, 0xabcd1234,
+					  len, (const char *)pattern };
+		break;
+	case LOGFMT_TIME:
+		r.u.time =
+		    (struct logfmt_time){ sample_pos, PVFT_CLOCK_WALL, -22 };
+		break;
+	case LOGFMT_RANDOM:
+		r.u.random = (struct logfmt_random){ sample_pos, len, pattern };
+		break;
+	case LOGFMT_TIMER:
+		r.u.timer.pos = sample_pos;
+		break;
+	case LOGFMT_CONSOLE_IN:
+		r.u.console_in = (struct logfmt_console_in){
+			sample_pos, LOGFMT_CONSOLE_CLOSED, len, pattern
+		};
+		break;
+	case LOGFMT_DIGEST:
+		r.u.digest =
+		    (struct logfmt_digest){ sample_pos, 987654321000ull,
+					    sample_v };
+		break;
+	case LOGFMT_END:
+		r.u.end = (struct logfmt_end){ 3, LOGFMT_END_HOST,
+					       987654321999ull, sample_v };
+		break;
+	case LOGFMT_NOTE:
+		r.u.note = (struct logfmt_note){ len, (const char *)pattern };
+		break;
+	default:
+		r.len = len;
+		r.payload = pattern;
+		break;
+	}
+	return r;
+}
+
+static void put_pos(uint8_t *p)
+{
+	le64(p, SAMPLE_RIP);
+	le32(p + 8, SAMPLE_NR);
+}
+
+static void put_v(uint8_t *p)
+{
+	le64(p, sample_v.mem);
+	le64(p + 8, sample_v.regs);
+	le64(p + 16, sample_v.out_bytes);
+	le64(p + 24, sample_v.out_hash);
+}
+
+/* sample(@type, @len)'s payload, laid out from the spec's tables. */
+static uint32_t sample_payload(uint16_t type, uint32_t len, uint8_t *p)
+{
+	memset(p, 0, BIG);
+	switch (type) {
+	case LOGFMT_BOOT:
+		le64(p, 1700000000123456789ull);
+		le32(p + 8, 0xabcd1234);
+		le32(p + 12, len);
+		memcpy(p + 16, pattern, len);
+		return 16 + len;
+	case LOGFMT_TIME:
+		put_pos(p);
+		le32(p + 16, PVFT_CLOCK_WALL);
+		le64(p + 24, (uint64_t)-22);
+		return 32;
+	case LOGFMT_RANDOM:
+		put_pos(p);
+		le32(p + 16, len);
+		memcpy(p + 24, pattern, len);
+		return 24 + len;
+	case LOGFMT_TIMER:
+		put_pos(p);
+		return 16;
+	case LOGFMT_CONSOLE_IN:
+		put_pos(p);
+		le32(p + 16, LOGFMT_CONSOLE_CLOSED);
+		le32(p + 20, len);
+		memcpy(p + 24, pattern, len);
+		return 24 + len;
+	case LOGFMT_DIGEST:
+		put_pos(p);
+		le64(p + 16, 987654321000ull);
+		put_v(p + 24);
+		return 56;
+	case LOGFMT_END:
+		le32(p, 3);
+		le32(p + 4, LOGFMT_END_HOST);
+		le64(p + 8, 987654321999ull);
+		put_v(p + 16);
+		return 48;
+	default: /* NOTE and unknown optional types: the bytes as they are */
+		memcpy(p, pattern, len);
+		return len;
+	}
+}
+
+static bool pos_equal(const struct logfmt_pos *a, const struct logfmt_pos *b)
+{
+	return a->rip == b->rip && a->nr == b->nr;
+}
+
+static bool v_equal(const struct logfmt_digest_value *a,
+		    const struct logfmt_digest_value *b)
+{
+	return a->mem == b->mem && a->regs == b->regs &&
+	       a->out_bytes == b->out_bytes && a->out_hash == b->out_hash;
+}
+
+static bool bytes_equal(const void *a, const void *b, size_t n)
+{
+	return !n || !memcmp(a, b, n);
+}
+
+/* Did decoding give back what @w was encoded from? */
+static bool fields_equal(const struct logfmt_record *w,
+			 const struct logfmt_record *g)
+{
+	if (w->seq != g->seq || w->ordinal != g->ordinal ||
+	    w->type != g->type || g->flags)
+		return false;
+	switch (w->type) {
+	case LOGFMT_BOOT:
+		return w->u.boot.wall_ns == g->u.boot.wall_ns &&
+		       w->u.boot.id_nonce == g->u.boot.id_nonce &&
+		       w->u.boot.cmdline_len == g->u.boot.cmdline_len &&
+		       bytes_equal(w->u.boot.cmdline, g->u.boot.cmdline,
+				   w->u.boot.cmdline_len);
+	case LOGFMT_TIME:
+		return pos_equal(&w->u.time.pos, &g->u.time.pos) &&
+		       w->u.time.clock == g->u.time.clock &&
+		       w->u.time.value == g->u.time.value;
+	case LOGFMT_RANDOM:
+		return pos_equal(&w->u.random.pos, &g->u.random.pos) &&
+		       w->u.random.len == g->u.random.len &&
+		       bytes_equal(w->u.random.bytes, g->u.random.bytes,
+				   w->u.random.len);
+	case LOGFMT_TIMER:
+		return pos_equal(&w->u.timer.pos, &g->u.timer.pos);
+	case LOGFMT_CONSOLE_IN:
+		return pos_equal(&w->u.console_in.pos, &g->u.console_in.pos) &&
+		       w->u.console_in.flags == g->u.console_in.flags &&
+		       w->u.console_in.len == g->u.console_in.len &&
+		       bytes_equal(w->u.console_in.bytes, g->u.console_in.bytes,
+				   w->u.console_in.len);
+	case LOGFMT_DIGEST:
+		return pos_equal(&w->u.digest.pos, &g->u.digest.pos) &&
+		       w->u.digest.guest_ns == g->u.digest.guest_ns &&
+		       v_equal(&w->u.digest.v, &g->u.digest.v);
+	case LOGFMT_END:
+		return w->u.end.status == g->u.end.status &&
+		       w->u.end.cause == g->u.end.cause &&
+		       w->u.end.guest_ns == g->u.end.guest_ns &&
+		       v_equal(&w->u.end.v, &g->u.end.v);
+	case LOGFMT_NOTE:
+		return w->u.note.len == g->u.note.len &&
+		       bytes_equal(w->u.note.text, g->u.note.text,
+				   w->u.note.len);
+	default:
+		return w->len == g->len &&
+		       bytes_equal(w->payload, g->payload, w->len);
+	}
+}
+
+/*
+ * Encode sample(@type, @len), compare with the bytes laid out by hand,
+ * decode an exact-size copy and compare the fields, encode that again.
+ */
+static void round_trip_at(uint16_t type, uint32_t len, int line)
+{
+	struct logfmt_record w = sample(type, len), g;
+	static uint8_t want[BIG], got[BIG], payload[BIG];
+	struct logfmt_error e = { "" };
+	uint32_t plen = sample_payload(type, len, payload);
+	size_t want_size = raw_record(want, type, 0, payload, plen);
+	uint8_t *copy;
+	long n;
+
+	CHECK_AT(logfmt__record_size(&w) == want_size, line);
+	n = logfmt__encode_record(&w, got, sizeof(got));
+	CHECK_AT(n == (long)want_size, line);
+	CHECK_AT(!memcmp(got, want, want_size), line);
+
+	copy = exact(want, want_size);
+	memset(&g, 0xa5, sizeof(g));
+	n = logfmt__decode_record(copy, want_size, &g, &e);
+	CHECK_AT(n == (long)want_size, line);
+	CHECK_AT(e.msg[0] == '\0', line);
+	if (n > 0) {
+		CHECK_AT(fields_equal(&w, &g), line);
+		CHECK_AT(g.len == plen, line);
+		CHECK_AT(g.payload == copy + 24, line);
+		memset(got, 0, sizeof(got));
+		CHECK_AT(logfmt__encode_record(&g, got, sizeof(got)) == n,
+			 line);
+		CHECK_AT(!memcmp(got, want, want_size), line);
+	}
+	free(copy);
+}
+
+#define round_trip(type, len) round_trip_at((type), (len), __LINE__)
+
+static int suite_init(void)
+{
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 13 + 7) | 1;
+	return 0;
+}
+
+/* RFC 3720 (iSCSI) B.4 and the usual check value. */
+static void test_crc_vectors(void)
+{
+	uint8_t buf[32];
+
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, "123456789", 9), 0xe3069283);
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, "", 0), 0);
+	memset(buf, 0, sizeof(buf));
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, buf, 32), 0x8a9136aa);
+	memset(buf, 0xff, sizeof(buf));
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, buf, 32), 0x62a8ab43);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (uint8_t)i;
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, buf, 32), 0x46dd794e);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (uint8_t)(31 - i);
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, buf, 32), 0x113fdb5c);
+}
+
+/* Bit by bit, as the definition: the reference the fast path must match. */
+static uint32_t crc_bitwise(const uint8_t *p, size_t n)
+{
+	uint32_t c = ~0u;
+
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (c & 1 ? 0x82f63b78u : 0);
+	}
+	return ~c;
+}
+
+static void test_crc_chaining_and_alignment(void)
+{
+	uint8_t buf[300];
+	bool ok = true;
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 17);
+	/* Every split point: crc(crc(a), b) == crc(a || b). */
+	for (size_t cut = 0; cut <= sizeof(buf); cut++) {
+		uint32_t a = logfmt__crc32c(0, buf, cut);
+
+		if (logfmt__crc32c(a, buf + cut, sizeof(buf) - cut) !=
+		    logfmt__crc32c(0, buf, sizeof(buf)))
+			ok = false;
+	}
+	CU_ASSERT(ok);
+	/* Every start alignment and every length around the 8-byte step. */
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; n + off <= 80; n++)
+			if (logfmt__crc32c(0, buf + off, n) !=
+			    crc_bitwise(buf + off, n))
+				ok = false;
+	CU_ASSERT(ok);
+	CU_ASSERT_EQUAL(logfmt__crc32c(0, buf, sizeof(buf)),
+			crc_bitwise(buf, sizeof(buf)));
+}
+
+static void test_names(void)
+{
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_BOOT), "BOOT");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_TIME), "TIME");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_RANDOM), "RANDOM");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_TIMER), "TIMER");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_CONSOLE_IN),
+			       "CONSOLE_IN");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_DIGEST), "DIGEST");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_END), "END");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_NOTE), "NOTE");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0), "unknown");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(UNKNOWN_OPTIONAL), "unknown");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_SHUTDOWN),
+			       "shutdown");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_FAULT),
+			       "fault");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_STOPPED),
+			       "stopped");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_HOST), "host");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_NR),
+			       "unknown");
+	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(~0u), "unknown");
+}
+
+static const struct logfmt_header sample_header = {
+	.version = LOGFMT_VERSION,
+	.flags = LOGFMT_F_STREAM,
+	.pair_id = 0x0102030405060708ull,
+	.epoch = 42,
+	.image_hash = { 0xf0, 0xe1, 0xd2, 0xc3, 0xb4, 0xa5, 0x96, 0x87, 0x78,
+			0x69, 0x5a, 0x4b, 0x3c, 0x2d, 0x1e, 0x0f },
+	.mem_size = 64ull << 20,
+	.abi_version = PVFT_ABI_VERSION,
+	.cpuid_hash = 0x8877665544332211ull,
+};
+
+static void test_header_layout(void)
+{
+	uint8_t b[LOGFMT_HEADER_SIZE];
+	struct logfmt_header h = sample_header;
+	bool zero = true;
+
+	h.version = 9; /* not read: the encoder writes the version it knows */
+	memset(b, 0xcc, sizeof(b));
+	logfmt__encode_header(&h, b);
+	CU_ASSERT(!memcmp(b, "PVFTLOG\0", 8));
+	CU_ASSERT(b[8] == 1 && b[9] == 0);
+	CU_ASSERT(b[10] == 128 && b[11] == 0);
+	CU_ASSERT_EQUAL(rd32(b + 12), LOGFMT_F_STREAM);
+	CU_ASSERT_EQUAL(rd64(b + 16), 0x0102030405060708ull);
+	CU_ASSERT_EQUAL(rd64(b + 24), 42);
+	CU_ASSERT(!memcmp(b + 32, sample_header.image_hash, 16));
+	CU_ASSERT_EQUAL(rd64(b + 48), 64ull << 20);
+	CU_ASSERT_EQUAL(rd32(b + 56), PVFT_ABI_VERSION);
+	CU_ASSERT_EQUAL(rd32(b + 60), 0);
+	CU_ASSERT_EQUAL(rd64(b + 64), 0x8877665544332211ull);
+	for (int i = 72; i < 124; i++)
+		zero = zero && !b[i];
+	CU_ASSERT(zero);
+	CU_ASSERT_EQUAL(rd32(b + 124), logfmt__crc32c(0, b, 124));
+}
+
+static int decode_header(const uint8_t *buf, size_t len,
+			 struct logfmt_header *h, struct logfmt_error *e)
+{
+	uint8_t *p = exact(buf, len);
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	rc = logfmt__decode_header(p, len, h, e);
+	free(p);
+	return rc;
+}
+
+static void test_header_round_trip(void)
+{
+	uint8_t b[LOGFMT_HEADER_SIZE + 8] = { 0 };
+	struct logfmt_header h;
+	struct logfmt_error e;
+
+	logfmt__encode_header(&sample_header, b);
+	memset(&h, 0xa5, sizeof(h));
+	CU_ASSERT_EQUAL_FATAL(decode_header(b, LOGFMT_HEADER_SIZE, &h, &e), 0);
+	CU_ASSERT_EQUAL(h.version, LOGFMT_VERSION);
+	CU_ASSERT_EQUAL(h.flags, sample_header.flags);
+	CU_ASSERT_EQUAL(h.pair_id, sample_header.pair_id);
+	CU_ASSERT_EQUAL(h.epoch, sample_header.epoch);
+	CU_ASSERT(!memcmp(h.image_hash, sample_header.image_hash, 16));
+	CU_ASSERT_EQUAL(h.mem_size, sample_header.mem_size);
+	CU_ASSERT_EQUAL(h.abi_version, sample_header.abi_version);
+	CU_ASSERT_EQUAL(h.cpuid_hash, sample_header.cpuid_hash);
+	/* Bytes after the header (the first record) are not its business. */
+	CU_ASSERT_EQUAL(decode_header(b, sizeof(b), &h, &e), 0);
+	/* A file log: no flags. */
+	h.flags = 0;
+	logfmt__encode_header(&h, b);
+	CU_ASSERT_EQUAL(decode_header(b, LOGFMT_HEADER_SIZE, &h, &e), 0);
+	CU_ASSERT_EQUAL(h.flags, 0);
+}
+
+static void resign_header(uint8_t *b)
+{
+	le32(b + 124, logfmt__crc32c(0, b, 124));
+}
+
+static void expect_header_error_at(const uint8_t *b, size_t len,
+				   const char *msg, int line)
+{
+	struct logfmt_header h;
+	struct logfmt_error e;
+
+	CHECK_AT(decode_header(b, len, &h, &e) == -1, line);
+	CHECK_AT(strstr(e.msg, msg), line);
+	if (!strstr(e.msg, msg))
+		fprintf(stderr, "\n  line %d: got \"%s\", want \"%s\"\n", line,
+			e.msg, msg);
+}
+
+#define expect_header_error(b, msg) \
+	expect_header_error_at((b), LOGFMT_HEADER_SIZE, (msg), __LINE__)
+
+static void test_header_checks(void)
+{
+	uint8_t good[LOGFMT_HEADER_SIZE], b[LOGFMT_HEADER_SIZE];
+	char msg[64];
+
+	logfmt__encode_header(&sample_header, good);
+
+	for (size_t len = 0; len < LOGFMT_HEADER_SIZE; len++) {
+		snprintf(msg, sizeof(msg),
+			 "log header truncated: %zu of 128 bytes", len);
+		expect_header_error_at(good, len, msg, __LINE__);
+	}
+
+	for (int i = 0; i < 8; i++) {
+		memcpy(b, good, sizeof(b));
+		b[i] ^= 0x20;
+		resign_header(b);
+		expect_header_error(b, "not a pvft log (bad magic)");
+	}
+
+	memcpy(b, good, sizeof(b));
+	le16(b + 8, 2);
+	resign_header(b);
+	expect_header_error(b,
+			    "log format version 2, this pvft reads version 1");
+	le16(b + 8, 0);
+	expect_header_error(b, "log format version 0, this pvft reads");
+	/* The version is checked before the CRC: version 2 may move it. */
+	le16(b + 8, 0xffff);
+	expect_header_error(b, "log format version 65535, this pvft reads");
+
+	memcpy(b, good, sizeof(b));
+	le16(b + 10, 256);
+	resign_header(b);
+	expect_header_error(b, "log header size is 256 bytes, want 128");
+
+	memcpy(b, good, sizeof(b));
+	le32(b + 12, 0x80000003);
+	resign_header(b);
+	expect_header_error(b, "log header has unknown flags 0x80000002");
+
+	for (int i = 60; i < 124; i++) {
+		if (i >= 64 && i < 72)
+			continue; /* the CPUID hash */
+		memcpy(b, good, sizeof(b));
+		b[i] = 0x5a;
+		resign_header(b);
+		snprintf(msg, sizeof(msg),
+			 "log header reserved byte at offset %d is 0x5a", i);
+		expect_header_error(b, msg);
+	}
+
+	/* Every bit of every byte the earlier checks leave to the CRC. */
+	for (int i = 12; i < LOGFMT_HEADER_SIZE; i++)
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(b, good, sizeof(b));
+			b[i] ^= (uint8_t)(1u << bit);
+			expect_header_error(b, "log header CRC32C mismatch");
+		}
+	memcpy(b, good, sizeof(b));
+	b[124] ^= 1;
+	snprintf(msg, sizeof(msg), "stored 0x%08x, computed 0x%08x",
+		 rd32(b + 124), rd32(good + 124));
+	expect_header_error(b, msg);
+}
+
+static const uint16_t fixed_types[] = { LOGFMT_TIME, LOGFMT_TIMER,
+					LOGFMT_DIGEST, LOGFMT_END };
+
+static void test_round_trip_every_type(void)
+{
+	for (size_t i = 0; i < sizeof(fixed_types) / sizeof(fixed_types[0]);
+	     i++)
+		round_trip(fixed_types[i], 0);
+	round_trip(LOGFMT_BOOT, 23);
+	round_trip(LOGFMT_RANDOM, 16);
+	round_trip(LOGFMT_CONSOLE_IN, 5);
+	round_trip(LOGFMT_NOTE, 11);
+	round_trip(UNKNOWN_OPTIONAL, 13);
+}
+
+static void test_round_trip_boundaries(void)
+{
+	/* Every length within a few bytes of each limit, and every padding. */
+	for (uint32_t n = 0; n < 17; n++) {
+		round_trip(LOGFMT_BOOT, n);
+		round_trip(LOGFMT_CONSOLE_IN, n);
+		round_trip(LOGFMT_NOTE, n);
+		round_trip(UNKNOWN_OPTIONAL, n);
+		if (n)
+			round_trip(LOGFMT_RANDOM, n);
+	}
+	for (uint32_t n = 1015; n <= 1023; n++)
+		round_trip(LOGFMT_BOOT, n);
+	for (uint32_t n = 4088; n <= 4096; n++) {
+		round_trip(LOGFMT_RANDOM, n);
+		round_trip(LOGFMT_CONSOLE_IN, n);
+		round_trip(LOGFMT_NOTE, n);
+	}
+}
+
+static void test_values_at_limits(void)
+{
+	struct logfmt_record r = sample(LOGFMT_TIME, 0), g;
+	uint8_t buf[BIG];
+	struct logfmt_error e;
+	long n;
+
+	r.seq = ~0ull;
+	r.ordinal = ~0ull;
+	r.u.time.pos = (struct logfmt_pos){ ~0ull, ~0u };
+	r.u.time.clock = ~0u;
+	r.u.time.value = INT64_MIN;
+	n = logfmt__encode_record(&r, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(n, 64);
+	CU_ASSERT_EQUAL_FATAL(decode(buf, (size_t)n, &g, &e), 64);
+	CU_ASSERT(fields_equal(&r, &g));
+
+	r = sample(LOGFMT_END, 0);
+	for (uint32_t c = 0; c < LOGFMT_END_NR; c++) {
+		r.u.end.cause = c;
+		r.u.end.status = ~0u;
+		n = logfmt__encode_record(&r, buf, sizeof(buf));
+		CU_ASSERT_EQUAL(decode(buf, (size_t)n, &g, &e), n);
+		CU_ASSERT(fields_equal(&r, &g));
+	}
+
+	/* The largest record there is: an optional one of the maximum. */
+	{
+		size_t size = LOGFMT_MAX_RECORD;
+		uint8_t *big = calloc(1, size), *raw = calloc(1, size);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+		r = (struct logfmt_record){ .type = UNKNOWN_OPTIONAL,
+					    .len = LOGFMT_MAX_PAYLOAD,
+					    .payload = raw };
+		CU_ASSERT_EQUAL(logfmt__record_size(&r), size);
+		CU_ASSERT_EQUAL(logfmt__encode_record(&r, big, size),
+				(long)size);
+		CU_ASSERT_EQUAL(logfmt__decode_record(big, size, &g, &e),
+				(long)size);
+		CU_ASSERT_EQUAL(g.len, LOGFMT_MAX_PAYLOAD);
+		free(big);
+		free(raw);
+	}
+}
+
+/* A record the encoder must refuse: -1, size 0, no byte written. */
+static void expect_unencodable_at(const struct logfmt_record *r, int line)
+{
+	uint8_t buf[BIG];
+	bool untouched = true;
+
+	memset(buf, 0xcc, sizeof(buf));
+	CHECK_AT(logfmt__record_size(r) == 0, line);
+	CHECK_AT(logfmt__encode_record(r, buf, sizeof(buf)) == -1, line);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		untouched = untouched && buf[i] == 0xcc;
+	CHECK_AT(untouched, line);
+}
+
+#define expect_unencodable(r) expect_unencodable_at(&(r), __LINE__)
+
+static void test_encode_refuses(void)
+{
+	static const char nul[] = "a\0b";
+	struct logfmt_record r;
+
+	r = sample(LOGFMT_BOOT, 1024);
+	expect_unencodable(r);
+	r = sample(LOGFMT_BOOT, 3);
+	r.u.boot.cmdline = nul;
+	expect_unencodable(r);
+	r.u.boot.cmdline = NULL;
+	expect_unencodable(r);
+
+	r = sample(LOGFMT_RANDOM, 0);
+	expect_unencodable(r);
+	r = sample(LOGFMT_RANDOM, PVFT_RANDOM_MAX + 1);
+	expect_unencodable(r);
+	r = sample(LOGFMT_RANDOM, 1);
+	r.u.random.bytes = NULL;
+	expect_unencodable(r);
+
+	r = sample(LOGFMT_CONSOLE_IN, PVFT_CONSOLE_IO_MAX + 1);
+	expect_unencodable(r);
+	r = sample(LOGFMT_CONSOLE_IN, 1);
+	r.u.console_in.flags = 2;
+	expect_unencodable(r);
+	r.u.console_in.flags = 0;
+	r.u.console_in.bytes = NULL;
+	expect_unencodable(r);
+
+	r = sample(LOGFMT_END, 0);
+	r.u.end.cause = LOGFMT_END_NR;
+	expect_unencodable(r);
+
+	r = sample(LOGFMT_NOTE, 4097);
+	expect_unencodable(r);
+
+	r = sample(9, 0); /* unknown, mandatory */
+	expect_unencodable(r);
+	r = sample(0, 0);
+	expect_unencodable(r);
+	r = sample(UNKNOWN_OPTIONAL, 0);
+	r.len = LOGFMT_MAX_PAYLOAD + 1;
+	expect_unencodable(r);
+}
+
+static void test_encode_cap(void)
+{
+	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
+				   LOGFMT_RANDOM,     LOGFMT_TIMER,
+				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
+				   LOGFMT_END,	      LOGFMT_NOTE,
+				   UNKNOWN_OPTIONAL };
+	bool ok = true;
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		struct logfmt_record r = sample(types[t], 5);
+		size_t size = logfmt__record_size(&r);
+
+		for (size_t cap = 0; cap <= size; cap++) {
+			uint8_t *p = malloc(cap ? cap : 1);
+
+			CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+			if (logfmt__encode_record(&r, p, cap) !=
+			    (cap < size ? -1 : (long)size))
+				ok = false;
+			free(p);
+		}
+	}
+	CU_ASSERT(ok);
+}
+
+/* Every prefix of a valid record is "not yet": 0, and no read past it. */
+static void test_every_truncation_waits(void)
+{
+	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
+				   LOGFMT_RANDOM,     LOGFMT_TIMER,
+				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
+				   LOGFMT_END,	      LOGFMT_NOTE,
+				   UNKNOWN_OPTIONAL };
+	static uint8_t buf[BIG];
+	struct logfmt_record g;
+	struct logfmt_error e;
+	bool ok = true;
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		struct logfmt_record r = sample(types[t], 3);
+		long n = logfmt__encode_record(&r, buf, sizeof(buf));
+
+		for (size_t cut = 0; cut < (size_t)n; cut++)
+			if (decode(buf, cut, &g, &e) != 0)
+				ok = false;
+		if (decode(buf, (size_t)n, &g, &e) != n)
+			ok = false;
+	}
+	CU_ASSERT(ok);
+	ok = true;
+	{
+		struct logfmt_record r = sample(LOGFMT_RANDOM, PVFT_RANDOM_MAX);
+		long n = logfmt__encode_record(&r, buf, sizeof(buf));
+
+		for (size_t cut = 0; cut < (size_t)n; cut++)
+			if (decode(buf, cut, &g, &e) != 0)
+				ok = false;
+	}
+	CU_ASSERT(ok);
+}
+
+/* Flip every bit of every byte: the CRC (or a later check) refuses it. */
+static void flip_every_bit_at(uint16_t type, uint32_t len, int line)
+{
+	struct logfmt_record r = sample(type, len), g;
+	uint8_t good[BIG], b[BIG];
+	struct logfmt_error e;
+	long n = logfmt__encode_record(&r, good, sizeof(good));
+	size_t tail = (size_t)n - 8;
+
+	CHECK_AT(n > 0, line);
+	for (size_t i = 0; i < (size_t)n; i++)
+		for (int bit = 0; bit < 8; bit++) {
+			long got;
+
+			memcpy(b, good, (size_t)n);
+			b[i] ^= (uint8_t)(1u << bit);
+			got = decode(b, (size_t)n, &g, &e);
+			if (i >= 20 && i < 24) {
+				/* The length: now longer (0) or elsewhere. */
+				CHECK_AT(got == 0 || got == -1, line);
+			} else if (i >= tail + 4) {
+				CHECK_AT(got == -1, line);
+				CHECK_AT(strstr(e.msg, "tail reserved field"),
+					 line);
+			} else {
+				CHECK_AT(got == -1, line);
+				CHECK_AT(
+				    strstr(e.msg,
+					   "record CRC32C mismatch: stored"),
+				    line);
+			}
+		}
+}
+
+static void test_bit_flips(void)
+{
+	flip_every_bit_at(LOGFMT_TIME, 0, __LINE__);
+	flip_every_bit_at(LOGFMT_BOOT, 5, __LINE__); /* with padding */
+	flip_every_bit_at(LOGFMT_RANDOM, 3, __LINE__);
+	flip_every_bit_at(LOGFMT_END, 0, __LINE__);
+}
+
+static void test_record_head_checks(void)
+{
+	struct logfmt_record r = sample(LOGFMT_BOOT, 1), g;
+	uint8_t good[BIG], b[BIG];
+	struct logfmt_error e;
+	long n = logfmt__encode_record(&r, good, sizeof(good));
+	char msg[80];
+
+	CU_ASSERT_EQUAL_FATAL(n, 24 + 24 + 8); /* 17 bytes, 7 of padding */
+
+	/* Each padding byte, re-signed: only the padding check sees it. */
+	for (int i = 17; i < 24; i++) {
+		memcpy(b, good, (size_t)n);
+		b[24 + i] = 0x80;
+		resign(b);
+		snprintf(msg, sizeof(msg),
+			 "record padding byte %d is 0x80, want 0", i - 17);
+		expect_error(b, (size_t)n, msg);
+	}
+	/* The tail's reserved half is outside the CRC. */
+	memcpy(b, good, (size_t)n);
+	le32(b + n - 4, 0x100);
+	expect_error(b, (size_t)n,
+		     "record tail reserved field is 0x100, want 0");
+
+	memcpy(b, good, (size_t)n);
+	le16(b + 18, 0x4000);
+	resign(b);
+	expect_error(b, (size_t)n, "BOOT record (type 1) has flags 0x4000");
+
+	/* Types: unknown mandatory ones are refused, optional ones kept. */
+	memcpy(b, good, (size_t)n);
+	le16(b + 16, 8);
+	resign(b);
+	expect_error(b, (size_t)n, "unknown mandatory record type 8");
+	le16(b + 16, 0);
+	resign(b);
+	expect_error(b, (size_t)n, "unknown mandatory record type 0");
+	le16(b + 16, 0x7fff);
+	resign(b);
+	expect_error(b, (size_t)n, "unknown mandatory record type 32767");
+	for (uint32_t type = 0x8000; type <= 0xffff; type += 0x7ff) {
+		if (type == LOGFMT_NOTE)
+			continue;
+		memcpy(b, good, (size_t)n);
+		le16(b + 16, (uint16_t)type);
+		resign(b);
+		memset(&g.u, 0x5a, sizeof(g.u));
+		CU_ASSERT_EQUAL(decode(b, (size_t)n, &g, &e), n);
+		CU_ASSERT_EQUAL(g.type, type);
+		CU_ASSERT_EQUAL(g.len, 17);
+		CU_ASSERT_EQUAL(((uint8_t *)&g.u)[0], 0x5a); /* untouched */
+	}
+}
+
+static void test_record_length_bound(void)
+{
+	uint8_t head[24] = { 0 }, b[BIG];
+	struct logfmt_record g;
+	struct logfmt_error e;
+
+	/* Refused from the head alone: nobody waits for a gigabyte. */
+	le32(head + 20, LOGFMT_MAX_PAYLOAD + 1);
+	expect_error(head, sizeof(head),
+		     "record length 1048577 exceeds the maximum 1048576");
+	le32(head + 20, ~0u);
+	expect_error(head, sizeof(head),
+		     "record length 4294967295 exceeds the maximum");
+	/* At the bound it is a record still to come. */
+	le32(head + 20, LOGFMT_MAX_PAYLOAD);
+	CU_ASSERT_EQUAL(decode(head, sizeof(head), &g, &e), 0);
+	CU_ASSERT_EQUAL(decode(head, 23, &g, &e), 0);
+
+	/* A valid record of length 0 is 32 bytes. */
+	CU_ASSERT_EQUAL(raw_record(b, UNKNOWN_OPTIONAL, 0, NULL, 0), 32);
+	CU_ASSERT_EQUAL(decode(b, 32, &g, &e), 32);
+	CU_ASSERT_EQUAL(g.len, 0);
+}
+
+static void test_wrong_fixed_lengths(void)
+{
+	static const uint32_t want[] = { 32, 16, 56, 48 };
+	static const uint8_t zeros[BIG];
+	char msg[80];
+
+	for (size_t t = 0; t < sizeof(fixed_types) / sizeof(fixed_types[0]);
+	     t++)
+		for (uint32_t len = 0; len <= want[t] + 16; len++) {
+			if (len == want[t])
+				continue;
+			snprintf(msg, sizeof(msg),
+				 "%s record payload is %u bytes, want %u",
+				 logfmt__type_name(fixed_types[t]), len,
+				 want[t]);
+			expect_payload_error(fixed_types[t], zeros, len, msg);
+		}
+}
+
+static void test_boot_checks(void)
+{
+	uint8_t p[BIG];
+	char msg[80];
+
+	memset(p, 0, sizeof(p));
+	for (uint32_t len = 0; len < 16; len++) {
+		snprintf(msg, sizeof(msg),
+			 "BOOT record payload is %u bytes, want at least 16",
+			 len);
+		expect_payload_error(LOGFMT_BOOT, p, len, msg);
+	}
+	memcpy(p + 16, "abcde", 5);
+	le32(p + 12, 4);
+	expect_payload_error(LOGFMT_BOOT, p, 21,
+			     "BOOT record payload is 21 bytes, want 20");
+	le32(p + 12, 6);
+	expect_payload_error(LOGFMT_BOOT, p, 21,
+			     "BOOT record payload is 21 bytes, want 22");
+	le32(p + 12, ~0u);
+	expect_payload_error(LOGFMT_BOOT, p, 21,
+			     "BOOT record command line is 4294967295 bytes");
+	memset(p + 16, 'x', 1024);
+	le32(p + 12, 1024);
+	expect_payload_error(LOGFMT_BOOT, p, 16 + 1024,
+			     "BOOT record command line is 1024 bytes, the "
+			     "maximum is 1023");
+	le32(p + 12, 5);
+	p[18] = '\0';
+	expect_payload_error(LOGFMT_BOOT, p, 21,
+			     "BOOT record command line holds a NUL byte");
+}
+
+static void test_pos_reserved(void)
+{
+	const uint16_t types[] = { LOGFMT_TIME, LOGFMT_RANDOM, LOGFMT_TIMER,
+				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST };
+	static uint8_t payload[BIG];
+	char msg[80];
+
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		uint32_t len = sample_payload(types[t], 2, payload);
+
+		le32(payload + 12, 0x80000000u);
+		snprintf(msg, sizeof(msg),
+			 "%s record position reserved field is 0x80000000, "
+			 "want 0",
+			 logfmt__type_name(types[t]));
+		expect_payload_error(types[t], payload, len, msg);
+	}
+	sample_payload(LOGFMT_TIME, 0, payload);
+	le32(payload + 20, 1);
+	expect_payload_error(LOGFMT_TIME, payload, 32,
+			     "TIME record reserved field is 0x1, want 0");
+}
+
+static void test_random_checks(void)
+{
+	static uint8_t p[BIG];
+	char msg[80];
+
+	for (uint32_t len = 0; len < 24; len++) {
+		snprintf(msg, sizeof(msg),
+			 "RANDOM record payload is %u bytes, want at least 24",
+			 len);
+		expect_payload_error(LOGFMT_RANDOM, p, len, msg);
+	}
+	sample_payload(LOGFMT_RANDOM, 5, p);
+	le32(p + 20, 2);
+	expect_payload_error(LOGFMT_RANDOM, p, 29,
+			     "RANDOM record reserved field is 0x2, want 0");
+	le32(p + 20, 0);
+	expect_payload_error(LOGFMT_RANDOM, p, 30,
+			     "RANDOM record payload is 30 bytes, want 29");
+	expect_payload_error(LOGFMT_RANDOM, p, 28,
+			     "RANDOM record payload is 28 bytes, want 29");
+	le32(p + 16, 0);
+	expect_payload_error(LOGFMT_RANDOM, p, 24,
+			     "RANDOM record length 0 is outside 1..4096");
+	le32(p + 16, PVFT_RANDOM_MAX + 1);
+	expect_payload_error(LOGFMT_RANDOM, p, 24 + PVFT_RANDOM_MAX + 1,
+			     "RANDOM record length 4097 is outside 1..4096");
+}
+
+static void test_console_in_checks(void)
+{
+	static uint8_t p[BIG];
+	char msg[80];
+
+	for (uint32_t len = 0; len < 24; len++) {
+		snprintf(msg, sizeof(msg),
+			 "CONSOLE_IN record payload is %u bytes, want at least "
+			 "24",
+			 len);
+		expect_payload_error(LOGFMT_CONSOLE_IN, p, len, msg);
+	}
+	sample_payload(LOGFMT_CONSOLE_IN, 5, p);
+	le32(p + 16, LOGFMT_CONSOLE_CLOSED | 0x6);
+	expect_payload_error(LOGFMT_CONSOLE_IN, p, 29,
+			     "CONSOLE_IN record has unknown flags 0x6");
+	le32(p + 16, 0);
+	expect_payload_error(LOGFMT_CONSOLE_IN, p, 30,
+			     "CONSOLE_IN record payload is 30 bytes, want 29");
+	le32(p + 20, PVFT_CONSOLE_IO_MAX + 1);
+	expect_payload_error(LOGFMT_CONSOLE_IN, p, 24 + PVFT_CONSOLE_IO_MAX + 1,
+			     "CONSOLE_IN record length 4097 exceeds the "
+			     "maximum 4096");
+}
+
+static void test_end_and_note_checks(void)
+{
+	static uint8_t p[BIG];
+
+	sample_payload(LOGFMT_END, 0, p);
+	le32(p + 4, LOGFMT_END_NR);
+	expect_payload_error(LOGFMT_END, p, 48,
+			     "END record cause 4 is unknown");
+	le32(p + 4, ~0u);
+	expect_payload_error(LOGFMT_END, p, 48,
+			     "END record cause 4294967295 is unknown");
+
+	memset(p, 'n', 4097);
+	expect_payload_error(LOGFMT_NOTE, p, 4097,
+			     "NOTE record payload is 4097 bytes, the maximum "
+			     "is 4096");
+}
+
+/* Records back to back decode one after the other, as a reader does. */
+static void test_stream_of_records(void)
+{
+	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
+				   LOGFMT_RANDOM,     LOGFMT_TIMER,
+				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
+				   LOGFMT_NOTE,	      UNKNOWN_OPTIONAL,
+				   LOGFMT_END };
+	const size_t nr = sizeof(types) / sizeof(types[0]);
+	static uint8_t buf[BIG];
+	struct logfmt_record r, g;
+	struct logfmt_error e;
+	size_t len = 0, off = 0;
+	uint8_t *copy;
+
+	for (size_t t = 0; t < nr; t++) {
+		r = sample(types[t], (uint32_t)t + 1);
+		r.seq = t;
+		len += (size_t)logfmt__encode_record(&r, buf + len,
+						     sizeof(buf) - len);
+	}
+	copy = exact(buf, len);
+	for (size_t t = 0; t < nr; t++) {
+		long n = logfmt__decode_record(copy + off, len - off, &g, &e);
+
+		CU_ASSERT_FATAL(n > 0);
+		r = sample(types[t], (uint32_t)t + 1);
+		r.seq = t;
+		CU_ASSERT(fields_equal(&r, &g));
+		CU_ASSERT_EQUAL(off % 8, 0);
+		off += (size_t)n;
+	}
+	CU_ASSERT_EQUAL(off, len);
+	CU_ASSERT_EQUAL(logfmt__decode_record(copy + off, 0, &g, &e), 0);
+	free(copy);
+}
+
+static CU_TestInfo logfmt_tests[] = {
+	{ "CRC32C vectors", test_crc_vectors },
+	{ "CRC32C chaining and alignment", test_crc_chaining_and_alignment },
+	{ "type and cause names", test_names },
+	{ "header byte layout", test_header_layout },
+	{ "header round trip", test_header_round_trip },
+	{ "every header check", test_header_checks },
+	{ "round trip of every type", test_round_trip_every_type },
+	{ "round trip at length boundaries", test_round_trip_boundaries },
+	{ "field values at their limits", test_values_at_limits },
+	{ "encoder refuses invalid records", test_encode_refuses },
+	{ "encoder respects cap", test_encode_cap },
+	{ "every truncation waits for more", test_every_truncation_waits },
+	{ "every flipped bit is refused", test_bit_flips },
+	{ "padding, tail, flags and types", test_record_head_checks },
+	{ "record length bound", test_record_length_bound },
+	{ "wrong fixed payload lengths", test_wrong_fixed_lengths },
+	{ "BOOT payload checks", test_boot_checks },
+	{ "reserved fields", test_pos_reserved },
+	{ "RANDOM payload checks", test_random_checks },
+	{ "CONSOLE_IN payload checks", test_console_in_checks },
+	{ "END and NOTE payload checks", test_end_and_note_checks },
+	{ "records back to back", test_stream_of_records },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo logfmt_suites[] = {
+	{ "logfmt", suite_init, NULL, NULL, NULL, logfmt_tests },
+	CU_SUITE_INFO_NULL,
+};
+
+void test_logfmt__register(void)
+{
+	CU_register_suites(logfmt_suites);
+}
