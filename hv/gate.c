@@ -812,6 +812,14 @@ void gate__replay_block(struct domain *d)
 		 (unsigned long long)d->exits);
 }
 
+void gate__stalled(struct domain *d)
+{
+	diverged(d, peek(d),
+		 "the guest made no exit for %d s after exit ordinal %llu: the "
+		 "log's next record will never come",
+		 GATE_STALL_S, (unsigned long long)d->exits);
+}
+
 void gate__output(struct domain *d, const void *buf, uint64_t len)
 {
 	struct gate *g = &d->gate;

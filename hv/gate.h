@@ -111,6 +111,15 @@ bool gate__deliver(struct domain *d);
  */
 void gate__replay_block(struct domain *d);
 
+/*
+ * REPLAY: the guest made no exit for GATE_STALL_S seconds, so the record
+ * the log has next will never come (a PV guest makes a hypercall every few
+ * ms; DESIGN.md 2). The I/O thread's watchdog asks for the stop; the vCPU
+ * thread reports the divergence with gate__stalled().
+ */
+#define GATE_STALL_S 10
+void gate__stalled(struct domain *d);
+
 /* Console output, for the digests' output hash. */
 void gate__output(struct domain *d, const void *buf, uint64_t len);
 

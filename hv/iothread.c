@@ -96,6 +96,11 @@ static void watchdog(struct iothread *io)
 			(unsigned int)(io->stuck * WATCHDOG_PERIOD_NS /
 				       1000000000ull),
 			(unsigned long long)exits);
+	} else if (gate__replaying(&d->gate) &&
+		   io->stuck * WATCHDOG_PERIOD_NS ==
+		       GATE_STALL_S * 1000000000ull) {
+		/* A replay must not spin forever where the log goes on. */
+		sched__request_stop(d, SCHED_STOP_STALLED);
 	}
 }
 

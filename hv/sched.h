@@ -24,7 +24,7 @@ struct sched {
 	 * hv (a hypercall, a block) rather than running guest code?
 	 */
 	bool in_hv;
-	/* The signal that asked pvft-hv to stop, 0 if none (I/O thread). */
+	/* Why pvft-hv must stop: a signal, SCHED_STOP_STALLED, 0 if not. */
 	int stop_signal;
 	pthread_t vcpu_thread;
 };
@@ -39,8 +39,11 @@ void sched__wake(struct sched *s);
 
 /*
  * Any thread but the vCPU's: end the domain as soon as the vCPU is out of
- * the guest, out of a block and out of any blocking host call.
+ * the guest, out of a block and out of any blocking host call. @sig is the
+ * stop signal, or SCHED_STOP_STALLED: a replay whose guest stopped making
+ * exits (gate.h).
  */
+#define SCHED_STOP_STALLED (-1)
 void sched__request_stop(struct domain *d, int sig);
 int sched__stop_requested(const struct domain *d);
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */

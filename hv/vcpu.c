@@ -126,6 +126,10 @@ int vcpu__run_loop(struct domain *d)
 	while (!d->shut_down) {
 		int sig = sched__stop_requested(d);
 
+		if (sig == SCHED_STOP_STALLED) {
+			gate__stalled(d);
+			break;
+		}
 		if (sig) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
 				sig, (unsigned long long)d->exits);

@@ -14,7 +14,10 @@
  *   rdtsc  break the PV ABI on purpose: read the TSC into memory right
  *          after reading the wall clock (the marker a test finds in the
  *          log), then make one more hypercall. Only runs on pvft-hv
- *          --debug-allow-rdtsc; a replay must catch it at that next exit.
+ *          --debug-allow-rdtsc; a replay must catch it at that next exit;
+ *   tscspin  the same sin, worse: time 100 ms of sleep with the TSC; a
+ *          replay does not wait for timers, so there the TSC seems to stand
+ *          still and the guest spins forever instead of going on.
  * It also shows the vector state it was entered with, which the PV ABI
  * fixes (pv-abi.md section 2).
  */
@@ -86,14 +89,32 @@ static void show_cpuid(void)
 /* Where the TSC goes: memory, so that the next digest sees it. */
 static volatile uint64_t tsc_seen;
 
-static void read_tsc(void)
+static uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
 
-	(void)wall_clock(); /* the marker: a TIME record of the wall clock */
 	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	tsc_seen = (uint64_t)hi << 32 | lo;
+	return (uint64_t)hi << 32 | lo;
+}
+
+static void read_tsc(void)
+{
+	(void)wall_clock(); /* the marker: a TIME record of the wall clock */
+	tsc_seen = rdtsc();
 	HYPERVISOR_xen_version(XENVER_version, NULL);
+}
+
+static void tsc_spin(void)
+{
+	int64_t w0 = monotonic_clock();
+	uint64_t t0 = rdtsc();
+
+	msleep(100);
+	/* Under 100 MHz: the 100 ms did not happen, this is a replay. */
+	if (rdtsc() - t0 < (uint64_t)(monotonic_clock() - w0) / 10)
+		for (;;)
+			asm volatile("pause");
+	printf("hello: tsc ticks on\n");
 }
 
 int app_main(const char *cmdline)
@@ -108,6 +129,8 @@ int app_main(const char *cmdline)
 		show_cpuid();
 	if (cmdline_has(cmdline, "rdtsc"))
 		read_tsc();
+	if (cmdline_has(cmdline, "tscspin"))
+		tsc_spin();
 	if (cmdline_has(cmdline, "idle")) {
 		unsigned long ticks =
 		    cmdline_get_ulong(cmdline, "idle", 1) * 100;

@@ -195,6 +195,17 @@ t_rdtsc_diverges() {
 		[ "$(grep -c . "$tmp/tsc-rep.err")" -le 2 ] || { why=${why:-"more than one error line"}; return 1; }
 }
 
+# A guest whose replay spins where the recording went on never reaches the
+# log's next record: the replay says so after GATE_STALL_S (10 s), instead
+# of spinning forever.
+t_replay_stall_diverges() {
+	hv spin-rec --record "$tmp/spin.log" --debug-allow-rdtsc --digest-ms 0 \
+		--cmdline tscspin "$G/hello.elf"
+	rc_is 0 || return 1
+	hv spin-rep --replay "$tmp/spin.log" --debug-allow-rdtsc "$G/hello.elf"
+	rc_is 6 && err_has spin-rep 'replay diverged at record #[0-9]+ \(END, exit ordinal [0-9]+\): the guest made no exit for 10 s'
+}
+
 # --- logs that do not fit, or are not logs ----------------------------------
 
 t_replay_other_image() {
