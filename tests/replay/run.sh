@@ -11,7 +11,7 @@ PVFT=$build/bin/pvft
 G=$build/guest
 T=120 # seconds: a hang is a failure, never a stuck make check
 TRIALS=${REPLAY_TRIALS:-20}
-ROUNDS=${REPLAY_CHAOS_ROUNDS:-100} # chaos rounds in the perturbed replays
+ROUNDS=${REPLAY_CHAOS_ROUNDS:-50} # chaos rounds in the perturbed replays
 
 tmp=$(mktemp -d)
 hogs=()
