@@ -41,16 +41,36 @@ guest=$(best time_ns "$HV" --cmdline "rounds=$rounds" "$G/compute.elf")
 echo "bench: compute backend=$backend where=$where rounds=$rounds native_ns=$native guest_ns=$guest speed_ratio=$(ratio "$native" "$guest")"
 
 # (c) recording: the same guests with --record against no log, in one run.
-# wall_ns CMD...: run CMD, print its wall-clock time as wall_ns=N.
-wall_ns() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >/dev/null 2>&1 </dev/null
-	t1=$(date +%s%N)
-	echo "wall_ns=$((t1 - t0))"
-}
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# wall_ns CMD...: run CMD, print its wall-clock time as wall_ns=N (bash's
+# clock: busybox's date has no %N).
+wall_ns() {
+	local t0 t1
+	t0=${EPOCHREALTIME/./}
+	"$@" >/dev/null 2>&1 </dev/null
+	t1=${EPOCHREALTIME/./}
+	echo "wall_ns=$(((t1 - t0) * 1000))"
+}
+# mean KEY CMD...: like best, the mean of $runs runs (for chaos, whose
+# random sleeps make each run's length differ).
+mean() {
+	local key=$1; shift
+	local v sum=0
+	for _ in $(seq "$runs"); do
+		v=$("$@" 2>/dev/null </dev/null | grep -oE "${key}=[0-9]+" | tail -n 1 | cut -d= -f2)
+		[ -n "$v" ] || { echo "bench: '$*' printed no $key" >&2; exit 1; }
+		sum=$((sum + v))
+	done
+	echo $((sum / runs))
+}
+
+# The cost of logging per exit: PVFTOP_time in a loop, one TIME record per
+# call, recorded against not recorded.
+plain=$(best per_call_ns "$HV" --cmdline "n=$n time" "$G/hcbench.elf")
+recorded=$(best per_call_ns "$HV" --record "$logs/hc.log" --cmdline "n=$n time" "$G/hcbench.elf")
+echo "bench: record-hypercall backend=$backend where=$where n=$n none_ns=$plain record_ns=$recorded record_ratio=$(ratio "$plain" "$recorded")"
+
 plain=$(best time_ns "$HV" --cmdline "rounds=$rounds" "$G/compute.elf")
 recorded=$(best time_ns "$HV" --record "$logs/compute.log" --cmdline "rounds=$rounds" "$G/compute.elf")
 replayed=$(best time_ns "$HV" --replay "$logs/compute.log" "$G/compute.elf")
@@ -59,9 +79,9 @@ echo "bench: record-compute backend=$backend where=$where rounds=$rounds none_ns
 # chaos is timer-bound: its wall time, record against none; its replay
 # does not wait for timers (the log says when they fired).
 crounds=${CHAOS_ROUNDS:-200}
-plain=$(best wall_ns wall_ns "$HV" --cmdline "rounds=$crounds" "$G/chaos.elf")
-recorded=$(best wall_ns wall_ns "$HV" --record "$logs/chaos.log" --cmdline "rounds=$crounds" "$G/chaos.elf")
-replayed=$(best wall_ns wall_ns "$HV" --replay "$logs/chaos.log" "$G/chaos.elf")
+plain=$(mean wall_ns wall_ns "$HV" --cmdline "rounds=$crounds" "$G/chaos.elf")
+recorded=$(mean wall_ns wall_ns "$HV" --record "$logs/chaos.log" --cmdline "rounds=$crounds" "$G/chaos.elf")
+replayed=$(mean wall_ns wall_ns "$HV" --replay "$logs/chaos.log" "$G/chaos.elf")
 echo "bench: record-chaos backend=$backend where=$where rounds=$crounds none_ns=$plain record_ns=$recorded replay_ns=$replayed record_ratio=$(ratio "$plain" "$recorded") replay_speed=$(ratio "$recorded" "$replayed")"
 
 # (d) log bandwidth per workload, next to VMware FT's published figures
@@ -78,5 +98,5 @@ done
 if [ "$backend" != kvm ] && [ "$where" = host ]; then
 	# Best of 5: TCG's timing is noisy (and bimodal with two vCPUs).
 	scripts/kvm-machine.sh "$build" \
-		"BENCH_WHERE=nested-kvm-in-qemu-tcg BENCH_RUNS=5 COMPUTE_ROUNDS=8 bench/run.sh $build"
+		"BENCH_WHERE=nested-kvm-in-qemu-tcg BENCH_RUNS=5 COMPUTE_ROUNDS=8 CHAOS_ROUNDS=50 IDLE_SECONDS=2 bench/run.sh $build"
 fi

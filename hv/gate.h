@@ -49,7 +49,7 @@ struct gate {
 	bool writer_open;
 	uint64_t digest_exits; /* a digest every this many exits; 0: off */
 	uint64_t digest_ns;    /* ... or this much guest time; 0: off */
-	uint64_t last_digest_exit, last_digest_ns;
+	uint64_t last_digest_exit, last_digest_coarse; /* host time */
 
 	/* REPLAY */
 	struct logfile_reader r;
