@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_INFO;
 	uint64_t mib = 0, digest_exits = 0, digest_ms = GATE_DEFAULT_DIGEST_MS,
 		 log_mem = 0;
-	bool no_console = false, allow_rdtsc = false;
+	bool no_console = false, allow_rdtsc = false, digest_set = false;
 	static char log_cmdline[MAX_GUEST_CMDLINE];
 	sigset_t stop_signals;
 	char *kernel, *base;
@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 							  : "");
 				return HV_EXIT_USAGE;
 			}
+			digest_set = true;
 			break;
 		case OPT_NO_CONSOLE:
 			no_console = true;
@@ -227,6 +228,9 @@ int main(int argc, char **argv)
 	dom.name = name;
 	dom.allow_rdtsc = allow_rdtsc;
 	log__init("pvft-hv", name, level);
+	if (allow_rdtsc)
+		pr_warn("--debug-allow-rdtsc: the guest may read the TSC, "
+			"which no replay can reproduce");
 
 	/* A replay takes memory size and command line from its log. */
 	rc = gate__init(&dom.gate, mode, log_path, &log_mem, log_cmdline);
@@ -235,6 +239,9 @@ int main(int argc, char **argv)
 	dom.gate.digest_exits = digest_exits;
 	dom.gate.digest_ns = digest_ms * 1000000ull;
 	if (mode == GATE_REPLAY) {
+		if (digest_set)
+			pr_warn("--digest-exits/--digest-ms do not apply to a "
+				"replay: it checks the digests its log has");
 		if (mib && mib << 20 != log_mem) {
 			pr_err("--memory %llu: %s was recorded with %llu MiB",
 			       (unsigned long long)mib, log_path,
