@@ -475,10 +475,11 @@ static int finish_replay(struct domain *d)
 		bad_log(d, "%s", err.msg);
 		return d->exit_status;
 	}
-	pr_info("replayed %llu records, %llu digests checked: the run matches "
-		"its recording; exit status %d",
+	pr_info("replayed %llu records, checked %llu digest%s and the end: the "
+		"run matches its recording; exit status %d",
 		(unsigned long long)g->records,
-		(unsigned long long)g->digests_checked, d->exit_status);
+		(unsigned long long)g->digests_checked,
+		g->digests_checked == 1 ? "" : "s", d->exit_status);
 	print_digest("final digest", &v);
 	return d->exit_status;
 }

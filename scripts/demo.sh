@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: until the replicated pair exists, run each example guest on
 # pvft-hv and show what it prints (stdout is the guest's console, stderr
-# pvft-hv's own log lines).
+# pvft-hv's own log lines), then record a run and replay it.
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
@@ -27,6 +27,15 @@ step "a guest fault: the guest's own handler reports it..." \
 	"$HV" --cmdline fault=null "$G/hostile.elf"
 step "...or, without one, pvft-hv does, in one line" \
 	"$HV" --cmdline "fault=null notraps" "$G/hostile.elf"
+
+# Record/replay: the same run twice, bit for bit, from its log.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+step "record chaos: every nondeterministic input goes to a log" \
+	"$HV" --record "$logs/chaos.log" --cmdline rounds=50 "$G/chaos.elf"
+step "replay it: the same output, digests checked, no timers waited for" \
+	"$HV" --replay "$logs/chaos.log" "$G/chaos.elf"
+step "the log's summary" "$build/bin/pvft" log-dump --summary "$logs/chaos.log"
 
 # Without /dev/kvm, show the KVM backend too, on nested KVM in QEMU.
 if ! scripts/have-kvm.sh; then
