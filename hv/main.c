@@ -93,12 +93,9 @@ static int parse_u64(const char *s, uint64_t *v_r)
 
 static int parse_memory(const char *s, uint64_t *mib_r)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
+	if (parse_u64(s, &v))
 		return -EINVAL;
 	if (v < PVFT_MIN_MEMORY_MIB || v > PVFT_MAX_MEMORY_MIB || v % 2)
 		return -ERANGE;

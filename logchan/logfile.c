@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +19,6 @@
 #define WRITER_BUF (64u << 10)
 /* A whole record of the largest size always fits after compaction. */
 #define READER_BUF (LOGFMT_MAX_RECORD + (64u << 10))
-
-static int fail(struct logfmt_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail(struct logfmt_error *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static void writer_dispose(struct logfile_writer *w)
 {
@@ -52,13 +36,13 @@ int logfile__create(struct logfile_writer *w, const char *path,
 	w->path = strdup(path);
 	w->buf = malloc(WRITER_BUF);
 	if (!w->path || !w->buf) {
-		fail(err, "%s: out of memory", path);
+		logfmt__error(err, "%s: out of memory", path);
 		goto out;
 	}
 	w->cap = WRITER_BUF;
 	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		fail(err, "%s: open: %m", path);
+		logfmt__error(err, "%s: open: %m", path);
 		goto out;
 	}
 	/* Written at once: a reader of a run in progress sees a log. */
@@ -87,7 +71,7 @@ static int make_room(struct logfile_writer *w, size_t size,
 		return 0;
 	buf = realloc(w->buf, size);
 	if (!buf)
-		return fail(err, "%s: out of memory", w->path);
+		return logfmt__error(err, "%s: out of memory", w->path);
 	w->buf = buf;
 	w->cap = size;
 	return 0;
@@ -112,10 +96,11 @@ int logfile__append(struct logfile_writer *w, struct logfmt_record *r,
 	w->bytes += size;
 	return 0;
 invalid:
-	return fail(err,
-		    "%s: record %" PRIu64 ": cannot encode this %s record "
-		    "(type %u): a field is out of range",
-		    w->path, r->seq, logfmt__type_name(r->type), r->type);
+	return logfmt__error(
+	    err,
+	    "%s: record %" PRIu64 ": cannot encode this %s record "
+	    "(type %u): a field is out of range",
+	    w->path, r->seq, logfmt__type_name(r->type), r->type);
 }
 
 int logfile__flush(struct logfile_writer *w, struct logfmt_error *err)
@@ -130,7 +115,7 @@ int logfile__flush(struct logfile_writer *w, struct logfmt_error *err)
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			fail(err, "%s: write: %m", w->path);
+			logfmt__error(err, "%s: write: %m", w->path);
 			/* Keep what is not written, for a later flush. */
 			memmove(w->buf, w->buf + done, w->len - done);
 			w->len -= done;
@@ -150,9 +135,9 @@ int logfile__close(struct logfile_writer *w, struct logfmt_error *err)
 		rc = logfile__flush(w, err);
 		/* A device such as /dev/null cannot sync: nothing is lost. */
 		if (fsync(w->fd) && errno != EINVAL && errno != EROFS && !rc)
-			rc = fail(err, "%s: fsync: %m", w->path);
+			rc = logfmt__error(err, "%s: fsync: %m", w->path);
 		if (close(w->fd) && !rc)
-			rc = fail(err, "%s: close: %m", w->path);
+			rc = logfmt__error(err, "%s: close: %m", w->path);
 		w->fd = -1;
 	}
 	writer_dispose(w);
@@ -173,7 +158,7 @@ static int refill(struct logfile_reader *r, struct logfmt_error *err)
 		n = read(r->fd, r->buf + r->len, r->cap - r->len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return fail(err, "%s: read: %m", r->path);
+		return logfmt__error(err, "%s: read: %m", r->path);
 	if (n == 0)
 		r->eof = true;
 	r->len += (size_t)n;
@@ -189,20 +174,20 @@ int logfile__open(struct logfile_reader *r, const char *path,
 	r->path = strdup(path);
 	r->buf = malloc(READER_BUF);
 	if (!r->path || !r->buf) {
-		fail(err, "%s: out of memory", path);
+		logfmt__error(err, "%s: out of memory", path);
 		goto out;
 	}
 	r->cap = READER_BUF;
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
-		fail(err, "%s: open: %m", path);
+		logfmt__error(err, "%s: open: %m", path);
 		goto out;
 	}
 	while (r->len < LOGFMT_HEADER_SIZE && !r->eof)
 		if (refill(r, err))
 			goto out;
 	if (logfmt__decode_header(r->buf, r->len, h, &e)) {
-		fail(err, "%s: %s", path, e.msg);
+		logfmt__error(err, "%s: %s", path, e.msg);
 		goto out;
 	}
 	r->off = LOGFMT_HEADER_SIZE;
@@ -220,20 +205,22 @@ static int at_eof(struct logfile_reader *r, struct logfmt_error *err)
 	size_t left = r->len - r->off;
 
 	if (left)
-		return fail(
+		return logfmt__error(
 		    err,
 		    "%s: truncated: record %" PRIu64 " at offset %" PRIu64
 		    " is cut short (file ends at %" PRIu64 ")",
 		    r->path, r->next_seq, r->file_off, r->file_off + left);
 	if (!r->next_seq)
-		return fail(err,
-			    "%s: ends after the header without an END record "
-			    "(truncated?)",
-			    r->path);
-	return fail(err,
-		    "%s: ends after record %" PRIu64 " without an END record "
+		return logfmt__error(
+		    err,
+		    "%s: ends after the header without an END record "
 		    "(truncated?)",
-		    r->path, r->next_seq - 1);
+		    r->path);
+	return logfmt__error(err,
+			     "%s: ends after record %" PRIu64
+			     " without an END record "
+			     "(truncated?)",
+			     r->path, r->next_seq - 1);
 }
 
 /* After END: the file must end there. */
@@ -242,7 +229,7 @@ static int after_end(struct logfile_reader *r, struct logfmt_error *err)
 	if (r->off == r->len && !r->eof && refill(r, err))
 		return -1;
 	if (r->off < r->len)
-		return fail(
+		return logfmt__error(
 		    err, "%s: data after the END record (offset %" PRIu64 ")",
 		    r->path, r->file_off);
 	return 0;
@@ -262,28 +249,29 @@ int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 		if (n > 0)
 			break;
 		if (n < 0)
-			return fail(err,
-				    "%s: record %" PRIu64 " at offset %" PRIu64
-				    ": %s",
-				    r->path, r->next_seq, r->file_off, e.msg);
+			return logfmt__error(
+			    err,
+			    "%s: record %" PRIu64 " at offset %" PRIu64 ": %s",
+			    r->path, r->next_seq, r->file_off, e.msg);
 		if (r->eof)
 			return at_eof(r, err);
 		if (refill(r, err))
 			return -1;
 	}
 	if (rec->seq != r->next_seq)
-		return fail(err,
-			    "%s: record %" PRIu64 " at offset %" PRIu64
-			    ": sequence %" PRIu64 ", want %" PRIu64,
-			    r->path, r->next_seq, r->file_off, rec->seq,
-			    r->next_seq);
+		return logfmt__error(err,
+				     "%s: record %" PRIu64 " at offset %" PRIu64
+				     ": sequence %" PRIu64 ", want %" PRIu64,
+				     r->path, r->next_seq, r->file_off,
+				     rec->seq, r->next_seq);
 	if (rec->ordinal < r->last_ordinal)
-		return fail(err,
-			    "%s: record %" PRIu64 " at offset %" PRIu64
-			    ": exit ordinal %" PRIu64
-			    " is before the previous record's %" PRIu64,
-			    r->path, r->next_seq, r->file_off, rec->ordinal,
-			    r->last_ordinal);
+		return logfmt__error(
+		    err,
+		    "%s: record %" PRIu64 " at offset %" PRIu64
+		    ": exit ordinal %" PRIu64
+		    " is before the previous record's %" PRIu64,
+		    r->path, r->next_seq, r->file_off, rec->ordinal,
+		    r->last_ordinal);
 	r->rec_off = r->file_off;
 	r->off += (size_t)n;
 	r->file_off += (uint64_t)n;

@@ -91,10 +91,7 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static int fail(struct logfmt_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int fail(struct logfmt_error *err, const char *fmt, ...)
+int logfmt__error(struct logfmt_error *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -209,10 +206,11 @@ static int reserved_ok(const uint8_t *buf, int from, int to,
 {
 	for (int i = from; i < to; i++)
 		if (buf[i])
-			return fail(err,
-				    "log header reserved byte at offset %d is "
-				    "0x%02x, want 0",
-				    i, buf[i]);
+			return logfmt__error(
+			    err,
+			    "log header reserved byte at offset %d is "
+			    "0x%02x, want 0",
+			    i, buf[i]);
 	return 0;
 }
 
@@ -223,33 +221,36 @@ int logfmt__decode_header(const uint8_t *buf, size_t len,
 	uint16_t version, size;
 
 	if (len < LOGFMT_HEADER_SIZE)
-		return fail(err, "log header truncated: %zu of %d bytes", len,
-			    LOGFMT_HEADER_SIZE);
+		return logfmt__error(err,
+				     "log header truncated: %zu of %d bytes",
+				     len, LOGFMT_HEADER_SIZE);
 	if (memcmp(buf + HDR_MAGIC, LOGFMT_MAGIC, 8))
-		return fail(err, "not a pvft log (bad magic)");
+		return logfmt__error(err, "not a pvft log (bad magic)");
 	/* The version first: another version may place the rest elsewhere. */
 	version = get16(buf + HDR_VERSION);
 	if (version != LOGFMT_VERSION)
-		return fail(err,
-			    "log format version %u, this pvft reads "
-			    "version %d",
-			    version, LOGFMT_VERSION);
+		return logfmt__error(err,
+				     "log format version %u, this pvft reads "
+				     "version %d",
+				     version, LOGFMT_VERSION);
 	size = get16(buf + HDR_SIZE);
 	if (size != LOGFMT_HEADER_SIZE)
-		return fail(err, "log header size is %u bytes, want %d", size,
-			    LOGFMT_HEADER_SIZE);
+		return logfmt__error(err,
+				     "log header size is %u bytes, want %d",
+				     size, LOGFMT_HEADER_SIZE);
 	/* The CRC before the fields, so a flipped bit is called that. */
 	stored = get32(buf + HDR_CRC);
 	crc = logfmt__crc32c(0, buf, HDR_CRC);
 	if (stored != crc)
-		return fail(err,
-			    "log header CRC32C mismatch: stored 0x%08x, "
-			    "computed 0x%08x",
-			    stored, crc);
+		return logfmt__error(
+		    err,
+		    "log header CRC32C mismatch: stored 0x%08x, "
+		    "computed 0x%08x",
+		    stored, crc);
 	flags = get32(buf + HDR_FLAGS);
 	if (flags & ~LOGFMT_F_KNOWN)
-		return fail(err, "log header has unknown flags 0x%x",
-			    flags & ~LOGFMT_F_KNOWN);
+		return logfmt__error(err, "log header has unknown flags 0x%x",
+				     flags & ~LOGFMT_F_KNOWN);
 	if (reserved_ok(buf, HDR_RESERVED0, HDR_CPUID_HASH, err) ||
 	    reserved_ok(buf, HDR_RESERVED1, HDR_CRC, err))
 		return -1;
@@ -421,8 +422,8 @@ static int want_len(const struct logfmt_record *r, uint32_t want,
 {
 	if (r->len == want)
 		return 0;
-	return fail(err, "%s record payload is %u bytes, want %u",
-		    logfmt__type_name(r->type), r->len, want);
+	return logfmt__error(err, "%s record payload is %u bytes, want %u",
+			     logfmt__type_name(r->type), r->len, want);
 }
 
 static int want_at_least(const struct logfmt_record *r, uint32_t want,
@@ -430,8 +431,9 @@ static int want_at_least(const struct logfmt_record *r, uint32_t want,
 {
 	if (r->len >= want)
 		return 0;
-	return fail(err, "%s record payload is %u bytes, want at least %u",
-		    logfmt__type_name(r->type), r->len, want);
+	return logfmt__error(err,
+			     "%s record payload is %u bytes, want at least %u",
+			     logfmt__type_name(r->type), r->len, want);
 }
 
 static int want_zero(const struct logfmt_record *r, const char *field,
@@ -439,8 +441,8 @@ static int want_zero(const struct logfmt_record *r, const char *field,
 {
 	if (!v)
 		return 0;
-	return fail(err, "%s record %s is 0x%x, want 0",
-		    logfmt__type_name(r->type), field, v);
+	return logfmt__error(err, "%s record %s is 0x%x, want 0",
+			     logfmt__type_name(r->type), field, v);
 }
 
 /* The pos at the start of @r's payload; the caller checked the length. */
@@ -472,15 +474,17 @@ static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
 	b->id_nonce = get32(p + 8);
 	b->cmdline_len = get32(p + 12);
 	if (b->cmdline_len > MAX_CMDLINE)
-		return fail(err,
-			    "BOOT record command line is %u bytes, the "
-			    "maximum is %d",
-			    b->cmdline_len, MAX_CMDLINE);
+		return logfmt__error(
+		    err,
+		    "BOOT record command line is %u bytes, the "
+		    "maximum is %d",
+		    b->cmdline_len, MAX_CMDLINE);
 	if (want_len(r, BOOT_FIXED + b->cmdline_len, err))
 		return -1;
 	b->cmdline = (const char *)p + BOOT_FIXED;
 	if (memchr(b->cmdline, '\0', b->cmdline_len))
-		return fail(err, "BOOT record command line holds a NUL byte");
+		return logfmt__error(
+		    err, "BOOT record command line holds a NUL byte");
 	return 0;
 }
 
@@ -494,8 +498,9 @@ static int decode_random(struct logfmt_record *r, struct logfmt_error *err)
 		return -1;
 	rnd->len = get32(p + 16);
 	if (rnd->len < 1 || rnd->len > PVFT_RANDOM_MAX)
-		return fail(err, "RANDOM record length %u is outside 1..%d",
-			    rnd->len, PVFT_RANDOM_MAX);
+		return logfmt__error(err,
+				     "RANDOM record length %u is outside 1..%d",
+				     rnd->len, PVFT_RANDOM_MAX);
 	if (want_len(r, RANDOM_FIXED + rnd->len, err))
 		return -1;
 	rnd->bytes = p + RANDOM_FIXED;
@@ -512,13 +517,14 @@ static int decode_console_in(struct logfmt_record *r, struct logfmt_error *err)
 	c->flags = get32(p + 16);
 	c->len = get32(p + 20);
 	if (c->flags & ~LOGFMT_CONSOLE_CLOSED)
-		return fail(err, "CONSOLE_IN record has unknown flags 0x%x",
-			    c->flags & ~LOGFMT_CONSOLE_CLOSED);
+		return logfmt__error(err,
+				     "CONSOLE_IN record has unknown flags 0x%x",
+				     c->flags & ~LOGFMT_CONSOLE_CLOSED);
 	if (c->len > PVFT_CONSOLE_IO_MAX)
-		return fail(err,
-			    "CONSOLE_IN record length %u exceeds the "
-			    "maximum %d",
-			    c->len, PVFT_CONSOLE_IO_MAX);
+		return logfmt__error(err,
+				     "CONSOLE_IN record length %u exceeds the "
+				     "maximum %d",
+				     c->len, PVFT_CONSOLE_IO_MAX);
 	if (want_len(r, CONSOLE_IN_FIXED + c->len, err))
 		return -1;
 	c->bytes = p + CONSOLE_IN_FIXED;
@@ -561,23 +567,26 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		r->u.end.status = get32(p);
 		r->u.end.cause = get32(p + 4);
 		if (r->u.end.cause >= LOGFMT_END_NR)
-			return fail(err, "END record cause %u is unknown",
-				    r->u.end.cause);
+			return logfmt__error(err,
+					     "END record cause %u is unknown",
+					     r->u.end.cause);
 		r->u.end.guest_ns = get64(p + 8);
 		get_digest_value(p + 16, &r->u.end.v);
 		return 0;
 	case LOGFMT_NOTE:
 		if (r->len > MAX_NOTE)
-			return fail(err,
-				    "NOTE record payload is %u bytes, the "
-				    "maximum is %d",
-				    r->len, MAX_NOTE);
+			return logfmt__error(
+			    err,
+			    "NOTE record payload is %u bytes, the "
+			    "maximum is %d",
+			    r->len, MAX_NOTE);
 		r->u.note.len = r->len;
 		r->u.note.text = (const char *)p;
 		return 0;
 	}
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL))
-		return fail(err, "unknown mandatory record type %u", r->type);
+		return logfmt__error(err, "unknown mandatory record type %u",
+				     r->type);
 	return 0;
 }
 
@@ -596,8 +605,9 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	 */
 	len = get32(buf + HEAD_LENGTH);
 	if (len > LOGFMT_MAX_PAYLOAD)
-		return fail(err, "record length %u exceeds the maximum %u", len,
-			    LOGFMT_MAX_PAYLOAD);
+		return logfmt__error(err,
+				     "record length %u exceeds the maximum %u",
+				     len, LOGFMT_MAX_PAYLOAD);
 	padded = pad8(len);
 	total = LOGFMT_HEAD_SIZE + padded + LOGFMT_TAIL_SIZE;
 	if (avail < total)
@@ -606,20 +616,23 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	stored = get32(buf + LOGFMT_HEAD_SIZE + padded);
 	crc = logfmt__crc32c(0, buf, LOGFMT_HEAD_SIZE + padded);
 	if (stored != crc)
-		return fail(err,
-			    "record CRC32C mismatch: stored 0x%08x, computed "
-			    "0x%08x",
-			    stored, crc);
+		return logfmt__error(
+		    err,
+		    "record CRC32C mismatch: stored 0x%08x, computed "
+		    "0x%08x",
+		    stored, crc);
 	for (size_t i = len; i < padded; i++)
 		if (buf[LOGFMT_HEAD_SIZE + i])
-			return fail(err,
-				    "record padding byte %zu is 0x%02x, "
-				    "want 0",
-				    i - len, buf[LOGFMT_HEAD_SIZE + i]);
+			return logfmt__error(
+			    err,
+			    "record padding byte %zu is 0x%02x, "
+			    "want 0",
+			    i - len, buf[LOGFMT_HEAD_SIZE + i]);
 	reserved = get32(buf + LOGFMT_HEAD_SIZE + padded + 4);
 	if (reserved)
-		return fail(err, "record tail reserved field is 0x%x, want 0",
-			    reserved);
+		return logfmt__error(
+		    err, "record tail reserved field is 0x%x, want 0",
+		    reserved);
 
 	r->seq = get64(buf + HEAD_SEQ);
 	r->ordinal = get64(buf + HEAD_ORDINAL);
@@ -628,8 +641,9 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	r->len = len;
 	r->payload = buf + LOGFMT_HEAD_SIZE;
 	if (r->flags)
-		return fail(err, "%s record (type %u) has flags 0x%x, want 0",
-			    logfmt__type_name(r->type), r->type, r->flags);
+		return logfmt__error(
+		    err, "%s record (type %u) has flags 0x%x, want 0",
+		    logfmt__type_name(r->type), r->type, r->flags);
 	if (decode_payload(r, err))
 		return -1;
 	return (long)total;

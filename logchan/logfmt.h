@@ -161,6 +161,10 @@ struct logfmt_error {
 	char msg[200];
 };
 
+/* Fill @err (may be NULL) from @fmt; returns -1, for "return err(...)". */
+int logfmt__error(struct logfmt_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* CRC32C (Castagnoli), as iSCSI and ext4: crc = logfmt__crc32c(0, p, n). */
 uint32_t logfmt__crc32c(uint32_t crc, const void *buf, size_t len);
 
