@@ -261,12 +261,36 @@ static bool at_pos(struct domain *d, const struct logfmt_record *rec,
 	return false;
 }
 
-/* The record of @type this exit must take, or NULL (diverged). */
+/*
+ * Was the recorded run ended from outside (a signal, a host failure) at
+ * this exit? Then so is the replay, with the recorded status: it has
+ * nothing more to check.
+ */
+static bool ended_here(struct domain *d, const struct logfmt_record *rec)
+{
+	if (rec->type != LOGFMT_END || rec->ordinal != d->exits ||
+	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
+	     rec->u.end.cause != LOGFMT_END_HOST))
+		return false;
+	if (!d->shut_down) {
+		pr_info("replay: the recorded run was %s at exit ordinal %llu "
+			"(exit status %u); so is this one",
+			rec->u.end.cause == LOGFMT_END_STOPPED
+			    ? "stopped by a signal"
+			    : "ended by a host failure",
+			(unsigned long long)d->exits, rec->u.end.status);
+		domain__shutdown(d, rec->u.end.status,
+				 end_cause_from_log[rec->u.end.cause]);
+	}
+	return true;
+}
+
+/* The record of @type this exit must take, or NULL (diverged or ended). */
 static const struct logfmt_record *expect(struct domain *d, uint16_t type)
 {
 	const struct logfmt_record *rec = peek(d);
 
-	if (!rec)
+	if (!rec || ended_here(d, rec))
 		return NULL;
 	if (rec->ordinal != d->exits || rec->type != type) {
 		diverged(d, rec,
@@ -599,22 +623,8 @@ void gate__before_run(struct domain *d)
 	if (g->mode != GATE_REPLAY || d->shut_down)
 		return;
 	rec = peek(d);
-	if (!rec || rec->ordinal > d->exits)
+	if (!rec || rec->ordinal > d->exits || ended_here(d, rec))
 		return;
-	if (rec->type == LOGFMT_END &&
-	    (rec->u.end.cause == LOGFMT_END_STOPPED ||
-	     rec->u.end.cause == LOGFMT_END_HOST)) {
-		/* The recorded run was ended from outside, right here. */
-		pr_info("replay: the recorded run was %s at exit ordinal %llu "
-			"(exit status %u); so is this one",
-			rec->u.end.cause == LOGFMT_END_STOPPED
-			    ? "stopped by a signal"
-			    : "ended by a host failure",
-			(unsigned long long)d->exits, rec->u.end.status);
-		domain__shutdown(d, rec->u.end.status,
-				 end_cause_from_log[rec->u.end.cause]);
-		return;
-	}
 	diverged(d, rec,
 		 "the guest left exit ordinal %llu without taking it and would "
 		 "run on",
@@ -692,7 +702,12 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len)
 
 	if (g->mode != GATE_REPLAY) {
 		rc = live_random(buf, len);
-		if (!rc && g->mode == GATE_RECORD && len) {
+		if (rc && g->mode == GATE_RECORD) {
+			/* A host failure no replay could give the guest. */
+			domain__shutdown(d, HV_EXIT_HOST, DOMAIN_END_HOST);
+			return rc;
+		}
+		if (g->mode == GATE_RECORD && len) {
 			out.u.random = (struct logfmt_random){
 				.pos = here(d),
 				.len = len,
@@ -706,7 +721,10 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len)
 	if (!len)
 		return 0;
 	rec = expect(d, LOGFMT_RANDOM);
-	if (!rec || !at_pos(d, rec, &rec->u.random.pos))
+	/* Ended here (as by the recording's getrandom failure): as it did. */
+	if (!rec)
+		return -EIO;
+	if (!at_pos(d, rec, &rec->u.random.pos))
 		return 0;
 	if (rec->u.random.len != len) {
 		diverged(d, rec,
@@ -828,12 +846,8 @@ void gate__replay_block(struct domain *d)
 {
 	const struct logfmt_record *rec = peek(d);
 
-	if (!rec)
+	if (!rec || ended_here(d, rec))
 		return;
-	if (rec->type == LOGFMT_END && rec->ordinal == d->exits &&
-	    (rec->u.end.cause == LOGFMT_END_STOPPED ||
-	     rec->u.end.cause == LOGFMT_END_HOST))
-		return; /* gate__before_run ends the replay here */
 	diverged(d, rec,
 		 "the guest blocked at exit ordinal %llu and the log has no "
 		 "wake-up for it there",
