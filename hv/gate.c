@@ -200,6 +200,55 @@ static void put(struct domain *d, struct logfmt_record *rec)
 
 /* ---- the log, replay side ---------------------------------------------- */
 
+/*
+ * The guest time a record was made at, when it says: a digest's or the
+ * end's, a monotonic clock reading, a timer's deadline. 0: it does not.
+ */
+static uint64_t record_time(struct domain *d, const struct logfmt_record *rec)
+{
+	switch (rec->type) {
+	case LOGFMT_DIGEST:
+		return rec->u.digest.guest_ns;
+	case LOGFMT_END:
+		return rec->u.end.guest_ns;
+	case LOGFMT_TIME:
+		return rec->u.time.clock == PVFT_CLOCK_MONOTONIC &&
+			       rec->u.time.value > 0
+			   ? (uint64_t)rec->u.time.value
+			   : 0;
+	case LOGFMT_TIMER:
+		return d->sched.timer_armed ? d->sched.deadline : 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * How long the guest may run without an exit before the next record,
+ * for the stall check: GATE_STALL_S, plus twice the guest time the
+ * recording took to get there when the record says.
+ */
+static void set_stall_limit(struct domain *d, const struct logfmt_record *rec)
+{
+	struct gate *g = &d->gate;
+	uint64_t t = record_time(d, rec), s = GATE_STALL_S;
+
+	if (t > g->known_ns)
+		s += 2 * ((t - g->known_ns) / 1000000000ull + 1);
+	__atomic_store_n(&g->stall_limit_s, s, __ATOMIC_RELAXED);
+}
+
+static void consume(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	uint64_t t = record_time(d, &g->next);
+
+	if (t > g->known_ns)
+		g->known_ns = t;
+	g->have_next = false;
+	g->records++;
+}
+
 /* Optional records (NOTE, kinds newer than this pvft) change nothing. */
 static int next_record(struct gate *g, struct logfmt_error *err)
 {
@@ -225,6 +274,7 @@ static const struct logfmt_record *peek(struct domain *d)
 	rc = next_record(g, &err);
 	if (rc == 1) {
 		g->have_next = true;
+		set_stall_limit(d, &g->next);
 		return &g->next;
 	}
 	if (rc == 0)
@@ -232,12 +282,6 @@ static const struct logfmt_record *peek(struct domain *d)
 	else
 		bad_log(d, "%s", err.msg);
 	return NULL;
-}
-
-static void consume(struct gate *g)
-{
-	g->have_next = false;
-	g->records++;
 }
 
 static const char *hc_name(uint32_t nr)
@@ -268,10 +312,25 @@ static bool at_pos(struct domain *d, const struct logfmt_record *rec,
  */
 static bool ended_here(struct domain *d, const struct logfmt_record *rec)
 {
+	uint32_t st = rec->u.end.status;
+
 	if (rec->type != LOGFMT_END || rec->ordinal != d->exits ||
 	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
 	     rec->u.end.cause != LOGFMT_END_HOST))
 		return false;
+	/* The replay exits with this status: only one pvft-hv could give. */
+	if (rec->u.end.cause == LOGFMT_END_STOPPED
+		? st <= 128 || st >= 192
+		: st != HV_EXIT_HOST && st != HV_EXIT_GUEST_FAULT &&
+		      st != HV_EXIT_LOG) {
+		bad_log(d,
+			"%s: record #%llu: END says the run was %s with exit "
+			"status %u, which pvft-hv never gives for that",
+			d->gate.path, (unsigned long long)rec->seq,
+			logfmt__end_cause_name(rec->u.end.cause), st);
+		return true;
+	}
+	d->gate.ended_by_log = true;
 	if (!d->shut_down) {
 		pr_info("replay: the recorded run was %s at exit ordinal %llu "
 			"(exit status %u); so is this one",
@@ -396,7 +455,7 @@ int gate__boot(struct domain *d)
 			return HV_EXIT_LOG;
 		}
 		d->id_nonce = g->next.u.boot.id_nonce;
-		consume(g);
+		consume(d);
 		return 0;
 	}
 
@@ -454,23 +513,23 @@ static int finish_replay(struct domain *d)
 {
 	struct gate *g = &d->gate;
 	const struct logfmt_record *rec;
-	struct logfmt_digest_value v;
+	struct logfmt_digest_value v, want;
 	struct logfmt_record extra;
 	struct logfmt_error err;
 	char diff[400];
 
 	if (d->end_cause == DOMAIN_END_DIVERGED || g->log_ended)
 		return d->exit_status;
-	if (d->end_cause == DOMAIN_END_STOPPED && !g->have_next) {
-		/* Stopped by a signal here, not by the log. */
+	if (d->end_cause == DOMAIN_END_STOPPED && !g->ended_by_log) {
+		pr_info("replay stopped by a signal at exit ordinal %llu, "
+			"before the end of its log",
+			(unsigned long long)d->exits);
 		return d->exit_status;
 	}
 	rec = peek(d);
 	if (!rec)
 		return d->exit_status;
 	if (rec->type != LOGFMT_END || rec->ordinal != d->exits) {
-		if (d->end_cause == DOMAIN_END_STOPPED)
-			return d->exit_status;
 		diverged(d, rec,
 			 "the replay ended at exit ordinal %llu (exit status "
 			 "%d) before this record",
@@ -488,22 +547,37 @@ static int finish_replay(struct domain *d)
 		return d->exit_status;
 	}
 	take_digest(d, &v);
-	digest_diff(&rec->u.end.v, &v, diff, sizeof(diff));
+	want = rec->u.end.v;
+	/*
+	 * Ended from outside: the recording's vCPU ran on from its last exit
+	 * until the signal took it out of the guest, the replay stops at
+	 * that exit. Only what left the guest by then, its console output,
+	 * can be the same.
+	 */
+	if (g->ended_by_log) {
+		want.mem = v.mem;
+		want.regs = v.regs;
+	}
+	digest_diff(&want, &v, diff, sizeof(diff));
 	if (diff[0]) {
 		diverged(d, rec, "final state differs: %s", diff);
 		return d->exit_status;
 	}
-	consume(g);
+	consume(d);
 	g->log_ended = true;
 	if (logfile__next(&g->r, &extra, &err) != 0) {
 		bad_log(d, "%s", err.msg);
 		return d->exit_status;
 	}
-	pr_info("replayed %llu records, checked %llu digest%s and the end: the "
-		"run matches its recording; exit status %d",
+	pr_info("replayed %llu records, checked %llu digest%s and the end%s: "
+		"the run matches its recording; exit status %d",
 		(unsigned long long)g->records,
 		(unsigned long long)g->digests_checked,
-		g->digests_checked == 1 ? "" : "s", d->exit_status);
+		g->digests_checked == 1 ? "" : "s",
+		g->ended_by_log ? " (console output only: the recording was "
+				  "ended from outside)"
+				: "",
+		d->exit_status);
 	print_digest("final digest", &v);
 	return d->exit_status;
 }
@@ -587,7 +661,7 @@ static void check_digest(struct domain *d, const struct logfmt_record *rec)
 		return;
 	}
 	d->gate.digests_checked++;
-	consume(&d->gate);
+	consume(d);
 }
 
 void gate__exit(struct domain *d, const struct vcpu_exit *e)
@@ -671,7 +745,7 @@ long gate__time(struct domain *d, uint32_t clock, int64_t *value_r)
 		return 0;
 	}
 	*value_r = rec->u.time.value;
-	consume(g);
+	consume(d);
 	return 0;
 }
 
@@ -734,7 +808,7 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len)
 		return 0;
 	}
 	memcpy(buf, rec->u.random.bytes, len);
-	consume(g);
+	consume(d);
 	return 0;
 }
 
@@ -825,7 +899,7 @@ static bool deliver_replayed(struct domain *d)
 			break;
 		}
 		got = true;
-		consume(&d->gate);
+		consume(d);
 	}
 	return got;
 }
@@ -842,13 +916,16 @@ bool gate__deliver(struct domain *d)
 	return deliver_live(d);
 }
 
-void gate__replay_block(struct domain *d)
+bool gate__replay_ended(struct domain *d)
 {
 	const struct logfmt_record *rec = peek(d);
 
-	if (!rec || ended_here(d, rec))
-		return;
-	diverged(d, rec,
+	return !rec || ended_here(d, rec);
+}
+
+void gate__replay_unwoken(struct domain *d)
+{
+	diverged(d, peek(d),
 		 "the guest blocked at exit ordinal %llu and the log has no "
 		 "wake-up for it there",
 		 (unsigned long long)d->exits);
@@ -857,9 +934,12 @@ void gate__replay_block(struct domain *d)
 void gate__stalled(struct domain *d)
 {
 	diverged(d, peek(d),
-		 "the guest made no exit for %d s after exit ordinal %llu: the "
-		 "log's next record will never come",
-		 GATE_STALL_S, (unsigned long long)d->exits);
+		 "the guest made no exit for %llu s after exit ordinal %llu "
+		 "(its recording got here in less than half that): the log's "
+		 "next record will never come",
+		 (unsigned long long)__atomic_load_n(&d->gate.stall_limit_s,
+						     __ATOMIC_RELAXED),
+		 (unsigned long long)d->exits);
 }
 
 void gate__output(struct domain *d, const void *buf, uint64_t len)

@@ -56,8 +56,11 @@ struct gate {
 	bool reader_open;
 	struct logfmt_record next; /* peeked, valid until consumed */
 	bool have_next;
-	bool log_ended; /* END consumed or the log broke */
+	bool log_ended;	   /* END consumed or the log broke */
+	bool ended_by_log; /* its END says: ended from outside, here */
 	uint64_t digests_checked;
+	uint64_t known_ns;	/* latest guest time the log has told */
+	uint64_t stall_limit_s; /* read by the I/O thread (gate__stalled) */
 
 	/* Both: the exit being handled, for positions and digests. */
 	const struct vcpu_exit *exit;
@@ -105,17 +108,22 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len);
  */
 bool gate__deliver(struct domain *d);
 /*
- * REPLAY's SCHEDOP_block: never sleeps. The deliveries the log has at this
- * exit end it; none means the recorded run was stopped here or the
- * replay diverged.
+ * REPLAY's SCHEDOP_block never sleeps: the deliveries the log has at this
+ * exit end it. When they did not: was the recording ended from outside
+ * here (then so is the replay: true)? Else, unless the guest is dead for
+ * lack of anything that could wake it (as it was when recorded), the
+ * replay diverged: gate__replay_unwoken() says so.
  */
-void gate__replay_block(struct domain *d);
+bool gate__replay_ended(struct domain *d);
+void gate__replay_unwoken(struct domain *d);
 
 /*
- * REPLAY: the guest made no exit for GATE_STALL_S seconds, so the record
+ * REPLAY: the guest made no exit for stall_limit_s seconds, so the record
  * the log has next will never come (a PV guest makes a hypercall every few
- * ms; DESIGN.md 2). The I/O thread's watchdog asks for the stop; the vCPU
- * thread reports the divergence with gate__stalled().
+ * ms; DESIGN.md 2). The limit is GATE_STALL_S plus twice the guest time
+ * the recording took to reach that record, when the log says (digests,
+ * clock readings, timers). The I/O thread's watchdog asks for the stop;
+ * the vCPU thread reports the divergence with gate__stalled().
  */
 #define GATE_STALL_S 10
 void gate__stalled(struct domain *d);

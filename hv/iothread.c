@@ -98,7 +98,9 @@ static void watchdog(struct iothread *io)
 			(unsigned long long)exits);
 	} else if (gate__replaying(&d->gate) &&
 		   io->stuck * WATCHDOG_PERIOD_NS ==
-		       GATE_STALL_S * 1000000000ull) {
+		       __atomic_load_n(&d->gate.stall_limit_s,
+				       __ATOMIC_RELAXED) *
+			   1000000000ull) {
 		/* A replay must not spin forever where the log goes on. */
 		sched__request_stop(d, SCHED_STOP_STALLED);
 	}

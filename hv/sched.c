@@ -145,6 +145,9 @@ static long block(struct domain *d)
 		if (v->evtchn_upcall_pending || d->shut_down ||
 		    sched__stop_requested(d))
 			break;
+		/* The recording may have been stopped here, as it slept. */
+		if (gate__replaying(&d->gate) && gate__replay_ended(d))
+			break;
 		if (!can_be_woken(d)) {
 			pr_err("guest blocked with nothing that could wake it "
 			       "(no timer on an unmasked VIRQ_TIMER port, no "
@@ -158,7 +161,7 @@ static long block(struct domain *d)
 		}
 		/* A replay never waits: the log has this exit's wake-up. */
 		if (gate__replaying(&d->gate)) {
-			gate__replay_block(d);
+			gate__replay_unwoken(d);
 			break;
 		}
 		if (s->timer_armed) {
