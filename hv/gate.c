@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -365,6 +366,36 @@ static const struct logfmt_record *expect(struct domain *d, uint16_t type)
 
 /* ---- set-up and the end ------------------------------------------------- */
 
+/*
+ * A replay reads its whole log once before running anything: a bad record
+ * anywhere refuses it up front, with nothing replayed. Regular files only:
+ * a pipe could neither be read twice nor be interrupted by a stop signal.
+ */
+static int check_whole_log(const char *path)
+{
+	struct logfile_reader r;
+	struct logfmt_header h;
+	struct logfmt_record rec;
+	struct logfmt_error err;
+	struct stat st;
+	int rc;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		pr_err("replay: %s: not a regular file", path);
+		return -1;
+	}
+	if (logfile__open(&r, path, &h, &err)) {
+		pr_err("replay: %s", err.msg);
+		return -1;
+	}
+	while ((rc = logfile__next(&r, &rec, &err)) == 1)
+		;
+	logfile__close_reader(&r);
+	if (rc < 0)
+		pr_err("replay: %s", err.msg);
+	return rc;
+}
+
 int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	       uint64_t *mem_size_r, char *cmdline)
 {
@@ -390,20 +421,17 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	if (mode != GATE_REPLAY)
 		return 0;
 
+	if (check_whole_log(path))
+		return HV_EXIT_LOG;
 	if (logfile__open(&g->r, path, &g->header, &err)) {
 		pr_err("replay: %s", err.msg);
 		return HV_EXIT_LOG;
 	}
 	g->reader_open = true;
+	/* Checked above: record 0 is BOOT (logfile.c). */
 	rc = next_record(g, &err);
-	if (rc < 0) {
-		pr_err("replay: %s", err.msg);
-		return HV_EXIT_LOG;
-	}
-	if (rc == 0 || g->next.type != LOGFMT_BOOT || g->next.ordinal) {
-		pr_err("replay: %s: the first record is %s, not BOOT at exit "
-		       "ordinal 0",
-		       path, rc ? logfmt__type_name(g->next.type) : "missing");
+	if (rc != 1) {
+		pr_err("replay: %s", rc ? err.msg : "no BOOT record");
 		return HV_EXIT_LOG;
 	}
 	*mem_size_r = g->header.mem_size;

@@ -272,6 +272,25 @@ int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 		    " is before the previous record's %" PRIu64,
 		    r->path, r->next_seq, r->file_off, rec->ordinal,
 		    r->last_ordinal);
+	/*
+	 * BOOT opens the log; everything else belongs to an exit (>= 1) but
+	 * END, which may come before the first (a run stopped at once).
+	 */
+	if ((rec->seq == 0) != (rec->type == LOGFMT_BOOT))
+		return logfmt__error(
+		    err, "%s: record %" PRIu64 " at offset %" PRIu64 ": %s %s",
+		    r->path, r->next_seq, r->file_off,
+		    logfmt__type_name(rec->type),
+		    rec->seq ? "again: BOOT is record 0 only"
+			     : "first: record 0 must be BOOT");
+	if (rec->ordinal == 0 && rec->type != LOGFMT_BOOT &&
+	    rec->type != LOGFMT_END && !(rec->type & LOGFMT_TYPE_OPTIONAL))
+		return logfmt__error(
+		    err,
+		    "%s: record %" PRIu64 " at offset %" PRIu64
+		    ": %s at exit ordinal 0, before the first exit",
+		    r->path, r->next_seq, r->file_off,
+		    logfmt__type_name(rec->type));
 	r->rec_off = r->file_off;
 	r->off += (size_t)n;
 	r->file_off += (uint64_t)n;

@@ -544,6 +544,33 @@ static void test_sequence_and_ordinals(void)
 		 offsets[2]);
 	expect_read_error(path, buf, len, 2, msg);
 
+	small_log(recs);
+	recs[0] = make_record(0); /* no BOOT first */
+	recs[0].seq = 0;
+	len = build_log(buf, recs, 4, offsets);
+	expect_read_error(path, buf, len, 0,
+			  "record 0 at offset 128: TIME first: record 0 must "
+			  "be BOOT");
+
+	small_log(recs);
+	recs[2] = boot_record(); /* a second BOOT */
+	recs[2].seq = 2;
+	recs[2].ordinal = recs[1].ordinal;
+	len = build_log(buf, recs, 4, offsets);
+	snprintf(msg, sizeof(msg),
+		 "record 2 at offset %zu: BOOT again: BOOT is record 0 only",
+		 offsets[2]);
+	expect_read_error(path, buf, len, 2, msg);
+
+	small_log(recs);
+	recs[1].ordinal = 0; /* a TIME before the first exit */
+	len = build_log(buf, recs, 4, offsets);
+	snprintf(msg, sizeof(msg),
+		 "record 1 at offset %zu: TIME at exit ordinal 0, before the "
+		 "first exit",
+		 offsets[1]);
+	expect_read_error(path, buf, len, 1, msg);
+
 	/* The same ordinal twice is fine: several records at one exit. */
 	small_log(recs);
 	recs[1].ordinal = recs[2].ordinal = recs[3].ordinal = 10;
@@ -607,7 +634,8 @@ static CU_TestInfo logfile_tests[] = {
 	{ "open errors", test_open_errors },
 	{ "truncated at every offset", test_truncated_everywhere },
 	{ "data after END", test_data_after_end },
-	{ "sequence gaps, ordinals going back", test_sequence_and_ordinals },
+	{ "sequence gaps, ordinals going back, BOOT first and once",
+	  test_sequence_and_ordinals },
 	{ "a bad record in the file", test_bad_record_in_file },
 	CU_TEST_INFO_NULL,
 };
