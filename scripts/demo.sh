@@ -34,7 +34,7 @@ trap 'rm -rf "$logs"' EXIT
 step "record chaos: every nondeterministic input goes to a log" \
 	"$HV" --record "$logs/chaos.log" --cmdline rounds=50 "$G/chaos.elf"
 step "replay it: the same output, digests checked, no timers waited for" \
-	"$HV" --replay "$logs/chaos.log" "$G/chaos.elf"
+	"$HV" --replay "$logs/chaos.log" --console show "$G/chaos.elf"
 step "the log's summary" "$build/bin/pvft" log-dump --summary "$logs/chaos.log"
 
 # Without /dev/kvm, show the KVM backend too, on nested KVM in QEMU.
