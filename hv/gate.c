@@ -95,6 +95,40 @@ static void diverged(struct domain *d, const struct logfmt_record *rec,
 
 /* ---- state digests ------------------------------------------------------ */
 
+/* x87/SSE registers; a backend that cannot read them is a host failure. */
+static uint64_t vector_hash(struct domain *d)
+{
+	struct vcpu_fpu f;
+	int rc = d->backend->get_fpu(d, &f);
+
+	if (rc) {
+		pr_err("%s backend: cannot read the vector registers for a "
+		       "digest: %s",
+		       d->backend->name, strerror(-rc));
+		domain__shutdown(d, HV_EXIT_HOST, DOMAIN_END_HOST);
+		return 0;
+	}
+	return XXH3_64bits(&f, sizeof(f)); /* zeroed first: no stray padding */
+}
+
+/* The event channels the guest has bound (EVTCHNOP_status shows them). */
+static uint64_t ports_hash(const struct evtchn_table *t)
+{
+	static uint64_t v[2 * PVFT_NR_EVTCHN]; /* vCPU thread only */
+	unsigned int n = 0;
+
+	for (uint32_t p = 0; p < PVFT_NR_EVTCHN; p++) {
+		const struct evtchn *e = &t->port[p];
+
+		if (e->state == EVTCHN_FREE)
+			continue;
+		v[n++] = (uint64_t)p << 32 | (uint64_t)e->state << 16 |
+			 e->remote_dom;
+		v[n++] = (uint64_t)e->peer << 32 | e->virq;
+	}
+	return XXH3_64bits(v, n * sizeof(v[0]));
+}
+
 /*
  * Registers as of the exit, with the exit's rip (KVM may report it past
  * the doorbell write) and only the flags the guest's instructions set;
@@ -103,7 +137,7 @@ static void diverged(struct domain *d, const struct logfmt_record *rec,
 static uint64_t regs_hash(struct domain *d)
 {
 	struct vcpu_regs r;
-	uint64_t v[24];
+	uint64_t v[28];
 	unsigned int n = 0;
 
 	d->backend->get_regs(d, &r);
@@ -130,6 +164,10 @@ static uint64_t regs_hash(struct domain *d)
 	v[n++] = d->console.staged_len;
 	v[n++] = d->console.closed_seen;
 	v[n++] = d->in_trap_handler;
+	v[n++] = vector_hash(d);
+	v[n++] = XXH3_64bits(d->console.staged, d->console.staged_len);
+	v[n++] = XXH3_64bits(d->trap_handler, sizeof(d->trap_handler));
+	v[n++] = ports_hash(&d->evtchn);
 	return XXH3_64bits(v, n * sizeof(v[0]));
 }
 

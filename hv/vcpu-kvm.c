@@ -464,6 +464,23 @@ static void kvm_get_regs(struct domain *d, struct vcpu_regs *r)
 	};
 }
 
+static int kvm_get_fpu(struct domain *d, struct vcpu_fpu *f)
+{
+	struct kvm_fpu k;
+
+	if (ioctl(priv(d)->vcpu_fd, KVM_GET_FPU, &k) < 0)
+		return -errno;
+	memset(f, 0, sizeof(*f));
+	f->fcw = k.fcw;
+	f->fsw = k.fsw;
+	f->ftw = k.ftwx;
+	f->mxcsr = k.mxcsr;
+	for (int i = 0; i < 8; i++)
+		memcpy(f->st[i], k.fpr[i], sizeof(f->st[i]));
+	memcpy(f->xmm, k.xmm, sizeof(f->xmm));
+	return 0;
+}
+
 /* The caller also signals the vCPU thread out of a running KVM_RUN. */
 static void kvm_kick(struct domain *d)
 {
@@ -480,6 +497,7 @@ const struct vcpu_backend vcpu_kvm_backend = {
 	.create = kvm_create,
 	.run = kvm_run,
 	.get_regs = kvm_get_regs,
+	.get_fpu = kvm_get_fpu,
 	.complete_hypercall = kvm_complete_hypercall,
 	.enter_handler = kvm_enter_handler,
 	.kick = kvm_kick,

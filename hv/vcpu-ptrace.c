@@ -473,6 +473,25 @@ static void ptrace_get_regs(struct domain *d, struct vcpu_regs *r)
 	};
 }
 
+static int ptrace_get_fpu(struct domain *d, struct vcpu_fpu *f)
+{
+	struct user_fpregs_struct u;
+
+	if (ptrace(PTRACE_GETFPREGS, priv(d)->pid, 0, &u) < 0)
+		return -errno;
+	memset(f, 0, sizeof(*f));
+	f->fcw = u.cwd;
+	f->fsw = u.swd;
+	f->ftw = u.ftw;
+	f->mxcsr = u.mxcsr;
+	/* FXSAVE layout: 16 bytes a register, 10 of them the value. */
+	for (int i = 0; i < 8; i++)
+		memcpy(f->st[i], (const uint8_t *)u.st_space + 16 * i,
+		       sizeof(f->st[i]));
+	memcpy(f->xmm, u.xmm_space, sizeof(f->xmm));
+	return 0;
+}
+
 static void ptrace_kick(struct domain *d)
 {
 	struct ptrace_vcpu *p = priv(d);
@@ -488,6 +507,7 @@ const struct vcpu_backend vcpu_ptrace_backend = {
 	.create = ptrace_create,
 	.run = ptrace_run,
 	.get_regs = ptrace_get_regs,
+	.get_fpu = ptrace_get_fpu,
 	.complete_hypercall = ptrace_complete_hypercall,
 	.enter_handler = ptrace_enter_handler,
 	.kick = ptrace_kick,

@@ -45,6 +45,15 @@ struct vcpu_regs {
 	uint64_t rflags;
 };
 
+/* The x87/SSE state the guest can see (FXSAVE's, less last-insn info). */
+struct vcpu_fpu {
+	uint16_t fcw, fsw;
+	uint8_t ftw; /* abridged: one bit a register */
+	uint32_t mxcsr;
+	uint8_t st[8][10];
+	uint8_t xmm[16][16];
+};
+
 struct vcpu_backend {
 	const char *name;
 	/* The guest sees the host's CPUID, not pvft's table (ptrace). */
@@ -55,6 +64,8 @@ struct vcpu_backend {
 	int (*run)(struct domain *d, struct vcpu_exit *exit);
 	/* The registers as of the latest exit (before it is completed). */
 	void (*get_regs)(struct domain *d, struct vcpu_regs *r);
+	/* The x87/SSE state, for digests; 0 or -errno. */
+	int (*get_fpu)(struct domain *d, struct vcpu_fpu *f);
 	/* Give the guest the result of the hypercall it exited for. */
 	void (*complete_hypercall)(struct domain *d, uint64_t ret);
 	/*

@@ -135,6 +135,16 @@ static void fake_get_regs(struct domain *d, struct vcpu_regs *r)
 	r->rflags = 0x202;
 }
 
+/* A fresh FPU that the script never touches. */
+static int fake_get_fpu(struct domain *d, struct vcpu_fpu *f)
+{
+	(void)d;
+	memset(f, 0, sizeof(*f));
+	f->fcw = 0x37f;
+	f->mxcsr = 0x1f80;
+	return 0;
+}
+
 static void fake_complete_hypercall(struct domain *d, uint64_t ret)
 {
 	(void)d;
@@ -158,6 +168,7 @@ static const struct vcpu_backend fake_backend = {
 	.host_cpuid = false,
 	.run = fake_run,
 	.get_regs = fake_get_regs,
+	.get_fpu = fake_get_fpu,
 	.complete_hypercall = fake_complete_hypercall,
 	.enter_handler = fake_enter_handler,
 };
