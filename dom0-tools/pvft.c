@@ -10,7 +10,6 @@
 #include "pvft.h"
 
 int pvft_verbose;
-bool pvft_dry_run;
 
 static const struct cmd_spec cmd_table[] = {
 	{ "help", main_help, "Show the commands, or one command's help",
@@ -31,13 +30,12 @@ static void help_all(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "Usage: pvft [-v] [-N] COMMAND [ARGS]\n"
+	fprintf(f, "Usage: pvft [-v] COMMAND [ARGS]\n"
 		   "\n"
 		   "Fault tolerance for paravirtual domains on KVM.\n"
 		   "\n"
 		   "Global options (before COMMAND):\n"
 		   "  -v, --verbose   more log output on stderr (repeatable)\n"
-		   "  -N, --dry-run   say what would be done, change nothing\n"
 		   "  -h, --help      this text\n"
 		   "\n"
 		   "Commands (any unambiguous prefix will do):\n");
@@ -53,7 +51,7 @@ static void help_all(FILE *f)
 
 static void help_cmd(const struct cmd_spec *cmd)
 {
-	printf("Usage: pvft [-v] [-N] %s %s\n\n%s.\n", cmd->name, cmd->usage,
+	printf("Usage: pvft [-v] %s %s\n\n%s.\n", cmd->name, cmd->usage,
 	       cmd->desc);
 	if (cmd->option)
 		printf("\nOptions:\n%s", cmd->option);
@@ -101,7 +99,7 @@ void pvft__usage_error(const char *name)
 {
 	const struct cmd_spec *cmd = cmd_by_name(name);
 
-	fprintf(stderr, "Usage: pvft [-v] [-N] %s %s\n", name,
+	fprintf(stderr, "Usage: pvft [-v] %s %s\n", name,
 		cmd ? cmd->usage : "...");
 	fprintf(stderr, "See 'pvft help %s'.\n", name);
 }
@@ -169,7 +167,6 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "dry-run", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -181,13 +178,10 @@ int main(int argc, char **argv)
 
 	log__init("pvft", NULL, LOG_WARN);
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+vNh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			pvft_verbose++;
-			break;
-		case 'N':
-			pvft_dry_run = true;
 			break;
 		case 'h':
 			help_all(stdout);

@@ -26,8 +26,7 @@ struct cmd_spec {
 };
 
 /* Global options (before the command name). */
-extern int pvft_verbose;  /* -v, repeatable */
-extern bool pvft_dry_run; /* -N: say what would be done, change nothing */
+extern int pvft_verbose; /* -v, repeatable */
 
 /*
  * Option parsing for main_<cmd>, as xl's SWITCH_FOREACH_OPT: use it as a

@@ -20,12 +20,20 @@
 static const char *const mode_name[] = { "none", "record", "replay" };
 
 /* The log's word for why a run ended, and back. */
-static const uint32_t end_cause_to_log[] = {
-	[DOMAIN_END_SHUTDOWN] = LOGFMT_END_SHUTDOWN,
-	[DOMAIN_END_FAULT] = LOGFMT_END_FAULT,
-	[DOMAIN_END_STOPPED] = LOGFMT_END_STOPPED,
-	[DOMAIN_END_HOST] = LOGFMT_END_HOST,
-};
+static uint32_t end_cause_to_log(enum domain_end cause)
+{
+	switch (cause) {
+	case DOMAIN_END_SHUTDOWN:
+		return LOGFMT_END_SHUTDOWN;
+	case DOMAIN_END_FAULT:
+		return LOGFMT_END_FAULT;
+	case DOMAIN_END_STOPPED:
+		return LOGFMT_END_STOPPED;
+	default: /* the host; a recording never diverges */
+		return LOGFMT_END_HOST;
+	}
+}
+
 static const enum domain_end end_cause_from_log[] = {
 	[LOGFMT_END_SHUTDOWN] = DOMAIN_END_SHUTDOWN,
 	[LOGFMT_END_FAULT] = DOMAIN_END_FAULT,
@@ -447,6 +455,7 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	g->digest_ns = GATE_DEFAULT_DIGEST_MS * 1000000ull;
 	if (perturb && *perturb) {
 		g->perturb_seed = strtoul(perturb, NULL, 0) | 1;
+		g->perturb_vcpu = g->perturb_seed;
 		pr_warn("PVFT_DEBUG_PERTURB=%s: host threads sleep at random "
 			"(a test of determinism)",
 			perturb);
@@ -555,7 +564,7 @@ static int finish_record(struct domain *d)
 
 	rec.u.end = (struct logfmt_end){
 		.status = d->exit_status,
-		.cause = end_cause_to_log[d->end_cause],
+		.cause = end_cause_to_log(d->end_cause),
 		.guest_ns = sched__now(d),
 	};
 	take_digest(d, &rec.u.end.v);
@@ -758,8 +767,7 @@ void gate__before_run(struct domain *d)
 	struct gate *g = &d->gate;
 	const struct logfmt_record *rec;
 
-	if (g->perturb_seed)
-		gate__perturb_host(g, &g->perturb_seed);
+	gate__perturb_host(g, &g->perturb_vcpu);
 	if (g->mode != GATE_REPLAY || d->shut_down)
 		return;
 	rec = peek(d);
@@ -887,16 +895,15 @@ static void announce_console(struct domain *d)
 		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
 }
 
-static bool deliver_live(struct domain *d)
+static void deliver_live(struct domain *d)
 {
 	struct gate *g = &d->gate;
 	struct logfmt_record rec;
-	bool got = false, closed;
+	bool closed;
 	size_t n;
 
 	if (sched__timer_due(d)) {
 		sched__fire_timer(d);
-		got = true;
 		if (g->mode == GATE_RECORD) {
 			rec = (struct logfmt_record){ .type = LOGFMT_TIMER };
 			rec.u.timer.pos = here(d);
@@ -904,7 +911,8 @@ static bool deliver_live(struct domain *d)
 		}
 	}
 	n = console__stage_input(&d->console, &closed);
-	if (n && g->mode == GATE_RECORD) {
+	/* Bytes, or just the end of input: both change what the guest sees. */
+	if ((n || closed) && g->mode == GATE_RECORD) {
 		rec = (struct logfmt_record){ .type = LOGFMT_CONSOLE_IN };
 		rec.u.console_in = (struct logfmt_console_in){
 			.pos = here(d),
@@ -913,25 +921,14 @@ static bool deliver_live(struct domain *d)
 			.bytes = d->console.staged + d->console.staged_len - n,
 		};
 		put(d, &rec);
-	} else if (closed && g->mode == GATE_RECORD) {
-		rec = (struct logfmt_record){ .type = LOGFMT_CONSOLE_IN };
-		rec.u.console_in = (struct logfmt_console_in){
-			.pos = here(d),
-			.flags = LOGFMT_CONSOLE_CLOSED,
-		};
-		put(d, &rec);
 	}
-	if (n) {
+	if (n)
 		announce_console(d);
-		got = true;
-	}
-	return got;
 }
 
-static bool deliver_replayed(struct domain *d)
+static void deliver_replayed(struct domain *d)
 {
 	const struct logfmt_record *rec;
-	bool got = false;
 
 	while ((rec = peek(d)) && rec->ordinal == d->exits) {
 		if (rec->type == LOGFMT_TIMER) {
@@ -964,22 +961,20 @@ static bool deliver_replayed(struct domain *d)
 		} else {
 			break;
 		}
-		got = true;
 		consume(d);
 	}
-	return got;
 }
 
-bool gate__deliver(struct domain *d)
+void gate__deliver(struct domain *d)
 {
-	if (d->gate.perturb_seed)
-		gate__perturb_host(&d->gate, &d->gate.perturb_seed);
+	gate__perturb_host(&d->gate, &d->gate.perturb_vcpu);
 	/* A domain that is over takes nothing more (nor logs it). */
 	if (d->shut_down)
-		return false;
+		return;
 	if (d->gate.mode == GATE_REPLAY)
-		return deliver_replayed(d);
-	return deliver_live(d);
+		deliver_replayed(d);
+	else
+		deliver_live(d);
 }
 
 bool gate__replay_ended(struct domain *d)

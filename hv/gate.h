@@ -68,7 +68,8 @@ struct gate {
 	uint64_t out_bytes;
 	uint64_t records; /* written or replayed */
 
-	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off */
+	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off; set once */
+	uint32_t perturb_vcpu; /* the vCPU thread's random state */
 };
 
 /*
@@ -104,9 +105,9 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len);
 /*
  * Deliver due inputs at this exit: the timer, console input. RECORD and
  * NONE take them live (RECORD logs them); REPLAY takes what the log has at
- * this exit ordinal. Returns true if the guest got something.
+ * this exit ordinal.
  */
-bool gate__deliver(struct domain *d);
+void gate__deliver(struct domain *d);
 /*
  * REPLAY's SCHEDOP_block never sleeps: the deliveries the log has at this
  * exit end it. When they did not: was the recording ended from outside

@@ -294,15 +294,17 @@ int main(int argc, char **argv)
 		return HV_EXIT_USAGE;
 
 	dom.backend = vcpu__backend(backend);
-	rc = gate__boot(&dom);
-	if (rc)
-		return rc;
-
 	rc = dom.backend->create(&dom);
 	if (rc) {
 		pr_err("cannot create the vCPU on the %s backend: %s",
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;
+	}
+	/* Only a domain that can run gets a log. */
+	rc = gate__boot(&dom);
+	if (rc) {
+		dom.backend->destroy(&dom);
+		return rc;
 	}
 	/*
 	 * Stop signals are taken by the I/O thread from a signalfd, never by
