@@ -72,6 +72,7 @@ static struct fake {
 	const struct step *script;
 	size_t len, runs;
 	bool pending_at_run[MAX_STEPS + 1]; /* upcall pending, per run() */
+	uint64_t stall_limit_at_run[MAX_STEPS + 1];
 	uint64_t completed[MAX_STEPS];
 	size_t n_completed;
 } fake;
@@ -82,6 +83,7 @@ struct outcome {
 	uint64_t exits, records, digests_checked;
 	size_t runs;
 	bool pending_at_run[MAX_STEPS + 1];
+	uint64_t stall_limit_at_run[MAX_STEPS + 1];
 	uint64_t completed[MAX_STEPS];
 	size_t n_completed;
 	uint8_t random[RANDOM_LEN];
@@ -101,6 +103,8 @@ static int fake_run(struct domain *d, struct vcpu_exit *exit)
 
 	if (i <= MAX_STEPS)
 		fake.pending_at_run[i] = evtchn__upcall_pending(&d->evtchn);
+	if (i <= MAX_STEPS)
+		fake.stall_limit_at_run[i] = d->gate.stall_limit_s;
 	if (i >= fake.len) {
 		/* The gate let the guest run on past the script's end. */
 		CU_FAIL("run() called after the last scripted exit");
@@ -288,6 +292,8 @@ static int run(struct domain *d, const struct step *script, size_t len,
 	o->runs = fake.runs;
 	memcpy(o->pending_at_run, fake.pending_at_run,
 	       sizeof(o->pending_at_run));
+	memcpy(o->stall_limit_at_run, fake.stall_limit_at_run,
+	       sizeof(o->stall_limit_at_run));
 	memcpy(o->completed, fake.completed, sizeof(o->completed));
 	o->n_completed = fake.n_completed;
 	memcpy(o->random, d->mem + RANDOM_GPA, RANDOM_LEN);
@@ -777,6 +783,30 @@ static void test_note_skipped(void)
 	CU_ASSERT_EQUAL(replayed.records, recorded.records);
 }
 
+/*
+ * A guest that computed for 30 s of guest time between two exits when
+ * recorded may take as long when replayed: the stall limit for that
+ * stretch grows with it (10 s + twice the 30 s, rounded up), and is 10 s
+ * (+2, the rounding) elsewhere.
+ */
+static void test_stall_limit_follows_the_log(void)
+{
+	struct step s[S_NR], p[S_NR];
+
+	base_script(s, TIMER_NOW);
+	memcpy(p, s, sizeof(s));
+	p[S_VERSION].compute_ns = 30 * NS_PER_S;
+	CU_ASSERT_EQUAL_FATAL(record(p, S_NR, 1), EXIT_CODE);
+	/* The replay's guest is not slow: only the limit is looked at. */
+	CU_ASSERT_EQUAL(REPLAY(s, SAME_HOST), EXIT_CODE);
+	CU_ASSERT(replayed.stall_limit_at_run[S_WRITE] >= GATE_STALL_S);
+	CU_ASSERT(replayed.stall_limit_at_run[S_WRITE] <= GATE_STALL_S + 2);
+	CU_ASSERT(replayed.stall_limit_at_run[S_VERSION] >=
+		  GATE_STALL_S + 2 * 30);
+	CU_ASSERT(replayed.stall_limit_at_run[S_VERSION] <=
+		  GATE_STALL_S + 2 * 32);
+}
+
 static CU_TestInfo gate_tests[] = {
 	{ "record and replay: the same values", test_round_trip },
 	{ "replay: another hypercall at a TIME", test_other_hypercall },
@@ -796,6 +826,8 @@ static CU_TestInfo gate_tests[] = {
 	{ "replay: log cut in half", test_truncated_log },
 	{ "replay: log cut anywhere", test_truncated_anywhere },
 	{ "replay: the guest stalls", test_stalled },
+	{ "replay: the stall limit follows the log",
+	  test_stall_limit_follows_the_log },
 	{ "replay: a NOTE changes nothing", test_note_skipped },
 	CU_TEST_INFO_NULL,
 };
