@@ -282,6 +282,9 @@ static void set_stall_limit(struct domain *d, const struct logfmt_record *rec)
 
 	if (t > g->known_ns)
 		s += 2 * ((t - g->known_ns) / 1000000000ull + 1);
+	/* The log's word, so bounded: a day is no PV guest's exit gap. */
+	if (s > GATE_STALL_MAX_S)
+		s = GATE_STALL_MAX_S;
 	__atomic_store_n(&g->stall_limit_s, s, __ATOMIC_RELAXED);
 }
 
@@ -359,12 +362,13 @@ static bool at_pos(struct domain *d, const struct logfmt_record *rec,
  */
 static bool ended_here(struct domain *d, const struct logfmt_record *rec)
 {
-	uint32_t st = rec->u.end.status;
+	uint32_t st;
 
 	if (rec->type != LOGFMT_END || rec->ordinal != d->exits ||
 	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
 	     rec->u.end.cause != LOGFMT_END_HOST))
 		return false;
+	st = rec->u.end.status;
 	/* The replay exits with this status: only one pvft-hv could give. */
 	if (rec->u.end.cause == LOGFMT_END_STOPPED
 		? st <= 128 || st >= 192

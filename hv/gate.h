@@ -127,6 +127,7 @@ void gate__replay_unwoken(struct domain *d);
  * the vCPU thread reports the divergence with gate__stalled().
  */
 #define GATE_STALL_S 10
+#define GATE_STALL_MAX_S 86400
 void gate__stalled(struct domain *d);
 
 /* Console output, for the digests' output hash. */
