@@ -717,6 +717,7 @@ static void record_digest(struct domain *d)
 {
 	struct gate *g = &d->gate;
 	struct logfmt_record rec = { .type = LOGFMT_DIGEST };
+	struct logfmt_error err;
 
 	rec.u.digest.pos = here(d);
 	rec.u.digest.guest_ns = sched__now(d);
@@ -724,6 +725,12 @@ static void record_digest(struct domain *d)
 	g->last_digest_exit = d->exits;
 	g->last_digest_coarse = coarse_now_ns();
 	put(d, &rec);
+	/*
+	 * Out to the file at each digest: a recording killed outright keeps
+	 * all but its last interval, up to a digest to check it against.
+	 */
+	if (!g->log_ended && logfile__flush(&g->w, &err))
+		bad_log(d, "cannot write the log: %s", err.msg);
 }
 
 static void check_digest(struct domain *d, const struct logfmt_record *rec)
