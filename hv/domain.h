@@ -88,8 +88,7 @@ struct domain {
 	bool shut_down;
 	int exit_status;
 	enum domain_end end_cause;
-	/* Test only: let the guest read the TSC (as kvm_pvm does, section 6).
-	 */
+	/* Tests: let the guest read the TSC, as kvm_pvm does (DESIGN 6). */
 	bool allow_rdtsc;
 
 	const struct vcpu_backend *backend;
