@@ -37,6 +37,7 @@ enum gate_mode {
 	GATE_REPLAY,
 };
 
+/* Digest interval in guest time, per 64 MiB of memory (hv/main.c). */
 #define GATE_DEFAULT_DIGEST_MS 500
 
 struct gate {
