@@ -235,9 +235,10 @@ static void text_record(struct dump *d, const struct logfmt_record *rec)
 		text_digest_value(f, &rec->u.digest.v);
 		break;
 	case LOGFMT_END:
-		fprintf(f, " status %" PRIu32 " cause %s guest_time ",
+		fprintf(f, " status %" PRIu32 " cause %s%s guest_time ",
 			rec->u.end.status,
-			logfmt__end_cause_name(rec->u.end.cause));
+			logfmt__end_cause_name(rec->u.end.cause),
+			rec->u.end.flags & LOGFMT_END_RAN_ON ? " ran_on" : "");
 		put_seconds(f, rec->u.end.guest_ns);
 		text_digest_value(f, &rec->u.end.v);
 		break;
@@ -550,6 +551,7 @@ static void json_record(struct dump *d, const struct logfmt_record *rec,
 	case LOGFMT_END:
 		json_u64(j, "status", rec->u.end.status);
 		json_cstr(j, "cause", logfmt__end_cause_name(rec->u.end.cause));
+		json_bool(j, "ran_on", rec->u.end.flags & LOGFMT_END_RAN_ON);
 		json_u64(j, "guest_ns", rec->u.end.guest_ns);
 		json_digest_value(j, &rec->u.end.v);
 		break;

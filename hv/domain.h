@@ -72,6 +72,11 @@ struct domain {
 	 */
 	uint64_t exits;
 	uint64_t last_rip; /* guest RIP at the latest exit, for reports */
+	/*
+	 * The guest ran on after the latest exit (the vCPU came back kicked
+	 * or failed): its state is no longer that exit's.
+	 */
+	bool ran_on;
 
 	/*
 	 * Guest fault handlers (set_trap_table), 0 for none. Once one has

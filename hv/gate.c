@@ -82,6 +82,9 @@ static void diverged(struct domain *d, const struct logfmt_record *rec,
 	char msg[512];
 	va_list ap;
 
+	/* Digests the host could not take say nothing of the guest. */
+	if (d->gate.host_failed)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -110,9 +113,12 @@ static uint64_t vector_hash(struct domain *d)
 	int rc = d->backend->get_fpu(d, &f);
 
 	if (rc) {
-		pr_err("%s backend: cannot read the vector registers for a "
-		       "digest: %s",
-		       d->backend->name, strerror(-rc));
+		/* A vCPU already gone (a host failure) has no state to hash. */
+		if (!d->shut_down)
+			pr_err("%s backend: cannot read the vector registers "
+			       "for a digest: %s",
+			       d->backend->name, strerror(-rc));
+		d->gate.host_failed = true;
 		domain__shutdown(d, HV_EXIT_HOST, DOMAIN_END_HOST);
 		return 0;
 	}
@@ -362,25 +368,11 @@ static bool at_pos(struct domain *d, const struct logfmt_record *rec,
  */
 static bool ended_here(struct domain *d, const struct logfmt_record *rec)
 {
-	uint32_t st;
-
 	if (rec->type != LOGFMT_END || rec->ordinal != d->exits ||
 	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
 	     rec->u.end.cause != LOGFMT_END_HOST))
 		return false;
-	st = rec->u.end.status;
-	/* The replay exits with this status: only one pvft-hv could give. */
-	if (rec->u.end.cause == LOGFMT_END_STOPPED
-		? st <= 128 || st >= 192
-		: st != HV_EXIT_HOST && st != HV_EXIT_GUEST_FAULT &&
-		      st != HV_EXIT_LOG) {
-		bad_log(d,
-			"%s: record #%llu: END says the run was %s with exit "
-			"status %u, which pvft-hv never gives for that",
-			d->gate.path, (unsigned long long)rec->seq,
-			logfmt__end_cause_name(rec->u.end.cause), st);
-		return true;
-	}
+	/* Its status is one pvft-hv gives for that: check_whole_log(). */
 	d->gate.ended_by_log = true;
 	if (!d->shut_down) {
 		pr_info("replay: the recorded run was %s at exit ordinal %llu "
@@ -417,33 +409,55 @@ static const struct logfmt_record *expect(struct domain *d, uint16_t type)
 /* ---- set-up and the end ------------------------------------------------- */
 
 /*
- * A replay reads its whole log once before running anything: a bad record
- * anywhere refuses it up front, with nothing replayed. Regular files only:
- * a pipe could neither be read twice nor be interrupted by a stop signal.
+ * Could pvft-hv have ended a run so? A replay exits with that status: it
+ * must be one pvft-hv gives for that cause.
  */
-static int check_whole_log(const char *path)
+static bool end_plausible(const struct logfmt_end *e)
 {
-	struct logfile_reader r;
-	struct logfmt_header h;
+	bool from_outside =
+	    e->cause == LOGFMT_END_STOPPED || e->cause == LOGFMT_END_HOST;
+
+	if ((e->flags & LOGFMT_END_RAN_ON) && !from_outside)
+		return false;
+	switch (e->cause) {
+	case LOGFMT_END_SHUTDOWN:
+		return e->status <= 255; /* the guest's code, or a crash */
+	case LOGFMT_END_FAULT:
+		return e->status == HV_EXIT_GUEST_FAULT;
+	case LOGFMT_END_STOPPED:
+		return e->status > 128 && e->status < 192;
+	default:
+		return e->status == HV_EXIT_HOST ||
+		       e->status == HV_EXIT_GUEST_FAULT;
+	}
+}
+
+/*
+ * A replay reads its whole log once before running anything: a bad record
+ * anywhere, or an END no pvft-hv would write, refuses it up front. Then
+ * back to the first record, on the same open file.
+ */
+static int check_whole_log(struct gate *g)
+{
 	struct logfmt_record rec;
 	struct logfmt_error err;
-	struct stat st;
 	int rc;
 
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		pr_err("replay: %s: not a regular file", path);
-		return -1;
-	}
-	if (logfile__open(&r, path, &h, &err)) {
+	while ((rc = logfile__next(&g->r, &rec, &err)) == 1)
+		if (rec.type == LOGFMT_END && !end_plausible(&rec.u.end)) {
+			pr_err("replay: %s: record #%llu: END says the run "
+			       "was %s with exit status %u, which pvft-hv "
+			       "never gives for that",
+			       g->path, (unsigned long long)rec.seq,
+			       logfmt__end_cause_name(rec.u.end.cause),
+			       rec.u.end.status);
+			return -1;
+		}
+	if (rc < 0 || logfile__rewind(&g->r, &err)) {
 		pr_err("replay: %s", err.msg);
 		return -1;
 	}
-	while ((rc = logfile__next(&r, &rec, &err)) == 1)
-		;
-	logfile__close_reader(&r);
-	if (rc < 0)
-		pr_err("replay: %s", err.msg);
-	return rc;
+	return 0;
 }
 
 int gate__init(struct gate *g, enum gate_mode mode, const char *path,
@@ -451,6 +465,7 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 {
 	struct logfmt_error err;
 	const char *perturb = getenv("PVFT_DEBUG_PERTURB");
+	struct stat st;
 	int rc;
 
 	memset(g, 0, sizeof(*g));
@@ -472,13 +487,26 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	if (mode != GATE_REPLAY)
 		return 0;
 
-	if (check_whole_log(path))
+	/*
+	 * Regular files only: a pipe could neither be read through first nor
+	 * be interrupted by a stop signal (checked before open, which would
+	 * block on a FIFO, and on the open file).
+	 */
+	if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+		pr_err("replay: %s: not a regular file", path);
 		return HV_EXIT_LOG;
+	}
 	if (logfile__open(&g->r, path, &g->header, &err)) {
 		pr_err("replay: %s", err.msg);
 		return HV_EXIT_LOG;
 	}
 	g->reader_open = true;
+	if (fstat(g->r.fd, &st) || !S_ISREG(st.st_mode)) {
+		pr_err("replay: %s: not a regular file", path);
+		return HV_EXIT_LOG;
+	}
+	if (check_whole_log(g))
+		return HV_EXIT_LOG;
 	/* Checked above: record 0 is BOOT (logfile.c). */
 	rc = next_record(g, &err);
 	if (rc != 1) {
@@ -569,6 +597,10 @@ static int finish_record(struct domain *d)
 	rec.u.end = (struct logfmt_end){
 		.status = d->exit_status,
 		.cause = end_cause_to_log(d->end_cause),
+		.flags = d->ran_on && (d->end_cause == DOMAIN_END_STOPPED ||
+				       d->end_cause == DOMAIN_END_HOST)
+			     ? LOGFMT_END_RAN_ON
+			     : 0,
 		.guest_ns = sched__now(d),
 	};
 	take_digest(d, &rec.u.end.v);
@@ -628,12 +660,12 @@ static int finish_replay(struct domain *d)
 	take_digest(d, &v);
 	want = rec->u.end.v;
 	/*
-	 * Ended from outside: the recording's vCPU ran on from its last exit
-	 * until the signal took it out of the guest, the replay stops at
-	 * that exit. Only what left the guest by then, its console output,
-	 * can be the same.
+	 * Ended from outside while the guest ran: the recording's vCPU went
+	 * on from its last exit until the signal took it out of the guest,
+	 * the replay stops at that exit. Only what left the guest by then,
+	 * its console output, can be the same.
 	 */
-	if (g->ended_by_log) {
+	if (g->ended_by_log && (rec->u.end.flags & LOGFMT_END_RAN_ON)) {
 		want.mem = v.mem;
 		want.regs = v.regs;
 	}
@@ -653,9 +685,10 @@ static int finish_replay(struct domain *d)
 		(unsigned long long)g->records,
 		(unsigned long long)g->digests_checked,
 		g->digests_checked == 1 ? "" : "s",
-		g->ended_by_log ? " (console output only: the recording was "
-				  "ended from outside)"
-				: "",
+		g->ended_by_log && (rec->u.end.flags & LOGFMT_END_RAN_ON)
+		    ? " (console output only: the recording's guest ran on "
+		      "after this exit)"
+		    : "",
 		d->exit_status);
 	print_digest("final digest", &v);
 	return d->exit_status;
@@ -951,6 +984,9 @@ static void deliver_replayed(struct domain *d)
 					 "guest has none armed");
 				break;
 			}
+			/* Guest time reached the deadline: learn it first. */
+			if (d->sched.deadline > d->gate.known_ns)
+				d->gate.known_ns = d->sched.deadline;
 			sched__fire_timer(d);
 		} else if (rec->type == LOGFMT_CONSOLE_IN) {
 			const struct logfmt_console_in *in = &rec->u.console_in;
@@ -1007,7 +1043,7 @@ void gate__stalled(struct domain *d)
 {
 	diverged(d, peek(d),
 		 "the guest made no exit for %llu s after exit ordinal %llu "
-		 "(its recording got here in less than half that): the log's "
+		 "(the stall limit for this stretch of its log): the log's "
 		 "next record will never come",
 		 (unsigned long long)__atomic_load_n(&d->gate.stall_limit_s,
 						     __ATOMIC_RELAXED),

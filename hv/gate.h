@@ -59,6 +59,7 @@ struct gate {
 	bool have_next;
 	bool log_ended;	   /* END consumed or the log broke */
 	bool ended_by_log; /* its END says: ended from outside, here */
+	bool host_failed;  /* a digest could not be taken */
 	uint64_t digests_checked;
 	uint64_t known_ns;	/* latest guest time the log has told */
 	uint64_t stall_limit_s; /* read by the I/O thread (gate__stalled) */

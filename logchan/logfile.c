@@ -199,6 +199,17 @@ out:
 	return -1;
 }
 
+int logfile__rewind(struct logfile_reader *r, struct logfmt_error *err)
+{
+	if (lseek(r->fd, LOGFMT_HEADER_SIZE, SEEK_SET) < 0)
+		return logfmt__error(err, "%s: lseek: %m", r->path);
+	r->off = r->len = 0;
+	r->file_off = r->rec_off = LOGFMT_HEADER_SIZE;
+	r->eof = r->ended = false;
+	r->next_seq = r->last_ordinal = 0;
+	return 0;
+}
+
 /* End of file where the next record should start. */
 static int at_eof(struct logfile_reader *r, struct logfmt_error *err)
 {
@@ -283,6 +294,12 @@ int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 		    logfmt__type_name(rec->type),
 		    rec->seq ? "again: BOOT is record 0 only"
 			     : "first: record 0 must be BOOT");
+	if (rec->type == LOGFMT_BOOT && rec->ordinal)
+		return logfmt__error(
+		    err,
+		    "%s: record %" PRIu64 " at offset %" PRIu64
+		    ": BOOT at exit ordinal %" PRIu64 ", not 0",
+		    r->path, r->next_seq, r->file_off, rec->ordinal);
 	if (rec->ordinal == 0 && rec->type != LOGFMT_BOOT &&
 	    rec->type != LOGFMT_END && !(rec->type & LOGFMT_TYPE_OPTIONAL))
 		return logfmt__error(

@@ -69,6 +69,8 @@ int logfile__open(struct logfile_reader *r, const char *path,
  */
 int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 		  struct logfmt_error *err);
+/* Back to the first record (a file, not a pipe); 0 or -1 with @err. */
+int logfile__rewind(struct logfile_reader *r, struct logfmt_error *err);
 /* Offset in the file of the record that logfile__next returned last. */
 uint64_t logfile__offset(const struct logfile_reader *r);
 void logfile__close_reader(struct logfile_reader *r);

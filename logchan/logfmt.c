@@ -299,7 +299,8 @@ static long payload_size(const struct logfmt_record *r)
 	case LOGFMT_DIGEST:
 		return DIGEST_SIZE;
 	case LOGFMT_END:
-		if (r->u.end.cause >= LOGFMT_END_NR)
+		if (r->u.end.cause >= LOGFMT_END_NR ||
+		    (r->u.end.flags & ~LOGFMT_END_F_KNOWN))
 			return -1;
 		return END_SIZE;
 	case LOGFMT_NOTE:
@@ -379,7 +380,8 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		break;
 	case LOGFMT_END:
 		put32(p, r->u.end.status);
-		put32(p + 4, r->u.end.cause);
+		put16(p + 4, r->u.end.cause);
+		put16(p + 6, r->u.end.flags);
 		put64(p + 8, r->u.end.guest_ns);
 		put_digest_value(p + 16, &r->u.end.v);
 		break;
@@ -565,11 +567,16 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		if (want_len(r, END_SIZE, err))
 			return -1;
 		r->u.end.status = get32(p);
-		r->u.end.cause = get32(p + 4);
+		r->u.end.cause = get16(p + 4);
+		r->u.end.flags = get16(p + 6);
 		if (r->u.end.cause >= LOGFMT_END_NR)
 			return logfmt__error(err,
 					     "END record cause %u is unknown",
 					     r->u.end.cause);
+		if (r->u.end.flags & ~LOGFMT_END_F_KNOWN)
+			return logfmt__error(err,
+					     "END record flags 0x%x are unknown",
+					     r->u.end.flags);
 		r->u.end.guest_ns = get64(p + 8);
 		get_digest_value(p + 16, &r->u.end.v);
 		return 0;

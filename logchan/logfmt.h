@@ -125,9 +125,18 @@ enum logfmt_end_cause {
 	LOGFMT_END_NR
 };
 
+/*
+ * END flags. RAN_ON: the vCPU was in the guest, past the record's exit,
+ * when the run was ended from outside, so the final memory and registers
+ * are not those of that exit (a replay compares only the console output).
+ */
+#define LOGFMT_END_RAN_ON 0x1u
+#define LOGFMT_END_F_KNOWN LOGFMT_END_RAN_ON
+
 struct logfmt_end {
 	uint32_t status; /* pvft-hv's exit status */
-	uint32_t cause;	 /* enum logfmt_end_cause */
+	uint16_t cause;	 /* enum logfmt_end_cause */
+	uint16_t flags;	 /* LOGFMT_END_* */
 	uint64_t guest_ns;
 	struct logfmt_digest_value v; /* the final state */
 };

@@ -140,6 +140,22 @@ t_stopped_run() {
 		same_out stop-rec stop-rep
 }
 
+# Stopped while the guest sleeps: its state is that exit's, and a replay
+# still compares all of it (here memory differs: the guest read the TSC).
+t_stopped_in_block_checks_state() {
+	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/sleep.log" \
+		--debug-allow-rdtsc --cmdline "rdtsc sleep" "$G/hello.elf" \
+		</dev/null >"$tmp/sleep-rec.out" 2>"$tmp/sleep-rec.err" &
+	local pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$? last=sleep-rec
+	rc_is 143 || return 1
+	hv sleep-rep --replay "$tmp/sleep.log" --debug-allow-rdtsc "$G/hello.elf"
+	rc_is 6 && err_has sleep-rep '\(END, exit ordinal [0-9]+\): final state differs: memory hash'
+}
+
 # Stopped while the guest computes: the recording ran on past its last
 # exit, the replay stops at that exit; the console output must match.
 t_stopped_while_computing() {
@@ -153,7 +169,7 @@ t_stopped_while_computing() {
 	rc=$? last=busy-rec
 	rc_is 143 || return 1
 	hv busy-rep --replay "$tmp/busy.log" --console show "$G/compute.elf"
-	rc_is 143 && err_has busy-rep 'console output only: the recording was ended from outside' &&
+	rc_is 143 && err_has busy-rep 'console output only: the recording.s guest ran on after this exit' &&
 		same_out busy-rec busy-rep
 }
 
@@ -220,7 +236,7 @@ t_rdtsc_diverges() {
 }
 
 # A guest whose replay spins where the recording went on never reaches the
-# log's next record: the replay says so after GATE_STALL_S (10 s), instead
+# log's next record: the replay says so after its stall limit, instead
 # of spinning forever.
 t_replay_stall_diverges() {
 	hv spin-rec --record "$tmp/spin.log" --debug-allow-rdtsc --digest-ms 0 \
@@ -290,7 +306,7 @@ spoil_setup() {
 # 7, no guest output), log-dump exits 1; both name the cause.
 check_bad_log() {
 	local log=$1 re=$2
-	hv bad-rep --replay "$log" "$G/chaos.elf"
+	hv bad-rep --replay "$log" --console show "$G/chaos.elf"
 	no_crash || return 1
 	rc_is 7 || return 1
 	[ ! -s "$tmp/bad-rep.out" ] || { why="the guest ran from a bad log"; return 1; }

@@ -807,6 +807,42 @@ static void test_stall_limit_follows_the_log(void)
 		  GATE_STALL_S + 2 * 32);
 }
 
+/*
+ * A stopped run's END with a status no stop gives (0, as if the guest
+ * had finished): the replay would exit 0 on the log's word, so the log
+ * is refused before anything runs.
+ */
+static void test_end_implausible(void)
+{
+	char edited[128];
+	struct logfile_reader r;
+	struct logfile_writer w;
+	struct logfmt_header h;
+	struct logfmt_record rec;
+	struct logfmt_error err;
+	struct step s[S_NR], p[S_NR];
+
+	base_script(s, TIMER_NOW);
+	memcpy(p, s, sizeof(s));
+	p[S_VERSION].stop_signal = SIGTERM;
+	CU_ASSERT_EQUAL_FATAL(record(p, S_NR, 1), 128 + SIGTERM);
+	snprintf(edited, sizeof(edited), "%s/edited.pvftlog", dir);
+	CU_ASSERT_EQUAL_FATAL(logfile__open(&r, log_path, &h, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(logfile__create(&w, edited, &h, &err), 0);
+	while (logfile__next(&r, &rec, &err) == 1) {
+		if (rec.type == LOGFMT_END)
+			rec.u.end.status = 0;
+		CU_ASSERT_EQUAL_FATAL(logfile__append(&w, &rec, &err), 0);
+	}
+	logfile__close_reader(&r);
+	CU_ASSERT_EQUAL_FATAL(logfile__close(&w, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(rename(edited, log_path), 0);
+
+	CU_ASSERT_EQUAL(REPLAY(s, SAME_HOST), HV_EXIT_LOG);
+	CU_ASSERT_TRUE(logged("which pvft-hv never gives for that"));
+	CU_ASSERT_EQUAL(replayed.runs, 0);
+}
+
 static CU_TestInfo gate_tests[] = {
 	{ "record and replay: the same values", test_round_trip },
 	{ "replay: another hypercall at a TIME", test_other_hypercall },
@@ -829,6 +865,7 @@ static CU_TestInfo gate_tests[] = {
 	{ "replay: the stall limit follows the log",
 	  test_stall_limit_follows_the_log },
 	{ "replay: a NOTE changes nothing", test_note_skipped },
+	{ "replay: an END no stop gives", test_end_implausible },
 	CU_TEST_INFO_NULL,
 };
 

@@ -147,7 +147,7 @@ static struct logfmt_record end_record(uint64_t ordinal)
 	return (struct logfmt_record){
 		.type = LOGFMT_END,
 		.ordinal = ordinal,
-		.u.end = { 0, LOGFMT_END_SHUTDOWN, 5, { 1, 2, 3, 4 } },
+		.u.end = { 0, LOGFMT_END_SHUTDOWN, 0, 5, { 1, 2, 3, 4 } },
 	};
 }
 
@@ -570,6 +570,14 @@ static void test_sequence_and_ordinals(void)
 		 "first exit",
 		 offsets[1]);
 	expect_read_error(path, buf, len, 1, msg);
+
+	small_log(recs);
+	recs[0].ordinal = 1; /* BOOT after an exit */
+	recs[1].ordinal = recs[2].ordinal = recs[3].ordinal = 1;
+	len = build_log(buf, recs, 4, offsets);
+	expect_read_error(path, buf, len, 0,
+			  "record 0 at offset 128: BOOT at exit ordinal 1, "
+			  "not 0");
 
 	/* The same ordinal twice is fine: several records at one exit. */
 	small_log(recs);

@@ -174,7 +174,7 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 					    sample_v };
 		break;
 	case LOGFMT_END:
-		r.u.end = (struct logfmt_end){ 3, LOGFMT_END_HOST,
+		r.u.end = (struct logfmt_end){ 3, LOGFMT_END_HOST, 0,
 					       987654321999ull, sample_v };
 		break;
 	case LOGFMT_NOTE:
@@ -1071,9 +1071,12 @@ static void test_end_and_note_checks(void)
 	le32(p + 4, LOGFMT_END_NR);
 	expect_payload_error(LOGFMT_END, p, 48,
 			     "END record cause 4 is unknown");
-	le32(p + 4, ~0u);
+	le32(p + 4, 0xffff);
 	expect_payload_error(LOGFMT_END, p, 48,
-			     "END record cause 4294967295 is unknown");
+			     "END record cause 65535 is unknown");
+	le32(p + 4, LOGFMT_END_STOPPED | 0x2u << 16); /* a flag not known */
+	expect_payload_error(LOGFMT_END, p, 48,
+			     "END record flags 0x2 are unknown");
 
 	memset(p, 'n', 4097);
 	expect_payload_error(LOGFMT_NOTE, p, 4097,
