@@ -140,7 +140,8 @@ int vcpu__run_loop(struct domain *d)
 		if (d->shut_down)
 			break;
 		rc = d->backend->run(d, &e);
-		/* Until the guest exits by itself, it ran past the last exit. */
+		/* Until the guest exits by itself, it ran past the last exit.
+		 */
 		d->ran_on = rc || (e.kind != VCPU_EXIT_HYPERCALL &&
 				   e.kind != VCPU_EXIT_FAULT);
 		if (rc) {

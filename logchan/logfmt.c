@@ -574,9 +574,9 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 					     "END record cause %u is unknown",
 					     r->u.end.cause);
 		if (r->u.end.flags & ~LOGFMT_END_F_KNOWN)
-			return logfmt__error(err,
-					     "END record flags 0x%x are unknown",
-					     r->u.end.flags);
+			return logfmt__error(
+			    err, "END record flags 0x%x are unknown",
+			    r->u.end.flags);
 		r->u.end.guest_ns = get64(p + 8);
 		get_digest_value(p + 16, &r->u.end.v);
 		return 0;
