@@ -124,18 +124,24 @@ t_console_input() {
 		! grep -q live "$tmp/echo-rep.out" || { why=${why:-"replay output wrong"}; return 1; }
 }
 
-# A run stopped by a signal replays to the same exit and stops there.
-t_stopped_run() {
-	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/stop.log" \
-		--cmdline sleep "$G/hello.elf" </dev/null >"$tmp/stop-rec.out" \
-		2>"$tmp/stop-rec.err" &
-	local pid=$!
+# record_stopped NAME [pvft-hv args]: record in the background, stop it with
+# SIGTERM after 1 s; sets rc and $tmp/NAME.out, .err (log: $tmp/NAME.log).
+record_stopped() {
+	local name=$1 pid; shift
+	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/$name.log" "$@" \
+		</dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pid=$!
 	sleep 1
 	kill -TERM "$pid"
 	wait "$pid"
-	rc=$? last=stop-rec
+	rc=$? last=$name
+}
+
+# A run stopped by a signal replays to the same exit and stops there.
+t_stopped_run() {
+	record_stopped stop-rec --cmdline sleep "$G/hello.elf"
 	rc_is 143 || return 1
-	hv stop-rep --replay "$tmp/stop.log" --console show "$G/hello.elf"
+	hv stop-rep --replay "$tmp/stop-rec.log" --console show "$G/hello.elf"
 	rc_is 143 && err_has stop-rep 'recorded run was stopped by a signal at exit ordinal' &&
 		same_out stop-rec stop-rep
 }
@@ -143,32 +149,19 @@ t_stopped_run() {
 # Stopped while the guest sleeps: its state is that exit's, and a replay
 # still compares all of it (here memory differs: the guest read the TSC).
 t_stopped_in_block_checks_state() {
-	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/sleep.log" \
-		--debug-allow-rdtsc --cmdline "rdtsc sleep" "$G/hello.elf" \
-		</dev/null >"$tmp/sleep-rec.out" 2>"$tmp/sleep-rec.err" &
-	local pid=$!
-	sleep 1
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$? last=sleep-rec
+	record_stopped sleep-rec --debug-allow-rdtsc --cmdline "rdtsc sleep" \
+		"$G/hello.elf"
 	rc_is 143 || return 1
-	hv sleep-rep --replay "$tmp/sleep.log" --debug-allow-rdtsc "$G/hello.elf"
+	hv sleep-rep --replay "$tmp/sleep-rec.log" --debug-allow-rdtsc "$G/hello.elf"
 	rc_is 6 && err_has sleep-rep '\(END, exit ordinal [0-9]+\): final state differs: memory hash'
 }
 
 # Stopped while the guest computes: the recording ran on past its last
 # exit, the replay stops at that exit; the console output must match.
 t_stopped_while_computing() {
-	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/busy.log" \
-		--cmdline rounds=100000 "$G/compute.elf" </dev/null \
-		>"$tmp/busy-rec.out" 2>"$tmp/busy-rec.err" &
-	local pid=$!
-	sleep 1
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$? last=busy-rec
+	record_stopped busy-rec --cmdline rounds=100000 "$G/compute.elf"
 	rc_is 143 || return 1
-	hv busy-rep --replay "$tmp/busy.log" --console show "$G/compute.elf"
+	hv busy-rep --replay "$tmp/busy-rec.log" --console show "$G/compute.elf"
 	rc_is 143 && err_has busy-rep 'console output only: the recording.s guest ran on after this exit' &&
 		same_out busy-rec busy-rep
 }
