@@ -575,7 +575,6 @@ int gate__boot(struct domain *d)
 		return HV_EXIT_LOG;
 	}
 	g->writer_open = true;
-	g->header = h;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rec.u.boot = (struct logfmt_boot){
 		.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec,

@@ -43,7 +43,7 @@ enum gate_mode {
 struct gate {
 	enum gate_mode mode;
 	const char *path;
-	struct logfmt_header header;
+	struct logfmt_header header; /* REPLAY: the log's */
 
 	/* RECORD */
 	struct logfile_writer w;

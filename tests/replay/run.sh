@@ -197,7 +197,9 @@ t_chaos_replays_perturbed() {
 	for i in $(seq "$TRIALS"); do
 		PVFT_DEBUG_PERTURB=$i hv perturb-rep --replay "$tmp/perturb.log" \
 			--console show "$G/chaos.elf"
-		if ! rc_is 0 || ! same_out perturb-rec perturb-rep ||
+		# The sleeps must really be on, or this tests nothing.
+		if ! err_has perturb-rep "PVFT_DEBUG_PERTURB=$i: host threads sleep" ||
+			! rc_is 0 || ! same_out perturb-rec perturb-rep ||
 			! same_digest perturb-rec perturb-rep; then
 			why="replay $i of $TRIALS: $why"
 			break
