@@ -140,8 +140,8 @@ long console__write(struct domain *d, uint64_t gpa, uint64_t len)
 	rc = guestmem__copy_from(d, buf, gpa, len);
 	if (rc)
 		return rc;
-	gate__output(d, buf, len);
-	if (d->console.out_fd < 0)
+	/* A primary's output waits for the backup's ack (the output rule). */
+	if (gate__output(d, buf, len) || d->console.out_fd < 0)
 		return len;
 	rc = write_all(d, d->console.out_fd, buf, len);
 	if (rc) {

@@ -32,6 +32,10 @@
 #define HV_EXIT_DIVERGED 6
 /* Record or replay: the log cannot be written, read or trusted. */
 #define HV_EXIT_LOG 7
+/* Live pair: the arbiter gave the pair to the other replica (halted). */
+#define HV_EXIT_FENCED 8
+/* Live pair: it could not form (peer unreachable, refused, mismatched). */
+#define HV_EXIT_PAIR 9
 
 /* Why a domain ended: recorded in the log's END record. */
 enum domain_end {
@@ -40,6 +44,7 @@ enum domain_end {
 	DOMAIN_END_STOPPED,  /* a signal stopped pvft-hv */
 	DOMAIN_END_HOST,     /* the host failed (backend, log) */
 	DOMAIN_END_DIVERGED, /* replay only: the log and the guest differ */
+	DOMAIN_END_FENCED,   /* live pair: the other replica won the arbiter */
 };
 
 struct vcpu_backend;

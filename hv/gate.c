@@ -11,6 +11,7 @@
 
 #include <xxhash.h>
 
+#include "chan.h"
 #include "cpuid.h"
 #include "domain.h"
 #include "gate.h"
@@ -28,6 +29,7 @@ static uint32_t end_cause_to_log(enum domain_end cause)
 	case DOMAIN_END_FAULT:
 		return LOGFMT_END_FAULT;
 	case DOMAIN_END_STOPPED:
+	case DOMAIN_END_FENCED: /* never logged: a fenced replica says no more */
 		return LOGFMT_END_STOPPED;
 	default: /* the host; a recording never diverges */
 		return LOGFMT_END_HOST;
@@ -85,6 +87,9 @@ static void diverged(struct domain *d, const struct logfmt_record *rec,
 	/* Digests the host could not take say nothing of the guest. */
 	if (d->gate.host_failed)
 		return;
+	/* A live stream's "nothing at this exit" is no record to name. */
+	if (rec == &d->gate.horizon)
+		rec = NULL;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -244,6 +249,18 @@ static void put(struct domain *d, struct logfmt_record *rec)
 	if (g->log_ended)
 		return;
 	rec->ordinal = d->exits;
+	if (g->chan) {
+		/* The arbiter gave the pair to the backup: say no more. */
+		if (chan__append(g->chan, rec)) {
+			g->log_ended = true;
+			if (!d->shut_down)
+				domain__shutdown(d, HV_EXIT_FENCED,
+						 DOMAIN_END_FENCED);
+			return;
+		}
+		g->records++;
+		return;
+	}
 	if (logfile__append(&g->w, rec, &err)) {
 		bad_log(d, "cannot write the log: %s", err.msg);
 		return;
@@ -316,6 +333,63 @@ static int next_record(struct gate *g, struct logfmt_error *err)
 	return rc;
 }
 
+static void go_live(struct domain *d);
+
+/*
+ * A live stream: wait for the primary's next record, or to learn that it
+ * is past this exit without one (the horizon: an ordinal after this exit),
+ * or that this replica goes live (NULL, mode now NONE) or halts (NULL).
+ */
+static const struct logfmt_record *peek_live(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	bool in_hv = __atomic_load_n(&d->sched.in_hv, __ATOMIC_RELAXED);
+	const struct logfmt_record *rec = NULL;
+	enum chan_next next;
+
+	/* Waiting for the primary is no silent guest (the watchdog). */
+	__atomic_store_n(&d->sched.in_hv, true, __ATOMIC_RELAXED);
+	for (;;) {
+		next = chan__next(g->chan, d->exits, g->chan_buf,
+				  LOGFMT_MAX_RECORD, &g->next, 100);
+		if (next == CHAN_NEXT_RECORD) {
+			if (g->next.type & LOGFMT_TYPE_OPTIONAL)
+				continue;
+			g->have_next = true;
+			set_stall_limit(d, &g->next);
+			rec = &g->next;
+			break;
+		}
+		if (next == CHAN_NEXT_NONE) {
+			g->horizon = (struct logfmt_record){
+				.type = LOGFMT_PROGRESS,
+				.ordinal = d->exits + 1,
+			};
+			/* The primary said nothing of what comes next. */
+			__atomic_store_n(&g->stall_limit_s, GATE_STALL_MAX_S,
+					 __ATOMIC_RELAXED);
+			rec = &g->horizon;
+			break;
+		}
+		if (next == CHAN_NEXT_LIVE) {
+			go_live(d);
+			break;
+		}
+		if (next == CHAN_NEXT_FENCED) {
+			g->log_ended = true;
+			if (!d->shut_down)
+				domain__shutdown(d, HV_EXIT_FENCED,
+						 DOMAIN_END_FENCED);
+			break;
+		}
+		/* CHAN_NEXT_WAIT: a stop signal ends the wait. */
+		if (sched__stop_requested(d))
+			break;
+	}
+	__atomic_store_n(&d->sched.in_hv, in_hv, __ATOMIC_RELAXED);
+	return rec;
+}
+
 /* The next record, or NULL once the log is over or broken. */
 static const struct logfmt_record *peek(struct domain *d)
 {
@@ -327,6 +401,8 @@ static const struct logfmt_record *peek(struct domain *d)
 		return &g->next;
 	if (g->log_ended)
 		return NULL;
+	if (g->chan)
+		return peek_live(d);
 	rc = next_record(g, &err);
 	if (rc == 1) {
 		g->have_next = true;
@@ -460,8 +536,43 @@ static int check_whole_log(struct gate *g)
 	return 0;
 }
 
+/* Backup: the primary's header and BOOT, off the stream. */
+static int init_live_replay(struct gate *g, uint64_t *mem_size_r,
+			    char *cmdline)
+{
+	struct logfmt_record boot;
+
+	g->chan_buf = malloc(LOGFMT_MAX_RECORD);
+	if (!g->chan_buf)
+		return HV_EXIT_HOST;
+	if (chan__accept(g->chan, &g->header, &boot))
+		return HV_EXIT_PAIR;
+	*mem_size_r = g->header.mem_size;
+	memcpy(cmdline, boot.u.boot.cmdline, boot.u.boot.cmdline_len);
+	cmdline[boot.u.boot.cmdline_len] = '\0';
+	/* The stream's buffer is reused once paired: keep what BOOT says. */
+	g->next = boot;
+	g->next.u.boot.cmdline = NULL;
+	g->next.u.boot.cmdline_len = 0;
+	g->have_next = true; /* gate__boot takes the nonce from it */
+	return 0;
+}
+
+void gate__refuse(struct gate *g, const char *fmt, ...)
+{
+	char msg[LOGFMT_HELLO_REASON_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s", msg);
+	if (g->chan && g->mode == GATE_REPLAY)
+		chan__answer(g->chan, msg);
+}
+
 int gate__init(struct gate *g, enum gate_mode mode, const char *path,
-	       uint64_t *mem_size_r, char *cmdline)
+	       struct chan *chan, uint64_t *mem_size_r, char *cmdline)
 {
 	struct logfmt_error err;
 	const char *perturb = getenv("PVFT_DEBUG_PERTURB");
@@ -471,6 +582,8 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	memset(g, 0, sizeof(*g));
 	g->mode = mode;
 	g->path = path;
+	g->chan = chan;
+	g->live_out_fd = -1;
 	g->digest_ns = GATE_DEFAULT_DIGEST_MS * 1000000ull;
 	if (perturb && *perturb) {
 		g->perturb_seed = strtoul(perturb, NULL, 0) | 1;
@@ -486,6 +599,8 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	}
 	if (mode != GATE_REPLAY)
 		return 0;
+	if (chan)
+		return init_live_replay(g, mem_size_r, cmdline);
 
 	/*
 	 * Regular files only: a pipe could neither be read through first nor
@@ -536,33 +651,43 @@ int gate__boot(struct domain *d)
 	memcpy(h.image_hash, d->image_hash, sizeof(h.image_hash));
 	if (g->mode == GATE_REPLAY) {
 		const struct logfmt_header *l = &g->header;
+		const char *what = g->chan ? "the primary runs" : g->path;
+		const char *was = g->chan ? "" : " was recorded";
+		int bad = g->chan ? HV_EXIT_PAIR : HV_EXIT_LOG;
 
 		if (memcmp(l->image_hash, h.image_hash, sizeof(h.image_hash))) {
-			pr_err("replay: %s was recorded with another guest "
-			       "image (its hash differs)",
-			       g->path);
-			return HV_EXIT_LOG;
+			gate__refuse(g,
+				     "%s: %s%s with another guest image (its "
+				     "hash differs)",
+				     mode_name[g->mode], what, was);
+			return bad;
 		}
 		if (l->mem_size != h.mem_size ||
 		    l->abi_version != h.abi_version) {
-			pr_err("replay: %s was recorded with %llu MiB of "
-			       "memory and PV ABI %u, not %llu MiB and ABI %u",
-			       g->path, (unsigned long long)(l->mem_size >> 20),
-			       l->abi_version,
-			       (unsigned long long)(h.mem_size >> 20),
-			       h.abi_version);
-			return HV_EXIT_LOG;
+			gate__refuse(g,
+				     "%s: %s%s with %llu MiB of memory and PV "
+				     "ABI %u, not %llu MiB and ABI %u",
+				     mode_name[g->mode], what, was,
+				     (unsigned long long)(l->mem_size >> 20),
+				     l->abi_version,
+				     (unsigned long long)(h.mem_size >> 20),
+				     h.abi_version);
+			return bad;
 		}
 		if (l->cpuid_hash != h.cpuid_hash) {
-			pr_err("replay: %s was recorded where the guest saw "
-			       "another CPUID (hash %016llx, here %016llx): "
-			       "record and replay on the same backend",
-			       g->path, (unsigned long long)l->cpuid_hash,
-			       (unsigned long long)h.cpuid_hash);
-			return HV_EXIT_LOG;
+			gate__refuse(g,
+				     "%s: %s%s where the guest saw another "
+				     "CPUID (hash %016llx, here %016llx): "
+				     "record and replay on the same backend",
+				     mode_name[g->mode], what, was,
+				     (unsigned long long)l->cpuid_hash,
+				     (unsigned long long)h.cpuid_hash);
+			return bad;
 		}
 		d->id_nonce = g->next.u.boot.id_nonce;
 		consume(d);
+		if (g->chan && chan__answer(g->chan, NULL))
+			return HV_EXIT_HOST;
 		return 0;
 	}
 
@@ -570,11 +695,6 @@ int gate__boot(struct domain *d)
 		d->id_nonce = getpid();
 	if (g->mode == GATE_NONE)
 		return 0;
-	if (logfile__create(&g->w, g->path, &h, &err)) {
-		pr_err("record: %s", err.msg);
-		return HV_EXIT_LOG;
-	}
-	g->writer_open = true;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rec.u.boot = (struct logfmt_boot){
 		.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec,
@@ -582,8 +702,58 @@ int gate__boot(struct domain *d)
 		.cmdline_len = strlen(d->cmdline),
 		.cmdline = d->cmdline,
 	};
+	if (g->chan) {
+		h.flags = LOGFMT_F_STREAM;
+		h.pair_id = g->chan->cfg.pair;
+		h.epoch = g->chan->cfg.epoch;
+		if (chan__connect(g->chan, &h, &rec))
+			return HV_EXIT_PAIR;
+		g->records++;
+		return 0;
+	}
+	if (logfile__create(&g->w, g->path, &h, &err)) {
+		pr_err("record: %s", err.msg);
+		return HV_EXIT_LOG;
+	}
+	g->writer_open = true;
 	put(d, &rec);
 	return g->log_ended ? HV_EXIT_LOG : 0;
+}
+
+/* What the pair did, for the operator and the benchmarks. */
+static void print_pair_stats(struct domain *d)
+{
+	struct chan_stats st;
+	uint64_t secs_ns;
+
+	chan__get_stats(d->gate.chan, &st);
+	secs_ns = sched__host_now_ns() - st.paired_ns;
+	pr_info("pair: %s with %s; %llu records, %llu bytes %s (%.2f Mbit/s); "
+		"lag max %.1f ms; output held %.0f us on average over %llu "
+		"writes; throttled %.1f ms",
+		chan__state_name(st.state), d->gate.chan->peer,
+		(unsigned long long)st.records, (unsigned long long)st.bytes,
+		d->gate.mode == GATE_RECORD ? "sent" : "received",
+		secs_ns ? st.bytes * 8.0 * 1000.0 / secs_ns : 0.0,
+		st.max_lag_ns / 1e6,
+		st.held_count ? st.held_ns_total / 1e3 / st.held_count : 0.0,
+		(unsigned long long)st.held_count, st.throttled_ns / 1e6);
+}
+
+/* Primary: END is out; wait for the backup to have it all, then close. */
+static int finish_stream(struct domain *d)
+{
+	struct gate *g = &d->gate;
+
+	if (chan__finish(g->chan)) {
+		g->log_ended = true;
+		pr_err("halted: the arbiter gave the pair to the backup");
+		return HV_EXIT_FENCED;
+	}
+	pr_info("streamed %llu records; exit status %d",
+		(unsigned long long)g->records, d->exit_status);
+	print_pair_stats(d);
+	return d->exit_status;
 }
 
 static int finish_record(struct domain *d)
@@ -602,8 +772,13 @@ static int finish_record(struct domain *d)
 			     : 0,
 		.guest_ns = sched__now(d),
 	};
+	/* A fenced replica says nothing more, not even END. */
+	if (d->end_cause == DOMAIN_END_FENCED || g->log_ended)
+		return d->exit_status;
 	take_digest(d, &rec.u.end.v);
 	put(d, &rec);
+	if (g->chan)
+		return g->log_ended ? d->exit_status : finish_stream(d);
 	bytes = g->w.bytes;
 	g->writer_open = false;
 	if (logfile__close(&g->w, &err)) {
@@ -675,7 +850,23 @@ static int finish_replay(struct domain *d)
 	}
 	consume(d);
 	g->log_ended = true;
-	if (logfile__next(&g->r, &extra, &err) != 0) {
+	if (g->chan) {
+		/* The primary closes once its output is out, or fails. */
+		if (chan__finish_backup(g->chan)) {
+			pr_err("halted: the arbiter gave the pair to the "
+			       "primary");
+			return HV_EXIT_FENCED;
+		}
+		if (chan__state(g->chan) == CHAN_ALONE) {
+			uint64_t n = chan__emit_tail(g->chan);
+
+			pr_info("the primary failed after its end: emitted "
+				"the last %llu bytes of console output it may "
+				"not have released",
+				(unsigned long long)n);
+		}
+		print_pair_stats(d);
+	} else if (logfile__next(&g->r, &extra, &err) != 0) {
 		bad_log(d, "%s", err.msg);
 		return d->exit_status;
 	}
@@ -695,9 +886,12 @@ static int finish_replay(struct domain *d)
 
 int gate__finish(struct domain *d)
 {
+	if (d->end_cause == DOMAIN_END_FENCED)
+		return HV_EXIT_FENCED;
 	switch (d->gate.mode) {
 	case GATE_RECORD:
-		return d->gate.writer_open ? finish_record(d) : d->exit_status;
+		return d->gate.writer_open || d->gate.chan ? finish_record(d)
+							   : d->exit_status;
 	case GATE_REPLAY:
 		return finish_replay(d);
 	default:
@@ -717,6 +911,8 @@ void gate__dispose(struct gate *g)
 	if (g->out_state)
 		XXH3_freeState(g->out_state);
 	g->out_state = NULL;
+	free(g->chan_buf);
+	g->chan_buf = NULL;
 }
 
 /* ---- exits -------------------------------------------------------------- */
@@ -761,7 +957,7 @@ static void record_digest(struct domain *d)
 	 * Out to the file at each digest: a recording killed outright keeps
 	 * all but its last interval, up to a digest to check it against.
 	 */
-	if (!g->log_ended && logfile__flush(&g->w, &err))
+	if (!g->log_ended && !g->chan && logfile__flush(&g->w, &err))
 		bad_log(d, "cannot write the log: %s", err.msg);
 }
 
@@ -782,12 +978,26 @@ static void check_digest(struct domain *d, const struct logfmt_record *rec)
 	consume(d);
 }
 
+/*
+ * A live backup learns before anything else at an exit whether it is
+ * still replaying: the primary's word on this exit may be that it went
+ * live (then the hooks take their live branch).
+ */
+static void sync_live(struct domain *d)
+{
+	struct gate *g = &d->gate;
+
+	if (g->chan && g->mode == GATE_REPLAY && !d->shut_down)
+		peek(d);
+}
+
 void gate__exit(struct domain *d, const struct vcpu_exit *e)
 {
 	struct gate *g = &d->gate;
 	const struct logfmt_record *rec;
 
 	g->exit = e;
+	sync_live(d);
 	if (g->mode == GATE_RECORD) {
 		if (digest_due(d))
 			record_digest(d);
@@ -805,12 +1015,41 @@ void gate__exit_done(struct domain *d)
 	d->gate.exit = NULL;
 }
 
+/*
+ * Primary, before entering the guest: say how far the guest got, keep
+ * out of it while the backup lags too far (so that a failover replays a
+ * bounded stretch), and once left alone, stop logging.
+ */
+static void before_run_primary(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	enum chan_state st;
+
+	chan__progress(g->chan, d->exits);
+	while (chan__throttle(g->chan, 10) && !sched__stop_requested(d))
+		;
+	st = chan__state(g->chan);
+	if (st == CHAN_ALONE) {
+		/* Held output first, so that nothing overtakes it. */
+		chan__finish(g->chan);
+		g->mode = GATE_NONE;
+		pr_info("running alone from exit ordinal %llu: no more log, "
+			"output goes out at once",
+			(unsigned long long)d->exits);
+	} else if (st == CHAN_FENCED && !d->shut_down) {
+		g->log_ended = true;
+		domain__shutdown(d, HV_EXIT_FENCED, DOMAIN_END_FENCED);
+	}
+}
+
 void gate__before_run(struct domain *d)
 {
 	struct gate *g = &d->gate;
 	const struct logfmt_record *rec;
 
 	gate__perturb_host(g, &g->perturb_vcpu);
+	if (g->chan && g->mode == GATE_RECORD)
+		before_run_primary(d);
 	if (g->mode != GATE_REPLAY || d->shut_down)
 		return;
 	rec = peek(d);
@@ -840,6 +1079,7 @@ long gate__time(struct domain *d, uint32_t clock, int64_t *value_r)
 	const struct logfmt_record *rec;
 	struct logfmt_record out = { .type = LOGFMT_TIME };
 
+	sync_live(d);
 	if (g->mode != GATE_REPLAY) {
 		*value_r = live_time(d, clock);
 		if (g->mode == GATE_RECORD) {
@@ -891,6 +1131,7 @@ long gate__random(struct domain *d, uint8_t *buf, uint32_t len)
 	struct logfmt_record out = { .type = LOGFMT_RANDOM };
 	long rc;
 
+	sync_live(d);
 	if (g->mode != GATE_REPLAY) {
 		rc = live_random(buf, len);
 		if (rc && g->mode == GATE_RECORD) {
@@ -1017,6 +1258,7 @@ void gate__deliver(struct domain *d)
 	/* A domain that is over takes nothing more (nor logs it). */
 	if (d->shut_down)
 		return;
+	sync_live(d);
 	if (d->gate.mode == GATE_REPLAY)
 		deliver_replayed(d);
 	else
@@ -1027,6 +1269,9 @@ bool gate__replay_ended(struct domain *d)
 {
 	const struct logfmt_record *rec = peek(d);
 
+	/* Gone live here: the block goes on, live. */
+	if (!rec && d->gate.went_live)
+		return false;
 	return !rec || ended_here(d, rec);
 }
 
@@ -1049,14 +1294,60 @@ void gate__stalled(struct domain *d)
 		 (unsigned long long)d->exits);
 }
 
-void gate__output(struct domain *d, const void *buf, uint64_t len)
+bool gate__output(struct domain *d, const void *buf, uint64_t len)
 {
 	struct gate *g = &d->gate;
 
 	if (!g->out_state)
-		return;
+		return false;
 	XXH3_64bits_update(g->out_state, buf, len);
 	g->out_bytes += len;
+	if (!g->chan)
+		return false;
+	if (g->mode == GATE_RECORD) {
+		chan__output(g->chan, buf, len);
+		return true;
+	}
+	if (g->mode == GATE_REPLAY)
+		chan__replayed_output(g->chan, buf, len);
+	return false;
+}
+
+/*
+ * Backup: everything the primary sent is replayed and the arbiter gave
+ * this node the pair. The same execution goes on here, live: values and
+ * deliveries from the host, output to the console, and first the output
+ * the old primary may not have let out (a duplicated tail at worst, never
+ * a gap: Documentation/pair.md).
+ */
+static void go_live(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct chan_stats st;
+	uint64_t now = sched__now(d), tail;
+
+	g->mode = GATE_NONE;
+	g->went_live = true;
+	g->have_next = false;
+	/* The guest's clock never goes back: on from the latest it saw. */
+	if (g->known_ns > now)
+		d->sched.boot_ns -= g->known_ns - now;
+	tail = chan__emit_tail(g->chan);
+	d->console.out_fd = g->live_out_fd;
+	chan__get_stats(g->chan, &st);
+	pr_info("went live at exit ordinal %llu: replayed %llu records, "
+		"checked %llu digests; re-emitted %llu bytes of console output "
+		"the old primary may not have released; %.1f ms after it was "
+		"last heard",
+		(unsigned long long)d->exits, (unsigned long long)g->records,
+		(unsigned long long)g->digests_checked,
+		(unsigned long long)tail,
+		(sched__host_now_ns() - st.silent_ns) / 1e6);
+}
+
+void gate__fenced(void *domain)
+{
+	sched__request_stop(domain, SCHED_STOP_FENCED);
 }
 
 void gate__perturb_host(struct gate *g, uint32_t *state)

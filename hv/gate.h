@@ -28,6 +28,7 @@
 #include "logfile.h"
 #include "logfmt.h"
 
+struct chan;
 struct domain;
 struct vcpu_exit;
 
@@ -42,7 +43,16 @@ enum gate_mode {
 
 struct gate {
 	enum gate_mode mode;
-	const char *path;
+	const char *path; /* the log file; NULL for a live pair's stream */
+	/*
+	 * A live pair (logchan/chan.h): RECORD streams to the backup instead
+	 * of a file, REPLAY takes records from the primary as they come.
+	 */
+	struct chan *chan;
+	uint8_t *chan_buf;	     /* REPLAY: the record being replayed */
+	struct logfmt_record horizon; /* "nothing at this exit" (peek) */
+	int live_out_fd;	     /* REPLAY: console output once live */
+	bool went_live;		     /* REPLAY -> NONE at failover */
 	struct logfmt_header header; /* REPLAY: the log's */
 
 	/* RECORD */
@@ -77,10 +87,16 @@ struct gate {
 /*
  * Before the domain is built. REPLAY: open @path, read its header and
  * BOOT record; *mem_size_r and @cmdline (MAX_GUEST_CMDLINE bytes) get the
- * recorded values. 0, or an HV_EXIT_* status after saying why.
+ * recorded values. With @chan (a live pair; @path NULL): RECORD streams
+ * to the backup from gate__boot on; REPLAY waits here for the primary
+ * and takes its header and BOOT. 0, or an HV_EXIT_* status after saying
+ * why.
  */
 int gate__init(struct gate *g, enum gate_mode mode, const char *path,
-	       uint64_t *mem_size_r, char *cmdline);
+	       struct chan *chan, uint64_t *mem_size_r, char *cmdline);
+/* Backup: the primary's run cannot be served here (and why): tell it. */
+void gate__refuse(struct gate *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /*
  * Once the image is loaded: RECORD writes the header and BOOT record;
  * REPLAY refuses a log made for another image, memory size, ABI or CPUID
@@ -132,8 +148,14 @@ void gate__replay_unwoken(struct domain *d);
 #define GATE_STALL_MAX_S 86400
 void gate__stalled(struct domain *d);
 
-/* Console output, for the digests' output hash. */
-void gate__output(struct domain *d, const void *buf, uint64_t len);
+/*
+ * Console output, for the digests' output hash. True: the gate took the
+ * bytes (a primary's, held under the output rule), the console must not
+ * write them itself.
+ */
+bool gate__output(struct domain *d, const void *buf, uint64_t len);
+/* The channel gave this replica's pair to the other: halt (any thread). */
+void gate__fenced(void *domain);
 
 /* Test hook: random short sleeps in host threads (PVFT_DEBUG_PERTURB). */
 void gate__perturb_host(struct gate *g, uint32_t *state);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arbiter.h"
+#include "chan.h"
 #include "domain.h"
 #include "iothread.h"
 #include "log.h"
@@ -27,9 +29,21 @@ enum {
 	OPT_DIGEST_MS,
 	OPT_CONSOLE,
 	OPT_ALLOW_RDTSC,
+	OPT_ROLE,
+	OPT_PEER,
+	OPT_LISTEN,
+	OPT_PAIR,
+	OPT_EPOCH,
+	OPT_NODE,
+	OPT_ARBITER,
+	OPT_HEARTBEAT_MS,
+	OPT_TIMEOUT_MS,
+	OPT_MAX_LAG_MS,
+	OPT_CONNECT_TIMEOUT,
 };
 
 static struct domain dom = { .mem_fd = -1 };
+static struct chan pair_chan;
 
 static void usage(FILE *f)
 {
@@ -66,6 +80,25 @@ static void usage(FILE *f)
 	    "acts like a host\n"
 	    "                       that cannot trap it; breaks replay on "
 	    "purpose)\n"
+	    "\n"
+	    "A live fault-tolerant pair (Documentation/pair.md):\n"
+	    "      --role ROLE      primary or backup\n"
+	    "      --peer HOST:PORT primary: the backup's log channel address\n"
+	    "      --listen HOST:PORT  backup: where the primary connects\n"
+	    "      --pair ID        the pair's id (a number; both replicas)\n"
+	    "      --epoch N        the pair's epoch (default 1)\n"
+	    "      --node ID        this replica's node id (default "
+	    "HOSTNAME-ROLE)\n"
+	    "      --arbiter URL    pvft://HOST:PORT or "
+	    "etcd://HOST:PORT[,HOST:PORT...]\n"
+	    "      --heartbeat-ms MS  heartbeat when idle (default %d)\n"
+	    "      --timeout-ms MS  a peer silent this long has failed "
+	    "(default %d)\n"
+	    "      --max-lag-ms MS  primary: keep out of the guest while "
+	    "the backup is\n"
+	    "                       this far behind (default %d)\n"
+	    "      --connect-timeout S  primary: give up pairing after S s "
+	    "(default %d)\n"
 	    "  -v, --verbose        more log output (repeatable)\n"
 	    "  -q, --quiet          errors only\n"
 	    "  -h, --help           this text\n"
@@ -74,12 +107,16 @@ static void usage(FILE *f)
 	    "2 bad usage or\n"
 	    "image; 3 host failure; 4 guest fault or dead domain; 5 guest "
 	    "crash;\n"
-	    "6 replay diverged from its log; 7 unusable log; 128+N "
-	    "stopped by signal N.\n"
-	    "A replay exits with the recorded run's status when it "
+	    "6 replay diverged from its log; 7 unusable log; 8 the arbiter "
+	    "gave the pair\n"
+	    "to the other replica (halted); 9 the pair could not form; "
+	    "128+N stopped by\n"
+	    "signal N. A replay exits with the recorded run's status when it "
 	    "matches.\n",
 	    PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB,
-	    GATE_DEFAULT_DIGEST_MS);
+	    GATE_DEFAULT_DIGEST_MS, CHAN_DEFAULT_HEARTBEAT_MS,
+	    CHAN_DEFAULT_TIMEOUT_MS, CHAN_DEFAULT_MAX_LAG_MS,
+	    CHAN_DEFAULT_CONNECT_S);
 }
 
 static int parse_u64(const char *s, uint64_t *v_r)
@@ -107,6 +144,135 @@ static int parse_memory(const char *s, uint64_t *mib_r)
 	return 0;
 }
 
+/* A live pair's options (--role and the rest). */
+struct pair_opts {
+	enum logfmt_role role; /* 0: no pair */
+	const char *addr, *peer, *listen, *node, *url;
+	uint64_t pair, epoch;
+	bool have_pair;
+	unsigned int heartbeat_ms, timeout_ms, max_lag_ms, connect_s;
+	struct arbiter *arbiter;
+	char node_buf[ARBITER_NODE_MAX + 1];
+};
+
+static int parse_uint(const char *opt, const char *s, uint64_t min,
+		      uint64_t max, unsigned int *v_r)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) || v < min || v > max) {
+		pr_err("bad --%s '%s': want a number from %llu to %llu", opt,
+		       s, (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*v_r = (unsigned int)v;
+	return 0;
+}
+
+static int pair_option(struct pair_opts *po, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_ROLE:
+		if (!strcmp(arg, "primary"))
+			po->role = LOGFMT_ROLE_PRIMARY;
+		else if (!strcmp(arg, "backup"))
+			po->role = LOGFMT_ROLE_BACKUP;
+		else
+			return pr_err("bad --role '%s': want primary or backup",
+				      arg),
+			       -1;
+		return 0;
+	case OPT_PEER:
+		po->peer = arg;
+		return 0;
+	case OPT_LISTEN:
+		po->listen = arg;
+		return 0;
+	case OPT_PAIR:
+	case OPT_EPOCH:
+		if (parse_u64(arg, c == OPT_PAIR ? &po->pair : &po->epoch))
+			return pr_err("bad --%s '%s': want a number",
+				      c == OPT_PAIR ? "pair" : "epoch", arg),
+			       -1;
+		po->have_pair |= c == OPT_PAIR;
+		return 0;
+	case OPT_NODE:
+		if (!arbiter__valid_node(arg))
+			return pr_err("bad --node '%s': want 1 to %d of "
+				      "A-Z a-z 0-9 . _ -",
+				      arg, ARBITER_NODE_MAX),
+			       -1;
+		po->node = arg;
+		return 0;
+	case OPT_ARBITER:
+		po->url = arg;
+		return 0;
+	case OPT_HEARTBEAT_MS:
+		return parse_uint("heartbeat-ms", arg, 1, 10000,
+				  &po->heartbeat_ms);
+	case OPT_TIMEOUT_MS:
+		return parse_uint("timeout-ms", arg, 2, 600000,
+				  &po->timeout_ms);
+	case OPT_MAX_LAG_MS:
+		return parse_uint("max-lag-ms", arg, 1, 600000,
+				  &po->max_lag_ms);
+	default:
+		return parse_uint("connect-timeout", arg, 1, 86400,
+				  &po->connect_s);
+	}
+}
+
+/* All a pair needs, consistent; the arbiter URL parsed. */
+static int pair_check(struct pair_opts *po)
+{
+	bool primary = po->role == LOGFMT_ROLE_PRIMARY;
+	char why[256];
+
+	if (primary ? !po->peer || po->listen : !po->listen || po->peer) {
+		pr_err("--role %s needs %s (and not %s)",
+		       primary ? "primary" : "backup",
+		       primary ? "--peer HOST:PORT" : "--listen HOST:PORT",
+		       primary ? "--listen" : "--peer");
+		return -1;
+	}
+	po->addr = primary ? po->peer : po->listen;
+	if (!po->have_pair) {
+		pr_err("--role needs --pair ID: the same on both replicas");
+		return -1;
+	}
+	if (!po->url) {
+		pr_err("--role needs --arbiter URL: a replica that loses its "
+		       "peer must ask it before it goes on alone");
+		return -1;
+	}
+	if (arbiter__open(&po->arbiter, po->url, why, sizeof(why))) {
+		pr_err("bad --arbiter '%s': %s", po->url, why);
+		return -1;
+	}
+	if (po->heartbeat_ms * 2 > po->timeout_ms) {
+		pr_err("--timeout-ms %u must be at least twice --heartbeat-ms "
+		       "%u",
+		       po->timeout_ms, po->heartbeat_ms);
+		return -1;
+	}
+	if (!po->node) {
+		char host[64] = "node";
+		size_t i;
+
+		gethostname(host, sizeof(host) - 1);
+		host[sizeof(host) - 1] = '\0';
+		snprintf(po->node_buf, sizeof(po->node_buf), "%.48s-%s", host,
+			 primary ? "primary" : "backup");
+		for (i = 0; po->node_buf[i]; i++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyz"
+				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+				    po->node_buf[i]))
+				po->node_buf[i] = '-';
+		po->node = po->node_buf;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -120,6 +286,18 @@ int main(int argc, char **argv)
 		{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "debug-allow-rdtsc", no_argument, NULL, OPT_ALLOW_RDTSC },
+		{ "role", required_argument, NULL, OPT_ROLE },
+		{ "peer", required_argument, NULL, OPT_PEER },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "pair", required_argument, NULL, OPT_PAIR },
+		{ "epoch", required_argument, NULL, OPT_EPOCH },
+		{ "node", required_argument, NULL, OPT_NODE },
+		{ "arbiter", required_argument, NULL, OPT_ARBITER },
+		{ "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
+		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
+		{ "max-lag-ms", required_argument, NULL, OPT_MAX_LAG_MS },
+		{ "connect-timeout", required_argument, NULL,
+		  OPT_CONNECT_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -134,6 +312,14 @@ int main(int argc, char **argv)
 	const char *console = NULL;
 	bool allow_rdtsc = false, digest_set = false, digest_ms_set = false;
 	static char log_cmdline[MAX_GUEST_CMDLINE];
+	struct pair_opts po = {
+		.epoch = 1,
+		.heartbeat_ms = CHAN_DEFAULT_HEARTBEAT_MS,
+		.timeout_ms = CHAN_DEFAULT_TIMEOUT_MS,
+		.max_lag_ms = CHAN_DEFAULT_MAX_LAG_MS,
+		.connect_s = CHAN_DEFAULT_CONNECT_S,
+	};
+	const char *what;
 	sigset_t stop_signals;
 	char *kernel, *base;
 	int c, rc, status;
@@ -196,6 +382,20 @@ int main(int argc, char **argv)
 		case OPT_ALLOW_RDTSC:
 			allow_rdtsc = true;
 			break;
+		case OPT_ROLE:
+		case OPT_PEER:
+		case OPT_LISTEN:
+		case OPT_PAIR:
+		case OPT_EPOCH:
+		case OPT_NODE:
+		case OPT_ARBITER:
+		case OPT_HEARTBEAT_MS:
+		case OPT_TIMEOUT_MS:
+		case OPT_MAX_LAG_MS:
+		case OPT_CONNECT_TIMEOUT:
+			if (pair_option(&po, c, optarg))
+				return HV_EXIT_USAGE;
+			break;
 		case 'v':
 			if (level < LOG_DEBUG)
 				level++;
@@ -217,6 +417,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return HV_EXIT_USAGE;
 	}
+	if (po.role && mode != GATE_NONE) {
+		pr_err("--role and --record/--replay: one or the other");
+		return HV_EXIT_USAGE;
+	}
+	if (po.role && pair_check(&po))
+		return HV_EXIT_USAGE;
 	if (!vcpu__backend_known(backend)) {
 		pr_err("bad --backend '%s': want auto, kvm or ptrace", backend);
 		return HV_EXIT_USAGE;
@@ -240,32 +446,66 @@ int main(int argc, char **argv)
 		pr_warn("--debug-allow-rdtsc: the guest may read the TSC, "
 			"which no replay can reproduce");
 
+	if (po.role) {
+		struct chan_config cc = {
+			.role = po.role,
+			.addr = po.addr,
+			.node = po.node,
+			.pair = po.pair,
+			.epoch = po.epoch,
+			.heartbeat_ms = po.heartbeat_ms,
+			.timeout_ms = po.timeout_ms,
+			.max_lag_ms = po.max_lag_ms,
+			.connect_s = po.connect_s,
+			.arbiter = po.arbiter,
+			.out_fd = console && !strcmp(console, "none")
+				      ? -1
+				      : STDOUT_FILENO,
+			.fenced = gate__fenced,
+			.opaque = &dom,
+		};
+
+		mode = po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD
+						      : GATE_REPLAY;
+		if (chan__init(&pair_chan, &cc))
+			die("out of memory");
+	}
 	/* A replay takes memory size and command line from its log. */
-	rc = gate__init(&dom.gate, mode, log_path, &log_mem, log_cmdline);
+	rc = gate__init(&dom.gate, mode, log_path, po.role ? &pair_chan : NULL,
+			&log_mem, log_cmdline);
 	if (rc)
 		return rc;
+	/* A backup runs what its primary runs, from the primary's word. */
+	what = po.role ? "the primary runs" : log_path;
 	if (mode == GATE_REPLAY) {
+		int bad = po.role ? HV_EXIT_PAIR : HV_EXIT_USAGE;
+
 		if (digest_set)
 			pr_warn("--digest-exits/--digest-ms do not apply to a "
 				"replay: it checks the digests its log has");
 		if (mib && mib << 20 != log_mem) {
-			pr_err("--memory %llu: %s was recorded with %llu MiB",
-			       (unsigned long long)mib, log_path,
-			       (unsigned long long)(log_mem >> 20));
-			return HV_EXIT_USAGE;
+			gate__refuse(&dom.gate,
+				     "--memory %llu: %s%s with %llu MiB",
+				     (unsigned long long)mib, what,
+				     po.role ? "" : " was recorded",
+				     (unsigned long long)(log_mem >> 20));
+			return bad;
 		}
 		if (cmdline && strcmp(cmdline, log_cmdline)) {
-			pr_err("--cmdline '%s': %s was recorded with '%s'",
-			       cmdline, log_path, log_cmdline);
-			return HV_EXIT_USAGE;
+			gate__refuse(&dom.gate, "--cmdline '%s': %s%s with '%s'",
+				     cmdline, what,
+				     po.role ? "" : " was recorded",
+				     log_cmdline);
+			return bad;
 		}
 		if (log_mem % (2ull << 20) ||
 		    log_mem < (PVFT_MIN_MEMORY_MIB << 20) ||
 		    log_mem > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20)) {
-			pr_err("replay: %s: memory size %llu bytes is not one "
-			       "pvft-hv runs",
-			       log_path, (unsigned long long)log_mem);
-			return HV_EXIT_LOG;
+			gate__refuse(&dom.gate,
+				     "replay: %s: memory size %llu bytes is "
+				     "not one pvft-hv runs",
+				     what, (unsigned long long)log_mem);
+			return po.role ? HV_EXIT_PAIR : HV_EXIT_LOG;
 		}
 		mib = log_mem >> 20;
 		cmdline = log_cmdline;
@@ -287,8 +527,11 @@ int main(int argc, char **argv)
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
 	/* A replay's output already left the recorded run (DESIGN.md 3.2). */
-	if (!console)
-		console = mode == GATE_REPLAY ? "none" : "show";
+	if (po.role == LOGFMT_ROLE_BACKUP)
+		dom.gate.live_out_fd =
+		    console && !strcmp(console, "none") ? -1 : STDOUT_FILENO;
+	if (!console || po.role == LOGFMT_ROLE_BACKUP)
+		console = mode == GATE_REPLAY ? "none" : console ? console : "show";
 	rc = console__init(&dom.console,
 			   strcmp(console, "none") ? STDOUT_FILENO : -1);
 	if (rc)
@@ -299,12 +542,16 @@ int main(int argc, char **argv)
 		       (unsigned long long)mib, strerror(-rc));
 		return HV_EXIT_HOST;
 	}
-	if (domain__load(&dom, kernel, cmdline))
+	if (domain__load(&dom, kernel, cmdline)) {
+		gate__refuse(&dom.gate, "the backup cannot load its image %s",
+			     kernel);
 		return HV_EXIT_USAGE;
+	}
 
 	dom.backend = vcpu__backend(backend);
 	rc = dom.backend->create(&dom);
 	if (rc) {
+		gate__refuse(&dom.gate, "the backup cannot create its vCPU");
 		pr_err("cannot create the vCPU on the %s backend: %s",
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;
@@ -349,6 +596,10 @@ int main(int argc, char **argv)
 
 	iothread__stop(&dom);
 	gate__dispose(&dom.gate);
+	if (po.role) {
+		chan__dispose(&pair_chan);
+		arbiter__close(po.arbiter);
+	}
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

@@ -44,6 +44,8 @@ void sched__wake(struct sched *s);
  * exits (gate.h).
  */
 #define SCHED_STOP_STALLED (-1)
+/* A live pair's replica that lost the arbiter: halt at once. */
+#define SCHED_STOP_FENCED (-2)
 void sched__request_stop(struct domain *d, int sig);
 int sched__stop_requested(const struct domain *d);
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */

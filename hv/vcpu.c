@@ -130,6 +130,10 @@ int vcpu__run_loop(struct domain *d)
 			gate__stalled(d);
 			break;
 		}
+		if (sig == SCHED_STOP_FENCED) {
+			domain__shutdown(d, HV_EXIT_FENCED, DOMAIN_END_FENCED);
+			break;
+		}
 		if (sig) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
 				sig, (unsigned long long)d->exits);

@@ -206,7 +206,7 @@ int logfile__rewind(struct logfile_reader *r, struct logfmt_error *err)
 	r->off = r->len = 0;
 	r->file_off = r->rec_off = LOGFMT_HEADER_SIZE;
 	r->eof = r->ended = false;
-	r->next_seq = r->last_ordinal = 0;
+	r->order = (struct logfmt_order){ 0 };
 	return 0;
 }
 
@@ -220,8 +220,8 @@ static int at_eof(struct logfile_reader *r, struct logfmt_error *err)
 		    err,
 		    "%s: truncated: record %" PRIu64 " at offset %" PRIu64
 		    " is cut short (file ends at %" PRIu64 ")",
-		    r->path, r->next_seq, r->file_off, r->file_off + left);
-	if (!r->next_seq)
+		    r->path, r->order.next_seq, r->file_off, r->file_off + left);
+	if (!r->order.next_seq)
 		return logfmt__error(
 		    err,
 		    "%s: ends after the header without an END record "
@@ -231,7 +231,7 @@ static int at_eof(struct logfile_reader *r, struct logfmt_error *err)
 			     "%s: ends after record %" PRIu64
 			     " without an END record "
 			     "(truncated?)",
-			     r->path, r->next_seq - 1);
+			     r->path, r->order.next_seq - 1);
 }
 
 /* After END: the file must end there. */
@@ -263,56 +263,21 @@ int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 			return logfmt__error(
 			    err,
 			    "%s: record %" PRIu64 " at offset %" PRIu64 ": %s",
-			    r->path, r->next_seq, r->file_off, e.msg);
+			    r->path, r->order.next_seq, r->file_off, e.msg);
 		if (r->eof)
 			return at_eof(r, err);
 		if (refill(r, err))
 			return -1;
 	}
-	if (rec->seq != r->next_seq)
+	if (logfmt__check_order(&r->order, rec, &e))
 		return logfmt__error(err,
 				     "%s: record %" PRIu64 " at offset %" PRIu64
-				     ": sequence %" PRIu64 ", want %" PRIu64,
-				     r->path, r->next_seq, r->file_off,
-				     rec->seq, r->next_seq);
-	if (rec->ordinal < r->last_ordinal)
-		return logfmt__error(
-		    err,
-		    "%s: record %" PRIu64 " at offset %" PRIu64
-		    ": exit ordinal %" PRIu64
-		    " is before the previous record's %" PRIu64,
-		    r->path, r->next_seq, r->file_off, rec->ordinal,
-		    r->last_ordinal);
-	/*
-	 * BOOT opens the log; everything else belongs to an exit (>= 1) but
-	 * END, which may come before the first (a run stopped at once).
-	 */
-	if ((rec->seq == 0) != (rec->type == LOGFMT_BOOT))
-		return logfmt__error(
-		    err, "%s: record %" PRIu64 " at offset %" PRIu64 ": %s %s",
-		    r->path, r->next_seq, r->file_off,
-		    logfmt__type_name(rec->type),
-		    rec->seq ? "again: BOOT is record 0 only"
-			     : "first: record 0 must be BOOT");
-	if (rec->type == LOGFMT_BOOT && rec->ordinal)
-		return logfmt__error(
-		    err,
-		    "%s: record %" PRIu64 " at offset %" PRIu64
-		    ": BOOT at exit ordinal %" PRIu64 ", not 0",
-		    r->path, r->next_seq, r->file_off, rec->ordinal);
-	if (rec->ordinal == 0 && rec->type != LOGFMT_BOOT &&
-	    rec->type != LOGFMT_END && !(rec->type & LOGFMT_TYPE_OPTIONAL))
-		return logfmt__error(
-		    err,
-		    "%s: record %" PRIu64 " at offset %" PRIu64
-		    ": %s at exit ordinal 0, before the first exit",
-		    r->path, r->next_seq, r->file_off,
-		    logfmt__type_name(rec->type));
+				     ": %s",
+				     r->path, r->order.next_seq, r->file_off,
+				     e.msg);
 	r->rec_off = r->file_off;
 	r->off += (size_t)n;
 	r->file_off += (uint64_t)n;
-	r->next_seq++;
-	r->last_ordinal = rec->ordinal;
 	r->ended = rec->type == LOGFMT_END;
 	return 1;
 }

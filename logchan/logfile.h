@@ -50,8 +50,7 @@ struct logfile_reader {
 	uint64_t file_off; /* file offset of buf[off] */
 	uint64_t rec_off;  /* file offset of the record returned last */
 	bool eof;	   /* read() returned 0 */
-	uint64_t next_seq;
-	uint64_t last_ordinal;
+	struct logfmt_order order; /* what spans records */
 	bool ended; /* the END record was returned */
 };
 

@@ -7,6 +7,7 @@
  * the format. Decoding takes its input as hostile: every length is checked
  * against what the caller said it has before it is used.
  */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,9 @@
 #define CONSOLE_IN_FIXED 24
 #define DIGEST_SIZE 56
 #define END_SIZE 48
+#define RELEASED_SIZE 8
+#define ACK_SIZE 16
+#define HELLO_FIXED 16
 
 #define MAX_CMDLINE 1023 /* Xen's MAX_GUEST_CMDLINE less its NUL */
 #define MAX_NOTE 4096
@@ -167,6 +171,14 @@ const char *logfmt__type_name(uint16_t type)
 		return "END";
 	case LOGFMT_NOTE:
 		return "NOTE";
+	case LOGFMT_PROGRESS:
+		return "PROGRESS";
+	case LOGFMT_RELEASED:
+		return "RELEASED";
+	case LOGFMT_ACK:
+		return "ACK";
+	case LOGFMT_HELLO:
+		return "HELLO";
 	}
 	return "unknown";
 }
@@ -308,6 +320,25 @@ static long payload_size(const struct logfmt_record *r)
 		    (r->u.note.len && !r->u.note.text))
 			return -1;
 		return r->u.note.len;
+	case LOGFMT_PROGRESS:
+		return 0;
+	case LOGFMT_RELEASED:
+		return RELEASED_SIZE;
+	case LOGFMT_ACK:
+		return ACK_SIZE;
+	case LOGFMT_HELLO: {
+		const struct logfmt_hello *h = &r->u.hello;
+
+		if (h->node_len < 1 || h->node_len > LOGFMT_HELLO_NODE_MAX ||
+		    !h->node || memchr(h->node, '\0', h->node_len) ||
+		    h->reason_len > LOGFMT_HELLO_REASON_MAX ||
+		    (h->reason_len &&
+		     (!h->reason || memchr(h->reason, '\0', h->reason_len))) ||
+		    h->refused > 1 || h->role < LOGFMT_ROLE_PRIMARY ||
+		    h->role > LOGFMT_ROLE_BACKUP)
+			return -1;
+		return HELLO_FIXED + h->node_len + h->reason_len;
+	}
 	}
 	/* Not ours to interpret: an optional type is copied as it came. */
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL) || r->len > LOGFMT_MAX_PAYLOAD ||
@@ -388,6 +419,25 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 	case LOGFMT_NOTE:
 		if (len)
 			memcpy(p, r->u.note.text, len);
+		break;
+	case LOGFMT_PROGRESS:
+		break;
+	case LOGFMT_RELEASED:
+		put64(p, r->u.released.out_bytes);
+		break;
+	case LOGFMT_ACK:
+		put64(p, r->u.ack.received);
+		put64(p + 8, r->u.ack.replayed);
+		break;
+	case LOGFMT_HELLO:
+		put32(p, r->u.hello.role);
+		put32(p + 4, r->u.hello.refused);
+		put32(p + 8, r->u.hello.node_len);
+		put32(p + 12, r->u.hello.reason_len);
+		memcpy(p + HELLO_FIXED, r->u.hello.node, r->u.hello.node_len);
+		if (r->u.hello.reason_len)
+			memcpy(p + HELLO_FIXED + r->u.hello.node_len,
+			       r->u.hello.reason, r->u.hello.reason_len);
 		break;
 	default:
 		if (len)
@@ -533,6 +583,39 @@ static int decode_console_in(struct logfmt_record *r, struct logfmt_error *err)
 	return 0;
 }
 
+static int decode_hello(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_hello *h = &r->u.hello;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, HELLO_FIXED, err))
+		return -1;
+	h->role = get32(p);
+	h->refused = get32(p + 4);
+	h->node_len = get32(p + 8);
+	h->reason_len = get32(p + 12);
+	if (h->role < LOGFMT_ROLE_PRIMARY || h->role > LOGFMT_ROLE_BACKUP)
+		return logfmt__error(err, "HELLO record role %u is unknown",
+				     h->role);
+	if (h->refused > 1)
+		return logfmt__error(err, "HELLO record answer %u is unknown",
+				     h->refused);
+	if (h->node_len < 1 || h->node_len > LOGFMT_HELLO_NODE_MAX ||
+	    h->reason_len > LOGFMT_HELLO_REASON_MAX)
+		return logfmt__error(err,
+				     "HELLO record node id of %u bytes or "
+				     "reason of %u bytes is out of range",
+				     h->node_len, h->reason_len);
+	if (want_len(r, HELLO_FIXED + h->node_len + h->reason_len, err))
+		return -1;
+	h->node = (const char *)p + HELLO_FIXED;
+	h->reason = h->reason_len ? h->node + h->node_len : NULL;
+	if (memchr(h->node, '\0', h->node_len) ||
+	    (h->reason_len && memchr(h->reason, '\0', h->reason_len)))
+		return logfmt__error(err, "HELLO record text holds a NUL byte");
+	return 0;
+}
+
 static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 {
 	const uint8_t *p = r->payload;
@@ -590,6 +673,27 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		r->u.note.len = r->len;
 		r->u.note.text = (const char *)p;
 		return 0;
+	case LOGFMT_PROGRESS:
+		return want_len(r, 0, err);
+	case LOGFMT_RELEASED:
+		if (want_len(r, RELEASED_SIZE, err))
+			return -1;
+		r->u.released.out_bytes = get64(p);
+		return 0;
+	case LOGFMT_ACK:
+		if (want_len(r, ACK_SIZE, err))
+			return -1;
+		r->u.ack.received = get64(p);
+		r->u.ack.replayed = get64(p + 8);
+		if (r->u.ack.replayed > r->u.ack.received)
+			return logfmt__error(err,
+					     "ACK record replayed %" PRIu64
+					     " records of %" PRIu64 " received",
+					     r->u.ack.replayed,
+					     r->u.ack.received);
+		return 0;
+	case LOGFMT_HELLO:
+		return decode_hello(r, err);
 	}
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL))
 		return logfmt__error(err, "unknown mandatory record type %u",
@@ -654,4 +758,43 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	if (decode_payload(r, err))
 		return -1;
 	return (long)total;
+}
+
+int logfmt__check_order(struct logfmt_order *o,
+			const struct logfmt_record *rec,
+			struct logfmt_error *err)
+{
+	/* A stream's own optional records may follow END (chan.c). */
+	if (o->ended && !(rec->type & LOGFMT_TYPE_OPTIONAL))
+		return logfmt__error(err, "%s record after END",
+				     logfmt__type_name(rec->type));
+	if (rec->seq != o->next_seq)
+		return logfmt__error(err, "sequence %" PRIu64 ", want %" PRIu64,
+				     rec->seq, o->next_seq);
+	if (rec->ordinal < o->last_ordinal)
+		return logfmt__error(err,
+				     "exit ordinal %" PRIu64
+				     " is before the previous record's %" PRIu64,
+				     rec->ordinal, o->last_ordinal);
+	/*
+	 * BOOT opens the log; everything else belongs to an exit (>= 1) but
+	 * END, which may come before the first (a run stopped at once).
+	 */
+	if ((rec->seq == 0) != (rec->type == LOGFMT_BOOT))
+		return logfmt__error(err, "%s %s", logfmt__type_name(rec->type),
+				     rec->seq ? "again: BOOT is record 0 only"
+					      : "first: record 0 must be BOOT");
+	if (rec->type == LOGFMT_BOOT && rec->ordinal)
+		return logfmt__error(err, "BOOT at exit ordinal %" PRIu64
+					  ", not 0",
+				     rec->ordinal);
+	if (rec->ordinal == 0 && rec->type != LOGFMT_BOOT &&
+	    rec->type != LOGFMT_END && !(rec->type & LOGFMT_TYPE_OPTIONAL))
+		return logfmt__error(err, "%s at exit ordinal 0, before the "
+					  "first exit",
+				     logfmt__type_name(rec->type));
+	o->next_seq++;
+	o->last_ordinal = rec->ordinal;
+	o->ended |= rec->type == LOGFMT_END;
+	return 0;
 }

@@ -59,6 +59,11 @@ enum logfmt_type {
 	LOGFMT_DIGEST = 6,     /* state digest at this exit */
 	LOGFMT_END = 7,	       /* the run ended; nothing follows */
 	LOGFMT_NOTE = 0x8001,  /* optional free text (who recorded, why) */
+	/* The live stream's own records (chan.c): a file never has them. */
+	LOGFMT_PROGRESS = 0x8002, /* primary: all records before ordinal sent */
+	LOGFMT_RELEASED = 0x8003, /* primary: console bytes released so far */
+	LOGFMT_ACK = 0x8004,	  /* backup: received and replayed so far */
+	LOGFMT_HELLO = 0x8005,	  /* both: role, node id, answer */
 };
 #define LOGFMT_TYPE_OPTIONAL 0x8000u
 
@@ -146,6 +151,33 @@ struct logfmt_note {
 	const char *text; /* not NUL-terminated */
 };
 
+/* RELEASED: the primary let out this many console bytes in all. */
+struct logfmt_released {
+	uint64_t out_bytes;
+};
+
+/* ACK, backup to primary (cumulative counts of the primary's records). */
+struct logfmt_ack {
+	uint64_t received; /* records with seq below this arrived */
+	uint64_t replayed; /* ... and below this, the backup replayed */
+};
+
+/* HELLO: each side's first word. */
+enum logfmt_role {
+	LOGFMT_ROLE_PRIMARY = 1,
+	LOGFMT_ROLE_BACKUP = 2,
+};
+#define LOGFMT_HELLO_NODE_MAX 63
+#define LOGFMT_HELLO_REASON_MAX 400
+struct logfmt_hello {
+	uint32_t role;	   /* enum logfmt_role */
+	uint32_t refused;  /* backup: 0 accepted, 1 refused (see reason) */
+	uint32_t node_len; /* 1..LOGFMT_HELLO_NODE_MAX */
+	uint32_t reason_len; /* 0..LOGFMT_HELLO_REASON_MAX */
+	const char *node;    /* not NUL-terminated; no NUL bytes inside */
+	const char *reason;
+};
+
 /* One record, decoded; pointers point into the decoded bytes. */
 struct logfmt_record {
 	uint64_t seq;
@@ -163,6 +195,9 @@ struct logfmt_record {
 		struct logfmt_digest digest;
 		struct logfmt_end end;
 		struct logfmt_note note;
+		struct logfmt_released released;
+		struct logfmt_ack ack;
+		struct logfmt_hello hello;
 	} u; /* by type; untouched for an unknown optional type */
 };
 
@@ -222,5 +257,23 @@ long logfmt__encode_record(const struct logfmt_record *r, uint8_t *out,
  */
 long logfmt__decode_record(const uint8_t *buf, size_t avail,
 			   struct logfmt_record *r, struct logfmt_error *err);
+
+/*
+ * What spans records in a log (file or stream): sequence numbers count up
+ * from 0 without gaps, exit ordinals never go back, BOOT is record 0 (at
+ * ordinal 0) and only it, other mandatory records belong to an exit (>= 1)
+ * except END, and nothing mandatory follows END (a file has nothing
+ * after it at all: logfile.c checks).
+ */
+struct logfmt_order {
+	uint64_t next_seq;
+	uint64_t last_ordinal;
+	bool ended; /* END passed */
+};
+
+/* 0, or -1 with @err saying which rule @rec breaks; @o moves on at 0. */
+int logfmt__check_order(struct logfmt_order *o,
+			const struct logfmt_record *rec,
+			struct logfmt_error *err);
 
 #endif /* PVFT_LOGCHAN_LOGFMT_H */

@@ -126,7 +126,7 @@ static struct logfmt_record make_record(uint32_t i)
 		    (struct logfmt_note){ i % 50, (const char *)pattern + i };
 		break;
 	default:
-		r.type = 0x8000 | (i % 100);
+		r.type = 0x8100 | (i % 100); /* unknown optional */
 		r.len = i % 33;
 		r.payload = pattern + i;
 		break;

@@ -1,0 +1,1415 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The log channel: chan.h says who does what. The protocol, in order:
+ *
+ *   1. The backup listens; the primary connects and sends the log header
+ *      (LOGFMT_F_STREAM), BOOT (seq 0) and HELLO (seq 1: role, node id).
+ *   2. The backup checks them (pair id, epoch here; image, memory, ABI,
+ *      CPUID and command line by the hv) and answers HELLO: accepted, or
+ *      refused and why. A connection that is no pvft primary of this pair
+ *      is refused and the backup waits for another.
+ *   3. Paired: the primary streams records as the guest makes them, a
+ *      PROGRESS record whenever the guest moved past exits that made none
+ *      (and as the heartbeat), a RELEASED record whenever console output
+ *      was let out. The backup queues records for its vCPU thread and
+ *      answers with ACK {received, replayed} on every receipt and as its
+ *      heartbeat.
+ *   4. The end: the primary sends END; once all is acknowledged and all
+ *      output released it sends a last RELEASED and closes its side; the
+ *      backup closes on that. A stream that ends any other way, or falls
+ *      silent for timeout_ms, is a failed peer: ask the arbiter (step 5).
+ *   5. Test-and-set on (pair id, epoch) with this node id. Granted: go on
+ *      alone (the primary releases its output without acks; the backup
+ *      replays what it has and goes live). Denied: halt, releasing
+ *      nothing more. No answer: say so, wait, ask again; never act alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arbiter.h"
+#include "chan.h"
+#include "log.h"
+
+/* Unsent bytes the primary buffers before its vCPU waits. */
+#define CHAN_TX_MAX (8u << 20)
+/* Records in flight (not yet replayed) before the vCPU waits. */
+#define CHAN_SEQ_RING 65536u
+/* Received records the backup holds before it stops reading. */
+#define CHAN_QUEUE_MAX (16u << 20)
+/* Held console output, and the backup's unreleased tail. */
+#define CHAN_OUT_MAX (16u << 20)
+#define CHAN_RX_CAP (LOGFMT_MAX_RECORD + 65536)
+/* Handshake reads. */
+#define CHAN_HELLO_S 10
+#define CHAN_BOOT_MAX 2048 /* rx bytes a BOOT record takes at most */
+#define CHAN_ARBITER_TIMEOUT_MS 1000
+#define CHAN_ARBITER_RETRY_MS 100
+
+struct chan_out {
+	struct chan_out *next;
+	uint64_t tag;	  /* records with seq below this must be acked */
+	uint64_t made_ns; /* when the guest wrote it */
+	size_t len;
+	uint8_t data[];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void deadline_after(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000l;
+	if (ts->tv_nsec >= 1000000000l) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000l;
+	}
+}
+
+static void timed_wait(struct chan *c, unsigned int ms)
+{
+	struct timespec ts;
+
+	deadline_after(&ts, ms);
+	pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+}
+
+/* Lock held. The thread only needs a poke when it sleeps in poll(). */
+static void wake(struct chan *c)
+{
+	uint64_t one = 1;
+
+	if (c->sleeping && write(c->wake_fd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		pr_warn("log channel: cannot wake its thread: %s",
+			strerror(errno));
+}
+
+const char *chan__state_name(enum chan_state s)
+{
+	static const char *const names[] = {
+		[CHAN_IDLE] = "idle",	  [CHAN_PAIRED] = "paired",
+		[CHAN_ASKING] = "asking", [CHAN_ALONE] = "alone",
+		[CHAN_FENCED] = "fenced", [CHAN_CLOSED] = "closed",
+	};
+
+	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s]
+								  : "?";
+}
+
+static const char *peer_role(const struct chan *c)
+{
+	return c->cfg.role == LOGFMT_ROLE_PRIMARY ? "backup" : "primary";
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+int chan__init(struct chan *c, const struct chan_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = *cfg;
+	c->fd = c->listen_fd = -1;
+	c->state = CHAN_IDLE;
+	pthread_mutex_init(&c->lock, NULL);
+	{
+		pthread_condattr_t a;
+
+		pthread_condattr_init(&a);
+		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cond, &a);
+		pthread_condattr_destroy(&a);
+	}
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->tx_cap = CHAN_TX_MAX + LOGFMT_MAX_RECORD;
+	c->tx = malloc(c->tx_cap);
+	c->rx_cap = CHAN_RX_CAP;
+	c->rx = malloc(c->rx_cap);
+	if (cfg->role == LOGFMT_ROLE_PRIMARY) {
+		c->seq_ns = calloc(CHAN_SEQ_RING, sizeof(*c->seq_ns));
+	} else {
+		c->q_cap = CHAN_QUEUE_MAX + LOGFMT_MAX_RECORD;
+		c->q = malloc(c->q_cap);
+		c->tail_cap = 65536;
+		c->tail = malloc(c->tail_cap);
+	}
+	if (c->wake_fd < 0 || !c->tx || !c->rx ||
+	    (cfg->role == LOGFMT_ROLE_PRIMARY ? !c->seq_ns
+					      : !c->q || !c->tail)) {
+		chan__dispose(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void chan__dispose(struct chan *c)
+{
+	struct chan_out *o, *next;
+
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	wake(c);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (c->thread_started)
+		pthread_join(c->thread, NULL);
+	c->thread_started = false;
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	c->fd = c->listen_fd = c->wake_fd = -1;
+	for (o = c->out_head; o; o = next) {
+		next = o->next;
+		free(o);
+	}
+	c->out_head = c->out_tail = NULL;
+	free(c->tx);
+	free(c->rx);
+	free(c->q);
+	free(c->tail);
+	free(c->seq_ns);
+	c->tx = c->rx = c->q = c->tail = NULL;
+	c->seq_ns = NULL;
+}
+
+/* "HOST:PORT" -> addrinfo list (IPv4 or IPv6; "[v6]:port" too). */
+static int resolve(const char *addr, bool passive, struct addrinfo **res_r)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = passive ? AI_PASSIVE : 0,
+	};
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	size_t hl;
+	int r;
+
+	if (!colon || colon == addr || !colon[1])
+		return -1;
+	hl = (size_t)(colon - addr);
+	if (addr[0] == '[' && colon[-1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	r = getaddrinfo(host, colon + 1, &hints, res_r);
+	return r ? -1 : 0;
+}
+
+static void tune_socket(int fd)
+{
+	int one = 1;
+
+	/* Records are small and each one's ack releases output: no Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Blocking I/O with a deadline, for the handshake. */
+static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_ns();
+		ssize_t r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)((deadline - now) / 1000000 + 1));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (!r)
+			continue;
+		r = read(fd, p, len);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return -errno;
+		if (!r)
+			return -ECONNRESET;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			poll(&pfd, 1, 100);
+			continue;
+		}
+		if (r < 0)
+			return -errno;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * One whole record from a blocking socket into @buf (LOGFMT_MAX_RECORD
+ * bytes), decoded into @rec. 0 or -1 with @why.
+ */
+static int read_record(int fd, uint8_t *buf, struct logfmt_record *rec,
+		       uint64_t deadline, struct logfmt_error *why)
+{
+	uint32_t len;
+	size_t total;
+	int rc;
+
+	rc = read_full(fd, buf, LOGFMT_HEAD_SIZE, deadline);
+	if (rc)
+		return logfmt__error(why, "reading a record: %s",
+				     strerror(-rc));
+	len = (uint32_t)buf[20] | (uint32_t)buf[21] << 8 |
+	      (uint32_t)buf[22] << 16 | (uint32_t)buf[23] << 24;
+	if (len > LOGFMT_MAX_PAYLOAD)
+		return logfmt__error(why, "a record of %u bytes", len);
+	total = LOGFMT_HEAD_SIZE + ((len + 7u) & ~7u) + LOGFMT_TAIL_SIZE;
+	rc = read_full(fd, buf + LOGFMT_HEAD_SIZE, total - LOGFMT_HEAD_SIZE,
+		       deadline);
+	if (rc)
+		return logfmt__error(why, "reading a record: %s",
+				     strerror(-rc));
+	if (logfmt__decode_record(buf, total, rec, why) != (long)total)
+		return -1;
+	return 0;
+}
+
+static void say_hello(struct chan *c, struct logfmt_record *r,
+		      const char *refusal)
+{
+	*r = (struct logfmt_record){ .type = LOGFMT_HELLO };
+	r->u.hello = (struct logfmt_hello){
+		.role = c->cfg.role,
+		.refused = refusal != NULL,
+		.node_len = (uint32_t)strlen(c->cfg.node),
+		.node = c->cfg.node,
+		.reason_len = refusal ? (uint32_t)strlen(refusal) : 0,
+		.reason = refusal,
+	};
+	if (r->u.hello.reason_len > LOGFMT_HELLO_REASON_MAX)
+		r->u.hello.reason_len = LOGFMT_HELLO_REASON_MAX;
+}
+
+static void copy_node(char *dst, const struct logfmt_hello *h)
+{
+	memcpy(dst, h->node, h->node_len);
+	dst[h->node_len] = '\0';
+}
+
+static void *chan_thread(void *arg);
+
+static int start_thread(struct chan *c)
+{
+	int r;
+
+	c->state = CHAN_PAIRED;
+	c->stats.paired_ns = c->last_rx_ns = c->last_tx_ns = now_ns();
+	r = set_nonblock(c->fd);
+	if (!r)
+		r = -pthread_create(&c->thread, NULL, chan_thread, c);
+	if (r) {
+		pr_err("log channel: cannot start its thread: %s",
+		       strerror(-r));
+		return -1;
+	}
+	c->thread_started = true;
+	return 0;
+}
+
+/* ---- primary: pairing ------------------------------------------------------ */
+
+/* A connected socket to @addr, or -1; retries until @deadline. */
+static int connect_until(const char *addr, uint64_t deadline)
+{
+	bool said = false;
+
+	for (;;) {
+		struct addrinfo *res, *ai;
+		int fd = -1;
+
+		if (resolve(addr, false, &res) == 0) {
+			for (ai = res; ai; ai = ai->ai_next) {
+				fd = socket(ai->ai_family,
+					    ai->ai_socktype | SOCK_CLOEXEC, 0);
+				if (fd < 0)
+					continue;
+				if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+					break;
+				close(fd);
+				fd = -1;
+			}
+			freeaddrinfo(res);
+		}
+		if (fd >= 0)
+			return fd;
+		if (now_ns() >= deadline)
+			return -1;
+		if (!said)
+			pr_info("waiting for the backup at %s (%s)", addr,
+				strerror(errno));
+		said = true;
+		usleep(50000);
+	}
+}
+
+int chan__connect(struct chan *c, const struct logfmt_header *h,
+		  struct logfmt_record *boot)
+{
+	uint8_t hdr[LOGFMT_HEADER_SIZE];
+	struct logfmt_record hello, ans;
+	struct logfmt_error why;
+	uint64_t deadline =
+	    now_ns() + (uint64_t)c->cfg.connect_s * 1000000000ull;
+	long n;
+
+	c->fd = connect_until(c->cfg.addr, deadline);
+	if (c->fd < 0) {
+		pr_err("cannot reach the backup at %s within %u s: not "
+		       "starting an unprotected domain",
+		       c->cfg.addr, c->cfg.connect_s);
+		return -1;
+	}
+	tune_socket(c->fd);
+	/* Step 1: header, BOOT, HELLO, in one write. */
+	logfmt__encode_header(h, hdr);
+	memcpy(c->tx, hdr, sizeof(hdr));
+	c->tx_len = sizeof(hdr);
+	boot->seq = 0;
+	boot->ordinal = 0;
+	n = logfmt__encode_record(boot, c->tx + c->tx_len,
+				  c->tx_cap - c->tx_len);
+	if (n < 0)
+		return pr_err("log channel: cannot encode BOOT"), -1;
+	c->tx_len += (size_t)n;
+	say_hello(c, &hello, NULL);
+	hello.seq = 1;
+	n = logfmt__encode_record(&hello, c->tx + c->tx_len,
+				  c->tx_cap - c->tx_len);
+	if (n < 0)
+		return pr_err("log channel: cannot encode HELLO"), -1;
+	c->tx_len += (size_t)n;
+	c->next_seq = 2;
+	c->stats.records = 2;
+	c->stats.bytes = c->tx_len;
+	if (write_full(c->fd, c->tx, c->tx_len)) {
+		pr_err("log channel: cannot send to the backup at %s: %s",
+		       c->cfg.addr, strerror(errno));
+		return -1;
+	}
+	c->tx_len = 0;
+	/* Step 2: its answer. It builds its domain first: give it time. */
+	if (read_record(c->fd, c->rx, &ans, deadline + CHAN_HELLO_S * 1000000000ull,
+			&why)) {
+		pr_err("the backup at %s did not answer: %s", c->cfg.addr,
+		       why.msg);
+		return -1;
+	}
+	if (ans.type != LOGFMT_HELLO || ans.seq != 0 ||
+	    ans.u.hello.role != LOGFMT_ROLE_BACKUP) {
+		pr_err("the peer at %s is not a pvft backup (it answered %s "
+		       "record %" PRIu64 ")",
+		       c->cfg.addr, logfmt__type_name(ans.type), ans.seq);
+		return -1;
+	}
+	copy_node(c->peer, &ans.u.hello);
+	if (ans.u.hello.refused) {
+		pr_err("backup %s at %s refused the pair: %.*s", c->peer,
+		       c->cfg.addr, (int)ans.u.hello.reason_len,
+		       ans.u.hello.reason ? ans.u.hello.reason : "");
+		return -1;
+	}
+	c->tx_seq = 1; /* the backup's next record */
+	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64,
+		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch);
+	return start_thread(c);
+}
+
+/* ---- backup: pairing ------------------------------------------------------- */
+
+static int listen_on(struct chan *c)
+{
+	struct addrinfo *res, *ai;
+	int one = 1;
+
+	if (resolve(c->cfg.addr, true, &res)) {
+		pr_err("--listen %s: not a HOST:PORT this host resolves",
+		       c->cfg.addr);
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+				0);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 4)) {
+			c->listen_fd = fd;
+			break;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (c->listen_fd < 0) {
+		pr_err("cannot listen on %s: %s", c->cfg.addr,
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void refuse(struct chan *c, int fd, const char *why)
+{
+	struct logfmt_record r;
+	uint8_t buf[LOGFMT_HEAD_SIZE + 1024];
+	long n;
+
+	say_hello(c, &r, why);
+	n = logfmt__encode_record(&r, buf, sizeof(buf));
+	if (n > 0)
+		write_full(fd, buf, (size_t)n);
+}
+
+/* Step 1 on a fresh connection: 0, or -1 with @why (refused, if @reply). */
+static int take_primary(struct chan *c, int fd, struct logfmt_header *h,
+			struct logfmt_record *boot, struct logfmt_error *why,
+			bool *reply)
+{
+	uint64_t deadline = now_ns() + CHAN_HELLO_S * 1000000000ull;
+	uint8_t hdr[LOGFMT_HEADER_SIZE];
+	struct logfmt_record hello;
+	struct logfmt_error e;
+	int rc;
+
+	*reply = false;
+	rc = read_full(fd, hdr, sizeof(hdr), deadline);
+	if (rc)
+		return logfmt__error(why, "reading its header: %s",
+				     strerror(-rc));
+	if (logfmt__decode_header(hdr, sizeof(hdr), h, &e))
+		return logfmt__error(why, "%s", e.msg);
+	*reply = true;
+	if (!(h->flags & LOGFMT_F_STREAM))
+		return logfmt__error(why, "its header is a file's, not a "
+					  "stream's");
+	if (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch)
+		return logfmt__error(why,
+				     "it is pair %" PRIu64 " epoch %" PRIu64
+				     ", this backup serves pair %" PRIu64
+				     " epoch %" PRIu64,
+				     h->pair_id, h->epoch, c->cfg.pair,
+				     c->cfg.epoch);
+	/* BOOT stays in rx: its command line points there. */
+	if (read_record(fd, c->rx, boot, deadline, &e) ||
+	    logfmt__check_order(&c->order, boot, &e))
+		return logfmt__error(why, "its BOOT record: %s", e.msg);
+	if (read_record(fd, c->rx + CHAN_BOOT_MAX, &hello, deadline, &e) ||
+	    logfmt__check_order(&c->order, &hello, &e))
+		return logfmt__error(why, "its HELLO record: %s", e.msg);
+	if (hello.type != LOGFMT_HELLO || hello.u.hello.role !=
+					      LOGFMT_ROLE_PRIMARY ||
+	    hello.u.hello.refused)
+		return logfmt__error(why, "record 1 is %s, not a primary's "
+					  "HELLO",
+				     logfmt__type_name(hello.type));
+	copy_node(c->peer, &hello.u.hello);
+	return 0;
+}
+
+int chan__accept(struct chan *c, struct logfmt_header *h_r,
+		 struct logfmt_record *boot_r)
+{
+	if (listen_on(c))
+		return -1;
+	pr_info("waiting for the primary on %s (pair %" PRIu64
+		" epoch %" PRIu64 ")",
+		c->cfg.addr, c->cfg.pair, c->cfg.epoch);
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+		struct logfmt_error why;
+		bool reply;
+		int fd;
+
+		fd = accept4(c->listen_fd, (struct sockaddr *)&sa, &sl,
+			     SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			pr_err("accept on %s: %s", c->cfg.addr,
+			       strerror(errno));
+			return -1;
+		}
+		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host),
+			    serv, sizeof(serv),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		tune_socket(fd);
+		c->order = (struct logfmt_order){ 0 };
+		if (take_primary(c, fd, h_r, boot_r, &why, &reply) == 0) {
+			c->fd = fd;
+			close(c->listen_fd);
+			c->listen_fd = -1;
+			pr_info("primary %s connected from %s:%s", c->peer,
+				host, serv);
+			return 0;
+		}
+		pr_warn("a connection from %s:%s is not a primary of this "
+			"pair: %s; waiting for another",
+			host, serv, why.msg);
+		if (reply)
+			refuse(c, fd, why.msg);
+		close(fd);
+	}
+}
+
+int chan__answer(struct chan *c, const char *refusal)
+{
+	if (refusal) {
+		refuse(c, c->fd, refusal);
+		close(c->fd);
+		c->fd = -1;
+		return 0;
+	}
+	refuse(c, c->fd, NULL);
+	c->tx_seq = 1;
+	/* What the handshake delivered: BOOT and HELLO. */
+	c->peer_progress = 0;
+	pr_info("paired with primary %s: pair %" PRIu64 " epoch %" PRIu64,
+		c->peer, c->cfg.pair, c->cfg.epoch);
+	return start_thread(c);
+}
+
+/* ---- failure and the arbiter ---------------------------------------------- */
+
+/*
+ * Lock held; the thread's own path. The peer is gone or silent: nothing
+ * more is sent or taken from it; ask the arbiter until it answers.
+ */
+static void peer_failed(struct chan *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void peer_failed(struct chan *c, const char *fmt, ...)
+{
+	char what[256], owner[ARBITER_NODE_MAX + 1], why[256];
+	uint64_t last_said = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	c->state = CHAN_ASKING;
+	c->stats.silent_ns = c->last_rx_ns;
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	pthread_cond_broadcast(&c->cond);
+	pr_warn("%s %s: %s; asking the arbiter %s for pair %" PRIu64
+		" epoch %" PRIu64,
+		peer_role(c), c->peer, what, arbiter__url(c->cfg.arbiter),
+		c->cfg.pair, c->cfg.epoch);
+	while (!c->stopping) {
+		enum arbiter_answer ans;
+
+		pthread_mutex_unlock(&c->lock);
+		ans = arbiter__acquire(c->cfg.arbiter, c->cfg.pair,
+				       c->cfg.epoch, c->cfg.node,
+				       CHAN_ARBITER_TIMEOUT_MS, owner, why,
+				       sizeof(why));
+		pthread_mutex_lock(&c->lock);
+		if (ans == ARBITER_GRANTED) {
+			c->state = CHAN_ALONE;
+			c->stats.decided_ns = now_ns();
+			pr_info("the arbiter gave pair %" PRIu64
+				" epoch %" PRIu64 " to this node (%s): %s",
+				c->cfg.pair, c->cfg.epoch, c->cfg.node,
+				c->cfg.role == LOGFMT_ROLE_PRIMARY
+				    ? "running alone, output no longer waits"
+				    : "going live once all received is "
+				      "replayed");
+			break;
+		}
+		if (ans == ARBITER_DENIED) {
+			c->state = CHAN_FENCED;
+			c->stats.decided_ns = now_ns();
+			pr_err("the arbiter gave pair %" PRIu64
+			       " epoch %" PRIu64 " to %s: halting, "
+			       "releasing nothing more",
+			       c->cfg.pair, c->cfg.epoch, owner);
+			break;
+		}
+		if (!last_said || now_ns() - last_said > 2000000000ull) {
+			pr_warn("cannot reach the arbiter %s (%s): not going "
+				"on alone; asking again",
+				arbiter__url(c->cfg.arbiter), why);
+			last_said = now_ns();
+		}
+		timed_wait(c, CHAN_ARBITER_RETRY_MS);
+	}
+	c->stats.state = c->state;
+	pthread_cond_broadcast(&c->cond);
+	if (c->state == CHAN_FENCED && c->cfg.fenced) {
+		pthread_mutex_unlock(&c->lock);
+		c->cfg.fenced(c->cfg.opaque);
+		pthread_mutex_lock(&c->lock);
+	}
+}
+
+/* ---- the thread ------------------------------------------------------------- */
+
+/*
+ * Lock held: append a record the thread makes itself (PROGRESS, RELEASED;
+ * the backup's ACK). The primary's take the next seq of its log.
+ */
+static void put_control(struct chan *c, struct logfmt_record *r,
+			uint64_t ordinal)
+{
+	long n;
+
+	if (c->tx_off && c->tx_off == c->tx_len)
+		c->tx_off = c->tx_len = 0;
+	r->seq = c->cfg.role == LOGFMT_ROLE_PRIMARY ? c->next_seq
+						    : c->tx_seq;
+	r->ordinal = ordinal;
+	n = logfmt__encode_record(r, c->tx + c->tx_len, c->tx_cap - c->tx_len);
+	if (n < 0)
+		return; /* no room: the next round */
+	if (c->cfg.role == LOGFMT_ROLE_PRIMARY) {
+		c->seq_ns[c->next_seq % CHAN_SEQ_RING] = now_ns();
+		c->next_seq++;
+		c->last_ordinal = ordinal;
+	} else {
+		c->tx_seq++;
+	}
+	c->tx_len += (size_t)n;
+}
+
+/* Lock held. Sends what it can without blocking; -errno on a dead link. */
+static int flush_tx(struct chan *c)
+{
+	while (c->tx_off < c->tx_len) {
+		ssize_t r = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			break;
+		if (r < 0)
+			return -errno;
+		c->tx_off += (size_t)r;
+		c->stats.bytes += (uint64_t)r;
+		c->last_tx_ns = now_ns();
+	}
+	if (c->tx_off == c->tx_len)
+		c->tx_off = c->tx_len = 0;
+	return 0;
+}
+
+static uint64_t lag_ns(const struct chan *c, uint64_t now)
+{
+	uint64_t t;
+
+	if (c->replayed >= c->next_seq)
+		return 0;
+	t = c->seq_ns[c->replayed % CHAN_SEQ_RING];
+	return now > t ? now - t : 0;
+}
+
+/* Lock held: let out the output the acks allow, in order. */
+static void release_output(struct chan *c)
+{
+	while (c->out_head && (c->state == CHAN_ALONE ||
+			       c->out_head->tag <= c->acked)) {
+		struct chan_out *o = c->out_head;
+		uint64_t now = now_ns();
+		size_t off = 0;
+
+		c->out_head = o->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= o->len;
+		pthread_mutex_unlock(&c->lock);
+		while (c->cfg.out_fd >= 0 && off < o->len) {
+			ssize_t r = write(c->cfg.out_fd, o->data + off,
+					  o->len - off);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				pr_warn("console output lost: %s",
+					strerror(errno));
+				break;
+			}
+			off += (size_t)r;
+		}
+		pthread_mutex_lock(&c->lock);
+		c->released += o->len;
+		c->stats.released_bytes = c->released;
+		c->stats.held_ns_total += now - o->made_ns;
+		c->stats.held_count++;
+		free(o);
+		pthread_cond_broadcast(&c->cond);
+	}
+}
+
+static void on_ack(struct chan *c, const struct logfmt_record *r)
+{
+	const struct logfmt_ack *a = &r->u.ack;
+	uint64_t now = now_ns(), lag;
+
+	if (a->received > c->next_seq) {
+		peer_failed(c, "acknowledged record %" PRIu64
+			       " of %" PRIu64 " sent: a broken backup",
+			    a->received, c->next_seq);
+		return;
+	}
+	if (a->received > c->acked)
+		c->acked = a->received;
+	if (a->replayed > c->replayed)
+		c->replayed = a->replayed;
+	lag = lag_ns(c, now);
+	c->stats.lag_ns = lag;
+	if (lag > c->stats.max_lag_ns)
+		c->stats.max_lag_ns = lag;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* Lock held. Records sent by the peer, from rx; false: the peer failed. */
+static bool take_records(struct chan *c);
+
+static bool read_peer(struct chan *c)
+{
+	for (;;) {
+		ssize_t r;
+
+		if (c->rx_off && c->rx_off == c->rx_len)
+			c->rx_off = c->rx_len = 0;
+		if (c->rx_len == c->rx_cap) {
+			memmove(c->rx, c->rx + c->rx_off,
+				c->rx_len - c->rx_off);
+			c->rx_len -= c->rx_off;
+			c->rx_off = 0;
+		}
+		if (c->rx_len == c->rx_cap) /* cannot be: records fit */
+			break;
+		/* The backup stops reading while its queue is full. */
+		if (c->cfg.role == LOGFMT_ROLE_BACKUP &&
+		    c->q_len - c->q_off >= CHAN_QUEUE_MAX)
+			break;
+		r = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len,
+			 MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			break;
+		if (r < 0) {
+			peer_failed(c, "connection lost (%s)", strerror(errno));
+			return false;
+		}
+		if (r == 0) {
+			if (c->cfg.role == LOGFMT_ROLE_BACKUP && c->got_end &&
+			    c->peer_closed) {
+				/* Step 4: the primary's clean close. */
+				close(c->fd);
+				c->fd = -1;
+				c->state = CHAN_CLOSED;
+				c->stats.state = c->state;
+				pthread_cond_broadcast(&c->cond);
+				return false;
+			}
+			if (c->cfg.role == LOGFMT_ROLE_PRIMARY && c->shut_wr) {
+				close(c->fd);
+				c->fd = -1;
+				c->state = CHAN_CLOSED;
+				c->stats.state = c->state;
+				pthread_cond_broadcast(&c->cond);
+				return false;
+			}
+			peer_failed(c, "connection closed");
+			return false;
+		}
+		c->rx_len += (size_t)r;
+		c->last_rx_ns = now_ns();
+		if (!take_records(c))
+			return false;
+	}
+	return true;
+}
+
+/* Backup, lock held: one record from the primary, checked and decoded. */
+static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
+				const struct logfmt_record *r)
+{
+	struct logfmt_error e;
+
+	if (logfmt__check_order(&c->order, r, &e)) {
+		peer_failed(c, "the stream broke the log's order (%s)", e.msg);
+		return false;
+	}
+	c->stats.records++;
+	c->stats.bytes += n;
+	switch (r->type) {
+	case LOGFMT_PROGRESS:
+		if (r->ordinal > c->peer_progress)
+			c->peer_progress = r->ordinal;
+		break;
+	case LOGFMT_RELEASED:
+		if (r->u.released.out_bytes > c->peer_released) {
+			uint64_t drop;
+
+			c->peer_released = r->u.released.out_bytes;
+			if (c->peer_released > c->tail_start) {
+				drop = c->peer_released - c->tail_start;
+				if (drop > c->tail_len)
+					drop = c->tail_len;
+				memmove(c->tail, c->tail + drop,
+					c->tail_len - drop);
+				c->tail_len -= drop;
+				c->tail_start += drop;
+			}
+		}
+		/* After END, RELEASED is the primary's last word. */
+		if (c->got_end)
+			c->peer_closed = true;
+		break;
+	case LOGFMT_HELLO:
+	case LOGFMT_ACK:
+		peer_failed(c, "the primary sent a %s record",
+			    logfmt__type_name(r->type));
+		return false;
+	default:
+		if (r->type & LOGFMT_TYPE_OPTIONAL)
+			break;
+		if (c->q_off && c->q_off == c->q_len)
+			c->q_off = c->q_len = 0;
+		if (c->q_len + n > c->q_cap) {
+			memmove(c->q, c->q + c->q_off, c->q_len - c->q_off);
+			c->q_len -= c->q_off;
+			c->q_off = 0;
+		}
+		memcpy(c->q + c->q_len, raw, n);
+		c->q_len += n;
+		/* Records come in ordinal order: all before this are here. */
+		if (r->ordinal > c->peer_progress)
+			c->peer_progress = r->ordinal;
+		c->got_end |= r->type == LOGFMT_END;
+		break;
+	}
+	return true;
+}
+
+static bool take_records(struct chan *c)
+{
+	bool any = false;
+
+	while (c->rx_off < c->rx_len) {
+		struct logfmt_record r;
+		struct logfmt_error e;
+		long n = logfmt__decode_record(c->rx + c->rx_off,
+					       c->rx_len - c->rx_off, &r, &e);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			peer_failed(c, "a bad record from it (%s)", e.msg);
+			return false;
+		}
+		if (c->cfg.role == LOGFMT_ROLE_BACKUP) {
+			if (!take_primary_record(c, c->rx + c->rx_off,
+						 (size_t)n, &r))
+				return false;
+			/* Room for the rest? Reading stops when full. */
+			if (c->q_len - c->q_off >= CHAN_QUEUE_MAX) {
+				c->rx_off += (size_t)n;
+				any = true;
+				break;
+			}
+		} else {
+			if (r.seq != c->tx_seq) {
+				peer_failed(c, "its record %" PRIu64
+					       " came as %" PRIu64,
+					    c->tx_seq, r.seq);
+				return false;
+			}
+			c->tx_seq++;
+			if (r.type == LOGFMT_ACK) {
+				on_ack(c, &r);
+				if (c->state != CHAN_PAIRED)
+					return false;
+			} else if (!(r.type & LOGFMT_TYPE_OPTIONAL) ||
+				   r.type == LOGFMT_HELLO) {
+				peer_failed(c, "the backup sent a %s record",
+					    logfmt__type_name(r.type));
+				return false;
+			}
+		}
+		c->rx_off += (size_t)n;
+		any = true;
+	}
+	if (any)
+		pthread_cond_broadcast(&c->cond);
+	return true;
+}
+
+/* Backup, lock held: what it has replayed, as a seq count. */
+static uint64_t replayed_count(struct chan *c)
+{
+	struct logfmt_record r;
+	struct logfmt_error e;
+
+	if (c->q_off == c->q_len)
+		return c->order.next_seq;
+	if (logfmt__decode_record(c->q + c->q_off, c->q_len - c->q_off, &r,
+				  &e) <= 0)
+		return c->order.next_seq;
+	return r.seq;
+}
+
+/* Lock held: the records the thread itself sends this round. */
+static void queue_control(struct chan *c, uint64_t now)
+{
+	struct logfmt_record r;
+	bool heartbeat =
+	    now - c->last_tx_ns >= c->cfg.heartbeat_ms * 1000000ull;
+
+	if (c->cfg.role == LOGFMT_ROLE_BACKUP) {
+		uint64_t rp = replayed_count(c);
+
+		if (c->order.next_seq != c->acked_sent ||
+		    rp != c->replayed_sent || heartbeat) {
+			r = (struct logfmt_record){ .type = LOGFMT_ACK };
+			r.u.ack.received = c->order.next_seq;
+			r.u.ack.replayed = rp;
+			put_control(c, &r, 0);
+			c->acked_sent = r.u.ack.received;
+			c->replayed_sent = rp;
+		}
+		return;
+	}
+	if (c->shut_wr)
+		return;
+	/* The last word: END acknowledged, all output out. */
+	if (c->end_sent && c->acked > c->end_seq && !c->out_head &&
+	    !c->final_sent) {
+		r = (struct logfmt_record){ .type = LOGFMT_RELEASED };
+		r.u.released.out_bytes = c->released;
+		put_control(c, &r, c->last_ordinal);
+		c->released_sent = c->released;
+		c->final_sent = true;
+		return;
+	}
+	if (c->released != c->released_sent) {
+		r = (struct logfmt_record){ .type = LOGFMT_RELEASED };
+		r.u.released.out_bytes = c->released;
+		put_control(c, &r, c->last_ordinal);
+		c->released_sent = c->released;
+	}
+	if (__atomic_load_n(&c->progress, __ATOMIC_ACQUIRE) >
+		c->progress_sent ||
+	    heartbeat) {
+		/* Acquire: the records of the exits before it are in tx. */
+		uint64_t p = __atomic_load_n(&c->progress, __ATOMIC_ACQUIRE);
+
+		r = (struct logfmt_record){ .type = LOGFMT_PROGRESS };
+		put_control(c, &r, p > c->last_ordinal ? p : c->last_ordinal);
+		c->progress_sent = p;
+	}
+}
+
+static void *chan_thread(void *arg)
+{
+	struct chan *c = arg;
+	bool backup = c->cfg.role == LOGFMT_ROLE_BACKUP;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		uint64_t now = now_ns(), timeout = c->cfg.timeout_ms * 1000000ull;
+		struct pollfd pfd[2] = { { .fd = c->wake_fd, .events = POLLIN },
+					 { .fd = -1 } };
+		int wait_ms = (int)c->cfg.heartbeat_ms / 2 + 1;
+		uint64_t junk;
+
+		if (c->state == CHAN_ALONE && !backup) {
+			release_output(c);
+		} else if (c->state == CHAN_PAIRED) {
+			/* Not reading by choice is no silence of the peer. */
+			if (backup && c->q_len - c->q_off >= CHAN_QUEUE_MAX)
+				c->last_rx_ns = now;
+			/*
+			 * Checked before anything is read: a replica that was
+			 * stopped (SIGSTOP, a long stall) past the timeout
+			 * must not act on acks that are by now stale.
+			 */
+			if (now - c->last_rx_ns > timeout) {
+				peer_failed(c, "silent for %" PRIu64 " ms",
+					    (now - c->last_rx_ns) / 1000000);
+				continue;
+			}
+			if (!backup)
+				release_output(c);
+			queue_control(c, now);
+			if (flush_tx(c)) {
+				peer_failed(c, "connection lost (%s)",
+					    strerror(errno));
+				continue;
+			}
+			/* Step 4: the last word is out: close our side. */
+			if (!backup && c->final_sent && c->tx_len == 0 &&
+			    !c->shut_wr) {
+				shutdown(c->fd, SHUT_WR);
+				c->shut_wr = true;
+			}
+			pfd[1].fd = c->fd;
+			pfd[1].events = POLLIN;
+			if (c->tx_len > c->tx_off)
+				pfd[1].events |= POLLOUT;
+		} else if (c->state != CHAN_ALONE || backup) {
+			break;
+		}
+		c->sleeping = true;
+		pthread_mutex_unlock(&c->lock);
+		if (poll(pfd, 2, wait_ms) > 0 && (pfd[0].revents & POLLIN) &&
+		    read(c->wake_fd, &junk, sizeof(junk)) < 0)
+			junk = 0;
+		pthread_mutex_lock(&c->lock);
+		c->sleeping = false;
+		if (c->state == CHAN_PAIRED && pfd[1].fd >= 0 &&
+		    pfd[1].revents &&
+		    now_ns() - c->last_rx_ns <= timeout)
+			read_peer(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* ---- primary, vCPU thread -------------------------------------------------- */
+
+int chan__append(struct chan *c, struct logfmt_record *rec)
+{
+	size_t need = logfmt__record_size(rec);
+	long n;
+
+	if (!need)
+		return pr_err("log channel: cannot encode a %s record",
+			      logfmt__type_name(rec->type)),
+		       -1;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (c->state == CHAN_FENCED) {
+			pthread_mutex_unlock(&c->lock);
+			return -1;
+		}
+		if (c->state == CHAN_ALONE || c->state == CHAN_CLOSED) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		if (c->tx_len - c->tx_off + need <= CHAN_TX_MAX &&
+		    c->next_seq - c->replayed < CHAN_SEQ_RING - 64)
+			break;
+		timed_wait(c, 100);
+	}
+	if (c->tx_off && c->tx_len + need > c->tx_cap) {
+		memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+		c->tx_len -= c->tx_off;
+		c->tx_off = 0;
+	}
+	rec->seq = c->next_seq;
+	n = logfmt__encode_record(rec, c->tx + c->tx_len,
+				  c->tx_cap - c->tx_len);
+	if (n > 0) {
+		c->seq_ns[c->next_seq % CHAN_SEQ_RING] = now_ns();
+		c->next_seq++;
+		c->tx_len += (size_t)n;
+		if (rec->ordinal > c->last_ordinal)
+			c->last_ordinal = rec->ordinal;
+		c->stats.records++;
+		if (rec->type == LOGFMT_END) {
+			c->end_sent = true;
+			c->end_seq = rec->seq;
+		}
+		wake(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+void chan__progress(struct chan *c, uint64_t ordinal)
+{
+	/* Release: the records appended before are in tx for whoever sees it. */
+	if (ordinal > __atomic_load_n(&c->progress, __ATOMIC_RELAXED))
+		__atomic_store_n(&c->progress, ordinal, __ATOMIC_RELEASE);
+}
+
+void chan__output(struct chan *c, const void *buf, size_t len)
+{
+	struct chan_out *o;
+
+	if (!len)
+		return;
+	o = malloc(sizeof(*o) + len);
+	if (!o) {
+		pr_warn("console output lost: out of memory");
+		return;
+	}
+	o->next = NULL;
+	o->len = len;
+	o->made_ns = now_ns();
+	memcpy(o->data, buf, len);
+	pthread_mutex_lock(&c->lock);
+	while ((c->state == CHAN_PAIRED || c->state == CHAN_ASKING) &&
+	       c->out_bytes + len > CHAN_OUT_MAX)
+		timed_wait(c, 100);
+	if (c->state == CHAN_FENCED) {
+		pthread_mutex_unlock(&c->lock);
+		free(o);
+		return;
+	}
+	/* Every record appended so far comes before these bytes. */
+	o->tag = c->next_seq;
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_bytes += len;
+	if (o->tag <= c->acked || c->state == CHAN_ALONE)
+		wake(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool chan__throttle(struct chan *c, unsigned int wait_ms)
+{
+	uint64_t now = now_ns(), lag;
+	bool wait;
+
+	pthread_mutex_lock(&c->lock);
+	lag = lag_ns(c, now);
+	wait = c->state == CHAN_PAIRED &&
+	       lag > c->cfg.max_lag_ms * 1000000ull;
+	if (wait) {
+		timed_wait(c, wait_ms);
+		c->stats.throttled_ns += now_ns() - now;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return wait;
+}
+
+int chan__finish(struct chan *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	wake(c);
+	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
+	       (c->state == CHAN_ALONE && c->out_head)) {
+		wake(c);
+		timed_wait(c, 100);
+	}
+	rc = c->state == CHAN_FENCED ? -1 : 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- backup, vCPU thread ---------------------------------------------------- */
+
+enum chan_next chan__next(struct chan *c, uint64_t exits, uint8_t *buf,
+			  size_t cap, struct logfmt_record *rec,
+			  unsigned int wait_ms)
+{
+	enum chan_next ret = CHAN_NEXT_WAIT;
+	struct logfmt_error e;
+	int round;
+
+	pthread_mutex_lock(&c->lock);
+	for (round = 0; round < 2; round++) {
+		if (c->state == CHAN_FENCED) {
+			ret = CHAN_NEXT_FENCED;
+			break;
+		}
+		if (c->q_off < c->q_len) {
+			long n = logfmt__decode_record(c->q + c->q_off,
+						       c->q_len - c->q_off,
+						       rec, &e);
+
+			/* Checked on receipt: cannot fail here. */
+			if (n <= 0 || (size_t)n > cap) {
+				ret = CHAN_NEXT_FENCED;
+				break;
+			}
+			memcpy(buf, c->q + c->q_off, (size_t)n);
+			logfmt__decode_record(buf, (size_t)n, rec, &e);
+			c->q_off += (size_t)n;
+			if (c->q_off == c->q_len) {
+				c->q_off = c->q_len = 0;
+				wake(c); /* caught up: say so in an ACK */
+			}
+			ret = CHAN_NEXT_RECORD;
+			break;
+		}
+		if (c->peer_progress > exits || c->state == CHAN_CLOSED) {
+			ret = CHAN_NEXT_NONE;
+			break;
+		}
+		if (c->state == CHAN_ALONE) {
+			ret = CHAN_NEXT_LIVE;
+			break;
+		}
+		if (round == 0)
+			timed_wait(c, wait_ms);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+void chan__replayed_output(struct chan *c, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t skip = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->state == CHAN_PAIRED && c->tail_len + len > CHAN_OUT_MAX)
+		timed_wait(c, 100);
+	if (c->peer_released > c->out_total)
+		skip = c->peer_released - c->out_total;
+	if (skip > len)
+		skip = len;
+	if (!c->tail_len)
+		c->tail_start = c->out_total + skip;
+	if (len > skip) {
+		size_t add = len - (size_t)skip;
+
+		if (c->tail_len + add > c->tail_cap) {
+			size_t cap = c->tail_cap;
+			uint8_t *t;
+
+			while (cap < c->tail_len + add)
+				cap *= 2;
+			t = realloc(c->tail, cap);
+			if (!t) {
+				pr_warn("replayed console output not kept: out "
+					"of memory");
+				goto out;
+			}
+			c->tail = t;
+			c->tail_cap = cap;
+		}
+		memcpy(c->tail + c->tail_len, p + skip, add);
+		c->tail_len += add;
+	}
+out:
+	c->out_total += len;
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t chan__emit_tail(struct chan *c)
+{
+	uint64_t n;
+	size_t off = 0;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->tail_len;
+	while (c->cfg.out_fd >= 0 && off < c->tail_len) {
+		ssize_t r = write(c->cfg.out_fd, c->tail + off,
+				  c->tail_len - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			pr_warn("console output lost: %s", strerror(errno));
+			break;
+		}
+		off += (size_t)r;
+	}
+	c->tail_start += c->tail_len;
+	c->tail_len = 0;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int chan__finish_backup(struct chan *c)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING)
+		timed_wait(c, 100);
+	if (c->state == CHAN_FENCED)
+		rc = -1;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- both -------------------------------------------------------------------- */
+
+enum chan_state chan__state(struct chan *c)
+{
+	enum chan_state s;
+
+	pthread_mutex_lock(&c->lock);
+	s = c->state;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+void chan__get_stats(struct chan *c, struct chan_stats *s)
+{
+	pthread_mutex_lock(&c->lock);
+	*s = c->stats;
+	s->state = c->state;
+	if (c->cfg.role == LOGFMT_ROLE_PRIMARY) {
+		s->acked = c->acked;
+		s->replayed = c->replayed;
+		s->lag_ns = lag_ns(c, now_ns());
+	} else {
+		s->acked = c->order.next_seq;
+		s->replayed = replayed_count(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
