@@ -25,8 +25,11 @@ endif
 
 WARN := -Wall -Wextra -Werror
 HOST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread \
-	-iquote include -iquote lib -iquote hv -iquote logchan -MMD -MP
+	-iquote include -iquote lib -iquote hv -iquote logchan -iquote arbiter \
+	-MMD -MP
 HOST_LDLIBS := -pthread -lxxhash
+# The arbiter client's etcd backend: HTTP and JSON.
+ARBITER_LDLIBS := -lcurl -ljson-c
 # Guests run in ring 3 on a bare identity map: no libc, no PIC, no red zone,
 # no stack protector, no CET; see DESIGN.md section 6.
 GUEST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -ffreestanding -nostdlib -fno-pic \
@@ -57,10 +60,14 @@ LIBPVFT := $(BUILD)/lib/libpvft.a
 LIBHV := $(BUILD)/hv/libhv.a
 # The log format and channel: linked into pvft-hv and the pvft CLI.
 LIBLOGCHAN := $(BUILD)/logchan/liblogchan.a
+# The arbiter client: linked into pvft-hv, the pvft CLI, pvft-arbiter, the
+# unit tests and benches (with $(ARBITER_LDLIBS)).
+LIBARBITER := $(BUILD)/arbiter/libarbiter.a
 GUEST_RT := $(objs-guest)
 GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
 PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/pvft $(BUILD)/bin/compute-native \
-	$(BUILD)/bin/pvft-exitbench
+	$(BUILD)/bin/pvft-exitbench $(BUILD)/bin/pvft-arbiter \
+	$(BUILD)/bin/pvft-tcprtt
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
 FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
 	$(BUILD)/bin/pvft-fuzz-log
@@ -107,16 +114,28 @@ $(LIBLOGCHAN): $(objs-logchan)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBLOGCHAN) $(LIBPVFT)
+$(LIBARBITER): $(filter-out $(BUILD)/arbiter/pvft-arbiter.o,$(objs-arbiter))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBLOGCHAN) $(LIBARBITER) \
+	$(LIBPVFT)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
 # pvft, the dom0 command.
-$(BUILD)/bin/pvft: $(objs-dom0-tools) $(LIBLOGCHAN) $(LIBPVFT)
+$(BUILD)/bin/pvft: $(objs-dom0-tools) $(LIBLOGCHAN) $(LIBARBITER) $(LIBPVFT)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
+
+# pvft-arbiter, the test-and-set daemon.
+$(BUILD)/bin/pvft-arbiter: $(BUILD)/arbiter/pvft-arbiter.o $(LIBARBITER) \
+	$(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
 # The compute guest's source, built as an ordinary host program.
 $(BUILD)/native/compute.o: guest/apps/compute.c
@@ -129,17 +148,31 @@ $(BUILD)/bin/compute-native: $(BUILD)/native/compute.o
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
 
-$(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBLOGCHAN) $(LIBPVFT)
+# The loopback TCP round trip: the output rule's baseline.
+$(BUILD)/bin/pvft-tcprtt: $(BUILD)/bench-tools/tcprtt.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
+$(BUILD)/bench-tools/tcprtt.o: bench/tcprtt.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/bin/pvft-exitbench: $(objs-bench) $(LIBHV) $(LIBLOGCHAN) \
+	$(LIBARBITER) $(LIBPVFT)
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
 # The unit tests build the production sources again with ASan and UBSan, so
 # that a bad index or overflow fails a test instead of passing unnoticed.
 SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 SAN_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(tests-tests) \
-	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) $(objs-logchan) $(objs-lib))
+	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) \
+	$(filter-out $(BUILD)/arbiter/pvft-arbiter.o,$(objs-arbiter)) \
+	$(objs-logchan) $(objs-lib))
 
 $(BUILD)/san/%.o: %.c
 	$(call msg,CC [S],$@)
@@ -149,12 +182,12 @@ $(BUILD)/san/%.o: %.c
 $(UNIT_TESTS): $(SAN_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ -lcunit $(HOST_LDLIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ -lcunit $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
 # libFuzzer targets (clang), over the production sources they exercise.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-iquote include -iquote lib -iquote hv -iquote logchan
+	-iquote include -iquote lib -iquote hv -iquote logchan -iquote arbiter
 $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	include/pvft/abi.h
 	$(call msg,CLANG,$@)
@@ -165,12 +198,13 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
 	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c logchan/logfmt.c \
-	logchan/logfile.c lib/log.c
+	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
+	$(wildcard arbiter/*.c)) lib/log.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
 	$(wildcard hv/*.h logchan/*.h) lib/log.h include/pvft/abi.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
 # The log decoder: header, records, typed payloads, on hostile bytes.
 $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
@@ -178,6 +212,16 @@ $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+# Host programs the test scripts drive: each tests/tools/NAME.c plus the
+# shared TCP helpers.
+TEST_TOOLS := $(BUILD)/bin/pvft-faultproxy $(BUILD)/bin/pvft-echoserver
+all: $(TEST_TOOLS)
+$(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
+	$(BUILD)/tests/tools/tcp.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^
 
 # The user-facing targets install dependencies first, then build.
 demo: deps

@@ -95,6 +95,11 @@ for w in idle compute chaos; do
 		"bench: log-\($w) backend=\($b) where=\($where) records=\(.records) bytes=\(.bytes) bytes_per_record=\(.bytes_per_record) guest_s=\(.guest_ns / 1e9) mbit_s=\(.rate_mbit_s) vmware_ft_mbit_s=0.5-18"'
 done
 
+# (e) the live pair: against the unreplicated domain, TCP, the timeout.
+if [ "$where" = host ]; then
+	bench/pair.sh "$build"
+fi
+
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG
 # machine. Everything there is emulated, so only its ratios mean something.
 if [ "$backend" != kvm ] && [ "$where" = host ]; then
