@@ -444,7 +444,16 @@ static bool at_pos(struct domain *d, const struct logfmt_record *rec,
  */
 static bool ended_here(struct domain *d, const struct logfmt_record *rec)
 {
-	if (rec->type != LOGFMT_END || rec->ordinal != d->exits ||
+	/*
+	 * A live backup may be past the exit a stopped primary's END names:
+	 * the primary's vCPU ran on past it too (RAN_ON), and had said so.
+	 */
+	bool ran_on_here = d->gate.chan && rec->type == LOGFMT_END &&
+			   rec->ordinal < d->exits &&
+			   (rec->u.end.flags & LOGFMT_END_RAN_ON);
+
+	if (rec->type != LOGFMT_END ||
+	    (rec->ordinal != d->exits && !ran_on_here) ||
 	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
 	     rec->u.end.cause != LOGFMT_END_HOST))
 		return false;
@@ -1008,6 +1017,9 @@ void gate__exit(struct domain *d, const struct vcpu_exit *e)
 	rec = peek(d);
 	if (rec && rec->ordinal == d->exits && rec->type == LOGFMT_DIGEST)
 		check_digest(d, rec);
+	/* A stopped primary's END, from before this exit: end before it. */
+	else if (rec && rec->type == LOGFMT_END && rec->ordinal < d->exits)
+		ended_here(d, rec);
 }
 
 void gate__exit_done(struct domain *d)
@@ -1025,7 +1037,8 @@ static void before_run_primary(struct domain *d)
 	struct gate *g = &d->gate;
 	enum chan_state st;
 
-	chan__progress(g->chan, d->exits);
+	/* This exit's records are all out (but an END, if stopped next). */
+	chan__progress(g->chan, d->exits + 1);
 	while (chan__throttle(g->chan, 10) && !sched__stop_requested(d))
 		;
 	st = chan__state(g->chan);
@@ -1324,6 +1337,7 @@ static void go_live(struct domain *d)
 {
 	struct gate *g = &d->gate;
 	struct chan_stats st;
+	struct timespec wall;
 	uint64_t now = sched__now(d), tail;
 
 	g->mode = GATE_NONE;
@@ -1335,14 +1349,17 @@ static void go_live(struct domain *d)
 	tail = chan__emit_tail(g->chan);
 	d->console.out_fd = g->live_out_fd;
 	chan__get_stats(g->chan, &st);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	/* The wall clock too: benchmarks time kill -> live across processes. */
 	pr_info("went live at exit ordinal %llu: replayed %llu records, "
 		"checked %llu digests; re-emitted %llu bytes of console output "
 		"the old primary may not have released; %.1f ms after it was "
-		"last heard",
+		"last heard (realtime_us=%lld)",
 		(unsigned long long)d->exits, (unsigned long long)g->records,
 		(unsigned long long)g->digests_checked,
 		(unsigned long long)tail,
-		(sched__host_now_ns() - st.silent_ns) / 1e6);
+		(sched__host_now_ns() - st.silent_ns) / 1e6,
+		(long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
 }
 
 void gate__fenced(void *domain)

@@ -162,6 +162,11 @@ int vcpu__run_loop(struct domain *d)
 			__atomic_store_n(&d->sched.in_hv, true,
 					 __ATOMIC_RELAXED);
 			gate__exit(d, &e);
+			/* A replay may end at the exit, before its hypercall. */
+			if (d->shut_down) {
+				gate__exit_done(d);
+				break;
+			}
 			ret = hypercall__dispatch(d, &e.hc);
 			/* Inputs reach the guest here and in a block only. */
 			gate__deliver(d);

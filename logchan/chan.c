@@ -723,7 +723,6 @@ static void put_control(struct chan *c, struct logfmt_record *r,
 	if (c->cfg.role == LOGFMT_ROLE_PRIMARY) {
 		c->seq_ns[c->next_seq % CHAN_SEQ_RING] = now_ns();
 		c->next_seq++;
-		c->last_ordinal = ordinal;
 	} else {
 		c->tx_seq++;
 	}
@@ -897,8 +896,8 @@ static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
 	c->stats.bytes += n;
 	switch (r->type) {
 	case LOGFMT_PROGRESS:
-		if (r->ordinal > c->peer_progress)
-			c->peer_progress = r->ordinal;
+		if (r->u.progress.next_ordinal > c->peer_progress)
+			c->peer_progress = r->u.progress.next_ordinal;
 		break;
 	case LOGFMT_RELEASED:
 		if (r->u.released.out_bytes > c->peer_released) {
@@ -1058,7 +1057,8 @@ static void queue_control(struct chan *c, uint64_t now)
 		uint64_t p = __atomic_load_n(&c->progress, __ATOMIC_ACQUIRE);
 
 		r = (struct logfmt_record){ .type = LOGFMT_PROGRESS };
-		put_control(c, &r, p > c->last_ordinal ? p : c->last_ordinal);
+		r.u.progress.next_ordinal = p;
+		put_control(c, &r, c->last_ordinal);
 		c->progress_sent = p;
 	}
 }
@@ -1107,7 +1107,15 @@ static void *chan_thread(void *arg)
 				c->shut_wr = true;
 			}
 			pfd[1].fd = c->fd;
-			pfd[1].events = POLLIN;
+			/*
+			 * A backup with a full queue reads nothing (the primary
+			 * waits on TCP's window), but still sees a reset or a
+			 * close: what is unread then was never acknowledged.
+			 */
+			pfd[1].events = backup && c->q_len - c->q_off >=
+							  CHAN_QUEUE_MAX
+					    ? POLLRDHUP
+					    : POLLIN | POLLRDHUP;
 			if (c->tx_len > c->tx_off)
 				pfd[1].events |= POLLOUT;
 		} else if (c->state != CHAN_ALONE || backup) {
@@ -1120,9 +1128,14 @@ static void *chan_thread(void *arg)
 			junk = 0;
 		pthread_mutex_lock(&c->lock);
 		c->sleeping = false;
-		if (c->state == CHAN_PAIRED && pfd[1].fd >= 0 &&
-		    pfd[1].revents &&
-		    now_ns() - c->last_rx_ns <= timeout)
+		if (c->state != CHAN_PAIRED || pfd[1].fd < 0 ||
+		    !pfd[1].revents || now_ns() - c->last_rx_ns > timeout)
+			continue;
+		if (!(pfd[1].events & POLLIN) &&
+		    (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			peer_failed(c, "connection closed, with records "
+				       "unread (the queue is full)");
+		else
 			read_peer(c);
 	}
 	pthread_mutex_unlock(&c->lock);

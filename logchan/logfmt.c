@@ -49,6 +49,7 @@
 #define CONSOLE_IN_FIXED 24
 #define DIGEST_SIZE 56
 #define END_SIZE 48
+#define PROGRESS_SIZE 8
 #define RELEASED_SIZE 8
 #define ACK_SIZE 16
 #define HELLO_FIXED 16
@@ -321,7 +322,7 @@ static long payload_size(const struct logfmt_record *r)
 			return -1;
 		return r->u.note.len;
 	case LOGFMT_PROGRESS:
-		return 0;
+		return PROGRESS_SIZE;
 	case LOGFMT_RELEASED:
 		return RELEASED_SIZE;
 	case LOGFMT_ACK:
@@ -421,6 +422,7 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 			memcpy(p, r->u.note.text, len);
 		break;
 	case LOGFMT_PROGRESS:
+		put64(p, r->u.progress.next_ordinal);
 		break;
 	case LOGFMT_RELEASED:
 		put64(p, r->u.released.out_bytes);
@@ -674,7 +676,10 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		r->u.note.text = (const char *)p;
 		return 0;
 	case LOGFMT_PROGRESS:
-		return want_len(r, 0, err);
+		if (want_len(r, PROGRESS_SIZE, err))
+			return -1;
+		r->u.progress.next_ordinal = get64(p);
+		return 0;
 	case LOGFMT_RELEASED:
 		if (want_len(r, RELEASED_SIZE, err))
 			return -1;

@@ -151,6 +151,15 @@ struct logfmt_note {
 	const char *text; /* not NUL-terminated */
 };
 
+/*
+ * PROGRESS: every record of the exits before @next_ordinal is in the
+ * stream, but for an END of a run stopped from outside (which may name an
+ * earlier exit: the vCPU ran on past it). Also the primary's heartbeat.
+ */
+struct logfmt_progress {
+	uint64_t next_ordinal;
+};
+
 /* RELEASED: the primary let out this many console bytes in all. */
 struct logfmt_released {
 	uint64_t out_bytes;
@@ -195,6 +204,7 @@ struct logfmt_record {
 		struct logfmt_digest digest;
 		struct logfmt_end end;
 		struct logfmt_note note;
+		struct logfmt_progress progress;
 		struct logfmt_released released;
 		struct logfmt_ack ack;
 		struct logfmt_hello hello;
