@@ -75,7 +75,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (n < 1 || msg_size < 8 || msg_size > sizeof(buf)) {
-		fprintf(stderr, "usage: pvft-tcprtt [-n ROUNDS] [-s 8..65536]\n");
+		fprintf(stderr,
+			"usage: pvft-tcprtt [-n ROUNDS] [-s 8..65536]\n");
 		return 2;
 	}
 	t = calloc((size_t)n, sizeof(*t));
@@ -104,8 +105,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		t[i] = (unsigned long long)(b.tv_sec - a.tv_sec) * 1000000000ull +
-		       (unsigned long long)(b.tv_nsec - a.tv_nsec);
+		t[i] =
+		    (unsigned long long)(b.tv_sec - a.tv_sec) * 1000000000ull +
+		    (unsigned long long)(b.tv_nsec - a.tv_nsec);
 	}
 	close(fd);
 	pthread_join(th, NULL);

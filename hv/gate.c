@@ -29,7 +29,8 @@ static uint32_t end_cause_to_log(enum domain_end cause)
 	case DOMAIN_END_FAULT:
 		return LOGFMT_END_FAULT;
 	case DOMAIN_END_STOPPED:
-	case DOMAIN_END_FENCED: /* never logged: a fenced replica says no more */
+	case DOMAIN_END_FENCED: /* never logged: a fenced replica says no more
+				 */
 		return LOGFMT_END_STOPPED;
 	default: /* the host; a recording never diverges */
 		return LOGFMT_END_HOST;
@@ -546,8 +547,7 @@ static int check_whole_log(struct gate *g)
 }
 
 /* Backup: the primary's header and BOOT, off the stream. */
-static int init_live_replay(struct gate *g, uint64_t *mem_size_r,
-			    char *cmdline)
+static int init_live_replay(struct gate *g, uint64_t *mem_size_r, char *cmdline)
 {
 	struct logfmt_record boot;
 

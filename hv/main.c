@@ -161,8 +161,8 @@ static int parse_uint(const char *opt, const char *s, uint64_t min,
 	uint64_t v;
 
 	if (parse_u64(s, &v) || v < min || v > max) {
-		pr_err("bad --%s '%s': want a number from %llu to %llu", opt,
-		       s, (unsigned long long)min, (unsigned long long)max);
+		pr_err("bad --%s '%s': want a number from %llu to %llu", opt, s,
+		       (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	*v_r = (unsigned int)v;
@@ -465,8 +465,8 @@ int main(int argc, char **argv)
 			.opaque = &dom,
 		};
 
-		mode = po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD
-						      : GATE_REPLAY;
+		mode =
+		    po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
 		if (chan__init(&pair_chan, &cc))
 			die("out of memory");
 	}
@@ -492,9 +492,9 @@ int main(int argc, char **argv)
 			return bad;
 		}
 		if (cmdline && strcmp(cmdline, log_cmdline)) {
-			gate__refuse(&dom.gate, "--cmdline '%s': %s%s with '%s'",
-				     cmdline, what,
-				     po.role ? "" : " was recorded",
+			gate__refuse(&dom.gate,
+				     "--cmdline '%s': %s%s with '%s'", cmdline,
+				     what, po.role ? "" : " was recorded",
 				     log_cmdline);
 			return bad;
 		}
@@ -531,7 +531,9 @@ int main(int argc, char **argv)
 		dom.gate.live_out_fd =
 		    console && !strcmp(console, "none") ? -1 : STDOUT_FILENO;
 	if (!console || po.role == LOGFMT_ROLE_BACKUP)
-		console = mode == GATE_REPLAY ? "none" : console ? console : "show";
+		console = mode == GATE_REPLAY ? "none"
+			  : console	      ? console
+					      : "show";
 	rc = console__init(&dom.console,
 			   strcmp(console, "none") ? STDOUT_FILENO : -1);
 	if (rc)

@@ -162,7 +162,8 @@ int vcpu__run_loop(struct domain *d)
 			__atomic_store_n(&d->sched.in_hv, true,
 					 __ATOMIC_RELAXED);
 			gate__exit(d, &e);
-			/* A replay may end at the exit, before its hypercall. */
+			/* A replay may end at the exit, before its hypercall.
+			 */
 			if (d->shut_down) {
 				gate__exit_done(d);
 				break;

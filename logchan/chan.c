@@ -362,7 +362,8 @@ static int start_thread(struct chan *c)
 	return 0;
 }
 
-/* ---- primary: pairing ------------------------------------------------------ */
+/* ---- primary: pairing ------------------------------------------------------
+ */
 
 /* A connected socket to @addr, or -1; retries until @deadline. */
 static int connect_until(const char *addr, uint64_t deadline)
@@ -444,8 +445,8 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	}
 	c->tx_len = 0;
 	/* Step 2: its answer. It builds its domain first: give it time. */
-	if (read_record(c->fd, c->rx, &ans, deadline + CHAN_HELLO_S * 1000000000ull,
-			&why)) {
+	if (read_record(c->fd, c->rx, &ans,
+			deadline + CHAN_HELLO_S * 1000000000ull, &why)) {
 		pr_err("the backup at %s did not answer: %s", c->cfg.addr,
 		       why.msg);
 		return -1;
@@ -470,7 +471,8 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	return start_thread(c);
 }
 
-/* ---- backup: pairing ------------------------------------------------------- */
+/* ---- backup: pairing -------------------------------------------------------
+ */
 
 static int listen_on(struct chan *c)
 {
@@ -483,8 +485,8 @@ static int listen_on(struct chan *c)
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-				0);
+		int fd =
+		    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
 
 		if (fd < 0)
 			continue;
@@ -497,8 +499,7 @@ static int listen_on(struct chan *c)
 	}
 	freeaddrinfo(res);
 	if (c->listen_fd < 0) {
-		pr_err("cannot listen on %s: %s", c->cfg.addr,
-		       strerror(errno));
+		pr_err("cannot listen on %s: %s", c->cfg.addr, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -539,12 +540,11 @@ static int take_primary(struct chan *c, int fd, struct logfmt_header *h,
 		return logfmt__error(why, "its header is a file's, not a "
 					  "stream's");
 	if (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch)
-		return logfmt__error(why,
-				     "it is pair %" PRIu64 " epoch %" PRIu64
-				     ", this backup serves pair %" PRIu64
-				     " epoch %" PRIu64,
-				     h->pair_id, h->epoch, c->cfg.pair,
-				     c->cfg.epoch);
+		return logfmt__error(
+		    why,
+		    "it is pair %" PRIu64 " epoch %" PRIu64
+		    ", this backup serves pair %" PRIu64 " epoch %" PRIu64,
+		    h->pair_id, h->epoch, c->cfg.pair, c->cfg.epoch);
 	/* BOOT stays in rx: its command line points there. */
 	if (read_record(fd, c->rx, boot, deadline, &e) ||
 	    logfmt__check_order(&c->order, boot, &e))
@@ -552,11 +552,11 @@ static int take_primary(struct chan *c, int fd, struct logfmt_header *h,
 	if (read_record(fd, c->rx + CHAN_BOOT_MAX, &hello, deadline, &e) ||
 	    logfmt__check_order(&c->order, &hello, &e))
 		return logfmt__error(why, "its HELLO record: %s", e.msg);
-	if (hello.type != LOGFMT_HELLO || hello.u.hello.role !=
-					      LOGFMT_ROLE_PRIMARY ||
-	    hello.u.hello.refused)
-		return logfmt__error(why, "record 1 is %s, not a primary's "
-					  "HELLO",
+	if (hello.type != LOGFMT_HELLO ||
+	    hello.u.hello.role != LOGFMT_ROLE_PRIMARY || hello.u.hello.refused)
+		return logfmt__error(why,
+				     "record 1 is %s, not a primary's "
+				     "HELLO",
 				     logfmt__type_name(hello.type));
 	copy_node(c->peer, &hello.u.hello);
 	return 0;
@@ -567,8 +567,8 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 {
 	if (listen_on(c))
 		return -1;
-	pr_info("waiting for the primary on %s (pair %" PRIu64
-		" epoch %" PRIu64 ")",
+	pr_info("waiting for the primary on %s (pair %" PRIu64 " epoch %" PRIu64
+		")",
 		c->cfg.addr, c->cfg.pair, c->cfg.epoch);
 	for (;;) {
 		struct sockaddr_storage sa;
@@ -626,7 +626,8 @@ int chan__answer(struct chan *c, const char *refusal)
 	return start_thread(c);
 }
 
-/* ---- failure and the arbiter ---------------------------------------------- */
+/* ---- failure and the arbiter ----------------------------------------------
+ */
 
 /*
  * Lock held; the thread's own path. The peer is gone or silent: nothing
@@ -658,10 +659,9 @@ static void peer_failed(struct chan *c, const char *fmt, ...)
 		enum arbiter_answer ans;
 
 		pthread_mutex_unlock(&c->lock);
-		ans = arbiter__acquire(c->cfg.arbiter, c->cfg.pair,
-				       c->cfg.epoch, c->cfg.node,
-				       CHAN_ARBITER_TIMEOUT_MS, owner, why,
-				       sizeof(why));
+		ans = arbiter__acquire(
+		    c->cfg.arbiter, c->cfg.pair, c->cfg.epoch, c->cfg.node,
+		    CHAN_ARBITER_TIMEOUT_MS, owner, why, sizeof(why));
 		pthread_mutex_lock(&c->lock);
 		if (ans == ARBITER_GRANTED) {
 			c->state = CHAN_ALONE;
@@ -701,7 +701,8 @@ static void peer_failed(struct chan *c, const char *fmt, ...)
 	}
 }
 
-/* ---- the thread ------------------------------------------------------------- */
+/* ---- the thread -------------------------------------------------------------
+ */
 
 /*
  * Lock held: append a record the thread makes itself (PROGRESS, RELEASED;
@@ -714,8 +715,7 @@ static void put_control(struct chan *c, struct logfmt_record *r,
 
 	if (c->tx_off && c->tx_off == c->tx_len)
 		c->tx_off = c->tx_len = 0;
-	r->seq = c->cfg.role == LOGFMT_ROLE_PRIMARY ? c->next_seq
-						    : c->tx_seq;
+	r->seq = c->cfg.role == LOGFMT_ROLE_PRIMARY ? c->next_seq : c->tx_seq;
 	r->ordinal = ordinal;
 	n = logfmt__encode_record(r, c->tx + c->tx_len, c->tx_cap - c->tx_len);
 	if (n < 0)
@@ -733,8 +733,9 @@ static void put_control(struct chan *c, struct logfmt_record *r,
 static int flush_tx(struct chan *c)
 {
 	while (c->tx_off < c->tx_len) {
-		ssize_t r = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r =
+		    send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -764,8 +765,8 @@ static uint64_t lag_ns(const struct chan *c, uint64_t now)
 /* Lock held: let out the output the acks allow, in order. */
 static void release_output(struct chan *c)
 {
-	while (c->out_head && (c->state == CHAN_ALONE ||
-			       c->out_head->tag <= c->acked)) {
+	while (c->out_head &&
+	       (c->state == CHAN_ALONE || c->out_head->tag <= c->acked)) {
 		struct chan_out *o = c->out_head;
 		uint64_t now = now_ns();
 		size_t off = 0;
@@ -776,8 +777,8 @@ static void release_output(struct chan *c)
 		c->out_bytes -= o->len;
 		pthread_mutex_unlock(&c->lock);
 		while (c->cfg.out_fd >= 0 && off < o->len) {
-			ssize_t r = write(c->cfg.out_fd, o->data + off,
-					  o->len - off);
+			ssize_t r =
+			    write(c->cfg.out_fd, o->data + off, o->len - off);
 
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -804,8 +805,9 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 	uint64_t now = now_ns(), lag;
 
 	if (a->received > c->next_seq) {
-		peer_failed(c, "acknowledged record %" PRIu64
-			       " of %" PRIu64 " sent: a broken backup",
+		peer_failed(c,
+			    "acknowledged record %" PRIu64 " of %" PRIu64
+			    " sent: a broken backup",
 			    a->received, c->next_seq);
 		return;
 	}
@@ -972,8 +974,9 @@ static bool take_records(struct chan *c)
 			}
 		} else {
 			if (r.seq != c->tx_seq) {
-				peer_failed(c, "its record %" PRIu64
-					       " came as %" PRIu64,
+				peer_failed(c,
+					    "its record %" PRIu64
+					    " came as %" PRIu64,
 					    c->tx_seq, r.seq);
 				return false;
 			}
@@ -1070,7 +1073,8 @@ static void *chan_thread(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
-		uint64_t now = now_ns(), timeout = c->cfg.timeout_ms * 1000000ull;
+		uint64_t now = now_ns(),
+			 timeout = c->cfg.timeout_ms * 1000000ull;
 		struct pollfd pfd[2] = { { .fd = c->wake_fd, .events = POLLIN },
 					 { .fd = -1 } };
 		int wait_ms = (int)c->cfg.heartbeat_ms / 2 + 1;
@@ -1112,10 +1116,10 @@ static void *chan_thread(void *arg)
 			 * waits on TCP's window), but still sees a reset or a
 			 * close: what is unread then was never acknowledged.
 			 */
-			pfd[1].events = backup && c->q_len - c->q_off >=
-							  CHAN_QUEUE_MAX
-					    ? POLLRDHUP
-					    : POLLIN | POLLRDHUP;
+			pfd[1].events =
+			    backup && c->q_len - c->q_off >= CHAN_QUEUE_MAX
+				? POLLRDHUP
+				: POLLIN | POLLRDHUP;
 			if (c->tx_len > c->tx_off)
 				pfd[1].events |= POLLOUT;
 		} else if (c->state != CHAN_ALONE || backup) {
@@ -1142,7 +1146,8 @@ static void *chan_thread(void *arg)
 	return NULL;
 }
 
-/* ---- primary, vCPU thread -------------------------------------------------- */
+/* ---- primary, vCPU thread --------------------------------------------------
+ */
 
 int chan__append(struct chan *c, struct logfmt_record *rec)
 {
@@ -1195,7 +1200,8 @@ int chan__append(struct chan *c, struct logfmt_record *rec)
 
 void chan__progress(struct chan *c, uint64_t ordinal)
 {
-	/* Release: the records appended before are in tx for whoever sees it. */
+	/* Release: the records appended before are in tx for whoever sees it.
+	 */
 	if (ordinal > __atomic_load_n(&c->progress, __ATOMIC_RELAXED))
 		__atomic_store_n(&c->progress, ordinal, __ATOMIC_RELEASE);
 }
@@ -1244,9 +1250,16 @@ bool chan__throttle(struct chan *c, unsigned int wait_ms)
 
 	pthread_mutex_lock(&c->lock);
 	lag = lag_ns(c, now);
-	wait = c->state == CHAN_PAIRED &&
-	       lag > c->cfg.max_lag_ms * 1000000ull;
+	wait = c->state == CHAN_PAIRED && lag > c->cfg.max_lag_ms * 1000000ull;
 	if (wait) {
+		if (!c->throttle_said ||
+		    now - c->throttle_said > 5000000000ull) {
+			pr_info(
+			    "the backup lags %.1f ms (more than --max-lag-ms "
+			    "%u): holding the guest until it catches up",
+			    lag / 1e6, c->cfg.max_lag_ms);
+			c->throttle_said = now;
+		}
 		timed_wait(c, wait_ms);
 		c->stats.throttled_ns += now_ns() - now;
 	}
@@ -1270,7 +1283,8 @@ int chan__finish(struct chan *c)
 	return rc;
 }
 
-/* ---- backup, vCPU thread ---------------------------------------------------- */
+/* ---- backup, vCPU thread ----------------------------------------------------
+ */
 
 enum chan_next chan__next(struct chan *c, uint64_t exits, uint8_t *buf,
 			  size_t cap, struct logfmt_record *rec,
@@ -1287,9 +1301,8 @@ enum chan_next chan__next(struct chan *c, uint64_t exits, uint8_t *buf,
 			break;
 		}
 		if (c->q_off < c->q_len) {
-			long n = logfmt__decode_record(c->q + c->q_off,
-						       c->q_len - c->q_off,
-						       rec, &e);
+			long n = logfmt__decode_record(
+			    c->q + c->q_off, c->q_len - c->q_off, rec, &e);
 
 			/* Checked on receipt: cannot fail here. */
 			if (n <= 0 || (size_t)n > cap) {
@@ -1369,8 +1382,8 @@ uint64_t chan__emit_tail(struct chan *c)
 	pthread_mutex_lock(&c->lock);
 	n = c->tail_len;
 	while (c->cfg.out_fd >= 0 && off < c->tail_len) {
-		ssize_t r = write(c->cfg.out_fd, c->tail + off,
-				  c->tail_len - off);
+		ssize_t r =
+		    write(c->cfg.out_fd, c->tail + off, c->tail_len - off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1399,7 +1412,8 @@ int chan__finish_backup(struct chan *c)
 	return rc;
 }
 
-/* ---- both -------------------------------------------------------------------- */
+/* ---- both
+ * -------------------------------------------------------------------- */
 
 enum chan_state chan__state(struct chan *c)
 {

@@ -43,12 +43,12 @@ struct arbiter;
 #define CHAN_DEFAULT_CONNECT_S 30
 
 enum chan_state {
-	CHAN_IDLE,    /* not paired yet */
-	CHAN_PAIRED,  /* replicating */
-	CHAN_ASKING,  /* the peer fell silent: asking the arbiter */
-	CHAN_ALONE,   /* the arbiter said yes: this replica runs alone */
-	CHAN_FENCED,  /* the arbiter gave the pair to the peer: halt */
-	CHAN_CLOSED,  /* the pair ended together (END, both sides) */
+	CHAN_IDLE,   /* not paired yet */
+	CHAN_PAIRED, /* replicating */
+	CHAN_ASKING, /* the peer fell silent: asking the arbiter */
+	CHAN_ALONE,  /* the arbiter said yes: this replica runs alone */
+	CHAN_FENCED, /* the arbiter gave the pair to the peer: halt */
+	CHAN_CLOSED, /* the pair ended together (END, both sides) */
 };
 
 struct chan_config {
@@ -81,9 +81,9 @@ struct chan_stats {
 	uint64_t throttled_ns;	     /* primary: time kept out of the guest */
 	uint64_t released_bytes;     /* console bytes let out */
 	uint64_t held_ns_total, held_count; /* output: produced -> released */
-	uint64_t paired_ns;	/* when the pair formed (monotonic) */
-	uint64_t silent_ns;	/* when the peer was last heard, at failure */
-	uint64_t decided_ns;	/* when the arbiter answered */
+	uint64_t paired_ns;  /* when the pair formed (monotonic) */
+	uint64_t silent_ns;  /* when the peer was last heard, at failure */
+	uint64_t decided_ns; /* when the arbiter answered */
 	enum chan_state state;
 };
 
@@ -101,8 +101,8 @@ struct chan {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* the vCPU thread waits here */
 	enum chan_state state;
-	bool stopping;	  /* chan__stop(): the thread ends */
-	bool sleeping;	  /* the thread is in poll(): wake it */
+	bool stopping; /* chan__stop(): the thread ends */
+	bool sleeping; /* the thread is in poll(): wake it */
 	uint64_t last_rx_ns, last_tx_ns;
 
 	/* Primary. tx[tx_off, tx_len) is yet to be sent. */
@@ -113,9 +113,10 @@ struct chan {
 	uint64_t acked, replayed; /* the backup's counts */
 	uint64_t *seq_ns;	  /* append time by seq % CHAN_SEQ_RING */
 	struct chan_out *out_head, *out_tail;
-	size_t out_bytes;	  /* held */
+	size_t out_bytes; /* held */
 	uint64_t released, released_sent;
 	bool end_sent, final_sent, shut_wr;
+	uint64_t throttle_said; /* when the lag was last reported */
 	uint64_t end_seq;
 
 	/* Backup. q[q_off, q_len): records received, not yet replayed. */

@@ -765,8 +765,7 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	return (long)total;
 }
 
-int logfmt__check_order(struct logfmt_order *o,
-			const struct logfmt_record *rec,
+int logfmt__check_order(struct logfmt_order *o, const struct logfmt_record *rec,
 			struct logfmt_error *err)
 {
 	/* A stream's own optional records may follow END (chan.c). */
@@ -777,10 +776,11 @@ int logfmt__check_order(struct logfmt_order *o,
 		return logfmt__error(err, "sequence %" PRIu64 ", want %" PRIu64,
 				     rec->seq, o->next_seq);
 	if (rec->ordinal < o->last_ordinal)
-		return logfmt__error(err,
-				     "exit ordinal %" PRIu64
-				     " is before the previous record's %" PRIu64,
-				     rec->ordinal, o->last_ordinal);
+		return logfmt__error(
+		    err,
+		    "exit ordinal %" PRIu64
+		    " is before the previous record's %" PRIu64,
+		    rec->ordinal, o->last_ordinal);
 	/*
 	 * BOOT opens the log; everything else belongs to an exit (>= 1) but
 	 * END, which may come before the first (a run stopped at once).
@@ -790,13 +790,14 @@ int logfmt__check_order(struct logfmt_order *o,
 				     rec->seq ? "again: BOOT is record 0 only"
 					      : "first: record 0 must be BOOT");
 	if (rec->type == LOGFMT_BOOT && rec->ordinal)
-		return logfmt__error(err, "BOOT at exit ordinal %" PRIu64
-					  ", not 0",
+		return logfmt__error(err,
+				     "BOOT at exit ordinal %" PRIu64 ", not 0",
 				     rec->ordinal);
 	if (rec->ordinal == 0 && rec->type != LOGFMT_BOOT &&
 	    rec->type != LOGFMT_END && !(rec->type & LOGFMT_TYPE_OPTIONAL))
-		return logfmt__error(err, "%s at exit ordinal 0, before the "
-					  "first exit",
+		return logfmt__error(err,
+				     "%s at exit ordinal 0, before the "
+				     "first exit",
 				     logfmt__type_name(rec->type));
 	o->next_seq++;
 	o->last_ordinal = rec->ordinal;

@@ -179,9 +179,9 @@ enum logfmt_role {
 #define LOGFMT_HELLO_NODE_MAX 63
 #define LOGFMT_HELLO_REASON_MAX 400
 struct logfmt_hello {
-	uint32_t role;	   /* enum logfmt_role */
-	uint32_t refused;  /* backup: 0 accepted, 1 refused (see reason) */
-	uint32_t node_len; /* 1..LOGFMT_HELLO_NODE_MAX */
+	uint32_t role;	     /* enum logfmt_role */
+	uint32_t refused;    /* backup: 0 accepted, 1 refused (see reason) */
+	uint32_t node_len;   /* 1..LOGFMT_HELLO_NODE_MAX */
 	uint32_t reason_len; /* 0..LOGFMT_HELLO_REASON_MAX */
 	const char *node;    /* not NUL-terminated; no NUL bytes inside */
 	const char *reason;
@@ -282,8 +282,7 @@ struct logfmt_order {
 };
 
 /* 0, or -1 with @err saying which rule @rec breaks; @o moves on at 0. */
-int logfmt__check_order(struct logfmt_order *o,
-			const struct logfmt_record *rec,
+int logfmt__check_order(struct logfmt_order *o, const struct logfmt_record *rec,
 			struct logfmt_error *err);
 
 #endif /* PVFT_LOGCHAN_LOGFMT_H */
