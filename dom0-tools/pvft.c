@@ -14,6 +14,21 @@ int pvft_verbose;
 static const struct cmd_spec cmd_table[] = {
 	{ "help", main_help, "Show the commands, or one command's help",
 	  "[COMMAND]", NULL },
+	{ "arbiter", main_arbiter,
+	  "Ask an arbiter for a pair's epoch (test-and-set), or who holds it",
+	  "[OPTIONS] acquire URL PAIR EPOCH NODE\n"
+	  "       pvft [-v] arbiter [OPTIONS] query URL PAIR EPOCH",
+	  "  -t, --timeout-ms MS  give up after MS ms (default 1000; an\n"
+	  "                       ambiguous acquire may take twice that)\n"
+	  "  -j, --json           one JSON object on stdout instead of text\n"
+	  "\n"
+	  "URL is pvft://HOST:PORT (pvft-arbiter) or\n"
+	  "etcd://HOST:PORT[,HOST:PORT...] (etcd's v3 API, endpoints tried in\n"
+	  "turn). NODE is 1 to 63 of [A-Za-z0-9._-]. Options may also follow\n"
+	  "the operation. See Documentation/arbiter-protocol.md.\n"
+	  "\n"
+	  "Exit status: 0 granted, owned or free; 1 denied; 2 bad usage;\n"
+	  "3 the arbiter could not be reached (why on stderr).\n" },
 	{ "log-dump", main_log_dump,
 	  "Print a pvft log file: its header, each record and a summary",
 	  "[--json] [--summary] FILE",

@@ -67,5 +67,6 @@ void pvft__usage_error(const char *cmd);
 /* The commands. */
 int main_help(int argc, char **argv);
 int main_log_dump(int argc, char **argv);
+int main_arbiter(int argc, char **argv);
 
 #endif /* PVFT_DOM0_PVFT_H */

@@ -49,11 +49,11 @@ struct gate {
 	 * of a file, REPLAY takes records from the primary as they come.
 	 */
 	struct chan *chan;
-	uint8_t *chan_buf;	     /* REPLAY: the record being replayed */
+	uint8_t *chan_buf;	      /* REPLAY: the record being replayed */
 	struct logfmt_record horizon; /* "nothing at this exit" (peek) */
-	int live_out_fd;	     /* REPLAY: console output once live */
-	bool went_live;		     /* REPLAY -> NONE at failover */
-	struct logfmt_header header; /* REPLAY: the log's */
+	int live_out_fd;	      /* REPLAY: console output once live */
+	bool went_live;		      /* REPLAY -> NONE at failover */
+	struct logfmt_header header;  /* REPLAY: the log's */
 
 	/* RECORD */
 	struct logfile_writer w;

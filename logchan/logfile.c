@@ -216,11 +216,12 @@ static int at_eof(struct logfile_reader *r, struct logfmt_error *err)
 	size_t left = r->len - r->off;
 
 	if (left)
-		return logfmt__error(
-		    err,
-		    "%s: truncated: record %" PRIu64 " at offset %" PRIu64
-		    " is cut short (file ends at %" PRIu64 ")",
-		    r->path, r->order.next_seq, r->file_off, r->file_off + left);
+		return logfmt__error(err,
+				     "%s: truncated: record %" PRIu64
+				     " at offset %" PRIu64
+				     " is cut short (file ends at %" PRIu64 ")",
+				     r->path, r->order.next_seq, r->file_off,
+				     r->file_off + left);
 	if (!r->order.next_seq)
 		return logfmt__error(
 		    err,
@@ -270,11 +271,9 @@ int logfile__next(struct logfile_reader *r, struct logfmt_record *rec,
 			return -1;
 	}
 	if (logfmt__check_order(&r->order, rec, &e))
-		return logfmt__error(err,
-				     "%s: record %" PRIu64 " at offset %" PRIu64
-				     ": %s",
-				     r->path, r->order.next_seq, r->file_off,
-				     e.msg);
+		return logfmt__error(
+		    err, "%s: record %" PRIu64 " at offset %" PRIu64 ": %s",
+		    r->path, r->order.next_seq, r->file_off, e.msg);
 	r->rec_off = r->file_off;
 	r->off += (size_t)n;
 	r->file_off += (uint64_t)n;

@@ -47,11 +47,11 @@ struct logfile_reader {
 	char *path;
 	uint8_t *buf; /* at least LOGFMT_MAX_RECORD bytes */
 	size_t off, len, cap;
-	uint64_t file_off; /* file offset of buf[off] */
-	uint64_t rec_off;  /* file offset of the record returned last */
-	bool eof;	   /* read() returned 0 */
+	uint64_t file_off;	   /* file offset of buf[off] */
+	uint64_t rec_off;	   /* file offset of the record returned last */
+	bool eof;		   /* read() returned 0 */
 	struct logfmt_order order; /* what spans records */
-	bool ended; /* the END record was returned */
+	bool ended;		   /* the END record was returned */
 };
 
 /*

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
-	libxen-dev libcunit1-dev libxxhash-dev jq)
+	libxen-dev libcunit1-dev libxxhash-dev jq
+	libcurl4-openssl-dev libjson-c-dev etcd-server curl)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! "$(dirname "$0")/have-kvm.sh"; then
@@ -29,5 +30,18 @@ if [ "$(id -u)" -ne 0 ]; then
 	fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# etcd-server's postinst starts an etcd service (invoke-rc.d, or systemd):
+# the tests start their own etcd on free ports, and in a container without
+# an init system a start can fail and fail the install. A policy-rc.d that
+# forbids starting services (exit 101, as Debian's Docker images ship)
+# keeps any service from starting during this install; ours is removed
+# after it, one already there is left alone.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	trap '${SUDO:-} rm -f "$policy"' EXIT
+	printf '#!/bin/sh\n# pvft scripts/deps.sh: no service starts during its install.\nexit 101\n' |
+		${SUDO:-} tee "$policy" >/dev/null
+	${SUDO:-} chmod 755 "$policy"
+fi
 ${SUDO:-} apt-get update -qq
 ${SUDO:-} apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -19,7 +19,7 @@ static void (*const register_fns[])(void) = {
 	test_hypercall_ops__register, test_layout__register,
 	test_vcpu__register,	      test_cpuid__register,
 	test_logfmt__register,	      test_logfile__register,
-	test_gate__register,
+	test_gate__register,	      test_arbiter__register,
 };
 
 int main(void)

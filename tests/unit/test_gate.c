@@ -319,8 +319,9 @@ static int record(const struct step *script, size_t len, uint64_t digest_exits)
 
 	prepare_guest(d);
 	gated = d;
-	CU_ASSERT_EQUAL_FATAL(
-	    gate__init(&d->gate, GATE_RECORD, log_path, NULL, &mem_size, cmdline), 0);
+	CU_ASSERT_EQUAL_FATAL(gate__init(&d->gate, GATE_RECORD, log_path, NULL,
+					 &mem_size, cmdline),
+			      0);
 	d->gate.digest_exits = digest_exits;
 	d->gate.digest_ns = 0; /* by exit count only: the same every run */
 	CU_ASSERT_EQUAL_FATAL(gate__boot(d), 0);
@@ -354,7 +355,8 @@ static int replay(const struct step *script, size_t len, enum replay_host host)
 	prepare_guest(d);
 	gated = d;
 	capture_start();
-	rc = gate__init(&d->gate, GATE_REPLAY, log_path, NULL, &mem_size, cmdline);
+	rc = gate__init(&d->gate, GATE_REPLAY, log_path, NULL, &mem_size,
+			cmdline);
 	if (!rc) {
 		CU_ASSERT_EQUAL(mem_size, d->mem_size);
 		CU_ASSERT_STRING_EQUAL(cmdline, d->cmdline);

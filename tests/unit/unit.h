@@ -17,5 +17,6 @@ void test_cpuid__register(void);
 void test_logfmt__register(void);
 void test_logfile__register(void);
 void test_gate__register(void);
+void test_arbiter__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */

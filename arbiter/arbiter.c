@@ -1,0 +1,1015 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The arbiter client (arbiter.h; the wire formats are specified in
+ * Documentation/arbiter-protocol.md). One driver runs every call over the
+ * URL's endpoints; a backend (pvft-arbiter's line protocol, or etcd's v3
+ * JSON gateway) does one exchange with one endpoint and says how it went:
+ * answered, failed before the request could act, or failed after it may
+ * have. The last kind is what makes an acquire ambiguous, and the driver
+ * resolves it by reading the owner back.
+ *
+ * Everything a server sends is untrusted: replies are read into bounded
+ * buffers, parsed strictly, and a reply that does not parse is a failed
+ * exchange, never a crash and never a grant.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "arbiter.h"
+#include "proto.h"
+
+#define ARBITER_URL_MAX 1024
+#define ARBITER_ENDPOINTS_MAX 16
+#define ARBITER_EXCHANGE_WHY 256 /* bytes of one endpoint's failure */
+/* "pvft/arbiter/" and two u64s with a '/' between them. */
+#define ARBITER_KEY_MAX 64
+#define ETCD_REPLY_MAX (64u << 10) /* bytes: an etcd reply here is ~400 */
+#define ETCD_JSON_DEPTH 16
+#define ETCD_BODY_MAX 512
+/* Base64 of @n bytes, NUL included. */
+#define B64_SIZE(n) (((n) + 2) / 3 * 4 + 1)
+
+enum outcome {
+	OUT_ANSWER, /* the server answered: the call's ans and owner say what */
+	OUT_FAILED, /* no answer, and the request cannot have acted */
+	OUT_MAYBE,  /* no answer, but the request may have acted */
+};
+
+struct endpoint {
+	char host[PROTO_HOST_MAX + 1];
+	char port[6];
+};
+
+/* One question to one endpoint. */
+struct call {
+	uint64_t pair, epoch;
+	const char *node;     /* acquire: the node asking; query: NULL */
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC, for this exchange */
+	/* Out: GRANTED (@owner owns the key), DENIED (acquire), FREE (query).
+	 */
+	enum arbiter_answer ans;
+	char owner[ARBITER_NODE_MAX + 1];
+	char why[ARBITER_EXCHANGE_WHY]; /* a failed exchange: what happened */
+};
+
+struct backend {
+	const char *scheme;
+	size_t max_endpoints;
+	int (*init)(struct arbiter *a);
+	void (*dispose)(struct arbiter *a);
+	enum outcome (*exchange)(struct arbiter *a, const struct endpoint *ep,
+				 struct call *c);
+};
+
+struct arbiter {
+	char *url;
+	const struct backend *be;
+	struct endpoint ep[ARBITER_ENDPOINTS_MAX];
+	size_t nr_ep;
+	size_t last; /* the endpoint that answered last: asked first */
+	/* etcd: one handle, so that its connections are reused. */
+	CURL *curl;
+	struct curl_slist *headers;
+};
+
+/* Every why is one line of printable ASCII, whoever wrote its bytes. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+static void set_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_why(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !why_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+	one_line(why);
+}
+
+/* Append to @why, after "; " when it holds something already. */
+static void add_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_why(char *why, size_t why_len, const char *fmt, ...)
+{
+	size_t used;
+	va_list ap;
+
+	if (!why || !why_len)
+		return;
+	used = strnlen(why, why_len - 1);
+	if (used && used + 2 < why_len) {
+		memcpy(why + used, "; ", 3);
+		used += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + used, why_len - used, fmt, ap);
+	va_end(ap);
+	one_line(why);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left until @deadline, 0 when it has passed. */
+static unsigned left_ms(uint64_t deadline)
+{
+	uint64_t now = now_ms();
+
+	return now < deadline ? (unsigned)(deadline - now) : 0;
+}
+
+/* As left_ms, for poll(), which waits forever for a negative int. */
+static int left_ms_int(uint64_t deadline)
+{
+	unsigned left = left_ms(deadline);
+
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+bool arbiter__valid_node(const char *node)
+{
+	size_t i;
+
+	if (!node)
+		return false;
+	for (i = 0; node[i]; i++) {
+		char c = node[i];
+
+		if (i == ARBITER_NODE_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+const char *arbiter__answer_name(enum arbiter_answer ans)
+{
+	switch (ans) {
+	case ARBITER_GRANTED:
+		return "granted";
+	case ARBITER_DENIED:
+		return "denied";
+	case ARBITER_FREE:
+		return "free";
+	case ARBITER_UNREACHABLE:
+		return "unreachable";
+	}
+	return "unknown";
+}
+
+/* ---- pvft://: the line protocol over TCP ---- */
+
+/* Wait for @events on @fd until @deadline: 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r;
+
+	for (;;) {
+		r = poll(&pfd, 1, left_ms_int(deadline));
+		if (r > 0)
+			return 0;
+		if (!r)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* A connected non-blocking socket to @ep, or -1 with c->why. */
+static int tcp_connect(const struct endpoint *ep, struct call *c)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_INET,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICSERV,
+	};
+	struct addrinfo *res, *ai;
+	socklen_t len;
+	int fd = -1, r, err = 0;
+
+	r = getaddrinfo(ep->host, ep->port, &hints, &res);
+	if (r) {
+		set_why(c->why, sizeof(c->why), "cannot resolve '%s': %s",
+			ep->host, gai_strerror(r));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
+		if (fd < 0) {
+			err = errno;
+			break;
+		}
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+			break;
+		err = errno;
+		if (err == EINPROGRESS) {
+			r = wait_fd(fd, POLLOUT, c->deadline_ms);
+			len = sizeof(err);
+			if (!r &&
+			    !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) &&
+			    !err)
+				break;
+			if (r)
+				err = -r;
+		}
+		close(fd);
+		fd = -1;
+		if (err == ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		set_why(c->why, sizeof(c->why), "connect: %s",
+			err == ETIMEDOUT ? "timed out" : strerror(err));
+	return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len, struct call *c)
+{
+	size_t done = 0;
+	ssize_t n;
+	int r;
+
+	while (done < len) {
+		n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			r = wait_fd(fd, POLLOUT, c->deadline_ms);
+			if (!r)
+				continue;
+			errno = -r;
+		}
+		set_why(c->why, sizeof(c->why), "send: %s",
+			errno == ETIMEDOUT ? "timed out" : strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One reply line into @buf (PROTO_LINE_MAX bytes): its length without the
+ * newline, or -1 with c->why. Bytes after the newline are never read.
+ */
+static int recv_line(int fd, char *buf, struct call *c)
+{
+	size_t got = 0;
+	char *nl;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = wait_fd(fd, POLLIN, c->deadline_ms);
+		if (r) {
+			set_why(c->why, sizeof(c->why), "no reply: %s",
+				r == -ETIMEDOUT ? "timed out" : strerror(-r));
+			return -1;
+		}
+		n = recv(fd, buf + got, PROTO_LINE_MAX - got, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			set_why(c->why, sizeof(c->why), "recv: %s",
+				strerror(errno));
+			return -1;
+		}
+		if (!n) {
+			set_why(c->why, sizeof(c->why),
+				"connection closed before the reply");
+			return -1;
+		}
+		nl = memchr(buf + got, '\n', (size_t)n);
+		got += (size_t)n;
+		if (nl)
+			return (int)(nl - buf);
+		if (got == PROTO_LINE_MAX) {
+			set_why(c->why, sizeof(c->why),
+				"bad reply: longer than %d bytes",
+				PROTO_LINE_MAX);
+			return -1;
+		}
+	}
+}
+
+/* What a pvft-arbiter reply means for @c: OUT_ANSWER or a failure. */
+static enum outcome pvft_reply(struct call *c, const struct proto_reply *rep,
+			       enum outcome failed)
+{
+	switch (rep->kind) {
+	case PROTO_GRANTED:
+	case PROTO_DENIED:
+		/* GRANTED names the asker, DENIED someone else. */
+		if (!c->node ||
+		    (rep->kind == PROTO_GRANTED) != !strcmp(rep->node, c->node))
+			break;
+		c->ans = rep->kind == PROTO_GRANTED ? ARBITER_GRANTED
+						    : ARBITER_DENIED;
+		snprintf(c->owner, sizeof(c->owner), "%s", rep->node);
+		return OUT_ANSWER;
+	case PROTO_OWNER:
+		if (c->node)
+			break;
+		c->ans = ARBITER_GRANTED;
+		snprintf(c->owner, sizeof(c->owner), "%s", rep->node);
+		return OUT_ANSWER;
+	case PROTO_FREE:
+		if (c->node)
+			break;
+		c->ans = ARBITER_FREE;
+		return OUT_ANSWER;
+	case PROTO_ERROR:
+		set_why(c->why, sizeof(c->why), "arbiter error: %s",
+			rep->reason);
+		return failed;
+	}
+	set_why(c->why, sizeof(c->why), "bad reply: %s does not answer %s",
+		rep->kind == PROTO_GRANTED  ? "GRANTED"
+		: rep->kind == PROTO_DENIED ? "DENIED"
+		: rep->kind == PROTO_OWNER  ? "OWNER"
+					    : "FREE",
+		c->node ? "ACQUIRE" : "QUERY");
+	return failed;
+}
+
+static enum outcome pvft_exchange(struct arbiter *a, const struct endpoint *ep,
+				  struct call *c)
+{
+	struct proto_request req = {
+		.verb = c->node ? PROTO_ACQUIRE : PROTO_QUERY,
+		.pair = c->pair,
+		.epoch = c->epoch,
+	};
+	/* From the first byte sent on, an ACQUIRE may have been acted on. */
+	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED;
+	struct proto_reply rep;
+	char line[PROTO_BUF_SIZE];
+	int fd, len;
+
+	(void)a;
+	if (c->node)
+		snprintf(req.node, sizeof(req.node), "%s", c->node);
+	len = proto__format_request(&req, line);
+	if (len < 0) {
+		set_why(c->why, sizeof(c->why), "bad node id");
+		return OUT_FAILED;
+	}
+	fd = tcp_connect(ep, c);
+	if (fd < 0)
+		return OUT_FAILED;
+	if (send_all(fd, line, (size_t)len, c)) {
+		close(fd);
+		return failed;
+	}
+	len = recv_line(fd, line, c);
+	close(fd);
+	if (len < 0)
+		return failed;
+	if (proto__parse_reply(line, (size_t)len, &rep)) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: not a line of the protocol");
+		return failed;
+	}
+	return pvft_reply(c, &rep, failed);
+}
+
+/* ---- etcd://: the v3 JSON gateway ---- */
+
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* @len bytes as padded base64 in @out (B64_SIZE(@len) bytes). */
+static void b64_encode(const char *s, size_t len, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		out[o++] = b64_chars[v >> 18 & 63];
+		out[o++] = b64_chars[v >> 12 & 63];
+		out[o++] = i + 1 < len ? b64_chars[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? b64_chars[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64_chars, c) : NULL;
+
+	return p ? (int)(p - b64_chars) : -1;
+}
+
+/*
+ * Strict padded base64 (@len bytes of @s) into @out (@size bytes): the
+ * decoded length, or -1 if it is not canonical base64 or does not fit.
+ */
+static int b64_decode(const char *s, size_t len, char *out, size_t size)
+{
+	size_t i, o = 0;
+	int v[4], k;
+
+	if (len % 4)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		bool last = i + 4 == len;
+		int pad = 0;
+
+		for (k = 0; k < 4; k++) {
+			v[k] = b64_value(s[i + k]);
+			if (v[k] >= 0 && !pad)
+				continue;
+			/* '=' only at the end of the last quantum, 2 at most.
+			 */
+			if (s[i + k] != '=' || !last || k < 2)
+				return -1;
+			pad++;
+			v[k] = 0;
+		}
+		/* Bits the padding drops must be zero: one spelling. */
+		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
+			return -1;
+		if (o + 3 - (size_t)pad > size)
+			return -1;
+		out[o++] = (char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[o++] = (char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (pad < 1)
+			out[o++] = (char)((v[2] & 3) << 6 | v[3]);
+	}
+	return (int)o;
+}
+
+struct etcd_reply {
+	char *buf;
+	size_t len, cap;
+	bool too_big;
+};
+
+static size_t etcd_write(char *data, size_t size, size_t nmemb, void *opaque)
+{
+	struct etcd_reply *r = opaque;
+	size_t n = size * nmemb, cap;
+	char *buf;
+
+	if (n > ETCD_REPLY_MAX - r->len) {
+		r->too_big = true;
+		return 0;
+	}
+	if (r->len + n > r->cap) {
+		cap = r->cap ? r->cap : 1024;
+		while (cap < r->len + n)
+			cap *= 2;
+		buf = realloc(r->buf, cap);
+		if (!buf)
+			return 0;
+		r->buf = buf;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, data, n);
+	r->len += n;
+	return n;
+}
+
+/* @len bytes of JSON, all of it one value: the value, or NULL. */
+static struct json_object *json_parse(const char *buf, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	size_t end;
+
+	if (!len || len > ETCD_REPLY_MAX)
+		return NULL;
+	tok = json_tokener_new_ex(ETCD_JSON_DEPTH);
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	if (obj && json_tokener_get_error(tok) == json_tokener_success) {
+		while (end < len && buf[end] && strchr(" \t\r\n", buf[end]))
+			end++;
+		if (end == len) {
+			json_tokener_free(tok);
+			return obj;
+		}
+	}
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/* Member @name of object @o if it has type @type, else NULL. */
+static struct json_object *member(struct json_object *o, const char *name,
+				  enum json_type type)
+{
+	struct json_object *v;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+/*
+ * The owner a kv object of key @key holds, into @owner: 0, or -1 with
+ * c->why.
+ */
+static int kv_owner(struct json_object *kv, const char *key, char *owner,
+		    struct call *c)
+{
+	struct json_object *k = member(kv, "key", json_type_string);
+	struct json_object *v = member(kv, "value", json_type_string);
+	char buf[ARBITER_KEY_MAX];
+	int n;
+
+	if (!k || !v) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: a kv without key or value");
+		return -1;
+	}
+	n = b64_decode(json_object_get_string(k),
+		       (size_t)json_object_get_string_len(k), buf,
+		       sizeof(buf) - 1);
+	if (n < 0 || (size_t)n != strlen(key) || memcmp(buf, key, (size_t)n)) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: a kv of another key than %s", key);
+		return -1;
+	}
+	n = b64_decode(json_object_get_string(v),
+		       (size_t)json_object_get_string_len(v), buf,
+		       ARBITER_NODE_MAX);
+	if (n > 0)
+		buf[n] = '\0';
+	/* strlen: a NUL in the value must not cut it to a valid id. */
+	if (n <= 0 || strlen(buf) != (size_t)n || !arbiter__valid_node(buf)) {
+		set_why(c->why, sizeof(c->why),
+			"key %s holds a value that is not a node id", key);
+		return -1;
+	}
+	snprintf(owner, ARBITER_NODE_MAX + 1, "%s", buf);
+	return 0;
+}
+
+/* The one kv of @kvs (an array, or NULL: no kv) into c->owner: 1, 0 none. */
+static int one_kv(struct json_object *kvs, const char *key, struct call *c)
+{
+	size_t n = kvs ? json_object_array_length(kvs) : 0;
+
+	if (!n)
+		return 0;
+	if (n > 1) {
+		set_why(c->why, sizeof(c->why), "bad reply: %zu kvs for key %s",
+			n, key);
+		return -1;
+	}
+	if (kv_owner(json_object_array_get_idx(kvs, 0), key, c->owner, c))
+		return -1;
+	return 1;
+}
+
+/*
+ * Read a 200 reply to a txn (@c->node set) or a range. Anything missing
+ * or mistyped is a bad reply: OUT_ANSWER only for a full answer.
+ */
+static enum outcome etcd_answer(struct json_object *top, const char *key,
+				struct call *c, enum outcome failed)
+{
+	struct json_object *succeeded, *responses, *range, *kvs;
+	int r;
+
+	/* Every etcd response has its header: this is not some other JSON. */
+	if (!member(top, "header", json_type_object))
+		goto bad;
+	if (!c->node) {
+		/* A range: no "kvs" (proto3 leaves empty fields out) is free.
+		 */
+		kvs = member(top, "kvs", json_type_array);
+		if (!kvs && json_object_object_get_ex(top, "kvs", NULL))
+			goto bad;
+		r = one_kv(kvs, key, c);
+		if (r < 0)
+			return failed;
+		c->ans = r ? ARBITER_GRANTED : ARBITER_FREE;
+		return OUT_ANSWER;
+	}
+	/* A txn: "succeeded" is left out when false. */
+	succeeded = member(top, "succeeded", json_type_boolean);
+	if (!succeeded && json_object_object_get_ex(top, "succeeded", NULL))
+		goto bad;
+	if (succeeded && json_object_get_boolean(succeeded)) {
+		c->ans = ARBITER_GRANTED;
+		snprintf(c->owner, sizeof(c->owner), "%s", c->node);
+		return OUT_ANSWER;
+	}
+	/* The compare failed: the key exists and the range says whose. */
+	responses = member(top, "responses", json_type_array);
+	if (!responses || json_object_array_length(responses) != 1)
+		goto bad;
+	range = member(json_object_array_get_idx(responses, 0),
+		       "response_range", json_type_object);
+	if (!range)
+		goto bad;
+	r = one_kv(member(range, "kvs", json_type_array), key, c);
+	if (r < 0)
+		return failed;
+	if (!r) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: the txn failed, yet key %s is absent", key);
+		return failed;
+	}
+	c->ans = strcmp(c->owner, c->node) ? ARBITER_DENIED : ARBITER_GRANTED;
+	return OUT_ANSWER;
+bad:
+	set_why(c->why, sizeof(c->why), "bad reply: not a %s response",
+		c->node ? "txn" : "range");
+	return failed;
+}
+
+/* An error reply's message, as etcd's gateway writes it, into c->why. */
+static void etcd_error(struct json_object *top, long status, struct call *c)
+{
+	struct json_object *msg = member(top, "message", json_type_string);
+
+	if (!msg)
+		msg = member(top, "error", json_type_string);
+	if (msg)
+		set_why(c->why, sizeof(c->why), "HTTP %ld: %.160s", status,
+			json_object_get_string(msg));
+	else
+		set_why(c->why, sizeof(c->why), "HTTP %ld", status);
+}
+
+static enum outcome etcd_exchange(struct arbiter *a, const struct endpoint *ep,
+				  struct call *c)
+{
+	char key[ARBITER_KEY_MAX], key64[B64_SIZE(ARBITER_KEY_MAX)];
+	char node64[B64_SIZE(ARBITER_NODE_MAX)], body[ETCD_BODY_MAX];
+	char url[PROTO_HOST_MAX + 32], errbuf[CURL_ERROR_SIZE] = "";
+	/* Once the request may have left, a txn may have been applied. */
+	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED, out;
+	struct etcd_reply reply = { 0 };
+	struct json_object *top;
+	long status = 0, sent = 0;
+	CURL *h = a->curl;
+	CURLcode res;
+
+	snprintf(key, sizeof(key), "pvft/arbiter/%" PRIu64 "/%" PRIu64, c->pair,
+		 c->epoch);
+	b64_encode(key, strlen(key), key64);
+	if (c->node) {
+		b64_encode(c->node, strlen(c->node), node64);
+		snprintf(body, sizeof(body),
+			 "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\","
+			 "\"create_revision\":\"0\"}],"
+			 "\"success\":[{\"request_put\":{\"key\":\"%s\","
+			 "\"value\":\"%s\"}}],"
+			 "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
+			 key64, key64, node64, key64);
+	} else {
+		snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key64);
+	}
+	snprintf(url, sizeof(url), "http://%s:%s/v3/kv/%s", ep->host, ep->port,
+		 c->node ? "txn" : "range");
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, a->headers);
+	curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, etcd_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+			 (long)(left_ms(c->deadline_ms) ?: 1));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(left_ms(c->deadline_ms) ?: 1));
+
+	res = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+	if (res != CURLE_OK) {
+		if (reply.too_big)
+			set_why(c->why, sizeof(c->why),
+				"bad reply: longer than %u bytes",
+				ETCD_REPLY_MAX);
+		else
+			set_why(c->why, sizeof(c->why), "%s",
+				errbuf[0] ? errbuf : curl_easy_strerror(res));
+		free(reply.buf);
+		return res == CURLE_COULDNT_CONNECT ||
+			       res == CURLE_COULDNT_RESOLVE_HOST || !sent
+			   ? OUT_FAILED
+			   : failed;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	top = json_parse(reply.buf, reply.len);
+	free(reply.buf);
+	if (status != 200) {
+		etcd_error(top, status, c);
+		out = failed;
+	} else if (!top) {
+		set_why(c->why, sizeof(c->why), "bad reply: not JSON");
+		out = failed;
+	} else {
+		out = etcd_answer(top, key, c, failed);
+	}
+	json_object_put(top);
+	return out;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_global_rc;
+
+static void curl_global(void)
+{
+	curl_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int etcd_init(struct arbiter *a)
+{
+	struct curl_slist *h;
+
+	pthread_once(&curl_once, curl_global);
+	if (curl_global_rc != CURLE_OK)
+		return -ENOMEM;
+	a->curl = curl_easy_init();
+	if (!a->curl)
+		return -ENOMEM;
+	a->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!a->headers)
+		return -ENOMEM;
+	/* "Expect:" off: no 100-continue round trip, ever. */
+	h = curl_slist_append(a->headers, "Expect:");
+	if (!h)
+		return -ENOMEM;
+	a->headers = h;
+	return 0;
+}
+
+static void etcd_dispose(struct arbiter *a)
+{
+	if (a->curl)
+		curl_easy_cleanup(a->curl);
+	curl_slist_free_all(a->headers);
+}
+
+static const struct backend backends[] = {
+	{ "pvft", 1, NULL, NULL, pvft_exchange },
+	{ "etcd", ARBITER_ENDPOINTS_MAX, etcd_init, etcd_dispose,
+	  etcd_exchange },
+};
+
+/* ---- URLs ---- */
+
+int arbiter__open(struct arbiter **a_r, const char *url, char *why,
+		  size_t why_len)
+{
+	const struct backend *be = NULL;
+	char hp_why[ARBITER_EXCHANGE_WHY];
+	const char *sep, *p, *comma;
+	struct arbiter *a = NULL;
+	size_t len, i, scheme_len;
+
+	*a_r = NULL;
+	set_why(why, why_len, "%s", "");
+	len = url ? strnlen(url, ARBITER_URL_MAX + 1) : 0;
+	if (!len) {
+		set_why(why, why_len, "empty URL");
+		return -1;
+	}
+	if (len > ARBITER_URL_MAX) {
+		set_why(why, why_len, "URL longer than %d bytes",
+			ARBITER_URL_MAX);
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if ((unsigned char)url[i] <= 0x20 ||
+		    (unsigned char)url[i] > 0x7e) {
+			set_why(why, why_len,
+				"URL holds a space or a byte that is not "
+				"printable ASCII");
+			return -1;
+		}
+	sep = strstr(url, "://");
+	if (!sep) {
+		set_why(why, why_len,
+			"'%.64s' is not a URL: want pvft://HOST:PORT or "
+			"etcd://HOST:PORT[,HOST:PORT...]",
+			url);
+		return -1;
+	}
+	scheme_len = (size_t)(sep - url);
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strlen(backends[i].scheme) == scheme_len &&
+		    !memcmp(backends[i].scheme, url, scheme_len))
+			be = &backends[i];
+	if (!be) {
+		set_why(why, why_len,
+			"unknown scheme '%.*s': want pvft:// or etcd://",
+			(int)(scheme_len < 32 ? scheme_len : 32), url);
+		return -1;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a || !(a->url = strdup(url))) {
+		set_why(why, why_len, "out of memory");
+		goto fail;
+	}
+	a->be = be;
+	for (p = sep + 3;; p = comma + 1) {
+		comma = strchr(p, ',');
+		if (!comma)
+			comma = p + strlen(p);
+		if (a->nr_ep == be->max_endpoints) {
+			set_why(why, why_len, "%s://: %s", be->scheme,
+				be->max_endpoints == 1
+				    ? "one HOST:PORT only"
+				    : "too many endpoints (at most 16)");
+			goto fail;
+		}
+		if (proto__parse_hostport(
+			p, (size_t)(comma - p), a->ep[a->nr_ep].host,
+			a->ep[a->nr_ep].port, false, hp_why, sizeof(hp_why))) {
+			set_why(why, why_len, "%s://: %s", be->scheme, hp_why);
+			goto fail;
+		}
+		a->nr_ep++;
+		if (!*comma)
+			break;
+	}
+	if (be->init && be->init(a)) {
+		set_why(why, why_len, "%s://: cannot set up libcurl",
+			be->scheme);
+		goto fail;
+	}
+	*a_r = a;
+	return 0;
+fail:
+	arbiter__close(a);
+	return -1;
+}
+
+void arbiter__close(struct arbiter *a)
+{
+	if (!a)
+		return;
+	if (a->be && a->be->dispose)
+		a->be->dispose(a);
+	free(a->url);
+	free(a);
+}
+
+const char *arbiter__url(const struct arbiter *a)
+{
+	return a->url;
+}
+
+/* ---- the driver ---- */
+
+/*
+ * Ask @c of the endpoints in turn, from the one that answered last, until
+ * one answers, within @timeout_ms in all: each gets an equal share of the
+ * time left, so a dead endpoint that does not refuse cannot use it all.
+ * OUT_ANSWER, or OUT_FAILED with each endpoint's failure added to @why;
+ * *@maybe_r is set if an exchange failed after it may have acted.
+ */
+static enum outcome ask(struct arbiter *a, struct call *c, unsigned timeout_ms,
+			bool *maybe_r, char *why, size_t why_len)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	const struct endpoint *ep;
+	enum outcome out;
+	size_t i, idx;
+	unsigned left;
+
+	for (i = 0; i < a->nr_ep; i++) {
+		idx = (a->last + i) % a->nr_ep;
+		ep = &a->ep[idx];
+		left = left_ms(end);
+		if (!left) {
+			add_why(why, why_len, "%s:%s: not asked: out of time",
+				ep->host, ep->port);
+			continue;
+		}
+		c->deadline_ms = now_ms() + left / (a->nr_ep - i) + 1;
+		c->why[0] = '\0';
+		out = a->be->exchange(a, ep, c);
+		if (out == OUT_ANSWER) {
+			a->last = idx;
+			return OUT_ANSWER;
+		}
+		if (out == OUT_MAYBE)
+			*maybe_r = true;
+		add_why(why, why_len, "%s:%s: %s", ep->host, ep->port,
+			c->why[0] ? c->why : "failed");
+	}
+	return OUT_FAILED;
+}
+
+enum arbiter_answer arbiter__acquire(struct arbiter *a, uint64_t pair,
+				     uint64_t epoch, const char *node,
+				     unsigned timeout_ms, char *owner,
+				     char *why, size_t why_len)
+{
+	struct call c = { .pair = pair, .epoch = epoch, .node = node };
+	struct call q = { .pair = pair, .epoch = epoch };
+	bool maybe = false, ignored = false;
+
+	owner[0] = '\0';
+	set_why(why, why_len, "%s", "");
+	if (!arbiter__valid_node(node)) {
+		set_why(why, why_len,
+			"bad node id: want 1 to %d of "
+			"[A-Za-z0-9._-]",
+			ARBITER_NODE_MAX);
+		return ARBITER_UNREACHABLE;
+	}
+	if (ask(a, &c, timeout_ms, &maybe, why, why_len) == OUT_ANSWER) {
+		set_why(why, why_len, "%s", "");
+		snprintf(owner, ARBITER_NODE_MAX + 1, "%s", c.owner);
+		return c.ans;
+	}
+	if (!maybe)
+		return ARBITER_UNREACHABLE;
+	add_why(why, why_len, "reading the owner back");
+	/*
+	 * The request may have been applied with its answer lost: the owner,
+	 * read back, says whether it was. Never answer UNREACHABLE for a key
+	 * this node may own without trying this first, with time of its own.
+	 */
+	if (ask(a, &q, timeout_ms, &ignored, why, why_len) != OUT_ANSWER)
+		return ARBITER_UNREACHABLE;
+	if (q.ans == ARBITER_FREE) {
+		add_why(why, why_len,
+			"read back: the key is free, the "
+			"request was not applied");
+		return ARBITER_UNREACHABLE;
+	}
+	set_why(why, why_len, "%s", "");
+	snprintf(owner, ARBITER_NODE_MAX + 1, "%s", q.owner);
+	return strcmp(q.owner, node) ? ARBITER_DENIED : ARBITER_GRANTED;
+}
+
+enum arbiter_answer arbiter__query(struct arbiter *a, uint64_t pair,
+				   uint64_t epoch, unsigned timeout_ms,
+				   char *owner, char *why, size_t why_len)
+{
+	struct call q = { .pair = pair, .epoch = epoch };
+	bool ignored = false;
+
+	owner[0] = '\0';
+	set_why(why, why_len, "%s", "");
+	if (ask(a, &q, timeout_ms, &ignored, why, why_len) != OUT_ANSWER)
+		return ARBITER_UNREACHABLE;
+	set_why(why, why_len, "%s", "");
+	if (q.ans == ARBITER_GRANTED)
+		snprintf(owner, ARBITER_NODE_MAX + 1, "%s", q.owner);
+	return q.ans;
+}

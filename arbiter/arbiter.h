@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arbiter client (DESIGN.md 3.4): test-and-set keyed by (pair id,
+ * epoch), owner = node id. A replica that lost its peer must win it before
+ * it acts alone; the loser halts.
+ *
+ * URLs:
+ *   pvft://HOST:PORT            pvft-arbiter
+ * (Documentation/arbiter-protocol.md) etcd://HOST:PORT[,HOST:PORT...]  etcd v3
+ * JSON API: a transaction with create_revision == 0, owner = node id
+ *
+ * Every call is synchronous, bounded by @timeout_ms, safe to retry (the
+ * same node asking again for a key it owns is granted again), and usable
+ * from any one thread at a time per struct arbiter.
+ */
+#ifndef PVFT_ARBITER_ARBITER_H
+#define PVFT_ARBITER_ARBITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARBITER_NODE_MAX 63 /* node ids: 1..63 of [A-Za-z0-9._-] */
+
+enum arbiter_answer {
+	ARBITER_GRANTED,     /* @node owns the key (now, or already) */
+	ARBITER_DENIED,	     /* another node owns it: *owner says which */
+	ARBITER_FREE,	     /* query only: nobody owns it */
+	ARBITER_UNREACHABLE, /* no answer; *why says what happened. Retry. */
+};
+
+struct arbiter;
+
+/* Is @node a valid node id? */
+bool arbiter__valid_node(const char *node);
+
+/*
+ * Parse @url. 0, or -1 with @why (@why_len bytes) naming the problem
+ * ("etcd://: no HOST:PORT", "unknown scheme 'http'", ...). Connects to
+ * nothing.
+ */
+int arbiter__open(struct arbiter **a_r, const char *url, char *why,
+		  size_t why_len);
+void arbiter__close(struct arbiter *a);
+/* The URL as given, for messages. */
+const char *arbiter__url(const struct arbiter *a);
+
+/*
+ * Test-and-set: make @node the owner of (@pair, @epoch) unless another
+ * node already is. GRANTED or DENIED (@owner, ARBITER_NODE_MAX + 1 bytes,
+ * gets the owner either way), or UNREACHABLE with @why. An ambiguous
+ * outcome (a timeout after the request may have been applied) is resolved
+ * by reading the owner back before answering UNREACHABLE.
+ *
+ * Timing: the endpoints are asked in turn within @timeout_ms, each given
+ * an equal share of the time left; the read-back of an ambiguous outcome
+ * gets @timeout_ms of its own, so a call returns within 2 * @timeout_ms.
+ * Resolving a pvft:// HOST that is a name is not bounded by @timeout_ms.
+ */
+enum arbiter_answer arbiter__acquire(struct arbiter *a, uint64_t pair,
+				     uint64_t epoch, const char *node,
+				     unsigned timeout_ms, char *owner,
+				     char *why, size_t why_len);
+/* Who owns (@pair, @epoch): GRANTED (owner in @owner), FREE, UNREACHABLE. */
+enum arbiter_answer arbiter__query(struct arbiter *a, uint64_t pair,
+				   uint64_t epoch, unsigned timeout_ms,
+				   char *owner, char *why, size_t why_len);
+
+const char *arbiter__answer_name(enum arbiter_answer ans);
+
+#endif /* PVFT_ARBITER_ARBITER_H */

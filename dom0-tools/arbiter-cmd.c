@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvft arbiter: ask an arbiter (arbiter/arbiter.h) for the test-and-set
+ * of a pair's epoch, or who holds it, as a replica would. For operators
+ * and tests: the answer on stdout (text, or one JSON object), why an
+ * arbiter could not be reached on stderr, and the answer in the exit
+ * status.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "arbiter.h"
+#include "log.h"
+#include "proto.h"
+#include "pvft.h"
+
+#define ARBITER_CMD_EXIT_DENIED 1
+#define ARBITER_CMD_EXIT_UNREACHABLE 3
+#define ARBITER_CMD_TIMEOUT_MS 1000
+#define ARBITER_CMD_TIMEOUT_MAX 3600000
+
+struct arbiter_cmd {
+	unsigned timeout_ms;
+	bool json;
+	bool acquire;
+	const char *url, *node;
+	uint64_t pair, epoch;
+};
+
+/* One of the command's options: 0, or -1 after saying why. */
+static int arbiter_opt(struct arbiter_cmd *o, int opt)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 't':
+		if (proto__parse_u64(optarg, strlen(optarg), &v) || !v ||
+		    v > ARBITER_CMD_TIMEOUT_MAX) {
+			pr_err("bad --timeout-ms '%s': want 1 to %d", optarg,
+			       ARBITER_CMD_TIMEOUT_MAX);
+			return -1;
+		}
+		o->timeout_ms = (unsigned)v;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_number(const char *what, const char *s, uint64_t *v_r)
+{
+	if (proto__parse_u64(s, strlen(s), v_r)) {
+		pr_err("bad %s '%s': want a decimal number (u64, no leading "
+		       "zero)",
+		       what, s);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_json(const struct arbiter_cmd *o, const char *url,
+		       enum arbiter_answer ans, const char *owner,
+		       const char *why)
+{
+	struct json_object *j = json_object_new_object();
+
+	if (!j) {
+		pr_err("out of memory");
+		return;
+	}
+	json_object_object_add(j, "url", json_object_new_string(url));
+	json_object_object_add(j, "pair", json_object_new_uint64(o->pair));
+	json_object_object_add(j, "epoch", json_object_new_uint64(o->epoch));
+	if (o->acquire)
+		json_object_object_add(j, "node",
+				       json_object_new_string(o->node));
+	/* A query's GRANTED means someone owns the key: "owned". */
+	json_object_object_add(
+	    j, "answer",
+	    json_object_new_string(!o->acquire && ans == ARBITER_GRANTED
+				       ? "owned"
+				       : arbiter__answer_name(ans)));
+	if (owner[0])
+		json_object_object_add(j, "owner",
+				       json_object_new_string(owner));
+	if (ans == ARBITER_UNREACHABLE)
+		json_object_object_add(j, "why", json_object_new_string(why));
+	printf("%s\n",
+	       json_object_to_json_string_ext(
+		   j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(j);
+}
+
+int main_arbiter(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	struct arbiter_cmd o = { .timeout_ms = ARBITER_CMD_TIMEOUT_MS };
+	char owner[ARBITER_NODE_MAX + 1] = "", why[1024] = "";
+	struct arbiter *a;
+	enum arbiter_answer ans;
+	const char *op;
+	int opt, nargs;
+
+	/* Options go before the operation, or right after it. */
+	PVFT_FOREACH_OPT(opt, "t:j", opts, "arbiter", 1)
+	{
+	default:
+		if (arbiter_opt(&o, opt))
+			return PVFT_EXIT_USAGE;
+	}
+	op = argv[optind];
+	if (!strcmp(op, "acquire")) {
+		o.acquire = true;
+		nargs = 4;
+	} else if (!strcmp(op, "query")) {
+		nargs = 3;
+	} else {
+		pr_err("unknown operation '%s': want acquire or query", op);
+		pvft__usage_error("arbiter");
+		return PVFT_EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0;
+	PVFT_FOREACH_OPT(opt, "t:j", opts, "arbiter", nargs)
+	{
+	default:
+		if (arbiter_opt(&o, opt))
+			return PVFT_EXIT_USAGE;
+	}
+	if (argc - optind != nargs) {
+		pr_err("%s takes %s", op,
+		       o.acquire ? "URL PAIR EPOCH NODE" : "URL PAIR EPOCH");
+		pvft__usage_error("arbiter");
+		return PVFT_EXIT_USAGE;
+	}
+	o.url = argv[optind];
+	if (parse_number("PAIR", argv[optind + 1], &o.pair) ||
+	    parse_number("EPOCH", argv[optind + 2], &o.epoch))
+		return PVFT_EXIT_USAGE;
+	if (o.acquire) {
+		o.node = argv[optind + 3];
+		if (!arbiter__valid_node(o.node)) {
+			pr_err("bad NODE '%s': want 1 to %d of [A-Za-z0-9._-]",
+			       o.node, ARBITER_NODE_MAX);
+			return PVFT_EXIT_USAGE;
+		}
+	}
+	if (arbiter__open(&a, o.url, why, sizeof(why))) {
+		pr_err("bad URL: %s", why);
+		return PVFT_EXIT_USAGE;
+	}
+
+	if (o.acquire)
+		ans = arbiter__acquire(a, o.pair, o.epoch, o.node, o.timeout_ms,
+				       owner, why, sizeof(why));
+	else
+		ans = arbiter__query(a, o.pair, o.epoch, o.timeout_ms, owner,
+				     why, sizeof(why));
+	if (ans == ARBITER_UNREACHABLE)
+		pr_err("%s: unreachable: %s", arbiter__url(a), why);
+	if (o.json)
+		print_json(&o, arbiter__url(a), ans, owner, why);
+	else if (ans == ARBITER_GRANTED && o.acquire)
+		printf("granted to %s\n", owner);
+	else if (ans == ARBITER_GRANTED)
+		printf("owned by %s\n", owner);
+	else if (ans == ARBITER_DENIED)
+		printf("denied: owned by %s\n", owner);
+	else if (ans == ARBITER_FREE)
+		printf("free\n");
+	arbiter__close(a);
+	switch (ans) {
+	case ARBITER_GRANTED:
+	case ARBITER_FREE:
+		return PVFT_EXIT_OK;
+	case ARBITER_DENIED:
+		return ARBITER_CMD_EXIT_DENIED;
+	case ARBITER_UNREACHABLE:
+		break;
+	}
+	return ARBITER_CMD_EXIT_UNREACHABLE;
+}
