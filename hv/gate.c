@@ -335,6 +335,7 @@ static int next_record(struct gate *g, struct logfmt_error *err)
 }
 
 static void go_live(struct domain *d);
+static bool end_plausible(const struct logfmt_end *e);
 
 /*
  * A live stream: wait for the primary's next record, or to learn that it
@@ -356,6 +357,17 @@ static const struct logfmt_record *peek_live(struct domain *d)
 		if (next == CHAN_NEXT_RECORD) {
 			if (g->next.type & LOGFMT_TYPE_OPTIONAL)
 				continue;
+			/* As a file's END is checked before its replay. */
+			if (g->next.type == LOGFMT_END &&
+			    !end_plausible(&g->next.u.end)) {
+				diverged(d, NULL,
+					 "the primary's END says exit status "
+					 "%u for %s, which no pvft-hv gives",
+					 g->next.u.end.status,
+					 logfmt__end_cause_name(
+					     g->next.u.end.cause));
+				break;
+			}
 			g->have_next = true;
 			set_stall_limit(d, &g->next);
 			rec = &g->next;
@@ -823,7 +835,11 @@ static int finish_replay(struct domain *d)
 	rec = peek(d);
 	if (!rec)
 		return d->exit_status;
-	if (rec->type != LOGFMT_END || rec->ordinal != d->exits) {
+	/* ended_here() took an END the backup had run past (RAN_ON). */
+	if (rec->type != LOGFMT_END ||
+	    (rec->ordinal != d->exits &&
+	     !(g->chan && g->ended_by_log && rec->ordinal < d->exits &&
+	       (rec->u.end.flags & LOGFMT_END_RAN_ON)))) {
 		diverged(d, rec,
 			 "the replay ended at exit ordinal %llu (exit status "
 			 "%d) before this record",
@@ -893,10 +909,26 @@ static int finish_replay(struct domain *d)
 	return d->exit_status;
 }
 
+static int finish(struct domain *d);
+
 int gate__finish(struct domain *d)
 {
+	int status;
+
 	if (d->end_cause == DOMAIN_END_FENCED)
 		return HV_EXIT_FENCED;
+	status = finish(d);
+	/* Fenced as the run ended: the other replica has the pair. */
+	if (d->gate.chan && chan__state(d->gate.chan) == CHAN_FENCED &&
+	    !d->gate.went_live) {
+		d->exit_status = HV_EXIT_FENCED;
+		return HV_EXIT_FENCED;
+	}
+	return status;
+}
+
+static int finish(struct domain *d)
+{
 	switch (d->gate.mode) {
 	case GATE_RECORD:
 		return d->gate.writer_open || d->gate.chan ? finish_record(d)

@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,7 @@ int chan__init(struct chan *c, const struct chan_config *cfg)
 	c->rx = malloc(c->rx_cap);
 	if (cfg->role == LOGFMT_ROLE_PRIMARY) {
 		c->seq_ns = calloc(CHAN_SEQ_RING, sizeof(*c->seq_ns));
+		c->seq_end = calloc(CHAN_SEQ_RING, sizeof(*c->seq_end));
 	} else {
 		c->q_cap = CHAN_QUEUE_MAX + LOGFMT_MAX_RECORD;
 		c->q = malloc(c->q_cap);
@@ -151,7 +153,7 @@ int chan__init(struct chan *c, const struct chan_config *cfg)
 		c->tail = malloc(c->tail_cap);
 	}
 	if (c->wake_fd < 0 || !c->tx || !c->rx ||
-	    (cfg->role == LOGFMT_ROLE_PRIMARY ? !c->seq_ns
+	    (cfg->role == LOGFMT_ROLE_PRIMARY ? !c->seq_ns || !c->seq_end
 					      : !c->q || !c->tail)) {
 		chan__dispose(c);
 		return -ENOMEM;
@@ -170,7 +172,9 @@ void chan__dispose(struct chan *c)
 	pthread_mutex_unlock(&c->lock);
 	if (c->thread_started)
 		pthread_join(c->thread, NULL);
-	c->thread_started = false;
+	if (c->writer_started)
+		pthread_join(c->writer, NULL);
+	c->thread_started = c->writer_started = false;
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->listen_fd >= 0)
@@ -182,14 +186,19 @@ void chan__dispose(struct chan *c)
 		next = o->next;
 		free(o);
 	}
-	c->out_head = c->out_tail = NULL;
+	for (o = c->w_head; o; o = next) {
+		next = o->next;
+		free(o);
+	}
+	c->out_head = c->out_tail = c->w_head = c->w_tail = NULL;
 	free(c->tx);
 	free(c->rx);
 	free(c->q);
 	free(c->tail);
 	free(c->seq_ns);
+	free(c->seq_end);
 	c->tx = c->rx = c->q = c->tail = NULL;
-	c->seq_ns = NULL;
+	c->seq_ns = c->seq_end = NULL;
 }
 
 /* "HOST:PORT" -> addrinfo list (IPv4 or IPv6; "[v6]:port" too). */
@@ -343,6 +352,24 @@ static void copy_node(char *dst, const struct logfmt_hello *h)
 }
 
 static void *chan_thread(void *arg);
+static void *writer_thread(void *arg);
+
+/*
+ * The channel's threads take no signals: a stop signal is the I/O
+ * thread's (its signalfd), and the default action of one taken here would
+ * end pvft-hv without its END.
+ */
+static int spawn(pthread_t *t, void *(*fn)(void *), struct chan *c)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, fn, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
 
 static int start_thread(struct chan *c)
 {
@@ -352,13 +379,18 @@ static int start_thread(struct chan *c)
 	c->stats.paired_ns = c->last_rx_ns = c->last_tx_ns = now_ns();
 	r = set_nonblock(c->fd);
 	if (!r)
-		r = -pthread_create(&c->thread, NULL, chan_thread, c);
+		r = spawn(&c->thread, chan_thread, c);
+	if (!r)
+		c->thread_started = true;
+	if (!r && c->cfg.role == LOGFMT_ROLE_PRIMARY) {
+		r = spawn(&c->writer, writer_thread, c);
+		c->writer_started = !r;
+	}
 	if (r) {
-		pr_err("log channel: cannot start its thread: %s",
+		pr_err("log channel: cannot start its threads: %s",
 		       strerror(-r));
 		return -1;
 	}
-	c->thread_started = true;
 	return 0;
 }
 
@@ -459,6 +491,13 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 		return -1;
 	}
 	copy_node(c->peer, &ans.u.hello);
+	if (!ans.u.hello.refused && !strcmp(c->peer, c->cfg.node)) {
+		pr_err(
+		    "backup at %s has this replica's node id %s: the arbiter "
+		    "could not tell the two apart",
+		    c->cfg.addr, c->peer);
+		return -1;
+	}
 	if (ans.u.hello.refused) {
 		pr_err("backup %s at %s refused the pair: %.*s", c->peer,
 		       c->cfg.addr, (int)ans.u.hello.reason_len,
@@ -466,6 +505,8 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 		return -1;
 	}
 	c->tx_seq = 1; /* the backup's next record */
+	/* The handshake's two records are in: no lag from them. */
+	c->acked = c->replayed = c->next_seq;
 	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64,
 		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch);
 	return start_thread(c);
@@ -559,6 +600,11 @@ static int take_primary(struct chan *c, int fd, struct logfmt_header *h,
 				     "HELLO",
 				     logfmt__type_name(hello.type));
 	copy_node(c->peer, &hello.u.hello);
+	if (!strcmp(c->peer, c->cfg.node))
+		return logfmt__error(why,
+				     "it has this replica's node id %s: the "
+				     "arbiter could not tell the two apart",
+				     c->peer);
 	return 0;
 }
 
@@ -708,25 +754,33 @@ static void peer_failed(struct chan *c, const char *fmt, ...)
  * Lock held: append a record the thread makes itself (PROGRESS, RELEASED;
  * the backup's ACK). The primary's take the next seq of its log.
  */
-static void put_control(struct chan *c, struct logfmt_record *r,
+static bool put_control(struct chan *c, struct logfmt_record *r,
 			uint64_t ordinal)
 {
 	long n;
 
 	if (c->tx_off && c->tx_off == c->tx_len)
 		c->tx_off = c->tx_len = 0;
+	if (c->tx_off && c->tx_len + LOGFMT_MAX_RECORD > c->tx_cap) {
+		memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
+		c->tx_len -= c->tx_off;
+		c->tx_off = 0;
+	}
 	r->seq = c->cfg.role == LOGFMT_ROLE_PRIMARY ? c->next_seq : c->tx_seq;
 	r->ordinal = ordinal;
 	n = logfmt__encode_record(r, c->tx + c->tx_len, c->tx_cap - c->tx_len);
 	if (n < 0)
-		return; /* no room: the next round */
+		return false; /* no room: the next round */
+	c->tx_len += (size_t)n;
 	if (c->cfg.role == LOGFMT_ROLE_PRIMARY) {
+		c->tx_total += (uint64_t)n;
 		c->seq_ns[c->next_seq % CHAN_SEQ_RING] = now_ns();
+		c->seq_end[c->next_seq % CHAN_SEQ_RING] = c->tx_total;
 		c->next_seq++;
 	} else {
 		c->tx_seq++;
 	}
-	c->tx_len += (size_t)n;
+	return true;
 }
 
 /* Lock held. Sends what it can without blocking; -errno on a dead link. */
@@ -744,8 +798,10 @@ static int flush_tx(struct chan *c)
 		if (r < 0)
 			return -errno;
 		c->tx_off += (size_t)r;
+		c->sent_total += (uint64_t)r;
 		c->stats.bytes += (uint64_t)r;
 		c->last_tx_ns = now_ns();
+		pthread_cond_broadcast(&c->cond); /* room in tx */
 	}
 	if (c->tx_off == c->tx_len)
 		c->tx_off = c->tx_len = 0;
@@ -762,19 +818,69 @@ static uint64_t lag_ns(const struct chan *c, uint64_t now)
 	return now > t ? now - t : 0;
 }
 
-/* Lock held: let out the output the acks allow, in order. */
+/*
+ * Lock held: the output the acks allow goes, in order, to the writer
+ * thread (a slow stdout must not keep this thread from the socket).
+ */
 static void release_output(struct chan *c)
 {
+	uint64_t now = now_ns();
+	bool any = false;
+
 	while (c->out_head &&
 	       (c->state == CHAN_ALONE || c->out_head->tag <= c->acked)) {
 		struct chan_out *o = c->out_head;
-		uint64_t now = now_ns();
-		size_t off = 0;
 
 		c->out_head = o->next;
 		if (!c->out_head)
 			c->out_tail = NULL;
-		c->out_bytes -= o->len;
+		o->next = NULL;
+		if (c->w_tail)
+			c->w_tail->next = o;
+		else
+			c->w_head = o;
+		c->w_tail = o;
+		c->stats.held_ns_total += now - o->made_ns;
+		c->stats.held_count++;
+		any = true;
+	}
+	if (any)
+		pthread_cond_broadcast(&c->cond);
+}
+
+/* Is all output out (none held, none left to write)? Lock held. */
+static bool output_done(const struct chan *c)
+{
+	return !c->out_head && !c->w_head && !c->writing;
+}
+
+/*
+ * The writer: released output to out_fd. It writes only while this
+ * replica may: paired and hearing its peer (a replica stopped past the
+ * timeout writes nothing before the channel thread has asked the arbiter),
+ * or alone. A fenced replica's writer drops what it has.
+ */
+static void *writer_thread(void *arg)
+{
+	struct chan *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping && c->state != CHAN_FENCED) {
+		struct chan_out *o = c->w_head;
+		bool may = c->state == CHAN_ALONE || c->state == CHAN_CLOSED ||
+			   (c->state == CHAN_PAIRED &&
+			    now_ns() - c->last_rx_ns <=
+				c->cfg.timeout_ms * 1000000ull);
+		size_t off = 0;
+
+		if (!o || !may) {
+			timed_wait(c, o ? 5 : 100);
+			continue;
+		}
+		c->w_head = o->next;
+		if (!c->w_head)
+			c->w_tail = NULL;
+		c->writing = true;
 		pthread_mutex_unlock(&c->lock);
 		while (c->cfg.out_fd >= 0 && off < o->len) {
 			ssize_t r =
@@ -790,13 +896,17 @@ static void release_output(struct chan *c)
 			off += (size_t)r;
 		}
 		pthread_mutex_lock(&c->lock);
+		c->writing = false;
+		c->out_bytes -= o->len;
+		/* Only bytes really out count as released (RELEASED). */
 		c->released += o->len;
 		c->stats.released_bytes = c->released;
-		c->stats.held_ns_total += now - o->made_ns;
-		c->stats.held_count++;
 		free(o);
+		wake(c);
 		pthread_cond_broadcast(&c->cond);
 	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
 }
 
 static void on_ack(struct chan *c, const struct logfmt_record *r)
@@ -804,11 +914,14 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 	const struct logfmt_ack *a = &r->u.ack;
 	uint64_t now = now_ns(), lag;
 
-	if (a->received > c->next_seq) {
+	/* Records still in tx cannot have arrived: a lying backup. */
+	if (a->received > c->next_seq ||
+	    (a->received > c->acked &&
+	     c->seq_end[(a->received - 1) % CHAN_SEQ_RING] > c->sent_total)) {
 		peer_failed(c,
-			    "acknowledged record %" PRIu64 " of %" PRIu64
-			    " sent: a broken backup",
-			    a->received, c->next_seq);
+			    "acknowledged %" PRIu64
+			    " records, more than were sent: a broken backup",
+			    a->received);
 		return;
 	}
 	if (a->received > c->acked)
@@ -819,6 +932,16 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 	c->stats.lag_ns = lag;
 	if (lag > c->stats.max_lag_ns)
 		c->stats.max_lag_ns = lag;
+	pthread_cond_broadcast(&c->cond);
+}
+
+/* Lock held: the stream ended as it should (step 4). */
+static void closed(struct chan *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->state = CHAN_CLOSED;
+	c->stats.state = c->state;
 	pthread_cond_broadcast(&c->cond);
 }
 
@@ -850,29 +973,22 @@ static bool read_peer(struct chan *c)
 			continue;
 		if (r < 0 && errno == EAGAIN)
 			break;
+		/*
+		 * Step 4: the primary's last word, then its close; or, once
+		 * the primary has closed its side, however the backup goes.
+		 */
+		if (r <= 0 &&
+		    ((c->cfg.role == LOGFMT_ROLE_BACKUP && c->peer_closed &&
+		      !r) ||
+		     (c->cfg.role == LOGFMT_ROLE_PRIMARY && c->shut_wr))) {
+			closed(c);
+			return false;
+		}
 		if (r < 0) {
 			peer_failed(c, "connection lost (%s)", strerror(errno));
 			return false;
 		}
 		if (r == 0) {
-			if (c->cfg.role == LOGFMT_ROLE_BACKUP && c->got_end &&
-			    c->peer_closed) {
-				/* Step 4: the primary's clean close. */
-				close(c->fd);
-				c->fd = -1;
-				c->state = CHAN_CLOSED;
-				c->stats.state = c->state;
-				pthread_cond_broadcast(&c->cond);
-				return false;
-			}
-			if (c->cfg.role == LOGFMT_ROLE_PRIMARY && c->shut_wr) {
-				close(c->fd);
-				c->fd = -1;
-				c->state = CHAN_CLOSED;
-				c->stats.state = c->state;
-				pthread_cond_broadcast(&c->cond);
-				return false;
-			}
 			peer_failed(c, "connection closed");
 			return false;
 		}
@@ -916,8 +1032,8 @@ static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
 				c->tail_start += drop;
 			}
 		}
-		/* After END, RELEASED is the primary's last word. */
-		if (c->got_end)
+		/* After END, all of END's output released: the last word. */
+		if (c->got_end && r->u.released.out_bytes == c->end_out_bytes)
 			c->peer_closed = true;
 		break;
 	case LOGFMT_HELLO:
@@ -940,7 +1056,11 @@ static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
 		/* Records come in ordinal order: all before this are here. */
 		if (r->ordinal > c->peer_progress)
 			c->peer_progress = r->ordinal;
-		c->got_end |= r->type == LOGFMT_END;
+		if (r->type == LOGFMT_END) {
+			c->got_end = true;
+			c->end_out_bytes = r->u.end.v.out_bytes;
+			c->end_rx_ns = now_ns();
+		}
 		break;
 	}
 	return true;
@@ -1029,29 +1149,31 @@ static void queue_control(struct chan *c, uint64_t now)
 			r = (struct logfmt_record){ .type = LOGFMT_ACK };
 			r.u.ack.received = c->order.next_seq;
 			r.u.ack.replayed = rp;
-			put_control(c, &r, 0);
-			c->acked_sent = r.u.ack.received;
-			c->replayed_sent = rp;
+			if (put_control(c, &r, 0)) {
+				c->acked_sent = r.u.ack.received;
+				c->replayed_sent = rp;
+			}
 		}
 		return;
 	}
 	if (c->shut_wr)
 		return;
-	/* The last word: END acknowledged, all output out. */
-	if (c->end_sent && c->acked > c->end_seq && !c->out_head &&
+	/* The last word: END acknowledged, all its output out. */
+	if (c->end_sent && c->acked > c->end_seq && output_done(c) &&
 	    !c->final_sent) {
 		r = (struct logfmt_record){ .type = LOGFMT_RELEASED };
 		r.u.released.out_bytes = c->released;
-		put_control(c, &r, c->last_ordinal);
-		c->released_sent = c->released;
-		c->final_sent = true;
+		if (put_control(c, &r, c->last_ordinal)) {
+			c->released_sent = c->released;
+			c->final_sent = true;
+		}
 		return;
 	}
 	if (c->released != c->released_sent) {
 		r = (struct logfmt_record){ .type = LOGFMT_RELEASED };
 		r.u.released.out_bytes = c->released;
-		put_control(c, &r, c->last_ordinal);
-		c->released_sent = c->released;
+		if (put_control(c, &r, c->last_ordinal))
+			c->released_sent = c->released;
 	}
 	if (__atomic_load_n(&c->progress, __ATOMIC_ACQUIRE) >
 		c->progress_sent ||
@@ -1061,8 +1183,8 @@ static void queue_control(struct chan *c, uint64_t now)
 
 		r = (struct logfmt_record){ .type = LOGFMT_PROGRESS };
 		r.u.progress.next_ordinal = p;
-		put_control(c, &r, c->last_ordinal);
-		c->progress_sent = p;
+		if (put_control(c, &r, c->last_ordinal))
+			c->progress_sent = p;
 	}
 }
 
@@ -1096,12 +1218,24 @@ static void *chan_thread(void *arg)
 					    (now - c->last_rx_ns) / 1000000);
 				continue;
 			}
+			/* A primary that says END must close soon after. */
+			if (backup && c->got_end && !c->peer_closed &&
+			    now - c->end_rx_ns > 20 * timeout + 5000000000ull) {
+				peer_failed(c,
+					    "no close %" PRIu64 " ms after its "
+					    "END",
+					    (now - c->end_rx_ns) / 1000000);
+				continue;
+			}
 			if (!backup)
 				release_output(c);
 			queue_control(c, now);
 			if (flush_tx(c)) {
-				peer_failed(c, "connection lost (%s)",
-					    strerror(errno));
+				if (!backup && c->shut_wr)
+					closed(c);
+				else
+					peer_failed(c, "connection lost (%s)",
+						    strerror(errno));
 				continue;
 			}
 			/* Step 4: the last word is out: close our side. */
@@ -1110,18 +1244,18 @@ static void *chan_thread(void *arg)
 				shutdown(c->fd, SHUT_WR);
 				c->shut_wr = true;
 			}
-			pfd[1].fd = c->fd;
 			/*
-			 * A backup with a full queue reads nothing (the primary
-			 * waits on TCP's window), but still sees a reset or a
-			 * close: what is unread then was never acknowledged.
+			 * A backup with a full queue reads nothing: the primary
+			 * waits on TCP's window, and a close or reset is seen
+			 * once the vCPU has made room (what is unread was never
+			 * acknowledged).
 			 */
-			pfd[1].events =
-			    backup && c->q_len - c->q_off >= CHAN_QUEUE_MAX
-				? POLLRDHUP
-				: POLLIN | POLLRDHUP;
+			if (!backup || c->q_len - c->q_off < CHAN_QUEUE_MAX)
+				pfd[1].events = POLLIN;
 			if (c->tx_len > c->tx_off)
 				pfd[1].events |= POLLOUT;
+			if (pfd[1].events)
+				pfd[1].fd = c->fd;
 		} else if (c->state != CHAN_ALONE || backup) {
 			break;
 		}
@@ -1133,14 +1267,10 @@ static void *chan_thread(void *arg)
 		pthread_mutex_lock(&c->lock);
 		c->sleeping = false;
 		if (c->state != CHAN_PAIRED || pfd[1].fd < 0 ||
-		    !pfd[1].revents || now_ns() - c->last_rx_ns > timeout)
+		    !(pfd[1].events & POLLIN) || !pfd[1].revents ||
+		    now_ns() - c->last_rx_ns > timeout)
 			continue;
-		if (!(pfd[1].events & POLLIN) &&
-		    (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-			peer_failed(c, "connection closed, with records "
-				       "unread (the queue is full)");
-		else
-			read_peer(c);
+		read_peer(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;

@@ -112,8 +112,14 @@ struct chan {
 	uint64_t progress, progress_sent;
 	uint64_t acked, replayed; /* the backup's counts */
 	uint64_t *seq_ns;	  /* append time by seq % CHAN_SEQ_RING */
-	struct chan_out *out_head, *out_tail;
-	size_t out_bytes; /* held */
+	struct chan_out *out_head, *out_tail; /* held: not yet acked */
+	struct chan_out *w_head, *w_tail;     /* acked: for the writer */
+	size_t out_bytes;		      /* held or being written */
+	bool writing;			      /* the writer holds a chunk */
+	pthread_t writer;
+	bool writer_started;
+	uint64_t tx_total, sent_total; /* stream bytes appended, sent */
+	uint64_t *seq_end;	       /* tx_total after seq % CHAN_SEQ_RING */
 	uint64_t released, released_sent;
 	bool end_sent, final_sent, shut_wr;
 	uint64_t throttle_said; /* when the lag was last reported */
@@ -128,6 +134,8 @@ struct chan {
 	uint64_t peer_progress; /* no records before this ordinal remain */
 	uint64_t peer_released;
 	bool got_end, peer_closed;
+	uint64_t end_out_bytes; /* END's console byte count */
+	uint64_t end_rx_ns;	/* when END arrived */
 	uint64_t acked_sent, replayed_sent;
 	uint64_t tx_seq; /* the backup's own stream */
 	/* Console output replayed past what the primary said it released. */
