@@ -1312,7 +1312,9 @@ int chan__append(struct chan *c, struct logfmt_record *rec)
 	n = logfmt__encode_record(rec, c->tx + c->tx_len,
 				  c->tx_cap - c->tx_len);
 	if (n > 0) {
+		c->tx_total += (uint64_t)n;
 		c->seq_ns[c->next_seq % CHAN_SEQ_RING] = now_ns();
+		c->seq_end[c->next_seq % CHAN_SEQ_RING] = c->tx_total;
 		c->next_seq++;
 		c->tx_len += (size_t)n;
 		if (rec->ordinal > c->last_ordinal)
@@ -1404,7 +1406,7 @@ int chan__finish(struct chan *c)
 	pthread_mutex_lock(&c->lock);
 	wake(c);
 	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
-	       (c->state == CHAN_ALONE && c->out_head)) {
+	       (c->state == CHAN_ALONE && !output_done(c))) {
 		wake(c);
 		timed_wait(c, 100);
 	}

@@ -326,6 +326,8 @@ static long payload_size(const struct logfmt_record *r)
 	case LOGFMT_RELEASED:
 		return RELEASED_SIZE;
 	case LOGFMT_ACK:
+		if (r->u.ack.replayed > r->u.ack.received)
+			return -1;
 		return ACK_SIZE;
 	case LOGFMT_HELLO: {
 		const struct logfmt_hello *h = &r->u.hello;

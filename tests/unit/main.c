@@ -3,7 +3,8 @@
  * pvft-unit-tests: every CUnit suite, run with the basic interface. The
  * last line of stdout is "N passed, M failed" (tests, not asserts), as
  * tests/run-all.sh expects; the exit status is 0 iff nothing failed.
- * No privileges, threads or devices are needed.
+ * No privileges or devices are needed; the log channel's suite runs its
+ * replicas' threads and loopback TCP in this process.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ static void (*const register_fns[])(void) = {
 	test_vcpu__register,	      test_cpuid__register,
 	test_logfmt__register,	      test_logfile__register,
 	test_gate__register,	      test_arbiter__register,
+	test_chan__register,
 };
 
 int main(void)

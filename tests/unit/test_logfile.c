@@ -503,6 +503,66 @@ static void test_data_after_end(void)
 	recs[4].ordinal = recs[3].ordinal;
 	len = build_log(buf, recs, 5, offsets);
 	expect_read_error(path, buf, len, 4, msg);
+	/*
+	 * Even one of the optional records a live stream may send after END
+	 * (log-format.md section 6): a file has nothing after END at all.
+	 */
+	recs[4] = (struct logfmt_record){ .seq = 4,
+					  .ordinal = recs[3].ordinal,
+					  .type = LOGFMT_RELEASED };
+	len = build_log(buf, recs, 5, offsets);
+	expect_read_error(path, buf, len, 4, msg);
+}
+
+/* A file never has stream records, but a reader skips them like any
+ * optional type (log-format.md section 5): checked, counted, passed on. */
+static void test_stream_records_in_file(void)
+{
+	const char *path = path_of("stream-records.log");
+	static uint8_t buf[SMALL_LOG];
+	struct logfmt_record recs[8];
+	size_t offsets[9], len;
+	struct logfmt_error e;
+	uint64_t got;
+	char msg[120];
+
+	small_log(recs);
+	recs[7] = recs[3]; /* END */
+	recs[3] = (struct logfmt_record){ .type = LOGFMT_PROGRESS,
+					  .u.progress = { 5 } };
+	recs[4] = (struct logfmt_record){ .type = LOGFMT_RELEASED,
+					  .u.released = { 12 } };
+	recs[5] =
+	    (struct logfmt_record){ .type = LOGFMT_ACK, .u.ack = { 3, 2 } };
+	recs[6] = (struct logfmt_record){
+		.type = LOGFMT_HELLO,
+		.u.hello = { LOGFMT_ROLE_PRIMARY, 0, 5, 0, "hostA", NULL },
+	};
+	for (uint64_t i = 3; i < 8; i++) {
+		recs[i].seq = i;
+		recs[i].ordinal = recs[2].ordinal;
+	}
+	len = build_log(buf, recs, 8, offsets);
+	write_file(path, buf, len);
+	CU_ASSERT_EQUAL(read_all(path, &got, &e), 0);
+	CU_ASSERT_EQUAL(got, 8);
+
+	/* A known one is checked all the same: a bad ACK is refused. */
+	recs[5].u.ack = (struct logfmt_ack){ 2, 2 };
+	len = build_log(buf, recs, 8, offsets);
+	buf[offsets[5] + LOGFMT_HEAD_SIZE + 8] = 3; /* replayed: 3 */
+	{
+		uint32_t crc = logfmt__crc32c(0, buf + offsets[5],
+					      offsets[6] - offsets[5] - 8);
+
+		for (int i = 0; i < 4; i++)
+			buf[offsets[6] - 8 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	snprintf(msg, sizeof(msg),
+		 "record 5 at offset %zu: ACK record replayed 3 records of 2 "
+		 "received",
+		 offsets[5]);
+	expect_read_error(path, buf, len, 5, msg);
 }
 
 static void test_sequence_and_ordinals(void)
@@ -642,6 +702,7 @@ static CU_TestInfo logfile_tests[] = {
 	{ "open errors", test_open_errors },
 	{ "truncated at every offset", test_truncated_everywhere },
 	{ "data after END", test_data_after_end },
+	{ "stream records in a file", test_stream_records_in_file },
 	{ "sequence gaps, ordinals going back, BOOT first and once",
 	  test_sequence_and_ordinals },
 	{ "a bad record in the file", test_bad_record_in_file },

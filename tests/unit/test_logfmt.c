@@ -25,6 +25,10 @@
 #define SAMPLE_ORDINAL 0x123456789aull
 #define SAMPLE_RIP 0xffffffff80001234ull
 #define SAMPLE_NR 48
+#define SAMPLE_NEXT_ORDINAL 0x123456789bull
+#define SAMPLE_OUT_BYTES 0x0102030405060708ull
+#define SAMPLE_RECEIVED 0x1122334455667788ull
+#define SAMPLE_REPLAYED 0x1122334455660000ull
 #define UNKNOWN_OPTIONAL 0x8123
 #define BIG 8192 /* more than any test record here takes */
 
@@ -139,6 +143,16 @@ static const struct logfmt_digest_value sample_v = { 0x1111111111111111ull,
 						     12345,
 						     0x4444444444444444ull };
 
+/*
+ * HELLO has two lengths: sample(LOGFMT_HELLO, len) has a reason of @len
+ * bytes (refused if any) and a node id of this many, so that one length
+ * walks both through their ranges.
+ */
+static uint32_t hello_node_len(uint32_t len)
+{
+	return 1 + len % LOGFMT_HELLO_NODE_MAX;
+}
+
 /* A record of @type with distinct values in every field; @len for the
  * variable-length ones. */
 static struct logfmt_record sample(uint16_t type, uint32_t len)
@@ -179,6 +193,23 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 		break;
 	case LOGFMT_NOTE:
 		r.u.note = (struct logfmt_note){ len, (const char *)pattern };
+		break;
+	case LOGFMT_PROGRESS:
+		r.u.progress.next_ordinal = SAMPLE_NEXT_ORDINAL;
+		break;
+	case LOGFMT_RELEASED:
+		r.u.released.out_bytes = SAMPLE_OUT_BYTES;
+		break;
+	case LOGFMT_ACK:
+		r.u.ack =
+		    (struct logfmt_ack){ SAMPLE_RECEIVED, SAMPLE_REPLAYED };
+		break;
+	case LOGFMT_HELLO:
+		r.u.hello = (struct logfmt_hello){
+			LOGFMT_ROLE_BACKUP,    len > 0,
+			hello_node_len(len),   len,
+			(const char *)pattern, (const char *)pattern + 64
+		};
 		break;
 	default:
 		r.len = len;
@@ -243,6 +274,27 @@ static uint32_t sample_payload(uint16_t type, uint32_t len, uint8_t *p)
 		le64(p + 8, 987654321999ull);
 		put_v(p + 16);
 		return 48;
+	case LOGFMT_PROGRESS:
+		le64(p, SAMPLE_NEXT_ORDINAL);
+		return 8;
+	case LOGFMT_RELEASED:
+		le64(p, SAMPLE_OUT_BYTES);
+		return 8;
+	case LOGFMT_ACK:
+		le64(p, SAMPLE_RECEIVED);
+		le64(p + 8, SAMPLE_REPLAYED);
+		return 16;
+	case LOGFMT_HELLO: {
+		uint32_t node_len = hello_node_len(len);
+
+		le32(p, 2); /* backup */
+		le32(p + 4, len > 0);
+		le32(p + 8, node_len);
+		le32(p + 12, len);
+		memcpy(p + 16, pattern, node_len);
+		memcpy(p + 16 + node_len, pattern + 64, len);
+		return 16 + node_len + len;
+	}
 	default: /* NOTE and unknown optional types: the bytes as they are */
 		memcpy(p, pattern, len);
 		return len;
@@ -310,6 +362,23 @@ static bool fields_equal(const struct logfmt_record *w,
 		return w->u.note.len == g->u.note.len &&
 		       bytes_equal(w->u.note.text, g->u.note.text,
 				   w->u.note.len);
+	case LOGFMT_PROGRESS:
+		return w->u.progress.next_ordinal == g->u.progress.next_ordinal;
+	case LOGFMT_RELEASED:
+		return w->u.released.out_bytes == g->u.released.out_bytes;
+	case LOGFMT_ACK:
+		return w->u.ack.received == g->u.ack.received &&
+		       w->u.ack.replayed == g->u.ack.replayed;
+	case LOGFMT_HELLO:
+		return w->u.hello.role == g->u.hello.role &&
+		       w->u.hello.refused == g->u.hello.refused &&
+		       w->u.hello.node_len == g->u.hello.node_len &&
+		       w->u.hello.reason_len == g->u.hello.reason_len &&
+		       bytes_equal(w->u.hello.node, g->u.hello.node,
+				   w->u.hello.node_len) &&
+		       bytes_equal(w->u.hello.reason, g->u.hello.reason,
+				   w->u.hello.reason_len) &&
+		       (g->u.hello.reason_len || !g->u.hello.reason);
 	default:
 		return w->len == g->len &&
 		       bytes_equal(w->payload, g->payload, w->len);
@@ -431,6 +500,11 @@ static void test_names(void)
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_DIGEST), "DIGEST");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_END), "END");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_NOTE), "NOTE");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_PROGRESS), "PROGRESS");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_RELEASED), "RELEASED");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_ACK), "ACK");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_HELLO), "HELLO");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0x8006), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(UNKNOWN_OPTIONAL), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_SHUTDOWN),
@@ -608,8 +682,10 @@ static void test_header_checks(void)
 	expect_header_error(b, msg);
 }
 
-static const uint16_t fixed_types[] = { LOGFMT_TIME, LOGFMT_TIMER,
-					LOGFMT_DIGEST, LOGFMT_END };
+static const uint16_t fixed_types[] = { LOGFMT_TIME,	 LOGFMT_TIMER,
+					LOGFMT_DIGEST,	 LOGFMT_END,
+					LOGFMT_PROGRESS, LOGFMT_RELEASED,
+					LOGFMT_ACK };
 
 static void test_round_trip_every_type(void)
 {
@@ -621,6 +697,8 @@ static void test_round_trip_every_type(void)
 	round_trip(LOGFMT_CONSOLE_IN, 5);
 	round_trip(LOGFMT_NOTE, 11);
 	round_trip(UNKNOWN_OPTIONAL, 13);
+	round_trip(LOGFMT_HELLO, 0);
+	round_trip(LOGFMT_HELLO, 9);
 }
 
 static void test_round_trip_boundaries(void)
@@ -631,11 +709,19 @@ static void test_round_trip_boundaries(void)
 		round_trip(LOGFMT_CONSOLE_IN, n);
 		round_trip(LOGFMT_NOTE, n);
 		round_trip(UNKNOWN_OPTIONAL, n);
+		round_trip(LOGFMT_HELLO, n);
 		if (n)
 			round_trip(LOGFMT_RANDOM, n);
 	}
 	for (uint32_t n = 1015; n <= 1023; n++)
 		round_trip(LOGFMT_BOOT, n);
+	/* HELLO: a node id of 63 (and of 1 after it), reasons up to 400. */
+	for (uint32_t n = 60; n <= 64; n++)
+		round_trip(LOGFMT_HELLO, n);
+	for (uint32_t n = 124; n <= 126; n++)
+		round_trip(LOGFMT_HELLO, n);
+	for (uint32_t n = 392; n <= LOGFMT_HELLO_REASON_MAX; n++)
+		round_trip(LOGFMT_HELLO, n);
 	for (uint32_t n = 4088; n <= 4096; n++) {
 		round_trip(LOGFMT_RANDOM, n);
 		round_trip(LOGFMT_CONSOLE_IN, n);
@@ -646,7 +732,7 @@ static void test_round_trip_boundaries(void)
 static void test_values_at_limits(void)
 {
 	struct logfmt_record r = sample(LOGFMT_TIME, 0), g;
-	uint8_t buf[BIG];
+	uint8_t buf[BIG], *copy;
 	struct logfmt_error e;
 	long n;
 
@@ -668,6 +754,53 @@ static void test_values_at_limits(void)
 		CU_ASSERT_EQUAL(decode(buf, (size_t)n, &g, &e), n);
 		CU_ASSERT(fields_equal(&r, &g));
 	}
+
+	/* Stream records: every u64 at its extremes, ACK at its equality. */
+	{
+		static const uint64_t values[] = { 0, 1, ~0ull - 1, ~0ull };
+
+		for (size_t i = 0; i < 4; i++) {
+			r = sample(LOGFMT_PROGRESS, 0);
+			r.u.progress.next_ordinal = values[i];
+			n = logfmt__encode_record(&r, buf, sizeof(buf));
+			CU_ASSERT_EQUAL(n, 40);
+			CU_ASSERT_EQUAL(decode(buf, (size_t)n, &g, &e), 40);
+			CU_ASSERT(fields_equal(&r, &g));
+
+			r = sample(LOGFMT_RELEASED, 0);
+			r.u.released.out_bytes = values[i];
+			n = logfmt__encode_record(&r, buf, sizeof(buf));
+			CU_ASSERT_EQUAL(n, 40);
+			CU_ASSERT_EQUAL(decode(buf, (size_t)n, &g, &e), 40);
+			CU_ASSERT(fields_equal(&r, &g));
+
+			for (size_t j = 0; j <= i; j++) {
+				r = sample(LOGFMT_ACK, 0);
+				r.u.ack.received = values[i];
+				r.u.ack.replayed = values[j];
+				n = logfmt__encode_record(&r, buf, sizeof(buf));
+				CU_ASSERT_EQUAL(n, 48);
+				CU_ASSERT_EQUAL(decode(buf, (size_t)n, &g, &e),
+						48);
+				CU_ASSERT(fields_equal(&r, &g));
+			}
+		}
+	}
+	/* HELLO: both roles, both answers, and a reason with a refusal-less
+	 * answer (the format allows it). */
+	for (uint32_t role = LOGFMT_ROLE_PRIMARY; role <= LOGFMT_ROLE_BACKUP;
+	     role++)
+		for (uint32_t refused = 0; refused <= 1; refused++) {
+			r = sample(LOGFMT_HELLO, 3);
+			r.u.hello.role = role;
+			r.u.hello.refused = refused;
+			n = logfmt__encode_record(&r, buf, sizeof(buf));
+			copy = exact(buf, (size_t)n);
+			CU_ASSERT_EQUAL(
+			    logfmt__decode_record(copy, (size_t)n, &g, &e), n);
+			CU_ASSERT(fields_equal(&r, &g));
+			free(copy);
+		}
 
 	/* The largest record there is: an optional one of the maximum. */
 	{
@@ -752,13 +885,83 @@ static void test_encode_refuses(void)
 	expect_unencodable(r);
 }
 
+/* HELLO members a decoder would refuse: the encoder refuses them too. */
+static void test_encode_refuses_hello(void)
+{
+	static const char nul[] = "ab\0d";
+	struct logfmt_record r;
+
+	r = sample(LOGFMT_HELLO, 4);
+	r.u.hello.node_len = 0;
+	expect_unencodable(r);
+	r.u.hello.node_len = LOGFMT_HELLO_NODE_MAX + 1;
+	expect_unencodable(r);
+	r.u.hello.node_len = 3;
+	r.u.hello.node = NULL;
+	expect_unencodable(r);
+	r.u.hello.node = nul + 1; /* "b\0d" */
+	expect_unencodable(r);
+
+	r = sample(LOGFMT_HELLO, LOGFMT_HELLO_REASON_MAX + 1);
+	expect_unencodable(r);
+	r = sample(LOGFMT_HELLO, 4);
+	r.u.hello.reason = NULL;
+	expect_unencodable(r);
+	r.u.hello.reason = nul; /* "ab\0d" */
+	expect_unencodable(r);
+
+	for (uint32_t bad = 0; bad < 8; bad++) {
+		if (bad == LOGFMT_ROLE_PRIMARY || bad == LOGFMT_ROLE_BACKUP)
+			continue;
+		r = sample(LOGFMT_HELLO, 4);
+		r.u.hello.role = bad;
+		expect_unencodable(r);
+	}
+	r = sample(LOGFMT_HELLO, 4);
+	r.u.hello.role = ~0u;
+	expect_unencodable(r);
+	r = sample(LOGFMT_HELLO, 4);
+	r.u.hello.refused = 2;
+	expect_unencodable(r);
+	r.u.hello.refused = ~0u;
+	expect_unencodable(r);
+
+	/* The valid neighbours of each of those are encoded. */
+	r = sample(LOGFMT_HELLO, LOGFMT_HELLO_REASON_MAX);
+	CU_ASSERT(logfmt__record_size(&r) > 0);
+	r = sample(LOGFMT_HELLO, 4);
+	r.u.hello.node_len = LOGFMT_HELLO_NODE_MAX;
+	CU_ASSERT(logfmt__record_size(&r) > 0);
+	r.u.hello.reason_len = 0;
+	r.u.hello.reason = NULL;
+	CU_ASSERT(logfmt__record_size(&r) > 0);
+}
+
+/*
+ * ACK says replayed <= received (log-format.md section 5) and the decoder
+ * refuses anything else: an encoder that wrote such an ACK would send a
+ * record its peer must take for a broken stream.
+ */
+static void test_encode_refuses_bad_ack(void)
+{
+	struct logfmt_record r = sample(LOGFMT_ACK, 0);
+
+	r.u.ack.received = 5;
+	r.u.ack.replayed = 6;
+	expect_unencodable(r);
+	r.u.ack.received = 0;
+	r.u.ack.replayed = ~0ull;
+	expect_unencodable(r);
+}
+
 static void test_encode_cap(void)
 {
-	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
-				   LOGFMT_RANDOM,     LOGFMT_TIMER,
-				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
-				   LOGFMT_END,	      LOGFMT_NOTE,
-				   UNKNOWN_OPTIONAL };
+	const uint16_t types[] = {
+		LOGFMT_BOOT,	   LOGFMT_TIME,	    LOGFMT_RANDOM, LOGFMT_TIMER,
+		LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,   LOGFMT_END,	   LOGFMT_NOTE,
+		LOGFMT_PROGRESS,   LOGFMT_RELEASED, LOGFMT_ACK,	   LOGFMT_HELLO,
+		UNKNOWN_OPTIONAL
+	};
 	bool ok = true;
 
 	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
@@ -781,11 +984,12 @@ static void test_encode_cap(void)
 /* Every prefix of a valid record is "not yet": 0, and no read past it. */
 static void test_every_truncation_waits(void)
 {
-	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
-				   LOGFMT_RANDOM,     LOGFMT_TIMER,
-				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
-				   LOGFMT_END,	      LOGFMT_NOTE,
-				   UNKNOWN_OPTIONAL };
+	const uint16_t types[] = {
+		LOGFMT_BOOT,	   LOGFMT_TIME,	    LOGFMT_RANDOM, LOGFMT_TIMER,
+		LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,   LOGFMT_END,	   LOGFMT_NOTE,
+		LOGFMT_PROGRESS,   LOGFMT_RELEASED, LOGFMT_ACK,	   LOGFMT_HELLO,
+		UNKNOWN_OPTIONAL
+	};
 	static uint8_t buf[BIG];
 	struct logfmt_record g;
 	struct logfmt_error e;
@@ -854,6 +1058,10 @@ static void test_bit_flips(void)
 	flip_every_bit_at(LOGFMT_BOOT, 5, __LINE__); /* with padding */
 	flip_every_bit_at(LOGFMT_RANDOM, 3, __LINE__);
 	flip_every_bit_at(LOGFMT_END, 0, __LINE__);
+	flip_every_bit_at(LOGFMT_PROGRESS, 0, __LINE__);
+	flip_every_bit_at(LOGFMT_RELEASED, 0, __LINE__);
+	flip_every_bit_at(LOGFMT_ACK, 0, __LINE__);
+	flip_every_bit_at(LOGFMT_HELLO, 5, __LINE__); /* with padding */
 }
 
 static void test_record_head_checks(void)
@@ -937,7 +1145,7 @@ static void test_record_length_bound(void)
 
 static void test_wrong_fixed_lengths(void)
 {
-	static const uint32_t want[] = { 32, 16, 56, 48 };
+	static const uint32_t want[] = { 32, 16, 56, 48, 8, 8, 16 };
 	static const uint8_t zeros[BIG];
 	char msg[80];
 
@@ -1084,13 +1292,460 @@ static void test_end_and_note_checks(void)
 			     "is 4096");
 }
 
+/*
+ * @lit: a record's head and padded payload written out byte by byte from
+ * log-format.md sections 4 and 5 (the tail is the CRC of those and 0).
+ * @r encodes to exactly that, and decodes back to @r.
+ */
+static void expect_layout_at(const struct logfmt_record *r, const uint8_t *lit,
+			     size_t lit_len, int line)
+{
+	uint8_t want[BIG], got[BIG], *copy;
+	struct logfmt_record g;
+	struct logfmt_error e;
+	long n;
+
+	memcpy(want, lit, lit_len);
+	le32(want + lit_len, logfmt__crc32c(0, lit, lit_len));
+	le32(want + lit_len + 4, 0);
+	memset(got, 0xcc, sizeof(got));
+	n = logfmt__encode_record(r, got, sizeof(got));
+	CHECK_AT(n == (long)lit_len + 8, line);
+	CHECK_AT(n > 0 && !memcmp(got, want, (size_t)n), line);
+	copy = exact(want, lit_len + 8);
+	CHECK_AT(logfmt__decode_record(copy, lit_len + 8, &g, &e) ==
+		     (long)lit_len + 8,
+		 line);
+	CHECK_AT(fields_equal(r, &g), line);
+	free(copy);
+}
+
+#define expect_layout(r, lit) \
+	expect_layout_at(&(r), (lit), sizeof(lit), __LINE__)
+
+static void test_stream_record_layout(void)
+{
+	/* PROGRESS: record 5 at exit 3, all before exit 4 sent. */
+	static const uint8_t progress[] = {
+		5,    0,    0, 0, 0, 0, 0, 0, /* seq */
+		3,    0,    0, 0, 0, 0, 0, 0, /* ordinal */
+		0x02, 0x80, 0, 0,	      /* type, flags */
+		8,    0,    0, 0,	      /* length */
+		4,    0,    0, 0, 0, 0, 0, 0, /* next_ordinal */
+	};
+	/* RELEASED: 0x0102030405 console bytes out, after END at exit 9. */
+	static const uint8_t released[] = {
+		0x10, 0,    0, 0, 0, 0, 0, 0, 9,    0, 0, 0, 0, 0, 0, 0,
+		0x03, 0x80, 0, 0, 8, 0, 0, 0, 0x05, 4, 3, 2, 1, 0, 0, 0,
+	};
+	/* ACK: the backup's record 2 (ordinal 0): 7 received, 5 replayed. */
+	static const uint8_t ack[] = {
+		2,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0x80, 0, 0,
+		16, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0,	  0, 0,
+	};
+	/* HELLO: the backup "hostB" refuses with "no": 23 bytes, 1 pad. */
+	static const uint8_t hello_refused[] = {
+		0, 0, 0, 0, 0,	 0,    0,   0,	 0,   0,   0,	0,
+		0, 0, 0, 0, 5,	 0x80, 0,   0,	 23,  0,   0,	0,
+		2, 0, 0, 0, 1,	 0,    0,   0,	 5,   0,   0,	0,
+		2, 0, 0, 0, 'h', 'o',  's', 't', 'B', 'n', 'o', 0,
+	};
+	/* HELLO: the primary "a" (seq 1 after BOOT), no reason: 17 bytes. */
+	static const uint8_t hello_primary[] = {
+		1, 0,	 0, 0, 0,  0, 0, 0, 0,	 0, 0, 0, 0, 0, 0, 0,
+		5, 0x80, 0, 0, 17, 0, 0, 0, 1,	 0, 0, 0, 0, 0, 0, 0,
+		1, 0,	 0, 0, 0,  0, 0, 0, 'a', 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct logfmt_record r;
+
+	r = (struct logfmt_record){ .seq = 5,
+				    .ordinal = 3,
+				    .type = LOGFMT_PROGRESS };
+	r.u.progress.next_ordinal = 4;
+	expect_layout(r, progress);
+
+	r = (struct logfmt_record){ .seq = 16,
+				    .ordinal = 9,
+				    .type = LOGFMT_RELEASED };
+	r.u.released.out_bytes = 0x0102030405ull;
+	expect_layout(r, released);
+
+	r = (struct logfmt_record){ .seq = 2, .type = LOGFMT_ACK };
+	r.u.ack = (struct logfmt_ack){ 7, 5 };
+	expect_layout(r, ack);
+
+	r = (struct logfmt_record){ .type = LOGFMT_HELLO };
+	r.u.hello =
+	    (struct logfmt_hello){ LOGFMT_ROLE_BACKUP, 1, 5, 2, "hostB", "no" };
+	expect_layout(r, hello_refused);
+
+	r = (struct logfmt_record){ .seq = 1, .type = LOGFMT_HELLO };
+	r.u.hello =
+	    (struct logfmt_hello){ LOGFMT_ROLE_PRIMARY, 0, 1, 0, "a", NULL };
+	expect_layout(r, hello_primary);
+}
+
+static void test_ack_checks(void)
+{
+	static uint8_t p[BIG];
+	struct logfmt_record g;
+	struct logfmt_error e;
+	uint8_t rec[64];
+	size_t n;
+
+	le64(p, 5);
+	le64(p + 8, 6);
+	expect_payload_error(LOGFMT_ACK, p, 16,
+			     "ACK record replayed 6 records of 5 received");
+	le64(p, 0);
+	le64(p + 8, ~0ull);
+	expect_payload_error(LOGFMT_ACK, p, 16,
+			     "ACK record replayed 18446744073709551615 "
+			     "records of 0 received");
+	/* Equal is fine, and so is nothing at all. */
+	le64(p, 6);
+	le64(p + 8, 6);
+	n = raw_record(rec, LOGFMT_ACK, 0, p, 16);
+	CU_ASSERT_EQUAL(decode(rec, n, &g, &e), (long)n);
+	CU_ASSERT_EQUAL(g.u.ack.received, 6);
+	CU_ASSERT_EQUAL(g.u.ack.replayed, 6);
+	memset(p, 0, 16);
+	n = raw_record(rec, LOGFMT_ACK, 0, p, 16);
+	CU_ASSERT_EQUAL(decode(rec, n, &g, &e), (long)n);
+}
+
+/* A HELLO payload: the fixed part, then @text (node id and reason). */
+static uint32_t hello_payload(uint8_t *p, uint32_t role, uint32_t refused,
+			      uint32_t node_len, uint32_t reason_len,
+			      const char *text, uint32_t text_len)
+{
+	memset(p, 0, BIG);
+	le32(p, role);
+	le32(p + 4, refused);
+	le32(p + 8, node_len);
+	le32(p + 12, reason_len);
+	memcpy(p + 16, text, text_len);
+	return 16 + text_len;
+}
+
+static void test_hello_checks(void)
+{
+	static uint8_t p[BIG], rec[BIG];
+	struct logfmt_record g;
+	struct logfmt_error e;
+	uint32_t len;
+	char msg[100];
+	size_t n;
+
+	for (len = 0; len < 16; len++) {
+		snprintf(msg, sizeof(msg),
+			 "HELLO record payload is %u bytes, want at least 16",
+			 len);
+		expect_payload_error(LOGFMT_HELLO, p, len, msg);
+	}
+
+	/* Role, then answer, then the lengths, then the exact size. */
+	len = hello_payload(p, 0, 0, 5, 0, "hostA", 5);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record role 0 is unknown");
+	len = hello_payload(p, 3, 0, 5, 0, "hostA", 5);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record role 3 is unknown");
+	len = hello_payload(p, ~0u, 7, 0, 0, "", 0);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record role 4294967295 is unknown");
+	len = hello_payload(p, 2, 2, 5, 0, "hostB", 5);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record answer 2 is unknown");
+	len = hello_payload(p, 2, ~0u, 0, 0, "", 0);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record answer 4294967295 is unknown");
+
+	len = hello_payload(p, 1, 0, 0, 0, "", 0);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record node id of 0 bytes or reason of 0 "
+			     "bytes is out of range");
+	memset(msg, 'n', 64);
+	len = hello_payload(p, 1, 0, 64, 0, msg, 64);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record node id of 64 bytes or reason of 0 "
+			     "bytes is out of range");
+	{
+		static char text[1 + 401];
+
+		memset(text, 'r', sizeof(text));
+		len = hello_payload(p, 2, 1, 1, 401, text, sizeof(text));
+		expect_payload_error(LOGFMT_HELLO, p, len,
+				     "HELLO record node id of 1 bytes or "
+				     "reason of 401 bytes is out of range");
+	}
+	/* Lengths that would overflow a u32 sum are refused as out of range. */
+	len = hello_payload(p, 2, 1, ~0u, ~0u - 15, "x", 1);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record node id of 4294967295 bytes or "
+			     "reason of 4294967280 bytes is out of range");
+
+	/* The payload must be exactly 16 + node_len + reason_len. */
+	len = hello_payload(p, 2, 1, 5, 2, "hostBno", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len + 1,
+			     "HELLO record payload is 24 bytes, want 23");
+	expect_payload_error(LOGFMT_HELLO, p, len - 1,
+			     "HELLO record payload is 22 bytes, want 23");
+	len = hello_payload(p, 2, 1, 5, 0, "hostBno", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record payload is 23 bytes, want 21");
+
+	/* No NUL in the node id or in the reason: at either end. */
+	len = hello_payload(p, 2, 1, 5, 2, "ho\0tBno", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record text holds a NUL byte");
+	len = hello_payload(p, 2, 1, 5, 2, "\0ostBno", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record text holds a NUL byte");
+	len = hello_payload(p, 2, 1, 5, 2, "hostBn\0", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record text holds a NUL byte");
+	len = hello_payload(p, 2, 1, 5, 2, "hostB\0o", 7);
+	expect_payload_error(LOGFMT_HELLO, p, len,
+			     "HELLO record text holds a NUL byte");
+
+	/* The same, valid: node and reason split where the lengths say. */
+	len = hello_payload(p, 2, 1, 5, 2, "hostBno", 7);
+	n = raw_record(rec, LOGFMT_HELLO, 0, p, len);
+	{
+		uint8_t *copy = exact(rec, n);
+
+		CU_ASSERT_EQUAL(logfmt__decode_record(copy, n, &g, &e),
+				(long)n);
+		CU_ASSERT_EQUAL(g.u.hello.role, LOGFMT_ROLE_BACKUP);
+		CU_ASSERT_EQUAL(g.u.hello.refused, 1);
+		CU_ASSERT_EQUAL(g.u.hello.node_len, 5);
+		CU_ASSERT_EQUAL(g.u.hello.reason_len, 2);
+		CU_ASSERT(g.u.hello.node == (const char *)copy + 24 + 16);
+		CU_ASSERT(g.u.hello.reason == g.u.hello.node + 5);
+		CU_ASSERT(!memcmp(g.u.hello.node, "hostB", 5));
+		CU_ASSERT(!memcmp(g.u.hello.reason, "no", 2));
+		free(copy);
+	}
+}
+
+/* ---- logfmt__check_order: the rules across records (section 6) ---- */
+
+static struct logfmt_record ord(uint64_t seq, uint64_t ordinal, uint16_t type)
+{
+	return (struct logfmt_record){ .seq = seq,
+				       .ordinal = ordinal,
+				       .type = type };
+}
+
+static void expect_order_ok_at(struct logfmt_order *o, struct logfmt_record rec,
+			       int line)
+{
+	struct logfmt_order before = *o;
+	struct logfmt_error e = { "" };
+
+	CHECK_AT(logfmt__check_order(o, &rec, &e) == 0, line);
+	CHECK_AT(e.msg[0] == '\0', line);
+	if (e.msg[0])
+		fprintf(stderr, "\n  line %d: refused: \"%s\"\n", line, e.msg);
+	CHECK_AT(o->next_seq == before.next_seq + 1, line);
+	CHECK_AT(o->last_ordinal == rec.ordinal, line);
+	CHECK_AT(o->ended == (before.ended || rec.type == LOGFMT_END), line);
+}
+
+/* Refused with exactly @msg, and @o left as it was. */
+static void expect_order_error_at(struct logfmt_order *o,
+				  struct logfmt_record rec, const char *msg,
+				  int line)
+{
+	struct logfmt_order before = *o;
+	struct logfmt_error e = { "" };
+
+	CHECK_AT(logfmt__check_order(o, &rec, &e) == -1, line);
+	CHECK_AT(!strcmp(e.msg, msg), line);
+	if (strcmp(e.msg, msg))
+		fprintf(stderr, "\n  line %d: got \"%s\", want \"%s\"\n", line,
+			e.msg, msg);
+	CHECK_AT(o->next_seq == before.next_seq &&
+		     o->last_ordinal == before.last_ordinal &&
+		     o->ended == before.ended,
+		 line);
+	/* Without an error buffer: the same answer. */
+	CHECK_AT(logfmt__check_order(o, &rec, NULL) == -1, line);
+}
+
+#define expect_order_ok(o, seq, ordinal, type) \
+	expect_order_ok_at((o), ord((seq), (ordinal), (type)), __LINE__)
+#define expect_order_error(o, seq, ordinal, type, msg)                   \
+	expect_order_error_at((o), ord((seq), (ordinal), (type)), (msg), \
+			      __LINE__)
+
+static void test_order_sequence(void)
+{
+	struct logfmt_order o = { 0 };
+
+	expect_order_error(&o, 1, 0, LOGFMT_BOOT, "sequence 1, want 0");
+	expect_order_error(&o, ~0ull, 0, LOGFMT_BOOT,
+			   "sequence 18446744073709551615, want 0");
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	expect_order_error(&o, 0, 1, LOGFMT_TIME, "sequence 0, want 1");
+	expect_order_error(&o, 2, 1, LOGFMT_TIME, "sequence 2, want 1");
+	expect_order_ok(&o, 1, 1, LOGFMT_TIME);
+	/* Optional records take sequence numbers like any other. */
+	expect_order_error(&o, 3, 1, LOGFMT_PROGRESS, "sequence 3, want 2");
+	expect_order_ok(&o, 2, 1, LOGFMT_PROGRESS);
+	expect_order_ok(&o, 3, 1, UNKNOWN_OPTIONAL);
+	expect_order_error(&o, 3, 1, LOGFMT_TIMER, "sequence 3, want 4");
+	for (uint64_t seq = 4; seq < 1000; seq++)
+		if (logfmt__check_order(
+			&o,
+			&(struct logfmt_record){
+			    .seq = seq, .ordinal = 1, .type = LOGFMT_TIMER },
+			NULL))
+			CU_FAIL("a sequence without gaps is refused");
+	CU_ASSERT_EQUAL(o.next_seq, 1000);
+}
+
+static void test_order_ordinals(void)
+{
+	struct logfmt_order o = { 0 };
+
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	expect_order_ok(&o, 1, 10, LOGFMT_DIGEST);
+	/* The same ordinal again: several records at one exit. */
+	expect_order_ok(&o, 2, 10, LOGFMT_TIME);
+	expect_order_ok(&o, 3, 10, LOGFMT_TIMER);
+	expect_order_error(&o, 4, 9, LOGFMT_TIME,
+			   "exit ordinal 9 is before the previous record's 10");
+	/* Optional records too: the stream's own carry the last ordinal. */
+	expect_order_error(&o, 4, 0, LOGFMT_PROGRESS,
+			   "exit ordinal 0 is before the previous record's 10");
+	expect_order_ok(&o, 4, 10, LOGFMT_PROGRESS);
+	expect_order_ok(&o, 5, 11, LOGFMT_RANDOM);
+	expect_order_ok(&o, 6, ~0ull, LOGFMT_CONSOLE_IN);
+	expect_order_error(&o, 7, ~0ull - 1, LOGFMT_END,
+			   "exit ordinal 18446744073709551614 is before the "
+			   "previous record's 18446744073709551615");
+	expect_order_ok(&o, 7, ~0ull, LOGFMT_END);
+}
+
+static void test_order_boot(void)
+{
+	const uint16_t not_boot[] = {
+		LOGFMT_TIME,	 LOGFMT_RANDOM, LOGFMT_TIMER, LOGFMT_CONSOLE_IN,
+		LOGFMT_DIGEST,	 LOGFMT_END,	LOGFMT_NOTE,  LOGFMT_PROGRESS,
+		LOGFMT_RELEASED, LOGFMT_ACK,	LOGFMT_HELLO, UNKNOWN_OPTIONAL
+	};
+	struct logfmt_order o = { 0 };
+	char msg[80];
+
+	/* Record 0 is BOOT, whatever else it could have been. */
+	for (size_t i = 0; i < sizeof(not_boot) / sizeof(not_boot[0]); i++) {
+		snprintf(msg, sizeof(msg), "%s first: record 0 must be BOOT",
+			 logfmt__type_name(not_boot[i]));
+		expect_order_error(&o, 0, 0, not_boot[i], msg);
+		expect_order_error(&o, 0, 1, not_boot[i], msg);
+	}
+	/* ... at ordinal 0. */
+	expect_order_error(&o, 0, 1, LOGFMT_BOOT,
+			   "BOOT at exit ordinal 1, not 0");
+	expect_order_error(&o, 0, ~0ull, LOGFMT_BOOT,
+			   "BOOT at exit ordinal 18446744073709551615, not 0");
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	/* ... and only it: not again at 0, nor later. */
+	expect_order_error(&o, 1, 0, LOGFMT_BOOT,
+			   "BOOT again: BOOT is record 0 only");
+	expect_order_ok(&o, 1, 0, LOGFMT_HELLO);
+	expect_order_ok(&o, 2, 4, LOGFMT_TIME);
+	expect_order_error(&o, 3, 4, LOGFMT_BOOT,
+			   "BOOT again: BOOT is record 0 only");
+	expect_order_error(&o, 3, 5, LOGFMT_BOOT,
+			   "BOOT again: BOOT is record 0 only");
+}
+
+static void test_order_ordinal_zero(void)
+{
+	const uint16_t mandatory[] = { LOGFMT_TIME,   LOGFMT_RANDOM,
+				       LOGFMT_TIMER,  LOGFMT_CONSOLE_IN,
+				       LOGFMT_DIGEST, 9,
+				       0x7fff };
+	const uint16_t optional[] = { LOGFMT_NOTE,     LOGFMT_PROGRESS,
+				      LOGFMT_RELEASED, LOGFMT_ACK,
+				      LOGFMT_HELLO,    UNKNOWN_OPTIONAL };
+	struct logfmt_order o = { 0 };
+	uint64_t seq = 1;
+	char msg[80];
+
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	/* Mandatory records belong to an exit, ordinal 1 or more... */
+	for (size_t i = 0; i < sizeof(mandatory) / sizeof(mandatory[0]); i++) {
+		snprintf(msg, sizeof(msg),
+			 "%s at exit ordinal 0, before the first exit",
+			 logfmt__type_name(mandatory[i]));
+		expect_order_error(&o, seq, 0, mandatory[i], msg);
+	}
+	/* ... optional ones may come before the first exit ... */
+	for (size_t i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+		expect_order_ok(&o, seq++, 0, optional[i]);
+	/* ... and so may END: a run stopped before its first exit. */
+	expect_order_ok(&o, seq++, 0, LOGFMT_END);
+	CU_ASSERT(o.ended);
+
+	/* The same mandatory records at ordinal 1 are fine. */
+	o = (struct logfmt_order){ 0 };
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	for (size_t i = 0; i < 5; i++)
+		expect_order_ok(&o, 1 + i, 1, mandatory[i]);
+}
+
+static void test_order_after_end(void)
+{
+	const uint16_t mandatory[] = { LOGFMT_BOOT,	  LOGFMT_TIME,
+				       LOGFMT_RANDOM,	  LOGFMT_TIMER,
+				       LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
+				       LOGFMT_END };
+	struct logfmt_order o = { 0 };
+	uint64_t seq;
+	char msg[80];
+
+	expect_order_ok(&o, 0, 0, LOGFMT_BOOT);
+	expect_order_ok(&o, 1, 3, LOGFMT_TIME);
+	expect_order_ok(&o, 2, 5, LOGFMT_END);
+	CU_ASSERT_EQUAL(o.next_seq, 3);
+	CU_ASSERT_EQUAL(o.last_ordinal, 5);
+	CU_ASSERT(o.ended);
+	/* Nothing mandatory after END, whatever its seq and ordinal. */
+	for (size_t i = 0; i < sizeof(mandatory) / sizeof(mandatory[0]); i++) {
+		snprintf(msg, sizeof(msg), "%s record after END",
+			 logfmt__type_name(mandatory[i]));
+		expect_order_error(&o, 3, 5, mandatory[i], msg);
+		expect_order_error(&o, 3, 6, mandatory[i], msg);
+		expect_order_error(&o, 9, 1, mandatory[i], msg);
+	}
+	expect_order_error(&o, 3, 5, 9, "unknown record after END");
+	/* The stream's own optional records may follow, still in order. */
+	seq = 3;
+	expect_order_ok(&o, seq++, 5, LOGFMT_PROGRESS);
+	expect_order_ok(&o, seq++, 5, LOGFMT_RELEASED);
+	expect_order_ok(&o, seq++, 6, LOGFMT_NOTE);
+	expect_order_ok(&o, seq++, 6, UNKNOWN_OPTIONAL);
+	CU_ASSERT(o.ended);
+	expect_order_error(&o, seq + 1, 6, LOGFMT_PROGRESS,
+			   "sequence 8, want 7");
+	expect_order_error(&o, seq, 5, LOGFMT_RELEASED,
+			   "exit ordinal 5 is before the previous record's 6");
+	expect_order_error(&o, seq, 6, LOGFMT_TIME, "TIME record after END");
+}
+
 /* Records back to back decode one after the other, as a reader does. */
 static void test_stream_of_records(void)
 {
-	const uint16_t types[] = { LOGFMT_BOOT,	      LOGFMT_TIME,
-				   LOGFMT_RANDOM,     LOGFMT_TIMER,
-				   LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,
-				   LOGFMT_NOTE,	      UNKNOWN_OPTIONAL,
+	const uint16_t types[] = { LOGFMT_BOOT,	    LOGFMT_HELLO,
+				   LOGFMT_TIME,	    LOGFMT_RANDOM,
+				   LOGFMT_TIMER,    LOGFMT_CONSOLE_IN,
+				   LOGFMT_DIGEST,   LOGFMT_PROGRESS,
+				   LOGFMT_RELEASED, LOGFMT_ACK,
+				   LOGFMT_NOTE,	    UNKNOWN_OPTIONAL,
 				   LOGFMT_END };
 	const size_t nr = sizeof(types) / sizeof(types[0]);
 	static uint8_t buf[BIG];
@@ -1132,6 +1787,9 @@ static CU_TestInfo logfmt_tests[] = {
 	{ "round trip at length boundaries", test_round_trip_boundaries },
 	{ "field values at their limits", test_values_at_limits },
 	{ "encoder refuses invalid records", test_encode_refuses },
+	{ "encoder refuses invalid HELLO records", test_encode_refuses_hello },
+	{ "encoder refuses an ACK of more replayed than received",
+	  test_encode_refuses_bad_ack },
 	{ "encoder respects cap", test_encode_cap },
 	{ "every truncation waits for more", test_every_truncation_waits },
 	{ "every flipped bit is refused", test_bit_flips },
@@ -1143,6 +1801,16 @@ static CU_TestInfo logfmt_tests[] = {
 	{ "RANDOM payload checks", test_random_checks },
 	{ "CONSOLE_IN payload checks", test_console_in_checks },
 	{ "END and NOTE payload checks", test_end_and_note_checks },
+	{ "stream records byte layout", test_stream_record_layout },
+	{ "ACK payload checks", test_ack_checks },
+	{ "HELLO payload checks", test_hello_checks },
+	{ "order: sequence from 0, no gaps or repeats", test_order_sequence },
+	{ "order: exit ordinals never go back", test_order_ordinals },
+	{ "order: BOOT is record 0 at ordinal 0, and only it",
+	  test_order_boot },
+	{ "order: only optional records and END at ordinal 0",
+	  test_order_ordinal_zero },
+	{ "order: nothing mandatory after END", test_order_after_end },
 	{ "records back to back", test_stream_of_records },
 	CU_TEST_INFO_NULL,
 };

@@ -18,5 +18,6 @@ void test_logfmt__register(void);
 void test_logfile__register(void);
 void test_gate__register(void);
 void test_arbiter__register(void);
+void test_chan__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
