@@ -5,6 +5,7 @@
 #   make          build everything into build/
 #   make demo     the main job (installs build dependencies first)
 #   make check    all tests, ending with one line "N passed, N failed"
+#   make soak     the live pair tests with PAIR_TRIALS (300) primaries killed
 #   make bench    benchmarks, each printing ratios against its baseline
 #   make fuzz     the libFuzzer targets, FUZZ_SECONDS (300) each
 #   make deps     install missing Debian build dependencies
@@ -72,7 +73,7 @@ UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
 FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
 	$(BUILD)/bin/pvft-fuzz-log
 
-.PHONY: all deps demo check bench fuzz clean format
+.PHONY: all deps demo check soak bench fuzz clean format
 # Guest objects are named here so that make never takes them for
 # throw-away intermediates of the %.elf pattern and deletes them.
 all: $(PROGS) $(GUESTS) $(UNIT_TESTS) $(FUZZERS) $(GUEST_RT) \
@@ -231,6 +232,12 @@ demo: deps
 check: deps
 	$(Q)$(MAKE) all
 	$(Q)tests/run-all.sh $(BUILD)
+
+# The live pair's failover, many times over (make check kills 20 primaries).
+PAIR_TRIALS ?= 300
+soak: deps
+	$(Q)$(MAKE) all
+	$(Q)PAIR_TRIALS=$(PAIR_TRIALS) tests/pair/run.sh $(BUILD)
 
 bench: deps
 	$(Q)$(MAKE) all
