@@ -545,15 +545,19 @@ int main(int argc, char **argv)
 		return HV_EXIT_HOST;
 	}
 	if (domain__load(&dom, kernel, cmdline)) {
-		gate__refuse(&dom.gate, "the backup cannot load its image %s",
-			     kernel);
+		if (po.role == LOGFMT_ROLE_BACKUP)
+			gate__refuse(&dom.gate,
+				     "the backup cannot load its image %s",
+				     kernel);
 		return HV_EXIT_USAGE;
 	}
 
 	dom.backend = vcpu__backend(backend);
 	rc = dom.backend->create(&dom);
 	if (rc) {
-		gate__refuse(&dom.gate, "the backup cannot create its vCPU");
+		if (po.role == LOGFMT_ROLE_BACKUP)
+			gate__refuse(&dom.gate,
+				     "the backup cannot create its vCPU");
 		pr_err("cannot create the vCPU on the %s backend: %s",
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;

@@ -365,7 +365,7 @@ t_log_dump_every_log() {
 		"$PVFT" log-dump "$log" >"$tmp/dump.out" 2>"$tmp/dump.err" ||
 			{ why="log-dump $(basename "$log") failed: $(head -n 1 "$tmp/dump.err")"; return 1; }
 		grep -q 'END' "$tmp/dump.out" || { why="log-dump $(basename "$log"): no END"; return 1; }
-		"$PVFT" log-dump --json "$log" | jq -e '.records | length > 0' >/dev/null ||
+		"$PVFT" log-dump --json "$log" | jq -se 'length == 1 and (.[0].records | length > 0)' >/dev/null ||
 			{ why="log-dump --json $(basename "$log") is not valid JSON"; return 1; }
 		n=$((n + 1))
 	done
