@@ -78,7 +78,7 @@ wall_ns() {
 	echo $(((t1 - t0) * 1000))
 }
 
-backend=$("$build/bin/pvft-exitbench" -n 10 | grep -oE 'backend=[a-z]+' | cut -d= -f2)
+backend=$("$build/bin/pvft-exitbench" -n 10 2>/dev/null | grep -oE 'backend=[a-z]+' | cut -d= -f2)
 
 # Compute: the guest's own timer, best of $runs each way.
 rounds=${COMPUTE_ROUNDS:-64}
@@ -140,7 +140,7 @@ failover() {
 			exit 1
 		fi
 	done
-	printf '%s\n' "${ms[@]}" | sort -n | awk -v how="$how" -v b="$backend" \
+	printf '%s\n' "${ms[@]:-}" | grep . | sort -n | awk -v how="$how" -v b="$backend" \
 		-v w="$where" -v t="$timeout_ms" -v n="$n" '
 		{ v[NR] = $1 / 100 }
 		END {
@@ -149,5 +149,6 @@ failover() {
 			printf "bench: pair-failover-%s backend=%s where=%s trials=%d failovers=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f timeout_ms=%d\n", how, b, w, n, NR, p50, p99, v[NR], t
 		}'
 }
-failover KILL "$trials"
-failover STOP "${STOP_TRIALS:-$trials}"
+# (bash reports each killed primary on stderr: not ours to show)
+failover KILL "$trials" 2>/dev/null
+failover STOP "${STOP_TRIALS:-$trials}" 2>/dev/null
