@@ -107,14 +107,18 @@ for _ in $(seq "$runs"); do
 done
 echo "bench: pair-chaos backend=$backend where=$where rounds=$crounds solo_ns=$((s_sum / runs)) pair_ns=$((p_sum / runs)) pair_ratio=$(ratio "$s_sum" "$p_sum")"
 chaos_mbit=$(grep -oE '\(([0-9.]+) Mbit/s\)' "$tmp/p.err" | tr -d '()' | cut -d' ' -f1)
-held_us=$(grep -oE 'output held [0-9]+ us' "$tmp/p.err" | grep -oE '[0-9]+')
 
 pair hello.elf "idle=${IDLE_SECONDS:-3}"
 idle_mbit=$(grep -oE '\(([0-9.]+) Mbit/s\)' "$tmp/p.err" | tr -d '()' | cut -d' ' -f1)
 echo "bench: pair-log backend=$backend where=$where idle_mbit_s=$idle_mbit compute_mbit_s=$compute_mbit chaos_mbit_s=$chaos_mbit vmware_ft_mbit_s=0.5-18"
 
+# The output rule's delay, over many writes: count prints a line per
+# iteration between short sleeps.
+pair count.elf "n=2000 sleep_us=1000"
+held_us=$(grep -oE 'output held [0-9]+ us' "$tmp/p.err" | grep -oE '[0-9]+')
+writes=$(grep -oE 'on average over [0-9]+ writes' "$tmp/p.err" | grep -oE '[0-9]+')
 rtt=$("$build/bin/pvft-tcprtt" -n 20000 | grep -oE 'rtt_ns=[0-9]+' | cut -d= -f2)
-echo "bench: pair-output backend=$backend where=$where held_us=$held_us tcp_rtt_us=$(awk -v r="$rtt" 'BEGIN { printf "%.1f", r / 1000 }') held_per_rtt=$(ratio "$((held_us * 1000))" "$rtt")"
+echo "bench: pair-output backend=$backend where=$where writes=$writes held_us=$held_us tcp_rtt_us=$(awk -v r="$rtt" 'BEGIN { printf "%.1f", r / 1000 }') held_per_rtt=$(ratio "$((held_us * 1000))" "$rtt")"
 
 # Failover: kill at a random moment of a count run; kill -> "went live".
 # kill -9 closes the socket (the backup sees a reset at once); SIGSTOP
@@ -131,7 +135,7 @@ failover() {
 		wait "$bpid" || true
 		kill -9 "$ppid" 2>/dev/null || true
 		{ wait "$ppid"; } 2>/dev/null || true
-		[ "$how" = STOP ] && kill -CONT "$ppid" 2>/dev/null
+		[ "$how" != STOP ] || kill -CONT "$ppid" 2>/dev/null || true
 		live=$(grep -oE 'went live.*realtime_us=[0-9]+' "$tmp/b.err" | grep -oE '[0-9]+$' || true)
 		[ -n "$live" ] || continue # it had finished first
 		ms+=("$(((live - t0) / 10))") # in units of 10 us
