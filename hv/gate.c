@@ -1071,9 +1071,8 @@ static void before_run_primary(struct domain *d)
 
 	/* This exit's records are all out (but an END, if stopped next). */
 	chan__progress(g->chan, d->exits + 1);
-	while (chan__throttle(g->chan, 10) && !sched__stop_requested(d))
+	while (chan__throttle(g->chan, 10, &st) && !sched__stop_requested(d))
 		;
-	st = chan__state(g->chan);
 	if (st == CHAN_ALONE) {
 		/* Held output first, so that nothing overtakes it. */
 		chan__finish(g->chan);

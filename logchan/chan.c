@@ -1383,13 +1383,21 @@ void chan__output(struct chan *c, const void *buf, size_t len)
 	pthread_mutex_unlock(&c->lock);
 }
 
-bool chan__throttle(struct chan *c, unsigned int wait_ms)
+bool chan__throttle(struct chan *c, unsigned int wait_ms,
+		    enum chan_state *state_r)
 {
-	uint64_t now = now_ns(), lag;
+	uint64_t now = 0, lag = 0;
 	bool wait;
 
+	/*
+	 * Once per guest entry: one lock, and a clock read only with
+	 * records the backup has not replayed yet.
+	 */
 	pthread_mutex_lock(&c->lock);
-	lag = lag_ns(c, now);
+	if (c->state == CHAN_PAIRED && c->replayed < c->next_seq) {
+		now = now_ns();
+		lag = lag_ns(c, now);
+	}
 	wait = c->state == CHAN_PAIRED && lag > c->cfg.max_lag_ms * 1000000ull;
 	if (wait) {
 		if (!c->throttle_said ||
@@ -1403,6 +1411,7 @@ bool chan__throttle(struct chan *c, unsigned int wait_ms)
 		timed_wait(c, wait_ms);
 		c->stats.throttled_ns += now_ns() - now;
 	}
+	*state_r = c->state;
 	pthread_mutex_unlock(&c->lock);
 	return wait;
 }

@@ -180,10 +180,12 @@ void chan__progress(struct chan *c, uint64_t ordinal);
 /* Console output: held under the output rule, released in order. */
 void chan__output(struct chan *c, const void *buf, size_t len);
 /*
- * While the backup lags more than max_lag_ms: waits up to @wait_ms and
- * returns true (call again, after checking for a stop); false: go on.
+ * Before each entry into the guest. While the backup lags more than
+ * max_lag_ms: waits up to @wait_ms and returns true (call again, after
+ * checking for a stop); false: go on. *@state_r: the state it saw.
  */
-bool chan__throttle(struct chan *c, unsigned int wait_ms);
+bool chan__throttle(struct chan *c, unsigned int wait_ms,
+		    enum chan_state *state_r);
 /*
  * After END: wait until the backup has every record and all output is
  * released (or this replica was left alone, or fenced) and the stream is
