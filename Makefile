@@ -198,7 +198,7 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 # hypercall__dispatch and everything it reaches, on a domain without a vCPU.
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
-	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c logchan/logfmt.c \
+	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c logchan/logfmt.c \
 	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
 	$(wildcard arbiter/*.c)) lib/log.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
@@ -215,8 +215,9 @@ $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # Host programs the test scripts drive: each tests/tools/NAME.c plus the
-# shared TCP helpers.
-TEST_TOOLS := $(BUILD)/bin/pvft-faultproxy $(BUILD)/bin/pvft-echoserver
+# shared TCP helpers (the kv tools use their HOST:PORT parsing).
+TEST_TOOLS := $(BUILD)/bin/pvft-faultproxy $(BUILD)/bin/pvft-echoserver \
+	$(BUILD)/bin/pvft-kv-client $(BUILD)/bin/pvft-kv-fake
 all: $(TEST_TOOLS)
 $(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
 	$(BUILD)/tests/tools/tcp.o

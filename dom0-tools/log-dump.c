@@ -21,6 +21,7 @@
 #define NS_PER_SEC UINT64_C(1000000000)
 #define RANDOM_SHOWN 16	    /* RANDOM bytes shown as hex in text */
 #define CONSOLE_SHOWN 64    /* characters of CONSOLE_IN data in text */
+#define FRAME_SHOWN 14	    /* NET_RX bytes shown (the Ethernet header) */
 #define NR_TYPES (1u << 16) /* record types are 16 bits */
 
 struct type_stats {
@@ -197,6 +198,13 @@ static void text_record(struct dump *d, const struct logfmt_record *rec)
 		fprintf(f, " cmdline ");
 		put_c_string(f, (const uint8_t *)rec->u.boot.cmdline,
 			     rec->u.boot.cmdline_len, 0);
+		for (uint32_t i = 0; i < rec->u.boot.nr_vifs; i++) {
+			const uint8_t *m = rec->u.boot.vif_mac[i];
+
+			fprintf(f,
+				" vif%" PRIu32 " %02x:%02x:%02x:%02x:%02x:%02x",
+				i, m[0], m[1], m[2], m[3], m[4], m[5]);
+		}
 		break;
 	case LOGFMT_TIME:
 		text_pos(f, &rec->u.time.pos);
@@ -227,6 +235,13 @@ static void text_record(struct dump *d, const struct logfmt_record *rec)
 									: "no");
 		put_c_string(f, rec->u.console_in.bytes, rec->u.console_in.len,
 			     CONSOLE_SHOWN);
+		break;
+	case LOGFMT_NET_RX:
+		text_pos(f, &rec->u.net_rx.pos);
+		fprintf(f, " vif %" PRIu32 " len %" PRIu32 " frame ",
+			rec->u.net_rx.vif, rec->u.net_rx.len);
+		put_hex(f, rec->u.net_rx.bytes, FRAME_SHOWN);
+		fprintf(f, "...");
 		break;
 	case LOGFMT_DIGEST:
 		text_pos(f, &rec->u.digest.pos);
@@ -516,6 +531,10 @@ static void json_record(struct dump *d, const struct logfmt_record *rec,
 			json_cstr(j, "wall", when);
 		json_str(j, "cmdline", rec->u.boot.cmdline,
 			 rec->u.boot.cmdline_len);
+		json_u64(j, "vifs", rec->u.boot.nr_vifs);
+		if (rec->u.boot.nr_vifs)
+			json_bytes_hex(j, "vif0_mac", rec->u.boot.vif_mac[0],
+				       6);
 		break;
 	case LOGFMT_TIME:
 		json_pos(j, &rec->u.time.pos);
@@ -542,6 +561,13 @@ static void json_record(struct dump *d, const struct logfmt_record *rec,
 			  rec->u.console_in.flags & LOGFMT_CONSOLE_CLOSED);
 		json_str(j, "data", rec->u.console_in.bytes,
 			 rec->u.console_in.len);
+		break;
+	case LOGFMT_NET_RX:
+		json_pos(j, &rec->u.net_rx.pos);
+		json_u64(j, "vif", rec->u.net_rx.vif);
+		json_u64(j, "len", rec->u.net_rx.len);
+		json_bytes_hex(j, "frame", rec->u.net_rx.bytes,
+			       rec->u.net_rx.len);
 		break;
 	case LOGFMT_DIGEST:
 		json_pos(j, &rec->u.digest.pos);

@@ -49,6 +49,7 @@ enum domain_end {
 
 struct vcpu_backend;
 struct iothread;
+struct netback;
 
 struct domain {
 	const char *name;
@@ -104,6 +105,7 @@ struct domain {
 	const struct vcpu_backend *backend;
 	void *backend_priv;
 	struct iothread *io;
+	struct netback *net; /* vif 0, NULL if the domain has none */
 };
 
 /* Guest-physical address -> host pointer, no checks: see guestmem.h. */

@@ -16,6 +16,7 @@
 #include "domain.h"
 #include "gate.h"
 #include "log.h"
+#include "netback.h"
 #include "vcpu.h"
 
 static const char *const mode_name[] = { "none", "record", "replay" };
@@ -606,6 +607,9 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	g->chan = chan;
 	g->live_out_fd = -1;
 	g->digest_ns = GATE_DEFAULT_DIGEST_MS * 1000000ull;
+	g->frame_buf = malloc(sizeof(*g->frame_buf));
+	if (!g->frame_buf)
+		return HV_EXIT_HOST;
 	if (perturb && *perturb) {
 		g->perturb_seed = strtoul(perturb, NULL, 0) | 1;
 		g->perturb_vcpu = g->perturb_seed;
@@ -723,6 +727,10 @@ int gate__boot(struct domain *d)
 		.cmdline_len = strlen(d->cmdline),
 		.cmdline = d->cmdline,
 	};
+	if (d->net) {
+		rec.u.boot.nr_vifs = 1;
+		memcpy(rec.u.boot.vif_mac[0], d->net->cfg.mac, 6);
+	}
 	if (g->chan) {
 		h.flags = LOGFMT_F_STREAM;
 		h.pair_id = g->chan->cfg.pair;
@@ -954,6 +962,8 @@ void gate__dispose(struct gate *g)
 	g->out_state = NULL;
 	free(g->chan_buf);
 	g->chan_buf = NULL;
+	free(g->frame_buf);
+	g->frame_buf = NULL;
 }
 
 /* ---- exits -------------------------------------------------------------- */
@@ -1223,6 +1233,28 @@ static void announce_console(struct domain *d)
 		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
 }
 
+/* Live: queued frames into the guest's posted rx buffers, a batch. */
+static void deliver_frames(struct domain *d)
+{
+	struct netback *nb = d->net;
+	struct netback_frame *f = d->gate.frame_buf;
+	struct logfmt_record rec;
+
+	while (netback__rx_room(nb) && netback__rx_pop(nb, f)) {
+		netback__rx_put(nb, f->data, f->len);
+		if (d->gate.mode == GATE_RECORD) {
+			rec = (struct logfmt_record){ .type = LOGFMT_NET_RX };
+			rec.u.net_rx = (struct logfmt_net_rx){
+				.pos = here(d),
+				.len = f->len,
+				.bytes = f->data,
+			};
+			put(d, &rec);
+		}
+	}
+	netback__rx_push(nb);
+}
+
 static void deliver_live(struct domain *d)
 {
 	struct gate *g = &d->gate;
@@ -1252,6 +1284,8 @@ static void deliver_live(struct domain *d)
 	}
 	if (n)
 		announce_console(d);
+	if (d->net)
+		deliver_frames(d);
 }
 
 static void deliver_replayed(struct domain *d)
@@ -1289,11 +1323,31 @@ static void deliver_replayed(struct domain *d)
 			}
 			if (in->len)
 				announce_console(d);
+		} else if (rec->type == LOGFMT_NET_RX) {
+			const struct logfmt_net_rx *in = &rec->u.net_rx;
+			int rc;
+
+			if (!at_pos(d, rec, &in->pos))
+				break;
+			rc = d->net
+				 ? netback__rx_put(d->net, in->bytes, in->len)
+				 : -ENODEV;
+			if (rc) {
+				diverged(d, rec,
+					 "the log delivers a %u-byte frame, "
+					 "the guest has %s",
+					 in->len,
+					 rc == -ENOSPC ? "no rx buffer posted"
+						       : "no connected vif");
+				break;
+			}
 		} else {
 			break;
 		}
 		consume(d);
 	}
+	if (d->net)
+		netback__rx_push(d->net);
 }
 
 void gate__deliver(struct domain *d)
@@ -1303,6 +1357,8 @@ void gate__deliver(struct domain *d)
 	if (d->shut_down)
 		return;
 	sync_live(d);
+	/* Outputs first: what the guest sent before it takes anything in. */
+	netback__tx(d);
 	if (d->gate.mode == GATE_REPLAY)
 		deliver_replayed(d);
 	else
@@ -1336,6 +1392,26 @@ void gate__stalled(struct domain *d)
 		 (unsigned long long)__atomic_load_n(&d->gate.stall_limit_s,
 						     __ATOMIC_RELAXED),
 		 (unsigned long long)d->exits);
+}
+
+void gate__net_output(struct domain *d, const uint8_t *frame, size_t len)
+{
+	struct gate *g = &d->gate;
+
+	if (g->mode == GATE_REPLAY)
+		return;
+	if (g->mode == GATE_RECORD && g->chan)
+		chan__output_frame(g->chan, frame, len);
+	else
+		netback__send(d->net, frame, len);
+}
+
+const struct logfmt_boot *gate__log_boot(const struct gate *g)
+{
+	return g->mode == GATE_REPLAY && g->have_next &&
+		       g->next.type == LOGFMT_BOOT
+		   ? &g->next.u.boot
+		   : NULL;
 }
 
 bool gate__output(struct domain *d, const void *buf, uint64_t len)
@@ -1379,6 +1455,9 @@ static void go_live(struct domain *d)
 		d->sched.boot_ns -= g->known_ns - now;
 	tail = chan__emit_tail(g->chan);
 	d->console.out_fd = g->live_out_fd;
+	/* The network identity: the service address, or the MAC announced. */
+	if (d->net)
+		netback__go_live(d->net);
 	chan__get_stats(g->chan, &st);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	/* The wall clock too: benchmarks time kill -> live across processes. */

@@ -30,6 +30,7 @@
 
 struct chan;
 struct domain;
+struct netback_frame;
 struct vcpu_exit;
 
 enum gate_mode {
@@ -79,6 +80,8 @@ struct gate {
 	void *out_state; /* XXH3 state of the console output */
 	uint64_t out_bytes;
 	uint64_t records; /* written or replayed */
+
+	struct netback_frame *frame_buf; /* live rx: one frame at a time */
 
 	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off; set once */
 	uint32_t perturb_vcpu; /* the vCPU thread's random state */
@@ -154,6 +157,14 @@ void gate__stalled(struct domain *d);
  * write them itself.
  */
 bool gate__output(struct domain *d, const void *buf, uint64_t len);
+/*
+ * A network frame the guest sent (netback, at an exit): out through the
+ * host side (NONE, a recording to a file), held under the output rule (a
+ * primary), or dropped (a replay: the recorded run sent it).
+ */
+void gate__net_output(struct domain *d, const uint8_t *frame, size_t len);
+/* REPLAY, between gate__init and gate__boot: the log's BOOT record. */
+const struct logfmt_boot *gate__log_boot(const struct gate *g);
 /* The channel gave this replica's pair to the other: halt (any thread). */
 void gate__fenced(void *domain);
 

@@ -6,6 +6,7 @@
 #include "guestmem.h"
 #include "hypercall.h"
 #include "log.h"
+#include "netback.h"
 
 /* Refusals are logged, but a guest that loops on bad calls must not flood. */
 #define HYPERCALL_LOG_LIMIT 200
@@ -179,6 +180,10 @@ static long do_pvft_op(struct domain *d, const uint64_t *arg)
 		return pvft_random(d, arg[1], arg[2]);
 	case PVFTOP_unique_id:
 		return pvft_unique_id(d, arg[1]);
+	case PVFTOP_vif_info:
+		return netback__info(d, arg[1], arg[2]);
+	case PVFTOP_vif_connect:
+		return netback__connect(d, arg[1], arg[2]);
 	default:
 		return -ENOSYS;
 	}

@@ -18,6 +18,7 @@
 #include "domain.h"
 #include "iothread.h"
 #include "log.h"
+#include "netback.h"
 #include "vcpu.h"
 
 #define DEFAULT_MEMORY_MIB 64
@@ -40,10 +41,12 @@ enum {
 	OPT_TIMEOUT_MS,
 	OPT_MAX_LAG_MS,
 	OPT_CONNECT_TIMEOUT,
+	OPT_VIF,
 };
 
 static struct domain dom = { .mem_fd = -1 };
 static struct chan pair_chan;
+static struct netback vif0;
 
 static void usage(FILE *f)
 {
@@ -76,6 +79,11 @@ static void usage(FILE *f)
 	    "                       show; none in a replay, whose output is "
 	    "checked\n"
 	    "                       through the digests)\n"
+	    "      --vif SPEC       a network interface "
+	    "(Documentation/net.md):\n"
+	    "                       mac=MAC,ip=IP,tap=NAME[,bridge=BR] or\n"
+	    "                       mac=MAC,ip=IP,loopback=127.0.0.1:PORT"
+	    "[,guest-port=P]\n"
 	    "      --debug-allow-rdtsc  let the guest read the TSC (tests: "
 	    "acts like a host\n"
 	    "                       that cannot trap it; breaks replay on "
@@ -273,6 +281,55 @@ static int pair_check(struct pair_opts *po)
 	return 0;
 }
 
+/*
+ * A replay runs the recorded vif: a backup must have the same one (it
+ * takes the network identity over), an offline replay may name it.
+ */
+static int check_vif(const struct logfmt_boot *b, const struct vif_config *vif,
+		     const char *what, bool backup)
+{
+	char want[18], have[18];
+
+	if (!b->nr_vifs && !vif)
+		return 0;
+	if (!b->nr_vifs) {
+		gate__refuse(&dom.gate, "--vif: %s%s with no vif", what,
+			     backup ? "" : " was recorded");
+		return -1;
+	}
+	vif__format_mac(b->vif_mac[0], want);
+	if (!vif) {
+		if (!backup)
+			return 0;
+		gate__refuse(&dom.gate,
+			     "the primary runs with vif0 (mac %s); this backup "
+			     "has no --vif to take it over with",
+			     want);
+		return -1;
+	}
+	vif__format_mac(vif->mac, have);
+	if (memcmp(b->vif_mac[0], vif->mac, 6)) {
+		gate__refuse(&dom.gate, "--vif mac %s: %s%s with mac %s", have,
+			     what, backup ? "" : " was recorded", want);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_vif_stats(struct netback *nb)
+{
+	struct netback_stats s;
+
+	netback__get_stats(nb, &s);
+	pr_info("vif0: %llu frames in (%llu bytes), %llu out (%llu bytes); "
+		"%llu bad tx requests, %llu dropped in, %llu not sent on",
+		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+		(unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+		(unsigned long long)s.tx_errors,
+		(unsigned long long)s.rx_dropped,
+		(unsigned long long)s.host_dropped);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -298,6 +355,7 @@ int main(int argc, char **argv)
 		{ "max-lag-ms", required_argument, NULL, OPT_MAX_LAG_MS },
 		{ "connect-timeout", required_argument, NULL,
 		  OPT_CONNECT_TIMEOUT },
+		{ "vif", required_argument, NULL, OPT_VIF },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -320,6 +378,10 @@ int main(int argc, char **argv)
 		.connect_s = CHAN_DEFAULT_CONNECT_S,
 	};
 	const char *what;
+	const struct logfmt_boot *log_boot;
+	struct vif_config vif_cfg;
+	bool have_vif = false;
+	char vif_err[200];
 	sigset_t stop_signals;
 	char *kernel, *base;
 	int c, rc, status;
@@ -381,6 +443,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ALLOW_RDTSC:
 			allow_rdtsc = true;
+			break;
+		case OPT_VIF:
+			if (have_vif) {
+				pr_err("--vif: one vif per domain");
+				return HV_EXIT_USAGE;
+			}
+			if (vif__parse(&vif_cfg, optarg, vif_err,
+				       sizeof(vif_err))) {
+				pr_err("bad --vif '%s': %s", optarg, vif_err);
+				return HV_EXIT_USAGE;
+			}
+			have_vif = true;
 			break;
 		case OPT_ROLE:
 		case OPT_PEER:
@@ -463,6 +537,8 @@ int main(int argc, char **argv)
 				      : STDOUT_FILENO,
 			.fenced = gate__fenced,
 			.opaque = &dom,
+			.frame_out = have_vif ? netback__frame_out : NULL,
+			.frame_opaque = &vif0,
 		};
 
 		mode =
@@ -509,6 +585,22 @@ int main(int argc, char **argv)
 		}
 		mib = log_mem >> 20;
 		cmdline = log_cmdline;
+		log_boot = gate__log_boot(&dom.gate);
+		if (log_boot && check_vif(log_boot, have_vif ? &vif_cfg : NULL,
+					  what, po.role != 0))
+			return bad;
+		/* An offline replay: the recorded vif, with no host side. */
+		if (log_boot && log_boot->nr_vifs && !have_vif) {
+			memset(&vif_cfg, 0, sizeof(vif_cfg));
+			memcpy(vif_cfg.mac, log_boot->vif_mac[0], 6);
+			have_vif = true;
+		}
+	}
+	if (have_vif) {
+		if (netback__init(&vif0, &vif_cfg, &dom,
+				  po.role == LOGFMT_ROLE_BACKUP))
+			die("out of memory");
+		dom.net = &vif0;
 	}
 	if (!mib)
 		mib = DEFAULT_MEMORY_MIB;
@@ -562,6 +654,15 @@ int main(int argc, char **argv)
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;
 	}
+	/* The host side, before the pair forms: a backup says why it cannot. */
+	if (dom.net && netback__start(dom.net)) {
+		if (po.role == LOGFMT_ROLE_BACKUP)
+			gate__refuse(&dom.gate,
+				     "the backup cannot set up its vif's host "
+				     "side");
+		dom.backend->destroy(&dom);
+		return HV_EXIT_HOST;
+	}
 	/* Only a domain that can run gets a log. */
 	rc = gate__boot(&dom);
 	if (rc) {
@@ -601,6 +702,10 @@ int main(int argc, char **argv)
 	status = gate__finish(&dom);
 
 	iothread__stop(&dom);
+	if (dom.net) {
+		print_vif_stats(dom.net);
+		netback__dispose(dom.net);
+	}
 	gate__dispose(&dom.gate);
 	if (po.role) {
 		chan__dispose(&pair_chan);

@@ -11,6 +11,7 @@
 #include "domain.h"
 #include "guestmem.h"
 #include "log.h"
+#include "netback.h"
 #include "sched.h"
 #include "vcpu.h"
 
@@ -119,6 +120,8 @@ static bool can_be_woken(struct domain *d)
 	if (d->sched.timer_armed &&
 	    evtchn__can_raise(t, t->virq_port[VIRQ_TIMER]))
 		return true;
+	if (netback__can_wake(d->net))
+		return true;
 	return console__input_open(&d->console) &&
 	       t->port[PVFT_CONSOLE_PORT].state == EVTCHN_HV &&
 	       evtchn__can_raise(t, PVFT_CONSOLE_PORT);
@@ -151,7 +154,8 @@ static long block(struct domain *d)
 		if (!can_be_woken(d)) {
 			pr_err("guest blocked with nothing that could wake it "
 			       "(no timer on an unmasked VIRQ_TIMER port, no "
-			       "console input) at rip 0x%llx, exit ordinal "
+			       "console input, no connected vif) at rip "
+			       "0x%llx, exit ordinal "
 			       "%llu: the domain is dead",
 			       (unsigned long long)d->last_rip,
 			       (unsigned long long)d->exits);

@@ -62,6 +62,7 @@ struct chan_out {
 	struct chan_out *next;
 	uint64_t tag;	  /* records with seq below this must be acked */
 	uint64_t made_ns; /* when the guest wrote it */
+	bool frame;	  /* a network frame, not console bytes */
 	size_t len;
 	uint8_t data[];
 };
@@ -882,7 +883,13 @@ static void *writer_thread(void *arg)
 			c->w_tail = NULL;
 		c->writing = true;
 		pthread_mutex_unlock(&c->lock);
-		while (c->cfg.out_fd >= 0 && off < o->len) {
+		if (o->frame) {
+			if (c->cfg.frame_out)
+				c->cfg.frame_out(c->cfg.frame_opaque, o->data,
+						 o->len);
+			off = o->len;
+		}
+		while (!o->frame && c->cfg.out_fd >= 0 && off < o->len) {
 			ssize_t r =
 			    write(c->cfg.out_fd, o->data + off, o->len - off);
 
@@ -899,8 +906,12 @@ static void *writer_thread(void *arg)
 		c->writing = false;
 		c->out_bytes -= o->len;
 		/* Only bytes really out count as released (RELEASED). */
-		c->released += o->len;
-		c->stats.released_bytes = c->released;
+		if (o->frame) {
+			c->stats.released_frames++;
+		} else {
+			c->released += o->len;
+			c->stats.released_bytes = c->released;
+		}
 		free(o);
 		wake(c);
 		pthread_cond_broadcast(&c->cond);
@@ -1346,7 +1357,7 @@ void chan__progress(struct chan *c, uint64_t ordinal)
 		__atomic_store_n(&c->progress, ordinal, __ATOMIC_RELEASE);
 }
 
-void chan__output(struct chan *c, const void *buf, size_t len)
+static void hold(struct chan *c, bool frame, const void *buf, size_t len)
 {
 	struct chan_out *o;
 
@@ -1354,10 +1365,12 @@ void chan__output(struct chan *c, const void *buf, size_t len)
 		return;
 	o = malloc(sizeof(*o) + len);
 	if (!o) {
-		pr_warn("console output lost: out of memory");
+		pr_warn("%s lost: out of memory",
+			frame ? "network frame" : "console output");
 		return;
 	}
 	o->next = NULL;
+	o->frame = frame;
 	o->len = len;
 	o->made_ns = now_ns();
 	memcpy(o->data, buf, len);
@@ -1381,6 +1394,16 @@ void chan__output(struct chan *c, const void *buf, size_t len)
 	/* Its records go out now: the sooner acked, the sooner released. */
 	wake(c);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void chan__output(struct chan *c, const void *buf, size_t len)
+{
+	hold(c, false, buf, len);
+}
+
+void chan__output_frame(struct chan *c, const void *frame, size_t len)
+{
+	hold(c, true, frame, len);
 }
 
 bool chan__throttle(struct chan *c, unsigned int wait_ms,

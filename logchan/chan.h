@@ -60,6 +60,9 @@ struct chan_config {
 	unsigned int connect_s; /* primary: how long to try to pair */
 	struct arbiter *arbiter;
 	int out_fd; /* where released console output goes; -1: nowhere */
+	/* Released network frames go here (the writer thread). */
+	void (*frame_out)(void *opaque, const void *frame, size_t len);
+	void *frame_opaque;
 	/* Called on the channel thread when the replica must halt. */
 	void (*fenced)(void *opaque);
 	void *opaque;
@@ -80,6 +83,7 @@ struct chan_stats {
 	uint64_t lag_ns, max_lag_ns; /* oldest record not yet replayed */
 	uint64_t throttled_ns;	     /* primary: time kept out of the guest */
 	uint64_t released_bytes;     /* console bytes let out */
+	uint64_t released_frames;    /* network frames let out */
 	uint64_t held_ns_total, held_count; /* output: produced -> released */
 	uint64_t paired_ns;  /* when the pair formed (monotonic) */
 	uint64_t silent_ns;  /* when the peer was last heard, at failure */
@@ -179,6 +183,13 @@ int chan__append(struct chan *c, struct logfmt_record *rec);
 void chan__progress(struct chan *c, uint64_t ordinal);
 /* Console output: held under the output rule, released in order. */
 void chan__output(struct chan *c, const void *buf, size_t len);
+/*
+ * A network frame: held the same way, in order with console output, and
+ * handed to cfg.frame_out when released. A backup keeps no frames: those
+ * the primary had not released when it failed are lost, as on any
+ * network (Documentation/net.md).
+ */
+void chan__output_frame(struct chan *c, const void *frame, size_t len);
 /*
  * Before each entry into the guest. While the backup lags more than
  * max_lag_ms: waits up to @wait_ms and returns true (call again, after

@@ -47,6 +47,8 @@
 #define RANDOM_FIXED 24
 #define TIMER_SIZE POS_SIZE
 #define CONSOLE_IN_FIXED 24
+#define NET_RX_FIXED 24
+#define VIF_SIZE 8 /* BOOT's per-vif bytes: MAC, 2 reserved */
 #define DIGEST_SIZE 56
 #define END_SIZE 48
 #define PROGRESS_SIZE 8
@@ -166,6 +168,8 @@ const char *logfmt__type_name(uint16_t type)
 		return "TIMER";
 	case LOGFMT_CONSOLE_IN:
 		return "CONSOLE_IN";
+	case LOGFMT_NET_RX:
+		return "NET_RX";
 	case LOGFMT_DIGEST:
 		return "DIGEST";
 	case LOGFMT_END:
@@ -293,7 +297,10 @@ static long payload_size(const struct logfmt_record *r)
 		    (b->cmdline_len &&
 		     (!b->cmdline || memchr(b->cmdline, '\0', b->cmdline_len))))
 			return -1;
-		return BOOT_FIXED + b->cmdline_len;
+		if (b->nr_vifs > PVFT_MAX_VIFS)
+			return -1;
+		return BOOT_FIXED + b->cmdline_len +
+		       (b->nr_vifs ? 4 + VIF_SIZE * b->nr_vifs : 0);
 	case LOGFMT_TIME:
 		return TIME_SIZE;
 	case LOGFMT_RANDOM:
@@ -309,6 +316,12 @@ static long payload_size(const struct logfmt_record *r)
 		    (r->u.console_in.len && !r->u.console_in.bytes))
 			return -1;
 		return CONSOLE_IN_FIXED + r->u.console_in.len;
+	case LOGFMT_NET_RX:
+		if (r->u.net_rx.vif >= PVFT_MAX_VIFS ||
+		    r->u.net_rx.len < PVFT_NET_FRAME_MIN ||
+		    r->u.net_rx.len > PVFT_NET_FRAME_MAX || !r->u.net_rx.bytes)
+			return -1;
+		return NET_RX_FIXED + r->u.net_rx.len;
 	case LOGFMT_DIGEST:
 		return DIGEST_SIZE;
 	case LOGFMT_END:
@@ -382,9 +395,17 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		put64(p, r->u.boot.wall_ns);
 		put32(p + 8, r->u.boot.id_nonce);
 		put32(p + 12, r->u.boot.cmdline_len);
-		if (len > BOOT_FIXED)
+		if (r->u.boot.cmdline_len)
 			memcpy(p + BOOT_FIXED, r->u.boot.cmdline,
-			       len - BOOT_FIXED);
+			       r->u.boot.cmdline_len);
+		if (r->u.boot.nr_vifs) {
+			uint8_t *v = p + BOOT_FIXED + r->u.boot.cmdline_len;
+
+			put32(v, r->u.boot.nr_vifs);
+			for (uint32_t i = 0; i < r->u.boot.nr_vifs; i++)
+				memcpy(v + 4 + VIF_SIZE * i,
+				       r->u.boot.vif_mac[i], 6);
+		}
 		break;
 	case LOGFMT_TIME:
 		put_pos(p, &r->u.time.pos);
@@ -406,6 +427,12 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		if (r->u.console_in.len)
 			memcpy(p + CONSOLE_IN_FIXED, r->u.console_in.bytes,
 			       r->u.console_in.len);
+		break;
+	case LOGFMT_NET_RX:
+		put_pos(p, &r->u.net_rx.pos);
+		put32(p + 16, r->u.net_rx.vif);
+		put32(p + 20, r->u.net_rx.len);
+		memcpy(p + NET_RX_FIXED, r->u.net_rx.bytes, r->u.net_rx.len);
 		break;
 	case LOGFMT_DIGEST:
 		put_pos(p, &r->u.digest.pos);
@@ -535,12 +562,60 @@ static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
 		    "BOOT record command line is %u bytes, the "
 		    "maximum is %d",
 		    b->cmdline_len, MAX_CMDLINE);
-	if (want_len(r, BOOT_FIXED + b->cmdline_len, err))
+	if (want_at_least(r, BOOT_FIXED + b->cmdline_len, err))
 		return -1;
 	b->cmdline = (const char *)p + BOOT_FIXED;
 	if (memchr(b->cmdline, '\0', b->cmdline_len))
 		return logfmt__error(
 		    err, "BOOT record command line holds a NUL byte");
+	b->nr_vifs = 0;
+	/* The vifs, when there are any, follow the command line. */
+	if (r->len == BOOT_FIXED + b->cmdline_len)
+		return 0;
+	p += BOOT_FIXED + b->cmdline_len;
+	if (want_at_least(r, BOOT_FIXED + b->cmdline_len + 4, err))
+		return -1;
+	b->nr_vifs = get32(p);
+	if (b->nr_vifs < 1 || b->nr_vifs > PVFT_MAX_VIFS)
+		return logfmt__error(err, "BOOT record has %u vifs, not 1..%d",
+				     b->nr_vifs, PVFT_MAX_VIFS);
+	if (want_len(r, BOOT_FIXED + b->cmdline_len + 4 + VIF_SIZE * b->nr_vifs,
+		     err))
+		return -1;
+	for (uint32_t i = 0; i < b->nr_vifs; i++) {
+		const uint8_t *v = p + 4 + VIF_SIZE * i;
+
+		memcpy(b->vif_mac[i], v, 6);
+		if (v[6] || v[7])
+			return logfmt__error(
+			    err, "BOOT record vif %u reserved bytes are not 0",
+			    i);
+	}
+	return 0;
+}
+
+static int decode_net_rx(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_net_rx *n = &r->u.net_rx;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, NET_RX_FIXED, err) || get_pos(r, &n->pos, err))
+		return -1;
+	n->vif = get32(p + 16);
+	n->len = get32(p + 20);
+	if (n->vif >= PVFT_MAX_VIFS)
+		return logfmt__error(err,
+				     "NET_RX record names vif %u, not 0..%d",
+				     n->vif, PVFT_MAX_VIFS - 1);
+	if (n->len < PVFT_NET_FRAME_MIN || n->len > PVFT_NET_FRAME_MAX)
+		return logfmt__error(
+		    err,
+		    "NET_RX record frame of %u bytes is outside "
+		    "%d..%d",
+		    n->len, PVFT_NET_FRAME_MIN, PVFT_NET_FRAME_MAX);
+	if (want_len(r, NET_RX_FIXED + n->len, err))
+		return -1;
+	n->bytes = p + NET_RX_FIXED;
 	return 0;
 }
 
@@ -643,6 +718,8 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		return get_pos(r, &r->u.timer.pos, err);
 	case LOGFMT_CONSOLE_IN:
 		return decode_console_in(r, err);
+	case LOGFMT_NET_RX:
+		return decode_net_rx(r, err);
 	case LOGFMT_DIGEST:
 		if (want_len(r, DIGEST_SIZE, err) ||
 		    get_pos(r, &r->u.digest.pos, err))

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pvft/abi.h"
+
 #define LOGFMT_MAGIC "PVFTLOG\0" /* 8 bytes, NUL included */
 #define LOGFMT_VERSION 1
 #define LOGFMT_HEADER_SIZE 128
@@ -58,6 +60,7 @@ enum logfmt_type {
 	LOGFMT_CONSOLE_IN = 5, /* console input staged at this exit */
 	LOGFMT_DIGEST = 6,     /* state digest at this exit */
 	LOGFMT_END = 7,	       /* the run ended; nothing follows */
+	LOGFMT_NET_RX = 8,     /* a network frame delivered at this exit */
 	LOGFMT_NOTE = 0x8001,  /* optional free text (who recorded, why) */
 	/* The live stream's own records (chan.c): a file never has them. */
 	LOGFMT_PROGRESS = 0x8002, /* primary: all records before ordinal sent */
@@ -81,6 +84,9 @@ struct logfmt_boot {
 	uint32_t id_nonce; /* PVFTOP_unique_id's per-boot nonce */
 	uint32_t cmdline_len;
 	const char *cmdline; /* not NUL-terminated; no NUL bytes inside */
+	/* The domain's vifs (0..PVFT_MAX_VIFS): what PVFTOP_vif_info says. */
+	uint32_t nr_vifs;
+	uint8_t vif_mac[PVFT_MAX_VIFS][6];
 };
 
 struct logfmt_time {
@@ -104,6 +110,14 @@ struct logfmt_console_in {
 	struct logfmt_pos pos;
 	uint32_t flags;
 	uint32_t len; /* 0..PVFT_CONSOLE_IO_MAX */
+	const uint8_t *bytes;
+};
+
+/* NET_RX: a frame the hv put into the guest's rx ring at this exit. */
+struct logfmt_net_rx {
+	struct logfmt_pos pos;
+	uint32_t vif; /* < PVFT_MAX_VIFS */
+	uint32_t len; /* PVFT_NET_FRAME_MIN..PVFT_NET_FRAME_MAX */
 	const uint8_t *bytes;
 };
 
@@ -201,6 +215,7 @@ struct logfmt_record {
 		struct logfmt_random random;
 		struct logfmt_timer timer;
 		struct logfmt_console_in console_in;
+		struct logfmt_net_rx net_rx;
 		struct logfmt_digest digest;
 		struct logfmt_end end;
 		struct logfmt_note note;

@@ -74,6 +74,8 @@
 #define PVFTOP_time 0
 #define PVFTOP_random 1
 #define PVFTOP_unique_id 2
+#define PVFTOP_vif_info 3
+#define PVFTOP_vif_connect 4
 #define PVFT_CLOCK_MONOTONIC 0 /* ns since the domain booted */
 #define PVFT_CLOCK_WALL 1      /* ns since the UNIX epoch */
 #define PVFT_RANDOM_MAX 4096
@@ -100,5 +102,40 @@
 /* Ports a domain may use: [1, PVFT_NR_EVTCHN). */
 #define PVFT_NR_EVTCHN 1024
 #define PVFT_CONSOLE_IO_MAX 4096 /* longest CONSOLEIO_write/read */
+
+/*
+ * Virtual network interfaces (pv-abi.md section 8): Xen's netif rings
+ * (xen/io/netif.h, xen/io/ring.h), one page each, and an event channel.
+ * pvft stands in for xenstore and the grant table with two operations:
+ *   PVFTOP_vif_info     a1 = vif index, a2 = struct pvft_vif_info *:
+ *                       0, or -ENODEV (no such vif)
+ *   PVFTOP_vif_connect  a1 = vif index, a2 = const struct pvft_vif_connect *:
+ *                       0, or -ENODEV, -EFAULT (a ring ref outside guest
+ *                       memory), -EINVAL (port not alloc_unbound for
+ *                       domain 0, or flags), -EBUSY (already connected)
+ * A grant reference (ring refs, netif requests' gref) is a guest frame
+ * number: guest-physical address >> 12, a page inside [1 MiB, memory).
+ * The hv consumes tx requests and fills posted rx requests at every exit
+ * (a notify is only a way to cause one sooner); frames are single-slot
+ * Ethernet frames of PVFT_NET_FRAME_MIN..PVFT_NET_FRAME_MAX bytes.
+ */
+#define PVFT_MAX_VIFS 1
+#define PVFT_NET_MTU 1500
+#define PVFT_NET_FRAME_MIN 14	/* an Ethernet header */
+#define PVFT_NET_FRAME_MAX 1514 /* header + MTU, no FCS */
+#ifndef __ASSEMBLY__
+struct pvft_vif_info {
+	uint8_t mac[6];
+	uint16_t mtu;
+	uint32_t flags; /* 0 */
+	uint32_t pad;
+};
+struct pvft_vif_connect {
+	uint64_t tx_ring_ref; /* a netif_tx_sring page */
+	uint64_t rx_ring_ref; /* a netif_rx_sring page */
+	uint32_t evtchn;      /* a port from EVTCHNOP_alloc_unbound, remote 0 */
+	uint32_t flags;	      /* 0 */
+};
+#endif
 
 #endif /* PVFT_ABI_H */

@@ -163,9 +163,10 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 
 	switch (type) {
 	case LOGFMT_BOOT:
-		r.u.boot =
-		    (struct logfmt_boot){ 1700000000123456789ull, 0xabcd1234,
-					  len, (const char *)pattern };
+		r.u.boot = (struct logfmt_boot){
+			1700000000123456789ull, 0xabcd1234, len,
+			(const char *)pattern,	0,	    { { 0 } }
+		};
 		break;
 	case LOGFMT_TIME:
 		r.u.time =
@@ -181,6 +182,12 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 		r.u.console_in = (struct logfmt_console_in){
 			sample_pos, LOGFMT_CONSOLE_CLOSED, len, pattern
 		};
+		break;
+	case LOGFMT_NET_RX:
+		r.u.net_rx =
+		    (struct logfmt_net_rx){ sample_pos, 0,
+					    len < PVFT_NET_FRAME_MIN ? 60 : len,
+					    pattern };
 		break;
 	case LOGFMT_DIGEST:
 		r.u.digest =
@@ -260,6 +267,13 @@ static uint32_t sample_payload(uint16_t type, uint32_t len, uint8_t *p)
 	case LOGFMT_CONSOLE_IN:
 		put_pos(p);
 		le32(p + 16, LOGFMT_CONSOLE_CLOSED);
+		le32(p + 20, len);
+		memcpy(p + 24, pattern, len);
+		return 24 + len;
+	case LOGFMT_NET_RX:
+		if (len < PVFT_NET_FRAME_MIN)
+			len = 60;
+		put_pos(p);
 		le32(p + 20, len);
 		memcpy(p + 24, pattern, len);
 		return 24 + len;
@@ -349,6 +363,12 @@ static bool fields_equal(const struct logfmt_record *w,
 		       w->u.console_in.len == g->u.console_in.len &&
 		       bytes_equal(w->u.console_in.bytes, g->u.console_in.bytes,
 				   w->u.console_in.len);
+	case LOGFMT_NET_RX:
+		return pos_equal(&w->u.net_rx.pos, &g->u.net_rx.pos) &&
+		       w->u.net_rx.vif == g->u.net_rx.vif &&
+		       w->u.net_rx.len == g->u.net_rx.len &&
+		       bytes_equal(w->u.net_rx.bytes, g->u.net_rx.bytes,
+				   w->u.net_rx.len);
 	case LOGFMT_DIGEST:
 		return pos_equal(&w->u.digest.pos, &g->u.digest.pos) &&
 		       w->u.digest.guest_ns == g->u.digest.guest_ns &&
@@ -1096,9 +1116,9 @@ static void test_record_head_checks(void)
 
 	/* Types: unknown mandatory ones are refused, optional ones kept. */
 	memcpy(b, good, (size_t)n);
-	le16(b + 16, 8);
+	le16(b + 16, 9);
 	resign(b);
-	expect_error(b, (size_t)n, "unknown mandatory record type 8");
+	expect_error(b, (size_t)n, "unknown mandatory record type 9");
 	le16(b + 16, 0);
 	resign(b);
 	expect_error(b, (size_t)n, "unknown mandatory record type 0");
@@ -1176,11 +1196,13 @@ static void test_boot_checks(void)
 	}
 	memcpy(p + 16, "abcde", 5);
 	le32(p + 12, 4);
-	expect_payload_error(LOGFMT_BOOT, p, 21,
-			     "BOOT record payload is 21 bytes, want 20");
+	expect_payload_error(
+	    LOGFMT_BOOT, p, 21,
+	    "BOOT record payload is 21 bytes, want at least 24");
 	le32(p + 12, 6);
-	expect_payload_error(LOGFMT_BOOT, p, 21,
-			     "BOOT record payload is 21 bytes, want 22");
+	expect_payload_error(
+	    LOGFMT_BOOT, p, 21,
+	    "BOOT record payload is 21 bytes, want at least 22");
 	le32(p + 12, ~0u);
 	expect_payload_error(LOGFMT_BOOT, p, 21,
 			     "BOOT record command line is 4294967295 bytes");
@@ -1776,7 +1798,79 @@ static void test_stream_of_records(void)
 	free(copy);
 }
 
+/* BOOT with a vif, NET_RX: layouts, round trips and every check. */
+static void test_net_records(void)
+{
+	struct logfmt_record w = sample(LOGFMT_BOOT, 5), g;
+	static uint8_t buf[BIG], p[BIG];
+	struct logfmt_error e;
+	static const uint8_t mac[6] = { 0x00, 0x16, 0x3e, 1, 2, 3 };
+	long n;
+
+	w.u.boot.nr_vifs = 1;
+	memcpy(w.u.boot.vif_mac[0], mac, 6);
+	CU_ASSERT_EQUAL(logfmt__record_size(&w), 24 + 40 + 8);
+	n = logfmt__encode_record(&w, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(n, 72);
+	/* After the command line: the count, then MAC and two zero bytes. */
+	CU_ASSERT_EQUAL(rd32(buf + 24 + 16 + 5), 1);
+	CU_ASSERT(!memcmp(buf + 24 + 16 + 5 + 4, mac, 6));
+	CU_ASSERT_EQUAL(logfmt__decode_record(buf, (size_t)n, &g, &e), n);
+	CU_ASSERT_EQUAL(g.u.boot.nr_vifs, 1);
+	CU_ASSERT(!memcmp(g.u.boot.vif_mac[0], mac, 6));
+	CU_ASSERT_EQUAL(g.u.boot.cmdline_len, 5);
+	w.u.boot.nr_vifs = PVFT_MAX_VIFS + 1;
+	CU_ASSERT_EQUAL(logfmt__record_size(&w), 0);
+
+	memset(p, 0, sizeof(p));
+	le32(p + 12, 5);
+	memcpy(p + 16, "abcde", 5);
+	le32(p + 21, 0);
+	expect_payload_error(LOGFMT_BOOT, p, 21 + 4 + 8,
+			     "BOOT record has 0 vifs, not 1..1");
+	le32(p + 21, 2);
+	expect_payload_error(LOGFMT_BOOT, p, 21 + 4 + 16,
+			     "BOOT record has 2 vifs, not 1..1");
+	le32(p + 21, 1);
+	expect_payload_error(LOGFMT_BOOT, p, 21 + 4 + 7,
+			     "BOOT record payload is 32 bytes, want 33");
+	expect_payload_error(
+	    LOGFMT_BOOT, p, 21 + 2,
+	    "BOOT record payload is 23 bytes, want at least 25");
+	p[21 + 4 + 7] = 1;
+	expect_payload_error(LOGFMT_BOOT, p, 21 + 4 + 8,
+			     "BOOT record vif 0 reserved bytes are not 0");
+
+	round_trip(LOGFMT_NET_RX, PVFT_NET_FRAME_MIN);
+	round_trip(LOGFMT_NET_RX, 61);
+	round_trip(LOGFMT_NET_RX, PVFT_NET_FRAME_MAX);
+	w = sample(LOGFMT_NET_RX, 60);
+	w.u.net_rx.len = PVFT_NET_FRAME_MAX + 1;
+	CU_ASSERT_EQUAL(logfmt__record_size(&w), 0);
+	w.u.net_rx.len = PVFT_NET_FRAME_MIN - 1;
+	CU_ASSERT_EQUAL(logfmt__record_size(&w), 0);
+	w.u.net_rx.len = 60;
+	w.u.net_rx.vif = PVFT_MAX_VIFS;
+	CU_ASSERT_EQUAL(logfmt__record_size(&w), 0);
+	memset(p, 0, sizeof(p));
+	le32(p + 20, 13);
+	expect_payload_error(LOGFMT_NET_RX, p, 24 + 13,
+			     "NET_RX record frame of 13 bytes is outside "
+			     "14..1514");
+	le32(p + 20, 1515);
+	expect_payload_error(LOGFMT_NET_RX, p, 24 + 1515,
+			     "NET_RX record frame of 1515 bytes");
+	le32(p + 20, 60);
+	expect_payload_error(LOGFMT_NET_RX, p, 24 + 59,
+			     "NET_RX record payload is 83 bytes, want 84");
+	le32(p + 16, 1);
+	expect_payload_error(LOGFMT_NET_RX, p, 24 + 60,
+			     "NET_RX record names vif 1, not 0..0");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_NET_RX), "NET_RX");
+}
+
 static CU_TestInfo logfmt_tests[] = {
+	{ "BOOT vifs and NET_RX records", test_net_records },
 	{ "CRC32C vectors", test_crc_vectors },
 	{ "CRC32C chaining and alignment", test_crc_chaining_and_alignment },
 	{ "type and cause names", test_names },

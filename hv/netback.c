@@ -1,0 +1,904 @@
+// SPDX-License-Identifier: MIT
+/*
+ * netback: vif rings, the rx queue, the host sides (tap, loopback UDP) and
+ * the net thread. See netback.h and Documentation/net.md.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "guestmem.h"
+#include "log.h"
+#include "netback.h"
+
+#ifndef SIOCBRADDIF
+#define SIOCBRADDIF 0x89a2
+#endif
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ARP_LEN 28
+#define IP_HLEN 20
+#define UDP_HLEN 8
+#define IPPROTO_UDP_ 17
+/* The most a forwarded datagram can carry in one frame. */
+#define UDP_PAYLOAD_MAX (PVFT_NET_FRAME_MAX - ETH_HLEN - IP_HLEN - UDP_HLEN)
+#define GARP_COUNT 3
+#define BIND_RETRY_MS 5
+#define BIND_SAY_MS 1000
+
+static const uint8_t loopback_mac[6] = VIF_LOOPBACK_MAC;
+static const uint8_t broadcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+/* ---- the --vif spec ---------------------------------------------------- */
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = b[i];
+	/* A vif's MAC is a unicast address. */
+	return mac[0] & 1 ? -1 : 0;
+}
+
+void vif__format_mac(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+}
+
+static int parse_service(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	char *end;
+	unsigned long port;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	memcpy(host, s, colon - s);
+	host[colon - s] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+		return -1;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -1;
+	return 0;
+}
+
+int vif__parse(struct vif_config *cfg, const char *spec, char *err,
+	       size_t errlen)
+{
+	static const uint8_t def_mac[6] = VIF_DEFAULT_MAC;
+	char *copy = strdup(spec), *save = NULL, *tok;
+	int rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	memcpy(cfg->mac, def_mac, 6);
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(tok, '=');
+
+		if (!val) {
+			snprintf(err, errlen, "'%s' is not KEY=VALUE", tok);
+			goto out;
+		}
+		*val++ = '\0';
+		if (!strcmp(tok, "mac")) {
+			if (parse_mac(val, cfg->mac)) {
+				snprintf(err, errlen,
+					 "mac '%s': want a unicast "
+					 "XX:XX:XX:XX:XX:XX",
+					 val);
+				goto out;
+			}
+		} else if (!strcmp(tok, "ip")) {
+			if (inet_pton(AF_INET, val, &cfg->ip) != 1 ||
+			    !cfg->ip.s_addr) {
+				snprintf(err, errlen,
+					 "ip '%s': want an IPv4 address", val);
+				goto out;
+			}
+		} else if (!strcmp(tok, "tap") || !strcmp(tok, "bridge")) {
+			char *dst = tok[0] == 't' ? cfg->tap : cfg->bridge;
+
+			if (!*val || strlen(val) >= IFNAMSIZ ||
+			    strpbrk(val, "/ \t")) {
+				snprintf(err, errlen,
+					 "%s '%s': want an interface name of "
+					 "1 to %d characters",
+					 tok, val, IFNAMSIZ - 1);
+				goto out;
+			}
+			strcpy(dst, val);
+			if (tok[0] == 't')
+				cfg->host = VIF_HOST_TAP;
+		} else if (!strcmp(tok, "loopback")) {
+			if (parse_service(val, &cfg->service) ||
+			    (ntohl(cfg->service.sin_addr.s_addr) >> 24) !=
+				127) {
+				snprintf(err, errlen,
+					 "loopback '%s': want 127.X.Y.Z:PORT",
+					 val);
+				goto out;
+			}
+			cfg->host = VIF_HOST_LOOPBACK;
+		} else if (!strcmp(tok, "guest-port")) {
+			char *end;
+			unsigned long p = strtoul(val, &end, 10);
+
+			if (*end || end == val || p < 1 || p > 65535) {
+				snprintf(err, errlen,
+					 "guest-port '%s': want 1..65535", val);
+				goto out;
+			}
+			cfg->guest_port = p;
+		} else {
+			snprintf(err, errlen,
+				 "unknown key '%s' (want mac, ip, tap, bridge, "
+				 "loopback, guest-port)",
+				 tok);
+			goto out;
+		}
+	}
+	if (cfg->tap[0] && cfg->service.sin_port) {
+		snprintf(err, errlen, "tap= and loopback=: one or the other");
+		goto out;
+	}
+	if (cfg->bridge[0] && !cfg->tap[0]) {
+		snprintf(err, errlen, "bridge= needs tap=");
+		goto out;
+	}
+	if (cfg->host == VIF_HOST_NONE) {
+		snprintf(err, errlen,
+			 "no host side: want tap=NAME or "
+			 "loopback=127.0.0.1:PORT");
+		goto out;
+	}
+	if (cfg->host == VIF_HOST_LOOPBACK && !cfg->ip.s_addr) {
+		snprintf(err, errlen, "loopback= needs the guest's ip=");
+		goto out;
+	}
+	if (!cfg->guest_port)
+		cfg->guest_port = ntohs(cfg->service.sin_port);
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+int netback__init(struct netback *nb, const struct vif_config *cfg,
+		  struct domain *d, bool passive)
+{
+	memset(nb, 0, sizeof(*nb));
+	nb->cfg = *cfg;
+	nb->d = d;
+	nb->passive = passive;
+	nb->fd = -1;
+	nb->wake_fd = -1;
+	nb->q = calloc(NETBACK_RXQ, sizeof(*nb->q));
+	if (!nb->q)
+		return -ENOMEM;
+	pthread_mutex_init(&nb->lock, NULL);
+	return 0;
+}
+
+void netback__dispose(struct netback *nb)
+{
+	netback__stop(nb);
+	free(nb->q);
+	nb->q = NULL;
+	pthread_mutex_destroy(&nb->lock);
+}
+
+/* Counters are bumped by several threads: atomically, no lock. */
+#define STAT_ADD(nb, field, n) \
+	__atomic_fetch_add(&(nb)->stats.field, (n), __ATOMIC_RELAXED)
+
+void netback__get_stats(struct netback *nb, struct netback_stats *s)
+{
+	const uint64_t *from = (const uint64_t *)&nb->stats;
+	uint64_t *to = (uint64_t *)s;
+
+	for (size_t i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
+		to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+}
+
+/* ---- the guest side ---------------------------------------------------- */
+
+long netback__info(struct domain *d, uint64_t index, uint64_t gpa)
+{
+	struct pvft_vif_info info = { .mtu = PVFT_NET_MTU };
+
+	if (!d->net || index >= PVFT_MAX_VIFS)
+		return -ENODEV;
+	memcpy(info.mac, d->net->cfg.mac, 6);
+	return guestmem__copy_to(d, gpa, &info, sizeof(info));
+}
+
+/* A ring or buffer page named by a grant reference (a frame number). */
+static void *gref_page(struct domain *d, uint64_t gref)
+{
+	uint64_t gpa = gref << 12;
+
+	if (gref >> 52 || !guestmem__range_ok(d, gpa, PVFT_PAGE_SIZE, true) ||
+	    gpa < PVFT_GUEST_MIN_ADDR)
+		return NULL;
+	return domain__gpa(d, gpa);
+}
+
+long netback__connect(struct domain *d, uint64_t index, uint64_t gpa)
+{
+	struct netback *nb = d->net;
+	struct pvft_vif_connect c;
+	netif_tx_sring_t *txs;
+	netif_rx_sring_t *rxs;
+	struct evtchn *p;
+
+	if (!nb || index >= PVFT_MAX_VIFS)
+		return -ENODEV;
+	if (guestmem__copy_from(d, &c, gpa, sizeof(c)))
+		return -EFAULT;
+	if (nb->connected || nb->broken)
+		return -EBUSY;
+	if (c.flags)
+		return -EINVAL;
+	txs = gref_page(d, c.tx_ring_ref);
+	rxs = gref_page(d, c.rx_ring_ref);
+	if (!txs || !rxs)
+		return -EFAULT;
+	if (c.tx_ring_ref == c.rx_ring_ref)
+		return -EINVAL;
+	if (c.evtchn == 0 || c.evtchn >= PVFT_NR_EVTCHN)
+		return -EINVAL;
+	p = &d->evtchn.port[c.evtchn];
+	if (p->state != EVTCHN_UNBOUND || p->remote_dom != 0)
+		return -EINVAL;
+	p->state = EVTCHN_HV;
+	nb->port = c.evtchn;
+	/* The guest initialised the shared rings (SHARED_RING_INIT). */
+	BACK_RING_INIT(&nb->tx, txs, PVFT_PAGE_SIZE);
+	BACK_RING_INIT(&nb->rx, rxs, PVFT_PAGE_SIZE);
+	nb->connected = true;
+	return 0;
+}
+
+/*
+ * A guest that moves its producer more than a ring ahead is broken (or
+ * hostile): like Xen's netback, stop serving the vif, say so once.
+ */
+static void ring_broken(struct netback *nb, const char *ring, RING_IDX prod,
+			RING_IDX cons)
+{
+	nb->connected = false;
+	nb->broken = true;
+	pr_warn("vif0: the guest's %s ring producer %u is more than a ring "
+		"ahead of %u: vif disconnected",
+		ring, prod, cons);
+}
+
+static void notify(struct netback *nb)
+{
+	evtchn__set_pending(&nb->d->evtchn, nb->port);
+}
+
+void netback__tx(struct domain *d)
+{
+	struct netback *nb = d->net;
+	RING_IDX prod, cons;
+	int more, note;
+
+	if (!nb || !nb->connected)
+		return;
+	do {
+		prod =
+		    __atomic_load_n(&nb->tx.sring->req_prod, __ATOMIC_ACQUIRE);
+		cons = nb->tx.req_cons;
+		if (prod - cons > RING_SIZE(&nb->tx)) {
+			ring_broken(nb, "tx", prod, cons);
+			return;
+		}
+		while (cons != prod) {
+			netif_tx_request_t req;
+			netif_tx_response_t *rsp;
+			const uint8_t *page;
+			int16_t status = NETIF_RSP_OKAY;
+
+			RING_COPY_REQUEST(&nb->tx, cons, &req);
+			cons++;
+			page = gref_page(d, req.gref);
+			/* Single-slot frames only: no extra info, no chains. */
+			if (!page ||
+			    req.flags &
+				(NETTXF_more_data | NETTXF_extra_info) ||
+			    req.size < PVFT_NET_FRAME_MIN ||
+			    req.size > PVFT_NET_FRAME_MAX ||
+			    req.offset + req.size > PVFT_PAGE_SIZE) {
+				status = NETIF_RSP_ERROR;
+				STAT_ADD(nb, tx_errors, 1);
+			} else {
+				STAT_ADD(nb, tx_frames, 1);
+				STAT_ADD(nb, tx_bytes, req.size);
+				gate__net_output(d, page + req.offset,
+						 req.size);
+			}
+			rsp = RING_GET_RESPONSE(&nb->tx, nb->tx.rsp_prod_pvt);
+			rsp->id = req.id;
+			rsp->status = status;
+			nb->tx.rsp_prod_pvt++;
+		}
+		nb->tx.req_cons = cons;
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&nb->tx, note);
+		if (note)
+			notify(nb);
+		/* Ask for a notify on the next request (ring.h hold-off). */
+		RING_FINAL_CHECK_FOR_REQUESTS(&nb->tx, more);
+	} while (more);
+}
+
+bool netback__rx_room(struct netback *nb)
+{
+	RING_IDX prod;
+
+	if (!nb->connected)
+		return false;
+	prod = __atomic_load_n(&nb->rx.sring->req_prod, __ATOMIC_ACQUIRE);
+	if (prod - nb->rx.req_cons > RING_SIZE(&nb->rx)) {
+		ring_broken(nb, "rx", prod, nb->rx.req_cons);
+		return false;
+	}
+	return prod != nb->rx.req_cons;
+}
+
+int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
+{
+	netif_rx_request_t req;
+	netif_rx_response_t *rsp;
+	uint8_t *page;
+
+	if (!nb->connected)
+		return -ENODEV;
+	if (!netback__rx_room(nb))
+		return -ENOSPC;
+	RING_COPY_REQUEST(&nb->rx, nb->rx.req_cons, &req);
+	nb->rx.req_cons++;
+	rsp = RING_GET_RESPONSE(&nb->rx, nb->rx.rsp_prod_pvt);
+	rsp->id = req.id;
+	rsp->offset = 0;
+	rsp->flags = 0;
+	page = gref_page(nb->d, req.gref);
+	if (!page) {
+		/* The guest's bad buffer costs it this frame. */
+		rsp->status = NETIF_RSP_ERROR;
+	} else {
+		memcpy(page, frame, len);
+		rsp->status = (int16_t)len;
+		STAT_ADD(nb, rx_frames, 1);
+		STAT_ADD(nb, rx_bytes, len);
+	}
+	nb->rx.rsp_prod_pvt++;
+	nb->rx_pushed = true;
+	return 0;
+}
+
+void netback__rx_push(struct netback *nb)
+{
+	int note;
+
+	if (!nb->rx_pushed || !nb->connected)
+		return;
+	nb->rx_pushed = false;
+	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&nb->rx, note);
+	if (note)
+		notify(nb);
+}
+
+bool netback__can_wake(struct netback *nb)
+{
+	return nb && nb->connected &&
+	       evtchn__can_raise(&nb->d->evtchn, nb->port);
+}
+
+/* ---- the rx queue ------------------------------------------------------ */
+
+/* Any thread: a frame for the guest, taken at its next exit. */
+static void enqueue(struct netback *nb, const uint8_t *frame, size_t len)
+{
+	struct netback_frame *f;
+
+	pthread_mutex_lock(&nb->lock);
+	if (nb->q_len == NETBACK_RXQ || len > PVFT_NET_FRAME_MAX ||
+	    len < PVFT_NET_FRAME_MIN) {
+		pthread_mutex_unlock(&nb->lock);
+		STAT_ADD(nb, rx_dropped, 1);
+		return;
+	}
+	f = &nb->q[(nb->q_head + nb->q_len) % NETBACK_RXQ];
+	f->len = len;
+	memcpy(f->data, frame, len);
+	nb->q_len++;
+	atomic_store(&nb->q_ready, true);
+	pthread_mutex_unlock(&nb->lock);
+	sched__wake(&nb->d->sched);
+}
+
+bool netback__rx_pop(struct netback *nb, struct netback_frame *f)
+{
+	bool got = false;
+
+	if (!atomic_load_explicit(&nb->q_ready, memory_order_relaxed))
+		return false;
+	pthread_mutex_lock(&nb->lock);
+	if (nb->q_len) {
+		struct netback_frame *h = &nb->q[nb->q_head];
+
+		f->len = h->len;
+		memcpy(f->data, h->data, h->len);
+		nb->q_head = (nb->q_head + 1) % NETBACK_RXQ;
+		nb->q_len--;
+		got = true;
+	}
+	if (!nb->q_len)
+		atomic_store(&nb->q_ready, false);
+	pthread_mutex_unlock(&nb->lock);
+	return got;
+}
+
+/* ---- frames the loopback side makes and reads -------------------------- */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (; len > 1; p += 2, len -= 2)
+		sum += get16(p);
+	if (len)
+		sum += p[0] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void put_eth(uint8_t *f, const uint8_t *dst, const uint8_t *src,
+		    uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	put16(f + 12, type);
+}
+
+/* An ARP packet (after the Ethernet header) of @op. */
+static void put_arp(uint8_t *a, uint16_t op, const uint8_t *sha,
+		    struct in_addr spa, const uint8_t *tha, struct in_addr tpa)
+{
+	put16(a, 1); /* Ethernet */
+	put16(a + 2, ETH_P_IP);
+	a[4] = 6;
+	a[5] = 4;
+	put16(a + 6, op);
+	memcpy(a + 8, sha, 6);
+	memcpy(a + 14, &spa, 4);
+	memcpy(a + 18, tha, 6);
+	memcpy(a + 24, &tpa, 4);
+}
+
+/* A datagram from a loopback client, as the frame the guest receives. */
+static size_t make_udp_frame(struct netback *nb, uint8_t *f,
+			     const struct sockaddr_in *from,
+			     const uint8_t *payload, size_t len)
+{
+	uint8_t *ip = f + ETH_HLEN, *udp = ip + IP_HLEN;
+	uint16_t ulen = UDP_HLEN + len;
+	uint32_t sum;
+
+	put_eth(f, nb->cfg.mac, loopback_mac, ETH_P_IP);
+	ip[0] = 0x45;
+	ip[1] = 0;
+	put16(ip + 2, IP_HLEN + ulen);
+	put16(ip + 4, nb->ip_id++);
+	put16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;
+	ip[9] = IPPROTO_UDP_;
+	put16(ip + 10, 0);
+	memcpy(ip + 12, &from->sin_addr, 4);
+	memcpy(ip + 16, &nb->cfg.ip, 4);
+	put16(ip + 10, csum_fold(csum_add(0, ip, IP_HLEN)));
+	memcpy(udp, &from->sin_port, 2);
+	put16(udp + 2, nb->cfg.guest_port);
+	put16(udp + 4, ulen);
+	put16(udp + 6, 0);
+	memcpy(udp + UDP_HLEN, payload, len);
+	/* Pseudo-header: addresses, protocol, length. */
+	sum = csum_add(0, ip + 12, 8) + IPPROTO_UDP_ + ulen;
+	sum = csum_fold(csum_add(sum, udp, ulen));
+	put16(udp + 6, sum ? sum : 0xffff);
+	return ETH_HLEN + IP_HLEN + ulen;
+}
+
+/* Loopback: a guest frame out. ARP is answered, UDP to 127/8 forwarded. */
+static void loopback_out(struct netback *nb, const uint8_t *f, size_t len)
+{
+	const uint8_t *ip = f + ETH_HLEN, *udp;
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	size_t ihl, tot;
+
+	if (len >= ETH_HLEN + ARP_LEN && get16(f + 12) == ETH_P_ARP) {
+		const uint8_t *a = f + ETH_HLEN;
+		struct in_addr spa, tpa;
+		uint8_t reply[ETH_HLEN + ARP_LEN + 18] = { 0 };
+
+		memcpy(&spa, a + 14, 4);
+		memcpy(&tpa, a + 24, 4);
+		/* Requests for anyone but the guest: we are its gateway. */
+		if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 ||
+		    a[5] != 4 || get16(a + 6) != 1 ||
+		    tpa.s_addr == nb->cfg.ip.s_addr || !tpa.s_addr)
+			return;
+		put_eth(reply, a + 8, loopback_mac, ETH_P_ARP);
+		put_arp(reply + ETH_HLEN, 2, loopback_mac, tpa, a + 8, spa);
+		enqueue(nb, reply, sizeof(reply));
+		STAT_ADD(nb, arp_answered, 1);
+		return;
+	}
+	if (len < ETH_HLEN + IP_HLEN + UDP_HLEN || get16(f + 12) != ETH_P_IP ||
+	    (ip[0] >> 4) != 4)
+		goto drop;
+	ihl = (ip[0] & 0xf) * 4u;
+	tot = get16(ip + 2);
+	if (ihl < IP_HLEN || tot < ihl + UDP_HLEN || ETH_HLEN + tot > len ||
+	    ip[9] != IPPROTO_UDP_ || (get16(ip + 6) & 0x3fff))
+		goto drop;
+	udp = ip + ihl;
+	memcpy(&to.sin_addr, ip + 16, 4);
+	memcpy(&to.sin_port, udp + 2, 2);
+	/* Only replies from the service, only to loopback clients. */
+	if ((ntohl(to.sin_addr.s_addr) >> 24) != 127 ||
+	    get16(udp) != nb->cfg.guest_port || get16(udp + 4) < UDP_HLEN ||
+	    get16(udp + 4) > tot - ihl)
+		goto drop;
+	if (nb->fd >= 0 &&
+	    sendto(nb->fd, udp + UDP_HLEN, get16(udp + 4) - UDP_HLEN,
+		   MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) >= 0)
+		return;
+drop:
+	STAT_ADD(nb, host_dropped, 1);
+}
+
+void netback__send(struct netback *nb, const uint8_t *frame, size_t len)
+{
+	if (__atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
+		return;
+	switch (nb->cfg.host) {
+	case VIF_HOST_TAP:
+		if (nb->fd < 0 || write(nb->fd, frame, len) != (ssize_t)len)
+			STAT_ADD(nb, host_dropped, 1);
+		break;
+	case VIF_HOST_LOOPBACK:
+		loopback_out(nb, frame, len);
+		break;
+	case VIF_HOST_NONE:
+		break;
+	}
+}
+
+void netback__frame_out(void *opaque, const void *frame, size_t len)
+{
+	netback__send(opaque, frame, len);
+}
+
+/* ---- the host sides ---------------------------------------------------- */
+
+static int open_tap(struct netback *nb)
+{
+	struct ifreq ifr = { 0 };
+	int fd, s, rc;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		pr_err("vif0: cannot open /dev/net/tun: %s", strerror(errno));
+		return -1;
+	}
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	strcpy(ifr.ifr_name, nb->cfg.tap);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		pr_err("vif0: cannot attach to tap %s: %s", nb->cfg.tap,
+		       strerror(errno));
+		close(fd);
+		return -1;
+	}
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	rc = s < 0 ? -1 : ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (!rc) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	if (rc) {
+		pr_err("vif0: cannot bring tap %s up: %s", nb->cfg.tap,
+		       strerror(errno));
+		goto fail;
+	}
+	if (nb->cfg.bridge[0]) {
+		struct ifreq br = { 0 };
+
+		strcpy(br.ifr_name, nb->cfg.bridge);
+		br.ifr_ifindex = if_nametoindex(nb->cfg.tap);
+		if (!br.ifr_ifindex || ioctl(s, SIOCBRADDIF, &br) < 0) {
+			/* Already a port of it: fine. */
+			if (errno != EBUSY) {
+				pr_err("vif0: cannot add tap %s to bridge "
+				       "%s: %s",
+				       nb->cfg.tap, nb->cfg.bridge,
+				       strerror(errno));
+				goto fail;
+			}
+		}
+	}
+	close(s);
+	nb->fd = fd;
+	return 0;
+fail:
+	if (s >= 0)
+		close(s);
+	close(fd);
+	return -1;
+}
+
+/* 0, or -errno (EADDRINUSE: someone, perhaps the old primary, has it). */
+static int bind_service(struct netback *nb)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1, rc;
+
+	if (fd < 0)
+		return -errno;
+	/* Datagrams of a busy service: a generous receive buffer. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 }, sizeof(int));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&nb->cfg.service,
+		 sizeof(nb->cfg.service)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	__atomic_store_n(&nb->fd, fd, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void service_name(struct netback *nb, char *out, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &nb->cfg.service.sin_addr, a, sizeof(a));
+	snprintf(out, len, "%s:%u", a, ntohs(nb->cfg.service.sin_port));
+}
+
+static void read_tap(struct netback *nb)
+{
+	uint8_t buf[65536];
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(nb->fd, buf, sizeof(buf));
+
+		if (n < 0)
+			return;
+		/* A backup's tap sees the segment's broadcasts: not its. */
+		if (__atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
+			continue;
+		enqueue(nb, buf, n);
+	}
+}
+
+static void read_loopback(struct netback *nb)
+{
+	uint8_t buf[65536], f[PVFT_NET_FRAME_MAX];
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(nb->fd, buf, sizeof(buf), 0,
+				     (struct sockaddr *)&from, &fl);
+
+		if (n < 0)
+			return;
+		if (fl != sizeof(from) || from.sin_family != AF_INET ||
+		    (size_t)n > UDP_PAYLOAD_MAX) {
+			STAT_ADD(nb, rx_dropped, 1);
+			continue;
+		}
+		enqueue(nb, f, make_udp_frame(nb, f, &from, buf, n));
+	}
+}
+
+/* A tap backup gone live: tell the segment where the guest's MAC is now. */
+static void send_garp(struct netback *nb)
+{
+	uint8_t f[ETH_HLEN + ARP_LEN + 18] = { 0 };
+	static const uint8_t zero[6];
+	char mac[18];
+
+	if (!nb->cfg.ip.s_addr) {
+		pr_warn("vif0: no ip= for this vif: no gratuitous ARP, the "
+			"network learns the new primary only when the guest "
+			"next sends");
+		return;
+	}
+	put_eth(f, broadcast_mac, nb->cfg.mac, ETH_P_ARP);
+	put_arp(f + ETH_HLEN, 1, nb->cfg.mac, nb->cfg.ip, zero, nb->cfg.ip);
+	for (int i = 0; i < GARP_COUNT; i++)
+		if (write(nb->fd, f, sizeof(f)) != (ssize_t)sizeof(f))
+			STAT_ADD(nb, host_dropped, 1);
+	vif__format_mac(nb->cfg.mac, mac);
+	pr_info("vif0: gratuitous ARP sent: %s is at %s", inet_ntoa(nb->cfg.ip),
+		mac);
+}
+
+static void *net_thread(void *arg)
+{
+	struct netback *nb = arg;
+	uint64_t said = 0, waited = 0;
+	char svc[64];
+
+	service_name(nb, svc, sizeof(svc));
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = nb->wake_fd, .events = POLLIN },
+			{ .fd = __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE),
+			  .events = POLLIN },
+		};
+		bool want_bind = nb->cfg.host == VIF_HOST_LOOPBACK &&
+				 pfd[1].fd < 0 && atomic_load(&nb->live_now);
+
+		if (poll(pfd, 2, want_bind ? BIND_RETRY_MS : -1) < 0 &&
+		    errno != EINTR)
+			break;
+		if (pfd[0].revents) {
+			uint64_t v;
+
+			if (read(nb->wake_fd, &v, sizeof(v)) < 0)
+				(void)v;
+			if (atomic_load(&nb->stopping))
+				break;
+			continue;
+		}
+		if (want_bind) {
+			int rc = bind_service(nb);
+
+			if (!rc) {
+				if (waited)
+					pr_info("vif0: took over %s after %llu "
+						"ms",
+						svc,
+						(unsigned long long)waited);
+				else
+					pr_info("vif0: took over %s", svc);
+				continue;
+			}
+			waited += BIND_RETRY_MS;
+			if (rc != -EADDRINUSE || waited - said >= BIND_SAY_MS) {
+				said = waited;
+				pr_warn("vif0: cannot take over %s yet: %s%s",
+					svc, strerror(-rc),
+					rc == -EADDRINUSE
+					    ? " (the old primary still has it)"
+					    : "");
+			}
+			continue;
+		}
+		if (pfd[1].revents & POLLIN) {
+			if (nb->cfg.host == VIF_HOST_TAP)
+				read_tap(nb);
+			else
+				read_loopback(nb);
+		}
+	}
+	return NULL;
+}
+
+int netback__start(struct netback *nb)
+{
+	char svc[64];
+	int rc;
+
+	if (nb->cfg.host == VIF_HOST_NONE)
+		return 0;
+	nb->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (nb->wake_fd < 0) {
+		pr_err("vif0: eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (nb->cfg.host == VIF_HOST_TAP && open_tap(nb))
+		return -1;
+	if (nb->cfg.host == VIF_HOST_LOOPBACK && !nb->passive) {
+		service_name(nb, svc, sizeof(svc));
+		rc = bind_service(nb);
+		if (rc) {
+			pr_err("vif0: cannot bind %s: %s", svc, strerror(-rc));
+			return -1;
+		}
+	}
+	rc = pthread_create(&nb->thread, NULL, net_thread, nb);
+	if (rc) {
+		pr_err("vif0: cannot start the net thread: %s", strerror(rc));
+		return -1;
+	}
+	nb->thread_started = true;
+	return 0;
+}
+
+static void wake_thread(struct netback *nb)
+{
+	uint64_t one = 1;
+
+	while (write(nb->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void netback__stop(struct netback *nb)
+{
+	if (nb->thread_started) {
+		atomic_store(&nb->stopping, true);
+		wake_thread(nb);
+		pthread_join(nb->thread, NULL);
+		nb->thread_started = false;
+	}
+	if (nb->wake_fd >= 0)
+		close(nb->wake_fd);
+	if (nb->fd >= 0)
+		close(nb->fd);
+	nb->wake_fd = nb->fd = -1;
+}
+
+void netback__go_live(struct netback *nb)
+{
+	if (!nb->passive)
+		return;
+	__atomic_store_n(&nb->passive, false, __ATOMIC_RELEASE);
+	if (nb->cfg.host == VIF_HOST_TAP && nb->fd >= 0)
+		send_garp(nb);
+	if (nb->cfg.host == VIF_HOST_LOOPBACK) {
+		atomic_store(&nb->live_now, true);
+		/* Out of poll() with no fd: the thread binds now. */
+		wake_thread(nb);
+	}
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netback: the hv's end of a vif (pv-abi.md section 8, Documentation/net.md).
+ *
+ * Guest side, vCPU thread only, at exits (the vCPU is stopped, so the
+ * rings can be read and written with plain memory operations):
+ *   - every exit consumes the guest's tx requests: each frame goes to the
+ *     gate (gate__net_output: sent, held under the output rule, or dropped
+ *     in a replay) and gets its response;
+ *   - gate__deliver() fills posted rx requests with queued frames (live)
+ *     or with the log's NET_RX records (replay), and raises the vif's port
+ *     when the guest asked to be told (ring.h notification hold-off).
+ *
+ * Host side, one net thread per vif: frames from the host side (a tap
+ * device, or the loopback UDP port forward) go into a bounded queue that
+ * the vCPU drains at exits; it wakes a blocked vCPU. Frames to the host
+ * side are sent by whoever releases them (vCPU thread, or the channel's
+ * writer thread under the output rule).
+ *
+ * A backup's host side is passive (it reads nothing into the guest and
+ * sends nothing) until it goes live: netback__go_live() takes over the
+ * service address (loopback) or announces the MAC with gratuitous ARPs
+ * (tap).
+ */
+#ifndef PVFT_HV_NETBACK_H
+#define PVFT_HV_NETBACK_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pvft/abi.h"
+/* ring.h's barriers: the hv touches the rings only while the vCPU waits. */
+#ifndef xen_mb
+#define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define xen_rmb() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define xen_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
+#endif
+#include <xen/io/netif.h>
+
+struct domain;
+
+enum vif_host {
+	VIF_HOST_NONE,	   /* no host side (an offline replay) */
+	VIF_HOST_TAP,	   /* a tap device: real L2 */
+	VIF_HOST_LOOPBACK, /* UDP on 127.0.0.0/8, forwarded to the guest */
+};
+
+/* --vif 'mac=..,ip=..,tap=NAME[,bridge=BR]' or '...,loopback=ADDR:PORT'. */
+struct vif_config {
+	uint8_t mac[6];
+	struct in_addr ip; /* the guest's (host side: ARP, forwards); 0: none */
+	enum vif_host host;
+	char tap[IFNAMSIZ];
+	char bridge[IFNAMSIZ];
+	struct sockaddr_in service; /* loopback: the address clients use */
+	uint16_t guest_port;	    /* loopback: the guest's UDP port */
+};
+
+/* The default MAC: Xen's OUI 00:16:3e, then "pv" and 1. */
+#define VIF_DEFAULT_MAC                            \
+	{                                          \
+		0x00, 0x16, 0x3e, 0x70, 0x76, 0x01 \
+	}
+/* The loopback side's own MAC, the guest's gateway there. */
+#define VIF_LOOPBACK_MAC                           \
+	{                                          \
+		0x02, 0x70, 0x76, 0x66, 0x74, 0x01 \
+	}
+/* Frames from the host side waiting for the guest's rx buffers. */
+#define NETBACK_RXQ 512
+
+struct netback_frame {
+	uint16_t len;
+	uint8_t data[PVFT_NET_FRAME_MAX];
+};
+
+struct netback_stats {
+	uint64_t tx_frames, tx_bytes, tx_errors; /* guest -> hv */
+	uint64_t rx_frames, rx_bytes;		 /* hv -> guest */
+	uint64_t rx_dropped;			 /* queue full / too big */
+	uint64_t host_dropped; /* the host side could not send or forward */
+	uint64_t arp_answered; /* loopback: ARP requests answered */
+};
+
+struct netback {
+	struct vif_config cfg;
+	struct domain *d;
+	bool passive; /* a backup's: nothing in or out until it goes live */
+
+	/* Guest side, vCPU thread. */
+	bool connected;
+	bool broken; /* a bad ring: disconnected, said once */
+	evtchn_port_t port;
+	netif_tx_back_ring_t tx;
+	netif_rx_back_ring_t rx;
+	bool rx_pushed; /* responses written since the last push */
+
+	/* Host side -> guest, under @lock (net thread and releasers). */
+	pthread_mutex_t lock;
+	struct netback_frame *q; /* NETBACK_RXQ */
+	unsigned int q_head, q_len;
+	atomic_bool q_ready; /* lock-free hint checked at every exit */
+
+	/* The host side and its thread. */
+	int fd;	     /* tap or UDP socket; -1 until there is one */
+	int wake_fd; /* eventfd: wakes the thread (stop, go live) */
+	atomic_bool stopping;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool live_now; /* go_live asked the thread to take over */
+	uint16_t ip_id;	      /* loopback: IPv4 ids of frames it makes */
+
+	struct netback_stats stats; /* atomic counters */
+};
+
+/* Parse a --vif spec into @cfg; 0, or -1 with @err filled. */
+int vif__parse(struct vif_config *cfg, const char *spec, char *err,
+	       size_t errlen);
+/* "00:16:3e:70:76:01" (18 bytes with the NUL). */
+void vif__format_mac(const uint8_t mac[6], char out[18]);
+
+/* Set up (no host side yet). 0 or -errno. */
+int netback__init(struct netback *nb, const struct vif_config *cfg,
+		  struct domain *d, bool passive);
+/*
+ * Open the host side (tap, or the loopback socket unless passive) and
+ * start the net thread. 0, or -1 after saying why.
+ */
+int netback__start(struct netback *nb);
+void netback__stop(struct netback *nb);
+void netback__dispose(struct netback *nb);
+
+/* PVFTOP_vif_info / PVFTOP_vif_connect; the hypercall's result. */
+long netback__info(struct domain *d, uint64_t index, uint64_t gpa);
+long netback__connect(struct domain *d, uint64_t index, uint64_t gpa);
+
+/* At every exit: consume the guest's tx requests. */
+void netback__tx(struct domain *d);
+/*
+ * Rx, vCPU thread: does the guest have an rx buffer posted? Put one frame
+ * into it (0; -ENOSPC: none posted; -ENODEV: not connected). Push the
+ * responses and raise the port if the guest asked (once per batch).
+ */
+bool netback__rx_room(struct netback *nb);
+int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len);
+void netback__rx_push(struct netback *nb);
+/* Live: take the oldest queued frame from the host side; false if none. */
+bool netback__rx_pop(struct netback *nb, struct netback_frame *f);
+/* Could rx still wake a blocked guest (connected, port unmasked)? */
+bool netback__can_wake(struct netback *nb);
+
+/* A frame the guest sent, released: out through the host side. */
+void netback__send(struct netback *nb, const uint8_t *frame, size_t len);
+/* chan_config.frame_out. */
+void netback__frame_out(void *nb, const void *frame, size_t len);
+/* A backup goes live: take over the service address, announce the MAC. */
+void netback__go_live(struct netback *nb);
+
+void netback__get_stats(struct netback *nb, struct netback_stats *s);
+
+#endif /* PVFT_HV_NETBACK_H */
