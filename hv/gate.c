@@ -607,7 +607,7 @@ int gate__init(struct gate *g, enum gate_mode mode, const char *path,
 	g->chan = chan;
 	g->live_out_fd = -1;
 	g->digest_ns = GATE_DEFAULT_DIGEST_MS * 1000000ull;
-	g->frame_buf = malloc(sizeof(*g->frame_buf));
+	g->frame_buf = malloc(NETBACK_BATCH * sizeof(*g->frame_buf));
 	if (!g->frame_buf)
 		return HV_EXIT_HOST;
 	if (perturb && *perturb) {
@@ -1233,24 +1233,41 @@ static void announce_console(struct domain *d)
 		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
 }
 
-/* Live: queued frames into the guest's posted rx buffers, a batch. */
+static void deliver_frame(struct domain *d, const struct netback_frame *f)
+{
+	struct logfmt_record rec;
+
+	netback__rx_put(d->net, f->data, f->len);
+	if (d->gate.mode != GATE_RECORD)
+		return;
+	rec = (struct logfmt_record){ .type = LOGFMT_NET_RX };
+	rec.u.net_rx = (struct logfmt_net_rx){
+		.pos = here(d),
+		.len = f->len,
+		.bytes = f->data,
+	};
+	put(d, &rec);
+}
+
+/*
+ * Live: frames into the guest's posted rx buffers, as many as it has
+ * posted: the host side's own first (ARP answers), then a batch at a
+ * time straight from the host side.
+ */
 static void deliver_frames(struct domain *d)
 {
 	struct netback *nb = d->net;
 	struct netback_frame *f = d->gate.frame_buf;
-	struct logfmt_record rec;
+	unsigned int slots = netback__rx_slots(nb), n;
 
-	while (netback__rx_room(nb) && netback__rx_pop(nb, f)) {
-		netback__rx_put(nb, f->data, f->len);
-		if (d->gate.mode == GATE_RECORD) {
-			rec = (struct logfmt_record){ .type = LOGFMT_NET_RX };
-			rec.u.net_rx = (struct logfmt_net_rx){
-				.pos = here(d),
-				.len = f->len,
-				.bytes = f->data,
-			};
-			put(d, &rec);
-		}
+	while (slots && netback__rx_pop(nb, f)) {
+		deliver_frame(d, f);
+		slots--;
+	}
+	while (slots && (n = netback__rx_fetch(nb, f, slots))) {
+		for (unsigned int i = 0; i < n; i++)
+			deliver_frame(d, &f[i]);
+		slots -= n;
 	}
 	netback__rx_push(nb);
 }

@@ -81,7 +81,7 @@ struct gate {
 	uint64_t out_bytes;
 	uint64_t records; /* written or replayed */
 
-	struct netback_frame *frame_buf; /* live rx: one frame at a time */
+	struct netback_frame *frame_buf; /* live rx: NETBACK_BATCH frames */
 
 	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off; set once */
 	uint32_t perturb_vcpu; /* the vCPU thread's random state */

@@ -538,6 +538,7 @@ int main(int argc, char **argv)
 			.fenced = gate__fenced,
 			.opaque = &dom,
 			.frame_out = have_vif ? netback__frame_out : NULL,
+			.frame_flush = have_vif ? netback__frame_flush : NULL,
 			.frame_opaque = &vif0,
 		};
 

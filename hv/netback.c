@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,7 +205,8 @@ int netback__init(struct netback *nb, const struct vif_config *cfg,
 	nb->fd = -1;
 	nb->wake_fd = -1;
 	nb->q = calloc(NETBACK_RXQ, sizeof(*nb->q));
-	if (!nb->q)
+	nb->rbuf = calloc(NETBACK_BATCH, sizeof(*nb->rbuf));
+	if (!nb->q || !nb->rbuf)
 		return -ENOMEM;
 	pthread_mutex_init(&nb->lock, NULL);
 	return 0;
@@ -214,7 +216,9 @@ void netback__dispose(struct netback *nb)
 {
 	netback__stop(nb);
 	free(nb->q);
+	free(nb->rbuf);
 	nb->q = NULL;
+	nb->rbuf = NULL;
 	pthread_mutex_destroy(&nb->lock);
 }
 
@@ -304,6 +308,8 @@ static void ring_broken(struct netback *nb, const char *ring, RING_IDX prod,
 		ring, prod, cons);
 }
 
+static void flush_batch(struct netback *nb, struct netback_txbatch *b);
+
 static void notify(struct netback *nb)
 {
 	evtchn__set_pending(&nb->d->evtchn, nb->port);
@@ -355,6 +361,8 @@ void netback__tx(struct domain *d)
 			nb->tx.rsp_prod_pvt++;
 		}
 		nb->tx.req_cons = cons;
+		/* The frames sent from guest memory: out before it changes. */
+		flush_batch(nb, &nb->vbatch);
 		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&nb->tx, note);
 		if (note)
 			notify(nb);
@@ -363,18 +371,23 @@ void netback__tx(struct domain *d)
 	} while (more);
 }
 
-bool netback__rx_room(struct netback *nb)
+unsigned int netback__rx_slots(struct netback *nb)
 {
 	RING_IDX prod;
 
 	if (!nb->connected)
-		return false;
+		return 0;
 	prod = __atomic_load_n(&nb->rx.sring->req_prod, __ATOMIC_ACQUIRE);
 	if (prod - nb->rx.req_cons > RING_SIZE(&nb->rx)) {
 		ring_broken(nb, "rx", prod, nb->rx.req_cons);
-		return false;
+		return 0;
 	}
-	return prod != nb->rx.req_cons;
+	return prod - nb->rx.req_cons;
+}
+
+bool netback__rx_room(struct netback *nb)
+{
+	return netback__rx_slots(nb) > 0;
 }
 
 int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
@@ -428,8 +441,11 @@ bool netback__can_wake(struct netback *nb)
 
 /* ---- the rx queue ------------------------------------------------------ */
 
-/* Any thread: a frame for the guest, taken at its next exit. */
-static void enqueue(struct netback *nb, const uint8_t *frame, size_t len)
+/*
+ * Any thread: a frame for the guest, taken at its next exit. The caller
+ * wakes the vCPU (once for a batch: sched__wake is a system call).
+ */
+static bool enqueue(struct netback *nb, const uint8_t *frame, size_t len)
 {
 	struct netback_frame *f;
 
@@ -438,7 +454,7 @@ static void enqueue(struct netback *nb, const uint8_t *frame, size_t len)
 	    len < PVFT_NET_FRAME_MIN) {
 		pthread_mutex_unlock(&nb->lock);
 		STAT_ADD(nb, rx_dropped, 1);
-		return;
+		return false;
 	}
 	f = &nb->q[(nb->q_head + nb->q_len) % NETBACK_RXQ];
 	f->len = len;
@@ -446,7 +462,7 @@ static void enqueue(struct netback *nb, const uint8_t *frame, size_t len)
 	nb->q_len++;
 	atomic_store(&nb->q_ready, true);
 	pthread_mutex_unlock(&nb->lock);
-	sched__wake(&nb->d->sched);
+	return true;
 }
 
 bool netback__rx_pop(struct netback *nb, struct netback_frame *f)
@@ -556,8 +572,32 @@ static size_t make_udp_frame(struct netback *nb, uint8_t *f,
 	return ETH_HLEN + IP_HLEN + ulen;
 }
 
-/* Loopback: a guest frame out. ARP is answered, UDP to 127/8 forwarded. */
-static void loopback_out(struct netback *nb, const uint8_t *f, size_t len)
+/* Send the batched datagrams: one system call. */
+static void flush_batch(struct netback *nb, struct netback_txbatch *b)
+{
+	unsigned int done = 0;
+	int fd = __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE);
+
+	while (fd >= 0 && done < b->n) {
+		int r = sendmmsg(fd, b->msg + done, b->n - done, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += r;
+	}
+	if (done < b->n)
+		STAT_ADD(nb, host_dropped, b->n - done);
+	b->n = 0;
+}
+
+/*
+ * Loopback: a guest frame out. ARP is answered, UDP to 127/8 forwarded
+ * (batched in @b: the frame's bytes must stay put until flush_batch).
+ */
+static void loopback_out(struct netback *nb, struct netback_txbatch *b,
+			 const uint8_t *f, size_t len)
 {
 	const uint8_t *ip = f + ETH_HLEN, *udp;
 	struct sockaddr_in to = { .sin_family = AF_INET };
@@ -577,7 +617,8 @@ static void loopback_out(struct netback *nb, const uint8_t *f, size_t len)
 			return;
 		put_eth(reply, a + 8, loopback_mac, ETH_P_ARP);
 		put_arp(reply + ETH_HLEN, 2, loopback_mac, tpa, a + 8, spa);
-		enqueue(nb, reply, sizeof(reply));
+		if (enqueue(nb, reply, sizeof(reply)))
+			sched__wake(&nb->d->sched);
 		STAT_ADD(nb, arp_answered, 1);
 		return;
 	}
@@ -597,15 +638,24 @@ static void loopback_out(struct netback *nb, const uint8_t *f, size_t len)
 	    get16(udp) != nb->cfg.guest_port || get16(udp + 4) < UDP_HLEN ||
 	    get16(udp + 4) > tot - ihl)
 		goto drop;
-	if (nb->fd >= 0 &&
-	    sendto(nb->fd, udp + UDP_HLEN, get16(udp + 4) - UDP_HLEN,
-		   MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) >= 0)
-		return;
+	b->to[b->n] = to;
+	b->iov[b->n] = (struct iovec){ (void *)(udp + UDP_HLEN),
+				       get16(udp + 4) - UDP_HLEN };
+	b->msg[b->n] = (struct mmsghdr){ .msg_hdr = {
+					     .msg_name = &b->to[b->n],
+					     .msg_namelen = sizeof(to),
+					     .msg_iov = &b->iov[b->n],
+					     .msg_iovlen = 1,
+					 } };
+	if (++b->n == NETBACK_BATCH)
+		flush_batch(nb, b);
+	return;
 drop:
 	STAT_ADD(nb, host_dropped, 1);
 }
 
-void netback__send(struct netback *nb, const uint8_t *frame, size_t len)
+static void send_frame(struct netback *nb, struct netback_txbatch *b,
+		       const uint8_t *frame, size_t len)
 {
 	if (__atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
 		return;
@@ -615,16 +665,31 @@ void netback__send(struct netback *nb, const uint8_t *frame, size_t len)
 			STAT_ADD(nb, host_dropped, 1);
 		break;
 	case VIF_HOST_LOOPBACK:
-		loopback_out(nb, frame, len);
+		loopback_out(nb, b, frame, len);
 		break;
 	case VIF_HOST_NONE:
 		break;
 	}
 }
 
+/* vCPU thread, during netback__tx (which flushes). */
+void netback__send(struct netback *nb, const uint8_t *frame, size_t len)
+{
+	send_frame(nb, &nb->vbatch, frame, len);
+}
+
 void netback__frame_out(void *opaque, const void *frame, size_t len)
 {
-	netback__send(opaque, frame, len);
+	struct netback *nb = opaque;
+
+	send_frame(nb, &nb->wbatch, frame, len);
+}
+
+void netback__frame_flush(void *opaque)
+{
+	struct netback *nb = opaque;
+
+	flush_batch(nb, &nb->wbatch);
 }
 
 /* ---- the host sides ---------------------------------------------------- */
@@ -713,41 +778,91 @@ static void service_name(struct netback *nb, char *out, size_t len)
 	snprintf(out, len, "%s:%u", a, ntohs(nb->cfg.service.sin_port));
 }
 
-static void read_tap(struct netback *nb)
+/* A passive tap (a backup's) sees the segment's broadcasts: drop them. */
+static void drain_tap(struct netback *nb)
 {
-	uint8_t buf[65536];
+	uint8_t buf[2048];
 
-	for (int i = 0; i < 64; i++) {
-		ssize_t n = read(nb->fd, buf, sizeof(buf));
-
-		if (n < 0)
-			return;
-		/* A backup's tap sees the segment's broadcasts: not its. */
-		if (__atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
-			continue;
-		enqueue(nb, buf, n);
-	}
+	for (int i = 0; i < NETBACK_BATCH; i++)
+		if (read(nb->fd, buf, sizeof(buf)) < 0)
+			break;
 }
 
-static void read_loopback(struct netback *nb)
+int netback__host_fd(struct netback *nb)
 {
-	uint8_t buf[65536], f[PVFT_NET_FRAME_MAX];
+	if (!nb || nb->cfg.host == VIF_HOST_NONE ||
+	    __atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
+		return -1;
+	return __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE);
+}
 
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_in from;
-		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(nb->fd, buf, sizeof(buf), 0,
-				     (struct sockaddr *)&from, &fl);
+static unsigned int fetch_tap(struct netback *nb, struct netback_frame *f,
+			      unsigned int max)
+{
+	unsigned int got = 0;
+
+	while (got < max) {
+		/* One byte more than a frame: a longer one shows, and goes. */
+		ssize_t n = read(nb->fd, nb->rbuf[0], PVFT_NET_FRAME_MAX + 1);
 
 		if (n < 0)
-			return;
-		if (fl != sizeof(from) || from.sin_family != AF_INET ||
-		    (size_t)n > UDP_PAYLOAD_MAX) {
+			break;
+		if (n < PVFT_NET_FRAME_MIN || n == PVFT_NET_FRAME_MAX + 1) {
 			STAT_ADD(nb, rx_dropped, 1);
 			continue;
 		}
-		enqueue(nb, f, make_udp_frame(nb, f, &from, buf, n));
+		f[got].len = n;
+		memcpy(f[got].data, nb->rbuf[0], n);
+		got++;
 	}
+	return got;
+}
+
+static unsigned int fetch_loopback(struct netback *nb, struct netback_frame *f,
+				   unsigned int max)
+{
+	struct mmsghdr msg[NETBACK_BATCH];
+	struct iovec iov[NETBACK_BATCH];
+	struct sockaddr_in from[NETBACK_BATCH];
+	unsigned int got = 0;
+	int n;
+
+	memset(msg, 0, sizeof(msg));
+	for (unsigned int i = 0; i < max; i++) {
+		iov[i] = (struct iovec){ nb->rbuf[i], UDP_PAYLOAD_MAX + 1 };
+		msg[i].msg_hdr.msg_iov = &iov[i];
+		msg[i].msg_hdr.msg_iovlen = 1;
+		msg[i].msg_hdr.msg_name = &from[i];
+		msg[i].msg_hdr.msg_namelen = sizeof(from[i]);
+	}
+	/* Datagrams come in bursts: a batch per system call. */
+	n = recvmmsg(nb->fd, msg, max, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		size_t len = msg[i].msg_len;
+
+		if (msg[i].msg_hdr.msg_namelen != sizeof(from[i]) ||
+		    from[i].sin_family != AF_INET ||
+		    msg[i].msg_hdr.msg_flags & MSG_TRUNC ||
+		    len > UDP_PAYLOAD_MAX) {
+			STAT_ADD(nb, rx_dropped, 1);
+			continue;
+		}
+		f[got].len =
+		    make_udp_frame(nb, f[got].data, &from[i], nb->rbuf[i], len);
+		got++;
+	}
+	return got;
+}
+
+unsigned int netback__rx_fetch(struct netback *nb, struct netback_frame *f,
+			       unsigned int max)
+{
+	if (netback__host_fd(nb) < 0 || !max)
+		return 0;
+	if (max > NETBACK_BATCH)
+		max = NETBACK_BATCH;
+	return nb->cfg.host == VIF_HOST_TAP ? fetch_tap(nb, f, max)
+					    : fetch_loopback(nb, f, max);
 }
 
 /* A tap backup gone live: tell the segment where the guest's MAC is now. */
@@ -781,13 +896,15 @@ static void *net_thread(void *arg)
 
 	service_name(nb, svc, sizeof(svc));
 	for (;;) {
+		/* Live, the vCPU thread reads the host side at exits. */
+		bool drain = nb->cfg.host == VIF_HOST_TAP &&
+			     __atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE);
 		struct pollfd pfd[2] = {
 			{ .fd = nb->wake_fd, .events = POLLIN },
-			{ .fd = __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE),
-			  .events = POLLIN },
+			{ .fd = drain ? nb->fd : -1, .events = POLLIN },
 		};
 		bool want_bind = nb->cfg.host == VIF_HOST_LOOPBACK &&
-				 pfd[1].fd < 0 && atomic_load(&nb->live_now);
+				 nb->fd < 0 && atomic_load(&nb->live_now);
 
 		if (poll(pfd, 2, want_bind ? BIND_RETRY_MS : -1) < 0 &&
 		    errno != EINTR)
@@ -825,18 +942,15 @@ static void *net_thread(void *arg)
 			}
 			continue;
 		}
-		if (pfd[1].revents & POLLIN) {
-			if (nb->cfg.host == VIF_HOST_TAP)
-				read_tap(nb);
-			else
-				read_loopback(nb);
-		}
+		if (pfd[1].revents & POLLIN)
+			drain_tap(nb);
 	}
 	return NULL;
 }
 
 int netback__start(struct netback *nb)
 {
+	sigset_t all, old;
 	char svc[64];
 	int rc;
 
@@ -857,7 +971,11 @@ int netback__start(struct netback *nb)
 			return -1;
 		}
 	}
+	/* Stop signals belong to the I/O thread: none may land here. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&nb->thread, NULL, net_thread, nb);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		pr_err("vif0: cannot start the net thread: %s", strerror(rc));
 		return -1;

@@ -28,6 +28,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,12 +71,22 @@ struct vif_config {
 	{                                          \
 		0x02, 0x70, 0x76, 0x66, 0x74, 0x01 \
 	}
-/* Frames from the host side waiting for the guest's rx buffers. */
-#define NETBACK_RXQ 512
+/* Frames the host side made itself (ARP replies), for the guest. */
+#define NETBACK_RXQ 64
+/* Frames read or sent per system call. */
+#define NETBACK_BATCH 32
 
 struct netback_frame {
 	uint16_t len;
 	uint8_t data[PVFT_NET_FRAME_MAX];
+};
+
+/* Loopback datagrams waiting for one sendmmsg (one sending thread each). */
+struct netback_txbatch {
+	unsigned int n;
+	struct mmsghdr msg[NETBACK_BATCH];
+	struct iovec iov[NETBACK_BATCH];
+	struct sockaddr_in to[NETBACK_BATCH];
 };
 
 struct netback_stats {
@@ -112,7 +123,11 @@ struct netback {
 	pthread_t thread;
 	bool thread_started;
 	atomic_bool live_now; /* go_live asked the thread to take over */
-	uint16_t ip_id;	      /* loopback: IPv4 ids of frames it makes */
+	uint16_t ip_id;	      /* loopback: IPv4 ids (vCPU thread) */
+	struct netback_txbatch vbatch; /* sent by the vCPU thread */
+	struct netback_txbatch wbatch; /* sent by the channel's writer */
+	/* vCPU thread: loopback datagrams read by recvmmsg. */
+	uint8_t (*rbuf)[PVFT_NET_FRAME_MAX + 1];
 
 	struct netback_stats stats; /* atomic counters */
 };
@@ -148,15 +163,30 @@ void netback__tx(struct domain *d);
 bool netback__rx_room(struct netback *nb);
 int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len);
 void netback__rx_push(struct netback *nb);
-/* Live: take the oldest queued frame from the host side; false if none. */
+/* Rx buffers the guest has posted (0 if not connected). */
+unsigned int netback__rx_slots(struct netback *nb);
+/* Live: take the oldest queued frame (the host side's own); false if none. */
 bool netback__rx_pop(struct netback *nb, struct netback_frame *f);
+/*
+ * Live, vCPU thread: read up to @max (<= NETBACK_BATCH) frames straight
+ * from the host side (an active one: never a backup's before it goes
+ * live), without waiting. Returns how many are in @f.
+ */
+unsigned int netback__rx_fetch(struct netback *nb, struct netback_frame *f,
+			       unsigned int max);
+/* The fd a blocked vCPU polls for frames: the active host side's, or -1. */
+int netback__host_fd(struct netback *nb);
 /* Could rx still wake a blocked guest (connected, port unmasked)? */
 bool netback__can_wake(struct netback *nb);
 
 /* A frame the guest sent, released: out through the host side. */
 void netback__send(struct netback *nb, const uint8_t *frame, size_t len);
-/* chan_config.frame_out. */
+/*
+ * chan_config.frame_out / frame_flush (the writer thread): frames are
+ * batched and sent with one system call per batch (loopback: sendmmsg).
+ */
 void netback__frame_out(void *nb, const void *frame, size_t len);
+void netback__frame_flush(void *nb);
 /* A backup goes live: take over the service address, announce the MAC. */
 void netback__go_live(struct netback *nb);
 

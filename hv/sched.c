@@ -141,7 +141,11 @@ static long block(struct domain *d)
 
 	v->evtchn_upcall_mask = 0;
 	for (;;) {
-		struct pollfd pfd = { .fd = s->wake_fd, .events = POLLIN };
+		/* The vif's host side too: its frames are read at exits. */
+		struct pollfd pfd[2] = {
+			{ .fd = s->wake_fd, .events = POLLIN },
+			{ .fd = netback__host_fd(d->net), .events = POLLIN },
+		};
 		struct timespec ts, *tsp = NULL;
 
 		gate__deliver(d);
@@ -177,7 +181,7 @@ static long block(struct domain *d)
 			ts.tv_nsec = left % 1000000000ull;
 			tsp = &ts;
 		}
-		if (ppoll(&pfd, 1, tsp, NULL) > 0)
+		if (ppoll(pfd, 2, tsp, NULL) > 0 && pfd[0].revents)
 			drain_wake(s);
 	}
 	return 0;

@@ -62,6 +62,7 @@ struct chan_config {
 	int out_fd; /* where released console output goes; -1: nowhere */
 	/* Released network frames go here (the writer thread). */
 	void (*frame_out)(void *opaque, const void *frame, size_t len);
+	void (*frame_flush)(void *opaque); /* after each batch of frames */
 	void *frame_opaque;
 	/* Called on the channel thread when the replica must halt. */
 	void (*fenced)(void *opaque);
@@ -120,6 +121,8 @@ struct chan {
 	struct chan_out *w_head, *w_tail;     /* acked: for the writer */
 	size_t out_bytes;		      /* held or being written */
 	bool writing;			      /* the writer holds a chunk */
+	struct chan_out *f_head, *f_tail;     /* acked frames: this thread's */
+	bool sending;			      /* ... and it is sending them */
 	pthread_t writer;
 	bool writer_started;
 	uint64_t tx_total, sent_total; /* stream bytes appended, sent */

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# make bench, the networked kv guest (issue "networked guests"; DESIGN.md 5):
+# each number next to its baseline measured here, in the same run, over
+# the loopback host side (Documentation/net.md):
+#   kv-throughput  pvft-kv-client against the kv guest in a pair vs the
+#                  unreplicated domain: requests/s (ratio), latency p50/p99
+#   kv-log         log channel Mbit/s and bytes logged per request
+#   kv-failover    kill -9 of the primary under load: the longest gap the
+#                  clients saw with no reply (blackout), p50/p99 over
+#                  KV_FAILOVER_TRIALS, and every trial's lost and doubly
+#                  applied writes (must be 0)
+# Every process started is ended by PID. Last line per benchmark:
+# "bench: NAME key=value ...".
+set -euo pipefail
+build=${1:-build}
+HV=$build/bin/pvft-hv
+CLIENT=$build/bin/pvft-kv-client
+G=$build/guest
+runs=${BENCH_RUNS:-3}
+trials=${KV_FAILOVER_TRIALS:-50}
+secs=${KV_SECONDS:-5}
+clients=${KV_CLIENTS:-32}
+where=${BENCH_WHERE:-host}
+timeout_ms=${PAIR_TIMEOUT_MS:-80}
+MAC=00:16:3e:70:76:01
+GIP=10.0.2.15
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+	local p hex
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		hex=$(printf '%04X' "$p")
+		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/udp 2>/dev/null ||
+			{ echo "$p"; return; }
+	done
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# pct P FILE: the P-th percentile of the numbers in FILE (one per line).
+pct() { sort -n "$2" | awk -v p="$1" '{ v[NR] = $1 } END { i = int((NR * p + 99) / 100); if (i < 1) i = 1; print v[i] }'; }
+
+aport=$(free_port)
+mkdir -p "$tmp/arb"
+"$build/bin/pvft-arbiter" --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$tmp/arb.err" && break; sleep 0.1; done
+pair_id=0
+
+kv_args() { # PORT
+	echo "--vif mac=$MAC,ip=$GIP,loopback=127.0.0.1:$1 --memory 64"
+}
+kv_cmdline() { echo "ip=$GIP/24 gw=10.0.2.2 port=$1"; }
+
+wait_listening() { # FILE
+	for _ in $(seq 300); do grep -q "kv: listening" "$1" 2>/dev/null && return 0; sleep 0.01; done
+	return 1
+}
+
+# solo PORT: an unreplicated kv domain; sets spid.
+start_solo() {
+	# shellcheck disable=SC2046
+	"$HV" $(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
+		>"$tmp/s.out" 2>"$tmp/s.err" </dev/null &
+	spid=$!
+	pids+=("$spid")
+	wait_listening "$tmp/s.out"
+}
+
+# start_pair PORT: a kv pair; the primary's files $tmp/p.*, the backup's
+# $tmp/b.*. Sets ppid, bpid.
+start_pair() {
+	local bport
+	pair_id=$((pair_id + 1))
+	bport=$(free_port)
+	# shellcheck disable=SC2046
+	"$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
+		>"$tmp/b.out" 2>"$tmp/b.err" </dev/null &
+	bpid=$!
+	pids+=("$bpid")
+	for _ in $(seq 100); do grep -q "waiting for the primary" "$tmp/b.err" && break; sleep 0.05; done
+	# shellcheck disable=SC2046
+	"$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
+		>"$tmp/p.out" 2>"$tmp/p.err" </dev/null &
+	ppid=$!
+	pids+=("$ppid")
+	wait_listening "$tmp/p.out"
+}
+
+stop() { # PID...
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+load() { # PORT SECONDS OUT
+	"$CLIENT" --server "127.0.0.1:$1" --clients "$clients" --duration "$2" --json >"$3" 2>"$3.err"
+}
+
+backend=$("$build/bin/pvft-exitbench" -n 10 2>/dev/null | grep -oE 'backend=[a-z]+' | cut -d= -f2)
+
+# Throughput and latency: the mean of $runs runs each way, interleaved.
+s_rps=0 p_rps=0
+for r in $(seq "$runs"); do
+	port=$(free_port)
+	start_solo "$port"
+	load "$port" "$secs" "$tmp/solo.json"
+	stop "$spid"
+	port=$(free_port)
+	start_pair "$port"
+	load "$port" "$secs" "$tmp/pair.json"
+	stop "$ppid"
+	wait "$bpid" 2>/dev/null || true
+	for w in solo pair; do
+		jq -e '.ok' "$tmp/$w.json" >/dev/null ||
+			{ echo "bench: kv $w run $r failed:" >&2; cat "$tmp/$w.json" "$tmp/$w.json.err" >&2; exit 1; }
+	done
+	s_rps=$(jq -r --argjson a "$s_rps" '.throughput_rps + $a' "$tmp/solo.json")
+	p_rps=$(jq -r --argjson a "$p_rps" '.throughput_rps + $a' "$tmp/pair.json")
+done
+s_p50=$(jq -r '.latency_us.p50' "$tmp/solo.json")
+s_p99=$(jq -r '.latency_us.p99' "$tmp/solo.json")
+p_p50=$(jq -r '.latency_us.p50' "$tmp/pair.json")
+p_p99=$(jq -r '.latency_us.p99' "$tmp/pair.json")
+echo "bench: kv-throughput backend=$backend where=$where clients=$clients seconds=$secs runs=$runs solo_rps=$(ratio "$s_rps" "$runs") pair_rps=$(ratio "$p_rps" "$runs") pair_ratio=$(ratio "$p_rps" "$s_rps") solo_p50_us=$s_p50 solo_p99_us=$s_p99 pair_p50_us=$p_p50 pair_p99_us=$p_p99"
+
+# The log: the last pair run's primary says how many bytes it sent.
+bytes=$(grep -oE '[0-9]+ bytes sent' "$tmp/p.err" | grep -oE '^[0-9]+' | tail -n 1)
+mbit=$(grep -oE '\(([0-9.]+) Mbit/s\)' "$tmp/p.err" | tr -d '()' | cut -d' ' -f1 | tail -n 1)
+answered=$(jq -r '.answered' "$tmp/pair.json")
+echo "bench: kv-log backend=$backend where=$where mbit_s=$mbit bytes=$bytes requests=$answered bytes_per_request=$(ratio "${bytes:-0}" "$answered") vmware_ft_mbit_s=0.5-18"
+
+# Failover: kill -9 of the primary at a random moment under load; the
+# client's longest gap with no reply, and its verdict on every write.
+: >"$tmp/blackouts"
+lost=0 doubled=0 failed=0 done_trials=0
+for i in $(seq "$trials"); do
+	port=$(free_port)
+	start_pair "$port"
+	load "$port" 3 "$tmp/f.json" &
+	cpid=$!
+	pids+=("$cpid")
+	sleep "0.$((5 + RANDOM % 5))$((RANDOM % 10))"
+	kill -9 "$ppid" 2>/dev/null || true
+	wait "$cpid" || true
+	stop "$bpid"
+	{ wait "$ppid"; } 2>/dev/null || true
+	grep -q "went live" "$tmp/b.err" || { echo "bench: kv-failover trial $i: the backup did not go live" >&2; failed=$((failed + 1)); continue; }
+	if ! jq -e '.ok' "$tmp/f.json" >/dev/null 2>&1; then
+		failed=$((failed + 1))
+		echo "bench: kv-failover trial $i: the client failed:" >&2
+		cat "$tmp/f.json" "$tmp/f.json.err" >&2 || true
+	fi
+	lost=$((lost + $(jq -r '.lost // 0' "$tmp/f.json" 2>/dev/null || echo 0)))
+	doubled=$((doubled + $(jq -r '.doubled // 0' "$tmp/f.json" 2>/dev/null || echo 0)))
+	jq -r '.blackout_ms' "$tmp/f.json" >>"$tmp/blackouts" 2>/dev/null || true
+	done_trials=$((done_trials + 1))
+done
+echo "bench: kv-failover backend=$backend where=$where trials=$done_trials failed=$failed timeout_ms=$timeout_ms blackout_p50_ms=$(pct 50 "$tmp/blackouts") blackout_p99_ms=$(pct 99 "$tmp/blackouts") blackout_max_ms=$(pct 100 "$tmp/blackouts") lost_writes=$lost doubled_writes=$doubled"
+[ "$failed" -eq 0 ] && [ "$lost" -eq 0 ] && [ "$doubled" -eq 0 ]
