@@ -174,6 +174,14 @@ SAN_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(tests-tests) \
 	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) \
 	$(filter-out $(BUILD)/arbiter/pvft-arbiter.o,$(objs-arbiter)) \
 	$(objs-logchan) $(objs-lib))
+# The guest's pure code (no hypercalls) is tested on the host too. Its
+# headers come first by -iquote only, so that guest/include's time.h and
+# errno.h never stand in for the host's <time.h> and <errno.h>.
+GUEST_HOSTED := $(BUILD)/san/guest/net.o $(BUILD)/san/guest/kvstore.o
+SAN_OBJS += $(GUEST_HOSTED)
+$(GUEST_HOSTED) $(BUILD)/san/tests/unit/test_net.o \
+	$(BUILD)/san/tests/unit/test_kvstore.o: \
+	HOST_CFLAGS := -iquote guest/include $(HOST_CFLAGS)
 
 $(BUILD)/san/%.o: %.c
 	$(call msg,CC [S],$@)

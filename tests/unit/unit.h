@@ -19,5 +19,7 @@ void test_logfile__register(void);
 void test_gate__register(void);
 void test_arbiter__register(void);
 void test_chan__register(void);
+void test_net__register(void);
+void test_kvstore__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
