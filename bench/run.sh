@@ -98,6 +98,7 @@ done
 # (e) the live pair: against the unreplicated domain, TCP, the timeout.
 if [ "$where" = host ]; then
 	bench/pair.sh "$build"
+	bench/kv.sh "$build"
 fi
 
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG
