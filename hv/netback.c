@@ -796,6 +796,13 @@ int netback__host_fd(struct netback *nb)
 	return __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE);
 }
 
+int netback__wait_fd(struct netback *nb)
+{
+	if (!nb || !netback__rx_slots(nb))
+		return -1;
+	return netback__host_fd(nb);
+}
+
 static unsigned int fetch_tap(struct netback *nb, struct netback_frame *f,
 			      unsigned int max)
 {

@@ -174,8 +174,13 @@ bool netback__rx_pop(struct netback *nb, struct netback_frame *f);
  */
 unsigned int netback__rx_fetch(struct netback *nb, struct netback_frame *f,
 			       unsigned int max);
-/* The fd a blocked vCPU polls for frames: the active host side's, or -1. */
+/* The active host side's fd, or -1 (none, or a backup's: passive). */
 int netback__host_fd(struct netback *nb);
+/*
+ * What a blocked vCPU polls for frames: the host fd while the guest has rx
+ * buffers posted (else frames wait in the socket and the vCPU sleeps).
+ */
+int netback__wait_fd(struct netback *nb);
 /* Could rx still wake a blocked guest (connected, port unmasked)? */
 bool netback__can_wake(struct netback *nb);
 

@@ -144,7 +144,7 @@ static long block(struct domain *d)
 		/* The vif's host side too: its frames are read at exits. */
 		struct pollfd pfd[2] = {
 			{ .fd = s->wake_fd, .events = POLLIN },
-			{ .fd = netback__host_fd(d->net), .events = POLLIN },
+			{ .fd = netback__wait_fd(d->net), .events = POLLIN },
 		};
 		struct timespec ts, *tsp = NULL;
 
