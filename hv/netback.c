@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@
 #define BIND_SAY_MS 1000
 
 static const uint8_t loopback_mac[6] = VIF_LOOPBACK_MAC;
+static const uint8_t tap_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t broadcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
 /* ---- the --vif spec ---------------------------------------------------- */
@@ -694,6 +696,22 @@ void netback__frame_flush(void *opaque)
 
 /* ---- the host sides ---------------------------------------------------- */
 
+/* Best effort: a host without IPv6 has nothing to turn off. */
+static void no_ipv6(const char *ifname)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+		 ifname);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		pr_debug("vif0: cannot turn IPv6 off on %s", ifname);
+	close(fd);
+}
+
 static int open_tap(struct netback *nb)
 {
 	struct ifreq ifr = { 0 };
@@ -713,6 +731,17 @@ static int open_tap(struct netback *nb)
 		return -1;
 	}
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/*
+	 * As Xen's netback: the host end gets fe:ff:ff:ff:ff:ff, so that a
+	 * bridge never takes the tap's MAC for its own (a bridge without a
+	 * set MAC takes its lowest port's), and no IPv6 of its own.
+	 */
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, tap_mac, 6);
+	if (s >= 0 && ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
+		pr_warn("vif0: cannot set tap %s's MAC: %s", nb->cfg.tap,
+			strerror(errno));
+	no_ipv6(nb->cfg.tap);
 	rc = s < 0 ? -1 : ioctl(s, SIOCGIFFLAGS, &ifr);
 	if (!rc) {
 		ifr.ifr_flags |= IFF_UP;
