@@ -71,7 +71,7 @@ PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/pvft $(BUILD)/bin/compute-native \
 	$(BUILD)/bin/pvft-tcprtt
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
 FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
-	$(BUILD)/bin/pvft-fuzz-log
+	$(BUILD)/bin/pvft-fuzz-log $(BUILD)/bin/pvft-fuzz-net
 
 .PHONY: all deps demo check soak bench fuzz clean format
 # Guest objects are named here so that make never takes them for
@@ -221,6 +221,15 @@ $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+# The guest's IPv4 stack and kv service on a peer's bytes, built for the
+# host as GUEST_HOSTED is: guest/include by -iquote only, and first.
+$(BUILD)/bin/pvft-fuzz-net: tests/fuzz/fuzz_net.c guest/net.c guest/kvstore.c \
+	guest/include/net.h guest/include/kvstore.h guest/include/cmdline.h \
+	include/pvft/kv.h
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang -iquote guest/include $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # Host programs the test scripts drive: each tests/tools/NAME.c plus the
 # shared TCP helpers (the kv tools use their HOST:PORT parsing).

@@ -1380,6 +1380,8 @@ void gate__deliver(struct domain *d)
 		deliver_replayed(d);
 	else
 		deliver_live(d);
+	if (d->gate.chan && d->gate.mode == GATE_RECORD)
+		chan__kick(d->gate.chan);
 }
 
 bool gate__replay_ended(struct domain *d)

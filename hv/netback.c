@@ -47,16 +47,29 @@ static const uint8_t broadcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
 /* ---- the --vif spec ---------------------------------------------------- */
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly XX:XX:XX:XX:XX:XX, two hex digits a byte. */
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned int b[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-		   &b[4], &b[5], &end) != 6)
+	if (strlen(s) != 17)
 		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = b[i];
+	for (int i = 0; i < 6; i++) {
+		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -1;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
 	/* A vif's MAC is a unicast address. */
 	return mac[0] & 1 ? -1 : 0;
 }
@@ -312,9 +325,16 @@ static void ring_broken(struct netback *nb, const char *ring, RING_IDX prod,
 
 static void flush_batch(struct netback *nb, struct netback_txbatch *b);
 
+/* Is the vif's port still its own (the guest may have closed it)? */
+static bool port_ours(const struct netback *nb)
+{
+	return nb->d->evtchn.port[nb->port].state == EVTCHN_HV;
+}
+
 static void notify(struct netback *nb)
 {
-	evtchn__set_pending(&nb->d->evtchn, nb->port);
+	if (port_ours(nb))
+		evtchn__set_pending(&nb->d->evtchn, nb->port);
 }
 
 void netback__tx(struct domain *d)
@@ -400,8 +420,10 @@ int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
 
 	if (!nb->connected)
 		return -ENODEV;
+	if (len < PVFT_NET_FRAME_MIN || len > PVFT_NET_FRAME_MAX)
+		return -EINVAL;
 	if (!netback__rx_room(nb))
-		return -ENOSPC;
+		return nb->connected ? -ENOSPC : -ENODEV;
 	RING_COPY_REQUEST(&nb->rx, nb->rx.req_cons, &req);
 	nb->rx.req_cons++;
 	rsp = RING_GET_RESPONSE(&nb->rx, nb->rx.rsp_prod_pvt);
@@ -437,7 +459,7 @@ void netback__rx_push(struct netback *nb)
 
 bool netback__can_wake(struct netback *nb)
 {
-	return nb && nb->connected &&
+	return nb && nb->connected && port_ours(nb) &&
 	       evtchn__can_raise(&nb->d->evtchn, nb->port);
 }
 

@@ -137,6 +137,7 @@ int chan__init(struct chan *c, const struct chan_config *cfg)
 		pthread_condattr_init(&a);
 		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 		pthread_cond_init(&c->cond, &a);
+		pthread_cond_init(&c->w_cond, &a);
 		pthread_condattr_destroy(&a);
 	}
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -170,6 +171,7 @@ void chan__dispose(struct chan *c)
 	c->stopping = true;
 	wake(c);
 	pthread_cond_broadcast(&c->cond);
+	pthread_cond_broadcast(&c->w_cond);
 	pthread_mutex_unlock(&c->lock);
 	if (c->thread_started)
 		pthread_join(c->thread, NULL);
@@ -845,6 +847,8 @@ static void release_output(struct chan *c)
 		o->next = NULL;
 		head = o->frame ? &c->f_head : &c->w_head;
 		tail = o->frame ? &c->f_tail : &c->w_tail;
+		if (!o->frame)
+			pthread_cond_signal(&c->w_cond);
 		if (*tail)
 			(*tail)->next = o;
 		else
@@ -934,9 +938,12 @@ static void *writer_thread(void *arg)
 			    now_ns() - c->last_rx_ns <=
 				c->cfg.timeout_ms * 1000000ull);
 		bool console = false;
+		struct timespec ts;
 
+		/* Its own condition: the vCPU's wake-ups are not its. */
 		if (!list || !may) {
-			timed_wait(c, list ? 5 : 100);
+			deadline_after(&ts, list ? 5 : 100);
+			pthread_cond_timedwait(&c->w_cond, &c->lock, &ts);
 			continue;
 		}
 		/* All that is released, in one go: one lock round trip. */
@@ -1397,9 +1404,10 @@ int chan__append(struct chan *c, struct logfmt_record *rec)
 		 * queued, or at the end. A wake-up per record costs the host
 		 * more than the record itself.
 		 */
-		if (c->out_head || c->tx_len - c->tx_off > 65536 ||
-		    rec->type == LOGFMT_END)
+		if (c->tx_len - c->tx_off > 65536 || rec->type == LOGFMT_END)
 			wake(c);
+		else if (c->out_head)
+			__atomic_store_n(&c->out_wake, true, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
@@ -1447,7 +1455,21 @@ static void hold(struct chan *c, bool frame, const void *buf, size_t len)
 		c->out_head = o;
 	c->out_tail = o;
 	c->out_bytes += len;
-	/* Its records go out now: the sooner acked, the sooner released. */
+	/*
+	 * Its records go out at the end of this exit (chan__kick): the
+	 * sooner acked, the sooner released; one wake-up for the exit's
+	 * whole batch.
+	 */
+	__atomic_store_n(&c->out_wake, true, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void chan__kick(struct chan *c)
+{
+	if (!__atomic_load_n(&c->out_wake, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->out_wake = false;
 	wake(c);
 	pthread_mutex_unlock(&c->lock);
 }

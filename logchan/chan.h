@@ -104,7 +104,9 @@ struct chan {
 	char peer[LOGFMT_HELLO_NODE_MAX + 1];
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* the vCPU thread waits here */
+	pthread_cond_t cond;   /* the vCPU thread waits here */
+	pthread_cond_t w_cond; /* the writer thread waits here */
+	bool out_wake;	       /* output waits: wake the thread (chan__kick) */
 	enum chan_state state;
 	bool stopping; /* chan__stop(): the thread ends */
 	bool sleeping; /* the thread is in poll(): wake it */
@@ -193,6 +195,11 @@ void chan__output(struct chan *c, const void *buf, size_t len);
  * network (Documentation/net.md).
  */
 void chan__output_frame(struct chan *c, const void *frame, size_t len);
+/*
+ * At the end of each exit: output made during it waits on acks, so the
+ * channel thread sends its records now (one wake-up for the exit).
+ */
+void chan__kick(struct chan *c);
 /*
  * Before each entry into the guest. While the backup lags more than
  * max_lag_ms: waits up to @wait_ms and returns true (call again, after

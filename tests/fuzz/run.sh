@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fuzz: run each libFuzzer target for SECONDS (default 15, make fuzz: 300),
-# seeded with the real guest images, one hypercall of each kind and logs
-# holding one record of each type. A crash
-# or sanitizer report fails it and leaves the input in build/fuzz/.
+# seeded with the real guest images, one hypercall of each kind, logs
+# holding one record of each type and the frames the kv guest answers.
+# A crash or sanitizer report fails it and leaves the input in build/fuzz/.
 # Last line: "N passed, N failed".
 set -u
 build=${1:-build}
@@ -203,7 +203,170 @@ log_seeds() {
 	write_seed stream-header
 }
 
-for target in elf hypercall log; do
+# be N VALUE: VALUE as N big-endian bytes (network order), into $seed.
+be() {
+	local i
+	for ((i = $1 - 1; i >= 0; i--)); do seed+=($((($2 >> (8 * i)) & 255))); done
+}
+
+# fuzz_net.c's stack is 10.0.0.5/24 at 02:00:00:00:00:05, gateway
+# 10.0.0.1, the kv service on UDP 7000. Checksums are left 0: the target
+# makes them right itself (a UDP checksum of 1 asks it to compute one).
+# The frames of an input are separated by FRAME_SEP.
+readonly NET_US=$((0x0a000005)) NET_PEER=$((0x0a000002))
+sep() {
+	le 1 254
+	str NXT
+}
+# mac LAST: 02:00:00:00:00:LAST; 255 is the broadcast address.
+mac() {
+	if [ "$1" -eq 255 ]; then
+		le 6 $((0xffffffffffff))
+	else
+		le 1 2
+		le 4 0
+		le 1 "$1"
+	fi
+}
+# eth DST-LAST TYPE: from the peer, 02:00:00:00:00:02.
+eth() {
+	mac "$1"
+	mac 2
+	be 2 "$2"
+}
+# ipv4 PROTO SRC DST PAYLOAD-LEN: no options, don't fragment, TTL 64.
+ipv4() {
+	be 1 $((0x45))
+	be 1 0
+	be 2 $((20 + $4))
+	be 2 0
+	be 2 $((0x4000))
+	be 1 64
+	be 1 "$1"
+	be 2 0
+	be 4 "$2"
+	be 4 "$3"
+}
+# kv_request OP REQ KEY VALUE [CLIENT]: include/pvft/kv.h, client 7.
+kv_request() {
+	le 2 $((0x564b))
+	le 1 1
+	le 1 "$1"
+	le 8 "${5:-7}"
+	le 8 "$2"
+	le 2 ${#3}
+	le 2 ${#4}
+	str "$3"
+	str "$4"
+}
+# kv_udp DST-LAST DST-IP SRC-IP UDP-CSUM OP REQ KEY VALUE: a request
+# from SRC-IP:40000 to the kv port.
+kv_udp() {
+	local len=$((24 + ${#7} + ${#8}))
+	eth "$1" $((0x0800))
+	ipv4 17 "$3" "$2" $((8 + len))
+	be 2 40000
+	be 2 7000
+	be 2 $((8 + len))
+	be 2 "$4"
+	kv_request "$5" "$6" "$7" "$8"
+}
+# The peer asks for our MAC.
+arp_request() {
+	eth 255 $((0x0806))
+	be 2 1
+	be 2 $((0x0800))
+	be 1 6
+	be 1 4
+	be 2 1 # request
+	mac 2
+	be 4 $NET_PEER
+	le 6 0
+	be 4 $NET_US
+}
+# icmp_echo DATA-LEN: an echo request carrying DATA-LEN bytes.
+icmp_echo() {
+	local i
+	eth 5 $((0x0800))
+	ipv4 1 $NET_PEER $NET_US $((8 + $1))
+	be 2 $((0x0800)) # echo request, code 0
+	be 2 0
+	be 2 1
+	be 2 1
+	for ((i = 0; i < $1; i++)); do seed+=($((i & 255))); done
+}
+
+net_seeds() {
+	local req
+	seed=()
+	kv_request 1 1 key value
+	write_seed kv-put
+	seed=()
+	arp_request
+	write_seed arp-request
+	seed=()
+	icmp_echo 4
+	write_seed icmp-echo
+	# The longest echo that has a reply, and one byte more.
+	seed=()
+	icmp_echo 1472
+	write_seed icmp-echo-mtu
+	seed=()
+	icmp_echo 1473
+	write_seed icmp-echo-too-long
+	seed=()
+	kv_udp 5 $NET_US $NET_PEER 0 1 1 key value
+	write_seed udp-put
+	seed=()
+	kv_udp 5 $NET_US $NET_PEER 1 2 1 key ''
+	write_seed udp-get
+	seed=()
+	kv_udp 5 $NET_US $NET_PEER 0 9 1 key ''
+	write_seed udp-bad-op
+	seed=()
+	kv_udp 255 $((0xffffffff)) $NET_PEER 0 2 1 key ''
+	write_seed udp-broadcast
+	# A loopback host side's client: off the subnet, via the gateway.
+	seed=()
+	kv_udp 5 $NET_US $((0x7f000001)) 1 1 1 k v
+	write_seed udp-loopback
+	# The peer resolves us, writes, reads, deletes, retries, goes stale.
+	seed=()
+	arp_request
+	sep
+	kv_udp 5 $NET_US $NET_PEER 1 1 1 key value
+	sep
+	kv_udp 5 $NET_US $NET_PEER 0 2 2 key ''
+	sep
+	kv_udp 5 $NET_US $NET_PEER 0 3 3 key ''
+	sep
+	kv_udp 5 $NET_US $NET_PEER 0 3 3 key ''
+	sep
+	kv_udp 5 $NET_US $NET_PEER 0 2 2 key ''
+	sep
+	icmp_echo 4
+	write_seed session
+	# Requests alone: fill the keys (4), forget clients (2).
+	seed=()
+	for req in 1 2 3 4 5; do
+		kv_request 1 "$req" "key$req" "v$req"
+		sep
+	done
+	kv_request 2 6 key1 ''
+	sep
+	kv_request 3 7 key1 ''
+	sep
+	kv_request 2 8 key1 ''
+	sep
+	kv_request 1 1 key9 x 8
+	sep
+	kv_request 1 1 key9 x 9
+	sep
+	kv_request 2 8 key1 ''
+	write_seed kv-session
+}
+
+for target in elf hypercall log net; do
 	bin=$build/bin/pvft-fuzz-$target
 	corpus=$build/fuzz/$target-corpus
 	mkdir -p "$corpus" "$build/fuzz"
@@ -211,6 +374,7 @@ for target in elf hypercall log; do
 	elf) cp "$build"/guest/*.elf "$corpus/" 2>/dev/null ;;
 	hypercall) hypercall_seeds ;;
 	log) log_seeds ;;
+	net) net_seeds ;;
 	esac
 	if "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
 		-artifact_prefix="$build/fuzz/$target-" "$corpus" \

@@ -21,5 +21,6 @@ void test_arbiter__register(void);
 void test_chan__register(void);
 void test_net__register(void);
 void test_kvstore__register(void);
+void test_netback__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
