@@ -3,7 +3,13 @@
 # each number next to its baseline measured here, in the same run, over
 # the loopback host side (Documentation/net.md):
 #   kv-throughput  pvft-kv-client against the kv guest in a pair vs the
-#                  unreplicated domain: requests/s (ratio), latency p50/p99
+#                  unreplicated domain: requests/s (ratio), latency p50/p99,
+#                  everything sharing this host's cores
+#   kv-2host       the same with each "host" on a core of its own
+#                  (taskset): the primary and the clients on core 0, the
+#                  backup and the arbiter on core 1; the unreplicated
+#                  domain and its clients on core 0 -- two hosts, as a pair
+#                  is deployed (DESIGN.md 5's ratio is for that)
 #   kv-log         log channel Mbit/s and bytes logged per request
 #   kv-failover    kill -9 of the primary under load: the longest gap the
 #                  clients saw with no reply (blackout), p50/p99 over
@@ -19,7 +25,7 @@ G=$build/guest
 runs=${BENCH_RUNS:-3}
 trials=${KV_FAILOVER_TRIALS:-50}
 secs=${KV_SECONDS:-5}
-clients=${KV_CLIENTS:-32}
+clients=${KV_CLIENTS:-128}
 where=${BENCH_WHERE:-host}
 timeout_ms=${PAIR_TIMEOUT_MS:-80}
 MAC=00:16:3e:70:76:01
@@ -65,10 +71,13 @@ wait_listening() { # FILE
 	return 1
 }
 
+# Where each party runs: "" (anywhere), or "taskset -c N" (kv-2host).
+on_primary="" on_backup="" on_client=""
+
 # solo PORT: an unreplicated kv domain; sets spid.
 start_solo() {
 	# shellcheck disable=SC2046
-	"$HV" $(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
+	$on_primary "$HV" $(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/s.out" 2>"$tmp/s.err" </dev/null &
 	spid=$!
 	pids+=("$spid")
@@ -82,7 +91,7 @@ start_pair() {
 	pair_id=$((pair_id + 1))
 	bport=$(free_port)
 	# shellcheck disable=SC2046
-	"$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
+	$on_backup "$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
 		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/b.out" 2>"$tmp/b.err" </dev/null &
@@ -90,7 +99,7 @@ start_pair() {
 	pids+=("$bpid")
 	for _ in $(seq 100); do grep -q "waiting for the primary" "$tmp/b.err" && break; sleep 0.05; done
 	# shellcheck disable=SC2046
-	"$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
+	$on_primary "$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
 		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/p.out" 2>"$tmp/p.err" </dev/null &
@@ -106,12 +115,13 @@ stop() { # PID...
 }
 
 load() { # PORT SECONDS OUT
-	"$CLIENT" --server "127.0.0.1:$1" --clients "$clients" --duration "$2" --json >"$3" 2>"$3.err"
+	$on_client "$CLIENT" --server "127.0.0.1:$1" --clients "$clients" --duration "$2" --json >"$3" 2>"$3.err"
 }
 
 backend=$("$build/bin/pvft-exitbench" -n 10 2>/dev/null | grep -oE 'backend=[a-z]+' | cut -d= -f2)
 
-# Throughput and latency: the mean of $runs runs each way, interleaved.
+# throughput NAME: the mean of $runs runs each way, interleaved.
+throughput() {
 s_rps=0 p_rps=0
 for r in $(seq "$runs"); do
 	port=$(free_port)
@@ -134,7 +144,14 @@ s_p50=$(jq -r '.latency_us.p50' "$tmp/solo.json")
 s_p99=$(jq -r '.latency_us.p99' "$tmp/solo.json")
 p_p50=$(jq -r '.latency_us.p50' "$tmp/pair.json")
 p_p99=$(jq -r '.latency_us.p99' "$tmp/pair.json")
-echo "bench: kv-throughput backend=$backend where=$where clients=$clients seconds=$secs runs=$runs solo_rps=$(ratio "$s_rps" "$runs") pair_rps=$(ratio "$p_rps" "$runs") pair_ratio=$(ratio "$p_rps" "$s_rps") solo_p50_us=$s_p50 solo_p99_us=$s_p99 pair_p50_us=$p_p50 pair_p99_us=$p_p99"
+echo "bench: $1 backend=$backend where=$where clients=$clients seconds=$secs runs=$runs solo_rps=$(ratio "$s_rps" "$runs") pair_rps=$(ratio "$p_rps" "$runs") pair_ratio=$(ratio "$p_rps" "$s_rps") solo_p50_us=$s_p50 solo_p99_us=$s_p99 pair_p50_us=$p_p50 pair_p99_us=$p_p99"
+}
+throughput kv-throughput
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	on_primary="taskset -c 0" on_backup="taskset -c 1" on_client="taskset -c 0"
+	throughput kv-2host
+	on_primary="" on_backup="" on_client=""
+fi
 
 # The log: the last pair run's primary says how many bytes it sent.
 bytes=$(grep -oE '[0-9]+ bytes sent' "$tmp/p.err" | grep -oE '^[0-9]+' | tail -n 1)
@@ -149,11 +166,12 @@ lost=0 doubled=0 failed=0 done_trials=0
 for i in $(seq "$trials"); do
 	port=$(free_port)
 	start_pair "$port"
-	load "$port" 3 "$tmp/f.json" &
+	$on_client "$CLIENT" --server "127.0.0.1:$port" --clients 32 --timeout-ms 20 \
+		--duration 3 --json >"$tmp/f.json" 2>"$tmp/f.json.err" &
 	cpid=$!
 	pids+=("$cpid")
 	sleep "0.$((5 + RANDOM % 5))$((RANDOM % 10))"
-	kill -9 "$ppid" 2>/dev/null || true
+	{ kill -9 "$ppid"; wait "$ppid"; } 2>/dev/null || true
 	wait "$cpid" || true
 	stop "$bpid"
 	{ wait "$ppid"; } 2>/dev/null || true

@@ -321,10 +321,12 @@ static void print_vif_stats(struct netback *nb)
 	struct netback_stats s;
 
 	netback__get_stats(nb, &s);
-	pr_info("vif0: %llu frames in (%llu bytes), %llu out (%llu bytes); "
-		"%llu bad tx requests, %llu dropped in, %llu not sent on",
+	pr_info("vif0: %llu frames in (%llu bytes), %llu out (%llu bytes) in "
+		"%llu exits; %llu bad tx requests, %llu dropped in, %llu not "
+		"sent on",
 		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
 		(unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+		(unsigned long long)nb->d->exits,
 		(unsigned long long)s.tx_errors,
 		(unsigned long long)s.rx_dropped,
 		(unsigned long long)s.host_dropped);

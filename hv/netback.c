@@ -980,6 +980,8 @@ static void *net_thread(void *arg)
 			int rc = bind_service(nb);
 
 			if (!rc) {
+				/* A blocked vCPU polls the new fd from now. */
+				sched__wake(&nb->d->sched);
 				if (waited)
 					pr_info("vif0: took over %s after %llu "
 						"ms",

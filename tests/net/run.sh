@@ -597,6 +597,87 @@ t_kill_backup() {
 	note="client blackout $blackout ms"
 }
 
+# --- the loopback host side (the embedded default, Documentation/net.md) ----
+#
+# Everything on 127.0.0.1 of one namespace (cli's): an arbiter of its own,
+# both replicas with --vif ...,loopback=127.0.0.1:PORT, and the client. The
+# new primary must take the service address over, also while the old one
+# is stopped and still holds its socket.
+
+LO_ARB=127.0.0.1:7200
+LO_GIP=10.0.2.15
+LO_VIF="mac=$MAC,ip=$LO_GIP,loopback=127.0.0.1:$KV_PORT"
+LO_CMDLINE="ip=$LO_GIP/24 gw=10.0.2.2 port=$KV_PORT"
+
+# lo_pair: arbiter la, backup b, primary p, all in cli on loopback.
+lo_pair() {
+	local port
+	pair_id=$((pair_id + 1))
+	port=$((7300 + pair_id))
+	if ! running la 2>/dev/null; then
+		mkdir -p "$t/la-state"
+		spawn la cli "$ARBITER" --listen "$LO_ARB" --state-dir "$t/la-state"
+		wait_for la 'listening on' 20 || return 1
+	fi
+	spawn b cli "$HV" --role backup --listen "127.0.0.1:$port" \
+		--pair "$pair_id" --node lb --arbiter "pvft://$LO_ARB" \
+		"${PAIR_ARGS[@]}" --vif "$LO_VIF" --cmdline "$LO_CMDLINE" "$GUEST"
+	wait_for b 'waiting for the primary on' 60 || return 1
+	spawn p cli "$HV" --role primary --peer "127.0.0.1:$port" \
+		--pair "$pair_id" --node la --arbiter "pvft://$LO_ARB" \
+		"${PAIR_ARGS[@]}" --vif "$LO_VIF" --cmdline "$LO_CMDLINE" "$GUEST"
+	wait_for p 'paired with backup' 60 || return 1
+	for _ in $(seq 600); do
+		grep -q 'kv: listening' "$t/p.out" && return 0
+		alive p || return 1
+		sleep 0.1
+	done
+	why="the kv guest never said it listens"
+	return 1
+}
+
+lo_client() {
+	spawn "$1" cli "$KVC" --server "127.0.0.1:$KV_PORT" \
+		--clients "$CLIENTS" --timeout-ms 20 --duration "$2" --json
+}
+
+# kill -9 of the primary under load, LO_TRIALS (5) times: the backup binds
+# the service address and the client goes on, nothing lost or doubled.
+t_loopback_kill_primary() {
+	local i max=0
+	for ((i = 1; i <= ${LO_TRIALS:-5}; i++)); do
+		lo_pair || { why="trial $i: $why"; return 1; }
+		lo_client c 3
+		sleep_ms $((500 + RANDOM % 1000))
+		intact || return 1
+		kill9 p
+		wait_for b 'vif0: took over 127.0.0.1' 60 && kv_ok c && alive b ||
+			{ why="trial $i: $why"; return 1; }
+		[ "$blackout" -gt "$max" ] && max=$blackout
+		kill9 b
+		pid=([la]=${pid[la]}) rcs=()
+	done
+	note="$((i - 1)) failovers, client blackout max $max ms"
+}
+
+# SIGSTOP of the primary: it keeps its socket; the backup takes the
+# address anyway (SO_REUSEADDR: the latest bound socket gets the
+# datagrams) and serves; SIGCONT: the old primary halts (8).
+t_loopback_stop_primary() {
+	lo_pair || return 1
+	lo_client c 4
+	sleep 1
+	intact || return 1
+	kill -STOP "${pid[p]}"
+	wait_for b 'vif0: took over 127.0.0.1' 60 && kv_ok c || return 1
+	note="client blackout $blackout ms"
+	kill -CONT "${pid[p]}"
+	wait_end p && rc_is p 8 "the old primary must halt" &&
+		err_has p 'halting' && alive b || return 1
+	lo_client c2 2
+	kv_ok c2
+}
+
 # --- run them ---------------------------------------------------------------
 
 # What the suite needs; without it, one failure says what is missing.
