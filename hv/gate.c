@@ -1233,13 +1233,16 @@ static void announce_console(struct domain *d)
 		evtchn__set_pending(&d->evtchn, PVFT_CONSOLE_PORT);
 }
 
-static void deliver_frame(struct domain *d, const struct netback_frame *f)
+/* false: the guest's ring broke under it (the frame is dropped). */
+static bool deliver_frame(struct domain *d, const struct netback_frame *f)
 {
 	struct logfmt_record rec;
 
-	netback__rx_put(d->net, f->data, f->len);
+	/* Logged only once in the guest's buffer: a replay redoes just that. */
+	if (netback__rx_put(d->net, f->data, f->len))
+		return false;
 	if (d->gate.mode != GATE_RECORD)
-		return;
+		return true;
 	rec = (struct logfmt_record){ .type = LOGFMT_NET_RX };
 	rec.u.net_rx = (struct logfmt_net_rx){
 		.pos = here(d),
@@ -1247,6 +1250,7 @@ static void deliver_frame(struct domain *d, const struct netback_frame *f)
 		.bytes = f->data,
 	};
 	put(d, &rec);
+	return true;
 }
 
 /*
@@ -1261,14 +1265,17 @@ static void deliver_frames(struct domain *d)
 	unsigned int slots = netback__rx_slots(nb), n;
 
 	while (slots && netback__rx_pop(nb, f)) {
-		deliver_frame(d, f);
+		if (!deliver_frame(d, f))
+			goto out;
 		slots--;
 	}
 	while (slots && (n = netback__rx_fetch(nb, f, slots))) {
 		for (unsigned int i = 0; i < n; i++)
-			deliver_frame(d, &f[i]);
+			if (!deliver_frame(d, &f[i]))
+				goto out;
 		slots -= n;
 	}
+out:
 	netback__rx_push(nb);
 }
 
@@ -1374,8 +1381,14 @@ void gate__deliver(struct domain *d)
 	if (d->shut_down)
 		return;
 	sync_live(d);
-	/* Outputs first: what the guest sent before it takes anything in. */
+	/*
+	 * Outputs first: what the guest sent before it takes anything in;
+	 * then the rx ring's check, in every mode at every exit, so that a
+	 * broken ring disconnects the vif at the same exit in both replicas.
+	 */
 	netback__tx(d);
+	if (d->net)
+		netback__rx_slots(d->net);
 	if (d->gate.mode == GATE_REPLAY)
 		deliver_replayed(d);
 	else

@@ -592,12 +592,18 @@ int main(int argc, char **argv)
 		if (log_boot && check_vif(log_boot, have_vif ? &vif_cfg : NULL,
 					  what, po.role != 0))
 			return bad;
-		/* An offline replay: the recorded vif, with no host side. */
+		/*
+		 * An offline replay: the recorded vif, and never a host side
+		 * (its frames are the log's; a live one would take a running
+		 * domain's service address or tap).
+		 */
 		if (log_boot && log_boot->nr_vifs && !have_vif) {
 			memset(&vif_cfg, 0, sizeof(vif_cfg));
 			memcpy(vif_cfg.mac, log_boot->vif_mac[0], 6);
 			have_vif = true;
 		}
+		if (!po.role)
+			vif_cfg.host = VIF_HOST_NONE;
 	}
 	if (have_vif) {
 		if (netback__init(&vif0, &vif_cfg, &dom,
@@ -705,14 +711,15 @@ int main(int argc, char **argv)
 	status = gate__finish(&dom);
 
 	iothread__stop(&dom);
-	if (dom.net) {
-		print_vif_stats(dom.net);
-		netback__dispose(dom.net);
-	}
 	gate__dispose(&dom.gate);
+	/* The channel's threads send frames through the vif: first. */
 	if (po.role) {
 		chan__dispose(&pair_chan);
 		arbiter__close(po.arbiter);
+	}
+	if (dom.net) {
+		print_vif_stats(dom.net);
+		netback__dispose(dom.net);
 	}
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);

@@ -221,7 +221,8 @@ int netback__init(struct netback *nb, const struct vif_config *cfg,
 	nb->wake_fd = -1;
 	nb->q = calloc(NETBACK_RXQ, sizeof(*nb->q));
 	nb->rbuf = calloc(NETBACK_BATCH, sizeof(*nb->rbuf));
-	if (!nb->q || !nb->rbuf)
+	nb->lo_seen = calloc(NETBACK_LO_CLIENTS, sizeof(*nb->lo_seen));
+	if (!nb->q || !nb->rbuf || !nb->lo_seen)
 		return -ENOMEM;
 	pthread_mutex_init(&nb->lock, NULL);
 	return 0;
@@ -232,6 +233,8 @@ void netback__dispose(struct netback *nb)
 	netback__stop(nb);
 	free(nb->q);
 	free(nb->rbuf);
+	free(nb->lo_seen);
+	nb->lo_seen = NULL;
 	nb->q = NULL;
 	nb->rbuf = NULL;
 	pthread_mutex_destroy(&nb->lock);
@@ -273,6 +276,17 @@ static void *gref_page(struct domain *d, uint64_t gref)
 	return domain__gpa(d, gpa);
 }
 
+/*
+ * A frame buffer: never a ring page (a frame written over the rx ring
+ * would move its indices under the hv during an exit).
+ */
+static uint8_t *buffer_page(struct netback *nb, uint64_t gref)
+{
+	if (gref == nb->tx_ref || gref == nb->rx_ref)
+		return NULL;
+	return gref_page(nb->d, gref);
+}
+
 long netback__connect(struct domain *d, uint64_t index, uint64_t gpa)
 {
 	struct netback *nb = d->net;
@@ -305,6 +319,8 @@ long netback__connect(struct domain *d, uint64_t index, uint64_t gpa)
 	/* The guest initialised the shared rings (SHARED_RING_INIT). */
 	BACK_RING_INIT(&nb->tx, txs, PVFT_PAGE_SIZE);
 	BACK_RING_INIT(&nb->rx, rxs, PVFT_PAGE_SIZE);
+	nb->tx_ref = c.tx_ring_ref;
+	nb->rx_ref = c.rx_ring_ref;
 	nb->connected = true;
 	return 0;
 }
@@ -361,7 +377,7 @@ void netback__tx(struct domain *d)
 
 			RING_COPY_REQUEST(&nb->tx, cons, &req);
 			cons++;
-			page = gref_page(d, req.gref);
+			page = buffer_page(nb, req.gref);
 			/* Single-slot frames only: no extra info, no chains. */
 			if (!page ||
 			    req.flags &
@@ -412,6 +428,43 @@ bool netback__rx_room(struct netback *nb)
 	return netback__rx_slots(nb) > 0;
 }
 
+static uint16_t get16(const uint8_t *p);
+
+static uint64_t client_key(const uint8_t ip[4], const uint8_t port[2])
+{
+	return 1ull << 48 | (uint64_t)get16(ip) << 32 |
+	       (uint64_t)get16(ip + 2) << 16 | get16(port);
+}
+
+static uint64_t *client_slot(struct netback *nb, uint64_t key)
+{
+	return &nb->lo_seen[(key * 0x9e3779b97f4a7c15ull) >> 52];
+}
+
+/*
+ * Loopback: a frame for the guest (made by this side, live or in the
+ * primary that logged it) names a client the guest may answer.
+ */
+static void saw_client(struct netback *nb, const uint8_t *f, size_t len)
+{
+	uint64_t key;
+
+	if (nb->cfg.host != VIF_HOST_LOOPBACK ||
+	    len < ETH_HLEN + IP_HLEN + UDP_HLEN || get16(f + 12) != ETH_P_IP ||
+	    f[ETH_HLEN] != 0x45 || f[ETH_HLEN + 9] != IPPROTO_UDP_)
+		return;
+	key = client_key(f + ETH_HLEN + 12, f + ETH_HLEN + IP_HLEN);
+	__atomic_store_n(client_slot(nb, key), key, __ATOMIC_RELAXED);
+}
+
+static bool known_client(struct netback *nb, const uint8_t ip[4],
+			 const uint8_t port[2])
+{
+	uint64_t key = client_key(ip, port);
+
+	return __atomic_load_n(client_slot(nb, key), __ATOMIC_RELAXED) == key;
+}
+
 int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
 {
 	netif_rx_request_t req;
@@ -430,13 +483,14 @@ int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
 	rsp->id = req.id;
 	rsp->offset = 0;
 	rsp->flags = 0;
-	page = gref_page(nb->d, req.gref);
+	page = buffer_page(nb, req.gref);
 	if (!page) {
 		/* The guest's bad buffer costs it this frame. */
 		rsp->status = NETIF_RSP_ERROR;
 	} else {
 		memcpy(page, frame, len);
 		rsp->status = (int16_t)len;
+		saw_client(nb, frame, len);
 		STAT_ADD(nb, rx_frames, 1);
 		STAT_ADD(nb, rx_bytes, len);
 	}
@@ -459,8 +513,10 @@ void netback__rx_push(struct netback *nb)
 
 bool netback__can_wake(struct netback *nb)
 {
+	/* Frames wake a guest only into buffers it has posted. */
 	return nb && nb->connected && port_ours(nb) &&
-	       evtchn__can_raise(&nb->d->evtchn, nb->port);
+	       evtchn__can_raise(&nb->d->evtchn, nb->port) &&
+	       netback__rx_slots(nb);
 }
 
 /* ---- the rx queue ------------------------------------------------------ */
@@ -599,7 +655,7 @@ static size_t make_udp_frame(struct netback *nb, uint8_t *f,
 /* Send the batched datagrams: one system call. */
 static void flush_batch(struct netback *nb, struct netback_txbatch *b)
 {
-	unsigned int done = 0;
+	unsigned int done = 0, lost = 0;
 	int fd = __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE);
 
 	while (fd >= 0 && done < b->n) {
@@ -607,12 +663,18 @@ static void flush_batch(struct netback *nb, struct netback_txbatch *b)
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			break;
+		/* The first one failed (a full buffer, a refusal): it alone. */
+		if (r <= 0) {
+			done++;
+			lost++;
+			continue;
+		}
 		done += r;
 	}
-	if (done < b->n)
-		STAT_ADD(nb, host_dropped, b->n - done);
+	if (fd < 0)
+		lost = b->n;
+	if (lost)
+		STAT_ADD(nb, host_dropped, lost);
 	b->n = 0;
 }
 
@@ -657,9 +719,10 @@ static void loopback_out(struct netback *nb, struct netback_txbatch *b,
 	udp = ip + ihl;
 	memcpy(&to.sin_addr, ip + 16, 4);
 	memcpy(&to.sin_port, udp + 2, 2);
-	/* Only replies from the service, only to loopback clients. */
+	/* Only replies from the service, only to its loopback clients. */
 	if ((ntohl(to.sin_addr.s_addr) >> 24) != 127 ||
-	    get16(udp) != nb->cfg.guest_port || get16(udp + 4) < UDP_HLEN ||
+	    get16(udp) != nb->cfg.guest_port ||
+	    !known_client(nb, ip + 16, udp + 2) || get16(udp + 4) < UDP_HLEN ||
 	    get16(udp + 4) > tot - ihl)
 		goto drop;
 	b->to[b->n] = to;
@@ -834,17 +897,29 @@ static void drain_tap(struct netback *nb)
 {
 	uint8_t buf[2048];
 
-	for (int i = 0; i < NETBACK_BATCH; i++)
+	/* Gone live meanwhile: what is left is the vCPU's to read. */
+	for (int i = 0; i < NETBACK_BATCH &&
+			__atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE);
+	     i++)
 		if (read(nb->fd, buf, sizeof(buf)) < 0)
 			break;
 }
 
 int netback__host_fd(struct netback *nb)
 {
-	if (!nb || nb->cfg.host == VIF_HOST_NONE ||
+	if (!nb || nb->cfg.host == VIF_HOST_NONE || nb->host_failed ||
 	    __atomic_load_n(&nb->passive, __ATOMIC_ACQUIRE))
 		return -1;
 	return __atomic_load_n(&nb->fd, __ATOMIC_ACQUIRE);
+}
+
+void netback__host_failed(struct netback *nb)
+{
+	if (nb->host_failed)
+		return;
+	nb->host_failed = true;
+	pr_err("vif0: the host side (%s) failed: no more frames in",
+	       nb->cfg.host == VIF_HOST_TAP ? nb->cfg.tap : "loopback");
 }
 
 int netback__wait_fd(struct netback *nb)
@@ -1072,8 +1147,11 @@ void netback__go_live(struct netback *nb)
 	if (!nb->passive)
 		return;
 	__atomic_store_n(&nb->passive, false, __ATOMIC_RELEASE);
-	if (nb->cfg.host == VIF_HOST_TAP && nb->fd >= 0)
+	if (nb->cfg.host == VIF_HOST_TAP && nb->fd >= 0) {
 		send_garp(nb);
+		/* Its thread stops draining the tap: the vCPU reads it now. */
+		wake_thread(nb);
+	}
 	if (nb->cfg.host == VIF_HOST_LOOPBACK) {
 		atomic_store(&nb->live_now, true);
 		/* Out of poll() with no fd: the thread binds now. */

@@ -11,11 +11,12 @@
  *     or with the log's NET_RX records (replay), and raises the vif's port
  *     when the guest asked to be told (ring.h notification hold-off).
  *
- * Host side, one net thread per vif: frames from the host side (a tap
- * device, or the loopback UDP port forward) go into a bounded queue that
- * the vCPU drains at exits; it wakes a blocked vCPU. Frames to the host
- * side are sent by whoever releases them (vCPU thread, or the channel's
- * writer thread under the output rule).
+ * Host side (a tap device, or the loopback UDP port forward): the vCPU
+ * thread reads frames from it at exits (netback__rx_fetch) and polls it
+ * while blocked; frames to it are sent by whoever releases them (the vCPU
+ * thread, or the channel thread under the output rule), in batches. A
+ * net thread per vif drains a passive tap and binds the loopback service
+ * address at go live.
  *
  * A backup's host side is passive (it reads nothing into the guest and
  * sends nothing) until it goes live: netback__go_live() takes over the
@@ -73,6 +74,8 @@ struct vif_config {
 	}
 /* Frames the host side made itself (ARP replies), for the guest. */
 #define NETBACK_RXQ 64
+/* Loopback clients remembered (a direct-mapped table). */
+#define NETBACK_LO_CLIENTS 4096
 /* Frames read or sent per system call. */
 #define NETBACK_BATCH 32
 
@@ -108,7 +111,9 @@ struct netback {
 	evtchn_port_t port;
 	netif_tx_back_ring_t tx;
 	netif_rx_back_ring_t rx;
-	bool rx_pushed; /* responses written since the last push */
+	bool rx_pushed;		 /* responses written since the last push */
+	uint64_t tx_ref, rx_ref; /* the ring pages' grant references */
+	bool host_failed;	 /* the host fd reported an error */
 
 	/* Host side -> guest, under @lock (net thread and releasers). */
 	pthread_mutex_t lock;
@@ -126,6 +131,12 @@ struct netback {
 	uint16_t ip_id;	      /* loopback: IPv4 ids (vCPU thread) */
 	struct netback_txbatch vbatch; /* sent by the vCPU thread */
 	struct netback_txbatch wbatch; /* sent by the channel's writer */
+	/*
+	 * Loopback: the clients the guest may answer (IPv4 and port of
+	 * datagrams it was given), so that it cannot send to any other
+	 * local port: {1, ip, port} as 1 << 48 | ip << 16 | port, by hash.
+	 */
+	uint64_t *lo_seen; /* NETBACK_LO_CLIENTS, atomic */
 	/* vCPU thread: loopback datagrams read by recvmmsg. */
 	uint8_t (*rbuf)[PVFT_NET_FRAME_MAX + 1];
 
@@ -181,6 +192,8 @@ int netback__host_fd(struct netback *nb);
  * buffers posted (else frames wait in the socket and the vCPU sleeps).
  */
 int netback__wait_fd(struct netback *nb);
+/* vCPU thread: the host fd polled as failed (a deleted tap): stop using it. */
+void netback__host_failed(struct netback *nb);
 /* Could rx still wake a blocked guest (connected, port unmasked)? */
 bool netback__can_wake(struct netback *nb);
 

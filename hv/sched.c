@@ -183,6 +183,8 @@ static long block(struct domain *d)
 		}
 		if (ppoll(pfd, 2, tsp, NULL) > 0 && pfd[0].revents)
 			drain_wake(s);
+		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+			netback__host_failed(d->net);
 	}
 	return 0;
 }

@@ -950,10 +950,9 @@ static void *writer_thread(void *arg)
 		c->w_head = c->w_tail = NULL;
 		c->writing = true;
 		pthread_mutex_unlock(&c->lock);
+		/* Console bytes only: frames are send_frames()'s. */
 		for (o = list; o; o = o->next)
 			write_chunk(c, o);
-		if (c->cfg.frame_flush)
-			c->cfg.frame_flush(c->cfg.frame_opaque);
 		pthread_mutex_lock(&c->lock);
 		c->writing = false;
 		for (o = list; o; o = next) {
@@ -1440,8 +1439,11 @@ static void hold(struct chan *c, bool frame, const void *buf, size_t len)
 	memcpy(o->data, buf, len);
 	pthread_mutex_lock(&c->lock);
 	while ((c->state == CHAN_PAIRED || c->state == CHAN_ASKING) &&
-	       c->out_bytes + len > CHAN_OUT_MAX)
+	       c->out_bytes + len > CHAN_OUT_MAX) {
+		/* Room comes with acks: the records must go out now. */
+		wake(c);
 		timed_wait(c, 100);
+	}
 	if (c->state == CHAN_FENCED) {
 		pthread_mutex_unlock(&c->lock);
 		free(o);

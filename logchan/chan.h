@@ -60,7 +60,7 @@ struct chan_config {
 	unsigned int connect_s; /* primary: how long to try to pair */
 	struct arbiter *arbiter;
 	int out_fd; /* where released console output goes; -1: nowhere */
-	/* Released network frames go here (the writer thread). */
+	/* Released network frames go here (the channel thread). */
 	void (*frame_out)(void *opaque, const void *frame, size_t len);
 	void (*frame_flush)(void *opaque); /* after each batch of frames */
 	void *frame_opaque;
@@ -189,10 +189,10 @@ void chan__progress(struct chan *c, uint64_t ordinal);
 /* Console output: held under the output rule, released in order. */
 void chan__output(struct chan *c, const void *buf, size_t len);
 /*
- * A network frame: held the same way, in order with console output, and
- * handed to cfg.frame_out when released. A backup keeps no frames: those
- * the primary had not released when it failed are lost, as on any
- * network (Documentation/net.md).
+ * A network frame: held the same way and, once released, handed to
+ * cfg.frame_out by the channel thread (cfg.frame_flush after each batch). A
+ * backup keeps no frames: those the primary had not released when it failed are
+ * lost, as on any network (Documentation/net.md).
  */
 void chan__output_frame(struct chan *c, const void *frame, size_t len);
 /*

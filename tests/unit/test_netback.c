@@ -569,7 +569,8 @@ static void test_connect(void)
 	CU_ASSERT_EQUAL(evtchn_op(EVTCHNOP_status, &st, sizeof(st)), 0);
 	CU_ASSERT_EQUAL(st.status, EVTCHNSTAT_interdomain);
 	CU_ASSERT_EQUAL(st.u.interdomain.dom, 0);
-	CU_ASSERT(netback__can_wake(&vif));
+	/* No rx buffer posted yet: no frame can wake it. */
+	CU_ASSERT(!netback__can_wake(&vif));
 
 	/* Once only; a second try changes nothing. */
 	other = alloc_unbound(0);
@@ -687,6 +688,9 @@ static void test_tx_bad(void)
 		{ GREF(TX_BUF_GPA), 0, NETTXF_extra_info, 60 },
 		{ GREF(TX_BUF_GPA), 0, NETTXF_more_data | NETTXF_extra_info,
 		  60 },
+		/* The ring pages are no frame buffers. */
+		{ GREF(TX_RING_GPA), 0, 0, 60 },
+		{ GREF(RX_RING_GPA), 0, 0, 60 },
 	};
 	size_t n = sizeof(bad) / sizeof(bad[0]);
 	struct domain *d = vif_up();
@@ -983,6 +987,9 @@ static void test_rx_bad_buffer(void)
 		0,
 		GREF(PVFT_START_INFO_GPA),
 		GREF(PVFT_SHARED_INFO_GPA),
+		/* A frame over a ring page would move its indices. */
+		GREF(TX_RING_GPA),
+		GREF(RX_RING_GPA),
 		GREF(PVFT_GUEST_MIN_ADDR) - 1,
 		GREF(MEM_SIZE),
 		0xffffffffu,
@@ -1126,6 +1133,9 @@ static void test_can_wake(void)
 	CU_ASSERT(!netback__can_wake(&vif));
 	CU_ASSERT_FATAL(
 	    vif_connect(GREF(TX_RING_GPA), GREF(RX_RING_GPA), fe.port, 0) == 0);
+	/* Frames wake a guest only into buffers it posted. */
+	CU_ASSERT(!netback__can_wake(&vif));
+	rx_post(1, GREF(RX_BUF_GPA));
 	CU_ASSERT(netback__can_wake(&vif));
 	set_mask(fe.port, true);
 	CU_ASSERT(!netback__can_wake(&vif));
