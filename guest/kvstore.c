@@ -18,32 +18,6 @@
 #define FNV32_PRIME 16777619u
 #define ALIGN8(x) (((x) + 7) & ~(size_t)7)
 
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = v & 0xff;
-}
-
 uint32_t kvstore__hash(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -58,14 +32,14 @@ int kvstore__parse_request(const uint8_t *buf, size_t len,
 			   struct kv_request *rq)
 {
 	/* Another version may lay its header out differently: not ours. */
-	if (len < KV_REQ_HDR || get_le16(buf + KV_MAGIC_OFF) != KV_MAGIC ||
+	if (len < KV_REQ_HDR || kv__get16(buf + KV_MAGIC_OFF) != KV_MAGIC ||
 	    buf[KV_VERSION_OFF] != KV_VERSION)
 		return -EILSEQ;
 	rq->op = buf[KV_OP_OFF];
-	rq->client = get_le64(buf + KV_CLIENT_OFF);
-	rq->req = get_le64(buf + KV_REQ_OFF);
-	rq->key_len = get_le16(buf + KV_KEYLEN_OFF);
-	rq->val_len = get_le16(buf + KV_VALLEN_OFF);
+	rq->client = kv__get64(buf + KV_CLIENT_OFF);
+	rq->req = kv__get64(buf + KV_REQ_OFF);
+	rq->key_len = kv__get16(buf + KV_KEYLEN_OFF);
+	rq->val_len = kv__get16(buf + KV_VALLEN_OFF);
 	rq->key = buf + KV_REQ_HDR;
 	rq->val = rq->key + rq->key_len;
 	if (rq->req == 0)
@@ -85,15 +59,15 @@ size_t kvstore__build_reply(uint8_t *buf, uint8_t op, uint64_t client,
 			    uint64_t req, uint8_t status, uint64_t writes,
 			    const uint8_t *val, uint16_t val_len)
 {
-	put_le16(buf + KV_MAGIC_OFF, KV_MAGIC);
+	kv__put16(buf + KV_MAGIC_OFF, KV_MAGIC);
 	buf[KV_VERSION_OFF] = KV_VERSION;
 	buf[KV_OP_OFF] = op;
-	put_le64(buf + KV_CLIENT_OFF, client);
-	put_le64(buf + KV_REQ_OFF, req);
+	kv__put64(buf + KV_CLIENT_OFF, client);
+	kv__put64(buf + KV_REQ_OFF, req);
 	buf[KV_STATUS_OFF] = status;
 	buf[KV_STATUS_OFF + 1] = 0;
-	put_le16(buf + KV_RVALLEN_OFF, val_len);
-	put_le64(buf + KV_WRITES_OFF, writes);
+	kv__put16(buf + KV_RVALLEN_OFF, val_len);
+	kv__put64(buf + KV_WRITES_OFF, writes);
 	if (val_len)
 		memcpy(buf + KV_REP_HDR, val, val_len);
 	return KV_REP_HDR + (size_t)val_len;
@@ -190,7 +164,7 @@ static uint32_t client_bucket(const struct kvstore *kv, uint64_t id)
 {
 	uint8_t b[8];
 
-	put_le64(b, id);
+	kv__put64(b, id);
 	return kvstore__hash(b, sizeof(b)) & kv->bucket_mask;
 }
 

@@ -62,4 +62,33 @@ enum kv_status {
 #define KV_REQ_MAX (KV_REQ_HDR + KV_KEY_MAX + KV_VAL_MAX)
 #define KV_REP_MAX (KV_REP_HDR + KV_VAL_MAX)
 
+#include <stdint.h>
+
+/* The wire's little-endian fields, whatever the host is. */
+static inline uint16_t kv__get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint64_t kv__get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void kv__put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void kv__put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
 #endif /* PVFT_KV_H */

@@ -206,33 +206,6 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* The wire is little-endian whatever the host is. */
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* xorshift64*: the workload's choices (ids come from getrandom). */
 static uint64_t rnd(void)
 {
@@ -662,13 +635,13 @@ static void issue(struct client *c, uint8_t op, unsigned int key, int64_t now)
 	c->req++;
 	c->op = op;
 	c->key = key;
-	put16(m + KV_MAGIC_OFF, KV_MAGIC);
+	kv__put16(m + KV_MAGIC_OFF, KV_MAGIC);
 	m[KV_VERSION_OFF] = KV_VERSION;
 	m[KV_OP_OFF] = op;
-	put64(m + KV_CLIENT_OFF, c->id);
-	put64(m + KV_REQ_OFF, c->req);
-	put16(m + KV_KEYLEN_OFF, (uint16_t)klen);
-	put16(m + KV_VALLEN_OFF, vlen);
+	kv__put64(m + KV_CLIENT_OFF, c->id);
+	kv__put64(m + KV_REQ_OFF, c->req);
+	kv__put16(m + KV_KEYLEN_OFF, (uint16_t)klen);
+	kv__put16(m + KV_VALLEN_OFF, vlen);
 	memcpy(m + KV_REQ_HDR, name, (size_t)klen);
 	if (op == KV_PUT)
 		make_value(c, key, c->req, m + KV_REQ_HDR + klen);
@@ -759,17 +732,17 @@ static void datagram(struct client *c, const uint8_t *b, size_t n, int64_t now)
 	uint64_t req, writes;
 	uint16_t vlen;
 
-	if (n < KV_REP_HDR || get16(b + KV_MAGIC_OFF) != KV_MAGIC ||
+	if (n < KV_REP_HDR || kv__get16(b + KV_MAGIC_OFF) != KV_MAGIC ||
 	    b[KV_VERSION_OFF] != KV_VERSION ||
-	    get64(b + KV_CLIENT_OFF) != c->id || b[KV_STATUS_OFF + 1]) {
+	    kv__get64(b + KV_CLIENT_OFF) != c->id || b[KV_STATUS_OFF + 1]) {
 		st.bad++;
 		return;
 	}
 	op = b[KV_OP_OFF];
-	req = get64(b + KV_REQ_OFF);
+	req = kv__get64(b + KV_REQ_OFF);
 	status = b[KV_STATUS_OFF];
-	vlen = get16(b + KV_RVALLEN_OFF);
-	writes = get64(b + KV_WRITES_OFF);
+	vlen = kv__get16(b + KV_RVALLEN_OFF);
+	writes = kv__get64(b + KV_WRITES_OFF);
 	if (op < KV_PUT || op > KV_DEL || vlen > KV_VAL_MAX ||
 	    n != KV_REP_HDR + (size_t)vlen || !status_fits(op, status) ||
 	    (vlen && !(op == KV_GET && status == KV_OK))) {

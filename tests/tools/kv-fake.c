@@ -95,32 +95,6 @@ static struct {
 	    lost, garbage;
 } fk;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static uint64_t rnd(void)
 {
 	fk.rng ^= fk.rng >> 12;
@@ -169,7 +143,7 @@ static struct fclient *client_find(uint64_t id)
 	uint8_t b[8];
 	struct fclient **head, *c;
 
-	put64(b, id);
+	kv__put64(b, id);
 	head = &fk.clients[hash(b, sizeof(b))];
 	for (c = *head; c; c = c->next)
 		if (c->id == id)
@@ -201,7 +175,7 @@ static void send_garbage(const uint8_t *rep, size_t len,
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t g[KV_REP_MAX + 64];
 		size_t glen = len;
-		uint64_t req = get64(rep + KV_REQ_OFF);
+		uint64_t req = kv__get64(rep + KV_REQ_OFF);
 
 		memcpy(g, rep, len);
 		switch (rnd() % FAKE_GARBAGE_KINDS) {
@@ -221,14 +195,15 @@ static void send_garbage(const uint8_t *rep, size_t len,
 			break;
 		case 4:
 			/* Far ahead of anything the client has sent yet. */
-			put64(g + KV_REQ_OFF, req + 1000000);
+			kv__put64(g + KV_REQ_OFF, req + 1000000);
 			break;
 		case 5:
 			glen = len - 1;
 			break;
 		case 6:
-			put16(g + KV_RVALLEN_OFF,
-			      (uint16_t)(get16(g + KV_RVALLEN_OFF) + 1));
+			kv__put16(
+			    g + KV_RVALLEN_OFF,
+			    (uint16_t)(kv__get16(g + KV_RVALLEN_OFF) + 1));
 			break;
 		case 7:
 			g[KV_STATUS_OFF + 1] = 1;
@@ -243,7 +218,7 @@ static void send_garbage(const uint8_t *rep, size_t len,
 			/* A reply to an earlier request: late, not bad. */
 			if (req < 2)
 				continue;
-			put64(g + KV_REQ_OFF, req - 1);
+			kv__put64(g + KV_REQ_OFF, req - 1);
 			break;
 		default:
 			memset(g + len, 'x', 64);
@@ -261,8 +236,8 @@ static void send_garbage(const uint8_t *rep, size_t len,
 static size_t apply(const uint8_t *b, uint8_t *rep)
 {
 	uint8_t op = b[KV_OP_OFF];
-	uint16_t klen = get16(b + KV_KEYLEN_OFF);
-	uint16_t vlen = get16(b + KV_VALLEN_OFF);
+	uint16_t klen = kv__get16(b + KV_KEYLEN_OFF);
+	uint16_t vlen = kv__get16(b + KV_VALLEN_OFF);
 	const uint8_t *key = b + KV_REQ_HDR;
 	struct entry *e = key_find(key, klen, op == KV_PUT);
 	uint8_t status = KV_OK;
@@ -305,8 +280,8 @@ static size_t apply(const uint8_t *b, uint8_t *rep)
 		break;
 	}
 	rep[KV_STATUS_OFF] = status;
-	put16(rep + KV_RVALLEN_OFF, (uint16_t)(len - KV_REP_HDR));
-	put64(rep + KV_WRITES_OFF, writes);
+	kv__put16(rep + KV_RVALLEN_OFF, (uint16_t)(len - KV_REP_HDR));
+	kv__put64(rep + KV_WRITES_OFF, writes);
 	return len;
 }
 
@@ -321,15 +296,15 @@ static void serve(const uint8_t *b, size_t n,
 	uint16_t klen, vlen;
 
 	fk.requests++;
-	if (n < KV_REQ_HDR || get16(b + KV_MAGIC_OFF) != KV_MAGIC ||
+	if (n < KV_REQ_HDR || kv__get16(b + KV_MAGIC_OFF) != KV_MAGIC ||
 	    b[KV_VERSION_OFF] != KV_VERSION) {
 		fk.malformed++;
 		return;
 	}
 	op = b[KV_OP_OFF];
-	req = get64(b + KV_REQ_OFF);
-	klen = get16(b + KV_KEYLEN_OFF);
-	vlen = get16(b + KV_VALLEN_OFF);
+	req = kv__get64(b + KV_REQ_OFF);
+	klen = kv__get16(b + KV_KEYLEN_OFF);
+	vlen = kv__get16(b + KV_VALLEN_OFF);
 	memset(rep, 0, KV_REP_HDR);
 	memcpy(rep, b, KV_REQ_HDR - 4); /* magic .. req */
 	if (op < KV_PUT || op > KV_DEL || !klen || klen > KV_KEY_MAX ||
@@ -340,7 +315,7 @@ static void serve(const uint8_t *b, size_t n,
 		send_to(rep, len, from, fromlen);
 		return;
 	}
-	c = client_find(get64(b + KV_CLIENT_OFF));
+	c = client_find(kv__get64(b + KV_CLIENT_OFF));
 	if (!c)
 		return;
 	if (req < c->last) {

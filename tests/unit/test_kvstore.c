@@ -21,45 +21,19 @@ static void *mem;
 static uint8_t rep[KV_REP_MAX];
 static size_t rep_len;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* A request as a client would write it, by the header's offsets. */
 static size_t request(uint8_t *m, uint8_t op, uint64_t client, uint64_t req,
 		      const char *key, const char *val)
 {
 	size_t klen = strlen(key), vlen = val ? strlen(val) : 0;
 
-	put16(m + KV_MAGIC_OFF, KV_MAGIC);
+	kv__put16(m + KV_MAGIC_OFF, KV_MAGIC);
 	m[KV_VERSION_OFF] = KV_VERSION;
 	m[KV_OP_OFF] = op;
-	put64(m + KV_CLIENT_OFF, client);
-	put64(m + KV_REQ_OFF, req);
-	put16(m + KV_KEYLEN_OFF, (uint16_t)klen);
-	put16(m + KV_VALLEN_OFF, (uint16_t)vlen);
+	kv__put64(m + KV_CLIENT_OFF, client);
+	kv__put64(m + KV_REQ_OFF, req);
+	kv__put16(m + KV_KEYLEN_OFF, (uint16_t)klen);
+	kv__put16(m + KV_VALLEN_OFF, (uint16_t)vlen);
 	memcpy(m + KV_REQ_HDR, key, klen);
 	if (vlen)
 		memcpy(m + KV_REQ_HDR + klen, val, vlen);
@@ -87,15 +61,15 @@ static int op(uint8_t o, uint64_t client, uint64_t req, const char *key,
 	if (!handle_exact(m, request(m, o, client, req, key, val)))
 		return -1;
 	CU_ASSERT_TRUE(rep_len >= KV_REP_HDR);
-	CU_ASSERT_EQUAL(rep_len, KV_REP_HDR + get16(rep + KV_RVALLEN_OFF));
-	CU_ASSERT_EQUAL(get64(rep + KV_CLIENT_OFF), client);
-	CU_ASSERT_EQUAL(get64(rep + KV_REQ_OFF), req);
+	CU_ASSERT_EQUAL(rep_len, KV_REP_HDR + kv__get16(rep + KV_RVALLEN_OFF));
+	CU_ASSERT_EQUAL(kv__get64(rep + KV_CLIENT_OFF), client);
+	CU_ASSERT_EQUAL(kv__get64(rep + KV_REQ_OFF), req);
 	return rep[KV_STATUS_OFF];
 }
 
 static uint64_t writes(void)
 {
-	return get64(rep + KV_WRITES_OFF);
+	return kv__get64(rep + KV_WRITES_OFF);
 }
 
 static void setup_store(unsigned int max_keys, unsigned int max_clients)
@@ -151,17 +125,17 @@ static void test_codec(void)
 				   0x1122334455667788ull,
 				   (const uint8_t *)"abc", 3);
 	CU_ASSERT_EQUAL(len, KV_REP_HDR + 3);
-	CU_ASSERT_EQUAL(get16(r + KV_MAGIC_OFF), KV_MAGIC);
+	CU_ASSERT_EQUAL(kv__get16(r + KV_MAGIC_OFF), KV_MAGIC);
 	CU_ASSERT_EQUAL(r[KV_VERSION_OFF], KV_VERSION);
 	CU_ASSERT_EQUAL(r[KV_OP_OFF], KV_GET);
 	CU_ASSERT_EQUAL(r[KV_CLIENT_OFF], 0x08);
 	CU_ASSERT_EQUAL(r[KV_CLIENT_OFF + 7], 0x01);
-	CU_ASSERT_EQUAL(get64(r + KV_REQ_OFF), 9);
+	CU_ASSERT_EQUAL(kv__get64(r + KV_REQ_OFF), 9);
 	CU_ASSERT_EQUAL(r[KV_STATUS_OFF], KV_OK);
 	CU_ASSERT_EQUAL(r[KV_STATUS_OFF + 1], 0);
-	CU_ASSERT_EQUAL(get16(r + KV_RVALLEN_OFF), 3);
+	CU_ASSERT_EQUAL(kv__get16(r + KV_RVALLEN_OFF), 3);
 	CU_ASSERT_EQUAL(r[KV_WRITES_OFF], 0x88);
-	CU_ASSERT_EQUAL(get64(r + KV_WRITES_OFF), 0x1122334455667788ull);
+	CU_ASSERT_EQUAL(kv__get64(r + KV_WRITES_OFF), 0x1122334455667788ull);
 	CU_ASSERT_EQUAL(memcmp(r + KV_REP_HDR, "abc", 3), 0);
 }
 
@@ -214,7 +188,7 @@ static void test_parse_refuses(void)
 	len = request(m, KV_PUT, 1, 1, "k", "v");
 	CU_ASSERT_EQUAL(kvstore__parse_request(m, len - 1, &rq), -EBADMSG);
 	CU_ASSERT_EQUAL(kvstore__parse_request(m, len + 1, &rq), -EBADMSG);
-	put16(m + KV_KEYLEN_OFF, 0xffff);
+	kv__put16(m + KV_KEYLEN_OFF, 0xffff);
 	CU_ASSERT_EQUAL(kvstore__parse_request(m, len, &rq), -EBADMSG);
 	/* An empty value is a value. */
 	len = request(m, KV_PUT, 1, 1, "k", "");
@@ -308,8 +282,8 @@ static void test_bad_not_cached(void)
 	len = request(m, KV_GET, 4, 5, "k", "v"); /* a GET with a value */
 	CU_ASSERT_EQUAL(handle_exact(m, len), KV_REP_HDR);
 	CU_ASSERT_EQUAL(rep[KV_STATUS_OFF], KV_BAD);
-	CU_ASSERT_EQUAL(get64(rep + KV_CLIENT_OFF), 4);
-	CU_ASSERT_EQUAL(get64(rep + KV_REQ_OFF), 5);
+	CU_ASSERT_EQUAL(kv__get64(rep + KV_CLIENT_OFF), 4);
+	CU_ASSERT_EQUAL(kv__get64(rep + KV_REQ_OFF), 5);
 	CU_ASSERT_EQUAL(kv.stats.bad, 1);
 	/* Number 5 was not used up. */
 	CU_ASSERT_EQUAL(op(KV_PUT, 4, 5, "k", "v"), KV_OK);
