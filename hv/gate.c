@@ -1381,14 +1381,8 @@ void gate__deliver(struct domain *d)
 	if (d->shut_down)
 		return;
 	sync_live(d);
-	/*
-	 * Outputs first: what the guest sent before it takes anything in;
-	 * then the rx ring's check, in every mode at every exit, so that a
-	 * broken ring disconnects the vif at the same exit in both replicas.
-	 */
+	/* Outputs first: what the guest sent before it takes anything in. */
 	netback__tx(d);
-	if (d->net)
-		netback__rx_slots(d->net);
 	if (d->gate.mode == GATE_REPLAY)
 		deliver_replayed(d);
 	else

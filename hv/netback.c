@@ -361,6 +361,14 @@ void netback__tx(struct domain *d)
 
 	if (!nb || !nb->connected)
 		return;
+	/*
+	 * Both rings are checked here, at every exit in every mode, so that a
+	 * broken one disconnects the vif at the same exit in both replicas
+	 * (rx is otherwise only looked at when frames come, which differs).
+	 */
+	netback__rx_slots(nb);
+	if (!nb->connected)
+		return;
 	do {
 		prod =
 		    __atomic_load_n(&nb->tx.sring->req_prod, __ATOMIC_ACQUIRE);

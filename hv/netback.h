@@ -164,7 +164,7 @@ void netback__dispose(struct netback *nb);
 long netback__info(struct domain *d, uint64_t index, uint64_t gpa);
 long netback__connect(struct domain *d, uint64_t index, uint64_t gpa);
 
-/* At every exit: consume the guest's tx requests. */
+/* At every exit: check both rings, consume the guest's tx requests. */
 void netback__tx(struct domain *d);
 /*
  * Rx, vCPU thread: does the guest have an rx buffer posted? Put one frame

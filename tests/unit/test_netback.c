@@ -8,9 +8,13 @@
  * guest memory with xen/io/ring.h's FRONT macros, as netfront does, and
  * calls the hv the way an exit does (the vCPU is stopped meanwhile).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 
@@ -55,14 +59,16 @@ static void netback_teardown(void)
 	fixture__teardown();
 }
 
-/* The fixture's domain with vif 0 (not yet connected) and fresh rings. */
-static struct domain *vif_domain(void)
+/*
+ * The fixture's domain with vif 0 as @cfg says (not yet connected) and
+ * fresh rings.
+ */
+static struct domain *vif_domain_with(struct vif_config *cfg)
 {
-	struct vif_config cfg = { .host = VIF_HOST_NONE };
 	struct domain *d = fixture__domain();
 
-	memcpy(cfg.mac, test_mac, sizeof(cfg.mac));
-	CU_ASSERT_FATAL(netback__init(&vif, &cfg, d, false) == 0);
+	memcpy(cfg->mac, test_mac, sizeof(cfg->mac));
+	CU_ASSERT_FATAL(netback__init(&vif, cfg, d, false) == 0);
 	vif_ready = true;
 	d->net = &vif;
 	CU_ASSERT_FATAL(d->gate.mode == GATE_NONE);
@@ -75,6 +81,14 @@ static struct domain *vif_domain(void)
 	FRONT_RING_INIT(&fe.tx, fe.txs, PVFT_PAGE_SIZE);
 	FRONT_RING_INIT(&fe.rx, fe.rxs, PVFT_PAGE_SIZE);
 	return d;
+}
+
+/* ... with no host side. */
+static struct domain *vif_domain(void)
+{
+	struct vif_config cfg = { .host = VIF_HOST_NONE };
+
+	return vif_domain_with(&cfg);
 }
 
 /* An EVTCHNOP_* through guest memory, as the guest makes it. */
@@ -1106,6 +1120,21 @@ static void test_rx_hostile_producer(void)
 	check_disconnected(d, 0, 1);
 }
 
+/*
+ * The tx pass checks the rx ring too, at every exit: a replay looks at rx
+ * only where the log has frames, so only this keeps both replicas
+ * disconnecting at the same exit.
+ */
+static void test_tx_pass_checks_rx(void)
+{
+	struct domain *d = vif_up();
+
+	fe.rxs->req_prod = vif.rx.req_cons + RING_SIZE(&vif.rx) + 1;
+	netback__tx(d);
+	CU_ASSERT(!vif.connected);
+	CU_ASSERT(vif.broken);
+}
+
 /* rx_put checks the ring itself too (a replay calls it directly). */
 static void test_rx_hostile_producer_put(void)
 {
@@ -1191,6 +1220,150 @@ static CU_TestInfo parse_tests[] = {
 	CU_TEST_INFO_NULL,
 };
 
+/* ---- the loopback host side ------------------------------------------- */
+
+#define LO_GUEST_IP "10.0.2.15"
+
+static int udp_socket(struct sockaddr_in *sa)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t l = sizeof(*sa);
+
+	*sa = (struct sockaddr_in){ .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0);
+	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)sa, &l) == 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO,
+		   &(struct timeval){ .tv_sec = 2 }, sizeof(struct timeval));
+	return fd;
+}
+
+static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* What the guest sends: Ethernet, IPv4, UDP from @sport to @dst. */
+static size_t guest_udp(uint8_t *f, const struct sockaddr_in *dst,
+			uint16_t sport, const char *payload)
+{
+	static const uint8_t gw[6] = VIF_LOOPBACK_MAC;
+	size_t n = strlen(payload), ulen = 8 + n;
+	uint8_t *ip = f + 14, *udp = ip + 20;
+	uint16_t c;
+
+	memset(f, 0, 14 + 20 + ulen);
+	memcpy(f, gw, 6);
+	memcpy(f + 6, test_mac, 6);
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((20 + ulen) >> 8);
+	ip[3] = (uint8_t)(20 + ulen);
+	ip[8] = 64;
+	ip[9] = 17;
+	inet_pton(AF_INET, LO_GUEST_IP, ip + 12);
+	memcpy(ip + 16, &dst->sin_addr, 4);
+	c = csum(ip, 20, 0);
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	udp[0] = (uint8_t)(sport >> 8);
+	udp[1] = (uint8_t)sport;
+	memcpy(udp + 2, &dst->sin_port, 2);
+	udp[4] = (uint8_t)(ulen >> 8);
+	udp[5] = (uint8_t)ulen;
+	memcpy(udp + 8, payload, n);
+	return 14 + 20 + ulen;
+}
+
+/*
+ * The loopback side forwards a guest's UDP replies only from its service
+ * port, only to 127/8, and only to clients it gave the guest a datagram
+ * from (so a guest cannot reach other local services); each refusal is
+ * counted. A client's datagram reaches the guest as the frame of its own
+ * address and port.
+ */
+static void test_loopback_forward(void)
+{
+	struct vif_config cfg = { .host = VIF_HOST_LOOPBACK };
+	struct sockaddr_in svc, cli, other;
+	int cfd, ofd, sfd;
+	struct domain *d;
+	struct netback_frame f;
+	uint8_t frame[128], buf[64];
+	uint16_t port;
+	uint64_t dropped;
+	size_t n;
+
+	/* A free port for the service: bind one, give it back. */
+	sfd = udp_socket(&svc);
+	port = ntohs(svc.sin_port);
+	close(sfd);
+	cfg.service = svc;
+	cfg.guest_port = port;
+	inet_pton(AF_INET, LO_GUEST_IP, &cfg.ip);
+	d = vif_domain_with(&cfg);
+	CU_ASSERT_FATAL(netback__start(&vif) == 0);
+	fe.port = alloc_unbound(0);
+	CU_ASSERT_FATAL(
+	    vif_connect(GREF(TX_RING_GPA), GREF(RX_RING_GPA), fe.port, 0) == 0);
+	cfd = udp_socket(&cli);
+	ofd = udp_socket(&other);
+
+	/* A client the guest never heard from gets nothing. */
+	n = guest_udp(frame, &cli, port, "hi");
+	netback__frame_out(&vif, frame, n);
+	netback__frame_flush(&vif);
+	CU_ASSERT_EQUAL(stats().host_dropped, 1);
+	CU_ASSERT(recv(cfd, buf, sizeof(buf), MSG_DONTWAIT) < 0);
+
+	/* Its datagram: the guest sees its address and port. */
+	CU_ASSERT_FATAL(sendto(cfd, "req", 3, 0, (struct sockaddr *)&svc,
+			       sizeof(svc)) == 3);
+	rx_post(1, GREF(RX_BUF_GPA));
+	for (int i = 0; i < 200 && !netback__rx_fetch(&vif, &f, 1); i++)
+		usleep(5000);
+	CU_ASSERT_FATAL(f.len == 14 + 20 + 8 + 3);
+	CU_ASSERT(!memcmp(f.data, test_mac, 6));
+	CU_ASSERT(!memcmp(f.data + 14 + 12, &cli.sin_addr, 4));
+	CU_ASSERT(!memcmp(f.data + 14 + 20, &cli.sin_port, 2));
+	CU_ASSERT_EQUAL(f.data[14 + 20 + 2] << 8 | f.data[14 + 20 + 3], port);
+	CU_ASSERT(!memcmp(f.data + 14 + 28, "req", 3));
+	CU_ASSERT_EQUAL(csum(f.data + 14, 20, 0), 0);
+	CU_ASSERT_EQUAL(netback__rx_put(&vif, f.data, f.len), 0);
+
+	/* Now the reply goes out, from the service address. */
+	netback__frame_out(&vif, frame, n);
+	netback__frame_flush(&vif);
+	memset(buf, 0, sizeof(buf));
+	CU_ASSERT_EQUAL(recv(cfd, buf, sizeof(buf), 0), 2);
+	CU_ASSERT(!memcmp(buf, "hi", 2));
+	dropped = stats().host_dropped;
+
+	/* Not from the service port, to another local port, truncated. */
+	n = guest_udp(frame, &cli, port + 1, "x");
+	netback__frame_out(&vif, frame, n);
+	n = guest_udp(frame, &other, port, "x");
+	netback__frame_out(&vif, frame, n);
+	n = guest_udp(frame, &cli, port, "x");
+	netback__frame_out(&vif, frame, n - 2);
+	frame[14 + 20 + 5] = 200; /* a UDP length past the datagram */
+	netback__frame_out(&vif, frame, n);
+	netback__frame_flush(&vif);
+	CU_ASSERT_EQUAL(stats().host_dropped, dropped + 4);
+	CU_ASSERT(recv(cfd, buf, sizeof(buf), MSG_DONTWAIT) < 0);
+	CU_ASSERT(recv(ofd, buf, sizeof(buf), MSG_DONTWAIT) < 0);
+	close(cfd);
+	close(ofd);
+	(void)d;
+}
+
 static CU_TestInfo netback_tests[] = {
 	{ "vif_info", test_info },
 	{ "vif_connect refusals", test_connect_refused },
@@ -1208,6 +1381,8 @@ static CU_TestInfo netback_tests[] = {
 	{ "rx push notification hold-off", test_rx_push_notify },
 	{ "rx producer a ring ahead disconnects", test_rx_hostile_producer },
 	{ "rx_put on a hostile producer", test_rx_hostile_producer_put },
+	{ "a tx pass checks the rx ring", test_tx_pass_checks_rx },
+	{ "loopback: forwards only to known clients", test_loopback_forward },
 	{ "can_wake", test_can_wake },
 	{ "a closed vif port is not raised", test_closed_port },
 	CU_TEST_INFO_NULL,
