@@ -14,6 +14,60 @@ int pvft_verbose;
 static const struct cmd_spec cmd_table[] = {
 	{ "help", main_help, "Show the commands, or one command's help",
 	  "[COMMAND]", NULL },
+	{ "create", main_create,
+	  "Start a protected domain from its config and wait until the pair "
+	  "is protected",
+	  "[-q] CFG [KEY=VALUE...]",
+	  "  -q, --quiet     no progress lines\n"
+	  "\n"
+	  "CFG is a domain config in xl.cfg syntax (pvft.cfg(5)); KEY=VALUE\n"
+	  "settings replace the file's, as with xl create. Starts the\n"
+	  "embedded arbiter when the config asks for one, then the backup,\n"
+	  "then the primary (on their hosts: ft_remote), and returns once\n"
+	  "the backup has every record. With -N: prints the commands.\n"
+	  "\n"
+	  "Exit status: 0 protected; 1 it did not form (why on stderr, and\n"
+	  "nothing left running); 2 bad usage; 3 bad config.\n" },
+	{ "list", main_list,
+	  "List the domains, a line per replica: role, host, state, epoch, "
+	  "lag, log rate, uptime",
+	  "[-j]", "  -j, --json      one JSON array on stdout instead\n" },
+	{ "status", main_status, "Everything known about one domain's replicas",
+	  "[-j] DOM",
+	  "  -j, --json      one JSON object on stdout instead\n"
+	  "\n"
+	  "Exit status: 0 a replica answers; 1 none does.\n" },
+	{ "console", main_console,
+	  "Attach to the console of the domain's primary (Ctrl-] detaches)",
+	  "DOM",
+	  "Output as the primary releases it (the output rule holds: what\n"
+	  "you see, the backup has); input goes to the guest through the\n"
+	  "log. After a failover it follows the new primary.\n" },
+	{ "promote", main_promote,
+	  "Planned failover: the backup takes over, no output lost",
+	  "[-t SECONDS] DOM",
+	  "  -t, --timeout S  give up after S seconds (default 30)\n"
+	  "\n"
+	  "The primary stops at its next exit; once the backup has every\n"
+	  "record and all output is released, it hands over and ends (exit\n"
+	  "status 10); the backup replays the rest, takes the arbiter's\n"
+	  "epoch and goes live with the same network identity.\n" },
+	{ "destroy", main_destroy,
+	  "Stop a domain's replicas (and its embedded arbiter)", "DOM",
+	  "The primary is asked to quit first (its END ends the backup\n"
+	  "too); a replica started here that will not end is killed.\n"
+	  "Logs and console output stay in the domain's directory.\n" },
+	{ "record", main_record,
+	  "Run a config's domain once, unreplicated, recording its log",
+	  "[-o LOG] CFG [KEY=VALUE...]",
+	  "  -o, --output LOG  the log file (default NAME.log)\n"
+	  "\n"
+	  "The console is on stdout; the exit status is pvft-hv's.\n" },
+	{ "replay", main_replay,
+	  "Replay a recorded log of a config's domain, checking it",
+	  "LOG CFG [KEY=VALUE...]",
+	  "The exit status is pvft-hv's: the recorded run's when the replay\n"
+	  "matches it, 6 at a divergence, 7 for an unusable log.\n" },
 	{ "arbiter", main_arbiter,
 	  "Ask an arbiter for a pair's epoch (test-and-set), or who holds it",
 	  "[OPTIONS] acquire URL PAIR EPOCH NODE\n"
@@ -29,6 +83,11 @@ static const struct cmd_spec cmd_table[] = {
 	  "\n"
 	  "Exit status: 0 granted, owned or free; 1 denied; 2 bad usage;\n"
 	  "3 the arbiter could not be reached (why on stderr).\n" },
+	{ "proxy", main_proxy,
+	  "Connect stdin and stdout to a control socket (remote hosts)",
+	  "SOCKET",
+	  "What pvft runs on another host, through the config's ft_remote\n"
+	  "template, to reach a replica's control socket there.\n" },
 	{ "log-dump", main_log_dump,
 	  "Print a pvft log file: its header, each record and a summary",
 	  "[--json] [--summary] FILE",
@@ -45,12 +104,14 @@ static void help_all(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "Usage: pvft [-v] COMMAND [ARGS]\n"
+	fprintf(f, "Usage: pvft [-v] [-N] COMMAND [ARGS]\n"
 		   "\n"
 		   "Fault tolerance for paravirtual domains on KVM.\n"
 		   "\n"
 		   "Global options (before COMMAND):\n"
 		   "  -v, --verbose   more log output on stderr (repeatable)\n"
+		   "  -N, --dry-run   print what would be started or done; "
+		   "do nothing\n"
 		   "  -h, --help      this text\n"
 		   "\n"
 		   "Commands (any unambiguous prefix will do):\n");
@@ -61,12 +122,15 @@ static void help_all(FILE *f)
 		   "'pvft help COMMAND' or 'pvft COMMAND -h' gives one "
 		   "command's help.\n"
 		   "Exit status: 0 success, 1 the operation failed, 2 bad "
-		   "usage.\n");
+		   "usage,\n3 bad config.\n"
+		   "\n"
+		   "State: $PVFT_RUN_DIR (default /run/pvft for root), a "
+		   "directory per domain.\n");
 }
 
 static void help_cmd(const struct cmd_spec *cmd)
 {
-	printf("Usage: pvft [-v] %s %s\n\n%s.\n", cmd->name, cmd->usage,
+	printf("Usage: pvft [-v] [-N] %s %s\n\n%s.\n", cmd->name, cmd->usage,
 	       cmd->desc);
 	if (cmd->option)
 		printf("\nOptions:\n%s", cmd->option);
@@ -114,7 +178,7 @@ void pvft__usage_error(const char *name)
 {
 	const struct cmd_spec *cmd = cmd_by_name(name);
 
-	fprintf(stderr, "Usage: pvft [-v] %s %s\n", name,
+	fprintf(stderr, "Usage: pvft [-v] [-N] %s %s\n", name,
 		cmd ? cmd->usage : "...");
 	fprintf(stderr, "See 'pvft help %s'.\n", name);
 }
@@ -182,6 +246,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "dry-run", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -193,10 +258,13 @@ int main(int argc, char **argv)
 
 	log__init("pvft", NULL, LOG_WARN);
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+vNh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			pvft_verbose++;
+			break;
+		case 'N':
+			pvft_dry_run = 1;
 			break;
 		case 'h':
 			help_all(stdout);

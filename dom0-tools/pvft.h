@@ -68,5 +68,15 @@ void pvft__usage_error(const char *cmd);
 int main_help(int argc, char **argv);
 int main_log_dump(int argc, char **argv);
 int main_arbiter(int argc, char **argv);
+int main_create(int argc, char **argv);
+int main_list(int argc, char **argv);
+int main_status(int argc, char **argv);
+int main_console(int argc, char **argv);
+int main_promote(int argc, char **argv);
+int main_destroy(int argc, char **argv);
+int main_record(int argc, char **argv);
+int main_replay(int argc, char **argv);
+int main_proxy(int argc, char **argv);
+extern int pvft_dry_run; /* -N */
 
 #endif /* PVFT_DOM0_PVFT_H */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "control.h"
 #include "domain.h"
 #include "guestmem.h"
 #include "log.h"
@@ -148,6 +149,8 @@ long console__write(struct domain *d, uint64_t gpa, uint64_t len)
 		/* The guest is not to blame for a closed stdout. */
 		pr_warn("console output lost: %s", strerror(-rc));
 	}
+	/* Released: attached viewers (pvft console) see it too. */
+	control__console(d->ctl, buf, len);
 	return len;
 }
 

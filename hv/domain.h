@@ -36,6 +36,8 @@
 #define HV_EXIT_FENCED 8
 /* Live pair: it could not form (peer unreachable, refused, mismatched). */
 #define HV_EXIT_PAIR 9
+/* Live pair: this primary handed the pair over to its backup (promote). */
+#define HV_EXIT_HANDED_OVER 10
 
 /* Why a domain ended: recorded in the log's END record. */
 enum domain_end {
@@ -45,11 +47,13 @@ enum domain_end {
 	DOMAIN_END_HOST,     /* the host failed (backend, log) */
 	DOMAIN_END_DIVERGED, /* replay only: the log and the guest differ */
 	DOMAIN_END_FENCED,   /* live pair: the other replica won the arbiter */
+	DOMAIN_END_HANDOVER, /* live pair: handed over to the backup */
 };
 
 struct vcpu_backend;
 struct iothread;
 struct netback;
+struct control;
 
 struct domain {
 	const char *name;
@@ -106,6 +110,10 @@ struct domain {
 	void *backend_priv;
 	struct iothread *io;
 	struct netback *net; /* vif 0, NULL if the domain has none */
+	/* The control socket (hv/control.h), NULL without one. */
+	struct control *ctl;
+	/* Told how a handover asked for went: 0, or -1 and why. */
+	void (*handover_done)(struct domain *d, int rc, const char *why);
 };
 
 /* Guest-physical address -> host pointer, no checks: see guestmem.h. */

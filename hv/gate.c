@@ -1498,6 +1498,49 @@ static void go_live(struct domain *d)
 		(long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
 }
 
+int gate__handover(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	const char *why = NULL;
+	struct timespec wall;
+	uint64_t t0 = sched__host_now_ns();
+	int rc = -1;
+
+	if (!g->chan || g->mode != GATE_RECORD)
+		why = g->chan ? "this replica is not the pair's primary"
+			      : "this domain is not replicated";
+	else if (chan__state(g->chan) != CHAN_PAIRED)
+		why = "the pair is not protected (no backup to hand over to)";
+	if (why) {
+		pr_warn("cannot hand over: %s", why);
+		goto out;
+	}
+	clock_gettime(CLOCK_REALTIME, &wall);
+	pr_info("handing the pair over to %s at exit ordinal %llu "
+		"(realtime_us=%lld)",
+		g->chan->peer, (unsigned long long)d->exits,
+		(long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
+	chan__progress(g->chan, d->exits + 1);
+	rc = chan__handover(g->chan);
+	if (rc) {
+		why = chan__state(g->chan) == CHAN_FENCED
+			  ? "the backup failed first and won the arbiter"
+			  : "the backup failed first: running alone";
+		pr_warn("handover failed: %s", why);
+		goto out;
+	}
+	/* Nothing more goes out: no END, the backup is the pair now. */
+	g->log_ended = true;
+	pr_info("handed over after %.1f ms: every record acknowledged, all "
+		"output released; the backup takes over",
+		(sched__host_now_ns() - t0) / 1e6);
+	print_pair_stats(d);
+out:
+	if (d->handover_done)
+		d->handover_done(d, rc, why);
+	return rc;
+}
+
 void gate__fenced(void *domain)
 {
 	sched__request_stop(domain, SCHED_STOP_FENCED);

@@ -167,6 +167,13 @@ void gate__net_output(struct domain *d, const uint8_t *frame, size_t len);
 const struct logfmt_boot *gate__log_boot(const struct gate *g);
 /* The channel gave this replica's pair to the other: halt (any thread). */
 void gate__fenced(void *domain);
+/*
+ * vCPU thread, at an exit boundary (pvft promote): a primary hands the pair
+ * over to its backup (chan__handover). 0: done, the domain must end and
+ * release nothing more; -1: not a paired primary, or the backup failed
+ * first (it runs on). The outcome also goes to d->handover_done.
+ */
+int gate__handover(struct domain *d);
 
 /* Test hook: random short sleeps in host threads (PVFT_DEBUG_PERTURB). */
 void gate__perturb_host(struct gate *g, uint32_t *state);

@@ -158,8 +158,8 @@ int iothread__start(struct domain *d, int in_fd, const sigset_t *signals)
 	if (!io)
 		return -ENOMEM;
 	io->d = d;
-	io->in_fd = in_fd;
-	io->in_eof = in_fd < 0;
+	io->in_fd = in_fd < 0 ? -1 : in_fd;
+	io->in_eof = in_fd == -1;
 	io->stop_fd = eventfd(0, EFD_CLOEXEC);
 	io->sig_fd = signalfd(-1, signals, SFD_CLOEXEC);
 	if (io->stop_fd < 0 || io->sig_fd < 0) {

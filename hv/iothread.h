@@ -11,7 +11,12 @@
 
 struct domain;
 
-/* @in_fd: console input, -1 for none; @signals: the stop signals. */
+/*
+ * @in_fd: console input, -1 for none (the guest sees its end at once), or
+ * IOTHREAD_INPUT_OPEN: none here, but it never ends (the control socket's
+ * console gives it); @signals: the stop signals.
+ */
+#define IOTHREAD_INPUT_OPEN (-2)
 int iothread__start(struct domain *d, int in_fd, const sigset_t *signals);
 void iothread__stop(struct domain *d);
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "arbiter.h"
 #include "chan.h"
+#include "control.h"
 #include "domain.h"
 #include "iothread.h"
 #include "log.h"
@@ -42,6 +44,8 @@ enum {
 	OPT_MAX_LAG_MS,
 	OPT_CONNECT_TIMEOUT,
 	OPT_VIF,
+	OPT_CONTROL,
+	OPT_NO_STDIN,
 };
 
 static struct domain dom = { .mem_fd = -1 };
@@ -84,6 +88,14 @@ static void usage(FILE *f)
 	    "                       mac=MAC,ip=IP,tap=NAME[,bridge=BR] or\n"
 	    "                       mac=MAC,ip=IP,loopback=127.0.0.1:PORT"
 	    "[,guest-port=P]\n"
+	    "      --control PATH   the control socket "
+	    "(Documentation/control-protocol.md;\n"
+	    "                       default $PVFT_RUN_DIR/pvft-hv.PID.sock; "
+	    "none: none)\n"
+	    "      --no-stdin       console input only from the control "
+	    "socket's console,\n"
+	    "                       never at its end (daemons: pvft "
+	    "create)\n"
 	    "      --debug-allow-rdtsc  let the guest read the TSC (tests: "
 	    "acts like a host\n"
 	    "                       that cannot trap it; breaks replay on "
@@ -118,7 +130,8 @@ static void usage(FILE *f)
 	    "6 replay diverged from its log; 7 unusable log; 8 the arbiter "
 	    "gave the pair\n"
 	    "to the other replica (halted); 9 the pair could not form; "
-	    "128+N stopped by\n"
+	    "10 handed the pair\n"
+	    "over to the backup (pvft promote); 128+N stopped by "
 	    "signal N. A replay exits with the recorded run's status when it "
 	    "matches.\n",
 	    PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB,
@@ -316,6 +329,43 @@ static int check_vif(const struct logfmt_boot *b, const struct vif_config *vif,
 	return 0;
 }
 
+static char control_unlink[108];
+
+/* However pvft-hv ends, its control socket goes with it. */
+static void remove_control(void)
+{
+	if (control_unlink[0])
+		unlink(control_unlink);
+}
+
+/*
+ * The control socket at @path, or the default one; "none": none. One asked
+ * for by path must work; the default one may not (said, and run without).
+ */
+static int start_control(struct control *ctl, struct domain *d,
+			 const char *path, const struct control_info *info)
+{
+	char def[PATH_MAX];
+	int rc;
+
+	if (path && !strcmp(path, "none"))
+		return 0;
+	if (!path) {
+		rc = control__default_path(def, sizeof(def));
+		if (rc) {
+			pr_warn("no control socket: run directory: %s",
+				strerror(-rc));
+			return 0;
+		}
+		path = def;
+	}
+	if (control__start(ctl, d, path, info))
+		return path == def ? 0 : -1;
+	memcpy(control_unlink, ctl->path, sizeof(control_unlink));
+	atexit(remove_control);
+	return 0;
+}
+
 static void print_vif_stats(struct netback *nb)
 {
 	struct netback_stats s;
@@ -358,6 +408,8 @@ int main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL,
 		  OPT_CONNECT_TIMEOUT },
 		{ "vif", required_argument, NULL, OPT_VIF },
+		{ "control", required_argument, NULL, OPT_CONTROL },
+		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -382,7 +434,9 @@ int main(int argc, char **argv)
 	const char *what;
 	const struct logfmt_boot *log_boot;
 	struct vif_config vif_cfg;
-	bool have_vif = false;
+	bool have_vif = false, no_stdin = false;
+	const char *control_path = NULL, *vif_spec = NULL;
+	static struct control ctl;
 	char vif_err[200];
 	sigset_t stop_signals;
 	char *kernel, *base;
@@ -446,6 +500,12 @@ int main(int argc, char **argv)
 		case OPT_ALLOW_RDTSC:
 			allow_rdtsc = true;
 			break;
+		case OPT_CONTROL:
+			control_path = optarg;
+			break;
+		case OPT_NO_STDIN:
+			no_stdin = true;
+			break;
 		case OPT_VIF:
 			if (have_vif) {
 				pr_err("--vif: one vif per domain");
@@ -457,6 +517,7 @@ int main(int argc, char **argv)
 				return HV_EXIT_USAGE;
 			}
 			have_vif = true;
+			vif_spec = optarg;
 			break;
 		case OPT_ROLE:
 		case OPT_PEER:
@@ -524,6 +585,7 @@ int main(int argc, char **argv)
 
 	if (po.role) {
 		struct chan_config cc = {
+			.out_tee = control__console_tee,
 			.role = po.role,
 			.addr = po.addr,
 			.node = po.node,
@@ -549,6 +611,20 @@ int main(int argc, char **argv)
 		if (chan__init(&pair_chan, &cc))
 			die("out of memory");
 	}
+	/* The control socket first: a backup waiting to pair answers too. */
+	if (start_control(
+		&ctl, &dom, control_path,
+		&(struct control_info){
+		    .node = po.role ? pair_chan.cfg.node : NULL,
+		    .kernel = kernel,
+		    .peer = po.addr,
+		    .arbiter = po.arbiter ? arbiter__url(po.arbiter) : NULL,
+		    .vif = vif_spec,
+		    .pair = po.pair,
+		    .epoch = po.epoch,
+		    .chan = po.role ? &pair_chan : NULL,
+		}))
+		return HV_EXIT_HOST;
 	/* A replay takes memory size and command line from its log. */
 	rc = gate__init(&dom.gate, mode, log_path, po.role ? &pair_chan : NULL,
 			&log_mem, log_cmdline);
@@ -692,9 +768,14 @@ int main(int argc, char **argv)
 	if (rc)
 		die("cannot install the vCPU kick: %s", strerror(-rc));
 
-	/* A replay's console input is the log's, never the live one. */
+	control__set_guest(&ctl, mib, cmdline, dom.backend->name);
+	/*
+	 * A replay's console input is the log's, never the live one; a live
+	 * backup's goes on from the control socket, as its primary's did.
+	 */
 	rc = iothread__start(&dom,
-			     mode == GATE_REPLAY ||
+			     no_stdin ? IOTHREAD_INPUT_OPEN
+			     : mode == GATE_REPLAY ||
 				     fcntl(STDIN_FILENO, F_GETFD) < 0
 				 ? -1
 				 : STDIN_FILENO,
@@ -721,6 +802,8 @@ int main(int argc, char **argv)
 		print_vif_stats(dom.net);
 		netback__dispose(dom.net);
 	}
+	/* Nothing writes to the console any more: the viewers go. */
+	control__stop(&ctl);
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

@@ -76,6 +76,28 @@ void sched__request_stop(struct domain *d, int sig)
 	pthread_kill(d->sched.vcpu_thread, SIGUSR1);
 }
 
+bool sched__request_handover(struct domain *d)
+{
+	int none = 0;
+
+	if (!__atomic_compare_exchange_n(&d->sched.stop_signal, &none,
+					 SCHED_STOP_HANDOVER, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return false;
+	sched__wake(&d->sched);
+	d->backend->kick(d);
+	pthread_kill(d->sched.vcpu_thread, SIGUSR1);
+	return true;
+}
+
+void sched__clear_handover(struct domain *d)
+{
+	int h = SCHED_STOP_HANDOVER;
+
+	__atomic_compare_exchange_n(&d->sched.stop_signal, &h, 0, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 int sched__stop_requested(const struct domain *d)
 {
 	return __atomic_load_n(&d->sched.stop_signal, __ATOMIC_SEQ_CST);

@@ -46,7 +46,16 @@ void sched__wake(struct sched *s);
 #define SCHED_STOP_STALLED (-1)
 /* A live pair's replica that lost the arbiter: halt at once. */
 #define SCHED_STOP_FENCED (-2)
+/*
+ * pvft promote: the primary stops at its next exit boundary and hands the
+ * pair over (gate__handover); a failed handover clears it and runs on.
+ */
+#define SCHED_STOP_HANDOVER (-3)
 void sched__request_stop(struct domain *d, int sig);
+/* SCHED_STOP_HANDOVER unless a stop is already asked for: true if set. */
+bool sched__request_handover(struct domain *d);
+/* vCPU thread: a failed handover is no stop. */
+void sched__clear_handover(struct domain *d);
 int sched__stop_requested(const struct domain *d);
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */
 int sched__init_kick(struct domain *d);

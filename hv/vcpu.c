@@ -130,6 +130,15 @@ int vcpu__run_loop(struct domain *d)
 			gate__stalled(d);
 			break;
 		}
+		if (sig == SCHED_STOP_HANDOVER) {
+			sched__clear_handover(d);
+			if (!gate__handover(d)) {
+				domain__shutdown(d, HV_EXIT_HANDED_OVER,
+						 DOMAIN_END_HANDOVER);
+				break;
+			}
+			continue;
+		}
 		if (sig == SCHED_STOP_FENCED) {
 			domain__shutdown(d, HV_EXIT_FENCED, DOMAIN_END_FENCED);
 			break;

@@ -896,6 +896,8 @@ static void write_chunk(struct chan *c, const struct chan_out *o)
 		}
 		off += (size_t)r;
 	}
+	if (c->cfg.out_fd >= 0 && c->cfg.out_tee)
+		c->cfg.out_tee(c->cfg.opaque, o->data, o->len);
 }
 
 /*
@@ -1070,6 +1072,27 @@ static bool read_peer(struct chan *c)
 	return true;
 }
 
+/*
+ * Backup, lock held: the primary let out @out_bytes of console output in
+ * all: what it had replayed up to there needs no re-emitting.
+ */
+static void peer_released(struct chan *c, uint64_t out_bytes)
+{
+	uint64_t drop;
+
+	if (out_bytes <= c->peer_released)
+		return;
+	c->peer_released = out_bytes;
+	if (c->peer_released > c->tail_start) {
+		drop = c->peer_released - c->tail_start;
+		if (drop > c->tail_len)
+			drop = c->tail_len;
+		memmove(c->tail, c->tail + drop, c->tail_len - drop);
+		c->tail_len -= drop;
+		c->tail_start += drop;
+	}
+}
+
 /* Backup, lock held: one record from the primary, checked and decoded. */
 static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
 				const struct logfmt_record *r)
@@ -1088,24 +1111,21 @@ static bool take_primary_record(struct chan *c, const uint8_t *raw, size_t n,
 			c->peer_progress = r->u.progress.next_ordinal;
 		break;
 	case LOGFMT_RELEASED:
-		if (r->u.released.out_bytes > c->peer_released) {
-			uint64_t drop;
-
-			c->peer_released = r->u.released.out_bytes;
-			if (c->peer_released > c->tail_start) {
-				drop = c->peer_released - c->tail_start;
-				if (drop > c->tail_len)
-					drop = c->tail_len;
-				memmove(c->tail, c->tail + drop,
-					c->tail_len - drop);
-				c->tail_len -= drop;
-				c->tail_start += drop;
-			}
-		}
+		peer_released(c, r->u.released.out_bytes);
 		/* After END, all of END's output released: the last word. */
 		if (c->got_end && r->u.released.out_bytes == c->end_out_bytes)
 			c->peer_closed = true;
 		break;
+	case LOGFMT_HANDOVER:
+		/*
+		 * pvft promote: the primary stopped, has every record acked
+		 * and all output out, and lets this replica take over now
+		 * rather than after the timeout. The arbiter still decides.
+		 */
+		peer_released(c, r->u.released.out_bytes);
+		c->handed_over = true;
+		peer_failed(c, "handed the pair over (pvft promote)");
+		return false;
 	case LOGFMT_HELLO:
 	case LOGFMT_ACK:
 		peer_failed(c, "the primary sent a %s record",
@@ -1228,6 +1248,20 @@ static void queue_control(struct chan *c, uint64_t now)
 	}
 	if (c->shut_wr)
 		return;
+	/*
+	 * pvft promote: the vCPU stopped; once the backup has every record
+	 * it made and all their output is out, HANDOVER is the last word.
+	 */
+	if (c->handover_req && !c->final_sent && c->acked >= c->handover_seq &&
+	    output_done(c)) {
+		r = (struct logfmt_record){ .type = LOGFMT_HANDOVER };
+		r.u.released.out_bytes = c->released;
+		if (put_control(c, &r, c->last_ordinal)) {
+			c->released_sent = c->released;
+			c->final_sent = true;
+		}
+		return;
+	}
 	/* The last word: END acknowledged, all its output out. */
 	if (c->end_sent && c->acked > c->end_seq && output_done(c) &&
 	    !c->final_sent) {
@@ -1284,6 +1318,16 @@ static void *chan_thread(void *arg)
 			 * stopped (SIGSTOP, a long stall) past the timeout
 			 * must not act on acks that are by now stale.
 			 */
+			/*
+			 * Once HANDOVER is out this replica gave the pair
+			 * away: it never asks for it back. A backup that did
+			 * not get it times out and asks the arbiter itself.
+			 */
+			if (!backup && c->final_sent && c->handover_req &&
+			    now - c->last_rx_ns > timeout) {
+				closed(c);
+				continue;
+			}
 			if (now - c->last_rx_ns > timeout) {
 				peer_failed(c, "silent for %" PRIu64 " ms",
 					    (now - c->last_rx_ns) / 1000000);
@@ -1535,6 +1579,28 @@ int chan__finish(struct chan *c)
 	return rc;
 }
 
+int chan__handover(struct chan *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->state != CHAN_PAIRED || c->end_sent) {
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	c->handover_req = true;
+	c->handover_seq = c->next_seq;
+	wake(c);
+	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING) {
+		wake(c);
+		timed_wait(c, 100);
+	}
+	/* Closed with HANDOVER out: given away. Else the backup failed. */
+	rc = c->state == CHAN_CLOSED && c->final_sent ? 0 : -1;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 /* ---- backup, vCPU thread ----------------------------------------------------
  */
 
@@ -1630,6 +1696,7 @@ uint64_t chan__emit_tail(struct chan *c)
 {
 	uint64_t n;
 	size_t off = 0;
+	uint8_t *tee = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	n = c->tail_len;
@@ -1645,9 +1712,19 @@ uint64_t chan__emit_tail(struct chan *c)
 		}
 		off += (size_t)r;
 	}
+	/* Viewers see it too, outside the lock (they take their own). */
+	if (off && c->cfg.out_tee) {
+		tee = malloc(off);
+		if (tee)
+			memcpy(tee, c->tail, off);
+	}
 	c->tail_start += c->tail_len;
 	c->tail_len = 0;
 	pthread_mutex_unlock(&c->lock);
+	if (tee) {
+		c->cfg.out_tee(c->cfg.opaque, tee, off);
+		free(tee);
+	}
 	return n;
 }
 

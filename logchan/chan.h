@@ -64,6 +64,8 @@ struct chan_config {
 	void (*frame_out)(void *opaque, const void *frame, size_t len);
 	void (*frame_flush)(void *opaque); /* after each batch of frames */
 	void *frame_opaque;
+	/* Console output as it is released (after out_fd), or NULL. */
+	void (*out_tee)(void *opaque, const void *buf, size_t len);
 	/* Called on the channel thread when the replica must halt. */
 	void (*fenced)(void *opaque);
 	void *opaque;
@@ -133,6 +135,8 @@ struct chan {
 	bool end_sent, final_sent, shut_wr;
 	uint64_t throttle_said; /* when the lag was last reported */
 	uint64_t end_seq;
+	bool handover_req;     /* chan__handover(): HANDOVER once all out */
+	uint64_t handover_seq; /* ... and all records before this acked */
 
 	/* Backup. q[q_off, q_len): records received, not yet replayed. */
 	uint8_t *rx;
@@ -143,6 +147,7 @@ struct chan {
 	uint64_t peer_progress; /* no records before this ordinal remain */
 	uint64_t peer_released;
 	bool got_end, peer_closed;
+	bool handed_over;	/* the primary sent HANDOVER (pvft promote) */
 	uint64_t end_out_bytes; /* END's console byte count */
 	uint64_t end_rx_ns;	/* when END arrived */
 	uint64_t acked_sent, replayed_sent;
@@ -215,6 +220,15 @@ bool chan__throttle(struct chan *c, unsigned int wait_ms,
  */
 int chan__finish(struct chan *c);
 
+/*
+ * Primary, vCPU thread, with the guest stopped at an exit (pvft promote):
+ * wait until the backup has every record appended so far and all their
+ * output is released, then send HANDOVER (the backup takes over at once,
+ * without waiting for a timeout) and close the stream. 0: handed over,
+ * this replica must release nothing more and end; -1: not paired, or the
+ * backup failed first (the state says how it went: alone, fenced).
+ */
+int chan__handover(struct chan *c);
 /* Backup, vCPU thread. */
 /*
  * The next record for exit ordinal @exits, copied to @buf (@cap >=

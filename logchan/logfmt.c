@@ -180,6 +180,8 @@ const char *logfmt__type_name(uint16_t type)
 		return "PROGRESS";
 	case LOGFMT_RELEASED:
 		return "RELEASED";
+	case LOGFMT_HANDOVER:
+		return "HANDOVER";
 	case LOGFMT_ACK:
 		return "ACK";
 	case LOGFMT_HELLO:
@@ -337,6 +339,7 @@ static long payload_size(const struct logfmt_record *r)
 	case LOGFMT_PROGRESS:
 		return PROGRESS_SIZE;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		return RELEASED_SIZE;
 	case LOGFMT_ACK:
 		if (r->u.ack.replayed > r->u.ack.received)
@@ -454,6 +457,7 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		put64(p, r->u.progress.next_ordinal);
 		break;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		put64(p, r->u.released.out_bytes);
 		break;
 	case LOGFMT_ACK:
@@ -760,6 +764,7 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		r->u.progress.next_ordinal = get64(p);
 		return 0;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		if (want_len(r, RELEASED_SIZE, err))
 			return -1;
 		r->u.released.out_bytes = get64(p);

@@ -67,6 +67,8 @@ enum logfmt_type {
 	LOGFMT_RELEASED = 0x8003, /* primary: console bytes released so far */
 	LOGFMT_ACK = 0x8004,	  /* backup: received and replayed so far */
 	LOGFMT_HELLO = 0x8005,	  /* both: role, node id, answer */
+	/* primary: stopped, all acked and released: take over (promote) */
+	LOGFMT_HANDOVER = 0x8006,
 };
 #define LOGFMT_TYPE_OPTIONAL 0x8000u
 
@@ -174,7 +176,10 @@ struct logfmt_progress {
 	uint64_t next_ordinal;
 };
 
-/* RELEASED: the primary let out this many console bytes in all. */
+/*
+ * RELEASED: the primary let out this many console bytes in all. HANDOVER
+ * has the same payload: its final count.
+ */
 struct logfmt_released {
 	uint64_t out_bytes;
 };

@@ -1,0 +1,626 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvft create, record and replay: a config (pvft.cfg(5)) turned into
+ * pvft-hv command lines; create starts them (the embedded arbiter, the
+ * backup, the primary) and returns once the pair is protected.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pvft.h"
+#include "rundir.h"
+#include "toolstack.h"
+
+#define MAX_ARGS 64
+
+struct argv_buf {
+	char *v[MAX_ARGS + 1];
+	int n;
+	char store[16384];
+	size_t used;
+};
+
+static void arg(struct argv_buf *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (a->n >= MAX_ARGS)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(a->store + a->used, sizeof(a->store) - a->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(a->store) - a->used)
+		return;
+	a->v[a->n++] = a->store + a->used;
+	a->v[a->n] = NULL;
+	a->used += (size_t)n + 1;
+}
+
+/* The guest's part of a pvft-hv command line, after the program. */
+static void guest_args(struct argv_buf *a, const struct pvft_cfg *cfg)
+{
+	unsigned int i;
+
+	arg(a, "--name");
+	arg(a, "%s", cfg->name);
+	arg(a, "--memory");
+	arg(a, "%u", cfg->memory_mib);
+	arg(a, "--cmdline");
+	arg(a, "%s", cfg->cmdline);
+	arg(a, "--backend");
+	arg(a, "%s", cfg->backend);
+	for (i = 0; i < cfg->nr_vifs; i++) {
+		arg(a, "--vif");
+		arg(a, "%s", cfg->vif[i]);
+	}
+}
+
+static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		      bool primary, const char *log_addr, const char *arbiter)
+{
+	arg(a, "--role");
+	arg(a, primary ? "primary" : "backup");
+	arg(a, primary ? "--peer" : "--listen");
+	arg(a, "%s", log_addr);
+	arg(a, "--pair");
+	arg(a, "%" PRIu64, cfg->pair);
+	arg(a, "--epoch");
+	arg(a, "%" PRIu64, cfg->epoch);
+	arg(a, "--node");
+	arg(a, "%s", primary ? cfg->primary.node : cfg->backup.node);
+	arg(a, "--arbiter");
+	arg(a, "%s", arbiter);
+	arg(a, "--heartbeat-ms");
+	arg(a, "%u", cfg->heartbeat_ms);
+	arg(a, "--timeout-ms");
+	arg(a, "%u", cfg->timeout_ms);
+	arg(a, "--max-lag-ms");
+	arg(a, "%u", cfg->max_lag_ms);
+	if (primary) {
+		arg(a, "--connect-timeout");
+		arg(a, "%u", cfg->connect_timeout_s);
+	}
+}
+
+/* "HOST:PORT", bracketing an IPv6 literal. */
+static void host_port(char *buf, size_t len, const char *host, const char *port)
+{
+	snprintf(buf, len, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static int load_cfg(struct pvft_cfg *cfg, int argc, char **argv)
+{
+	char err[1024];
+
+	if (pvft_cfg__load(cfg, argv[0], argv + 1, argc - 1, err,
+			   sizeof(err))) {
+		pr_err("%s", err);
+		return PVFT_EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* ---- create ----------------------------------------------------------------
+ */
+
+struct plan {
+	struct pvft_cfg cfg;
+	struct dom_info di;
+	char hv[PATH_MAX], arbiter_prog[PATH_MAX];
+	char log_addr[300], arbiter_url[PVFT_CFG_STR_MAX];
+	struct argv_buf arb, rep[2]; /* rep[0] the primary, rep[1] backup */
+};
+
+static void print_cmd(const char *what, const char *host, const char *tmpl,
+		      char *const argv[])
+{
+	char line[16384], cmd[16384];
+
+	ts__shell_join(line, sizeof(line), argv);
+	if (ts__is_local(host)) {
+		printf("  %-8s %s\n", what, line);
+		return;
+	}
+	ts__expand_remote(cmd, sizeof(cmd), tmpl, host, line);
+	printf("  %-8s (on %s) %s\n", what, host, cmd);
+}
+
+/* DIR/NAME.SUFFIX into @buf; -1 after saying so when it does not fit. */
+static int dir_path(char *buf, size_t len, const char *dir, const char *name,
+		    const char *suffix)
+{
+	int n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
+
+	if (n < 0 || (size_t)n >= len)
+		return pr_err("%s/%s%s: path too long", dir, name, suffix), -1;
+	return 0;
+}
+
+static int make_plan(struct plan *p, bool dry)
+{
+	struct pvft_cfg *cfg = &p->cfg;
+	struct dom_info *di = &p->di;
+	char port[16];
+	int i;
+
+	ts__program("pvft-hv", p->hv, sizeof(p->hv));
+	ts__program("pvft-arbiter", p->arbiter_prog, sizeof(p->arbiter_prog));
+	snprintf(di->name, sizeof(di->name), "%s", cfg->name);
+	if (!realpath(cfg->path, di->config))
+		snprintf(di->config, sizeof(di->config), "%s", cfg->path);
+	snprintf(di->remote, sizeof(di->remote), "%s", cfg->remote);
+	if (ts__dom_dir(cfg->name, di->dir, sizeof(di->dir)))
+		return -1;
+	/* Ports: the config's, or free ones (a dry run does not look). */
+	if (cfg->replicated) {
+		if (cfg->log_port)
+			snprintf(port, sizeof(port), "%u", cfg->log_port);
+		else if (dry)
+			snprintf(port, sizeof(port), "PORT");
+		else if (ts__is_local(cfg->backup.host) &&
+			 (cfg->log_port = ts__free_port(cfg->log_addr)))
+			snprintf(port, sizeof(port), "%u", cfg->log_port);
+		else
+			return pr_err("%s: ft_log_port: no free port found "
+				      "on %s (set one)",
+				      cfg->path, cfg->log_addr),
+			       -1;
+		host_port(p->log_addr, sizeof(p->log_addr), cfg->log_addr,
+			  port);
+	}
+	if (cfg->replicated && cfg->arbiter_embedded) {
+		di->arbiter_embedded = true;
+		if (cfg->arbiter_port)
+			snprintf(port, sizeof(port), "%u", cfg->arbiter_port);
+		else if (dry)
+			snprintf(port, sizeof(port), "PORT");
+		else if ((cfg->arbiter_port = ts__free_port(cfg->arbiter_addr)))
+			snprintf(port, sizeof(port), "%u", cfg->arbiter_port);
+		else
+			return pr_err("%s: ft_arbiter_port: no free port "
+				      "found on %s (set one)",
+				      cfg->path, cfg->arbiter_addr),
+			       -1;
+		{
+			char hp[300];
+
+			host_port(hp, sizeof(hp), cfg->arbiter_addr, port);
+			snprintf(p->arbiter_url, sizeof(p->arbiter_url),
+				 "pvft://%s", hp);
+			arg(&p->arb, "%s", p->arbiter_prog);
+			arg(&p->arb, "--listen");
+			arg(&p->arb, "%s", hp);
+			arg(&p->arb, "--state-dir");
+			arg(&p->arb, "%s/arbiter", di->dir);
+		}
+		snprintf(di->arbiter_url, sizeof(di->arbiter_url), "%s",
+			 p->arbiter_url);
+		if (dir_path(di->arbiter_log, sizeof(di->arbiter_log), di->dir,
+			     "arbiter", ".log"))
+			return -1;
+	} else {
+		snprintf(p->arbiter_url, sizeof(p->arbiter_url), "%s",
+			 cfg->arbiter);
+	}
+	di->nr = cfg->replicated ? 2 : 1;
+	for (i = 0; i < di->nr; i++) {
+		bool primary = i == 0;
+		const struct pvft_cfg_replica *pc =
+		    primary ? &cfg->primary : &cfg->backup;
+		struct dom_replica *r = &di->rep[i];
+		struct argv_buf *a = &p->rep[i];
+
+		snprintf(r->started_as, sizeof(r->started_as), "%s",
+			 !cfg->replicated ? "single"
+			 : primary	  ? "primary"
+					  : "backup");
+		snprintf(r->host, sizeof(r->host), "%s", pc->host);
+		snprintf(r->node, sizeof(r->node), "%s",
+			 cfg->replicated ? pc->node : cfg->name);
+		if (dir_path(r->sock, sizeof(r->sock), di->dir, r->node,
+			     ".sock") ||
+		    dir_path(r->log, sizeof(r->log), di->dir, r->node,
+			     ".log") ||
+		    dir_path(r->console, sizeof(r->console), di->dir, r->node,
+			     ".console"))
+			return -1;
+		arg(a, "%s", p->hv);
+		arg(a, "--control");
+		arg(a, "%s", r->sock);
+		arg(a, "--no-stdin");
+		if (cfg->replicated)
+			pair_args(a, cfg, primary, p->log_addr, p->arbiter_url);
+		guest_args(a, cfg);
+		arg(a, "%s", cfg->kernel);
+		if (a->n >= MAX_ARGS)
+			return pr_err("%s: the pvft-hv command line is too "
+				      "long",
+				      cfg->path),
+			       -1;
+	}
+	return 0;
+}
+
+static void print_plan(const struct plan *p)
+{
+	const struct dom_info *di = &p->di;
+	int i;
+
+	printf("pvft create %s: dry run, nothing is started\n", di->name);
+	printf("  config   %s\n", di->config);
+	printf("  state    %s\n", di->dir);
+	if (di->arbiter_embedded)
+		print_cmd("arbiter", "localhost", "", p->arb.v);
+	for (i = 0; i < di->nr; i++)
+		print_cmd(di->rep[i].started_as, di->rep[i].host, di->remote,
+			  p->rep[i].v);
+}
+
+/* The last lines of a log, indented, on stderr: why something stopped. */
+static void show_tail(const char *path)
+{
+	char line[512], ring[5][512];
+	int n = 0, i;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		snprintf(ring[n++ % 5], sizeof(ring[0]), "%s", line);
+	fclose(f);
+	for (i = n > 5 ? n - 5 : 0; i < n; i++)
+		fprintf(stderr, "    %s", ring[i % 5]);
+}
+
+/* Has the process we started ended? Says how, once. */
+static bool ended(pid_t pid, const char *what, const char *log)
+{
+	int st;
+
+	if (pid <= 0 || waitpid(pid, &st, WNOHANG) != pid)
+		return false;
+	if (WIFEXITED(st))
+		pr_err("%s exited with status %d; its log (%s) ends:", what,
+		       WEXITSTATUS(st), log);
+	else
+		pr_err("%s was killed by signal %d; its log (%s) ends:", what,
+		       WTERMSIG(st), log);
+	show_tail(log);
+	return true;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The embedded arbiter answers on its port (or has died). */
+static int wait_arbiter(const struct plan *p, pid_t pid)
+{
+	char port[16];
+	uint64_t end = mono_ms() + 10000;
+
+	snprintf(port, sizeof(port), "%u", p->cfg.arbiter_port);
+	while (mono_ms() < end) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+		int fd, ok = 0;
+
+		if (ended(pid, "the arbiter", p->di.arbiter_log))
+			return -1;
+		if (!getaddrinfo(p->cfg.arbiter_addr, port, &hints, &res)) {
+			fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
+				    0);
+			ok = fd >= 0 &&
+			     !connect(fd, res->ai_addr, res->ai_addrlen);
+			if (fd >= 0)
+				close(fd);
+			freeaddrinfo(res);
+		}
+		if (ok)
+			return 0;
+		usleep(20000);
+	}
+	pr_err("the arbiter did not answer on %s in 10 s", p->arbiter_url);
+	return -1;
+}
+
+/*
+ * Replica @i answers on its control socket in a state in @want (a
+ * space-separated list), before @timeout_s. 0, or -1 after saying why.
+ */
+static int wait_state(const struct plan *p, int i, const char *want,
+		      unsigned int timeout_s, bool quiet)
+{
+	const struct dom_replica *r = &p->di.rep[i];
+	uint64_t end = mono_ms() + timeout_s * 1000ull;
+	char err[512] = "", last[64] = "";
+
+	while (mono_ms() < end) {
+		json_object *st;
+
+		if (ended(r->pid, r->started_as, r->log))
+			return -1;
+		st = ts__replica_status(&p->di, i, 1000, err, sizeof(err));
+		if (st) {
+			const char *s = ts__jstr(st, "state", "?");
+			char w[128];
+			char *tok, *save;
+
+			if (strcmp(s, last) && !quiet)
+				printf("  %-8s %s: %s\n", r->started_as,
+				       r->node, s);
+			snprintf(last, sizeof(last), "%s", s);
+			snprintf(w, sizeof(w), "%s", want);
+			for (tok = strtok_r(w, " ", &save); tok;
+			     tok = strtok_r(NULL, " ", &save))
+				if (!strcmp(tok, s)) {
+					json_object_put(st);
+					return 0;
+				}
+			json_object_put(st);
+		}
+		usleep(50000);
+	}
+	pr_err("%s %s: not %s after %u s (%s%s); its log (%s) ends:",
+	       r->started_as, r->node, want, timeout_s, last[0] ? "state " : "",
+	       last[0] ? last : err, r->log);
+	show_tail(r->log);
+	return -1;
+}
+
+/* Undo a create that failed: what it started, by PID. */
+static void undo(struct plan *p, pid_t arb)
+{
+	int i;
+
+	for (i = 0; i < p->di.nr; i++)
+		if (p->di.rep[i].pid > 0) {
+			kill(p->di.rep[i].pid, SIGKILL);
+			waitpid(p->di.rep[i].pid, NULL, 0);
+			unlink(p->di.rep[i].sock);
+		}
+	if (arb > 0) {
+		kill(arb, SIGTERM);
+		waitpid(arb, NULL, 0);
+	}
+	fprintf(stderr, "pvft create: %s: nothing left running; logs in %s\n",
+		p->di.name, p->di.dir);
+}
+
+/* Is a domain of this name running (any replica answers)? */
+static bool dom_running(const char *name)
+{
+	struct dom_info di;
+	char err[256];
+	int i;
+	char path[PATH_MAX + 16];
+
+	if (ts__dom_dir(name, path, sizeof(path) - 16))
+		return false;
+	strcat(path, "/domain.json");
+	if (access(path, F_OK) || ts__dom_load(name, &di))
+		return false;
+	for (i = 0; i < di.nr; i++) {
+		json_object *st =
+		    ts__replica_status(&di, i, 500, err, sizeof(err));
+
+		if (st) {
+			json_object_put(st);
+			return true;
+		}
+	}
+	return false;
+}
+
+int main_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	struct plan *p;
+	bool quiet = false;
+	pid_t arb = 0;
+	char path[PATH_MAX + 16];
+	int opt, rc, i, k;
+
+	PVFT_FOREACH_OPT(opt, "q", opts, "create", 1)
+	{
+	case 'q':
+		quiet = true;
+		break;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return PVFT_EXIT_FAILED;
+	rc = load_cfg(&p->cfg, argc - optind, argv + optind);
+	if (rc)
+		goto out;
+	rc = PVFT_EXIT_FAILED;
+	if (make_plan(p, pvft_dry_run))
+		goto out;
+	if (pvft_dry_run) {
+		print_plan(p);
+		rc = PVFT_EXIT_OK;
+		goto out;
+	}
+	if (dom_running(p->cfg.name)) {
+		pr_err("a domain '%s' is running (pvft list); destroy it "
+		       "first or give this one another name",
+		       p->cfg.name);
+		goto out;
+	}
+	{
+		char run[PATH_MAX];
+		int e;
+
+		if (ts__run_dir(run, sizeof(run), true))
+			goto out;
+		e = pvft__make_private_dir(p->di.dir);
+		if (e) {
+			pr_err("%s: %s", p->di.dir, strerror(-e));
+			goto out;
+		}
+	}
+	p->di.created = (double)time(NULL);
+	if (!quiet)
+		printf("pvft create %s: %s\n", p->di.name, p->di.config);
+	if (p->di.arbiter_embedded) {
+		char dir[PATH_MAX + 16];
+
+		snprintf(dir, sizeof(dir), "%s/arbiter", p->di.dir);
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			pr_err("%s: %s", dir, strerror(errno));
+			goto out;
+		}
+		arb = ts__spawn("localhost", "", p->arb.v, "/dev/null",
+				p->di.arbiter_log);
+		if (arb < 0 || wait_arbiter(p, arb))
+			goto fail;
+		p->di.arbiter_pid = arb;
+		if (!quiet)
+			printf("  arbiter  %s (pid %d)\n", p->arbiter_url,
+			       (int)arb);
+	}
+	/* The backup first: it listens; then the primary pairs with it. */
+	for (k = 0; k < p->di.nr; k++) {
+		struct dom_replica *r = &p->di.rep[p->di.nr - 1 - k];
+		bool last = k == p->di.nr - 1;
+
+		i = p->di.nr - 1 - k;
+		unlink(r->sock);
+		r->pid = ts__spawn(r->host, p->di.remote, p->rep[i].v,
+				   r->console, r->log);
+		if (r->pid < 0)
+			goto fail;
+		if (!quiet)
+			printf("  %-8s %s on %s (pid %d here)\n", r->started_as,
+			       r->node, r->host, (int)r->pid);
+		/* Saved early: a create cut short leaves a destroyable one. */
+		if (ts__dom_save(&p->di))
+			goto fail;
+		if (wait_state(p, i,
+			       !p->cfg.replicated ? "running"
+			       : last		  ? "protected"
+						  : "waiting protected",
+			       last ? p->cfg.connect_timeout_s + 10 : 20,
+			       quiet))
+			goto fail;
+	}
+	if (!quiet)
+		printf("%s: %s\n", p->di.name,
+		       p->cfg.replicated ? "protected: the backup has every "
+					   "record; output flows"
+					 : "running (not replicated)");
+	rc = PVFT_EXIT_OK;
+	goto out;
+fail:
+	undo(p, arb);
+	snprintf(path, sizeof(path), "%s/domain.json", p->di.dir);
+	unlink(path);
+out:
+	free(p);
+	return rc;
+}
+
+/* ---- record and replay: offline, in the foreground -------------------------
+ */
+
+static int run_fg(struct argv_buf *a)
+{
+	if (pvft_dry_run) {
+		print_cmd("run", "localhost", "", a->v);
+		return PVFT_EXIT_OK;
+	}
+	fflush(stdout);
+	execv(a->v[0], a->v);
+	pr_err("cannot run %s: %s", a->v[0], strerror(errno));
+	return PVFT_EXIT_FAILED;
+}
+
+int main_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	struct pvft_cfg *cfg = calloc(1, sizeof(*cfg));
+	struct argv_buf *a = calloc(1, sizeof(*a));
+	const char *out = NULL;
+	char hv[PATH_MAX];
+	int opt, rc;
+
+	if (!cfg || !a)
+		return PVFT_EXIT_FAILED;
+	PVFT_FOREACH_OPT(opt, "o:", opts, "record", 1)
+	{
+	case 'o':
+		out = optarg;
+		break;
+	}
+	rc = load_cfg(cfg, argc - optind, argv + optind);
+	if (rc)
+		return rc;
+	ts__program("pvft-hv", hv, sizeof(hv));
+	arg(a, "%s", hv);
+	arg(a, "--record");
+	if (out)
+		arg(a, "%s", out);
+	else
+		arg(a, "%s.log", cfg->name);
+	arg(a, "--control");
+	arg(a, "none");
+	guest_args(a, cfg);
+	arg(a, "%s", cfg->kernel);
+	return run_fg(a);
+}
+
+int main_replay(int argc, char **argv)
+{
+	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
+	struct pvft_cfg *cfg = calloc(1, sizeof(*cfg));
+	struct argv_buf *a = calloc(1, sizeof(*a));
+	char hv[PATH_MAX];
+	int opt, rc;
+
+	if (!cfg || !a)
+		return PVFT_EXIT_FAILED;
+	PVFT_FOREACH_OPT(opt, "", opts, "replay", 2)
+	{
+	}
+	rc = load_cfg(cfg, argc - optind - 1, argv + optind + 1);
+	if (rc)
+		return rc;
+	ts__program("pvft-hv", hv, sizeof(hv));
+	/* Memory, command line and vif come from the log. */
+	arg(a, "%s", hv);
+	arg(a, "--replay");
+	arg(a, "%s", argv[optind]);
+	arg(a, "--console");
+	arg(a, "show");
+	arg(a, "--control");
+	arg(a, "none");
+	arg(a, "--name");
+	arg(a, "%s", cfg->name);
+	arg(a, "--backend");
+	arg(a, "%s", cfg->backend);
+	arg(a, "%s", cfg->kernel);
+	return run_fg(a);
+}

@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pvft list, status, console, promote, destroy (and proxy, the remote end
+ * of the control socket): everything about running domains, learnt from
+ * and done through each replica's control socket.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pvft.h"
+#include "toolstack.h"
+
+#define STATUS_TIMEOUT_MS 2000
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Each replica's status, or NULL where it does not answer (and why). */
+struct dom_view {
+	struct dom_info di;
+	json_object *st[2];
+	char err[2][256];
+};
+
+static void view_load(struct dom_view *v)
+{
+	int i;
+
+	for (i = 0; i < v->di.nr; i++)
+		v->st[i] = ts__replica_status(&v->di, i, STATUS_TIMEOUT_MS,
+					      v->err[i], sizeof(v->err[i]));
+}
+
+static void view_put(struct dom_view *v)
+{
+	int i;
+
+	for (i = 0; i < v->di.nr; i++)
+		json_object_put(v->st[i]);
+}
+
+/* The replica now the domain's primary (live), or -1. */
+static int view_primary(const struct dom_view *v)
+{
+	int i;
+
+	for (i = 0; i < v->di.nr; i++) {
+		const char *role = ts__jstr(v->st[i], "role", "");
+		const char *state = ts__jstr(v->st[i], "state", "");
+
+		if ((!strcmp(role, "primary") || !strcmp(role, "single")) &&
+		    strcmp(state, "fenced") && strcmp(state, "handed-over") &&
+		    strcmp(state, "ended"))
+			return i;
+	}
+	return -1;
+}
+
+static int view_by_name(const char *name, struct dom_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ts__dom_load(name, &v->di))
+		return -1;
+	view_load(v);
+	return 0;
+}
+
+static json_object *member(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	if (o)
+		json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static void fmt_uptime(char *buf, size_t len, double s)
+{
+	unsigned long t = (unsigned long)s;
+
+	snprintf(buf, len, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+}
+
+/* ---- list ------------------------------------------------------------------
+ */
+
+static json_object *view_json(const struct dom_view *v)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	int i;
+
+	json_object_object_add(o, "name", json_object_new_string(v->di.name));
+	json_object_object_add(o, "config",
+			       json_object_new_string(v->di.config));
+	json_object_object_add(o, "dir", json_object_new_string(v->di.dir));
+	if (v->di.arbiter_embedded)
+		json_object_object_add(
+		    o, "embedded_arbiter",
+		    json_object_new_string(v->di.arbiter_url));
+	for (i = 0; i < v->di.nr; i++) {
+		const struct dom_replica *r = &v->di.rep[i];
+		json_object *j = v->st[i] ? json_object_get(v->st[i])
+					  : json_object_new_object();
+
+		json_object_object_add(j, "node",
+				       json_object_new_string(r->node));
+		json_object_object_add(j, "host",
+				       json_object_new_string(r->host));
+		json_object_object_add(j, "started_as",
+				       json_object_new_string(r->started_as));
+		json_object_object_add(j, "socket",
+				       json_object_new_string(r->sock));
+		json_object_object_add(j, "log_file",
+				       json_object_new_string(r->log));
+		json_object_object_add(j, "console_file",
+				       json_object_new_string(r->console));
+		if (!v->st[i]) {
+			json_object_object_add(j, "state",
+					       json_object_new_string("gone"));
+			json_object_object_add(
+			    j, "error", json_object_new_string(v->err[i]));
+		}
+		json_object_array_add(a, j);
+	}
+	json_object_object_add(o, "replicas", a);
+	return o;
+}
+
+static void list_row(const struct dom_view *v, int i, bool first)
+{
+	json_object *st = v->st[i], *pair = member(st, "pair"),
+		    *log = member(st, "log");
+	char up[32] = "-", lag[16] = "-", mbit[16] = "-", epoch[24] = "-";
+
+	if (st) {
+		fmt_uptime(up, sizeof(up), ts__jnum(st, "uptime_s", 0));
+		if (pair)
+			snprintf(epoch, sizeof(epoch), "%.0f",
+				 ts__jnum(pair, "epoch", 0));
+		if (log) {
+			snprintf(lag, sizeof(lag), "%.1f",
+				 ts__jnum(log, "lag_ms", 0));
+			snprintf(mbit, sizeof(mbit), "%.2f",
+				 ts__jnum(log, "mbit_s", 0));
+		}
+	}
+	printf("%-16s %-14s %-8s %-12s %-14s %5s %8s %9s %9s\n",
+	       first ? v->di.name : "", v->di.rep[i].node,
+	       ts__jstr(st, "role", "-"), v->di.rep[i].host,
+	       st ? ts__jstr(st, "state", "?") : "gone", epoch, lag, mbit, up);
+}
+
+int main_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	json_object *all = NULL;
+	bool json = false;
+	char **names;
+	int opt, n, k, i;
+
+	PVFT_FOREACH_OPT(opt, "j", opts, "list", 0)
+	{
+	case 'j':
+		json = true;
+		break;
+	}
+	if (optind != argc) {
+		pr_err("too many arguments");
+		pvft__usage_error("list");
+		return PVFT_EXIT_USAGE;
+	}
+	if (ts__dom_names(&names, &n))
+		return PVFT_EXIT_FAILED;
+	if (json)
+		all = json_object_new_array();
+	else
+		printf("%-16s %-14s %-8s %-12s %-14s %5s %8s %9s %9s\n", "NAME",
+		       "REPLICA", "ROLE", "HOST", "STATE", "EPOCH", "LAG(ms)",
+		       "LOG(Mb/s)", "UPTIME");
+	for (k = 0; k < n; k++) {
+		struct dom_view v;
+
+		if (!view_by_name(names[k], &v)) {
+			if (json)
+				json_object_array_add(all, view_json(&v));
+			else
+				for (i = 0; i < v.di.nr; i++)
+					list_row(&v, i, !i);
+			view_put(&v);
+		}
+		free(names[k]);
+	}
+	free(names);
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(
+				   all, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(all);
+	}
+	return PVFT_EXIT_OK;
+}
+
+/* ---- status ----------------------------------------------------------------
+ */
+
+static void print_kv(int indent, json_object *o)
+{
+	json_object_object_foreach(o, k, val)
+	{
+		if (json_object_is_type(val, json_type_object)) {
+			printf("%*s%s:\n", indent, "", k);
+			print_kv(indent + 2, val);
+		} else if (json_object_is_type(val, json_type_array)) {
+			size_t i;
+
+			for (i = 0; i < json_object_array_length(val); i++) {
+				printf("%*s%s[%zu]:\n", indent, "", k, i);
+				print_kv(indent + 2,
+					 json_object_array_get_idx(val, i));
+			}
+		} else if (json_object_is_type(val, json_type_double)) {
+			printf("%*s%-14s %.3f\n", indent, "", k,
+			       json_object_get_double(val));
+		} else {
+			printf("%*s%-14s %s\n", indent, "", k,
+			       val ? json_object_get_string(val) : "-");
+		}
+	}
+}
+
+int main_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	struct dom_view v;
+	json_object *o;
+	bool json = false;
+	int opt, i, alive = 0;
+
+	PVFT_FOREACH_OPT(opt, "j", opts, "status", 1)
+	{
+	case 'j':
+		json = true;
+		break;
+	}
+	if (view_by_name(argv[optind], &v))
+		return PVFT_EXIT_FAILED;
+	o = view_json(&v);
+	for (i = 0; i < v.di.nr; i++)
+		alive += v.st[i] != NULL;
+	if (json) {
+		printf("%s\n", json_object_to_json_string_ext(
+				   o, JSON_C_TO_STRING_PRETTY |
+					  JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else {
+		printf("domain %s (config %s, state in %s)\n", v.di.name,
+		       v.di.config, v.di.dir);
+		if (v.di.arbiter_embedded)
+			printf("embedded arbiter %s (pid %d, log %s)\n",
+			       v.di.arbiter_url, v.di.arbiter_pid,
+			       v.di.arbiter_log);
+		for (i = 0; i < v.di.nr; i++) {
+			printf("\nreplica %s on %s (started as %s):\n",
+			       v.di.rep[i].node, v.di.rep[i].host,
+			       v.di.rep[i].started_as);
+			if (v.st[i])
+				print_kv(2, v.st[i]);
+			else
+				printf("  state          gone (%s)\n",
+				       v.err[i]);
+			printf("  %-14s %s\n  %-14s %s\n", "log",
+			       v.di.rep[i].log, "console", v.di.rep[i].console);
+		}
+	}
+	json_object_put(o);
+	view_put(&v);
+	return alive ? PVFT_EXIT_OK : PVFT_EXIT_FAILED;
+}
+
+/* ---- promote ---------------------------------------------------------------
+ */
+
+int main_promote(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		PVFT_COMMON_LONG_OPTS,
+	};
+	unsigned int timeout_s = 30;
+	struct dom_view v;
+	struct ctl_conn c;
+	json_object *r;
+	char err[512];
+	uint64_t t0, t1, end;
+	int opt, p, b, rc = PVFT_EXIT_FAILED;
+
+	PVFT_FOREACH_OPT(opt, "t:", opts, "promote", 1)
+	{
+	case 't':
+		timeout_s = (unsigned int)strtoul(optarg, NULL, 10);
+		if (!timeout_s || timeout_s > 3600) {
+			pr_err("bad --timeout '%s': want 1..3600 s", optarg);
+			return PVFT_EXIT_USAGE;
+		}
+		break;
+	}
+	if (view_by_name(argv[optind], &v))
+		return PVFT_EXIT_FAILED;
+	p = view_primary(&v);
+	b = p < 0 || v.di.nr < 2 ? -1 : !p;
+	if (p < 0 || b < 0 || !v.st[b] ||
+	    strcmp(ts__jstr(v.st[p], "state", ""), "protected")) {
+		pr_err("%s: no protected pair to promote a backup of (primary "
+		       "%s, backup %s; see pvft status)",
+		       v.di.name,
+		       p < 0 ? "gone" : ts__jstr(v.st[p], "state", "?"),
+		       b < 0 || !v.st[b] ? "gone"
+					 : ts__jstr(v.st[b], "state", "?"));
+		goto out;
+	}
+	if (pvft_dry_run) {
+		printf("would ask %s (primary) to hand %s over to %s "
+		       "(backup)\n",
+		       v.di.rep[p].node, v.di.name, v.di.rep[b].node);
+		rc = PVFT_EXIT_OK;
+		goto out;
+	}
+	if (ctl__open(&c, &v.di.rep[p], v.di.remote, STATUS_TIMEOUT_MS, err,
+		      sizeof(err))) {
+		pr_err("%s: %s", v.di.rep[p].node, err);
+		goto out;
+	}
+	t0 = mono_ms();
+	r = ctl__call(&c, "promote", (int)timeout_s * 1000, err, sizeof(err));
+	ctl__close(&c);
+	if (!r) {
+		pr_err("%s: promote: %s", v.di.rep[p].node, err);
+		goto out;
+	}
+	t1 = mono_ms();
+	printf("%s: %s stopped at exit %.0f and handed over in %llu ms: "
+	       "every record acknowledged, all output released\n",
+	       v.di.name, v.di.rep[p].node, ts__jnum(r, "exit", 0),
+	       (unsigned long long)(t1 - t0));
+	json_object_put(r);
+	/* The backup replays what is left, asks the arbiter, goes live. */
+	end = t1 + timeout_s * 1000ull;
+	while (mono_ms() < end) {
+		json_object *st =
+		    ts__replica_status(&v.di, b, 1000, err, sizeof(err));
+		bool live = st && !strcmp(ts__jstr(st, "role", ""), "primary");
+		bool fenced =
+		    st && !strcmp(ts__jstr(st, "state", ""), "fenced");
+
+		json_object_put(st);
+		if (live) {
+			printf("%s: %s is the primary now (%llu ms after the "
+			       "request); the domain runs unprotected: no "
+			       "backup\n",
+			       v.di.name, v.di.rep[b].node,
+			       (unsigned long long)(mono_ms() - t0));
+			rc = PVFT_EXIT_OK;
+			goto out;
+		}
+		if (fenced || !st) {
+			pr_err("%s: the backup %s did not take over (%s)",
+			       v.di.name, v.di.rep[b].node,
+			       fenced ? "fenced" : err);
+			goto out;
+		}
+		usleep(10000);
+	}
+	pr_err("%s: the backup %s is not live after %u s", v.di.name,
+	       v.di.rep[b].node, timeout_s);
+out:
+	view_put(&v);
+	return rc;
+}
+
+/* ---- destroy ---------------------------------------------------------------
+ */
+
+/* Is @pid a process we started, still there (not a reused pid)? */
+static bool ours(int pid, const char *prog)
+{
+	char path[64], cmd[4096] = "";
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(cmd, 1, sizeof(cmd) - 1, f);
+	fclose(f);
+	cmd[n] = '\0';
+	return strstr(cmd, prog) != NULL;
+}
+
+static bool pid_gone(int pid, uint64_t wait_ms)
+{
+	uint64_t end = mono_ms() + wait_ms;
+
+	while (!kill(pid, 0) && mono_ms() < end)
+		usleep(20000);
+	return kill(pid, 0) != 0;
+}
+
+int main_destroy(int argc, char **argv)
+{
+	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
+	struct dom_view v;
+	char err[512], path[PATH_MAX + 16];
+	int opt, i, order[2], k, left = 0;
+
+	PVFT_FOREACH_OPT(opt, "", opts, "destroy", 1)
+	{
+	}
+	if (view_by_name(argv[optind], &v))
+		return PVFT_EXIT_FAILED;
+	/* The primary first: its END ends the backup with it, together. */
+	order[0] = view_primary(&v) > 0 ? 1 : 0;
+	order[1] = !order[0];
+	for (k = 0; k < v.di.nr; k++) {
+		struct dom_replica *r = &v.di.rep[order[k]];
+		struct ctl_conn c;
+		json_object *ret;
+
+		if (!v.st[order[k]])
+			continue;
+		if (pvft_dry_run) {
+			printf("would ask %s on %s to quit\n", r->node,
+			       r->host);
+			continue;
+		}
+		if (ctl__open(&c, r, v.di.remote, STATUS_TIMEOUT_MS, err,
+			      sizeof(err)))
+			continue; /* gone meanwhile */
+		ret =
+		    ctl__call(&c, "quit", STATUS_TIMEOUT_MS, err, sizeof(err));
+		ctl__close(&c);
+		json_object_put(ret);
+	}
+	/* Wait for them to end; a process we started that will not, dies. */
+	for (i = 0; i < v.di.nr && !pvft_dry_run; i++) {
+		struct dom_replica *r = &v.di.rep[i];
+		uint64_t end = mono_ms() + 10000;
+
+		while (mono_ms() < end && !access(r->sock, F_OK))
+			usleep(20000);
+		if (ours(r->pid, "pvft-hv") && !pid_gone(r->pid, 2000)) {
+			pr_warn("%s (pid %d) did not end: killing it", r->node,
+				r->pid);
+			kill(r->pid, SIGKILL);
+		}
+		if (!access(r->sock, F_OK) && ts__is_local(r->host)) {
+			json_object *st =
+			    ts__replica_status(&v.di, i, 500, err, sizeof(err));
+
+			if (st) {
+				pr_err("%s still answers on %s", r->node,
+				       r->sock);
+				left++;
+			}
+			json_object_put(st);
+		}
+	}
+	if (v.di.arbiter_embedded && !pvft_dry_run &&
+	    ours(v.di.arbiter_pid, "pvft-arbiter")) {
+		kill(v.di.arbiter_pid, SIGTERM);
+		if (!pid_gone(v.di.arbiter_pid, 5000))
+			kill(v.di.arbiter_pid, SIGKILL);
+	} else if (v.di.arbiter_embedded && pvft_dry_run) {
+		printf("would stop the embedded arbiter (pid %d)\n",
+		       v.di.arbiter_pid);
+	}
+	if (!pvft_dry_run && !left) {
+		snprintf(path, sizeof(path), "%s/domain.json", v.di.dir);
+		unlink(path);
+		printf("%s: destroyed (logs and console output stay in %s)\n",
+		       v.di.name, v.di.dir);
+	}
+	view_put(&v);
+	return left ? PVFT_EXIT_FAILED : PVFT_EXIT_OK;
+}
+
+/* ---- console ---------------------------------------------------------------
+ */
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_tty(void)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	tio_saved = false;
+}
+
+static void raw_tty(void)
+{
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio))
+		return;
+	tio_saved = true;
+	atexit(restore_tty);
+	t = saved_tio;
+	cfmakeraw(&t);
+	t.c_oflag |= OPOST | ONLCR; /* the guest writes plain newlines */
+	tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
+/* Attach to the primary's console; 1: it went away, 0: detached. */
+static int attach(struct dom_view *v, int p, bool *eof_in)
+{
+	struct ctl_conn c;
+	json_object *r;
+	char err[512], buf[4096];
+
+	if (ctl__open(&c, &v->di.rep[p], v->di.remote, STATUS_TIMEOUT_MS, err,
+		      sizeof(err)))
+		return pr_err("%s: %s", v->di.rep[p].node, err), 1;
+	r = ctl__call(&c, "console", STATUS_TIMEOUT_MS, err, sizeof(err));
+	if (!r) {
+		ctl__close(&c);
+		return pr_err("%s: console: %s", v->di.rep[p].node, err), -1;
+	}
+	json_object_put(r);
+	fprintf(stderr, "[pvft: console of %s on %s (%s); Ctrl-] detaches]\r\n",
+		v->di.name, v->di.rep[p].node, v->di.rep[p].host);
+	/* What ctl__call read past the reply is console output already. */
+	if (c.len && write(STDOUT_FILENO, c.buf, c.len) < 0)
+		return ctl__close(&c), 0;
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = c.rfd, .events = POLLIN },
+			{ .fd = *eof_in ? -1 : STDIN_FILENO, .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents) {
+			n = read(c.rfd, buf, sizeof(buf));
+			if (n <= 0) {
+				ctl__close(&c);
+				return 1;
+			}
+			if (write(STDOUT_FILENO, buf, (size_t)n) < 0)
+				break;
+		}
+		if (pfd[1].revents) {
+			char *esc;
+
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0) {
+				*eof_in = true;
+				continue;
+			}
+			esc = memchr(buf, 0x1d, (size_t)n);
+			if (esc)
+				n = esc - buf;
+			if (n && write(c.wfd, buf, (size_t)n) < 0)
+				break;
+			if (esc)
+				break;
+		}
+	}
+	ctl__close(&c);
+	return 0;
+}
+
+int main_console(int argc, char **argv)
+{
+	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
+	bool eof_in = false;
+	int opt, rc;
+
+	PVFT_FOREACH_OPT(opt, "", opts, "console", 1)
+	{
+	}
+	raw_tty();
+	for (;;) {
+		struct dom_view v;
+		uint64_t end = mono_ms() + 10000;
+		int p = -1;
+
+		/* After a failover the backup is the primary: follow it. */
+		while (mono_ms() < end) {
+			if (view_by_name(argv[optind], &v)) {
+				restore_tty();
+				return PVFT_EXIT_FAILED;
+			}
+			p = view_primary(&v);
+			if (p >= 0)
+				break;
+			view_put(&v);
+			usleep(100000);
+		}
+		if (p < 0) {
+			restore_tty();
+			pr_err("%s: no primary answers", argv[optind]);
+			return PVFT_EXIT_FAILED;
+		}
+		rc = attach(&v, p, &eof_in);
+		view_put(&v);
+		if (rc <= 0) {
+			restore_tty();
+			return rc ? PVFT_EXIT_FAILED : PVFT_EXIT_OK;
+		}
+		fprintf(stderr, "\r\n[pvft: the primary went away; looking "
+				"for the new one]\r\n");
+		usleep(100000);
+	}
+}
+
+/* ---- proxy: the control socket over stdin/stdout (remote hosts) ------------
+ */
+
+int main_proxy(int argc, char **argv)
+{
+	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[16384];
+	bool in_open = true;
+	int opt, fd;
+
+	PVFT_FOREACH_OPT(opt, "", opts, "proxy", 1)
+	{
+	}
+	if (strlen(argv[optind]) >= sizeof(sa.sun_path)) {
+		pr_err("%s: path too long", argv[optind]);
+		return PVFT_EXIT_FAILED;
+	}
+	strcpy(sa.sun_path, argv[optind]);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		pr_err("%s: %s", argv[optind], strerror(errno));
+		return PVFT_EXIT_FAILED;
+	}
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = fd, .events = POLLIN },
+			{ .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents) {
+			n = read(fd, buf, sizeof(buf));
+			if (n <= 0 || write(STDOUT_FILENO, buf, (size_t)n) != n)
+				break;
+		}
+		if (pfd[1].revents) {
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0) {
+				in_open = false;
+				shutdown(fd, SHUT_WR);
+				continue;
+			}
+			if (write(fd, buf, (size_t)n) != n)
+				break;
+		}
+	}
+	close(fd);
+	return PVFT_EXIT_OK;
+}

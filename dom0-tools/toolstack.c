@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The domain registry, starting replicas, and the control socket's client
+ * side: what pvft's domain commands share (toolstack.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "rundir.h"
+#include "toolstack.h"
+
+int pvft_dry_run;
+
+int ts__run_dir(char *buf, size_t len, bool create)
+{
+	int rc = pvft__run_dir(buf, len, create);
+
+	if (rc)
+		pr_err("run directory %s: %s", buf, strerror(-rc));
+	return rc ? -1 : 0;
+}
+
+int ts__dom_dir(const char *name, char *buf, size_t len)
+{
+	char run[PATH_MAX];
+
+	if (ts__run_dir(run, sizeof(run), false))
+		return -1;
+	if ((size_t)snprintf(buf, len, "%s/%s", run, name) >= len)
+		return pr_err("%s/%s: path too long", run, name), -1;
+	return 0;
+}
+
+/* ---- domain.json ----------------------------------------------------------
+ */
+
+static void jadd_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+int ts__dom_save(const struct dom_info *di)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	int i, rc;
+
+	jadd_str(o, "name", di->name);
+	jadd_str(o, "config", di->config);
+	jadd_str(o, "remote", di->remote);
+	json_object_object_add(o, "created",
+			       json_object_new_double(di->created));
+	for (i = 0; i < di->nr; i++) {
+		const struct dom_replica *r = &di->rep[i];
+		json_object *j = json_object_new_object();
+
+		jadd_str(j, "started_as", r->started_as);
+		jadd_str(j, "host", r->host);
+		jadd_str(j, "node", r->node);
+		jadd_str(j, "socket", r->sock);
+		jadd_str(j, "log", r->log);
+		jadd_str(j, "console", r->console);
+		json_object_object_add(j, "pid", json_object_new_int(r->pid));
+		json_object_array_add(a, j);
+	}
+	json_object_object_add(o, "replicas", a);
+	if (di->arbiter_embedded) {
+		json_object *j = json_object_new_object();
+
+		jadd_str(j, "url", di->arbiter_url);
+		jadd_str(j, "log", di->arbiter_log);
+		json_object_object_add(j, "pid",
+				       json_object_new_int(di->arbiter_pid));
+		json_object_object_add(o, "embedded_arbiter", j);
+	}
+	snprintf(path, sizeof(path), "%s/domain.json", di->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rc = json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PRETTY);
+	json_object_put(o);
+	if (rc || rename(tmp, path))
+		return pr_err("%s: cannot write: %s", path, strerror(errno)),
+		       -1;
+	return 0;
+}
+
+static void jcopy(char *dst, size_t len, json_object *o, const char *k)
+{
+	snprintf(dst, len, "%s", ts__jstr(o, k, ""));
+}
+
+int ts__dom_load(const char *name, struct dom_info *di)
+{
+	char path[PATH_MAX + 32];
+	json_object *o, *a, *j;
+	int i;
+
+	memset(di, 0, sizeof(*di));
+	if (ts__dom_dir(name, di->dir, sizeof(di->dir)))
+		return -1;
+	snprintf(path, sizeof(path), "%s/domain.json", di->dir);
+	if (access(path, F_OK))
+		return pr_err("no domain '%s' (see pvft list)", name), -1;
+	o = json_object_from_file(path);
+	if (!o || !json_object_object_get_ex(o, "replicas", &a) ||
+	    !json_object_is_type(a, json_type_array)) {
+		json_object_put(o);
+		return pr_err("%s: not a pvft domain file", path), -1;
+	}
+	jcopy(di->name, sizeof(di->name), o, "name");
+	jcopy(di->config, sizeof(di->config), o, "config");
+	jcopy(di->remote, sizeof(di->remote), o, "remote");
+	di->created = ts__jnum(o, "created", 0);
+	di->nr = (int)json_object_array_length(a);
+	if (di->nr > 2)
+		di->nr = 2;
+	for (i = 0; i < di->nr; i++) {
+		struct dom_replica *r = &di->rep[i];
+
+		j = json_object_array_get_idx(a, i);
+		jcopy(r->started_as, sizeof(r->started_as), j, "started_as");
+		jcopy(r->host, sizeof(r->host), j, "host");
+		jcopy(r->node, sizeof(r->node), j, "node");
+		jcopy(r->sock, sizeof(r->sock), j, "socket");
+		jcopy(r->log, sizeof(r->log), j, "log");
+		jcopy(r->console, sizeof(r->console), j, "console");
+		r->pid = (int)ts__jnum(j, "pid", 0);
+	}
+	if (json_object_object_get_ex(o, "embedded_arbiter", &j)) {
+		di->arbiter_embedded = true;
+		jcopy(di->arbiter_url, sizeof(di->arbiter_url), j, "url");
+		jcopy(di->arbiter_log, sizeof(di->arbiter_log), j, "log");
+		di->arbiter_pid = (int)ts__jnum(j, "pid", 0);
+	}
+	json_object_put(o);
+	if (!di->name[0])
+		return pr_err("%s: no name in it", path), -1;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ts__dom_names(char ***names_r, int *n_r)
+{
+	char run[PATH_MAX], path[PATH_MAX + 300];
+	struct dirent *e;
+	char **names = NULL;
+	int n = 0;
+	DIR *dir;
+
+	*names_r = NULL;
+	*n_r = 0;
+	if (ts__run_dir(run, sizeof(run), false))
+		return -1;
+	dir = opendir(run);
+	if (!dir)
+		return errno == ENOENT
+			   ? 0
+			   : (pr_err("%s: %s", run, strerror(errno)), -1);
+	while ((e = readdir(dir))) {
+		char **more;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/domain.json", run,
+			 e->d_name);
+		if (access(path, F_OK))
+			continue;
+		more = realloc(names, (n + 1) * sizeof(*names));
+		if (!more)
+			break;
+		names = more;
+		names[n] = strdup(e->d_name);
+		if (names[n])
+			n++;
+	}
+	closedir(dir);
+	qsort(names, n, sizeof(*names), cmp_str);
+	*names_r = names;
+	*n_r = n;
+	return 0;
+}
+
+/* ---- programs and command lines --------------------------------------------
+ */
+
+int ts__program(const char *prog, char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			if ((size_t)snprintf(buf, len, "%s/%s", self, prog) <
+				len &&
+			    !access(buf, X_OK))
+				return 0;
+		}
+	}
+	/* Installed apart: whatever PATH has. */
+	snprintf(buf, len, "%s", prog);
+	return 0;
+}
+
+int ts__shell_quote(char *buf, size_t len, const char *s)
+{
+	size_t at = strlen(buf);
+	const char *p;
+
+	/* Plain words stay plain: the dry run reads as one types it. */
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw"
+			    "xyz0123456789@%+=:,./_-") == strlen(s)) {
+		if (at + strlen(s) + 1 > len)
+			return -1;
+		strcpy(buf + at, s);
+		return 0;
+	}
+	if (at + 3 > len)
+		return -1;
+	buf[at++] = '\'';
+	for (p = s; *p; p++) {
+		const char *add = *p == '\'' ? "'\\''" : NULL;
+		size_t n = add ? 4 : 1;
+
+		if (at + n + 2 > len)
+			return -1;
+		if (add)
+			memcpy(buf + at, add, n);
+		else
+			buf[at] = *p;
+		at += n;
+	}
+	buf[at++] = '\'';
+	buf[at] = '\0';
+	return 0;
+}
+
+int ts__shell_join(char *buf, size_t len, char *const argv[])
+{
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; argv[i]; i++) {
+		if (i && strlen(buf) + 2 > len)
+			return -1;
+		if (i)
+			strcat(buf, " ");
+		if (ts__shell_quote(buf, len, argv[i]))
+			return -1;
+	}
+	return 0;
+}
+
+int ts__expand_remote(char *buf, size_t len, const char *tmpl, const char *host,
+		      const char *cmd)
+{
+	size_t at = 0;
+	const char *p;
+
+	buf[0] = '\0';
+	for (p = tmpl; *p; p++) {
+		if (*p == '%' && (p[1] == 'h' || p[1] == 'c')) {
+			buf[at] = '\0';
+			if (p[1] == 'h' ? ts__shell_quote(buf, len, host)
+					: ts__shell_quote(buf, len, cmd))
+				return -1;
+			at = strlen(buf);
+			p++;
+			continue;
+		}
+		if (*p == '%' && p[1] == '%')
+			p++;
+		if (at + 2 > len)
+			return -1;
+		buf[at++] = *p;
+	}
+	buf[at] = '\0';
+	return 0;
+}
+
+bool ts__is_local(const char *host)
+{
+	return !*host || !strcmp(host, "localhost");
+}
+
+pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
+		const char *out, const char *err)
+{
+	char line[16384], cmd[16384];
+	pid_t pid;
+
+	if (!ts__is_local(host)) {
+		if (ts__shell_join(line, sizeof(line), argv) ||
+		    ts__expand_remote(cmd, sizeof(cmd), tmpl, host, line))
+			return pr_err("the command for %s is too long", host),
+			       -1;
+	}
+	pid = fork();
+	if (pid < 0)
+		return pr_err("fork: %s", strerror(errno)), -1;
+	if (!pid) {
+		int in = open("/dev/null", O_RDONLY),
+		    o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0640),
+		    e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+		sigset_t none;
+
+		if (in < 0 || o < 0 || e < 0)
+			_exit(127);
+		setsid();
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		if (in > 2)
+			close(in);
+		if (o > 2)
+			close(o);
+		if (e > 2)
+			close(e);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (ts__is_local(host))
+			execv(argv[0], argv);
+		else
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		fprintf(stderr, "pvft: cannot run %s: %s\n",
+			ts__is_local(host) ? argv[0] : "/bin/sh",
+			strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+unsigned int ts__free_port(const char *addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE },
+			*res;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	unsigned int port = 0;
+	int fd;
+
+	if (getaddrinfo(addr, "0", &hints, &res))
+		return 0;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && !bind(fd, res->ai_addr, res->ai_addrlen) &&
+	    !getsockname(fd, (struct sockaddr *)&ss, &sl))
+		port = ntohs(ss.ss_family == AF_INET6
+				 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				 : ((struct sockaddr_in *)&ss)->sin_port);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return port;
+}
+
+/* ---- the control socket ----------------------------------------------------
+ */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One line (without its newline) into @line, or -1 (timeout, EOF). */
+static int read_line(struct ctl_conn *c, char *line, size_t cap, int timeout_ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
+		uint64_t now;
+		ssize_t r;
+
+		if (nl) {
+			size_t n = (size_t)(nl - c->buf);
+
+			if (n >= cap)
+				return -1;
+			memcpy(line, c->buf, n);
+			line[n] = '\0';
+			memmove(c->buf, nl + 1, c->len - n - 1);
+			c->len -= n + 1;
+			return 0;
+		}
+		if (c->len == sizeof(c->buf))
+			return -1;
+		now = mono_ms();
+		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+			return -1;
+		r = read(c->rfd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (r <= 0)
+			return -1;
+		c->len += (size_t)r;
+	}
+}
+
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return errno = ENAMETOOLONG, -1;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int open_proxy(struct ctl_conn *c, const struct dom_replica *r,
+		      const char *tmpl)
+{
+	char self[PATH_MAX], line[PATH_MAX * 2], cmd[PATH_MAX * 3];
+	char *argv[] = { self, "proxy", (char *)r->sock, NULL };
+	int in[2], out[2];
+	pid_t pid;
+
+	ts__program("pvft", self, sizeof(self));
+	if (ts__shell_join(line, sizeof(line), argv) ||
+	    ts__expand_remote(cmd, sizeof(cmd), tmpl, r->host, line))
+		return errno = ENAMETOOLONG, -1;
+	if (pipe2(in, O_CLOEXEC))
+		return -1;
+	if (pipe2(out, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->wfd = in[1];
+	c->rfd = out[0];
+	c->proxy = pid;
+	return 0;
+}
+
+int ctl__open(struct ctl_conn *c, const struct dom_replica *r, const char *tmpl,
+	      int timeout_ms, char *err, size_t errlen)
+{
+	char line[4096];
+	int fd;
+
+	memset(c, 0, sizeof(*c));
+	c->rfd = c->wfd = -1;
+	/* Here, or reachable here (another namespace of this host). */
+	if (ts__is_local(r->host) || !access(r->sock, F_OK)) {
+		fd = connect_unix(r->sock);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s: %s", r->sock,
+				 strerror(errno));
+			return -1;
+		}
+		c->rfd = c->wfd = fd;
+	} else if (open_proxy(c, r, tmpl)) {
+		snprintf(err, errlen, "cannot reach %s on %s: %s", r->sock,
+			 r->host, strerror(errno));
+		return -1;
+	}
+	if (read_line(c, line, sizeof(line), timeout_ms) ||
+	    !strstr(line, "\"pvft\"")) {
+		snprintf(err, errlen, "%s%s%s: no pvft-hv greeting", r->host,
+			 ts__is_local(r->host) ? "" : ":", r->sock);
+		ctl__close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void ctl__close(struct ctl_conn *c)
+{
+	if (c->wfd >= 0 && c->wfd != c->rfd)
+		close(c->wfd);
+	if (c->rfd >= 0)
+		close(c->rfd);
+	c->rfd = c->wfd = -1;
+	if (c->proxy > 0) {
+		kill(c->proxy, SIGTERM);
+		waitpid(c->proxy, NULL, 0);
+		c->proxy = 0;
+	}
+}
+
+json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
+		       char *err, size_t errlen)
+{
+	char req[256], *line = malloc(sizeof(c->buf));
+	json_object *o = NULL, *v = NULL, *e;
+	int n = snprintf(req, sizeof(req), "{\"execute\": \"%s\"}\n", cmd);
+
+	if (!line) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (write(c->wfd, req, (size_t)n) != n) {
+		snprintf(err, errlen, "cannot send: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (read_line(c, line, sizeof(c->buf), timeout_ms)) {
+			snprintf(err, errlen, "no answer to %s", cmd);
+			goto out;
+		}
+		json_object_put(o);
+		o = json_tokener_parse(line);
+		if (!o) {
+			snprintf(err, errlen, "a bad answer to %s", cmd);
+			goto out;
+		}
+		if (json_object_object_get_ex(o, "return", &v)) {
+			json_object_get(v);
+			goto out;
+		}
+		if (json_object_object_get_ex(o, "error", &e)) {
+			snprintf(err, errlen, "%s", ts__jstr(e, "desc", "?"));
+			v = NULL;
+			goto out;
+		}
+		/* Anything else (an event) is not the answer. */
+	}
+out:
+	json_object_put(o);
+	free(line);
+	return v;
+}
+
+json_object *ts__replica_status(const struct dom_info *di, int i,
+				int timeout_ms, char *err, size_t errlen)
+{
+	struct ctl_conn c;
+	json_object *st;
+
+	if (ctl__open(&c, &di->rep[i], di->remote, timeout_ms, err, errlen))
+		return NULL;
+	st = ctl__call(&c, "query-status", timeout_ms, err, errlen);
+	ctl__close(&c);
+	return st;
+}
+
+const char *ts__jstr(json_object *o, const char *key, const char *def)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return def;
+	return json_object_get_string(v);
+}
+
+double ts__jnum(json_object *o, const char *key, double def)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !(json_object_is_type(v, json_type_int) ||
+	      json_object_is_type(v, json_type_double)))
+		return def;
+	return json_object_get_double(v);
+}

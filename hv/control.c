@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control socket: JSON lines over a UNIX socket, QMP's way (a
+ * greeting, then {"execute": ...} requests each answered by {"return": ...}
+ * or {"error": ...}). Documentation/control-protocol.md is the spec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "console.h"
+#include "control.h"
+#include "domain.h"
+#include "gate.h"
+#include "log.h"
+#include "netback.h"
+#include "rundir.h"
+#include "sched.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int control__default_path(char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+	int rc = pvft__run_dir(dir, sizeof(dir), true);
+
+	if (rc)
+		return rc;
+	if ((size_t)snprintf(buf, len, "%s/pvft-hv.%d.sock", dir,
+			     (int)getpid()) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- replies ---------------------------------------------------------------
+ */
+
+/* Lock held. One JSON line to a client; a client that cannot take it goes. */
+static void drop_client(struct control *ctl, int i);
+
+static void send_line(struct control *ctl, int i, json_object *o)
+{
+	const char *s =
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(s), off = 0;
+	int fd = ctl->clients[i].fd;
+
+	while (fd >= 0 && off <= len) {
+		/* The text, then its newline. */
+		const char *p = off < len ? s + off : "\n";
+		size_t n = off < len ? len - off : 1;
+		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			drop_client(ctl, i);
+			break;
+		}
+		off += (size_t)r;
+	}
+	json_object_put(o);
+}
+
+static json_object *with_id(json_object *o, json_object *id)
+{
+	if (id)
+		json_object_object_add(o, "id", json_object_get(id));
+	return o;
+}
+
+static void reply_ok(struct control *ctl, int i, json_object *ret,
+		     json_object *id)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "return",
+			       ret ? ret : json_object_new_object());
+	send_line(ctl, i, with_id(o, id));
+}
+
+static void reply_err(struct control *ctl, int i, json_object *id,
+		      const char *cls, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void reply_err(struct control *ctl, int i, json_object *id,
+		      const char *cls, const char *fmt, ...)
+{
+	json_object *o = json_object_new_object(),
+		    *e = json_object_new_object();
+	char desc[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	json_object_object_add(e, "class", json_object_new_string(cls));
+	json_object_object_add(e, "desc", json_object_new_string(desc));
+	json_object_object_add(o, "error", e);
+	send_line(ctl, i, with_id(o, id));
+}
+
+/* ---- status ----------------------------------------------------------------
+ */
+
+/* What this replica is and how it is doing, in the words of pvft list. */
+static void role_state(struct control *ctl, const char **role_r,
+		       const char **state_r)
+{
+	struct domain *d = ctl->d;
+	struct chan *c = ctl->info.chan;
+	enum gate_mode mode = __atomic_load_n(&d->gate.mode, __ATOMIC_RELAXED);
+	bool live = __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
+	bool primary;
+
+	if (!c) {
+		*role_r = mode == GATE_REPLAY ? "replay" : "single";
+		*state_r = mode == GATE_REPLAY ? "replaying" : "running";
+		return;
+	}
+	primary = c->cfg.role == LOGFMT_ROLE_PRIMARY || live;
+	*role_r = primary ? "primary" : "backup";
+	switch (chan__state(c)) {
+	case CHAN_IDLE:
+		*state_r = primary ? "pairing" : "waiting";
+		break;
+	case CHAN_PAIRED:
+		*state_r = ctl->handover_pending ? "handing-over" : "protected";
+		break;
+	case CHAN_ASKING:
+		*state_r = "asking-arbiter";
+		break;
+	case CHAN_ALONE:
+		*state_r = primary ? "unprotected" : "taking-over";
+		break;
+	case CHAN_FENCED:
+		*state_r = "fenced";
+		break;
+	case CHAN_CLOSED:
+		*state_r =
+		    c->final_sent && c->handover_req ? "handed-over" : "ended";
+		break;
+	}
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void add_ms(json_object *o, const char *k, uint64_t ns)
+{
+	json_object_object_add(o, k, json_object_new_double(ns / 1e6));
+}
+
+/* Log throughput over the latest one or two seconds, in Mbit/s. */
+static double log_mbit_s(struct control *ctl, uint64_t bytes, uint64_t now)
+{
+	uint64_t t0 = ctl->sample_ns[0], b0 = ctl->sample_bytes[0];
+
+	if (!t0 || now - t0 < 100000000ull) {
+		t0 = ctl->sample_ns[1];
+		b0 = ctl->sample_bytes[1];
+	}
+	if (!t0 || now <= t0 || bytes < b0)
+		return 0.0;
+	return (bytes - b0) * 8.0 / ((now - t0) / 1e9) / 1e6;
+}
+
+static json_object *status(struct control *ctl)
+{
+	struct domain *d = ctl->d;
+	json_object *o = json_object_new_object();
+	const char *role, *state;
+	uint64_t now = now_ns();
+
+	role_state(ctl, &role, &state);
+	add_str(o, "domain", d->name);
+	add_str(o, "node", ctl->info.node);
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	add_str(o, "role", role);
+	add_str(o, "state", state);
+	json_object_object_add(
+	    o, "uptime_s", json_object_new_double((now - ctl->start_ns) / 1e9));
+	add_u64(o, "exits", __atomic_load_n(&d->exits, __ATOMIC_RELAXED));
+	add_str(o, "kernel", ctl->info.kernel);
+	add_u64(o, "memory_mib", ctl->info.memory_mib);
+	add_str(o, "cmdline", ctl->info.cmdline);
+	add_str(o, "backend", ctl->info.backend);
+	if (ctl->info.chan) {
+		struct chan_stats st;
+		json_object *p = json_object_new_object(),
+			    *l = json_object_new_object();
+
+		chan__get_stats(ctl->info.chan, &st);
+		add_u64(p, "pair", ctl->info.pair);
+		add_u64(p, "epoch", ctl->info.epoch);
+		add_str(p, "peer_addr", ctl->info.peer);
+		pthread_mutex_lock(&ctl->info.chan->lock);
+		add_str(p, "peer_node",
+			ctl->info.chan->peer[0] ? ctl->info.chan->peer : NULL);
+		pthread_mutex_unlock(&ctl->info.chan->lock);
+		add_str(p, "arbiter", ctl->info.arbiter);
+		add_str(p, "channel", chan__state_name(st.state));
+		json_object_object_add(o, "pair", p);
+		add_u64(l, "records", st.records);
+		add_u64(l, "bytes", st.bytes);
+		json_object_object_add(
+		    l, "mbit_s",
+		    json_object_new_double(log_mbit_s(ctl, st.bytes, now)));
+		add_u64(l, "acked", st.acked);
+		add_u64(l, "replayed", st.replayed);
+		add_ms(l, "lag_ms", st.lag_ns);
+		add_ms(l, "max_lag_ms", st.max_lag_ns);
+		add_ms(l, "throttled_ms", st.throttled_ns);
+		json_object_object_add(o, "log", l);
+		l = json_object_new_object();
+		add_u64(l, "console_bytes", st.released_bytes);
+		add_u64(l, "frames", st.released_frames);
+		json_object_object_add(
+		    l, "held_us_avg",
+		    json_object_new_double(
+			st.held_count ? st.held_ns_total / 1e3 / st.held_count
+				      : 0.0));
+		json_object_object_add(o, "output", l);
+	}
+	if (d->net) {
+		struct netback_stats s;
+		json_object *v = json_object_new_object(),
+			    *a = json_object_new_array();
+		char mac[18];
+
+		netback__get_stats(d->net, &s);
+		vif__format_mac(d->net->cfg.mac, mac);
+		add_str(v, "spec", ctl->info.vif);
+		add_str(v, "mac", mac);
+		add_u64(v, "rx_frames", s.rx_frames);
+		add_u64(v, "rx_bytes", s.rx_bytes);
+		add_u64(v, "tx_frames", s.tx_frames);
+		add_u64(v, "tx_bytes", s.tx_bytes);
+		add_u64(v, "rx_dropped", s.rx_dropped);
+		add_u64(v, "host_dropped", s.host_dropped);
+		json_object_array_add(a, v);
+		json_object_object_add(o, "vifs", a);
+	}
+	return o;
+}
+
+/* ---- commands --------------------------------------------------------------
+ */
+
+/* Lock held. Tell the promote's client how the vCPU thread's handover went. */
+static void handover_done(struct domain *d, int rc, const char *why)
+{
+	struct control *ctl = d->ctl;
+	int i;
+
+	pthread_mutex_lock(&ctl->lock);
+	i = ctl->handover_client;
+	if (ctl->handover_pending && i >= 0 && ctl->clients[i].fd >= 0) {
+		if (rc) {
+			reply_err(ctl, i, NULL, "Failed", "%s",
+				  why ? why : "the handover failed");
+		} else {
+			json_object *r = json_object_new_object();
+
+			add_u64(r, "exit", d->exits);
+			add_str(r, "backup", ctl->info.chan->peer);
+			reply_ok(ctl, i, r, NULL);
+		}
+	}
+	ctl->handover_pending = false;
+	ctl->handover_client = -1;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+static void cmd_promote(struct control *ctl, int i, json_object *id)
+{
+	struct domain *d = ctl->d;
+	struct chan *c = ctl->info.chan;
+
+	if (!c)
+		return reply_err(ctl, i, id, "InvalidState",
+				 "this domain is not replicated");
+	if (c->cfg.role != LOGFMT_ROLE_PRIMARY ||
+	    __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED))
+		return reply_err(ctl, i, id, "InvalidState",
+				 "promote is asked of the pair's primary; "
+				 "this replica is %s",
+				 c->cfg.role == LOGFMT_ROLE_PRIMARY
+				     ? "not it"
+				     : "the backup (or went live alone)");
+	if (chan__state(c) != CHAN_PAIRED)
+		return reply_err(ctl, i, id, "InvalidState",
+				 "the pair is not protected (channel %s): "
+				 "there is no backup to hand over to",
+				 chan__state_name(chan__state(c)));
+	if (ctl->handover_pending)
+		return reply_err(ctl, i, id, "InvalidState",
+				 "a promote is already under way");
+	if (!sched__request_handover(d))
+		return reply_err(ctl, i, id, "InvalidState",
+				 "the domain is stopping");
+	/* Answered by handover_done(), from the vCPU thread. */
+	ctl->handover_pending = true;
+	ctl->handover_client = i;
+	pr_info("control: promote asked: stopping at the next exit to hand "
+		"over to the backup");
+}
+
+static void cmd_console(struct control *ctl, int i, json_object *id)
+{
+	struct domain *d = ctl->d;
+	struct control_client *cl = &ctl->clients[i];
+	const char *role, *state;
+	uint64_t have, start;
+	json_object *r;
+
+	role_state(ctl, &role, &state);
+	if (!strcmp(role, "backup") || !strcmp(role, "replay"))
+		return reply_err(ctl, i, id, "InvalidState",
+				 "a %s's console output goes nowhere until "
+				 "it takes over: attach to the primary",
+				 role);
+	have = ctl->history_total < CONTROL_HISTORY ? ctl->history_total
+						    : CONTROL_HISTORY;
+	r = json_object_new_object();
+	add_u64(r, "history", have);
+	json_object_object_add(
+	    r, "input",
+	    json_object_new_boolean(console__input_open(&d->console)));
+	reply_ok(ctl, i, r, id);
+	if (cl->fd < 0)
+		return;
+	/* The latest output first, then the stream as it is released. */
+	start = ctl->history_total - have;
+	while (have) {
+		size_t off = start % CONTROL_HISTORY,
+		       n = CONTROL_HISTORY - off < have ? CONTROL_HISTORY - off
+							: have;
+
+		if (send(cl->fd, ctl->history + off, n,
+			 MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+			break;
+		start += n;
+		have -= n;
+	}
+	cl->console = true;
+}
+
+static const char *const commands[] = {
+	"query-status", "query-commands", "promote", "quit", "console",
+};
+
+static void run_command(struct control *ctl, int i, const char *name,
+			json_object *id)
+{
+	if (!strcmp(name, "query-status")) {
+		reply_ok(ctl, i, status(ctl), id);
+	} else if (!strcmp(name, "query-commands")) {
+		json_object *a = json_object_new_array();
+		size_t k;
+
+		for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+			json_object_array_add(
+			    a, json_object_new_string(commands[k]));
+		reply_ok(ctl, i, a, id);
+	} else if (!strcmp(name, "promote")) {
+		cmd_promote(ctl, i, id);
+	} else if (!strcmp(name, "quit")) {
+		reply_ok(ctl, i, NULL, id);
+		pr_info("control: quit asked: stopping as on SIGTERM");
+		sched__request_stop(ctl->d, SIGTERM);
+	} else if (!strcmp(name, "console")) {
+		cmd_console(ctl, i, id);
+	} else {
+		reply_err(ctl, i, id, "CommandNotFound",
+			  "no command '%.64s' (query-commands lists them)",
+			  name);
+	}
+}
+
+/* Lock held: one request line. */
+static void take_line(struct control *ctl, int i, const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *req, *exec = NULL, *id = NULL;
+	enum json_tokener_error jerr;
+
+	if (!tok)
+		return reply_err(ctl, i, NULL, "Failed", "out of memory");
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (req && tok->char_offset < (int)len &&
+	    strspn(line + tok->char_offset, " \t\r") !=
+		len - (size_t)tok->char_offset) {
+		json_object_put(req);
+		req = NULL;
+		jerr = json_tokener_error_parse_unexpected;
+	}
+	json_tokener_free(tok);
+	if (!req) {
+		reply_err(ctl, i, NULL, "BadRequest", "not JSON: %s",
+			  jerr == json_tokener_continue
+			      ? "the object is not complete on its line"
+			      : json_tokener_error_desc(jerr));
+		return;
+	}
+	if (!json_object_is_type(req, json_type_object)) {
+		reply_err(ctl, i, NULL, "BadRequest",
+			  "a request is a JSON object");
+	} else {
+		json_object_object_get_ex(req, "id", &id);
+		if (!json_object_object_get_ex(req, "execute", &exec) ||
+		    !json_object_is_type(exec, json_type_string))
+			reply_err(ctl, i, id, "BadRequest",
+				  "a request names its command: "
+				  "{\"execute\": \"NAME\"}");
+		else
+			run_command(ctl, i, json_object_get_string(exec), id);
+	}
+	json_object_put(req);
+}
+
+/* ---- clients ---------------------------------------------------------------
+ */
+
+static void drop_client(struct control *ctl, int i)
+{
+	struct control_client *cl = &ctl->clients[i];
+
+	if (cl->fd >= 0)
+		close(cl->fd);
+	cl->fd = -1;
+	cl->console = false;
+	cl->in_len = 0;
+	if (ctl->handover_client == i)
+		ctl->handover_client = -1;
+}
+
+/* Only root, or the user pvft-hv runs as, may speak to it. */
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static void accept_client(struct control *ctl)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	json_object *g, *v;
+	int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC), i;
+
+	if (fd < 0)
+		return;
+	if (!peer_allowed(fd)) {
+		close(fd);
+		return;
+	}
+	/* A client that does not read its replies cannot hold us up. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&ctl->lock);
+	for (i = 0; i < CONTROL_MAX_CLIENTS && ctl->clients[i].fd >= 0; i++)
+		;
+	if (i == CONTROL_MAX_CLIENTS) {
+		static const char busy[] =
+		    "{\"error\": {\"class\": \"Busy\", \"desc\": \"too many "
+		    "control connections\"}}\n";
+
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL) < 0)
+			pr_debug("control: busy: %s", strerror(errno));
+		close(fd);
+		pthread_mutex_unlock(&ctl->lock);
+		return;
+	}
+	ctl->clients[i].fd = fd;
+	ctl->clients[i].in_len = 0;
+	ctl->clients[i].dropped = 0;
+	g = json_object_new_object();
+	v = json_object_new_object();
+	json_object_object_add(v, "version",
+			       json_object_new_int(CONTROL_PROTOCOL_VERSION));
+	add_str(v, "domain", ctl->d->name);
+	add_str(v, "node", ctl->info.node);
+	json_object_object_add(v, "pid", json_object_new_int(getpid()));
+	json_object_object_add(g, "pvft", v);
+	send_line(ctl, i, g);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+/* Lock held: raw console input from an attached viewer. */
+static void console_input(struct control *ctl, const char *buf, size_t len)
+{
+	struct console *c = &ctl->d->console;
+	int tries = 0;
+
+	while (len && console__input_open(c) && tries++ < 100) {
+		size_t n = console__push_input(c, buf, len);
+
+		buf += n;
+		len -= n;
+		if (n)
+			sched__wake(&ctl->d->sched);
+		if (len) {
+			pthread_mutex_unlock(&ctl->lock);
+			usleep(10000);
+			pthread_mutex_lock(&ctl->lock);
+		}
+	}
+	if (len)
+		pr_warn("control: %zu bytes of console input dropped (the "
+			"guest does not read its console)",
+			len);
+}
+
+static void read_client(struct control *ctl, int i)
+{
+	struct control_client *cl = &ctl->clients[i];
+	ssize_t r;
+
+	if (cl->console) {
+		char buf[512];
+
+		r = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r <= 0) {
+			if (r == 0 || (errno != EINTR && errno != EAGAIN))
+				drop_client(ctl, i);
+			return;
+		}
+		console_input(ctl, buf, (size_t)r);
+		return;
+	}
+	r = recv(cl->fd, cl->in + cl->in_len, CONTROL_LINE_MAX - cl->in_len,
+		 MSG_DONTWAIT);
+	if (r <= 0) {
+		if (r == 0 || (errno != EINTR && errno != EAGAIN))
+			drop_client(ctl, i);
+		return;
+	}
+	cl->in_len += (size_t)r;
+	for (;;) {
+		char *nl = memchr(cl->in, '\n', cl->in_len);
+		size_t n;
+
+		if (!nl)
+			break;
+		n = (size_t)(nl - cl->in);
+		take_line(ctl, i, cl->in, n);
+		/* The command may have dropped it, or made it a console. */
+		if (cl->fd < 0)
+			return;
+		memmove(cl->in, nl + 1, cl->in_len - n - 1);
+		cl->in_len -= n + 1;
+		if (cl->console) {
+			/* Bytes after "console" are input already. */
+			if (cl->in_len)
+				console_input(ctl, cl->in, cl->in_len);
+			cl->in_len = 0;
+			return;
+		}
+	}
+	if (cl->in_len == CONTROL_LINE_MAX) {
+		reply_err(ctl, i, NULL, "BadRequest",
+			  "a request line longer than %d bytes",
+			  CONTROL_LINE_MAX);
+		drop_client(ctl, i);
+	}
+}
+
+static void *control_thread(void *arg)
+{
+	struct control *ctl = arg;
+	uint64_t next_sample = 0;
+
+	for (;;) {
+		struct pollfd pfd[2 + CONTROL_MAX_CLIENTS];
+		int idx[CONTROL_MAX_CLIENTS], n = 2, i, k;
+		uint64_t now = now_ns(), junk;
+
+		if (now >= next_sample) {
+			struct chan_stats st;
+
+			if (ctl->info.chan) {
+				chan__get_stats(ctl->info.chan, &st);
+				pthread_mutex_lock(&ctl->lock);
+				ctl->sample_ns[1] = ctl->sample_ns[0];
+				ctl->sample_bytes[1] = ctl->sample_bytes[0];
+				ctl->sample_ns[0] = now;
+				ctl->sample_bytes[0] = st.bytes;
+				pthread_mutex_unlock(&ctl->lock);
+			}
+			next_sample = now + 1000000000ull;
+		}
+		pfd[0] =
+		    (struct pollfd){ .fd = ctl->wake_fd, .events = POLLIN };
+		pfd[1] =
+		    (struct pollfd){ .fd = ctl->listen_fd, .events = POLLIN };
+		pthread_mutex_lock(&ctl->lock);
+		if (ctl->stopping) {
+			pthread_mutex_unlock(&ctl->lock);
+			break;
+		}
+		for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+			if (ctl->clients[i].fd < 0)
+				continue;
+			idx[n - 2] = i;
+			pfd[n++] = (struct pollfd){ .fd = ctl->clients[i].fd,
+						    .events = POLLIN };
+		}
+		pthread_mutex_unlock(&ctl->lock);
+		if (poll(pfd, (nfds_t)n, 1000) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) &&
+		    read(ctl->wake_fd, &junk, sizeof(junk)) < 0)
+			junk = 0;
+		if (pfd[1].revents & POLLIN)
+			accept_client(ctl);
+		pthread_mutex_lock(&ctl->lock);
+		for (k = 2; k < n; k++) {
+			i = idx[k - 2];
+			/* Still the connection polled? */
+			if (!pfd[k].revents || ctl->clients[i].fd != pfd[k].fd)
+				continue;
+			read_client(ctl, i);
+		}
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	return NULL;
+}
+
+/* ---- console tee -----------------------------------------------------------
+ */
+
+void control__console(struct control *ctl, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t k;
+	int i;
+
+	if (!ctl || !len)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	for (k = 0; k < len; k++)
+		ctl->history[(ctl->history_total + k) % CONTROL_HISTORY] = p[k];
+	ctl->history_total += len;
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct control_client *cl = &ctl->clients[i];
+		ssize_t r;
+
+		if (cl->fd < 0 || !cl->console)
+			continue;
+		if (cl->dropped) {
+			char note[128];
+			int m = snprintf(note, sizeof(note),
+					 "\r\n[pvft: %" PRIu64
+					 " bytes of console output not shown: "
+					 "the viewer was too slow]\r\n",
+					 cl->dropped);
+
+			if (send(cl->fd, note, (size_t)m,
+				 MSG_NOSIGNAL | MSG_DONTWAIT) != m) {
+				cl->dropped += len;
+				continue;
+			}
+			cl->dropped = 0;
+		}
+		r = send(cl->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < (ssize_t)len)
+			cl->dropped += len - (size_t)(r > 0 ? r : 0);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void control__console_tee(void *domain, const void *buf, size_t len)
+{
+	control__console(((struct domain *)domain)->ctl, buf, len);
+}
+
+/* ---- start and stop --------------------------------------------------------
+ */
+
+/* Is something answering at @path? */
+static bool socket_alive(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	alive = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	return alive;
+}
+
+int control__start(struct control *ctl, struct domain *d, const char *path,
+		   const struct control_info *info)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat sb;
+	mode_t old;
+	int i, rc;
+
+	memset(ctl, 0, sizeof(*ctl));
+	ctl->d = d;
+	ctl->info = *info;
+	ctl->listen_fd = ctl->wake_fd = -1;
+	ctl->handover_client = -1;
+	ctl->start_ns = now_ns();
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		ctl->clients[i].fd = -1;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		pr_err("control socket %s: the path is longer than %zu bytes",
+		       path, sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	if (!lstat(path, &sb)) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			pr_err("control socket %s: something else is there",
+			       path);
+			return -1;
+		}
+		if (socket_alive(&sa)) {
+			pr_err("control socket %s: another pvft-hv answers "
+			       "there",
+			       path);
+			return -1;
+		}
+		unlink(path); /* stale: its pvft-hv is gone */
+	}
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		ctl->clients[i].in = malloc(CONTROL_LINE_MAX);
+		if (!ctl->clients[i].in)
+			goto fail_errno;
+	}
+	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ctl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctl->listen_fd < 0 || ctl->wake_fd < 0)
+		goto fail_errno;
+	/* Root only (or the owner): 0600 from the start, never wider. */
+	old = umask(077);
+	rc = bind(ctl->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc || listen(ctl->listen_fd, 8))
+		goto fail_errno;
+	pthread_mutex_init(&ctl->lock, NULL);
+	d->ctl = ctl;
+	d->handover_done = handover_done;
+	rc = pthread_create(&ctl->thread, NULL, control_thread, ctl);
+	if (rc) {
+		errno = rc;
+		d->ctl = NULL;
+		d->handover_done = NULL;
+		unlink(path);
+		goto fail_errno;
+	}
+	ctl->started = true;
+	pr_debug("control socket at %s", path);
+	return 0;
+fail_errno:
+	pr_err("control socket %s: %s", path, strerror(errno));
+	if (ctl->listen_fd >= 0)
+		close(ctl->listen_fd);
+	if (ctl->wake_fd >= 0)
+		close(ctl->wake_fd);
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
+		free(ctl->clients[i].in);
+	ctl->listen_fd = ctl->wake_fd = -1;
+	return -1;
+}
+
+void control__set_guest(struct control *ctl, uint64_t memory_mib,
+			const char *cmdline, const char *backend)
+{
+	if (!ctl->started)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->info.memory_mib = memory_mib;
+	ctl->info.cmdline = cmdline;
+	ctl->info.backend = backend;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void control__stop(struct control *ctl)
+{
+	uint64_t one = 1;
+	int i;
+
+	if (!ctl->started)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->stopping = true;
+	pthread_mutex_unlock(&ctl->lock);
+	while (write(ctl->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	pthread_join(ctl->thread, NULL);
+	ctl->started = false;
+	unlink(ctl->path);
+	ctl->d->ctl = NULL;
+	ctl->d->handover_done = NULL;
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		if (ctl->clients[i].fd >= 0)
+			close(ctl->clients[i].fd);
+		free(ctl->clients[i].in);
+	}
+	close(ctl->listen_fd);
+	close(ctl->wake_fd);
+	pthread_mutex_destroy(&ctl->lock);
+}
