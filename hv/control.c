@@ -743,6 +743,23 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	}
 	strcpy(sa.sun_path, path);
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	/* Its directory (a remote host's run directory may not exist yet). */
+	{
+		char dir[sizeof(sa.sun_path)];
+		char *slash;
+
+		strcpy(dir, path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (access(dir, F_OK) &&
+			    (rc = pvft__make_private_dir(dir))) {
+				pr_err("control socket %s: cannot make %s: %s",
+				       path, dir, strerror(-rc));
+				return -1;
+			}
+		}
+	}
 	if (!lstat(path, &sb)) {
 		if (!S_ISSOCK(sb.st_mode)) {
 			pr_err("control socket %s: something else is there",

@@ -205,6 +205,7 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 		r.u.progress.next_ordinal = SAMPLE_NEXT_ORDINAL;
 		break;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		r.u.released.out_bytes = SAMPLE_OUT_BYTES;
 		break;
 	case LOGFMT_ACK:
@@ -292,6 +293,7 @@ static uint32_t sample_payload(uint16_t type, uint32_t len, uint8_t *p)
 		le64(p, SAMPLE_NEXT_ORDINAL);
 		return 8;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		le64(p, SAMPLE_OUT_BYTES);
 		return 8;
 	case LOGFMT_ACK:
@@ -385,6 +387,7 @@ static bool fields_equal(const struct logfmt_record *w,
 	case LOGFMT_PROGRESS:
 		return w->u.progress.next_ordinal == g->u.progress.next_ordinal;
 	case LOGFMT_RELEASED:
+	case LOGFMT_HANDOVER:
 		return w->u.released.out_bytes == g->u.released.out_bytes;
 	case LOGFMT_ACK:
 		return w->u.ack.received == g->u.ack.received &&
@@ -524,7 +527,8 @@ static void test_names(void)
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_RELEASED), "RELEASED");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_ACK), "ACK");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_HELLO), "HELLO");
-	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0x8006), "unknown");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_HANDOVER), "HANDOVER");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0x8007), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(UNKNOWN_OPTIONAL), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_SHUTDOWN),
@@ -705,7 +709,7 @@ static void test_header_checks(void)
 static const uint16_t fixed_types[] = { LOGFMT_TIME,	 LOGFMT_TIMER,
 					LOGFMT_DIGEST,	 LOGFMT_END,
 					LOGFMT_PROGRESS, LOGFMT_RELEASED,
-					LOGFMT_ACK };
+					LOGFMT_ACK,	 LOGFMT_HANDOVER };
 
 static void test_round_trip_every_type(void)
 {
@@ -980,7 +984,7 @@ static void test_encode_cap(void)
 		LOGFMT_BOOT,	   LOGFMT_TIME,	    LOGFMT_RANDOM, LOGFMT_TIMER,
 		LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,   LOGFMT_END,	   LOGFMT_NOTE,
 		LOGFMT_PROGRESS,   LOGFMT_RELEASED, LOGFMT_ACK,	   LOGFMT_HELLO,
-		UNKNOWN_OPTIONAL
+		LOGFMT_HANDOVER,   UNKNOWN_OPTIONAL
 	};
 	bool ok = true;
 
@@ -1008,7 +1012,7 @@ static void test_every_truncation_waits(void)
 		LOGFMT_BOOT,	   LOGFMT_TIME,	    LOGFMT_RANDOM, LOGFMT_TIMER,
 		LOGFMT_CONSOLE_IN, LOGFMT_DIGEST,   LOGFMT_END,	   LOGFMT_NOTE,
 		LOGFMT_PROGRESS,   LOGFMT_RELEASED, LOGFMT_ACK,	   LOGFMT_HELLO,
-		UNKNOWN_OPTIONAL
+		LOGFMT_HANDOVER,   UNKNOWN_OPTIONAL
 	};
 	static uint8_t buf[BIG];
 	struct logfmt_record g;
@@ -1656,7 +1660,8 @@ static void test_order_boot(void)
 	const uint16_t not_boot[] = {
 		LOGFMT_TIME,	 LOGFMT_RANDOM, LOGFMT_TIMER, LOGFMT_CONSOLE_IN,
 		LOGFMT_DIGEST,	 LOGFMT_END,	LOGFMT_NOTE,  LOGFMT_PROGRESS,
-		LOGFMT_RELEASED, LOGFMT_ACK,	LOGFMT_HELLO, UNKNOWN_OPTIONAL
+		LOGFMT_RELEASED, LOGFMT_ACK,	LOGFMT_HELLO, LOGFMT_HANDOVER,
+		UNKNOWN_OPTIONAL
 	};
 	struct logfmt_order o = { 0 };
 	char msg[80];
