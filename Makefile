@@ -74,6 +74,7 @@ FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
 	$(BUILD)/bin/pvft-fuzz-log $(BUILD)/bin/pvft-fuzz-net
 
 .PHONY: all deps demo check soak bench fuzz clean format
+.PHONY: man install install-files uninstall
 # Guest objects are named here so that make never takes them for
 # throw-away intermediates of the %.elf pattern and deletes them.
 all: $(PROGS) $(GUESTS) $(UNIT_TESTS) $(FUZZERS) $(GUEST_RT) \
@@ -125,11 +126,13 @@ $(BUILD)/bin/pvft-hv: $(BUILD)/hv/main.o $(LIBHV) $(LIBLOGCHAN) $(LIBARBITER) \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
 
-# pvft, the dom0 command.
-$(BUILD)/bin/pvft: $(objs-dom0-tools) $(LIBLOGCHAN) $(LIBARBITER) $(LIBPVFT)
+# pvft, the dom0 command. It checks a config's vifs with pvft-hv's own
+# parser (hv/vifspec.c) and reads configs with libxlutil.
+$(BUILD)/bin/pvft: $(objs-dom0-tools) $(BUILD)/hv/vifspec.o $(LIBLOGCHAN) \
+	$(LIBARBITER) $(LIBPVFT)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS) $(ARBITER_LDLIBS) -lxlutil
 
 # pvft-arbiter, the test-and-set daemon.
 $(BUILD)/bin/pvft-arbiter: $(BUILD)/arbiter/pvft-arbiter.o $(LIBARBITER) \
@@ -173,7 +176,7 @@ SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 SAN_OBJS := $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(tests-tests) \
 	$(filter-out $(BUILD)/hv/main.o,$(objs-hv)) \
 	$(filter-out $(BUILD)/arbiter/pvft-arbiter.o,$(objs-arbiter)) \
-	$(objs-logchan) $(objs-lib))
+	$(objs-logchan) $(objs-lib) $(BUILD)/dom0-tools/config.o)
 # The guest's pure code (no hypercalls) is tested on the host too. Its
 # headers come first by -iquote only, so that guest/include's time.h and
 # errno.h never stand in for the host's <time.h> and <errno.h>.
@@ -191,7 +194,8 @@ $(BUILD)/san/%.o: %.c
 $(UNIT_TESTS): $(SAN_OBJS)
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ -lcunit $(HOST_LDLIBS) $(ARBITER_LDLIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ -lcunit $(HOST_LDLIBS) $(ARBITER_LDLIBS) \
+		-lxlutil
 
 # libFuzzer targets (clang), over the production sources they exercise.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE \
@@ -206,7 +210,8 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 # hypercall__dispatch and everything it reaches, on a domain without a vCPU.
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
-	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c logchan/logfmt.c \
+	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
+	hv/control.c lib/rundir.c logchan/logfmt.c \
 	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
 	$(wildcard arbiter/*.c)) lib/log.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
@@ -272,5 +277,116 @@ format:
 
 clean:
 	$(Q)rm -rf $(BUILD)
+
+# ---- Installation: man pages, make install, make uninstall ----------------
+#
+#   make man        Documentation/man/NAME.SECTION.md -> $(BUILD)/man/NAME.SECTION
+#                   (pandoc; every page there, pvft.cfg.5 included)
+#   make install    the build, for PREFIX (/usr/local), staged under DESTDIR
+#   make uninstall  removes it again, but not the admin's /etc/default file
+#
+# make install puts, under $(DESTDIR):
+#   $(PREFIX)/sbin/pvft, pvft-hv, pvft-arbiter    dom0 admin tools, as xl's
+#   $(PREFIX)/lib/pvft/guest/NAME.elf             the example guests
+#   $(PREFIX)/share/man/man1,5,8/                 the man pages
+#   $(PREFIX)/share/bash-completion/completions/pvft (pvft-hv, pvft-arbiter:
+#                                                 symbolic links to it)
+#   $(PREFIX)/lib/systemd/system/pvft-arbiter.service  ExecStart rewritten to
+#                                                 $(PREFIX)/sbin/pvft-arbiter
+#   $(SYSCONFDIR)/default/pvft-arbiter            the unit's settings
+#   $(PREFIX)/share/doc/pvft/                     README.md, Documentation/*.md
+#   $(PREFIX)/share/doc/pvft/examples/*.cfg       examples/*.cfg, their
+#                                                 kernel = paths rewritten to
+#                                                 $(PREFIX)/lib/pvft/guest/
+# SYSCONFDIR is /etc whatever the PREFIX: systemd runs a unit from
+# /usr/local/lib/systemd/system too, and a Debian admin looks for a
+# service's settings in /etc/default, never in /usr/local/etc. The unit's
+# EnvironmentFile is rewritten to match. An existing settings file is the
+# admin's and is left alone, as dpkg leaves a changed conffile.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR := $(PREFIX)/sbin
+GUESTDIR := $(PREFIX)/lib/pvft/guest
+MANDIR := $(PREFIX)/share/man
+COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
+UNITDIR := $(PREFIX)/lib/systemd/system
+DOCDIR := $(PREFIX)/share/doc/pvft
+DEFAULTFILE := $(SYSCONFDIR)/default/pvft-arbiter
+
+INSTALL_PROGS := $(BUILD)/bin/pvft $(BUILD)/bin/pvft-hv \
+	$(BUILD)/bin/pvft-arbiter
+MAN_PAGES := $(patsubst Documentation/man/%.md,$(BUILD)/man/%,\
+	$(wildcard Documentation/man/*.md))
+INSTALL_DOCS := README.md $(wildcard Documentation/*.md)
+EXAMPLES := $(wildcard examples/*.cfg)
+# No smart typography ("--memory" stays two hyphens), no hyphenation of
+# option and file names.
+PANDOC_FLAGS := -s -f markdown-smart -M hyphenate=false -t man
+
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%: Documentation/man/%.md
+	$(call msg,PANDOC,$@)
+	$(Q)command -v pandoc >/dev/null || \
+		{ echo "make man: no pandoc (make deps installs it)" >&2; exit 1; }
+	$(Q)mkdir -p $(@D)
+	$(Q)pandoc $(PANDOC_FLAGS) -o $@ $<
+
+# Like demo and check, install makes sure the build dependencies (pandoc
+# for the man pages) are there first.
+install: deps
+	$(Q)$(MAKE) install-files
+
+install-files: $(INSTALL_PROGS) $(GUESTS) $(MAN_PAGES)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)set -e; \
+	for f in $(INSTALL_PROGS); do \
+		install -D -m 755 $$f $(DESTDIR)$(SBINDIR)/$${f##*/}; \
+	done; \
+	for f in $(GUESTS); do \
+		install -D -m 644 $$f $(DESTDIR)$(GUESTDIR)/$${f##*/}; \
+	done; \
+	for f in $(MAN_PAGES); do \
+		install -D -m 644 $$f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f##*/}; \
+	done; \
+	install -D -m 644 dom0-tools/bash-completion/pvft \
+		$(DESTDIR)$(COMPLETIONDIR)/pvft; \
+	ln -sf pvft $(DESTDIR)$(COMPLETIONDIR)/pvft-hv; \
+	ln -sf pvft $(DESTDIR)$(COMPLETIONDIR)/pvft-arbiter; \
+	install -d -m 755 $(DESTDIR)$(UNITDIR); \
+	sed -e 's|/usr/sbin/pvft-arbiter|$(SBINDIR)/pvft-arbiter|' \
+	    -e 's|/etc/default/pvft-arbiter|$(DEFAULTFILE)|' \
+		dom0-tools/systemd/pvft-arbiter.service \
+		>$(DESTDIR)$(UNITDIR)/pvft-arbiter.service; \
+	chmod 644 $(DESTDIR)$(UNITDIR)/pvft-arbiter.service; \
+	if [ -e $(DESTDIR)$(DEFAULTFILE) ]; then \
+		echo "  KEEP    $(DESTDIR)$(DEFAULTFILE) (the admin's)"; \
+	else \
+		install -D -m 644 dom0-tools/systemd/pvft-arbiter.default \
+			$(DESTDIR)$(DEFAULTFILE); \
+	fi; \
+	for f in $(INSTALL_DOCS); do \
+		install -D -m 644 $$f $(DESTDIR)$(DOCDIR)/$${f##*/}; \
+	done; \
+	install -d -m 755 $(DESTDIR)$(DOCDIR)/examples; \
+	for f in $(EXAMPLES); do \
+		sed -e "s|\([\"']\)[^\"']*build/guest/\([^\"'/]*\.elf\)\1|\1$(GUESTDIR)/\2\1|g" \
+			$$f >$(DESTDIR)$(DOCDIR)/examples/$${f##*/}; \
+		chmod 644 $(DESTDIR)$(DOCDIR)/examples/$${f##*/}; \
+	done
+
+uninstall:
+	$(call msg,REMOVE,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(INSTALL_PROGS))) \
+		$(addprefix $(DESTDIR)$(GUESTDIR)/,$(notdir $(GUESTS))) \
+		$(foreach f,$(notdir $(MAN_PAGES)),\
+			$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(f)) \
+		$(addprefix $(DESTDIR)$(COMPLETIONDIR)/,pvft pvft-hv pvft-arbiter) \
+		$(DESTDIR)$(UNITDIR)/pvft-arbiter.service \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALL_DOCS))) \
+		$(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
+	$(Q)rmdir --ignore-fail-on-non-empty $(DESTDIR)$(GUESTDIR) \
+		$(DESTDIR)$(PREFIX)/lib/pvft $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -99,6 +99,7 @@ done
 if [ "$where" = host ]; then
 	bench/pair.sh "$build"
 	bench/kv.sh "$build"
+	bench/promote.sh "$build"
 fi
 
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG

@@ -364,8 +364,8 @@ static int wait_state(const struct plan *p, int i, const char *want,
 			char *tok, *save;
 
 			if (strcmp(s, last) && !quiet)
-				printf("  %-8s %s: %s\n", r->started_as,
-				       r->node, s);
+				fprintf(stderr, "  %-8s %s: %s\n",
+					r->started_as, r->node, s);
 			snprintf(last, sizeof(last), "%s", s);
 			snprintf(w, sizeof(w), "%s", want);
 			for (tok = strtok_r(w, " ", &save); tok;
@@ -481,7 +481,8 @@ int main_create(int argc, char **argv)
 	}
 	p->di.created = (double)time(NULL);
 	if (!quiet)
-		printf("pvft create %s: %s\n", p->di.name, p->di.config);
+		fprintf(stderr, "pvft create %s: %s\n", p->di.name,
+			p->di.config);
 	if (p->di.arbiter_embedded) {
 		char dir[PATH_MAX + 16];
 
@@ -496,8 +497,8 @@ int main_create(int argc, char **argv)
 			goto fail;
 		p->di.arbiter_pid = arb;
 		if (!quiet)
-			printf("  arbiter  %s (pid %d)\n", p->arbiter_url,
-			       (int)arb);
+			fprintf(stderr, "  arbiter  %s (pid %d)\n",
+				p->arbiter_url, (int)arb);
 	}
 	/* The backup first: it listens; then the primary pairs with it. */
 	for (k = 0; k < p->di.nr; k++) {
@@ -511,8 +512,8 @@ int main_create(int argc, char **argv)
 		if (r->pid < 0)
 			goto fail;
 		if (!quiet)
-			printf("  %-8s %s on %s (pid %d here)\n", r->started_as,
-			       r->node, r->host, (int)r->pid);
+			fprintf(stderr, "  %-8s %s on %s (pid %d here)\n",
+				r->started_as, r->node, r->host, (int)r->pid);
 		/* Saved early: a create cut short leaves a destroyable one. */
 		if (ts__dom_save(&p->di))
 			goto fail;
@@ -525,10 +526,10 @@ int main_create(int argc, char **argv)
 			goto fail;
 	}
 	if (!quiet)
-		printf("%s: %s\n", p->di.name,
-		       p->cfg.replicated ? "protected: the backup has every "
-					   "record; output flows"
-					 : "running (not replicated)");
+		fprintf(stderr, "%s: %s\n", p->di.name,
+			p->cfg.replicated ? "protected: the backup has every "
+					    "record; output flows"
+					  : "running (not replicated)");
 	rc = PVFT_EXIT_OK;
 	goto out;
 fail:

@@ -133,6 +133,8 @@ static json_object *view_json(const struct dom_view *v)
 		if (!v->st[i]) {
 			json_object_object_add(j, "state",
 					       json_object_new_string("gone"));
+			json_object_object_add(j, "pid",
+					       json_object_new_int(r->pid));
 			json_object_object_add(
 			    j, "error", json_object_new_string(v->err[i]));
 		}
@@ -289,8 +291,10 @@ int main_status(int argc, char **argv)
 			else
 				printf("  state          gone (%s)\n",
 				       v.err[i]);
-			printf("  %-14s %s\n  %-14s %s\n", "log",
-			       v.di.rep[i].log, "console", v.di.rep[i].console);
+			if (!v.st[i])
+				printf("  %-14s %s\n  %-14s %s\n", "log_file",
+				       v.di.rep[i].log, "console_file",
+				       v.di.rep[i].console);
 		}
 	}
 	json_object_put(o);
@@ -420,13 +424,44 @@ static bool ours(int pid, const char *prog)
 	return strstr(cmd, prog) != NULL;
 }
 
+/* Ended (a zombie nobody reaps has ended too). */
+static bool pid_ended(int pid)
+{
+	char path[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0 || kill(pid, 0))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
 static bool pid_gone(int pid, uint64_t wait_ms)
 {
 	uint64_t end = mono_ms() + wait_ms;
 
-	while (!kill(pid, 0) && mono_ms() < end)
+	while (!pid_ended(pid) && mono_ms() < end)
 		usleep(20000);
-	return kill(pid, 0) != 0;
+	return pid_ended(pid);
+}
+
+/* Does a pvft-hv still answer on replica @i's socket? */
+static bool answers(const struct dom_view *v, int i)
+{
+	char err[256];
+	json_object *st = ts__replica_status(&v->di, i, 500, err, sizeof(err));
+	bool yes = st != NULL;
+
+	json_object_put(st);
+	return yes;
 }
 
 int main_destroy(int argc, char **argv)
@@ -469,23 +504,19 @@ int main_destroy(int argc, char **argv)
 		struct dom_replica *r = &v.di.rep[i];
 		uint64_t end = mono_ms() + 10000;
 
-		while (mono_ms() < end && !access(r->sock, F_OK))
+		/* Until it is gone: its socket, or (killed) its process. */
+		while (mono_ms() < end && !access(r->sock, F_OK) &&
+		       (ts__is_local(r->host) ? !pid_ended(r->pid)
+					      : answers(&v, i)))
 			usleep(20000);
 		if (ours(r->pid, "pvft-hv") && !pid_gone(r->pid, 2000)) {
 			pr_warn("%s (pid %d) did not end: killing it", r->node,
 				r->pid);
 			kill(r->pid, SIGKILL);
 		}
-		if (!access(r->sock, F_OK) && ts__is_local(r->host)) {
-			json_object *st =
-			    ts__replica_status(&v.di, i, 500, err, sizeof(err));
-
-			if (st) {
-				pr_err("%s still answers on %s", r->node,
-				       r->sock);
-				left++;
-			}
-			json_object_put(st);
+		if (!access(r->sock, F_OK) && answers(&v, i)) {
+			pr_err("%s still answers on %s", r->node, r->sock);
+			left++;
 		}
 	}
 	if (v.di.arbiter_embedded && !pvft_dry_run &&

@@ -133,7 +133,9 @@ static void help_cmd(const struct cmd_spec *cmd)
 	printf("Usage: pvft [-v] [-N] %s %s\n\n%s.\n", cmd->name, cmd->usage,
 	       cmd->desc);
 	if (cmd->option)
-		printf("\nOptions:\n%s", cmd->option);
+		printf("\n%s%s",
+		       strncmp(cmd->option, "  -", 3) ? "" : "Options:\n",
+		       cmd->option);
 }
 
 static const struct cmd_spec *cmd_by_name(const char *name)

@@ -1520,7 +1520,12 @@ int gate__handover(struct domain *d)
 		"(realtime_us=%lld)",
 		g->chan->peer, (unsigned long long)d->exits,
 		(long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
-	chan__progress(g->chan, d->exits + 1);
+	/*
+	 * No PROGRESS past this exit: the vCPU may have been taken out of a
+	 * block here with nothing delivered, which the backup must not
+	 * replay as a finished exit. It replays up to here and goes live in
+	 * the same place, as after a failure.
+	 */
 	rc = chan__handover(g->chan);
 	if (rc) {
 		why = chan__state(g->chan) == CHAN_FENCED

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "pvft/abi.h"
+#include "vifspec.h"
 /* ring.h's barriers: the hv touches the rings only while the vCPU waits. */
 #ifndef xen_mb
 #define xen_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
@@ -45,28 +46,6 @@
 
 struct domain;
 
-enum vif_host {
-	VIF_HOST_NONE,	   /* no host side (an offline replay) */
-	VIF_HOST_TAP,	   /* a tap device: real L2 */
-	VIF_HOST_LOOPBACK, /* UDP on 127.0.0.0/8, forwarded to the guest */
-};
-
-/* --vif 'mac=..,ip=..,tap=NAME[,bridge=BR]' or '...,loopback=ADDR:PORT'. */
-struct vif_config {
-	uint8_t mac[6];
-	struct in_addr ip; /* the guest's (host side: ARP, forwards); 0: none */
-	enum vif_host host;
-	char tap[IFNAMSIZ];
-	char bridge[IFNAMSIZ];
-	struct sockaddr_in service; /* loopback: the address clients use */
-	uint16_t guest_port;	    /* loopback: the guest's UDP port */
-};
-
-/* The default MAC: Xen's OUI 00:16:3e, then "pv" and 1. */
-#define VIF_DEFAULT_MAC                            \
-	{                                          \
-		0x00, 0x16, 0x3e, 0x70, 0x76, 0x01 \
-	}
 /* The loopback side's own MAC, the guest's gateway there. */
 #define VIF_LOOPBACK_MAC                           \
 	{                                          \
@@ -142,12 +121,6 @@ struct netback {
 
 	struct netback_stats stats; /* atomic counters */
 };
-
-/* Parse a --vif spec into @cfg; 0, or -1 with @err filled. */
-int vif__parse(struct vif_config *cfg, const char *spec, char *err,
-	       size_t errlen);
-/* "00:16:3e:70:76:01" (18 bytes with the NUL). */
-void vif__format_mac(const uint8_t mac[6], char out[18]);
 
 /* Set up (no host side yet). 0 or -errno. */
 int netback__init(struct netback *nb, const struct vif_config *cfg,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: run each example guest on pvft-hv and show what it prints
 # (stdout is the guest's console, stderr pvft-hv's own log lines), record a
-# run and replay it, then run a live pair and kill its primary, and a
-# networked pair (the kv guest) under client load.
+# run and replay it, then run a live pair and kill its primary, and, the
+# main job, a kv pair made by pvft create, its primary killed under
+# client load.
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
@@ -81,46 +82,12 @@ pair_demo() {
 }
 step "a live pair: count to 20000, kill -9 the primary midway" pair_demo
 
-# A networked pair: the kv guest on the loopback host side (unprivileged),
-# clients that check every write, the primary killed under load.
-kv_demo() {
-	local aport bport kport i
-	aport=$(free_port) bport=$(free_port) kport=$(free_port)
-	local vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$kport"
-	local cmd="ip=10.0.2.15/24 gw=10.0.2.2 port=$kport"
-	mkdir -p "$logs/kv-arbiter"
-	"$build/bin/pvft-arbiter" --listen "127.0.0.1:$aport" --state-dir "$logs/kv-arbiter" \
-		2>"$logs/kv-arbiter.err" &
-	pids+=($!)
-	"$HV" --role backup --listen "127.0.0.1:$bport" --pair 2 --node backup \
-		--arbiter "pvft://127.0.0.1:$aport" --vif "$vif" --cmdline "$cmd" \
-		"$G/kv.elf" >"$logs/kvb.out" 2>"$logs/kvb.err" </dev/null &
-	local bpid=$!
-	pids+=("$bpid")
-	"$HV" --role primary --peer "127.0.0.1:$bport" --pair 2 --node primary \
-		--arbiter "pvft://127.0.0.1:$aport" --vif "$vif" --cmdline "$cmd" \
-		"$G/kv.elf" >"$logs/kvp.out" 2>"$logs/kvp.err" </dev/null &
-	local ppid=$!
-	pids+=("$ppid")
-	for i in $(seq 100); do
-		grep -q 'kv: listening' "$logs/kvp.out" && break
-		sleep 0.05
-	done
-	"$build/bin/pvft-kv-client" --server "127.0.0.1:$kport" --clients 16 \
-		--duration 4 --timeout-ms 20 >"$logs/kvc.out" 2>&1 &
-	local cpid=$!
-	sleep 2
-	echo "16 clients for 4 s against 127.0.0.1:$kport; after 2 s: kill -9 $ppid (the primary)"
-	{ kill -9 "$ppid"; wait "$ppid"; } 2>/dev/null
-	wait "$cpid"
-	local rc=$?
-	grep -E 'went live|took over' "$logs/kvb.err" | sed 's/^/  /'
-	sed 's/^/  /' "$logs/kvc.out"
-	kill "$bpid"
-	wait "$bpid" 2>/dev/null
-	return "$rc"
-}
-step "a networked pair: kv clients, kill -9 the primary under load" kv_demo
+# The main job: the kv guest as a pair made by pvft create (loopback,
+# embedded arbiter, no root), clients that check every write, the
+# primary killed under load, a summary and a timeline plot
+# (scripts/demo-kv.sh).
+step "the main job: a kv pair from pvft create, kill -9 the primary under load" \
+	scripts/demo-kv.sh "$build"
 
 # Without /dev/kvm, show the KVM backend too, on nested KVM in QEMU.
 if ! scripts/have-kvm.sh; then

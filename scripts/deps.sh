@@ -6,7 +6,11 @@ set -euo pipefail
 pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
 	libxen-dev libcunit1-dev libxxhash-dev jq
 	libcurl4-openssl-dev libjson-c-dev etcd-server curl iputils-ping
-	iproute2)
+	iproute2
+	# make demo's timeline plot (scripts/demo-kv.sh)
+	gnuplot-nox
+	# the man pages: pandoc writes them, groff and man check them
+	pandoc groff-base man-db)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! "$(dirname "$0")/have-kvm.sh"; then

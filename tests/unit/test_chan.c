@@ -1503,6 +1503,70 @@ static void test_backup_goes_live(void)
 	pair_dispose(t);
 }
 
+/*
+ * pvft promote: the primary hands over once every record is acknowledged
+ * and all output released; the backup takes the pair at once, replays
+ * everything and has no tail to re-emit; the primary never asked.
+ */
+static void test_handover(void)
+{
+	struct logfmt_record a = make_record(1, 1), b = make_record(2, 2), got;
+	struct chan_stats st;
+	struct pair *t = &T;
+
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	CU_ASSERT_EQUAL(chan__append(&t->p, &a), 0);
+	chan__output(&t->p, "one\n", 4);
+	CU_ASSERT_EQUAL(chan__append(&t->p, &b), 0);
+	chan__output(&t->p, "two\n", 4);
+	chan__progress(&t->p, 3);
+	/* The backup replays the same output before it hears of any. */
+	chan__replayed_output(&t->b, "one\ntwo\n", 8);
+
+	CU_ASSERT_EQUAL(call_bounded(chan__handover, &t->p, "chan__handover"),
+			0);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_CLOSED);
+	/* Everything out before HANDOVER: the output rule held throughout. */
+	CHECK_OUTPUT(t->p_out[0], "one\ntwo\n");
+	chan__get_stats(&t->p, &st);
+	CU_ASSERT_EQUAL(st.released_bytes, 8);
+	CU_ASSERT(st.acked > b.seq);
+
+	CU_ASSERT(wait_state(&t->b, CHAN_ALONE));
+	CU_ASSERT(t->b.handed_over);
+	CU_ASSERT_EQUAL(next_bounded(t, 1, &got), CHAN_NEXT_RECORD);
+	CU_ASSERT(same(&got, &a));
+	CU_ASSERT_EQUAL(next_bounded(t, 2, &got), CHAN_NEXT_RECORD);
+	CU_ASSERT(same(&got, &b));
+	/* PROGRESS said exit 2 was over; live from where the primary was. */
+	CU_ASSERT_EQUAL(next_bounded(t, 2, &got), CHAN_NEXT_NONE);
+	CU_ASSERT_EQUAL(next_bounded(t, 3, &got), CHAN_NEXT_LIVE);
+	/* The primary said it let all 8 bytes out: nothing to re-emit. */
+	CU_ASSERT_EQUAL(chan__emit_tail(&t->b), 0);
+	CU_ASSERT(output_quiet(t->b_out[0], 0));
+	pthread_mutex_lock(&t->fake.lock);
+	CU_ASSERT_STRING_EQUAL(t->fake.owner, BACKUP_NODE);
+	pthread_mutex_unlock(&t->fake.lock);
+	CU_ASSERT_EQUAL(t->fenced_p + t->fenced_b, 0);
+	/* Given away: no second handover, nothing appended goes anywhere. */
+	CU_ASSERT_EQUAL(chan__handover(&t->p), -1);
+	pair_dispose(t);
+}
+
+/* A handover needs a pair: a primary running alone has none. */
+static void test_handover_alone(void)
+{
+	struct pair *t = &T;
+
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	call_bounded(dispose_fn, &t->b, "chan__dispose (backup)");
+	CU_ASSERT(wait_state(&t->p, CHAN_ALONE));
+	CU_ASSERT_EQUAL(call_bounded(chan__handover, &t->p, "chan__handover"),
+			-1);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_ALONE);
+	pair_dispose(t);
+}
+
 /* ---- the primary against a fake backup (raw bytes) ---- */
 
 static bool read_exact(int fd, uint8_t *buf, size_t len)
@@ -1942,6 +2006,9 @@ static CU_TestInfo chan_tests[] = {
 	{ "a silent backup is a failed one", test_silent_backup },
 	{ "primary gone: the backup replays, then goes live",
 	  test_backup_goes_live },
+	{ "promote: HANDOVER once all is acked and out, the backup takes over",
+	  test_handover },
+	{ "promote: no handover without a backup", test_handover_alone },
 	{ "a backup breaking the stream is a failed one",
 	  test_backup_breaks_stream },
 	{ "an unknown optional record from the backup is skipped",

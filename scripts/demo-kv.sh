@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# make demo's main job: the kv guest as a protected pair made with `pvft
+# create` (loopback vif, embedded arbiter, nothing that needs root), 16
+# pvft-kv-client clients with a live progress line, kill -9 of the primary
+# midway, the failover shown as it happens, then a summary of what the
+# client measured and checked: no acknowledged write lost or applied
+# twice. A timeline plot of the run (throughput and latency around the
+# kill; gnuplot, PNG) goes to BUILD/demo/kv-failover.png, its data beside
+# it (kv-failover.csv, and the client's report, kv-client.json).
+#
+#   scripts/demo-kv.sh BUILD [--short]
+#
+# --short (for make check): a 3 s run, the kill at 1.5 s; same checks.
+# Everything runs in a private PVFT_RUN_DIR (never the system's
+# /run/pvft); the EXIT trap destroys the domain, then ends by PID what is
+# still running of what this script started, and removes the temp files.
+# Exit status: 0 the failover happened and the client's checks passed
+# (lost writes 0, applied twice 0); 1 otherwise.
+set -u
+build=${1:-build}
+duration=10
+if [ "${2:-}" = --short ]; then
+	duration=3
+elif [ $# -gt 1 ]; then
+	echo "usage: $0 BUILD [--short]" >&2
+	exit 2
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
+PVFT=$build/bin/pvft
+KVC=$build/bin/pvft-kv-client
+cfg=$top/examples/kv.cfg
+name=demo-kv
+out=$build/demo
+png=$out/kv-failover.png
+csv=$out/kv-failover.csv
+json=$out/kv-client.json
+T=30 # seconds: the longest the failover, or the client past its end, may take
+
+step() {
+	printf '\n\033[1m== %s\033[0m\n' "$1"
+	[ $# -gt 1 ] && printf '$ %s\n' "$2"
+}
+
+# Microseconds of the wall clock: the "went live" line's realtime_us is too.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# A port free for both TCP and UDP on 127.0.0.1 (the vif forwards UDP).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if command -v ss >/dev/null; then
+			[ -z "$(ss -Htuan "sport = :$p")" ] && break
+		else
+			(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+		fi
+	done
+	echo "$p"
+}
+
+run=$(mktemp -d)
+export PVFT_RUN_DIR=$run/run
+client_pid=""
+# The processes pvft create started (the replicas, the embedded arbiter),
+# by PID, from domain.json: what pvft destroy leaves is ended by these.
+started() {
+	jq -r '.replicas[].pid, .embedded_arbiter.pid // empty' \
+		"$PVFT_RUN_DIR/$name/domain.json" 2>/dev/null
+}
+cleanup() {
+	local p pids
+	[ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null
+	pids=$(started)
+	if [ -e "$PVFT_RUN_DIR/$name/domain.json" ]; then
+		timeout -k 5 "$T" "$PVFT" destroy "$name" >/dev/null ||
+			echo "demo-kv: pvft destroy $name failed" >&2
+	fi
+	# Whatever destroy left: ours only if it still runs a pvft program.
+	for p in $pids; do
+		grep -qs pvft "/proc/$p/cmdline" && kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$out"
+rm -f "$png" "$csv" "$json"
+for f in "$PVFT" "$KVC" "$cfg"; do
+	[ -e "$f" ] || { echo "demo-kv: $f: missing" >&2; exit 1; }
+done
+
+# The replica's log lines that tell the story of its failover.
+story() {
+	grep -hE 'asking the arbiter|arbiter gave|went live|took over' "$1" |
+		sed 's/^/  /'
+}
+
+# ---- the pair ---------------------------------------------------------------
+port=$(free_port)
+vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$port"
+cmdline="ip=10.0.2.15/24 gw=10.0.2.2 port=$port"
+step "create the kv pair: embedded arbiter, backup, primary (on loopback)" \
+	"pvft create examples/kv.cfg 'vif=[\"$vif\"]' 'cmdline=\"$cmdline\"' name=$name"
+timeout -k 5 120 "$PVFT" create "$cfg" "vif=[\"$vif\"]" "cmdline=\"$cmdline\"" \
+	"name=$name" </dev/null
+rc=$?
+printf -- '-> exit status %d\n' "$rc"
+if [ "$rc" -ne 0 ]; then
+	echo "demo-kv: pvft create failed; the replicas' logs:" >&2
+	tail -n 20 "$PVFT_RUN_DIR/$name"/*.log >&2 2>/dev/null
+	exit 1
+fi
+
+status=$("$PVFT" status --json "$name")
+replica() { # ROLE FIELD: a field of the replica in that role
+	jq -r --arg r "$1" ".replicas[] | select(.role == \$r) | .$2" <<<"$status"
+}
+primary=$(replica primary node)
+backup=$(replica backup node)
+ppid=$(replica primary pid)
+blog=$(replica backup log_file)
+if [ -z "$primary" ] || [ -z "$backup" ] || ! [ "$ppid" -gt 0 ] 2>/dev/null; then
+	echo "demo-kv: pvft status --json $name shows no primary and backup:" >&2
+	echo "$status" >&2
+	exit 1
+fi
+
+step "the pair" "pvft list"
+"$PVFT" list
+
+# ---- load, and the kill -------------------------------------------------------
+half=$(awk -v d="$duration" 'BEGIN { print d / 2 }')
+step "16 kv clients for $duration s, each write checked; kill -9 the primary after $half s" \
+	"pvft-kv-client --server 127.0.0.1:$port --clients 16 --duration $duration --timeout-ms 20 --progress --timeline $csv --json"
+t0=$(now_us)
+"$KVC" --server "127.0.0.1:$port" --clients 16 --duration "$duration" \
+	--timeout-ms 20 --progress --timeline "$csv" --json >"$json" </dev/null &
+client_pid=$!
+sleep "$(awk -v t0="$t0" -v now="$(now_us)" -v h="$half" \
+	'BEGIN { s = h - (now - t0) / 1e6; print (s > 0 ? s : 0) }')"
+t_kill=$(now_us)
+kill -9 "$ppid"
+kill_s=$(awk -v a="$t0" -v b="$t_kill" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')
+echo "$kill_s s: kill -9 $ppid (the primary, node $primary)"
+
+# Watch the pair until the backup says it is the primary.
+seen=""
+live_ms=""
+deadline=$((t_kill + T * 1000000))
+while [ "$(now_us)" -lt "$deadline" ]; do
+	st=$("$PVFT" status --json "$name" 2>/dev/null)
+	now=$(now_us)
+	line=$(jq -r '[.replicas[] | "\(.node): \(.role // "-") \(.state)"] | join(", ")' \
+		<<<"$st" 2>/dev/null)
+	if [ -n "$line" ] && [ "$line" != "$seen" ]; then
+		printf '  +%4d ms  %s\n' $(((now - t_kill) / 1000)) "$line"
+		seen=$line
+	fi
+	role=$(jq -r --arg n "$backup" '.replicas[] | select(.node == $n) | .role' \
+		<<<"$st" 2>/dev/null)
+	if [ "$role" = primary ]; then
+		live_ms=$(((now - t_kill) / 1000))
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$live_ms" ]; then
+	echo "failover: the backup ($backup) did not take over in $T s; its log says:"
+	tail -n 20 "$blog" | sed 's/^/  /'
+else
+	live_us=$(sed -n 's/.*went live.*realtime_us=\([0-9]*\).*/\1/p' "$blog" | tail -n 1)
+	if [ -n "$live_us" ]; then
+		failover_ms=$(awk -v a="$t_kill" -v b="$live_us" \
+			'BEGIN { printf "%.0f", (b - a) / 1000 }')
+		echo "failover: the backup ($backup) took over in $failover_ms ms" \
+			"(kill -9 to its \"went live\"; the first pvft status to show it" \
+			"came $live_ms ms after the kill)"
+	else
+		echo "failover: pvft status shows the backup ($backup) as the primary" \
+			"$live_ms ms after the kill, but $blog has no \"went live\" line"
+	fi
+	story "$blog"
+fi
+
+step "the pair after the failover" "pvft list"
+"$PVFT" list
+
+# The client ends on its own at --duration, plus its final check.
+for ((i = 0; i < T * 10; i++)); do
+	kill -0 "$client_pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill "$client_pid" 2>/dev/null
+wait "$client_pid"
+client_rc=$?
+client_pid=""
+
+# ---- the plot -----------------------------------------------------------------
+# Two panels on one time axis (seconds since the client started): replies a
+# second (from the timeline's 100 ms buckets) and p50/p99/max latency, a
+# line at the kill and one where the backup went live.
+plot() {
+	local live_s="NaN"
+	[ -n "${failover_ms:-}" ] &&
+		live_s=$(awk -v k="$kill_s" -v f="$failover_ms" 'BEGIN { print k + f / 1000 }')
+	gnuplot 2>"$run/gnuplot.err" <<-EOF
+		if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
+			set terminal pngcairo size 1000,700 font ",10"
+		} else {
+			set terminal png size 1000,700
+		}
+		set output "$png"
+		set datafile separator ","
+		kill = $kill_s
+		live = $live_s
+		set xrange [0:$duration]
+		set grid
+		# The same left and right edges for both panels: one time axis.
+		set lmargin at screen 0.08
+		set rmargin at screen 0.97
+		set key top right
+		set style line 1 lc rgb "#c0392b" dt 2 lw 1.5
+		set style line 2 lc rgb "#27ae60" dt 2 lw 1.5
+		set arrow 1 from kill, graph 0 to kill, graph 1 nohead ls 1
+		set label 1 "kill -9 primary " at kill, graph 0.93 right tc rgb "#c0392b"
+		if (live == live) {
+			set arrow 2 from live, graph 0 to live, graph 1 nohead ls 2
+			set label 2 " backup live" at live, graph 0.93 left tc rgb "#27ae60"
+		}
+		set multiplot layout 2,1 title "kv pair, 16 clients: kill -9 of the primary at " . sprintf("%.2f s", kill)
+		set ylabel "throughput (replies/s)"
+		set format y "%.0s%c"
+		set format x ""
+		plot "$csv" skip 1 using 1:(\$2 * 10) with steps lw 1.5 lc rgb "#2c3e50" title "replies/s (100 ms buckets)"
+		set ylabel "latency (ms)"
+		set xlabel "time since the client started (s)"
+		set format x "%g"
+		set format y "%g"
+		set logscale y
+		nz(v) = v > 0 ? v / 1000.0 : NaN
+		plot "$csv" skip 1 using 1:(nz(\$3)) with steps lc rgb "#2980b9" title "p50", \
+		     "" skip 1 using 1:(nz(\$4)) with steps lc rgb "#8e44ad" title "p99", \
+		     "" skip 1 using 1:(nz(\$5)) with points pt 7 ps 0.4 lc rgb "#7f8c8d" title "max"
+		unset multiplot
+	EOF
+}
+step "the timeline plot"
+if ! command -v gnuplot >/dev/null; then
+	echo "gnuplot is not installed (apt-get install gnuplot-nox): no plot;" \
+		"the timeline is in $csv"
+elif [ ! -s "$csv" ]; then
+	echo "the client wrote no timeline ($csv): no plot"
+elif plot && [ -s "$png" ]; then
+	echo "throughput and latency around the failover: $png (data: $csv)"
+else
+	echo "gnuplot could not draw $png (the timeline is in $csv):"
+	sed 's/^/  /' "$run/gnuplot.err"
+	rm -f "$png"
+fi
+
+# ---- the summary --------------------------------------------------------------
+step "summary"
+if ! jq -e . "$json" >/dev/null 2>&1; then
+	echo "the client ended with exit status $client_rc and no report"
+	exit 1
+fi
+row() { printf '  %-18s %s\n' "$1" "$2"; }
+j() { jq -r "$1" "$json"; }
+row requests "$(j '"\(.requests) in \(.duration_s) s (\(.answered) answered, \(.retries) resent)"')"
+row throughput "$(j '"\(.throughput_rps | floor) req/s; latency p50 \(.latency_us.p50) us, p99 \(.latency_us.p99) us, max \(.latency_us.max / 1000 | floor) ms"')"
+if [ -n "${failover_ms:-}" ]; then
+	row failover "$backup went live $failover_ms ms after kill -9 of $primary"
+elif [ -n "$live_ms" ]; then
+	row failover "$backup was the primary $live_ms ms after kill -9 of $primary"
+else
+	row failover "none: $backup did not take over"
+fi
+# The client measures its longest pause only: the failover's, unless the
+# host stalled the client longer somewhere else in the run.
+row "longest blackout" "$(jq -r --argjson k "$kill_s" '
+	(.blackout_at_s <= $k + 0.1 and .blackout_at_s + .blackout_ms / 1000 >= $k - 0.05)
+	as $kill |
+	"\(.blackout_ms | floor) ms at \(.blackout_at_s) s" +
+	if $kill then " (the failover)"
+	else " (not the failover: the kill was at \($k) s)" end' "$json")"
+row "keys read back" "$(j '"\(.checked_keys) (unverified \(.unverified_keys))"')"
+lost=$(j .lost)
+doubled=$(j .doubled)
+row "lost writes" "$lost"
+row "applied twice" "$doubled"
+why=()
+[ "$client_rc" -eq 0 ] || why+=("the client's exit status $client_rc")
+[ "$lost" = 0 ] || why+=("$lost writes lost")
+[ "$doubled" = 0 ] || why+=("$doubled writes applied twice")
+[ -n "$live_ms" ] || why+=("no failover")
+if [ ${#why[@]} -eq 0 ]; then
+	row result OK
+else
+	msg=$(printf "%s, " "${why[@]}")
+	row result "FAILED: ${msg%, }"
+	exit 1
+fi
