@@ -69,7 +69,7 @@ for i in $(seq "$trials"); do
 done
 bad_kill=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/kill.bad")
 bad_promote=$(awk '{ s += $1 } END { print s + 0 }' "$tmp/promote.bad")
-failed=$(cat "$tmp"/*.failed 2>/dev/null | wc -l)
+failed=$({ cat "$tmp"/*.failed 2>/dev/null || true; } | wc -l)
 k50=$(pct 50 "$tmp/kill.blackout") k99=$(pct 99 "$tmp/kill.blackout")
 p50=$(pct 50 "$tmp/promote.blackout") p99=$(pct 99 "$tmp/promote.blackout")
 echo "bench: kv-kill trials=$trials blackout_p50_ms=$k50 blackout_p99_ms=$k99 lost_or_doubled=$bad_kill"

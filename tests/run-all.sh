@@ -43,6 +43,9 @@ run_suite tools tests/tools/test-faultproxy.sh "$build"
 run_suite kv-client tests/tools/test-kv-client.sh "$build"
 run_suite seqcheck tests/pair/test-seqcheck.sh
 run_suite arbiter tests/arbiter/run.sh "$build"
+run_suite completion tests/toolstack/test-completion.sh "$build"
+run_suite install tests/toolstack/test-install.sh "$build"
+run_suite demo tests/toolstack/test-demo.sh "$build"
 run_suite kvm tests/kvm/run.sh "$build"
 
 echo "$total_pass passed, $total_fail failed"

@@ -180,8 +180,8 @@ for e in "${examples[@]}"; do
 			bad "example ${e##*/}: kernel = $k: not an installed /usr/lib/pvft/guest/ guest"
 		fi
 	done
-	if grep -q 'build/' "$inst"; then
-		bad "example ${e##*/}: still names build/: $(grep 'build/' "$inst")"
+	if grep -E '^[[:space:]]*[a-z_]+[[:space:]]*=' "$inst" | grep -q 'build/'; then
+		bad "example ${e##*/}: still names build/: $(grep -E '^[[:space:]]*[a-z_]+[[:space:]]*=.*build/' "$inst")"
 	fi
 done
 
