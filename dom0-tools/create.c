@@ -4,6 +4,7 @@
  * pvft-hv command lines; create starts them (the embedded arbiter, the
  * backup, the primary) and returns once the pair is protected.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arbiter.h"
 #include "log.h"
 #include "pvft.h"
 #include "rundir.h"
@@ -311,6 +313,21 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Does the file at @path hold @what? */
+static bool log_says(const char *path, const char *what)
+{
+	char line[512];
+	bool yes = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!yes && fgets(line, sizeof(line), f))
+		yes = strstr(line, what) != NULL;
+	fclose(f);
+	return yes;
+}
+
 /* The embedded arbiter answers on its port (or has died). */
 static int wait_arbiter(const struct plan *p, pid_t pid)
 {
@@ -333,7 +350,9 @@ static int wait_arbiter(const struct plan *p, pid_t pid)
 				close(fd);
 			freeaddrinfo(res);
 		}
-		if (ok)
+		/* Its own word that it listens: not another program's port. */
+		if (ok && log_says(p->di.arbiter_log, "listening on") &&
+		    !ended(pid, "the arbiter", p->di.arbiter_log))
 			return 0;
 		usleep(20000);
 	}
@@ -405,6 +424,11 @@ static void undo(struct plan *p, pid_t arb)
 }
 
 /* Is a domain of this name running (any replica answers)? */
+/*
+ * Is a domain of this name running (a replica answers)? One that ended
+ * (its guest shut down, its replicas died) is cleared away: its embedded
+ * arbiter stopped, its logs kept as NODE.log.1 by the new start.
+ */
 static bool dom_running(const char *name)
 {
 	struct dom_info di;
@@ -426,7 +450,72 @@ static bool dom_running(const char *name)
 			return true;
 		}
 	}
+	if (di.arbiter_embedded && ts__ours(di.arbiter_pid, "pvft-arbiter")) {
+		pr_info("%s ended: stopping its arbiter (pid %d)", name,
+			di.arbiter_pid);
+		kill(di.arbiter_pid, SIGTERM);
+		if (!ts__pid_gone(di.arbiter_pid, 5000))
+			kill(di.arbiter_pid, SIGKILL);
+	}
+	unlink(path);
 	return false;
+}
+
+/*
+ * A new pair: an embedded arbiter starts with no decisions (those of an
+ * earlier incarnation of this domain would fence it); an external one must
+ * not have decided this pair and epoch already, and must answer.
+ */
+static int arbiter_fresh(const struct plan *p)
+{
+	char owner[ARBITER_NODE_MAX + 1] = "", why[256] = "";
+	struct arbiter *a;
+	enum arbiter_answer ans;
+
+	if (p->di.arbiter_embedded) {
+		char dir[PATH_MAX + 16], f[PATH_MAX + 300];
+		struct dirent *e;
+		DIR *d;
+
+		snprintf(dir, sizeof(dir), "%s/arbiter", p->di.dir);
+		d = opendir(dir);
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.' &&
+			    (size_t)snprintf(f, sizeof(f), "%s/%s", dir,
+					     e->d_name) < sizeof(f))
+				unlink(f);
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	if (arbiter__open(&a, p->arbiter_url, why, sizeof(why)))
+		return pr_err("ft_arbiter %s: %s", p->arbiter_url, why), -1;
+	ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner, why,
+			     sizeof(why));
+	arbiter__close(a);
+	if (ans == ARBITER_FREE)
+		return 0;
+	if (ans == ARBITER_UNREACHABLE)
+		return pr_err("cannot reach the arbiter %s (%s): without it "
+			      "no failover could ever be decided",
+			      p->arbiter_url, why),
+		       -1;
+	return pr_err("the arbiter %s already gave pair %" PRIu64
+		      " epoch %" PRIu64 " to %s (an earlier incarnation of "
+		      "%s): a new pair needs a new epoch (ft_epoch=%" PRIu64
+		      ")",
+		      p->arbiter_url, p->cfg.pair, p->cfg.epoch, owner,
+		      p->di.name, p->cfg.epoch + 1),
+	       -1;
+}
+
+/* Keep the previous run's log or console output as PATH.1. */
+static void keep_previous(const char *path)
+{
+	char old[PATH_MAX + 4];
+
+	if ((size_t)snprintf(old, sizeof(old), "%s.1", path) < sizeof(old))
+		rename(path, old);
 }
 
 int main_create(int argc, char **argv)
@@ -479,6 +568,8 @@ int main_create(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (arbiter_fresh(p))
+		goto out;
 	p->di.created = (double)time(NULL);
 	if (!quiet)
 		fprintf(stderr, "pvft create %s: %s\n", p->di.name,
@@ -491,6 +582,8 @@ int main_create(int argc, char **argv)
 			pr_err("%s: %s", dir, strerror(errno));
 			goto out;
 		}
+		/* Before the child opens it: nothing old to read as new. */
+		keep_previous(p->di.arbiter_log);
 		arb = ts__spawn("localhost", "", p->arb.v, "/dev/null",
 				p->di.arbiter_log);
 		if (arb < 0 || wait_arbiter(p, arb))
@@ -507,6 +600,8 @@ int main_create(int argc, char **argv)
 
 		i = p->di.nr - 1 - k;
 		unlink(r->sock);
+		keep_previous(r->log);
+		keep_previous(r->console);
 		r->pid = ts__spawn(r->host, p->di.remote, p->rep[i].v,
 				   r->console, r->log);
 		if (r->pid < 0)

@@ -109,10 +109,17 @@ static json_object *view_json(const struct dom_view *v)
 	json_object_object_add(o, "config",
 			       json_object_new_string(v->di.config));
 	json_object_object_add(o, "dir", json_object_new_string(v->di.dir));
-	if (v->di.arbiter_embedded)
+	if (v->di.arbiter_embedded) {
+		json_object *a = json_object_new_object();
+
 		json_object_object_add(
-		    o, "embedded_arbiter",
-		    json_object_new_string(v->di.arbiter_url));
+		    a, "url", json_object_new_string(v->di.arbiter_url));
+		json_object_object_add(a, "pid",
+				       json_object_new_int(v->di.arbiter_pid));
+		json_object_object_add(
+		    a, "log", json_object_new_string(v->di.arbiter_log));
+		json_object_object_add(o, "embedded_arbiter", a);
+	}
 	for (i = 0; i < v->di.nr; i++) {
 		const struct dom_replica *r = &v->di.rep[i];
 		json_object *j = v->st[i] ? json_object_get(v->st[i])
@@ -405,54 +412,6 @@ out:
 /* ---- destroy ---------------------------------------------------------------
  */
 
-/* Is @pid a process we started, still there (not a reused pid)? */
-static bool ours(int pid, const char *prog)
-{
-	char path[64], cmd[4096] = "";
-	FILE *f;
-	size_t n;
-
-	if (pid <= 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fread(cmd, 1, sizeof(cmd) - 1, f);
-	fclose(f);
-	cmd[n] = '\0';
-	return strstr(cmd, prog) != NULL;
-}
-
-/* Ended (a zombie nobody reaps has ended too). */
-static bool pid_ended(int pid)
-{
-	char path[64], buf[512], *rp;
-	FILE *f;
-	size_t n;
-
-	if (pid <= 0 || kill(pid, 0))
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
-static bool pid_gone(int pid, uint64_t wait_ms)
-{
-	uint64_t end = mono_ms() + wait_ms;
-
-	while (!pid_ended(pid) && mono_ms() < end)
-		usleep(20000);
-	return pid_ended(pid);
-}
-
 /* Does a pvft-hv still answer on replica @i's socket? */
 static bool answers(const struct dom_view *v, int i)
 {
@@ -506,10 +465,11 @@ int main_destroy(int argc, char **argv)
 
 		/* Until it is gone: its socket, or (killed) its process. */
 		while (mono_ms() < end && !access(r->sock, F_OK) &&
-		       (ts__is_local(r->host) ? !pid_ended(r->pid)
+		       (ts__is_local(r->host) ? !ts__pid_ended(r->pid)
 					      : answers(&v, i)))
 			usleep(20000);
-		if (ours(r->pid, "pvft-hv") && !pid_gone(r->pid, 2000)) {
+		if (ts__ours(r->pid, "pvft-hv") &&
+		    !ts__pid_gone(r->pid, 2000)) {
 			pr_warn("%s (pid %d) did not end: killing it", r->node,
 				r->pid);
 			kill(r->pid, SIGKILL);
@@ -520,9 +480,9 @@ int main_destroy(int argc, char **argv)
 		}
 	}
 	if (v.di.arbiter_embedded && !pvft_dry_run &&
-	    ours(v.di.arbiter_pid, "pvft-arbiter")) {
+	    ts__ours(v.di.arbiter_pid, "pvft-arbiter")) {
 		kill(v.di.arbiter_pid, SIGTERM);
-		if (!pid_gone(v.di.arbiter_pid, 5000))
+		if (!ts__pid_gone(v.di.arbiter_pid, 5000))
 			kill(v.di.arbiter_pid, SIGKILL);
 	} else if (v.di.arbiter_embedded && pvft_dry_run) {
 		printf("would stop the embedded arbiter (pid %d)\n",

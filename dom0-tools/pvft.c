@@ -3,6 +3,7 @@
  * pvft, the dom0 command: global options, the command table, help, and
  * the dispatch to main_<cmd>. Commands live in their own files.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -259,6 +260,8 @@ int main(int argc, char **argv)
 	int opt;
 
 	log__init("pvft", NULL, LOG_WARN);
+	/* A control socket or pipe that closes is an error, not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+vNh", opts, NULL)) != -1) {
 		switch (opt) {

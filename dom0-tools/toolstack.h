@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -75,6 +76,12 @@ bool ts__is_local(const char *host);
  */
 pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
 		const char *out, const char *err);
+
+/* Is @pid running @prog (its command line names it): not a reused pid? */
+bool ts__ours(int pid, const char *prog);
+/* Has @pid ended (a zombie nobody reaps has)? Waits up to @wait_ms. */
+bool ts__pid_ended(int pid);
+bool ts__pid_gone(int pid, uint64_t wait_ms);
 
 /* A free TCP port on @addr (bound and let go), or 0. */
 unsigned int ts__free_port(const char *addr);

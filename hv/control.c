@@ -784,7 +784,7 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	if (ctl->listen_fd < 0 || ctl->wake_fd < 0)
 		goto fail_errno;
 	/* Root only (or the owner): 0600 from the start, never wider. */
-	old = umask(077);
+	old = umask(0177);
 	rc = bind(ctl->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc || listen(ctl->listen_fd, 8))
@@ -792,7 +792,18 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	pthread_mutex_init(&ctl->lock, NULL);
 	d->ctl = ctl;
 	d->handover_done = handover_done;
-	rc = pthread_create(&ctl->thread, NULL, control_thread, ctl);
+	/*
+	 * It takes no signals: the stop signals are the I/O thread's (its
+	 * signalfd), and one taken here would end pvft-hv without its END.
+	 */
+	{
+		sigset_t all, prev;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &prev);
+		rc = pthread_create(&ctl->thread, NULL, control_thread, ctl);
+		pthread_sigmask(SIG_SETMASK, &prev, NULL);
+	}
 	if (rc) {
 		errno = rc;
 		d->ctl = NULL;

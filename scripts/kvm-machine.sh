@@ -77,7 +77,7 @@ cp "$irqbypass" "$mods/kvm.ko" "$mods/kvm-amd.ko" "$ir/modules/"
 mkdir -p "$ir/pvft/$build"
 cp -r "$build/bin" "$build/guest" "$ir/pvft/$build/"
 find "$ir/pvft/$build/guest" -name '*.[od]' -delete
-cp -r tests bench scripts "$ir/pvft/"
+cp -r tests bench scripts examples "$ir/pvft/"
 cat >"$ir/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -87,6 +87,8 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 insmod /modules/irqbypass.ko && insmod /modules/kvm.ko &&
 	insmod /modules/kvm-amd.ko
+# Loopback: a pair's log channel and arbiter (tests/toolstack/kvm-e2e.sh).
+ip link set lo up
 echo "kvm-machine: up"
 # A pvft-hv alive for over a minute is stuck: show where, once each.
 (

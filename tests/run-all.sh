@@ -43,6 +43,8 @@ run_suite tools tests/tools/test-faultproxy.sh "$build"
 run_suite kv-client tests/tools/test-kv-client.sh "$build"
 run_suite seqcheck tests/pair/test-seqcheck.sh
 run_suite arbiter tests/arbiter/run.sh "$build"
+run_suite toolstack tests/toolstack/run.sh "$build"
+run_suite operations tests/toolstack/test-operations.sh "$build"
 run_suite completion tests/toolstack/test-completion.sh "$build"
 run_suite install tests/toolstack/test-install.sh "$build"
 run_suite demo tests/toolstack/test-demo.sh "$build"
