@@ -305,14 +305,6 @@ static bool ended(pid_t pid, const char *what, const char *log)
 	return true;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Does the file at @path hold @what? */
 static bool log_says(const char *path, const char *what)
 {
@@ -332,10 +324,10 @@ static bool log_says(const char *path, const char *what)
 static int wait_arbiter(const struct plan *p, pid_t pid)
 {
 	char port[16];
-	uint64_t end = mono_ms() + 10000;
+	uint64_t end = ts__mono_ms() + 10000;
 
 	snprintf(port, sizeof(port), "%u", p->cfg.arbiter_port);
-	while (mono_ms() < end) {
+	while (ts__mono_ms() < end) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 		int fd, ok = 0;
 
@@ -368,10 +360,10 @@ static int wait_state(const struct plan *p, int i, const char *want,
 		      unsigned int timeout_s, bool quiet)
 {
 	const struct dom_replica *r = &p->di.rep[i];
-	uint64_t end = mono_ms() + timeout_s * 1000ull;
+	uint64_t end = ts__mono_ms() + timeout_s * 1000ull;
 	char err[512] = "", last[64] = "";
 
-	while (mono_ms() < end) {
+	while (ts__mono_ms() < end) {
 		json_object *st;
 
 		if (ended(r->pid, r->started_as, r->log))
@@ -464,7 +456,7 @@ static bool dom_running(const char *name)
 /*
  * A new pair: an embedded arbiter starts with no decisions (those of an
  * earlier incarnation of this domain would fence it); an external one must
- * not have decided this pair and epoch already, and must answer.
+ * not have decided this pair and epoch already (when it answers here).
  */
 static int arbiter_fresh(const struct plan *p)
 {
@@ -495,11 +487,16 @@ static int arbiter_fresh(const struct plan *p)
 	arbiter__close(a);
 	if (ans == ARBITER_FREE)
 		return 0;
-	if (ans == ARBITER_UNREACHABLE)
-		return pr_err("cannot reach the arbiter %s (%s): without it "
-			      "no failover could ever be decided",
-			      p->arbiter_url, why),
-		       -1;
+	/*
+	 * The replicas' network may not be this host's (another namespace,
+	 * a management network): only they must reach it. Said, not fatal.
+	 */
+	if (ans == ARBITER_UNREACHABLE) {
+		pr_warn("cannot reach the arbiter %s from here (%s): the "
+			"replicas must, or no failover can ever be decided",
+			p->arbiter_url, why);
+		return 0;
+	}
 	return pr_err("the arbiter %s already gave pair %" PRIu64
 		      " epoch %" PRIu64 " to %s (an earlier incarnation of "
 		      "%s): a new pair needs a new epoch (ft_epoch=%" PRIu64

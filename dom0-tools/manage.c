@@ -23,14 +23,6 @@
 
 #define STATUS_TIMEOUT_MS 2000
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Each replica's status, or NULL where it does not answer (and why). */
 struct dom_view {
 	struct dom_info di;
@@ -362,14 +354,14 @@ int main_promote(int argc, char **argv)
 		pr_err("%s: %s", v.di.rep[p].node, err);
 		goto out;
 	}
-	t0 = mono_ms();
+	t0 = ts__mono_ms();
 	r = ctl__call(&c, "promote", (int)timeout_s * 1000, err, sizeof(err));
 	ctl__close(&c);
 	if (!r) {
 		pr_err("%s: promote: %s", v.di.rep[p].node, err);
 		goto out;
 	}
-	t1 = mono_ms();
+	t1 = ts__mono_ms();
 	printf("%s: %s stopped at exit %.0f and handed over in %llu ms: "
 	       "every record acknowledged, all output released\n",
 	       v.di.name, v.di.rep[p].node, ts__jnum(r, "exit", 0),
@@ -377,7 +369,7 @@ int main_promote(int argc, char **argv)
 	json_object_put(r);
 	/* The backup replays what is left, asks the arbiter, goes live. */
 	end = t1 + timeout_s * 1000ull;
-	while (mono_ms() < end) {
+	while (ts__mono_ms() < end) {
 		json_object *st =
 		    ts__replica_status(&v.di, b, 1000, err, sizeof(err));
 		bool live = st && !strcmp(ts__jstr(st, "role", ""), "primary");
@@ -390,7 +382,7 @@ int main_promote(int argc, char **argv)
 			       "request); the domain runs unprotected: no "
 			       "backup\n",
 			       v.di.name, v.di.rep[b].node,
-			       (unsigned long long)(mono_ms() - t0));
+			       (unsigned long long)(ts__mono_ms() - t0));
 			rc = PVFT_EXIT_OK;
 			goto out;
 		}
@@ -461,10 +453,10 @@ int main_destroy(int argc, char **argv)
 	/* Wait for them to end; a process we started that will not, dies. */
 	for (i = 0; i < v.di.nr && !pvft_dry_run; i++) {
 		struct dom_replica *r = &v.di.rep[i];
-		uint64_t end = mono_ms() + 10000;
+		uint64_t end = ts__mono_ms() + 10000;
 
 		/* Until it is gone: its socket, or (killed) its process. */
-		while (mono_ms() < end && !access(r->sock, F_OK) &&
+		while (ts__mono_ms() < end && !access(r->sock, F_OK) &&
 		       (ts__is_local(r->host) ? !ts__pid_ended(r->pid)
 					      : answers(&v, i)))
 			usleep(20000);
@@ -597,11 +589,11 @@ int main_console(int argc, char **argv)
 	raw_tty();
 	for (;;) {
 		struct dom_view v;
-		uint64_t end = mono_ms() + 10000;
+		uint64_t end = ts__mono_ms() + 10000;
 		int p = -1;
 
 		/* After a failover the backup is the primary: follow it. */
-		while (mono_ms() < end) {
+		while (ts__mono_ms() < end) {
 			if (view_by_name(argv[optind], &v)) {
 				restore_tty();
 				return PVFT_EXIT_FAILED;

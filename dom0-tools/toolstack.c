@@ -374,7 +374,7 @@ unsigned int ts__free_port(const char *addr)
 	return port;
 }
 
-static uint64_t ts_mono_ms(void)
+uint64_t ts__mono_ms(void)
 {
 	struct timespec ts;
 
@@ -423,9 +423,9 @@ bool ts__pid_ended(int pid)
 
 bool ts__pid_gone(int pid, uint64_t wait_ms)
 {
-	uint64_t end = ts_mono_ms() + wait_ms;
+	uint64_t end = ts__mono_ms() + wait_ms;
 
-	while (!ts__pid_ended(pid) && ts_mono_ms() < end)
+	while (!ts__pid_ended(pid) && ts__mono_ms() < end)
 		usleep(20000);
 	return ts__pid_ended(pid);
 }
@@ -433,18 +433,10 @@ bool ts__pid_gone(int pid, uint64_t wait_ms)
 /* ---- the control socket ----------------------------------------------------
  */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* One line (without its newline) into @line, or -1 (timeout, EOF). */
 static int read_line(struct ctl_conn *c, char *line, size_t cap, int timeout_ms)
 {
-	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+	uint64_t end = ts__mono_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
@@ -465,7 +457,7 @@ static int read_line(struct ctl_conn *c, char *line, size_t cap, int timeout_ms)
 		}
 		if (c->len == sizeof(c->buf))
 			return -1;
-		now = mono_ms();
+		now = ts__mono_ms();
 		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
 			return -1;
 		r = read(c->rfd, c->buf + c->len, sizeof(c->buf) - c->len);
