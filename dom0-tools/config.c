@@ -663,6 +663,26 @@ static int get_string(struct load *ld, const char *key, const char *def,
 }
 
 /*
+ * Setting @s of @key is a bare number (not a list, a string or a '+='):
+ * its text into *@text_r. 0, or -1 after saying what is wanted.
+ */
+static int number_text(struct load *ld, const struct setting *s,
+		       const char *key, const char *want, const char **text_r)
+{
+	*text_r = "";
+	if (s->kind == CFG_LIST)
+		return bad(ld, s, key, "%s, not a list", want);
+	xlu_cfg_get_string(ld->xlu, key, text_r, 1);
+	if (s->kind == CFG_STRING)
+		return bad(ld, s, key, "%s, not the string '%s'", want,
+			   show(ld, *text_r));
+	if (s->add)
+		return bad(ld, s, key,
+			   "%s, not '+=' (it joins strings and lists)", want);
+	return 0;
+}
+
+/*
  * @key's number, as xl reads numbers (decimal, 0x hex, 0 octal), from
  * @min to @max, into @v_r (@def if not set). @want says what is wanted.
  */
@@ -671,21 +691,14 @@ static int get_number(struct load *ld, const char *key, const char *want,
 		      const struct setting **s_r)
 {
 	const struct setting *s = setting_of(ld, key);
-	const char *text = "";
+	const char *text;
 
 	*s_r = s;
 	*v_r = def;
 	if (!s)
 		return 0;
-	if (s->kind == CFG_LIST)
-		return bad(ld, s, key, "%s, not a list", want);
-	xlu_cfg_get_string(ld->xlu, key, &text, 1);
-	if (s->kind == CFG_STRING)
-		return bad(ld, s, key, "%s, not the string '%s'", want,
-			   show(ld, text));
-	if (s->add)
-		return bad(ld, s, key,
-			   "%s, not '+=' (it joins strings and lists)", want);
+	if (number_text(ld, s, key, want, &text))
+		return -1;
 	if (xlu_cfg_get_long(ld->xlu, key, v_r, 1) || *v_r < min || *v_r > max)
 		return bad(ld, s, key, "%s, not '%s'", want, show(ld, text));
 	return 0;
@@ -697,22 +710,15 @@ static int get_u64(struct load *ld, const char *key, uint64_t def,
 {
 	const struct setting *s = setting_of(ld, key);
 	const char *want = "want a number from 1 to 18446744073709551615";
-	const char *text = "";
+	const char *text;
 	unsigned long long v;
 	char *end;
 
 	*v_r = def;
 	if (!s)
 		return 0;
-	if (s->kind == CFG_LIST)
-		return bad(ld, s, key, "%s, not a list", want);
-	xlu_cfg_get_string(ld->xlu, key, &text, 1);
-	if (s->kind == CFG_STRING)
-		return bad(ld, s, key, "%s, not the string '%s'", want,
-			   show(ld, text));
-	if (s->add)
-		return bad(ld, s, key,
-			   "%s, not '+=' (it joins strings and lists)", want);
+	if (number_text(ld, s, key, want, &text))
+		return -1;
 	errno = 0;
 	v = strtoull(text, &end, 0);
 	if (errno || end == text || *end || !v)

@@ -464,6 +464,8 @@ static int arbiter_fresh(const struct plan *p)
 	struct arbiter *a;
 	enum arbiter_answer ans;
 
+	if (!p->cfg.replicated)
+		return 0;
 	if (p->di.arbiter_embedded) {
 		char dir[PATH_MAX + 16], f[PATH_MAX + 300];
 		struct dirent *e;

@@ -517,6 +517,30 @@ static void raw_tty(void)
 	tcsetattr(STDIN_FILENO, TCSANOW, &t);
 }
 
+/*
+ * Ctrl-]: the input sent so far is the guest's, all of it. Closing now
+ * with output unread would reset the connection and the hv would lose what
+ * it has not read yet; so say "no more" and take the output until the hv
+ * has consumed the input and closes (bounded).
+ */
+static void detach(struct ctl_conn *c)
+{
+	uint64_t end = ts__mono_ms() + 10000;
+	char buf[4096];
+
+	shutdown(c->wfd, SHUT_WR);
+	while (ts__mono_ms() < end) {
+		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(c->rfd, buf, sizeof(buf));
+		if (n <= 0 || write(STDOUT_FILENO, buf, (size_t)n) < 0)
+			break;
+	}
+}
+
 /* Attach to the primary's console; 1: it went away, 0: detached. */
 static int attach(struct dom_view *v, int p, bool *eof_in)
 {
@@ -569,8 +593,10 @@ static int attach(struct dom_view *v, int p, bool *eof_in)
 				n = esc - buf;
 			if (n && write(c.wfd, buf, (size_t)n) < 0)
 				break;
-			if (esc)
+			if (esc) {
+				detach(&c);
 				break;
+			}
 		}
 	}
 	ctl__close(&c);

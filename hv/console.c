@@ -106,6 +106,16 @@ int console__stage_replayed(struct console *c, const uint8_t *buf, size_t len,
 	return 0;
 }
 
+bool console__input_ended(struct console *c)
+{
+	bool ended;
+
+	pthread_mutex_lock(&c->lock);
+	ended = c->input_closed;
+	pthread_mutex_unlock(&c->lock);
+	return ended;
+}
+
 bool console__input_open(struct console *c)
 {
 	/*

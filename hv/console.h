@@ -58,6 +58,8 @@ size_t console__stage_input(struct console *c, bool *closed_r);
 /* Replay: stage what the log says; -ENOSPC if it cannot fit. */
 int console__stage_replayed(struct console *c, const uint8_t *buf, size_t len,
 			    bool closed);
+/* Any thread: has the host side ended the input (no more will come)? */
+bool console__input_ended(struct console *c);
 /* Could input still raise the console port ("blocked forever" check)? */
 bool console__input_open(struct console *c);
 

@@ -156,8 +156,7 @@ static void role_state(struct control *ctl, const char **role_r,
 		*state_r = "fenced";
 		break;
 	case CHAN_CLOSED:
-		*state_r =
-		    c->final_sent && c->handover_req ? "handed-over" : "ended";
+		*state_r = chan__handed_over(c) ? "handed-over" : "ended";
 		break;
 	}
 }
@@ -352,7 +351,7 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 	add_u64(r, "history", have);
 	json_object_object_add(
 	    r, "input",
-	    json_object_new_boolean(console__input_open(&d->console)));
+	    json_object_new_boolean(!console__input_ended(&d->console)));
 	reply_ok(ctl, i, r, id);
 	if (cl->fd < 0)
 		return;
@@ -372,36 +371,55 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 	cl->console = true;
 }
 
-static const char *const commands[] = {
-	"query-status", "query-commands", "promote", "quit", "console",
+static void cmd_query_status(struct control *ctl, int i, json_object *id)
+{
+	reply_ok(ctl, i, status(ctl), id);
+}
+
+static void cmd_query_commands(struct control *ctl, int i, json_object *id);
+
+static void cmd_quit(struct control *ctl, int i, json_object *id)
+{
+	reply_ok(ctl, i, NULL, id);
+	pr_info("control: quit asked: stopping as on SIGTERM");
+	sched__request_stop(ctl->d, SIGTERM);
+}
+
+/* The commands, as QMP's table: name and handler (lock held). */
+static const struct {
+	const char *name;
+	void (*fn)(struct control *ctl, int i, json_object *id);
+} commands[] = {
+	{ "query-status", cmd_query_status },
+	{ "query-commands", cmd_query_commands },
+	{ "promote", cmd_promote },
+	{ "quit", cmd_quit },
+	{ "console", cmd_console },
 };
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void cmd_query_commands(struct control *ctl, int i, json_object *id)
+{
+	json_object *a = json_object_new_array();
+	size_t k;
+
+	for (k = 0; k < NR_COMMANDS; k++)
+		json_object_array_add(a,
+				      json_object_new_string(commands[k].name));
+	reply_ok(ctl, i, a, id);
+}
 
 static void run_command(struct control *ctl, int i, const char *name,
 			json_object *id)
 {
-	if (!strcmp(name, "query-status")) {
-		reply_ok(ctl, i, status(ctl), id);
-	} else if (!strcmp(name, "query-commands")) {
-		json_object *a = json_object_new_array();
-		size_t k;
+	size_t k;
 
-		for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
-			json_object_array_add(
-			    a, json_object_new_string(commands[k]));
-		reply_ok(ctl, i, a, id);
-	} else if (!strcmp(name, "promote")) {
-		cmd_promote(ctl, i, id);
-	} else if (!strcmp(name, "quit")) {
-		reply_ok(ctl, i, NULL, id);
-		pr_info("control: quit asked: stopping as on SIGTERM");
-		sched__request_stop(ctl->d, SIGTERM);
-	} else if (!strcmp(name, "console")) {
-		cmd_console(ctl, i, id);
-	} else {
-		reply_err(ctl, i, id, "CommandNotFound",
-			  "no command '%.64s' (query-commands lists them)",
-			  name);
-	}
+	for (k = 0; k < NR_COMMANDS; k++)
+		if (!strcmp(name, commands[k].name))
+			return commands[k].fn(ctl, i, id);
+	reply_err(ctl, i, id, "CommandNotFound",
+		  "no command '%.64s' (query-commands lists them)", name);
 }
 
 /* Lock held: one request line. */
@@ -457,6 +475,7 @@ static void drop_client(struct control *ctl, int i)
 		close(cl->fd);
 	cl->fd = -1;
 	cl->console = false;
+	cl->eof = false;
 	cl->in_len = 0;
 	if (ctl->handover_client == i)
 		ctl->handover_client = -1;
@@ -517,28 +536,29 @@ static void accept_client(struct control *ctl)
 }
 
 /* Lock held: raw console input from an attached viewer. */
-static void console_input(struct control *ctl, const char *buf, size_t len)
+/*
+ * Lock held: a viewer's input (in cl->in) into the console queue, as much
+ * as fits. The rest waits there and the viewer is not read meanwhile: a
+ * guest that does not read its console holds the input back, as stdin's.
+ * Input the guest will never see (its input is closed) is dropped.
+ */
+static void console_input(struct control *ctl, struct control_client *cl)
 {
 	struct console *c = &ctl->d->console;
-	int tries = 0;
+	size_t n;
 
-	while (len && console__input_open(c) && tries++ < 100) {
-		size_t n = console__push_input(c, buf, len);
-
-		buf += n;
-		len -= n;
-		if (n)
-			sched__wake(&ctl->d->sched);
-		if (len) {
-			pthread_mutex_unlock(&ctl->lock);
-			usleep(10000);
-			pthread_mutex_lock(&ctl->lock);
-		}
+	if (!cl->in_len)
+		return;
+	if (console__input_ended(c)) {
+		cl->in_len = 0;
+		return;
 	}
-	if (len)
-		pr_warn("control: %zu bytes of console input dropped (the "
-			"guest does not read its console)",
-			len);
+	n = console__push_input(c, cl->in, cl->in_len);
+	if (!n)
+		return;
+	memmove(cl->in, cl->in + n, cl->in_len - n);
+	cl->in_len -= n;
+	sched__wake(&ctl->d->sched);
 }
 
 static void read_client(struct control *ctl, int i)
@@ -547,15 +567,21 @@ static void read_client(struct control *ctl, int i)
 	ssize_t r;
 
 	if (cl->console) {
-		char buf[512];
-
-		r = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		r = recv(cl->fd, cl->in + cl->in_len,
+			 CONTROL_LINE_MAX - cl->in_len, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
 		if (r <= 0) {
-			if (r == 0 || (errno != EINTR && errno != EAGAIN))
+			/* What it typed before it went still reaches the guest.
+			 */
+			cl->eof = true;
+			console_input(ctl, cl);
+			if (!cl->in_len)
 				drop_client(ctl, i);
 			return;
 		}
-		console_input(ctl, buf, (size_t)r);
+		cl->in_len += (size_t)r;
+		console_input(ctl, cl);
 		return;
 	}
 	r = recv(cl->fd, cl->in + cl->in_len, CONTROL_LINE_MAX - cl->in_len,
@@ -581,9 +607,7 @@ static void read_client(struct control *ctl, int i)
 		cl->in_len -= n + 1;
 		if (cl->console) {
 			/* Bytes after "console" are input already. */
-			if (cl->in_len)
-				console_input(ctl, cl->in, cl->in_len);
-			cl->in_len = 0;
+			console_input(ctl, cl);
 			return;
 		}
 	}
@@ -602,7 +626,7 @@ static void *control_thread(void *arg)
 
 	for (;;) {
 		struct pollfd pfd[2 + CONTROL_MAX_CLIENTS];
-		int idx[CONTROL_MAX_CLIENTS], n = 2, i, k;
+		int idx[CONTROL_MAX_CLIENTS], n = 2, i, k, timeout = 1000;
 		uint64_t now = now_ns(), junk;
 
 		if (now >= next_sample) {
@@ -629,14 +653,27 @@ static void *control_thread(void *arg)
 			break;
 		}
 		for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-			if (ctl->clients[i].fd < 0)
+			struct control_client *cl = &ctl->clients[i];
+
+			if (cl->fd < 0)
 				continue;
+			/* Held-back console input: not read until it fits. */
+			if (cl->console)
+				console_input(ctl, cl);
+			if (cl->eof && !cl->in_len) {
+				drop_client(ctl, i);
+				continue;
+			}
+			if (cl->console && cl->in_len) {
+				timeout = 10;
+				continue;
+			}
 			idx[n - 2] = i;
-			pfd[n++] = (struct pollfd){ .fd = ctl->clients[i].fd,
-						    .events = POLLIN };
+			pfd[n++] =
+			    (struct pollfd){ .fd = cl->fd, .events = POLLIN };
 		}
 		pthread_mutex_unlock(&ctl->lock);
-		if (poll(pfd, (nfds_t)n, 1000) <= 0)
+		if (poll(pfd, (nfds_t)n, timeout) <= 0)
 			continue;
 		if ((pfd[0].revents & POLLIN) &&
 		    read(ctl->wake_fd, &junk, sizeof(junk)) < 0)

@@ -42,6 +42,7 @@ struct control_info {
 struct control_client {
 	int fd;		  /* -1: a free slot */
 	bool console;	  /* attached: raw console bytes both ways */
+	bool eof;	  /* console: the viewer closed; its input goes on */
 	uint64_t dropped; /* console bytes the viewer was too slow for */
 	size_t in_len;
 	char *in; /* CONTROL_LINE_MAX */

@@ -804,6 +804,8 @@ int main(int argc, char **argv)
 	}
 	/* Nothing writes to the console any more: the viewers go. */
 	control__stop(&ctl);
+	/* Removed: never again, it could be a new pvft-hv's by then. */
+	control_unlink[0] = '\0';
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

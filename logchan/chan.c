@@ -1314,11 +1314,6 @@ static void *chan_thread(void *arg)
 			if (backup && c->q_len - c->q_off >= CHAN_QUEUE_MAX)
 				c->last_rx_ns = now;
 			/*
-			 * Checked before anything is read: a replica that was
-			 * stopped (SIGSTOP, a long stall) past the timeout
-			 * must not act on acks that are by now stale.
-			 */
-			/*
 			 * Once HANDOVER is out this replica gave the pair
 			 * away: it never asks for it back. A backup that did
 			 * not get it times out and asks the arbiter itself.
@@ -1328,6 +1323,11 @@ static void *chan_thread(void *arg)
 				closed(c);
 				continue;
 			}
+			/*
+			 * Checked before anything is read: a replica that was
+			 * stopped (SIGSTOP, a long stall) past the timeout
+			 * must not act on acks that are by now stale.
+			 */
 			if (now - c->last_rx_ns > timeout) {
 				peer_failed(c, "silent for %" PRIu64 " ms",
 					    (now - c->last_rx_ns) / 1000000);
@@ -1577,6 +1577,18 @@ int chan__finish(struct chan *c)
 	rc = c->state == CHAN_FENCED ? -1 : 0;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+bool chan__handed_over(struct chan *c)
+{
+	bool yes;
+
+	pthread_mutex_lock(&c->lock);
+	yes = c->cfg.role == LOGFMT_ROLE_PRIMARY
+		  ? c->handover_req && c->final_sent
+		  : c->handed_over;
+	pthread_mutex_unlock(&c->lock);
+	return yes;
 }
 
 int chan__handover(struct chan *c)

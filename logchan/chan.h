@@ -252,6 +252,8 @@ uint64_t chan__emit_tail(struct chan *c);
 int chan__finish_backup(struct chan *c);
 
 enum chan_state chan__state(struct chan *c);
+/* Primary: it sent HANDOVER; backup: it received one (pvft promote). */
+bool chan__handed_over(struct chan *c);
 void chan__get_stats(struct chan *c, struct chan_stats *s);
 const char *chan__state_name(enum chan_state s);
 

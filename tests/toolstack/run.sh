@@ -857,6 +857,13 @@ t_console() {
 	rc=$?
 	note_cmd console echo2
 	rc_is 0 && file_waits "$d/echo2-b.console" '^echo: again$' || return 1
+	# More input than the console queue holds (4 KiB): held back, none lost.
+	{ seq -f 'line%g' 3000; printf '\x1d'; } | "$PVFT" console echo2 >"$t/out" 2>"$t/err"
+	rc=$?
+	note_cmd console echo2
+	rc_is 0 && file_waits "$d/echo2-b.console" '^echo: line3000$' || return 1
+	[ "$(grep -c '^echo: line' "$d/echo2-b.console")" = 3000 ] ||
+		{ why="$(grep -c '^echo: line' "$d/echo2-b.console") of 3000 input lines echoed"; return 1; }
 	pv console nosuch
 	rc_is 1 && err_has "no domain 'nosuch'"
 }

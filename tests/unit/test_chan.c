@@ -1533,7 +1533,9 @@ static void test_handover(void)
 	CU_ASSERT(st.acked > b.seq);
 
 	CU_ASSERT(wait_state(&t->b, CHAN_ALONE));
-	CU_ASSERT(t->b.handed_over);
+	/* By HANDOVER, not by a timeout. */
+	CU_ASSERT(chan__handed_over(&t->b));
+	CU_ASSERT(chan__handed_over(&t->p));
 	CU_ASSERT_EQUAL(next_bounded(t, 1, &got), CHAN_NEXT_RECORD);
 	CU_ASSERT(same(&got, &a));
 	CU_ASSERT_EQUAL(next_bounded(t, 2, &got), CHAN_NEXT_RECORD);
