@@ -45,11 +45,11 @@
 #define CFG_DEFAULT_REMOTE "ssh -o BatchMode=yes %h %c"
 #define CFG_DEFAULT_ADDR "127.0.0.1"
 
-/* The same ranges as pvft-hv's options (hv/main.c, pair_option()). */
-#define CFG_HEARTBEAT_MS_MAX 10000
-#define CFG_TIMEOUT_MS_MAX 600000
-#define CFG_MAX_LAG_MS_MAX 600000
-#define CFG_CONNECT_S_MAX 86400
+/* The same ranges as pvft-hv's options: logchan/chan.h's. */
+#define CFG_HEARTBEAT_MS_MAX CHAN_HEARTBEAT_MS_MAX
+#define CFG_TIMEOUT_MS_MAX CHAN_TIMEOUT_MS_MAX
+#define CFG_MAX_LAG_MS_MAX CHAN_MAX_LAG_MS_MAX
+#define CFG_CONNECT_S_MAX CHAN_CONNECT_S_MAX
 
 #define CFG_CMDLINE "command line"
 
@@ -128,6 +128,8 @@ struct load {
 
 	char shown[4 * CFG_SHOW_MAX + 8];
 };
+
+static int scan(struct load *ld);
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -466,6 +468,27 @@ static int add_override(struct load *ld, const char *ovr)
 		say(ld, "%s: '%s': %s", CFG_CMDLINE, show(ld, ovr), why);
 		goto out;
 	}
+	/* One override, one setting: "memory=128;cmdline=..." is two. */
+	{
+		struct load one = *ld;
+		size_t nr;
+
+		one.text = line;
+		one.len = strlen(line);
+		one.file_len = 0;
+		one.set = NULL;
+		one.nr_set = 0;
+		e = scan(&one);
+		nr = one.nr_set;
+		free(one.set);
+		if (!e && nr != 1) {
+			say(ld, "%s: '%s': one KEY=VALUE per setting",
+			    CFG_CMDLINE, show(ld, ovr));
+			e = -1;
+		}
+		if (e)
+			goto out;
+	}
 	if (append(ld, line, strlen(line)))
 		goto nomem;
 	rc = 0;
@@ -728,12 +751,21 @@ static int get_u64(struct load *ld, const char *key, uint64_t def,
 }
 
 /* 1..@max of [A-Za-z0-9._-]: names, node ids, hosts. */
+/*
+ * 1..@max of [A-Za-z0-9._-], not starting with '.' or '-': never ".",
+ * "..", a hidden file, or an option to the command it ends up in.
+ */
 static bool valid_id(const char *v, size_t max)
 {
 	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz"
 			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
 
-	return n && !v[n] && n <= max;
+	return n && !v[n] && n <= max && v[0] != '.' && v[0] != '-';
+}
+
+bool pvft_cfg__valid_name(const char *name)
+{
+	return valid_id(name, PVFT_CFG_NAME_MAX);
 }
 
 static int get_id(struct load *ld, const char *key, const char *def, size_t max,
@@ -748,7 +780,8 @@ static int get_id(struct load *ld, const char *key, const char *def, size_t max,
 		return 0;
 	if (!valid_id(v, max))
 		return bad(ld, *s_r, key,
-			   "want %s: 1 to %zu of A-Z a-z 0-9 . _ -, not '%s'",
+			   "want %s: 1 to %zu of A-Z a-z 0-9 . _ - (not first: "
+			   ". -), not '%s'",
 			   what, max, show(ld, v));
 	snprintf(out, out_len, "%s", v);
 	return 0;

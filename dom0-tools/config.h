@@ -72,4 +72,7 @@ struct pvft_cfg {
 int pvft_cfg__load(struct pvft_cfg *cfg, const char *path,
 		   char *const *overrides, int nover, char *err, size_t errlen);
 
+/* A domain name as a config may give it (also a directory's name). */
+bool pvft_cfg__valid_name(const char *name);
+
 #endif /* PVFT_DOM0_CONFIG_H */

@@ -5,6 +5,7 @@
  * backup, the primary) and returns once the pair is protected.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +31,7 @@
 struct argv_buf {
 	char *v[MAX_ARGS + 1];
 	int n;
+	bool overflow; /* an argument did not fit: never run it shifted */
 	char store[16384];
 	size_t used;
 };
@@ -40,13 +43,17 @@ static void arg(struct argv_buf *a, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (a->n >= MAX_ARGS)
+	if (a->n >= MAX_ARGS) {
+		a->overflow = true;
 		return;
+	}
 	va_start(ap, fmt);
 	n = vsnprintf(a->store + a->used, sizeof(a->store) - a->used, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(a->store) - a->used)
+	if (n < 0 || (size_t)n >= sizeof(a->store) - a->used) {
+		a->overflow = true;
 		return;
+	}
 	a->v[a->n++] = a->store + a->used;
 	a->v[a->n] = NULL;
 	a->used += (size_t)n + 1;
@@ -248,12 +255,16 @@ static int make_plan(struct plan *p, bool dry)
 			pair_args(a, cfg, primary, p->log_addr, p->arbiter_url);
 		guest_args(a, cfg);
 		arg(a, "%s", cfg->kernel);
-		if (a->n >= MAX_ARGS)
+		if (a->overflow)
 			return pr_err("%s: the pvft-hv command line is too "
 				      "long",
 				      cfg->path),
 			       -1;
 	}
+	if (p->arb.overflow)
+		return pr_err("%s: the pvft-arbiter command line is too long",
+			      cfg->path),
+		       -1;
 	return 0;
 }
 
@@ -288,13 +299,17 @@ static void show_tail(const char *path)
 		fprintf(stderr, "    %s", ring[i % 5]);
 }
 
-/* Has the process we started ended? Says how, once. */
-static bool ended(pid_t pid, const char *what, const char *log)
+/*
+ * Has the process we started ended? Says how, once, and forgets its pid
+ * (reaped: the number may soon be another process's).
+ */
+static bool ended(pid_t *pidp, const char *what, const char *log)
 {
 	int st;
 
-	if (pid <= 0 || waitpid(pid, &st, WNOHANG) != pid)
+	if (*pidp <= 0 || waitpid(*pidp, &st, WNOHANG) != *pidp)
 		return false;
+	*pidp = 0;
 	if (WIFEXITED(st))
 		pr_err("%s exited with status %d; its log (%s) ends:", what,
 		       WEXITSTATUS(st), log);
@@ -321,7 +336,7 @@ static bool log_says(const char *path, const char *what)
 }
 
 /* The embedded arbiter answers on its port (or has died). */
-static int wait_arbiter(const struct plan *p, pid_t pid)
+static int wait_arbiter(const struct plan *p, pid_t *pid)
 {
 	char port[16];
 	uint64_t end = ts__mono_ms() + 10000;
@@ -356,17 +371,17 @@ static int wait_arbiter(const struct plan *p, pid_t pid)
  * Replica @i answers on its control socket in a state in @want (a
  * space-separated list), before @timeout_s. 0, or -1 after saying why.
  */
-static int wait_state(const struct plan *p, int i, const char *want,
+static int wait_state(struct plan *p, int i, const char *want,
 		      unsigned int timeout_s, bool quiet)
 {
-	const struct dom_replica *r = &p->di.rep[i];
+	struct dom_replica *r = &p->di.rep[i];
 	uint64_t end = ts__mono_ms() + timeout_s * 1000ull;
 	char err[512] = "", last[64] = "";
 
 	while (ts__mono_ms() < end) {
 		json_object *st;
 
-		if (ended(r->pid, r->started_as, r->log))
+		if (ended(&r->pid, r->started_as, r->log))
 			return -1;
 		st = ts__replica_status(&p->di, i, 1000, err, sizeof(err));
 		if (st) {
@@ -399,14 +414,28 @@ static int wait_state(const struct plan *p, int i, const char *want,
 /* Undo a create that failed: what it started, by PID. */
 static void undo(struct plan *p, pid_t arb)
 {
+	char err[256];
 	int i;
 
-	for (i = 0; i < p->di.nr; i++)
-		if (p->di.rep[i].pid > 0) {
-			kill(p->di.rep[i].pid, SIGKILL);
-			waitpid(p->di.rep[i].pid, NULL, 0);
-			unlink(p->di.rep[i].sock);
+	for (i = 0; i < p->di.nr; i++) {
+		struct dom_replica *r = &p->di.rep[i];
+		struct ctl_conn c;
+
+		/* On another host: only its control socket can stop it. */
+		if (!ts__is_local(r->host) &&
+		    !ctl__open(&c, r, p->di.remote, 1000, err, sizeof(err))) {
+			json_object_put(
+			    ctl__call(&c, "quit", 1000, err, sizeof(err)));
+			ctl__close(&c);
 		}
+		/* Its session: a template's sh, ssh and what they run. */
+		if (r->pid > 0) {
+			if (kill(-r->pid, SIGKILL)) /* not its own group yet */
+				kill(r->pid, SIGKILL);
+			waitpid(r->pid, NULL, 0);
+			unlink(r->sock);
+		}
+	}
 	if (arb > 0) {
 		kill(arb, SIGTERM);
 		waitpid(arb, NULL, 0);
@@ -441,14 +470,18 @@ static bool dom_running(const char *name)
 			json_object_put(st);
 			return true;
 		}
+		/* Alive but silent (stopped, stuck): not ended either. */
+		if (ts__is_local(di.rep[i].host) &&
+		    ts__ours(di.rep[i].pid, "pvft-hv", di.rep[i].sock) &&
+		    !ts__pid_ended(di.rep[i].pid)) {
+			pr_err(
+			    "%s: replica %s (pid %d) runs but does not answer "
+			    "(%s)",
+			    name, di.rep[i].node, di.rep[i].pid, err);
+			return true;
+		}
 	}
-	if (di.arbiter_embedded && ts__ours(di.arbiter_pid, "pvft-arbiter")) {
-		pr_info("%s ended: stopping its arbiter (pid %d)", name,
-			di.arbiter_pid);
-		kill(di.arbiter_pid, SIGTERM);
-		if (!ts__pid_gone(di.arbiter_pid, 5000))
-			kill(di.arbiter_pid, SIGKILL);
-	}
+	ts__stop_arbiter(&di);
 	unlink(path);
 	return false;
 }
@@ -527,7 +560,7 @@ int main_create(int argc, char **argv)
 	bool quiet = false;
 	pid_t arb = 0;
 	char path[PATH_MAX + 16];
-	int opt, rc, i, k;
+	int opt, rc, i, k, lock_fd = -1;
 
 	PVFT_FOREACH_OPT(opt, "q", opts, "create", 1)
 	{
@@ -549,12 +582,6 @@ int main_create(int argc, char **argv)
 		rc = PVFT_EXIT_OK;
 		goto out;
 	}
-	if (dom_running(p->cfg.name)) {
-		pr_err("a domain '%s' is running (pvft list); destroy it "
-		       "first or give this one another name",
-		       p->cfg.name);
-		goto out;
-	}
 	{
 		char run[PATH_MAX];
 		int e;
@@ -566,6 +593,24 @@ int main_create(int argc, char **argv)
 			pr_err("%s: %s", p->di.dir, strerror(-e));
 			goto out;
 		}
+	}
+	/*
+	 * One create of a name at a time: the lock (on its directory, held
+	 * until this process ends) comes before the look for a running one.
+	 */
+	lock_fd = open(p->di.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB)) {
+		pr_err("%s: %s", p->di.dir,
+		       lock_fd < 0 || errno != EWOULDBLOCK
+			   ? strerror(errno)
+			   : "another pvft create of this name is under way");
+		goto out;
+	}
+	if (dom_running(p->cfg.name)) {
+		pr_err("a domain '%s' is running (pvft list); destroy it "
+		       "first or give this one another name",
+		       p->cfg.name);
+		goto out;
 	}
 	if (arbiter_fresh(p))
 		goto out;
@@ -585,7 +630,7 @@ int main_create(int argc, char **argv)
 		keep_previous(p->di.arbiter_log);
 		arb = ts__spawn("localhost", "", p->arb.v, "/dev/null",
 				p->di.arbiter_log);
-		if (arb < 0 || wait_arbiter(p, arb))
+		if (arb < 0 || wait_arbiter(p, &arb))
 			goto fail;
 		p->di.arbiter_pid = arb;
 		if (!quiet)
@@ -598,7 +643,6 @@ int main_create(int argc, char **argv)
 		bool last = k == p->di.nr - 1;
 
 		i = p->di.nr - 1 - k;
-		unlink(r->sock);
 		keep_previous(r->log);
 		keep_previous(r->console);
 		r->pid = ts__spawn(r->host, p->di.remote, p->rep[i].v,
@@ -631,6 +675,8 @@ fail:
 	snprintf(path, sizeof(path), "%s/domain.json", p->di.dir);
 	unlink(path);
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	free(p);
 	return rc;
 }
@@ -640,6 +686,10 @@ out:
 
 static int run_fg(struct argv_buf *a)
 {
+	if (a->overflow) {
+		pr_err("the pvft-hv command line is too long");
+		return PVFT_EXIT_USAGE;
+	}
 	if (pvft_dry_run) {
 		print_cmd("run", "localhost", "", a->v);
 		return PVFT_EXIT_OK;
@@ -656,14 +706,15 @@ int main_record(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		PVFT_COMMON_LONG_OPTS,
 	};
-	struct pvft_cfg *cfg = calloc(1, sizeof(*cfg));
-	struct argv_buf *a = calloc(1, sizeof(*a));
+	/* Big, and one command per process: static, not on the stack. */
+	static struct pvft_cfg cfg_store;
+	static struct argv_buf a_store;
+	struct pvft_cfg *cfg = &cfg_store;
+	struct argv_buf *a = &a_store;
 	const char *out = NULL;
 	char hv[PATH_MAX];
 	int opt, rc;
 
-	if (!cfg || !a)
-		return PVFT_EXIT_FAILED;
 	PVFT_FOREACH_OPT(opt, "o:", opts, "record", 1)
 	{
 	case 'o':
@@ -690,13 +741,14 @@ int main_record(int argc, char **argv)
 int main_replay(int argc, char **argv)
 {
 	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
-	struct pvft_cfg *cfg = calloc(1, sizeof(*cfg));
-	struct argv_buf *a = calloc(1, sizeof(*a));
+	/* Big, and one command per process: static, not on the stack. */
+	static struct pvft_cfg cfg_store;
+	static struct argv_buf a_store;
+	struct pvft_cfg *cfg = &cfg_store;
+	struct argv_buf *a = &a_store;
 	char hv[PATH_MAX];
 	int opt, rc;
 
-	if (!cfg || !a)
-		return PVFT_EXIT_FAILED;
 	PVFT_FOREACH_OPT(opt, "", opts, "replay", 2)
 	{
 	}

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -84,8 +83,14 @@ static json_object *member(json_object *o, const char *k)
 
 static void fmt_uptime(char *buf, size_t len, double s)
 {
-	unsigned long t = (unsigned long)s;
+	unsigned long t;
 
+	/* A peer's number: anything outside 0..10 years is nonsense. */
+	if (!(s >= 0 && s < 315360000.0)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	t = (unsigned long)s;
 	snprintf(buf, len, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
 }
 
@@ -102,20 +107,23 @@ static json_object *view_json(const struct dom_view *v)
 			       json_object_new_string(v->di.config));
 	json_object_object_add(o, "dir", json_object_new_string(v->di.dir));
 	if (v->di.arbiter_embedded) {
-		json_object *a = json_object_new_object();
+		json_object *arb = json_object_new_object();
 
 		json_object_object_add(
-		    a, "url", json_object_new_string(v->di.arbiter_url));
-		json_object_object_add(a, "pid",
+		    arb, "url", json_object_new_string(v->di.arbiter_url));
+		json_object_object_add(arb, "pid",
 				       json_object_new_int(v->di.arbiter_pid));
 		json_object_object_add(
-		    a, "log", json_object_new_string(v->di.arbiter_log));
-		json_object_object_add(o, "embedded_arbiter", a);
+		    arb, "log", json_object_new_string(v->di.arbiter_log));
+		json_object_object_add(o, "embedded_arbiter", arb);
 	}
 	for (i = 0; i < v->di.nr; i++) {
 		const struct dom_replica *r = &v->di.rep[i];
-		json_object *j = v->st[i] ? json_object_get(v->st[i])
-					  : json_object_new_object();
+		json_object *j = NULL;
+
+		/* A copy: the replica's own status stays as it said it. */
+		if (!v->st[i] || json_object_deep_copy(v->st[i], &j, NULL))
+			j = json_object_new_object();
 
 		json_object_object_add(j, "node",
 				       json_object_new_string(r->node));
@@ -223,29 +231,35 @@ int main_list(int argc, char **argv)
 /* ---- status ----------------------------------------------------------------
  */
 
+/* A status as "key value" lines, nested values indented (any JSON). */
+static void print_value(int indent, const char *k, json_object *val)
+{
+	size_t i;
+
+	if (json_object_is_type(val, json_type_object)) {
+		printf("%*s%s:\n", indent, "", k);
+		json_object_object_foreach(val, k2, v2)
+		    print_value(indent + 2, k2, v2);
+	} else if (json_object_is_type(val, json_type_array)) {
+		for (i = 0; i < json_object_array_length(val); i++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "%.40s[%zu]", k, i);
+			print_value(indent, name,
+				    json_object_array_get_idx(val, i));
+		}
+	} else if (json_object_is_type(val, json_type_double)) {
+		printf("%*s%-14s %.3f\n", indent, "", k,
+		       json_object_get_double(val));
+	} else {
+		printf("%*s%-14s %s\n", indent, "", k,
+		       val ? json_object_get_string(val) : "-");
+	}
+}
+
 static void print_kv(int indent, json_object *o)
 {
-	json_object_object_foreach(o, k, val)
-	{
-		if (json_object_is_type(val, json_type_object)) {
-			printf("%*s%s:\n", indent, "", k);
-			print_kv(indent + 2, val);
-		} else if (json_object_is_type(val, json_type_array)) {
-			size_t i;
-
-			for (i = 0; i < json_object_array_length(val); i++) {
-				printf("%*s%s[%zu]:\n", indent, "", k, i);
-				print_kv(indent + 2,
-					 json_object_array_get_idx(val, i));
-			}
-		} else if (json_object_is_type(val, json_type_double)) {
-			printf("%*s%-14s %.3f\n", indent, "", k,
-			       json_object_get_double(val));
-		} else {
-			printf("%*s%-14s %s\n", indent, "", k,
-			       val ? json_object_get_string(val) : "-");
-		}
-	}
+	json_object_object_foreach(o, k, val) print_value(indent, k, val);
 }
 
 int main_status(int argc, char **argv)
@@ -267,13 +281,14 @@ int main_status(int argc, char **argv)
 	}
 	if (view_by_name(argv[optind], &v))
 		return PVFT_EXIT_FAILED;
-	o = view_json(&v);
 	for (i = 0; i < v.di.nr; i++)
 		alive += v.st[i] != NULL;
 	if (json) {
+		o = view_json(&v);
 		printf("%s\n", json_object_to_json_string_ext(
 				   o, JSON_C_TO_STRING_PRETTY |
 					  JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
 	} else {
 		printf("domain %s (config %s, state in %s)\n", v.di.name,
 		       v.di.config, v.di.dir);
@@ -290,13 +305,11 @@ int main_status(int argc, char **argv)
 			else
 				printf("  state          gone (%s)\n",
 				       v.err[i]);
-			if (!v.st[i])
-				printf("  %-14s %s\n  %-14s %s\n", "log_file",
-				       v.di.rep[i].log, "console_file",
-				       v.di.rep[i].console);
+			printf("  %-14s %s\n  %-14s %s\n", "log_file",
+			       v.di.rep[i].log, "console_file",
+			       v.di.rep[i].console);
 		}
 	}
-	json_object_put(o);
 	view_put(&v);
 	return alive ? PVFT_EXIT_OK : PVFT_EXIT_FAILED;
 }
@@ -460,22 +473,25 @@ int main_destroy(int argc, char **argv)
 		       (ts__is_local(r->host) ? !ts__pid_ended(r->pid)
 					      : answers(&v, i)))
 			usleep(20000);
-		if (ts__ours(r->pid, "pvft-hv") &&
+		if (ts__ours(r->pid, "pvft-hv", r->sock) &&
 		    !ts__pid_gone(r->pid, 2000)) {
 			pr_warn("%s (pid %d) did not end: killing it", r->node,
 				r->pid);
 			kill(r->pid, SIGKILL);
 		}
-		if (!access(r->sock, F_OK) && answers(&v, i)) {
+		if (answers(&v, i)) {
 			pr_err("%s still answers on %s", r->node, r->sock);
 			left++;
+		} else if (!ts__is_local(r->host) && !v.st[i]) {
+			/* Ended, or out of reach: say which we cannot tell. */
+			pr_warn("%s on %s did not answer (%s): if that host "
+				"was unreachable, check that it is not running",
+				r->node, r->host, v.err[i]);
 		}
 	}
-	if (v.di.arbiter_embedded && !pvft_dry_run &&
-	    ts__ours(v.di.arbiter_pid, "pvft-arbiter")) {
-		kill(v.di.arbiter_pid, SIGTERM);
-		if (!ts__pid_gone(v.di.arbiter_pid, 5000))
-			kill(v.di.arbiter_pid, SIGKILL);
+	/* A replica that may still run keeps its arbiter (and its entry). */
+	if (!pvft_dry_run && !left) {
+		ts__stop_arbiter(&v.di);
 	} else if (v.di.arbiter_embedded && pvft_dry_run) {
 		printf("would stop the embedded arbiter (pid %d)\n",
 		       v.di.arbiter_pid);
@@ -653,21 +669,15 @@ int main_console(int argc, char **argv)
 int main_proxy(int argc, char **argv)
 {
 	static const struct option opts[] = { PVFT_COMMON_LONG_OPTS };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char buf[16384];
 	bool in_open = true;
-	int opt, fd;
+	int opt, fd, rc = PVFT_EXIT_FAILED;
 
 	PVFT_FOREACH_OPT(opt, "", opts, "proxy", 1)
 	{
 	}
-	if (strlen(argv[optind]) >= sizeof(sa.sun_path)) {
-		pr_err("%s: path too long", argv[optind]);
-		return PVFT_EXIT_FAILED;
-	}
-	strcpy(sa.sun_path, argv[optind]);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	fd = ts__connect_unix(argv[optind]);
+	if (fd < 0) {
 		pr_err("%s: %s", argv[optind], strerror(errno));
 		return PVFT_EXIT_FAILED;
 	}
@@ -682,6 +692,9 @@ int main_proxy(int argc, char **argv)
 			break;
 		if (pfd[0].revents) {
 			n = read(fd, buf, sizeof(buf));
+			/* The server's end: the conversation is over, fine. */
+			if (!n)
+				rc = PVFT_EXIT_OK;
 			if (n <= 0 || write(STDOUT_FILENO, buf, (size_t)n) != n)
 				break;
 		}
@@ -697,5 +710,5 @@ int main_proxy(int argc, char **argv)
 		}
 	}
 	close(fd);
-	return PVFT_EXIT_OK;
+	return rc;
 }

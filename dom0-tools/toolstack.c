@@ -38,6 +38,11 @@ int ts__dom_dir(const char *name, char *buf, size_t len)
 {
 	char run[PATH_MAX];
 
+	if (!pvft_cfg__valid_name(name))
+		return pr_err("no domain '%s': a domain name is 1 to %d of "
+			      "A-Z a-z 0-9 . _ - (not first: . -)",
+			      name, PVFT_CFG_NAME_MAX),
+		       -1;
 	if (ts__run_dir(run, sizeof(run), false))
 		return -1;
 	if ((size_t)snprintf(buf, len, "%s/%s", run, name) >= len)
@@ -307,6 +312,7 @@ pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
 		const char *out, const char *err)
 {
 	char line[16384], cmd[16384];
+	int fd[3];
 	pid_t pid;
 
 	if (!ts__is_local(host)) {
@@ -315,38 +321,48 @@ pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
 			return pr_err("the command for %s is too long", host),
 			       -1;
 	}
+	/* Opened here, so that a bad path is said, not a silent exit 127. */
+	fd[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fd[1] = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	fd[2] = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd[0] < 0 || fd[1] < 0 || fd[2] < 0) {
+		pr_err("%s: %s",
+		       fd[0] < 0   ? "/dev/null"
+		       : fd[1] < 0 ? out
+				   : err,
+		       strerror(errno));
+		pid = -1;
+		goto out;
+	}
 	pid = fork();
-	if (pid < 0)
-		return pr_err("fork: %s", strerror(errno)), -1;
+	if (pid < 0) {
+		pr_err("fork: %s", strerror(errno));
+		goto out;
+	}
 	if (!pid) {
-		int in = open("/dev/null", O_RDONLY),
-		    o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0640),
-		    e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+		static const char fail[] = "pvft: cannot run the replica's "
+					   "command\n";
 		sigset_t none;
+		int k;
 
-		if (in < 0 || o < 0 || e < 0)
-			_exit(127);
+		/* Async-signal-safe calls only, from here on. */
 		setsid();
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		if (in > 2)
-			close(in);
-		if (o > 2)
-			close(o);
-		if (e > 2)
-			close(e);
+		for (k = 0; k < 3; k++)
+			dup2(fd[k], k); /* dup2 clears FD_CLOEXEC */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (ts__is_local(host))
 			execv(argv[0], argv);
 		else
 			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		fprintf(stderr, "pvft: cannot run %s: %s\n",
-			ts__is_local(host) ? argv[0] : "/bin/sh",
-			strerror(errno));
+		if (write(2, fail, sizeof(fail) - 1) < 0)
+			_exit(127);
 		_exit(127);
 	}
+out:
+	for (int k = 0; k < 3; k++)
+		if (fd[k] >= 0)
+			close(fd[k]);
 	return pid;
 }
 
@@ -383,22 +399,46 @@ uint64_t ts__mono_ms(void)
 }
 
 /* Is @pid a process we started, still there (not a reused pid)? */
-bool ts__ours(int pid, const char *prog)
+bool ts__ours(int pid, const char *prog, const char *arg)
 {
-	char path[64], cmd[4096] = "";
+	char path[64], *cmd = malloc(65536), *p;
+	bool yes = false;
 	FILE *f;
 	size_t n;
 
-	if (pid <= 0)
-		return false;
+	if (pid <= 0 || !cmd)
+		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	f = fopen(path, "r");
 	if (!f)
-		return false;
-	n = fread(cmd, 1, sizeof(cmd) - 1, f);
+		goto out;
+	n = fread(cmd, 1, 65535, f);
 	fclose(f);
 	cmd[n] = '\0';
-	return strstr(cmd, prog) != NULL;
+	/* argv[0] names @prog and one argument is @arg, exactly. */
+	if (!strstr(cmd, prog))
+		goto out;
+	for (p = cmd + strlen(cmd) + 1; p < cmd + n; p += strlen(p) + 1)
+		if (!strcmp(p, arg)) {
+			yes = true;
+			break;
+		}
+out:
+	free(cmd);
+	return yes;
+}
+
+void ts__stop_arbiter(const struct dom_info *di)
+{
+	char dir[PATH_MAX + 16];
+
+	snprintf(dir, sizeof(dir), "%s/arbiter", di->dir);
+	if (!di->arbiter_embedded ||
+	    !ts__ours(di->arbiter_pid, "pvft-arbiter", dir))
+		return;
+	kill(di->arbiter_pid, SIGTERM);
+	if (!ts__pid_gone(di->arbiter_pid, 5000))
+		kill(di->arbiter_pid, SIGKILL);
 }
 
 /* Ended (a zombie nobody reaps has ended too). */
@@ -434,10 +474,9 @@ bool ts__pid_gone(int pid, uint64_t wait_ms)
  */
 
 /* One line (without its newline) into @line, or -1 (timeout, EOF). */
-static int read_line(struct ctl_conn *c, char *line, size_t cap, int timeout_ms)
+/* One line (without its newline), before @end (ts__mono_ms), or -1. */
+static int read_line(struct ctl_conn *c, char *line, size_t cap, uint64_t end)
 {
-	uint64_t end = ts__mono_ms() + (uint64_t)timeout_ms;
-
 	for (;;) {
 		char *nl = memchr(c->buf, '\n', c->len);
 		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
@@ -467,7 +506,7 @@ static int read_line(struct ctl_conn *c, char *line, size_t cap, int timeout_ms)
 	}
 }
 
-static int connect_unix(const char *path)
+int ts__connect_unix(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -508,10 +547,15 @@ static int open_proxy(struct ctl_conn *c, const struct dom_replica *r,
 		return -1;
 	}
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
 		return -1;
+	}
 	if (!pid) {
-		int null = open("/dev/null", O_WRONLY);
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
 		dup2(in[0], 0);
 		dup2(out[1], 1);
@@ -532,14 +576,14 @@ static int open_proxy(struct ctl_conn *c, const struct dom_replica *r,
 int ctl__open(struct ctl_conn *c, const struct dom_replica *r, const char *tmpl,
 	      int timeout_ms, char *err, size_t errlen)
 {
-	char line[4096];
+	char line[4096] = "";
 	int fd;
 
 	memset(c, 0, sizeof(*c));
 	c->rfd = c->wfd = -1;
 	/* Here, or reachable here (another namespace of this host). */
 	if (ts__is_local(r->host) || !access(r->sock, F_OK)) {
-		fd = connect_unix(r->sock);
+		fd = ts__connect_unix(r->sock);
 		if (fd < 0) {
 			snprintf(err, errlen, "%s: %s", r->sock,
 				 strerror(errno));
@@ -551,10 +595,20 @@ int ctl__open(struct ctl_conn *c, const struct dom_replica *r, const char *tmpl,
 			 r->host, strerror(errno));
 		return -1;
 	}
-	if (read_line(c, line, sizeof(line), timeout_ms) ||
+	if (read_line(c, line, sizeof(line),
+		      ts__mono_ms() + (uint64_t)timeout_ms) ||
 	    !strstr(line, "\"pvft\"")) {
-		snprintf(err, errlen, "%s%s%s: no pvft-hv greeting", r->host,
-			 ts__is_local(r->host) ? "" : ":", r->sock);
+		json_object *o = json_tokener_parse(line), *e;
+
+		/* Busy: an error instead of the greeting, saying why. */
+		if (o && json_object_object_get_ex(o, "error", &e))
+			snprintf(err, errlen, "%s: %s", r->sock,
+				 ts__jstr(e, "desc", "refused"));
+		else
+			snprintf(err, errlen, "%s%s%s: no pvft-hv greeting",
+				 r->host, ts__is_local(r->host) ? "" : ":",
+				 r->sock);
+		json_object_put(o);
 		ctl__close(c);
 		return -1;
 	}
@@ -581,9 +635,13 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 	char req[256], *line = malloc(sizeof(c->buf));
 	json_object *o = NULL, *v = NULL, *e;
 	int n = snprintf(req, sizeof(req), "{\"execute\": \"%s\"}\n", cmd);
+	/* One deadline for the answer, however many lines come first. */
+	uint64_t end = ts__mono_ms() + (uint64_t)timeout_ms;
 
-	if (!line) {
-		snprintf(err, errlen, "out of memory");
+	snprintf(err, errlen, "no answer to %s", cmd);
+	if (!line || n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(err, errlen, "cannot ask %s", cmd);
+		free(line);
 		return NULL;
 	}
 	if (write(c->wfd, req, (size_t)n) != n) {
@@ -591,10 +649,8 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 		goto out;
 	}
 	for (;;) {
-		if (read_line(c, line, sizeof(c->buf), timeout_ms)) {
-			snprintf(err, errlen, "no answer to %s", cmd);
+		if (read_line(c, line, sizeof(c->buf), end))
 			goto out;
-		}
 		json_object_put(o);
 		o = json_tokener_parse(line);
 		if (!o) {
@@ -602,6 +658,14 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 			goto out;
 		}
 		if (json_object_object_get_ex(o, "return", &v)) {
+			/* Every command the CLI asks answers an object. */
+			if (!json_object_is_type(v, json_type_object)) {
+				snprintf(err, errlen,
+					 "a bad answer to %s: not an object",
+					 cmd);
+				v = NULL;
+				goto out;
+			}
 			json_object_get(v);
 			goto out;
 		}

@@ -77,8 +77,13 @@ bool ts__is_local(const char *host);
 pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
 		const char *out, const char *err);
 
-/* Is @pid running @prog (its command line names it): not a reused pid? */
-bool ts__ours(int pid, const char *prog);
+/*
+ * Is @pid the @prog we started, with @arg (its socket, its state
+ * directory) among its arguments: not a reused pid, not another domain's?
+ */
+bool ts__ours(int pid, const char *prog, const char *arg);
+/* Stop @di's embedded arbiter, if it is still the one create started. */
+void ts__stop_arbiter(const struct dom_info *di);
 /* Has @pid ended (a zombie nobody reaps has)? Waits up to @wait_ms. */
 bool ts__pid_ended(int pid);
 bool ts__pid_gone(int pid, uint64_t wait_ms);
@@ -90,6 +95,9 @@ uint64_t ts__mono_ms(void);
 unsigned int ts__free_port(const char *addr);
 
 /* ---- the control socket, client side ------------------------------------ */
+
+/* A connected UNIX stream socket (CLOEXEC), or -1 with errno. */
+int ts__connect_unix(const char *path);
 
 struct ctl_conn {
 	int rfd, wfd;

@@ -229,16 +229,16 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
 		po->url = arg;
 		return 0;
 	case OPT_HEARTBEAT_MS:
-		return parse_uint("heartbeat-ms", arg, 1, 10000,
+		return parse_uint("heartbeat-ms", arg, 1, CHAN_HEARTBEAT_MS_MAX,
 				  &po->heartbeat_ms);
 	case OPT_TIMEOUT_MS:
-		return parse_uint("timeout-ms", arg, 2, 600000,
+		return parse_uint("timeout-ms", arg, 2, CHAN_TIMEOUT_MS_MAX,
 				  &po->timeout_ms);
 	case OPT_MAX_LAG_MS:
-		return parse_uint("max-lag-ms", arg, 1, 600000,
+		return parse_uint("max-lag-ms", arg, 1, CHAN_MAX_LAG_MS_MAX,
 				  &po->max_lag_ms);
 	default:
-		return parse_uint("connect-timeout", arg, 1, 86400,
+		return parse_uint("connect-timeout", arg, 1, CHAN_CONNECT_S_MAX,
 				  &po->connect_s);
 	}
 }

@@ -41,6 +41,11 @@ struct arbiter;
 #define CHAN_DEFAULT_TIMEOUT_MS 80
 #define CHAN_DEFAULT_MAX_LAG_MS 50
 #define CHAN_DEFAULT_CONNECT_S 30
+/* What pvft-hv's options and pvft.cfg's ft_ keys accept. */
+#define CHAN_HEARTBEAT_MS_MAX 10000
+#define CHAN_TIMEOUT_MS_MAX 600000 /* and at least twice the heartbeat */
+#define CHAN_MAX_LAG_MS_MAX 600000
+#define CHAN_CONNECT_S_MAX 86400
 
 enum chan_state {
 	CHAN_IDLE,   /* not paired yet */

@@ -1078,6 +1078,40 @@ $refused"
 	fi
 }
 
+# An unreplicated domain (ft_mode = "single"): no arbiter, one replica.
+t_single() {
+	guest_cfg one hello echo
+	echo 'ft_mode = "single"' >>"$t/one.cfg"
+	create "$t/one.cfg" || return 1
+	status one || return 1
+	node_is one role single && node_is one state running || return 1
+	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter')" = null ] ||
+		{ why="a single domain: $(st -c .)"; return 1; }
+	printf 'hi\n\x1d' | "$PVFT" console one >"$t/out" 2>"$t/err"
+	file_waits "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
+	pv destroy one
+	rc_is 0
+}
+
+# A replica that runs but does not answer (stopped) is no ended domain:
+# create of its name is refused, nothing is started, its socket is left.
+t_recreate_stopped() {
+	local a b
+	guest_cfg stp hello echo
+	create "$t/stp.cfg" || return 1
+	status stp || return 1
+	a=$(node_pid stp-a) b=$(node_pid stp-b)
+	kill -STOP "$a"
+	pv create "$t/stp.cfg"
+	kill -CONT "$a"
+	rc_is 1 && err_has "stp-a \(pid $a\) runs but does not answer" || return 1
+	gone "$a" || gone "$b" && { why="a replica ended"; return 1; }
+	[ -S "$PVFT_RUN_DIR/stp/stp-a.sock" ] || { why="the socket of the stopped replica was removed"; return 1; }
+	status stp && node_is stp-a state protected || return 1
+	pv destroy stp
+	rc_is 0 && wait_gone "$a" && wait_gone "$b"
+}
+
 # --- run them ---------------------------------------------------------------
 
 for f in "$PVFT" "$KVC" "$G/kv.elf" "$G/count.elf" "$G/hello.elf" "$G/chaos.elf"; do

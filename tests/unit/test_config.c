@@ -354,13 +354,24 @@ static const struct {
 	const char *line, *msg;
 } bad_values[] = {
 	{ "name = \"a b\"",
-	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ -, "
-	  "not 'a b'" },
-	{ "name = \"\"",
-	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ -, not ''" },
+	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ - "
+	  "(not first: . -), not 'a b'" },
+	/* Never a directory's parent, a hidden file or a command option. */
+	{ "name = \"..\"",
+	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ - "
+	  "(not first: . -), not '..'" },
+	{ "name = \".hidden\"",
+	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ - "
+	  "(not first: . -), not '.hidden'" },
+	{ "ft_primary = \"-Fevil\"",
+	  "ft_primary: want a host name: 1 to 255 of A-Z "
+	  "a-z 0-9 . _ - (not first: . -), not '-Fevil'" },
+	{ "name = \"\"", "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ "
+			 "- (not first: . -), not ''" },
 	{ "name = \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
 	  "0123456789ab\"",
-	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ -, not "
+	  "name: want a domain name: 1 to 63 of A-Z a-z 0-9 . _ - (not first: "
+	  ". -), not "
 	  "'abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz"
 	  "0123456789ab'" },
 	{ "name = \"a\\nb\"",
@@ -405,17 +416,19 @@ static const struct {
 	{ "backend = \"xen\"", "backend: want auto, kvm or ptrace, not 'xen'" },
 	{ "ft_mode = \"triple\"",
 	  "ft_mode: want pair or single, not 'triple'" },
-	{ "ft_primary = \"h 1\"",
-	  "ft_primary: want a host name: 1 to 255 of A-Z a-z 0-9 . _ -, not "
-	  "'h 1'" },
+	{ "ft_primary = \"h 1\"", "ft_primary: want a host name: 1 to 255 of "
+				  "A-Z a-z 0-9 . _ - (not first: . -), not "
+				  "'h 1'" },
 	{ "ft_backup = \"h2;reboot\"",
-	  "ft_backup: want a host name: 1 to 255 of A-Z a-z 0-9 . _ -, not "
+	  "ft_backup: want a host name: 1 to 255 of A-Z a-z 0-9 . _ - (not "
+	  "first: . -), not "
 	  "'h2;reboot'" },
-	{ "ft_backup = \"\"",
-	  "ft_backup: want a host name: 1 to 255 of A-Z a-z 0-9 . _ -, not "
-	  "''" },
+	{ "ft_backup = \"\"", "ft_backup: want a host name: 1 to 255 of A-Z "
+			      "a-z 0-9 . _ - (not first: . -), not "
+			      "''" },
 	{ "ft_primary_node = \"n/1\"",
-	  "ft_primary_node: want a node id: 1 to 63 of A-Z a-z 0-9 . _ -, not "
+	  "ft_primary_node: want a node id: 1 to 63 of A-Z a-z 0-9 . _ - (not "
+	  "first: . -), not "
 	  "'n/1'" },
 	{ "ft_backup_node = \"t-a\"",
 	  "ft_backup_node: want a node id other than the primary's, not "
@@ -623,6 +636,10 @@ static void test_overrides(void)
 	CU_ASSERT_STRING_EQUAL(cfg.cmdline, "port=7000 debug"
 					    "a\"b");
 
+	/* A ';' inside a string is the string's. */
+	CU_ASSERT_EQUAL_FATAL(load(text, "cmdline=\"a;b\"", NULL), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.cmdline, "a;b");
+
 	/* A bare value is a string even when it has quotes inside. */
 	CU_ASSERT_EQUAL_FATAL(load(text, "cmdline=say \"hi\" \\o/", NULL), 0);
 	CU_ASSERT_STRING_EQUAL(cfg.cmdline, "say \"hi\" \\o/");
@@ -638,7 +655,7 @@ static void test_bad_overrides(void)
 		{ "memory=64MB", "memory: want an even number of MiB from 2 to "
 				 "3072, not the string '64MB'" },
 		{ "name=a b", "name: want a domain name: 1 to 63 of A-Z a-z "
-			      "0-9 . _ -, not 'a b'" },
+			      "0-9 . _ - (not first: . -), not 'a b'" },
 		{ "memroy=64", "memroy: unknown key (did you mean 'memory'?)" },
 		{ "Memory=64", "Memory: unknown key (did you mean 'memory'?)" },
 		{ "memory", "'memory': want KEY=VALUE" },
@@ -651,6 +668,9 @@ static void test_bad_overrides(void)
 		{ "ft_timeout_ms=10",
 		  "ft_timeout_ms: want at least twice ft_heartbeat_ms (20), "
 		  "not '10'" },
+		/* One override sets one key, never a second one behind ';'. */
+		{ "memory=128;cmdline=\"x\"",
+		  "'memory=128;cmdline=\"x\"': one KEY=VALUE per setting" },
 	};
 	char want[512];
 
