@@ -162,9 +162,11 @@ static void list_row(const struct dom_view *v, int i, bool first)
 		if (pair)
 			snprintf(epoch, sizeof(epoch), "%.0f",
 				 ts__jnum(pair, "epoch", 0));
-		if (log) {
+		/* Lag means something only while there is a pair. */
+		if (log && !strcmp(ts__jstr(st, "state", ""), "protected"))
 			snprintf(lag, sizeof(lag), "%.1f",
 				 ts__jnum(log, "lag_ms", 0));
+		if (log) {
 			snprintf(mbit, sizeof(mbit), "%.2f",
 				 ts__jnum(log, "mbit_s", 0));
 		}
