@@ -1521,11 +1521,16 @@ int gate__handover(struct domain *d)
 		g->chan->peer, (unsigned long long)d->exits,
 		(long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
 	/*
-	 * No PROGRESS past this exit: the vCPU may have been taken out of a
-	 * block here with nothing delivered, which the backup must not
-	 * replay as a finished exit. It replays up to here and goes live in
-	 * the same place, as after a failure.
+	 * The exit it stopped after is over: the backup replays all of it,
+	 * its output included (which is out: going live inside it would write
+	 * that output again), and goes live at the next. Unless the stop took
+	 * the vCPU out of a block with nothing delivered: that is no finished
+	 * exit, and the backup goes live inside the block, as after a failure
+	 * (a block writes nothing).
 	 */
+	if (!d->sched.block_cut)
+		chan__progress(g->chan, d->exits + 1);
+	d->sched.block_cut = false;
 	rc = chan__handover(g->chan);
 	if (rc) {
 		why = chan__state(g->chan) == CHAN_FENCED

@@ -162,6 +162,7 @@ static long block(struct domain *d)
 	struct vcpu_info *v = &domain__shared_info(d)->vcpu_info[0];
 
 	v->evtchn_upcall_mask = 0;
+	s->block_cut = false;
 	for (;;) {
 		/* The vif's host side too: its frames are read at exits. */
 		struct pollfd pfd[2] = {
@@ -171,9 +172,12 @@ static long block(struct domain *d)
 		struct timespec ts, *tsp = NULL;
 
 		gate__deliver(d);
-		if (v->evtchn_upcall_pending || d->shut_down ||
-		    sched__stop_requested(d))
+		if (v->evtchn_upcall_pending || d->shut_down)
 			break;
+		if (sched__stop_requested(d)) {
+			s->block_cut = true;
+			break;
+		}
 		/* The recording may have been stopped here, as it slept. */
 		if (gate__replaying(&d->gate) && gate__replay_ended(d))
 			break;

@@ -24,6 +24,11 @@ struct sched {
 	 * hv (a hypercall, a block) rather than running guest code?
 	 */
 	bool in_hv;
+	/*
+	 * vCPU thread: the latest block was ended by a stop request with no
+	 * event pending (not a wake-up: a handover must not call it done).
+	 */
+	bool block_cut;
 	/* Why pvft-hv must stop: a signal, SCHED_STOP_STALLED, 0 if not. */
 	int stop_signal;
 	pthread_t vcpu_thread;
