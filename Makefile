@@ -28,7 +28,7 @@ WARN := -Wall -Wextra -Werror
 HOST_CFLAGS := -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread \
 	-iquote include -iquote lib -iquote hv -iquote logchan -iquote arbiter \
 	-MMD -MP
-HOST_LDLIBS := -pthread -lxxhash
+HOST_LDLIBS := -pthread -lxxhash -lgnutls
 # The arbiter client's etcd backend: HTTP and JSON.
 ARBITER_LDLIBS := -lcurl -ljson-c
 # Guests run in ring 3 on a bare identity map: no libc, no PIC, no red zone,

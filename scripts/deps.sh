@@ -7,6 +7,11 @@ pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
 	libxen-dev libcunit1-dev libxxhash-dev jq
 	libcurl4-openssl-dev libjson-c-dev etcd-server curl iputils-ping
 	iproute2
+	# sysctl for the network tests (not in a minimal Debian 12)
+	procps
+	# TLS for the log channel and the arbiter (lib/tls.c); certificates
+	# for the tests' x509 pairs and etcd over https
+	libgnutls28-dev openssl
 	# make demo's timeline plot (scripts/demo-kv.sh)
 	gnuplot-nox
 	# the man pages: pandoc writes them, groff and man check them
