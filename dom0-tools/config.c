@@ -33,6 +33,7 @@
 #include "arbiter.h"
 #include "chan.h"
 #include "config.h"
+#include "tls.h"
 #include "vifspec.h"
 
 /* A config bigger than this is not a config. */
@@ -89,6 +90,14 @@ static const char *const cfg_keys[] = {
 	"ft_connect_timeout",
 	"ft_pair",
 	"ft_epoch",
+	"ft_key",
+	"ft_insecure",
+	"ft_tls_ca",
+	"ft_tls_cert",
+	"ft_tls_key",
+	"ft_arbiter_ca",
+	"ft_arbiter_cert",
+	"ft_arbiter_key",
 };
 
 /* xl keys with a pvft counterpart of another name, for "did you mean". */
@@ -808,9 +817,12 @@ static int get_choice(struct load *ld, const char *key, const char *def,
 
 /* ---- the keys ---------------------------------------------------------- */
 
-/* The directory a relative kernel path is relative to, with a '/'. */
-static int base_dir(struct load *ld, const struct setting *s, char *out,
-		    size_t len)
+/*
+ * The directory a relative path in @key is relative to, with a '/': the
+ * file's (an override's: the current directory, where it was typed).
+ */
+static int base_dir(struct load *ld, const struct setting *s, const char *key,
+		    char *out, size_t len)
 {
 	const char *slash = strrchr(ld->path, '/');
 	char cwd[PATH_MAX];
@@ -820,7 +832,7 @@ static int base_dir(struct load *ld, const struct setting *s, char *out,
 		n = snprintf(out, len, "%.*s/", (int)(slash - ld->path),
 			     ld->path);
 	else if (!getcwd(cwd, sizeof(cwd)))
-		return bad(ld, s, "kernel",
+		return bad(ld, s, key,
 			   "cannot find the current "
 			   "directory: %s",
 			   strerror(errno));
@@ -830,7 +842,7 @@ static int base_dir(struct load *ld, const struct setting *s, char *out,
 	else
 		n = snprintf(out, len, "%s/", cwd);
 	if (n < 0 || (size_t)n >= len)
-		return bad(ld, s, "kernel", "the path is too long");
+		return bad(ld, s, key, "the path is too long");
 	return 0;
 }
 
@@ -857,7 +869,7 @@ static int load_kernel(struct load *ld)
 	if (v[0] == '/') {
 		n = snprintf(path, sizeof(path), "%s", v);
 	} else {
-		if (base_dir(ld, s, path, sizeof(path)))
+		if (base_dir(ld, s, "kernel", path, sizeof(path)))
 			return -1;
 		n = snprintf(path + strlen(path), sizeof(path) - strlen(path),
 			     "%s", v);
@@ -1077,6 +1089,170 @@ static int load_timing(struct load *ld)
 	return 0;
 }
 
+/* ---- authentication ---------------------------------------------------- */
+
+/*
+ * @key's file path into @out (PATH_MAX bytes), absolute: a relative one is
+ * relative to the config's directory, as kernel. "" when not set. The
+ * file is not opened: it may be on the replicas' hosts only.
+ */
+static int get_path(struct load *ld, const char *key, char *out,
+		    const struct setting **s_r)
+{
+	char base[PATH_MAX];
+	const char *v;
+	int n;
+
+	out[0] = '\0';
+	if (get_string(ld, key, NULL, &v, s_r))
+		return -1;
+	if (!*s_r)
+		return 0;
+	if (!*v)
+		return bad(ld, *s_r, key, "want a file's path, not ''");
+	if (v[0] == '/') {
+		n = snprintf(out, PATH_MAX, "%s", v);
+	} else {
+		if (base_dir(ld, *s_r, key, base, sizeof(base)))
+			return -1;
+		n = snprintf(out, PATH_MAX, "%s%s", base, v);
+	}
+	if (n < 0 || n >= PATH_MAX) {
+		out[0] = '\0';
+		return bad(ld, *s_r, key, "the path is too long");
+	}
+	return 0;
+}
+
+/* Where @s is, for a message about another key: "line 7". */
+static const char *where(const struct setting *s)
+{
+	static char buf[32];
+
+	if (!s->line)
+		return "the command line";
+	snprintf(buf, sizeof(buf), "line %u", s->line);
+	return buf;
+}
+
+/*
+ * Three files that go together (ft_tls_*, ft_arbiter_*): all set, or
+ * none. *@first_r: the first one set, or NULL.
+ */
+static int get_file_set(struct load *ld, const char *const keys[3],
+			char *const out[3], const char *what,
+			const struct setting **first_r)
+{
+	const struct setting *s[3], *first = NULL;
+	char missing[128] = "";
+	const char *first_key = NULL;
+	int i, n = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (get_path(ld, keys[i], out[i], &s[i]))
+			return -1;
+		if (s[i] && !first) {
+			first = s[i];
+			first_key = keys[i];
+		}
+		n += s[i] != NULL;
+	}
+	*first_r = first;
+	if (n == 0 || n == 3)
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (!s[i])
+			snprintf(missing + strlen(missing),
+				 sizeof(missing) - strlen(missing), "%s%s",
+				 missing[0] ? " and " : "", keys[i]);
+	return bad(ld, first, first_key,
+		   "want %s, %s and %s together (%s): %s not set", keys[0],
+		   keys[1], keys[2], what, missing);
+}
+
+/*
+ * ft_key, ft_insecure, ft_tls_*, ft_arbiter_*: one way to authenticate
+ * the log channel and the arbiter, or plaintext on purpose. The arbiter's
+ * load_arbiter() came first.
+ */
+static int load_auth(struct load *ld)
+{
+	static const char *const tls_keys[] = { "ft_tls_ca", "ft_tls_cert",
+						"ft_tls_key" };
+	static const char *const arb_keys[] = { "ft_arbiter_ca",
+						"ft_arbiter_cert",
+						"ft_arbiter_key" };
+	struct pvft_cfg *cfg = ld->cfg;
+	char *const tls_out[] = { cfg->tls_ca, cfg->tls_cert, cfg->tls_key };
+	char *const arb_out[] = { cfg->arbiter_ca, cfg->arbiter_cert,
+				  cfg->arbiter_key };
+	const struct setting *ks, *is, *ts, *as, *s;
+	bool pvft_arbiter;
+	long v;
+
+	if (get_path(ld, "ft_key", cfg->key, &ks))
+		return -1;
+	cfg->key_line = ks ? ks->line : 0;
+	if (get_file_set(ld, tls_keys, tls_out, "x509 for the log channel",
+			 &ts) ||
+	    get_file_set(ld, arb_keys, arb_out, "etcd over https", &as))
+		return -1;
+	if (get_number(ld, "ft_insecure", "want 0 or 1", 0, 1, 0, &v, &is))
+		return -1;
+	cfg->insecure = v;
+
+	if (cfg->insecure) {
+		const char *other = ks	 ? "ft_key"
+				    : ts ? tls_keys[0]
+				    : as ? arb_keys[0]
+					 : NULL;
+
+		s = ks ? ks : ts ? ts : as;
+		if (other)
+			return bad(ld, is, "ft_insecure",
+				   "plaintext on purpose, yet %s (%s) "
+				   "authenticates: want one or the other",
+				   other, where(s));
+	}
+	pvft_arbiter = cfg->arbiter_embedded ||
+		       !strncmp(cfg->arbiter, "pvft://", strlen("pvft://"));
+	if (as && pvft_arbiter)
+		return bad(ld, as, "ft_arbiter_ca",
+			   "want an etcd arbiter (over https) in ft_arbiter, "
+			   "not '%s': a pvft-arbiter knows a pair by a key "
+			   "derived from ft_key",
+			   show(ld, cfg->arbiter));
+	/*
+	 * A pvft-arbiter create does not start was given the pair's key
+	 * beforehand (pvft keygen --arbiter): from a key create cannot make.
+	 */
+	if (cfg->replicated && pvft_arbiter && !cfg->arbiter_embedded && !ks &&
+	    !cfg->insecure)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "a pvft-arbiter of your own knows the pair by a "
+			   "key derived from the domain key: want ft_key too "
+			   "(pvft keygen, and pvft keygen --arbiter for the "
+			   "arbiter's --keys), or ft_insecure = 1");
+	cfg->key_auto = cfg->replicated && !cfg->insecure && !ks &&
+			(!ts || cfg->arbiter_embedded);
+	return 0;
+}
+
+int pvft_cfg__load_key(const struct pvft_cfg *cfg, uint8_t *key, char *err,
+		       size_t errlen)
+{
+	char why[PATH_MAX + 256];
+
+	if (!tls__load_key(cfg->key, key, why, sizeof(why)))
+		return 0;
+	if (cfg->key_line)
+		snprintf(err, errlen, "%s:%u: ft_key: %s", cfg->path,
+			 cfg->key_line, why);
+	else
+		snprintf(err, errlen, "%s: ft_key: %s", CFG_CMDLINE, why);
+	return -1;
+}
+
 /* The default pair id: FNV-1a of the name, so the same name, the same id. */
 static uint64_t name_pair(const char *name)
 {
@@ -1139,7 +1315,7 @@ static int load_ft(struct load *ld)
 	if (get_u64(ld, "ft_pair", name_pair(cfg->name), &cfg->pair) ||
 	    get_u64(ld, "ft_epoch", 1, &cfg->epoch))
 		return -1;
-	return 0;
+	return load_auth(ld);
 }
 
 /* ---- the entry point --------------------------------------------------- */

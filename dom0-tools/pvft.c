@@ -60,8 +60,10 @@ static const struct cmd_spec cmd_table[] = {
 	  "Logs and console output stay in the domain's directory.\n" },
 	{ "record", main_record,
 	  "Run a config's domain once, unreplicated, recording its log",
-	  "[-o LOG] CFG [KEY=VALUE...]",
+	  "[-o LOG] [-l SIZE] CFG [KEY=VALUE...]",
 	  "  -o, --output LOG  the log file (default NAME.log)\n"
+	  "  -l, --limit SIZE  the log's size limit: pvft-hv's\n"
+	  "                    --record-limit SIZE (pvft-hv(1))\n"
 	  "\n"
 	  "The console is on stdout; the exit status is pvft-hv's.\n" },
 	{ "replay", main_replay,
@@ -84,6 +86,23 @@ static const struct cmd_spec cmd_table[] = {
 	  "\n"
 	  "Exit status: 0 granted, owned or free; 1 denied; 2 bad usage;\n"
 	  "3 the arbiter could not be reached (why on stderr).\n" },
+	{ "keygen", main_keygen,
+	  "Make a domain key, or a pvft-arbiter's key for one pair",
+	  "[-f] FILE\n"
+	  "       pvft [-v] [-N] keygen [-f] -a PAIR -k KEY FILE|DIR",
+	  "  -f, --force         overwrite an existing FILE\n"
+	  "  -a, --arbiter PAIR  pvft-arbiter's key for pair PAIR, derived\n"
+	  "                      from the domain key KEY, to FILE or to\n"
+	  "                      DIR/PAIR.key (pvft-arbiter --keys DIR)\n"
+	  "  -k, --key KEY       the domain key file (with -a)\n"
+	  "\n"
+	  "A domain key is 32 random bytes, written as 64 hex digits and a\n"
+	  "newline to FILE, mode 0600; an existing FILE is refused without\n"
+	  "-f. A config's ft_key names it (pvft.cfg(5)), and both replicas'\n"
+	  "hosts need it at that path. The replicas derive the log channel's\n"
+	  "key and the arbiter's from it; the arbiter holds only its own,\n"
+	  "one per pair. Prints the file written and the key's id (not the\n"
+	  "key): the same id, the same key.\n" },
 	{ "proxy", main_proxy,
 	  "Connect stdin and stdout to a control socket (remote hosts)",
 	  "SOCKET",

@@ -36,8 +36,8 @@ static int fail(char *why, size_t why_len, int e, const char *fmt, ...)
 	return -e;
 }
 
-int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
-		   bool force, char *why, size_t why_len)
+int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN], bool force,
+		   char *why, size_t why_len)
 {
 	char text[KEY_HEX + 2], tmp[PATH_MAX];
 	const char *target = path;
@@ -65,8 +65,8 @@ int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
 				    "%s: exists (overwrite with -f)", path);
 		return fail(why, why_len, e, "%s: %s", path, strerror(e));
 	}
-	if (fchmod(fd, 0600) ||
-	    write(fd, text, KEY_HEX + 1) != KEY_HEX + 1 || fsync(fd))
+	if (fchmod(fd, 0600) || write(fd, text, KEY_HEX + 1) != KEY_HEX + 1 ||
+	    fsync(fd))
 		e = errno ? errno : EIO;
 	if (close(fd) && !e)
 		e = errno;
@@ -140,7 +140,8 @@ int tls__load_key(const char *path, uint8_t key[TLS_KEY_LEN], char *why,
 	    n > KEY_HEX + 1)
 		goto bad;
 	for (i = 0; i < TLS_KEY_LEN; i++) {
-		int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+		int hi = hex_value(text[2 * i]),
+		    lo = hex_value(text[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			goto bad;
