@@ -47,8 +47,8 @@ enum tls_side {
  */
 int tls__keygen(const char *path, bool force, char *why, size_t why_len);
 /* Write @key to @path as a key file (0600, as tls__keygen). */
-int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
-		   bool force, char *why, size_t why_len);
+int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN], bool force,
+		   char *why, size_t why_len);
 /*
  * Read a key file: a regular file that neither its group nor others may
  * read, holding exactly 64 hex digits (a newline may follow). 0, or -errno
@@ -64,8 +64,7 @@ void tls__arbiter_key(const uint8_t key[TLS_KEY_LEN], uint64_t pair,
 		      uint8_t out[TLS_KEY_LEN], char *identity,
 		      size_t identity_len);
 /* A key's public name: 16 hex digits of a hash of it (and a NUL). */
-void tls__key_id(const uint8_t key[TLS_KEY_LEN],
-		 char id[TLS_KEY_ID_LEN + 1]);
+void tls__key_id(const uint8_t key[TLS_KEY_LEN], char id[TLS_KEY_ID_LEN + 1]);
 
 /* ---- credentials: who this end is, whom it accepts ---- */
 
@@ -117,8 +116,8 @@ bool tls__secure(const struct tls_conn *conn);
  */
 int tls__handshake(struct tls_conn *conn, char *why, size_t why_len);
 /* The whole handshake by @deadline_ns (CLOCK_MONOTONIC), -ETIMEDOUT after. */
-int tls__handshake_until(struct tls_conn *conn, uint64_t deadline_ns,
-			 char *why, size_t why_len);
+int tls__handshake_until(struct tls_conn *conn, uint64_t deadline_ns, char *why,
+			 size_t why_len);
 /* What the pending step waits for: POLLIN or POLLOUT. */
 short tls__events(const struct tls_conn *conn);
 
