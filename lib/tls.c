@@ -1,82 +1,109 @@
 // SPDX-License-Identifier: MIT
 /*
- * STAND-IN, toolstack branch only: the keys section of lib/tls.h (keygen,
- * key files, derivation), so that pvft keygen and pvft create build and
- * are tested before main's lib/tls.c lands. On merging main, take main's
- * lib/tls.c whole and drop this file's content.
+ * Authenticated, encrypted links through GnuTLS: tls.h says what each
+ * call does. TLS 1.3 only; a PSK handshake is ECDHE-PSK (the pre-shared
+ * key proves who the peer is, the ephemeral exchange keeps past traffic
+ * secret if the key leaks later), an x509 one requires and verifies a
+ * certificate from both ends.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tls.h"
 
-#define KEY_HEX (2 * TLS_KEY_LEN)
+#define TLS_PRIO_PSK "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK"
+#define TLS_PRIO_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+/* A record's plaintext at most: a longer send is cut to it. */
+#define TLS_RECORD_MAX 16384
 
-static int fail(char *why, size_t why_len, int e, const char *fmt, ...)
+struct tls_creds {
+	enum tls_side side;
+	bool x509;
+	gnutls_psk_client_credentials_t psk_cli;
+	gnutls_psk_server_credentials_t psk_srv;
+	gnutls_certificate_credentials_t cert;
+	/* One identity (tls__creds_psk), or a lookup. */
+	char identity[TLS_IDENTITY_MAX + 1];
+	uint8_t key[TLS_KEY_LEN];
+	tls_lookup_fn *lookup;
+	void *opaque;
+};
+
+struct tls_conn {
+	struct tls_creds *creds; /* NULL: plaintext */
+	gnutls_session_t s;
+	int fd;
+	bool done;	    /* handshake over: the peer is who it says */
+	size_t send_pending; /* bytes of a send that returned EAGAIN */
+	char peer[256];
+};
+
+uint64_t tls__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int fail(char *why, size_t why_len, int e, const char *fmt, ...)
+static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (why_len) {
+	if (why && why_len) {
 		va_start(ap, fmt);
 		vsnprintf(why, why_len, fmt, ap);
 		va_end(ap);
 	}
-	return -e;
+	return rc;
 }
 
-int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN], bool force,
-		   char *why, size_t why_len)
+/* ---- keys ---------------------------------------------------------------- */
+
+int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
+		   bool force, char *why, size_t why_len)
 {
-	char text[KEY_HEX + 2], tmp[PATH_MAX];
-	const char *target = path;
-	int fd, e = 0, i;
+	char text[TLS_KEY_LEN * 2 + 2];
+	int fd, rc = 0;
+	size_t i;
 
 	for (i = 0; i < TLS_KEY_LEN; i++)
 		snprintf(text + 2 * i, 3, "%02x", key[i]);
-	text[KEY_HEX] = '\n';
-	text[KEY_HEX + 1] = '\0';
-	/* With @force: a new file renamed over the old, never half a key. */
-	if (force) {
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >=
-		    sizeof(tmp))
-			return fail(why, why_len, ENAMETOOLONG, "%s: %s", path,
-				    strerror(ENAMETOOLONG));
-		unlink(tmp);
-		target = tmp;
-	}
-	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	text[TLS_KEY_LEN * 2] = '\n';
+	/* 0600 from the start: never a moment where others could read it. */
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		      (force ? O_TRUNC : O_EXCL),
 		  0600);
-	if (fd < 0) {
-		e = errno;
-		if (e == EEXIST)
-			return fail(why, why_len, e,
-				    "%s: exists (overwrite with -f)", path);
-		return fail(why, why_len, e, "%s: %s", path, strerror(e));
-	}
-	if (fchmod(fd, 0600) || write(fd, text, KEY_HEX + 1) != KEY_HEX + 1 ||
+	if (fd < 0)
+		return fail(why, why_len, -errno, "%s: %s%s", path,
+			    strerror(errno),
+			    errno == EEXIST ? " (-f overwrites it)" : "");
+	if (fchmod(fd, 0600) ||
+	    write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) ||
 	    fsync(fd))
-		e = errno ? errno : EIO;
-	if (close(fd) && !e)
-		e = errno;
-	if (!e && force && rename(tmp, path))
-		e = errno;
-	if (e) {
-		unlink(target);
-		return fail(why, why_len, e, "%s: %s", path, strerror(e));
-	}
-	return 0;
+		rc = fail(why, why_len, -errno, "%s: %s", path,
+			  strerror(errno));
+	if (close(fd) && !rc)
+		rc = fail(why, why_len, -errno, "%s: %s", path,
+			  strerror(errno));
+	return rc;
 }
 
 int tls__keygen(const char *path, bool force, char *why, size_t why_len)
@@ -84,14 +111,15 @@ int tls__keygen(const char *path, bool force, char *why, size_t why_len)
 	uint8_t key[TLS_KEY_LEN];
 	int rc;
 
-	if (gnutls_rnd(GNUTLS_RND_KEY, key, sizeof(key)))
-		return fail(why, why_len, EIO, "no random bytes from GnuTLS");
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		return fail(why, why_len, -errno, "no random bytes: %s",
+			    strerror(errno));
 	rc = tls__write_key(path, key, force, why, why_len);
-	gnutls_memset(key, 0, sizeof(key));
+	memset(key, 0, sizeof(key));
 	return rc;
 }
 
-static int hex_value(char c)
+static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -105,54 +133,62 @@ static int hex_value(char c)
 int tls__load_key(const char *path, uint8_t key[TLS_KEY_LEN], char *why,
 		  size_t why_len)
 {
-	char text[KEY_HEX + 2];
+	char text[TLS_KEY_LEN * 2 + 3];
 	struct stat st;
 	ssize_t n;
-	int fd, i, e;
+	size_t i;
+	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return fail(why, why_len, errno, "%s: %s", path,
+		return fail(why, why_len, -errno, "key file %s: %s", path,
 			    strerror(errno));
 	if (fstat(fd, &st)) {
-		e = errno;
+		int e = errno;
+
 		close(fd);
-		return fail(why, why_len, e, "%s: %s", path, strerror(e));
+		return fail(why, why_len, -e, "key file %s: %s", path,
+			    strerror(e));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(why, why_len, EINVAL, "%s: not a regular file",
-			    path);
+		return fail(why, why_len, -EINVAL,
+			    "key file %s: not a regular file", path);
 	}
-	if (st.st_mode & 044) {
+	/* As ssh does with its keys: one others can read is no secret. */
+	if (st.st_mode & 077) {
 		close(fd);
-		return fail(why, why_len, EPERM,
-			    "%s: its group or others may read it (mode %03o: "
-			    "chmod 600)",
-			    path, (unsigned int)(st.st_mode & 0777));
+		return fail(why, why_len, -EPERM,
+			    "key file %s: mode %03o lets others read it "
+			    "(chmod 600 %s)",
+			    path, (unsigned int)(st.st_mode & 0777), path);
 	}
 	n = read(fd, text, sizeof(text));
-	e = errno;
 	close(fd);
 	if (n < 0)
-		return fail(why, why_len, e, "%s: %s", path, strerror(e));
-	if (n < KEY_HEX || (n == KEY_HEX + 1 && text[KEY_HEX] != '\n') ||
-	    n > KEY_HEX + 1)
-		goto bad;
+		return fail(why, why_len, -errno, "key file %s: %s", path,
+			    strerror(errno));
+	if (n == TLS_KEY_LEN * 2 + 1 && text[n - 1] == '\n')
+		n--;
+	if (n != TLS_KEY_LEN * 2)
+		return fail(why, why_len, -EINVAL,
+			    "key file %s: not a pvft key (want %d hex "
+			    "digits, as pvft keygen writes)",
+			    path, TLS_KEY_LEN * 2);
 	for (i = 0; i < TLS_KEY_LEN; i++) {
-		int hi = hex_value(text[2 * i]),
-		    lo = hex_value(text[2 * i + 1]);
+		int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
 
-		if (hi < 0 || lo < 0)
-			goto bad;
+		if (hi < 0 || lo < 0) {
+			memset(key, 0, TLS_KEY_LEN);
+			return fail(why, why_len, -EINVAL,
+				    "key file %s: not a pvft key (a byte "
+				    "that is no hex digit)",
+				    path);
+		}
 		key[i] = (uint8_t)(hi << 4 | lo);
 	}
+	memset(text, 0, sizeof(text));
 	return 0;
-bad:
-	return fail(why, why_len, EINVAL,
-		    "%s: not a key file (64 hex digits and a newline: pvft "
-		    "keygen)",
-		    path);
 }
 
 void tls__derive(const uint8_t key[TLS_KEY_LEN], const char *label,
@@ -170,17 +206,460 @@ void tls__arbiter_key(const uint8_t key[TLS_KEY_LEN], uint64_t pair,
 
 	snprintf(label, sizeof(label), "pvft arbiter v1 pair %" PRIu64, pair);
 	tls__derive(key, label, out);
-	if (identity_len)
+	if (identity)
 		snprintf(identity, identity_len,
 			 TLS_ARBITER_IDENTITY_PREFIX "%" PRIu64, pair);
 }
 
 void tls__key_id(const uint8_t key[TLS_KEY_LEN], char id[TLS_KEY_ID_LEN + 1])
 {
-	uint8_t h[32];
+	uint8_t h[TLS_KEY_LEN];
 	int i;
 
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, key, TLS_KEY_LEN, h);
+	tls__derive(key, "pvft key id v1", h);
 	for (i = 0; i < TLS_KEY_ID_LEN / 2; i++)
 		snprintf(id + 2 * i, 3, "%02x", h[i]);
+}
+
+/* ---- credentials --------------------------------------------------------- */
+
+static struct tls_creds *creds_new(enum tls_side side)
+{
+	struct tls_creds *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->side = side;
+	return c;
+}
+
+/* The server's answer to an identity: the key it must prove. */
+static int psk_lookup(gnutls_session_t s, const gnutls_datum_t *user,
+		      gnutls_datum_t *key)
+{
+	struct tls_conn *conn = gnutls_session_get_ptr(s);
+	struct tls_creds *c = conn->creds;
+	char id[TLS_IDENTITY_MAX + 1];
+	uint8_t k[TLS_KEY_LEN];
+	int rc;
+
+	if (!user->size || user->size > TLS_IDENTITY_MAX ||
+	    memchr(user->data, '\0', user->size))
+		return -1;
+	memcpy(id, user->data, user->size);
+	id[user->size] = '\0';
+	if (c->lookup)
+		rc = c->lookup(c->opaque, id, k);
+	else if (!strcmp(id, c->identity)) {
+		memcpy(k, c->key, sizeof(k));
+		rc = 0;
+	} else
+		rc = -1;
+	/*
+	 * An unknown identity still gets a key, a random one: the handshake
+	 * then fails exactly as with a wrong key, telling a prober nothing
+	 * about which identities exist.
+	 */
+	if (rc && getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+		return -1;
+	key->data = gnutls_malloc(TLS_KEY_LEN);
+	if (!key->data)
+		return -1;
+	memcpy(key->data, k, TLS_KEY_LEN);
+	key->size = TLS_KEY_LEN;
+	memset(k, 0, sizeof(k));
+	return 0;
+}
+
+int tls__creds_psk(struct tls_creds **creds_r, enum tls_side side,
+		   const char *identity, const uint8_t key[TLS_KEY_LEN],
+		   char *why, size_t why_len)
+{
+	struct tls_creds *c;
+	int r;
+
+	if (strlen(identity) > TLS_IDENTITY_MAX)
+		return fail(why, why_len, -EINVAL, "PSK identity too long");
+	c = creds_new(side);
+	if (!c)
+		return fail(why, why_len, -ENOMEM, "out of memory");
+	snprintf(c->identity, sizeof(c->identity), "%s", identity);
+	memcpy(c->key, key, TLS_KEY_LEN);
+	if (side == TLS_CLIENT) {
+		gnutls_datum_t k = { .data = c->key, .size = TLS_KEY_LEN };
+
+		r = gnutls_psk_allocate_client_credentials(&c->psk_cli);
+		if (!r)
+			r = gnutls_psk_set_client_credentials(
+			    c->psk_cli, identity, &k, GNUTLS_PSK_KEY_RAW);
+	} else {
+		r = gnutls_psk_allocate_server_credentials(&c->psk_srv);
+		if (!r)
+			gnutls_psk_set_server_credentials_function2(
+			    c->psk_srv, psk_lookup);
+	}
+	if (r) {
+		tls__creds_free(c);
+		return fail(why, why_len, -ENOMEM, "PSK credentials: %s",
+			    gnutls_strerror(r));
+	}
+	*creds_r = c;
+	return 0;
+}
+
+int tls__creds_psk_server(struct tls_creds **creds_r, tls_lookup_fn *lookup,
+			  void *opaque, char *why, size_t why_len)
+{
+	uint8_t none[TLS_KEY_LEN] = { 0 };
+	int rc;
+
+	rc = tls__creds_psk(creds_r, TLS_SERVER, "", none, why, why_len);
+	if (rc)
+		return rc;
+	(*creds_r)->lookup = lookup;
+	(*creds_r)->opaque = opaque;
+	return 0;
+}
+
+int tls__creds_x509(struct tls_creds **creds_r, enum tls_side side,
+		    const char *ca, const char *cert, const char *key,
+		    char *why, size_t why_len)
+{
+	struct tls_creds *c;
+	int r;
+
+	if (!ca || !cert || !key)
+		return fail(why, why_len, -EINVAL,
+			    "x509 needs a CA, a certificate and its key");
+	c = creds_new(side);
+	if (!c)
+		return fail(why, why_len, -ENOMEM, "out of memory");
+	c->x509 = true;
+	r = gnutls_certificate_allocate_credentials(&c->cert);
+	if (r) {
+		tls__creds_free(c);
+		return fail(why, why_len, -ENOMEM, "x509 credentials: %s",
+			    gnutls_strerror(r));
+	}
+	r = gnutls_certificate_set_x509_trust_file(c->cert, ca,
+						   GNUTLS_X509_FMT_PEM);
+	if (r <= 0) {
+		tls__creds_free(c);
+		return fail(why, why_len, -EINVAL, "CA file %s: %s", ca,
+			    r ? gnutls_strerror(r) : "no certificate in it");
+	}
+	r = gnutls_certificate_set_x509_key_file(c->cert, cert, key,
+						 GNUTLS_X509_FMT_PEM);
+	if (r) {
+		tls__creds_free(c);
+		return fail(why, why_len, -EINVAL,
+			    "certificate %s with key %s: %s", cert, key,
+			    gnutls_strerror(r));
+	}
+	*creds_r = c;
+	return 0;
+}
+
+void tls__creds_free(struct tls_creds *c)
+{
+	if (!c)
+		return;
+	if (c->psk_cli)
+		gnutls_psk_free_client_credentials(c->psk_cli);
+	if (c->psk_srv)
+		gnutls_psk_free_server_credentials(c->psk_srv);
+	if (c->cert)
+		gnutls_certificate_free_credentials(c->cert);
+	memset(c->key, 0, sizeof(c->key));
+	free(c);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+int tls__conn_new(struct tls_conn **conn_r, struct tls_creds *creds, int fd)
+{
+	struct tls_conn *t = calloc(1, sizeof(*t));
+	unsigned int flags;
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->fd = fd;
+	t->creds = creds;
+	if (!creds) {
+		t->done = true;
+		*conn_r = t;
+		return 0;
+	}
+	flags = (creds->side == TLS_SERVER ? GNUTLS_SERVER : GNUTLS_CLIENT) |
+		GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS;
+	r = gnutls_init(&t->s, flags);
+	if (r) {
+		free(t);
+		return -ENOMEM;
+	}
+	gnutls_session_set_ptr(t->s, t);
+	if (creds->x509) {
+		r = gnutls_priority_set_direct(t->s, TLS_PRIO_X509, NULL);
+		if (!r)
+			r = gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE,
+						   creds->cert);
+		if (!r && creds->side == TLS_SERVER)
+			gnutls_certificate_server_set_request(
+			    t->s, GNUTLS_CERT_REQUIRE);
+		/* The handshake fails unless the peer's chain verifies. */
+		if (!r)
+			gnutls_session_set_verify_cert(t->s, NULL, 0);
+	} else {
+		r = gnutls_priority_set_direct(t->s, TLS_PRIO_PSK, NULL);
+		if (!r)
+			r = gnutls_credentials_set(
+			    t->s, GNUTLS_CRD_PSK,
+			    creds->side == TLS_SERVER ? (void *)creds->psk_srv
+						      : (void *)creds->psk_cli);
+	}
+	if (r) {
+		gnutls_deinit(t->s);
+		free(t);
+		return -EINVAL;
+	}
+	gnutls_transport_set_int(t->s, fd);
+	*conn_r = t;
+	return 0;
+}
+
+void tls__conn_free(struct tls_conn *t)
+{
+	if (!t)
+		return;
+	if (t->s)
+		gnutls_deinit(t->s);
+	free(t);
+}
+
+bool tls__secure(const struct tls_conn *t)
+{
+	return t->creds != NULL;
+}
+
+static int map_error(int r)
+{
+	switch (r) {
+	case GNUTLS_E_AGAIN:
+	case GNUTLS_E_INTERRUPTED:
+		return -EAGAIN;
+	case GNUTLS_E_PREMATURE_TERMINATION:
+	case GNUTLS_E_PUSH_ERROR:
+	case GNUTLS_E_PULL_ERROR:
+		return -ECONNRESET;
+	case GNUTLS_E_DECRYPTION_FAILED:
+	case GNUTLS_E_CERTIFICATE_ERROR:
+	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+	case GNUTLS_E_NO_CERTIFICATE_FOUND:
+	case GNUTLS_E_KEY_USAGE_VIOLATION:
+	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+	case GNUTLS_E_MAC_VERIFY_FAILED:
+		return -EACCES;
+	default:
+		return -EPROTO;
+	}
+}
+
+static void note_peer(struct tls_conn *t)
+{
+	const char *id;
+
+	if (!t->creds->x509) {
+		id = t->creds->side == TLS_SERVER
+			 ? gnutls_psk_server_get_username(t->s)
+			 : t->creds->identity;
+		snprintf(t->peer, sizeof(t->peer), "%s", id ? id : "");
+	} else {
+		const gnutls_datum_t *certs;
+		unsigned int n = 0;
+		gnutls_x509_crt_t crt;
+		size_t len = sizeof(t->peer);
+
+		certs = gnutls_certificate_get_peers(t->s, &n);
+		if (!certs || !n || gnutls_x509_crt_init(&crt))
+			return;
+		if (!gnutls_x509_crt_import(crt, &certs[0],
+					    GNUTLS_X509_FMT_DER) &&
+		    gnutls_x509_crt_get_dn(crt, t->peer, &len))
+			t->peer[0] = '\0';
+		gnutls_x509_crt_deinit(crt);
+	}
+}
+
+int tls__handshake(struct tls_conn *t, char *why, size_t why_len)
+{
+	int r;
+
+	if (t->done)
+		return 0;
+	r = gnutls_handshake(t->s);
+	if (r == GNUTLS_E_SUCCESS) {
+		t->done = true;
+		note_peer(t);
+		return 0;
+	}
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ||
+	    (r < 0 && !gnutls_error_is_fatal(r)))
+		return -EAGAIN;
+	r = map_error(r) == -EAGAIN ? -EPROTO : map_error(r);
+	if (r == -EACCES)
+		return fail(why, why_len, r,
+			    "it did not prove the key (TLS: %s)",
+			    gnutls_alert_get_name(gnutls_alert_get(t->s)));
+	return fail(why, why_len, r, "TLS handshake: %s",
+		    r == -ECONNRESET ? "the peer closed the connection"
+				     : "not a pvft peer speaking TLS 1.3 "
+				       "with this domain's credentials");
+}
+
+short tls__events(const struct tls_conn *t)
+{
+	if (!t->s)
+		return POLLIN;
+	return gnutls_record_get_direction(t->s) ? POLLOUT : POLLIN;
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline_ns)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = events };
+		uint64_t now = tls__now_ns();
+		int r;
+
+		if (now >= deadline_ns)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)((deadline_ns - now) / 1000000 + 1));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int tls__handshake_until(struct tls_conn *t, uint64_t deadline_ns, char *why,
+			 size_t why_len)
+{
+	for (;;) {
+		int r = tls__handshake(t, why, why_len);
+
+		if (r != -EAGAIN)
+			return r;
+		r = wait_fd(t->fd, tls__events(t), deadline_ns);
+		if (r)
+			return fail(why, why_len, r,
+				    "TLS handshake: %s",
+				    r == -ETIMEDOUT ? "no answer in time"
+						    : strerror(-r));
+	}
+}
+
+ssize_t tls__send(struct tls_conn *t, const void *buf, size_t len)
+{
+	ssize_t r;
+
+	if (!t->done)
+		return -ENOTCONN;
+	if (!t->s) {
+		r = send(t->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0)
+			return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN
+								     : -errno;
+		return r;
+	}
+	if (t->send_pending) {
+		/* The record is made: GnuTLS sends it on, given no data. */
+		r = gnutls_record_send(t->s, NULL, 0);
+		if (r >= 0) {
+			r = (ssize_t)t->send_pending;
+			t->send_pending = 0;
+		}
+	} else {
+		size_t n = len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len;
+
+		r = gnutls_record_send(t->s, buf, n);
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			t->send_pending = n;
+	}
+	return r < 0 ? map_error((int)r) : r;
+}
+
+ssize_t tls__recv(struct tls_conn *t, void *buf, size_t len)
+{
+	ssize_t r;
+
+	if (!t->done)
+		return -ENOTCONN;
+	if (!t->s) {
+		r = recv(t->fd, buf, len, MSG_DONTWAIT);
+		if (r < 0)
+			return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN
+								     : -errno;
+		return r;
+	}
+	r = gnutls_record_recv(t->s, buf, len);
+	if (r == GNUTLS_E_REHANDSHAKE)
+		return -EPROTO;
+	return r < 0 ? map_error((int)r) : r;
+}
+
+bool tls__pending(const struct tls_conn *t)
+{
+	return t->s && gnutls_record_check_pending(t->s) > 0;
+}
+
+int tls__send_all(struct tls_conn *t, const void *buf, size_t len,
+		  uint64_t deadline_ns)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = tls__send(t, p, len);
+
+		if (r == -EAGAIN) {
+			int w = wait_fd(t->fd, POLLOUT, deadline_ns);
+
+			if (w)
+				return w;
+			continue;
+		}
+		if (r < 0)
+			return (int)r;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int tls__recv_all(struct tls_conn *t, void *buf, size_t len,
+		  uint64_t deadline_ns)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = tls__recv(t, p, len);
+
+		if (r == -EAGAIN) {
+			int w = wait_fd(t->fd, POLLIN, deadline_ns);
+
+			if (w)
+				return w;
+			continue;
+		}
+		if (r < 0)
+			return (int)r;
+		if (!r)
+			return -ECONNRESET;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+const char *tls__peer(const struct tls_conn *t)
+{
+	return t->peer;
 }

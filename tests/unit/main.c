@@ -23,7 +23,7 @@ static void (*const register_fns[])(void) = {
 	test_gate__register,	      test_arbiter__register,
 	test_chan__register,	      test_net__register,
 	test_kvstore__register,	      test_netback__register,
-	test_config__register,
+	test_config__register,	      test_tls__register,
 };
 
 int main(void)

@@ -23,5 +23,6 @@ void test_net__register(void);
 void test_kvstore__register(void);
 void test_netback__register(void);
 void test_config__register(void);
+void test_tls__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
