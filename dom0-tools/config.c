@@ -1229,10 +1229,10 @@ static int load_auth(struct load *ld)
 	if (cfg->replicated && pvft_arbiter && !cfg->arbiter_embedded && !ks &&
 	    !cfg->insecure)
 		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
-			   "a pvft-arbiter of your own knows the pair by a "
-			   "key derived from the domain key: want ft_key too "
-			   "(pvft keygen, and pvft keygen --arbiter for the "
-			   "arbiter's --keys), or ft_insecure = 1");
+			   "a pvft-arbiter create does not start knows the "
+			   "pair by a key derived from the domain key: want "
+			   "ft_key too (pvft keygen; pvft keygen --arbiter "
+			   "for the arbiter's --keys), or ft_insecure = 1");
 	cfg->key_auto = cfg->replicated && !cfg->insecure && !ks &&
 			(!ts || cfg->arbiter_embedded);
 	return 0;
