@@ -658,6 +658,21 @@ int tls__recv_all(struct tls_conn *t, void *buf, size_t len,
 	return 0;
 }
 
+void tls__shutdown_write(struct tls_conn *t)
+{
+	uint64_t deadline = tls__now_ns() + 1000000000ull;
+
+	/*
+	 * close_notify first: the peer then reads a clean end (0), where a
+	 * bare FIN would read as a truncation attack.
+	 */
+	if (t->s && t->done)
+		while (gnutls_bye(t->s, GNUTLS_SHUT_WR) == GNUTLS_E_AGAIN &&
+		       !wait_fd(t->fd, POLLOUT, deadline))
+			;
+	shutdown(t->fd, SHUT_WR);
+}
+
 const char *tls__peer(const struct tls_conn *t)
 {
 	return t->peer;
