@@ -33,6 +33,11 @@ GIP=10.0.2.15
 
 tmp=$(mktemp -d)
 pids=()
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+make_key "$tmp/domain.key"
+# The link's credentials: TLS with the domain key, unless a run sets them.
+SEC=(--key "$tmp/domain.key")
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -92,7 +97,7 @@ start_pair() {
 	bport=$(free_port)
 	# shellcheck disable=SC2046
 	$on_backup "$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/b.out" 2>"$tmp/b.err" </dev/null &
 	bpid=$!
@@ -100,7 +105,7 @@ start_pair() {
 	for _ in $(seq 100); do grep -q "waiting for the primary" "$tmp/b.err" && break; sleep 0.05; done
 	# shellcheck disable=SC2046
 	$on_primary "$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/p.out" 2>"$tmp/p.err" </dev/null &
 	ppid=$!

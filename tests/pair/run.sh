@@ -36,6 +36,10 @@ CALM=(--timeout-ms 1000)
 tmp=$(mktemp -d)
 t=$tmp/t # the current test's files
 mkdir "$t"
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+KEY=$tmp/domain.key # both replicas' --key: every pair runs over TLS
+make_key "$KEY"
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
 declare -A rcs  # ... and their exit statuses, once ended
@@ -218,7 +222,7 @@ start_backup() {
 	free_port
 	bport=$port
 	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 	wait_for "$name" 'waiting for the primary on' 60
 }
@@ -228,7 +232,7 @@ start_backup() {
 start_primary() {
 	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
 	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 }
 
@@ -594,7 +598,7 @@ t_refuse_pair_id() {
 	new_pair
 	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" || return 1
 	spawn p "$HV" --role primary --peer "127.0.0.1:$bport" --pair $((pair_id + 1000)) \
-		--node p --arbiter "$URL" "${CALM[@]}" --cmdline "n=200 sleep_us=0" "$G/count.elf"
+		--node p --arbiter "$URL" --key "$KEY" "${CALM[@]}" --cmdline "n=200 sleep_us=0" "$G/count.elf"
 	wait_end p && rc_is p 9 && err_has p 'refused the pair: .*pair '"$((pair_id + 1000))" &&
 		out_empty p && wait_for b 'is not a primary of this pair' || return 1
 	running b || { why="b ended after the refusal"; return 1; }
