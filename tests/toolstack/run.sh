@@ -786,6 +786,35 @@ $(last_cmd)"
 
 # ---- 3. create, list, status, destroy --------------------------------------
 
+# has_args PID ARG...: PID's command line holds ARG... in a row.
+has_args() {
+	local pid=$1 args want
+	shift
+	mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline"
+	want=$(printf ' %s' "$@")
+	[[ " ${args[*]} " == *"$want "* ]] && return 0
+	why="pid $pid runs '${args[*]}', without '${want# }'"
+	return 1
+}
+
+# domain_keys_ok DOM KEY PRIMARY BACKUP ARBITER: the replicas run with
+# --key KEY (a key file: 0600), the embedded arbiter with --keys DIR,
+# DIR/PAIR.key the pair's key derived from KEY (as pvft keygen -a makes
+# it) and nothing else in DIR.
+domain_keys_ok() {
+	local dom=$1 key=$2 dir=$PVFT_RUN_DIR/$1/arbiter-keys pair
+	key_file_ok "$key" && has_args "$3" --key "$key" && has_args "$4" --key "$key" &&
+		has_args "$5" --keys "$dir" || return 1
+	pair=$(grep -oE -- '--pair [0-9]+' <(tr '\0' ' ' <"/proc/$3/cmdline") | cut -d ' ' -f 2)
+	[ "$(ls "$dir")" = "$pair.key" ] ||
+		{ why="$dir holds '$(ls "$dir" | tr '\n' ' ')', want $pair.key"; return 1; }
+	key_file_ok "$dir/$pair.key" || return 1
+	"$PVFT" keygen -f -a "$pair" -k "$key" "$t/want-$dom.key" >/dev/null &&
+		cmp -s "$t/want-$dom.key" "$dir/$pair.key" ||
+		{ why="$dir/$pair.key is not pvft keygen -a $pair -k $key"; return 1; }
+	! cmp -s "$key" "$dir/$pair.key" || { why="the arbiter holds the domain key itself"; return 1; }
+}
+
 t_lifecycle() {
 	local rel p b arb
 	kv_cfg kv1
@@ -813,6 +842,9 @@ t_lifecycle() {
 		node_is kv1-b pair.epoch 1 || return 1
 	p=$(node_pid kv1-a) b=$(node_pid kv1-b)
 	arb=$(jq -r '.embedded_arbiter.pid' "$PVFT_RUN_DIR/kv1/domain.json")
+	# No ft_key: a domain key of its own, made by create; the embedded
+	# arbiter holds only the pair's key derived from it.
+	domain_keys_ok kv1 "$PVFT_RUN_DIR/kv1/domain.key" "$p" "$b" "$arb" || return 1
 	pv status kv1
 	rc_is 0 && out_has '^replica kv1-a on localhost' &&
 		out_has '^replica kv1-b on localhost' && out_has 'state +protected' || return 1
@@ -836,6 +868,59 @@ t_lifecycle() {
 	! grep -q kv1 "$t/out" || { why="pvft list still shows kv1: $(cat "$t/out")"; return 1; }
 	pv status kv1
 	rc_is 1 && err_has "no domain 'kv1'"
+}
+
+# Keys at create: a domain key of one's own (ft_key), a new one made at
+# each start when there is none (the old one authenticates nothing any
+# more), key files create cannot use refused as the config's (exit 3,
+# nothing started), and plaintext on purpose (ft_insecure), said loudly.
+t_create_keys() {
+	local run=$PVFT_RUN_DIR k1 a1 pair
+	guest_cfg ek hello echo
+	# ft_key: the replicas use it; create makes none.
+	pv keygen "$t/ek.key"
+	rc_is 0 || return 1
+	create "$t/ek.cfg" ft_key="$t/ek.key" || return 1
+	status ek || return 1
+	domain_keys_ok ek "$t/ek.key" "$(node_pid ek-a)" "$(node_pid ek-b)" \
+		"$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" || return 1
+	[ ! -e "$run/ek/domain.key" ] || { why="create made a domain.key beside ft_key"; return 1; }
+	pv destroy ek
+	rc_is 0 || return 1
+	# None: a new key at each start, and a new arbiter key with it.
+	create "$t/ek.cfg" || return 1
+	status ek || return 1
+	domain_keys_ok ek "$run/ek/domain.key" "$(node_pid ek-a)" "$(node_pid ek-b)" \
+		"$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" || return 1
+	pair=$(ls "$run/ek/arbiter-keys")
+	k1=$(cat "$run/ek/domain.key") a1=$(cat "$run/ek/arbiter-keys/$pair")
+	pv destroy ek
+	rc_is 0 || return 1
+	create "$t/ek.cfg" || return 1
+	[ "$(cat "$run/ek/domain.key")" != "$k1" ] &&
+		[ "$(cat "$run/ek/arbiter-keys/$pair")" != "$a1" ] ||
+		{ why="a new start of ek kept the old domain or arbiter key"; return 1; }
+	status ek && node_is ek-a state protected || return 1
+	pv destroy ek
+	rc_is 0 || return 1
+	# A key file create cannot read: the config's fault, nothing started.
+	rm -rf "$run"
+	pv create "$t/ek.cfg" ft_key="$t/nosuch.key"
+	rc_is 3 && err_has "^pvft create: error: command line: ft_key: .*nosuch\.key: No such file" || return 1
+	printf 'ft_key = "ek.key"\n' >>"$t/ek.cfg"
+	chmod 644 "$t/ek.key"
+	pv create "$t/ek.cfg"
+	rc_is 3 && err_has "^pvft create: error: $(re_quote "$t")/ek\.cfg:$(wc -l <"$t/ek.cfg"): ft_key: .*644" || return 1
+	[ ! -e "$run" ] && [ -z "$(procs_in "$t")" ] ||
+		{ why="a refused key started or made something: $(procs_in "$t") $(ls "$run" 2>&1)"; return 1; }
+	# Plaintext on purpose: said on stderr, --insecure everywhere.
+	sed -i '$d' "$t/ek.cfg"
+	pv create -q "$t/ek.cfg" ft_insecure=1
+	rc_is 0 && err_has '^pvft create: warning: ek: INSECURE \(ft_insecure = 1\)' || return 1
+	status ek || return 1
+	has_args "$(node_pid ek-a)" --insecure && has_args "$(node_pid ek-b)" --insecure &&
+		has_args "$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" --insecure || return 1
+	[ ! -e "$run/ek/domain.key" ] || { why="an insecure domain got a key"; return 1; }
 }
 
 # ---- 4. promote under load -------------------------------------------------
