@@ -26,6 +26,9 @@ static const struct cmd_spec cmd_table[] = {
 	  "embedded arbiter when the config asks for one, then the backup,\n"
 	  "then the primary (on their hosts: ft_remote), and returns once\n"
 	  "the backup has every record. With -N: prints the commands.\n"
+	  "Both replicas get the domain key of ft_key, x509 (ft_tls_*) or\n"
+	  "ft_insecure's plaintext; with none of them, a new domain key at\n"
+	  "each start, $PVFT_RUN_DIR/NAME/domain.key (pvft.cfg(5)).\n"
 	  "\n"
 	  "Exit status: 0 protected; 1 it did not form (why on stderr, and\n"
 	  "nothing left running); 2 bad usage; 3 bad config.\n" },
