@@ -495,6 +495,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	struct logfmt_error why;
 	uint64_t deadline =
 	    now_ns() + (uint64_t)c->cfg.connect_s * 1000000000ull;
+	uint64_t hs_ns = 0;
 	long n;
 	int rc;
 
@@ -509,6 +510,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 			return -1;
 		}
 		tune_socket(c->fd);
+		hs_ns = now_ns();
 		/* The handshake gets its own time, past a late connect. */
 		rc = secure_connect(c,
 				    now_ns() + CHAN_HANDSHAKE_MS * 1000000ull);
@@ -522,6 +524,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 			       c->cfg.addr, c->cfg.connect_s);
 		return -1;
 	}
+	hs_ns = now_ns() - hs_ns;
 	/* Step 1: header, BOOT, HELLO, in one write, once authenticated. */
 	logfmt__encode_header(h, hdr);
 	memcpy(c->tx, hdr, sizeof(hdr));
@@ -583,9 +586,10 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	/* The handshake's two records are in: no lag from them. */
 	c->acked = c->replayed = c->next_seq;
 	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64
-		"%s",
+		" (%s, handshake %.2f ms)",
 		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch,
-		c->cfg.creds ? "" : " (plaintext: --insecure)");
+		c->cfg.creds ? "TLS 1.3" : "plaintext: --insecure",
+		hs_ns / 1e6);
 	return start_thread(c);
 }
 
@@ -1524,12 +1528,17 @@ static void queue_control(struct chan *c, uint64_t now)
  * or, while the guest waits for it, does not replay them (replayed stands
  * still) holds the domain up as surely as a dead one: it has failed.
  * Each clock runs only while the backup owes that: records it was sent
- * and has not acknowledged; replay the held guest waits for. NULL, or
- * what it failed to do.
+ * and has not acknowledged; replay the held guest waits for. Receipt is
+ * the channel thread's, prompt: the timeout. Replay stands still while a
+ * healthy backup runs a long stretch of guest code between two exits, up
+ * to its lag: twice the timeout plus --max-lag-ms. NULL, or what it
+ * failed to do, and for how long (@ms_r).
  */
 static const char *backup_stalled(struct chan *c, uint64_t now,
-				  uint64_t timeout)
+				  uint64_t timeout, uint64_t *ms_r)
 {
+	uint64_t replay_bound = 2 * timeout + c->cfg.max_lag_ms * 1000000ull;
+
 	bool unacked = c->acked < c->next_seq &&
 		       c->seq_end[c->acked % CHAN_SEQ_RING] <= c->sent_total;
 
@@ -1537,10 +1546,14 @@ static const char *backup_stalled(struct chan *c, uint64_t now,
 		c->ack_moved_ns = now;
 	if (!c->throttling)
 		c->replay_moved_ns = now;
-	if (now - c->ack_moved_ns > timeout)
+	if (now - c->ack_moved_ns > timeout) {
+		*ms_r = (now - c->ack_moved_ns) / 1000000;
 		return "acknowledged none of the records it was sent";
-	if (now - c->replay_moved_ns > timeout)
+	}
+	if (now - c->replay_moved_ns > replay_bound) {
+		*ms_r = (now - c->replay_moved_ns) / 1000000;
 		return "replayed nothing while the guest waited for it";
+	}
 	return NULL;
 }
 
@@ -1566,7 +1579,7 @@ static void *chan_thread(void *arg)
 					 { .fd = -1 } };
 		int wait_ms = (int)c->cfg.heartbeat_ms / 2 + 1;
 		const char *stall;
-		uint64_t junk;
+		uint64_t junk, stall_ms = 0;
 
 		if (c->state == CHAN_ALONE && !backup) {
 			release_output(c);
@@ -1595,14 +1608,16 @@ static void *chan_thread(void *arg)
 					    (now - c->last_rx_ns) / 1000000);
 				continue;
 			}
-			stall = backup ? NULL : backup_stalled(c, now, timeout);
+			stall =
+			    backup ? NULL
+				   : backup_stalled(c, now, timeout, &stall_ms);
 			if (stall && !c->final_sent) {
 				peer_failed(c,
-					    "%s for %u"
+					    "%s for %" PRIu64
 					    " ms (acknowledged %" PRIu64
 					    ", replayed %" PRIu64 " of %" PRIu64
 					    ")",
-					    stall, c->cfg.timeout_ms, c->acked,
+					    stall, stall_ms, c->acked,
 					    c->replayed, c->next_seq);
 				continue;
 			}
