@@ -44,6 +44,7 @@ trap 'exit 130' INT TERM
 pass=0
 fail=0
 why=""
+note=""
 
 # The domain key, and another one.
 mkkey() {
@@ -236,7 +237,7 @@ complete_with() {
 	local port=$1; shift
 	[ $# -gt 0 ] || set -- "${KEY[@]}"
 	start_primary p2 count "$SHORT" "$port" "${CALM[@]}" "$@" || return 1
-	wait_end p2 && wait_end b && rc_is p2 0 && rc_is b 0 || return 1
+	wait_end p2 && rc_is p2 0 && wait_end b && rc_is b 0 || return 1
 	seq 1 200 | cmp -s - "$t/p2.out" || { why="p2: stdout is not seq 1 200"; return 1; }
 	grep -qE 'the run matches its recording' "$t/b.err" ||
 		{ why="b: stderr lacks 'the run matches its recording'"; return 1; }
@@ -252,11 +253,11 @@ waiting_backup() {
 run() {
 	local name=$1 ok
 	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
+	why="" note=""
 	"$name"
 	ok=$?
 	if [ "$ok" -eq 0 ]; then
-		echo "PASS $name"
+		echo "PASS $name${note:+: $note}"
 		pass=$((pass + 1))
 	else
 		echo "FAIL $name: ${why:-failed}"
@@ -286,7 +287,7 @@ logs() {
 # backup waits on and then pairs with the real primary.
 t_plaintext_primary() {
 	waiting_backup "${KEY[@]}" || return 1
-	fake f --insecure --image "$G/count.elf" --cmdline "$SHORT" --node p || return 1
+	fake f --insecure --image "$G/count.elf" --cmdline "$SHORT" --node p --forge || return 1
 	rc_is f 2 "refused at the handshake" && learned_nothing f &&
 		wait_for b 'did not prove this pair.s key' && still_waits b &&
 		complete_with "$bport"
@@ -296,9 +297,9 @@ t_plaintext_primary() {
 # right identity with another secret: both refused at the handshake.
 t_wrong_key() {
 	waiting_backup "${KEY[@]}" || return 1
-	fake f --key "$tmp/key2" --image "$G/count.elf" --cmdline "$SHORT" &&
+	fake f --key "$tmp/key2" --image "$G/count.elf" --cmdline "$SHORT" --forge &&
 		rc_is f 2 "another domain's key" && learned_nothing f || return 1
-	fake f2 --key "$tmp/key" --wrong-key --image "$G/count.elf" --cmdline "$SHORT" &&
+	fake f2 --key "$tmp/key" --wrong-key --image "$G/count.elf" --cmdline "$SHORT" --forge &&
 		rc_is f2 2 "the right identity, a wrong secret" && learned_nothing f2 || return 1
 	wait_for b 'did not prove this pair.s key' && still_waits b &&
 		complete_with "$bport"
@@ -335,6 +336,28 @@ t_idle_connections() {
 	spawn i "$FP" --mode idle --connect "127.0.0.1:$bport" --count 20 --hold $T
 	wait_in i out '^opened 20$' 60 && still_waits b && complete_with "$bport" || return 1
 	running i || { why="the idle client ended early"; return 1; }
+}
+
+# 5b. Idle connections from four other addresses (8 each: every one of
+# the backup's 32 handshake slots), each opened again as soon as the
+# backup drops it, for longer than the primary tries (--connect-timeout,
+# 30 s): the real primary still pairs (chan.c: "a few idle connections
+# can then never hold off the real primary"). It does not, today, in
+# about half the runs: a freed slot goes to whoever connects first, and
+# the idle client, woken by the close, is faster than the primary's
+# 50 ms retry (take_connection() closes whatever finds the slots full).
+# Run only with SEC_STARVE=1 until that is fixed: a test that fails half
+# the time would make every make check a coin toss.
+t_idle_reopened() {
+	local s
+	[ -n "${SEC_STARVE:-}" ] || { note="skipped (SEC_STARVE=1 runs it)"; return 0; }
+	waiting_backup "${KEY[@]}" || return 1
+	for s in 2 3 4 5; do
+		spawn "i$s" "$FP" --mode idle --connect "127.0.0.1:$bport" --bind "127.0.0.$s" \
+			--count 8 --reopen --hold $T
+		wait_in "i$s" out '^opened 8$' 60 || return 1
+	done
+	still_waits b && complete_with "$bport"
 }
 
 # --- what the wire shows ----------------------------------------------------

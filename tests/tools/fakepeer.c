@@ -16,7 +16,10 @@
  *     Exit: 2 refused at the handshake (or closed with no HELLO), 3
  *     accepted, 4 refused with a reason.
  *   idle     --connect HOST:PORT [--count N] [--one-byte] [--hold S]
- *     Opens N connections, sends nothing (or one byte each), holds them.
+ *            [--bind ADDR] [--reopen]
+ *     Opens N connections (from source address ADDR), sends nothing (or
+ *     one byte each), holds them; --reopen: one the peer closes is opened
+ *     again at once. Prints "opened N", then "reopened M" at the end.
  *   backup   --listen HOST:PORT --key FILE --ack noack|noreplay [--hold S]
  *     Accepts one primary, answers HELLO accepted, reads every record and
  *     every 10 ms sends ACK: noack {2, 2} (nothing acknowledged past the
@@ -55,8 +58,8 @@
 
 static struct {
 	const char *mode, *connect, *listen, *key, *image, *cmdline, *node;
-	const char *dump, *capture, *ack;
-	bool wrong_key, insecure, garbage_hash, forge, one_byte;
+	const char *dump, *capture, *ack, *bind;
+	bool wrong_key, insecure, garbage_hash, forge, one_byte, reopen;
 	uint64_t pair, epoch, memory_mib, cpuid_hash;
 	unsigned int count, hold_s;
 } o = {
@@ -87,6 +90,7 @@ static uint64_t after_s(unsigned int s)
 	return tls__now_ns() + (uint64_t)s * 1000000000ull;
 }
 
+/* A connection to @addr, from --bind's address if given. */
 static int connect_to(const char *addr)
 {
 	struct addrinfo *ai;
@@ -96,6 +100,17 @@ static int connect_to(const char *addr)
 	if (tcp__resolve(addr, false, &ai, err))
 		die("%s", err);
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && o.bind) {
+		struct addrinfo *src;
+		char bind_to[128];
+
+		snprintf(bind_to, sizeof(bind_to), "%s:0", o.bind);
+		if (tcp__resolve(bind_to, true, &src, err))
+			die("--bind: %s", err);
+		if (bind(fd, src->ai_addr, src->ai_addrlen))
+			die("--bind %s: %s", o.bind, strerror(errno));
+		freeaddrinfo(src);
+	}
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen))
 		die("connect %s: %s", addr, strerror(errno));
 	freeaddrinfo(ai);
@@ -309,21 +324,43 @@ static int run_primary(void)
 
 /* ---- idle ------------------------------------------------------------- */
 
+static int idle_one(void)
+{
+	int fd = connect_to(o.connect);
+
+	/* One byte: a TLS record begun and never finished. */
+	if (o.one_byte && write(fd, "\x16", 1) != 1)
+		die("write: %s", strerror(errno));
+	return fd;
+}
+
 static int run_idle(void)
 {
+	struct pollfd p[256];
+	uint64_t deadline = after_s(o.hold_s), reopened = 0;
 	unsigned int i;
 
-	if (!o.connect)
-		die("idle: --connect HOST:PORT");
-	for (i = 0; i < o.count; i++) {
-		int fd = connect_to(o.connect);
-
-		if (o.one_byte && write(fd, "\x16", 1) != 1)
-			die("write: %s", strerror(errno));
-	}
+	if (!o.connect || o.count > 256)
+		die("idle: --connect HOST:PORT, --count at most 256");
+	for (i = 0; i < o.count; i++)
+		p[i] = (struct pollfd){ .fd = idle_one(), .events = POLLIN };
 	printf("opened %u\n", o.count);
-	fflush(stdout);
-	sleep(o.hold_s);
+	if (!o.reopen)
+		sleep(o.hold_s);
+	while (o.reopen && tls__now_ns() < deadline) {
+		if (poll(p, o.count, 100) <= 0)
+			continue;
+		for (i = 0; i < o.count; i++) {
+			char b[512];
+
+			if (!p[i].revents || read(p[i].fd, b, sizeof(b)) > 0)
+				continue;
+			close(p[i].fd);
+			p[i].fd = idle_one();
+			reopened++;
+		}
+	}
+	printf("reopened %llu\n", (unsigned long long)reopened);
 	return 0;
 }
 
@@ -496,6 +533,8 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "ack", required_argument, NULL, 'a' },
 		{ "capture", required_argument, NULL, 'w' },
+		{ "bind", required_argument, NULL, 'B' },
+		{ "reopen", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -523,6 +562,8 @@ int main(int argc, char **argv)
 		case 'H': o.hold_s = (unsigned int)atoi(optarg); break;
 		case 'a': o.ack = optarg; break;
 		case 'w': o.capture = optarg; break;
+		case 'B': o.bind = optarg; break;
+		case 'R': o.reopen = true; break;
 		default: die("see the top of tests/tools/fakepeer.c");
 		}
 	}
