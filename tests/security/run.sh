@@ -12,7 +12,8 @@
 # started in the background with its PID recorded and ended by that PID,
 # at the end of its test and in the EXIT trap, which also removes the
 # temporary directory. Last line: "N passed, N failed". ONLY=REGEX runs the
-# matching tests; SEC_KEEP=DIR keeps a failed test's files in DIR/NAME.
+# matching tests; SEC_KEEP=DIR keeps a failed test's files in DIR/NAME;
+# SEC_STARVE=1 runs t_idle_reopened too (a known failure: see there).
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
@@ -256,7 +257,9 @@ run() {
 	why="" note=""
 	"$name"
 	ok=$?
-	if [ "$ok" -eq 0 ]; then
+	if [ "$ok" -eq 2 ]; then
+		echo "SKIP $name: $note"
+	elif [ "$ok" -eq 0 ]; then
 		echo "PASS $name${note:+: $note}"
 		pass=$((pass + 1))
 	else
@@ -350,7 +353,7 @@ t_idle_connections() {
 # the time would make every make check a coin toss.
 t_idle_reopened() {
 	local s
-	[ -n "${SEC_STARVE:-}" ] || { note="skipped (SEC_STARVE=1 runs it)"; return 0; }
+	[ -n "${SEC_STARVE:-}" ] || { note="SEC_STARVE=1 runs it"; return 2; }
 	waiting_backup "${KEY[@]}" || return 1
 	for s in 2 3 4 5; do
 		spawn "i$s" "$FP" --mode idle --connect "127.0.0.1:$bport" --bind "127.0.0.$s" \
