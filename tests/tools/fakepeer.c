@@ -192,7 +192,7 @@ static void make_header(struct logfmt_header *h)
 		.abi_version = PVFT_ABI_VERSION,
 		.cpuid_hash = o.cpuid_hash,
 	};
-	if (o.image) {
+	if (o.image && !o.garbage_hash) {
 		FILE *f = fopen(o.image, "rb");
 		static uint8_t img[64u << 20];
 		size_t n;
@@ -215,18 +215,21 @@ static void forge(struct tls_conn *t)
 {
 	static const uint8_t frame[64] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	static const uint8_t bytes[16] = "forged-random!!";
-	struct logfmt_record r = { .type = LOGFMT_RANDOM, .seq = 2,
+	struct logfmt_record r = { .type = LOGFMT_RANDOM,
+				   .seq = 2,
 				   .ordinal = 1 };
 
-	r.u.random = (struct logfmt_random){ .len = sizeof(bytes),
-					     .bytes = bytes };
+	r.u.random =
+	    (struct logfmt_random){ .len = sizeof(bytes), .bytes = bytes };
 	send_record(t, &r);
-	r = (struct logfmt_record){ .type = LOGFMT_NET_RX, .seq = 3,
+	r = (struct logfmt_record){ .type = LOGFMT_NET_RX,
+				    .seq = 3,
 				    .ordinal = 2 };
-	r.u.net_rx = (struct logfmt_net_rx){ .len = sizeof(frame),
-					     .bytes = frame };
+	r.u.net_rx =
+	    (struct logfmt_net_rx){ .len = sizeof(frame), .bytes = frame };
 	send_record(t, &r);
-	r = (struct logfmt_record){ .type = LOGFMT_HANDOVER, .seq = 4,
+	r = (struct logfmt_record){ .type = LOGFMT_HANDOVER,
+				    .seq = 4,
 				    .ordinal = 2 };
 	send_record(t, &r);
 }
@@ -265,9 +268,9 @@ static int run_primary(void)
 	}
 	make_header(&h);
 	logfmt__encode_header(&h, out);
-	boot.u.boot = (struct logfmt_boot){ .cmdline = o.cmdline,
-					    .cmdline_len =
-						(uint32_t)strlen(o.cmdline) };
+	boot.u.boot =
+	    (struct logfmt_boot){ .cmdline = o.cmdline,
+				  .cmdline_len = (uint32_t)strlen(o.cmdline) };
 	hello.u.hello = (struct logfmt_hello){
 		.role = LOGFMT_ROLE_PRIMARY,
 		.node = o.node,
@@ -307,8 +310,7 @@ static int run_primary(void)
 		if (ans.u.hello.refused) {
 			printf("hello: refused by %.*s: %.*s\n",
 			       (int)ans.u.hello.node_len, ans.u.hello.node,
-			       (int)ans.u.hello.reason_len,
-			       ans.u.hello.reason);
+			       (int)ans.u.hello.reason_len, ans.u.hello.reason);
 			return FP_EXIT_REFUSED;
 		}
 		printf("hello: accepted by %.*s\n", (int)ans.u.hello.node_len,
@@ -407,10 +409,10 @@ static int run_backup(void)
 		(int)hello.u.hello.node_len, hello.u.hello.node,
 		(unsigned long long)h.pair_id, (unsigned long long)h.epoch);
 	r = (struct logfmt_record){ .type = LOGFMT_HELLO, .seq = tx_seq++ };
-	r.u.hello = (struct logfmt_hello){ .role = LOGFMT_ROLE_BACKUP,
-					   .node = o.node,
-					   .node_len =
-					       (uint32_t)strlen(o.node) };
+	r.u.hello =
+	    (struct logfmt_hello){ .role = LOGFMT_ROLE_BACKUP,
+				   .node = o.node,
+				   .node_len = (uint32_t)strlen(o.node) };
 	send_record(t, &r);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	len = 0;
@@ -429,8 +431,8 @@ static int run_backup(void)
 		}
 		/* Count whole records; keep a partial one for the next read. */
 		for (off = 0;;) {
-			long n = logfmt__decode_record(rx + off, len - off, &r,
-						       &e);
+			long n =
+			    logfmt__decode_record(rx + off, len - off, &r, &e);
 			if (n < 0)
 				die("a bad record: %s", e.msg);
 			if (n == 0)
@@ -541,30 +543,77 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'M': o.mode = optarg; break;
-		case 'c': o.connect = optarg; break;
-		case 'l': o.listen = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'W': o.wrong_key = true; break;
-		case 'I': o.insecure = true; break;
-		case 'p': o.pair = strtoull(optarg, NULL, 0); break;
-		case 'e': o.epoch = strtoull(optarg, NULL, 0); break;
-		case 'i': o.image = optarg; break;
-		case 'G': o.garbage_hash = true; break;
-		case 'm': o.memory_mib = strtoull(optarg, NULL, 0); break;
-		case 'C': o.cpuid_hash = strtoull(optarg, NULL, 16); break;
-		case 'L': o.cmdline = optarg; break;
-		case 'n': o.node = optarg; break;
-		case 'F': o.forge = true; break;
-		case 'd': o.dump = optarg; break;
-		case 'N': o.count = (unsigned int)atoi(optarg); break;
-		case '1': o.one_byte = true; break;
-		case 'H': o.hold_s = (unsigned int)atoi(optarg); break;
-		case 'a': o.ack = optarg; break;
-		case 'w': o.capture = optarg; break;
-		case 'B': o.bind = optarg; break;
-		case 'R': o.reopen = true; break;
-		default: die("see the top of tests/tools/fakepeer.c");
+		case 'M':
+			o.mode = optarg;
+			break;
+		case 'c':
+			o.connect = optarg;
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'k':
+			o.key = optarg;
+			break;
+		case 'W':
+			o.wrong_key = true;
+			break;
+		case 'I':
+			o.insecure = true;
+			break;
+		case 'p':
+			o.pair = strtoull(optarg, NULL, 0);
+			break;
+		case 'e':
+			o.epoch = strtoull(optarg, NULL, 0);
+			break;
+		case 'i':
+			o.image = optarg;
+			break;
+		case 'G':
+			o.garbage_hash = true;
+			break;
+		case 'm':
+			o.memory_mib = strtoull(optarg, NULL, 0);
+			break;
+		case 'C':
+			o.cpuid_hash = strtoull(optarg, NULL, 16);
+			break;
+		case 'L':
+			o.cmdline = optarg;
+			break;
+		case 'n':
+			o.node = optarg;
+			break;
+		case 'F':
+			o.forge = true;
+			break;
+		case 'd':
+			o.dump = optarg;
+			break;
+		case 'N':
+			o.count = (unsigned int)atoi(optarg);
+			break;
+		case '1':
+			o.one_byte = true;
+			break;
+		case 'H':
+			o.hold_s = (unsigned int)atoi(optarg);
+			break;
+		case 'a':
+			o.ack = optarg;
+			break;
+		case 'w':
+			o.capture = optarg;
+			break;
+		case 'B':
+			o.bind = optarg;
+			break;
+		case 'R':
+			o.reopen = true;
+			break;
+		default:
+			die("see the top of tests/tools/fakepeer.c");
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
