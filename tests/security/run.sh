@@ -13,7 +13,6 @@
 # at the end of its test and in the EXIT trap, which also removes the
 # temporary directory. Last line: "N passed, N failed". ONLY=REGEX runs the
 # matching tests; SEC_KEEP=DIR keeps a failed test's files in DIR/NAME;
-# SEC_STARVE=1 runs t_idle_reopened too (a known failure: see there).
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
@@ -344,17 +343,14 @@ t_idle_connections() {
 # 5b. Idle connections from four other addresses (8 each: every one of
 # the backup's 32 handshake slots), each opened again as soon as the
 # backup drops it, for longer than the primary tries (--connect-timeout,
-# 30 s): the real primary still pairs (chan.c: "a few idle connections
-# can then never hold off the real primary"). Today they do, in about
-# one run in three (3 of 11 on the 2-core box; the others paired after
-# 90-290 attempts): a slot freed at its deadline goes to whoever connects
-# first, and the idle client, woken by the close, beats the primary's
-# 50 ms retry (take_connection() closes unanswered whatever finds the
-# slots full). Run only with SEC_STARVE=1 until that is fixed: a test
-# that fails one run in three would make make check a lottery.
+# 30 s): the real primary still pairs. Closing whatever found the slots
+# full (the first version) let them starve it one run in three: a slot
+# freed at its deadline went to whoever connected first, and the idle
+# client, woken by the close, beat the primary's 50 ms retry. Now a new
+# source takes the slot of the address holding the most (chan.c
+# find_slot()).
 t_idle_reopened() {
 	local s
-	[ -n "${SEC_STARVE:-}" ] || { note="SEC_STARVE=1 runs it"; return 2; }
 	waiting_backup "${KEY[@]}" || return 1
 	for s in 2 3 4 5; do
 		spawn "i$s" "$FP" --mode idle --connect "127.0.0.1:$bport" --bind "127.0.0.$s" \
