@@ -247,6 +247,15 @@ $(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^
 
+# The fake log-channel peer (tests/security) speaks the channel's TLS and
+# log format: it links their production sources.
+all: $(BUILD)/bin/pvft-fakepeer
+$(BUILD)/bin/pvft-fakepeer: $(BUILD)/tests/tools/fakepeer.o \
+	$(BUILD)/tests/tools/tcp.o $(BUILD)/lib/tls.o $(BUILD)/logchan/logfmt.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
 # The user-facing targets install dependencies first, then build.
 demo: deps
 	$(Q)$(MAKE) all

@@ -158,6 +158,30 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	on_primary="" on_backup="" on_client=""
 fi
 
+# The price of TLS: the pair over TLS (the default) against the same pair
+# over plaintext (--insecure), interleaved, $runs runs each; and the
+# handshake, as the primary times it.
+tls_rps=0 plain_rps=0 : >"$tmp/handshakes"
+for r in $(seq "$runs"); do
+	for mode in plain tls; do
+		if [ "$mode" = plain ]; then SEC=(--insecure); else SEC=(--key "$tmp/domain.key"); fi
+		port=$(free_port)
+		start_pair "$port"
+		load "$port" "$secs" "$tmp/$mode.json"
+		stop "$ppid"
+		wait "$bpid" 2>/dev/null || true
+		jq -e '.ok' "$tmp/$mode.json" >/dev/null ||
+			{ echo "bench: kv $mode run $r failed:" >&2; cat "$tmp/$mode.json" "$tmp/$mode.json.err" >&2; exit 1; }
+		grep -oE 'handshake [0-9.]+ ms' "$tmp/p.err" | grep -oE '[0-9.]+' >>"$tmp/handshakes" || true
+	done
+	plain_rps=$(jq -r --argjson a "$plain_rps" '.throughput_rps + $a' "$tmp/plain.json")
+	tls_rps=$(jq -r --argjson a "$tls_rps" '.throughput_rps + $a' "$tmp/tls.json")
+done
+SEC=(--key "$tmp/domain.key")
+pl_p50=$(jq -r '.latency_us.p50' "$tmp/plain.json")
+tl_p50=$(jq -r '.latency_us.p50' "$tmp/tls.json")
+echo "bench: kv-tls backend=$backend clients=$clients seconds=$secs runs=$runs plain_rps=$(ratio "$plain_rps" "$runs") tls_rps=$(ratio "$tls_rps" "$runs") tls_ratio=$(ratio "$tls_rps" "$plain_rps") plain_p50_us=$pl_p50 tls_p50_us=$tl_p50 p50_ratio=$(ratio "$tl_p50" "$pl_p50") handshake_p50_ms=$(pct 50 "$tmp/handshakes") goal_ratio=0.95"
+
 # The log: the last pair run's primary says how many bytes it sent.
 bytes=$(grep -oE '[0-9]+ bytes sent' "$tmp/p.err" | grep -oE '^[0-9]+' | tail -n 1)
 mbit=$(grep -oE '\(([0-9.]+) Mbit/s\)' "$tmp/p.err" | tr -d '()' | cut -d' ' -f1 | tail -n 1)

@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	struct logfmt_error why;
 	uint64_t deadline =
 	    now_ns() + (uint64_t)c->cfg.connect_s * 1000000000ull;
+	uint64_t hs_ns = 0;
 	long n;
 	int rc;
 
@@ -509,6 +511,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 			return -1;
 		}
 		tune_socket(c->fd);
+		hs_ns = now_ns();
 		/* The handshake gets its own time, past a late connect. */
 		rc = secure_connect(c,
 				    now_ns() + CHAN_HANDSHAKE_MS * 1000000ull);
@@ -522,6 +525,7 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 			       c->cfg.addr, c->cfg.connect_s);
 		return -1;
 	}
+	hs_ns = now_ns() - hs_ns;
 	/* Step 1: header, BOOT, HELLO, in one write, once authenticated. */
 	logfmt__encode_header(h, hdr);
 	memcpy(c->tx, hdr, sizeof(hdr));
@@ -583,9 +587,10 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	/* The handshake's two records are in: no lag from them. */
 	c->acked = c->replayed = c->next_seq;
 	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64
-		"%s",
+		" (%s, handshake %.2f ms)",
 		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch,
-		c->cfg.creds ? "" : " (plaintext: --insecure)");
+		c->cfg.creds ? "TLS 1.3" : "plaintext: --insecure",
+		hs_ns / 1e6);
 	return start_thread(c);
 }
 
@@ -676,27 +681,102 @@ static bool same_source(const struct pending *a,
 	return false;
 }
 
+/*
+ * What the backup says of connections it turned away: at most 10 lines a
+ * second, then how many it did not show. A flood of them must not flood
+ * the log (the disk) too.
+ */
+static void refused_conn(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static void refused_conn(const char *fmt, ...)
+{
+	static uint64_t window_ns;
+	static unsigned int said, unsaid;
+	uint64_t now = now_ns();
+	char msg[512];
+	va_list ap;
+
+	if (now - window_ns >= 1000000000ull) {
+		if (unsaid)
+			pr_warn("%u more connections turned away in a second "
+				"(not shown)",
+				unsaid);
+		window_ns = now;
+		said = unsaid = 0;
+	}
+	if (said >= 10) {
+		unsaid++;
+		return;
+	}
+	said++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_warn("%s", msg);
+}
+
+static int count_source(struct pending **slots,
+			const struct sockaddr_storage *sa)
+{
+	int i, n = 0;
+
+	for (i = 0; i < CHAN_PENDING_MAX; i++)
+		n += slots[i] && same_source(slots[i], sa);
+	return n;
+}
+
+/*
+ * A slot for a connection from @sa with @same connections already in: a
+ * free one, or, with all taken, that of the oldest connection of the
+ * source holding the most when it holds more than @sa would. A flood
+ * from a few addresses then makes room for a primary from any other at
+ * once, and cannot take it back by reconnecting (found by the security
+ * suite: closing newcomers let reconnecting idle clients starve it). -1:
+ * no room (the newcomer's own source is at its cap, or as big as any).
+ */
+static int find_slot(struct pending **slots, int same)
+{
+	int i, victim = -1, most = 0;
+
+	if (same >= CHAN_PENDING_PER_SOURCE)
+		return -1;
+	for (i = 0; i < CHAN_PENDING_MAX; i++) {
+		int n;
+
+		if (!slots[i])
+			return i;
+		n = count_source(slots, &slots[i]->sa);
+		if (n > most || (n == most && slots[i]->deadline <
+						  slots[victim]->deadline)) {
+			most = n;
+			victim = i;
+		}
+	}
+	if (most <= same + 1)
+		return -1;
+	refused_conn("a connection from %s:%s made room for another source (%d "
+		     "of the %d handshakes were its address's)",
+		     slots[victim]->host, slots[victim]->serv, most,
+		     CHAN_PENDING_MAX);
+	pending_drop(&slots[victim]);
+	return victim;
+}
+
 /* A new connection, if there is room for it. */
 static void take_connection(struct chan *c, struct pending **slots)
 {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof(sa);
-	struct pending *p;
-	int fd, i, free_slot = -1, same = 0;
+	struct pending *p = NULL;
+	int fd, slot;
 
 	fd = accept4(c->listen_fd, (struct sockaddr *)&sa, &sl,
 		     SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	for (i = 0; i < CHAN_PENDING_MAX; i++) {
-		if (!slots[i])
-			free_slot = free_slot < 0 ? i : free_slot;
-		else if (same_source(slots[i], &sa))
-			same++;
-	}
-	p = free_slot >= 0 && same < CHAN_PENDING_PER_SOURCE
-		? calloc(1, sizeof(*p))
-		: NULL;
+	slot = find_slot(slots, count_source(slots, &sa));
+	if (slot >= 0)
+		p = calloc(1, sizeof(*p));
 	if (!p || tls__conn_new(&p->tls, c->cfg.creds, fd)) {
 		/* Closed unanswered: nothing is told before the key. */
 		free(p);
@@ -710,7 +790,7 @@ static void take_connection(struct chan *c, struct pending **slots)
 	getnameinfo((struct sockaddr *)&sa, sl, p->host, sizeof(p->host),
 		    p->serv, sizeof(p->serv), NI_NUMERICHOST | NI_NUMERICSERV);
 	tune_socket(fd);
-	slots[free_slot] = p;
+	slots[slot] = p;
 }
 
 /*
@@ -731,9 +811,10 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 		if (rc == -EAGAIN)
 			return 0;
 		if (rc) {
-			pr_warn("a connection from %s:%s did not prove this "
-				"pair's key: %s; waiting for another",
-				p->host, p->serv, reason);
+			refused_conn(
+			    "a connection from %s:%s did not prove this "
+			    "pair's key: %s; waiting for another",
+			    p->host, p->serv, reason);
 			return -1;
 		}
 		p->authed = true;
@@ -745,9 +826,10 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 		if (r == -EAGAIN)
 			break;
 		if (r <= 0) {
-			pr_warn("a connection from %s:%s closed before its "
-				"HELLO; waiting for another",
-				p->host, p->serv);
+			refused_conn(
+			    "a connection from %s:%s closed before its "
+			    "HELLO; waiting for another",
+			    p->host, p->serv);
 			return -1;
 		}
 		p->len += (size_t)r;
@@ -782,9 +864,10 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 	}
 	return 1;
 refused:
-	pr_warn("a connection from %s:%s is not a primary of this pair: %s; "
-		"waiting for another",
-		p->host, p->serv, why.msg);
+	refused_conn(
+	    "a connection from %s:%s is not a primary of this pair: %s; "
+	    "waiting for another",
+	    p->host, p->serv, why.msg);
 	answer(c, p->tls, why.msg);
 	return -1;
 }
@@ -821,10 +904,11 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 			if (!p)
 				continue;
 			if (now >= p->deadline) {
-				pr_warn("a connection from %s:%s sent no "
-					"HELLO within %d ms; waiting for "
-					"another",
-					p->host, p->serv, CHAN_HANDSHAKE_MS);
+				refused_conn("a connection from %s:%s sent no "
+					     "HELLO within %d ms; waiting for "
+					     "another",
+					     p->host, p->serv,
+					     CHAN_HANDSHAKE_MS);
 				pending_drop(&slots[i]);
 				continue;
 			}
@@ -1524,12 +1608,17 @@ static void queue_control(struct chan *c, uint64_t now)
  * or, while the guest waits for it, does not replay them (replayed stands
  * still) holds the domain up as surely as a dead one: it has failed.
  * Each clock runs only while the backup owes that: records it was sent
- * and has not acknowledged; replay the held guest waits for. NULL, or
- * what it failed to do.
+ * and has not acknowledged; replay the held guest waits for. Receipt is
+ * the channel thread's, prompt: the timeout. Replay stands still while a
+ * healthy backup runs a long stretch of guest code between two exits, up
+ * to its lag: twice the timeout plus --max-lag-ms. NULL, or what it
+ * failed to do, and for how long (@ms_r).
  */
 static const char *backup_stalled(struct chan *c, uint64_t now,
-				  uint64_t timeout)
+				  uint64_t timeout, uint64_t *ms_r)
 {
+	uint64_t replay_bound = 2 * timeout + c->cfg.max_lag_ms * 1000000ull;
+
 	bool unacked = c->acked < c->next_seq &&
 		       c->seq_end[c->acked % CHAN_SEQ_RING] <= c->sent_total;
 
@@ -1537,10 +1626,14 @@ static const char *backup_stalled(struct chan *c, uint64_t now,
 		c->ack_moved_ns = now;
 	if (!c->throttling)
 		c->replay_moved_ns = now;
-	if (now - c->ack_moved_ns > timeout)
+	if (now - c->ack_moved_ns > timeout) {
+		*ms_r = (now - c->ack_moved_ns) / 1000000;
 		return "acknowledged none of the records it was sent";
-	if (now - c->replay_moved_ns > timeout)
+	}
+	if (now - c->replay_moved_ns > replay_bound) {
+		*ms_r = (now - c->replay_moved_ns) / 1000000;
 		return "replayed nothing while the guest waited for it";
+	}
 	return NULL;
 }
 
@@ -1566,7 +1659,7 @@ static void *chan_thread(void *arg)
 					 { .fd = -1 } };
 		int wait_ms = (int)c->cfg.heartbeat_ms / 2 + 1;
 		const char *stall;
-		uint64_t junk;
+		uint64_t junk, stall_ms = 0;
 
 		if (c->state == CHAN_ALONE && !backup) {
 			release_output(c);
@@ -1595,14 +1688,16 @@ static void *chan_thread(void *arg)
 					    (now - c->last_rx_ns) / 1000000);
 				continue;
 			}
-			stall = backup ? NULL : backup_stalled(c, now, timeout);
+			stall =
+			    backup ? NULL
+				   : backup_stalled(c, now, timeout, &stall_ms);
 			if (stall && !c->final_sent) {
 				peer_failed(c,
-					    "%s for %u"
+					    "%s for %" PRIu64
 					    " ms (acknowledged %" PRIu64
 					    ", replayed %" PRIu64 " of %" PRIu64
 					    ")",
-					    stall, c->cfg.timeout_ms, c->acked,
+					    stall, stall_ms, c->acked,
 					    c->replayed, c->next_seq);
 				continue;
 			}
