@@ -741,8 +741,16 @@ bad:
 	return failed;
 }
 
-/* An error reply's message, as etcd's gateway writes it, into c->why. */
-static void etcd_error(struct json_object *top, long status, struct call *c)
+#define ETCD_ERROR_SHOWN 160 /* bytes of an error reply in a why */
+
+/*
+ * An error reply's message into c->why: the gateway's JSON error, or the
+ * first line of a plain-text one (etcd's HTTP layer refuses some requests
+ * before the gateway sees them, such as a client certificate with a
+ * Common Name once auth is on).
+ */
+static void etcd_error(struct json_object *top, const char *text, long status,
+		       struct call *c)
 {
 	struct json_object *msg = member(top, "message", json_type_string);
 
@@ -751,6 +759,9 @@ static void etcd_error(struct json_object *top, long status, struct call *c)
 	if (msg)
 		set_why(c->why, sizeof(c->why), "HTTP %ld: %.160s", status,
 			json_object_get_string(msg));
+	else if (!top && text[0])
+		set_why(c->why, sizeof(c->why), "HTTP %ld: %.*s", status,
+			(int)strcspn(text, "\r\n"), text);
 	else
 		set_why(c->why, sizeof(c->why), "HTTP %ld", status);
 }
@@ -772,9 +783,10 @@ static bool etcd_stale_token(struct json_object *top, long status)
 /* What became of one POST to etcd. */
 struct etcd_post {
 	CURLcode res;
-	long status;		 /* HTTP status, when res is CURLE_OK */
-	long sent;		 /* bytes of the request that left */
-	struct json_object *top; /* the reply's JSON, or NULL */
+	long status;			 /* HTTP status, when res is CURLE_OK */
+	long sent;			 /* bytes of the request that left */
+	struct json_object *top;	 /* the reply's JSON, or NULL */
+	char text[ETCD_ERROR_SHOWN + 1]; /* its start, for errors */
 };
 
 /*
@@ -860,6 +872,11 @@ static void etcd_post(struct arbiter *a, struct endpoint *ep, const char *path,
 	}
 	curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &p->status);
 	p->top = json_parse(reply.buf, reply.len);
+	if (reply.len)
+		snprintf(p->text, sizeof(p->text), "%.*s",
+			 (int)(reply.len < ETCD_ERROR_SHOWN ? reply.len
+							    : ETCD_ERROR_SHOWN),
+			 reply.buf);
 	free(reply.buf);
 }
 
@@ -908,7 +925,7 @@ static int etcd_login(struct arbiter *a, struct endpoint *ep, struct call *c)
 		return -1;
 	}
 	if (p.status != 200) {
-		etcd_error(p.top, p.status, c);
+		etcd_error(p.top, p.text, p.status, c);
 		add_why(c->why, sizeof(c->why), "(logging in as %.64s)",
 			a->user);
 		goto out;
@@ -980,7 +997,7 @@ static enum outcome etcd_exchange(struct arbiter *a, struct endpoint *ep,
 	if (p.res != CURLE_OK)
 		return etcd_not_sent(&p) ? OUT_FAILED : failed;
 	if (p.status != 200) {
-		etcd_error(p.top, p.status, c);
+		etcd_error(p.top, p.text, p.status, c);
 		out = failed;
 	} else if (!p.top) {
 		set_why(c->why, sizeof(c->why), "bad reply: not JSON");

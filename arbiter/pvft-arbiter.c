@@ -165,6 +165,15 @@ static bool log_now(struct ratelimit *rl, unsigned *dropped_r)
 	return true;
 }
 
+/* ", N more such not logged" for a line that stood for others too. */
+static const char *dropped_note(unsigned dropped, char *buf, size_t len)
+{
+	if (!dropped)
+		return "";
+	snprintf(buf, len, " (%u more such not logged)", dropped);
+	return buf;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(
@@ -436,7 +445,7 @@ static void handle_line(struct server *s, struct client *c, const char *line,
 {
 	struct proto_request req;
 	struct proto_reply rep = { 0 };
-	char why[PROTO_REASON_MAX + 1];
+	char why[PROTO_REASON_MAX + 1], note[48];
 	unsigned dropped;
 
 	if (proto__parse_request(line, len, &req, why, sizeof(why))) {
@@ -448,9 +457,9 @@ static void handle_line(struct server *s, struct client *c, const char *line,
 			 "pair %" PRIu64 " is not this client's", req.pair);
 		if (log_now(&s->rl_scope, &dropped))
 			pr_warn("%s: holds pair %" PRIu64 "'s key, asked "
-				"about pair %" PRIu64 ": refused (%u more "
-				"such not logged)",
-				c->peer, c->pair, req.pair, dropped);
+				"about pair %" PRIu64 ": refused%s",
+				c->peer, c->pair, req.pair,
+				dropped_note(dropped, note, sizeof(note)));
 		error_reply(&rep, why);
 	} else {
 		serve(s, c, &req, &rep);
@@ -635,7 +644,7 @@ static int key_lookup(void *opaque, const char *identity,
 {
 	struct server *s = opaque;
 	struct client *c = s->handshaking;
-	char path[PATH_MAX], why[PATH_MAX + 128];
+	char path[PATH_MAX], why[PATH_MAX + 128], note[48];
 	unsigned dropped;
 	uint64_t pair;
 	int r;
@@ -650,14 +659,14 @@ static int key_lookup(void *opaque, const char *identity,
 		 s->keys_dir, pair);
 	r = tls__load_key(path, key, why, sizeof(why));
 	if (r && r != -ENOENT && log_now(&s->rl_keyfile, &dropped))
-		pr_warn("%s (%u more such not logged)", why, dropped);
+		pr_warn("%s%s", why, dropped_note(dropped, note, sizeof(note)));
 	return r ? -1 : 0;
 }
 
 /* One step of the handshake: 0 done, 1 not yet, -1 failed (drop it). */
 static int handshake(struct server *s, struct client *c)
 {
-	char why[256], claim[64] = "an identity that names no pair";
+	char why[256], claim[64] = "an identity that names no pair", note[48];
 	unsigned dropped;
 	int r;
 
@@ -678,9 +687,9 @@ static int handshake(struct server *s, struct client *c)
 		snprintf(claim, sizeof(claim), "pair %" PRIu64,
 			 c->claimed_pair);
 	if (log_now(&s->rl_auth, &dropped))
-		pr_info("%s: not authenticated (claimed %s): %s (%u more "
-			"such not logged)",
-			c->peer, claim, r ? why : "no pair identity", dropped);
+		pr_info("%s: not authenticated (claimed %s): %s%s", c->peer,
+			claim, r ? why : "no pair identity",
+			dropped_note(dropped, note, sizeof(note)));
 	return -1;
 }
 
@@ -727,7 +736,7 @@ static void refuse(struct server *s, int fd, const char *fmt, ...)
 static void refuse(struct server *s, int fd, const char *fmt, ...)
 {
 	static const char full[] = "ERROR too many clients\n";
-	char why[128];
+	char why[128], note[48];
 	unsigned dropped;
 	va_list ap;
 
@@ -740,8 +749,8 @@ static void refuse(struct server *s, int fd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	pr_warn("refused a client: %s (%u more refused, not logged)", why,
-		dropped);
+	pr_warn("refused a client: %s%s", why,
+		dropped_note(dropped, note, sizeof(note)));
 }
 
 static unsigned clients_from(const struct server *s, in_addr_t src)

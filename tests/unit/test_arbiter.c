@@ -825,6 +825,14 @@ static void test_etcd_bad_replies(void)
 	    http(0, 503, "{\"error\":\"etcdserver: no leader\",\"code\":14}"),
 	    "HTTP 503: etcdserver: no leader");
 	expect_etcd_query_refused(o, http(0, 500, "\x01\x02"), "HTTP 500");
+	/* A plain-text refusal (etcd's HTTP layer): its first line. */
+	expect_etcd_query_refused(
+	    o,
+	    http(0, 400,
+		 "CommonName of client sending a request against gateway "
+		 "will be ignored and not used as expected\nmore\n"),
+	    "HTTP 400: CommonName of client sending a request against gateway "
+	    "will be ignored and not used as expected");
 	/* Deeper than 16 levels. */
 	expect_etcd_query_refused(o,
 				  http(0, 200,
