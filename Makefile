@@ -211,7 +211,7 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
 	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
-	hv/control.c lib/rundir.c logchan/logfmt.c \
+	hv/control.c lib/rundir.c lib/tls.c logchan/logfmt.c \
 	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
 	$(wildcard arbiter/*.c)) lib/log.c lib/tls.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
@@ -246,6 +246,15 @@ $(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^
+
+# The fake log-channel peer (tests/security) speaks the channel's TLS and
+# log format: it links their production sources.
+all: $(BUILD)/bin/pvft-fakepeer
+$(BUILD)/bin/pvft-fakepeer: $(BUILD)/tests/tools/fakepeer.o \
+	$(BUILD)/tests/tools/tcp.o $(BUILD)/lib/tls.o $(BUILD)/logchan/logfmt.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
 
 # The user-facing targets install dependencies first, then build.
 demo: deps

@@ -33,6 +33,11 @@ GIP=10.0.2.15
 
 tmp=$(mktemp -d)
 pids=()
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+make_key "$tmp/domain.key"
+# The link's credentials: TLS with the domain key, unless a run sets them.
+SEC=(--key "$tmp/domain.key")
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -92,7 +97,7 @@ start_pair() {
 	bport=$(free_port)
 	# shellcheck disable=SC2046
 	$on_backup "$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/b.out" 2>"$tmp/b.err" </dev/null &
 	bpid=$!
@@ -100,7 +105,7 @@ start_pair() {
 	for _ in $(seq 100); do grep -q "waiting for the primary" "$tmp/b.err" && break; sleep 0.05; done
 	# shellcheck disable=SC2046
 	$on_primary "$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		$(kv_args "$1") --cmdline "$(kv_cmdline "$1")" "$G/kv.elf" \
 		>"$tmp/p.out" 2>"$tmp/p.err" </dev/null &
 	ppid=$!
@@ -152,6 +157,30 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	throughput kv-2host
 	on_primary="" on_backup="" on_client=""
 fi
+
+# The price of TLS: the pair over TLS (the default) against the same pair
+# over plaintext (--insecure), interleaved, $runs runs each; and the
+# handshake, as the primary times it.
+tls_rps=0 plain_rps=0 : >"$tmp/handshakes"
+for r in $(seq "$runs"); do
+	for mode in plain tls; do
+		if [ "$mode" = plain ]; then SEC=(--insecure); else SEC=(--key "$tmp/domain.key"); fi
+		port=$(free_port)
+		start_pair "$port"
+		load "$port" "$secs" "$tmp/$mode.json"
+		stop "$ppid"
+		wait "$bpid" 2>/dev/null || true
+		jq -e '.ok' "$tmp/$mode.json" >/dev/null ||
+			{ echo "bench: kv $mode run $r failed:" >&2; cat "$tmp/$mode.json" "$tmp/$mode.json.err" >&2; exit 1; }
+		grep -oE 'handshake [0-9.]+ ms' "$tmp/p.err" | grep -oE '[0-9.]+' >>"$tmp/handshakes" || true
+	done
+	plain_rps=$(jq -r --argjson a "$plain_rps" '.throughput_rps + $a' "$tmp/plain.json")
+	tls_rps=$(jq -r --argjson a "$tls_rps" '.throughput_rps + $a' "$tmp/tls.json")
+done
+SEC=(--key "$tmp/domain.key")
+pl_p50=$(jq -r '.latency_us.p50' "$tmp/plain.json")
+tl_p50=$(jq -r '.latency_us.p50' "$tmp/tls.json")
+echo "bench: kv-tls backend=$backend clients=$clients seconds=$secs runs=$runs plain_rps=$(ratio "$plain_rps" "$runs") tls_rps=$(ratio "$tls_rps" "$runs") tls_ratio=$(ratio "$tls_rps" "$plain_rps") plain_p50_us=$pl_p50 tls_p50_us=$tl_p50 p50_ratio=$(ratio "$tl_p50" "$pl_p50") handshake_p50_ms=$(pct 50 "$tmp/handshakes") goal_ratio=0.95"
 
 # The log: the last pair run's primary says how many bytes it sent.
 bytes=$(grep -oE '[0-9]+ bytes sent' "$tmp/p.err" | grep -oE '^[0-9]+' | tail -n 1)

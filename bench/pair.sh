@@ -21,6 +21,11 @@ timeout_ms=${PAIR_TIMEOUT_MS:-80}
 
 tmp=$(mktemp -d)
 pids=()
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+make_key "$tmp/domain.key"
+# The link's credentials: TLS with the domain key, unless a run sets them.
+SEC=(--key "$tmp/domain.key")
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -51,13 +56,13 @@ start_pair() {
 	pair_id=$((pair_id + 1))
 	bport=$(free_port)
 	"$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		--cmdline "$cmdline" "$G/$guest" >"$tmp/b.out" 2>"$tmp/b.err" </dev/null &
 	bpid=$!
 	pids+=("$bpid")
 	for _ in $(seq 100); do grep -q "waiting for the primary" "$tmp/b.err" && break; sleep 0.05; done
 	"$HV" --role primary --peer "127.0.0.1:$bport" --pair "$pair_id" --node a \
-		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" \
+		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \
 		--cmdline "$cmdline" "$@" "$G/$guest" >"$tmp/p.out" 2>"$tmp/p.err" </dev/null &
 	ppid=$!
 	pids+=("$ppid")

@@ -144,7 +144,10 @@ static void role_state(struct control *ctl, const char **role_r,
 		*state_r = primary ? "pairing" : "waiting";
 		break;
 	case CHAN_PAIRED:
-		*state_r = ctl->handover_pending ? "handing-over" : "protected";
+		/* Never "protected" while the guest waits for the backup. */
+		*state_r = ctl->handover_pending ? "handing-over"
+			   : chan__held(c)	 ? "held"
+						 : "protected";
 		break;
 	case CHAN_ASKING:
 		*state_r = "asking-arbiter";

@@ -94,6 +94,22 @@ out:
 	return rc;
 }
 
+int domain__image_hash(const char *path, size_t max, uint8_t hash_r[16])
+{
+	uint8_t *file = NULL;
+	size_t size = 0;
+	XXH128_hash_t hash;
+	int rc;
+
+	rc = read_file(path, &file, &size, max);
+	if (rc)
+		return rc;
+	hash = XXH3_128bits(file, size);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)hash_r, hash);
+	free(file);
+	return 0;
+}
+
 int domain__load(struct domain *d, const char *kernel_path, const char *cmdline)
 {
 	struct elf_image img;

@@ -128,6 +128,12 @@ static inline struct shared_info *domain__shared_info(struct domain *d)
 }
 
 int domain__init_memory(struct domain *d, uint64_t mem_size);
+/*
+ * The image's identity in log headers (what domain__load() records), read
+ * from @path without loading it: the backup checks a primary with it
+ * before it builds its domain. 0 or -errno.
+ */
+int domain__image_hash(const char *path, size_t max, uint8_t hash_r[16]);
 int domain__load(struct domain *d, const char *kernel_path,
 		 const char *cmdline);
 /* After entry and hypercall_page are set: the pages the hv provides. */

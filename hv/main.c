@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include "arbiter.h"
+#include "cpuid.h"
 #include "chan.h"
 #include "control.h"
 #include "domain.h"
 #include "iothread.h"
 #include "log.h"
 #include "netback.h"
+#include "tls.h"
 #include "vcpu.h"
 
 #define DEFAULT_MEMORY_MIB 64
@@ -43,6 +45,14 @@ enum {
 	OPT_TIMEOUT_MS,
 	OPT_MAX_LAG_MS,
 	OPT_CONNECT_TIMEOUT,
+	OPT_KEY,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_INSECURE,
+	OPT_ARBITER_CA,
+	OPT_ARBITER_CERT,
+	OPT_ARBITER_KEY,
 	OPT_VIF,
 	OPT_CONTROL,
 	OPT_NO_STDIN,
@@ -119,6 +129,21 @@ static void usage(FILE *f)
 	    "                       this far behind (default %d)\n"
 	    "      --connect-timeout S  primary: give up pairing after S s "
 	    "(default %d)\n"
+	    "      --key FILE       the domain key (pvft keygen): the log "
+	    "channel's TLS\n"
+	    "                       pre-shared key and the pvft-arbiter's "
+	    "are derived from it\n"
+	    "      --tls-ca FILE --tls-cert FILE --tls-key FILE\n"
+	    "                       x509 for the log channel instead (PEM; "
+	    "both ends present\n"
+	    "                       a certificate the CA signed)\n"
+	    "      --insecure       plaintext, unauthenticated channel and "
+	    "arbiter: anyone\n"
+	    "                       who reaches the ports can pose as a "
+	    "replica (tests only)\n"
+	    "      --arbiter-ca FILE --arbiter-cert FILE --arbiter-key FILE\n"
+	    "                       etcd over https: its CA, this replica's "
+	    "client certificate\n"
 	    "  -v, --verbose        more log output (repeatable)\n"
 	    "  -q, --quiet          errors only\n"
 	    "  -h, --help           this text\n"
@@ -174,6 +199,12 @@ struct pair_opts {
 	unsigned int heartbeat_ms, timeout_ms, max_lag_ms, connect_s;
 	struct arbiter *arbiter;
 	char node_buf[ARBITER_NODE_MAX + 1];
+	/* The link's credentials (lib/tls.h). */
+	const char *key_path, *tls_ca, *tls_cert, *tls_key;
+	const char *arb_ca, *arb_cert, *arb_key;
+	bool insecure, have_key;
+	uint8_t key[TLS_KEY_LEN];
+	struct tls_creds *creds;
 };
 
 static int parse_uint(const char *opt, const char *s, uint64_t min,
@@ -228,6 +259,30 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
 	case OPT_ARBITER:
 		po->url = arg;
 		return 0;
+	case OPT_KEY:
+		po->key_path = arg;
+		return 0;
+	case OPT_TLS_CA:
+		po->tls_ca = arg;
+		return 0;
+	case OPT_TLS_CERT:
+		po->tls_cert = arg;
+		return 0;
+	case OPT_TLS_KEY:
+		po->tls_key = arg;
+		return 0;
+	case OPT_INSECURE:
+		po->insecure = true;
+		return 0;
+	case OPT_ARBITER_CA:
+		po->arb_ca = arg;
+		return 0;
+	case OPT_ARBITER_CERT:
+		po->arb_cert = arg;
+		return 0;
+	case OPT_ARBITER_KEY:
+		po->arb_key = arg;
+		return 0;
 	case OPT_HEARTBEAT_MS:
 		return parse_uint("heartbeat-ms", arg, 1, CHAN_HEARTBEAT_MS_MAX,
 				  &po->heartbeat_ms);
@@ -241,6 +296,65 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
 		return parse_uint("connect-timeout", arg, 1, CHAN_CONNECT_S_MAX,
 				  &po->connect_s);
 	}
+}
+
+/*
+ * The log channel's credentials: the domain key's channel key (identity:
+ * its key id, which says nothing about the pair), or x509, or plaintext
+ * when asked for by name.
+ */
+static int pair_creds(struct pair_opts *po)
+{
+	enum tls_side side =
+	    po->role == LOGFMT_ROLE_PRIMARY ? TLS_CLIENT : TLS_SERVER;
+	bool x509 = po->tls_ca || po->tls_cert || po->tls_key;
+	char why[512], id[TLS_KEY_ID_LEN + 1], identity[64];
+	uint8_t ck[TLS_KEY_LEN];
+	int rc;
+
+	if (po->insecure && (x509 || po->key_path)) {
+		pr_err("--insecure and --key/--tls-*: choose one");
+		return -1;
+	}
+	if (x509 && !(po->tls_ca && po->tls_cert && po->tls_key)) {
+		pr_err("x509 needs all of --tls-ca, --tls-cert and --tls-key");
+		return -1;
+	}
+	if (po->key_path) {
+		if (tls__load_key(po->key_path, po->key, why, sizeof(why))) {
+			pr_err("--key: %s", why);
+			return -1;
+		}
+		po->have_key = true;
+	}
+	if (po->insecure) {
+		pr_warn("--insecure: the log channel and the arbiter are "
+			"plaintext and unauthenticated: anyone who reaches "
+			"their ports can pose as a replica and read the "
+			"guest's traffic");
+		return 0;
+	}
+	if (x509) {
+		rc = tls__creds_x509(&po->creds, side, po->tls_ca, po->tls_cert,
+				     po->tls_key, why, sizeof(why));
+		if (rc)
+			pr_err("--tls-*: %s", why);
+		return rc ? -1 : 0;
+	}
+	if (!po->have_key) {
+		pr_err("--role needs the domain's credentials: --key FILE "
+		       "(pvft keygen FILE), or --tls-ca/--tls-cert/--tls-key, "
+		       "or --insecure for a plaintext pair");
+		return -1;
+	}
+	tls__derive(po->key, TLS_LABEL_CHANNEL, ck);
+	tls__key_id(ck, id);
+	snprintf(identity, sizeof(identity), "pvft-chan-%s", id);
+	rc = tls__creds_psk(&po->creds, side, identity, ck, why, sizeof(why));
+	memset(ck, 0, sizeof(ck));
+	if (rc)
+		pr_err("--key: %s", why);
+	return rc ? -1 : 0;
 }
 
 /* All a pair needs, consistent; the arbiter URL parsed. */
@@ -266,6 +380,8 @@ static int pair_check(struct pair_opts *po)
 		       "peer must ask it before it goes on alone");
 		return -1;
 	}
+	if (pair_creds(po))
+		return -1;
 	if (arbiter__open(&po->arbiter, po->url,
 			  &(struct arbiter_auth){ .insecure = true }, why,
 			  sizeof(why))) {
@@ -292,6 +408,74 @@ static int pair_check(struct pair_opts *po)
 				    po->node_buf[i]))
 				po->node_buf[i] = '-';
 		po->node = po->node_buf;
+	}
+	return 0;
+}
+
+/* What this backup runs, to check a primary against before pairing. */
+static struct {
+	uint8_t image_hash[16];
+	uint64_t mem_size, cpuid_hash;
+	const char *cmdline; /* NULL: the primary's */
+	const struct vif_config *vif;
+} own;
+
+/*
+ * chan_config.check: a primary that proved the key but runs another
+ * guest is refused and the backup waits on (pair.md): it may be a
+ * misconfigured replica, and the right one may still come.
+ */
+static int backup_check(void *opaque, const struct logfmt_header *h,
+			const struct logfmt_record *boot, char *why,
+			size_t why_len)
+{
+	const struct logfmt_boot *b = &boot->u.boot;
+	char want[18], have[18];
+
+	(void)opaque;
+	if (memcmp(h->image_hash, own.image_hash, sizeof(own.image_hash)))
+		return snprintf(why, why_len,
+				"the primary runs another guest image (its "
+				"hash differs)"),
+		       -1;
+	if (h->mem_size != own.mem_size || h->abi_version != PVFT_ABI_VERSION)
+		return snprintf(why, why_len,
+				"the primary runs with %llu MiB of memory "
+				"and PV ABI %u, this backup with %llu MiB and "
+				"ABI %u",
+				(unsigned long long)(h->mem_size >> 20),
+				h->abi_version,
+				(unsigned long long)(own.mem_size >> 20),
+				PVFT_ABI_VERSION),
+		       -1;
+	if (h->cpuid_hash != own.cpuid_hash)
+		return snprintf(why, why_len,
+				"the primary's guest sees another CPUID "
+				"(hash %016llx, here %016llx): pair on the "
+				"same backend",
+				(unsigned long long)h->cpuid_hash,
+				(unsigned long long)own.cpuid_hash),
+		       -1;
+	if (own.cmdline && (b->cmdline_len != strlen(own.cmdline) ||
+			    memcmp(b->cmdline, own.cmdline, b->cmdline_len)))
+		return snprintf(why, why_len,
+				"--cmdline '%s': the primary runs with '%.*s'",
+				own.cmdline, (int)b->cmdline_len, b->cmdline),
+		       -1;
+	if (!b->nr_vifs != !own.vif)
+		return snprintf(why, why_len,
+				"the primary runs with %s vif, this backup "
+				"with %s",
+				b->nr_vifs ? "a" : "no",
+				own.vif ? "one" : "none"),
+		       -1;
+	if (own.vif && memcmp(b->vif_mac[0], own.vif->mac, 6)) {
+		vif__format_mac(b->vif_mac[0], want);
+		vif__format_mac(own.vif->mac, have);
+		return snprintf(why, why_len,
+				"--vif mac %s: the primary runs with mac %s",
+				have, want),
+		       -1;
 	}
 	return 0;
 }
@@ -409,6 +593,14 @@ int main(int argc, char **argv)
 		{ "max-lag-ms", required_argument, NULL, OPT_MAX_LAG_MS },
 		{ "connect-timeout", required_argument, NULL,
 		  OPT_CONNECT_TIMEOUT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
+		{ "arbiter-ca", required_argument, NULL, OPT_ARBITER_CA },
+		{ "arbiter-cert", required_argument, NULL, OPT_ARBITER_CERT },
+		{ "arbiter-key", required_argument, NULL, OPT_ARBITER_KEY },
 		{ "vif", required_argument, NULL, OPT_VIF },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
@@ -532,6 +724,14 @@ int main(int argc, char **argv)
 		case OPT_TIMEOUT_MS:
 		case OPT_MAX_LAG_MS:
 		case OPT_CONNECT_TIMEOUT:
+		case OPT_KEY:
+		case OPT_TLS_CA:
+		case OPT_TLS_CERT:
+		case OPT_TLS_KEY:
+		case OPT_INSECURE:
+		case OPT_ARBITER_CA:
+		case OPT_ARBITER_CERT:
+		case OPT_ARBITER_KEY:
 			if (pair_option(&po, c, optarg))
 				return HV_EXIT_USAGE;
 			break;
@@ -585,8 +785,33 @@ int main(int argc, char **argv)
 		pr_warn("--debug-allow-rdtsc: the guest may read the TSC, "
 			"which no replay can reproduce");
 
+	/* Chosen before pairing: a backup checks the primary's CPUID with it.
+	 */
+	dom.backend = vcpu__backend(backend);
+	if (po.role == LOGFMT_ROLE_BACKUP) {
+		int r;
+
+		own.mem_size = (uint64_t)(mib ? mib : DEFAULT_MEMORY_MIB) << 20;
+		own.cmdline = cmdline;
+		own.vif = have_vif ? &vif_cfg : NULL;
+		own.cpuid_hash = dom.backend->host_cpuid ? cpuid__host_hash()
+							 : cpuid__hash();
+		r = domain__image_hash(kernel, own.mem_size, own.image_hash);
+		if (r) {
+			pr_err("cannot read guest image %s: %s", kernel,
+			       r == -EFBIG ? "larger than guest memory"
+					   : strerror(-r));
+			return HV_EXIT_USAGE;
+		}
+		/* Its own size, never the peer's word (pair.md). */
+		if (!mib)
+			mib = DEFAULT_MEMORY_MIB;
+	}
 	if (po.role) {
 		struct chan_config cc = {
+			.creds = po.creds,
+			.check =
+			    po.role == LOGFMT_ROLE_BACKUP ? backup_check : NULL,
 			.out_tee = control__console_tee,
 			.role = po.role,
 			.addr = po.addr,
@@ -731,7 +956,6 @@ int main(int argc, char **argv)
 		return HV_EXIT_USAGE;
 	}
 
-	dom.backend = vcpu__backend(backend);
 	rc = dom.backend->create(&dom);
 	if (rc) {
 		if (po.role == LOGFMT_ROLE_BACKUP)

@@ -47,7 +47,7 @@ struct tls_conn {
 	struct tls_creds *creds; /* NULL: plaintext */
 	gnutls_session_t s;
 	int fd;
-	bool done;	    /* handshake over: the peer is who it says */
+	bool done;	     /* handshake over: the peer is who it says */
 	size_t send_pending; /* bytes of a send that returned EAGAIN */
 	char peer[256];
 };
@@ -76,8 +76,8 @@ static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
 
 /* ---- keys ---------------------------------------------------------------- */
 
-int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
-		   bool force, char *why, size_t why_len)
+int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN], bool force,
+		   char *why, size_t why_len)
 {
 	char text[TLS_KEY_LEN * 2 + 2];
 	int fd, rc = 0;
@@ -98,11 +98,11 @@ int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN],
 	if (fchmod(fd, 0600) ||
 	    write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) ||
 	    fsync(fd))
-		rc = fail(why, why_len, -errno, "%s: %s", path,
-			  strerror(errno));
+		rc =
+		    fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
 	if (close(fd) && !rc)
-		rc = fail(why, why_len, -errno, "%s: %s", path,
-			  strerror(errno));
+		rc =
+		    fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
 	return rc;
 }
 
@@ -294,8 +294,8 @@ int tls__creds_psk(struct tls_creds **creds_r, enum tls_side side,
 	} else {
 		r = gnutls_psk_allocate_server_credentials(&c->psk_srv);
 		if (!r)
-			gnutls_psk_set_server_credentials_function2(
-			    c->psk_srv, psk_lookup);
+			gnutls_psk_set_server_credentials_function2(c->psk_srv,
+								    psk_lookup);
 	}
 	if (r) {
 		tls__creds_free(c);
@@ -550,8 +550,7 @@ int tls__handshake_until(struct tls_conn *t, uint64_t deadline_ns, char *why,
 			return r;
 		r = wait_fd(t->fd, tls__events(t), deadline_ns);
 		if (r)
-			return fail(why, why_len, r,
-				    "TLS handshake: %s",
+			return fail(why, why_len, r, "TLS handshake: %s",
 				    r == -ETIMEDOUT ? "no answer in time"
 						    : strerror(-r));
 	}
@@ -567,7 +566,7 @@ ssize_t tls__send(struct tls_conn *t, const void *buf, size_t len)
 		r = send(t->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r < 0)
 			return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN
-								     : -errno;
+								      : -errno;
 		return r;
 	}
 	if (t->send_pending) {
@@ -597,7 +596,7 @@ ssize_t tls__recv(struct tls_conn *t, void *buf, size_t len)
 		r = recv(t->fd, buf, len, MSG_DONTWAIT);
 		if (r < 0)
 			return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN
-								     : -errno;
+								      : -errno;
 		return r;
 	}
 	r = gnutls_record_recv(t->s, buf, len);
@@ -657,6 +656,21 @@ int tls__recv_all(struct tls_conn *t, void *buf, size_t len,
 		len -= (size_t)r;
 	}
 	return 0;
+}
+
+void tls__shutdown_write(struct tls_conn *t)
+{
+	uint64_t deadline = tls__now_ns() + 1000000000ull;
+
+	/*
+	 * close_notify first: the peer then reads a clean end (0), where a
+	 * bare FIN would read as a truncation attack.
+	 */
+	if (t->s && t->done)
+		while (gnutls_bye(t->s, GNUTLS_SHUT_WR) == GNUTLS_E_AGAIN &&
+		       !wait_fd(t->fd, POLLOUT, deadline))
+			;
+	shutdown(t->fd, SHUT_WR);
 }
 
 const char *tls__peer(const struct tls_conn *t)

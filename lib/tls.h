@@ -137,6 +137,9 @@ int tls__send_all(struct tls_conn *conn, const void *buf, size_t len,
 int tls__recv_all(struct tls_conn *conn, void *buf, size_t len,
 		  uint64_t deadline_ns);
 
+/* This end writes no more: the peer reads its end (0) once all is read. */
+void tls__shutdown_write(struct tls_conn *conn);
+
 /* Who the peer proved to be: its PSK identity or certificate DN. */
 const char *tls__peer(const struct tls_conn *conn);
 

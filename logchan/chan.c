@@ -31,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #include "arbiter.h"
 #include "chan.h"
 #include "log.h"
+#include "tls.h"
 
 /* Unsent bytes the primary buffers before its vCPU waits. */
 #define CHAN_TX_MAX (8u << 20)
@@ -52,9 +54,18 @@
 /* Held console output, and the backup's unreleased tail. */
 #define CHAN_OUT_MAX (16u << 20)
 #define CHAN_RX_CAP (LOGFMT_MAX_RECORD + 65536)
-/* Handshake reads. */
+/* The primary waits this long for the backup's answer after its own wait. */
 #define CHAN_HELLO_S 10
-#define CHAN_BOOT_MAX 2048 /* rx bytes a BOOT record takes at most */
+/*
+ * The backup serves this many handshakes at once (per source address:
+ * CHAN_PENDING_PER_SOURCE), each with CHAN_HANDSHAKE_MS for all of it:
+ * TLS, header, BOOT and HELLO. A few idle connections can then never hold
+ * off the real primary, which connects again while it waits.
+ */
+#define CHAN_PENDING_MAX 32
+#define CHAN_PENDING_PER_SOURCE 8
+#define CHAN_HANDSHAKE_MS 5000
+#define CHAN_OPENING_MAX LOGFMT_OPENING_MAX
 #define CHAN_ARBITER_TIMEOUT_MS 1000
 #define CHAN_ARBITER_RETRY_MS 100
 
@@ -178,6 +189,8 @@ void chan__dispose(struct chan *c)
 	if (c->writer_started)
 		pthread_join(c->writer, NULL);
 	c->thread_started = c->writer_started = false;
+	tls__conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->listen_fd >= 0)
@@ -207,6 +220,16 @@ void chan__dispose(struct chan *c)
 	free(c->seq_end);
 	c->tx = c->rx = c->q = c->tail = NULL;
 	c->seq_ns = c->seq_end = NULL;
+}
+
+/* The connection and its TLS session, gone. */
+static void drop_conn(struct chan *c)
+{
+	tls__conn_free(c->tls);
+	c->tls = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
 }
 
 /* "HOST:PORT" -> addrinfo list (IPv4 or IPv6; "[v6]:port" too). */
@@ -252,73 +275,19 @@ static int set_nonblock(int fd)
 	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
-/* Blocking I/O with a deadline, for the handshake. */
-static int read_full(int fd, void *buf, size_t len, uint64_t deadline)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_ns();
-		ssize_t r;
-
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)((deadline - now) / 1000000 + 1));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (!r)
-			continue;
-		r = read(fd, p, len);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0)
-			return -errno;
-		if (!r)
-			return -ECONNRESET;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			poll(&pfd, 1, 100);
-			continue;
-		}
-		if (r < 0)
-			return -errno;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /*
- * One whole record from a blocking socket into @buf (LOGFMT_MAX_RECORD
- * bytes), decoded into @rec. 0 or -1 with @why.
+ * One whole record from the link into @buf (LOGFMT_MAX_RECORD bytes),
+ * decoded into @rec, by @deadline. 0 or -1 with @why.
  */
-static int read_record(int fd, uint8_t *buf, struct logfmt_record *rec,
-		       uint64_t deadline, struct logfmt_error *why)
+static int read_record(struct tls_conn *t, uint8_t *buf,
+		       struct logfmt_record *rec, uint64_t deadline,
+		       struct logfmt_error *why)
 {
 	uint32_t len;
 	size_t total;
 	int rc;
 
-	rc = read_full(fd, buf, LOGFMT_HEAD_SIZE, deadline);
+	rc = tls__recv_all(t, buf, LOGFMT_HEAD_SIZE, deadline);
 	if (rc)
 		return logfmt__error(why, "reading a record: %s",
 				     strerror(-rc));
@@ -327,8 +296,8 @@ static int read_record(int fd, uint8_t *buf, struct logfmt_record *rec,
 	if (len > LOGFMT_MAX_PAYLOAD)
 		return logfmt__error(why, "a record of %u bytes", len);
 	total = LOGFMT_HEAD_SIZE + ((len + 7u) & ~7u) + LOGFMT_TAIL_SIZE;
-	rc = read_full(fd, buf + LOGFMT_HEAD_SIZE, total - LOGFMT_HEAD_SIZE,
-		       deadline);
+	rc = tls__recv_all(t, buf + LOGFMT_HEAD_SIZE, total - LOGFMT_HEAD_SIZE,
+			   deadline);
 	if (rc)
 		return logfmt__error(why, "reading a record: %s",
 				     strerror(-rc));
@@ -385,6 +354,7 @@ static int start_thread(struct chan *c)
 
 	c->state = CHAN_PAIRED;
 	c->stats.paired_ns = c->last_rx_ns = c->last_tx_ns = now_ns();
+	c->ack_moved_ns = c->replay_moved_ns = c->stats.paired_ns;
 	r = set_nonblock(c->fd);
 	if (!r)
 		r = spawn(&c->thread, chan_thread, c);
@@ -400,6 +370,58 @@ static int start_thread(struct chan *c)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Pairing asks the arbiter first: a (pair, epoch) it already gave to a
+ * node was failed over; a replica of it starting afresh would run a blank
+ * domain under the name of one whose state lives on elsewhere
+ * (pair.md, "Stale replicas"). 0: nobody owns it; -1 after saying why.
+ * No answer is asked again until @deadline.
+ */
+static int check_unowned(struct chan *c, uint64_t deadline)
+{
+	char owner[ARBITER_NODE_MAX + 1], why[256];
+	uint64_t said = 0;
+
+	if (!c->cfg.arbiter)
+		return 0;
+	for (;;) {
+		enum arbiter_answer a = arbiter__query(
+		    c->cfg.arbiter, c->cfg.pair, c->cfg.epoch,
+		    CHAN_ARBITER_TIMEOUT_MS, owner, why, sizeof(why));
+		uint64_t now = now_ns();
+
+		if (a == ARBITER_FREE)
+			return 0;
+		if (a == ARBITER_GRANTED) {
+			pr_err("pair %" PRIu64 " epoch %" PRIu64
+			       " already belongs to node %s (the arbiter "
+			       "%s gave it after a failover): this replica "
+			       "would run a stale domain; not pairing. Start "
+			       "a new pair at epoch %" PRIu64
+			       " or later, or find node %s",
+			       c->cfg.pair, c->cfg.epoch, owner,
+			       arbiter__url(c->cfg.arbiter), c->cfg.epoch + 1,
+			       owner);
+			return -1;
+		}
+		if (now >= deadline) {
+			pr_err("cannot reach the arbiter %s to check pair "
+			       "%" PRIu64 " epoch %" PRIu64 " (%s): not "
+			       "pairing",
+			       arbiter__url(c->cfg.arbiter), c->cfg.pair,
+			       c->cfg.epoch, why);
+			return -1;
+		}
+		if (now - said >= 2000000000ull) {
+			pr_warn("cannot reach the arbiter %s (%s): asking "
+				"again before pairing",
+				arbiter__url(c->cfg.arbiter), why);
+			said = now;
+		}
+		usleep(CHAN_ARBITER_RETRY_MS * 1000);
+	}
 }
 
 /* ---- primary: pairing ------------------------------------------------------
@@ -439,6 +461,33 @@ static int connect_until(const char *addr, uint64_t deadline)
 	}
 }
 
+/*
+ * The backup's TLS handshake, on a fresh connection: 0, 1 to try another
+ * connection (the backup was busy or went away before answering), -1
+ * when it cannot be this pair's backup (it failed to prove the key).
+ */
+static int secure_connect(struct chan *c, uint64_t deadline)
+{
+	char why[256];
+	int rc;
+
+	if (set_nonblock(c->fd) || tls__conn_new(&c->tls, c->cfg.creds, c->fd))
+		return pr_err("log channel: out of memory"), -1;
+	if (!c->cfg.creds)
+		return 0;
+	rc = tls__handshake_until(c->tls, deadline, why, sizeof(why));
+	if (!rc)
+		return 0;
+	if (rc == -EACCES) {
+		pr_err("the peer at %s is not this pair's backup: %s",
+		       c->cfg.addr, why);
+		return -1;
+	}
+	pr_info("backup at %s: %s; connecting again", c->cfg.addr, why);
+	drop_conn(c);
+	return 1;
+}
+
 int chan__connect(struct chan *c, const struct logfmt_header *h,
 		  struct logfmt_record *boot)
 {
@@ -447,17 +496,37 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	struct logfmt_error why;
 	uint64_t deadline =
 	    now_ns() + (uint64_t)c->cfg.connect_s * 1000000000ull;
+	uint64_t hs_ns = 0;
 	long n;
+	int rc;
 
-	c->fd = connect_until(c->cfg.addr, deadline);
-	if (c->fd < 0) {
-		pr_err("cannot reach the backup at %s within %u s: not "
-		       "starting an unprotected domain",
-		       c->cfg.addr, c->cfg.connect_s);
+	if (check_unowned(c, deadline))
+		return -1;
+	do {
+		c->fd = connect_until(c->cfg.addr, deadline);
+		if (c->fd < 0) {
+			pr_err("cannot reach the backup at %s within %u s: "
+			       "not starting an unprotected domain",
+			       c->cfg.addr, c->cfg.connect_s);
+			return -1;
+		}
+		tune_socket(c->fd);
+		hs_ns = now_ns();
+		/* The handshake gets its own time, past a late connect. */
+		rc = secure_connect(c,
+				    now_ns() + CHAN_HANDSHAKE_MS * 1000000ull);
+		if (rc > 0 && now_ns() < deadline)
+			usleep(50000);
+	} while (rc > 0 && now_ns() < deadline);
+	if (rc) {
+		if (rc > 0)
+			pr_err("no handshake with the backup at %s within "
+			       "%u s: not starting an unprotected domain",
+			       c->cfg.addr, c->cfg.connect_s);
 		return -1;
 	}
-	tune_socket(c->fd);
-	/* Step 1: header, BOOT, HELLO, in one write. */
+	hs_ns = now_ns() - hs_ns;
+	/* Step 1: header, BOOT, HELLO, in one write, once authenticated. */
 	logfmt__encode_header(h, hdr);
 	memcpy(c->tx, hdr, sizeof(hdr));
 	c->tx_len = sizeof(hdr);
@@ -478,14 +547,16 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	c->next_seq = 2;
 	c->stats.records = 2;
 	c->stats.bytes = c->tx_len;
-	if (write_full(c->fd, c->tx, c->tx_len)) {
+	rc = tls__send_all(c->tls, c->tx, c->tx_len,
+			   now_ns() + CHAN_HANDSHAKE_MS * 1000000ull);
+	if (rc) {
 		pr_err("log channel: cannot send to the backup at %s: %s",
-		       c->cfg.addr, strerror(errno));
+		       c->cfg.addr, strerror(-rc));
 		return -1;
 	}
 	c->tx_len = 0;
 	/* Step 2: its answer. It builds its domain first: give it time. */
-	if (read_record(c->fd, c->rx, &ans,
+	if (read_record(c->tls, c->rx, &ans,
 			deadline + CHAN_HELLO_S * 1000000000ull, &why)) {
 		pr_err("the backup at %s did not answer: %s", c->cfg.addr,
 		       why.msg);
@@ -515,8 +586,11 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	c->tx_seq = 1; /* the backup's next record */
 	/* The handshake's two records are in: no lag from them. */
 	c->acked = c->replayed = c->next_seq;
-	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64,
-		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch);
+	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64
+		" (%s, handshake %.2f ms)",
+		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch,
+		c->cfg.creds ? "TLS 1.3" : "plaintext: --insecure",
+		hs_ns / 1e6);
 	return start_thread(c);
 }
 
@@ -540,7 +614,8 @@ static int listen_on(struct chan *c)
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 4)) {
+		if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 64) &&
+		    !set_nonblock(fd)) {
 			c->listen_fd = fd;
 			break;
 		}
@@ -554,7 +629,8 @@ static int listen_on(struct chan *c)
 	return 0;
 }
 
-static void refuse(struct chan *c, int fd, const char *why)
+/* The backup's HELLO: accepted (@why NULL) or refused, once authenticated. */
+static void answer(struct chan *c, struct tls_conn *t, const char *why)
 {
 	struct logfmt_record r;
 	uint8_t buf[LOGFMT_HEAD_SIZE + 1024];
@@ -563,115 +639,351 @@ static void refuse(struct chan *c, int fd, const char *why)
 	say_hello(c, &r, why);
 	n = logfmt__encode_record(&r, buf, sizeof(buf));
 	if (n > 0)
-		write_full(fd, buf, (size_t)n);
+		tls__send_all(t, buf, (size_t)n,
+			      now_ns() + CHAN_HANDSHAKE_MS * 1000000ull);
 }
 
-/* Step 1 on a fresh connection: 0, or -1 with @why (refused, if @reply). */
-static int take_primary(struct chan *c, int fd, struct logfmt_header *h,
-			struct logfmt_record *boot, struct logfmt_error *why,
-			bool *reply)
+/* A connection the backup is hearing out (step 1). */
+struct pending {
+	int fd;
+	struct tls_conn *tls;
+	uint64_t deadline;
+	bool authed;
+	size_t len;
+	uint8_t buf[CHAN_OPENING_MAX];
+	struct sockaddr_storage sa;
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+};
+
+static void pending_drop(struct pending **pp)
 {
-	uint64_t deadline = now_ns() + CHAN_HELLO_S * 1000000000ull;
-	uint8_t hdr[LOGFMT_HEADER_SIZE];
+	struct pending *p = *pp;
+
+	tls__conn_free(p->tls);
+	close(p->fd);
+	free(p);
+	*pp = NULL;
+}
+
+static bool same_source(const struct pending *a,
+			const struct sockaddr_storage *sa)
+{
+	if (a->sa.ss_family != sa->ss_family)
+		return false;
+	if (sa->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+	if (sa->ss_family == AF_INET6)
+		return !memcmp(
+		    &((const struct sockaddr_in6 *)&a->sa)->sin6_addr,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    sizeof(struct in6_addr));
+	return false;
+}
+
+/*
+ * What the backup says of connections it turned away: at most 10 lines a
+ * second, then how many it did not show. A flood of them must not flood
+ * the log (the disk) too.
+ */
+static void refused_conn(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static void refused_conn(const char *fmt, ...)
+{
+	static uint64_t window_ns;
+	static unsigned int said, unsaid;
+	uint64_t now = now_ns();
+	char msg[512];
+	va_list ap;
+
+	if (now - window_ns >= 1000000000ull) {
+		if (unsaid)
+			pr_warn("%u more connections turned away in a second "
+				"(not shown)",
+				unsaid);
+		window_ns = now;
+		said = unsaid = 0;
+	}
+	if (said >= 10) {
+		unsaid++;
+		return;
+	}
+	said++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_warn("%s", msg);
+}
+
+static int count_source(struct pending **slots,
+			const struct sockaddr_storage *sa)
+{
+	int i, n = 0;
+
+	for (i = 0; i < CHAN_PENDING_MAX; i++)
+		n += slots[i] && same_source(slots[i], sa);
+	return n;
+}
+
+/*
+ * A slot for a connection from @sa with @same connections already in: a
+ * free one, or, with all taken, that of the oldest connection of the
+ * source holding the most when it holds more than @sa would. A flood
+ * from a few addresses then makes room for a primary from any other at
+ * once, and cannot take it back by reconnecting (found by the security
+ * suite: closing newcomers let reconnecting idle clients starve it). -1:
+ * no room (the newcomer's own source is at its cap, or as big as any).
+ */
+static int find_slot(struct pending **slots, int same)
+{
+	int i, victim = -1, most = 0;
+
+	if (same >= CHAN_PENDING_PER_SOURCE)
+		return -1;
+	for (i = 0; i < CHAN_PENDING_MAX; i++) {
+		int n;
+
+		if (!slots[i])
+			return i;
+		n = count_source(slots, &slots[i]->sa);
+		if (n > most || (n == most && slots[i]->deadline <
+						  slots[victim]->deadline)) {
+			most = n;
+			victim = i;
+		}
+	}
+	if (most <= same + 1)
+		return -1;
+	refused_conn("a connection from %s:%s made room for another source (%d "
+		     "of the %d handshakes were its address's)",
+		     slots[victim]->host, slots[victim]->serv, most,
+		     CHAN_PENDING_MAX);
+	pending_drop(&slots[victim]);
+	return victim;
+}
+
+/* A new connection, if there is room for it. */
+static void take_connection(struct chan *c, struct pending **slots)
+{
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	struct pending *p = NULL;
+	int fd, slot;
+
+	fd = accept4(c->listen_fd, (struct sockaddr *)&sa, &sl,
+		     SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	slot = find_slot(slots, count_source(slots, &sa));
+	if (slot >= 0)
+		p = calloc(1, sizeof(*p));
+	if (!p || tls__conn_new(&p->tls, c->cfg.creds, fd)) {
+		/* Closed unanswered: nothing is told before the key. */
+		free(p);
+		close(fd);
+		return;
+	}
+	p->fd = fd;
+	p->sa = sa;
+	p->deadline = now_ns() + CHAN_HANDSHAKE_MS * 1000000ull;
+	p->authed = !c->cfg.creds;
+	getnameinfo((struct sockaddr *)&sa, sl, p->host, sizeof(p->host),
+		    p->serv, sizeof(p->serv), NI_NUMERICHOST | NI_NUMERICSERV);
+	tune_socket(fd);
+	slots[slot] = p;
+}
+
+/*
+ * Step 1 on one connection, as far as its bytes go: 0 more to come, 1
+ * a primary of this pair running what this backup runs, -1 done with it
+ * (refused: told why only once it proved the key).
+ */
+static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
+		    struct logfmt_record *boot)
+{
 	struct logfmt_record hello;
-	struct logfmt_error e;
+	struct logfmt_error why;
+	char reason[LOGFMT_HELLO_REASON_MAX + 1];
 	int rc;
 
-	*reply = false;
-	rc = read_full(fd, hdr, sizeof(hdr), deadline);
-	if (rc)
-		return logfmt__error(why, "reading its header: %s",
-				     strerror(-rc));
-	if (logfmt__decode_header(hdr, sizeof(hdr), h, &e))
-		return logfmt__error(why, "%s", e.msg);
-	*reply = true;
-	if (!(h->flags & LOGFMT_F_STREAM))
-		return logfmt__error(why, "its header is a file's, not a "
-					  "stream's");
-	if (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch)
-		return logfmt__error(
-		    why,
-		    "it is pair %" PRIu64 " epoch %" PRIu64
-		    ", this backup serves pair %" PRIu64 " epoch %" PRIu64,
-		    h->pair_id, h->epoch, c->cfg.pair, c->cfg.epoch);
-	/* BOOT stays in rx: its command line points there. */
-	if (read_record(fd, c->rx, boot, deadline, &e) ||
-	    logfmt__check_order(&c->order, boot, &e))
-		return logfmt__error(why, "its BOOT record: %s", e.msg);
-	if (read_record(fd, c->rx + CHAN_BOOT_MAX, &hello, deadline, &e) ||
-	    logfmt__check_order(&c->order, &hello, &e))
-		return logfmt__error(why, "its HELLO record: %s", e.msg);
-	if (hello.type != LOGFMT_HELLO ||
-	    hello.u.hello.role != LOGFMT_ROLE_PRIMARY || hello.u.hello.refused)
-		return logfmt__error(why,
-				     "record 1 is %s, not a primary's "
-				     "HELLO",
-				     logfmt__type_name(hello.type));
+	if (!p->authed) {
+		rc = tls__handshake(p->tls, reason, sizeof(reason));
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc) {
+			refused_conn(
+			    "a connection from %s:%s did not prove this "
+			    "pair's key: %s; waiting for another",
+			    p->host, p->serv, reason);
+			return -1;
+		}
+		p->authed = true;
+	}
+	for (;;) {
+		ssize_t r =
+		    tls__recv(p->tls, p->buf + p->len, sizeof(p->buf) - p->len);
+
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			refused_conn(
+			    "a connection from %s:%s closed before its "
+			    "HELLO; waiting for another",
+			    p->host, p->serv);
+			return -1;
+		}
+		p->len += (size_t)r;
+		if (p->len == sizeof(p->buf))
+			break;
+	}
+	rc = logfmt__decode_opening(p->buf, p->len, h, boot, &hello, &why);
+	if (!rc)
+		return 0;
+	if (rc < 0)
+		goto refused;
 	copy_node(c->peer, &hello.u.hello);
-	if (!strcmp(c->peer, c->cfg.node))
-		return logfmt__error(why,
-				     "it has this replica's node id %s: the "
-				     "arbiter could not tell the two apart",
-				     c->peer);
-	return 0;
+	if (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch) {
+		logfmt__error(&why,
+			      "it is pair %" PRIu64 " epoch %" PRIu64
+			      ", this backup serves pair %" PRIu64
+			      " epoch %" PRIu64,
+			      h->pair_id, h->epoch, c->cfg.pair, c->cfg.epoch);
+		goto refused;
+	}
+	if (!strcmp(c->peer, c->cfg.node)) {
+		logfmt__error(&why,
+			      "it has this replica's node id %s: the arbiter "
+			      "could not tell the two apart",
+			      c->peer);
+		goto refused;
+	}
+	if (c->cfg.check &&
+	    c->cfg.check(c->cfg.opaque, h, boot, reason, sizeof(reason))) {
+		logfmt__error(&why, "%s", reason);
+		goto refused;
+	}
+	return 1;
+refused:
+	refused_conn(
+	    "a connection from %s:%s is not a primary of this pair: %s; "
+	    "waiting for another",
+	    p->host, p->serv, why.msg);
+	answer(c, p->tls, why.msg);
+	return -1;
 }
 
 int chan__accept(struct chan *c, struct logfmt_header *h_r,
 		 struct logfmt_record *boot_r)
 {
+	struct pending *slots[CHAN_PENDING_MAX] = { NULL };
+	struct logfmt_record hello;
+	struct logfmt_error why;
+	int i, won = -1;
+
 	if (listen_on(c))
 		return -1;
+	if (!c->cfg.creds)
+		pr_warn("--insecure: the log channel is plaintext and "
+			"unauthenticated: anyone who reaches %s can pose as "
+			"the primary",
+			c->cfg.addr);
 	pr_info("waiting for the primary on %s (pair %" PRIu64 " epoch %" PRIu64
 		")",
 		c->cfg.addr, c->cfg.pair, c->cfg.epoch);
-	for (;;) {
-		struct sockaddr_storage sa;
-		socklen_t sl = sizeof(sa);
-		char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
-		struct logfmt_error why;
-		bool reply;
-		int fd;
+	while (won < 0) {
+		struct pollfd pfd[CHAN_PENDING_MAX + 1];
+		uint64_t now = now_ns();
+		int timeout = 1000;
 
-		fd = accept4(c->listen_fd, (struct sockaddr *)&sa, &sl,
-			     SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+		pfd[0] =
+		    (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
+		for (i = 0; i < CHAN_PENDING_MAX; i++) {
+			struct pending *p = slots[i];
+
+			pfd[i + 1] = (struct pollfd){ .fd = -1 };
+			if (!p)
 				continue;
-			pr_err("accept on %s: %s", c->cfg.addr,
-			       strerror(errno));
-			return -1;
+			if (now >= p->deadline) {
+				refused_conn("a connection from %s:%s sent no "
+					     "HELLO within %d ms; waiting for "
+					     "another",
+					     p->host, p->serv,
+					     CHAN_HANDSHAKE_MS);
+				pending_drop(&slots[i]);
+				continue;
+			}
+			pfd[i + 1].fd = p->fd;
+			pfd[i + 1].events =
+			    p->authed ? POLLIN : tls__events(p->tls);
+			if ((p->deadline - now) / 1000000 + 1 <
+			    (uint64_t)timeout)
+				timeout =
+				    (int)((p->deadline - now) / 1000000 + 1);
+			if (p->authed && tls__pending(p->tls))
+				timeout = 0;
 		}
-		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host),
-			    serv, sizeof(serv),
-			    NI_NUMERICHOST | NI_NUMERICSERV);
-		tune_socket(fd);
-		c->order = (struct logfmt_order){ 0 };
-		if (take_primary(c, fd, h_r, boot_r, &why, &reply) == 0) {
-			c->fd = fd;
-			close(c->listen_fd);
-			c->listen_fd = -1;
-			pr_info("primary %s connected from %s:%s", c->peer,
-				host, serv);
-			return 0;
+		if (poll(pfd, CHAN_PENDING_MAX + 1, timeout) < 0 &&
+		    errno != EINTR) {
+			pr_err("poll on %s: %s", c->cfg.addr, strerror(errno));
+			break;
 		}
-		pr_warn("a connection from %s:%s is not a primary of this "
-			"pair: %s; waiting for another",
-			host, serv, why.msg);
-		if (reply)
-			refuse(c, fd, why.msg);
-		close(fd);
+		if (pfd[0].revents & POLLIN)
+			take_connection(c, slots);
+		for (i = 0; i < CHAN_PENDING_MAX && won < 0; i++) {
+			int rc;
+
+			if (!slots[i] || (!pfd[i + 1].revents &&
+					  !(slots[i]->authed &&
+					    tls__pending(slots[i]->tls))))
+				continue;
+			rc = hear_out(c, slots[i], h_r, boot_r);
+			if (rc > 0)
+				won = i;
+			else if (rc < 0)
+				pending_drop(&slots[i]);
+		}
 	}
+	for (i = 0; i < CHAN_PENDING_MAX; i++)
+		if (slots[i] && i != won)
+			pending_drop(&slots[i]);
+	close(c->listen_fd);
+	c->listen_fd = -1;
+	if (won < 0)
+		return -1;
+	/* BOOT's command line points into rx: the opening moves there. */
+	memcpy(c->rx, slots[won]->buf, slots[won]->len);
+	if (logfmt__decode_opening(c->rx, slots[won]->len, h_r, boot_r, &hello,
+				   &why) != 1) {
+		pending_drop(&slots[won]);
+		return -1;
+	}
+	c->order = (struct logfmt_order){ 0 };
+	logfmt__check_order(&c->order, boot_r, &why);
+	logfmt__check_order(&c->order, &hello, &why);
+	c->fd = slots[won]->fd;
+	c->tls = slots[won]->tls;
+	pr_info("primary %s connected from %s:%s%s", c->peer, slots[won]->host,
+		slots[won]->serv, c->cfg.creds ? "" : " (plaintext)");
+	free(slots[won]);
+	if (check_unowned(c, now_ns() +
+				 (uint64_t)c->cfg.connect_s * 1000000000ull)) {
+		answer(c, c->tls,
+		       "this backup's arbiter says the pair "
+		       "belongs to another node at this epoch");
+		drop_conn(c);
+		return -1;
+	}
+	return 0;
 }
 
 int chan__answer(struct chan *c, const char *refusal)
 {
 	if (refusal) {
-		refuse(c, c->fd, refusal);
-		close(c->fd);
-		c->fd = -1;
+		answer(c, c->tls, refusal);
+		drop_conn(c);
 		return 0;
 	}
-	refuse(c, c->fd, NULL);
+	answer(c, c->tls, NULL);
 	c->tx_seq = 1;
 	/* What the handshake delivered: BOOT and HELLO. */
 	c->peer_progress = 0;
@@ -700,10 +1012,7 @@ static void peer_failed(struct chan *c, const char *fmt, ...)
 	va_end(ap);
 	c->state = CHAN_ASKING;
 	c->stats.silent_ns = c->last_rx_ns;
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
+	drop_conn(c);
 	pthread_cond_broadcast(&c->cond);
 	pr_warn("%s %s: %s; asking the arbiter %s for pair %" PRIu64
 		" epoch %" PRIu64,
@@ -796,15 +1105,14 @@ static int flush_tx(struct chan *c)
 {
 	while (c->tx_off < c->tx_len) {
 		ssize_t r =
-		    send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		    tls__send(c->tls, c->tx + c->tx_off, c->tx_len - c->tx_off);
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
+		if (r == -EAGAIN)
 			break;
-		if (r < 0)
-			return -errno;
+		if (r < 0) {
+			errno = (int)-r;
+			return (int)r;
+		}
 		c->tx_off += (size_t)r;
 		c->sent_total += (uint64_t)r;
 		c->stats.bytes += (uint64_t)r;
@@ -997,6 +1305,10 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 		return;
 	}
 	if (a->received > c->acked)
+		c->ack_moved_ns = now;
+	if (a->replayed > c->replayed)
+		c->replay_moved_ns = now;
+	if (a->received > c->acked)
 		c->acked = a->received;
 	if (a->replayed > c->replayed)
 		c->replayed = a->replayed;
@@ -1010,8 +1322,7 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 /* Lock held: the stream ended as it should (step 4). */
 static void closed(struct chan *c)
 {
-	close(c->fd);
-	c->fd = -1;
+	drop_conn(c);
 	c->state = CHAN_CLOSED;
 	c->stats.state = c->state;
 	pthread_cond_broadcast(&c->cond);
@@ -1039,12 +1350,11 @@ static bool read_peer(struct chan *c)
 		if (c->cfg.role == LOGFMT_ROLE_BACKUP &&
 		    c->q_len - c->q_off >= CHAN_QUEUE_MAX)
 			break;
-		r = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len,
-			 MSG_DONTWAIT);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
+		r = tls__recv(c->tls, c->rx + c->rx_len, c->rx_cap - c->rx_len);
+		if (r == -EAGAIN)
 			break;
+		if (r < 0)
+			errno = (int)-r;
 		/*
 		 * Step 4: the primary's last word, then its close; or, once
 		 * the primary has closed its side, however the backup goes.
@@ -1292,6 +1602,50 @@ static void queue_control(struct chan *c, uint64_t now)
 	}
 }
 
+/*
+ * Primary, lock held: liveness is progress, not heartbeats. A backup that
+ * answers but does not take the records it was sent (acked stands still)
+ * or, while the guest waits for it, does not replay them (replayed stands
+ * still) holds the domain up as surely as a dead one: it has failed.
+ * Each clock runs only while the backup owes that: records it was sent
+ * and has not acknowledged; replay the held guest waits for. Receipt is
+ * the channel thread's, prompt: the timeout. Replay stands still while a
+ * healthy backup runs a long stretch of guest code between two exits, up
+ * to its lag: twice the timeout plus --max-lag-ms. NULL, or what it
+ * failed to do, and for how long (@ms_r).
+ */
+static const char *backup_stalled(struct chan *c, uint64_t now,
+				  uint64_t timeout, uint64_t *ms_r)
+{
+	uint64_t replay_bound = 2 * timeout + c->cfg.max_lag_ms * 1000000ull;
+
+	bool unacked = c->acked < c->next_seq &&
+		       c->seq_end[c->acked % CHAN_SEQ_RING] <= c->sent_total;
+
+	if (!unacked)
+		c->ack_moved_ns = now;
+	if (!c->throttling)
+		c->replay_moved_ns = now;
+	if (now - c->ack_moved_ns > timeout) {
+		*ms_r = (now - c->ack_moved_ns) / 1000000;
+		return "acknowledged none of the records it was sent";
+	}
+	if (now - c->replay_moved_ns > replay_bound) {
+		*ms_r = (now - c->replay_moved_ns) / 1000000;
+		return "replayed nothing while the guest waited for it";
+	}
+	return NULL;
+}
+
+/* Lock held: the vCPU waits for the backup (a stall's clock starts). */
+static void hold_begin(struct chan *c)
+{
+	if (!c->throttling) {
+		c->throttling = true;
+		c->replay_moved_ns = now_ns();
+	}
+}
+
 static void *chan_thread(void *arg)
 {
 	struct chan *c = arg;
@@ -1304,7 +1658,8 @@ static void *chan_thread(void *arg)
 		struct pollfd pfd[2] = { { .fd = c->wake_fd, .events = POLLIN },
 					 { .fd = -1 } };
 		int wait_ms = (int)c->cfg.heartbeat_ms / 2 + 1;
-		uint64_t junk;
+		const char *stall;
+		uint64_t junk, stall_ms = 0;
 
 		if (c->state == CHAN_ALONE && !backup) {
 			release_output(c);
@@ -1333,6 +1688,19 @@ static void *chan_thread(void *arg)
 					    (now - c->last_rx_ns) / 1000000);
 				continue;
 			}
+			stall =
+			    backup ? NULL
+				   : backup_stalled(c, now, timeout, &stall_ms);
+			if (stall && !c->final_sent) {
+				peer_failed(c,
+					    "%s for %" PRIu64
+					    " ms (acknowledged %" PRIu64
+					    ", replayed %" PRIu64 " of %" PRIu64
+					    ")",
+					    stall, stall_ms, c->acked,
+					    c->replayed, c->next_seq);
+				continue;
+			}
 			/* A primary that says END must close soon after. */
 			if (backup && c->got_end && !c->peer_closed &&
 			    now - c->end_rx_ns > 20 * timeout + 5000000000ull) {
@@ -1358,7 +1726,7 @@ static void *chan_thread(void *arg)
 			/* Step 4: the last word is out: close our side. */
 			if (!backup && c->final_sent && c->tx_len == 0 &&
 			    !c->shut_wr) {
-				shutdown(c->fd, SHUT_WR);
+				tls__shutdown_write(c->tls);
 				c->shut_wr = true;
 			}
 			/*
@@ -1376,6 +1744,9 @@ static void *chan_thread(void *arg)
 		} else if (c->state != CHAN_ALONE || backup) {
 			break;
 		}
+		if (pfd[1].fd >= 0 && (pfd[1].events & POLLIN) &&
+		    tls__pending(c->tls))
+			wait_ms = 0;
 		c->sleeping = true;
 		pthread_mutex_unlock(&c->lock);
 		if (poll(pfd, 2, wait_ms) > 0 && (pfd[0].revents & POLLIN) &&
@@ -1383,8 +1754,10 @@ static void *chan_thread(void *arg)
 			junk = 0;
 		pthread_mutex_lock(&c->lock);
 		c->sleeping = false;
+		/* Bytes TLS decrypted already wait in it, not in the socket. */
 		if (c->state != CHAN_PAIRED || pfd[1].fd < 0 ||
-		    !(pfd[1].events & POLLIN) || !pfd[1].revents ||
+		    !(pfd[1].events & POLLIN) ||
+		    (!pfd[1].revents && !tls__pending(c->tls)) ||
 		    now_ns() - c->last_rx_ns > timeout)
 			continue;
 		read_peer(c);
@@ -1418,8 +1791,10 @@ int chan__append(struct chan *c, struct logfmt_record *rec)
 		if (c->tx_len - c->tx_off + need <= CHAN_TX_MAX &&
 		    c->next_seq - c->replayed < CHAN_SEQ_RING - 64)
 			break;
+		hold_begin(c);
 		timed_wait(c, 100);
 	}
+	c->throttling = false;
 	if (c->tx_off && c->tx_len + need > c->tx_cap) {
 		memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
 		c->tx_len -= c->tx_off;
@@ -1555,8 +1930,11 @@ bool chan__throttle(struct chan *c, unsigned int wait_ms,
 			    lag / 1e6, c->cfg.max_lag_ms);
 			c->throttle_said = now;
 		}
+		hold_begin(c);
 		timed_wait(c, wait_ms);
 		c->stats.throttled_ns += now_ns() - now;
+	} else {
+		c->throttling = false;
 	}
 	*state_r = c->state;
 	pthread_mutex_unlock(&c->lock);
@@ -1756,6 +2134,16 @@ int chan__finish_backup(struct chan *c)
 /* ---- both
  * -------------------------------------------------------------------- */
 
+bool chan__held(struct chan *c)
+{
+	bool held;
+
+	pthread_mutex_lock(&c->lock);
+	held = c->throttling && c->state == CHAN_PAIRED;
+	pthread_mutex_unlock(&c->lock);
+	return held;
+}
+
 enum chan_state chan__state(struct chan *c)
 {
 	enum chan_state s;
@@ -1775,6 +2163,7 @@ void chan__get_stats(struct chan *c, struct chan_stats *s)
 		s->acked = c->acked;
 		s->replayed = c->replayed;
 		s->lag_ns = lag_ns(c, now_ns());
+		s->held = c->throttling && c->state == CHAN_PAIRED;
 	} else {
 		s->acked = c->order.next_seq;
 		s->replayed = replayed_count(c);

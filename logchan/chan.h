@@ -35,6 +35,8 @@
 #include "logfmt.h"
 
 struct arbiter;
+struct tls_conn;
+struct tls_creds;
 
 /* Defaults: Documentation/pair.md says why. */
 #define CHAN_DEFAULT_HEARTBEAT_MS 10
@@ -64,6 +66,19 @@ struct chan_config {
 	unsigned int heartbeat_ms, timeout_ms, max_lag_ms;
 	unsigned int connect_s; /* primary: how long to try to pair */
 	struct arbiter *arbiter;
+	/*
+	 * The link's credentials (lib/tls.h): this domain's PSK or x509.
+	 * NULL only for an explicit --insecure (plaintext).
+	 */
+	struct tls_creds *creds;
+	/*
+	 * Backup: does the primary that proved the key run what this backup
+	 * runs (image, memory, ABI, CPUID, command line, vif)? 0 yes, else
+	 * the refusal in @why; the backup then waits for another primary.
+	 */
+	int (*check)(void *opaque, const struct logfmt_header *h,
+		     const struct logfmt_record *boot, char *why,
+		     size_t why_len);
 	int out_fd; /* where released console output goes; -1: nowhere */
 	/* Released network frames go here (the channel thread). */
 	void (*frame_out)(void *opaque, const void *frame, size_t len);
@@ -96,6 +111,8 @@ struct chan_stats {
 	uint64_t paired_ns;  /* when the pair formed (monotonic) */
 	uint64_t silent_ns;  /* when the peer was last heard, at failure */
 	uint64_t decided_ns; /* when the arbiter answered */
+	uint64_t stalled_ns; /* primary: the backup's position stood still */
+	bool held;	     /* primary: the guest waits for the backup now */
 	enum chan_state state;
 };
 
@@ -103,9 +120,10 @@ struct chan_out; /* a held chunk of console output */
 
 struct chan {
 	struct chan_config cfg;
-	int fd;	       /* the connection */
-	int listen_fd; /* backup, until paired */
-	int wake_fd;   /* eventfd: wakes the channel thread */
+	int fd;		      /* the connection */
+	struct tls_conn *tls; /* on fd: all its bytes go through it */
+	int listen_fd;	      /* backup, until paired */
+	int wake_fd;	      /* eventfd: wakes the channel thread */
 	pthread_t thread;
 	bool thread_started;
 	char peer[LOGFMT_HELLO_NODE_MAX + 1];
@@ -125,7 +143,10 @@ struct chan {
 	uint64_t next_seq, last_ordinal;
 	uint64_t progress, progress_sent;
 	uint64_t acked, replayed; /* the backup's counts */
-	uint64_t *seq_ns;	  /* append time by seq % CHAN_SEQ_RING */
+	/* When acked (replayed) last moved, or was owed nothing. */
+	uint64_t ack_moved_ns, replay_moved_ns;
+	bool throttling;  /* the vCPU waits in chan__throttle() */
+	uint64_t *seq_ns; /* append time by seq % CHAN_SEQ_RING */
 	struct chan_out *out_head, *out_tail; /* held: not yet acked */
 	struct chan_out *w_head, *w_tail;     /* acked: for the writer */
 	size_t out_bytes;		      /* held or being written */
@@ -257,6 +278,8 @@ uint64_t chan__emit_tail(struct chan *c);
 int chan__finish_backup(struct chan *c);
 
 enum chan_state chan__state(struct chan *c);
+/* Primary: the guest waits for the backup now (lag, or a full buffer). */
+bool chan__held(struct chan *c);
 /* Primary: it sent HANDOVER; backup: it received one (pvft promote). */
 bool chan__handed_over(struct chan *c);
 void chan__get_stats(struct chan *c, struct chan_stats *s);

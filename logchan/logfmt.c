@@ -888,3 +888,46 @@ int logfmt__check_order(struct logfmt_order *o, const struct logfmt_record *rec,
 	o->ended |= rec->type == LOGFMT_END;
 	return 0;
 }
+
+int logfmt__decode_opening(const uint8_t *buf, size_t len,
+			   struct logfmt_header *h, struct logfmt_record *boot,
+			   struct logfmt_record *hello,
+			   struct logfmt_error *why)
+{
+	struct logfmt_order order = { 0 };
+	struct logfmt_error e;
+	size_t off = LOGFMT_HEADER_SIZE;
+	long n;
+
+	if (len < LOGFMT_HEADER_SIZE)
+		return 0;
+	if (logfmt__decode_header(buf, LOGFMT_HEADER_SIZE, h, &e))
+		return logfmt__error(why, "%s", e.msg);
+	if (!(h->flags & LOGFMT_F_STREAM))
+		return logfmt__error(why, "its header is a file's, not a "
+					  "stream's");
+	n = logfmt__decode_record(buf + off, len - off, boot, &e);
+	if (!n && len - off < LOGFMT_OPENING_BOOT_MAX)
+		return 0;
+	if (n <= 0 || (size_t)n > LOGFMT_OPENING_BOOT_MAX ||
+	    logfmt__check_order(&order, boot, &e))
+		return logfmt__error(why, "its BOOT record: %s",
+				     n ? e.msg : "too long");
+	off += (size_t)n;
+	n = logfmt__decode_record(buf + off, len - off, hello, &e);
+	if (!n && len < LOGFMT_OPENING_MAX)
+		return 0;
+	if (n <= 0 || logfmt__check_order(&order, hello, &e))
+		return logfmt__error(why, "its HELLO record: %s",
+				     n ? e.msg : "too long");
+	if (hello->type != LOGFMT_HELLO ||
+	    hello->u.hello.role != LOGFMT_ROLE_PRIMARY ||
+	    hello->u.hello.refused)
+		return logfmt__error(why,
+				     "record 1 is %s, not a primary's HELLO",
+				     logfmt__type_name(hello->type));
+	if (off + (size_t)n != len)
+		return logfmt__error(why, "bytes after its HELLO, before "
+					  "the backup answered");
+	return 1;
+}

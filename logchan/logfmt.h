@@ -305,4 +305,18 @@ struct logfmt_order {
 int logfmt__check_order(struct logfmt_order *o, const struct logfmt_record *rec,
 			struct logfmt_error *err);
 
+/*
+ * A stream's opening, as the backup takes it from a primary that proved
+ * the key: header (a stream's), BOOT (at most LOGFMT_OPENING_BOOT_MAX
+ * bytes), a primary's HELLO, and nothing after it, in at most
+ * LOGFMT_OPENING_MAX bytes. 1 complete (@boot's command line and @hello's
+ * node point into @buf), 0 more bytes needed, -1 with @why.
+ */
+#define LOGFMT_OPENING_BOOT_MAX 2048
+#define LOGFMT_OPENING_MAX (LOGFMT_HEADER_SIZE + LOGFMT_OPENING_BOOT_MAX + 1024)
+int logfmt__decode_opening(const uint8_t *buf, size_t len,
+			   struct logfmt_header *h, struct logfmt_record *boot,
+			   struct logfmt_record *hello,
+			   struct logfmt_error *why);
+
 #endif /* PVFT_LOGCHAN_LOGFMT_H */

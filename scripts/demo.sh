@@ -33,6 +33,9 @@ step "...or, without one, pvft-hv does, in one line" \
 # Record/replay: the same run twice, bit for bit, from its log.
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+make_key "$logs/domain.key"
 step "record chaos: every nondeterministic input goes to a log" \
 	"$HV" --record "$logs/chaos.log" --cmdline rounds=50 "$G/chaos.elf"
 step "replay it: the same output, digests checked, no timers waited for" \
@@ -58,12 +61,14 @@ pair_demo() {
 		2>"$logs/arbiter.err" &
 	pids+=($!)
 	"$HV" --role backup --listen "127.0.0.1:$bport" --pair 1 --node backup \
-		--arbiter "pvft://127.0.0.1:$aport" --cmdline "n=$n" "$G/count.elf" \
+		--arbiter "pvft://127.0.0.1:$aport" --key "$logs/domain.key" \
+		--cmdline "n=$n" "$G/count.elf" \
 		>"$logs/backup.out" 2>"$logs/backup.err" </dev/null &
 	local bpid=$!
 	pids+=("$bpid")
 	"$HV" --role primary --peer "127.0.0.1:$bport" --pair 1 --node primary \
-		--arbiter "pvft://127.0.0.1:$aport" --cmdline "n=$n" "$G/count.elf" \
+		--arbiter "pvft://127.0.0.1:$aport" --key "$logs/domain.key" \
+		--cmdline "n=$n" "$G/count.elf" \
 		>"$logs/primary.out" 2>"$logs/primary.err" </dev/null &
 	local ppid=$!
 	pids+=("$ppid")

@@ -42,6 +42,7 @@ run_suite net tests/net/run.sh "$build"
 run_suite tools tests/tools/test-faultproxy.sh "$build"
 run_suite kv-client tests/tools/test-kv-client.sh "$build"
 run_suite seqcheck tests/pair/test-seqcheck.sh
+run_suite security tests/security/run.sh "$build"
 run_suite arbiter tests/arbiter/run.sh "$build"
 run_suite toolstack tests/toolstack/run.sh "$build"
 run_suite operations tests/toolstack/test-operations.sh "$build"

@@ -108,6 +108,37 @@ static void check_records(uint8_t *buf, size_t size, bool resign)
 	}
 }
 
+/*
+ * The backup's decoder of a primary's opening (the pairing handshake after
+ * TLS): every prefix of the input, as the bytes trickle in; a complete
+ * opening's pointers lie inside the input.
+ */
+static void check_opening(const uint8_t *buf, size_t size)
+{
+	struct logfmt_header h;
+	struct logfmt_record boot, hello;
+	struct logfmt_error why;
+	size_t n = size < LOGFMT_OPENING_MAX ? size : LOGFMT_OPENING_MAX;
+
+	for (size_t len = 0; len <= n; len += len < 256 ? 1 : 61) {
+		int rc =
+		    logfmt__decode_opening(buf, len, &h, &boot, &hello, &why);
+
+		if (rc < 0 && !why.msg[0])
+			abort();
+		if (rc == 1 && (boot.u.boot.cmdline_len > len ||
+				(boot.u.boot.cmdline_len &&
+				 ((const uint8_t *)boot.u.boot.cmdline < buf ||
+				  (const uint8_t *)boot.u.boot.cmdline +
+					  boot.u.boot.cmdline_len >
+				      buf + len)) ||
+				hello.type != LOGFMT_HELLO))
+			abort();
+		if (rc)
+			break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* An exact-size copy: ASan sees any read past the input. */
@@ -121,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_header(buf, size, resign);
 		check_records(buf, size, resign);
 	}
+	check_opening(buf, size);
 	free(buf);
 	return 0;
 }

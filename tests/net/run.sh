@@ -78,6 +78,10 @@ ns=pvft$$ # namespace prefix: ${ns}sw, ${ns}h1, ...
 tmp=$(mktemp -d)
 t=$tmp/t # the current test's files
 mkdir "$t"
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+make_key "$tmp/domain.key"
+PAIR_ARGS+=(--key "$tmp/domain.key") # every pair runs over TLS
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
 declare -A rcs  # ... and their exit statuses, once ended

@@ -36,6 +36,10 @@ CALM=(--timeout-ms 1000)
 tmp=$(mktemp -d)
 t=$tmp/t # the current test's files
 mkdir "$t"
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+KEY=$tmp/domain.key # both replicas' --key: every pair runs over TLS
+make_key "$KEY"
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
 declare -A rcs  # ... and their exit statuses, once ended
@@ -218,7 +222,7 @@ start_backup() {
 	free_port
 	bport=$port
 	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 	wait_for "$name" 'waiting for the primary on' 60
 }
@@ -228,7 +232,7 @@ start_backup() {
 start_primary() {
 	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
 	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 }
 
@@ -566,7 +570,11 @@ t_arbiter_unreachable() {
 	free_port
 	aport=$port
 	URL=pvft://127.0.0.1:$aport
-	start_pair count "$COUNT" && wait_output p 500 || return 1
+	# Pairing asks the arbiter (pair.md, stale replicas): it is there
+	# then, and gone when the primary fails.
+	start_arbiter a "$t/arb" "$aport" && start_pair count "$COUNT" &&
+		wait_output p 500 || return 1
+	kill9 a
 	kill9 p
 	wait_for b 'cannot reach the arbiter' || return 1
 	sleep 3
@@ -579,10 +587,11 @@ t_arbiter_unreachable() {
 
 # --- refusals ---------------------------------------------------------------
 
-# complete_with PORT: a right primary for the backup b still waiting on
-# PORT: the pair runs to its end.
+# complete_with PORT [pvft-hv args]: a right primary for the backup b
+# still waiting on PORT: the pair runs to its end.
 complete_with() {
-	start_primary p2 count "n=200 sleep_us=0" "$1" "${CALM[@]}" || return 1
+	local port=$1; shift
+	start_primary p2 count "n=200 sleep_us=0" "$port" "${CALM[@]}" "$@" || return 1
 	wait_end p2 && wait_end b && rc_is p2 0 && rc_is b 0 || return 1
 	seq 1 200 | cmp -s - "$t/p2.out" || { why="p2: stdout is not seq 1 200"; return 1; }
 	err_has b 'the run matches its recording'
@@ -594,7 +603,7 @@ t_refuse_pair_id() {
 	new_pair
 	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" || return 1
 	spawn p "$HV" --role primary --peer "127.0.0.1:$bport" --pair $((pair_id + 1000)) \
-		--node p --arbiter "$URL" "${CALM[@]}" --cmdline "n=200 sleep_us=0" "$G/count.elf"
+		--node p --arbiter "$URL" --key "$KEY" "${CALM[@]}" --cmdline "n=200 sleep_us=0" "$G/count.elf"
 	wait_end p && rc_is p 9 && err_has p 'refused the pair: .*pair '"$((pair_id + 1000))" &&
 		out_empty p && wait_for b 'is not a primary of this pair' || return 1
 	running b || { why="b ended after the refusal"; return 1; }
@@ -608,8 +617,11 @@ t_refuse_cmdline() {
 	new_pair
 	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" &&
 		start_primary p count "n=201 sleep_us=0" "$bport" "${CALM[@]}" || return 1
-	wait_end p && wait_end b && rc_is p 9 && rc_is b 9 || return 1
-	err_has p 'refused the pair: .*cmdline' && err_has b 'cmdline' && out_empty p && out_empty b
+	# Refused, and the backup waits on for the right primary (pair.md).
+	wait_end p && rc_is p 9 || return 1
+	err_has p 'refused the pair: .*cmdline' && wait_for b 'cmdline' && out_empty p || return 1
+	running b || { why="b ended after refusing a primary"; return 1; }
+	complete_with "$bport"
 }
 
 t_refuse_memory() {
@@ -617,18 +629,22 @@ t_refuse_memory() {
 	new_pair
 	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" -m 32 &&
 		start_primary p count "n=200 sleep_us=0" "$bport" "${CALM[@]}" -m 64 || return 1
-	wait_end p && wait_end b && rc_is p 9 && rc_is b 9 || return 1
-	err_has p 'refused the pair: .*memory' && err_has b 'memory' && out_empty p && out_empty b
+	wait_end p && rc_is p 9 || return 1
+	err_has p 'refused the pair: .*memory' && wait_for b 'memory' && out_empty p || return 1
+	running b || { why="b ended after refusing a primary"; return 1; }
+	complete_with "$bport" -m 32
 }
 
 # Another guest image: its hash differs.
 t_refuse_image() {
 	arbiter_up || return 1
 	new_pair
-	start_backup b count "" "${CALM[@]}" &&
-		start_primary p hello "" "$bport" "${CALM[@]}" || return 1
-	wait_end p && wait_end b && rc_is p 9 && rc_is b 9 || return 1
-	err_has p 'refused the pair: .*image' && out_empty p && out_empty b
+	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" &&
+		start_primary p hello "n=200 sleep_us=0" "$bport" "${CALM[@]}" || return 1
+	wait_end p && rc_is p 9 || return 1
+	err_has p 'refused the pair: .*image' && out_empty p || return 1
+	running b || { why="b ended after refusing a primary"; return 1; }
+	complete_with "$bport"
 }
 
 # Nobody listens: after --connect-timeout, 9; no guest runs unprotected.
@@ -647,7 +663,7 @@ t_refuse_junk() {
 	new_pair
 	start_backup b count "n=200 sleep_us=0" "${CALM[@]}" || return 1
 	head -c 4096 /dev/urandom >"/dev/tcp/127.0.0.1/$bport" 2>/dev/null
-	wait_for b 'is not a primary of this pair' || return 1
+	wait_for b 'did not prove this pair.s key' || return 1
 	running b || { why="b ended after the junk"; return 1; }
 	complete_with "$bport"
 }

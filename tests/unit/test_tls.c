@@ -80,11 +80,14 @@ static void test_bad_key_files(void)
 	static const char *const bad[] = {
 		"",
 		"0123",
-		"zz00000000000000000000000000000000000000000000000000000000000000"
+		"zz000000000000000000000000000000000000000000000000000000000000"
+		"00"
 		"\n",
-		"00000000000000000000000000000000000000000000000000000000000000000"
+		"00000000000000000000000000000000000000000000000000000000000000"
+		"000"
 		"\n",
-		"0000000000000000000000000000000000000000000000000000000000000000"
+		"00000000000000000000000000000000000000000000000000000000000000"
+		"00"
 		"\n\n",
 	};
 	char p[256], why[256];
@@ -94,8 +97,7 @@ static void test_bad_key_files(void)
 	path_of(p, sizeof(p), "bad.key");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_file(p, bad[i], 0600);
-		CU_ASSERT_EQUAL(tls__load_key(p, k, why, sizeof(why)),
-				-EINVAL);
+		CU_ASSERT_EQUAL(tls__load_key(p, k, why, sizeof(why)), -EINVAL);
 	}
 	write_file(p,
 		   "00112233445566778899aabbccddeeffFFEEDDCCBBAA99887766554433"
@@ -163,10 +165,10 @@ static void try_psk(const uint8_t *ck, const char *cid, const uint8_t *sk,
 	int sv[2], rc, rs;
 
 	pair_fds(sv);
-	CU_ASSERT_FATAL(tls__creds_psk(&cc, TLS_CLIENT, cid, ck, why,
-				       sizeof(why)) == 0);
-	CU_ASSERT_FATAL(tls__creds_psk(&sc, TLS_SERVER, sid, sk, why,
-				       sizeof(why)) == 0);
+	CU_ASSERT_FATAL(
+	    tls__creds_psk(&cc, TLS_CLIENT, cid, ck, why, sizeof(why)) == 0);
+	CU_ASSERT_FATAL(
+	    tls__creds_psk(&sc, TLS_SERVER, sid, sk, why, sizeof(why)) == 0);
 	CU_ASSERT_FATAL(tls__conn_new(&c, cc, sv[0]) == 0);
 	CU_ASSERT_FATAL(tls__conn_new(&s, sc, sv[1]) == 0);
 	/* Before the handshake, nothing goes out. */
@@ -177,14 +179,12 @@ static void try_psk(const uint8_t *ck, const char *cid, const uint8_t *sk,
 		CU_ASSERT_EQUAL(rs, 0);
 		CU_ASSERT_STRING_EQUAL(tls__peer(s), cid);
 		CU_ASSERT_EQUAL(tls__send(c, "hello", 5), 5);
-		CU_ASSERT_EQUAL(tls__recv_all(s, buf, 5,
-					      tls__now_ns() + 2000000000ull),
-				0);
+		CU_ASSERT_EQUAL(
+		    tls__recv_all(s, buf, 5, tls__now_ns() + 2000000000ull), 0);
 		CU_ASSERT_EQUAL(memcmp(buf, "hello", 5), 0);
 		CU_ASSERT_EQUAL(tls__send(s, "back", 4), 4);
-		CU_ASSERT_EQUAL(tls__recv_all(c, buf, 4,
-					      tls__now_ns() + 2000000000ull),
-				0);
+		CU_ASSERT_EQUAL(
+		    tls__recv_all(c, buf, 4, tls__now_ns() + 2000000000ull), 0);
 		CU_ASSERT_EQUAL(memcmp(buf, "back", 4), 0);
 	} else {
 		CU_ASSERT_TRUE(rs != 0 && rs != -EAGAIN);
@@ -226,14 +226,14 @@ static void test_psk_lookup(void)
 	int sv[2], rc, rs;
 
 	memset(k9, 9, sizeof(k9));
-	CU_ASSERT_FATAL(tls__creds_psk_server(&sc, lookup, NULL, why,
-					      sizeof(why)) == 0);
+	CU_ASSERT_FATAL(
+	    tls__creds_psk_server(&sc, lookup, NULL, why, sizeof(why)) == 0);
 	for (int known = 1; known >= 0; known--) {
 		pair_fds(sv);
-		CU_ASSERT_FATAL(tls__creds_psk(&cc, TLS_CLIENT,
-					       known ? "pvft-pair-9"
-						     : "pvft-pair-8",
-					       k9, why, sizeof(why)) == 0);
+		CU_ASSERT_FATAL(
+		    tls__creds_psk(&cc, TLS_CLIENT,
+				   known ? "pvft-pair-9" : "pvft-pair-8", k9,
+				   why, sizeof(why)) == 0);
 		CU_ASSERT_FATAL(tls__conn_new(&c, cc, sv[0]) == 0);
 		CU_ASSERT_FATAL(tls__conn_new(&s, sc, sv[1]) == 0);
 		drive(c, s, &rc, &rs);
@@ -259,8 +259,8 @@ static void test_plaintext_peer_refused(void)
 	int sv[2], r = -EAGAIN, i;
 
 	pair_fds(sv);
-	CU_ASSERT_FATAL(tls__creds_psk(&sc, TLS_SERVER, "i", k, why,
-				       sizeof(why)) == 0);
+	CU_ASSERT_FATAL(
+	    tls__creds_psk(&sc, TLS_SERVER, "i", k, why, sizeof(why)) == 0);
 	CU_ASSERT_FATAL(tls__conn_new(&s, sc, sv[1]) == 0);
 	CU_ASSERT_FATAL(tls__conn_new(&c, NULL, sv[0]) == 0);
 	CU_ASSERT_FALSE(tls__secure(c));
