@@ -763,6 +763,42 @@ static unsigned clients_from(const struct server *s, in_addr_t src)
 	return n;
 }
 
+/*
+ * The table is full: make room for a new connection by closing the
+ * oldest one still in its handshake from the address that holds the
+ * most, so that connections that never prove a key cannot keep a replica
+ * out for their whole deadline, from however many addresses. An
+ * authenticated client is never closed for this. true if one was.
+ */
+static bool make_room(struct server *s, const char *for_ip)
+{
+	char note[48];
+	unsigned n, most = 0, dropped;
+	size_t i, victim = SIZE_MAX;
+	struct client *c;
+
+	for (i = 0; i < s->nr_clients; i++) {
+		c = s->clients[i];
+		if (c->authenticated)
+			continue;
+		n = clients_from(s, c->src);
+		if (n > most ||
+		    (n == most && c->accepted < s->clients[victim]->accepted)) {
+			most = n;
+			victim = i;
+		}
+	}
+	if (victim == SIZE_MAX)
+		return false;
+	if (log_now(&s->rl_refused, &dropped))
+		pr_warn("%d clients: closed %s, still in its handshake, to "
+			"make room for %s%s",
+			ARBITERD_MAX_CLIENTS, s->clients[victim]->peer, for_ip,
+			dropped_note(dropped, note, sizeof(note)));
+	drop_client(s, victim);
+	return true;
+}
+
 static void accept_clients(struct server *s)
 {
 	struct sockaddr_in addr;
@@ -789,14 +825,15 @@ static void accept_clients(struct server *s)
 			return;
 		}
 		inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
-		if (s->nr_clients == ARBITERD_MAX_CLIENTS) {
-			refuse(s, fd, "%d clients already",
-			       ARBITERD_MAX_CLIENTS);
-			continue;
-		}
 		if (clients_from(s, addr.sin_addr.s_addr) >= s->per_source) {
 			refuse(s, fd, "%u clients from %s already",
 			       s->per_source, ip);
+			continue;
+		}
+		if (s->nr_clients == ARBITERD_MAX_CLIENTS &&
+		    !make_room(s, ip)) {
+			refuse(s, fd, "%d clients already",
+			       ARBITERD_MAX_CLIENTS);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));

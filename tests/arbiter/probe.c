@@ -29,7 +29,8 @@
  *                                    until the probe is killed
  * AUTH: --key FILE (the domain key), --insecure, --ca/--cert/--cert-key
  * FILE, --user U --password-file FILE, --timeout-ms MS. CONN: --key FILE
- * --pair N (speak TLS as pair N), --bind ADDR (the source address).
+ * --pair N (speak TLS as pair N), --bind ADDR (the source address; with
+ * --sources N, N addresses from ADDR on, in turn).
  *
  * Every wait is bounded by a hang guard (HANG_GUARD_S): a test that
  * hangs fails, it is no threshold on how fast anything is.
@@ -63,7 +64,7 @@ struct opts {
 	const char *bind, *state_dir;
 	bool insecure, have_pair;
 	uint64_t pair;
-	unsigned timeout_ms, conns, every_ms, count;
+	unsigned timeout_ms, conns, every_ms, count, sources;
 };
 
 static uint64_t guard_ns(void)
@@ -102,8 +103,11 @@ static void load_key(const char *path, uint8_t key[TLS_KEY_LEN])
 		fail("%s", why);
 }
 
-/* A connected socket to HOST:PORT (numeric), from --bind if given. */
-static int dial(const struct opts *o, const char *hostport)
+/*
+ * A connected socket to HOST:PORT (numeric), from --bind if given: the
+ * @i-th address from it when --sources spreads connections over several.
+ */
+static int dial_from(const struct opts *o, const char *hostport, unsigned i)
 {
 	char host[PROTO_HOST_MAX + 1], port[6], why[256];
 	struct sockaddr_in sa = { .sin_family = AF_INET }, src = sa;
@@ -121,12 +125,20 @@ static int dial(const struct opts *o, const char *hostport)
 	if (o->bind) {
 		if (inet_pton(AF_INET, o->bind, &src.sin_addr) != 1)
 			fail("bad --bind '%s'", o->bind);
+		if (o->sources)
+			src.sin_addr.s_addr =
+			    htonl(ntohl(src.sin_addr.s_addr) + i % o->sources);
 		if (bind(fd, (struct sockaddr *)&src, sizeof(src)))
 			fail("bind %s: %s", o->bind, strerror(errno));
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		fail("connect %s: %s", hostport, strerror(errno));
 	return fd;
+}
+
+static int dial(const struct opts *o, const char *hostport)
+{
+	return dial_from(o, hostport, 0);
 }
 
 /*
@@ -462,8 +474,8 @@ static int cmd_slow(const struct opts *o, int argc, char **argv)
 	if (argc != 1 || !n || n > CONNS_MAX || !o->every_ms)
 		fail("slow [CONN] --conns N --every-ms MS HOST:PORT");
 	for (i = 0; i < n; i++) {
-		pfd[i] =
-		    (struct pollfd){ .fd = dial(o, argv[0]), .events = POLLIN };
+		pfd[i] = (struct pollfd){ .fd = dial_from(o, argv[0], i),
+					  .events = POLLIN };
 		if (o->key_file) {
 			conn[i] = open_conn(o, pfd[i].fd, why, sizeof(why));
 			if (!conn[i])
@@ -514,7 +526,7 @@ static void cmd_hold(const struct opts *o, int argc, char **argv)
 	if (argc != 1 || !o->conns || o->conns > CONNS_MAX)
 		fail("hold [CONN] --conns N HOST:PORT");
 	for (i = 0; i < o->conns; i++) {
-		fd = dial(o, argv[0]);
+		fd = dial_from(o, argv[0], i);
 		if (o->key_file && !open_conn(o, fd, why, sizeof(why)))
 			fail("connection %u: no handshake: %s", i + 1, why);
 	}
@@ -540,6 +552,7 @@ int main(int argc, char **argv)
 		O_EVERY,
 		O_STATE,
 		O_COUNT,
+		O_SOURCES,
 	};
 	static const struct option lopts[] = {
 		{ "key", required_argument, NULL, 'k' },
@@ -556,6 +569,7 @@ int main(int argc, char **argv)
 		{ "every-ms", required_argument, NULL, O_EVERY },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "count", required_argument, NULL, O_COUNT },
+		{ "sources", required_argument, NULL, O_SOURCES },
 		{ 0 },
 	};
 	struct opts o = { .timeout_ms = 2000 };
@@ -612,6 +626,9 @@ int main(int argc, char **argv)
 			break;
 		case O_COUNT:
 			o.count = (unsigned)number("--count", optarg);
+			break;
+		case O_SOURCES:
+			o.sources = (unsigned)number("--sources", optarg);
 			break;
 		default:
 			fail("bad option");

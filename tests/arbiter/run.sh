@@ -97,7 +97,10 @@ start_arbiter() {
 arbiter_up() {
 	[ -n "${main_pid:-}" ] && return 0
 	mkdir -p "$tmp/state"
-	start_arbiter main "$tmp/state" || return 1
+	# Every client here comes from 127.0.0.1: the per-source cap would
+	# refuse the racers of t_concurrent_acquirers (t_per_source_cap has
+	# its own arbiter).
+	start_arbiter main "$tmp/state" 0 --insecure --max-per-source 256 || return 1
 	main_pid=$arb_pid
 	main_port=$arb_port
 	URL=pvft://127.0.0.1:$main_port
@@ -628,6 +631,33 @@ t_slow_clients_closed() {
 	start_arbiter slow2 "$tmp/state-slow2" 0 --insecure --line-timeout-ms 1000 || return 1
 	pr sl2 slow --insecure --conns 8 --every-ms 300 "127.0.0.1:$arb_port"
 	rc_is 0 "plaintext slow clients" && grep -q '^closed by the arbiter: 8 of 8$' "$tmp/sl2.out" || return 1
+	kill "$arb_pid"
+	wait "$arb_pid"
+}
+
+# The table full of connections that never finish a handshake, from 32
+# addresses (8 each, the per-source cap): a keyed client is still served
+# at once (the oldest handshake of the address holding the most is closed
+# to make room), and the rest go by the line deadline.
+t_full_table_makes_room() {
+	local spid i
+	keys_up || return 1
+	mkdir -p "$tmp/state-full"
+	start_arbiter full "$tmp/state-full" 0 --keys "$tmp/keys" || return 1
+	"$PROBE" slow --conns 256 --sources 32 --bind 127.0.1.1 --every-ms 500 \
+		"127.0.0.1:$arb_port" >"$tmp/full.out" 2>"$tmp/full.err" &
+	spid=$!
+	pids+=("$spid")
+	for i in $(seq 300); do
+		grep -q '^opened 256$' "$tmp/full.out" && break
+		kill -0 "$spid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q '^opened 256$' "$tmp/full.out" || { why="slow: $(cat "$tmp/full.out" "$tmp/full.err")"; return 1; }
+	pr fu1 ask --key "$tmp/dk.key" acquire "pvft://127.0.0.1:$arb_port" 7 1 nodeF
+	rc_is 0 "with 256 connections in their handshakes" && out_is fu1 "granted to nodeF" || return 1
+	grep -q "to make room for 127.0.0.1" "$tmp/full.log" || { why="no room was made: $(tail -n 3 "$tmp/full.log")"; return 1; }
+	wait "$spid" || { why="slow: $(tail -n 1 "$tmp/full.out")"; return 1; }
 	kill "$arb_pid"
 	wait "$arb_pid"
 }
