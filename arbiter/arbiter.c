@@ -83,7 +83,7 @@ struct call {
 struct backend {
 	const char *scheme;
 	size_t max_endpoints;
-	bool secure; /* plaintext is the other kind: only when insecure */
+	bool secure; /* TLS; a plaintext scheme is opened only when insecure */
 	int (*init)(struct arbiter *a, const struct arbiter_auth *auth,
 		    char *why, size_t why_len);
 	void (*dispose)(struct arbiter *a);
