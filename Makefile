@@ -213,7 +213,7 @@ FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
 	hv/control.c lib/rundir.c lib/tls.c logchan/logfmt.c \
 	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
-	$(wildcard arbiter/*.c)) lib/log.c
+	$(wildcard arbiter/*.c)) lib/log.c lib/tls.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
 	$(wildcard hv/*.h logchan/*.h) lib/log.h include/pvft/abi.h
 	$(call msg,CLANG,$@)

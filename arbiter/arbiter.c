@@ -14,10 +14,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,6 +35,7 @@
 
 #include "arbiter.h"
 #include "proto.h"
+#include "tls.h"
 
 #define ARBITER_URL_MAX 1024
 #define ARBITER_ENDPOINTS_MAX 16
@@ -42,6 +45,10 @@
 #define ETCD_REPLY_MAX (64u << 10) /* bytes: an etcd reply here is ~400 */
 #define ETCD_JSON_DEPTH 16
 #define ETCD_BODY_MAX 512
+/* An etcd auth token, as the gateway hands it out (~30 bytes, simple). */
+#define ETCD_TOKEN_MAX 1024
+/* The body of an authenticate request: a user and a password, escaped. */
+#define ETCD_LOGIN_MAX 4096
 /* Base64 of @n bytes, NUL included. */
 #define B64_SIZE(n) (((n) + 2) / 3 * 4 + 1)
 
@@ -54,6 +61,11 @@ enum outcome {
 struct endpoint {
 	char host[PROTO_HOST_MAX + 1];
 	char port[6];
+	/*
+	 * etcd with a user: the token this endpoint gave us ("" none yet).
+	 * Kept per endpoint because a member may not know another's token.
+	 */
+	char token[ETCD_TOKEN_MAX + 1];
 };
 
 /* One question to one endpoint. */
@@ -71,9 +83,11 @@ struct call {
 struct backend {
 	const char *scheme;
 	size_t max_endpoints;
-	int (*init)(struct arbiter *a);
+	bool secure; /* TLS; a plaintext scheme is opened only when insecure */
+	int (*init)(struct arbiter *a, const struct arbiter_auth *auth,
+		    char *why, size_t why_len);
 	void (*dispose)(struct arbiter *a);
-	enum outcome (*exchange)(struct arbiter *a, const struct endpoint *ep,
+	enum outcome (*exchange)(struct arbiter *a, struct endpoint *ep,
 				 struct call *c);
 };
 
@@ -83,9 +97,12 @@ struct arbiter {
 	struct endpoint ep[ARBITER_ENDPOINTS_MAX];
 	size_t nr_ep;
 	size_t last; /* the endpoint that answered last: asked first */
+	/* pvft:// over TLS: the domain key each call derives its key from. */
+	bool have_key;
+	uint8_t domain_key[TLS_KEY_LEN];
 	/* etcd: one handle, so that its connections are reused. */
 	CURL *curl;
-	struct curl_slist *headers;
+	char *ca, *cert, *key, *user, *password; /* copies, or NULL */
 };
 
 /* Every why is one line of printable ASCII, whoever wrote its bytes. */
@@ -219,7 +236,7 @@ static int tcp_connect(const struct endpoint *ep, struct call *c)
 	};
 	struct addrinfo *res, *ai;
 	socklen_t len;
-	int fd = -1, r, err = 0;
+	int fd = -1, r, err = 0, one = 1;
 
 	r = getaddrinfo(ep->host, ep->port, &hints, &res);
 	if (r) {
@@ -234,6 +251,12 @@ static int tcp_connect(const struct endpoint *ep, struct call *c)
 			err = errno;
 			break;
 		}
+		/*
+		 * The request follows the handshake's last flight at once:
+		 * Nagle would hold it until the arbiter acknowledged that
+		 * flight, which a delayed ack puts off by tens of ms.
+		 */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
 			break;
 		err = errno;
@@ -259,38 +282,16 @@ static int tcp_connect(const struct endpoint *ep, struct call *c)
 	return fd;
 }
 
-static int send_all(int fd, const char *buf, size_t len, struct call *c)
+static uint64_t deadline_ns(const struct call *c)
 {
-	size_t done = 0;
-	ssize_t n;
-	int r;
-
-	while (done < len) {
-		n = send(fd, buf + done, len - done, MSG_NOSIGNAL);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			r = wait_fd(fd, POLLOUT, c->deadline_ms);
-			if (!r)
-				continue;
-			errno = -r;
-		}
-		set_why(c->why, sizeof(c->why), "send: %s",
-			errno == ETIMEDOUT ? "timed out" : strerror(errno));
-		return -1;
-	}
-	return 0;
+	return c->deadline_ms * 1000000;
 }
 
 /*
  * One reply line into @buf (PROTO_LINE_MAX bytes): its length without the
- * newline, or -1 with c->why. Bytes after the newline are never read.
+ * newline, or -1 with c->why. Bytes after the newline are dropped.
  */
-static int recv_line(int fd, char *buf, struct call *c)
+static int recv_line(struct tls_conn *conn, int fd, char *buf, struct call *c)
 {
 	size_t got = 0;
 	char *nl;
@@ -298,18 +299,22 @@ static int recv_line(int fd, char *buf, struct call *c)
 	int r;
 
 	for (;;) {
-		r = wait_fd(fd, POLLIN, c->deadline_ms);
-		if (r) {
-			set_why(c->why, sizeof(c->why), "no reply: %s",
-				r == -ETIMEDOUT ? "timed out" : strerror(-r));
-			return -1;
+		/* Decrypted bytes already held are not the socket's to say. */
+		if (!tls__pending(conn)) {
+			r = wait_fd(fd, POLLIN, c->deadline_ms);
+			if (r) {
+				set_why(c->why, sizeof(c->why), "no reply: %s",
+					r == -ETIMEDOUT ? "timed out"
+							: strerror(-r));
+				return -1;
+			}
 		}
-		n = recv(fd, buf + got, PROTO_LINE_MAX - got, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		n = tls__recv(conn, buf + got, PROTO_LINE_MAX - got);
+		if (n == -EAGAIN)
 			continue;
 		if (n < 0) {
 			set_why(c->why, sizeof(c->why), "recv: %s",
-				strerror(errno));
+				strerror((int)-n));
 			return -1;
 		}
 		if (!n) {
@@ -370,7 +375,34 @@ static enum outcome pvft_reply(struct call *c, const struct proto_reply *rep,
 	return failed;
 }
 
-static enum outcome pvft_exchange(struct arbiter *a, const struct endpoint *ep,
+/*
+ * This call's credentials: the pair's arbiter key, derived from the
+ * domain key, under the pair's identity; NULL (plaintext) without a key.
+ * 0, or -1 with c->why.
+ */
+static int pvft_creds(const struct arbiter *a, struct call *c,
+		      struct tls_creds **creds_r)
+{
+	char identity[TLS_IDENTITY_MAX + 1], why[ARBITER_EXCHANGE_WHY];
+	uint8_t key[TLS_KEY_LEN];
+	int r;
+
+	*creds_r = NULL;
+	if (!a->have_key)
+		return 0;
+	tls__arbiter_key(a->domain_key, c->pair, key, identity,
+			 sizeof(identity));
+	r = tls__creds_psk(creds_r, TLS_CLIENT, identity, key, why,
+			   sizeof(why));
+	explicit_bzero(key, sizeof(key));
+	if (r) {
+		set_why(c->why, sizeof(c->why), "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+static enum outcome pvft_exchange(struct arbiter *a, struct endpoint *ep,
 				  struct call *c)
 {
 	struct proto_request req = {
@@ -380,11 +412,13 @@ static enum outcome pvft_exchange(struct arbiter *a, const struct endpoint *ep,
 	};
 	/* From the first byte sent on, an ACQUIRE may have been acted on. */
 	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED;
+	enum outcome out = OUT_FAILED;
+	struct tls_creds *creds = NULL;
+	struct tls_conn *conn = NULL;
+	char line[PROTO_BUF_SIZE], why[ARBITER_EXCHANGE_WHY];
 	struct proto_reply rep;
-	char line[PROTO_BUF_SIZE];
-	int fd, len;
+	int fd = -1, len, r;
 
-	(void)a;
 	if (c->node)
 		snprintf(req.node, sizeof(req.node), "%s", c->node);
 	len = proto__format_request(&req, line);
@@ -392,23 +426,58 @@ static enum outcome pvft_exchange(struct arbiter *a, const struct endpoint *ep,
 		set_why(c->why, sizeof(c->why), "bad node id");
 		return OUT_FAILED;
 	}
+	if (pvft_creds(a, c, &creds))
+		return OUT_FAILED;
 	fd = tcp_connect(ep, c);
 	if (fd < 0)
-		return OUT_FAILED;
-	if (send_all(fd, line, (size_t)len, c)) {
-		close(fd);
-		return failed;
+		goto out;
+	r = tls__conn_new(&conn, creds, fd);
+	if (r) {
+		set_why(c->why, sizeof(c->why), "TLS: %s", strerror(-r));
+		goto out;
 	}
-	len = recv_line(fd, line, c);
-	close(fd);
+	/* Nothing of the request has left before the handshake is over. */
+	r = tls__handshake_until(conn, deadline_ns(c), why, sizeof(why));
+	/*
+	 * pvft-arbiter says nothing to a client that does not prove a key it
+	 * holds: it closes the connection. Name the likely causes.
+	 */
+	if (r == -ECONNRESET)
+		set_why(c->why, sizeof(c->why),
+			"the arbiter closed the connection in the TLS "
+			"handshake (no key for pair %" PRIu64
+			" there, another key, or too many clients)",
+			c->pair);
+	else if (r == -EACCES)
+		set_why(c->why, sizeof(c->why),
+			"the arbiter does not take pair %" PRIu64 "'s key: %s",
+			c->pair, why);
+	else if (r)
+		set_why(c->why, sizeof(c->why), "%s", why);
+	if (r)
+		goto out;
+	out = failed;
+	r = tls__send_all(conn, line, (size_t)len, deadline_ns(c));
+	if (r) {
+		set_why(c->why, sizeof(c->why), "send: %s",
+			r == -ETIMEDOUT ? "timed out" : strerror(-r));
+		goto out;
+	}
+	len = recv_line(conn, fd, line, c);
 	if (len < 0)
-		return failed;
+		goto out;
 	if (proto__parse_reply(line, (size_t)len, &rep)) {
 		set_why(c->why, sizeof(c->why),
 			"bad reply: not a line of the protocol");
-		return failed;
+		goto out;
 	}
-	return pvft_reply(c, &rep, failed);
+	out = pvft_reply(c, &rep, failed);
+out:
+	tls__conn_free(conn);
+	tls__creds_free(creds);
+	if (fd >= 0)
+		close(fd);
+	return out;
 }
 
 /* ---- etcd://: the v3 JSON gateway ---- */
@@ -672,8 +741,16 @@ bad:
 	return failed;
 }
 
-/* An error reply's message, as etcd's gateway writes it, into c->why. */
-static void etcd_error(struct json_object *top, long status, struct call *c)
+#define ETCD_ERROR_SHOWN 160 /* bytes of an error reply in a why */
+
+/*
+ * An error reply's message into c->why: the gateway's JSON error, or the
+ * first line of a plain-text one (etcd's HTTP layer refuses some requests
+ * before the gateway sees them, such as a client certificate with a
+ * Common Name once auth is on).
+ */
+static void etcd_error(struct json_object *top, const char *text, long status,
+		       struct call *c)
 {
 	struct json_object *msg = member(top, "message", json_type_string);
 
@@ -682,23 +759,206 @@ static void etcd_error(struct json_object *top, long status, struct call *c)
 	if (msg)
 		set_why(c->why, sizeof(c->why), "HTTP %ld: %.160s", status,
 			json_object_get_string(msg));
+	else if (!top && text[0])
+		set_why(c->why, sizeof(c->why), "HTTP %ld: %.*s", status,
+			(int)strcspn(text, "\r\n"), text);
 	else
 		set_why(c->why, sizeof(c->why), "HTTP %ld", status);
 }
 
-static enum outcome etcd_exchange(struct arbiter *a, const struct endpoint *ep,
+/*
+ * The token this endpoint gave us is no longer good: it expired (etcd's
+ * simple tokens live 5 minutes unused), or the auth store changed since.
+ * A fresh one is asked for and the request made again.
+ */
+static bool etcd_stale_token(struct json_object *top, long status)
+{
+	struct json_object *msg = member(top, "error", json_type_string);
+
+	return status == 401 ||
+	       (msg && strstr(json_object_get_string(msg),
+			      "revision of auth store is old"));
+}
+
+/* What became of one POST to etcd. */
+struct etcd_post {
+	CURLcode res;
+	long status;			 /* HTTP status, when res is CURLE_OK */
+	long sent;			 /* bytes of the request that left */
+	struct json_object *top;	 /* the reply's JSON, or NULL */
+	char text[ETCD_ERROR_SHOWN + 1]; /* its start, for errors */
+};
+
+/*
+ * POST @body to @path of @ep, by c->deadline_ms, with the token of @ep if
+ * it has one. The transport is the URL's: https verifies etcd against the
+ * CA alone (no system CAs: etcd's is a private one) and presents the
+ * client certificate. On a transport failure, c->why says what happened.
+ */
+static void etcd_post(struct arbiter *a, struct endpoint *ep, const char *path,
+		      const char *body, struct call *c, struct etcd_post *p)
+{
+	char url[PROTO_HOST_MAX + 48], errbuf[CURL_ERROR_SIZE] = "";
+	char auth[ETCD_TOKEN_MAX + 32];
+	struct etcd_reply reply = { 0 };
+	struct curl_slist *headers = NULL, *h;
+	bool https = a->be->secure;
+	CURL *cu = a->curl;
+
+	*p = (struct etcd_post){ .res = CURLE_OUT_OF_MEMORY };
+	snprintf(url, sizeof(url), "%s://%s:%s%s", https ? "https" : "http",
+		 ep->host, ep->port, path);
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	/* "Expect:" off: no 100-continue round trip, ever. */
+	headers = h ? curl_slist_append(h, "Expect:") : NULL;
+	if (headers && ep->token[0]) {
+		snprintf(auth, sizeof(auth), "Authorization: %s", ep->token);
+		h = curl_slist_append(headers, auth);
+		explicit_bzero(auth, sizeof(auth));
+		headers = h;
+	}
+	if (!headers) {
+		curl_slist_free_all(h);
+		set_why(c->why, sizeof(c->why), "out of memory");
+		return;
+	}
+
+	curl_easy_reset(cu);
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, https ? "https" : "http");
+	curl_easy_setopt(cu, CURLOPT_PROXY, "");
+	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(cu, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(cu, CURLOPT_COPYPOSTFIELDS, body);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, etcd_write);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, &reply);
+	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS,
+			 (long)(left_ms(c->deadline_ms) ?: 1));
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(left_ms(c->deadline_ms) ?: 1));
+	if (https) {
+		curl_easy_setopt(cu, CURLOPT_SSLVERSION,
+				 (long)CURL_SSLVERSION_TLSv1_2);
+		curl_easy_setopt(cu, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(cu, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(cu, CURLOPT_CAINFO, a->ca);
+		curl_easy_setopt(cu, CURLOPT_CAPATH, NULL);
+		if (a->cert) {
+			curl_easy_setopt(cu, CURLOPT_SSLCERT, a->cert);
+			curl_easy_setopt(cu, CURLOPT_SSLCERTTYPE, "PEM");
+			curl_easy_setopt(cu, CURLOPT_SSLKEY, a->key);
+			curl_easy_setopt(cu, CURLOPT_SSLKEYTYPE, "PEM");
+		}
+	}
+
+	p->res = curl_easy_perform(cu);
+	curl_easy_getinfo(cu, CURLINFO_REQUEST_SIZE, &p->sent);
+	/* The handle keeps what it was given until the next reset. */
+	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (p->res != CURLE_OK) {
+		if (reply.too_big)
+			set_why(c->why, sizeof(c->why),
+				"bad reply: longer than %u bytes",
+				ETCD_REPLY_MAX);
+		else
+			set_why(c->why, sizeof(c->why), "%s",
+				errbuf[0] ? errbuf
+					  : curl_easy_strerror(p->res));
+		free(reply.buf);
+		return;
+	}
+	curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &p->status);
+	p->top = json_parse(reply.buf, reply.len);
+	if (reply.len)
+		snprintf(p->text, sizeof(p->text), "%.*s",
+			 (int)(reply.len < ETCD_ERROR_SHOWN ? reply.len
+							    : ETCD_ERROR_SHOWN),
+			 reply.buf);
+	free(reply.buf);
+}
+
+/* Did the request of a failed POST never leave (so it cannot have acted)? */
+static bool etcd_not_sent(const struct etcd_post *p)
+{
+	return p->res == CURLE_COULDNT_CONNECT ||
+	       p->res == CURLE_COULDNT_RESOLVE_HOST ||
+	       p->res == CURLE_SSL_CONNECT_ERROR ||
+	       p->res == CURLE_PEER_FAILED_VERIFICATION ||
+	       p->res == CURLE_SSL_CERTPROBLEM || !p->sent;
+}
+
+/*
+ * Log in to @ep as a->user: its token into ep->token. 0, or -1 with
+ * c->why. No request has left that could act on a key.
+ */
+static int etcd_login(struct arbiter *a, struct endpoint *ep, struct call *c)
+{
+	struct json_object *req, *tok;
+	struct etcd_post p;
+	const char *body, *t;
+	size_t i, len;
+	int rc = -1;
+
+	ep->token[0] = '\0';
+	/* json-c escapes the user and password: either may hold anything. */
+	req = json_object_new_object();
+	if (!req ||
+	    json_object_object_add(req, "name",
+				   json_object_new_string(a->user)) ||
+	    json_object_object_add(req, "password",
+				   json_object_new_string(a->password))) {
+		json_object_put(req);
+		set_why(c->why, sizeof(c->why), "out of memory");
+		return -1;
+	}
+	body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	etcd_post(a, ep, "/v3/auth/authenticate", body, c, &p);
+	/* The password leaves no copy behind in freed memory. */
+	explicit_bzero((char *)body, strlen(body));
+	json_object_put(req);
+	if (p.res != CURLE_OK) {
+		add_why(c->why, sizeof(c->why), "(logging in as %.64s)",
+			a->user);
+		return -1;
+	}
+	if (p.status != 200) {
+		etcd_error(p.top, p.text, p.status, c);
+		add_why(c->why, sizeof(c->why), "(logging in as %.64s)",
+			a->user);
+		goto out;
+	}
+	tok = member(p.top, "token", json_type_string);
+	t = tok ? json_object_get_string(tok) : "";
+	len = tok ? (size_t)json_object_get_string_len(tok) : 0;
+	/* It goes into a header: one line of visible ASCII, nothing else. */
+	for (i = 0; i < len && t[i] > 0x20 && t[i] < 0x7f; i++)
+		;
+	if (!member(p.top, "header", json_type_object) || !len ||
+	    len > ETCD_TOKEN_MAX || i != len) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: no token for user %.64s", a->user);
+		goto out;
+	}
+	memcpy(ep->token, t, len + 1);
+	rc = 0;
+out:
+	json_object_put(p.top);
+	return rc;
+}
+
+static enum outcome etcd_exchange(struct arbiter *a, struct endpoint *ep,
 				  struct call *c)
 {
 	char key[ARBITER_KEY_MAX], key64[B64_SIZE(ARBITER_KEY_MAX)];
 	char node64[B64_SIZE(ARBITER_NODE_MAX)], body[ETCD_BODY_MAX];
-	char url[PROTO_HOST_MAX + 32], errbuf[CURL_ERROR_SIZE] = "";
 	/* Once the request may have left, a txn may have been applied. */
 	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED, out;
-	struct etcd_reply reply = { 0 };
-	struct json_object *top;
-	long status = 0, sent = 0;
-	CURL *h = a->curl;
-	CURLcode res;
+	const char *path = c->node ? "/v3/kv/txn" : "/v3/kv/range";
+	bool fresh_token = false;
+	struct etcd_post p;
 
 	snprintf(key, sizeof(key), "pvft/arbiter/%" PRIu64 "/%" PRIu64, c->pair,
 		 c->epoch);
@@ -715,53 +975,37 @@ static enum outcome etcd_exchange(struct arbiter *a, const struct endpoint *ep,
 	} else {
 		snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key64);
 	}
-	snprintf(url, sizeof(url), "http://%s:%s/v3/kv/%s", ep->host, ep->port,
-		 c->node ? "txn" : "range");
 
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, a->headers);
-	curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, etcd_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-			 (long)(left_ms(c->deadline_ms) ?: 1));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(left_ms(c->deadline_ms) ?: 1));
-
-	res = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
-	if (res != CURLE_OK) {
-		if (reply.too_big)
-			set_why(c->why, sizeof(c->why),
-				"bad reply: longer than %u bytes",
-				ETCD_REPLY_MAX);
-		else
-			set_why(c->why, sizeof(c->why), "%s",
-				errbuf[0] ? errbuf : curl_easy_strerror(res));
-		free(reply.buf);
-		return res == CURLE_COULDNT_CONNECT ||
-			       res == CURLE_COULDNT_RESOLVE_HOST || !sent
-			   ? OUT_FAILED
-			   : failed;
+	if (a->user && !ep->token[0]) {
+		if (etcd_login(a, ep, c))
+			return OUT_FAILED;
+		fresh_token = true;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	top = json_parse(reply.buf, reply.len);
-	free(reply.buf);
-	if (status != 200) {
-		etcd_error(top, status, c);
+	etcd_post(a, ep, path, body, c, &p);
+	/*
+	 * A token etcd no longer takes is refused before anything is
+	 * applied: log in again and ask once more (an ACQUIRE asked twice
+	 * by the same node is granted the same).
+	 */
+	if (p.res == CURLE_OK && a->user && !fresh_token &&
+	    etcd_stale_token(p.top, p.status)) {
+		json_object_put(p.top);
+		if (etcd_login(a, ep, c))
+			return OUT_FAILED;
+		etcd_post(a, ep, path, body, c, &p);
+	}
+	if (p.res != CURLE_OK)
+		return etcd_not_sent(&p) ? OUT_FAILED : failed;
+	if (p.status != 200) {
+		etcd_error(p.top, p.text, p.status, c);
 		out = failed;
-	} else if (!top) {
+	} else if (!p.top) {
 		set_why(c->why, sizeof(c->why), "bad reply: not JSON");
 		out = failed;
 	} else {
-		out = etcd_answer(top, key, c, failed);
+		out = etcd_answer(p.top, key, c, failed);
 	}
-	json_object_put(top);
+	json_object_put(p.top);
 	return out;
 }
 
@@ -773,45 +1017,135 @@ static void curl_global(void)
 	curl_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int etcd_init(struct arbiter *a)
+/* A copy of @s in *@dst (NULL stays NULL): 0, or -1 with @why. */
+static int copy_str(char **dst, const char *s, char *why, size_t why_len)
 {
-	struct curl_slist *h;
+	*dst = s ? strdup(s) : NULL;
+	if (s && !*dst) {
+		set_why(why, why_len, "out of memory");
+		return -1;
+	}
+	return 0;
+}
 
+/* A credential file that cannot be read is said now, not at failover. */
+static int readable(const char *scheme, const char *what, const char *path,
+		    char *why, size_t why_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		set_why(why, why_len, "%s://: %s %.200s: %s", scheme, what,
+			path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int etcd_init(struct arbiter *a, const struct arbiter_auth *auth,
+		     char *why, size_t why_len)
+{
+	const char *sc = a->be->scheme;
+
+	if (a->be->secure) {
+		if (!auth->ca) {
+			set_why(why, why_len,
+				"%s://: no CA to verify etcd's certificate "
+				"with",
+				sc);
+			return -1;
+		}
+		if (!auth->cert != !auth->key) {
+			set_why(why, why_len,
+				"%s://: a client certificate needs its key, "
+				"and a key its certificate",
+				sc);
+			return -1;
+		}
+		if (readable(sc, "CA", auth->ca, why, why_len) ||
+		    (auth->cert &&
+		     readable(sc, "certificate", auth->cert, why, why_len)) ||
+		    (auth->key && readable(sc, "key", auth->key, why, why_len)))
+			return -1;
+	}
+	if (!auth->user != !auth->password) {
+		set_why(why, why_len,
+			"%s://: an etcd user needs its password, and a "
+			"password its user",
+			sc);
+		return -1;
+	}
+	if (copy_str(&a->ca, a->be->secure ? auth->ca : NULL, why, why_len) ||
+	    copy_str(&a->cert, a->be->secure ? auth->cert : NULL, why,
+		     why_len) ||
+	    copy_str(&a->key, a->be->secure ? auth->key : NULL, why, why_len) ||
+	    copy_str(&a->user, auth->user, why, why_len) ||
+	    copy_str(&a->password, auth->password, why, why_len))
+		return -1;
 	pthread_once(&curl_once, curl_global);
-	if (curl_global_rc != CURLE_OK)
-		return -ENOMEM;
-	a->curl = curl_easy_init();
-	if (!a->curl)
-		return -ENOMEM;
-	a->headers = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!a->headers)
-		return -ENOMEM;
-	/* "Expect:" off: no 100-continue round trip, ever. */
-	h = curl_slist_append(a->headers, "Expect:");
-	if (!h)
-		return -ENOMEM;
-	a->headers = h;
+	if (curl_global_rc == CURLE_OK)
+		a->curl = curl_easy_init();
+	if (!a->curl) {
+		set_why(why, why_len, "%s://: cannot set up libcurl", sc);
+		return -1;
+	}
 	return 0;
 }
 
 static void etcd_dispose(struct arbiter *a)
 {
+	size_t i;
+
 	if (a->curl)
 		curl_easy_cleanup(a->curl);
-	curl_slist_free_all(a->headers);
+	if (a->password)
+		explicit_bzero(a->password, strlen(a->password));
+	for (i = 0; i < a->nr_ep; i++)
+		explicit_bzero(a->ep[i].token, sizeof(a->ep[i].token));
+	free(a->ca);
+	free(a->cert);
+	free(a->key);
+	free(a->user);
+	free(a->password);
+}
+
+static int pvft_init(struct arbiter *a, const struct arbiter_auth *auth,
+		     char *why, size_t why_len)
+{
+	if (auth->domain_key) {
+		memcpy(a->domain_key, auth->domain_key, TLS_KEY_LEN);
+		a->have_key = true;
+		return 0;
+	}
+	if (auth->insecure)
+		return 0;
+	set_why(why, why_len,
+		"pvft://: no key: pvft-arbiter takes only clients that prove "
+		"their pair's key (the domain key), or plaintext when "
+		"insecure");
+	return -1;
+}
+
+static void pvft_dispose(struct arbiter *a)
+{
+	explicit_bzero(a->domain_key, sizeof(a->domain_key));
 }
 
 static const struct backend backends[] = {
-	{ "pvft", 1, NULL, NULL, pvft_exchange },
-	{ "etcd", ARBITER_ENDPOINTS_MAX, etcd_init, etcd_dispose,
+	{ "pvft", 1, true, pvft_init, pvft_dispose, pvft_exchange },
+	{ "etcds", ARBITER_ENDPOINTS_MAX, true, etcd_init, etcd_dispose,
+	  etcd_exchange },
+	{ "etcd", ARBITER_ENDPOINTS_MAX, false, etcd_init, etcd_dispose,
 	  etcd_exchange },
 };
 
 /* ---- URLs ---- */
 
-int arbiter__open(struct arbiter **a_r, const char *url, char *why,
-		  size_t why_len)
+int arbiter__open(struct arbiter **a_r, const char *url,
+		  const struct arbiter_auth *auth, char *why, size_t why_len)
 {
+	static const struct arbiter_auth none = { 0 };
 	const struct backend *be = NULL;
 	char hp_why[ARBITER_EXCHANGE_WHY];
 	const char *sep, *p, *comma;
@@ -842,7 +1176,7 @@ int arbiter__open(struct arbiter **a_r, const char *url, char *why,
 	if (!sep) {
 		set_why(why, why_len,
 			"'%.64s' is not a URL: want pvft://HOST:PORT or "
-			"etcd://HOST:PORT[,HOST:PORT...]",
+			"etcds://HOST:PORT[,HOST:PORT...]",
 			url);
 		return -1;
 	}
@@ -853,7 +1187,8 @@ int arbiter__open(struct arbiter **a_r, const char *url, char *why,
 			be = &backends[i];
 	if (!be) {
 		set_why(why, why_len,
-			"unknown scheme '%.*s': want pvft:// or etcd://",
+			"unknown scheme '%.*s': want pvft://, etcds:// or "
+			"etcd://",
 			(int)(scheme_len < 32 ? scheme_len : 32), url);
 		return -1;
 	}
@@ -884,11 +1219,17 @@ int arbiter__open(struct arbiter **a_r, const char *url, char *why,
 		if (!*comma)
 			break;
 	}
-	if (be->init && be->init(a)) {
-		set_why(why, why_len, "%s://: cannot set up libcurl",
+	if (!auth)
+		auth = &none;
+	if (!be->secure && !auth->insecure) {
+		set_why(why, why_len,
+			"%s:// is plaintext: use etcds:// (https), or allow "
+			"plaintext (insecure)",
 			be->scheme);
 		goto fail;
 	}
+	if (be->init(a, auth, why, why_len))
+		goto fail;
 	*a_r = a;
 	return 0;
 fail:
@@ -924,7 +1265,7 @@ static enum outcome ask(struct arbiter *a, struct call *c, unsigned timeout_ms,
 			bool *maybe_r, char *why, size_t why_len)
 {
 	uint64_t end = now_ms() + timeout_ms;
-	const struct endpoint *ep;
+	struct endpoint *ep;
 	enum outcome out;
 	size_t i, idx;
 	unsigned left;

@@ -4,10 +4,12 @@
  * epoch), owner = node id. A replica that lost its peer must win it before
  * it acts alone; the loser halts.
  *
- * URLs:
- *   pvft://HOST:PORT            pvft-arbiter
- * (Documentation/arbiter-protocol.md) etcd://HOST:PORT[,HOST:PORT...]  etcd v3
- * JSON API: a transaction with create_revision == 0, owner = node id
+ * URLs (Documentation/arbiter-protocol.md):
+ *   pvft://HOST:PORT                   pvft-arbiter, over TLS 1.3 with the
+ *                                      pair's key (plaintext: insecure)
+ *   etcds://HOST:PORT[,HOST:PORT...]   etcd v3 JSON API over https
+ *   etcd://HOST:PORT[,HOST:PORT...]    the same over plain http (insecure)
+ * etcd: a transaction with create_revision == 0, owner = node id.
  *
  * Every call is synchronous, bounded by @timeout_ms, safe to retry (the
  * same node asking again for a key it owns is granted again), and usable
@@ -35,12 +37,38 @@ struct arbiter;
 bool arbiter__valid_node(const char *node);
 
 /*
- * Parse @url. 0, or -1 with @why (@why_len bytes) naming the problem
- * ("etcd://: no HOST:PORT", "unknown scheme 'http'", ...). Connects to
- * nothing.
+ * Who this client is, for arbiter__open(). Nothing here is kept by
+ * reference: arbiter__open() copies what it needs. Fields a URL's scheme
+ * does not use are ignored.
  */
-int arbiter__open(struct arbiter **a_r, const char *url, char *why,
-		  size_t why_len);
+struct arbiter_auth {
+	/*
+	 * pvft://: the domain key (TLS_KEY_LEN bytes), or NULL. Each call
+	 * derives the pair's arbiter key from it (tls__arbiter_key): the
+	 * arbiter holds only that, never the domain key.
+	 */
+	const uint8_t *domain_key;
+	/* Plaintext allowed: pvft:// without a key, etcd://. */
+	bool insecure;
+	/*
+	 * etcds://: the CA that etcd's certificate must chain to (required),
+	 * and this client's certificate and its key (PEM; both or neither).
+	 * etcd's JSON gateway refuses a client certificate that has a Common
+	 * Name once its auth is on: see arbiter-protocol.md 5.2.
+	 */
+	const char *ca, *cert, *key;
+	/* etcd auth (both or neither): the user that holds the pair's role. */
+	const char *user, *password;
+};
+
+/*
+ * Parse @url and take the credentials in @auth (NULL: none) it needs.
+ * 0, or -1 with @why (@why_len bytes) naming the problem ("etcd://: no
+ * HOST:PORT", "unknown scheme 'http'", "pvft://: no key", ...). Connects
+ * to nothing; files named in @auth must be readable.
+ */
+int arbiter__open(struct arbiter **a_r, const char *url,
+		  const struct arbiter_auth *auth, char *why, size_t why_len);
 void arbiter__close(struct arbiter *a);
 /* The URL as given, for messages. */
 const char *arbiter__url(const struct arbiter *a);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "tls.h"
 
 #define MAX_FIELDS 4	  /* the most a request has: ACQUIRE + 3 */
 #define VERB_SHOWN 32	  /* characters of an unknown verb in the reason */
@@ -190,6 +191,17 @@ int proto__format_request(const struct proto_request *req, char *buf)
 	return snprintf(buf, PROTO_BUF_SIZE,
 			"ACQUIRE %" PRIu64 " %" PRIu64 " %s\n", req->pair,
 			req->epoch, req->node);
+}
+
+int proto__parse_identity(const char *identity, uint64_t *pair_r)
+{
+	size_t plen = strlen(TLS_ARBITER_IDENTITY_PREFIX), len;
+
+	len = strnlen(identity, TLS_IDENTITY_MAX + 1);
+	if (len > TLS_IDENTITY_MAX || len <= plen ||
+	    memcmp(identity, TLS_ARBITER_IDENTITY_PREFIX, plen))
+		return -EINVAL;
+	return proto__parse_u64(identity + plen, len - plen, pair_r);
 }
 
 static const char *const reply_words[] = {

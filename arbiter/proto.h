@@ -66,6 +66,13 @@ int proto__parse_request(const char *line, size_t len,
  */
 int proto__format_request(const struct proto_request *req, char *buf);
 
+/*
+ * The pair a pvft-arbiter client proved the key of, from its PSK identity
+ * "pvft-pair-<pair>" (TLS_ARBITER_IDENTITY_PREFIX, then the pair spelled
+ * as every number here: one identity per pair). 0 or -EINVAL.
+ */
+int proto__parse_identity(const char *identity, uint64_t *pair_r);
+
 /* Parse a reply line: 0 or -EINVAL. */
 int proto__parse_reply(const char *line, size_t len, struct proto_reply *rep);
 /*

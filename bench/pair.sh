@@ -44,7 +44,7 @@ free_port() {
 
 aport=$(free_port)
 mkdir -p "$tmp/arb"
-"$build/bin/pvft-arbiter" --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
+"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$tmp/arb.err" && break; sleep 0.1; done
 pair_id=0

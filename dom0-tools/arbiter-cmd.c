@@ -155,7 +155,8 @@ int main_arbiter(int argc, char **argv)
 			return PVFT_EXIT_USAGE;
 		}
 	}
-	if (arbiter__open(&a, o.url, why, sizeof(why))) {
+	if (arbiter__open(&a, o.url, &(struct arbiter_auth){ .insecure = true },
+			  why, sizeof(why))) {
 		pr_err("bad URL: %s", why);
 		return PVFT_EXIT_USAGE;
 	}

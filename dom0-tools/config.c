@@ -1033,7 +1033,9 @@ static int load_arbiter(struct load *ld)
 				   "want embedded, pvft://HOST:PORT or "
 				   "etcd://HOST:PORT[,HOST:PORT...], not '%s'",
 				   show(ld, v));
-		if (arbiter__open(&a, v, why, sizeof(why)))
+		if (arbiter__open(&a, v,
+				  &(struct arbiter_auth){ .insecure = true },
+				  why, sizeof(why)))
 			return bad(ld, s, "ft_arbiter", "%s", why);
 		arbiter__close(a);
 	}

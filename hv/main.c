@@ -382,7 +382,9 @@ static int pair_check(struct pair_opts *po)
 	}
 	if (pair_creds(po))
 		return -1;
-	if (arbiter__open(&po->arbiter, po->url, why, sizeof(why))) {
+	if (arbiter__open(&po->arbiter, po->url,
+			  &(struct arbiter_auth){ .insecure = true }, why,
+			  sizeof(why))) {
 		pr_err("bad --arbiter '%s': %s", po->url, why);
 		return -1;
 	}

@@ -57,7 +57,7 @@ pair_demo() {
 	local aport bport n=20000 i
 	aport=$(free_port) bport=$(free_port)
 	mkdir -p "$logs/arbiter"
-	"$build/bin/pvft-arbiter" --listen "127.0.0.1:$aport" --state-dir "$logs/arbiter" \
+	"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport" --state-dir "$logs/arbiter" \
 		2>"$logs/arbiter.err" &
 	pids+=($!)
 	"$HV" --role backup --listen "127.0.0.1:$bport" --pair 1 --node backup \

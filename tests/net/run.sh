@@ -277,7 +277,7 @@ arbiter_up() {
 	mkdir -p "$tmp/arbiter"
 	# Not through on(): a function in the background is a subshell, whose
 	# PID is not the arbiter's.
-	ip netns exec "${ns}arb" "$ARBITER" --listen "$NET.3:$ARB_PORT" \
+	ip netns exec "${ns}arb" "$ARBITER" --insecure --listen "$NET.3:$ARB_PORT" \
 		--state-dir "$tmp/arbiter" </dev/null >/dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1
@@ -620,7 +620,7 @@ lo_pair() {
 	port=$((7300 + pair_id))
 	if ! running la 2>/dev/null; then
 		mkdir -p "$t/la-state"
-		spawn la cli "$ARBITER" --listen "$LO_ARB" --state-dir "$t/la-state"
+		spawn la cli "$ARBITER" --insecure --listen "$LO_ARB" --state-dir "$t/la-state"
 		wait_for la 'listening on' 20 || return 1
 	fi
 	spawn b cli "$HV" --role backup --listen "127.0.0.1:$port" \

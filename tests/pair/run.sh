@@ -184,7 +184,7 @@ wait_output() {
 # start_arbiter NAME DIR PORT: pvft-arbiter NAME, once it listens.
 start_arbiter() {
 	mkdir -p "$2"
-	spawn "$1" "$ARBITER" --listen "127.0.0.1:$3" --state-dir "$2"
+	spawn "$1" "$ARBITER" --insecure --listen "127.0.0.1:$3" --state-dir "$2"
 	wait_for "$1" 'listening on' 20
 }
 
@@ -199,7 +199,7 @@ arbiter_up() {
 	fi
 	free_port
 	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
+	"$ARBITER" --insecure --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
 		</dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1

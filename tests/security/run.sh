@@ -157,7 +157,7 @@ arbiter_up() {
 	fi
 	free_port
 	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
+	"$ARBITER" --insecure --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
 		</dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1

@@ -5,7 +5,8 @@
  * Then the client against fake servers on loopback, each a child process
  * that answers a script of connections with canned bytes: replies that lie,
  * do not parse, never end or never come, and ambiguous failures that the
- * client must resolve by reading the owner back. No threads, no privileges.
+ * client must resolve by reading the owner back; a TLS fake that takes one
+ * pair's key; an etcd fake that wants a login. No threads, no privileges.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,9 +25,10 @@
 
 #include "arbiter.h"
 #include "proto.h"
+#include "tls.h"
 #include "unit.h"
 
-#define FAKE_MAX_CONNS 4
+#define FAKE_MAX_CONNS 6
 #define FAKE_REQ_MAX 8192
 #define TIMEOUT_MS 300 /* a fake that stays silent costs this much */
 
@@ -55,11 +58,15 @@ static void test_valid_node(void)
 
 /* ---- URLs ---- */
 
-static void expect_url(const char *url, const char *why_has)
+/* Plaintext allowed: what the URL tests and the plaintext fakes take. */
+static const struct arbiter_auth insecure = { .insecure = true };
+
+static void expect_open(const char *url, const struct arbiter_auth *auth,
+			const char *why_has)
 {
 	struct arbiter *a = (struct arbiter *)1;
 	char why[256] = "x";
-	int r = arbiter__open(&a, url, why, sizeof(why));
+	int r = arbiter__open(&a, url, auth, why, sizeof(why));
 
 	if (!why_has) {
 		CU_ASSERT_EQUAL(r, 0);
@@ -75,6 +82,11 @@ static void expect_url(const char *url, const char *why_has)
 			url ? url : "(null)", why, why_has);
 	CU_ASSERT_PTR_NOT_NULL(strstr(why, why_has));
 	CU_ASSERT_PTR_NULL(strchr(why, '\n'));
+}
+
+static void expect_url(const char *url, const char *why_has)
+{
+	expect_open(url, &insecure, why_has);
 }
 
 static void test_url_good(void)
@@ -97,6 +109,7 @@ static void test_url_bad(void)
 	expect_url("", "empty URL");
 	expect_url("127.0.0.1:1", "not a URL");
 	expect_url("http://127.0.0.1:1", "unknown scheme 'http'");
+	expect_url("https://127.0.0.1:1", "unknown scheme 'https'");
 	expect_url("PVFT://127.0.0.1:1", "unknown scheme 'PVFT'");
 	expect_url("pvft://", "pvft://: no HOST:PORT");
 	expect_url("etcd://", "etcd://: no HOST:PORT");
@@ -121,6 +134,7 @@ static void test_url_bad(void)
 	expect_url("etcd://a:1,", "etcd://: no HOST:PORT");
 	expect_url("etcd://,a:1", "etcd://: no HOST:PORT");
 	expect_url("etcd://a:1,,b:2", "etcd://: no HOST:PORT");
+	expect_url("etcds://", "etcds://: no HOST:PORT");
 	expect_url("pvft://a :1", "not printable");
 	expect_url("pvft://a\n:1", "not printable");
 	memset(long_url, 'a', sizeof(long_url) - 1);
@@ -135,6 +149,66 @@ static void test_url_bad(void)
 	/* 16 is fine. */
 	*strrchr(many, ',') = '\0';
 	expect_url(many, NULL);
+}
+
+/* What each scheme wants of struct arbiter_auth. */
+static void test_url_auth(void)
+{
+	static const uint8_t key[TLS_KEY_LEN] = { 1, 2, 3 };
+	char ca[] = "/tmp/pvft-unit-ca-XXXXXX";
+	struct arbiter_auth auth;
+	int fd = mkstemp(ca);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	/* pvft://: a key, or plaintext when insecure; nothing else. */
+	expect_open("pvft://127.0.0.1:1", NULL, "pvft://: no key");
+	expect_open("pvft://127.0.0.1:1", &(struct arbiter_auth){ 0 },
+		    "pvft://: no key");
+	expect_open("pvft://127.0.0.1:1",
+		    &(struct arbiter_auth){ .domain_key = key }, NULL);
+	expect_open(
+	    "pvft://127.0.0.1:1",
+	    &(struct arbiter_auth){ .ca = ca, .user = "u", .password = "p" },
+	    "pvft://: no key");
+	/* etcd:// is plain http: only when insecure. */
+	expect_open("etcd://127.0.0.1:1", NULL, "etcd:// is plaintext");
+	expect_open("etcd://127.0.0.1:1",
+		    &(struct arbiter_auth){ .domain_key = key, .ca = ca },
+		    "etcd:// is plaintext");
+	expect_open("etcd://127.0.0.1:1",
+		    &(struct arbiter_auth){
+			.insecure = true, .user = "u", .password = "p" },
+		    NULL);
+	/* etcds://: a CA; a certificate with its key; a user with its
+	 * password; files that can be read. */
+	expect_open("etcds://127.0.0.1:1", NULL, "etcds://: no CA");
+	expect_open("etcds://127.0.0.1:1", &insecure, "etcds://: no CA");
+	expect_open("etcds://127.0.0.1:1,127.0.0.2:2",
+		    &(struct arbiter_auth){ .ca = ca }, NULL);
+	auth = (struct arbiter_auth){ .ca = ca, .cert = ca };
+	expect_open("etcds://127.0.0.1:1", &auth, "needs its key");
+	auth = (struct arbiter_auth){ .ca = ca, .key = ca };
+	expect_open("etcds://127.0.0.1:1", &auth, "needs its key");
+	auth = (struct arbiter_auth){
+		.ca = ca, .cert = ca, .key = ca, .user = "u"
+	};
+	expect_open("etcds://127.0.0.1:1", &auth, "needs its password");
+	auth = (struct arbiter_auth){ .ca = ca, .password = "p" };
+	expect_open("etcds://127.0.0.1:1", &auth, "needs its password");
+	auth = (struct arbiter_auth){ .ca = "/nonexistent/ca.pem" };
+	expect_open("etcds://127.0.0.1:1", &auth,
+		    "CA /nonexistent/ca.pem: No such file or directory");
+	auth = (struct arbiter_auth){ .ca = ca,
+				      .cert = "/nonexistent/c",
+				      .key = ca };
+	expect_open("etcds://127.0.0.1:1", &auth,
+		    "certificate /nonexistent/c: No such file");
+	auth = (struct arbiter_auth){
+		.ca = ca, .cert = ca, .key = ca, .user = "u", .password = "p"
+	};
+	expect_open("etcds://127.0.0.1:1", &auth, NULL);
+	unlink(ca);
 }
 
 /* ---- the line protocol ---- */
@@ -320,6 +394,39 @@ static void test_format_reply(void)
 	CU_ASSERT_EQUAL(strlen(back.reason), PROTO_REASON_MAX);
 }
 
+static void test_parse_identity(void)
+{
+	char long_id[TLS_IDENTITY_MAX + 8];
+	uint64_t pair = 42;
+
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-7", &pair), 0);
+	CU_ASSERT_EQUAL(pair, 7);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-0", &pair), 0);
+	CU_ASSERT_EQUAL(pair, 0);
+	CU_ASSERT_EQUAL(
+	    proto__parse_identity("pvft-pair-18446744073709551615", &pair), 0);
+	CU_ASSERT_EQUAL(pair, UINT64_MAX);
+	/* One spelling per pair: no other name for pair 7's key. */
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-07", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-+7", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-7 ", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-7/../8", &pair),
+			-EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair-", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-pair", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("PVFT-PAIR-7", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_identity("pvft-chan-7", &pair), -EINVAL);
+	CU_ASSERT_EQUAL(
+	    proto__parse_identity("pvft-pair-18446744073709551616", &pair),
+	    -EINVAL);
+	memset(long_id, '1', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	memcpy(long_id, "pvft-pair-", 10);
+	CU_ASSERT_EQUAL(proto__parse_identity(long_id, &pair), -EINVAL);
+	CU_ASSERT_EQUAL(pair, UINT64_MAX);
+}
+
 static void test_hostport(void)
 {
 	char host[PROTO_HOST_MAX + 1], port[6], why[256];
@@ -475,11 +582,12 @@ struct outcome {
 };
 
 /*
- * Ask a fake of @scheme: acquire for @node (or query when NULL) of pair 7,
- * epoch 3, its connections answered with @replies.
+ * Ask a fake of @scheme as @auth: acquire for @node (or query when NULL)
+ * of pair 7, epoch 3, its connections answered with @replies.
  */
-static void ask_fake(const char *scheme, const char *node,
-		     const char *const *replies, size_t n, struct outcome *o)
+static void ask_fake_as(const char *scheme, const struct arbiter_auth *auth,
+			const char *node, const char *const *replies, size_t n,
+			struct outcome *o)
 {
 	struct fake f;
 	struct arbiter *a;
@@ -487,7 +595,7 @@ static void ask_fake(const char *scheme, const char *node,
 
 	fake_start(&f, !strcmp(scheme, "etcd"), replies, n);
 	snprintf(url, sizeof(url), "%s://127.0.0.1:%d", scheme, f.port);
-	CU_ASSERT_FATAL(!arbiter__open(&a, url, o->why, sizeof(o->why)));
+	CU_ASSERT_FATAL(!arbiter__open(&a, url, auth, o->why, sizeof(o->why)));
 	if (node)
 		o->ans = arbiter__acquire(a, 7, 3, node, TIMEOUT_MS, o->owner,
 					  o->why, sizeof(o->why));
@@ -497,6 +605,12 @@ static void ask_fake(const char *scheme, const char *node,
 	arbiter__close(a);
 	fake_stop(&f, o->reqs, sizeof(o->reqs));
 	CU_ASSERT_PTR_NULL(strchr(o->why, '\n'));
+}
+
+static void ask_fake(const char *scheme, const char *node,
+		     const char *const *replies, size_t n, struct outcome *o)
+{
+	ask_fake_as(scheme, &insecure, node, replies, n, o);
 }
 
 static void expect(const struct outcome *o, enum arbiter_answer ans,
@@ -602,10 +716,10 @@ static void test_pvft_ambiguous(void)
 #define YOU64 "eW91"
 #define HDR "\"header\":{\"revision\":\"2\"}"
 
-/* An HTTP response with @body, in a static buffer of @slot (0..3). */
+/* An HTTP response with @body, in a static buffer of @slot (0..5). */
 static const char *http(int slot, int status, const char *body)
 {
-	static char buf[4][1024];
+	static char buf[FAKE_MAX_CONNS][1024];
 
 	snprintf(buf[slot], sizeof(buf[slot]),
 		 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
@@ -711,6 +825,14 @@ static void test_etcd_bad_replies(void)
 	    http(0, 503, "{\"error\":\"etcdserver: no leader\",\"code\":14}"),
 	    "HTTP 503: etcdserver: no leader");
 	expect_etcd_query_refused(o, http(0, 500, "\x01\x02"), "HTTP 500");
+	/* A plain-text refusal (etcd's HTTP layer): its first line. */
+	expect_etcd_query_refused(
+	    o,
+	    http(0, 400,
+		 "CommonName of client sending a request against gateway "
+		 "will be ignored and not used as expected\nmore\n"),
+	    "HTTP 400: CommonName of client sending a request against gateway "
+	    "will be ignored and not used as expected");
 	/* Deeper than 16 levels. */
 	expect_etcd_query_refused(o,
 				  http(0, 200,
@@ -758,6 +880,260 @@ static void test_etcd_ambiguous(void)
 	free(o);
 }
 
+/* ---- pvft:// over TLS ---- */
+
+#define FAKE_WAIT_NS 5000000000ull /* a fake's hang guard */
+
+/*
+ * A pvft-arbiter that takes one connection over TLS and knows one key:
+ * pair @pair's, derived from @domain_key. The identity it saw (or
+ * "handshake failed") and the request it read go to @req_fd; @reply is
+ * its answer.
+ */
+static void fake_tls_child(int lfd, int req_fd, const uint8_t *domain_key,
+			   uint64_t pair, const char *reply)
+{
+	char identity[TLS_IDENTITY_MAX + 1], why[256], buf[FAKE_REQ_MAX];
+	struct pollfd pfd = { .events = POLLIN };
+	struct tls_creds *creds;
+	struct tls_conn *conn;
+	uint8_t key[TLS_KEY_LEN];
+	size_t got = 0;
+	ssize_t n;
+
+	signal(SIGPIPE, SIG_IGN);
+	tls__arbiter_key(domain_key, pair, key, identity, sizeof(identity));
+	pfd.fd = accept(lfd, NULL, NULL);
+	if (pfd.fd < 0 ||
+	    tls__creds_psk(&creds, TLS_SERVER, identity, key, why,
+			   sizeof(why)) ||
+	    tls__conn_new(&conn, creds, pfd.fd))
+		_exit(1);
+	if (tls__handshake_until(conn, tls__now_ns() + FAKE_WAIT_NS, why,
+				 sizeof(why))) {
+		/* As pvft-arbiter does: no word, the connection closed. */
+		dprintf(req_fd, "handshake failed\x1e");
+		close(pfd.fd);
+		pause();
+	}
+	dprintf(req_fd, "%s\x1e", tls__peer(conn));
+	while (got < sizeof(buf) && !memchr(buf, '\n', got)) {
+		n = tls__recv(conn, buf + got, sizeof(buf) - got);
+		if (n == -EAGAIN && poll(&pfd, 1, 5000) == 1)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (write(req_fd, buf, got) != (ssize_t)got ||
+	    write(req_fd, "\x1e", 1) != 1)
+		_exit(1);
+	tls__send_all(conn, reply, strlen(reply), tls__now_ns() + FAKE_WAIT_NS);
+	pause();
+	_exit(0);
+}
+
+/*
+ * Acquire pair 7, epoch 3 for "me" with @client_key from a TLS fake that
+ * knows pair @fake_pair's key of @fake_key and answers @reply.
+ */
+static void ask_tls(const uint8_t *fake_key, uint64_t fake_pair,
+		    const uint8_t *client_key, const char *reply,
+		    struct outcome *o)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct arbiter_auth auth = { .domain_key = client_key };
+	socklen_t len = sizeof(sa);
+	struct arbiter *a;
+	struct fake f;
+	int lfd, pipefd[2];
+	char url[64];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(!bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	CU_ASSERT_FATAL(!listen(lfd, FAKE_MAX_CONNS));
+	CU_ASSERT_FATAL(!getsockname(lfd, (struct sockaddr *)&sa, &len));
+	CU_ASSERT_FATAL(!pipe(pipefd));
+	f.port = ntohs(sa.sin_port);
+	fflush(NULL);
+	f.pid = fork();
+	CU_ASSERT_FATAL(f.pid >= 0);
+	if (!f.pid) {
+		close(pipefd[0]);
+		fake_tls_child(lfd, pipefd[1], fake_key, fake_pair, reply);
+	}
+	close(lfd);
+	close(pipefd[1]);
+	f.req_fd = pipefd[0];
+	snprintf(url, sizeof(url), "pvft://127.0.0.1:%d", f.port);
+	CU_ASSERT_FATAL(!arbiter__open(&a, url, &auth, o->why, sizeof(o->why)));
+	o->ans = arbiter__acquire(a, 7, 3, "me", TIMEOUT_MS, o->owner, o->why,
+				  sizeof(o->why));
+	arbiter__close(a);
+	fake_stop(&f, o->reqs, sizeof(o->reqs));
+}
+
+/*
+ * pvft:// with a key speaks TLS under the pair's identity, with the key
+ * derived for that pair; an arbiter that holds another key is refused
+ * before a byte of the request leaves, so it is no ambiguous failure.
+ */
+static void test_pvft_tls(void)
+{
+	static const uint8_t dk[TLS_KEY_LEN] = { 0xd0, 0x3a, 7 };
+	static const uint8_t other[TLS_KEY_LEN] = { 0xd0, 0x3a, 8 };
+	struct outcome *o = calloc(1, sizeof(*o));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	ask_tls(dk, 7, dk, "GRANTED me\n", o);
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	CU_ASSERT_STRING_EQUAL(o->reqs, "pvft-pair-7\x1e"
+					"ACQUIRE 7 3 me\n\x1e");
+	ask_tls(dk, 7, other, "GRANTED me\n", o);
+	expect(o, ARBITER_UNREACHABLE, "",
+	       "closed the connection in the TLS "
+	       "handshake");
+	CU_ASSERT_STRING_EQUAL(o->reqs, "handshake failed\x1e");
+	CU_ASSERT_PTR_NULL(strstr(o->why, "reading the owner back"));
+	/* The domain's key, but the arbiter holds pair 8's only. */
+	ask_tls(dk, 8, dk, "GRANTED me\n", o);
+	expect(o, ARBITER_UNREACHABLE, "",
+	       "closed the connection in the TLS "
+	       "handshake");
+	CU_ASSERT_STRING_EQUAL(o->reqs, "handshake failed\x1e");
+	free(o);
+}
+
+/* ---- etcd auth: a login for a token, and a new one when it goes stale */
+
+#define LOGIN_OK(tok) "{" HDR ",\"token\":\"" tok "\"}"
+#define TXN_OK "{" HDR ",\"succeeded\":true}"
+
+static const struct arbiter_auth etcd_user = {
+	.insecure = true,
+	.user = "pvft-pair-7",
+	.password = "s3cret \"quoted\" \\ and all",
+};
+
+static void test_etcd_login(void)
+{
+	static const char *const no_token[] = {
+		"{" HDR "}",
+		"{" HDR ",\"token\":\"\"}",
+		"{" HDR ",\"token\":\"a b\"}",
+		"{" HDR ",\"token\":\"a\\r\\nX-Evil: 1\"}",
+		"{\"token\":\"tok\"}",
+	};
+	struct outcome *o = calloc(1, sizeof(*o));
+	const char *r[2];
+	size_t i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	r[0] = http(0, 200, LOGIN_OK("tok1.5"));
+	r[1] = http(1, 200, TXN_OK);
+	ask_fake_as("etcd", &etcd_user, "me", r, 2, o);
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	/* The login, its JSON escaped, then the txn with the token. */
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(o->reqs, "POST /v3/auth/authenticate HTTP/1.1"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(o->reqs, "{\"name\":\"pvft-pair-7\",\"password\":\"s3cret "
+			    "\\\"quoted\\\" \\\\ and all\"}"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(o->reqs, "POST /v3/kv/txn HTTP/1.1"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(o->reqs, "\r\nAuthorization: tok1.5\r\n"));
+	CU_ASSERT_PTR_NULL(
+	    strstr(strstr(o->reqs, "/v3/kv/txn"), "/v3/auth/authenticate"));
+	/* Refused: nothing can have been applied, so nothing to read back. */
+	r[0] = http(0, 400,
+		    "{\"error\":\"etcdserver: authentication failed, invalid "
+		    "user ID or password\",\"code\":3}");
+	ask_fake_as("etcd", &etcd_user, "me", r, 1, o);
+	expect(o, ARBITER_UNREACHABLE, "",
+	       "HTTP 400: etcdserver: authentication failed");
+	CU_ASSERT_PTR_NOT_NULL(strstr(o->why, "logging in as pvft-pair-7"));
+	CU_ASSERT_PTR_NULL(strstr(o->why, "reading the owner back"));
+	/* A token that is missing, empty or would break the header. */
+	for (i = 0; i < sizeof(no_token) / sizeof(no_token[0]); i++) {
+		r[0] = http(0, 200, no_token[i]);
+		ask_fake_as("etcd", &etcd_user, NULL, r, 1, o);
+		expect(o, ARBITER_UNREACHABLE, "",
+		       "bad reply: no token for user pvft-pair-7");
+	}
+	/* Permission denied (another pair's user) is an answer from no one. */
+	r[0] = http(0, 200, LOGIN_OK("tok"));
+	r[1] = http(1, 403,
+		    "{\"error\":\"etcdserver: permission denied\",\"code\":7}");
+	ask_fake_as("etcd", &etcd_user, NULL, r, 2, o);
+	expect(o, ARBITER_UNREACHABLE, "",
+	       "HTTP 403: etcdserver: permission denied");
+	free(o);
+}
+
+/*
+ * A token is asked for once per endpoint and kept; one that etcd stops
+ * taking (expired: 401; the auth store changed) is replaced, and the
+ * request made again, within the same call.
+ */
+static void test_etcd_stale_token(void)
+{
+	const char *const r[] = {
+		http(0, 200, LOGIN_OK("tok1")),
+		http(1, 200, TXN_OK),
+		http(2, 401,
+		     "{\"error\":\"etcdserver: invalid auth token\","
+		     "\"code\":16}"),
+		http(3, 200, LOGIN_OK("tok2")),
+		http(4, 200, TXN_OK),
+		http(5, 400,
+		     "{\"error\":\"etcdserver: revision of auth store is "
+		     "old\",\"code\":3}"),
+	};
+	char owner[ARBITER_NODE_MAX + 1], why[512], *reqs, *p;
+	struct arbiter *a;
+	struct fake f;
+	char url[64];
+	int i;
+
+	reqs = calloc(1, FAKE_MAX_CONNS * FAKE_REQ_MAX);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(reqs);
+	fake_start(&f, true, r, 6);
+	snprintf(url, sizeof(url), "etcd://127.0.0.1:%d", f.port);
+	CU_ASSERT_FATAL(!arbiter__open(&a, url, &etcd_user, why, sizeof(why)));
+	for (i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(arbiter__acquire(a, 7, 3, "me", TIMEOUT_MS,
+						 owner, why, sizeof(why)),
+				ARBITER_GRANTED);
+	/* The old revision: a login the fake no longer answers. */
+	CU_ASSERT_EQUAL(
+	    arbiter__query(a, 7, 3, TIMEOUT_MS, owner, why, sizeof(why)),
+	    ARBITER_UNREACHABLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "logging in as pvft-pair-7"));
+	arbiter__close(a);
+	fake_stop(&f, reqs, FAKE_MAX_CONNS * FAKE_REQ_MAX);
+	/* login, txn (tok1), txn (tok1: 401), login, txn (tok2), range. */
+	p = reqs;
+	for (i = 0; i < 6; i++) {
+		static const char *const want[] = {
+			"/v3/auth/authenticate", "Authorization: tok1",
+			"Authorization: tok1",	 "/v3/auth/authenticate",
+			"Authorization: tok2",	 "Authorization: tok2",
+		};
+		char *end = strchr(p, '\x1e');
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+		*end = '\0';
+		if (!strstr(p, want[i]))
+			fprintf(stderr, "\n  request %d lacks '%s'\n", i,
+				want[i]);
+		CU_ASSERT_PTR_NOT_NULL(strstr(p, want[i]));
+		p = end + 1;
+	}
+	free(reqs);
+}
+
 /* Nobody listening: a refused connection is not ambiguous. */
 static void test_unreachable(void)
 {
@@ -771,7 +1147,7 @@ static void test_unreachable(void)
 	fake_start(&f, false, none, 1);
 	fake_stop(&f, reqs, sizeof(reqs));
 	snprintf(url, sizeof(url), "pvft://127.0.0.1:%d", f.port);
-	CU_ASSERT_FATAL(!arbiter__open(&a, url, why, sizeof(why)));
+	CU_ASSERT_FATAL(!arbiter__open(&a, url, &insecure, why, sizeof(why)));
 	CU_ASSERT_EQUAL(arbiter__acquire(a, 1, 1, "me", TIMEOUT_MS, owner, why,
 					 sizeof(why)),
 			ARBITER_UNREACHABLE);
@@ -792,11 +1168,13 @@ static CU_TestInfo arbiter_tests[] = {
 	{ "node ids", test_valid_node },
 	{ "good URLs", test_url_good },
 	{ "bad URLs", test_url_bad },
+	{ "credentials each scheme takes", test_url_auth },
 	{ "decimal u64s", test_parse_u64 },
 	{ "request lines", test_parse_request },
 	{ "request lines written", test_format_request },
 	{ "reply lines", test_parse_reply },
 	{ "reply lines written", test_format_reply },
+	{ "PSK identities", test_parse_identity },
 	{ "HOST:PORT", test_hostport },
 	{ "pvft:// answers", test_pvft_answers },
 	{ "pvft:// replies that lie or do not parse", test_pvft_bad_replies },
@@ -804,6 +1182,9 @@ static CU_TestInfo arbiter_tests[] = {
 	{ "etcd:// answers", test_etcd_answers },
 	{ "etcd:// replies that lie or do not parse", test_etcd_bad_replies },
 	{ "etcd:// ambiguous acquires read back", test_etcd_ambiguous },
+	{ "pvft:// over TLS with the pair's key", test_pvft_tls },
+	{ "etcd auth: login, token, refusals", test_etcd_login },
+	{ "etcd auth: a stale token is replaced", test_etcd_stale_token },
 	{ "nobody listening", test_unreachable },
 	CU_TEST_INFO_NULL,
 };

@@ -432,7 +432,10 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 		t->fake_on = true;
 	}
 	snprintf(url, sizeof(url), "pvft://127.0.0.1:%d", port);
-	CU_ASSERT_FATAL(arbiter__open(&t->arb, url, why, sizeof(why)) == 0);
+	CU_ASSERT_FATAL(
+	    arbiter__open(&t->arb, url,
+			  &(struct arbiter_auth){ .insecure = true }, why,
+			  sizeof(why)) == 0);
 
 	t->port = free_port();
 	snprintf(t->addr, sizeof(t->addr), "127.0.0.1:%d", t->port);

@@ -459,7 +459,8 @@ static const struct {
 	  "ft_arbiter: want embedded, pvft://HOST:PORT or "
 	  "etcd://HOST:PORT[,HOST:PORT...], not 'arbiter'" },
 	{ "ft_arbiter = \"http://10.0.0.3:80\"",
-	  "ft_arbiter: unknown scheme 'http': want pvft:// or etcd://" },
+	  "ft_arbiter: unknown scheme 'http': want pvft://, etcds:// or "
+	  "etcd://" },
 	{ "ft_arbiter = \"pvft://10.0.0.3\"",
 	  "ft_arbiter: pvft://: '10.0.0.3': no port" },
 	{ "ft_arbiter_addr = \"::1\"",
