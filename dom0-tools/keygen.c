@@ -21,7 +21,7 @@
 struct keygen_cmd {
 	bool force;
 	const char *pair_text; /* -a: an arbiter's key for this pair */
-	const char *from;      /* -k: the domain key it derives from */
+	const char *from;      /* the domain key it derives from */
 	uint64_t pair;
 };
 
@@ -105,13 +105,12 @@ int main_keygen(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "arbiter", required_argument, NULL, 'a' },
-		{ "key", required_argument, NULL, 'k' },
 		PVFT_COMMON_LONG_OPTS,
 	};
 	struct keygen_cmd o = { .force = false };
-	int opt;
+	int opt, nargs;
 
-	PVFT_FOREACH_OPT(opt, "fa:k:", opts, "keygen", 1)
+	PVFT_FOREACH_OPT(opt, "fa:", opts, "keygen", 1)
 	{
 	case 'f':
 		o.force = true;
@@ -119,20 +118,11 @@ int main_keygen(int argc, char **argv)
 	case 'a':
 		o.pair_text = optarg;
 		break;
-	case 'k':
-		o.from = optarg;
-		break;
 	}
-	if (argc - optind > 1) {
-		pr_err("too many arguments");
-		pvft__usage_error("keygen");
-		return PVFT_EXIT_USAGE;
-	}
-	if (!o.pair_text != !o.from) {
-		pr_err(o.from ? "--key KEY is for --arbiter PAIR: the domain "
-				"key it derives from"
-			      : "--arbiter PAIR needs --key KEY: the domain "
-				"key to derive from");
+	/* FILE; or with -a, the domain key KEY and FILE|DIR. */
+	nargs = argc - optind;
+	if (nargs != (o.pair_text ? 2 : 1)) {
+		pr_err(nargs < 2 ? "missing arguments" : "too many arguments");
 		pvft__usage_error("keygen");
 		return PVFT_EXIT_USAGE;
 	}
@@ -146,5 +136,6 @@ int main_keygen(int argc, char **argv)
 		pvft__usage_error("keygen");
 		return PVFT_EXIT_USAGE;
 	}
-	return arbiter_key(&o, argv[optind]);
+	o.from = argv[optind];
+	return arbiter_key(&o, argv[optind + 1]);
 }

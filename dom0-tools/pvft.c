@@ -92,12 +92,12 @@ static const struct cmd_spec cmd_table[] = {
 	{ "keygen", main_keygen,
 	  "Make a domain key, or a pvft-arbiter's key for one pair",
 	  "[-f] FILE\n"
-	  "       pvft [-v] [-N] keygen [-f] -a PAIR -k KEY FILE|DIR",
+	  "       pvft [-v] [-N] keygen [-f] -a PAIR KEY FILE|DIR",
 	  "  -f, --force         overwrite an existing FILE\n"
 	  "  -a, --arbiter PAIR  pvft-arbiter's key for pair PAIR, derived\n"
-	  "                      from the domain key KEY, to FILE or to\n"
-	  "                      DIR/PAIR.key (pvft-arbiter --keys DIR)\n"
-	  "  -k, --key KEY       the domain key file (with -a)\n"
+	  "                      from the domain key in the file KEY, to\n"
+	  "                      FILE or to DIR/PAIR.key (pvft-arbiter\n"
+	  "                      --keys DIR)\n"
 	  "\n"
 	  "A domain key is 32 random bytes, written as 64 hex digits and a\n"
 	  "newline to FILE, mode 0600; an existing FILE is refused without\n"

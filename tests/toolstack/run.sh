@@ -683,15 +683,15 @@ t_keygen() {
 	rc_is 0 || return 1
 	# The arbiter's key for a pair: the same domain key and pair, the
 	# same key; another pair or domain key, another one.
-	pv keygen --arbiter 42 --key "$d" "$t/a42"
+	pv keygen --arbiter 42 "$d" "$t/a42"
 	rc_is 0 && key_file_ok "$t/a42" && out_has "pvft-arbiter's key for pair 42 \(identity pvft-pair-42\)" || return 1
 	mkdir "$t/keys"
-	pv keygen -a 42 -k "$d" "$t/keys"
+	pv keygen -a 42 "$d" "$t/keys"
 	rc_is 0 && key_file_ok "$t/keys/42.key" || return 1
 	cmp -s "$t/a42" "$t/keys/42.key" || { why="two derivations of pair 42's key differ"; return 1; }
-	pv keygen -a 43 -k "$d" "$t/keys"
+	pv keygen -a 43 "$d" "$t/keys"
 	rc_is 0 || return 1
-	pv keygen -a 42 -k "$d2" "$t/b42"
+	pv keygen -a 42 "$d2" "$t/b42"
 	rc_is 0 || return 1
 	! cmp -s "$t/a42" "$t/keys/43.key" && ! cmp -s "$t/a42" "$t/b42" &&
 		! cmp -s "$t/a42" "$d" ||
@@ -701,25 +701,25 @@ t_keygen() {
 		openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$d")" | sed 's/.*= *//')
 	[ "$hmac" = "$(cat "$t/a42")" ] ||
 		{ why="pair 42's key is not HMAC-SHA256(key, 'pvft arbiter v1 pair 42'): $hmac"; return 1; }
-	pv keygen -a 42 -k "$d" "$t/keys"
+	pv keygen -a 42 "$d" "$t/keys"
 	rc_is 1 && err_has "42\.key exists: -f overwrites it" || return 1
-	pv keygen -f -a 42 -k "$d" "$t/keys"
+	pv keygen -f -a 42 "$d" "$t/keys"
 	rc_is 0 || return 1
-	# Refused: half of -a/-k, a bad pair, a key others may read.
+	# Refused: -a without the domain key, a bad pair, a key others may read.
 	pv keygen -a 42 "$t/x"
-	rc_is 2 && err_has 'needs --key' || return 1
-	pv keygen -k "$d" "$t/x"
-	rc_is 2 && err_has 'is for --arbiter' || return 1
-	pv keygen -a 0 -k "$d" "$t/x"
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv keygen "$d" "$t/x"
+	rc_is 2 && err_has 'too many arguments' || return 1
+	pv keygen -a 0 "$d" "$t/x"
 	rc_is 2 && err_has "bad pair '0'" || return 1
-	pv keygen -a 042 -k "$d" "$t/x"
+	pv keygen -a 042 "$d" "$t/x"
 	rc_is 2 && err_has "bad pair '042'" || return 1
 	pv keygen
 	rc_is 2 || return 1
-	pv keygen -a 1 -k "$t/nosuch" "$t/x"
+	pv keygen -a 1 "$t/nosuch" "$t/x"
 	rc_is 1 && err_has 'nosuch' || return 1
 	chmod 644 "$d2"
-	pv keygen -a 1 -k "$d2" "$t/x"
+	pv keygen -a 1 "$d2" "$t/x"
 	rc_is 1 && err_has '644' || return 1
 	[ ! -e "$t/x" ] || { why="a refused keygen wrote $t/x"; return 1; }
 	# A dry run writes nothing.
@@ -809,9 +809,9 @@ domain_keys_ok() {
 	[ "$(ls "$dir")" = "$pair.key" ] ||
 		{ why="$dir holds '$(ls "$dir" | tr '\n' ' ')', want $pair.key"; return 1; }
 	key_file_ok "$dir/$pair.key" || return 1
-	"$PVFT" keygen -f -a "$pair" -k "$key" "$t/want-$dom.key" >/dev/null &&
+	"$PVFT" keygen -f -a "$pair" "$key" "$t/want-$dom.key" >/dev/null &&
 		cmp -s "$t/want-$dom.key" "$dir/$pair.key" ||
-		{ why="$dir/$pair.key is not pvft keygen -a $pair -k $key"; return 1; }
+		{ why="$dir/$pair.key is not pvft keygen -a $pair $key"; return 1; }
 	! cmp -s "$key" "$dir/$pair.key" || { why="the arbiter holds the domain key itself"; return 1; }
 }
 

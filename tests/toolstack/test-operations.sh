@@ -237,7 +237,7 @@ else
 	sed 's/^/     | /' "$tmp/dry-pair.out"
 fi
 check "pvft keygen -a $PAIR (the arbiter's key)" \
-	pvft keygen -a "$PAIR" -k "$tmp/kv-netns.key" "$tmp/arbiter-keys"
+	pvft keygen -a "$PAIR" "$tmp/kv-netns.key" "$tmp/arbiter-keys"
 cp "$tmp/out" "$tmp/keygen-arbiter.out"
 check "the arbiter's key is mode 0600" key_mode "$tmp/arbiter-keys/$PAIR.key"
 ip netns exec arb pvft-arbiter --listen 10.0.0.3:7200 \
