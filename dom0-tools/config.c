@@ -53,6 +53,7 @@
 #define CFG_CONNECT_S_MAX CHAN_CONNECT_S_MAX
 
 #define CFG_CMDLINE "command line"
+#define CFG_SCHEME_ETCDS "etcds"
 
 #define FNV64_OFFSET 0xcbf29ce484222325ull
 #define FNV64_PRIME 0x100000001b3ull
@@ -1028,12 +1029,26 @@ static int load_arbiter(struct load *ld)
 		return -1;
 	cfg->arbiter_embedded = !strcmp(v, "embedded");
 	if (!cfg->arbiter_embedded) {
+		char plain[PVFT_CFG_STR_MAX];
+
 		if (!strstr(v, "://"))
 			return bad(ld, s, "ft_arbiter",
 				   "want embedded, pvft://HOST:PORT or "
-				   "etcd://HOST:PORT[,HOST:PORT...], not '%s'",
+				   "etcds://HOST:PORT[,HOST:PORT...], not '%s'",
 				   show(ld, v));
-		if (arbiter__open(&a, v,
+		/*
+		 * The URL's syntax only: the credentials are the replicas',
+		 * checked by load_auth(). An etcds:// URL is parsed as the
+		 * etcd:// one it secures, so that its CA (which may be on
+		 * the replicas' hosts only) is not opened here.
+		 */
+		if (!strncmp(v, CFG_SCHEME_ETCDS "://",
+			     strlen(CFG_SCHEME_ETCDS "://")))
+			snprintf(plain, sizeof(plain), "etcd%s",
+				 v + strlen(CFG_SCHEME_ETCDS));
+		else
+			snprintf(plain, sizeof(plain), "%s", v);
+		if (arbiter__open(&a, plain,
 				  &(struct arbiter_auth){ .insecure = true },
 				  why, sizeof(why)))
 			return bad(ld, s, "ft_arbiter", "%s", why);
@@ -1172,6 +1187,26 @@ static int get_file_set(struct load *ld, const char *const keys[3],
 		   keys[1], keys[2], what, missing);
 }
 
+enum cfg_arbiter {
+	CFG_ARBITER_EMBEDDED,
+	CFG_ARBITER_PVFT,  /* pvft://: a pvft-arbiter create does not start */
+	CFG_ARBITER_ETCDS, /* etcd over https */
+	CFG_ARBITER_ETCD,  /* etcd over plain http */
+};
+
+/* The kind of the arbiter ft_arbiter names (its URL parsed already). */
+static enum cfg_arbiter arbiter_kind(const struct pvft_cfg *cfg)
+{
+	if (cfg->arbiter_embedded)
+		return CFG_ARBITER_EMBEDDED;
+	if (!strncmp(cfg->arbiter, CFG_SCHEME_ETCDS "://",
+		     strlen(CFG_SCHEME_ETCDS "://")))
+		return CFG_ARBITER_ETCDS;
+	if (!strncmp(cfg->arbiter, "etcd://", strlen("etcd://")))
+		return CFG_ARBITER_ETCD;
+	return CFG_ARBITER_PVFT;
+}
+
 /*
  * ft_key, ft_insecure, ft_tls_*, ft_arbiter_*: one way to authenticate
  * the log channel and the arbiter, or plaintext on purpose. The arbiter's
@@ -1181,24 +1216,30 @@ static int load_auth(struct load *ld)
 {
 	static const char *const tls_keys[] = { "ft_tls_ca", "ft_tls_cert",
 						"ft_tls_key" };
-	static const char *const arb_keys[] = { "ft_arbiter_ca",
-						"ft_arbiter_cert",
-						"ft_arbiter_key" };
 	struct pvft_cfg *cfg = ld->cfg;
 	char *const tls_out[] = { cfg->tls_ca, cfg->tls_cert, cfg->tls_key };
-	char *const arb_out[] = { cfg->arbiter_ca, cfg->arbiter_cert,
-				  cfg->arbiter_key };
-	const struct setting *ks, *is, *ts, *as, *s;
-	bool pvft_arbiter;
+	const struct setting *ks, *is, *ts, *cas, *certs, *keys, *as, *s;
+	enum cfg_arbiter kind = arbiter_kind(cfg);
 	long v;
 
 	if (get_path(ld, "ft_key", cfg->key, &ks))
 		return -1;
 	cfg->key_line = ks ? ks->line : 0;
 	if (get_file_set(ld, tls_keys, tls_out, "x509 for the log channel",
-			 &ts) ||
-	    get_file_set(ld, arb_keys, arb_out, "etcd over https", &as))
+			 &ts))
 		return -1;
+	/* etcds://: the CA; a client certificate and its key, or neither. */
+	if (get_path(ld, "ft_arbiter_ca", cfg->arbiter_ca, &cas) ||
+	    get_path(ld, "ft_arbiter_cert", cfg->arbiter_cert, &certs) ||
+	    get_path(ld, "ft_arbiter_key", cfg->arbiter_key, &keys))
+		return -1;
+	if (!certs != !keys)
+		return bad(ld, certs ? certs : keys,
+			   certs ? "ft_arbiter_cert" : "ft_arbiter_key",
+			   "want ft_arbiter_cert and ft_arbiter_key together "
+			   "(a client certificate and its key): %s not set",
+			   certs ? "ft_arbiter_key" : "ft_arbiter_cert");
+	as = cas ? cas : certs;
 	if (get_number(ld, "ft_insecure", "want 0 or 1", 0, 1, 0, &v, &is))
 		return -1;
 	cfg->insecure = v;
@@ -1206,7 +1247,8 @@ static int load_auth(struct load *ld)
 	if (cfg->insecure) {
 		const char *other = ks	 ? "ft_key"
 				    : ts ? tls_keys[0]
-				    : as ? arb_keys[0]
+				    : as ? (cas ? "ft_arbiter_ca"
+						: "ft_arbiter_cert")
 					 : NULL;
 
 		s = ks ? ks : ts ? ts : as;
@@ -1215,28 +1257,43 @@ static int load_auth(struct load *ld)
 				   "plaintext on purpose, yet %s (%s) "
 				   "authenticates: want one or the other",
 				   other, where(s));
+		if (kind == CFG_ARBITER_ETCDS)
+			return bad(ld, is, "ft_insecure",
+				   "plaintext on purpose, yet ft_arbiter is "
+				   "etcds:// (https): want etcd:// with it");
 	}
-	pvft_arbiter = cfg->arbiter_embedded ||
-		       !strncmp(cfg->arbiter, "pvft://", strlen("pvft://"));
-	if (as && pvft_arbiter)
-		return bad(ld, as, "ft_arbiter_ca",
-			   "want an etcd arbiter (over https) in ft_arbiter, "
-			   "not '%s': a pvft-arbiter knows a pair by a key "
-			   "derived from ft_key",
-			   show(ld, cfg->arbiter));
+	if (as && kind != CFG_ARBITER_ETCDS)
+		return bad(ld, as, cas ? "ft_arbiter_ca" : "ft_arbiter_cert",
+			   "for an etcds:// arbiter (etcd over https), not "
+			   "'%s'%s",
+			   show(ld, cfg->arbiter),
+			   kind == CFG_ARBITER_ETCD
+			       ? ""
+			       : ": a pvft-arbiter knows a pair by a key "
+				 "derived from ft_key");
+	/* An arbiter is asked only by a pair: a single domain's is unused. */
+	if (!cfg->replicated)
+		return 0;
 	/*
 	 * A pvft-arbiter create does not start was given the pair's key
 	 * beforehand (pvft keygen --arbiter): from a key create cannot make.
 	 */
-	if (cfg->replicated && pvft_arbiter && !cfg->arbiter_embedded && !ks &&
-	    !cfg->insecure)
+	if (kind == CFG_ARBITER_PVFT && !ks && !cfg->insecure)
 		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
 			   "a pvft-arbiter create does not start knows the "
 			   "pair by a key derived from the domain key: want "
 			   "ft_key too (pvft keygen; pvft keygen --arbiter "
 			   "for the arbiter's --keys), or ft_insecure = 1");
-	cfg->key_auto = cfg->replicated && !cfg->insecure && !ks &&
-			(!ts || cfg->arbiter_embedded);
+	if (kind == CFG_ARBITER_ETCD && !cfg->insecure)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "etcd:// is plain http: want etcds:// (https, "
+			   "with ft_arbiter_ca), or ft_insecure = 1");
+	if (kind == CFG_ARBITER_ETCDS && !cas)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "etcds:// wants ft_arbiter_ca: the CA that etcd's "
+			   "certificate must chain to");
+	cfg->key_auto = !cfg->insecure && !ks &&
+			(!ts || kind == CFG_ARBITER_EMBEDDED);
 	return 0;
 }
 

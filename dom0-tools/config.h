@@ -72,7 +72,8 @@ struct pvft_cfg {
 	bool insecure;	       /* ft_insecure = 1: plaintext, on purpose */
 	/* ft_tls_*: x509 for the log channel (all three, or none). */
 	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX];
-	/* ft_arbiter_*: an etcd arbiter over https, client certificates. */
+	/* ft_arbiter_*: an etcds:// arbiter's CA; a client certificate and
+	 * its key (both or neither). */
 	char arbiter_ca[PATH_MAX], arbiter_cert[PATH_MAX],
 	    arbiter_key[PATH_MAX];
 	/*

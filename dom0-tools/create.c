@@ -106,6 +106,8 @@ static void auth_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 	if (cfg->arbiter_ca[0]) {
 		arg(a, "--arbiter-ca");
 		arg(a, "%s", cfg->arbiter_ca);
+	}
+	if (cfg->arbiter_cert[0]) {
 		arg(a, "--arbiter-cert");
 		arg(a, "%s", cfg->arbiter_cert);
 		arg(a, "--arbiter-key");
@@ -614,8 +616,9 @@ static int make_keys(struct plan *p, bool quiet)
  */
 static int arbiter_fresh(const struct plan *p)
 {
-	char owner[ARBITER_NODE_MAX + 1] = "", why[256] = "";
-	struct arbiter *a;
+	char owner[ARBITER_NODE_MAX + 1] = "", why[PATH_MAX + 256] = "";
+	struct arbiter_auth auth = { .insecure = false };
+	struct arbiter *a = NULL;
 	enum arbiter_answer ans;
 
 	if (!p->cfg.replicated)
@@ -627,12 +630,17 @@ static int arbiter_fresh(const struct plan *p)
 		empty_dir(dir);
 		return 0;
 	}
-	if (arbiter__open(&a, p->arbiter_url,
-			  &(struct arbiter_auth){ .insecure = true }, why,
-			  sizeof(why)))
-		return pr_err("ft_arbiter %s: %s", p->arbiter_url, why), -1;
-	ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner, why,
-			     sizeof(why));
+	/* Asked as the replicas ask it: with the pair's own credentials. */
+	auth.domain_key = p->have_key ? p->dom_key : NULL;
+	auth.insecure = p->cfg.insecure;
+	auth.ca = p->cfg.arbiter_ca[0] ? p->cfg.arbiter_ca : NULL;
+	auth.cert = p->cfg.arbiter_cert[0] ? p->cfg.arbiter_cert : NULL;
+	auth.key = p->cfg.arbiter_key[0] ? p->cfg.arbiter_key : NULL;
+	if (arbiter__open(&a, p->arbiter_url, &auth, why, sizeof(why)))
+		ans = ARBITER_UNREACHABLE;
+	else
+		ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner,
+				     why, sizeof(why));
 	arbiter__close(a);
 	if (ans == ARBITER_FREE)
 		return 0;
