@@ -804,6 +804,7 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 	struct logfmt_record hello;
 	struct logfmt_error why;
 	char reason[LOGFMT_HELLO_REASON_MAX + 1];
+	bool eof = false;
 	int rc;
 
 	if (!p->authed) {
@@ -819,30 +820,32 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 		}
 		p->authed = true;
 	}
-	for (;;) {
+	while (p->len < sizeof(p->buf)) {
 		ssize_t r =
 		    tls__recv(p->tls, p->buf + p->len, sizeof(p->buf) - p->len);
 
 		if (r == -EAGAIN)
 			break;
 		if (r <= 0) {
-			refused_conn(
-			    "a connection from %s:%s closed before its "
-			    "HELLO; waiting for another",
-			    p->host, p->serv);
-			return -1;
+			eof = true;
+			break;
 		}
 		p->len += (size_t)r;
-		if (p->len == sizeof(p->buf))
-			break;
+	}
+	/* Bytes that are no pvft stream get no answer: it may be no peer. */
+	if (p->len >= LOGFMT_HEADER_SIZE &&
+	    logfmt__decode_header(p->buf, LOGFMT_HEADER_SIZE, h, &why)) {
+		refused_conn("a connection from %s:%s is not a pvft primary: "
+			     "%s; waiting for another",
+			     p->host, p->serv, why.msg);
+		return -1;
 	}
 	rc = logfmt__decode_opening(p->buf, p->len, h, boot, &hello, &why);
-	if (!rc)
-		return 0;
 	if (rc < 0)
 		goto refused;
-	copy_node(c->peer, &hello.u.hello);
-	if (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch) {
+	/* Another pair is told so as soon as its header is in. */
+	if (p->len >= LOGFMT_HEADER_SIZE &&
+	    (h->pair_id != c->cfg.pair || h->epoch != c->cfg.epoch)) {
 		logfmt__error(&why,
 			      "it is pair %" PRIu64 " epoch %" PRIu64
 			      ", this backup serves pair %" PRIu64
@@ -850,6 +853,13 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 			      h->pair_id, h->epoch, c->cfg.pair, c->cfg.epoch);
 		goto refused;
 	}
+	if (!rc && eof)
+		refused_conn("a connection from %s:%s closed before its "
+			     "HELLO; waiting for another",
+			     p->host, p->serv);
+	if (!rc)
+		return eof ? -1 : 0;
+	copy_node(c->peer, &hello.u.hello);
 	if (!strcmp(c->peer, c->cfg.node)) {
 		logfmt__error(&why,
 			      "it has this replica's node id %s: the arbiter "

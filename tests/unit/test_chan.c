@@ -45,6 +45,7 @@
 #include "chan.h"
 #include "logfmt.h"
 #include "proto.h"
+#include "tls.h"
 #include "pvft/abi.h"
 #include "unit.h"
 
@@ -283,6 +284,14 @@ struct fake_arbiter {
 	pthread_mutex_t lock;
 	char owner[ARBITER_NODE_MAX + 1]; /* of (PAIR, EPOCH): "" is free */
 	unsigned int granted, denied, bad;
+	/*
+	 * Pairing asks whether the key is free (pair.md, stale replicas):
+	 * until the pair formed it is, and the arbiter answers; armed, it
+	 * becomes what the test set up (owned by the backup, or silent).
+	 */
+	atomic_bool armed;
+	bool silent_when_armed;
+	char owner_when_armed[ARBITER_NODE_MAX + 1];
 };
 
 /* One connection: one request line, one reply (arbiter.c sends one). */
@@ -309,6 +318,9 @@ static void fake_serve(struct fake_arbiter *a, int fd)
 		got += (size_t)r;
 	}
 	if (!nl)
+		return;
+	/* Unreachable: it takes the line and never answers. */
+	if (a->silent_when_armed && atomic_load(&a->armed))
 		return;
 	pthread_mutex_lock(&a->lock);
 	if (proto__parse_request(line, (size_t)(nl - line), &req, why,
@@ -364,6 +376,7 @@ enum arb_kind {
 
 struct pair {
 	struct chan p, b;
+	struct tls_creds *p_creds, *b_creds; /* the pair runs over TLS */
 	struct arbiter *arb;
 	struct fake_arbiter fake;
 	bool fake_on;
@@ -385,6 +398,12 @@ struct pair {
 };
 
 static struct pair T;
+static const uint8_t test_key[TLS_KEY_LEN] = { 0x70, 0x76, 0x66, 0x74 };
+/*
+ * The next pair runs plaintext (--insecure): its test plays one end
+ * itself, in raw bytes. Every other pair runs over TLS.
+ */
+static bool plaintext;
 
 static void on_fenced(void *opaque)
 {
@@ -417,20 +436,17 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 	t->buf = malloc(LOGFMT_MAX_RECORD);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t->buf);
 
-	if (kind == ARB_UNREACHABLE) {
-		t->dead_fd = bound_socket(&port);
-	} else {
-		t->fake.fd = bound_socket(&port);
-		CU_ASSERT_FATAL(listen(t->fake.fd, 16) == 0);
-		pthread_mutex_init(&t->fake.lock, NULL);
-		if (kind == ARB_BACKUP_OWNS)
-			snprintf(t->fake.owner, sizeof(t->fake.owner), "%s",
-				 BACKUP_NODE);
-		CU_ASSERT_FATAL(pthread_create(&t->fake.thread, NULL,
-					       fake_arbiter_main,
-					       &t->fake) == 0);
-		t->fake_on = true;
-	}
+	/* Free while the pair forms; what @kind says once it formed. */
+	t->fake.fd = bound_socket(&port);
+	CU_ASSERT_FATAL(listen(t->fake.fd, 16) == 0);
+	pthread_mutex_init(&t->fake.lock, NULL);
+	if (kind == ARB_BACKUP_OWNS)
+		snprintf(t->fake.owner_when_armed,
+			 sizeof(t->fake.owner_when_armed), "%s", BACKUP_NODE);
+	t->fake.silent_when_armed = kind == ARB_UNREACHABLE;
+	CU_ASSERT_FATAL(pthread_create(&t->fake.thread, NULL, fake_arbiter_main,
+				       &t->fake) == 0);
+	t->fake_on = true;
 	snprintf(url, sizeof(url), "pvft://127.0.0.1:%d", port);
 	CU_ASSERT_FATAL(
 	    arbiter__open(&t->arb, url,
@@ -442,12 +458,21 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 	cfg.addr = t->addr;
 	cfg.arbiter = t->arb;
 
+	CU_ASSERT_FATAL(tls__creds_psk(&t->p_creds, TLS_CLIENT,
+				       "pvft-chan-test", test_key, why,
+				       sizeof(why)) == 0);
+	CU_ASSERT_FATAL(tls__creds_psk(&t->b_creds, TLS_SERVER,
+				       "pvft-chan-test", test_key, why,
+				       sizeof(why)) == 0);
+
 	cfg.role = LOGFMT_ROLE_PRIMARY;
 	cfg.node = PRIMARY_NODE;
 	cfg.out_fd = t->p_out[1];
 	cfg.opaque = &t->fenced_p;
+	cfg.creds = plaintext ? NULL : t->p_creds;
 	CU_ASSERT_FATAL(chan__init(&t->p, &cfg) == 0);
 
+	cfg.creds = plaintext ? NULL : t->b_creds;
 	cfg.role = LOGFMT_ROLE_BACKUP;
 	cfg.node = BACKUP_NODE;
 	cfg.timeout_ms = TIMEOUT_MS;
@@ -508,6 +533,17 @@ static struct logfmt_record boot_record(void)
 	};
 }
 
+/* The pair formed (or not): the arbiter becomes what the test set up. */
+static void arm_arbiter(struct pair *t)
+{
+	pthread_mutex_lock(&t->fake.lock);
+	if (t->fake.owner_when_armed[0])
+		snprintf(t->fake.owner, sizeof(t->fake.owner), "%s",
+			 t->fake.owner_when_armed);
+	pthread_mutex_unlock(&t->fake.lock);
+	atomic_store(&t->fake.armed, true);
+}
+
 /* The backup accepts (or refuses) in its thread, the primary connects. */
 static int pair_connect(struct pair *t, const char *refusal)
 {
@@ -517,6 +553,7 @@ static int pair_connect(struct pair *t, const char *refusal)
 	start_backup(t, refusal);
 	rc = chan__connect(&t->p, &header, &boot);
 	join_backup(t);
+	arm_arbiter(t);
 	return rc;
 }
 
@@ -539,6 +576,9 @@ static void pair_dispose(struct pair *t)
 	if (t->dead_fd >= 0)
 		close(t->dead_fd);
 	arbiter__close(t->arb);
+	tls__creds_free(t->p_creds);
+	tls__creds_free(t->b_creds);
+	plaintext = false;
 	close(t->p_out[0]);
 	close(t->p_out[1]);
 	close(t->b_out[0]);
@@ -939,6 +979,7 @@ static void test_not_a_primary_then_primary(void)
 	char text[64];
 	size_t len;
 
+	plaintext = true; /* a fake peer of raw bytes: no TLS */
 	pair_init(t, ARB_UNREACHABLE, TIMEOUT_MS);
 	start_backup(t, NULL);
 
@@ -1679,6 +1720,7 @@ static int fake_backup_pair(struct pair *t, struct fake_backup *f,
 			0);
 	rc = chan__connect(&t->p, &header, &boot);
 	join_bounded(f->thread, "the fake backup");
+	arm_arbiter(t);
 	CU_ASSERT(f->handshake_ok);
 	return rc;
 }
@@ -1730,6 +1772,7 @@ static void test_backup_breaks_stream(void)
 		uint8_t bytes[512];
 		size_t len = 0;
 
+		plaintext = true; /* a fake peer of raw bytes: no TLS */
 		pair_init(t, ARB_UNREACHABLE, TIMEOUT_MS);
 		if (fake_backup_pair(t, &f, BACKUP_NODE, 0)) {
 			CU_FAIL("the fake backup did not pair");
@@ -1798,6 +1841,7 @@ static void test_backup_optional_record(void)
 	uint8_t bytes[512];
 	size_t len;
 
+	plaintext = true; /* a fake peer of raw bytes: no TLS */
 	pair_init(t, ARB_UNREACHABLE, TIMEOUT_MS);
 	CU_ASSERT_FATAL(fake_backup_pair(t, &f, BACKUP_NODE, 0) == 0);
 	chan__output(&t->p, "ok", 2);
@@ -1817,6 +1861,7 @@ static void test_backup_same_node(void)
 	struct pair *t = &T;
 	char err[4096];
 
+	plaintext = true; /* a fake peer of raw bytes: no TLS */
 	pair_init(t, ARB_UNREACHABLE, TIMEOUT_MS);
 	capture_stderr();
 	CU_ASSERT_EQUAL(fake_backup_pair(t, &f, PRIMARY_NODE, 0), -1);
@@ -1844,6 +1889,7 @@ static void test_backup_acks_unsent(void)
 	size_t len;
 	bool released = false;
 
+	plaintext = true; /* a fake peer of raw bytes: no TLS */
 	pair_init(t, ARB_UNREACHABLE, TIMEOUT_MS);
 	CU_ASSERT_FATAL(fake_backup_pair(t, &f, BACKUP_NODE, 4096) == 0);
 	/* 6 MiB: more than the sockets hold (tcp_wmem's 4 MiB at most). */
