@@ -510,7 +510,7 @@ $why"
 	golden kv-x509 "$top/examples/kv.cfg" ft_tls_ca=/etc/pvft/ca.pem \
 		ft_tls_cert=/etc/pvft/kv.pem ft_tls_key=/etc/pvft/kv-key.pem || bad+="
 $why"
-	golden kv-etcd "$top/examples/kv.cfg" ft_arbiter=etcd://10.0.0.3:2379 \
+	golden kv-etcd "$top/examples/kv.cfg" ft_arbiter=etcds://10.0.0.3:2379 \
 		ft_tls_ca=/etc/pvft/ca.pem ft_tls_cert=/etc/pvft/kv.pem \
 		ft_tls_key=/etc/pvft/kv-key.pem ft_arbiter_ca=/etc/pvft/etcd-ca.pem \
 		ft_arbiter_cert=/etc/pvft/etcd.pem ft_arbiter_key=/etc/pvft/etcd-key.pem || bad+="
@@ -624,10 +624,14 @@ t_config_errors() {
 		"$N" "$K" 'ft_key = ""'
 	cfg_case tls_alone ":3: ft_tls_cert: want ft_tls_ca, ft_tls_cert and ft_tls_key together \(x509 for the log channel\): ft_tls_ca and ft_tls_key not set$" \
 		"$N" "$K" 'ft_tls_cert = "c.pem"'
-	cfg_case arbiter_certs_pvft ":3: ft_arbiter_ca: want an etcd arbiter \(over https\) in ft_arbiter, not 'embedded'" \
-		"$N" "$K" 'ft_arbiter_ca = "a"' 'ft_arbiter_cert = "c"' 'ft_arbiter_key = "k"'
-	cfg_case arbiter_certs_two ":4: ft_arbiter_cert: want ft_arbiter_ca, ft_arbiter_cert and ft_arbiter_key together \(etcd over https\): ft_arbiter_ca not set$" \
-		"$N" "$K" 'ft_arbiter = "etcd://10.0.0.3:2379"' 'ft_arbiter_cert = "c"' 'ft_arbiter_key = "k"'
+	cfg_case arbiter_certs_pvft ":3: ft_arbiter_ca: for an etcds:// arbiter \(etcd over https\), not 'embedded'" \
+		"$N" "$K" 'ft_arbiter_ca = "a"'
+	cfg_case arbiter_cert_alone ":5: ft_arbiter_cert: want ft_arbiter_cert and ft_arbiter_key together \(a client certificate and its key\): ft_arbiter_key not set$" \
+		"$N" "$K" 'ft_arbiter = "etcds://10.0.0.3:2379"' 'ft_arbiter_ca = "ca"' 'ft_arbiter_cert = "c"'
+	cfg_case etcds_no_ca ":3: ft_arbiter: etcds:// wants ft_arbiter_ca" \
+		"$N" "$K" 'ft_arbiter = "etcds://10.0.0.3:2379"'
+	cfg_case etcd_plain ":3: ft_arbiter: etcd:// is plain http: want etcds:// \(https, with ft_arbiter_ca\), or ft_insecure = 1$" \
+		"$N" "$K" 'ft_arbiter = "etcd://10.0.0.3:2379"'
 	cfg_case arbiter_no_key ":3: ft_arbiter: a pvft-arbiter create does not start knows the pair by a key derived from the domain key: want ft_key too" \
 		"$N" "$K" 'ft_arbiter = "pvft://127.0.0.1:7000"'
 	cfg_refused missing_file "^pvft create: error: $(re_quote "$t")/nosuch\.cfg: cannot read: No such file" \
@@ -725,6 +729,43 @@ t_keygen() {
 	# A dry run writes nothing.
 	pv -N keygen "$t/dry"
 	rc_is 0 && [ ! -e "$t/dry" ] || { why="${why:-pvft -N keygen wrote $t/dry}"; return 1; }
+}
+
+# A keyed pvft-arbiter (its --keys made by pvft keygen -a) and pvft
+# arbiter: with the domain key the pair's questions are answered; without
+# it, or about another pair, the arbiter answers nothing (exit 3).
+t_arbiter_keys() {
+	local d=$t/d.key port i url
+	mkdir -p "$t/keys" "$t/state"
+	pv keygen "$d"
+	rc_is 0 || return 1
+	pv keygen -a 42 "$d" "$t/keys"
+	rc_is 0 || return 1
+	spawn arb "$build/bin/pvft-arbiter" --listen 127.0.0.1:0 --state-dir "$t/state" \
+		--keys "$t/keys"
+	file_waits "$t/arb.err" 'listening on 127\.0\.0\.1:[0-9]+' || return 1
+	port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$t/arb.err" | cut -d: -f2)
+	url=pvft://127.0.0.1:$port
+	pv arbiter query -k "$d" "$url" 42 1
+	rc_is 0 && out_has '^free$' || return 1
+	pv arbiter acquire -k "$d" "$url" 42 1 nodeA
+	rc_is 0 && out_has '^granted to nodeA$' || return 1
+	pv arbiter query --key "$d" "$url" 42 1
+	rc_is 0 && out_has '^owned by nodeA$' || return 1
+	pv arbiter query "$url" 42 1
+	rc_is 3 || return 1
+	pv arbiter query -k "$d" "$url" 43 1
+	rc_is 3 || return 1
+	pv keygen "$t/other.key"
+	pv arbiter acquire -k "$t/other.key" "$url" 42 1 evil
+	rc_is 3 || return 1
+	pv arbiter query -k "$t/nosuch.key" "$url" 42 1
+	rc_is 2 && err_has nosuch || return 1
+	pv arbiter query --ca "$t/nosuch.pem" etcds://127.0.0.1:1 42 1
+	rc_is 2 && err_has 'nosuch\.pem' || return 1
+	# Nothing claimed by the refused ones.
+	pv arbiter query -k "$d" "$url" 42 1
+	rc_is 0 && out_has '^owned by nodeA$'
 }
 
 # A config pvft cannot check (the kernel is not an ELF file): pvft-hv

@@ -210,7 +210,8 @@ real_cmds=$(pvft help | awk '/^Commands/ { c = 1; next } c && /^$/ { exit }
 	c && /^  +[a-z]/ { print $1 }' | xargs)
 has "real pvft: every command of pvft help" "$real_cmds help log-dump arbiter" pvft ""
 has "real pvft: log-dump options" "-j --json -s --summary" pvft log-dump -
-has "real pvft: arbiter options" "-t --timeout-ms -j --json" pvft arbiter -
+has "real pvft: arbiter options" "-t --timeout-ms -j --json -k --key --ca --cert --cert-key" pvft arbiter -
+check "real pvft: arbiter -k: files" "notes.txt" pvft arbiter -k n
 has "real pvft: keygen options" "-f --force -a --arbiter" pvft keygen -
 has "real pvft: record options" "-o --output -l --limit" pvft record -
 PATH=/usr/bin:/bin

@@ -174,7 +174,14 @@ static void test_every_key(void)
 	    "ft_remote = \"ip netns exec %h sh -c %c # 100%%\"\n"
 	    "ft_log_addr = \"::1\"\n"
 	    "ft_log_port = 7100\n"
-	    "ft_arbiter = \"etcd://10.0.0.3:2379,10.0.0.4:2379\"\n"
+	    "ft_arbiter = \"etcds://10.0.0.3:2379,10.0.0.4:2379\"\n"
+	    "ft_arbiter_ca = \"/pki/etcd-ca.pem\"\n"
+	    "ft_arbiter_cert = \"pki/etcd.pem\"\n"
+	    "ft_arbiter_key = \"/pki/etcd-key.pem\"\n"
+	    "ft_key = \"/etc/pvft/kv.key\"\n"
+	    "ft_tls_ca = \"/pki/ca.pem\"\n"
+	    "ft_tls_cert = \"/pki/kv.pem\"\n"
+	    "ft_tls_key = \"/pki/kv-key.pem\"\n"
 	    "ft_arbiter_addr = \"arb.example.org\"\n"
 	    "ft_arbiter_port = 7200\n"
 	    "ft_heartbeat_ms = 20\n"
@@ -206,7 +213,17 @@ static void test_every_key(void)
 	CU_ASSERT_EQUAL(cfg.log_port, 7100);
 	CU_ASSERT_FALSE(cfg.arbiter_embedded);
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter,
-			       "etcd://10.0.0.3:2379,10.0.0.4:2379");
+			       "etcds://10.0.0.3:2379,10.0.0.4:2379");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_ca, "/pki/etcd-ca.pem");
+	CU_ASSERT(!strcmp(cfg.arbiter_cert + strlen(dir), "/pki/etcd.pem") &&
+		  !strncmp(cfg.arbiter_cert, dir, strlen(dir)));
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_key, "/pki/etcd-key.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.key, "/etc/pvft/kv.key");
+	CU_ASSERT_STRING_EQUAL(cfg.tls_ca, "/pki/ca.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.tls_cert, "/pki/kv.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.tls_key, "/pki/kv-key.pem");
+	CU_ASSERT_FALSE(cfg.insecure);
+	CU_ASSERT_FALSE(cfg.key_auto);
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter_addr, "arb.example.org");
 	CU_ASSERT_EQUAL(cfg.arbiter_port, 7200);
 	CU_ASSERT_EQUAL(cfg.heartbeat_ms, 20);
@@ -457,7 +474,7 @@ static const struct {
 	  "'65536'" },
 	{ "ft_arbiter = \"arbiter\"",
 	  "ft_arbiter: want embedded, pvft://HOST:PORT or "
-	  "etcd://HOST:PORT[,HOST:PORT...], not 'arbiter'" },
+	  "etcds://HOST:PORT[,HOST:PORT...], not 'arbiter'" },
 	{ "ft_arbiter = \"http://10.0.0.3:80\"",
 	  "ft_arbiter: unknown scheme 'http': want pvft://, etcds:// or "
 	  "etcd://" },
@@ -507,11 +524,13 @@ static const struct {
 	  "\"k.pem\"; ft_insecure = 1",
 	  "ft_insecure: plaintext on purpose, yet ft_tls_ca (line 2) "
 	  "authenticates: want one or the other" },
-	{ "ft_arbiter = \"etcd://10.0.0.3:2379\"; ft_arbiter_ca = \"ca.pem\"; "
-	  "ft_arbiter_cert = \"c.pem\"; ft_arbiter_key = \"k.pem\"; "
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"; ft_arbiter_ca = \"ca.pem\"; "
 	  "ft_insecure = 1",
 	  "ft_insecure: plaintext on purpose, yet ft_arbiter_ca (line 2) "
 	  "authenticates: want one or the other" },
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"; ft_insecure = 1",
+	  "ft_insecure: plaintext on purpose, yet ft_arbiter is etcds:// "
+	  "(https): want etcd:// with it" },
 	/* x509: all three files, or none. */
 	{ "ft_tls_cert = \"c.pem\"",
 	  "ft_tls_cert: want ft_tls_ca, ft_tls_cert and ft_tls_key together "
@@ -519,20 +538,30 @@ static const struct {
 	{ "ft_tls_ca = \"ca.pem\"; ft_tls_key = \"k.pem\"",
 	  "ft_tls_ca: want ft_tls_ca, ft_tls_cert and ft_tls_key together "
 	  "(x509 for the log channel): ft_tls_cert not set" },
-	{ "ft_arbiter = \"etcd://10.0.0.3:2379\"; ft_arbiter_key = \"k.pem\"",
-	  "ft_arbiter_key: want ft_arbiter_ca, ft_arbiter_cert and "
-	  "ft_arbiter_key together (etcd over https): ft_arbiter_ca and "
-	  "ft_arbiter_cert not set" },
-	/* A pvft-arbiter is no etcd: no certificates. */
-	{ "ft_arbiter_ca = \"ca.pem\"; ft_arbiter_cert = \"c.pem\"; "
+	/* etcds://: its CA; a client certificate and its key, or neither. */
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"; ft_arbiter_ca = \"ca.pem\"; "
 	  "ft_arbiter_key = \"k.pem\"",
-	  "ft_arbiter_ca: want an etcd arbiter (over https) in ft_arbiter, not "
+	  "ft_arbiter_key: want ft_arbiter_cert and ft_arbiter_key together "
+	  "(a client certificate and its key): ft_arbiter_cert not set" },
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"; ft_arbiter_cert = \"c.pem\"",
+	  "ft_arbiter_cert: want ft_arbiter_cert and ft_arbiter_key together "
+	  "(a client certificate and its key): ft_arbiter_key not set" },
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"",
+	  "ft_arbiter: etcds:// wants ft_arbiter_ca: the CA that etcd's "
+	  "certificate must chain to" },
+	{ "ft_arbiter = \"etcd://10.0.0.3:2379\"",
+	  "ft_arbiter: etcd:// is plain http: want etcds:// (https, with "
+	  "ft_arbiter_ca), or ft_insecure = 1" },
+	{ "ft_arbiter = \"etcds://10.0.0.3\"; ft_arbiter_ca = \"ca.pem\"",
+	  "ft_arbiter: etcd://: '10.0.0.3': no port" },
+	/* A pvft-arbiter is no etcd: no certificates. */
+	{ "ft_arbiter_ca = \"ca.pem\"",
+	  "ft_arbiter_ca: for an etcds:// arbiter (etcd over https), not "
 	  "'embedded': a pvft-arbiter knows a pair by a key derived from "
 	  "ft_key" },
 	{ "ft_arbiter = \"pvft://10.0.0.3:7200\"; ft_key = \"t.key\"; "
-	  "ft_arbiter_ca = \"ca.pem\"; ft_arbiter_cert = \"c.pem\"; "
-	  "ft_arbiter_key = \"k.pem\"",
-	  "ft_arbiter_ca: want an etcd arbiter (over https) in ft_arbiter, not "
+	  "ft_arbiter_cert = \"c.pem\"; ft_arbiter_key = \"k.pem\"",
+	  "ft_arbiter_cert: for an etcds:// arbiter (etcd over https), not "
 	  "'pvft://10.0.0.3:7200': a pvft-arbiter knows a pair by a key "
 	  "derived from ft_key" },
 	/* Its key for the pair was made from a key create cannot make. */
@@ -723,7 +752,7 @@ static void test_auth(void)
 				   "ft_tls_ca = \"ca.pem\"\n"
 				   "ft_tls_cert = \"c.pem\"\n"
 				   "ft_tls_key = \"k.pem\"\n"
-				   "ft_arbiter = \"etcd://10.0.0.3:2379\"\n"
+				   "ft_arbiter = \"etcds://10.0.0.3:2379\"\n"
 				   "ft_arbiter_ca = \"/pki/etcd-ca.pem\"\n"
 				   "ft_arbiter_cert = \"/pki/etcd.pem\"\n"
 				   "ft_arbiter_key = \"/pki/etcd-key.pem\"\n",
@@ -733,6 +762,22 @@ static void test_auth(void)
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter_ca, "/pki/etcd-ca.pem");
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter_cert, "/pki/etcd.pem");
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter_key, "/pki/etcd-key.pem");
+	/* etcds:// with its CA only (no client certificate); plain etcd://
+	 * only on purpose; a single domain asks no arbiter. */
+	CU_ASSERT_EQUAL(load(BASE "ft_arbiter = \"etcds://10.0.0.3:2379\"\n"
+				  "ft_arbiter_ca = \"/pki/etcd-ca.pem\"\n",
+			     NULL),
+			0);
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_cert, "");
+	CU_ASSERT_TRUE(cfg.key_auto); /* the log channel's */
+	CU_ASSERT_EQUAL(load(BASE "ft_arbiter = \"etcd://10.0.0.3:2379\"\n"
+				  "ft_insecure = 1\n",
+			     NULL),
+			0);
+	CU_ASSERT_EQUAL(load(BASE "ft_arbiter = \"etcd://10.0.0.3:2379\"\n"
+				  "ft_mode = \"single\"\n",
+			     NULL),
+			0);
 
 	/* The key file, read as create reads it; errors name the setting. */
 	snprintf(path, sizeof(path), "%s/t.key", dir);
