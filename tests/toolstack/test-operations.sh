@@ -266,8 +266,8 @@ else
 	sed 's/^/     | /' "$tmp/dry.out"
 fi
 for h in h1 h2; do
-	check "from $h: pvft arbiter query pvft://10.0.0.3:7200 $PAIR 1 says free" \
-		sh -c "ip netns exec $h pvft arbiter query pvft://10.0.0.3:7200 $PAIR 1 | grep -x free"
+	check "from $h: pvft arbiter query -k $tmp/kv-netns.key pvft://10.0.0.3:7200 $PAIR 1 says free" \
+		sh -c "ip netns exec $h pvft arbiter query -k $tmp/kv-netns.key pvft://10.0.0.3:7200 $PAIR 1 | grep -x free"
 done
 
 check "pvft create examples/kv-netns.cfg" \
@@ -331,13 +331,13 @@ has "kv-netns-a.log: handed over" "$PVFT_RUN_DIR/kv-netns/kv-netns-a.log" \
 has "kv-netns-b.log: went live" "$PVFT_RUN_DIR/kv-netns/kv-netns-b.log" \
 	'went live at exit ordinal'
 check "the arbiter has epoch 1 owned by kv-netns-b" \
-	sh -c "ip netns exec h1 pvft arbiter query pvft://10.0.0.3:7200 $PAIR 1 | grep -x 'owned by kv-netns-b'"
+	sh -c "ip netns exec h1 pvft arbiter query -k $tmp/kv-netns.key pvft://10.0.0.3:7200 $PAIR 1 | grep -x 'owned by kv-netns-b'"
 
 # ---- 1.5 protected again: destroy, create on the next epoch ------------------
 
 check "pvft destroy kv-netns (after the promote)" pvft destroy kv-netns
-check "pvft arbiter query ... $PAIR 2 says free" \
-	sh -c "ip netns exec h1 pvft arbiter query pvft://10.0.0.3:7200 $PAIR 2 | grep -x free"
+check "pvft arbiter query -k ... $PAIR 2 says free" \
+	sh -c "ip netns exec h1 pvft arbiter query -k $tmp/kv-netns.key pvft://10.0.0.3:7200 $PAIR 2 | grep -x free"
 check "pvft create examples/kv-netns.cfg ft_epoch=2" \
 	pvft create examples/kv-netns.cfg ft_epoch=2 "${OVR[@]}"
 is_role kv-netns-a "primary protected"
@@ -365,7 +365,7 @@ is_role kv-netns-a "- gone"
 is_role kv-netns-b "primary unprotected"
 pvft list >"$tmp/list-killed.out" 2>&1
 check "the arbiter has epoch 2 owned by kv-netns-b" \
-	sh -c "ip netns exec h1 pvft arbiter query pvft://10.0.0.3:7200 $PAIR 2 | grep -x 'owned by kv-netns-b'"
+	sh -c "ip netns exec h1 pvft arbiter query -k $tmp/kv-netns.key pvft://10.0.0.3:7200 $PAIR 2 | grep -x 'owned by kv-netns-b'"
 mac_on_h2() {
 	bridge -n sw fdb show br sw0 | grep '^00:16:3e:70:76:01 dev p-h2 '
 }
