@@ -791,9 +791,24 @@ int main(int argc, char **argv)
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
 
+	/*
+	 * Teardown, in the order the threads' uses allow (each joined before
+	 * what it uses goes):
+	 *  - the I/O thread: console queue, sched, the gate's stall limit;
+	 *  - the control thread: reads the channel (stats, state, peer), the
+	 *    vif (stats, MAC), the console and sched, so it stops serving
+	 *    before any of them is disposed;
+	 *  - the channel's threads: released output to the control socket's
+	 *    viewers (out_tee), frames to the vif (frame_out/flush), a fence
+	 *    to sched and the backend (gate__fenced), the arbiter;
+	 *  - the vif's net thread: sched__wake();
+	 *  - then the viewers, the backend, console and sched.
+	 */
 	iothread__stop(&dom);
+	control__stop(&ctl);
+	/* Removed: never again, it could be a new pvft-hv's by then. */
+	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
-	/* The channel's threads send frames through the vif: first. */
 	if (po.role) {
 		chan__dispose(&pair_chan);
 		arbiter__close(po.arbiter);
@@ -803,9 +818,7 @@ int main(int argc, char **argv)
 		netback__dispose(dom.net);
 	}
 	/* Nothing writes to the console any more: the viewers go. */
-	control__stop(&ctl);
-	/* Removed: never again, it could be a new pvft-hv's by then. */
-	control_unlink[0] = '\0';
+	control__dispose(&ctl);
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);
