@@ -163,7 +163,8 @@ static void put_line(struct control *ctl, int i, json_object *o)
 	size_t len = strlen(s);
 
 	if (queue_out(ctl, i, s, len) < len || queue_out(ctl, i, "\n", 1) < 1) {
-		if (cl->fd >= 0 && !cl->overflow) {
+		/* A broken one is closed anyway, and said nothing of. */
+		if (cl->fd >= 0 && !cl->broken && !cl->overflow) {
 			/* Atomic: read_client() looks without the lock. */
 			__atomic_store_n(&cl->overflow, true, __ATOMIC_RELAXED);
 			wake_thread(ctl);
@@ -735,9 +736,9 @@ static void read_client(struct control *ctl, int i)
 	ssize_t r;
 
 	if (cl->console) {
+		/* Full of held-back input: recv() of 0 bytes would say EOF. */
 		if (cl->in_len == CONTROL_LINE_MAX)
-			return; /* held back: a recv() of 0 bytes would say EOF
-				 */
+			return;
 		r = recv(cl->fd, cl->in + cl->in_len,
 			 CONTROL_LINE_MAX - cl->in_len, MSG_DONTWAIT);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
