@@ -706,6 +706,7 @@ int main_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "limit", required_argument, NULL, 'l' },
 		PVFT_COMMON_LONG_OPTS,
 	};
 	/* Big, and one command per process: static, not on the stack. */
@@ -713,7 +714,7 @@ int main_record(int argc, char **argv)
 	static struct argv_buf a_store;
 	struct pvft_cfg *cfg = &cfg_store;
 	struct argv_buf *a = &a_store;
-	const char *out = NULL;
+	const char *out = NULL, *limit = NULL;
 	char hv[PATH_MAX];
 	int opt, rc;
 
@@ -721,6 +722,9 @@ int main_record(int argc, char **argv)
 	{
 	case 'o':
 		out = optarg;
+		break;
+	case 'l':
+		limit = optarg; /* pvft-hv checks it */
 		break;
 	}
 	rc = load_cfg(cfg, argc - optind, argv + optind);
@@ -733,6 +737,10 @@ int main_record(int argc, char **argv)
 		arg(a, "%s", out);
 	else
 		arg(a, "%s.log", cfg->name);
+	if (limit) {
+		arg(a, "--record-limit");
+		arg(a, "%s", limit);
+	}
 	arg(a, "--control");
 	arg(a, "none");
 	guest_args(a, cfg);

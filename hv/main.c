@@ -29,6 +29,7 @@
 
 enum {
 	OPT_RECORD = 0x100,
+	OPT_RECORD_LIMIT,
 	OPT_REPLAY,
 	OPT_DIGEST_EXITS,
 	OPT_DIGEST_MS,
@@ -78,6 +79,10 @@ static void usage(FILE *f)
 	    "(default auto:\n"
 	    "                       kvm when /dev/kvm opens, else ptrace)\n"
 	    "      --record FILE    record the run to the log FILE\n"
+	    "      --record-limit SIZE  stop the guest before the log passes "
+	    "SIZE bytes\n"
+	    "                       (suffix K, M or G; at least 1M; default "
+	    "4G)\n"
 	    "      --replay FILE    replay the run recorded in FILE (memory "
 	    "and command\n"
 	    "                       line come from the log); stops at the "
@@ -157,8 +162,9 @@ static void usage(FILE *f)
 	    "to the other replica (halted); 9 the pair could not form; "
 	    "10 handed the pair\n"
 	    "over to the backup (pvft promote); 128+N stopped by "
-	    "signal N. A replay exits with the recorded run's status when it "
-	    "matches.\n",
+	    "signal N; 153 (as SIGXFSZ)\n"
+	    "the --record log reached its --record-limit. A replay exits with "
+	    "the recorded run's status when it matches.\n",
 	    PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB,
 	    GATE_DEFAULT_DIGEST_MS, CHAN_DEFAULT_HEARTBEAT_MS,
 	    CHAN_DEFAULT_TIMEOUT_MS, CHAN_DEFAULT_MAX_LAG_MS,
@@ -175,6 +181,31 @@ static int parse_u64(const char *s, uint64_t *v_r)
 	if (errno || end == s || *end || s[0] == '-')
 		return -EINVAL;
 	*v_r = v;
+	return 0;
+}
+
+/* A size in bytes, with an optional K, M or G (binary) suffix. */
+static int parse_size(const char *s, uint64_t *v_r)
+{
+	static const char suffixes[] = "KMG";
+	const char *sfx;
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	if (*end) {
+		sfx = strchr(suffixes, *end & ~0x20);
+		if (!sfx || !*sfx || end[1])
+			return -EINVAL;
+		shift = 10 * (unsigned int)(sfx - suffixes + 1);
+	}
+	if (v > UINT64_MAX >> shift)
+		return -ERANGE;
+	*v_r = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -576,6 +607,7 @@ int main(int argc, char **argv)
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "record-limit", required_argument, NULL, OPT_RECORD_LIMIT },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "digest-exits", required_argument, NULL, OPT_DIGEST_EXITS },
 		{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
@@ -615,6 +647,8 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_INFO;
 	uint64_t mib = 0, digest_exits = 0, digest_ms = GATE_DEFAULT_DIGEST_MS,
 		 log_mem = 0;
+	uint64_t record_limit = 4ull << 30;
+	bool record_limit_set = false;
 	const char *console = NULL;
 	bool allow_rdtsc = false, digest_set = false, digest_ms_set = false;
 	static char log_cmdline[MAX_GUEST_CMDLINE];
@@ -665,6 +699,17 @@ int main(int argc, char **argv)
 			}
 			mode = c == OPT_RECORD ? GATE_RECORD : GATE_REPLAY;
 			log_path = optarg;
+			break;
+		case OPT_RECORD_LIMIT:
+			if (parse_size(optarg, &record_limit) ||
+			    record_limit < LOGFILE_LIMIT_MIN) {
+				pr_err(
+				    "bad --record-limit '%s': want a size of "
+				    "at least 1M (suffix K, M or G)",
+				    optarg);
+				return HV_EXIT_USAGE;
+			}
+			record_limit_set = true;
 			break;
 		case OPT_DIGEST_EXITS:
 		case OPT_DIGEST_MS:
@@ -754,6 +799,10 @@ int main(int argc, char **argv)
 		pr_err(optind == argc ? "no KERNEL.elf given"
 				      : "more than one KERNEL.elf given");
 		usage(stderr);
+		return HV_EXIT_USAGE;
+	}
+	if (record_limit_set && mode != GATE_RECORD) {
+		pr_err("--record-limit applies to --record");
 		return HV_EXIT_USAGE;
 	}
 	if (po.role && mode != GATE_NONE) {
@@ -925,6 +974,7 @@ int main(int argc, char **argv)
 	if (!digest_ms_set)
 		digest_ms = GATE_DEFAULT_DIGEST_MS * ((mib + 63) / 64);
 	dom.gate.digest_exits = digest_exits;
+	dom.gate.record_limit = record_limit;
 	dom.gate.digest_ns = digest_ms * 1000000ull;
 
 	rc = sched__init(&dom.sched);
@@ -1017,9 +1067,24 @@ int main(int argc, char **argv)
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
 
+	/*
+	 * Teardown, in the order the threads' uses allow (each joined before
+	 * what it uses goes):
+	 *  - the I/O thread: console queue, sched, the gate's stall limit;
+	 *  - the control thread: reads the channel (stats, state, peer), the
+	 *    vif (stats, MAC), the console and sched, so it stops serving
+	 *    before any of them is disposed;
+	 *  - the channel's threads: released output to the control socket's
+	 *    viewers (out_tee), frames to the vif (frame_out/flush), a fence
+	 *    to sched and the backend (gate__fenced), the arbiter;
+	 *  - the vif's net thread: sched__wake();
+	 *  - then the viewers, the backend, console and sched.
+	 */
 	iothread__stop(&dom);
+	control__stop(&ctl);
+	/* Removed: never again, it could be a new pvft-hv's by then. */
+	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
-	/* The channel's threads send frames through the vif: first. */
 	if (po.role) {
 		chan__dispose(&pair_chan);
 		arbiter__close(po.arbiter);
@@ -1029,9 +1094,7 @@ int main(int argc, char **argv)
 		netback__dispose(dom.net);
 	}
 	/* Nothing writes to the console any more: the viewers go. */
-	control__stop(&ctl);
-	/* Removed: never again, it could be a new pvft-hv's by then. */
-	control_unlink[0] = '\0';
+	control__dispose(&ctl);
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

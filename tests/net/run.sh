@@ -665,8 +665,8 @@ t_loopback_kill_primary() {
 }
 
 # SIGSTOP of the primary: it keeps its socket; the backup takes the
-# address anyway (SO_REUSEADDR: the latest bound socket gets the
-# datagrams) and serves; SIGCONT: the old primary halts (8).
+# address anyway (SO_REUSEPORT, and a program steering the datagrams to the
+# newest socket) and serves; SIGCONT: the old primary halts (8).
 t_loopback_stop_primary() {
 	lo_pair || return 1
 	lo_client c 4
