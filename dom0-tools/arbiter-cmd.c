@@ -16,11 +16,19 @@
 #include "log.h"
 #include "proto.h"
 #include "pvft.h"
+#include "tls.h"
 
 #define ARBITER_CMD_EXIT_DENIED 1
 #define ARBITER_CMD_EXIT_UNREACHABLE 3
 #define ARBITER_CMD_TIMEOUT_MS 1000
 #define ARBITER_CMD_TIMEOUT_MAX 3600000
+
+/* Long options without a short one. */
+enum {
+	ARBITER_CMD_OPT_CA = 256,
+	ARBITER_CMD_OPT_CERT,
+	ARBITER_CMD_OPT_CERT_KEY,
+};
 
 struct arbiter_cmd {
 	unsigned timeout_ms;
@@ -28,6 +36,9 @@ struct arbiter_cmd {
 	bool acquire;
 	const char *url, *node;
 	uint64_t pair, epoch;
+	/* Credentials, as a replica of the pair has them. */
+	const char *key_file; /* -k: the domain key */
+	const char *ca, *cert, *cert_key;
 };
 
 /* One of the command's options: 0, or -1 after saying why. */
@@ -47,6 +58,18 @@ static int arbiter_opt(struct arbiter_cmd *o, int opt)
 		return 0;
 	case 'j':
 		o->json = true;
+		return 0;
+	case 'k':
+		o->key_file = optarg;
+		return 0;
+	case ARBITER_CMD_OPT_CA:
+		o->ca = optarg;
+		return 0;
+	case ARBITER_CMD_OPT_CERT:
+		o->cert = optarg;
+		return 0;
+	case ARBITER_CMD_OPT_CERT_KEY:
+		o->cert_key = optarg;
 		return 0;
 	}
 	return -1;
@@ -101,17 +124,23 @@ int main_arbiter(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ca", required_argument, NULL, ARBITER_CMD_OPT_CA },
+		{ "cert", required_argument, NULL, ARBITER_CMD_OPT_CERT },
+		{ "cert-key", required_argument, NULL, ARBITER_CMD_OPT_CERT_KEY },
 		PVFT_COMMON_LONG_OPTS,
 	};
 	struct arbiter_cmd o = { .timeout_ms = ARBITER_CMD_TIMEOUT_MS };
 	char owner[ARBITER_NODE_MAX + 1] = "", why[1024] = "";
+	uint8_t key[TLS_KEY_LEN];
+	struct arbiter_auth auth = { .insecure = false };
 	struct arbiter *a;
 	enum arbiter_answer ans;
 	const char *op;
-	int opt, nargs;
+	int opt, nargs, rc;
 
 	/* Options go before the operation, or right after it. */
-	PVFT_FOREACH_OPT(opt, "t:j", opts, "arbiter", 1)
+	PVFT_FOREACH_OPT(opt, "t:jk:", opts, "arbiter", 1)
 	{
 	default:
 		if (arbiter_opt(&o, opt))
@@ -131,7 +160,7 @@ int main_arbiter(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;
-	PVFT_FOREACH_OPT(opt, "t:j", opts, "arbiter", nargs)
+	PVFT_FOREACH_OPT(opt, "t:jk:", opts, "arbiter", nargs)
 	{
 	default:
 		if (arbiter_opt(&o, opt))
@@ -155,9 +184,25 @@ int main_arbiter(int argc, char **argv)
 			return PVFT_EXIT_USAGE;
 		}
 	}
-	if (arbiter__open(&a, o.url, &(struct arbiter_auth){ .insecure = true },
-			  why, sizeof(why))) {
-		pr_err("bad URL: %s", why);
+	/*
+	 * Without credentials, plaintext: what an --insecure pvft-arbiter
+	 * and etcd:// take (a keyed pvft-arbiter closes such a connection).
+	 */
+	if (o.key_file) {
+		if (tls__load_key(o.key_file, key, why, sizeof(why))) {
+			pr_err("%s", why);
+			return PVFT_EXIT_USAGE;
+		}
+		auth.domain_key = key;
+	}
+	auth.ca = o.ca;
+	auth.cert = o.cert;
+	auth.key = o.cert_key;
+	auth.insecure = !o.key_file && !o.ca && !o.cert && !o.cert_key;
+	rc = arbiter__open(&a, o.url, &auth, why, sizeof(why));
+	explicit_bzero(key, sizeof(key));
+	if (rc) {
+		pr_err("bad URL or credentials: %s", why);
 		return PVFT_EXIT_USAGE;
 	}
 

@@ -33,6 +33,7 @@
 #include "arbiter.h"
 #include "chan.h"
 #include "config.h"
+#include "tls.h"
 #include "vifspec.h"
 
 /* A config bigger than this is not a config. */
@@ -52,6 +53,7 @@
 #define CFG_CONNECT_S_MAX CHAN_CONNECT_S_MAX
 
 #define CFG_CMDLINE "command line"
+#define CFG_SCHEME_ETCDS "etcds"
 
 #define FNV64_OFFSET 0xcbf29ce484222325ull
 #define FNV64_PRIME 0x100000001b3ull
@@ -89,6 +91,14 @@ static const char *const cfg_keys[] = {
 	"ft_connect_timeout",
 	"ft_pair",
 	"ft_epoch",
+	"ft_key",
+	"ft_insecure",
+	"ft_tls_ca",
+	"ft_tls_cert",
+	"ft_tls_key",
+	"ft_arbiter_ca",
+	"ft_arbiter_cert",
+	"ft_arbiter_key",
 };
 
 /* xl keys with a pvft counterpart of another name, for "did you mean". */
@@ -808,9 +818,12 @@ static int get_choice(struct load *ld, const char *key, const char *def,
 
 /* ---- the keys ---------------------------------------------------------- */
 
-/* The directory a relative kernel path is relative to, with a '/'. */
-static int base_dir(struct load *ld, const struct setting *s, char *out,
-		    size_t len)
+/*
+ * The directory a relative path in @key is relative to, with a '/': the
+ * file's (an override's: the current directory, where it was typed).
+ */
+static int base_dir(struct load *ld, const struct setting *s, const char *key,
+		    char *out, size_t len)
 {
 	const char *slash = strrchr(ld->path, '/');
 	char cwd[PATH_MAX];
@@ -820,7 +833,7 @@ static int base_dir(struct load *ld, const struct setting *s, char *out,
 		n = snprintf(out, len, "%.*s/", (int)(slash - ld->path),
 			     ld->path);
 	else if (!getcwd(cwd, sizeof(cwd)))
-		return bad(ld, s, "kernel",
+		return bad(ld, s, key,
 			   "cannot find the current "
 			   "directory: %s",
 			   strerror(errno));
@@ -830,7 +843,7 @@ static int base_dir(struct load *ld, const struct setting *s, char *out,
 	else
 		n = snprintf(out, len, "%s/", cwd);
 	if (n < 0 || (size_t)n >= len)
-		return bad(ld, s, "kernel", "the path is too long");
+		return bad(ld, s, key, "the path is too long");
 	return 0;
 }
 
@@ -857,7 +870,7 @@ static int load_kernel(struct load *ld)
 	if (v[0] == '/') {
 		n = snprintf(path, sizeof(path), "%s", v);
 	} else {
-		if (base_dir(ld, s, path, sizeof(path)))
+		if (base_dir(ld, s, "kernel", path, sizeof(path)))
 			return -1;
 		n = snprintf(path + strlen(path), sizeof(path) - strlen(path),
 			     "%s", v);
@@ -1016,12 +1029,26 @@ static int load_arbiter(struct load *ld)
 		return -1;
 	cfg->arbiter_embedded = !strcmp(v, "embedded");
 	if (!cfg->arbiter_embedded) {
+		char plain[PVFT_CFG_STR_MAX];
+
 		if (!strstr(v, "://"))
 			return bad(ld, s, "ft_arbiter",
 				   "want embedded, pvft://HOST:PORT or "
-				   "etcd://HOST:PORT[,HOST:PORT...], not '%s'",
+				   "etcds://HOST:PORT[,HOST:PORT...], not '%s'",
 				   show(ld, v));
-		if (arbiter__open(&a, v,
+		/*
+		 * The URL's syntax only: the credentials are the replicas',
+		 * checked by load_auth(). An etcds:// URL is parsed as the
+		 * etcd:// one it secures, so that its CA (which may be on
+		 * the replicas' hosts only) is not opened here.
+		 */
+		if (!strncmp(v, CFG_SCHEME_ETCDS "://",
+			     strlen(CFG_SCHEME_ETCDS "://")))
+			snprintf(plain, sizeof(plain), "etcd%s",
+				 v + strlen(CFG_SCHEME_ETCDS));
+		else
+			snprintf(plain, sizeof(plain), "%s", v);
+		if (arbiter__open(&a, plain,
 				  &(struct arbiter_auth){ .insecure = true },
 				  why, sizeof(why)))
 			return bad(ld, s, "ft_arbiter", "%s", why);
@@ -1077,6 +1104,212 @@ static int load_timing(struct load *ld)
 		return -1;
 	cfg->connect_timeout_s = (unsigned int)v;
 	return 0;
+}
+
+/* ---- authentication ---------------------------------------------------- */
+
+/*
+ * @key's file path into @out (PATH_MAX bytes), absolute: a relative one is
+ * relative to the config's directory, as kernel. "" when not set. The
+ * file is not opened: it may be on the replicas' hosts only.
+ */
+static int get_path(struct load *ld, const char *key, char *out,
+		    const struct setting **s_r)
+{
+	char base[PATH_MAX];
+	const char *v;
+	int n;
+
+	out[0] = '\0';
+	if (get_string(ld, key, NULL, &v, s_r))
+		return -1;
+	if (!*s_r)
+		return 0;
+	if (!*v)
+		return bad(ld, *s_r, key, "want a file's path, not ''");
+	if (v[0] == '/') {
+		n = snprintf(out, PATH_MAX, "%s", v);
+	} else {
+		if (base_dir(ld, *s_r, key, base, sizeof(base)))
+			return -1;
+		n = snprintf(out, PATH_MAX, "%s%s", base, v);
+	}
+	if (n < 0 || n >= PATH_MAX) {
+		out[0] = '\0';
+		return bad(ld, *s_r, key, "the path is too long");
+	}
+	return 0;
+}
+
+/* Where @s is, for a message about another key: "line 7". */
+static const char *where(const struct setting *s)
+{
+	static char buf[32];
+
+	if (!s->line)
+		return "the command line";
+	snprintf(buf, sizeof(buf), "line %u", s->line);
+	return buf;
+}
+
+/*
+ * Three files that go together (ft_tls_*, ft_arbiter_*): all set, or
+ * none. *@first_r: the first one set, or NULL.
+ */
+static int get_file_set(struct load *ld, const char *const keys[3],
+			char *const out[3], const char *what,
+			const struct setting **first_r)
+{
+	const struct setting *s[3], *first = NULL;
+	char missing[128] = "";
+	const char *first_key = NULL;
+	int i, n = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (get_path(ld, keys[i], out[i], &s[i]))
+			return -1;
+		if (s[i] && !first) {
+			first = s[i];
+			first_key = keys[i];
+		}
+		n += s[i] != NULL;
+	}
+	*first_r = first;
+	if (n == 0 || n == 3)
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (!s[i])
+			snprintf(missing + strlen(missing),
+				 sizeof(missing) - strlen(missing), "%s%s",
+				 missing[0] ? " and " : "", keys[i]);
+	return bad(ld, first, first_key,
+		   "want %s, %s and %s together (%s): %s not set", keys[0],
+		   keys[1], keys[2], what, missing);
+}
+
+enum cfg_arbiter {
+	CFG_ARBITER_EMBEDDED,
+	CFG_ARBITER_PVFT,  /* pvft://: a pvft-arbiter create does not start */
+	CFG_ARBITER_ETCDS, /* etcd over https */
+	CFG_ARBITER_ETCD,  /* etcd over plain http */
+};
+
+/* The kind of the arbiter ft_arbiter names (its URL parsed already). */
+static enum cfg_arbiter arbiter_kind(const struct pvft_cfg *cfg)
+{
+	if (cfg->arbiter_embedded)
+		return CFG_ARBITER_EMBEDDED;
+	if (!strncmp(cfg->arbiter, CFG_SCHEME_ETCDS "://",
+		     strlen(CFG_SCHEME_ETCDS "://")))
+		return CFG_ARBITER_ETCDS;
+	if (!strncmp(cfg->arbiter, "etcd://", strlen("etcd://")))
+		return CFG_ARBITER_ETCD;
+	return CFG_ARBITER_PVFT;
+}
+
+/*
+ * ft_key, ft_insecure, ft_tls_*, ft_arbiter_*: one way to authenticate
+ * the log channel and the arbiter, or plaintext on purpose. The arbiter's
+ * load_arbiter() came first.
+ */
+static int load_auth(struct load *ld)
+{
+	static const char *const tls_keys[] = { "ft_tls_ca", "ft_tls_cert",
+						"ft_tls_key" };
+	struct pvft_cfg *cfg = ld->cfg;
+	char *const tls_out[] = { cfg->tls_ca, cfg->tls_cert, cfg->tls_key };
+	const struct setting *ks, *is, *ts, *cas, *certs, *keys, *as, *s;
+	enum cfg_arbiter kind = arbiter_kind(cfg);
+	long v;
+
+	if (get_path(ld, "ft_key", cfg->key, &ks))
+		return -1;
+	cfg->key_line = ks ? ks->line : 0;
+	if (get_file_set(ld, tls_keys, tls_out, "x509 for the log channel",
+			 &ts))
+		return -1;
+	/* etcds://: the CA; a client certificate and its key, or neither. */
+	if (get_path(ld, "ft_arbiter_ca", cfg->arbiter_ca, &cas) ||
+	    get_path(ld, "ft_arbiter_cert", cfg->arbiter_cert, &certs) ||
+	    get_path(ld, "ft_arbiter_key", cfg->arbiter_key, &keys))
+		return -1;
+	if (!certs != !keys)
+		return bad(ld, certs ? certs : keys,
+			   certs ? "ft_arbiter_cert" : "ft_arbiter_key",
+			   "want ft_arbiter_cert and ft_arbiter_key together "
+			   "(a client certificate and its key): %s not set",
+			   certs ? "ft_arbiter_key" : "ft_arbiter_cert");
+	as = cas ? cas : certs;
+	if (get_number(ld, "ft_insecure", "want 0 or 1", 0, 1, 0, &v, &is))
+		return -1;
+	cfg->insecure = v;
+
+	if (cfg->insecure) {
+		const char *other = ks	 ? "ft_key"
+				    : ts ? tls_keys[0]
+				    : as ? (cas ? "ft_arbiter_ca"
+						: "ft_arbiter_cert")
+					 : NULL;
+
+		s = ks ? ks : ts ? ts : as;
+		if (other)
+			return bad(ld, is, "ft_insecure",
+				   "plaintext on purpose, yet %s (%s) "
+				   "authenticates: want one or the other",
+				   other, where(s));
+		if (kind == CFG_ARBITER_ETCDS)
+			return bad(ld, is, "ft_insecure",
+				   "plaintext on purpose, yet ft_arbiter is "
+				   "etcds:// (https): want etcd:// with it");
+	}
+	if (as && kind != CFG_ARBITER_ETCDS)
+		return bad(ld, as, cas ? "ft_arbiter_ca" : "ft_arbiter_cert",
+			   "for an etcds:// arbiter (etcd over https), not "
+			   "'%s'%s",
+			   show(ld, cfg->arbiter),
+			   kind == CFG_ARBITER_ETCD
+			       ? ""
+			       : ": a pvft-arbiter knows a pair by a key "
+				 "derived from ft_key");
+	/* An arbiter is asked only by a pair: a single domain's is unused. */
+	if (!cfg->replicated)
+		return 0;
+	/*
+	 * A pvft-arbiter create does not start was given the pair's key
+	 * beforehand (pvft keygen --arbiter): from a key create cannot make.
+	 */
+	if (kind == CFG_ARBITER_PVFT && !ks && !cfg->insecure)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "a pvft-arbiter create does not start knows the "
+			   "pair by a key derived from the domain key: want "
+			   "ft_key too (pvft keygen; pvft keygen --arbiter "
+			   "for the arbiter's --keys), or ft_insecure = 1");
+	if (kind == CFG_ARBITER_ETCD && !cfg->insecure)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "etcd:// is plain http: want etcds:// (https, "
+			   "with ft_arbiter_ca), or ft_insecure = 1");
+	if (kind == CFG_ARBITER_ETCDS && !cas)
+		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
+			   "etcds:// wants ft_arbiter_ca: the CA that etcd's "
+			   "certificate must chain to");
+	cfg->key_auto = !cfg->insecure && !ks &&
+			(!ts || kind == CFG_ARBITER_EMBEDDED);
+	return 0;
+}
+
+int pvft_cfg__load_key(const struct pvft_cfg *cfg, uint8_t *key, char *err,
+		       size_t errlen)
+{
+	char why[PATH_MAX + 256];
+
+	if (!tls__load_key(cfg->key, key, why, sizeof(why)))
+		return 0;
+	if (cfg->key_line)
+		snprintf(err, errlen, "%s:%u: ft_key: %s", cfg->path,
+			 cfg->key_line, why);
+	else
+		snprintf(err, errlen, "%s: ft_key: %s", CFG_CMDLINE, why);
+	return -1;
 }
 
 /* The default pair id: FNV-1a of the name, so the same name, the same id. */
@@ -1141,7 +1374,7 @@ static int load_ft(struct load *ld)
 	if (get_u64(ld, "ft_pair", name_pair(cfg->name), &cfg->pair) ||
 	    get_u64(ld, "ft_epoch", 1, &cfg->epoch))
 		return -1;
-	return 0;
+	return load_auth(ld);
 }
 
 /* ---- the entry point --------------------------------------------------- */

@@ -59,6 +59,29 @@ struct pvft_cfg {
 	unsigned int arbiter_port; /* embedded: 0 = a free port */
 	unsigned int heartbeat_ms, timeout_ms, max_lag_ms, connect_timeout_s;
 	uint64_t pair, epoch;
+
+	/*
+	 * Authentication (pvft.cfg(5), "Authentication"). File paths are
+	 * absolute (a relative one is relative to the config's directory,
+	 * as kernel); "" when not set. None is read here: the files may
+	 * live only on the replicas' hosts; create reads the key with
+	 * pvft_cfg__load_key().
+	 */
+	char key[PATH_MAX];    /* ft_key: the domain key */
+	unsigned int key_line; /* its setting's line; 0: the command line */
+	bool insecure;	       /* ft_insecure = 1: plaintext, on purpose */
+	/* ft_tls_*: x509 for the log channel (all three, or none). */
+	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX];
+	/* ft_arbiter_*: an etcds:// arbiter's CA; a client certificate and
+	 * its key (both or neither). */
+	char arbiter_ca[PATH_MAX], arbiter_cert[PATH_MAX],
+	    arbiter_key[PATH_MAX];
+	/*
+	 * A pair that needs a domain key and names none (no ft_key, not
+	 * insecure; the log channel without x509, or an embedded
+	 * pvft-arbiter): create makes one for each start of the domain.
+	 */
+	bool key_auto;
 };
 
 /*
@@ -71,6 +94,13 @@ struct pvft_cfg {
  */
 int pvft_cfg__load(struct pvft_cfg *cfg, const char *path,
 		   char *const *overrides, int nover, char *err, size_t errlen);
+
+/*
+ * Read @cfg's ft_key (tls__load_key). 0, or -1 with @err naming the
+ * file, line and key as pvft_cfg__load does ("kv.cfg:9: ft_key: ...").
+ */
+int pvft_cfg__load_key(const struct pvft_cfg *cfg, uint8_t *key, char *err,
+		       size_t errlen);
 
 /* A domain name as a config may give it (also a directory's name). */
 bool pvft_cfg__valid_name(const char *name);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "pvft.h"
 #include "rundir.h"
+#include "tls.h"
 #include "toolstack.h"
 
 #define MAX_ARGS 64
@@ -78,8 +79,45 @@ static void guest_args(struct argv_buf *a, const struct pvft_cfg *cfg)
 	}
 }
 
+/*
+ * How the replicas authenticate the log channel and the arbiter: the
+ * domain key (@key: ft_key, or the one create makes), x509, or
+ * plaintext on purpose (pvft.cfg(5), "Authentication").
+ */
+static void auth_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		      const char *key)
+{
+	if (cfg->insecure) {
+		arg(a, "--insecure");
+		return;
+	}
+	if (key[0]) {
+		arg(a, "--key");
+		arg(a, "%s", key);
+	}
+	if (cfg->tls_ca[0]) {
+		arg(a, "--tls-ca");
+		arg(a, "%s", cfg->tls_ca);
+		arg(a, "--tls-cert");
+		arg(a, "%s", cfg->tls_cert);
+		arg(a, "--tls-key");
+		arg(a, "%s", cfg->tls_key);
+	}
+	if (cfg->arbiter_ca[0]) {
+		arg(a, "--arbiter-ca");
+		arg(a, "%s", cfg->arbiter_ca);
+	}
+	if (cfg->arbiter_cert[0]) {
+		arg(a, "--arbiter-cert");
+		arg(a, "%s", cfg->arbiter_cert);
+		arg(a, "--arbiter-key");
+		arg(a, "%s", cfg->arbiter_key);
+	}
+}
+
 static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
-		      bool primary, const char *log_addr, const char *arbiter)
+		      bool primary, const char *log_addr, const char *arbiter,
+		      const char *key)
 {
 	arg(a, "--role");
 	arg(a, primary ? "primary" : "backup");
@@ -93,6 +131,7 @@ static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 	arg(a, "%s", primary ? cfg->primary.node : cfg->backup.node);
 	arg(a, "--arbiter");
 	arg(a, "%s", arbiter);
+	auth_args(a, cfg, key);
 	arg(a, "--heartbeat-ms");
 	arg(a, "%u", cfg->heartbeat_ms);
 	arg(a, "--timeout-ms");
@@ -131,6 +170,12 @@ struct plan {
 	struct dom_info di;
 	char hv[PATH_MAX], arbiter_prog[PATH_MAX];
 	char log_addr[300], arbiter_url[PVFT_CFG_STR_MAX];
+	/* The domain key the replicas get (ft_key, or DIR/domain.key). */
+	char key[PATH_MAX];
+	/* An embedded arbiter's --keys directory: DIR/arbiter-keys. */
+	char arbiter_keys[PATH_MAX];
+	uint8_t dom_key[TLS_KEY_LEN]; /* the key at @key, once read */
+	bool have_key;
 	struct argv_buf arb, rep[2]; /* rep[0] the primary, rep[1] backup */
 };
 
@@ -174,6 +219,12 @@ static int make_plan(struct plan *p, bool dry)
 	snprintf(di->remote, sizeof(di->remote), "%s", cfg->remote);
 	if (ts__dom_dir(cfg->name, di->dir, sizeof(di->dir)))
 		return -1;
+	if (cfg->key_auto) {
+		if (dir_path(p->key, sizeof(p->key), di->dir, "domain", ".key"))
+			return -1;
+	} else {
+		snprintf(p->key, sizeof(p->key), "%s", cfg->key);
+	}
 	/* Ports: the config's, or free ones (a dry run does not look). */
 	if (cfg->replicated) {
 		if (cfg->log_port)
@@ -215,6 +266,16 @@ static int make_plan(struct plan *p, bool dry)
 			arg(&p->arb, "%s", hp);
 			arg(&p->arb, "--state-dir");
 			arg(&p->arb, "%s/arbiter", di->dir);
+			if (cfg->insecure) {
+				arg(&p->arb, "--insecure");
+			} else {
+				if (dir_path(p->arbiter_keys,
+					     sizeof(p->arbiter_keys), di->dir,
+					     "arbiter-keys", ""))
+					return -1;
+				arg(&p->arb, "--keys");
+				arg(&p->arb, "%s", p->arbiter_keys);
+			}
 		}
 		snprintf(di->arbiter_url, sizeof(di->arbiter_url), "%s",
 			 p->arbiter_url);
@@ -252,7 +313,8 @@ static int make_plan(struct plan *p, bool dry)
 		arg(a, "%s", r->sock);
 		arg(a, "--no-stdin");
 		if (cfg->replicated)
-			pair_args(a, cfg, primary, p->log_addr, p->arbiter_url);
+			pair_args(a, cfg, primary, p->log_addr, p->arbiter_url,
+				  p->key);
 		guest_args(a, cfg);
 		arg(a, "%s", cfg->kernel);
 		if (a->overflow)
@@ -486,6 +548,67 @@ static bool dom_running(const char *name)
 	return false;
 }
 
+/* Remove the files in @dir (not its subdirectories, not hidden ones). */
+static void empty_dir(const char *dir)
+{
+	char f[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' &&
+		    (size_t)snprintf(f, sizeof(f), "%s/%s", dir, e->d_name) <
+			sizeof(f))
+			unlink(f);
+	if (d)
+		closedir(d);
+}
+
+/*
+ * The keys of this start of the domain (pvft.cfg(5), "Authentication"):
+ * a new domain key when the config names none (a new pair, a new key:
+ * the old one authenticates nothing any more), and an embedded arbiter's
+ * key for this pair, derived from the domain key. Before any process
+ * starts: each reads its key as it starts.
+ */
+static int make_keys(struct plan *p, bool quiet)
+{
+	char why[PATH_MAX + 256], path[PATH_MAX + 32];
+	uint8_t akey[TLS_KEY_LEN];
+	int e, i;
+
+	if (p->cfg.key_auto) {
+		if (tls__keygen(p->key, true, why, sizeof(why)) ||
+		    tls__load_key(p->key, p->dom_key, why, sizeof(why)))
+			return pr_err("%s", why), -1;
+		p->have_key = true;
+		if (!quiet)
+			fprintf(stderr, "  key      %s (new)\n", p->key);
+		for (i = 0; i < p->di.nr; i++)
+			if (!ts__is_local(p->di.rep[i].host) && !quiet)
+				fprintf(stderr,
+					"  key      %s reads it there too: "
+					"the same file system (namespaces), "
+					"or set ft_key (operations.md)\n",
+					p->di.rep[i].host);
+	}
+	if (!p->di.arbiter_embedded || p->cfg.insecure)
+		return 0;
+	e = pvft__make_private_dir(p->arbiter_keys);
+	if (e)
+		return pr_err("%s: %s", p->arbiter_keys, strerror(-e)), -1;
+	/* This pair's key only: not an earlier ft_pair's. */
+	empty_dir(p->arbiter_keys);
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".key", p->arbiter_keys,
+		 p->cfg.pair);
+	tls__arbiter_key(p->dom_key, p->cfg.pair, akey, NULL, 0);
+	e = tls__write_key(path, akey, true, why, sizeof(why));
+	explicit_bzero(akey, sizeof(akey));
+	if (e)
+		return pr_err("%s", why), -1;
+	return 0;
+}
+
 /*
  * A new pair: an embedded arbiter starts with no decisions (those of an
  * earlier incarnation of this domain would fence it); an external one must
@@ -493,34 +616,31 @@ static bool dom_running(const char *name)
  */
 static int arbiter_fresh(const struct plan *p)
 {
-	char owner[ARBITER_NODE_MAX + 1] = "", why[256] = "";
-	struct arbiter *a;
+	char owner[ARBITER_NODE_MAX + 1] = "", why[PATH_MAX + 256] = "";
+	struct arbiter_auth auth = { .insecure = false };
+	struct arbiter *a = NULL;
 	enum arbiter_answer ans;
 
 	if (!p->cfg.replicated)
 		return 0;
 	if (p->di.arbiter_embedded) {
-		char dir[PATH_MAX + 16], f[PATH_MAX + 300];
-		struct dirent *e;
-		DIR *d;
+		char dir[PATH_MAX + 16];
 
 		snprintf(dir, sizeof(dir), "%s/arbiter", p->di.dir);
-		d = opendir(dir);
-		while (d && (e = readdir(d)))
-			if (e->d_name[0] != '.' &&
-			    (size_t)snprintf(f, sizeof(f), "%s/%s", dir,
-					     e->d_name) < sizeof(f))
-				unlink(f);
-		if (d)
-			closedir(d);
+		empty_dir(dir);
 		return 0;
 	}
-	if (arbiter__open(&a, p->arbiter_url,
-			  &(struct arbiter_auth){ .insecure = true }, why,
-			  sizeof(why)))
-		return pr_err("ft_arbiter %s: %s", p->arbiter_url, why), -1;
-	ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner, why,
-			     sizeof(why));
+	/* Asked as the replicas ask it: with the pair's own credentials. */
+	auth.domain_key = p->have_key ? p->dom_key : NULL;
+	auth.insecure = p->cfg.insecure;
+	auth.ca = p->cfg.arbiter_ca[0] ? p->cfg.arbiter_ca : NULL;
+	auth.cert = p->cfg.arbiter_cert[0] ? p->cfg.arbiter_cert : NULL;
+	auth.key = p->cfg.arbiter_key[0] ? p->cfg.arbiter_key : NULL;
+	if (arbiter__open(&a, p->arbiter_url, &auth, why, sizeof(why)))
+		ans = ARBITER_UNREACHABLE;
+	else
+		ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner,
+				     why, sizeof(why));
 	arbiter__close(a);
 	if (ans == ARBITER_FREE)
 		return 0;
@@ -579,10 +699,27 @@ int main_create(int argc, char **argv)
 	rc = PVFT_EXIT_FAILED;
 	if (make_plan(p, pvft_dry_run))
 		goto out;
+	if (p->cfg.replicated && p->cfg.insecure)
+		pr_warn("%s: INSECURE (ft_insecure = 1): the log channel and "
+			"the arbiter are plaintext; anyone on their network "
+			"can read the guest's inputs and output, and pose as "
+			"a replica or as the arbiter",
+			p->cfg.name);
 	if (pvft_dry_run) {
 		print_plan(p);
 		rc = PVFT_EXIT_OK;
 		goto out;
+	}
+	/* A key file that cannot be read is the config's fault: before all. */
+	if (p->cfg.replicated && p->cfg.key[0]) {
+		char err[PATH_MAX + 512];
+
+		if (pvft_cfg__load_key(&p->cfg, p->dom_key, err, sizeof(err))) {
+			pr_err("%s", err);
+			rc = PVFT_EXIT_CONFIG;
+			goto out;
+		}
+		p->have_key = true;
 	}
 	{
 		char run[PATH_MAX];
@@ -620,6 +757,8 @@ int main_create(int argc, char **argv)
 	if (!quiet)
 		fprintf(stderr, "pvft create %s: %s\n", p->di.name,
 			p->di.config);
+	if (make_keys(p, quiet))
+		goto out;
 	if (p->di.arbiter_embedded) {
 		char dir[PATH_MAX + 16];
 
@@ -679,6 +818,7 @@ fail:
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
+	explicit_bzero(p->dom_key, sizeof(p->dom_key));
 	free(p);
 	return rc;
 }
@@ -718,13 +858,13 @@ int main_record(int argc, char **argv)
 	char hv[PATH_MAX];
 	int opt, rc;
 
-	PVFT_FOREACH_OPT(opt, "o:", opts, "record", 1)
+	PVFT_FOREACH_OPT(opt, "o:l:", opts, "record", 1)
 	{
 	case 'o':
 		out = optarg;
 		break;
 	case 'l':
-		limit = optarg; /* pvft-hv checks it */
+		limit = optarg;
 		break;
 	}
 	rc = load_cfg(cfg, argc - optind, argv + optind);
@@ -737,6 +877,7 @@ int main_record(int argc, char **argv)
 		arg(a, "%s", out);
 	else
 		arg(a, "%s.log", cfg->name);
+	/* pvft-hv checks SIZE: one parser, one message. */
 	if (limit) {
 		arg(a, "--record-limit");
 		arg(a, "%s", limit);

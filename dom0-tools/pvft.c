@@ -26,6 +26,9 @@ static const struct cmd_spec cmd_table[] = {
 	  "embedded arbiter when the config asks for one, then the backup,\n"
 	  "then the primary (on their hosts: ft_remote), and returns once\n"
 	  "the backup has every record. With -N: prints the commands.\n"
+	  "Both replicas get the domain key of ft_key, x509 (ft_tls_*) or\n"
+	  "ft_insecure's plaintext; with none of them, a new domain key at\n"
+	  "each start, $PVFT_RUN_DIR/NAME/domain.key (pvft.cfg(5)).\n"
 	  "\n"
 	  "Exit status: 0 protected; 1 it did not form (why on stderr, and\n"
 	  "nothing left running); 2 bad usage; 3 bad config.\n" },
@@ -60,8 +63,10 @@ static const struct cmd_spec cmd_table[] = {
 	  "Logs and console output stay in the domain's directory.\n" },
 	{ "record", main_record,
 	  "Run a config's domain once, unreplicated, recording its log",
-	  "[-o LOG] CFG [KEY=VALUE...]",
+	  "[-o LOG] [-l SIZE] CFG [KEY=VALUE...]",
 	  "  -o, --output LOG  the log file (default NAME.log)\n"
+	  "  -l, --limit SIZE  the log's size limit: pvft-hv's\n"
+	  "                    --record-limit SIZE (pvft-hv(1))\n"
 	  "\n"
 	  "The console is on stdout; the exit status is pvft-hv's.\n" },
 	{ "replay", main_replay,
@@ -76,14 +81,38 @@ static const struct cmd_spec cmd_table[] = {
 	  "  -t, --timeout-ms MS  give up after MS ms (default 1000; an\n"
 	  "                       ambiguous acquire may take twice that)\n"
 	  "  -j, --json           one JSON object on stdout instead of text\n"
+	  "  -k, --key FILE       pvft://: the domain key (pvft keygen); the\n"
+	  "                       pair's arbiter key is derived from it\n"
+	  "      --ca FILE        etcds://: the CA etcd's certificate chains to\n"
+	  "      --cert FILE      etcds://: a client certificate, and\n"
+	  "      --cert-key FILE  its key\n"
 	  "\n"
-	  "URL is pvft://HOST:PORT (pvft-arbiter) or\n"
-	  "etcd://HOST:PORT[,HOST:PORT...] (etcd's v3 API, endpoints tried in\n"
-	  "turn). NODE is 1 to 63 of [A-Za-z0-9._-]. Options may also follow\n"
+	  "URL is pvft://HOST:PORT (pvft-arbiter), etcds://HOST:PORT[,...]\n"
+	  "(etcd's v3 API over https, endpoints tried in turn) or etcd://\n"
+	  "(the same over plain http). Without -k, --ca or --cert, the\n"
+	  "request is plaintext: what an --insecure pvft-arbiter and etcd://\n"
+	  "take. NODE is 1 to 63 of [A-Za-z0-9._-]. Options may also follow\n"
 	  "the operation. See Documentation/arbiter-protocol.md.\n"
 	  "\n"
 	  "Exit status: 0 granted, owned or free; 1 denied; 2 bad usage;\n"
 	  "3 the arbiter could not be reached (why on stderr).\n" },
+	{ "keygen", main_keygen,
+	  "Make a domain key, or a pvft-arbiter's key for one pair",
+	  "[-f] FILE\n"
+	  "       pvft [-v] [-N] keygen [-f] -a PAIR KEY FILE|DIR",
+	  "  -f, --force         overwrite an existing FILE\n"
+	  "  -a, --arbiter PAIR  pvft-arbiter's key for pair PAIR, derived\n"
+	  "                      from the domain key in the file KEY, to\n"
+	  "                      FILE or to DIR/PAIR.key (pvft-arbiter\n"
+	  "                      --keys DIR)\n"
+	  "\n"
+	  "A domain key is 32 random bytes, written as 64 hex digits and a\n"
+	  "newline to FILE, mode 0600; an existing FILE is refused without\n"
+	  "-f. A config's ft_key names it (pvft.cfg(5)), and both replicas'\n"
+	  "hosts need it at that path. The replicas derive the log channel's\n"
+	  "key and the arbiter's from it; the arbiter holds only its own,\n"
+	  "one per pair. Prints the file written and the key's id (not the\n"
+	  "key): the same id, the same key.\n" },
 	{ "proxy", main_proxy,
 	  "Connect stdin and stdout to a control socket (remote hosts)",
 	  "SOCKET",

@@ -77,6 +77,7 @@ int main_destroy(int argc, char **argv);
 int main_record(int argc, char **argv);
 int main_replay(int argc, char **argv);
 int main_proxy(int argc, char **argv);
+int main_keygen(int argc, char **argv);
 extern int pvft_dry_run; /* -N */
 
 #endif /* PVFT_DOM0_PVFT_H */

@@ -459,14 +459,21 @@ backup:  $same_b"
 	fi
 }
 
-# golden NAME CFG [KEY=VALUE...]: pvft -N create against golden/NAME.txt.
+# golden NAME CFG [KEY=VALUE...]: pvft -N create against golden/NAME.txt;
+# stderr empty, or one line matching $golden_err when that is set.
 golden() {
 	local name=$1 got=$t/$1.txt
 	shift
 	pv -N create "$@"
 	rc_is 0 || return 1
 	normalise <"$t/out" >"$got"
-	[ -s "$t/err" ] && { why="$name: stderr not empty: $(head -c 300 "$t/err")"; return 1; }
+	if [ -n "${golden_err:-}" ]; then
+		[ "$(wc -l <"$t/err")" = 1 ] && grep -qE -- "$golden_err" "$t/err" ||
+			{ why="$name: stderr is not one line /$golden_err/: $(head -c 300 "$t/err")"; return 1; }
+	elif [ -s "$t/err" ]; then
+		why="$name: stderr not empty: $(head -c 300 "$t/err")"
+		return 1
+	fi
 	plan_ok "$got" || return 1
 	if [ "${TOOLSTACK_GOLDEN:-}" = update ]; then
 		mkdir -p "$GOLDEN" && cp "$got" "$GOLDEN/$name.txt"
@@ -494,6 +501,22 @@ $why"
 	# Overrides, as the example's comment shows them.
 	golden compute-single "$top/examples/compute.cfg" ft_mode=single \
 		name=compute1 || bad+="
+$why"
+	# Authentication (pvft.cfg(5)): a domain key of one's own, x509 for
+	# the log channel (the embedded arbiter's key still from a domain
+	# key create makes), an etcd arbiter over https, plaintext.
+	golden kv-key "$top/examples/kv.cfg" ft_key=/etc/pvft/kv.key || bad+="
+$why"
+	golden kv-x509 "$top/examples/kv.cfg" ft_tls_ca=/etc/pvft/ca.pem \
+		ft_tls_cert=/etc/pvft/kv.pem ft_tls_key=/etc/pvft/kv-key.pem || bad+="
+$why"
+	golden kv-etcd "$top/examples/kv.cfg" ft_arbiter=etcd://10.0.0.3:2379 \
+		ft_tls_ca=/etc/pvft/ca.pem ft_tls_cert=/etc/pvft/kv.pem \
+		ft_tls_key=/etc/pvft/kv-key.pem ft_arbiter_ca=/etc/pvft/etcd-ca.pem \
+		ft_arbiter_cert=/etc/pvft/etcd.pem ft_arbiter_key=/etc/pvft/etcd-key.pem || bad+="
+$why"
+	golden_err='^pvft create: warning: kv: INSECURE \(ft_insecure = 1\)' \
+		golden kv-insecure "$top/examples/kv.cfg" ft_insecure=1 || bad+="
 $why"
 	[ -z "$bad" ] || { why=${bad#?}; return 1; }
 	[ "$n" -gt 0 ] || { why="no examples/*.cfg"; return 1; }
@@ -592,6 +615,21 @@ t_config_errors() {
 		"$N" "$K" 'memory = 16' 'memory = 32'
 	cfg_case syntax ":3: .*syntax error" "$N" "$K" 'memory = = 3'
 	cfg_case no_quote ":3: .*(lexical|syntax) error" "$N" "$K" 'cmdline = "x'
+	# Authentication: one way, or plaintext on purpose; x509 all or none.
+	cfg_case insecure_key ":4: ft_insecure: plaintext on purpose, yet ft_key \(line 3\) authenticates: want one or the other$" \
+		"$N" "$K" 'ft_key = "/etc/pvft/bad.key"' 'ft_insecure = 1'
+	cfg_case insecure_value ":3: ft_insecure: want 0 or 1, not '2'$" \
+		"$N" "$K" 'ft_insecure = 2'
+	cfg_case key_empty ":3: ft_key: want a file's path, not ''$" \
+		"$N" "$K" 'ft_key = ""'
+	cfg_case tls_alone ":3: ft_tls_cert: want ft_tls_ca, ft_tls_cert and ft_tls_key together \(x509 for the log channel\): ft_tls_ca and ft_tls_key not set$" \
+		"$N" "$K" 'ft_tls_cert = "c.pem"'
+	cfg_case arbiter_certs_pvft ":3: ft_arbiter_ca: want an etcd arbiter \(over https\) in ft_arbiter, not 'embedded'" \
+		"$N" "$K" 'ft_arbiter_ca = "a"' 'ft_arbiter_cert = "c"' 'ft_arbiter_key = "k"'
+	cfg_case arbiter_certs_two ":4: ft_arbiter_cert: want ft_arbiter_ca, ft_arbiter_cert and ft_arbiter_key together \(etcd over https\): ft_arbiter_ca not set$" \
+		"$N" "$K" 'ft_arbiter = "etcd://10.0.0.3:2379"' 'ft_arbiter_cert = "c"' 'ft_arbiter_key = "k"'
+	cfg_case arbiter_no_key ":3: ft_arbiter: a pvft-arbiter create does not start knows the pair by a key derived from the domain key: want ft_key too" \
+		"$N" "$K" 'ft_arbiter = "pvft://127.0.0.1:7000"'
 	cfg_refused missing_file "^pvft create: error: $(re_quote "$t")/nosuch\.cfg: cannot read: No such file" \
 		"$t/nosuch.cfg"
 	# KEY=VALUE overrides: checked as the file's settings are.
@@ -604,12 +642,89 @@ t_config_errors() {
 		"$good" colour=red
 	cfg_refused override_syntax "^pvft create: error: command line: 'cmdline=\"x': .*error" \
 		"$good" 'cmdline="x'
+	printf '%s\n' "$N" "$K" 'memory = 16' 'ft_insecure = 1' >"$t/plain.cfg"
+	cfg_refused override_insecure "^pvft create: error: $(re_quote "$t")/plain\.cfg:4: ft_insecure: plaintext on purpose, yet ft_key \(the command line\) authenticates" \
+		"$t/plain.cfg" ft_key=/etc/pvft/x.key
 	[ -z "$bad" ] || { why="refused wrongly:$bad"; return 1; }
 	# Nothing was started, no run directory made.
 	[ ! -e "$PVFT_RUN_DIR" ] || { why="a refused config made $PVFT_RUN_DIR"; return 1; }
 	# The good one is good (the cases above fail for their one line).
 	pv -N create "$good"
 	rc_is 0
+}
+
+# ---- keys ------------------------------------------------------------------
+
+# key_file_ok FILE: mode 0600, 64 hex digits and a newline (lib/tls.h).
+key_file_ok() {
+	[ "$(stat -c %a "$1")" = 600 ] ||
+		{ why="${1#"$t/"}: mode $(stat -c %a "$1"), want 600"; return 1; }
+	[ "$(wc -c <"$1")" = 65 ] && grep -qxE '[0-9a-f]{64}' "$1" ||
+		{ why="${1#"$t/"}: not 64 hex digits and a newline: $(head -c 80 "$1" | od -c | head -n 2)"; return 1; }
+}
+
+# pvft keygen: a domain key, then pvft-arbiter's per-pair keys from it.
+t_keygen() {
+	local d=$t/d.key d2=$t/d2.key hmac
+	# 0600 whatever the umask; the id on stdout, never the key.
+	(umask 000 && "$PVFT" keygen "$d" >"$t/out" 2>"$t/err")
+	rc=$?
+	note_cmd keygen "$d"
+	rc_is 0 && key_file_ok "$d" && out_has "^$(re_quote "$d"): a new domain key, id [0-9a-f]{16}\$" || return 1
+	! grep -qF "$(cat "$d")" "$t/out" || { why="pvft keygen printed the key"; return 1; }
+	cp "$d" "$t/d.old"
+	pv keygen "$d"
+	rc_is 1 && err_has "$(re_quote "$d") exists: -f overwrites it" || return 1
+	cmp -s "$d" "$t/d.old" || { why="a refused keygen changed the file"; return 1; }
+	pv keygen -f "$d"
+	rc_is 0 && key_file_ok "$d" || return 1
+	! cmp -s "$d" "$t/d.old" || { why="keygen -f wrote the same key again"; return 1; }
+	pv keygen "$d2"
+	rc_is 0 || return 1
+	# The arbiter's key for a pair: the same domain key and pair, the
+	# same key; another pair or domain key, another one.
+	pv keygen --arbiter 42 "$d" "$t/a42"
+	rc_is 0 && key_file_ok "$t/a42" && out_has "pvft-arbiter's key for pair 42 \(identity pvft-pair-42\)" || return 1
+	mkdir "$t/keys"
+	pv keygen -a 42 "$d" "$t/keys"
+	rc_is 0 && key_file_ok "$t/keys/42.key" || return 1
+	cmp -s "$t/a42" "$t/keys/42.key" || { why="two derivations of pair 42's key differ"; return 1; }
+	pv keygen -a 43 "$d" "$t/keys"
+	rc_is 0 || return 1
+	pv keygen -a 42 "$d2" "$t/b42"
+	rc_is 0 || return 1
+	! cmp -s "$t/a42" "$t/keys/43.key" && ! cmp -s "$t/a42" "$t/b42" &&
+		! cmp -s "$t/a42" "$d" ||
+		{ why="the arbiter's keys of pairs 42 and 43, or of two domain keys, or the domain key itself, are the same"; return 1; }
+	# As lib/tls.h says: HMAC-SHA256(domain key, "pvft arbiter v1 pair 42").
+	hmac=$(printf 'pvft arbiter v1 pair 42' |
+		openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$d")" | sed 's/.*= *//')
+	[ "$hmac" = "$(cat "$t/a42")" ] ||
+		{ why="pair 42's key is not HMAC-SHA256(key, 'pvft arbiter v1 pair 42'): $hmac"; return 1; }
+	pv keygen -a 42 "$d" "$t/keys"
+	rc_is 1 && err_has "42\.key exists: -f overwrites it" || return 1
+	pv keygen -f -a 42 "$d" "$t/keys"
+	rc_is 0 || return 1
+	# Refused: -a without the domain key, a bad pair, a key others may read.
+	pv keygen -a 42 "$t/x"
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv keygen "$d" "$t/x"
+	rc_is 2 && err_has 'too many arguments' || return 1
+	pv keygen -a 0 "$d" "$t/x"
+	rc_is 2 && err_has "bad pair '0'" || return 1
+	pv keygen -a 042 "$d" "$t/x"
+	rc_is 2 && err_has "bad pair '042'" || return 1
+	pv keygen
+	rc_is 2 || return 1
+	pv keygen -a 1 "$t/nosuch" "$t/x"
+	rc_is 1 && err_has 'nosuch' || return 1
+	chmod 644 "$d2"
+	pv keygen -a 1 "$d2" "$t/x"
+	rc_is 1 && err_has '644' || return 1
+	[ ! -e "$t/x" ] || { why="a refused keygen wrote $t/x"; return 1; }
+	# A dry run writes nothing.
+	pv -N keygen "$t/dry"
+	rc_is 0 && [ ! -e "$t/dry" ] || { why="${why:-pvft -N keygen wrote $t/dry}"; return 1; }
 }
 
 # A config pvft cannot check (the kernel is not an ELF file): pvft-hv
@@ -671,6 +786,35 @@ $(last_cmd)"
 
 # ---- 3. create, list, status, destroy --------------------------------------
 
+# has_args PID ARG...: PID's command line holds ARG... in a row.
+has_args() {
+	local pid=$1 args want
+	shift
+	mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline"
+	want=$(printf ' %s' "$@")
+	[[ " ${args[*]} " == *"$want "* ]] && return 0
+	why="pid $pid runs '${args[*]}', without '${want# }'"
+	return 1
+}
+
+# domain_keys_ok DOM KEY PRIMARY BACKUP ARBITER: the replicas run with
+# --key KEY (a key file: 0600), the embedded arbiter with --keys DIR,
+# DIR/PAIR.key the pair's key derived from KEY (as pvft keygen -a makes
+# it) and nothing else in DIR.
+domain_keys_ok() {
+	local dom=$1 key=$2 dir=$PVFT_RUN_DIR/$1/arbiter-keys pair
+	key_file_ok "$key" && has_args "$3" --key "$key" && has_args "$4" --key "$key" &&
+		has_args "$5" --keys "$dir" || return 1
+	pair=$(grep -oE -- '--pair [0-9]+' <(tr '\0' ' ' <"/proc/$3/cmdline") | cut -d ' ' -f 2)
+	[ "$(ls "$dir")" = "$pair.key" ] ||
+		{ why="$dir holds '$(ls "$dir" | tr '\n' ' ')', want $pair.key"; return 1; }
+	key_file_ok "$dir/$pair.key" || return 1
+	"$PVFT" keygen -f -a "$pair" "$key" "$t/want-$dom.key" >/dev/null &&
+		cmp -s "$t/want-$dom.key" "$dir/$pair.key" ||
+		{ why="$dir/$pair.key is not pvft keygen -a $pair $key"; return 1; }
+	! cmp -s "$key" "$dir/$pair.key" || { why="the arbiter holds the domain key itself"; return 1; }
+}
+
 t_lifecycle() {
 	local rel p b arb
 	kv_cfg kv1
@@ -698,6 +842,9 @@ t_lifecycle() {
 		node_is kv1-b pair.epoch 1 || return 1
 	p=$(node_pid kv1-a) b=$(node_pid kv1-b)
 	arb=$(jq -r '.embedded_arbiter.pid' "$PVFT_RUN_DIR/kv1/domain.json")
+	# No ft_key: a domain key of its own, made by create; the embedded
+	# arbiter holds only the pair's key derived from it.
+	domain_keys_ok kv1 "$PVFT_RUN_DIR/kv1/domain.key" "$p" "$b" "$arb" || return 1
 	pv status kv1
 	rc_is 0 && out_has '^replica kv1-a on localhost' &&
 		out_has '^replica kv1-b on localhost' && out_has 'state +protected' || return 1
@@ -721,6 +868,59 @@ t_lifecycle() {
 	! grep -q kv1 "$t/out" || { why="pvft list still shows kv1: $(cat "$t/out")"; return 1; }
 	pv status kv1
 	rc_is 1 && err_has "no domain 'kv1'"
+}
+
+# Keys at create: a domain key of one's own (ft_key), a new one made at
+# each start when there is none (the old one authenticates nothing any
+# more), key files create cannot use refused as the config's (exit 3,
+# nothing started), and plaintext on purpose (ft_insecure), said loudly.
+t_create_keys() {
+	local run=$PVFT_RUN_DIR k1 a1 pair
+	guest_cfg ek hello echo
+	# ft_key: the replicas use it; create makes none.
+	pv keygen "$t/ek.key"
+	rc_is 0 || return 1
+	create "$t/ek.cfg" ft_key="$t/ek.key" || return 1
+	status ek || return 1
+	domain_keys_ok ek "$t/ek.key" "$(node_pid ek-a)" "$(node_pid ek-b)" \
+		"$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" || return 1
+	[ ! -e "$run/ek/domain.key" ] || { why="create made a domain.key beside ft_key"; return 1; }
+	pv destroy ek
+	rc_is 0 || return 1
+	# None: a new key at each start, and a new arbiter key with it.
+	create "$t/ek.cfg" || return 1
+	status ek || return 1
+	domain_keys_ok ek "$run/ek/domain.key" "$(node_pid ek-a)" "$(node_pid ek-b)" \
+		"$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" || return 1
+	pair=$(ls "$run/ek/arbiter-keys")
+	k1=$(cat "$run/ek/domain.key") a1=$(cat "$run/ek/arbiter-keys/$pair")
+	pv destroy ek
+	rc_is 0 || return 1
+	create "$t/ek.cfg" || return 1
+	[ "$(cat "$run/ek/domain.key")" != "$k1" ] &&
+		[ "$(cat "$run/ek/arbiter-keys/$pair")" != "$a1" ] ||
+		{ why="a new start of ek kept the old domain or arbiter key"; return 1; }
+	status ek && node_is ek-a state protected || return 1
+	pv destroy ek
+	rc_is 0 || return 1
+	# A key file create cannot read: the config's fault, nothing started.
+	rm -rf "$run"
+	pv create "$t/ek.cfg" ft_key="$t/nosuch.key"
+	rc_is 3 && err_has "^pvft create: error: command line: ft_key: .*nosuch\.key: No such file" || return 1
+	printf 'ft_key = "ek.key"\n' >>"$t/ek.cfg"
+	chmod 644 "$t/ek.key"
+	pv create "$t/ek.cfg"
+	rc_is 3 && err_has "^pvft create: error: $(re_quote "$t")/ek\.cfg:$(wc -l <"$t/ek.cfg"): ft_key: .*644" || return 1
+	[ ! -e "$run" ] && [ -z "$(procs_in "$t")" ] ||
+		{ why="a refused key started or made something: $(procs_in "$t") $(ls "$run" 2>&1)"; return 1; }
+	# Plaintext on purpose: said on stderr, --insecure everywhere.
+	sed -i '$d' "$t/ek.cfg"
+	pv create -q "$t/ek.cfg" ft_insecure=1
+	rc_is 0 && err_has '^pvft create: warning: ek: INSECURE \(ft_insecure = 1\)' || return 1
+	status ek || return 1
+	has_args "$(node_pid ek-a)" --insecure && has_args "$(node_pid ek-b)" --insecure &&
+		has_args "$(jq -r '.embedded_arbiter.pid' "$run/ek/domain.json")" --insecure || return 1
+	[ ! -e "$run/ek/domain.key" ] || { why="an insecure domain got a key"; return 1; }
 }
 
 # ---- 4. promote under load -------------------------------------------------
@@ -989,11 +1189,11 @@ t_help() {
 	local c bad=""
 	pv help
 	rc_is 0 || return 1
-	for c in create list status console promote destroy record replay proxy; do
+	for c in create list status console promote destroy record replay proxy keygen; do
 		grep -qE "^  $c " "$t/out" || bad+=" $c"
 	done
 	[ -z "$bad" ] || { why="pvft help lacks:$bad"; return 1; }
-	for c in create list status console promote destroy record replay proxy; do
+	for c in create list status console promote destroy record replay proxy keygen; do
 		pv help "$c"
 		cp "$t/out" "$t/help"
 		rc_is 0 && out_has "^Usage: pvft .*$c" || return 1

@@ -51,6 +51,7 @@ Commands (any unambiguous prefix will do):
   record        Run a config's domain once, recording it
   replay        Replay a recorded log, checking it
   arbiter       Ask an arbiter
+  keygen        Make a domain key
   proxy         Connect stdin and stdout to a control socket
   help          Show the commands, or one command's help
 
@@ -70,6 +71,9 @@ HELP
 	record) cmd_help record "[-o LOG] CFG [KEY=VALUE...]" \
 		"  -o, --output LOG  the log (default NAME.log)" ;;
 	replay) cmd_help replay "LOG CFG" ;;
+	keygen) cmd_help keygen "[-f] FILE" \
+		"  -f, --force         overwrite" \
+		"  -a, --arbiter PAIR  an arbiter's key" ;;
 	arbiter) cmd_help arbiter "[OPTIONS] acquire URL PAIR EPOCH NODE" \
 		"  -t, --timeout-ms MS  give up after MS ms" \
 		"  -j, --json           JSON" ;;
@@ -151,7 +155,7 @@ has() {
 }
 
 cd "$tmp/cwd" || exit 1
-all_cmds="create list status console promote destroy log-dump record replay arbiter proxy help"
+all_cmds="create list status console promote destroy log-dump record replay arbiter keygen proxy help"
 
 # ---- the stand-in pvft: every command, every kind of argument ----
 PATH=$tmp/fake:$PATH
@@ -182,6 +186,12 @@ check "proxy: a socket file" "run.log" pvft proxy ru
 check "log-dump options" "-j --json -s --summary -h --help" pvft log-dump -
 check "arbiter: the operation" "acquire query" pvft arbiter ""
 check "arbiter -t MS: the operation" "acquire" pvft arbiter -t 100 a
+check "keygen: any file" "a.cfg b.cfg notes.txt run.log sub.d" pvft keygen ""
+check "keygen options" "-f --force -a --arbiter -h --help" pvft keygen -
+check "keygen -a PAIR: the domain key, a file" "notes.txt" pvft keygen -a 42 n
+check "keygen -a: no guess for the pair" "" pvft keygen -a ""
+check "keygen -a PAIR KEY: the output" "run.log" pvft keygen -a 42 a.cfg ru
+check "keygen -a PAIR KEY FILE: nothing more" "" pvft keygen -a 42 a.cfg b.cfg ""
 check "help: commands" "record replay" pvft help re
 check "ambiguous prefix: nothing" "" pvft re -
 check "unknown command: nothing" "" pvft frobnicate ""
@@ -191,6 +201,7 @@ PATH=/usr/bin:/bin
 check "no pvft: commands" "$all_cmds" pvft ""
 check "no pvft: create options" "-q --quiet -h --help" pvft create -
 check "no pvft: promote -t N: no guess for N" "" pvft promote -t ""
+check "no pvft: keygen options" "-f --force -a --arbiter -h --help" pvft keygen -
 
 # ---- the real programs ----
 PATH=$build/bin:/usr/bin:/bin
@@ -200,14 +211,19 @@ real_cmds=$(pvft help | awk '/^Commands/ { c = 1; next } c && /^$/ { exit }
 has "real pvft: every command of pvft help" "$real_cmds help log-dump arbiter" pvft ""
 has "real pvft: log-dump options" "-j --json -s --summary" pvft log-dump -
 has "real pvft: arbiter options" "-t --timeout-ms -j --json" pvft arbiter -
+has "real pvft: keygen options" "-f --force -a --arbiter" pvft keygen -
+has "real pvft: record options" "-o --output -l --limit" pvft record -
 PATH=/usr/bin:/bin
 has "real pvft by its path" "$real_cmds" "$build/bin/pvft" ""
 PATH=$build/bin:/usr/bin:/bin
 check "pvft-hv: a long option" "--record --replay" pvft-hv --re
 check "pvft-hv --role: its values" "primary backup" pvft-hv --role ""
 check "pvft-hv --memory: no guess" "" pvft-hv --memory ""
+check "pvft-hv --key: files" "a.cfg b.cfg notes.txt run.log sub.d" pvft-hv --key ""
+check "pvft-hv --tls-ca: files" "notes.txt" pvft-hv --tls-ca n
 check "pvft-hv -m: no guess" "" pvft-hv -m ""
-check "pvft-arbiter: its options" "--listen" pvft-arbiter --l
+check "pvft-arbiter: its options" "--listen --line-timeout-ms" pvft-arbiter --l
+check "pvft-arbiter --keys: directories" "sub.d" pvft-arbiter --keys ""
 check "pvft-arbiter --state-dir: directories" "sub.d" pvft-arbiter --state-dir ""
 
 echo "$pass passed, $fail failed"

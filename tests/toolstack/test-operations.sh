@@ -2,14 +2,17 @@
 # The walkthrough of Documentation/operations.md, section 1, run for real:
 # the same commands, in the same order, with nothing extracted from the
 # page. A switch namespace and four "hosts" (network namespaces h1, h2,
-# arb, cli), pvft-arbiter in arb, then `pvft create examples/kv-netns.cfg`,
+# arb, cli), the domain key and the arbiter's key for the pair (pvft
+# keygen), pvft-arbiter --keys in arb, then `pvft create examples/kv-netns.cfg`,
 # pvft list, status, console, pvft-kv-client from cli, pvft promote under
 # load, a re-create on the next epoch, kill -9 of the primary under load,
 # pvft destroy, and the namespaces torn down.
 #
 # Differences from the page, all for a test's sake: pvft's state goes to a
-# private PVFT_RUN_DIR and the arbiter's to a temp directory (the page uses
-# /run/pvft and /tmp/pvft-demo); the programs come from BUILD/bin through
+# private PVFT_RUN_DIR, and the arbiter's state, its keys and the domain
+# key to a temp directory (the page uses /run/pvft and /tmp/pvft-demo,
+# which the config's ft_key names: overridden on every create here); the
+# programs come from BUILD/bin through
 # PATH, as the page's `export PATH=$PWD/build/bin:$PATH`; and each step's
 # result is checked.
 #
@@ -161,11 +164,11 @@ for f in pvft pvft-hv pvft-arbiter pvft-kv-client; do
 	[ -x "$build/bin/$f" ] || { bad "$build/bin/$f is missing (make)"; finish; }
 done
 [ -f "$build/guest/kv.elf" ] || { bad "$build/guest/kv.elf is missing (make)"; finish; }
-# examples/kv-netns.cfg names build/guest/kv.elf relative to itself.
+# examples/kv-netns.cfg names build/guest/kv.elf relative to itself, and
+# the page's domain key; OVR overrides them for this test.
+OVR=(ft_key="$tmp/kv-netns.key")
 if [ "$build" != "$top/build" ]; then
-	KERNEL=(kernel="$build/guest/kv.elf")
-else
-	KERNEL=()
+	OVR+=(kernel="$build/guest/kv.elf")
 fi
 for n in $NAMESPACES; do
 	if ip netns list | awk '{ print $1 }' | grep -qx "$n"; then
@@ -216,11 +219,29 @@ pings() {
 }
 check "every host pings every other" pings
 
-# ---- 1.2 the arbiter ---------------------------------------------------------
+# ---- 1.2 the keys and the arbiter ----------------------------------------------
 
-mkdir -p "$tmp/arbiter"
+mkdir -p "$tmp/arbiter" "$tmp/arbiter-keys"
+check "pvft keygen (the domain key)" pvft keygen "$tmp/kv-netns.key"
+cp "$tmp/out" "$tmp/keygen.out"
+key_mode() {
+	[ "$(stat -c %a "$1")" = 600 ] || { stat -c '%a %n' "$1"; return 1; }
+}
+check "the domain key is mode 0600" key_mode "$tmp/kv-netns.key"
+pvft -N create examples/kv-netns.cfg "${OVR[@]}" >"$tmp/dry-pair.out" 2>&1
+PAIR=$(grep -o -- '--pair [0-9]*' "$tmp/dry-pair.out" | head -n 1 | cut -d' ' -f2)
+if [ -n "$PAIR" ]; then
+	ok "the pair id from the dry run: $PAIR"
+else
+	bad "no --pair in the dry run:"
+	sed 's/^/     | /' "$tmp/dry-pair.out"
+fi
+check "pvft keygen -a $PAIR (the arbiter's key)" \
+	pvft keygen -a "$PAIR" "$tmp/kv-netns.key" "$tmp/arbiter-keys"
+cp "$tmp/out" "$tmp/keygen-arbiter.out"
+check "the arbiter's key is mode 0600" key_mode "$tmp/arbiter-keys/$PAIR.key"
 ip netns exec arb pvft-arbiter --listen 10.0.0.3:7200 \
-	--state-dir "$tmp/arbiter" 2>"$tmp/arbiter.log" &
+	--state-dir "$tmp/arbiter" --keys "$tmp/arbiter-keys" 2>"$tmp/arbiter.log" &
 ARB=$!
 pids+=("$ARB")
 if wait_log "$tmp/arbiter.log" 'listening on 10.0.0.3:7200' 20; then
@@ -234,12 +255,12 @@ fi
 # ---- 1.3 the pair --------------------------------------------------------------
 
 check "pvft -N create examples/kv-netns.cfg (dry run)" \
-	pvft -N create examples/kv-netns.cfg "${KERNEL[@]}"
+	pvft -N create examples/kv-netns.cfg "${OVR[@]}"
 cp "$tmp/out" "$tmp/dry.out"
-PAIR=$(grep -o -- '--pair [0-9]*' "$tmp/dry.out" | head -n 1 | cut -d' ' -f2)
-if [ -n "$PAIR" ] && grep -q "(on h1) ip netns exec h1 sh -c" "$tmp/dry.out" &&
-	grep -q "(on h2) ip netns exec h2 sh -c" "$tmp/dry.out"; then
-	ok "the dry run starts the primary in h1, the backup in h2 (pair $PAIR)"
+if grep -q "(on h1) ip netns exec h1 sh -c" "$tmp/dry.out" &&
+	grep -q "(on h2) ip netns exec h2 sh -c" "$tmp/dry.out" &&
+	[ "$(grep -c -- "--key $tmp/kv-netns.key " "$tmp/dry.out")" = 2 ]; then
+	ok "the dry run starts the primary in h1, the backup in h2, both with --key (pair $PAIR)"
 else
 	bad "the dry run:"
 	sed 's/^/     | /' "$tmp/dry.out"
@@ -250,7 +271,7 @@ for h in h1 h2; do
 done
 
 check "pvft create examples/kv-netns.cfg" \
-	pvft create examples/kv-netns.cfg "${KERNEL[@]}"
+	pvft create examples/kv-netns.cfg "${OVR[@]}"
 cp "$tmp/out" "$tmp/create.out"
 has "create: the pair is protected" "$tmp/create.out" '^kv-netns: protected'
 is_role kv-netns-a "primary protected"
@@ -318,7 +339,7 @@ check "pvft destroy kv-netns (after the promote)" pvft destroy kv-netns
 check "pvft arbiter query ... $PAIR 2 says free" \
 	sh -c "ip netns exec h1 pvft arbiter query pvft://10.0.0.3:7200 $PAIR 2 | grep -x free"
 check "pvft create examples/kv-netns.cfg ft_epoch=2" \
-	pvft create examples/kv-netns.cfg ft_epoch=2 "${KERNEL[@]}"
+	pvft create examples/kv-netns.cfg ft_epoch=2 "${OVR[@]}"
 is_role kv-netns-a "primary protected"
 
 # ---- 1.6 kill -9 of the primary, under load -----------------------------------

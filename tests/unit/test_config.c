@@ -19,6 +19,7 @@
 #include <CUnit/CUnit.h>
 
 #include "../../dom0-tools/config.h"
+#include "tls.h"
 #include "unit.h"
 
 static char dir[64];	    /* the suite's temp directory */
@@ -490,6 +491,62 @@ static const struct {
 	{ "ft_epoch = \"1\"",
 	  "ft_epoch: want a number from 1 to 18446744073709551615, not the "
 	  "string '1'" },
+	{ "ft_key = \"\"", "ft_key: want a file's path, not ''" },
+	{ "ft_key = [ \"t.key\" ]", "ft_key: want a string, not a list" },
+	{ "ft_tls_ca = 'a\\nb'",
+	  "ft_tls_ca: want printable ASCII (no control characters), not "
+	  "'a\\nb'" },
+	{ "ft_insecure = 2", "ft_insecure: want 0 or 1, not '2'" },
+	{ "ft_insecure = \"yes\"",
+	  "ft_insecure: want 0 or 1, not the string 'yes'" },
+	/* One way to authenticate, or none on purpose. */
+	{ "ft_insecure = 1; ft_key = \"t.key\"",
+	  "ft_insecure: plaintext on purpose, yet ft_key (line 2) "
+	  "authenticates: want one or the other" },
+	{ "ft_tls_ca = \"ca.pem\"; ft_tls_cert = \"c.pem\"; ft_tls_key = "
+	  "\"k.pem\"; ft_insecure = 1",
+	  "ft_insecure: plaintext on purpose, yet ft_tls_ca (line 2) "
+	  "authenticates: want one or the other" },
+	{ "ft_arbiter = \"etcd://10.0.0.3:2379\"; ft_arbiter_ca = \"ca.pem\"; "
+	  "ft_arbiter_cert = \"c.pem\"; ft_arbiter_key = \"k.pem\"; "
+	  "ft_insecure = 1",
+	  "ft_insecure: plaintext on purpose, yet ft_arbiter_ca (line 2) "
+	  "authenticates: want one or the other" },
+	/* x509: all three files, or none. */
+	{ "ft_tls_cert = \"c.pem\"",
+	  "ft_tls_cert: want ft_tls_ca, ft_tls_cert and ft_tls_key together "
+	  "(x509 for the log channel): ft_tls_ca and ft_tls_key not set" },
+	{ "ft_tls_ca = \"ca.pem\"; ft_tls_key = \"k.pem\"",
+	  "ft_tls_ca: want ft_tls_ca, ft_tls_cert and ft_tls_key together "
+	  "(x509 for the log channel): ft_tls_cert not set" },
+	{ "ft_arbiter = \"etcd://10.0.0.3:2379\"; ft_arbiter_key = \"k.pem\"",
+	  "ft_arbiter_key: want ft_arbiter_ca, ft_arbiter_cert and "
+	  "ft_arbiter_key together (etcd over https): ft_arbiter_ca and "
+	  "ft_arbiter_cert not set" },
+	/* A pvft-arbiter is no etcd: no certificates. */
+	{ "ft_arbiter_ca = \"ca.pem\"; ft_arbiter_cert = \"c.pem\"; "
+	  "ft_arbiter_key = \"k.pem\"",
+	  "ft_arbiter_ca: want an etcd arbiter (over https) in ft_arbiter, not "
+	  "'embedded': a pvft-arbiter knows a pair by a key derived from "
+	  "ft_key" },
+	{ "ft_arbiter = \"pvft://10.0.0.3:7200\"; ft_key = \"t.key\"; "
+	  "ft_arbiter_ca = \"ca.pem\"; ft_arbiter_cert = \"c.pem\"; "
+	  "ft_arbiter_key = \"k.pem\"",
+	  "ft_arbiter_ca: want an etcd arbiter (over https) in ft_arbiter, not "
+	  "'pvft://10.0.0.3:7200': a pvft-arbiter knows a pair by a key "
+	  "derived from ft_key" },
+	/* Its key for the pair was made from a key create cannot make. */
+	{ "ft_arbiter = \"pvft://10.0.0.3:7200\"",
+	  "ft_arbiter: a pvft-arbiter create does not start knows the pair by "
+	  "a key derived from the domain key: want ft_key too (pvft keygen; "
+	  "pvft keygen --arbiter for the arbiter's --keys), or ft_insecure = "
+	  "1" },
+	{ "ft_arbiter = \"pvft://10.0.0.3:7200\"; ft_tls_ca = \"ca.pem\"; "
+	  "ft_tls_cert = \"c.pem\"; ft_tls_key = \"k.pem\"",
+	  "ft_arbiter: a pvft-arbiter create does not start knows the pair by "
+	  "a key derived from the domain key: want ft_key too (pvft keygen; "
+	  "pvft keygen --arbiter for the arbiter's --keys), or ft_insecure = "
+	  "1" },
 };
 
 static void test_bad_values(void)
@@ -604,6 +661,102 @@ static void test_missing(void)
 			  "not ''");
 }
 
+/* ---- authentication ---------------------------------------------------- */
+
+static void test_auth(void)
+{
+	char path[192], want[512];
+	uint8_t key[TLS_KEY_LEN], again[TLS_KEY_LEN];
+	char why[256];
+
+	/* None named: create makes a domain key for the pair. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.key, "");
+	CU_ASSERT_FALSE(cfg.insecure);
+	CU_ASSERT_STRING_EQUAL(cfg.tls_ca, "");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_ca, "");
+	CU_ASSERT_TRUE(cfg.key_auto);
+	/* ... not for a single domain: no channel, no arbiter. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE "ft_mode = \"single\"\n", NULL), 0);
+	CU_ASSERT_FALSE(cfg.key_auto);
+
+	/* ft_key: relative to the config's directory, as kernel. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE "\nft_key = \"keys/t.key\"\n", NULL),
+			      0);
+	snprintf(want, sizeof(want), "%s/keys/t.key", dir);
+	CU_ASSERT_STRING_EQUAL(cfg.key, want);
+	CU_ASSERT_EQUAL(cfg.key_line, 4);
+	CU_ASSERT_FALSE(cfg.key_auto);
+	/* An external pvft-arbiter with it; an override's is line 0. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE
+				   "ft_arbiter = \"pvft://10.0.0.3:7200\"\n",
+				   "ft_key=/etc/pvft/t.key", NULL),
+			      0);
+	CU_ASSERT_STRING_EQUAL(cfg.key, "/etc/pvft/t.key");
+	CU_ASSERT_EQUAL(cfg.key_line, 0);
+	/* ... or plaintext, or a single domain, which asks no arbiter. */
+	CU_ASSERT_EQUAL(load(BASE "ft_arbiter = \"pvft://10.0.0.3:7200\"\n"
+				  "ft_insecure = 1\n",
+			     NULL),
+			0);
+	CU_ASSERT_TRUE(cfg.insecure);
+	CU_ASSERT_FALSE(cfg.key_auto);
+	CU_ASSERT_EQUAL(load(BASE "ft_arbiter = \"pvft://10.0.0.3:7200\"\n"
+				  "ft_mode = \"single\"\n",
+			     NULL),
+			0);
+
+	/* x509 for the channel: an embedded arbiter still needs a key. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE "ft_tls_ca = \"ca.pem\"\n"
+					"ft_tls_cert = \"/pki/c.pem\"\n"
+					"ft_tls_key = \"k.pem\"\n",
+				   NULL),
+			      0);
+	snprintf(want, sizeof(want), "%s/ca.pem", dir);
+	CU_ASSERT_STRING_EQUAL(cfg.tls_ca, want);
+	CU_ASSERT_STRING_EQUAL(cfg.tls_cert, "/pki/c.pem");
+	snprintf(want, sizeof(want), "%s/k.pem", dir);
+	CU_ASSERT_STRING_EQUAL(cfg.tls_key, want);
+	CU_ASSERT_TRUE(cfg.key_auto);
+	/* ... an etcd one does not; its own certificates. */
+	CU_ASSERT_EQUAL_FATAL(load(BASE
+				   "ft_tls_ca = \"ca.pem\"\n"
+				   "ft_tls_cert = \"c.pem\"\n"
+				   "ft_tls_key = \"k.pem\"\n"
+				   "ft_arbiter = \"etcd://10.0.0.3:2379\"\n"
+				   "ft_arbiter_ca = \"/pki/etcd-ca.pem\"\n"
+				   "ft_arbiter_cert = \"/pki/etcd.pem\"\n"
+				   "ft_arbiter_key = \"/pki/etcd-key.pem\"\n",
+				   NULL),
+			      0);
+	CU_ASSERT_FALSE(cfg.key_auto);
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_ca, "/pki/etcd-ca.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_cert, "/pki/etcd.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_key, "/pki/etcd-key.pem");
+
+	/* The key file, read as create reads it; errors name the setting. */
+	snprintf(path, sizeof(path), "%s/t.key", dir);
+	unlink(path);
+	CU_ASSERT_EQUAL_FATAL(tls__keygen(path, false, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(tls__load_key(path, key, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL_FATAL(load(BASE "ft_key = \"t.key\"\n", NULL), 0);
+	CU_ASSERT_EQUAL(pvft_cfg__load_key(&cfg, again, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(memcmp(key, again, sizeof(key)), 0);
+	CU_ASSERT_EQUAL_FATAL(load(BASE "ft_key = \"nope.key\"\n", NULL), 0);
+	CU_ASSERT_EQUAL(pvft_cfg__load_key(&cfg, again, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/t.cfg:3: ft_key: ", dir);
+	CU_ASSERT_NSTRING_EQUAL(err, want, strlen(want));
+	CU_ASSERT(strstr(err, "nope.key") != NULL);
+	CU_ASSERT(strstr(err, "No such file or directory") != NULL);
+	CU_ASSERT_FATAL(chmod(path, 0644) == 0);
+	snprintf(want, sizeof(want), "ft_key=%s", path);
+	CU_ASSERT_EQUAL_FATAL(load(BASE, want, NULL), 0);
+	CU_ASSERT_EQUAL(pvft_cfg__load_key(&cfg, again, err, sizeof(err)), -1);
+	CU_ASSERT_NSTRING_EQUAL(
+	    err, "command line: ft_key: ", strlen("command line: ft_key: "));
+	CU_ASSERT(strstr(err, "644") != NULL);
+}
+
 /* ---- overrides --------------------------------------------------------- */
 
 static void test_overrides(void)
@@ -611,7 +764,8 @@ static void test_overrides(void)
 	static const char text[] =
 	    BASE "memory = 32\n"
 		 "cmdline = \"port=7000\"\n"
-		 "ft_arbiter = \"pvft://10.0.0.3:7200\"\n";
+		 "ft_arbiter = \"pvft://10.0.0.3:7200\"\n"
+		 "ft_key = \"/etc/pvft/t.key\"\n";
 
 	/* xl syntax, or a bare string, as a shell leaves it. */
 	CU_ASSERT_EQUAL_FATAL(
@@ -710,6 +864,7 @@ static CU_TestInfo config_tests[] = {
 	{ "missing file, keys, kernel", test_missing },
 	{ "overrides", test_overrides },
 	{ "bad overrides name the command line", test_bad_overrides },
+	{ "authentication: ft_key, ft_insecure, x509", test_auth },
 	CU_TEST_INFO_NULL,
 };
 
