@@ -127,7 +127,8 @@ int main_arbiter(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "ca", required_argument, NULL, ARBITER_CMD_OPT_CA },
 		{ "cert", required_argument, NULL, ARBITER_CMD_OPT_CERT },
-		{ "cert-key", required_argument, NULL, ARBITER_CMD_OPT_CERT_KEY },
+		{ "cert-key", required_argument, NULL,
+		  ARBITER_CMD_OPT_CERT_KEY },
 		PVFT_COMMON_LONG_OPTS,
 	};
 	struct arbiter_cmd o = { .timeout_ms = ARBITER_CMD_TIMEOUT_MS };

@@ -1245,11 +1245,11 @@ static int load_auth(struct load *ld)
 	cfg->insecure = v;
 
 	if (cfg->insecure) {
-		const char *other = ks	 ? "ft_key"
-				    : ts ? tls_keys[0]
-				    : as ? (cas ? "ft_arbiter_ca"
-						: "ft_arbiter_cert")
-					 : NULL;
+		const char *other =
+		    ks	 ? "ft_key"
+		    : ts ? tls_keys[0]
+		    : as ? (cas ? "ft_arbiter_ca" : "ft_arbiter_cert")
+			 : NULL;
 
 		s = ks ? ks : ts ? ts : as;
 		if (other)
@@ -1292,8 +1292,8 @@ static int load_auth(struct load *ld)
 		return bad(ld, setting_of(ld, "ft_arbiter"), "ft_arbiter",
 			   "etcds:// wants ft_arbiter_ca: the CA that etcd's "
 			   "certificate must chain to");
-	cfg->key_auto = !cfg->insecure && !ks &&
-			(!ts || kind == CFG_ARBITER_EMBEDDED);
+	cfg->key_auto =
+	    !cfg->insecure && !ks && (!ts || kind == CFG_ARBITER_EMBEDDED);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arbiter.h"
@@ -54,6 +55,8 @@ enum {
 	OPT_ARBITER_CA,
 	OPT_ARBITER_CERT,
 	OPT_ARBITER_KEY,
+	OPT_ARBITER_USER,
+	OPT_ARBITER_PASSWORD_FILE,
 	OPT_VIF,
 	OPT_CONTROL,
 	OPT_NO_STDIN,
@@ -147,8 +150,13 @@ static void usage(FILE *f)
 	    "                       who reaches the ports can pose as a "
 	    "replica (tests only)\n"
 	    "      --arbiter-ca FILE --arbiter-cert FILE --arbiter-key FILE\n"
-	    "                       etcd over https: its CA, this replica's "
-	    "client certificate\n"
+	    "                       etcd over https (etcds://): its CA, this "
+	    "replica's client\n"
+	    "                       certificate and key\n"
+	    "      --arbiter-user USER --arbiter-password-file FILE\n"
+	    "                       etcd's own authentication: the pair's "
+	    "user, its password\n"
+	    "                       (the file's first line; mode 0600)\n"
 	    "  -v, --verbose        more log output (repeatable)\n"
 	    "  -q, --quiet          errors only\n"
 	    "  -h, --help           this text\n"
@@ -232,7 +240,8 @@ struct pair_opts {
 	char node_buf[ARBITER_NODE_MAX + 1];
 	/* The link's credentials (lib/tls.h). */
 	const char *key_path, *tls_ca, *tls_cert, *tls_key;
-	const char *arb_ca, *arb_cert, *arb_key;
+	const char *arb_ca, *arb_cert, *arb_key, *arb_user, *arb_pw_file;
+	char arb_pw[256];
 	bool insecure, have_key;
 	uint8_t key[TLS_KEY_LEN];
 	struct tls_creds *creds;
@@ -314,6 +323,12 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
 	case OPT_ARBITER_KEY:
 		po->arb_key = arg;
 		return 0;
+	case OPT_ARBITER_USER:
+		po->arb_user = arg;
+		return 0;
+	case OPT_ARBITER_PASSWORD_FILE:
+		po->arb_pw_file = arg;
+		return 0;
 	case OPT_HEARTBEAT_MS:
 		return parse_uint("heartbeat-ms", arg, 1, CHAN_HEARTBEAT_MS_MAX,
 				  &po->heartbeat_ms);
@@ -388,6 +403,38 @@ static int pair_creds(struct pair_opts *po)
 	return rc ? -1 : 0;
 }
 
+/*
+ * An etcd password, from a file (never the command line, which every
+ * local user can read): its first line, the file 0600 like a key.
+ */
+static int read_secret(const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077)) {
+		pr_err("--arbiter-password-file %s: %s", path,
+		       fd < 0 ? strerror(errno)
+		       : !S_ISREG(st.st_mode)
+			   ? "not a regular file"
+			   : "others may read it (chmod 600)");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0) {
+		pr_err("--arbiter-password-file %s: empty", path);
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
 /* All a pair needs, consistent; the arbiter URL parsed. */
 static int pair_check(struct pair_opts *po)
 {
@@ -413,9 +460,22 @@ static int pair_check(struct pair_opts *po)
 	}
 	if (pair_creds(po))
 		return -1;
+	if (po->arb_pw_file &&
+	    read_secret(po->arb_pw_file, po->arb_pw, sizeof(po->arb_pw)))
+		return -1;
+	/* pvft://: the pair's key, derived from the domain key; etcds://: */
+	/* its CA and this replica's client certificate (security.md). */
 	if (arbiter__open(&po->arbiter, po->url,
-			  &(struct arbiter_auth){ .insecure = true }, why,
-			  sizeof(why))) {
+			  &(struct arbiter_auth){
+			      .domain_key = po->have_key ? po->key : NULL,
+			      .insecure = po->insecure,
+			      .ca = po->arb_ca,
+			      .cert = po->arb_cert,
+			      .key = po->arb_key,
+			      .user = po->arb_user,
+			      .password = po->arb_pw_file ? po->arb_pw : NULL,
+			  },
+			  why, sizeof(why))) {
 		pr_err("bad --arbiter '%s': %s", po->url, why);
 		return -1;
 	}
@@ -633,6 +693,9 @@ int main(int argc, char **argv)
 		{ "arbiter-ca", required_argument, NULL, OPT_ARBITER_CA },
 		{ "arbiter-cert", required_argument, NULL, OPT_ARBITER_CERT },
 		{ "arbiter-key", required_argument, NULL, OPT_ARBITER_KEY },
+		{ "arbiter-user", required_argument, NULL, OPT_ARBITER_USER },
+		{ "arbiter-password-file", required_argument, NULL,
+		  OPT_ARBITER_PASSWORD_FILE },
 		{ "vif", required_argument, NULL, OPT_VIF },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
@@ -777,6 +840,8 @@ int main(int argc, char **argv)
 		case OPT_ARBITER_CA:
 		case OPT_ARBITER_CERT:
 		case OPT_ARBITER_KEY:
+		case OPT_ARBITER_USER:
+		case OPT_ARBITER_PASSWORD_FILE:
 			if (pair_option(&po, c, optarg))
 				return HV_EXIT_USAGE;
 			break;

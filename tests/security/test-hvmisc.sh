@@ -36,6 +36,11 @@ CALM=(--timeout-ms 1000)
 
 tmp=$(mktemp -d)
 t=$tmp/t # the current test's files
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+KEY=$tmp/domain.key # every pair over TLS, its arbiter keyed
+make_key "$KEY"
+mkdir -m 700 "$tmp/arbiter-keys"
 mkdir "$t"
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
@@ -192,7 +197,7 @@ arbiter_up() {
 	fi
 	free_port
 	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
+	"$ARBITER" --keys "$tmp/arbiter-keys" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
 		</dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1
@@ -212,13 +217,14 @@ pair_id=0
 start_pair() {
 	local guest=$1 cmdline=$2; shift 2
 	pair_id=$((pair_id + 1))
+	arbiter_key "$PVFT" "$KEY" "$tmp/arbiter-keys" "$pair_id" || return 1
 	free_port
 	spawn b "$HV" --role backup --listen "127.0.0.1:$port" --pair "$pair_id" \
-		--node b --arbiter "$URL" --control "$t/b.sock" "$@" \
+		--node b --arbiter "$URL" --key "$KEY" --control "$t/b.sock" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 	wait_for b 'waiting for the primary on' 60 || return 1
 	spawn p "$HV" --role primary --peer "127.0.0.1:$port" --pair "$pair_id" \
-		--node p --arbiter "$URL" --control "$t/p.sock" "$@" \
+		--node p --arbiter "$URL" --key "$KEY" --control "$t/p.sock" "$@" \
 		--cmdline "$cmdline" "$G/$guest.elf"
 	wait_for p 'paired with backup' 60
 }
