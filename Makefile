@@ -239,7 +239,8 @@ $(BUILD)/bin/pvft-fuzz-net: tests/fuzz/fuzz_net.c guest/net.c guest/kvstore.c \
 # Host programs the test scripts drive: each tests/tools/NAME.c plus the
 # shared TCP helpers (the kv tools use their HOST:PORT parsing).
 TEST_TOOLS := $(BUILD)/bin/pvft-faultproxy $(BUILD)/bin/pvft-echoserver \
-	$(BUILD)/bin/pvft-kv-client $(BUILD)/bin/pvft-kv-fake
+	$(BUILD)/bin/pvft-kv-client $(BUILD)/bin/pvft-kv-fake \
+	$(BUILD)/bin/pvft-ctlclient $(BUILD)/bin/pvft-udpbind
 all: $(TEST_TOOLS)
 $(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
 	$(BUILD)/tests/tools/tcp.o

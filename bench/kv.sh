@@ -60,8 +60,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 pct() { sort -n "$2" | awk -v p="$1" '{ v[NR] = $1 } END { i = int((NR * p + 99) / 100); if (i < 1) i = 1; print v[i] }'; }
 
 aport=$(free_port)
-mkdir -p "$tmp/arb"
-"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
+mkdir -p "$tmp/arb" "$tmp/arb-plain"
+mkdir -p -m 700 "$tmp/arbiter-keys"
+# The plaintext runs' arbiter (TLS against plaintext, below).
+aport_plain=$(free_port)
+"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport_plain" --state-dir "$tmp/arb-plain" 2>"$tmp/arb-plain.err" &
+pids+=($!)
+"$build/bin/pvft-arbiter" --keys "$tmp/arbiter-keys" --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$tmp/arb.err" && break; sleep 0.1; done
 pair_id=0
@@ -94,6 +99,7 @@ start_solo() {
 start_pair() {
 	local bport
 	pair_id=$((pair_id + 1))
+	arbiter_key "$build/bin/pvft" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id"
 	bport=$(free_port)
 	# shellcheck disable=SC2046
 	$on_backup "$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
@@ -164,7 +170,11 @@ fi
 tls_rps=0 plain_rps=0 : >"$tmp/handshakes"
 for r in $(seq "$runs"); do
 	for mode in plain tls; do
-		if [ "$mode" = plain ]; then SEC=(--insecure); else SEC=(--key "$tmp/domain.key"); fi
+		if [ "$mode" = plain ]; then
+			SEC=(--insecure --arbiter "pvft://127.0.0.1:$aport_plain")
+		else
+			SEC=(--key "$tmp/domain.key")
+		fi
 		port=$(free_port)
 		start_pair "$port"
 		load "$port" "$secs" "$tmp/$mode.json"

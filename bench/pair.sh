@@ -44,7 +44,8 @@ free_port() {
 
 aport=$(free_port)
 mkdir -p "$tmp/arb"
-"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
+mkdir -p -m 700 "$tmp/arbiter-keys"
+"$build/bin/pvft-arbiter" --keys "$tmp/arbiter-keys" --listen "127.0.0.1:$aport" --state-dir "$tmp/arb" 2>"$tmp/arb.err" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$tmp/arb.err" && break; sleep 0.1; done
 pair_id=0
@@ -54,6 +55,7 @@ pair_id=0
 start_pair() {
 	local guest=$1 cmdline=$2 bport; shift 2
 	pair_id=$((pair_id + 1))
+	arbiter_key "$build/bin/pvft" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id"
 	bport=$(free_port)
 	"$HV" --role backup --listen "127.0.0.1:$bport" --pair "$pair_id" --node b \
 		--arbiter "pvft://127.0.0.1:$aport" --timeout-ms "$timeout_ms" "${SEC[@]}" \

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,33 +54,130 @@ int control__default_path(char *buf, size_t len)
 }
 
 /* ---- replies ---------------------------------------------------------------
+ *
+ * Nothing here ever blocks: a client's bytes go out with non-blocking sends,
+ * and what its socket cannot take waits in its queue (CONTROL_OUT_MAX) for
+ * the control thread to send when the socket has room. A client that lets
+ * its replies pile up past the queue is dropped; a console viewer loses
+ * output instead (control-protocol.md). Only the control thread closes a
+ * client: another thread that finds one broken or overflowing marks it and
+ * wakes the control thread.
  */
 
-/* Lock held. One JSON line to a client; a client that cannot take it goes. */
-static void drop_client(struct control *ctl, int i);
+static void wake_thread(struct control *ctl)
+{
+	uint64_t one = 1;
+
+	while (write(ctl->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Lock held. Send what client @i has queued, as far as its socket takes
+ * it. A broken connection is marked for the control thread to close.
+ */
+static void flush_out(struct control *ctl, int i)
+{
+	struct control_client *cl = &ctl->clients[i];
+
+	while (cl->fd >= 0 && !cl->broken && cl->out_off < cl->out_len) {
+		ssize_t r = send(cl->fd, cl->out + cl->out_off,
+				 cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r > 0) {
+			cl->out_off += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		cl->broken = true;
+		wake_thread(ctl);
+	}
+	if (cl->out_off == cl->out_len)
+		cl->out_off = cl->out_len = 0;
+}
+
+/*
+ * Lock held. @len bytes for client @i, after what it has not taken yet:
+ * sent at once if nothing waits and the socket takes them, the rest queued
+ * whole or not at all. Returns how many bytes were taken (sent or queued):
+ * fewer than @len when the queue has no room for the rest.
+ */
+static size_t queue_out(struct control *ctl, int i, const void *buf, size_t len)
+{
+	struct control_client *cl = &ctl->clients[i];
+	size_t done = 0;
+
+	if (cl->fd < 0 || cl->broken || cl->overflow)
+		return 0;
+	if (cl->out_off == cl->out_len) {
+		while (done < len) {
+			ssize_t r =
+			    send(cl->fd, (const char *)buf + done, len - done,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (r > 0) {
+				done += (size_t)r;
+				continue;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				cl->broken = true;
+				wake_thread(ctl);
+				return len; /* gone: nobody misses the rest */
+			}
+			break;
+		}
+		if (done == len)
+			return len;
+	}
+	if (cl->out_len + (len - done) > CONTROL_OUT_MAX && cl->out_off) {
+		memmove(cl->out, cl->out + cl->out_off,
+			cl->out_len - cl->out_off);
+		cl->out_len -= cl->out_off;
+		cl->out_off = 0;
+	}
+	if (cl->out_len + (len - done) > CONTROL_OUT_MAX)
+		return done;
+	memcpy(cl->out + cl->out_len, (const char *)buf + done, len - done);
+	/* Now something waits: the control thread polls for room. */
+	if (cl->out_off == cl->out_len)
+		wake_thread(ctl);
+	cl->out_len += len - done;
+	return len;
+}
+
+/*
+ * Lock held. One JSON line to client @i (@o is consumed). A client that
+ * left more than CONTROL_OUT_MAX bytes of replies unread is dropped.
+ */
+static void put_line(struct control *ctl, int i, json_object *o)
+{
+	struct control_client *cl = &ctl->clients[i];
+	const char *s =
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(s);
+
+	if (queue_out(ctl, i, s, len) < len || queue_out(ctl, i, "\n", 1) < 1) {
+		/* A broken one is closed anyway, and said nothing of. */
+		if (cl->fd >= 0 && !cl->broken && !cl->overflow) {
+			/* Atomic: read_client() looks without the lock. */
+			__atomic_store_n(&cl->overflow, true, __ATOMIC_RELAXED);
+			wake_thread(ctl);
+		}
+	}
+	json_object_put(o);
+}
 
 static void send_line(struct control *ctl, int i, json_object *o)
 {
-	const char *s =
-	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	size_t len = strlen(s), off = 0;
-	int fd = ctl->clients[i].fd;
-
-	while (fd >= 0 && off <= len) {
-		/* The text, then its newline. */
-		const char *p = off < len ? s + off : "\n";
-		size_t n = off < len ? len - off : 1;
-		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			drop_client(ctl, i);
-			break;
-		}
-		off += (size_t)r;
-	}
-	json_object_put(o);
+	pthread_mutex_lock(&ctl->lock);
+	put_line(ctl, i, o);
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 static json_object *with_id(json_object *o, json_object *id)
@@ -89,14 +187,33 @@ static json_object *with_id(json_object *o, json_object *id)
 	return o;
 }
 
-static void reply_ok(struct control *ctl, int i, json_object *ret,
-		     json_object *id)
+static json_object *ok_object(json_object *ret, json_object *id)
 {
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "return",
 			       ret ? ret : json_object_new_object());
-	send_line(ctl, i, with_id(o, id));
+	return with_id(o, id);
+}
+
+static json_object *err_object(json_object *id, const char *cls,
+			       const char *fmt, va_list ap)
+{
+	json_object *o = json_object_new_object(),
+		    *e = json_object_new_object();
+	char desc[512];
+
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	json_object_object_add(e, "class", json_object_new_string(cls));
+	json_object_object_add(e, "desc", json_object_new_string(desc));
+	json_object_object_add(o, "error", e);
+	return with_id(o, id);
+}
+
+static void reply_ok(struct control *ctl, int i, json_object *ret,
+		     json_object *id)
+{
+	send_line(ctl, i, ok_object(ret, id));
 }
 
 static void reply_err(struct control *ctl, int i, json_object *id,
@@ -105,18 +222,24 @@ static void reply_err(struct control *ctl, int i, json_object *id,
 static void reply_err(struct control *ctl, int i, json_object *id,
 		      const char *cls, const char *fmt, ...)
 {
-	json_object *o = json_object_new_object(),
-		    *e = json_object_new_object();
-	char desc[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(desc, sizeof(desc), fmt, ap);
+	send_line(ctl, i, err_object(id, cls, fmt, ap));
 	va_end(ap);
-	json_object_object_add(e, "class", json_object_new_string(cls));
-	json_object_object_add(e, "desc", json_object_new_string(desc));
-	json_object_object_add(o, "error", e);
-	send_line(ctl, i, with_id(o, id));
+}
+
+/* Lock held: as reply_err(), from a thread that holds the lock already. */
+static void put_err(struct control *ctl, int i, const char *cls,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void put_err(struct control *ctl, int i, const char *cls,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	put_line(ctl, i, err_object(NULL, cls, fmt, ap));
+	va_end(ap);
 }
 
 /* ---- status ----------------------------------------------------------------
@@ -145,9 +268,11 @@ static void role_state(struct control *ctl, const char **role_r,
 		break;
 	case CHAN_PAIRED:
 		/* Never "protected" while the guest waits for the backup. */
-		*state_r = ctl->handover_pending ? "handing-over"
-			   : chan__held(c)	 ? "held"
-						 : "protected";
+		*state_r =
+		    __atomic_load_n(&ctl->handover_pending, __ATOMIC_RELAXED)
+			? "handing-over"
+		    : chan__held(c) ? "held"
+				    : "protected";
 		break;
 	case CHAN_ASKING:
 		*state_r = "asking-arbiter";
@@ -197,9 +322,15 @@ static json_object *status(struct control *ctl)
 {
 	struct domain *d = ctl->d;
 	json_object *o = json_object_new_object();
-	const char *role, *state;
-	uint64_t now = now_ns();
+	const char *role, *state, *cmdline, *backend;
+	uint64_t now = now_ns(), memory_mib;
 
+	/* Set by the vCPU thread once the guest is known. */
+	pthread_mutex_lock(&ctl->lock);
+	memory_mib = ctl->info.memory_mib;
+	cmdline = ctl->info.cmdline;
+	backend = ctl->info.backend;
+	pthread_mutex_unlock(&ctl->lock);
 	role_state(ctl, &role, &state);
 	add_str(o, "domain", d->name);
 	add_str(o, "node", ctl->info.node);
@@ -210,9 +341,9 @@ static json_object *status(struct control *ctl)
 	    o, "uptime_s", json_object_new_double((now - ctl->start_ns) / 1e9));
 	add_u64(o, "exits", __atomic_load_n(&d->exits, __ATOMIC_RELAXED));
 	add_str(o, "kernel", ctl->info.kernel);
-	add_u64(o, "memory_mib", ctl->info.memory_mib);
-	add_str(o, "cmdline", ctl->info.cmdline);
-	add_str(o, "backend", ctl->info.backend);
+	add_u64(o, "memory_mib", memory_mib);
+	add_str(o, "cmdline", cmdline);
+	add_str(o, "backend", backend);
 	if (ctl->info.chan) {
 		struct chan_stats st;
 		json_object *p = json_object_new_object(),
@@ -275,27 +406,31 @@ static json_object *status(struct control *ctl)
 /* ---- commands --------------------------------------------------------------
  */
 
-/* Lock held. Tell the promote's client how the vCPU thread's handover went. */
+/* vCPU thread: tell the promote's client how the handover went. */
 static void handover_done(struct domain *d, int rc, const char *why)
 {
 	struct control *ctl = d->ctl;
+	char peer[sizeof(ctl->info.chan->peer)];
 	int i;
 
+	pthread_mutex_lock(&ctl->info.chan->lock);
+	memcpy(peer, ctl->info.chan->peer, sizeof(peer));
+	pthread_mutex_unlock(&ctl->info.chan->lock);
 	pthread_mutex_lock(&ctl->lock);
 	i = ctl->handover_client;
 	if (ctl->handover_pending && i >= 0 && ctl->clients[i].fd >= 0) {
 		if (rc) {
-			reply_err(ctl, i, NULL, "Failed", "%s",
-				  why ? why : "the handover failed");
+			put_err(ctl, i, "Failed", "%s",
+				why ? why : "the handover failed");
 		} else {
 			json_object *r = json_object_new_object();
 
 			add_u64(r, "exit", d->exits);
-			add_str(r, "backup", ctl->info.chan->peer);
-			reply_ok(ctl, i, r, NULL);
+			add_str(r, "backup", peer);
+			put_line(ctl, i, ok_object(r, NULL));
 		}
 	}
-	ctl->handover_pending = false;
+	__atomic_store_n(&ctl->handover_pending, false, __ATOMIC_RELAXED);
 	ctl->handover_client = -1;
 	pthread_mutex_unlock(&ctl->lock);
 }
@@ -321,15 +456,27 @@ static void cmd_promote(struct control *ctl, int i, json_object *id)
 				 "the pair is not protected (channel %s): "
 				 "there is no backup to hand over to",
 				 chan__state_name(chan__state(c)));
-	if (ctl->handover_pending)
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->handover_pending) {
+		pthread_mutex_unlock(&ctl->lock);
 		return reply_err(ctl, i, id, "InvalidState",
 				 "a promote is already under way");
-	if (!sched__request_handover(d))
+	}
+	/*
+	 * Pending before it is asked: the vCPU thread may answer at once,
+	 * and it answers only a pending one (the lock keeps it waiting).
+	 */
+	__atomic_store_n(&ctl->handover_pending, true, __ATOMIC_RELAXED);
+	ctl->handover_client = i;
+	if (!sched__request_handover(d)) {
+		__atomic_store_n(&ctl->handover_pending, false,
+				 __ATOMIC_RELAXED);
+		ctl->handover_client = -1;
+		pthread_mutex_unlock(&ctl->lock);
 		return reply_err(ctl, i, id, "InvalidState",
 				 "the domain is stopping");
-	/* Answered by handover_done(), from the vCPU thread. */
-	ctl->handover_pending = true;
-	ctl->handover_client = i;
+	}
+	pthread_mutex_unlock(&ctl->lock);
 	pr_info("control: promote asked: stopping at the next exit to hand "
 		"over to the backup");
 }
@@ -341,6 +488,7 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 	const char *role, *state;
 	uint64_t have, start;
 	json_object *r;
+	bool input;
 
 	role_state(ctl, &role, &state);
 	if (!strcmp(role, "backup") || !strcmp(role, "replay"))
@@ -348,16 +496,15 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 				 "a %s's console output goes nowhere until "
 				 "it takes over: attach to the primary",
 				 role);
+	input = !console__input_ended(&d->console);
+	/* Reply, history and stream in order: no output released between. */
+	pthread_mutex_lock(&ctl->lock);
 	have = ctl->history_total < CONTROL_HISTORY ? ctl->history_total
 						    : CONTROL_HISTORY;
 	r = json_object_new_object();
 	add_u64(r, "history", have);
-	json_object_object_add(
-	    r, "input",
-	    json_object_new_boolean(!console__input_ended(&d->console)));
-	reply_ok(ctl, i, r, id);
-	if (cl->fd < 0)
-		return;
+	json_object_object_add(r, "input", json_object_new_boolean(input));
+	put_line(ctl, i, ok_object(r, id));
 	/* The latest output first, then the stream as it is released. */
 	start = ctl->history_total - have;
 	while (have) {
@@ -365,13 +512,13 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 		       n = CONTROL_HISTORY - off < have ? CONTROL_HISTORY - off
 							: have;
 
-		if (send(cl->fd, ctl->history + off, n,
-			 MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+		if (queue_out(ctl, i, ctl->history + off, n) < n)
 			break;
 		start += n;
 		have -= n;
 	}
 	cl->console = true;
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 static void cmd_query_status(struct control *ctl, int i, json_object *id)
@@ -413,19 +560,28 @@ static void cmd_query_commands(struct control *ctl, int i, json_object *id)
 	reply_ok(ctl, i, a, id);
 }
 
+/*
+ * The command @name names, byte for byte: a name is a JSON string, which
+ * may hold a NUL ("quit\u0000x" is no "quit", whatever C's strings say).
+ */
 static void run_command(struct control *ctl, int i, const char *name,
-			json_object *id)
+			size_t len, json_object *id)
 {
 	size_t k;
 
 	for (k = 0; k < NR_COMMANDS; k++)
-		if (!strcmp(name, commands[k].name))
+		if (strlen(commands[k].name) == len &&
+		    !memcmp(name, commands[k].name, len))
 			return commands[k].fn(ctl, i, id);
+	if (memchr(name, '\0', len))
+		return reply_err(ctl, i, id, "CommandNotFound",
+				 "no command has a NUL byte in its name "
+				 "(query-commands lists them)");
 	reply_err(ctl, i, id, "CommandNotFound",
 		  "no command '%.64s' (query-commands lists them)", name);
 }
 
-/* Lock held: one request line. */
+/* Control thread, lock not held: one request line. */
 static void take_line(struct control *ctl, int i, const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
@@ -462,7 +618,9 @@ static void take_line(struct control *ctl, int i, const char *line, size_t len)
 				  "a request names its command: "
 				  "{\"execute\": \"NAME\"}");
 		else
-			run_command(ctl, i, json_object_get_string(exec), id);
+			run_command(ctl, i, json_object_get_string(exec),
+				    (size_t)json_object_get_string_len(exec),
+				    id);
 	}
 	json_object_put(req);
 }
@@ -470,6 +628,7 @@ static void take_line(struct control *ctl, int i, const char *line, size_t len)
 /* ---- clients ---------------------------------------------------------------
  */
 
+/* Control thread, lock held: the only place a client's fd is closed. */
 static void drop_client(struct control *ctl, int i)
 {
 	struct control_client *cl = &ctl->clients[i];
@@ -479,7 +638,10 @@ static void drop_client(struct control *ctl, int i)
 	cl->fd = -1;
 	cl->console = false;
 	cl->eof = false;
+	cl->broken = false;
+	cl->overflow = false;
 	cl->in_len = 0;
+	cl->out_off = cl->out_len = 0;
 	if (ctl->handover_client == i)
 		ctl->handover_client = -1;
 }
@@ -497,9 +659,10 @@ static bool peer_allowed(int fd)
 
 static void accept_client(struct control *ctl)
 {
-	struct timeval tv = { .tv_sec = 2 };
 	json_object *g, *v;
-	int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC), i;
+	int fd = accept4(ctl->listen_fd, NULL, NULL,
+			 SOCK_CLOEXEC | SOCK_NONBLOCK),
+	    i;
 
 	if (fd < 0)
 		return;
@@ -507,8 +670,6 @@ static void accept_client(struct control *ctl)
 		close(fd);
 		return;
 	}
-	/* A client that does not read its replies cannot hold us up. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	pthread_mutex_lock(&ctl->lock);
 	for (i = 0; i < CONTROL_MAX_CLIENTS && ctl->clients[i].fd >= 0; i++)
 		;
@@ -517,10 +678,12 @@ static void accept_client(struct control *ctl)
 		    "{\"error\": {\"class\": \"Busy\", \"desc\": \"too many "
 		    "control connections\"}}\n";
 
-		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL) < 0)
+		pthread_mutex_unlock(&ctl->lock);
+		/* A new socket has room for it; if not, it goes unsaid. */
+		if (send(fd, busy, sizeof(busy) - 1,
+			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			pr_debug("control: busy: %s", strerror(errno));
 		close(fd);
-		pthread_mutex_unlock(&ctl->lock);
 		return;
 	}
 	ctl->clients[i].fd = fd;
@@ -534,15 +697,14 @@ static void accept_client(struct control *ctl)
 	add_str(v, "node", ctl->info.node);
 	json_object_object_add(v, "pid", json_object_new_int(getpid()));
 	json_object_object_add(g, "pvft", v);
-	send_line(ctl, i, g);
+	put_line(ctl, i, g);
 	pthread_mutex_unlock(&ctl->lock);
 }
 
-/* Lock held: raw console input from an attached viewer. */
 /*
- * Lock held: a viewer's input (in cl->in) into the console queue, as much
- * as fits. The rest waits there and the viewer is not read meanwhile: a
- * guest that does not read its console holds the input back, as stdin's.
+ * Control thread: a viewer's input (in cl->in) into the console queue, as
+ * much as fits. The rest waits there and the viewer is not read meanwhile:
+ * a guest that does not read its console holds the input back, as stdin's.
  * Input the guest will never see (its input is closed) is dropped.
  */
 static void console_input(struct control *ctl, struct control_client *cl)
@@ -564,12 +726,21 @@ static void console_input(struct control *ctl, struct control_client *cl)
 	sched__wake(&ctl->d->sched);
 }
 
+/*
+ * Control thread, lock not held (commands take it only to queue their
+ * replies: a burst of requests never keeps the vCPU thread from the lock
+ * for longer than one reply). Only this thread reads a client's input and
+ * changes its fd, so both are safe to use here without the lock.
+ */
 static void read_client(struct control *ctl, int i)
 {
 	struct control_client *cl = &ctl->clients[i];
 	ssize_t r;
 
 	if (cl->console) {
+		/* Full of held-back input: recv() of 0 bytes would say EOF. */
+		if (cl->in_len == CONTROL_LINE_MAX)
+			return;
 		r = recv(cl->fd, cl->in + cl->in_len,
 			 CONTROL_LINE_MAX - cl->in_len, MSG_DONTWAIT);
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
@@ -579,8 +750,6 @@ static void read_client(struct control *ctl, int i)
 			 */
 			cl->eof = true;
 			console_input(ctl, cl);
-			if (!cl->in_len)
-				drop_client(ctl, i);
 			return;
 		}
 		cl->in_len += (size_t)r;
@@ -591,7 +760,7 @@ static void read_client(struct control *ctl, int i)
 		 MSG_DONTWAIT);
 	if (r <= 0) {
 		if (r == 0 || (errno != EINTR && errno != EAGAIN))
-			drop_client(ctl, i);
+			cl->eof = true;
 		return;
 	}
 	cl->in_len += (size_t)r;
@@ -603,11 +772,11 @@ static void read_client(struct control *ctl, int i)
 			break;
 		n = (size_t)(nl - cl->in);
 		take_line(ctl, i, cl->in, n);
-		/* The command may have dropped it, or made it a console. */
-		if (cl->fd < 0)
-			return;
 		memmove(cl->in, nl + 1, cl->in_len - n - 1);
 		cl->in_len -= n + 1;
+		/* A client that owes too much goes (control_thread). */
+		if (__atomic_load_n(&cl->overflow, __ATOMIC_RELAXED))
+			return;
 		if (cl->console) {
 			/* Bytes after "console" are input already. */
 			console_input(ctl, cl);
@@ -618,8 +787,36 @@ static void read_client(struct control *ctl, int i)
 		reply_err(ctl, i, NULL, "BadRequest",
 			  "a request line longer than %d bytes",
 			  CONTROL_LINE_MAX);
-		drop_client(ctl, i);
+		cl->eof = true;
 	}
+}
+
+/*
+ * Lock held: is client @i done with? It left too much unread (dropped,
+ * and that is said), it broke, or it closed its end: a request client
+ * once its replies are out, a viewer once its input is in the console
+ * queue.
+ */
+static bool reap_client(struct control *ctl, int i)
+{
+	struct control_client *cl = &ctl->clients[i];
+
+	if (cl->overflow) {
+		pr_warn("control: a client left more than %d bytes of replies "
+			"unread: dropped",
+			CONTROL_OUT_MAX);
+		drop_client(ctl, i);
+		return true;
+	}
+	if (cl->eof && !cl->console)
+		flush_out(ctl, i);
+	if (cl->broken ||
+	    (cl->eof &&
+	     (cl->console ? !cl->in_len : cl->out_off == cl->out_len))) {
+		drop_client(ctl, i);
+		return true;
+	}
+	return false;
 }
 
 static void *control_thread(void *arg)
@@ -632,17 +829,16 @@ static void *control_thread(void *arg)
 		int idx[CONTROL_MAX_CLIENTS], n = 2, i, k, timeout = 1000;
 		uint64_t now = now_ns(), junk;
 
+		/* The samples are this thread's alone: no lock. */
 		if (now >= next_sample) {
 			struct chan_stats st;
 
 			if (ctl->info.chan) {
 				chan__get_stats(ctl->info.chan, &st);
-				pthread_mutex_lock(&ctl->lock);
 				ctl->sample_ns[1] = ctl->sample_ns[0];
 				ctl->sample_bytes[1] = ctl->sample_bytes[0];
 				ctl->sample_ns[0] = now;
 				ctl->sample_bytes[0] = st.bytes;
-				pthread_mutex_unlock(&ctl->lock);
 			}
 			next_sample = now + 1000000000ull;
 		}
@@ -657,23 +853,29 @@ static void *control_thread(void *arg)
 		}
 		for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 			struct control_client *cl = &ctl->clients[i];
+			short events = POLLIN;
 
 			if (cl->fd < 0)
 				continue;
 			/* Held-back console input: not read until it fits. */
 			if (cl->console)
 				console_input(ctl, cl);
-			if (cl->eof && !cl->in_len) {
-				drop_client(ctl, i);
+			if (reap_client(ctl, i))
 				continue;
-			}
 			if (cl->console && cl->in_len) {
+				/* Tried again at each round, 10 ms apart. */
+				events = 0;
 				timeout = 10;
-				continue;
+			} else if (cl->eof) {
+				events = 0;
 			}
+			if (cl->out_off < cl->out_len)
+				events |= POLLOUT;
+			if (!events)
+				continue;
 			idx[n - 2] = i;
 			pfd[n++] =
-			    (struct pollfd){ .fd = cl->fd, .events = POLLIN };
+			    (struct pollfd){ .fd = cl->fd, .events = events };
 		}
 		pthread_mutex_unlock(&ctl->lock);
 		if (poll(pfd, (nfds_t)n, timeout) <= 0)
@@ -683,15 +885,17 @@ static void *control_thread(void *arg)
 			junk = 0;
 		if (pfd[1].revents & POLLIN)
 			accept_client(ctl);
-		pthread_mutex_lock(&ctl->lock);
 		for (k = 2; k < n; k++) {
 			i = idx[k - 2];
-			/* Still the connection polled? */
-			if (!pfd[k].revents || ctl->clients[i].fd != pfd[k].fd)
-				continue;
-			read_client(ctl, i);
+			if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP)) {
+				pthread_mutex_lock(&ctl->lock);
+				flush_out(ctl, i);
+				pthread_mutex_unlock(&ctl->lock);
+			}
+			if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR) &&
+			    !ctl->clients[i].eof)
+				read_client(ctl, i);
 		}
-		pthread_mutex_unlock(&ctl->lock);
 	}
 	return NULL;
 }
@@ -713,7 +917,6 @@ void control__console(struct control *ctl, const void *buf, size_t len)
 	ctl->history_total += len;
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = &ctl->clients[i];
-		ssize_t r;
 
 		if (cl->fd < 0 || !cl->console)
 			continue;
@@ -725,16 +928,15 @@ void control__console(struct control *ctl, const void *buf, size_t len)
 					 "the viewer was too slow]\r\n",
 					 cl->dropped);
 
-			if (send(cl->fd, note, (size_t)m,
-				 MSG_NOSIGNAL | MSG_DONTWAIT) != m) {
+			/* Whole or not at all: a note cut short says nothing.
+			 */
+			if (queue_out(ctl, i, note, (size_t)m) < (size_t)m) {
 				cl->dropped += len;
 				continue;
 			}
 			cl->dropped = 0;
 		}
-		r = send(cl->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (r < (ssize_t)len)
-			cl->dropped += len - (size_t)(r > 0 ? r : 0);
+		cl->dropped += len - queue_out(ctl, i, buf, len);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 }
@@ -816,7 +1018,8 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	}
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		ctl->clients[i].in = malloc(CONTROL_LINE_MAX);
-		if (!ctl->clients[i].in)
+		ctl->clients[i].out = malloc(CONTROL_OUT_MAX);
+		if (!ctl->clients[i].in || !ctl->clients[i].out)
 			goto fail_errno;
 	}
 	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -851,7 +1054,7 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 		unlink(path);
 		goto fail_errno;
 	}
-	ctl->started = true;
+	ctl->started = ctl->set_up = true;
 	pr_debug("control socket at %s", path);
 	return 0;
 fail_errno:
@@ -860,8 +1063,10 @@ fail_errno:
 		close(ctl->listen_fd);
 	if (ctl->wake_fd >= 0)
 		close(ctl->wake_fd);
-	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
+	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		free(ctl->clients[i].in);
+		free(ctl->clients[i].out);
+	}
 	ctl->listen_fd = ctl->wake_fd = -1;
 	return -1;
 }
@@ -880,27 +1085,40 @@ void control__set_guest(struct control *ctl, uint64_t memory_mib,
 
 void control__stop(struct control *ctl)
 {
-	uint64_t one = 1;
-	int i;
-
 	if (!ctl->started)
 		return;
 	pthread_mutex_lock(&ctl->lock);
 	ctl->stopping = true;
 	pthread_mutex_unlock(&ctl->lock);
-	while (write(ctl->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
+	wake_thread(ctl);
 	pthread_join(ctl->thread, NULL);
 	ctl->started = false;
 	unlink(ctl->path);
+	close(ctl->listen_fd);
+	ctl->listen_fd = -1;
+}
+
+void control__dispose(struct control *ctl)
+{
+	int i;
+
+	if (!ctl->set_up)
+		return;
+	control__stop(ctl);
 	ctl->d->ctl = NULL;
 	ctl->d->handover_done = NULL;
+	pthread_mutex_lock(&ctl->lock);
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		/* The last replies and output, if the sockets take them. */
+		flush_out(ctl, i);
 		if (ctl->clients[i].fd >= 0)
 			close(ctl->clients[i].fd);
+		ctl->clients[i].fd = -1;
 		free(ctl->clients[i].in);
+		free(ctl->clients[i].out);
 	}
-	close(ctl->listen_fd);
+	pthread_mutex_unlock(&ctl->lock);
 	close(ctl->wake_fd);
 	pthread_mutex_destroy(&ctl->lock);
+	ctl->set_up = false;
 }

@@ -9,6 +9,18 @@
  * the channel's stats under the channel's lock) and asks for things the
  * other threads do at their own time: a stop or a handover of the vCPU
  * thread (sched.h), console input through the console queue.
+ *
+ * It never waits for a client: replies and a viewer's output go out with
+ * non-blocking sends, what a socket cannot take is queued per client (at
+ * most CONTROL_OUT_MAX bytes), and no lock is held across anything that
+ * blocks. Other threads (the vCPU's console writes and handover answer,
+ * the channel's released output) take the control lock only for that
+ * queueing.
+ *
+ * Teardown is in two steps, because the control thread reads the channel,
+ * the vif and the console while the channel's threads write to the
+ * viewers: control__stop() before any of those is disposed, then
+ * control__dispose() once the channel's threads are gone.
  */
 #ifndef PVFT_HV_CONTROL_H
 #define PVFT_HV_CONTROL_H
@@ -24,6 +36,8 @@ struct chan;
 #define CONTROL_MAX_CLIENTS 16
 #define CONTROL_LINE_MAX 65536 /* one request line */
 #define CONTROL_HISTORY 4096   /* console output shown on attach */
+/* Bytes a client may leave unread: then it is dropped (a viewer loses). */
+#define CONTROL_OUT_MAX 65536
 #define CONTROL_PROTOCOL_VERSION 1
 
 /* What pvft-hv was started with, for query-status (strings stay valid). */
@@ -40,12 +54,17 @@ struct control_info {
 };
 
 struct control_client {
-	int fd;		  /* -1: a free slot */
+	int fd;		  /* -1: a free slot; only the control thread sets it */
 	bool console;	  /* attached: raw console bytes both ways */
-	bool eof;	  /* console: the viewer closed; its input goes on */
+	bool eof;	  /* its end closed (a viewer's input still goes on) */
+	bool broken;	  /* a send failed: the control thread closes it */
+	bool overflow;	  /* left more than CONTROL_OUT_MAX unread: dropped */
 	uint64_t dropped; /* console bytes the viewer was too slow for */
 	size_t in_len;
-	char *in; /* CONTROL_LINE_MAX */
+	char *in; /* CONTROL_LINE_MAX; the control thread's alone */
+	/* Not yet taken by the client: out[out_off, out_len). Lock held. */
+	size_t out_off, out_len;
+	char *out; /* CONTROL_OUT_MAX */
 };
 
 struct control {
@@ -54,9 +73,11 @@ struct control {
 	char path[108];
 	int listen_fd, wake_fd;
 	pthread_t thread;
-	bool started, stopping;
+	bool set_up;   /* control__start() worked: the lock and clients exist */
+	bool started;  /* the thread runs */
+	bool stopping; /* the thread is asked to end */
 	uint64_t start_ns;
-	pthread_mutex_t lock; /* clients' fds and console state, handover */
+	pthread_mutex_t lock; /* clients' queues and console state, handover */
 	struct control_client clients[CONTROL_MAX_CLIENTS];
 	/* Recent console output, for a viewer that attaches. */
 	uint8_t history[CONTROL_HISTORY];
@@ -84,8 +105,14 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 /* Once known (a backup learns them from its primary): for query-status. */
 void control__set_guest(struct control *ctl, uint64_t memory_mib,
 			const char *cmdline, const char *backend);
-/* Stop the thread, close every client, remove the socket. */
+/*
+ * Stop serving: the thread ends (it reads the domain's channel, vif and
+ * console no more), the socket is removed. Viewers stay attached: released
+ * console output still reaches them until control__dispose().
+ */
 void control__stop(struct control *ctl);
+/* Stop if not yet, send what the sockets take of the queues, close all. */
+void control__dispose(struct control *ctl);
 
 /* Released console output (any thread): to attached viewers, never blocks. */
 void control__console(struct control *ctl, const void *buf, size_t len);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,7 @@ static void put(struct domain *d, struct logfmt_record *rec)
 {
 	struct gate *g = &d->gate;
 	struct logfmt_error err;
+	int rc;
 
 	if (g->log_ended)
 		return;
@@ -263,11 +265,24 @@ static void put(struct domain *d, struct logfmt_record *rec)
 		g->records++;
 		return;
 	}
-	if (logfile__append(&g->w, rec, &err)) {
+	rc = logfile__append(&g->w, rec, &err);
+	if (rc < 0) {
 		bad_log(d, "cannot write the log: %s", err.msg);
 		return;
 	}
 	g->records++;
+	/*
+	 * At its --record-limit but for one exit and END: stopped after
+	 * this exit as by SIGXFSZ, a process's signal past its file size
+	 * limit (exit status 153). END says "stopped": the log replays
+	 * to there, as any stopped run's.
+	 */
+	if (rc == LOGFILE_FULL && rec->type != LOGFMT_END) {
+		pr_err("record: %s reached its limit of %llu bytes: the domain "
+		       "is stopped",
+		       g->path, (unsigned long long)g->w.limit);
+		sched__request_stop(d, SIGXFSZ);
+	}
 }
 
 /* ---- the log, replay side ---------------------------------------------- */
@@ -745,6 +760,11 @@ int gate__boot(struct domain *d)
 		return HV_EXIT_LOG;
 	}
 	g->writer_open = true;
+	if (logfile__set_limit(&g->w, g->record_limit)) {
+		pr_err("record: --record-limit %llu: less than %u bytes",
+		       (unsigned long long)g->record_limit, LOGFILE_LIMIT_MIN);
+		return HV_EXIT_USAGE;
+	}
 	put(d, &rec);
 	return g->log_ended ? HV_EXIT_LOG : 0;
 }

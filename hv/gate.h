@@ -58,6 +58,7 @@ struct gate {
 
 	/* RECORD */
 	struct logfile_writer w;
+	uint64_t record_limit; /* the log file's size limit (--record-limit) */
 	bool writer_open;
 	uint64_t digest_exits; /* a digest every this many exits; 0: off */
 	uint64_t digest_ns;    /* ... or this much guest time; 0: off */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arbiter.h"
@@ -29,6 +30,7 @@
 
 enum {
 	OPT_RECORD = 0x100,
+	OPT_RECORD_LIMIT,
 	OPT_REPLAY,
 	OPT_DIGEST_EXITS,
 	OPT_DIGEST_MS,
@@ -53,6 +55,8 @@ enum {
 	OPT_ARBITER_CA,
 	OPT_ARBITER_CERT,
 	OPT_ARBITER_KEY,
+	OPT_ARBITER_USER,
+	OPT_ARBITER_PASSWORD_FILE,
 	OPT_VIF,
 	OPT_CONTROL,
 	OPT_NO_STDIN,
@@ -78,6 +82,10 @@ static void usage(FILE *f)
 	    "(default auto:\n"
 	    "                       kvm when /dev/kvm opens, else ptrace)\n"
 	    "      --record FILE    record the run to the log FILE\n"
+	    "      --record-limit SIZE  stop the guest before the log passes "
+	    "SIZE bytes\n"
+	    "                       (suffix K, M or G; at least 1M; default "
+	    "4G)\n"
 	    "      --replay FILE    replay the run recorded in FILE (memory "
 	    "and command\n"
 	    "                       line come from the log); stops at the "
@@ -142,8 +150,13 @@ static void usage(FILE *f)
 	    "                       who reaches the ports can pose as a "
 	    "replica (tests only)\n"
 	    "      --arbiter-ca FILE --arbiter-cert FILE --arbiter-key FILE\n"
-	    "                       etcd over https: its CA, this replica's "
-	    "client certificate\n"
+	    "                       etcd over https (etcds://): its CA, this "
+	    "replica's client\n"
+	    "                       certificate and key\n"
+	    "      --arbiter-user USER --arbiter-password-file FILE\n"
+	    "                       etcd's own authentication: the pair's "
+	    "user, its password\n"
+	    "                       (the file's first line; mode 0600)\n"
 	    "  -v, --verbose        more log output (repeatable)\n"
 	    "  -q, --quiet          errors only\n"
 	    "  -h, --help           this text\n"
@@ -157,8 +170,9 @@ static void usage(FILE *f)
 	    "to the other replica (halted); 9 the pair could not form; "
 	    "10 handed the pair\n"
 	    "over to the backup (pvft promote); 128+N stopped by "
-	    "signal N. A replay exits with the recorded run's status when it "
-	    "matches.\n",
+	    "signal N; 153 (as SIGXFSZ)\n"
+	    "the --record log reached its --record-limit. A replay exits with "
+	    "the recorded run's status when it matches.\n",
 	    PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB, DEFAULT_MEMORY_MIB,
 	    GATE_DEFAULT_DIGEST_MS, CHAN_DEFAULT_HEARTBEAT_MS,
 	    CHAN_DEFAULT_TIMEOUT_MS, CHAN_DEFAULT_MAX_LAG_MS,
@@ -175,6 +189,31 @@ static int parse_u64(const char *s, uint64_t *v_r)
 	if (errno || end == s || *end || s[0] == '-')
 		return -EINVAL;
 	*v_r = v;
+	return 0;
+}
+
+/* A size in bytes, with an optional K, M or G (binary) suffix. */
+static int parse_size(const char *s, uint64_t *v_r)
+{
+	static const char suffixes[] = "KMG";
+	const char *sfx;
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	if (*end) {
+		sfx = strchr(suffixes, *end & ~0x20);
+		if (!sfx || !*sfx || end[1])
+			return -EINVAL;
+		shift = 10 * (unsigned int)(sfx - suffixes + 1);
+	}
+	if (v > UINT64_MAX >> shift)
+		return -ERANGE;
+	*v_r = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -201,7 +240,8 @@ struct pair_opts {
 	char node_buf[ARBITER_NODE_MAX + 1];
 	/* The link's credentials (lib/tls.h). */
 	const char *key_path, *tls_ca, *tls_cert, *tls_key;
-	const char *arb_ca, *arb_cert, *arb_key;
+	const char *arb_ca, *arb_cert, *arb_key, *arb_user, *arb_pw_file;
+	char arb_pw[256];
 	bool insecure, have_key;
 	uint8_t key[TLS_KEY_LEN];
 	struct tls_creds *creds;
@@ -283,6 +323,12 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
 	case OPT_ARBITER_KEY:
 		po->arb_key = arg;
 		return 0;
+	case OPT_ARBITER_USER:
+		po->arb_user = arg;
+		return 0;
+	case OPT_ARBITER_PASSWORD_FILE:
+		po->arb_pw_file = arg;
+		return 0;
 	case OPT_HEARTBEAT_MS:
 		return parse_uint("heartbeat-ms", arg, 1, CHAN_HEARTBEAT_MS_MAX,
 				  &po->heartbeat_ms);
@@ -357,6 +403,38 @@ static int pair_creds(struct pair_opts *po)
 	return rc ? -1 : 0;
 }
 
+/*
+ * An etcd password, from a file (never the command line, which every
+ * local user can read): its first line, the file 0600 like a key.
+ */
+static int read_secret(const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 077)) {
+		pr_err("--arbiter-password-file %s: %s", path,
+		       fd < 0 ? strerror(errno)
+		       : !S_ISREG(st.st_mode)
+			   ? "not a regular file"
+			   : "others may read it (chmod 600)");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0) {
+		pr_err("--arbiter-password-file %s: empty", path);
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
 /* All a pair needs, consistent; the arbiter URL parsed. */
 static int pair_check(struct pair_opts *po)
 {
@@ -382,9 +460,22 @@ static int pair_check(struct pair_opts *po)
 	}
 	if (pair_creds(po))
 		return -1;
+	if (po->arb_pw_file &&
+	    read_secret(po->arb_pw_file, po->arb_pw, sizeof(po->arb_pw)))
+		return -1;
+	/* pvft://: the pair's key, derived from the domain key; etcds://: */
+	/* its CA and this replica's client certificate (security.md). */
 	if (arbiter__open(&po->arbiter, po->url,
-			  &(struct arbiter_auth){ .insecure = true }, why,
-			  sizeof(why))) {
+			  &(struct arbiter_auth){
+			      .domain_key = po->have_key ? po->key : NULL,
+			      .insecure = po->insecure,
+			      .ca = po->arb_ca,
+			      .cert = po->arb_cert,
+			      .key = po->arb_key,
+			      .user = po->arb_user,
+			      .password = po->arb_pw_file ? po->arb_pw : NULL,
+			  },
+			  why, sizeof(why))) {
 		pr_err("bad --arbiter '%s': %s", po->url, why);
 		return -1;
 	}
@@ -576,6 +667,7 @@ int main(int argc, char **argv)
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "record-limit", required_argument, NULL, OPT_RECORD_LIMIT },
 		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "digest-exits", required_argument, NULL, OPT_DIGEST_EXITS },
 		{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
@@ -601,6 +693,9 @@ int main(int argc, char **argv)
 		{ "arbiter-ca", required_argument, NULL, OPT_ARBITER_CA },
 		{ "arbiter-cert", required_argument, NULL, OPT_ARBITER_CERT },
 		{ "arbiter-key", required_argument, NULL, OPT_ARBITER_KEY },
+		{ "arbiter-user", required_argument, NULL, OPT_ARBITER_USER },
+		{ "arbiter-password-file", required_argument, NULL,
+		  OPT_ARBITER_PASSWORD_FILE },
 		{ "vif", required_argument, NULL, OPT_VIF },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
@@ -615,6 +710,8 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_INFO;
 	uint64_t mib = 0, digest_exits = 0, digest_ms = GATE_DEFAULT_DIGEST_MS,
 		 log_mem = 0;
+	uint64_t record_limit = 4ull << 30;
+	bool record_limit_set = false;
 	const char *console = NULL;
 	bool allow_rdtsc = false, digest_set = false, digest_ms_set = false;
 	static char log_cmdline[MAX_GUEST_CMDLINE];
@@ -665,6 +762,17 @@ int main(int argc, char **argv)
 			}
 			mode = c == OPT_RECORD ? GATE_RECORD : GATE_REPLAY;
 			log_path = optarg;
+			break;
+		case OPT_RECORD_LIMIT:
+			if (parse_size(optarg, &record_limit) ||
+			    record_limit < LOGFILE_LIMIT_MIN) {
+				pr_err(
+				    "bad --record-limit '%s': want a size of "
+				    "at least 1M (suffix K, M or G)",
+				    optarg);
+				return HV_EXIT_USAGE;
+			}
+			record_limit_set = true;
 			break;
 		case OPT_DIGEST_EXITS:
 		case OPT_DIGEST_MS:
@@ -732,6 +840,8 @@ int main(int argc, char **argv)
 		case OPT_ARBITER_CA:
 		case OPT_ARBITER_CERT:
 		case OPT_ARBITER_KEY:
+		case OPT_ARBITER_USER:
+		case OPT_ARBITER_PASSWORD_FILE:
 			if (pair_option(&po, c, optarg))
 				return HV_EXIT_USAGE;
 			break;
@@ -754,6 +864,10 @@ int main(int argc, char **argv)
 		pr_err(optind == argc ? "no KERNEL.elf given"
 				      : "more than one KERNEL.elf given");
 		usage(stderr);
+		return HV_EXIT_USAGE;
+	}
+	if (record_limit_set && mode != GATE_RECORD) {
+		pr_err("--record-limit applies to --record");
 		return HV_EXIT_USAGE;
 	}
 	if (po.role && mode != GATE_NONE) {
@@ -925,6 +1039,7 @@ int main(int argc, char **argv)
 	if (!digest_ms_set)
 		digest_ms = GATE_DEFAULT_DIGEST_MS * ((mib + 63) / 64);
 	dom.gate.digest_exits = digest_exits;
+	dom.gate.record_limit = record_limit;
 	dom.gate.digest_ns = digest_ms * 1000000ull;
 
 	rc = sched__init(&dom.sched);
@@ -1017,9 +1132,24 @@ int main(int argc, char **argv)
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
 
+	/*
+	 * Teardown, in the order the threads' uses allow (each joined before
+	 * what it uses goes):
+	 *  - the I/O thread: console queue, sched, the gate's stall limit;
+	 *  - the control thread: reads the channel (stats, state, peer), the
+	 *    vif (stats, MAC), the console and sched, so it stops serving
+	 *    before any of them is disposed;
+	 *  - the channel's threads: released output to the control socket's
+	 *    viewers (out_tee), frames to the vif (frame_out/flush), a fence
+	 *    to sched and the backend (gate__fenced), the arbiter;
+	 *  - the vif's net thread: sched__wake();
+	 *  - then the viewers, the backend, console and sched.
+	 */
 	iothread__stop(&dom);
+	control__stop(&ctl);
+	/* Removed: never again, it could be a new pvft-hv's by then. */
+	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
-	/* The channel's threads send frames through the vif: first. */
 	if (po.role) {
 		chan__dispose(&pair_chan);
 		arbiter__close(po.arbiter);
@@ -1029,9 +1159,7 @@ int main(int argc, char **argv)
 		netback__dispose(dom.net);
 	}
 	/* Nothing writes to the console any more: the viewers go. */
-	control__stop(&ctl);
-	/* Removed: never again, it could be a new pvft-hv's by then. */
-	control_unlink[0] = '\0';
+	control__dispose(&ctl);
 	dom.backend->destroy(&dom);
 	console__dispose(&dom.console);
 	sched__dispose(&dom.sched);

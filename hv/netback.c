@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <net/if_arp.h>
 #include <poll.h>
@@ -708,9 +709,26 @@ fail:
 	return -1;
 }
 
-/* 0, or -errno (EADDRINUSE: someone, perhaps the old primary, has it). */
+/*
+ * 0, or -errno (EADDRINUSE: someone, perhaps the old primary, has it).
+ *
+ * A new primary binds the service address while its old primary may still
+ * hold it (net.md, 4. Failover). SO_REUSEPORT allows that, and Linux lets
+ * a socket join a port's SO_REUSEPORT group only with the same effective
+ * uid: no other user can bind the address while a replica has it. Never
+ * SO_REUSEADDR as well: with it, a socket of any uid that sets it too
+ * shares a UDP port, and the one bound last gets the clients' datagrams.
+ */
 static int bind_service(struct netback *nb)
 {
+	/*
+	 * The group spreads datagrams over its sockets by a hash of the
+	 * sender unless a program picks one: this one picks the second, the
+	 * socket that joined last of two (a new primary beside its old one);
+	 * alone, the index is out of range and the only socket gets them.
+	 */
+	static struct sock_filter newest[] = { BPF_STMT(BPF_RET | BPF_K, 1) };
+	static const struct sock_fprog prog = { 1, newest };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1, rc;
 
@@ -718,13 +736,20 @@ static int bind_service(struct netback *nb)
 		return -errno;
 	/* Datagrams of a busy service: a generous receive buffer. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ 1 << 20 }, sizeof(int));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&nb->cfg.service,
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&nb->cfg.service,
 		 sizeof(nb->cfg.service)) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
 	}
+	/* After bind(): the program is the group's, set by its newest. */
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+		       sizeof(prog)))
+		pr_warn("vif0: cannot steer the service address's datagrams "
+			"to this replica (%s): while an old primary holds it "
+			"too, it gets some of them",
+			strerror(errno));
 	__atomic_store_n(&nb->fd, fd, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -77,6 +77,18 @@ static int make_room(struct logfile_writer *w, size_t size,
 	return 0;
 }
 
+int logfile__set_limit(struct logfile_writer *w, uint64_t limit)
+{
+	struct logfmt_record end = { .type = LOGFMT_END };
+
+	if (limit && limit < LOGFILE_LIMIT_MIN)
+		return -EINVAL;
+	w->limit = limit;
+	w->end_size = logfmt__record_size(&end);
+	w->full = false;
+	return 0;
+}
+
 int logfile__append(struct logfile_writer *w, struct logfmt_record *r,
 		    struct logfmt_error *err)
 {
@@ -86,6 +98,15 @@ int logfile__append(struct logfile_writer *w, struct logfmt_record *r,
 	size = logfmt__record_size(r);
 	if (!size)
 		goto invalid;
+	/* END always fits: the others leave it its room. */
+	if (w->limit &&
+	    w->bytes + size + (r->type == LOGFMT_END ? 0 : w->end_size) >
+		w->limit)
+		return logfmt__error(err,
+				     "%s: record %" PRIu64
+				     ": the log reached its limit of %" PRIu64
+				     " bytes",
+				     w->path, r->seq, w->limit);
 	if (make_room(w, size, err))
 		return -1;
 	if (logfmt__encode_record(r, w->buf + w->len, size) < 0)
@@ -94,6 +115,11 @@ int logfile__append(struct logfile_writer *w, struct logfmt_record *r,
 	w->seq++;
 	w->records++;
 	w->bytes += size;
+	/* Room for one more exit, or the caller ends the run now. */
+	if (w->limit && !w->full && w->limit - w->bytes < LOGFILE_EXIT_MAX) {
+		w->full = true;
+		return LOGFILE_FULL;
+	}
 	return 0;
 invalid:
 	return logfmt__error(

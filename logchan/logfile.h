@@ -20,10 +20,25 @@ struct logfile_writer {
 	char *path;
 	uint8_t *buf; /* records not yet written to fd */
 	size_t len, cap;
-	uint64_t seq;	  /* the next record's sequence number */
-	uint64_t records; /* records appended */
-	uint64_t bytes;	  /* bytes appended, header included */
+	uint64_t seq;	   /* the next record's sequence number */
+	uint64_t records;  /* records appended */
+	uint64_t bytes;	   /* bytes appended, header included */
+	uint64_t limit;	   /* the file's size limit; 0: none */
+	uint64_t end_size; /* an END record's size, kept free under it */
+	bool full;	   /* LOGFILE_FULL was said */
 };
+
+/*
+ * The most one exit of pvft-hv logs, END included, with room to spare: a
+ * hypercall's value (RANDOM, 4 KiB), a digest, a timer, console input
+ * (4 KiB) and a whole rx ring of frames (256 NET_RX records of ~1.6 KiB):
+ * about 420 KiB.
+ */
+#define LOGFILE_EXIT_MAX (512u << 10)
+/* The smallest size limit: a header, BOOT and a few exits. */
+#define LOGFILE_LIMIT_MIN (1u << 20)
+/* logfile__append(): appended, and the file is full (see set_limit). */
+#define LOGFILE_FULL 1
 
 /*
  * Create (or truncate) @path and write the header. 0, or -1 with @err
@@ -32,9 +47,19 @@ struct logfile_writer {
 int logfile__create(struct logfile_writer *w, const char *path,
 		    const struct logfmt_header *h, struct logfmt_error *err);
 /*
+ * A size limit for the file, bytes (0: none; else at least
+ * LOGFILE_LIMIT_MIN). The file never grows past it: once less than
+ * LOGFILE_EXIT_MAX bytes are left, logfile__append() returns LOGFILE_FULL
+ * (once), and the caller ends the run after the exit in progress, whose
+ * records and END still fit; a record that would leave no room for END is
+ * refused (-1, "reached its limit"). 0, or -EINVAL for a limit too small.
+ */
+int logfile__set_limit(struct logfile_writer *w, uint64_t limit);
+/*
  * Append @r (its seq is assigned here; ordinal, type and u are the
  * caller's). Buffered: written out when the buffer fills, at flush and at
- * close. 0, or -1 with @err.
+ * close. 0; LOGFILE_FULL (appended, and the file is near its limit); or -1
+ * with @err.
  */
 int logfile__append(struct logfile_writer *w, struct logfmt_record *r,
 		    struct logfmt_error *err);

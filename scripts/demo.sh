@@ -57,7 +57,8 @@ pair_demo() {
 	local aport bport n=20000 i
 	aport=$(free_port) bport=$(free_port)
 	mkdir -p "$logs/arbiter"
-	"$build/bin/pvft-arbiter" --insecure --listen "127.0.0.1:$aport" --state-dir "$logs/arbiter" \
+	arbiter_key "$build/bin/pvft" "$logs/domain.key" "$logs/arbiter-keys" 1 || return 1
+	"$build/bin/pvft-arbiter" --keys "$logs/arbiter-keys" --listen "127.0.0.1:$aport" --state-dir "$logs/arbiter" \
 		2>"$logs/arbiter.err" &
 	pids+=($!)
 	"$HV" --role backup --listen "127.0.0.1:$bport" --pair 1 --node backup \

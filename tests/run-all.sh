@@ -39,6 +39,7 @@ run_suite integration tests/integration/run.sh "$build"
 run_suite replay tests/replay/run.sh "$build"
 run_suite pair tests/pair/run.sh "$build"
 run_suite net tests/net/run.sh "$build"
+run_suite hvmisc tests/security/test-hvmisc.sh "$build"
 run_suite tools tests/tools/test-faultproxy.sh "$build"
 run_suite kv-client tests/tools/test-kv-client.sh "$build"
 run_suite seqcheck tests/pair/test-seqcheck.sh

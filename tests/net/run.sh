@@ -54,6 +54,7 @@ set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
 ARBITER=$build/bin/pvft-arbiter
+PVFT=$build/bin/pvft
 KVC=$build/bin/pvft-kv-client
 GUEST=$build/guest/kv.elf
 T=120 # seconds: the longest a replica may take to end after its fault
@@ -81,6 +82,7 @@ mkdir "$t"
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 make_key "$tmp/domain.key"
+mkdir -m 700 "$tmp/arbiter-keys"
 PAIR_ARGS+=(--key "$tmp/domain.key") # every pair runs over TLS
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
@@ -277,7 +279,7 @@ arbiter_up() {
 	mkdir -p "$tmp/arbiter"
 	# Not through on(): a function in the background is a subshell, whose
 	# PID is not the arbiter's.
-	ip netns exec "${ns}arb" "$ARBITER" --insecure --listen "$NET.3:$ARB_PORT" \
+	ip netns exec "${ns}arb" "$ARBITER" --keys "$tmp/arbiter-keys" --listen "$NET.3:$ARB_PORT" \
 		--state-dir "$tmp/arbiter" </dev/null >/dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1
@@ -298,6 +300,7 @@ start_pair() {
 	local port
 	arbiter_up || return 1
 	pair_id=$((pair_id + 1))
+	arbiter_key "$PVFT" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id" || return 1
 	port=$((7001 + pair_id))
 	spawn b h2 "$HV" --role backup --listen "$NET.2:$port" --pair "$pair_id" \
 		--node h2 --arbiter "$URL" "${PAIR_ARGS[@]}" --vif "$VIF" \
@@ -618,9 +621,10 @@ lo_pair() {
 	local port
 	pair_id=$((pair_id + 1))
 	port=$((7300 + pair_id))
+	arbiter_key "$PVFT" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id" || return 1
 	if ! running la 2>/dev/null; then
 		mkdir -p "$t/la-state"
-		spawn la cli "$ARBITER" --insecure --listen "$LO_ARB" --state-dir "$t/la-state"
+		spawn la cli "$ARBITER" --keys "$tmp/arbiter-keys" --listen "$LO_ARB" --state-dir "$t/la-state"
 		wait_for la 'listening on' 20 || return 1
 	fi
 	spawn b cli "$HV" --role backup --listen "127.0.0.1:$port" \
@@ -665,8 +669,8 @@ t_loopback_kill_primary() {
 }
 
 # SIGSTOP of the primary: it keeps its socket; the backup takes the
-# address anyway (SO_REUSEADDR: the latest bound socket gets the
-# datagrams) and serves; SIGCONT: the old primary halts (8).
+# address anyway (SO_REUSEPORT, and a program steering the datagrams to the
+# newest socket) and serves; SIGCONT: the old primary halts (8).
 t_loopback_stop_primary() {
 	lo_pair || return 1
 	lo_client c 4

@@ -19,6 +19,7 @@ set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
 ARBITER=$build/bin/pvft-arbiter
+PVFT=$build/bin/pvft
 PROXY=$build/bin/pvft-faultproxy
 G=$build/guest
 SEQCHECK=$(dirname "$0")/seqcheck.sh
@@ -40,6 +41,8 @@ mkdir "$t"
 . "$(dirname "$0")/../lib.sh"
 KEY=$tmp/domain.key # both replicas' --key: every pair runs over TLS
 make_key "$KEY"
+ARB_KEYS=$tmp/arbiter-keys # the arbiters' --keys: each pair's own key
+mkdir -m 700 "$ARB_KEYS"
 declare -A live # PID -> 1: started and not yet known to be reaped
 declare -A pid  # the current test's processes, by name
 declare -A rcs  # ... and their exit statuses, once ended
@@ -184,7 +187,7 @@ wait_output() {
 # start_arbiter NAME DIR PORT: pvft-arbiter NAME, once it listens.
 start_arbiter() {
 	mkdir -p "$2"
-	spawn "$1" "$ARBITER" --insecure --listen "127.0.0.1:$3" --state-dir "$2"
+	spawn "$1" "$ARBITER" --keys "$ARB_KEYS" --listen "127.0.0.1:$3" --state-dir "$2"
 	wait_for "$1" 'listening on' 20
 }
 
@@ -199,7 +202,7 @@ arbiter_up() {
 	fi
 	free_port
 	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --insecure --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
+	"$ARBITER" --keys "$ARB_KEYS" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
 		</dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1
@@ -213,7 +216,11 @@ arbiter_up() {
 }
 
 pair_id=0
-new_pair() { pair_id=$((pair_id + 1)); }
+new_pair() {
+	pair_id=$((pair_id + 1))
+	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" "$pair_id"
+	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" $((pair_id + 1000))
+}
 
 # start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair $pair_id
 # on a free port ($bport), node NAME, arbiter $URL, once it listens.

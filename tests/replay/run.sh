@@ -8,6 +8,7 @@ set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
 PVFT=$build/bin/pvft
+CTL=$build/bin/pvft-ctlclient
 G=$build/guest
 T=120 # seconds: a hang is a failure, never a stuck make check
 TRIALS=${REPLAY_TRIALS:-20}
@@ -148,12 +149,49 @@ t_stopped_run() {
 
 # Stopped while the guest sleeps: its state is that exit's, and a replay
 # still compares all of it (here memory differs: the guest read the TSC).
+# The stop lands in the sleep's block by the guest's own progress, never
+# after a time (stopped 1 s after start under load, the guest had not
+# read the TSC yet, the stop landed at exit ordinal 1 and the replay
+# matched): the hello guest's marker (its wall-clock TIME record, just
+# before the rdtsc) is at the same exit in every run of this path, and
+# after it come xen_version (+1), msleep's clock read (+2), set_timer (+3)
+# and SCHEDOP_block (+4), where it sleeps 60 s. The recording is stopped
+# once its control socket counts that exit, and its END must be there,
+# not RAN_ON: the premise is checked, not assumed.
 t_stopped_in_block_checks_state() {
-	record_stopped sleep-rec --debug-allow-rdtsc --cmdline "rdtsc sleep" \
+	local marker block exits end pid i
+	hv mark-rec --record "$tmp/mark.log" --debug-allow-rdtsc --cmdline rdtsc \
 		"$G/hello.elf"
+	rc_is 0 || return 1
+	marker=$("$PVFT" log-dump --json "$tmp/mark.log" |
+		jq '[.records[] | select(.type == "TIME" and .clock == "wall")][0].ordinal')
+	[ -n "$marker" ] && [ "$marker" != null ] || { why="no wall-clock TIME record"; return 1; }
+	block=$((marker + 4))
+	timeout -k 5 "$T" "$HV" "${HV_ARGS[@]}" --record "$tmp/sleep-rec.log" \
+		--control "$tmp/sleep.sock" --debug-allow-rdtsc --cmdline "rdtsc sleep" \
+		"$G/hello.elf" </dev/null >"$tmp/sleep-rec.out" 2>"$tmp/sleep-rec.err" &
+	pid=$! # timeout(1)'s: it hands the SIGTERM on, and ends a hang
+	for ((i = 0; i < T * 10; i++)); do
+		exits=$("$CTL" call "$tmp/sleep.sock" '{"execute":"query-status"}' 2>/dev/null |
+			jq '.return.exits // 0' 2>/dev/null)
+		[ "${exits:-0}" -ge "$block" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$? last=sleep-rec
+	[ "${exits:-0}" -ge "$block" ] ||
+		{ why="the recording never reached exit $block (at ${exits:-none})"; return 1; }
 	rc_is 143 || return 1
+	end=$("$PVFT" log-dump --json "$tmp/sleep-rec.log" |
+		jq -c '.records[-1] | [.type, .ordinal, .ran_on]')
+	[ "$end" = "[\"END\",$block,false]" ] || {
+		why="the stop did not land in the sleep's block at exit $block: last record [type, ordinal, ran_on] $end (hello's path changed?)"
+		return 1
+	}
 	hv sleep-rep --replay "$tmp/sleep-rec.log" --debug-allow-rdtsc "$G/hello.elf"
-	rc_is 6 && err_has sleep-rep '\(END, exit ordinal [0-9]+\): final state differs: memory hash'
+	rc_is 6 && err_has sleep-rep "\\(END, exit ordinal $block\\): final state differs: memory hash"
 }
 
 # Stopped while the guest computes: the recording ran on past its last

@@ -52,6 +52,7 @@ mkkey() {
 }
 mkkey "$tmp/key"
 mkkey "$tmp/key2"
+mkdir -m 700 "$tmp/arbiter-keys"
 KEY=(--key "$tmp/key")
 
 # --- processes (as tests/pair/run.sh) ---------------------------------------
@@ -157,7 +158,7 @@ arbiter_up() {
 	fi
 	free_port
 	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --insecure --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
+	"$ARBITER" --keys "$tmp/arbiter-keys" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
 		</dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	live[$!]=1
@@ -171,7 +172,12 @@ arbiter_up() {
 }
 
 pair_id=0
-new_pair() { pair_id=$((pair_id + 1)); }
+# Each pair's key for the arbiter (pvft keygen -a), derived from $tmp/key.
+new_pair() {
+	pair_id=$((pair_id + 1))
+	mkdir -p "$tmp/arbiter-keys" && chmod 700 "$tmp/arbiter-keys"
+	"$build/bin/pvft" keygen -f -a "$pair_id" "$tmp/key" "$tmp/arbiter-keys" >/dev/null
+}
 
 # start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair
 # $pair_id on $bport, node NAME, once it listens.
@@ -389,7 +395,12 @@ t_sniff() {
 		return 1
 	fi
 	stop_all
-	sniffed_pair "$t/plain.cap" --insecure || return 1
+	# Plaintext replicas ask a plaintext arbiter (the shared one wants keys).
+	free_port
+	mkdir -p "$t/pa"
+	spawn pa "$ARBITER" --insecure --listen "127.0.0.1:$port" --state-dir "$t/pa"
+	wait_for pa 'listening on' 20 || return 1
+	sniffed_pair "$t/plain.cap" --insecure --arbiter "pvft://127.0.0.1:$port" || return 1
 	grep -qa -- "$MARK" "$t/plain.cap" ||
 		{ why="--insecure: the marker is not in the capture: the test sees nothing"; return 1; }
 }

@@ -323,6 +323,82 @@ static void test_writer_errors(void)
 	logfile__close_reader(&rd);
 }
 
+/* A RANDOM record of the largest size, at ordinal @i. */
+static struct logfmt_record big_record(uint32_t i)
+{
+	return (struct logfmt_record){
+		.type = LOGFMT_RANDOM,
+		.ordinal = 1 + i,
+		.u.random = { { 0x100000, 0 }, PVFT_RANDOM_MAX, pattern },
+	};
+}
+
+/*
+ * A size limit: LOGFILE_FULL once, when less than one exit's worth is
+ * left; records refused (no seq taken) only where END would not fit;
+ * END always fits; the file never passes the limit and reads back whole.
+ */
+static void test_limit(void)
+{
+	const char *path = path_of("limit.log");
+	struct logfile_writer w;
+	struct logfile_reader rd;
+	struct logfmt_record r, g;
+	struct logfmt_header h;
+	struct logfmt_error e = { "" };
+	uint64_t limit = LOGFILE_LIMIT_MIN, n = 0, seq, before;
+	bool full = false;
+	char want[200];
+	struct stat st;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(logfile__create(&w, path, &header, &e), 0);
+	CU_ASSERT_EQUAL(logfile__set_limit(&w, LOGFILE_LIMIT_MIN - 1), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(logfile__set_limit(&w, limit), 0);
+	r = boot_record();
+	CU_ASSERT_EQUAL_FATAL(logfile__append(&w, &r, &e), 0);
+	for (;;) {
+		r = big_record((uint32_t)n);
+		before = w.bytes;
+		rc = logfile__append(&w, &r, &e);
+		if (rc < 0)
+			break;
+		n++;
+		/* Said once: by the record that left less than an exit. */
+		CU_ASSERT_EQUAL(rc == LOGFILE_FULL,
+				limit - before >= LOGFILE_EXIT_MAX &&
+				    limit - w.bytes < LOGFILE_EXIT_MAX);
+		full |= rc == LOGFILE_FULL;
+		CU_ASSERT_FATAL(n < limit / PVFT_RANDOM_MAX);
+	}
+	CU_ASSERT(full);
+	/* Refused only where it and END would not fit. */
+	CU_ASSERT(w.bytes + logfmt__record_size(&r) + w.end_size > limit);
+	CU_ASSERT_EQUAL(w.bytes, before);
+	snprintf(want, sizeof(want),
+		 "%s: record %" PRIu64 ": the log reached its limit of %" PRIu64
+		 " bytes",
+		 path, w.seq, limit);
+	CU_ASSERT_STRING_EQUAL(e.msg, want);
+	seq = w.seq;
+	CU_ASSERT(w.bytes <= limit);
+	r = end_record(n);
+	CU_ASSERT_EQUAL(logfile__append(&w, &r, &e), 0);
+	CU_ASSERT_EQUAL(r.seq, seq);
+	CU_ASSERT(w.bytes <= limit);
+	CU_ASSERT_EQUAL_FATAL(logfile__close(&w, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(stat(path, &st), 0);
+	CU_ASSERT((uint64_t)st.st_size <= limit);
+
+	CU_ASSERT_EQUAL_FATAL(logfile__open(&rd, path, &h, &e), 0);
+	for (uint64_t i = 0; i < n + 1; i++)
+		CU_ASSERT_EQUAL_FATAL(logfile__next(&rd, &g, &e), 1);
+	CU_ASSERT_EQUAL(logfile__next(&rd, &g, &e), 1);
+	CU_ASSERT_EQUAL(g.type, LOGFMT_END);
+	CU_ASSERT_EQUAL(logfile__next(&rd, &g, &e), 0);
+	logfile__close_reader(&rd);
+}
+
 static void expect_open_error_at(const char *path, const char *msg, int line)
 {
 	struct logfile_reader rd;
@@ -699,6 +775,7 @@ static CU_TestInfo logfile_tests[] = {
 	{ "writer and reader round trip", test_round_trip },
 	{ "the largest record", test_largest_record },
 	{ "writer errors", test_writer_errors },
+	{ "a size limit", test_limit },
 	{ "open errors", test_open_errors },
 	{ "truncated at every offset", test_truncated_everywhere },
 	{ "data after END", test_data_after_end },
