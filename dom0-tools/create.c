@@ -798,7 +798,7 @@ int main_create(int argc, char **argv)
 			goto fail;
 		if (wait_state(p, i,
 			       !p->cfg.replicated ? "running"
-			       : last		  ? "protected"
+			       : last		  ? "protected held"
 						  : "waiting protected",
 			       last ? p->cfg.connect_timeout_s + 10 : 20,
 			       quiet))

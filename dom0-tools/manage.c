@@ -163,7 +163,7 @@ static void list_row(const struct dom_view *v, int i, bool first)
 			snprintf(epoch, sizeof(epoch), "%.0f",
 				 ts__jnum(pair, "epoch", 0));
 		/* Lag means something only while there is a pair. */
-		if (log && !strcmp(ts__jstr(st, "state", ""), "protected"))
+		if (log && ts__paired(ts__jstr(st, "state", "")))
 			snprintf(lag, sizeof(lag), "%.1f",
 				 ts__jnum(log, "lag_ms", 0));
 		if (log) {
@@ -348,7 +348,7 @@ int main_promote(int argc, char **argv)
 	p = view_primary(&v);
 	b = p < 0 || v.di.nr < 2 ? -1 : !p;
 	if (p < 0 || b < 0 || !v.st[b] ||
-	    strcmp(ts__jstr(v.st[p], "state", ""), "protected")) {
+	    !ts__paired(ts__jstr(v.st[p], "state", ""))) {
 		pr_err("%s: no protected pair to promote a backup of (primary "
 		       "%s, backup %s; see pvft status)",
 		       v.di.name,

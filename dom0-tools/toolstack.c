@@ -695,6 +695,11 @@ json_object *ts__replica_status(const struct dom_info *di, int i,
 	return st;
 }
 
+bool ts__paired(const char *state)
+{
+	return !strcmp(state, "protected") || !strcmp(state, "held");
+}
+
 const char *ts__jstr(json_object *o, const char *key, const char *def)
 {
 	json_object *v;

@@ -125,6 +125,12 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 json_object *ts__replica_status(const struct dom_info *di, int i,
 				int timeout_ms, char *err, size_t errlen);
 
+/*
+ * A replica's state while its pair is whole: "protected", or "held" (a
+ * primary keeping out of the guest until the backup catches up).
+ */
+bool ts__paired(const char *state);
+
 /* Small json-c readers: a member's value or @def. */
 const char *ts__jstr(json_object *o, const char *key, const char *def);
 double ts__jnum(json_object *o, const char *key, double def);
