@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "pvft.h"
 #include "tls.h"
+#include "toolstack.h"
 
 #define ARBITER_CMD_EXIT_DENIED 1
 #define ARBITER_CMD_EXIT_UNREACHABLE 3
@@ -28,6 +29,8 @@ enum {
 	ARBITER_CMD_OPT_CA = 256,
 	ARBITER_CMD_OPT_CERT,
 	ARBITER_CMD_OPT_CERT_KEY,
+	ARBITER_CMD_OPT_USER,
+	ARBITER_CMD_OPT_PASSWORD_FILE,
 };
 
 struct arbiter_cmd {
@@ -39,6 +42,7 @@ struct arbiter_cmd {
 	/* Credentials, as a replica of the pair has them. */
 	const char *key_file; /* -k: the domain key */
 	const char *ca, *cert, *cert_key;
+	const char *user, *password_file; /* etcd's own authentication */
 };
 
 /* One of the command's options: 0, or -1 after saying why. */
@@ -70,6 +74,12 @@ static int arbiter_opt(struct arbiter_cmd *o, int opt)
 		return 0;
 	case ARBITER_CMD_OPT_CERT_KEY:
 		o->cert_key = optarg;
+		return 0;
+	case ARBITER_CMD_OPT_USER:
+		o->user = optarg;
+		return 0;
+	case ARBITER_CMD_OPT_PASSWORD_FILE:
+		o->password_file = optarg;
 		return 0;
 	}
 	return -1;
@@ -129,11 +139,15 @@ int main_arbiter(int argc, char **argv)
 		{ "cert", required_argument, NULL, ARBITER_CMD_OPT_CERT },
 		{ "cert-key", required_argument, NULL,
 		  ARBITER_CMD_OPT_CERT_KEY },
+		{ "user", required_argument, NULL, ARBITER_CMD_OPT_USER },
+		{ "password-file", required_argument, NULL,
+		  ARBITER_CMD_OPT_PASSWORD_FILE },
 		PVFT_COMMON_LONG_OPTS,
 	};
 	struct arbiter_cmd o = { .timeout_ms = ARBITER_CMD_TIMEOUT_MS };
 	char owner[ARBITER_NODE_MAX + 1] = "", why[1024] = "";
 	uint8_t key[TLS_KEY_LEN];
+	char password[256];
 	struct arbiter_auth auth = { .insecure = false };
 	struct arbiter *a;
 	enum arbiter_answer ans;
@@ -196,12 +210,22 @@ int main_arbiter(int argc, char **argv)
 		}
 		auth.domain_key = key;
 	}
+	if (o.password_file) {
+		if (ts__read_secret(o.password_file, password, sizeof(password),
+				    why, sizeof(why))) {
+			pr_err("--password-file %s", why);
+			return PVFT_EXIT_USAGE;
+		}
+		auth.password = password;
+	}
+	auth.user = o.user;
 	auth.ca = o.ca;
 	auth.cert = o.cert;
 	auth.key = o.cert_key;
 	auth.insecure = !o.key_file && !o.ca && !o.cert && !o.cert_key;
 	rc = arbiter__open(&a, o.url, &auth, why, sizeof(why));
 	explicit_bzero(key, sizeof(key));
+	explicit_bzero(password, sizeof(password));
 	if (rc) {
 		pr_err("bad URL or credentials: %s", why);
 		return PVFT_EXIT_USAGE;

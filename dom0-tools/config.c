@@ -99,6 +99,8 @@ static const char *const cfg_keys[] = {
 	"ft_arbiter_ca",
 	"ft_arbiter_cert",
 	"ft_arbiter_key",
+	"ft_arbiter_user",
+	"ft_arbiter_password_file",
 };
 
 /* xl keys with a pvft counterpart of another name, for "did you mean". */
@@ -1207,6 +1209,15 @@ static enum cfg_arbiter arbiter_kind(const struct pvft_cfg *cfg)
 	return CFG_ARBITER_PVFT;
 }
 
+/* An etcd user name as pvft takes one: it ends up on command lines. */
+static bool valid_user(const char *v)
+{
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@");
+
+	return n && !v[n] && n <= PVFT_CFG_NAME_MAX && v[0] != '-';
+}
+
 /*
  * ft_key, ft_insecure, ft_tls_*, ft_arbiter_*: one way to authenticate
  * the log channel and the arbiter, or plaintext on purpose. The arbiter's
@@ -1218,7 +1229,9 @@ static int load_auth(struct load *ld)
 						"ft_tls_key" };
 	struct pvft_cfg *cfg = ld->cfg;
 	char *const tls_out[] = { cfg->tls_ca, cfg->tls_cert, cfg->tls_key };
-	const struct setting *ks, *is, *ts, *cas, *certs, *keys, *as, *s;
+	const struct setting *ks, *is, *ts, *cas, *certs, *keys, *us, *pws, *as,
+	    *s;
+	const char *user, *as_key;
 	enum cfg_arbiter kind = arbiter_kind(cfg);
 	long v;
 
@@ -1239,17 +1252,40 @@ static int load_auth(struct load *ld)
 			   "want ft_arbiter_cert and ft_arbiter_key together "
 			   "(a client certificate and its key): %s not set",
 			   certs ? "ft_arbiter_key" : "ft_arbiter_cert");
-	as = cas ? cas : certs;
+	/* etcd's own authentication: the pair's user and its password. */
+	if (get_string(ld, "ft_arbiter_user", NULL, &user, &us) ||
+	    get_path(ld, "ft_arbiter_password_file", cfg->arbiter_password_file,
+		     &pws))
+		return -1;
+	if (us && !valid_user(user))
+		return bad(ld, us, "ft_arbiter_user",
+			   "want an etcd user name: 1 to %d of A-Z a-z 0-9 . _ "
+			   "- @ (not first: -), not '%s'",
+			   PVFT_CFG_NAME_MAX, show(ld, user));
+	if (!us != !pws)
+		return bad(ld, us ? us : pws,
+			   us ? "ft_arbiter_user" : "ft_arbiter_password_file",
+			   "want ft_arbiter_user and ft_arbiter_password_file "
+			   "together (etcd's user and its password): %s not "
+			   "set",
+			   us ? "ft_arbiter_password_file" : "ft_arbiter_user");
+	if (us)
+		snprintf(cfg->arbiter_user, sizeof(cfg->arbiter_user), "%s",
+			 user);
+	/* The first of the etcds:// credentials set, for messages. */
+	as = cas ? cas : certs ? certs : us;
+	as_key = cas	 ? "ft_arbiter_ca"
+		 : certs ? "ft_arbiter_cert"
+			 : "ft_arbiter_user";
 	if (get_number(ld, "ft_insecure", "want 0 or 1", 0, 1, 0, &v, &is))
 		return -1;
 	cfg->insecure = v;
 
 	if (cfg->insecure) {
-		const char *other =
-		    ks	 ? "ft_key"
-		    : ts ? tls_keys[0]
-		    : as ? (cas ? "ft_arbiter_ca" : "ft_arbiter_cert")
-			 : NULL;
+		const char *other = ks	 ? "ft_key"
+				    : ts ? tls_keys[0]
+				    : as ? as_key
+					 : NULL;
 
 		s = ks ? ks : ts ? ts : as;
 		if (other)
@@ -1263,7 +1299,7 @@ static int load_auth(struct load *ld)
 				   "etcds:// (https): want etcd:// with it");
 	}
 	if (as && kind != CFG_ARBITER_ETCDS)
-		return bad(ld, as, cas ? "ft_arbiter_ca" : "ft_arbiter_cert",
+		return bad(ld, as, as_key,
 			   "for an etcds:// arbiter (etcd over https), not "
 			   "'%s'%s",
 			   show(ld, cfg->arbiter),

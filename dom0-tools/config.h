@@ -76,6 +76,9 @@ struct pvft_cfg {
 	 * its key (both or neither). */
 	char arbiter_ca[PATH_MAX], arbiter_cert[PATH_MAX],
 	    arbiter_key[PATH_MAX];
+	/* etcd's own authentication: the pair's user, its password's file. */
+	char arbiter_user[PVFT_CFG_NAME_MAX + 1];
+	char arbiter_password_file[PATH_MAX];
 	/*
 	 * A pair that needs a domain key and names none (no ft_key, not
 	 * insecure; the log channel without x509, or an embedded

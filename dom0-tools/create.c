@@ -113,6 +113,12 @@ static void auth_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 		arg(a, "--arbiter-key");
 		arg(a, "%s", cfg->arbiter_key);
 	}
+	if (cfg->arbiter_user[0]) {
+		arg(a, "--arbiter-user");
+		arg(a, "%s", cfg->arbiter_user);
+		arg(a, "--arbiter-password-file");
+		arg(a, "%s", cfg->arbiter_password_file);
+	}
 }
 
 static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
@@ -617,6 +623,7 @@ static int make_keys(struct plan *p, bool quiet)
 static int arbiter_fresh(const struct plan *p)
 {
 	char owner[ARBITER_NODE_MAX + 1] = "", why[PATH_MAX + 256] = "";
+	char password[256];
 	struct arbiter_auth auth = { .insecure = false };
 	struct arbiter *a = NULL;
 	enum arbiter_answer ans;
@@ -636,12 +643,20 @@ static int arbiter_fresh(const struct plan *p)
 	auth.ca = p->cfg.arbiter_ca[0] ? p->cfg.arbiter_ca : NULL;
 	auth.cert = p->cfg.arbiter_cert[0] ? p->cfg.arbiter_cert : NULL;
 	auth.key = p->cfg.arbiter_key[0] ? p->cfg.arbiter_key : NULL;
-	if (arbiter__open(&a, p->arbiter_url, &auth, why, sizeof(why)))
+	if (p->cfg.arbiter_user[0]) {
+		auth.user = p->cfg.arbiter_user;
+		auth.password = password;
+	}
+	if ((auth.user &&
+	     ts__read_secret(p->cfg.arbiter_password_file, password,
+			     sizeof(password), why, sizeof(why))) ||
+	    arbiter__open(&a, p->arbiter_url, &auth, why, sizeof(why)))
 		ans = ARBITER_UNREACHABLE;
 	else
 		ans = arbiter__query(a, p->cfg.pair, p->cfg.epoch, 2000, owner,
 				     why, sizeof(why));
 	arbiter__close(a);
+	explicit_bzero(password, sizeof(password));
 	if (ans == ARBITER_FREE)
 		return 0;
 	/*

@@ -87,6 +87,8 @@ static const struct cmd_spec cmd_table[] = {
 	  "to\n"
 	  "      --cert FILE      etcds://: a client certificate, and\n"
 	  "      --cert-key FILE  its key\n"
+	  "      --user USER      etcd's authentication: the pair's user,\n"
+	  "      --password-file FILE  and its password (its first line)\n"
 	  "\n"
 	  "URL is pvft://HOST:PORT (pvft-arbiter), etcds://HOST:PORT[,...]\n"
 	  "(etcd's v3 API over https, endpoints tried in turn) or etcd://\n"

@@ -513,7 +513,9 @@ $why"
 	golden kv-etcd "$top/examples/kv.cfg" ft_arbiter=etcds://10.0.0.3:2379 \
 		ft_tls_ca=/etc/pvft/ca.pem ft_tls_cert=/etc/pvft/kv.pem \
 		ft_tls_key=/etc/pvft/kv-key.pem ft_arbiter_ca=/etc/pvft/etcd-ca.pem \
-		ft_arbiter_cert=/etc/pvft/etcd.pem ft_arbiter_key=/etc/pvft/etcd-key.pem || bad+="
+		ft_arbiter_cert=/etc/pvft/etcd.pem ft_arbiter_key=/etc/pvft/etcd-key.pem \
+		ft_arbiter_user=pvft-pair-630028991916577588 \
+		ft_arbiter_password_file=/etc/pvft/etcd-password || bad+="
 $why"
 	golden_err='^pvft create: warning: kv: INSECURE \(ft_insecure = 1\)' \
 		golden kv-insecure "$top/examples/kv.cfg" ft_insecure=1 || bad+="
@@ -630,6 +632,8 @@ t_config_errors() {
 		"$N" "$K" 'ft_arbiter = "etcds://10.0.0.3:2379"' 'ft_arbiter_ca = "ca"' 'ft_arbiter_cert = "c"'
 	cfg_case etcds_no_ca ":3: ft_arbiter: etcds:// wants ft_arbiter_ca" \
 		"$N" "$K" 'ft_arbiter = "etcds://10.0.0.3:2379"'
+	cfg_case etcd_user_alone ":5: ft_arbiter_user: want ft_arbiter_user and ft_arbiter_password_file together" \
+		"$N" "$K" 'ft_arbiter = "etcds://10.0.0.3:2379"' 'ft_arbiter_ca = "ca"' 'ft_arbiter_user = "u"'
 	cfg_case etcd_plain ":3: ft_arbiter: etcd:// is plain http: want etcds:// \(https, with ft_arbiter_ca\), or ft_insecure = 1$" \
 		"$N" "$K" 'ft_arbiter = "etcd://10.0.0.3:2379"'
 	cfg_case arbiter_no_key ":3: ft_arbiter: a pvft-arbiter create does not start knows the pair by a key derived from the domain key: want ft_key too" \

@@ -217,7 +217,7 @@ has "real pvft: record options" "-o --output -l --limit" pvft record -
 PATH=/usr/bin:/bin
 has "real pvft by its path" "$real_cmds" "$build/bin/pvft" ""
 PATH=$build/bin:/usr/bin:/bin
-check "pvft-hv: a long option" "--record --replay" pvft-hv --re
+check "pvft-hv: a long option" "--record --record-limit --replay" pvft-hv --re
 check "pvft-hv --role: its values" "primary backup" pvft-hv --role ""
 check "pvft-hv --memory: no guess" "" pvft-hv --memory ""
 check "pvft-hv --key: files" "a.cfg b.cfg notes.txt run.log sub.d" pvft-hv --key ""

@@ -178,6 +178,8 @@ static void test_every_key(void)
 	    "ft_arbiter_ca = \"/pki/etcd-ca.pem\"\n"
 	    "ft_arbiter_cert = \"pki/etcd.pem\"\n"
 	    "ft_arbiter_key = \"/pki/etcd-key.pem\"\n"
+	    "ft_arbiter_user = \"pvft-pair-7\"\n"
+	    "ft_arbiter_password_file = \"/etc/pvft/etcd-pw\"\n"
 	    "ft_key = \"/etc/pvft/kv.key\"\n"
 	    "ft_tls_ca = \"/pki/ca.pem\"\n"
 	    "ft_tls_cert = \"/pki/kv.pem\"\n"
@@ -218,6 +220,8 @@ static void test_every_key(void)
 	CU_ASSERT(!strcmp(cfg.arbiter_cert + strlen(dir), "/pki/etcd.pem") &&
 		  !strncmp(cfg.arbiter_cert, dir, strlen(dir)));
 	CU_ASSERT_STRING_EQUAL(cfg.arbiter_key, "/pki/etcd-key.pem");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_user, "pvft-pair-7");
+	CU_ASSERT_STRING_EQUAL(cfg.arbiter_password_file, "/etc/pvft/etcd-pw");
 	CU_ASSERT_STRING_EQUAL(cfg.key, "/etc/pvft/kv.key");
 	CU_ASSERT_STRING_EQUAL(cfg.tls_ca, "/pki/ca.pem");
 	CU_ASSERT_STRING_EQUAL(cfg.tls_cert, "/pki/kv.pem");
@@ -554,6 +558,19 @@ static const struct {
 	  "ft_arbiter_ca), or ft_insecure = 1" },
 	{ "ft_arbiter = \"etcds://10.0.0.3\"; ft_arbiter_ca = \"ca.pem\"",
 	  "ft_arbiter: etcd://: '10.0.0.3': no port" },
+	/* etcd's own authentication: a user and its password file. */
+	{ "ft_arbiter = \"etcds://10.0.0.3:2379\"; ft_arbiter_ca = \"ca.pem\"; "
+	  "ft_arbiter_user = \"pvft-42\"",
+	  "ft_arbiter_user: want ft_arbiter_user and ft_arbiter_password_file "
+	  "together (etcd's user and its password): ft_arbiter_password_file "
+	  "not set" },
+	{ "ft_arbiter_user = \"a b\"",
+	  "ft_arbiter_user: want an etcd user name: 1 to 63 of A-Z a-z 0-9 . _ "
+	  "- @ (not first: -), not 'a b'" },
+	{ "ft_arbiter_user = \"u\"; ft_arbiter_password_file = \"pw\"",
+	  "ft_arbiter_user: for an etcds:// arbiter (etcd over https), not "
+	  "'embedded': a pvft-arbiter knows a pair by a key derived from "
+	  "ft_key" },
 	/* A pvft-arbiter is no etcd: no certificates. */
 	{ "ft_arbiter_ca = \"ca.pem\"",
 	  "ft_arbiter_ca: for an etcds:// arbiter (etcd over https), not "
