@@ -129,8 +129,8 @@ done
 
 # ---- the systemd unit runs the installed arbiter ----
 # shellcheck disable=SC2016 # the unit's own ${...}, for systemd to expand
-if grep -qx 'ExecStart=/usr/sbin/pvft-arbiter --listen ${PVFT_ARBITER_LISTEN} --state-dir /var/lib/pvft/arbiter $PVFT_ARBITER_OPTS' "$unit"; then
-	ok "unit: ExecStart=/usr/sbin/pvft-arbiter --listen ... --state-dir ..."
+if grep -qx 'ExecStart=/usr/sbin/pvft-arbiter --listen ${PVFT_ARBITER_LISTEN} --state-dir /var/lib/pvft/arbiter --keys ${PVFT_ARBITER_KEYS} $PVFT_ARBITER_OPTS' "$unit"; then
+	ok "unit: ExecStart=/usr/sbin/pvft-arbiter --listen ... --state-dir ... --keys ..."
 else
 	bad "unit: ExecStart is $(grep '^ExecStart=' "$unit")"
 fi
@@ -140,7 +140,7 @@ else
 	bad "unit: EnvironmentFile is $(grep '^EnvironmentFile=' "$unit")"
 fi
 # Its options are the program's: each one the unit passes is in --help.
-for o in --listen --state-dir; do
+for o in --listen --state-dir --keys; do
 	if "$root/usr/sbin/pvft-arbiter" --help | grep -q -- "$o "; then
 		ok "unit: pvft-arbiter has $o"
 	else
