@@ -10,7 +10,11 @@
 # replay; the control socket's protocol through `pvft proxy` (bad requests
 # refused, the replica unharmed) and its file modes; help, prefixes and
 # usage errors; re-creating a domain after a failover or after its guest
-# ended.
+# ended. Keys: pvft keygen (domain keys, arbiter keys), pvft arbiter with
+# and without the pair's key, create's own key per start (0600, --key to
+# both replicas, the embedded arbiter's --keys holding only the pair's
+# derived key), ft_key, unreadable key files, ft_insecure, and x509 for
+# the log channel (certificates made with openssl).
 #
 # Tests check behaviour, never durations: exit statuses, messages, the
 # state `pvft status --json` reports, the kv client's verdict, the count
@@ -32,7 +36,7 @@
 # Last line: "N passed, N failed". ONLY=REGEX runs the matching tests;
 # PROMOTE_TRIALS (3) sets the promote-under-load trials; TOOLSTACK_KEEP=DIR
 # keeps the files of a failed test (every pvft command and its output in
-# cmds.txt, the domain directories) in DIR/NAME. Needs jq.
+# cmds.txt, the domain directories) in DIR/NAME. Needs jq and openssl.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
@@ -968,6 +972,42 @@ t_create_keys() {
 	[ ! -e "$run/ek/domain.key" ] || { why="an insecure domain got a key"; return 1; }
 }
 
+# x509 for the log channel (ft_tls_*): both replicas run on one CA's
+# certificate; the embedded arbiter still decides with the key create
+# made (the backup takes over after a kill -9 of the primary).
+t_create_x509() {
+	local p b i
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' >"$t/ext"
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$t/ca.key" -out "$t/ca.pem" -days 2 -subj "/CN=pvft test ca" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout "$t/node.key" -out "$t/node.csr" -subj "/CN=node" &&
+			openssl x509 -req -in "$t/node.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
+				-CAcreateserial -out "$t/node.pem" -days 2 -extfile "$t/ext" &&
+			chmod 600 "$t/node.key"
+	} >"$t/openssl.out" 2>&1 || { why="openssl: $(tail -n 2 "$t/openssl.out")"; return 1; }
+	guest_cfg ex hello echo
+	printf '%s\n' 'ft_tls_ca = "ca.pem"' 'ft_tls_cert = "node.pem"' \
+		'ft_tls_key = "node.key"' >>"$t/ex.cfg"
+	create "$t/ex.cfg" || return 1
+	status ex && node_is ex-a state protected || return 1
+	p=$(node_pid ex-a) b=$(node_pid ex-b)
+	has_args "$p" --tls-ca "$t/ca.pem" --tls-cert "$t/node.pem" --tls-key "$t/node.key" &&
+		has_args "$b" --tls-ca "$t/ca.pem" --tls-cert "$t/node.pem" --tls-key "$t/node.key" &&
+		has_args "$p" --key "$PVFT_RUN_DIR/ex/domain.key" || return 1
+	kill -9 "$p"
+	for ((i = 0; i < T * 10; i++)); do
+		pv status --json ex
+		cp "$t/out" "$t/st.json"
+		[ "$(st '.replicas[] | select(.node == "ex-b") | .state')" = unprotected ] && break
+		sleep 0.1
+	done
+	node_is ex-b role primary && node_is ex-b state unprotected
+}
+
 # ---- 4. promote under load -------------------------------------------------
 
 # promote_trial DOM: a kv pair under client load promoted; the old backup
@@ -1369,7 +1409,9 @@ t_recreate_stopped() {
 for f in "$PVFT" "$KVC" "$G/kv.elf" "$G/count.elf" "$G/hello.elf" "$G/chaos.elf"; do
 	[ -e "$f" ] || { echo "$f missing: make all first"; exit 1; }
 done
-command -v jq >/dev/null || { echo "jq missing (make deps)"; exit 1; }
+for f in jq openssl; do
+	command -v "$f" >/dev/null || { echo "$f missing (make deps)"; exit 1; }
+done
 
 for t_name in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
 	run "$t_name"
