@@ -211,8 +211,8 @@ int main_arbiter(int argc, char **argv)
 		auth.domain_key = key;
 	}
 	if (o.password_file) {
-		if (ts__read_secret(o.password_file, password, sizeof(password),
-				    why, sizeof(why))) {
+		if (tls__read_secret(o.password_file, password,
+				     sizeof(password), why, sizeof(why))) {
 			pr_err("--password-file %s", why);
 			return PVFT_EXIT_USAGE;
 		}

@@ -648,8 +648,8 @@ static int arbiter_fresh(const struct plan *p)
 		auth.password = password;
 	}
 	if ((auth.user &&
-	     ts__read_secret(p->cfg.arbiter_password_file, password,
-			     sizeof(password), why, sizeof(why))) ||
+	     tls__read_secret(p->cfg.arbiter_password_file, password,
+			      sizeof(password), why, sizeof(why))) ||
 	    arbiter__open(&a, p->arbiter_url, &auth, why, sizeof(why)))
 		ans = ARBITER_UNREACHABLE;
 	else

@@ -695,35 +695,6 @@ json_object *ts__replica_status(const struct dom_info *di, int i,
 	return st;
 }
 
-int ts__read_secret(const char *path, char *buf, size_t len, char *why,
-		    size_t why_len)
-{
-	struct stat st;
-	ssize_t n = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	const char *bad = NULL;
-
-	if (fd < 0 || fstat(fd, &st))
-		bad = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
-		bad = "not a regular file";
-	else if (st.st_mode & 077)
-		bad = "others may read it (chmod 600)";
-	else if ((n = read(fd, buf, len - 1)) < 0)
-		bad = strerror(errno);
-	else if (!n)
-		bad = "empty";
-	if (fd >= 0)
-		close(fd);
-	if (bad) {
-		snprintf(why, why_len, "%s: %s", path, bad);
-		return -1;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return 0;
-}
-
 bool ts__paired(const char *state)
 {
 	return !strcmp(state, "protected") || !strcmp(state, "held");

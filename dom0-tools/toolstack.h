@@ -88,14 +88,6 @@ void ts__stop_arbiter(const struct dom_info *di);
 bool ts__pid_ended(int pid);
 bool ts__pid_gone(int pid, uint64_t wait_ms);
 
-/*
- * A secret from a file (an etcd password: never on a command line, which
- * every local user can read): its first line, into @buf. The file must
- * be a regular one only its owner may read. 0, or -1 with @why.
- */
-int ts__read_secret(const char *path, char *buf, size_t len, char *why,
-		    size_t why_len);
-
 /* CLOCK_MONOTONIC in ms. */
 uint64_t ts__mono_ms(void);
 

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arbiter.h"
@@ -403,38 +402,6 @@ static int pair_creds(struct pair_opts *po)
 	return rc ? -1 : 0;
 }
 
-/*
- * An etcd password, from a file (never the command line, which every
- * local user can read): its first line, the file 0600 like a key.
- */
-static int read_secret(const char *path, char *buf, size_t len)
-{
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    (st.st_mode & 077)) {
-		pr_err("--arbiter-password-file %s: %s", path,
-		       fd < 0 ? strerror(errno)
-		       : !S_ISREG(st.st_mode)
-			   ? "not a regular file"
-			   : "others may read it (chmod 600)");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0) {
-		pr_err("--arbiter-password-file %s: empty", path);
-		return -1;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return 0;
-}
-
 /* All a pair needs, consistent; the arbiter URL parsed. */
 static int pair_check(struct pair_opts *po)
 {
@@ -461,8 +428,11 @@ static int pair_check(struct pair_opts *po)
 	if (pair_creds(po))
 		return -1;
 	if (po->arb_pw_file &&
-	    read_secret(po->arb_pw_file, po->arb_pw, sizeof(po->arb_pw)))
+	    tls__read_secret(po->arb_pw_file, po->arb_pw, sizeof(po->arb_pw),
+			     why, sizeof(why))) {
+		pr_err("--arbiter-password-file %s", why);
 		return -1;
+	}
 	/* pvft://: the pair's key, derived from the domain key; etcds://: */
 	/* its CA and this replica's client certificate (security.md). */
 	if (arbiter__open(&po->arbiter, po->url,

@@ -221,6 +221,33 @@ void tls__key_id(const uint8_t key[TLS_KEY_LEN], char id[TLS_KEY_ID_LEN + 1])
 		snprintf(id + 2 * i, 3, "%02x", h[i]);
 }
 
+int tls__read_secret(const char *path, char *buf, size_t len, char *why,
+		     size_t why_len)
+{
+	struct stat st;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	const char *bad = NULL;
+
+	if (fd < 0 || fstat(fd, &st))
+		bad = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		bad = "not a regular file";
+	else if (st.st_mode & 077)
+		bad = "others may read it (chmod 600)";
+	else if ((n = read(fd, buf, len - 1)) < 0)
+		bad = strerror(errno);
+	else if (!n)
+		bad = "empty";
+	if (fd >= 0)
+		close(fd);
+	if (bad)
+		return fail(why, why_len, -EINVAL, "%s: %s", path, bad);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
 /* ---- credentials --------------------------------------------------------- */
 
 static struct tls_creds *creds_new(enum tls_side side)

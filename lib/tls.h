@@ -66,6 +66,14 @@ void tls__arbiter_key(const uint8_t key[TLS_KEY_LEN], uint64_t pair,
 /* A key's public name: 16 hex digits of a hash of it (and a NUL). */
 void tls__key_id(const uint8_t key[TLS_KEY_LEN], char id[TLS_KEY_ID_LEN + 1]);
 
+/*
+ * A password (etcd's), from a file, never a command line every local user
+ * can read: its first line; the file regular and 0600 like a key. 0, or
+ * -errno with @why.
+ */
+int tls__read_secret(const char *path, char *buf, size_t len, char *why,
+		     size_t why_len);
+
 /* ---- credentials: who this end is, whom it accepts ---- */
 
 struct tls_creds;
