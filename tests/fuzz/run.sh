@@ -170,6 +170,13 @@ log_record() {
 		le 8 6
 		le 8 33
 		;;
+	32773) # HELLO: a primary's, node "a"
+		le 4 1
+		le 4 0
+		le 4 1
+		le 4 0
+		str a
+		;;
 	32769) str 'recorded by run.sh' ;;
 	*) str 'an optional record of a later version' ;;
 	esac
@@ -201,6 +208,12 @@ log_seeds() {
 	done
 	log_header 1
 	write_seed stream-header
+	# A primary's opening: what the backup decodes after TLS
+	# (logfmt__decode_opening()).
+	log_header 1
+	log_record 1 0
+	log_record 32773 0
+	write_seed stream-opening
 }
 
 # be N VALUE: VALUE as N big-endian bytes (network order), into $seed.
