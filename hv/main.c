@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -382,9 +383,15 @@ static int pair_creds(struct pair_opts *po)
 	if (x509) {
 		rc = tls__creds_x509(&po->creds, side, po->tls_ca, po->tls_cert,
 				     po->tls_key, why, sizeof(why));
-		if (rc)
+		if (rc) {
 			pr_err("--tls-*: %s", why);
-		return rc ? -1 : 0;
+			return -1;
+		}
+		/* The CA signs for other pairs too: the peer's must be ours. */
+		snprintf(identity, sizeof(identity), "pvft-pair-%" PRIu64,
+			 po->pair);
+		tls__creds_set_peer_name(po->creds, identity);
+		return 0;
 	}
 	if (!po->have_key) {
 		pr_err("--role needs the domain's credentials: --key FILE "

@@ -41,6 +41,8 @@ struct tls_creds {
 	uint8_t key[TLS_KEY_LEN];
 	tls_lookup_fn *lookup;
 	void *opaque;
+	/* x509: the name the peer's certificate must carry ("": any). */
+	char peer_name[TLS_IDENTITY_MAX + 1];
 };
 
 struct tls_conn {
@@ -95,11 +97,13 @@ int tls__write_key(const char *path, const uint8_t key[TLS_KEY_LEN], bool force,
 		return fail(why, why_len, -errno, "%s: %s%s", path,
 			    strerror(errno),
 			    errno == EEXIST ? " (-f overwrites it)" : "");
+	errno = EIO; /* a short write sets none */
 	if (fchmod(fd, 0600) ||
 	    write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) ||
 	    fsync(fd))
 		rc =
 		    fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
+	explicit_bzero(text, sizeof(text));
 	if (close(fd) && !rc)
 		rc =
 		    fail(why, why_len, -errno, "%s: %s", path, strerror(errno));
@@ -115,7 +119,7 @@ int tls__keygen(const char *path, bool force, char *why, size_t why_len)
 		return fail(why, why_len, -errno, "no random bytes: %s",
 			    strerror(errno));
 	rc = tls__write_key(path, key, force, why, why_len);
-	memset(key, 0, sizeof(key));
+	explicit_bzero(key, sizeof(key));
 	return rc;
 }
 
@@ -155,7 +159,17 @@ int tls__load_key(const char *path, uint8_t key[TLS_KEY_LEN], char *why,
 		return fail(why, why_len, -EINVAL,
 			    "key file %s: not a regular file", path);
 	}
-	/* As ssh does with its keys: one others can read is no secret. */
+	/*
+	 * As ssh does with its keys: one others can read, or another user
+	 * owns (and so can read or replace), is no secret.
+	 */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		close(fd);
+		return fail(why, why_len, -EPERM,
+			    "key file %s: owned by uid %u, not by this user "
+			    "or root",
+			    path, (unsigned int)st.st_uid);
+	}
 	if (st.st_mode & 077) {
 		close(fd);
 		return fail(why, why_len, -EPERM,
@@ -179,7 +193,7 @@ int tls__load_key(const char *path, uint8_t key[TLS_KEY_LEN], char *why,
 		int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
-			memset(key, 0, TLS_KEY_LEN);
+			explicit_bzero(key, TLS_KEY_LEN);
 			return fail(why, why_len, -EINVAL,
 				    "key file %s: not a pvft key (a byte "
 				    "that is no hex digit)",
@@ -187,7 +201,7 @@ int tls__load_key(const char *path, uint8_t key[TLS_KEY_LEN], char *why,
 		}
 		key[i] = (uint8_t)(hi << 4 | lo);
 	}
-	memset(text, 0, sizeof(text));
+	explicit_bzero(text, sizeof(text));
 	return 0;
 }
 
@@ -229,22 +243,35 @@ int tls__read_secret(const char *path, char *buf, size_t len, char *why,
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	const char *bad = NULL;
 
-	if (fd < 0 || fstat(fd, &st))
+	int rc = -EINVAL;
+
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = -errno;
 		bad = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
+	} else if (!S_ISREG(st.st_mode)) {
 		bad = "not a regular file";
-	else if (st.st_mode & 077)
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		bad = "owned by another user";
+	} else if (st.st_mode & 077) {
 		bad = "others may read it (chmod 600)";
-	else if ((n = read(fd, buf, len - 1)) < 0)
+	} else if ((n = read(fd, buf, len)) < 0) {
+		rc = -errno;
 		bad = strerror(errno);
-	else if (!n)
-		bad = "empty";
+	} else if ((size_t)n == len && !memchr(buf, '\n', len)) {
+		bad = "its first line is too long";
+	}
 	if (fd >= 0)
 		close(fd);
-	if (bad)
-		return fail(why, why_len, -EINVAL, "%s: %s", path, bad);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!bad) {
+		buf[(size_t)n < len ? (size_t)n : len - 1] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (!buf[0])
+			bad = "empty";
+	}
+	if (bad) {
+		explicit_bzero(buf, len);
+		return fail(why, why_len, rc, "%s: %s", path, bad);
+	}
 	return 0;
 }
 
@@ -293,7 +320,7 @@ static int psk_lookup(gnutls_session_t s, const gnutls_datum_t *user,
 		return -1;
 	memcpy(key->data, k, TLS_KEY_LEN);
 	key->size = TLS_KEY_LEN;
-	memset(k, 0, sizeof(k));
+	explicit_bzero(k, sizeof(k));
 	return 0;
 }
 
@@ -386,6 +413,11 @@ int tls__creds_x509(struct tls_creds **creds_r, enum tls_side side,
 	return 0;
 }
 
+void tls__creds_set_peer_name(struct tls_creds *c, const char *name)
+{
+	snprintf(c->peer_name, sizeof(c->peer_name), "%s", name);
+}
+
 void tls__creds_free(struct tls_creds *c)
 {
 	if (!c)
@@ -396,7 +428,7 @@ void tls__creds_free(struct tls_creds *c)
 		gnutls_psk_free_server_credentials(c->psk_srv);
 	if (c->cert)
 		gnutls_certificate_free_credentials(c->cert);
-	memset(c->key, 0, sizeof(c->key));
+	explicit_bzero(c->key, sizeof(c->key));
 	free(c);
 }
 
@@ -433,9 +465,15 @@ int tls__conn_new(struct tls_conn **conn_r, struct tls_creds *creds, int fd)
 		if (!r && creds->side == TLS_SERVER)
 			gnutls_certificate_server_set_request(
 			    t->s, GNUTLS_CERT_REQUIRE);
-		/* The handshake fails unless the peer's chain verifies. */
+		/*
+		 * The handshake fails unless the peer's chain verifies and,
+		 * when a name is set, its certificate carries it: a CA signs
+		 * for more than one pair.
+		 */
 		if (!r)
-			gnutls_session_set_verify_cert(t->s, NULL, 0);
+			gnutls_session_set_verify_cert(
+			    t->s, creds->peer_name[0] ? creds->peer_name : NULL,
+			    0);
 	} else {
 		r = gnutls_priority_set_direct(t->s, TLS_PRIO_PSK, NULL);
 		if (!r)
@@ -449,6 +487,12 @@ int tls__conn_new(struct tls_conn **conn_r, struct tls_creds *creds, int fd)
 		free(t);
 		return -EINVAL;
 	}
+	/*
+	 * An unauthenticated client's handshake is all GnuTLS holds for it:
+	 * bounded (an ECDHE-PSK ClientHello is a few hundred bytes).
+	 */
+	if (creds->side == TLS_SERVER)
+		gnutls_handshake_set_max_packet_length(t->s, 16384);
 	gnutls_transport_set_int(t->s, fd);
 	*conn_r = t;
 	return 0;
@@ -485,6 +529,8 @@ static int map_error(int r)
 	case GNUTLS_E_KEY_USAGE_VIOLATION:
 	case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
 	case GNUTLS_E_MAC_VERIFY_FAILED:
+	/* A PSK binder that does not verify: the wrong key. */
+	case GNUTLS_E_RECEIVED_ILLEGAL_PARAMETER:
 		return -EACCES;
 	default:
 		return -EPROTO;
@@ -535,8 +581,7 @@ int tls__handshake(struct tls_conn *t, char *why, size_t why_len)
 	r = map_error(r) == -EAGAIN ? -EPROTO : map_error(r);
 	if (r == -EACCES)
 		return fail(why, why_len, r,
-			    "it did not prove the key (TLS: %s)",
-			    gnutls_alert_get_name(gnutls_alert_get(t->s)));
+			    "it did not prove the key or certificate");
 	return fail(why, why_len, r, "TLS handshake: %s",
 		    r == -ECONNRESET ? "the peer closed the connection"
 				     : "not a pvft peer speaking TLS 1.3 "
@@ -599,10 +644,8 @@ ssize_t tls__send(struct tls_conn *t, const void *buf, size_t len)
 	if (t->send_pending) {
 		/* The record is made: GnuTLS sends it on, given no data. */
 		r = gnutls_record_send(t->s, NULL, 0);
-		if (r >= 0) {
-			r = (ssize_t)t->send_pending;
+		if (r >= 0)
 			t->send_pending = 0;
-		}
 	} else {
 		size_t n = len > TLS_RECORD_MAX ? TLS_RECORD_MAX : len;
 

@@ -101,6 +101,12 @@ int tls__creds_psk_server(struct tls_creds **creds_r, tls_lookup_fn *lookup,
 int tls__creds_x509(struct tls_creds **creds_r, enum tls_side side,
 		    const char *ca, const char *cert, const char *key,
 		    char *why, size_t why_len);
+/*
+ * x509: the name (a DNS name in the certificate's subjectAltName, or its
+ * CN) the peer's certificate must carry. pvft-hv asks for
+ * "pvft-pair-<pair>": a CA signs for more than one pair.
+ */
+void tls__creds_set_peer_name(struct tls_creds *creds, const char *name);
 void tls__creds_free(struct tls_creds *creds);
 
 /* ---- one connection ---- */

@@ -2,12 +2,18 @@
 /*
  * The log channel: chan.h says who does what. The protocol, in order:
  *
- *   1. The backup listens; the primary connects and sends the log header
+ *   0. Each side asks the arbiter whether (pair id, epoch) already has
+ *      an owner (a stale replica); one has: neither pairs.
+ *   1. The backup listens; the primary connects, and the two do a TLS
+ *      1.3 handshake (lib/tls.c: the domain's PSK, or x509) before any
+ *      byte of the stream; then the primary sends the log header
  *      (LOGFMT_F_STREAM), BOOT (seq 0) and HELLO (seq 1: role, node id).
+ *      The backup hears out many connections at once, each within a
+ *      deadline; one that fails the handshake is closed unanswered.
  *   2. The backup checks them (pair id, epoch here; image, memory, ABI,
- *      CPUID and command line by the hv) and answers HELLO: accepted, or
- *      refused and why. A connection that is no pvft primary of this pair
- *      is refused and the backup waits for another.
+ *      CPUID, command line and vif by the hv's check) and answers HELLO:
+ *      accepted, or refused and why. A connection that is no pvft primary
+ *      of this pair is refused and the backup waits for another.
  *   3. Paired: the primary streams records as the guest makes them, a
  *      PROGRESS record whenever the guest moved past exits that made none
  *      (and as the heartbeat), a RELEASED record whenever console output
@@ -16,8 +22,10 @@
  *      heartbeat.
  *   4. The end: the primary sends END; once all is acknowledged and all
  *      output released it sends a last RELEASED and closes its side; the
- *      backup closes on that. A stream that ends any other way, or falls
- *      silent for timeout_ms, is a failed peer: ask the arbiter (step 5).
+ *      backup closes on that. A stream that ends any other way, falls
+ *      silent for timeout_ms, or (a backup) acknowledges or replays
+ *      nothing it owes (backup_stalled()), is a failed peer: ask the
+ *      arbiter (step 5).
  *   5. Test-and-set on (pair id, epoch) with this node id. Granted: go on
  *      alone (the primary releases its output without acks; the backup
  *      replays what it has and goes live). Denied: halt, releasing
@@ -65,6 +73,12 @@
 #define CHAN_PENDING_MAX 32
 #define CHAN_PENDING_PER_SOURCE 8
 #define CHAN_HANDSHAKE_MS 5000
+/*
+ * A new connection may take the place of an older one only once that had
+ * this long to finish: a TLS handshake takes milliseconds, so a flood's
+ * reconnections can push out each other but never a primary in time.
+ */
+#define CHAN_HANDSHAKE_GRACE_MS 1000
 #define CHAN_OPENING_MAX LOGFMT_OPENING_MAX
 #define CHAN_ARBITER_TIMEOUT_MS 1000
 #define CHAN_ARBITER_RETRY_MS 100
@@ -394,7 +408,7 @@ static int check_unowned(struct chan *c, uint64_t deadline)
 
 		if (a == ARBITER_FREE)
 			return 0;
-		if (a == ARBITER_GRANTED) {
+		if (a == ARBITER_GRANTED || a == ARBITER_DENIED) {
 			pr_err("pair %" PRIu64 " epoch %" PRIu64
 			       " already belongs to node %s (the arbiter "
 			       "%s gave it after a failover): this replica "
@@ -404,7 +418,7 @@ static int check_unowned(struct chan *c, uint64_t deadline)
 			       c->cfg.pair, c->cfg.epoch, owner,
 			       arbiter__url(c->cfg.arbiter), c->cfg.epoch + 1,
 			       owner);
-			return -1;
+			return -EEXIST;
 		}
 		if (now >= deadline) {
 			pr_err("cannot reach the arbiter %s to check pair "
@@ -412,7 +426,7 @@ static int check_unowned(struct chan *c, uint64_t deadline)
 			       "pairing",
 			       arbiter__url(c->cfg.arbiter), c->cfg.pair,
 			       c->cfg.epoch, why);
-			return -1;
+			return -ETIMEDOUT;
 		}
 		if (now - said >= 2000000000ull) {
 			pr_warn("cannot reach the arbiter %s (%s): asking "
@@ -648,7 +662,8 @@ struct pending {
 	int fd;
 	struct tls_conn *tls;
 	uint64_t deadline;
-	bool authed;
+	bool authed; /* the handshake is over (at once when plaintext) */
+	bool proved; /* ... and it proved the key */
 	size_t len;
 	uint8_t buf[CHAN_OPENING_MAX];
 	struct sockaddr_storage sa;
@@ -673,11 +688,11 @@ static bool same_source(const struct pending *a,
 	if (sa->ss_family == AF_INET)
 		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr ==
 		       ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+	/* One host of IPv6 has a /64 to pick addresses from. */
 	if (sa->ss_family == AF_INET6)
 		return !memcmp(
 		    &((const struct sockaddr_in6 *)&a->sa)->sin6_addr,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		    sizeof(struct in6_addr));
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, 8);
 	return false;
 }
 
@@ -734,30 +749,55 @@ static int count_source(struct pending **slots,
  * suite: closing newcomers let reconnecting idle clients starve it). -1:
  * no room (the newcomer's own source is at its cap, or as big as any).
  */
-static int find_slot(struct pending **slots, int same)
+static int find_slot(struct pending **slots, const struct sockaddr_storage *sa)
 {
-	int i, victim = -1, most = 0;
+	int i, victim = -1, most = 0, oldest = -1, own_oldest = -1, empty = -1;
+	int same = count_source(slots, sa);
+	uint64_t young =
+	    now_ns() +
+	    (CHAN_HANDSHAKE_MS - CHAN_HANDSHAKE_GRACE_MS) * 1000000ull;
 
-	if (same >= CHAN_PENDING_PER_SOURCE)
-		return -1;
 	for (i = 0; i < CHAN_PENDING_MAX; i++) {
+		struct pending *p = slots[i];
 		int n;
 
-		if (!slots[i])
-			return i;
-		n = count_source(slots, &slots[i]->sa);
-		if (n > most || (n == most && slots[i]->deadline <
-						  slots[victim]->deadline)) {
+		if (!p) {
+			empty = empty < 0 ? i : empty;
+			continue;
+		}
+		/* One that proved the key, or had no time yet, stays. */
+		if (p->proved || p->deadline > young)
+			continue;
+		if (oldest < 0 || p->deadline < slots[oldest]->deadline)
+			oldest = i;
+		if (same_source(p, sa) &&
+		    (own_oldest < 0 ||
+		     p->deadline < slots[own_oldest]->deadline))
+			own_oldest = i;
+		n = count_source(slots, &p->sa);
+		if (n > most ||
+		    (n == most && p->deadline < slots[victim]->deadline)) {
 			most = n;
 			victim = i;
 		}
 	}
-	if (most <= same + 1)
+	/*
+	 * Its own address at its cap: it takes the place of that address's
+	 * oldest (the real primary may share an address with a flood).
+	 * A full table: the oldest of the address holding the most, when
+	 * that is more than this one would; else the oldest of all. A
+	 * connection that waits for a slot of its own would wait forever.
+	 */
+	if (same >= CHAN_PENDING_PER_SOURCE)
+		victim = own_oldest;
+	else if (empty >= 0)
+		return empty;
+	else if (most <= same + 1)
+		victim = oldest;
+	if (victim < 0)
 		return -1;
-	refused_conn("a connection from %s:%s made room for another source (%d "
-		     "of the %d handshakes were its address's)",
-		     slots[victim]->host, slots[victim]->serv, most,
-		     CHAN_PENDING_MAX);
+	refused_conn("a connection from %s:%s made room for a newer one",
+		     slots[victim]->host, slots[victim]->serv);
 	pending_drop(&slots[victim]);
 	return victim;
 }
@@ -774,7 +814,7 @@ static void take_connection(struct chan *c, struct pending **slots)
 		     SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	slot = find_slot(slots, count_source(slots, &sa));
+	slot = find_slot(slots, &sa);
 	if (slot >= 0)
 		p = calloc(1, sizeof(*p));
 	if (!p || tls__conn_new(&p->tls, c->cfg.creds, fd)) {
@@ -818,7 +858,7 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 			    p->host, p->serv, reason);
 			return -1;
 		}
-		p->authed = true;
+		p->authed = p->proved = true;
 	}
 	while (p->len < sizeof(p->buf)) {
 		ssize_t r =
@@ -872,6 +912,17 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 		logfmt__error(&why, "%s", reason);
 		goto refused;
 	}
+	/*
+	 * A primary gone before the answer: accepting it would pair with
+	 * nobody, and the arbiter would then give this backup a domain its
+	 * primary never ran (pair.md's race, every time).
+	 */
+	if (eof) {
+		refused_conn("a connection from %s:%s closed after its HELLO; "
+			     "waiting for another",
+			     p->host, p->serv);
+		return -1;
+	}
 	return 1;
 refused:
 	refused_conn(
@@ -888,7 +939,7 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 	struct pending *slots[CHAN_PENDING_MAX] = { NULL };
 	struct logfmt_record hello;
 	struct logfmt_error why;
-	int i, won = -1;
+	int i, rc, won = -1;
 
 	if (listen_on(c))
 		return -1;
@@ -975,11 +1026,18 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 	pr_info("primary %s connected from %s:%s%s", c->peer, slots[won]->host,
 		slots[won]->serv, c->cfg.creds ? "" : " (plaintext)");
 	free(slots[won]);
-	if (check_unowned(c, now_ns() +
-				 (uint64_t)c->cfg.connect_s * 1000000000ull)) {
+	/*
+	 * The primary waits CHAN_HELLO_S past its own pairing for the
+	 * answer: the check ends well before, so an answer never goes to a
+	 * primary that gave up.
+	 */
+	rc = check_unowned(c, now_ns() + CHAN_HELLO_S / 2 * 1000000000ull);
+	if (rc) {
 		answer(c, c->tls,
-		       "this backup's arbiter says the pair "
-		       "belongs to another node at this epoch");
+		       rc == -EEXIST ? "the arbiter says the pair belongs to "
+				       "another node at this epoch"
+				     : "this backup cannot reach its arbiter "
+				       "to check the pair");
 		drop_conn(c);
 		return -1;
 	}
@@ -1634,7 +1692,7 @@ static const char *backup_stalled(struct chan *c, uint64_t now,
 
 	if (!unacked)
 		c->ack_moved_ns = now;
-	if (!c->throttling)
+	if (!c->throttling || c->replayed >= c->next_seq)
 		c->replay_moved_ns = now;
 	if (now - c->ack_moved_ns > timeout) {
 		*ms_r = (now - c->ack_moved_ns) / 1000000;
@@ -1870,9 +1928,11 @@ static void hold(struct chan *c, bool frame, const void *buf, size_t len)
 	while ((c->state == CHAN_PAIRED || c->state == CHAN_ASKING) &&
 	       c->out_bytes + len > CHAN_OUT_MAX) {
 		/* Room comes with acks: the records must go out now. */
+		hold_begin(c);
 		wake(c);
 		timed_wait(c, 100);
 	}
+	c->throttling = false;
 	if (c->state == CHAN_FENCED) {
 		pthread_mutex_unlock(&c->lock);
 		free(o);
@@ -1956,6 +2016,7 @@ int chan__finish(struct chan *c)
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
+	c->throttling = false; /* the guest ended: no longer held */
 	wake(c);
 	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
 	       (c->state == CHAN_ALONE && !output_done(c))) {
@@ -1990,6 +2051,7 @@ int chan__handover(struct chan *c)
 	}
 	c->handover_req = true;
 	c->handover_seq = c->next_seq;
+	c->throttling = false; /* the vCPU stopped to hand over */
 	wake(c);
 	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING) {
 		wake(c);

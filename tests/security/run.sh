@@ -366,6 +366,19 @@ t_idle_reopened() {
 	still_waits b && complete_with "$bport"
 }
 
+# 5c. Idle connections from the primary's own address, as many as one
+# address may hold (8), each opened again as soon as the backup drops
+# it: the real primary still pairs (a newcomer takes the place of its
+# address's oldest, and one given less than a second is never pushed out,
+# so the flood's reconnections push out each other, not the primary).
+t_idle_same_source() {
+	waiting_backup "${KEY[@]}" || return 1
+	spawn i1 "$FP" --mode idle --connect "127.0.0.1:$bport" --bind 127.0.0.1 \
+		--count 8 --reopen --hold $T
+	wait_in i1 out '^opened 8$' 60 || return 1
+	still_waits b && complete_with "$bport"
+}
+
 # --- what the wire shows ----------------------------------------------------
 
 # sniffed_pair CAPTURE [pvft-hv args]: a pair of count n=200 whose command
@@ -471,8 +484,10 @@ ca() {
 		-addext "basicConstraints=critical,CA:TRUE" \
 		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>>"$tmp/openssl.err"
 }
+# cert CA NODE NAME: NODE's certificate from CA, for the pair NAME
+# (subjectAltName DNS:NAME; pvft-hv wants "pvft-pair-<pair>").
 cert() {
-	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' >"$tmp/ext"
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:%s\n' "$3" >"$tmp/ext"
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout "$tmp/$2.key" -out "$tmp/$2.csr" -subj "/CN=$2" 2>>"$tmp/openssl.err" &&
 		openssl x509 -req -in "$tmp/$2.csr" -CA "$tmp/$1.pem" -CAkey "$tmp/$1.key" \
@@ -484,9 +499,12 @@ cert() {
 x509() { echo --tls-ca "$tmp/$1.pem" --tls-cert "$tmp/$2.pem" --tls-key "$tmp/$2.key" --key "$tmp/key"; }
 
 # 9. A pair on certificates of one CA runs to its end; a primary whose
-# certificate another CA signed is refused, the backup waits on.
+# certificate another CA signed, or the same CA for another pair, is
+# refused, the backup waits on.
 t_x509() {
-	ca ca1 && cert ca1 node-a && cert ca1 node-b && ca ca2 && cert ca2 node-x ||
+	local name=pvft-pair-$((pair_id + 1)) # waiting_backup's pair
+	ca ca1 && cert ca1 node-a "$name" && cert ca1 node-b "$name" && ca ca2 &&
+		cert ca2 node-x "$name" && cert ca1 node-y "pvft-pair-$((pair_id + 2))" ||
 		{ why="openssl: $(tail -n 2 "$tmp/openssl.err")"; return 1; }
 	waiting_backup $(x509 ca1 node-b) || return 1
 	start_primary x count "$SHORT" "$bport" "${CALM[@]}" $(x509 ca2 node-x) &&
@@ -494,6 +512,9 @@ t_x509() {
 	start_primary x2 count "$SHORT" "$bport" "${CALM[@]}" --tls-ca "$tmp/ca1.pem" \
 		--tls-cert "$tmp/node-x.pem" --tls-key "$tmp/node-x.key" "${KEY[@]}" &&
 		wait_end x2 && rc_is x2 9 "another CA's certificate, trusting ours" || return 1
+	# Our CA, but a certificate for another pair: a CA signs for many.
+	start_primary y count "$SHORT" "$bport" "${CALM[@]}" $(x509 ca1 node-y) &&
+		wait_end y && rc_is y 9 "our CA's certificate for another pair" || return 1
 	wait_for b 'did not prove this pair.s key' && still_waits b &&
 		complete_with "$bport" $(x509 ca1 node-a)
 }

@@ -977,7 +977,8 @@ t_create_keys() {
 # made (the backup takes over after a kill -9 of the primary).
 t_create_x509() {
 	local p b i
-	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' >"$t/ext"
+	# The certificate names the pair (pvft-hv wants pvft-pair-<ft_pair>).
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:pvft-pair-77\n' >"$t/ext"
 	{
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 			-keyout "$t/ca.key" -out "$t/ca.pem" -days 2 -subj "/CN=pvft test ca" \
@@ -991,7 +992,7 @@ t_create_x509() {
 	} >"$t/openssl.out" 2>&1 || { why="openssl: $(tail -n 2 "$t/openssl.out")"; return 1; }
 	guest_cfg ex hello echo
 	printf '%s\n' 'ft_tls_ca = "ca.pem"' 'ft_tls_cert = "node.pem"' \
-		'ft_tls_key = "node.key"' >>"$t/ex.cfg"
+		'ft_tls_key = "node.key"' 'ft_pair = 77' >>"$t/ex.cfg"
 	create "$t/ex.cfg" || return 1
 	status ex && node_is ex-a state protected || return 1
 	p=$(node_pid ex-a) b=$(node_pid ex-b)
