@@ -167,7 +167,9 @@ fi
 # The price of TLS: the pair over TLS (the default) against the same pair
 # over plaintext (--insecure), interleaved, $runs runs each; and the
 # handshake, as the primary times it.
-tls_rps=0 plain_rps=0 : >"$tmp/handshakes"
+tls_rps=0
+plain_rps=0
+: >"$tmp/handshakes"
 for r in $(seq "$runs"); do
 	for mode in plain tls; do
 		if [ "$mode" = plain ]; then
@@ -182,7 +184,8 @@ for r in $(seq "$runs"); do
 		wait "$bpid" 2>/dev/null || true
 		jq -e '.ok' "$tmp/$mode.json" >/dev/null ||
 			{ echo "bench: kv $mode run $r failed:" >&2; cat "$tmp/$mode.json" "$tmp/$mode.json.err" >&2; exit 1; }
-		grep -oE 'handshake [0-9.]+ ms' "$tmp/p.err" | grep -oE '[0-9.]+' >>"$tmp/handshakes" || true
+		[ "$mode" = plain ] ||
+			grep -oE 'handshake [0-9.]+ ms' "$tmp/p.err" | grep -oE '[0-9.]+' >>"$tmp/handshakes" || true
 	done
 	plain_rps=$(jq -r --argjson a "$plain_rps" '.throughput_rps + $a' "$tmp/plain.json")
 	tls_rps=$(jq -r --argjson a "$tls_rps" '.throughput_rps + $a' "$tmp/tls.json")
