@@ -60,6 +60,8 @@
 #define ARBITERD_LINE_MS 5000
 #define ARBITERD_IDLE_MS 30000
 #define ARBITERD_PER_SOURCE 8
+/* A connection in its handshake is safe from newcomers this long. */
+#define ARBITERD_GRACE_MS 1000
 #define ARBITERD_TIMEOUT_MAX_MS 86400000 /* a day */
 /*
  * Closing on a client with unread input would send a reset, which can
@@ -799,6 +801,39 @@ static bool make_room(struct server *s, const char *for_ip)
 	return true;
 }
 
+/*
+ * The address @src is at its cap: close its oldest connection still in
+ * its handshake that had ARBITERD_GRACE_MS to finish one (a TLS handshake
+ * takes milliseconds: a flood's reconnections push out each other, never
+ * a replica in time). true if one was.
+ */
+static bool make_room_from(struct server *s, uint32_t src, const char *ip)
+{
+	uint64_t young = now_ms() - ARBITERD_GRACE_MS;
+	size_t i, victim = SIZE_MAX;
+	char note[48];
+	unsigned dropped;
+
+	for (i = 0; i < s->nr_clients; i++) {
+		struct client *c = s->clients[i];
+
+		if (c->authenticated || c->src != src || c->accepted > young)
+			continue;
+		if (victim == SIZE_MAX ||
+		    c->accepted < s->clients[victim]->accepted)
+			victim = i;
+	}
+	if (victim == SIZE_MAX)
+		return false;
+	if (log_now(&s->rl_refused, &dropped))
+		pr_warn("%s: at its cap of clients: closed %s, still in its "
+			"handshake, for a newer one%s",
+			ip, s->clients[victim]->peer,
+			dropped_note(dropped, note, sizeof(note)));
+	drop_client(s, victim);
+	return true;
+}
+
 static void accept_clients(struct server *s)
 {
 	struct sockaddr_in addr;
@@ -825,7 +860,13 @@ static void accept_clients(struct server *s)
 			return;
 		}
 		inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
-		if (clients_from(s, addr.sin_addr.s_addr) >= s->per_source) {
+		/*
+		 * An address at its cap: the newcomer takes the place of that
+		 * address's oldest connection still in its handshake (a
+		 * replica may share its address with whoever floods it).
+		 */
+		if (clients_from(s, addr.sin_addr.s_addr) >= s->per_source &&
+		    !make_room_from(s, addr.sin_addr.s_addr, ip)) {
 			refuse(s, fd, "%u clients from %s already",
 			       s->per_source, ip);
 			continue;

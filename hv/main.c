@@ -203,7 +203,8 @@ static int parse_size(const char *s, uint64_t *v_r)
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
+	/* Digits first: strtoull takes " -1" as 2^64 - 1. */
+	if (errno || end == s || s[0] < '0' || s[0] > '9')
 		return -EINVAL;
 	if (*end) {
 		sfx = strchr(suffixes, *end & ~0x20);

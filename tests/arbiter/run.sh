@@ -724,6 +724,28 @@ t_per_source_cap() {
 	wait "$arb_pid"
 }
 
+# An address at its cap of connections that never finish a handshake (a
+# local user sharing a replica's address): a keyed client from it still
+# gets its answer, taking the place of the oldest (older than a second).
+# Refused on the first version.
+t_per_source_flood() {
+	local fds=() fd i
+	keys_up || return 1
+	mkdir -p "$tmp/state-flood"
+	start_arbiter flood "$tmp/state-flood" 0 --keys "$tmp/keys" --max-per-source 3 \
+		--line-timeout-ms 600000 --idle-timeout-ms 600000 || return 1
+	for i in 1 2 3; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$arb_port" || { why="cannot connect"; return 1; }
+		fds+=("$fd")
+	done
+	sleep 1.5 # past the grace a connection in its handshake has
+	pr fl1 lines --key "$tmp/dk.key" --pair 7 --bind 127.0.0.1 "127.0.0.1:$arb_port" "QUERY 7 1"
+	for fd in "${fds[@]}"; do exec {fd}<&-; done
+	rc_is 0 "a keyed client from the flooded address" && out_is fl1 "FREE" || return 1
+	kill "$arb_pid"
+	wait "$arb_pid"
+}
+
 # --- pvft arbiter: usage and unreachable arbiters ---------------------------
 
 t_cli_usage() {
