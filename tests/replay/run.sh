@@ -196,12 +196,34 @@ t_stopped_in_block_checks_state() {
 
 # Stopped while the guest computes: the recording ran on past its last
 # exit, the replay stops at that exit; the console output must match.
+#
+# Where a stop lands is the host's timing: inside the guest's computation
+# (END says ran_on), or, on a slow or loaded host, while the vCPU handled
+# one of its exits. The test reads which from the log, so its outcome never
+# depends on it: the replay must report exactly that. It records again
+# (at most 5 times) until the stop landed in the computation, the case it
+# is about; should none (never seen), it checks the other case instead.
 t_stopped_while_computing() {
-	record_stopped busy-rec --cmdline rounds=100000 "$G/compute.elf"
-	rc_is 143 || return 1
+	local i end ran_on=false
+	for i in 1 2 3 4 5; do
+		record_stopped busy-rec --cmdline rounds=100000 "$G/compute.elf"
+		rc_is 143 || return 1
+		end=$("$PVFT" log-dump --json "$tmp/busy-rec.log" |
+			jq -c '.records[-1] | [.type, .ran_on]')
+		case $end in
+		'["END",true]') ran_on=true && break ;;
+		'["END",false]') ;;
+		*) why="the stopped recording's last record is $end, not END"; return 1 ;;
+		esac
+	done
 	hv busy-rep --replay "$tmp/busy-rec.log" --console show "$G/compute.elf"
-	rc_is 143 && err_has busy-rep 'console output only: the recording.s guest ran on after this exit' &&
-		same_out busy-rec busy-rep
+	rc_is 143 && same_out busy-rec busy-rep || return 1
+	if $ran_on; then
+		err_has busy-rep 'console output only: the recording.s guest ran on after this exit'
+	else
+		echo "    (the stop landed at an exit in 5 recordings: that case checked)"
+		err_has busy-rep 'the run matches its recording'
+	fi
 }
 
 # A replay shows no console output unless asked: the recorded run's output
