@@ -47,11 +47,10 @@ why=""
 note=""
 
 # The domain key, and another one.
-mkkey() {
-	(umask 077 && printf '%s\n' "$(head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$1")
-}
-mkkey "$tmp/key"
-mkkey "$tmp/key2"
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+make_key "$tmp/key"
+make_key "$tmp/key2"
 mkdir -m 700 "$tmp/arbiter-keys"
 KEY=(--key "$tmp/key")
 
@@ -175,8 +174,7 @@ pair_id=0
 # Each pair's key for the arbiter (pvft keygen -a), derived from $tmp/key.
 new_pair() {
 	pair_id=$((pair_id + 1))
-	mkdir -p "$tmp/arbiter-keys" && chmod 700 "$tmp/arbiter-keys"
-	"$build/bin/pvft" keygen -f -a "$pair_id" "$tmp/key" "$tmp/arbiter-keys" >/dev/null
+	arbiter_key "$build/bin/pvft" "$tmp/key" "$tmp/arbiter-keys" "$pair_id"
 }
 
 # start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair
