@@ -208,17 +208,19 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # hypercall__dispatch and everything it reaches, on a domain without a vCPU.
+# The hypercall surface, linked with the devices and the gate's core only:
+# no control socket, channel, arbiter, curl or json-c.
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
-	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
-	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
-	hv/control.c lib/rundir.c lib/tls.c logchan/logfmt.c \
-	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
-	$(wildcard arbiter/*.c)) lib/log.c lib/tls.c
+	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/coninput.c \
+	hv/device.c hv/devices.c hv/deliver.c hv/digest.c hv/gate.c \
+	hv/values.c hv/timer.c hv/hcname.c hv/domain.c hv/layout.c hv/elf.c \
+	hv/cpuid.c hv/netback.c hv/vifspec.c logchan/logfmt.c lib/log.c \
+	lib/consink.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
-	$(wildcard hv/*.h logchan/*.h) lib/log.h include/pvft/abi.h
+	$(wildcard hv/*.h logchan/*.h lib/*.h) include/pvft/abi.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS) $(ARBITER_LDLIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -pthread -lxxhash
 
 # The log decoder: header, records, typed payloads, on hostile bytes.
 $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \

@@ -63,8 +63,6 @@ int main(int argc, char **argv)
 		die("bad -b '%s': want auto, kvm or ptrace", backend);
 	if (sched__init(&d.sched))
 		die("eventfd failed");
-	if (console__init(&d.console, STDOUT_FILENO))
-		die("eventfd failed");
 	rc = domain__init_memory(&d, BENCH_MEMORY);
 	if (rc)
 		die("guest memory: %s", strerror(-rc));

@@ -1,144 +1,25 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+
+#include <xxhash.h>
 
 #include "console.h"
-#include "control.h"
 #include "domain.h"
 #include "guestmem.h"
 #include "log.h"
 
-int console__init(struct console *c, int out_fd)
+int console__probe(struct domain *d, const struct console_sink *sink,
+		   const struct console_sink *live_sink)
 {
+	struct console *c = &d->console;
+
 	memset(c, 0, sizeof(*c));
-	c->out_fd = out_fd;
-	c->room_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->room_fd < 0)
-		return -errno;
-	pthread_mutex_init(&c->lock, NULL);
-	return 0;
-}
-
-void console__dispose(struct console *c)
-{
-	if (c->room_fd >= 0)
-		close(c->room_fd);
-	c->room_fd = -1;
-	pthread_mutex_destroy(&c->lock);
-}
-
-void console__drain_room(struct console *c)
-{
-	uint64_t v;
-
-	if (read(c->room_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		pr_warn("console: %s", strerror(errno));
-}
-
-size_t console__push_input(struct console *c, const void *buf, size_t len)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = CONSOLE_QUEUE_SIZE - c->queue_len;
-	if (n > len)
-		n = len;
-	memcpy(c->queue + c->queue_len, buf, n);
-	c->queue_len += n;
-	pthread_mutex_unlock(&c->lock);
-	/* Release: the vCPU thread that sees the flag also sees the bytes. */
-	if (n)
-		atomic_store_explicit(&c->input_ready, true,
-				      memory_order_release);
-	return n;
-}
-
-void console__close_input(struct console *c)
-{
-	pthread_mutex_lock(&c->lock);
-	c->input_closed = true;
-	pthread_mutex_unlock(&c->lock);
-	atomic_store_explicit(&c->input_ready, true, memory_order_release);
-}
-
-size_t console__stage_input(struct console *c, bool *closed_r)
-{
-	bool was_closed = c->closed_seen;
-	size_t n;
-
-	*closed_r = false;
-	if (!atomic_load_explicit(&c->input_ready, memory_order_acquire))
-		return 0;
-	pthread_mutex_lock(&c->lock);
-	n = sizeof(c->staged) - c->staged_len;
-	if (n > c->queue_len)
-		n = c->queue_len;
-	memcpy(c->staged + c->staged_len, c->queue, n);
-	c->staged_len += n;
-	memmove(c->queue, c->queue + n, c->queue_len - n);
-	c->queue_len -= n;
-	c->closed_seen = c->input_closed && !c->queue_len;
-	atomic_store_explicit(&c->input_ready, c->queue_len > 0,
-			      memory_order_relaxed);
-	pthread_mutex_unlock(&c->lock);
-	*closed_r = c->closed_seen && !was_closed;
-	if (n) {
-		uint64_t one = 1;
-
-		/* The I/O thread may be holding input for want of room. */
-		if (write(c->room_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			pr_warn("console: %s", strerror(errno));
-	}
-	return n;
-}
-
-int console__stage_replayed(struct console *c, const uint8_t *buf, size_t len,
-			    bool closed)
-{
-	if (len > sizeof(c->staged) - c->staged_len)
-		return -ENOSPC;
-	memcpy(c->staged + c->staged_len, buf, len);
-	c->staged_len += len;
-	if (closed)
-		c->closed_seen = true;
-	return 0;
-}
-
-bool console__input_ended(struct console *c)
-{
-	bool ended;
-
-	pthread_mutex_lock(&c->lock);
-	ended = c->input_closed;
-	pthread_mutex_unlock(&c->lock);
-	return ended;
-}
-
-bool console__input_open(struct console *c)
-{
-	/*
-	 * Bytes already staged were announced: they wake nobody. New ones
-	 * raise the port only if input goes on and there is room to stage.
-	 */
-	return !c->closed_seen && c->staged_len < sizeof(c->staged);
-}
-
-static int write_all(struct domain *d, int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t r = write(fd, buf, len);
-
-		/* A stuck reader must not keep pvft-hv from stopping. */
-		if (r < 0 && errno == EINTR && !sched__stop_requested(d))
-			continue;
-		if (r <= 0)
-			return -errno;
-		buf += r;
-		len -= r;
-	}
-	return 0;
+	c->sink = *sink;
+	c->live_sink = live_sink ? *live_sink : *sink;
+	c->dev.ops = &console_device_ops;
+	c->dev.priv = c;
+	return device__register(d, &c->dev);
 }
 
 long console__write(struct domain *d, uint64_t gpa, uint64_t len)
@@ -152,15 +33,13 @@ long console__write(struct domain *d, uint64_t gpa, uint64_t len)
 	if (rc)
 		return rc;
 	/* A primary's output waits for the backup's ack (the output rule). */
-	if (gate__output(d, buf, len) || d->console.out_fd < 0)
+	if (gate__output(d, buf, len))
 		return len;
-	rc = write_all(d, d->console.out_fd, buf, len);
-	if (rc) {
-		/* The guest is not to blame for a closed stdout. */
+	/* Released: to the fd, and attached viewers (pvft console) see it. */
+	rc = consink__write(&d->console.sink, buf, len, &d->sched.stop_signal);
+	/* The guest is not to blame for a closed stdout. */
+	if (rc)
 		pr_warn("console output lost: %s", strerror(-rc));
-	}
-	/* Released: attached viewers (pvft console) see it too. */
-	control__console(d->ctl, buf, len);
 	return len;
 }
 
@@ -182,3 +61,164 @@ long console__read(struct domain *d, uint64_t gpa, uint64_t len)
 	c->staged_len -= n;
 	return n;
 }
+
+/*
+ * Xen's handlers take their command (and console_io its count) as a C int
+ * or unsigned int: the upper halves of those registers are ignored.
+ */
+static long hypercall(struct domain *d, struct device *dev, uint64_t nr,
+		      const uint64_t *arg)
+{
+	(void)dev;
+	if (nr != __HYPERVISOR_console_io)
+		return -ENOSYS;
+	switch ((unsigned int)arg[0]) {
+	case CONSOLEIO_write:
+		return console__write(d, arg[2], (unsigned int)arg[1]);
+	case CONSOLEIO_read:
+		return console__read(d, arg[2], (unsigned int)arg[1]);
+	default:
+		return -ENOSYS;
+	}
+}
+
+/* Queued input to the staged buffer: logged, and announced on its port. */
+static void deliver_live(struct domain *d, struct device *dev)
+{
+	struct console *c = dev->priv;
+	bool was_closed = c->closed_seen, closed = was_closed;
+	struct logfmt_record rec;
+	size_t n;
+
+	n = coninput__take(&d->cin, c->staged + c->staged_len,
+			   sizeof(c->staged) - c->staged_len, &closed);
+	c->staged_len += n;
+	c->closed_seen = closed;
+	closed = closed && !was_closed;
+	/* Bytes, or just the end of input: both change what the guest sees. */
+	if ((n || closed) && gate__recording(&d->gate)) {
+		rec = (struct logfmt_record){ .type = LOGFMT_CONSOLE_IN };
+		rec.u.console_in = (struct logfmt_console_in){
+			.pos = gate__here(d),
+			.flags = closed ? LOGFMT_CONSOLE_CLOSED : 0,
+			.len = n,
+			.bytes = c->staged + c->staged_len - n,
+		};
+		gate__put(d, &rec);
+	}
+	if (n)
+		evtchn__raise_hv(&d->evtchn, PVFT_CONSOLE_PORT);
+}
+
+static int replay(struct domain *d, struct device *dev,
+		  const struct logfmt_record *rec)
+{
+	struct console *c = dev->priv;
+	const struct logfmt_console_in *in = &rec->u.console_in;
+
+	if (!gate__at_pos(d, rec, &in->pos))
+		return -1;
+	if (in->len > sizeof(c->staged) - c->staged_len) {
+		gate__diverged(d, rec,
+			       "%u bytes of console input do not fit: the "
+			       "guest has not read earlier input",
+			       in->len);
+		return -1;
+	}
+	memcpy(c->staged + c->staged_len, in->bytes, in->len);
+	c->staged_len += in->len;
+	if (in->flags & LOGFMT_CONSOLE_CLOSED)
+		c->closed_seen = true;
+	if (in->len)
+		evtchn__raise_hv(&d->evtchn, PVFT_CONSOLE_PORT);
+	return 0;
+}
+
+/*
+ * Bytes already staged were announced: they wake nobody. New ones raise
+ * the port only if input goes on, there is room to stage, and the port
+ * can be raised.
+ */
+static bool can_wake(struct domain *d, struct device *dev)
+{
+	struct console *c = dev->priv;
+
+	return !c->closed_seen && c->staged_len < sizeof(c->staged) &&
+	       evtchn__hv_can_raise(&d->evtchn, PVFT_CONSOLE_PORT);
+}
+
+static uint64_t digest(struct domain *d, struct device *dev)
+{
+	struct console *c = dev->priv;
+	uint64_t v[3] = {
+		c->staged_len,
+		c->closed_seen,
+		XXH3_64bits(c->staged, c->staged_len),
+	};
+
+	(void)d;
+	return XXH3_64bits(v, sizeof(v));
+}
+
+/* A backup goes live: its output is released from now on. */
+static void go_live(struct domain *d, struct device *dev)
+{
+	struct console *c = dev->priv;
+
+	(void)d;
+	c->sink = c->live_sink;
+}
+
+struct console_saved {
+	uint32_t staged_len;
+	uint8_t closed_seen, pad[3];
+};
+
+static long save(struct domain *d, struct device *dev, void *buf, size_t cap)
+{
+	struct console *c = dev->priv;
+	struct console_saved s = {
+		.staged_len = c->staged_len,
+		.closed_seen = c->closed_seen,
+	};
+
+	(void)d;
+	if (cap < sizeof(s) + c->staged_len)
+		return -ENOSPC;
+	memcpy(buf, &s, sizeof(s));
+	memcpy((uint8_t *)buf + sizeof(s), c->staged, c->staged_len);
+	return sizeof(s) + c->staged_len;
+}
+
+static int restore(struct domain *d, struct device *dev, const void *buf,
+		   size_t len)
+{
+	struct console *c = dev->priv;
+	struct console_saved s;
+
+	(void)d;
+	if (len < sizeof(s))
+		return -EINVAL;
+	memcpy(&s, buf, sizeof(s));
+	if (s.staged_len > sizeof(c->staged) || s.closed_seen > 1 ||
+	    len != sizeof(s) + s.staged_len)
+		return -EINVAL;
+	memcpy(c->staged, (const uint8_t *)buf + sizeof(s), s.staged_len);
+	c->staged_len = s.staged_len;
+	c->closed_seen = s.closed_seen;
+	return 0;
+}
+
+const struct device_ops console_device_ops = {
+	.name = "console",
+	.level = DEVICE_LEVEL_CONSOLE,
+	.record_type = LOGFMT_CONSOLE_IN,
+	.hypercall = hypercall,
+	.deliver_live = deliver_live,
+	.replay = replay,
+	.can_wake = can_wake,
+	.digest = digest,
+	.go_live = go_live,
+	.save = save,
+	.restore = restore,
+};

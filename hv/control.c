@@ -23,12 +23,10 @@
 #include <unistd.h>
 
 #include "chan.h"
-#include "console.h"
 #include "control.h"
 #include "domain.h"
-#include "gate.h"
 #include "log.h"
-#include "netback.h"
+#include "pair.h"
 #include "rundir.h"
 #include "sched.h"
 
@@ -250,43 +248,17 @@ static void role_state(struct control *ctl, const char **role_r,
 		       const char **state_r)
 {
 	struct domain *d = ctl->d;
-	struct chan *c = ctl->info.chan;
-	enum gate_mode mode = __atomic_load_n(&d->gate.mode, __ATOMIC_RELAXED);
-	bool live = __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
-	bool primary;
+	enum gate_mode mode = gate__mode(&d->gate);
 
-	if (!c) {
+	if (!ctl->info.pair) {
 		*role_r = mode == GATE_REPLAY ? "replay" : "single";
 		*state_r = mode == GATE_REPLAY ? "replaying" : "running";
 		return;
 	}
-	primary = c->cfg.role == LOGFMT_ROLE_PRIMARY || live;
-	*role_r = primary ? "primary" : "backup";
-	switch (chan__state(c)) {
-	case CHAN_IDLE:
-		*state_r = primary ? "pairing" : "waiting";
-		break;
-	case CHAN_PAIRED:
-		/* Never "protected" while the guest waits for the backup. */
-		*state_r =
-		    __atomic_load_n(&ctl->handover_pending, __ATOMIC_RELAXED)
-			? "handing-over"
-		    : chan__held(c) ? "held"
-				    : "protected";
-		break;
-	case CHAN_ASKING:
-		*state_r = "asking-arbiter";
-		break;
-	case CHAN_ALONE:
-		*state_r = primary ? "unprotected" : "taking-over";
-		break;
-	case CHAN_FENCED:
-		*state_r = "fenced";
-		break;
-	case CHAN_CLOSED:
-		*state_r = chan__handed_over(c) ? "handed-over" : "ended";
-		break;
-	}
+	pair__role_state(
+	    ctl->info.pair, d,
+	    __atomic_load_n(&ctl->handover_pending, __ATOMIC_RELAXED), role_r,
+	    state_r);
 }
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -318,6 +290,38 @@ static double log_mbit_s(struct control *ctl, uint64_t bytes, uint64_t now)
 	return (bytes - b0) * 8.0 / ((now - t0) / 1e9) / 1e6;
 }
 
+static void out_str(struct status_out *o, const char *key, const char *v)
+{
+	add_str(o->priv, key, v);
+}
+
+static void out_u64(struct status_out *o, const char *key, uint64_t v)
+{
+	add_u64(o->priv, key, v);
+}
+
+/* Each device with a status: an object in the array under its key. */
+static void devices_status(struct domain *d, json_object *o)
+{
+	struct device *dev;
+
+	for_each_device(d, dev)
+	{
+		struct status_out out = { .str = out_str, .u64 = out_u64 };
+		json_object *a;
+
+		if (!dev->ops->status || !dev->ops->status_key)
+			continue;
+		if (!json_object_object_get_ex(o, dev->ops->status_key, &a)) {
+			a = json_object_new_array();
+			json_object_object_add(o, dev->ops->status_key, a);
+		}
+		out.priv = json_object_new_object();
+		dev->ops->status(d, dev, &out);
+		json_object_array_add(a, out.priv);
+	}
+}
+
 static json_object *status(struct control *ctl)
 {
 	struct domain *d = ctl->d;
@@ -344,19 +348,18 @@ static json_object *status(struct control *ctl)
 	add_u64(o, "memory_mib", memory_mib);
 	add_str(o, "cmdline", cmdline);
 	add_str(o, "backend", backend);
-	if (ctl->info.chan) {
+	if (ctl->info.pair) {
 		struct chan_stats st;
 		json_object *p = json_object_new_object(),
 			    *l = json_object_new_object();
+		char peer[LOGFMT_HELLO_NODE_MAX + 1];
 
-		chan__get_stats(ctl->info.chan, &st);
-		add_u64(p, "pair", ctl->info.pair);
+		chan__get_stats(ctl->info.pair->chan, &st);
+		add_u64(p, "pair", ctl->info.pair_id);
 		add_u64(p, "epoch", ctl->info.epoch);
 		add_str(p, "peer_addr", ctl->info.peer);
-		pthread_mutex_lock(&ctl->info.chan->lock);
-		add_str(p, "peer_node",
-			ctl->info.chan->peer[0] ? ctl->info.chan->peer : NULL);
-		pthread_mutex_unlock(&ctl->info.chan->lock);
+		chan__peer(ctl->info.pair->chan, peer, sizeof(peer));
+		add_str(p, "peer_node", peer[0] ? peer : NULL);
 		add_str(p, "arbiter", ctl->info.arbiter);
 		add_str(p, "channel", chan__state_name(st.state));
 		json_object_object_add(o, "pair", p);
@@ -381,25 +384,7 @@ static json_object *status(struct control *ctl)
 				      : 0.0));
 		json_object_object_add(o, "output", l);
 	}
-	if (d->net) {
-		struct netback_stats s;
-		json_object *v = json_object_new_object(),
-			    *a = json_object_new_array();
-		char mac[18];
-
-		netback__get_stats(d->net, &s);
-		vif__format_mac(d->net->cfg.mac, mac);
-		add_str(v, "spec", ctl->info.vif);
-		add_str(v, "mac", mac);
-		add_u64(v, "rx_frames", s.rx_frames);
-		add_u64(v, "rx_bytes", s.rx_bytes);
-		add_u64(v, "tx_frames", s.tx_frames);
-		add_u64(v, "tx_bytes", s.tx_bytes);
-		add_u64(v, "rx_dropped", s.rx_dropped);
-		add_u64(v, "host_dropped", s.host_dropped);
-		json_object_array_add(a, v);
-		json_object_object_add(o, "vifs", a);
-	}
+	devices_status(d, o);
 	return o;
 }
 
@@ -407,15 +392,14 @@ static json_object *status(struct control *ctl)
  */
 
 /* vCPU thread: tell the promote's client how the handover went. */
-static void handover_done(struct domain *d, int rc, const char *why)
+static void handover_done(void *opaque, int rc, const char *why)
 {
-	struct control *ctl = d->ctl;
-	char peer[sizeof(ctl->info.chan->peer)];
+	struct control *ctl = opaque;
+	struct domain *d = ctl->d;
+	char peer[LOGFMT_HELLO_NODE_MAX + 1];
 	int i;
 
-	pthread_mutex_lock(&ctl->info.chan->lock);
-	memcpy(peer, ctl->info.chan->peer, sizeof(peer));
-	pthread_mutex_unlock(&ctl->info.chan->lock);
+	chan__peer(ctl->info.pair->chan, peer, sizeof(peer));
 	pthread_mutex_lock(&ctl->lock);
 	i = ctl->handover_client;
 	if (ctl->handover_pending && i >= 0 && ctl->clients[i].fd >= 0) {
@@ -438,7 +422,7 @@ static void handover_done(struct domain *d, int rc, const char *why)
 static void cmd_promote(struct control *ctl, int i, json_object *id)
 {
 	struct domain *d = ctl->d;
-	struct chan *c = ctl->info.chan;
+	struct chan *c = ctl->info.pair ? ctl->info.pair->chan : NULL;
 
 	if (!c)
 		return reply_err(ctl, i, id, "InvalidState",
@@ -496,7 +480,7 @@ static void cmd_console(struct control *ctl, int i, json_object *id)
 				 "a %s's console output goes nowhere until "
 				 "it takes over: attach to the primary",
 				 role);
-	input = !console__input_ended(&d->console);
+	input = !coninput__ended(&d->cin);
 	/* Reply, history and stream in order: no output released between. */
 	pthread_mutex_lock(&ctl->lock);
 	have = ctl->history_total < CONTROL_HISTORY ? ctl->history_total
@@ -709,16 +693,16 @@ static void accept_client(struct control *ctl)
  */
 static void console_input(struct control *ctl, struct control_client *cl)
 {
-	struct console *c = &ctl->d->console;
+	struct console_input *c = &ctl->d->cin;
 	size_t n;
 
 	if (!cl->in_len)
 		return;
-	if (console__input_ended(c)) {
+	if (coninput__ended(c)) {
 		cl->in_len = 0;
 		return;
 	}
-	n = console__push_input(c, cl->in, cl->in_len);
+	n = coninput__push(c, cl->in, cl->in_len);
 	if (!n)
 		return;
 	memmove(cl->in, cl->in + n, cl->in_len - n);
@@ -833,8 +817,8 @@ static void *control_thread(void *arg)
 		if (now >= next_sample) {
 			struct chan_stats st;
 
-			if (ctl->info.chan) {
-				chan__get_stats(ctl->info.chan, &st);
+			if (ctl->info.pair) {
+				chan__get_stats(ctl->info.pair->chan, &st);
 				ctl->sample_ns[1] = ctl->sample_ns[0];
 				ctl->sample_bytes[1] = ctl->sample_bytes[0];
 				ctl->sample_ns[0] = now;
@@ -909,7 +893,7 @@ void control__console(struct control *ctl, const void *buf, size_t len)
 	size_t k;
 	int i;
 
-	if (!ctl || !len)
+	if (!ctl || !ctl->set_up || !len)
 		return;
 	pthread_mutex_lock(&ctl->lock);
 	for (k = 0; k < len; k++)
@@ -941,9 +925,9 @@ void control__console(struct control *ctl, const void *buf, size_t len)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
-void control__console_tee(void *domain, const void *buf, size_t len)
+void control__console_tee(void *ctl, const void *buf, size_t len)
 {
-	control__console(((struct domain *)domain)->ctl, buf, len);
+	control__console(ctl, buf, len);
 }
 
 /* ---- start and stop --------------------------------------------------------
@@ -1033,8 +1017,8 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	if (rc || listen(ctl->listen_fd, 8))
 		goto fail_errno;
 	pthread_mutex_init(&ctl->lock, NULL);
-	d->ctl = ctl;
 	d->handover_done = handover_done;
+	d->handover_opaque = ctl;
 	/*
 	 * It takes no signals: the stop signals are the I/O thread's (its
 	 * signalfd), and one taken here would end pvft-hv without its END.
@@ -1049,7 +1033,6 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	}
 	if (rc) {
 		errno = rc;
-		d->ctl = NULL;
 		d->handover_done = NULL;
 		unlink(path);
 		goto fail_errno;
@@ -1105,7 +1088,6 @@ void control__dispose(struct control *ctl)
 	if (!ctl->set_up)
 		return;
 	control__stop(ctl);
-	ctl->d->ctl = NULL;
 	ctl->d->handover_done = NULL;
 	pthread_mutex_lock(&ctl->lock);
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++) {

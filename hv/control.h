@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 struct domain;
-struct chan;
+struct pair;
 
 #define CONTROL_MAX_CLIENTS 16
 #define CONTROL_LINE_MAX 65536 /* one request line */
@@ -48,9 +48,8 @@ struct control_info {
 	const char *backend; /* the vCPU backend's name */
 	const char *peer;    /* primary: the backup's address; backup: listen */
 	const char *arbiter; /* the arbiter's URL, or NULL */
-	const char *vif;     /* the --vif spec, or NULL */
-	uint64_t memory_mib, pair, epoch;
-	struct chan *chan; /* a live pair's channel, or NULL */
+	uint64_t memory_mib, pair_id, epoch;
+	struct pair *pair; /* a live pair's replica (pair.h), or NULL */
 };
 
 struct control_client {
@@ -116,7 +115,7 @@ void control__dispose(struct control *ctl);
 
 /* Released console output (any thread): to attached viewers, never blocks. */
 void control__console(struct control *ctl, const void *buf, size_t len);
-/* For chan_config.out_tee: @opaque is the domain. */
-void control__console_tee(void *domain, const void *buf, size_t len);
+/* For a console_sink's tee (lib/consink.h): @ctl is the control. */
+void control__console_tee(void *ctl, const void *buf, size_t len);
 
 #endif /* PVFT_HV_CONTROL_H */

@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #include "pvft/abi.h"
+#include "coninput.h"
 #include "console.h"
+#include "device.h"
 #include "evtchn.h"
 #include "gate.h"
 #include "sched.h"
@@ -52,7 +54,6 @@ enum domain_end {
 
 struct vcpu_backend;
 struct iothread;
-struct netback;
 struct control;
 
 struct domain {
@@ -73,6 +74,14 @@ struct domain {
 	struct sched sched;
 	struct console console;
 	struct gate gate;
+	/* Console input from the host side (any thread: coninput.h). */
+	struct console_input cin;
+
+	/* Its devices, in level order (device.h), and the vifs' MACs. */
+	struct device *devices[DOMAIN_MAX_DEVICES];
+	unsigned int nr_devices;
+	unsigned int nr_vifs;
+	uint8_t vif_mac[PVFT_MAX_VIFS][6];
 
 	/*
 	 * The exit ordinal: exits the guest caused synchronously by its own
@@ -109,11 +118,9 @@ struct domain {
 	const struct vcpu_backend *backend;
 	void *backend_priv;
 	struct iothread *io;
-	struct netback *net; /* vif 0, NULL if the domain has none */
-	/* The control socket (hv/control.h), NULL without one. */
-	struct control *ctl;
 	/* Told how a handover asked for went: 0, or -1 and why. */
-	void (*handover_done)(struct domain *d, int rc, const char *why);
+	void (*handover_done)(void *opaque, int rc, const char *why);
+	void *handover_opaque;
 };
 
 /* Guest-physical address -> host pointer, no checks: see guestmem.h. */

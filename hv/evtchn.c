@@ -2,6 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <xxhash.h>
+
+#include "device.h"
+#include "domain.h"
 #include "evtchn.h"
 
 #define BITS_PER_WORD (8 * sizeof(xen_ulong_t))
@@ -270,4 +274,126 @@ int evtchn__status(struct evtchn_table *t, struct evtchn_status *op)
 		break;
 	}
 	return 0;
+}
+
+bool evtchn__virq_can_raise(const struct evtchn_table *t, uint32_t virq)
+{
+	return virq < NR_VIRQS && evtchn__can_raise(t, t->virq_port[virq]);
+}
+
+void evtchn__raise_hv(struct evtchn_table *t, evtchn_port_t port)
+{
+	if (port_valid(port) && t->port[port].state == EVTCHN_HV)
+		evtchn__set_pending(t, port);
+}
+
+bool evtchn__hv_can_raise(const struct evtchn_table *t, evtchn_port_t port)
+{
+	return port_valid(port) && t->port[port].state == EVTCHN_HV &&
+	       evtchn__can_raise(t, port);
+}
+
+uint64_t evtchn__hash(const struct evtchn_table *t)
+{
+	static uint64_t v[2 * PVFT_NR_EVTCHN]; /* vCPU thread only */
+	unsigned int n = 0;
+
+	for (uint32_t p = 0; p < PVFT_NR_EVTCHN; p++) {
+		const struct evtchn *e = &t->port[p];
+
+		if (e->state == EVTCHN_FREE)
+			continue;
+		v[n++] = (uint64_t)p << 32 | (uint64_t)e->state << 16 |
+			 e->remote_dom;
+		v[n++] = (uint64_t)e->peer << 32 | e->virq;
+	}
+	return XXH3_64bits(v, n * sizeof(v[0]));
+}
+
+/* ---- the table as a device ---------------------------------------------- */
+
+static uint64_t dev_digest(struct domain *d, struct device *dev)
+{
+	(void)dev;
+	return evtchn__hash(&d->evtchn);
+}
+
+/* The ports and VIRQ bindings; the bits are in shared_info (guest memory). */
+struct evtchn_saved {
+	struct evtchn port[PVFT_NR_EVTCHN];
+	uint32_t virq_port[NR_VIRQS];
+};
+
+static long dev_save(struct domain *d, struct device *dev, void *buf,
+		     size_t cap)
+{
+	struct evtchn_saved *s = buf;
+
+	(void)dev;
+	if (cap < sizeof(*s))
+		return -ENOSPC;
+	memset(s, 0, sizeof(*s));
+	for (uint32_t p = 0; p < PVFT_NR_EVTCHN; p++)
+		s->port[p] = d->evtchn.port[p];
+	memcpy(s->virq_port, d->evtchn.virq_port, sizeof(s->virq_port));
+	return sizeof(*s);
+}
+
+/* A state this pvft could never have made is refused whole. */
+static int dev_restore(struct domain *d, struct device *dev, const void *buf,
+		       size_t len)
+{
+	struct evtchn_saved s;
+
+	(void)dev;
+	if (len != sizeof(s))
+		return -EINVAL;
+	memcpy(&s, buf, sizeof(s));
+	for (uint32_t p = 0; p < PVFT_NR_EVTCHN; p++) {
+		const struct evtchn *e = &s.port[p];
+
+		if (e->state > EVTCHN_HV || (p == 0 && e->state) ||
+		    (e->state == EVTCHN_INTERDOMAIN &&
+		     (e->peer >= PVFT_NR_EVTCHN ||
+		      s.port[e->peer].state != EVTCHN_INTERDOMAIN ||
+		      s.port[e->peer].peer != p)) ||
+		    (e->state == EVTCHN_VIRQ &&
+		     (e->virq >= NR_VIRQS || s.virq_port[e->virq] != p)))
+			return -EINVAL;
+	}
+	for (uint32_t v = 0; v < NR_VIRQS; v++)
+		if (s.virq_port[v] &&
+		    (s.virq_port[v] >= PVFT_NR_EVTCHN ||
+		     s.port[s.virq_port[v]].state != EVTCHN_VIRQ ||
+		     s.port[s.virq_port[v]].virq != v))
+			return -EINVAL;
+	memcpy(d->evtchn.port, s.port, sizeof(s.port));
+	memcpy(d->evtchn.virq_port, s.virq_port, sizeof(s.virq_port));
+	return 0;
+}
+
+const struct device_ops evtchn_device_ops = {
+	.name = "evtchn",
+	.level = DEVICE_LEVEL_CORE,
+	.digest = dev_digest,
+	.save = dev_save,
+	.restore = dev_restore,
+};
+
+int evtchn__bind_backend(struct evtchn_table *t, evtchn_port_t port)
+{
+	struct evtchn *p;
+
+	if (port == 0 || !port_valid(port))
+		return -EINVAL;
+	p = &t->port[port];
+	if (p->state != EVTCHN_UNBOUND || p->remote_dom != 0)
+		return -EINVAL;
+	p->state = EVTCHN_HV;
+	return 0;
+}
+
+bool evtchn__is_hv(const struct evtchn_table *t, evtchn_port_t port)
+{
+	return port_valid(port) && t->port[port].state == EVTCHN_HV;
 }

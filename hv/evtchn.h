@@ -45,6 +45,24 @@ bool evtchn__send_virq(struct evtchn_table *t, uint32_t virq);
 bool evtchn__upcall_pending(const struct evtchn_table *t);
 /* Could an event on @port reach the guest (in use and unmasked)? */
 bool evtchn__can_raise(const struct evtchn_table *t, evtchn_port_t port);
+/* The same for the port VIRQ @virq is bound to (false if none). */
+bool evtchn__virq_can_raise(const struct evtchn_table *t, uint32_t virq);
+/*
+ * A backend takes the guest's port allocated unbound for dom0 (a vif's
+ * connect): 0, or -EINVAL when @port is not such a port.
+ */
+int evtchn__bind_backend(struct evtchn_table *t, evtchn_port_t port);
+/* Is @port bound to an hv device (the guest may have closed it)? */
+bool evtchn__is_hv(const struct evtchn_table *t, evtchn_port_t port);
+/* An hv device's port (evtchn__bind_hv): raise it / could it be raised? */
+void evtchn__raise_hv(struct evtchn_table *t, evtchn_port_t port);
+bool evtchn__hv_can_raise(const struct evtchn_table *t, evtchn_port_t port);
+/* The ports the guest has bound (EVTCHNOP_status shows them), hashed. */
+uint64_t evtchn__hash(const struct evtchn_table *t);
+
+/* The table as a device: its digest and its saved state. */
+struct device_ops;
+extern const struct device_ops evtchn_device_ops;
 
 /* EVTCHNOP_* on a structure already copied from the guest; 0 or -errno. */
 int evtchn__alloc_unbound(struct evtchn_table *t,

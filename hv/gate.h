@@ -3,34 +3,41 @@
  * The record/replay gate: every nondeterministic value reaches the guest
  * through here, in one of three modes (DESIGN.md 3.2):
  *   NONE    live values from the host, nothing logged;
- *   RECORD  live values, each logged with the exit ordinal it reached the
- *           guest at (and the guest rip and hypercall number, as a check);
+ *   RECORD  live values, each put into the log with the exit ordinal it
+ *           reached the guest at (and the guest rip and hypercall number,
+ *           as a check);
  *   REPLAY  values from the log, nothing from the host.
- * What passes: PVFTOP_time results, PVFTOP_random bytes, the unique-id
- * nonce (BOOT), VIRQ_TIMER firings, console input (bytes and its end). A
- * wake-up from SCHEDOP_block is the delivery that ends it, at the block's
- * own exit ordinal.
  *
- * State digests (memory, registers, console output so far) are logged
- * every so many exits or so much guest time; a replay recomputes each one
- * where the log has it. The first difference of any kind stops a replay
- * with one line naming the record, the exit ordinal, what the log expected
- * and what the guest did (HV_EXIT_DIVERGED).
+ * The gate is only the core: put (RECORD), expect / consume (REPLAY), the
+ * divergence report and the exit ordinal's digests. Where records go is a
+ * sink (struct gate_sink_ops: a file, hv/gate-file.c; the live stream to a
+ * backup, hv/pair.c), where they come from a source (a file, the stream);
+ * both are chosen at start, and the sink can be replaced at an exit
+ * boundary (gate__set_sink: a primary left alone stops logging; a running
+ * domain gets a backup). The values themselves are produced by the
+ * devices (device.h: console input, timer, frames) and values.c (time,
+ * random); the gate never calls a device by name.
  *
- * vCPU thread only, except gate__perturb_host (any thread).
+ * State digests (memory, registers, the devices' state, console output so
+ * far: digest.h) are logged every so many exits or so much guest time; a
+ * replay recomputes each one where the log has it. The first difference of
+ * any kind stops a replay with one line naming the record, the exit
+ * ordinal, what the log expected and what the guest did
+ * (HV_EXIT_DIVERGED).
+ *
+ * vCPU thread only, except gate__perturb_host and gate__mode (any thread).
  */
 #ifndef PVFT_HV_GATE_H
 #define PVFT_HV_GATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "logfile.h"
 #include "logfmt.h"
 
-struct chan;
 struct domain;
-struct netback_frame;
+struct gate;
 struct vcpu_exit;
 
 enum gate_mode {
@@ -42,31 +49,98 @@ enum gate_mode {
 /* Digest interval in guest time, per 64 MiB of memory (hv/main.c). */
 #define GATE_DEFAULT_DIGEST_MS 500
 
-struct gate {
-	enum gate_mode mode;
-	const char *path; /* the log file; NULL for a live pair's stream */
+/* Where records go (RECORD). Ops may be NULL where a sink has nothing. */
+struct gate_sink_ops {
+	const char *name;
 	/*
-	 * A live pair (logchan/chan.h): RECORD streams to the backup instead
-	 * of a file, REPLAY takes records from the primary as they come.
+	 * Take the log's header and BOOT (the sink sets what it alone knows
+	 * in @h: a stream's flags, pair and epoch). 0, or an HV_EXIT_* status
+	 * after saying why.
 	 */
-	struct chan *chan;
-	uint8_t *chan_buf;	      /* REPLAY: the record being replayed */
-	struct logfmt_record horizon; /* "nothing at this exit" (peek) */
-	int live_out_fd;	      /* REPLAY: console output once live */
-	bool went_live;		      /* REPLAY -> NONE at failover */
+	int (*open)(struct domain *d, void *priv, struct logfmt_header *h,
+		    struct logfmt_record *boot);
+	/*
+	 * One record (its ordinal set). 0; -1: it cannot go, and the sink
+	 * has ended the domain saying why (the gate then logs no more).
+	 */
+	int (*put)(struct domain *d, void *priv, struct logfmt_record *rec);
+	/* At each digest: out to stable storage. */
+	void (*flush)(struct domain *d, void *priv);
+	/*
+	 * The guest's output under the output rule: true when the sink holds
+	 * it and releases it itself (a primary's); false: out at once.
+	 */
+	bool (*output)(void *priv, const void *buf, size_t len);
+	bool (*frame)(void *priv, const void *frame, size_t len);
+	/* After each pass of deliveries (the stream sends their records). */
+	void (*kick)(struct domain *d, void *priv);
+	/* Before each entry into the guest (a stream's progress, throttle). */
+	void (*before_run)(struct domain *d, void *priv);
+	/* pvft promote, at an exit boundary: 0 handed over; -1 and @why. */
+	int (*handover)(struct domain *d, void *priv, const char **why);
+	/*
+	 * After END was put (@end, NULL when none was): close. Returns the
+	 * exit status.
+	 */
+	int (*close)(struct domain *d, void *priv,
+		     const struct logfmt_record *end);
+};
+
+/* What a source has at the exit the guest is at. */
+enum gate_next {
+	GATE_NEXT_RECORD, /* the next record, in *rec */
+	GATE_NEXT_NONE,	  /* a live primary is past this exit: nothing here */
+	GATE_NEXT_LIVE,	  /* the source made this replica live (mode NONE) */
+	GATE_NEXT_FENCED, /* the pair went to the other replica: halt */
+	GATE_NEXT_STOP,	  /* a stop was asked for while waiting */
+	GATE_NEXT_ERROR,  /* the log ended or broke: the source said why */
+};
+
+/* Where records come from (REPLAY). */
+struct gate_source_ops {
+	const char *name;
+	/* A live stream (a backup) rather than a log written before. */
+	bool live;
+	/*
+	 * Before the domain is built: the log's header and BOOT record (its
+	 * cmdline valid until the first ->next). 0, or an HV_EXIT_* status.
+	 */
+	int (*open)(struct domain *d, void *priv, struct logfmt_header *h,
+		    struct logfmt_record *boot);
+	/* The next record (kinds this pvft does not know included). */
+	enum gate_next (*next)(struct domain *d, void *priv,
+			       struct logfmt_record *rec);
+	/* The run checked out (@why NULL: go on) or is refused, and why. */
+	int (*answer)(void *priv, const char *why);
+	/* The replay's console output (a backup keeps its tail). */
+	void (*output)(void *priv, const void *buf, size_t len);
+	/*
+	 * After the replay took END: 0, or the exit status it ends with
+	 * instead (a log with bytes after END, a fenced backup).
+	 */
+	int (*close)(struct domain *d, void *priv);
+};
+
+struct gate {
+	enum gate_mode mode; /* read by other threads: gate__mode() */
+	const struct gate_sink_ops *sink;
+	void *sink_priv;
+	const struct gate_source_ops *src;
+	void *src_priv;
+	/* For messages: the log's path, or "the primary runs". */
+	const char *what;
+	/* A live pair's replica (pvft promote asks only those). */
+	bool replicated;
+	bool went_live; /* REPLAY -> NONE at failover (read by control) */
 	struct logfmt_header header;  /* REPLAY: the log's */
+	struct logfmt_record horizon; /* "nothing at this exit" (peek) */
 
 	/* RECORD */
-	struct logfile_writer w;
-	uint64_t record_limit; /* the log file's size limit (--record-limit) */
-	bool writer_open;
 	uint64_t digest_exits; /* a digest every this many exits; 0: off */
 	uint64_t digest_ns;    /* ... or this much guest time; 0: off */
 	uint64_t last_digest_exit, last_digest_coarse; /* host time */
 
 	/* REPLAY */
-	struct logfile_reader r;
-	bool reader_open;
 	struct logfmt_record next; /* peeked, valid until consumed */
 	bool have_next;
 	bool log_ended;	   /* END consumed or the log broke */
@@ -82,34 +156,41 @@ struct gate {
 	uint64_t out_bytes;
 	uint64_t records; /* written or replayed */
 
-	struct netback_frame *frame_buf; /* live rx: NETBACK_BATCH frames */
-
 	uint32_t perturb_seed; /* PVFT_DEBUG_PERTURB: 0 off; set once */
 	uint32_t perturb_vcpu; /* the vCPU thread's random state */
 };
 
 /*
- * Before the domain is built. REPLAY: open @path, read its header and
- * BOOT record; *mem_size_r and @cmdline (MAX_GUEST_CMDLINE bytes) get the
- * recorded values. With @chan (a live pair; @path NULL): RECORD streams
- * to the backup from gate__boot on; REPLAY waits here for the primary
- * and takes its header and BOOT. 0, or an HV_EXIT_* status after saying
+ * Set up in @mode; RECORD with @sink, REPLAY with @src (and their priv).
+ * REPLAY opens the source: *mem_size_r and @cmdline (MAX_GUEST_CMDLINE
+ * bytes) get the recorded values. 0, or an HV_EXIT_* status after saying
  * why.
  */
-int gate__init(struct gate *g, enum gate_mode mode, const char *path,
-	       struct chan *chan, uint64_t *mem_size_r, char *cmdline);
-/* Backup: the primary's run cannot be served here (and why): tell it. */
+int gate__init(struct domain *d, enum gate_mode mode,
+	       const struct gate_sink_ops *sink, void *sink_priv,
+	       const struct gate_source_ops *src, void *src_priv,
+	       uint64_t *mem_size_r, char *cmdline);
+/* Replay: the recorded run cannot be served here (and why): say so. */
 void gate__refuse(struct gate *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /*
- * Once the image is loaded: RECORD writes the header and BOOT record;
- * REPLAY refuses a log made for another image, memory size, ABI or CPUID
- * table. Sets the unique-id nonce. 0, or an HV_EXIT_* status.
+ * Once the image is loaded: RECORD opens the sink with the header and
+ * BOOT record; REPLAY refuses a log made for another image, memory size,
+ * ABI or CPUID table. Sets the unique-id nonce. 0, or an HV_EXIT_* status.
  */
 int gate__boot(struct domain *d);
-/* After the run: RECORD writes END and closes; REPLAY checks END. */
+/* After the run: RECORD puts END and closes; REPLAY checks END. */
 int gate__finish(struct domain *d);
 void gate__dispose(struct gate *g);
+
+/*
+ * At an exit boundary: a new sink (NULL: mode NONE, nothing logged from
+ * here on), as when a primary is left alone or a domain gets a backup.
+ */
+void gate__set_sink(struct domain *d, const struct gate_sink_ops *sink,
+		    void *priv);
+/* A backup's source made it live: NONE from here, the clock goes on. */
+void gate__went_live(struct domain *d);
 
 /*
  * At every guest-caused exit, once d->exits counts it: takes or checks
@@ -117,19 +198,56 @@ void gate__dispose(struct gate *g);
  */
 void gate__exit(struct domain *d, const struct vcpu_exit *e);
 void gate__exit_done(struct domain *d);
-/* REPLAY, before entering the guest: does the log end the run here? */
+/*
+ * After each pass of deliveries (an exit's, each round of a block): what
+ * they logged and the output they wait on go out now (the sink's kick).
+ */
+void gate__kick(struct domain *d);
+/* Before entering the guest: the sink's turn; does the log end here? */
 void gate__before_run(struct domain *d);
+/* A live source's word on this exit first (it may go live here). */
+void gate__sync(struct domain *d);
 
-/* The nondeterministic values. 0 or -errno, as the hypercall returns. */
-long gate__time(struct domain *d, uint32_t clock, int64_t *value_r);
-long gate__random(struct domain *d, uint8_t *buf, uint32_t len);
+/* ---- for the devices and values.c ---------------------------------- */
+
+/* Where the guest is: the exit's rip and hypercall number. */
+struct logfmt_pos gate__here(const struct domain *d);
+/* RECORD: into the log at this exit ordinal (else nothing). */
+void gate__put(struct domain *d, struct logfmt_record *rec);
+/*
+ * REPLAY: the record of @type this exit must take, or NULL (diverged or
+ * ended: said). gate__consume() once it is taken.
+ */
+const struct logfmt_record *gate__expect(struct domain *d, uint16_t type);
+/* REPLAY: the next record if it is at this exit ordinal, else NULL. */
+const struct logfmt_record *gate__peek_here(struct domain *d);
+void gate__consume(struct domain *d);
+/* Is the record's position this exit's? If not: diverged, said. */
+bool gate__at_pos(struct domain *d, const struct logfmt_record *rec,
+		  const struct logfmt_pos *want);
+/* REPLAY: guest time reached @ns (a timer's deadline). */
+void gate__learn_time(struct gate *g, uint64_t ns);
+void gate__diverged(struct domain *d, const struct logfmt_record *rec,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Could pvft-hv have ended a run with this END (a replay's exit status)? */
+bool gate__end_plausible(const struct logfmt_end *e);
+/* The log cannot be used (corrupt, truncated, unwritable): stop. */
+void gate__bad_log(struct domain *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
- * Deliver due inputs at this exit: the timer, console input. RECORD and
- * NONE take them live (RECORD logs them); REPLAY takes what the log has at
- * this exit ordinal.
+ * Console output, for the digests' output hash. True: the sink took the
+ * bytes (a primary's, held under the output rule), the console must not
+ * write them itself.
  */
-void gate__deliver(struct domain *d);
+bool gate__output(struct domain *d, const void *buf, uint64_t len);
+/*
+ * A network frame the guest sent: true when the gate took it (held under
+ * the output rule by a primary's sink, or dropped in a replay: the
+ * recorded run sent it); false: the device sends it out now.
+ */
+bool gate__frame(struct domain *d, const uint8_t *frame, size_t len);
+
 /*
  * REPLAY's SCHEDOP_block never sleeps: the deliveries the log has at this
  * exit end it. When they did not: was the recording ended from outside
@@ -151,27 +269,12 @@ void gate__replay_unwoken(struct domain *d);
 #define GATE_STALL_S 10
 #define GATE_STALL_MAX_S 86400
 void gate__stalled(struct domain *d);
-
-/*
- * Console output, for the digests' output hash. True: the gate took the
- * bytes (a primary's, held under the output rule), the console must not
- * write them itself.
- */
-bool gate__output(struct domain *d, const void *buf, uint64_t len);
-/*
- * A network frame the guest sent (netback, at an exit): out through the
- * host side (NONE, a recording to a file), held under the output rule (a
- * primary), or dropped (a replay: the recorded run sent it).
- */
-void gate__net_output(struct domain *d, const uint8_t *frame, size_t len);
 /* REPLAY, between gate__init and gate__boot: the log's BOOT record. */
 const struct logfmt_boot *gate__log_boot(const struct gate *g);
-/* The channel gave this replica's pair to the other: halt (any thread). */
-void gate__fenced(void *domain);
 /*
  * vCPU thread, at an exit boundary (pvft promote): a primary hands the pair
- * over to its backup (chan__handover). 0: done, the domain must end and
- * release nothing more; -1: not a paired primary, or the backup failed
+ * over to its backup (the sink's handover). 0: done, the domain must end
+ * and release nothing more; -1: not a paired primary, or the backup failed
  * first (it runs on). The outcome also goes to d->handover_done.
  */
 int gate__handover(struct domain *d);
@@ -182,6 +285,17 @@ void gate__perturb_host(struct gate *g, uint32_t *state);
 static inline bool gate__replaying(const struct gate *g)
 {
 	return g->mode == GATE_REPLAY;
+}
+
+static inline bool gate__recording(const struct gate *g)
+{
+	return g->mode == GATE_RECORD;
+}
+
+/* Any thread. */
+static inline enum gate_mode gate__mode(const struct gate *g)
+{
+	return __atomic_load_n(&g->mode, __ATOMIC_RELAXED);
 }
 
 #endif /* PVFT_HV_GATE_H */

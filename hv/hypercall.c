@@ -6,7 +6,10 @@
 #include "guestmem.h"
 #include "hypercall.h"
 #include "log.h"
-#include "netback.h"
+#include "deliver.h"
+#include "device.h"
+#include "hcname.h"
+#include "values.h"
 
 /* Refusals are logged, but a guest that loops on bad calls must not flood. */
 #define HYPERCALL_LOG_LIMIT 200
@@ -47,23 +50,13 @@ static long do_set_trap_table(struct domain *d, const uint64_t *arg)
 }
 
 /*
- * Xen's handlers take their command (and console_io its count) as a C int
- * or unsigned int: the upper halves of those registers are ignored.
+ * Xen's handlers take their command as a C int or unsigned int: the upper
+ * halves of those registers are ignored.
  */
-static long do_console_io(struct domain *d, const uint64_t *arg)
-{
-	switch ((unsigned int)arg[0]) {
-	case CONSOLEIO_write:
-		return console__write(d, arg[2], (unsigned int)arg[1]);
-	case CONSOLEIO_read:
-		return console__read(d, arg[2], (unsigned int)arg[1]);
-	default:
-		return -ENOSYS;
-	}
-}
-
 static long do_sched_op(struct domain *d, const uint64_t *arg)
 {
+	if ((unsigned int)arg[0] == SCHEDOP_block)
+		return deliver__block(d);
 	return sched__op(d, (unsigned int)arg[0], arg[1]);
 }
 
@@ -137,7 +130,7 @@ static long pvft_time(struct domain *d, uint64_t clock)
 
 	if (clock != PVFT_CLOCK_MONOTONIC && clock != PVFT_CLOCK_WALL)
 		return -EINVAL;
-	rc = gate__time(d, clock, &v);
+	rc = values__time(d, clock, &v);
 	return rc ? rc : v;
 }
 
@@ -150,7 +143,7 @@ static long pvft_random(struct domain *d, uint64_t gpa, uint64_t len)
 		return -EINVAL;
 	if (!guestmem__range_ok(d, gpa, len, true))
 		return -EFAULT;
-	rc = gate__random(d, buf, len);
+	rc = values__random(d, buf, len);
 	if (rc)
 		return rc;
 	return guestmem__copy_to(d, gpa, buf, len);
@@ -180,53 +173,38 @@ static long do_pvft_op(struct domain *d, const uint64_t *arg)
 		return pvft_random(d, arg[1], arg[2]);
 	case PVFTOP_unique_id:
 		return pvft_unique_id(d, arg[1]);
-	case PVFTOP_vif_info:
-		return netback__info(d, arg[1], arg[2]);
-	case PVFTOP_vif_connect:
-		return netback__connect(d, arg[1], arg[2]);
-	default:
-		return -ENOSYS;
+	default: /* a device's (a vif's) */
+		return devices__hypercall(d, __HYPERVISOR_pvft_op, arg);
 	}
 }
 
-static const struct {
-	const char *name;
-	hypercall_fn fn;
-} hypercall_table[] = {
-	[__HYPERVISOR_set_trap_table] = { "set_trap_table", do_set_trap_table },
-	[__HYPERVISOR_console_io] = { "console_io", do_console_io },
-	[__HYPERVISOR_sched_op] = { "sched_op", do_sched_op },
-	[__HYPERVISOR_set_timer_op] = { "set_timer_op", do_set_timer_op },
-	[__HYPERVISOR_xen_version] = { "xen_version", do_xen_version },
-	[__HYPERVISOR_event_channel_op] = { "event_channel_op",
-					    do_event_channel_op },
-	[__HYPERVISOR_pvft_op] = { "pvft_op", do_pvft_op },
+/* The hv's own; the rest are asked of the devices (console_io). */
+static const hypercall_fn hypercall_table[] = {
+	[__HYPERVISOR_set_trap_table] = do_set_trap_table,
+	[__HYPERVISOR_sched_op] = do_sched_op,
+	[__HYPERVISOR_set_timer_op] = do_set_timer_op,
+	[__HYPERVISOR_xen_version] = do_xen_version,
+	[__HYPERVISOR_event_channel_op] = do_event_channel_op,
+	[__HYPERVISOR_pvft_op] = do_pvft_op,
 };
 
 #define NR_TABLE (sizeof(hypercall_table) / sizeof(hypercall_table[0]))
-
-const char *hypercall__name(uint64_t nr)
-{
-	if (nr < NR_TABLE && hypercall_table[nr].name)
-		return hypercall_table[nr].name;
-	return "unknown";
-}
 
 long hypercall__dispatch(struct domain *d, const struct hypercall *hc)
 {
 	static unsigned int logged;
 	long ret;
 
-	if (hc->nr < NR_TABLE && hypercall_table[hc->nr].fn)
-		ret = hypercall_table[hc->nr].fn(d, hc->arg);
+	if (hc->nr < NR_TABLE && hypercall_table[hc->nr])
+		ret = hypercall_table[hc->nr](d, hc->arg);
 	else
-		ret = -ENOSYS;
+		ret = devices__hypercall(d, hc->nr, hc->arg);
 
 	if (ret < 0 && logged < HYPERCALL_LOG_LIMIT) {
 		logged++;
 		pr_warn("refused hypercall %s (%llu) cmd 0x%llx args 0x%llx "
 			"0x%llx at rip 0x%llx: %s%s",
-			hypercall__name(hc->nr), (unsigned long long)hc->nr,
+			hcname__name(hc->nr), (unsigned long long)hc->nr,
 			(unsigned long long)hc->arg[0],
 			(unsigned long long)hc->arg[1],
 			(unsigned long long)hc->arg[2],

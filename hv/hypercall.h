@@ -19,6 +19,5 @@ struct hypercall {
 
 /* Returns the value for the guest's rax: >= 0 or -errno. */
 long hypercall__dispatch(struct domain *d, const struct hypercall *hc);
-const char *hypercall__name(uint64_t nr);
 
 #endif /* PVFT_HV_HYPERCALL_H */

@@ -54,11 +54,11 @@ static void read_input(struct iothread *io)
 
 static void push_input(struct iothread *io)
 {
-	struct console *c = &io->d->console;
+	struct console_input *c = &io->d->cin;
 	size_t n;
 
 	if (io->pending_off < io->pending_len) {
-		n = console__push_input(c, io->pending + io->pending_off,
+		n = coninput__push(c, io->pending + io->pending_off,
 					io->pending_len - io->pending_off);
 		io->pending_off += n;
 		if (n)
@@ -66,7 +66,7 @@ static void push_input(struct iothread *io)
 	}
 	if (io->in_eof && io->pending_off == io->pending_len) {
 		/* Only once everything read is queued. */
-		console__close_input(c);
+		coninput__close(c);
 		io->in_eof = false;
 		sched__wake(&io->d->sched);
 	}
@@ -109,7 +109,7 @@ static void watchdog(struct iothread *io)
 static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;
-	struct console *c = &io->d->console;
+	struct console_input *c = &io->d->cin;
 	uint64_t next_check = sched__host_now_ns() + WATCHDOG_PERIOD_NS;
 
 	io->perturb = io->d->gate.perturb_seed * 2654435761u | 1;
@@ -136,7 +136,7 @@ static void *iothread_main(void *arg)
 			take_signal(io);
 		if (pfd[2].revents) {
 			if (holding)
-				console__drain_room(c);
+				coninput__drain_room(c);
 			else
 				read_input(io);
 			push_input(io);

@@ -20,9 +20,11 @@
 #include "chan.h"
 #include "control.h"
 #include "domain.h"
+#include "devices.h"
+#include "gate-file.h"
 #include "iothread.h"
 #include "log.h"
-#include "netback.h"
+#include "pair.h"
 #include "tls.h"
 #include "vcpu.h"
 
@@ -64,7 +66,8 @@ enum {
 
 static struct domain dom = { .mem_fd = -1 };
 static struct chan pair_chan;
-static struct netback vif0;
+static struct pair pair;
+static struct gate_file log_file;
 
 static void usage(FILE *f)
 {
@@ -621,20 +624,13 @@ static int start_control(struct control *ctl, struct domain *d,
 	return 0;
 }
 
-static void print_vif_stats(struct netback *nb)
-{
-	struct netback_stats s;
+static struct control ctl;
 
-	netback__get_stats(nb, &s);
-	pr_info("vif0: %llu frames in (%llu bytes), %llu out (%llu bytes) in "
-		"%llu exits; %llu bad tx requests, %llu dropped in, %llu not "
-		"sent on",
-		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
-		(unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
-		(unsigned long long)nb->d->exits,
-		(unsigned long long)s.tx_errors,
-		(unsigned long long)s.rx_dropped,
-		(unsigned long long)s.host_dropped);
+/* Released console output (the channel's thread): to the viewers too. */
+static void console_tee(void *opaque, const void *buf, size_t len)
+{
+	(void)opaque;
+	control__console(&ctl, buf, len);
 }
 
 int main(int argc, char **argv)
@@ -705,7 +701,10 @@ int main(int argc, char **argv)
 	struct vif_config vif_cfg;
 	bool have_vif = false, no_stdin = false;
 	const char *control_path = NULL, *vif_spec = NULL;
-	static struct control ctl;
+	struct devices_config devs = { .console = { .fd = -1 } };
+	const struct gate_sink_ops *sink = NULL;
+	const struct gate_source_ops *src = NULL;
+	void *sink_priv = NULL, *src_priv = NULL;
 	char vif_err[200];
 	sigset_t stop_signals;
 	char *kernel, *base;
@@ -904,7 +903,7 @@ int main(int argc, char **argv)
 			.creds = po.creds,
 			.check =
 			    po.role == LOGFMT_ROLE_BACKUP ? backup_check : NULL,
-			.out_tee = control__console_tee,
+			.out_tee = console_tee,
 			.role = po.role,
 			.addr = po.addr,
 			.node = po.node,
@@ -918,17 +917,25 @@ int main(int argc, char **argv)
 			.out_fd = console && !strcmp(console, "none")
 				      ? -1
 				      : STDOUT_FILENO,
-			.fenced = gate__fenced,
+			.fenced = pair__fenced,
 			.opaque = &dom,
-			.frame_out = have_vif ? netback__frame_out : NULL,
-			.frame_flush = have_vif ? netback__frame_flush : NULL,
-			.frame_opaque = &vif0,
+			.frame_out = devices__release,
+			.frame_flush = devices__release_flush,
+			.frame_opaque = &dom,
 		};
 
 		mode =
 		    po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
-		if (chan__init(&pair_chan, &cc))
+		if (chan__init(&pair_chan, &cc) || pair__init(&pair, &pair_chan))
 			die("out of memory");
+		sink = &pair_sink;
+		src = &pair_source;
+		sink_priv = src_priv = &pair;
+	} else if (mode != GATE_NONE) {
+		gate_file__init(&log_file, log_path, record_limit);
+		sink = &gate_file_sink;
+		src = &gate_file_source;
+		sink_priv = src_priv = &log_file;
 	}
 	/* The control socket first: a backup waiting to pair answers too. */
 	if (start_control(
@@ -938,14 +945,14 @@ int main(int argc, char **argv)
 		    .kernel = kernel,
 		    .peer = po.addr,
 		    .arbiter = po.arbiter ? arbiter__url(po.arbiter) : NULL,
-		    .vif = vif_spec,
-		    .pair = po.pair,
+		    .pair_id = po.pair,
 		    .epoch = po.epoch,
-		    .chan = po.role ? &pair_chan : NULL,
+		    .pair = po.role ? &pair : NULL,
 		}))
 		return HV_EXIT_HOST;
 	/* A replay takes memory size and command line from its log. */
-	rc = gate__init(&dom.gate, mode, log_path, po.role ? &pair_chan : NULL,
+	rc = gate__init(&dom, mode, mode == GATE_RECORD ? sink : NULL,
+			sink_priv, mode == GATE_REPLAY ? src : NULL, src_priv,
 			&log_mem, log_cmdline);
 	if (rc)
 		return rc;
@@ -1000,12 +1007,9 @@ int main(int argc, char **argv)
 		if (!po.role)
 			vif_cfg.host = VIF_HOST_NONE;
 	}
-	if (have_vif) {
-		if (netback__init(&vif0, &vif_cfg, &dom,
-				  po.role == LOGFMT_ROLE_BACKUP))
-			die("out of memory");
-		dom.net = &vif0;
-	}
+	devs.vif = have_vif ? &vif_cfg : NULL;
+	devs.vif_spec = vif_spec;
+	devs.passive = po.role == LOGFMT_ROLE_BACKUP;
 	if (!mib)
 		mib = DEFAULT_MEMORY_MIB;
 	if (!cmdline)
@@ -1017,24 +1021,28 @@ int main(int argc, char **argv)
 	if (!digest_ms_set)
 		digest_ms = GATE_DEFAULT_DIGEST_MS * ((mib + 63) / 64);
 	dom.gate.digest_exits = digest_exits;
-	dom.gate.record_limit = record_limit;
 	dom.gate.digest_ns = digest_ms * 1000000ull;
 
 	rc = sched__init(&dom.sched);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
 	/* A replay's output already left the recorded run (DESIGN.md 3.2). */
-	if (po.role == LOGFMT_ROLE_BACKUP)
-		dom.gate.live_out_fd =
-		    console && !strcmp(console, "none") ? -1 : STDOUT_FILENO;
+	devs.console_live = (struct console_sink){
+		.fd = console && !strcmp(console, "none") ? -1 : STDOUT_FILENO,
+		.tee = control__console_tee,
+		.tee_opaque = &ctl,
+	};
 	if (!console || po.role == LOGFMT_ROLE_BACKUP)
 		console = mode == GATE_REPLAY ? "none"
 			  : console	      ? console
 					      : "show";
-	rc = console__init(&dom.console,
-			   strcmp(console, "none") ? STDOUT_FILENO : -1);
+	devs.console = devs.console_live;
+	devs.console.fd = strcmp(console, "none") ? STDOUT_FILENO : -1;
+	rc = coninput__init(&dom.cin);
+	if (!rc)
+		rc = devices__probe(&dom, &devs);
 	if (rc)
-		die("eventfd: %s", strerror(-rc));
+		die("cannot set up the devices: %s", strerror(-rc));
 	rc = domain__init_memory(&dom, mib << 20);
 	if (rc) {
 		pr_err("cannot allocate %llu MiB of guest memory: %s",
@@ -1059,7 +1067,7 @@ int main(int argc, char **argv)
 		return HV_EXIT_HOST;
 	}
 	/* The host side, before the pair forms: a backup says why it cannot. */
-	if (dom.net && netback__start(dom.net)) {
+	if (devices__start(&dom)) {
 		if (po.role == LOGFMT_ROLE_BACKUP)
 			gate__refuse(&dom.gate,
 				     "the backup cannot set up its vif's host "
@@ -1109,6 +1117,8 @@ int main(int argc, char **argv)
 	vcpu__run_loop(&dom);
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
+	if (po.role)
+		status = pair__finished(&pair, &dom, status);
 
 	/*
 	 * Teardown, in the order the threads' uses allow (each joined before
@@ -1128,18 +1138,17 @@ int main(int argc, char **argv)
 	/* Removed: never again, it could be a new pvft-hv's by then. */
 	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
+	gate_file__dispose(&log_file);
 	if (po.role) {
 		chan__dispose(&pair_chan);
+		pair__dispose(&pair);
 		arbiter__close(po.arbiter);
 	}
-	if (dom.net) {
-		print_vif_stats(dom.net);
-		netback__dispose(dom.net);
-	}
+	devices__dispose(&dom);
 	/* Nothing writes to the console any more: the viewers go. */
 	control__dispose(&ctl);
 	dom.backend->destroy(&dom);
-	console__dispose(&dom.console);
+	coninput__dispose(&dom.cin);
 	sched__dispose(&dom.sched);
 	domain__dispose(&dom);
 	pr_debug("exit status %d after %llu exits", status,

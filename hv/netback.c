@@ -60,7 +60,8 @@ int netback__init(struct netback *nb, const struct vif_config *cfg,
 	nb->q = calloc(NETBACK_RXQ, sizeof(*nb->q));
 	nb->rbuf = calloc(NETBACK_BATCH, sizeof(*nb->rbuf));
 	nb->lo_seen = calloc(NETBACK_LO_CLIENTS, sizeof(*nb->lo_seen));
-	if (!nb->q || !nb->rbuf || !nb->lo_seen)
+	nb->frame_buf = calloc(NETBACK_BATCH, sizeof(*nb->frame_buf));
+	if (!nb->q || !nb->rbuf || !nb->lo_seen || !nb->frame_buf)
 		return -ENOMEM;
 	pthread_mutex_init(&nb->lock, NULL);
 	return 0;
@@ -72,6 +73,8 @@ void netback__dispose(struct netback *nb)
 	free(nb->q);
 	free(nb->rbuf);
 	free(nb->lo_seen);
+	free(nb->frame_buf);
+	nb->frame_buf = NULL;
 	nb->lo_seen = NULL;
 	nb->q = NULL;
 	nb->rbuf = NULL;
@@ -93,14 +96,14 @@ void netback__get_stats(struct netback *nb, struct netback_stats *s)
 
 /* ---- the guest side ---------------------------------------------------- */
 
-long netback__info(struct domain *d, uint64_t index, uint64_t gpa)
+long netback__info(struct netback *nb, uint64_t index, uint64_t gpa)
 {
 	struct pvft_vif_info info = { .mtu = PVFT_NET_MTU };
 
-	if (!d->net || index >= PVFT_MAX_VIFS)
+	if (!nb || index >= PVFT_MAX_VIFS)
 		return -ENODEV;
-	memcpy(info.mac, d->net->cfg.mac, 6);
-	return guestmem__copy_to(d, gpa, &info, sizeof(info));
+	memcpy(info.mac, nb->cfg.mac, 6);
+	return guestmem__copy_to(nb->d, gpa, &info, sizeof(info));
 }
 
 /* A ring or buffer page named by a grant reference (a frame number). */
@@ -125,16 +128,16 @@ static uint8_t *buffer_page(struct netback *nb, uint64_t gref)
 	return gref_page(nb->d, gref);
 }
 
-long netback__connect(struct domain *d, uint64_t index, uint64_t gpa)
+long netback__connect(struct netback *nb, uint64_t index, uint64_t gpa)
 {
-	struct netback *nb = d->net;
 	struct pvft_vif_connect c;
 	netif_tx_sring_t *txs;
 	netif_rx_sring_t *rxs;
-	struct evtchn *p;
+	struct domain *d;
 
 	if (!nb || index >= PVFT_MAX_VIFS)
 		return -ENODEV;
+	d = nb->d;
 	if (guestmem__copy_from(d, &c, gpa, sizeof(c)))
 		return -EFAULT;
 	if (nb->connected || nb->broken)
@@ -147,12 +150,9 @@ long netback__connect(struct domain *d, uint64_t index, uint64_t gpa)
 		return -EFAULT;
 	if (c.tx_ring_ref == c.rx_ring_ref)
 		return -EINVAL;
-	if (c.evtchn == 0 || c.evtchn >= PVFT_NR_EVTCHN)
+	/* The guest's unbound port for dom0, the backend: now the hv's. */
+	if (evtchn__bind_backend(&d->evtchn, c.evtchn))
 		return -EINVAL;
-	p = &d->evtchn.port[c.evtchn];
-	if (p->state != EVTCHN_UNBOUND || p->remote_dom != 0)
-		return -EINVAL;
-	p->state = EVTCHN_HV;
 	nb->port = c.evtchn;
 	/* The guest initialised the shared rings (SHARED_RING_INIT). */
 	BACK_RING_INIT(&nb->tx, txs, PVFT_PAGE_SIZE);
@@ -182,18 +182,17 @@ static void flush_batch(struct netback *nb, struct netback_txbatch *b);
 /* Is the vif's port still its own (the guest may have closed it)? */
 static bool port_ours(const struct netback *nb)
 {
-	return nb->d->evtchn.port[nb->port].state == EVTCHN_HV;
+	return evtchn__is_hv(&nb->d->evtchn, nb->port);
 }
 
 static void notify(struct netback *nb)
 {
-	if (port_ours(nb))
-		evtchn__set_pending(&nb->d->evtchn, nb->port);
+	evtchn__raise_hv(&nb->d->evtchn, nb->port);
 }
 
-void netback__tx(struct domain *d)
+void netback__tx(struct netback *nb)
 {
-	struct netback *nb = d->net;
+	struct domain *d = nb ? nb->d : NULL;
 	RING_IDX prod, cons;
 	int more, note;
 
@@ -236,8 +235,11 @@ void netback__tx(struct domain *d)
 			} else {
 				STAT_ADD(nb, tx_frames, 1);
 				STAT_ADD(nb, tx_bytes, req.size);
-				gate__net_output(d, page + req.offset,
-						 req.size);
+				/* Held or dropped by the gate, else sent. */
+				if (!gate__frame(d, page + req.offset,
+						 req.size))
+					netback__send(nb, page + req.offset,
+						      req.size);
 			}
 			rsp = RING_GET_RESPONSE(&nb->tx, nb->tx.rsp_prod_pvt);
 			rsp->id = req.id;
@@ -1027,4 +1029,330 @@ void netback__go_live(struct netback *nb)
 		/* Out of poll() with no fd: the thread binds now. */
 		wake_thread(nb);
 	}
+}
+
+/* ---- the vif as a device ------------------------------------------------ */
+
+static long dev_hypercall(struct domain *d, struct device *dev, uint64_t nr,
+			  const uint64_t *arg)
+{
+	struct netback *nb = dev->priv;
+
+	(void)d;
+	if (nr != __HYPERVISOR_pvft_op)
+		return -ENOSYS;
+	switch ((unsigned int)arg[0]) {
+	case PVFTOP_vif_info:
+		return netback__info(nb, arg[1], arg[2]);
+	case PVFTOP_vif_connect:
+		return netback__connect(nb, arg[1], arg[2]);
+	default:
+		return -ENOSYS;
+	}
+}
+
+static void dev_output(struct domain *d, struct device *dev)
+{
+	(void)d;
+	netback__tx(dev->priv);
+}
+
+/* false: the guest's ring broke under it (the frame is dropped). */
+static bool deliver_frame(struct netback *nb, const struct netback_frame *f)
+{
+	struct domain *d = nb->d;
+	struct logfmt_record rec;
+
+	/* Logged only once in the guest's buffer: a replay redoes just that. */
+	if (netback__rx_put(nb, f->data, f->len))
+		return false;
+	if (!gate__recording(&d->gate))
+		return true;
+	rec = (struct logfmt_record){ .type = LOGFMT_NET_RX };
+	rec.u.net_rx = (struct logfmt_net_rx){
+		.pos = gate__here(d),
+		.len = f->len,
+		.bytes = f->data,
+	};
+	gate__put(d, &rec);
+	return true;
+}
+
+/*
+ * Live: frames into the guest's posted rx buffers, as many as it has
+ * posted: the host side's own first (ARP answers), then a batch at a
+ * time straight from the host side.
+ */
+static void dev_deliver_live(struct domain *d, struct device *dev)
+{
+	struct netback *nb = dev->priv;
+	struct netback_frame *f = nb->frame_buf;
+	unsigned int slots = netback__rx_slots(nb), n;
+
+	(void)d;
+	while (slots && netback__rx_pop(nb, f)) {
+		if (!deliver_frame(nb, f))
+			return;
+		slots--;
+	}
+	while (slots && (n = netback__rx_fetch(nb, f, slots))) {
+		for (unsigned int i = 0; i < n; i++)
+			if (!deliver_frame(nb, &f[i]))
+				return;
+		slots -= n;
+	}
+}
+
+static int dev_replay(struct domain *d, struct device *dev,
+		      const struct logfmt_record *rec)
+{
+	struct netback *nb = dev->priv;
+	const struct logfmt_net_rx *in = &rec->u.net_rx;
+	int rc;
+
+	if (!gate__at_pos(d, rec, &in->pos))
+		return -1;
+	rc = nb ? netback__rx_put(nb, in->bytes, in->len) : -ENODEV;
+	if (rc) {
+		gate__diverged(d, rec,
+			       "the log delivers a %u-byte frame, the guest "
+			       "has %s",
+			       in->len,
+			       rc == -ENOSPC ? "no rx buffer posted"
+					     : "no connected vif");
+		return -1;
+	}
+	return 0;
+}
+
+static void dev_deliver_done(struct domain *d, struct device *dev)
+{
+	(void)d;
+	netback__rx_push(dev->priv);
+}
+
+static bool dev_can_wake(struct domain *d, struct device *dev)
+{
+	(void)d;
+	return netback__can_wake(dev->priv);
+}
+
+static void dev_wait(struct domain *d, struct device *dev,
+		     struct device_wait *w)
+{
+	(void)d;
+	w->fd = netback__wait_fd(dev->priv);
+}
+
+static void dev_wait_failed(struct domain *d, struct device *dev)
+{
+	(void)d;
+	netback__host_failed(dev->priv);
+}
+
+static void dev_go_live(struct domain *d, struct device *dev)
+{
+	(void)d;
+	netback__go_live(dev->priv);
+}
+
+static void dev_release(struct device *dev, const void *frame, size_t len)
+{
+	netback__frame_out(dev->priv, frame, len);
+}
+
+static void dev_release_flush(struct device *dev)
+{
+	netback__frame_flush(dev->priv);
+}
+
+static void dev_status(struct domain *d, struct device *dev,
+		       struct status_out *o)
+{
+	struct netback *nb = dev->priv;
+	struct netback_stats s;
+	char mac[18];
+
+	(void)d;
+	netback__get_stats(nb, &s);
+	vif__format_mac(nb->cfg.mac, mac);
+	o->str(o, "spec", nb->spec);
+	o->str(o, "mac", mac);
+	o->u64(o, "rx_frames", s.rx_frames);
+	o->u64(o, "rx_bytes", s.rx_bytes);
+	o->u64(o, "tx_frames", s.tx_frames);
+	o->u64(o, "tx_bytes", s.tx_bytes);
+	o->u64(o, "rx_dropped", s.rx_dropped);
+	o->u64(o, "host_dropped", s.host_dropped);
+}
+
+static int dev_start(struct domain *d, struct device *dev)
+{
+	(void)d;
+	return netback__start(dev->priv) ? -EIO : 0;
+}
+
+static void dev_stop(struct domain *d, struct device *dev)
+{
+	(void)d;
+	netback__stop(dev->priv);
+}
+
+static void dev_dispose(struct domain *d, struct device *dev)
+{
+	struct netback *nb = dev->priv;
+	struct netback_stats s;
+
+	netback__get_stats(nb, &s);
+	pr_info("vif0: %llu frames in (%llu bytes), %llu out (%llu bytes) in "
+		"%llu exits; %llu bad tx requests, %llu dropped in, %llu not "
+		"sent on",
+		(unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+		(unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+		(unsigned long long)d->exits, (unsigned long long)s.tx_errors,
+		(unsigned long long)s.rx_dropped,
+		(unsigned long long)s.host_dropped);
+	netback__dispose(nb);
+}
+
+/*
+ * The guest-side state (the rings are guest pages, named by their grant
+ * references): what a restored vif needs to go on where it was.
+ */
+struct netback_saved {
+	uint8_t mac[6];
+	uint8_t connected, broken, rx_pushed, pad[3];
+	uint32_t port;
+	uint64_t tx_ref, rx_ref;
+	uint32_t tx_req_cons, tx_rsp_prod_pvt, rx_req_cons, rx_rsp_prod_pvt;
+};
+
+static long dev_save(struct domain *d, struct device *dev, void *buf,
+		     size_t cap)
+{
+	struct netback *nb = dev->priv;
+	struct netback_saved s = {
+		.connected = nb->connected,
+		.broken = nb->broken,
+		.rx_pushed = nb->rx_pushed,
+		.port = nb->port,
+		.tx_ref = nb->tx_ref,
+		.rx_ref = nb->rx_ref,
+		.tx_req_cons = nb->tx.req_cons,
+		.tx_rsp_prod_pvt = nb->tx.rsp_prod_pvt,
+		.rx_req_cons = nb->rx.req_cons,
+		.rx_rsp_prod_pvt = nb->rx.rsp_prod_pvt,
+	};
+
+	(void)d;
+	if (cap < sizeof(s))
+		return -ENOSPC;
+	memcpy(s.mac, nb->cfg.mac, 6);
+	memcpy(buf, &s, sizeof(s));
+	return sizeof(s);
+}
+
+static int dev_restore(struct domain *d, struct device *dev, const void *buf,
+		       size_t len)
+{
+	struct netback *nb = dev->priv;
+	struct netback_saved s;
+	netif_tx_sring_t *txs;
+	netif_rx_sring_t *rxs;
+
+	if (len != sizeof(s))
+		return -EINVAL;
+	memcpy(&s, buf, sizeof(s));
+	/* Another MAC is another vif: the guest would see it change. */
+	if (memcmp(s.mac, nb->cfg.mac, 6) || s.connected > 1 ||
+	    s.broken > 1 || s.rx_pushed > 1 || (s.connected && s.broken))
+		return -EINVAL;
+	nb->connected = nb->broken = nb->rx_pushed = false;
+	nb->port = 0;
+	if (s.connected) {
+		txs = gref_page(d, s.tx_ref);
+		rxs = gref_page(d, s.rx_ref);
+		if (!txs || !rxs || s.tx_ref == s.rx_ref ||
+		    !evtchn__is_hv(&d->evtchn, s.port))
+			return -EINVAL;
+		BACK_RING_ATTACH(&nb->tx, txs, s.tx_rsp_prod_pvt,
+				 PVFT_PAGE_SIZE);
+		BACK_RING_ATTACH(&nb->rx, rxs, s.rx_rsp_prod_pvt,
+				 PVFT_PAGE_SIZE);
+		nb->tx.req_cons = s.tx_req_cons;
+		nb->rx.req_cons = s.rx_req_cons;
+	}
+	nb->connected = s.connected;
+	nb->broken = s.broken;
+	nb->rx_pushed = s.rx_pushed;
+	nb->port = s.port;
+	nb->tx_ref = s.tx_ref;
+	nb->rx_ref = s.rx_ref;
+	return 0;
+}
+
+const struct device_ops netback_device_ops = {
+	.name = "vif",
+	.level = DEVICE_LEVEL_DEV,
+	.record_type = LOGFMT_NET_RX,
+	.status_key = "vifs",
+	.start = dev_start,
+	.stop = dev_stop,
+	.dispose = dev_dispose,
+	.hypercall = dev_hypercall,
+	.output = dev_output,
+	.deliver_live = dev_deliver_live,
+	.replay = dev_replay,
+	.deliver_done = dev_deliver_done,
+	.can_wake = dev_can_wake,
+	.wait = dev_wait,
+	.wait_failed = dev_wait_failed,
+	.go_live = dev_go_live,
+	.release = dev_release,
+	.release_flush = dev_release_flush,
+	.status = dev_status,
+	.save = dev_save,
+	.restore = dev_restore,
+};
+
+/*
+ * A domain without a vif still answers the vif hypercalls (no such vif)
+ * and a log's frames (no connected vif): the same words as ever.
+ */
+static long none_hypercall(struct domain *d, struct device *dev, uint64_t nr,
+			   const uint64_t *arg)
+{
+	(void)d;
+	(void)dev;
+	if (nr != __HYPERVISOR_pvft_op)
+		return -ENOSYS;
+	switch ((unsigned int)arg[0]) {
+	case PVFTOP_vif_info:
+	case PVFTOP_vif_connect:
+		return -ENODEV;
+	default:
+		return -ENOSYS;
+	}
+}
+
+const struct device_ops netback_none_ops = {
+	.name = "vif-none",
+	.level = DEVICE_LEVEL_DEV,
+	.record_type = LOGFMT_NET_RX,
+	.hypercall = none_hypercall,
+	.replay = dev_replay,
+};
+
+int netback__probe(struct domain *d, struct netback *nb)
+{
+	if (!nb) {
+		static struct device none = { .ops = &netback_none_ops };
+
+		return device__register(d, &none);
+	}
+	nb->dev.ops = &netback_device_ops;
+	nb->dev.priv = nb;
+	if (d->nr_vifs < PVFT_MAX_VIFS)
+		memcpy(d->vif_mac[d->nr_vifs++], nb->cfg.mac, 6);
+	return device__register(d, &nb->dev);
 }

@@ -2,14 +2,17 @@
 /*
  * netback: the hv's end of a vif (pv-abi.md section 8, Documentation/net.md).
  *
+ * A device (device.h): its ops are the vif's part of every exit.
  * Guest side, vCPU thread only, at exits (the vCPU is stopped, so the
  * rings can be read and written with plain memory operations):
- *   - every exit consumes the guest's tx requests: each frame goes to the
- *     gate (gate__net_output: sent, held under the output rule, or dropped
- *     in a replay) and gets its response;
- *   - gate__deliver() fills posted rx requests with queued frames (live)
- *     or with the log's NET_RX records (replay), and raises the vif's port
- *     when the guest asked to be told (ring.h notification hold-off).
+ *   - every exit consumes the guest's tx requests (->output): each frame
+ *     goes to the gate (gate__frame: held under the output rule, or
+ *     dropped in a replay) or out through the host side, and gets its
+ *     response;
+ *   - the deliveries (->deliver_live, ->replay; deliver.c) fill posted rx
+ *     requests with queued frames (live) or with the log's NET_RX records
+ *     (replay), and ->deliver_done raises the vif's port when the guest
+ *     asked to be told (ring.h notification hold-off).
  *
  * Host side (a tap device, or the loopback UDP port forward): the vCPU
  * thread reads frames from it at exits (netback__rx_fetch) and polls it
@@ -35,6 +38,7 @@
 #include <stdint.h>
 
 #include "pvft/abi.h"
+#include "device.h"
 #include "vifspec.h"
 /* ring.h's barriers: the hv touches the rings only while the vCPU waits. */
 #ifndef xen_mb
@@ -80,7 +84,9 @@ struct netback_stats {
 };
 
 struct netback {
+	struct device dev; /* netback_device_ops; priv: this */
 	struct vif_config cfg;
+	const char *spec; /* the --vif option, for the status */
 	struct domain *d;
 	bool passive; /* a backup's: nothing in or out until it goes live */
 
@@ -118,6 +124,7 @@ struct netback {
 	uint64_t *lo_seen; /* NETBACK_LO_CLIENTS, atomic */
 	/* vCPU thread: loopback datagrams read by recvmmsg. */
 	uint8_t (*rbuf)[PVFT_NET_FRAME_MAX + 1];
+	struct netback_frame *frame_buf; /* vCPU thread: NETBACK_BATCH */
 
 	struct netback_stats stats; /* atomic counters */
 };
@@ -133,12 +140,24 @@ int netback__start(struct netback *nb);
 void netback__stop(struct netback *nb);
 void netback__dispose(struct netback *nb);
 
-/* PVFTOP_vif_info / PVFTOP_vif_connect; the hypercall's result. */
-long netback__info(struct domain *d, uint64_t index, uint64_t gpa);
-long netback__connect(struct domain *d, uint64_t index, uint64_t gpa);
+/*
+ * The vif as a device of @d (device.h), set up by netback__init; NULL: the
+ * domain has no vif, and the device answers its hypercalls (-ENODEV) and
+ * a log's frames (a divergence) as such. 0 or -ENOSPC.
+ */
+int netback__probe(struct domain *d, struct netback *nb);
+extern const struct device_ops netback_device_ops;
 
-/* At every exit: check both rings, consume the guest's tx requests. */
-void netback__tx(struct domain *d);
+/* PVFTOP_vif_info / PVFTOP_vif_connect; the hypercall's result. */
+long netback__info(struct netback *nb, uint64_t index, uint64_t gpa);
+long netback__connect(struct netback *nb, uint64_t index, uint64_t gpa);
+
+/*
+ * At every exit: check both rings, consume the guest's tx requests: each
+ * frame to the gate (gate__frame: held under the output rule, or dropped
+ * in a replay) or else out through the host side.
+ */
+void netback__tx(struct netback *nb);
 /*
  * Rx, vCPU thread: does the guest have an rx buffer posted? Put one frame
  * into it (0; -ENOSPC: none posted; -ENODEV: not connected). Push the

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,7 +10,6 @@
 #include "domain.h"
 #include "guestmem.h"
 #include "log.h"
-#include "netback.h"
 #include "sched.h"
 #include "vcpu.h"
 
@@ -123,98 +121,6 @@ long sched__set_timer(struct domain *d, uint64_t deadline)
 	return 0;
 }
 
-static void drain_wake(struct sched *s)
-{
-	uint64_t v;
-	ssize_t r = read(s->wake_fd, &v, sizeof(v));
-
-	(void)r; /* EAGAIN: nothing to drain */
-}
-
-/*
- * Could anything still end a block: a timer on an unmasked VIRQ_TIMER
- * port, or console input on its unmasked hv port?
- */
-static bool can_be_woken(struct domain *d)
-{
-	struct evtchn_table *t = &d->evtchn;
-
-	if (d->sched.timer_armed &&
-	    evtchn__can_raise(t, t->virq_port[VIRQ_TIMER]))
-		return true;
-	if (netback__can_wake(d->net))
-		return true;
-	return console__input_open(&d->console) &&
-	       t->port[PVFT_CONSOLE_PORT].state == EVTCHN_HV &&
-	       evtchn__can_raise(t, PVFT_CONSOLE_PORT);
-}
-
-/*
- * SCHEDOP_block: clear the upcall mask (Xen does, to avoid lost wake-ups)
- * and sleep until an event is pending (in a replay: take the wake-up the
- * log has at this exit). Returning with nothing pending and
- * nothing that could ever wake the guest would be a silent hang, so that
- * ends the domain instead.
- */
-static long block(struct domain *d)
-{
-	struct sched *s = &d->sched;
-	struct vcpu_info *v = &domain__shared_info(d)->vcpu_info[0];
-
-	v->evtchn_upcall_mask = 0;
-	s->block_cut = false;
-	for (;;) {
-		/* The vif's host side too: its frames are read at exits. */
-		struct pollfd pfd[2] = {
-			{ .fd = s->wake_fd, .events = POLLIN },
-			{ .fd = netback__wait_fd(d->net), .events = POLLIN },
-		};
-		struct timespec ts, *tsp = NULL;
-
-		gate__deliver(d);
-		if (v->evtchn_upcall_pending || d->shut_down)
-			break;
-		if (sched__stop_requested(d)) {
-			s->block_cut = true;
-			break;
-		}
-		/* The recording may have been stopped here, as it slept. */
-		if (gate__replaying(&d->gate) && gate__replay_ended(d))
-			break;
-		if (!can_be_woken(d)) {
-			pr_err("guest blocked with nothing that could wake it "
-			       "(no timer on an unmasked VIRQ_TIMER port, no "
-			       "console input, no connected vif) at rip "
-			       "0x%llx, exit ordinal "
-			       "%llu: the domain is dead",
-			       (unsigned long long)d->last_rip,
-			       (unsigned long long)d->exits);
-			domain__shutdown(d, HV_EXIT_GUEST_FAULT,
-					 DOMAIN_END_FAULT);
-			break;
-		}
-		/* A replay never waits: the log has this exit's wake-up. */
-		if (gate__replaying(&d->gate)) {
-			gate__replay_unwoken(d);
-			break;
-		}
-		if (s->timer_armed) {
-			uint64_t now = sched__now(d);
-			uint64_t left =
-			    s->deadline > now ? s->deadline - now : 0;
-
-			ts.tv_sec = left / 1000000000ull;
-			ts.tv_nsec = left % 1000000000ull;
-			tsp = &ts;
-		}
-		if (ppoll(pfd, 2, tsp, NULL) > 0 && pfd[0].revents)
-			drain_wake(s);
-		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL))
-			netback__host_failed(d->net);
-	}
-	return 0;
-}
-
 long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
 {
 	struct sched_shutdown sd;
@@ -225,8 +131,6 @@ long sched__op(struct domain *d, uint64_t cmd, uint64_t arg)
 		/* One vCPU, nothing to yield to: due events arrive on return.
 		 */
 		return 0;
-	case SCHEDOP_block:
-		return block(d);
 	case SCHEDOP_shutdown:
 		rc = guestmem__copy_from(d, &sd, arg, sizeof(sd));
 		if (rc)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Time, the one-shot timer (set_timer_op, VIRQ_TIMER) and the scheduling
- * operations (SCHEDOP_yield, block, shutdown). Inputs reach the guest in one
- * place, gate__deliver() (gate.h), called at every hypercall exit and in
- * SCHEDOP_block.
+ * Time, the one-shot timer's deadline (set_timer_op; its firing is the
+ * timer device's, timer.h), stop requests, the vCPU's wake-up, and the
+ * scheduling operations but SCHEDOP_block (deliver.h: a block waits on the
+ * devices). The lowest layer above the domain: it calls no device.
  */
 #ifndef PVFT_HV_SCHED_H
 #define PVFT_HV_SCHED_H
@@ -71,6 +71,7 @@ bool sched__timer_due(struct domain *d);
 void sched__fire_timer(struct domain *d);
 
 long sched__set_timer(struct domain *d, uint64_t deadline);
+/* SCHEDOP_yield and SCHEDOP_shutdown (block: deliver__block). */
 long sched__op(struct domain *d, uint64_t cmd, uint64_t arg);
 
 #endif /* PVFT_HV_SCHED_H */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deliver.h"
 #include "domain.h"
 #include "guestmem.h"
 #include "layout.h"
@@ -179,7 +180,7 @@ int vcpu__run_loop(struct domain *d)
 			}
 			ret = hypercall__dispatch(d, &e.hc);
 			/* Inputs reach the guest here and in a block only. */
-			gate__deliver(d);
+			deliver__exit(d);
 			gate__exit_done(d);
 			__atomic_store_n(&d->sched.in_hv, false,
 					 __ATOMIC_RELAXED);

@@ -2242,3 +2242,10 @@ void chan__get_stats(struct chan *c, struct chan_stats *s)
 	}
 	pthread_mutex_unlock(&c->lock);
 }
+
+void chan__peer(struct chan *c, char *buf, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(buf, len, "%s", c->peer);
+	pthread_mutex_unlock(&c->lock);
+}

@@ -278,6 +278,8 @@ uint64_t chan__emit_tail(struct chan *c);
 int chan__finish_backup(struct chan *c);
 
 enum chan_state chan__state(struct chan *c);
+/* The peer's node id ("" until paired) into @buf (any thread). */
+void chan__peer(struct chan *c, char *buf, size_t len);
 /* Primary: the guest waits for the backup now (lag, or a full buffer). */
 bool chan__held(struct chan *c);
 /* Primary: it sent HANDOVER; backup: it received one (pvft promote). */

@@ -3,7 +3,7 @@
  * libFuzzer target: hypercall__dispatch(), the widest surface a guest
  * reaches, on a real struct domain (no vCPU). Each input is one hypercall
  * made from a chosen domain state, followed by the exit's event delivery
- * (gate__deliver), as in vcpu__run_loop(). Input, all of it optional:
+ * (deliver__exit), as in vcpu__run_loop(). Input, all of it optional:
  *   [0, 48)   nr, arg[0..4]: u64, little-endian (rax, rdi, rsi, rdx, r10, r8)
  *   48        bit i set: arg[i] is a pointer, its top two bits say where
  *             to (remap()) and its low 16 bits the offset
@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver.h"
+#include "devices.h"
 #include "domain.h"
 #include "hypercall.h"
 #include "layout.h"
@@ -48,6 +50,7 @@
 	} while (0)
 
 static struct domain dom;
+static struct console_sink console_out;
 /* Guest memory below PVFT_GUEST_MIN_ADDR as at boot. */
 static uint8_t low_mem[PVFT_GUEST_MIN_ADDR];
 static const uint8_t zeros[FUZZ_WINDOW];
@@ -62,9 +65,10 @@ static void create_domain(struct domain *d)
 	d->name = "fuzz";
 	d->id_nonce = 0x1234abcd;
 	d->sched.wake_fd = -1;
-	if (out_fd < 0 || domain__init_memory(d, FUZZ_MEM_SIZE) ||
-	    console__init(&d->console, out_fd))
+	d->cin.room_fd = -1;
+	if (out_fd < 0 || domain__init_memory(d, FUZZ_MEM_SIZE))
 		abort();
+	console_out = (struct console_sink){ .fd = out_fd };
 	layout__build_x86(d->mem, d->mem_size);
 	layout__init_start_info(d->mem, d->mem_size, "console=hvc0");
 	/* A pattern, so that a stray zero written into the gap shows. */
@@ -91,7 +95,6 @@ static void bind_ports(struct evtchn_table *t)
 static void reset_domain(struct domain *d, unsigned int flags)
 {
 	struct shared_info *si = domain__shared_info(d);
-	int out_fd = d->console.out_fd;
 
 	d->shut_down = false;
 	d->exit_status = 0;
@@ -104,8 +107,12 @@ static void reset_domain(struct domain *d, unsigned int flags)
 	evtchn__init(&d->evtchn, si);
 	CHECK(!evtchn__bind_hv(&d->evtchn, PVFT_CONSOLE_PORT));
 	sched__dispose(&d->sched);
-	console__dispose(&d->console);
-	CHECK(!sched__init(&d->sched) && !console__init(&d->console, out_fd));
+	coninput__dispose(&d->cin);
+	d->nr_devices = 0;
+	CHECK(!sched__init(&d->sched) && !coninput__init(&d->cin) &&
+	      !devices__probe(d, &(struct devices_config){
+				     .console = console_out,
+				 }));
 	/* Booted a second ago, so that a deadline of 1 ns is in the past. */
 	d->sched.boot_ns -= NS_PER_S;
 
@@ -117,15 +124,14 @@ static void reset_domain(struct domain *d, unsigned int flags)
 		CHECK(!evtchn__send(&d->evtchn, 3));
 		CHECK(evtchn__send_virq(&d->evtchn, VIRQ_TIMER));
 	}
-	if (flags & STATE_INPUT)
-		console__push_input(&d->console, "input\n", 6);
-	if (flags & STATE_EOF)
-		console__close_input(&d->console);
-	if (flags & (STATE_INPUT | STATE_EOF)) {
-		bool closed;
-
-		console__stage_input(&d->console, &closed);
-		console__drain_room(&d->console);
+	/* As the console device stages them at an exit, unannounced. */
+	if (flags & STATE_INPUT) {
+		memcpy(d->console.staged, "input\n", 6);
+		d->console.staged_len = 6;
+	}
+	if (flags & STATE_EOF) {
+		coninput__close(&d->cin);
+		d->console.closed_seen = true;
 	}
 	if (flags & STATE_TRAPS)
 		for (int v = 0; v < PVFT_NR_TRAPS; v++)
@@ -268,7 +274,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !evtchn__upcall_pending(&d->evtchn))
 		return -1;
 	ret = hypercall__dispatch(d, &hc);
-	gate__deliver(d);
+	deliver__exit(d);
 
 	CHECK(ret >= -4095);
 	/* The guest's own pages aside, guest memory is as at boot. */

@@ -9,6 +9,7 @@
 
 #include <CUnit/CUnit.h>
 
+#include "devices.h"
 #include "fixture.h"
 #include "hypercall.h"
 
@@ -46,7 +47,10 @@ void fixture__setup(void)
 		return;
 	console_rd = fds[0];
 	console_wr = fds[1];
-	if (console__init(&dom->console, console_wr))
+	if (coninput__init(&dom->cin) ||
+	    devices__probe(dom, &(struct devices_config){
+				    .console = { .fd = console_wr },
+				}))
 		return;
 	dom_ok = true;
 }
@@ -55,8 +59,10 @@ void fixture__teardown(void)
 {
 	if (!dom)
 		return;
+	/* Their own (a test's vif) are the tests' to dispose. */
+	dom->nr_devices = 0;
 	if (dom_ok)
-		console__dispose(&dom->console);
+		coninput__dispose(&dom->cin);
 	sched__dispose(&dom->sched);
 	domain__dispose(dom);
 	if (console_rd >= 0)

@@ -20,6 +20,7 @@
 #include <CUnit/CUnit.h>
 
 #include "fixture.h"
+#include "gate-file.h"
 #include "logfile.h"
 #include "unit.h"
 #include "vcpu.h"
@@ -300,10 +301,13 @@ static int run(struct domain *d, const struct step *script, size_t len,
 	return o->status;
 }
 
+static struct gate_file log_file;
+
 static void dispose_gate(void)
 {
 	if (gated)
 		gate__dispose(&gated->gate);
+	gate_file__dispose(&log_file);
 	gated = NULL;
 }
 
@@ -319,8 +323,10 @@ static int record(const struct step *script, size_t len, uint64_t digest_exits)
 
 	prepare_guest(d);
 	gated = d;
-	CU_ASSERT_EQUAL_FATAL(gate__init(&d->gate, GATE_RECORD, log_path, NULL,
-					 &mem_size, cmdline),
+	gate_file__init(&log_file, log_path, 0);
+	CU_ASSERT_EQUAL_FATAL(gate__init(d, GATE_RECORD, &gate_file_sink,
+					 &log_file, NULL, NULL, &mem_size,
+					 cmdline),
 			      0);
 	d->gate.digest_exits = digest_exits;
 	d->gate.digest_ns = 0; /* by exit count only: the same every run */
@@ -355,8 +361,9 @@ static int replay(const struct step *script, size_t len, enum replay_host host)
 	prepare_guest(d);
 	gated = d;
 	capture_start();
-	rc = gate__init(&d->gate, GATE_REPLAY, log_path, NULL, &mem_size,
-			cmdline);
+	gate_file__init(&log_file, log_path, 0);
+	rc = gate__init(d, GATE_REPLAY, NULL, NULL, &gate_file_source,
+			&log_file, &mem_size, cmdline);
 	if (!rc) {
 		CU_ASSERT_EQUAL(mem_size, d->mem_size);
 		CU_ASSERT_STRING_EQUAL(cmdline, d->cmdline);

@@ -10,6 +10,8 @@
 #include <CUnit/CUnit.h>
 
 #include "fixture.h"
+#include "deliver.h"
+#include "hcname.h"
 #include "hypercall.h"
 #include "unit.h"
 
@@ -32,10 +34,10 @@ static void test_unknown_hypercalls(void)
 	for (size_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++)
 		CU_ASSERT_EQUAL(hc(nrs[i], 0, BUF_GPA, 8), -ENOSYS);
 	CU_ASSERT_FALSE(d->shut_down);
-	CU_ASSERT_STRING_EQUAL(hypercall__name(__HYPERVISOR_console_io),
+	CU_ASSERT_STRING_EQUAL(hcname__name(__HYPERVISOR_console_io),
 			       "console_io");
-	CU_ASSERT_STRING_EQUAL(hypercall__name(1), "unknown");
-	CU_ASSERT_STRING_EQUAL(hypercall__name(~0ull), "unknown");
+	CU_ASSERT_STRING_EQUAL(hcname__name(1), "unknown");
+	CU_ASSERT_STRING_EQUAL(hcname__name(~0ull), "unknown");
 }
 
 static void test_console_write(void)
@@ -111,8 +113,8 @@ static void test_console_read(void)
 	    CONSOLE_HC(CONSOLEIO_read, PVFT_CONSOLE_IO_MAX + 1, BUF_GPA),
 	    -EINVAL);
 
-	CU_ASSERT_EQUAL(console__push_input(&d->console, "abc", 3), 3);
-	gate__deliver(d);
+	CU_ASSERT_EQUAL(coninput__push(&d->cin, "abc", 3), 3);
+	deliver__exit(d);
 	CU_ASSERT(d->evtchn.si->evtchn_pending[0] & (1ul << PVFT_CONSOLE_PORT));
 	memset(d->mem + BUF_GPA, 0, 16);
 	/* The whole buffer must be the guest's, even if 1 byte is filled. */
@@ -219,12 +221,12 @@ static void test_set_timer(void)
 	CU_ASSERT_EQUAL_FATAL(evtchn__bind_virq(&d->evtchn, &op), 0);
 	/* A future deadline does not fire. */
 	hc(__HYPERVISOR_set_timer_op, sched__now(d) + 3600 * NS_PER_S, 0, 0);
-	gate__deliver(d);
+	deliver__exit(d);
 	CU_ASSERT(d->sched.timer_armed);
 	CU_ASSERT_FALSE(port_pending(d, op.port));
 	/* A past one fires at the next delivery, once. */
 	hc(__HYPERVISOR_set_timer_op, 1, 0, 0);
-	gate__deliver(d);
+	deliver__exit(d);
 	CU_ASSERT_FALSE(d->sched.timer_armed);
 	CU_ASSERT(port_pending(d, op.port));
 	CU_ASSERT(evtchn__upcall_pending(&d->evtchn));
@@ -235,7 +237,7 @@ static void test_set_timer_unbound_virq(void)
 	struct domain *d = fixture__domain();
 
 	hc(__HYPERVISOR_set_timer_op, 1, 0, 0);
-	gate__deliver(d);
+	deliver__exit(d);
 	CU_ASSERT_FALSE(d->sched.timer_armed);
 	CU_ASSERT_FALSE(evtchn__upcall_pending(&d->evtchn));
 }
@@ -259,7 +261,7 @@ static void test_block(void)
 
 	/* Nothing could ever wake it: the domain ends instead of hanging. */
 	v->evtchn_upcall_pending = 0;
-	console__close_input(&d->console);
+	coninput__close(&d->cin);
 	CU_ASSERT_EQUAL(fixture__block(&fired), 0);
 	CU_ASSERT_FALSE(fired);
 	CU_ASSERT(d->shut_down);
@@ -278,9 +280,9 @@ static void test_block_unread_input_after_eof(void)
 	struct shared_info *si = domain__shared_info(d);
 	int fired;
 
-	console__push_input(&d->console, "abc", 3);
-	console__close_input(&d->console);
-	gate__deliver(d);
+	coninput__push(&d->cin, "abc", 3);
+	coninput__close(&d->cin);
+	deliver__exit(d);
 	CU_ASSERT_FATAL(evtchn__upcall_pending(&d->evtchn));
 	CU_ASSERT_EQUAL(CONSOLE_HC(CONSOLEIO_read, 1, BUF_GPA), 1);
 	si->evtchn_pending[0] = 0;

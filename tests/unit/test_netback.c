@@ -2,7 +2,7 @@
 /*
  * netback (hv/netback.c) from the guest's side, on a real struct domain
  * (fixture.h) with a vif whose host side is VIF_HOST_NONE and a gate in
- * GATE_NONE, so a frame the guest sends goes through gate__net_output()
+ * GATE_NONE, so a frame the guest sends goes through gate__frame()
  * and netback__send() and leaves nothing behind. The test is the front
  * end: it lays the shared rings, the frames and the rx buffers out in
  * guest memory with xen/io/ring.h's FRONT macros, as netfront does, and
@@ -70,7 +70,10 @@ static struct domain *vif_domain_with(struct vif_config *cfg)
 	memcpy(cfg->mac, test_mac, sizeof(cfg->mac));
 	CU_ASSERT_FATAL(netback__init(&vif, cfg, d, false) == 0);
 	vif_ready = true;
-	d->net = &vif;
+	/* In place of the fixture's "no vif" device: this one. */
+	CU_ASSERT_FATAL(!device__unregister(
+	    d, device__for_record(d, LOGFMT_NET_RX)));
+	CU_ASSERT_FATAL(!netback__probe(d, &vif));
 	CU_ASSERT_FATAL(d->gate.mode == GATE_NONE);
 
 	fe = (struct front){ .d = d };
@@ -451,7 +454,7 @@ static void test_info(void)
 
 	/* No vif at all. */
 	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_vif_info, 0, ARG_GPA), -ENODEV);
-	CU_ASSERT_EQUAL(netback__info(d, 0, ARG_GPA), -ENODEV);
+	CU_ASSERT_EQUAL(netback__info(NULL, 0, ARG_GPA), -ENODEV);
 
 	d = vif_domain();
 	CU_ASSERT_EQUAL(PVFT_HC(PVFTOP_vif_info, 1, ARG_GPA), -ENODEV);
@@ -481,7 +484,7 @@ static void test_info(void)
 	CU_ASSERT_EQUAL(sizeof(info), 16);
 	CU_ASSERT_EQUAL(d->mem[ARG_GPA + sizeof(info)], 0xaa);
 	/* The last 16 bytes of memory will do. */
-	CU_ASSERT_EQUAL(netback__info(d, 0, MEM_SIZE - 16), 0);
+	CU_ASSERT_EQUAL(netback__info(&vif, 0, MEM_SIZE - 16), 0);
 	CU_ASSERT(!memcmp(d->mem + MEM_SIZE - 16, test_mac, 6));
 }
 
@@ -603,12 +606,12 @@ static void test_connect(void)
 
 static void test_tx_good(void)
 {
-	struct domain *d = vif_up();
+	vif_up();
 	struct netback_stats s;
 	netif_tx_response_t rsp;
 
 	/* Nothing posted: nothing happens. */
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 0);
 
 	/* The smallest, a small and the largest frame, ending the page. */
@@ -622,7 +625,7 @@ static void test_tx_good(void)
 	/* The last page of memory. */
 	put_frame(LAST_PAGE_GPA, 42, 10);
 	tx_post(GREF(LAST_PAGE_GPA), 0, 0, 0xffff, 42);
-	netback__tx(d);
+	netback__tx(&vif);
 
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 4);
 	CU_ASSERT_EQUAL(vif.tx.req_cons, 4);
@@ -651,7 +654,7 @@ static void test_tx_good(void)
 	CU_ASSERT_EQUAL(vif.vbatch.n, 0);
 
 	/* Again: nothing is answered twice. */
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 4);
 	CU_ASSERT_EQUAL(stats().tx_frames, 4);
 }
@@ -659,14 +662,14 @@ static void test_tx_good(void)
 /* A whole ring of requests, exactly RING_SIZE ahead: all served. */
 static void test_tx_full_ring(void)
 {
-	struct domain *d = vif_up();
+	vif_up();
 	unsigned int n = RING_SIZE(&fe.tx);
 
 	for (int round = 0; round < 3; round++) {
 		for (unsigned int i = 0; i < n; i++)
 			tx_good(i % 4, (uint16_t)(round * n + i), 60);
 		CU_ASSERT(RING_FULL(&fe.tx));
-		netback__tx(d);
+		netback__tx(&vif);
 		CU_ASSERT(vif.connected);
 		for (unsigned int i = 0; i < n; i++) {
 			netif_tx_response_t rsp = tx_take();
@@ -718,7 +721,7 @@ static void test_tx_bad(void)
 	/* Flags the hv ignores do not make a good request bad. */
 	tx_post(GREF(TX_BUF_GPA), 0, NETTXF_csum_blank | NETTXF_data_validated,
 		99, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 
 	for (size_t i = 0; i < n; i++) {
 		rsp = tx_take();
@@ -751,7 +754,7 @@ static void test_tx_notify(void)
 	CU_ASSERT_EQUAL(fe.txs->rsp_event, 1);
 	CU_ASSERT(!pending(fe.port));
 	tx_good(0, 1, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(pending(fe.port));
 	CU_ASSERT(domain__shared_info(d)->vcpu_info[0].evtchn_upcall_pending);
 	/* After each pass the hv asks for a notify on the next request. */
@@ -761,7 +764,7 @@ static void test_tx_notify(void)
 	/* The front has not asked again: no event. */
 	clear_pending(fe.port);
 	CU_ASSERT(tx_post(GREF(TX_BUF_GPA), 0, 0, 2, 60));
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(!pending(fe.port));
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 2);
 	CU_ASSERT_EQUAL(fe.txs->req_event, 3);
@@ -773,7 +776,7 @@ static void test_tx_notify(void)
 	CU_ASSERT(!more);
 	CU_ASSERT_EQUAL(fe.txs->rsp_event, 3);
 	tx_good(0, 3, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(pending(fe.port));
 	clear_pending(fe.port);
 
@@ -782,16 +785,16 @@ static void test_tx_notify(void)
 	fe.txs->rsp_event = fe.tx.rsp_cons + 3;
 	tx_good(0, 4, 60);
 	tx_good(0, 5, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(!pending(fe.port));
 	tx_good(0, 6, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(pending(fe.port));
 	clear_pending(fe.port);
 
 	/* A pass with nothing to do raises nothing and re-arms req_event. */
 	fe.txs->req_event = 0;
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(!pending(fe.port));
 	CU_ASSERT_EQUAL(fe.txs->req_event, vif.tx.req_cons + 1);
 	/* So the front's next request says "notify". */
@@ -799,7 +802,7 @@ static void test_tx_notify(void)
 	/* A masked port: pending, but no upcall. */
 	set_mask(fe.port, true);
 	fe.txs->rsp_event = fe.txs->rsp_prod + 1;
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(pending(fe.port));
 	CU_ASSERT(!domain__shared_info(d)->vcpu_info[0].evtchn_upcall_pending);
 	CU_ASSERT_EQUAL(stats().tx_frames, 7);
@@ -808,13 +811,13 @@ static void test_tx_notify(void)
 /* Requests the guest posts after a pass are seen by the next one. */
 static void test_tx_requests_between_passes(void)
 {
-	struct domain *d = vif_up();
+	vif_up();
 
 	tx_good(0, 1, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	tx_good(1, 2, 61);
 	tx_good(2, 3, 62);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 3);
 	CU_ASSERT_EQUAL(tx_take().id, 1);
 	CU_ASSERT_EQUAL(tx_take().id, 2);
@@ -838,7 +841,7 @@ static void check_disconnected(struct domain *d, RING_IDX tx_rsp,
 	/* Later calls do nothing, whatever the rings hold now. */
 	fe.txs->req_prod = vif.tx.req_cons + 1;
 	fe.rxs->req_prod = vif.rx.req_cons + 1;
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(netback__rx_slots(&vif), 0);
 	CU_ASSERT(!netback__rx_room(&vif));
 	CU_ASSERT_EQUAL(netback__rx_put(&vif, frame, sizeof(frame)), -ENODEV);
@@ -869,11 +872,11 @@ static void test_tx_hostile_producer(void)
 
 	/* One good pass first. */
 	tx_good(0, 1, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 1);
 	/* Then RING_SIZE + 1 past the hv's consumer. */
 	fe.txs->req_prod = vif.tx.req_cons + RING_SIZE(&vif.tx) + 1;
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(fe.txs->rsp_prod, 1);
 	CU_ASSERT_EQUAL(stats().tx_frames, 1);
 	CU_ASSERT_EQUAL(stats().tx_errors, 0);
@@ -887,9 +890,9 @@ static void test_tx_producer_behind(void)
 
 	tx_good(0, 1, 60);
 	tx_good(0, 2, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	fe.txs->req_prod = 1;
-	netback__tx(d);
+	netback__tx(&vif);
 	check_disconnected(d, 2, 0);
 }
 
@@ -1127,10 +1130,10 @@ static void test_rx_hostile_producer(void)
  */
 static void test_tx_pass_checks_rx(void)
 {
-	struct domain *d = vif_up();
+	vif_up();
 
 	fe.rxs->req_prod = vif.rx.req_cons + RING_SIZE(&vif.rx) + 1;
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT(!vif.connected);
 	CU_ASSERT(vif.broken);
 }
@@ -1193,7 +1196,7 @@ static void test_closed_port(void)
 	CU_ASSERT_EQUAL(d->evtchn.port[fe.port].state, EVTCHN_FREE);
 	/* A response now must not make the free port pending. */
 	tx_good(0, 1, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(tx_take().status, NETIF_RSP_OKAY);
 	CU_ASSERT(!pending(fe.port));
 	clear_pending(fe.port);
@@ -1204,7 +1207,7 @@ static void test_closed_port(void)
 	CU_ASSERT(!netback__can_wake(&vif));
 	fe.txs->rsp_event = fe.tx.rsp_cons + 1;
 	tx_good(0, 2, 60);
-	netback__tx(d);
+	netback__tx(&vif);
 	CU_ASSERT_EQUAL(tx_take().status, NETIF_RSP_OKAY);
 	CU_ASSERT(!pending(timer));
 	rx_post(1, GREF(RX_BUF_GPA));

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A live pair's replica (Documentation/pair.md), on the gate's side: the
+ * log channel (logchan/chan.h) as the gate's sink on the primary and its
+ * source on the backup, and the pair's lifecycle as the vCPU thread sees
+ * it: throttling while the backup lags, running alone or halting when the
+ * arbiter has spoken (the channel thread asks it: hv/fence.c), going live
+ * on the backup, the planned handover (pvft promote), and the end.
+ *
+ * vCPU thread, except pair__fenced (the channel thread) and
+ * pair__role_state (any thread).
+ */
+#ifndef PVFT_HV_PAIR_H
+#define PVFT_HV_PAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gate.h"
+
+struct chan;
+struct domain;
+
+struct pair {
+	struct chan *chan;
+	uint8_t *buf; /* backup: the record being replayed */
+};
+
+extern const struct gate_sink_ops pair_sink;	 /* the primary's */
+extern const struct gate_source_ops pair_source; /* the backup's */
+
+/* 0 or -ENOMEM. The gate's *_priv is the pair. */
+int pair__init(struct pair *p, struct chan *chan);
+void pair__dispose(struct pair *p);
+
+/* chan_config.fenced (the channel thread): @domain must halt. */
+void pair__fenced(void *domain);
+/*
+ * After gate__finish: fenced as the run ended (the other replica has the
+ * pair) unless this one went live. The exit status.
+ */
+int pair__finished(struct pair *p, struct domain *d, int status);
+
+/*
+ * What the replica is and how it is doing, in the words of pvft list
+ * (any thread): role primary/backup, state pairing/waiting/protected/
+ * held/handing-over/asking-arbiter/unprotected/taking-over/fenced/ended/
+ * handed-over.
+ */
+void pair__role_state(struct pair *p, const struct domain *d,
+		      bool handing_over, const char **role_r,
+		      const char **state_r);
+
+#endif /* PVFT_HV_PAIR_H */
