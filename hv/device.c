@@ -85,7 +85,8 @@ void devices__go_live(struct domain *d)
 {
 	struct device *dev;
 
-	for_each_device(d, dev) if (dev->ops->go_live) dev->ops->go_live(d, dev);
+	for_each_device(d, dev) if (dev->ops->go_live)
+	    dev->ops->go_live(d, dev);
 }
 
 long devices__hypercall(struct domain *d, uint64_t nr, const uint64_t *arg)

@@ -162,10 +162,10 @@ struct device *device__for_record(struct domain *d, uint16_t type);
 /* The first device with @ops, or NULL. */
 struct device *device__find(struct domain *d, const struct device_ops *ops);
 
-#define for_each_device(d, dev)                                       \
-	for (struct device **dev##_it = (d)->devices;                 \
-	     dev##_it < (d)->devices + (d)->nr_devices &&             \
-	     ((dev) = *dev##_it, 1);                                  \
+#define for_each_device(d, dev)                           \
+	for (struct device **dev##_it = (d)->devices;     \
+	     dev##_it < (d)->devices + (d)->nr_devices && \
+	     ((dev) = *dev##_it, 1);                      \
 	     dev##_it++)
 
 /* Walks over every device (in order), for the ops that exist. */

@@ -25,7 +25,7 @@ int devices__probe(struct domain *d, const struct devices_config *cfg)
 	if (!rc)
 		rc = device__register(d, &timer_dev);
 	if (!rc)
-		rc = console__probe(d, &cfg->console, &cfg->console_live);
+		rc = console__probe(d, &cfg->console_out, &cfg->console_live);
 	if (rc || !cfg->vif)
 		return rc ? rc : netback__probe(d, NULL);
 	rc = netback__init(&vif0, cfg->vif, d, cfg->passive);

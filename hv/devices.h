@@ -14,7 +14,7 @@
 struct domain;
 
 struct devices_config {
-	struct console_sink console;	  /* where released output goes */
+	struct console_sink console_out;  /* where released output goes */
 	struct console_sink console_live; /* a backup's, once it is live */
 	const struct vif_config *vif;	  /* vif 0, or NULL for none */
 	const char *vif_spec;		  /* its --vif option, for status */

@@ -233,7 +233,8 @@ static const struct logfmt_record *peek(struct domain *d)
 	for (;;) {
 		switch (g->src->next(d, g->src_priv, &g->next)) {
 		case GATE_NEXT_RECORD:
-			/* Optional records (NOTE, newer kinds) change nothing. */
+			/* Optional records (NOTE, newer kinds) change nothing.
+			 */
 			if (g->next.type & LOGFMT_TYPE_OPTIONAL)
 				continue;
 			/* As a file's END is checked before its replay. */
@@ -244,7 +245,8 @@ static const struct logfmt_record *peek(struct domain *d)
 				    "the primary's END says exit status %u "
 				    "for %s, which no pvft-hv gives",
 				    g->next.u.end.status,
-				    logfmt__end_cause_name(g->next.u.end.cause));
+				    logfmt__end_cause_name(
+					g->next.u.end.cause));
 				return NULL;
 			}
 			g->have_next = true;
@@ -252,8 +254,8 @@ static const struct logfmt_record *peek(struct domain *d)
 			return &g->next;
 		case GATE_NEXT_NONE:
 			g->horizon = (struct logfmt_record){
-			    .type = LOGFMT_PROGRESS,
-			    .ordinal = d->exits + 1,
+				.type = LOGFMT_PROGRESS,
+				.ordinal = d->exits + 1,
 			};
 			/* The primary said nothing of what comes next. */
 			__atomic_store_n(&g->stall_limit_s, GATE_STALL_MAX_S,
@@ -461,14 +463,13 @@ static int boot_replay(struct domain *d, const struct logfmt_header *h)
 		return bad;
 	}
 	if (l->mem_size != h->mem_size || l->abi_version != h->abi_version) {
-		gate__refuse(g,
-			     "%s: %s%s with %llu MiB of memory and PV ABI %u, "
-			     "not %llu MiB and ABI %u",
-			     mode_name[g->mode], what, was,
-			     (unsigned long long)(l->mem_size >> 20),
-			     l->abi_version,
-			     (unsigned long long)(h->mem_size >> 20),
-			     h->abi_version);
+		gate__refuse(
+		    g,
+		    "%s: %s%s with %llu MiB of memory and PV ABI %u, "
+		    "not %llu MiB and ABI %u",
+		    mode_name[g->mode], what, was,
+		    (unsigned long long)(l->mem_size >> 20), l->abi_version,
+		    (unsigned long long)(h->mem_size >> 20), h->abi_version);
 		return bad;
 	}
 	if (l->cpuid_hash != h->cpuid_hash) {

@@ -59,7 +59,7 @@ static void push_input(struct iothread *io)
 
 	if (io->pending_off < io->pending_len) {
 		n = coninput__push(c, io->pending + io->pending_off,
-					io->pending_len - io->pending_off);
+				   io->pending_len - io->pending_off);
 		io->pending_off += n;
 		if (n)
 			sched__wake(&io->d->sched);

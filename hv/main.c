@@ -701,7 +701,7 @@ int main(int argc, char **argv)
 	struct vif_config vif_cfg;
 	bool have_vif = false, no_stdin = false;
 	const char *control_path = NULL, *vif_spec = NULL;
-	struct devices_config devs = { .console = { .fd = -1 } };
+	struct devices_config devs = { .console_out = { .fd = -1 } };
 	const struct gate_sink_ops *sink = NULL;
 	const struct gate_source_ops *src = NULL;
 	void *sink_priv = NULL, *src_priv = NULL;
@@ -926,7 +926,8 @@ int main(int argc, char **argv)
 
 		mode =
 		    po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
-		if (chan__init(&pair_chan, &cc) || pair__init(&pair, &pair_chan))
+		if (chan__init(&pair_chan, &cc) ||
+		    pair__init(&pair, &pair_chan))
 			die("out of memory");
 		sink = &pair_sink;
 		src = &pair_source;
@@ -1036,8 +1037,8 @@ int main(int argc, char **argv)
 		console = mode == GATE_REPLAY ? "none"
 			  : console	      ? console
 					      : "show";
-	devs.console = devs.console_live;
-	devs.console.fd = strcmp(console, "none") ? STDOUT_FILENO : -1;
+	devs.console_out = devs.console_live;
+	devs.console_out.fd = strcmp(console, "none") ? STDOUT_FILENO : -1;
 	rc = coninput__init(&dom.cin);
 	if (!rc)
 		rc = devices__probe(&dom, &devs);

@@ -1264,8 +1264,8 @@ static int dev_restore(struct domain *d, struct device *dev, const void *buf,
 		return -EINVAL;
 	memcpy(&s, buf, sizeof(s));
 	/* Another MAC is another vif: the guest would see it change. */
-	if (memcmp(s.mac, nb->cfg.mac, 6) || s.connected > 1 ||
-	    s.broken > 1 || s.rx_pushed > 1 || (s.connected && s.broken))
+	if (memcmp(s.mac, nb->cfg.mac, 6) || s.connected > 1 || s.broken > 1 ||
+	    s.rx_pushed > 1 || (s.connected && s.broken))
 		return -EINVAL;
 	nb->connected = nb->broken = nb->rx_pushed = false;
 	nb->port = 0;

@@ -347,9 +347,8 @@ int pair__finished(struct pair *p, struct domain *d, int status)
 	return status;
 }
 
-void pair__role_state(struct pair *p, const struct domain *d,
-		      bool handing_over, const char **role_r,
-		      const char **state_r)
+void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
+		      const char **role_r, const char **state_r)
 {
 	struct chan *c = p->chan;
 	bool primary = c->cfg.role == LOGFMT_ROLE_PRIMARY ||
@@ -362,7 +361,7 @@ void pair__role_state(struct pair *p, const struct domain *d,
 		break;
 	case CHAN_PAIRED:
 		/* Never "protected" while the guest waits for the backup. */
-		*state_r = handing_over	 ? "handing-over"
+		*state_r = handing_over	   ? "handing-over"
 			   : chan__held(c) ? "held"
 					   : "protected";
 		break;

@@ -47,8 +47,7 @@ int pair__finished(struct pair *p, struct domain *d, int status);
  * held/handing-over/asking-arbiter/unprotected/taking-over/fenced/ended/
  * handed-over.
  */
-void pair__role_state(struct pair *p, const struct domain *d,
-		      bool handing_over, const char **role_r,
-		      const char **state_r);
+void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
+		      const char **role_r, const char **state_r);
 
 #endif /* PVFT_HV_PAIR_H */

@@ -106,13 +106,6 @@ bool sched__timer_due(struct domain *d)
 	return d->sched.timer_armed && sched__now(d) >= d->sched.deadline;
 }
 
-void sched__fire_timer(struct domain *d)
-{
-	/* One-shot, as Xen's set_timer_op. */
-	d->sched.timer_armed = false;
-	evtchn__send_virq(&d->evtchn, VIRQ_TIMER);
-}
-
 long sched__set_timer(struct domain *d, uint64_t deadline)
 {
 	/* 0 cancels; a deadline in the past fires at this very exit. */

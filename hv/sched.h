@@ -67,8 +67,6 @@ int sched__init_kick(struct domain *d);
 
 /* Live: has the armed timer's deadline passed? */
 bool sched__timer_due(struct domain *d);
-/* Disarm the one-shot timer and raise VIRQ_TIMER (the gate decides when). */
-void sched__fire_timer(struct domain *d);
 
 long sched__set_timer(struct domain *d, uint64_t deadline);
 /* SCHEDOP_yield and SCHEDOP_shutdown (block: deliver__block). */

@@ -5,6 +5,13 @@
 #include "domain.h"
 #include "timer.h"
 
+/* One-shot, as Xen's set_timer_op: disarm it and raise VIRQ_TIMER. */
+static void fire(struct domain *d)
+{
+	d->sched.timer_armed = false;
+	evtchn__send_virq(&d->evtchn, VIRQ_TIMER);
+}
+
 static void deliver_live(struct domain *d, struct device *dev)
 {
 	struct logfmt_record rec;
@@ -12,7 +19,7 @@ static void deliver_live(struct domain *d, struct device *dev)
 	(void)dev;
 	if (!sched__timer_due(d))
 		return;
-	sched__fire_timer(d);
+	fire(d);
 	if (gate__recording(&d->gate)) {
 		rec = (struct logfmt_record){ .type = LOGFMT_TIMER };
 		rec.u.timer.pos = gate__here(d);
@@ -34,7 +41,7 @@ static int replay(struct domain *d, struct device *dev,
 	}
 	/* Guest time reached the deadline: learn it first. */
 	gate__learn_time(&d->gate, d->sched.deadline);
-	sched__fire_timer(d);
+	fire(d);
 	return 0;
 }
 

@@ -20,9 +20,9 @@ struct console_sink {
 
 /*
  * Write @buf to the fd (all of it, across short writes) and then to the
- * tee; nothing at all without an fd. A write interrupted by a signal is retried unless *@stop (when
- * given) is non-zero: a stuck reader never keeps pvft-hv from stopping.
- * 0, or -errno of the fd's write (the tee still saw the bytes).
+ * tee; nothing at all without an fd. A write interrupted by a signal is retried
+ * unless *@stop (when given) is non-zero: a stuck reader never keeps pvft-hv
+ * from stopping. 0, or -errno of the fd's write (the tee still saw the bytes).
  */
 int consink__write(const struct console_sink *s, const void *buf, size_t len,
 		   const int *stop);

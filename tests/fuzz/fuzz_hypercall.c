@@ -111,7 +111,7 @@ static void reset_domain(struct domain *d, unsigned int flags)
 	d->nr_devices = 0;
 	CHECK(!sched__init(&d->sched) && !coninput__init(&d->cin) &&
 	      !devices__probe(d, &(struct devices_config){
-				     .console = console_out,
+				     .console_out = console_out,
 				 }));
 	/* Booted a second ago, so that a deadline of 1 ns is in the past. */
 	d->sched.boot_ns -= NS_PER_S;

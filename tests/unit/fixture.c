@@ -49,7 +49,7 @@ void fixture__setup(void)
 	console_wr = fds[1];
 	if (coninput__init(&dom->cin) ||
 	    devices__probe(dom, &(struct devices_config){
-				    .console = { .fd = console_wr },
+				    .console_out = { .fd = console_wr },
 				}))
 		return;
 	dom_ok = true;

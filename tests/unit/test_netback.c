@@ -71,8 +71,8 @@ static struct domain *vif_domain_with(struct vif_config *cfg)
 	CU_ASSERT_FATAL(netback__init(&vif, cfg, d, false) == 0);
 	vif_ready = true;
 	/* In place of the fixture's "no vif" device: this one. */
-	CU_ASSERT_FATAL(!device__unregister(
-	    d, device__for_record(d, LOGFMT_NET_RX)));
+	CU_ASSERT_FATAL(
+	    !device__unregister(d, device__for_record(d, LOGFMT_NET_RX)));
 	CU_ASSERT_FATAL(!netback__probe(d, &vif));
 	CU_ASSERT_FATAL(d->gate.mode == GATE_NONE);
 
