@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "device.h"
@@ -157,7 +158,7 @@ static struct device *by_name(struct domain *d, const char *name,
 	return NULL;
 }
 
-int devices__restore(struct domain *d, const void *buf, size_t len)
+static int restore_all(struct domain *d, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	size_t off = 0;
@@ -197,6 +198,32 @@ int devices__restore(struct domain *d, const void *buf, size_t len)
 		off = ALIGN8(off + h.len);
 	}
 	return 0;
+}
+
+/*
+ * All or nothing: the state before is kept, and put back when any part of
+ * the new one is refused.
+ */
+int devices__restore(struct domain *d, const void *buf, size_t len)
+{
+	size_t cap = (size_t)(d->nr_devices + 1) * (DEVICE_SAVE_MAX + 64);
+	uint8_t *before = malloc(cap);
+	long n;
+	int rc;
+
+	if (!before)
+		return -ENOMEM;
+	n = devices__save(d, before, cap);
+	if (n < 0) {
+		free(before);
+		return n;
+	}
+	rc = restore_all(d, buf, len);
+	if (rc && restore_all(d, before, n))
+		pr_err("restore: the devices' state before could not be put "
+		       "back");
+	free(before);
+	return rc;
 }
 
 /* The frame's device: the vif (one per domain: PVFT_MAX_VIFS). */

@@ -183,7 +183,8 @@ void devices__release_flush(void *domain);
  * index, length) and its bytes: what the checkpoint stream will carry.
  * devices__save returns the bytes written or -errno; devices__restore
  * refuses (-EINVAL) state for a device this domain does not have, or
- * that a device refuses, and says which.
+ * that a device refuses, and says which. All or nothing: refused, every
+ * device is as it was before.
  */
 long devices__save(struct domain *d, void *buf, size_t cap);
 int devices__restore(struct domain *d, const void *buf, size_t len);

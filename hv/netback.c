@@ -1267,8 +1267,6 @@ static int dev_restore(struct domain *d, struct device *dev, const void *buf,
 	if (memcmp(s.mac, nb->cfg.mac, 6) || s.connected > 1 || s.broken > 1 ||
 	    s.rx_pushed > 1 || (s.connected && s.broken))
 		return -EINVAL;
-	nb->connected = nb->broken = nb->rx_pushed = false;
-	nb->port = 0;
 	if (s.connected) {
 		txs = gref_page(d, s.tx_ref);
 		rxs = gref_page(d, s.rx_ref);

@@ -1216,6 +1216,79 @@ static void test_closed_port(void)
 	CU_ASSERT(!pending(timer));
 }
 
+/*
+ * The device's save/restore hooks: what a restored vif needs to go on
+ * where it stood (rings, port, indices), and nothing it could not hold.
+ */
+static void test_save_restore(void)
+{
+	struct domain *d = vif_up();
+	const struct device_ops *ops = vif.dev.ops;
+	uint8_t frame[PVFT_NET_FRAME_MIN], state[DEVICE_SAVE_MAX], bad[256];
+	netif_rx_response_t rsp;
+	struct netback saved;
+	long n;
+
+	memset(frame, 0x5a, sizeof(frame));
+	rx_post(1, GREF(RX_BUF_GPA));
+	rx_post(2, GREF(RX_BUF_GPA) + 1);
+	tx_good(0, 7, 100);
+	netback__tx(&vif);
+	CU_ASSERT_EQUAL(tx_take().id, 7);
+	CU_ASSERT_EQUAL(netback__rx_put(&vif, frame, sizeof(frame)), 0);
+	netback__rx_push(&vif);
+	CU_ASSERT_EQUAL(rx_take().id, 1);
+
+	CU_ASSERT_EQUAL(ops->save(d, &vif.dev, state, 8), -ENOSPC);
+	n = ops->save(d, &vif.dev, state, sizeof(state));
+	CU_ASSERT_FATAL(n > 0);
+	saved = vif;
+	/* As a freshly probed vif: nothing connected. */
+	memset(&vif.tx, 0, sizeof(vif.tx));
+	memset(&vif.rx, 0, sizeof(vif.rx));
+	vif.connected = false;
+	vif.port = 0;
+	vif.tx_ref = vif.rx_ref = 0;
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, state, n), 0);
+	CU_ASSERT(vif.connected);
+	CU_ASSERT_EQUAL(vif.port, saved.port);
+	CU_ASSERT_EQUAL(vif.tx_ref, saved.tx_ref);
+	CU_ASSERT_EQUAL(vif.rx_ref, saved.rx_ref);
+	CU_ASSERT_EQUAL(vif.tx.req_cons, saved.tx.req_cons);
+	CU_ASSERT_EQUAL(vif.tx.rsp_prod_pvt, saved.tx.rsp_prod_pvt);
+	CU_ASSERT_EQUAL(vif.rx.req_cons, saved.rx.req_cons);
+	CU_ASSERT_EQUAL(vif.rx.rsp_prod_pvt, saved.rx.rsp_prod_pvt);
+	CU_ASSERT(vif.tx.sring == saved.tx.sring);
+	CU_ASSERT(vif.rx.sring == saved.rx.sring);
+	/* It goes on where it was: the second rx buffer, the next tx slot. */
+	CU_ASSERT_EQUAL(netback__rx_slots(&vif), 1);
+	CU_ASSERT_EQUAL(netback__rx_put(&vif, frame, sizeof(frame)), 0);
+	netback__rx_push(&vif);
+	rsp = rx_take();
+	CU_ASSERT_EQUAL(rsp.id, 2);
+	CU_ASSERT_EQUAL(rsp.status, (int16_t)sizeof(frame));
+	tx_good(1, 8, 80);
+	netback__tx(&vif);
+	CU_ASSERT_EQUAL(tx_take().id, 8);
+
+	/* Refused, each leaving the vif as it was. */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, state, n - 1), -EINVAL);
+	memcpy(bad, state, n);
+	bad[0] ^= 1; /* another MAC */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	memcpy(bad, state, n);
+	bad[7] = 1; /* connected and broken */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	memcpy(bad, state, n);
+	memset(bad + 16, 0, 8); /* tx ring at frame 0: not the guest's */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	memcpy(bad, state, n);
+	memset(bad + 12, 0, 4); /* port 0: none */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	CU_ASSERT(vif.connected);
+	CU_ASSERT_EQUAL(vif.port, saved.port);
+}
+
 static CU_TestInfo parse_tests[] = {
 	{ "vif__parse good specs", test_parse_good },
 	{ "vif__parse bad specs and their messages", test_parse_bad },
@@ -1388,6 +1461,7 @@ static CU_TestInfo netback_tests[] = {
 	{ "loopback: forwards only to known clients", test_loopback_forward },
 	{ "can_wake", test_can_wake },
 	{ "a closed vif port is not raised", test_closed_port },
+	{ "device save and restore", test_save_restore },
 	CU_TEST_INFO_NULL,
 };
 

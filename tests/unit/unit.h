@@ -7,6 +7,7 @@
 #define PVFT_TESTS_UNIT_H
 
 void test_elf__register(void);
+void test_device__register(void);
 void test_evtchn__register(void);
 void test_guestmem__register(void);
 void test_hypercall__register(void);
