@@ -41,6 +41,17 @@
 /* Live pair: this primary handed the pair over to its backup (promote). */
 #define HV_EXIT_HANDED_OVER 10
 
+/*
+ * The error convention: library code returns 0 or -errno and says why
+ * where it knows; the domain's own outcome (its exit status, why it ended)
+ * is domain state, set once by domain__shutdown(). Only main() turns a
+ * failed set-up into pvft-hv's exit status, by the errno's kind:
+ *   -EBADMSG       the log cannot be written, read or trusted (LOG)
+ *   -ECONNREFUSED  the pair could not form (PAIR)
+ *   -EINVAL        a bad option, config or image (USAGE)
+ *   anything else  the host failed us (HOST)
+ */
+
 /* Why a domain ended: recorded in the log's END record. */
 enum domain_end {
 	DOMAIN_END_SHUTDOWN, /* the guest shut down (any reason) */

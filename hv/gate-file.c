@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,16 +65,16 @@ static int file_open(struct domain *d, void *priv, struct logfmt_header *h,
 
 	if (logfile__create(&f->w, f->path, h, &err)) {
 		pr_err("record: %s", err.msg);
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	}
 	f->writer_open = true;
 	if (logfile__set_limit(&f->w, f->limit)) {
 		pr_err("record: --record-limit %llu: less than %u bytes",
 		       (unsigned long long)f->limit, LOGFILE_LIMIT_MIN);
-		return HV_EXIT_USAGE;
+		return -EINVAL;
 	}
 	boot->ordinal = d->exits;
-	return file_put(d, priv, boot) ? HV_EXIT_LOG : 0;
+	return file_put(d, priv, boot) ? -EBADMSG : 0;
 }
 
 static void file_flush(struct domain *d, void *priv)
@@ -163,26 +164,26 @@ static int src_open(struct domain *d, void *priv, struct logfmt_header *h,
 	 */
 	if ((stat(f->path, &st) == 0 && !S_ISREG(st.st_mode))) {
 		pr_err("replay: %s: not a regular file", f->path);
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	}
 	if (logfile__open(&f->r, f->path, h, &err)) {
 		pr_err("replay: %s", err.msg);
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	}
 	f->reader_open = true;
 	if (fstat(f->r.fd, &st) || !S_ISREG(st.st_mode)) {
 		pr_err("replay: %s: not a regular file", f->path);
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	}
 	if (check_whole_log(f))
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	/* Checked above: record 0 is BOOT (logfile.c), optional ones aside. */
 	do
 		rc = logfile__next(&f->r, boot, &err);
 	while (rc == 1 && (boot->type & LOGFMT_TYPE_OPTIONAL));
 	if (rc != 1) {
 		pr_err("replay: %s", rc ? err.msg : "no BOOT record");
-		return HV_EXIT_LOG;
+		return -EBADMSG;
 	}
 	return 0;
 }

@@ -430,7 +430,7 @@ int gate__init(struct domain *d, enum gate_mode mode,
 	if (mode != GATE_NONE) {
 		g->out_state = XXH3_createState();
 		if (!g->out_state || XXH3_64bits_reset(g->out_state))
-			return HV_EXIT_HOST;
+			return -ENOMEM;
 	}
 	if (mode != GATE_REPLAY)
 		return 0;
@@ -453,7 +453,7 @@ static int boot_replay(struct domain *d, const struct logfmt_header *h)
 	const struct logfmt_header *l = &g->header;
 	const char *what = g->src->live ? "the primary runs" : g->what;
 	const char *was = g->src->live ? "" : " was recorded";
-	int bad = g->src->live ? HV_EXIT_PAIR : HV_EXIT_LOG;
+	int bad = g->src->live ? -ECONNREFUSED : -EBADMSG;
 
 	if (memcmp(l->image_hash, h->image_hash, sizeof(h->image_hash))) {
 		gate__refuse(g,
@@ -485,7 +485,7 @@ static int boot_replay(struct domain *d, const struct logfmt_header *h)
 	d->id_nonce = g->next.u.boot.id_nonce;
 	gate__consume(d);
 	if (g->src->answer && g->src->answer(g->src_priv, NULL))
-		return HV_EXIT_HOST;
+		return -EIO;
 	return 0;
 }
 
@@ -523,7 +523,7 @@ int gate__boot(struct domain *d)
 	if (rc)
 		return rc;
 	g->records++;
-	return g->log_ended ? HV_EXIT_LOG : 0;
+	return g->log_ended ? -EBADMSG : 0;
 }
 
 static int finish_record(struct domain *d)

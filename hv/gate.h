@@ -54,8 +54,8 @@ struct gate_sink_ops {
 	const char *name;
 	/*
 	 * Take the log's header and BOOT (the sink sets what it alone knows
-	 * in @h: a stream's flags, pair and epoch). 0, or an HV_EXIT_* status
-	 * after saying why.
+	 * in @h: a stream's flags, pair and epoch). 0, or -errno after saying
+	 * why (domain.h: which errno means what).
 	 */
 	int (*open)(struct domain *d, void *priv, struct logfmt_header *h,
 		    struct logfmt_record *boot);
@@ -103,7 +103,8 @@ struct gate_source_ops {
 	bool live;
 	/*
 	 * Before the domain is built: the log's header and BOOT record (its
-	 * cmdline valid until the first ->next). 0, or an HV_EXIT_* status.
+	 * cmdline valid until the first ->next). 0, or -errno after saying
+	 * why.
 	 */
 	int (*open)(struct domain *d, void *priv, struct logfmt_header *h,
 		    struct logfmt_record *boot);
@@ -163,8 +164,7 @@ struct gate {
 /*
  * Set up in @mode; RECORD with @sink, REPLAY with @src (and their priv).
  * REPLAY opens the source: *mem_size_r and @cmdline (MAX_GUEST_CMDLINE
- * bytes) get the recorded values. 0, or an HV_EXIT_* status after saying
- * why.
+ * bytes) get the recorded values. 0, or -errno after saying why.
  */
 int gate__init(struct domain *d, enum gate_mode mode,
 	       const struct gate_sink_ops *sink, void *sink_priv,
@@ -176,7 +176,7 @@ void gate__refuse(struct gate *g, const char *fmt, ...)
 /*
  * Once the image is loaded: RECORD opens the sink with the header and
  * BOOT record; REPLAY refuses a log made for another image, memory size,
- * ABI or CPUID table. Sets the unique-id nonce. 0, or an HV_EXIT_* status.
+ * ABI or CPUID table. Sets the unique-id nonce. 0, or -errno.
  */
 int gate__boot(struct domain *d);
 /* After the run: RECORD puts END and closes; REPLAY checks END. */

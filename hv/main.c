@@ -626,6 +626,21 @@ static int start_control(struct control *ctl, struct domain *d,
 
 static struct control ctl;
 
+/* A failed set-up's -errno as pvft-hv's exit status (domain.h). */
+static int exit_status_of(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return HV_EXIT_LOG;
+	case -ECONNREFUSED:
+		return HV_EXIT_PAIR;
+	case -EINVAL:
+		return HV_EXIT_USAGE;
+	default:
+		return HV_EXIT_HOST;
+	}
+}
+
 /* Released console output (the channel's thread): to the viewers too. */
 static void console_tee(void *opaque, const void *buf, size_t len)
 {
@@ -956,7 +971,7 @@ int main(int argc, char **argv)
 			sink_priv, mode == GATE_REPLAY ? src : NULL, src_priv,
 			&log_mem, log_cmdline);
 	if (rc)
-		return rc;
+		return exit_status_of(rc);
 	/* A backup runs what its primary runs, from the primary's word. */
 	what = po.role ? "the primary runs" : log_path;
 	if (mode == GATE_REPLAY) {
@@ -1080,7 +1095,7 @@ int main(int argc, char **argv)
 	rc = gate__boot(&dom);
 	if (rc) {
 		dom.backend->destroy(&dom);
-		return rc;
+		return exit_status_of(rc);
 	}
 	/*
 	 * Stop signals are taken by the I/O thread from a signalfd, never by

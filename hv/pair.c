@@ -69,7 +69,7 @@ static int sink_open(struct domain *d, void *priv, struct logfmt_header *h,
 	h->pair_id = p->chan->cfg.pair;
 	h->epoch = p->chan->cfg.epoch;
 	boot->ordinal = d->exits;
-	return chan__connect(p->chan, h, boot) ? HV_EXIT_PAIR : 0;
+	return chan__connect(p->chan, h, boot) ? -ECONNREFUSED : 0;
 }
 
 static int sink_put(struct domain *d, void *priv, struct logfmt_record *rec)
@@ -216,7 +216,7 @@ static int src_open(struct domain *d, void *priv, struct logfmt_header *h,
 
 	d->gate.replicated = true;
 	d->gate.what = "the primary runs";
-	return chan__accept(p->chan, h, boot) ? HV_EXIT_PAIR : 0;
+	return chan__accept(p->chan, h, boot) ? -ECONNREFUSED : 0;
 }
 
 /*

@@ -45,7 +45,8 @@ static const struct device_ops core_ops = {
 static void test_order(void)
 {
 	struct domain *d = fixture__domain();
-	struct device late1 = { .ops = &late_ops }, late2 = { .ops = &late_ops };
+	struct device late1 = { .ops = &late_ops },
+		      late2 = { .ops = &late_ops };
 	struct device core = { .ops = &core_ops };
 	unsigned int n = d->nr_devices;
 	struct device *dev;
@@ -189,8 +190,7 @@ static void test_save_restore(void)
 	CU_ASSERT(d->console.closed_seen);
 	/* And the guest reads its input where it left off. */
 	CU_ASSERT_EQUAL(fixture__hypercall(__HYPERVISOR_console_io,
-					   CONSOLEIO_read, 16,
-					   FIXTURE_BUF_GPA),
+					   CONSOLEIO_read, 16, FIXTURE_BUF_GPA),
 			5);
 	CU_ASSERT(!memcmp(d->mem + FIXTURE_BUF_GPA, "hello", 5));
 	/* Nothing saved: nothing changes. */
