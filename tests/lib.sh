@@ -127,6 +127,14 @@ free_port() {
 # its own redirections): the EXIT trap kills it.
 track() { live[$1]=1; }
 
+# adopt NAME PID: a process of the current test the suite started itself
+# (in the background, with its own redirections), as NAME: as if spawned.
+adopt() {
+	pid[$1]=$2
+	live[$2]=1
+	unset "rcs[$1]"
+}
+
 # spawn NAME CMD...: CMD in the background, stdin /dev/null, its stdout
 # and stderr in $t/NAME.out and .err; its PID in pid[NAME].
 spawn() { spawn_in /dev/null "$@"; }
@@ -161,10 +169,11 @@ reap() {
 
 # stop NAME [SIGNAL [SECONDS]]: end NAME by its PID and reap it: SIGNAL
 # (KILL by default; a stopped process is continued first), and if it
-# still runs SECONDS ($T) later, KILL. Nothing if it was reaped already.
+# still runs SECONDS ($T) later, KILL. Nothing if it was reaped already
+# (or never started).
 stop() {
 	local name=$1 sig=${2:-KILL} s=${3:-$T} i
-	[ -n "${rcs[$name]:-}" ] && return 0
+	[ -n "${pid[$name]:-}" ] && [ -z "${rcs[$name]:-}" ] || return 0
 	kill -CONT "${pid[$name]}" 2>/dev/null
 	kill -"$sig" "${pid[$name]}" 2>/dev/null
 	if [ "$sig" != KILL ]; then
@@ -330,7 +339,8 @@ arbiter_up() {
 		--state-dir "$tmp/arbiter" </dev/null >/dev/null 2>"$tmp/arbiter.err" &
 	arbiter_pid=$!
 	track "$arbiter_pid"
-	URL=pvft://$listen # shellcheck disable=SC2034 # the suite's
+	# shellcheck disable=SC2034 # the suite's
+	URL=pvft://$listen
 	for _ in $(seq 200); do
 		grep -q 'listening on' "$tmp/arbiter.err" && return 0
 		sleep 0.1
@@ -354,7 +364,8 @@ intact() {
 }
 
 # owner_is NODE [DIR]: the arbiter (state in DIR, by default the shared
-# one's) gave pair $pair_id to NODE.
+# one's) gave pair $pair_id (the suite's current pair) to NODE.
+# shellcheck disable=SC2154
 owner_is() {
 	local owner
 	owner=$(cat "${2:-$tmp/arbiter}/$pair_id-1" 2>/dev/null)
