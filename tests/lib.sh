@@ -151,13 +151,27 @@ spawn_in() {
 	unset "rcs[$name]"
 }
 
-# running NAME: has process NAME not ended yet? (A zombie has ended.)
-running() {
-	local s p=${pid[$1]:-}
-	[ -n "$p" ] || return 1 # never started
-	{ s=$(<"/proc/$p/stat"); } 2>/dev/null || return 1
+# gone PID: has it ended? (A zombie has.)
+gone() {
+	local s
+	{ s=$(<"/proc/$1/stat"); } 2>/dev/null || return 0
 	s=${s##*) }
-	[ "${s:0:1}" != Z ]
+	[ "${s:0:1}" = Z ]
+}
+
+# wait_gone PID [SECONDS]: until PID has ended ($T s at most).
+wait_gone() {
+	local i
+	for ((i = 0; i < ${2:-$T} * 10; i++)); do
+		gone "$1" && return 0
+		sleep 0.1
+	done
+	gone "$1"
+}
+
+# running NAME: has process NAME not ended yet?
+running() {
+	[ -n "${pid[$1]:-}" ] && ! gone "${pid[$1]}"
 }
 
 # reap NAME: its exit status into rcs[NAME] (it has ended).
@@ -203,13 +217,9 @@ stop_all() {
 # wait_end NAME [SECONDS]: until NAME ends ($T s at most); sets rcs[NAME].
 # Still running then: killed, and the test fails.
 wait_end() {
-	local name=$1 s=${2:-$T} i
+	local name=$1 s=${2:-$T}
 	[ -n "${rcs[$name]:-}" ] && return 0
-	for ((i = 0; i < s * 10; i++)); do
-		running "$name" || break
-		sleep 0.1
-	done
-	if running "$name"; then
+	if ! wait_gone "${pid[$name]}" "$s"; then
 		kill9 "$name"
 		why="$name still running after $s s (killed)"
 		return 1
