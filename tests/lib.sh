@@ -72,6 +72,7 @@ harness_begin() {
 		flat=""
 		mkdir "$t"
 	fi
+	harness_pid=$BASHPID
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 }
@@ -86,6 +87,9 @@ own_netns() { netns_made+=("$1"); }
 
 cleanup() {
 	local p n h
+	# Only the suite's shell: a child forked by spawn that a signal hits
+	# before its exec runs the traps too (bash), with a stale copy of live.
+	[ "$BASHPID" = "$harness_pid" ] || return
 	for p in "${!live[@]}"; do
 		kill -CONT "$p" 2>/dev/null
 		kill -9 "$p" 2>/dev/null
