@@ -105,6 +105,9 @@ cleanup() {
 	rm -rf "$tmp"
 }
 
+# now_ms: the wall clock in ms (to report a duration, never to judge one).
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
 # --- processes --------------------------------------------------------------
 
 # free_port: a port nothing on this host uses, TCP or UDP, into $port
@@ -385,6 +388,29 @@ owner_is() {
 	owner=$(cat "${2:-$tmp/arbiter}/$pair_id-1" 2>/dev/null)
 	[ "$owner" = "$1" ] ||
 		{ why="the arbiter gave pair $pair_id to '${owner:-nobody}', want $1"; return 1; }
+}
+
+# start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair
+# $pair_id on a free port ($bport), node NAME, arbiter $URL, the suite's
+# HV_KEY arguments ($HV, guests in $G), once it listens.
+HV_KEY=()
+start_backup() {
+	local name=$1 guest=$2 cmdline=$3; shift 3
+	free_port
+	bport=$port
+	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" "${HV_KEY[@]}" "$@" \
+		--cmdline "$cmdline" "$G/$guest.elf"
+	wait_for "$name" 'waiting for the primary on' 60
+}
+
+# start_primary NAME GUEST CMDLINE PORT [pvft-hv args]: a primary of pair
+# $pair_id for the backup (or proxy) on PORT, node NAME, arbiter $URL.
+start_primary() {
+	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
+	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
+		--pair "$pair_id" --node "$name" --arbiter "$URL" "${HV_KEY[@]}" "$@" \
+		--cmdline "$cmdline" "$G/$guest.elf"
 }
 
 # --- the runner -------------------------------------------------------------

@@ -41,6 +41,7 @@ KEY=$tmp/domain.key # both replicas' --key: every pair runs over TLS
 make_key "$KEY"
 ARB_KEYS=$tmp/arbiter-keys # the arbiters' --keys: each pair's own key
 mkdir -m 700 "$ARB_KEYS"
+HV_KEY=(--key "$KEY") # start_backup, start_primary
 ATTEMPTS=3
 KEEP=${PAIR_KEEP:-}
 ctl="" # the fault proxy's control FIFO, open
@@ -77,27 +78,6 @@ new_pair() {
 	pair_id=$((pair_id + 1))
 	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" "$pair_id"
 	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" $((pair_id + 1000))
-}
-
-# start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair $pair_id
-# on a free port ($bport), node NAME, arbiter $URL, once it listens.
-start_backup() {
-	local name=$1 guest=$2 cmdline=$3; shift 3
-	free_port
-	bport=$port
-	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
-	wait_for "$name" 'waiting for the primary on' 60
-}
-
-# start_primary NAME GUEST CMDLINE PORT [pvft-hv args]: a primary of pair
-# $pair_id for the backup (or proxy) on PORT, node NAME, arbiter $URL.
-start_primary() {
-	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
-	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
 }
 
 # start_pair GUEST CMDLINE [pvft-hv args for both]: backup b, then primary

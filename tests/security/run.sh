@@ -58,26 +58,6 @@ new_pair() {
 	arbiter_key "$build/bin/pvft" "$tmp/key" "$ARB_KEYS" "$pair_id"
 }
 
-# start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair
-# $pair_id on $bport, node NAME, once it listens.
-start_backup() {
-	local name=$1 guest=$2 cmdline=$3; shift 3
-	free_port
-	bport=$port
-	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
-	wait_for "$name" 'waiting for the primary on' 60
-}
-
-# start_primary NAME GUEST CMDLINE PORT [pvft-hv args].
-start_primary() {
-	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
-	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
-}
-
 # fake NAME [pvft-fakepeer args]: a fake primary of pair $pair_id for the
 # backup on $bport, run to its end (its dump in $t/NAME.dump).
 fake() {

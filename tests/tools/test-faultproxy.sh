@@ -25,8 +25,6 @@ conns=() # the current test's client fds
 LOG_GLOBS=(../echo.err '*.err')
 LOG_LINES=5
 
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-
 # wait_exit NAME: until proxy NAME ends by itself (at most T s); sets rc.
 wait_exit() {
 	wait_end "$1" || return 1

@@ -18,8 +18,6 @@ fport=""
 LOG_GLOBS=(fake.err err out)
 LOG_LINES=5
 
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-
 # start_fake MODE: a pvft-kv-fake in MODE (process "fake"); sets fport.
 start_fake() {
 	spawn fake "$FAKE" --listen 127.0.0.1:0 --mode "$1"
