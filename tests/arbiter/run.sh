@@ -16,37 +16,13 @@ PVFT=$build/bin/pvft
 ARBITER=$build/bin/pvft-arbiter
 T=20 # seconds: a hang is a failure, never a stuck make check
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-why=""
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin flat # the processes' files in $tmp: t=$tmp
+LOG_GLOBS=('*.err' '*.log')
+LOG_LINES=3
 
 # --- helpers ----------------------------------------------------------------
-
-# free_port: a TCP port nothing on this host uses, into $port (never the
-# same twice in a run). /proc/net/tcp: no tool needed.
-given=" "
-free_port() {
-	local hex
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		[[ $given == *" $port "* ]] && continue
-		hex=$(printf '%04X' "$port")
-		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null &&
-			continue
-		given+="$port "
-		return
-	done
-}
 
 # pa NAME ARGS...: pvft arbiter ARGS; sets rc and $tmp/NAME.out, .err.
 pa() {
@@ -65,13 +41,6 @@ pa_retry() {
 	done
 }
 
-rc_is() { [ "$rc" -eq "$1" ] || { why="$last: exit status $rc, want $1${2:+ ($2)}"; return 1; }; }
-out_is() {
-	[ "$(cat "$tmp/$1.out")" = "$2" ] ||
-		{ why="$1: stdout '$(head -c 200 "$tmp/$1.out")', want '$2'"; return 1; }
-}
-err_has() { grep -qE -- "$2" "$tmp/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
-
 # start_arbiter NAME DIR [PORT [ARGS...]]: pvft-arbiter in the background
 # (port 0: the kernel picks), --insecure unless ARGS are given; sets
 # arb_pid and arb_port once it listens.
@@ -82,7 +51,7 @@ start_arbiter() {
 	[ $# -eq 0 ] && set -- --insecure
 	"$ARBITER" --listen "127.0.0.1:$port" --state-dir "$dir" "$@" 2>"$tmp/$name.log" &
 	arb_pid=$!
-	pids+=("$arb_pid")
+	track "$arb_pid"
 	for i in $(seq 100); do
 		arb_port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$tmp/$name.log" | grep -oE '[0-9]+$')
 		[ -n "$arb_port" ] && return 0
@@ -94,7 +63,7 @@ start_arbiter() {
 }
 
 # The pvft-arbiter most tests share.
-arbiter_up() {
+main_up() {
 	[ -n "${main_pid:-}" ] && return 0
 	mkdir -p "$tmp/state"
 	# Every client here comes from 127.0.0.1: the per-source cap would
@@ -193,46 +162,29 @@ keyed_up() {
 	KURL=pvft://127.0.0.1:$keyed_port
 }
 
-run() {
-	local name=$1 f
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		for f in "$tmp"/*.err "$tmp"/*.log; do
-			[ -s "$f" ] && tail -n 3 "$f" | sed "s/^/    ${f##*/}: /"
-		done
-		fail=$((fail + 1))
-	fi
-	rm -f "$tmp"/*.out "$tmp"/*.err
-}
-
 # --- pvft-arbiter: the test-and-set -----------------------------------------
 
 t_grant() {
-	arbiter_up || return 1
+	main_up || return 1
 	pa grant acquire "$URL" 1 1 nodeA
 	rc_is 0 && out_is grant "granted to nodeA" &&
 		[ "$(cat "$tmp/state/1-1")" = nodeA ] || { why=${why:-"state file 1-1 is not 'nodeA'"}; return 1; }
 }
 
 t_idempotent_reacquire() {
-	arbiter_up || return 1
+	main_up || return 1
 	pa again acquire "$URL" 1 1 nodeA
 	rc_is 0 && out_is again "granted to nodeA"
 }
 
 t_deny_names_owner() {
-	arbiter_up || return 1
+	main_up || return 1
 	pa deny acquire "$URL" 1 1 nodeB
 	rc_is 1 && out_is deny "denied: owned by nodeA"
 }
 
 t_query_owner_and_free() {
-	arbiter_up || return 1
+	main_up || return 1
 	pa q1 query "$URL" 1 1 && rc_is 0 && out_is q1 "owned by nodeA" || return 1
 	pa q2 query "$URL" 1 99 && rc_is 0 && out_is q2 "free" || return 1
 	pa q3 --json query "$URL" 1 1 && rc_is 0 || return 1
@@ -244,14 +196,14 @@ t_query_owner_and_free() {
 }
 
 t_other_epoch_is_other_key() {
-	arbiter_up || return 1
+	main_up || return 1
 	pa e2 acquire "$URL" 1 2 nodeB && rc_is 0 && out_is e2 "granted to nodeB" || return 1
 	pa e1 query "$URL" 1 1 && rc_is 0 && out_is e1 "owned by nodeA" || return 1
 	pa p2 acquire "$URL" 2 1 nodeC && rc_is 0 && out_is p2 "granted to nodeC"
 }
 
 t_logs_each_grant_and_denial() {
-	arbiter_up || return 1
+	main_up || return 1
 	grep -qE 'pair 1 epoch 1: granted to nodeA$' "$tmp/main.log" &&
 		grep -qE 'pair 1 epoch 1: granted to nodeA \(again\)$' "$tmp/main.log" &&
 		grep -qE 'pair 1 epoch 1: denied to nodeB: owned by nodeA$' "$tmp/main.log" ||
@@ -281,7 +233,7 @@ t_grant_survives_kill9() {
 # next good line on it is answered.
 t_malformed_lines() {
 	local want
-	arbiter_up || return 1
+	main_up || return 1
 	session "$main_port" bad 13 "" "FOO 1 2" "acquire 1 1 a" "QUERY x 1" \
 		"QUERY 1 18446744073709551616" "QUERY 01 1" "ACQUIRE 1 1" \
 		"ACQUIRE 1 1 a/b" "ACQUIRE 1 1 $(printf 'n%.0s' $(seq 64))" \
@@ -309,7 +261,7 @@ OWNER nodeA"
 # exactly 256 bytes (newline included) is a line.
 t_oversized_line() {
 	local long
-	arbiter_up || return 1
+	main_up || return 1
 	long="QUERY 1 1$(printf ' %.0s' $(seq 246))"
 	session "$main_port" max 1 "$long"
 	[ "$(cat "$tmp/max.out")" = "ERROR fields must be separated by exactly one space" ] ||
@@ -323,7 +275,7 @@ t_oversized_line() {
 
 # Several requests on one connection, sent before any reply is read.
 t_pipelined_requests() {
-	arbiter_up || return 1
+	main_up || return 1
 	session "$main_port" pipe 4 "QUERY 1 1\r" "ACQUIRE 3 1 nodeP" "ACQUIRE 3 1 nodeQ" "QUERY 3 1"
 	[ "$(cat "$tmp/pipe.out")" = "OWNER nodeA
 GRANTED nodeP
@@ -336,12 +288,12 @@ OWNER nodeP" ] || { why="replies: $(tr '\n' '|' <"$tmp/pipe.out")"; return 1; }
 t_concurrent_acquirers() {
 	local i winner n_granted n_denied
 	local cpids=()
-	arbiter_up || return 1
+	main_up || return 1
 	for i in $(seq 50); do
 		timeout -k 5 "$T" "$PVFT" arbiter acquire --timeout-ms 5000 "$URL" 9 9 "racer$i" \
 			>"$tmp/race$i.out" 2>"$tmp/race$i.err" &
 		cpids+=($!)
-		pids+=($!)
+		track $!
 	done
 	wait "${cpids[@]}"
 	n_granted=$(cat "$tmp"/race*.out | grep -c '^granted to ')
@@ -359,14 +311,14 @@ t_concurrent_acquirers() {
 # mid-line, one connects and says nothing. Others are served meanwhile.
 t_bad_clients_do_not_block_others() {
 	local flood_pid junk_pid fd start end
-	arbiter_up || return 1
+	main_up || return 1
 	yes 'QUERY 1 1' | head -c 4000000 >"$tmp/flood.txt"
 	head -c 4000000 "$tmp/flood.txt" >"/dev/tcp/127.0.0.1/$main_port" 2>/dev/null &
 	flood_pid=$!
-	pids+=("$flood_pid")
+	track "$flood_pid"
 	head -c 1000000 /dev/urandom >"/dev/tcp/127.0.0.1/$main_port" 2>/dev/null &
 	junk_pid=$!
-	pids+=("$junk_pid")
+	track "$junk_pid"
 	exec {fd}<>"/dev/tcp/127.0.0.1/$main_port" || { why="cannot connect"; return 1; }
 	printf 'ACQUIRE 4 4 no' >&"$fd"
 	exec {fd}<&-
@@ -389,7 +341,7 @@ t_bad_clients_do_not_block_others() {
 # serves again once they leave.
 t_too_many_clients() {
 	local fds=() fd i line refused=0
-	arbiter_up || return 1
+	main_up || return 1
 	for i in $(seq 260); do
 		exec {fd}<>"/dev/tcp/127.0.0.1/$main_port" || { why="connect $i failed"; break; }
 		fds+=("$fd")
@@ -408,7 +360,7 @@ t_too_many_clients() {
 # A state file that is not what the arbiter writes: ERROR naming the file
 # for its key, and every other key is still served.
 t_corrupt_state_file() {
-	arbiter_up || return 1
+	main_up || return 1
 	printf 'not a node\n' >"$tmp/state/6-6"
 	pa corrupt acquire "$URL" 6 6 nodeA
 	rc_is 3 && err_has corrupt "corrupt state file .*/state/6-6" || return 1
@@ -432,7 +384,7 @@ daemon() {
 }
 
 t_unusable_state_dir() {
-	arbiter_up || return 1
+	main_up || return 1
 	daemon nodir --insecure --listen 127.0.0.1:0 --state-dir "$tmp/no/such/dir"
 	rc_is 1 && err_has nodir "state dir .*/no/such/dir: No such file or directory" || return 1
 	: >"$tmp/plainfile"
@@ -444,7 +396,7 @@ t_unusable_state_dir() {
 
 t_port_in_use() {
 	mkdir -p "$tmp/state-port"
-	arbiter_up || return 1
+	main_up || return 1
 	daemon inuse --insecure --listen "127.0.0.1:$main_port" --state-dir "$tmp/state-port"
 	rc_is 1 && err_has inuse "cannot listen on 127\.0\.0\.1:$main_port: Address already in use"
 }
@@ -473,7 +425,7 @@ t_daemon_needs_keys_or_insecure() {
 	rc_is 2 && err_has k2 "--keys and --insecure exclude each other" || return 1
 	daemon k3 --keys "$tmp/no/such/keys" --listen 127.0.0.1:0 --state-dir "$tmp/state-k"
 	rc_is 1 && err_has k3 "keys dir .*/no/such/keys: No such file or directory" || return 1
-	arbiter_up || return 1
+	main_up || return 1
 	grep -q 'warning: INSECURE (--insecure): plaintext, no authentication' "$tmp/main.log" ||
 		{ why="--insecure is not said at start"; return 1; }
 }
@@ -586,7 +538,7 @@ GRANTED nodeP"
 # served, not once it pauses (probe.c's stream says how this is seen
 # without a clock): in plaintext and over TLS.
 t_replies_leave_as_served() {
-	arbiter_up && keyed_up || return 1
+	main_up && keyed_up || return 1
 	pr st1 stream --state-dir "$tmp/state" --count 16 "127.0.0.1:$main_port" 21 100
 	rc_is 0 "plaintext" && out_is st1 "late 0" || return 1
 	pr st2 stream --key "$tmp/dk.key" --pair 7 --state-dir "$tmp/kstate" --count 16 \
@@ -607,13 +559,15 @@ t_slow_clients_closed() {
 	for i in 2 3; do
 		"$PROBE" slow --conns 8 --every-ms 300 --bind "127.0.0.$i" "127.0.0.1:$arb_port" \
 			>"$tmp/slow$i.out" 2>"$tmp/slow$i.err" &
-		spids+=($!) pids+=($!)
+		spids+=($!)
+		track $!
 	done
 	for i in 4 5; do
 		"$PROBE" slow --key "$tmp/dk.key" --pair 7 --conns 8 --every-ms 300 \
 			--bind "127.0.0.$i" "127.0.0.1:$arb_port" \
 			>"$tmp/slow$i.out" 2>"$tmp/slow$i.err" &
-		spids+=($!) pids+=($!)
+		spids+=($!)
+		track $!
 	done
 	for i in $(seq 100); do
 		[ "$(cat "$tmp"/slow?.out | grep -c '^opened 8$')" -eq 4 ] && break
@@ -648,7 +602,7 @@ t_full_table_makes_room() {
 	"$PROBE" slow --conns 256 --sources 32 --bind 127.0.1.1 --every-ms 500 \
 		"127.0.0.1:$arb_port" >"$tmp/full.out" 2>"$tmp/full.err" &
 	spid=$!
-	pids+=("$spid")
+	track "$spid"
 	for i in $(seq 300); do
 		grep -q '^opened 256$' "$tmp/full.out" && break
 		kill -0 "$spid" 2>/dev/null || break
@@ -689,7 +643,7 @@ t_per_source_cap() {
 	"$PROBE" hold --key "$tmp/dk.key" --pair 7 --conns 3 --bind 127.0.0.7 \
 		"127.0.0.1:$arb_port" >"$tmp/hold.out" 2>"$tmp/hold.err" &
 	hold=$!
-	pids+=("$hold")
+	track "$hold"
 	for i in $(seq 200); do
 		grep -q '^held 3$' "$tmp/hold.out" && break
 		kill -0 "$hold" 2>/dev/null || break
@@ -829,7 +783,7 @@ start_etcd() {
 		--heartbeat-interval 50 --election-timeout 500 \
 		>"$tmp/$name.etcd.log" 2>&1 &
 	etcd_pid[$name]=$!
-	pids+=($!)
+	track $!
 }
 
 # ecurl PORT PATH JSON: POST to etcd's gateway as the admin certificate,
@@ -1017,20 +971,15 @@ t_etcd_leader_killed() {
 # --- run them ---------------------------------------------------------------
 
 # In the order written: the first tests set up the keys later ones read.
-for t in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t"
-done
+run_all
 if [ -n "${main_pid:-}" ]; then
 	kill -TERM "$main_pid"
 	wait "$main_pid"
 	rc=$?
 	if [ "$rc" -eq 0 ]; then
-		echo "PASS sigterm_clean_exit"
-		pass=$((pass + 1))
+		ok sigterm_clean_exit
 	else
-		echo "FAIL sigterm_clean_exit: exit status $rc after SIGTERM, want 0"
-		fail=$((fail + 1))
+		bad "sigterm_clean_exit: exit status $rc after SIGTERM, want 0"
 	fi
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

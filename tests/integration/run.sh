@@ -8,11 +8,11 @@ HV=$build/bin/pvft-hv
 G=$build/guest
 T=60 # seconds: a hang is a failure, never a stuck make check
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-why=""
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin flat # hv's stdout and stderr: $tmp/out, $tmp/err (t=$tmp)
+LOG_GLOBS=(out err)
+LOG_LINES=15
 
 # BACKEND=kvm|ptrace pins the vCPU backend; by default pvft-hv picks.
 if [ -n "${BACKEND:-}" ]; then
@@ -21,36 +21,19 @@ else
 	HV_ARGS=()
 fi
 
-# hv [pvft-hv args...]: run it; sets rc, and $tmp/out, $tmp/err.
+# hv [pvft-hv args...]: run it; sets rc, and $tmp/out, $tmp/err (the
+# checks' last command: rc_is, out_has, err_has).
 hv() {
 	timeout --preserve-status -k 5 "$T" "$HV" "${HV_ARGS[@]}" "$@" \
 		</dev/null >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 }
 
-out_has() { grep -qE -- "$1" "$tmp/out" || { why="stdout lacks /$1/"; return 1; }; }
-err_has() { grep -qE -- "$1" "$tmp/err" || { why="stderr lacks /$1/"; return 1; }; }
-rc_is() { [ "$rc" -eq "$1" ] || { why="exit status $rc, want $1"; return 1; }; }
 err_lines_max() {
 	local n
 	# The ptrace fallback notice is not part of what is being counted.
 	n=$(grep -v 'running the guest on the ptrace backend' "$tmp/err" | grep -c .)
 	[ "$n" -le "$1" ] || { why="$n stderr lines, want at most $1"; return 1; }
-}
-
-run() {
-	local name=$1
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		for f in out err; do
-			[ -s "$tmp/$f" ] && sed "s/^/    $f| /" "$tmp/$f" | tail -n 15
-		done
-		fail=$((fail + 1))
-	fi
 }
 
 # Which backend the guests run on; loud when it is not KVM.
@@ -294,9 +277,11 @@ t_help() {
 	hv --help && rc_is 0 && out_has '^Usage: pvft-hv'
 }
 
-# ONLY="t_a t_b" runs just those (for debugging a failure).
-for t in ${ONLY:-$(declare -F | awk '{print $3}' | grep '^t_')}; do
-	run "$t"
+# ONLY="t_a t_b" runs just those (for debugging a failure): a list here,
+# not run's regex.
+tests=${ONLY:-$(declare -F | awk '{print $3}' | grep '^t_')}
+ONLY=""
+for name in $tests; do
+	run "$name"
 done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

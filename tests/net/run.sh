@@ -76,37 +76,19 @@ URL=pvft://$NET.3:$ARB_PORT
 CLIENTS=8
 
 ns=pvft$$ # namespace prefix: ${ns}sw, ${ns}h1, ...
-tmp=$(mktemp -d)
-t=$tmp/t # the current test's files
-mkdir "$t"
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+harness_begin
 make_key "$tmp/domain.key"
-mkdir -m 700 "$tmp/arbiter-keys"
+ARB_KEYS=$tmp/arbiter-keys
+mkdir -m 700 "$ARB_KEYS"
 PAIR_ARGS+=(--key "$tmp/domain.key") # every pair runs over TLS
-declare -A live # PID -> 1: started and not yet known to be reaped
-declare -A pid  # the current test's processes, by name
-declare -A rcs  # ... and their exit statuses, once ended
-made=()         # namespaces created
-cleanup() {
-	local p n
-	for p in "${!live[@]}"; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null # no "Killed" line
-	done
-	# Anything else in our namespaces was started by this script too.
-	for n in "${made[@]}"; do
-		for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-	done
-	wait 2>/dev/null
-	for n in "${made[@]}"; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-why=""
+ATTEMPTS=3
+KEEP=${NET_KEEP:-}
+KEEP_FILES=("$tmp/arbiter.err")
+# The arbiter all tests share (arbiter_up), in arb.
+ARB_WRAP=(ip netns exec "${ns}arb")
+ARB_LISTEN=$NET.3:$ARB_PORT
 
 # --- the topology -----------------------------------------------------------
 
@@ -118,7 +100,7 @@ on() {
 
 ns_add() {
 	ip netns add "$ns$1" || return 1
-	made+=("$ns$1")
+	own_netns "$ns$1"
 	ip -n "$ns$1" link set lo up &&
 		# No IPv6 chatter (DAD, router solicitations) for the guest.
 		on "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
@@ -161,79 +143,12 @@ topology_up() {
 
 # --- processes --------------------------------------------------------------
 
-# spawn NAME HOST CMD...: CMD in HOST's namespace in the background, its
-# stdout and stderr in $t/NAME.out and .err; its PID in pid[NAME].
-spawn() {
-	local name=$1 h=$2; shift 2
-	: >"$t/$name.out"
-	: >"$t/$name.err" # before the fork: a check may read them at once
-	ip netns exec "$ns$h" "$@" </dev/null >"$t/$name.out" 2>"$t/$name.err" &
-	pid[$name]=$!
-	live[$!]=1
-	unset "rcs[$name]"
-}
-
-# running NAME: has process NAME not ended yet? (A zombie has ended.)
-running() {
-	local s
-	s=$(cat "/proc/${pid[$1]}/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s:0:1}" != Z ]
-}
-
-# reap NAME: its exit status into rcs[NAME] (it has ended).
-reap() {
-	wait "${pid[$1]}" 2>/dev/null # no "Killed" line: the test looks
-	rcs[$1]=$?
-	unset "live[${pid[$1]}]"
-}
-
-# kill9 NAME: kill -9 and reap it at once (sets rcs[NAME]).
-kill9() {
-	[ -n "${rcs[$1]:-}" ] && return 0
-	kill -9 "${pid[$1]}" 2>/dev/null
-	reap "$1"
-}
-
-# wait_end NAME [SECONDS]: until NAME ends (T s at most); sets rcs[NAME].
-# Still running then: killed, and the test fails.
-wait_end() {
-	local name=$1 s=${2:-$T} i
-	[ -n "${rcs[$name]:-}" ] && return 0
-	for ((i = 0; i < s * 10; i++)); do
-		running "$name" || break
-		sleep 0.1
-	done
-	if running "$name"; then
-		kill9 "$name"
-		why="$name still running after $s s (killed)"
-		return 1
-	fi
-	reap "$name"
-}
-
-# stop_all: end the current test's processes that are still running.
-stop_all() {
-	local name
-	for name in "${!pid[@]}"; do
-		kill9 "$name"
-	done
-	pid=() rcs=()
-}
-
-# wait_for NAME ERE [SECONDS]: until NAME's stderr has a line matching ERE
-# (T s at most; fails at once if NAME ended without one).
-wait_for() {
-	local name=$1 re=$2 s=${3:-$T} i
-	for ((i = 0; i < s * 10; i++)); do
-		grep -qE -- "$re" "$t/$name.err" && return 0
-		running "$name" || break
-		sleep 0.1
-	done
-	grep -qE -- "$re" "$t/$name.err" && return 0
-	why="$name: no /$re/ on stderr ($(running "$name" && echo "still running" ||
-		echo "it ended"))"
-	return 1
+# spawn_on NAME HOST CMD...: spawn NAME, CMD in HOST's namespace (ip netns
+# exec execs: the PID is the process's).
+spawn_on() {
+	local name=$1 h=$2
+	shift 2
+	spawn "$name" ip netns exec "$ns$h" "$@"
 }
 
 # alive NAME...: each is still running.
@@ -248,49 +163,12 @@ alive() {
 	done
 }
 
-# intact: neither replica has taken its peer for failed. On this loaded
-# box a replica kept off the CPU past --timeout-ms does: a false failure,
-# which pair.md allows (it costs a failover, never correctness), but then
-# the fault a test injects next tests nothing: the test is run again
-# (run: $ATTEMPTS attempts), and its PASS line says so.
-intact() {
-	local said
-	said=$(grep -h -m 1 'asking the arbiter' "$t/p.err" "$t/b.err" 2>/dev/null | head -n 1)
-	[ -z "$said" ] && return 0
-	again=yes
-	why="a false failure before the fault: $said"
-	return 1
-}
-
 # sleep_ms MS
 sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
 # --- the arbiter and the pair -----------------------------------------------
 
-# The arbiter all tests share, in arb; its state lives as long as the
-# suite, so each pair has its own id (new_pair).
-arbiter_pid=""
-arbiter_up() {
-	if [ -n "$arbiter_pid" ]; then
-		kill -0 "$arbiter_pid" 2>/dev/null && return 0
-		why="the shared pvft-arbiter died: $(tail -n 2 "$tmp/arbiter.err")"
-		return 1
-	fi
-	mkdir -p "$tmp/arbiter"
-	# Not through on(): a function in the background is a subshell, whose
-	# PID is not the arbiter's.
-	ip netns exec "${ns}arb" "$ARBITER" --keys "$tmp/arbiter-keys" --listen "$NET.3:$ARB_PORT" \
-		--state-dir "$tmp/arbiter" </dev/null >/dev/null 2>"$tmp/arbiter.err" &
-	arbiter_pid=$!
-	live[$!]=1
-	for _ in $(seq 200); do
-		grep -q 'listening on' "$tmp/arbiter.err" && return 0
-		sleep 0.1
-	done
-	why="pvft-arbiter did not start: $(tail -n 2 "$tmp/arbiter.err")"
-	return 1
-}
-
+# Its state lives as long as the suite, so each pair has its own id.
 pair_id=0
 
 # start_pair: a new pair (its own id and log channel port): backup b in
@@ -300,13 +178,13 @@ start_pair() {
 	local port
 	arbiter_up || return 1
 	pair_id=$((pair_id + 1))
-	arbiter_key "$PVFT" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id" || return 1
+	arbiter_key "$PVFT" "$tmp/domain.key" "$ARB_KEYS" "$pair_id" || return 1
 	port=$((7001 + pair_id))
-	spawn b h2 "$HV" --role backup --listen "$NET.2:$port" --pair "$pair_id" \
+	spawn_on b h2 "$HV" --role backup --listen "$NET.2:$port" --pair "$pair_id" \
 		--node h2 --arbiter "$URL" "${PAIR_ARGS[@]}" --vif "$VIF" \
 		--cmdline "$CMDLINE" "$GUEST"
 	wait_for b 'waiting for the primary on' 60 || return 1
-	spawn p h1 "$HV" --role primary --peer "$NET.2:$port" --pair "$pair_id" \
+	spawn_on p h1 "$HV" --role primary --peer "$NET.2:$port" --pair "$pair_id" \
 		--node h1 --arbiter "$URL" "${PAIR_ARGS[@]}" --vif "$VIF" \
 		--cmdline "$CMDLINE" "$GUEST"
 	wait_for p 'paired with backup' 60 && guest_up
@@ -337,7 +215,7 @@ ping_ok() {
 # client NAME SECONDS: pvft-kv-client NAME in cli, the --json report on
 # its stdout.
 client() {
-	spawn "$1" cli "$KVC" --server "$SERVER" --clients "$CLIENTS" \
+	spawn_on "$1" cli "$KVC" --server "$SERVER" --clients "$CLIENTS" \
 		--duration "$2" --json
 }
 
@@ -369,22 +247,6 @@ blackout=0
 
 # --- checks -----------------------------------------------------------------
 
-rc_is() {
-	[ "${rcs[$1]:-none}" = "$2" ] ||
-		{ why="$1: exit status ${rcs[$1]:-none}, want $2${3:+ ($3)}"; return 1; }
-}
-err_has() { grep -qE -- "$2" "$t/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
-err_lacks() {
-	! grep -qE -- "$2" "$t/$1.err" ||
-		{ why="$1: stderr has '$(grep -m 1 -E -- "$2" "$t/$1.err")'"; return 1; }
-}
-# owner_is NODE: the arbiter gave this pair to NODE.
-owner_is() {
-	local owner
-	owner=$(cat "$tmp/arbiter/$pair_id-1" 2>/dev/null)
-	[ "$owner" = "$1" ] ||
-		{ why="the arbiter gave pair $pair_id to '${owner:-nobody}', want $1"; return 1; }
-}
 # mac_at PORT: the switch has the guest's MAC on PORT (p-h1 or p-h2): the
 # replica on that host is the one that last sent a frame as the guest.
 # (The switch learns in softirq, after the write that sent the frame
@@ -406,53 +268,12 @@ live_b() {
 		err_has b "vif0: gratuitous ARP sent: $GUEST_IP is at $MAC" && mac_at p-h2
 }
 
-ATTEMPTS=3
-run() {
-	local name=$1 attempt ok
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
-		why="" again="" note=""
-		"$name"
-		ok=$?
-		[ "$ok" -eq 0 ] || [ -z "$again" ] || [ "$attempt" -eq "$ATTEMPTS" ] && break
-		echo "    $name: attempt $attempt: $why"
-		logs 3
-		end_test
-	done
-	[ "$attempt" -gt 1 ] && note+="${note:+; }attempt $attempt of $ATTEMPTS"
-	if [ "$ok" -eq 0 ]; then
-		echo "PASS $name${note:+: $note}"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		logs 6
-		if [ -n "${NET_KEEP:-}" ]; then
-			mkdir -p "$NET_KEEP" && rm -rf "${NET_KEEP:?}/$name" &&
-				cp -r "$t" "$NET_KEEP/$name" &&
-				cp "$tmp/arbiter.err" "$NET_KEEP/$name/" 2>/dev/null
-			echo "    files: $NET_KEEP/$name"
-		fi
-		fail=$((fail + 1))
-	fi
-	end_test
-}
-
-# logs N: the last N lines of each process's stderr, indented.
-logs() {
-	local f
-	for f in "$t"/*.err; do
-		[ -s "$f" ] && tail -n "$1" "$f" 2>/dev/null | sed "s/^/    ${f##*/}: /"
-	done
-}
-
-# end_test: its processes ended, its files gone, the network whole again.
+# end_test: its processes ended, the network whole again.
 end_test() {
 	stop_all
 	heal
-	rm -rf "$t" && mkdir "$t"
+	return 0
 }
-note=""
-again=""
 
 # --- faults -------------------------------------------------------------------
 
@@ -621,17 +442,17 @@ lo_pair() {
 	local port
 	pair_id=$((pair_id + 1))
 	port=$((7300 + pair_id))
-	arbiter_key "$PVFT" "$tmp/domain.key" "$tmp/arbiter-keys" "$pair_id" || return 1
+	arbiter_key "$PVFT" "$tmp/domain.key" "$ARB_KEYS" "$pair_id" || return 1
 	if ! running la 2>/dev/null; then
 		mkdir -p "$t/la-state"
-		spawn la cli "$ARBITER" --keys "$tmp/arbiter-keys" --listen "$LO_ARB" --state-dir "$t/la-state"
+		spawn_on la cli "$ARBITER" --keys "$ARB_KEYS" --listen "$LO_ARB" --state-dir "$t/la-state"
 		wait_for la 'listening on' 20 || return 1
 	fi
-	spawn b cli "$HV" --role backup --listen "127.0.0.1:$port" \
+	spawn_on b cli "$HV" --role backup --listen "127.0.0.1:$port" \
 		--pair "$pair_id" --node lb --arbiter "pvft://$LO_ARB" \
 		"${PAIR_ARGS[@]}" --vif "$LO_VIF" --cmdline "$LO_CMDLINE" "$GUEST"
 	wait_for b 'waiting for the primary on' 60 || return 1
-	spawn p cli "$HV" --role primary --peer "127.0.0.1:$port" \
+	spawn_on p cli "$HV" --role primary --peer "127.0.0.1:$port" \
 		--pair "$pair_id" --node la --arbiter "pvft://$LO_ARB" \
 		"${PAIR_ARGS[@]}" --vif "$LO_VIF" --cmdline "$LO_CMDLINE" "$GUEST"
 	wait_for p 'paired with backup' 60 || return 1
@@ -645,7 +466,7 @@ lo_pair() {
 }
 
 lo_client() {
-	spawn "$1" cli "$KVC" --server "127.0.0.1:$KV_PORT" \
+	spawn_on "$1" cli "$KVC" --server "127.0.0.1:$KV_PORT" \
 		--clients "$CLIENTS" --timeout-ms 20 --duration "$2" --json
 }
 
@@ -707,8 +528,5 @@ if ! needs; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-for t_name in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t_name"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+run_all
+summary

@@ -34,139 +34,19 @@ COUNT="n=$N sleep_us=200"
 # loaded host, and this one is (the default, 80 ms, is for failover tests).
 CALM=(--timeout-ms 1000)
 
-tmp=$(mktemp -d)
-t=$tmp/t # the current test's files
-mkdir "$t"
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+harness_begin
 KEY=$tmp/domain.key # both replicas' --key: every pair runs over TLS
 make_key "$KEY"
 ARB_KEYS=$tmp/arbiter-keys # the arbiters' --keys: each pair's own key
 mkdir -m 700 "$ARB_KEYS"
-declare -A live # PID -> 1: started and not yet known to be reaped
-declare -A pid  # the current test's processes, by name
-declare -A rcs  # ... and their exit statuses, once ended
-cleanup() {
-	local p
-	for p in "${!live[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-why=""
+HV_KEY=(--key "$KEY") # start_backup, start_primary
+ATTEMPTS=3
+KEEP=${PAIR_KEEP:-}
+ctl="" # the fault proxy's control FIFO, open
 
 # --- processes --------------------------------------------------------------
-
-# free_port: a TCP port nothing on this host uses, into $port (never the
-# same twice in a run): below the kernel's ephemeral range when there is
-# room, so that no outgoing connection takes it before it is bound.
-given=" "
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-[ "${eph_lo:-0}" -gt 21000 ] && port_span=$((eph_lo - 20000)) || port_span=40000
-free_port() {
-	local hex
-	while :; do
-		port=$((20000 + RANDOM % port_span))
-		[[ $given == *" $port "* ]] && continue
-		hex=$(printf '%04X' "$port")
-		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null &&
-			continue
-		given+="$port "
-		return
-	done
-}
-
-# spawn NAME CMD...: CMD in the background, its stdout and stderr in
-# $t/NAME.out and .err; its PID in pid[NAME].
-spawn() {
-	local name=$1; shift
-	: >"$t/$name.out"
-	: >"$t/$name.err" # before the fork: a check may read them at once
-	"$@" </dev/null >"$t/$name.out" 2>"$t/$name.err" &
-	pid[$name]=$!
-	live[$!]=1
-	unset "rcs[$name]"
-}
-
-# running NAME: has process NAME not ended yet? (A zombie has ended.)
-running() {
-	local s
-	s=$(cat "/proc/${pid[$1]}/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s:0:1}" != Z ]
-}
-
-# reap NAME: its exit status into rcs[NAME] (it has ended).
-reap() {
-	wait "${pid[$1]}" 2>/dev/null # no "Killed" line: the test looks
-	rcs[$1]=$?
-	unset "live[${pid[$1]}]"
-}
-
-# kill9 NAME: kill -9 and reap it at once (sets rcs[NAME]).
-kill9() {
-	[ -n "${rcs[$1]:-}" ] && return 0
-	kill -9 "${pid[$1]}" 2>/dev/null
-	reap "$1"
-}
-
-# wait_end NAME [SECONDS]: until NAME ends (T s at most); sets rcs[NAME].
-# Still running then: killed, and the test fails.
-wait_end() {
-	local name=$1 s=${2:-$T} i
-	[ -n "${rcs[$name]:-}" ] && return 0
-	for ((i = 0; i < s * 10; i++)); do
-		running "$name" || break
-		sleep 0.1
-	done
-	if running "$name"; then
-		kill9 "$name"
-		why="$name still running after $s s (killed)"
-		return 1
-	fi
-	reap "$name"
-}
-
-# stop_all: end the current test's processes that are still running.
-stop_all() {
-	local name
-	for name in "${!pid[@]}"; do
-		kill9 "$name"
-	done
-	pid=() rcs=()
-}
-
-# wait_for NAME ERE [SECONDS]: until NAME's stderr has a line matching ERE
-# (T s at most; fails at once if NAME ended without one).
-wait_for() {
-	local name=$1 re=$2 s=${3:-$T} i
-	for ((i = 0; i < s * 10; i++)); do
-		grep -qE -- "$re" "$t/$name.err" && return 0
-		running "$name" || break
-		sleep 0.1
-	done
-	grep -qE -- "$re" "$t/$name.err" && return 0
-	why="$name: no /$re/ on stderr ($(running "$name" && echo "still running" ||
-		echo "it ended"))"
-	return 1
-}
-
-# intact: neither replica has taken its peer for failed. On a loaded box a
-# replica kept off the CPU past --timeout-ms (80 ms by default) does: a
-# false failure, which pair.md allows (it costs a failover, never
-# correctness), but then the fault a test injects next tests nothing: the
-# test is run again (run: $ATTEMPTS attempts), and its PASS line says so.
-intact() {
-	local said
-	said=$(grep -h -m 1 'asking the arbiter' "$t/p.err" "$t/b.err" 2>/dev/null | head -n 1)
-	[ -z "$said" ] && return 0
-	again=yes
-	why="a false failure before the fault: $said"
-	return 1
-}
 
 # wait_output NAME BYTES: until NAME's stdout has that many bytes (while it
 # runs and the pair is intact, T s at most): a point in the middle of a run.
@@ -191,56 +71,13 @@ start_arbiter() {
 	wait_for "$1" 'listening on' 20
 }
 
-# The arbiter most tests share; its state lives as long as the suite, so
-# each pair has its own id (new_pair).
-arbiter_pid=""
-arbiter_up() {
-	if [ -n "$arbiter_pid" ]; then
-		kill -0 "$arbiter_pid" 2>/dev/null && return 0
-		why="the shared pvft-arbiter died: $(tail -n 2 "$tmp/arbiter.err")"
-		return 1
-	fi
-	free_port
-	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --keys "$ARB_KEYS" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
-		</dev/null 2>"$tmp/arbiter.err" &
-	arbiter_pid=$!
-	live[$!]=1
-	URL=pvft://127.0.0.1:$port
-	for _ in $(seq 200); do
-		grep -q 'listening on' "$tmp/arbiter.err" && return 0
-		sleep 0.1
-	done
-	why="pvft-arbiter did not start: $(tail -n 2 "$tmp/arbiter.err")"
-	return 1
-}
-
+# The arbiter most tests share (arbiter_up): its state lives as long as
+# the suite, so each pair has its own id (new_pair).
 pair_id=0
 new_pair() {
 	pair_id=$((pair_id + 1))
 	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" "$pair_id"
 	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" $((pair_id + 1000))
-}
-
-# start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair $pair_id
-# on a free port ($bport), node NAME, arbiter $URL, once it listens.
-start_backup() {
-	local name=$1 guest=$2 cmdline=$3; shift 3
-	free_port
-	bport=$port
-	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
-	wait_for "$name" 'waiting for the primary on' 60
-}
-
-# start_primary NAME GUEST CMDLINE PORT [pvft-hv args]: a primary of pair
-# $pair_id for the backup (or proxy) on PORT, node NAME, arbiter $URL.
-start_primary() {
-	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
-	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" --key "$KEY" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
 }
 
 # start_pair GUEST CMDLINE [pvft-hv args for both]: backup b, then primary
@@ -255,19 +92,6 @@ start_pair() {
 
 # --- checks -----------------------------------------------------------------
 
-rc_is() {
-	[ "${rcs[$1]:-none}" = "$2" ] ||
-		{ why="$1: exit status ${rcs[$1]:-none}, want $2${3:+ ($3)}"; return 1; }
-}
-err_has() { grep -qE -- "$2" "$t/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
-err_lacks() {
-	! grep -qE -- "$2" "$t/$1.err" ||
-		{ why="$1: stderr has '$(grep -m 1 -E -- "$2" "$t/$1.err")'"; return 1; }
-}
-out_empty() {
-	[ ! -s "$t/$1.out" ] ||
-		{ why="$1: stdout has $(stat -c %s "$t/$1.out") bytes, want none"; return 1; }
-}
 # out_is_seq NAME: its stdout is the whole count output, `seq 1 $N`
 # (seqcheck with nothing after it says where it is not).
 out_is_seq() {
@@ -282,14 +106,6 @@ out_is_prefix() {
 	seq 1 "$N" | head -c "$len" | cmp -s - "$t/$1.out" ||
 		{ why="$1: stdout is not a prefix of seq 1 $N"; return 1; }
 }
-# owner_is NODE [DIR]: the arbiter (state in DIR, by default the shared
-# one's) gave this pair to NODE.
-owner_is() {
-	local owner
-	owner=$(cat "${2:-$tmp/arbiter}/$pair_id-1" 2>/dev/null)
-	[ "$owner" = "$1" ] ||
-		{ why="the arbiter gave pair $pair_id to '${owner:-nobody}', want $1"; return 1; }
-}
 # seq_ok OLD NEW: the output rule across a failover, on the count output.
 seq_ok() {
 	local said
@@ -297,55 +113,15 @@ seq_ok() {
 		{ why="seqcheck $1 $2: $said"; return 1; }
 }
 
-ATTEMPTS=3
-run() {
-	local name=$1 attempt ok
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
-		why="" again="" note=""
-		"$name"
-		ok=$?
-		[ "$ok" -eq 0 ] || [ -z "$again" ] || [ "$attempt" -eq "$ATTEMPTS" ] && break
-		echo "    $name: attempt $attempt: $why"
-		logs 3
-		end_test
-	done
-	[ "$attempt" -gt 1 ] && note+="${note:+; }attempt $attempt of $ATTEMPTS"
-	if [ "$ok" -eq 0 ]; then
-		echo "PASS $name${note:+: $note}"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		logs 6
-		if [ -n "${PAIR_KEEP:-}" ]; then
-			mkdir -p "$PAIR_KEEP" && rm -rf "${PAIR_KEEP:?}/$name" &&
-				cp -r "$t" "$PAIR_KEEP/$name" && echo "    files: $PAIR_KEEP/$name"
-		fi
-		fail=$((fail + 1))
-	fi
-	end_test
-}
-
-# logs N: the last N lines of each process's stderr, indented.
-logs() {
-	local f
-	for f in "$t"/*.err; do
-		[ -s "$f" ] && tail -n "$1" "$f" | sed "s/^/    ${f##*/}: /"
-	done
-}
-
-# end_test: its processes ended, its files gone.
+# end_test: its processes ended, the proxy's FIFO closed.
 end_test() {
 	stop_all
 	if [ -n "$ctl" ]; then
 		exec {ctl}>&-
 		ctl=""
 	fi
-	rm -rf "$t" && mkdir "$t"
+	return 0
 }
-note=""
-again=""
-ctl=""
 
 # --- a pair that runs to its end --------------------------------------------
 
@@ -677,8 +453,5 @@ t_refuse_junk() {
 
 # --- run them ---------------------------------------------------------------
 
-for t_name in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t_name"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+run_all
+summary

@@ -6,11 +6,9 @@ set -u
 SEQCHECK=$(dirname "$0")/seqcheck.sh
 N=100 # the sequence: 292 bytes, lines 1..100
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-why=""
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin flat
 seq 1 "$N" >"$tmp/e"
 : >"$tmp/empty"
 len_e=$(stat -c %s "$tmp/e")
@@ -37,19 +35,6 @@ part() {
 	local f=$tmp/part.$1.$2
 	tail -c +$(($1 + 1)) "$tmp/e" | head -c $(($2 - $1)) >"$f"
 	echo "$f"
-}
-
-run() {
-	local name=$1
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		fail=$((fail + 1))
-	fi
 }
 
 # --- streams that keep the rule -------------------------------------------
@@ -161,5 +146,4 @@ run t_new_extra_line
 run t_new_too_long
 run t_bad_arguments
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -14,18 +14,10 @@ T=120 # seconds: a hang is a failure, never a stuck make check
 TRIALS=${REPLAY_TRIALS:-20}
 ROUNDS=${REPLAY_CHAOS_ROUNDS:-50} # chaos rounds in the perturbed replays
 
-tmp=$(mktemp -d)
-hogs=()
-cleanup() {
-	local p
-	for p in "${hogs[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-why=""
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin flat # each run's files in $tmp (t=$tmp), its logs kept
+LOG_LINES=5
 
 if [ -n "${BACKEND:-}" ]; then
 	HV_ARGS=(--backend "$BACKEND")
@@ -42,8 +34,6 @@ hv() {
 	last=$name
 }
 
-rc_is() { [ "$rc" -eq "$1" ] || { why="$last: exit status $rc, want $1"; return 1; }; }
-err_has() { grep -qE -- "$2" "$tmp/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
 same_out() { cmp -s "$tmp/$1.out" "$tmp/$2.out" || { why="stdout of $1 and $2 differ"; return 1; }; }
 # The "final digest: ..." line pvft-hv prints at the end of a record/replay.
 digest() { grep -oE 'final digest: .*' "$tmp/$1.err"; }
@@ -57,23 +47,6 @@ no_crash() {
 	[ "$rc" -lt 128 ] || { why="$last died of signal $((rc - 128))"; return 1; }
 	! grep -qE 'AddressSanitizer|runtime error|Segmentation|core dumped' "$tmp/$last.err" ||
 		{ why="$last crashed"; return 1; }
-}
-
-run() {
-	local name=$1 f
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		for f in "$tmp"/*.err; do
-			[ -s "$f" ] && tail -n 5 "$f" | sed "s/^/    ${f##*/}: /"
-		done
-		fail=$((fail + 1))
-	fi
-	rm -f "$tmp"/*.out "$tmp"/*.err
 }
 
 # record_replay NAME GUEST [pvft-hv args]: record, then replay; both must
@@ -242,6 +215,8 @@ t_replay_console_default_none() {
 
 # --- replays under a perturbed host -----------------------------------------
 
+hog() { while :; do :; done; }
+
 # CPU hogs on every core plus random sleeps in pvft-hv's host threads
 # (PVFT_DEBUG_PERTURB): every replay must still end exactly as recorded.
 t_chaos_replays_perturbed() {
@@ -250,9 +225,8 @@ t_chaos_replays_perturbed() {
 		--cmdline "rounds=$ROUNDS" "$G/chaos.elf"
 	rc_is 0 || return 1
 	n_cpu=$(nproc)
-	for _ in $(seq "$n_cpu"); do
-		(while :; do :; done) &
-		hogs+=($!)
+	for i in $(seq "$n_cpu"); do
+		spawn "hog$i" hog
 	done
 	for i in $(seq "$TRIALS"); do
 		PVFT_DEBUG_PERTURB=$i hv perturb-rep --replay "$tmp/perturb.log" \
@@ -265,9 +239,7 @@ t_chaos_replays_perturbed() {
 			break
 		fi
 	done
-	kill "${hogs[@]}" 2>/dev/null
-	wait "${hogs[@]}" 2>/dev/null
-	hogs=()
+	stop_all
 	[ -z "$why" ]
 }
 
@@ -448,8 +420,5 @@ t_log_dump_usage() {
 # --- run them ---------------------------------------------------------------
 
 # In the order written: log-dump reads the logs the earlier tests made.
-for t in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+run_all
+summary

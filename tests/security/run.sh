@@ -27,119 +27,22 @@ COUNT="n=$N sleep_us=200"
 SHORT="n=200 sleep_us=0"
 CALM=(--timeout-ms 1000)
 
-tmp=$(mktemp -d)
-t=$tmp/t # the current test's files
-mkdir "$t"
-declare -A live # PID -> 1: started and not yet reaped
-declare -A pid  # the current test's processes, by name
-declare -A rcs  # ... and their exit statuses, once ended
-cleanup() {
-	local p
-	for p in "${!live[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass=0
-fail=0
-why=""
-note=""
-
-# The domain key, and another one.
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
+harness_begin
+KEEP=${SEC_KEEP:-}
+SKIP_RC=2 # a test that cannot run here says why in $note
+LOG_GLOBS=('*.err' '*.out')
+LOG_SKIP='^(b|p.*)\.out$' # the count output says nothing
+
+# The domain key, and another one.
 make_key "$tmp/key"
 make_key "$tmp/key2"
-mkdir -m 700 "$tmp/arbiter-keys"
+ARB_KEYS=$tmp/arbiter-keys
+mkdir -m 700 "$ARB_KEYS"
 KEY=(--key "$tmp/key")
 
-# --- processes (as tests/pair/run.sh) ---------------------------------------
-
-given=" "
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-[ "${eph_lo:-0}" -gt 21000 ] && port_span=$((eph_lo - 20000)) || port_span=40000
-free_port() {
-	local hex
-	while :; do
-		port=$((20000 + RANDOM % port_span))
-		[[ $given == *" $port "* ]] && continue
-		hex=$(printf '%04X' "$port")
-		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/tcp6 2>/dev/null &&
-			continue
-		given+="$port "
-		return
-	done
-}
-
-# spawn NAME CMD...: CMD in the background, stdout/stderr in $t/NAME.out/.err.
-spawn() {
-	local name=$1; shift
-	: >"$t/$name.out"
-	: >"$t/$name.err"
-	"$@" </dev/null >"$t/$name.out" 2>"$t/$name.err" &
-	pid[$name]=$!
-	live[$!]=1
-	unset "rcs[$name]"
-}
-
-running() {
-	local s
-	s=$(cat "/proc/${pid[$1]}/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s:0:1}" != Z ]
-}
-
-reap() {
-	wait "${pid[$1]}" 2>/dev/null
-	rcs[$1]=$?
-	unset "live[${pid[$1]}]"
-}
-
-kill9() {
-	[ -n "${rcs[$1]:-}" ] && return 0
-	kill -9 "${pid[$1]}" 2>/dev/null
-	reap "$1"
-}
-
-# wait_end NAME [SECONDS]: until NAME ends; still running then: killed, fail.
-wait_end() {
-	local name=$1 s=${2:-$T} i
-	[ -n "${rcs[$name]:-}" ] && return 0
-	for ((i = 0; i < s * 10; i++)); do
-		running "$name" || break
-		sleep 0.1
-	done
-	if running "$name"; then
-		kill9 "$name"
-		why="$name still running after $s s (killed)"
-		return 1
-	fi
-	reap "$name"
-}
-
-stop_all() {
-	local name
-	for name in "${!pid[@]}"; do
-		kill9 "$name"
-	done
-	pid=() rcs=()
-}
-
-# wait_in NAME out|err ERE [SECONDS]: until NAME's stdout/stderr matches.
-wait_in() {
-	local name=$1 f=$2 re=$3 s=${4:-$T} i
-	for ((i = 0; i < s * 10; i++)); do
-		grep -qE -- "$re" "$t/$name.$f" && return 0
-		running "$name" || break
-		sleep 0.1
-	done
-	grep -qE -- "$re" "$t/$name.$f" && return 0
-	why="$name: no /$re/ on std$f ($(running "$name" && echo "still running" ||
-		echo "it ended"))"
-	return 1
-}
-wait_for() { wait_in "$1" err "$2" "${3:-$T}"; }
+# --- processes (tests/lib.sh) -----------------------------------------------
 
 # still_waits NAME: the backup NAME did not end.
 still_waits() {
@@ -148,53 +51,11 @@ still_waits() {
 
 # --- the arbiter and the replicas -------------------------------------------
 
-arbiter_pid=""
-arbiter_up() {
-	if [ -n "$arbiter_pid" ]; then
-		kill -0 "$arbiter_pid" 2>/dev/null && return 0
-		why="the shared pvft-arbiter died: $(tail -n 2 "$tmp/arbiter.err")"
-		return 1
-	fi
-	free_port
-	mkdir -p "$tmp/arbiter"
-	"$ARBITER" --keys "$tmp/arbiter-keys" --listen "127.0.0.1:$port" --state-dir "$tmp/arbiter" \
-		</dev/null 2>"$tmp/arbiter.err" &
-	arbiter_pid=$!
-	live[$!]=1
-	URL=pvft://127.0.0.1:$port
-	for _ in $(seq 200); do
-		grep -q 'listening on' "$tmp/arbiter.err" && return 0
-		sleep 0.1
-	done
-	why="pvft-arbiter did not start: $(tail -n 2 "$tmp/arbiter.err")"
-	return 1
-}
-
 pair_id=0
 # Each pair's key for the arbiter (pvft keygen -a), derived from $tmp/key.
 new_pair() {
 	pair_id=$((pair_id + 1))
-	arbiter_key "$build/bin/pvft" "$tmp/key" "$tmp/arbiter-keys" "$pair_id"
-}
-
-# start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair
-# $pair_id on $bport, node NAME, once it listens.
-start_backup() {
-	local name=$1 guest=$2 cmdline=$3; shift 3
-	free_port
-	bport=$port
-	spawn "$name" "$HV" --role backup --listen "127.0.0.1:$bport" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
-	wait_for "$name" 'waiting for the primary on' 60
-}
-
-# start_primary NAME GUEST CMDLINE PORT [pvft-hv args].
-start_primary() {
-	local name=$1 guest=$2 cmdline=$3 peer=$4; shift 4
-	spawn "$name" "$HV" --role primary --peer "127.0.0.1:$peer" \
-		--pair "$pair_id" --node "$name" --arbiter "$URL" "$@" \
-		--cmdline "$cmdline" "$G/$guest.elf"
+	arbiter_key "$build/bin/pvft" "$tmp/key" "$ARB_KEYS" "$pair_id"
 }
 
 # fake NAME [pvft-fakepeer args]: a fake primary of pair $pair_id for the
@@ -214,12 +75,6 @@ listening() {
 
 # --- checks -----------------------------------------------------------------
 
-rc_is() {
-	[ "${rcs[$1]:-none}" = "$2" ] ||
-		{ why="$1: exit status ${rcs[$1]:-none}, want $2${3:+ ($3)}"; return 1; }
-}
-err_has() { grep -qE -- "$2" "$t/$1.err" || { why="$1: stderr lacks /$2/"; return 1; }; }
-out_has() { grep -qE -- "$2" "$t/$1.out" || { why="$1: stdout lacks /$2/ ($(tr '\n' '|' <"$t/$1.out"))"; return 1; }; }
 # learned_nothing NAME: the fake read no pvft byte: no HELLO, and none of
 # the backup's node id, the pair's words or a log record on the wire.
 learned_nothing() {
@@ -252,38 +107,6 @@ waiting_backup() {
 	arbiter_up || return 1
 	new_pair
 	start_backup b count "$SHORT" "${CALM[@]}" --node sec-backup-b "$@"
-}
-
-run() {
-	local name=$1 ok
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why="" note=""
-	"$name"
-	ok=$?
-	if [ "$ok" -eq 2 ]; then
-		echo "SKIP $name: $note"
-	elif [ "$ok" -eq 0 ]; then
-		echo "PASS $name${note:+: $note}"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		logs 6
-		if [ -n "${SEC_KEEP:-}" ]; then
-			mkdir -p "$SEC_KEEP" && rm -rf "${SEC_KEEP:?}/$name" &&
-				cp -r "$t" "$SEC_KEEP/$name" && echo "    files: $SEC_KEEP/$name"
-		fi
-		fail=$((fail + 1))
-	fi
-	stop_all
-	rm -rf "$t" && mkdir "$t"
-}
-
-logs() {
-	local f
-	for f in "$t"/*.err "$t"/*.out; do
-		case $f in */b.out | */p*.out) continue ;; esac
-		[ -s "$f" ] && tail -n "$1" "$f" | sed "s/^/    ${f##*/}: /"
-	done
 }
 
 # --- who may pair -----------------------------------------------------------
@@ -519,8 +342,5 @@ t_x509() {
 
 # --- run them ---------------------------------------------------------------
 
-for t_name in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t_name"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+run_all
+summary

@@ -17,53 +17,18 @@ BULK=$((64 << 20))
 # that ends the script.
 trap '' PIPE
 
-tmp=$(mktemp -d)
-t=$tmp/t # the current test's files
-mkdir "$t"
-declare -A live # PIDs started and not yet reaped, for the EXIT trap
-declare -A pid port ctl # the current test's proxies, by name
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin
+declare -A port ctl # the current test's proxies' ports and FIFOs, by name
 conns=() # the current test's client fds
-cleanup() {
-	local p
-	for p in "${!live[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-why=""
-
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-
-# wait_for FILE ERE [N]: until FILE has N (1) lines matching, at most T s.
-wait_for() {
-	local file=$1 re=$2 n=${3:-1} i c
-	for ((i = 0; i < T * 20; i++)); do
-		c=$(grep -cE -- "$re" "$file" 2>/dev/null)
-		[ "${c:-0}" -ge "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# reap PID: wait for it and forget it; sets rc to its exit status.
-reap() {
-	wait "$1"
-	rc=$?
-	unset "live[$1]"
-}
+LOG_GLOBS=(../echo.err '*.err')
+LOG_LINES=5
 
 # wait_exit NAME: until proxy NAME ends by itself (at most T s); sets rc.
 wait_exit() {
-	local p=${pid[$1]} i
-	for ((i = 0; i < T * 20; i++)); do
-		kill -0 "$p" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$p" 2>/dev/null && { why="$1 still running after ${T}s"; return 1; }
-	reap "$p"
-	unset "pid[$1]"
+	wait_end "$1" || return 1
+	rc=${rcs[$1]}
 }
 
 # start_proxy NAME TARGET_PORT: a proxy NAME in front of 127.0.0.1:PORT;
@@ -71,11 +36,9 @@ wait_exit() {
 # read-write so that a write never blocks, even on a dead proxy).
 start_proxy() {
 	local name=$1 fd
-	"$PROXY" --listen 127.0.0.1:0 --target "127.0.0.1:$2" \
-		--control "$t/$name.fifo" >"$t/$name.out" 2>"$t/$name.err" &
-	pid[$name]=$!
-	live[$!]=1
-	wait_for "$t/$name.out" '^ready$' || { why="$name: no \"ready\""; return 1; }
+	spawn "$name" "$PROXY" --listen 127.0.0.1:0 --target "127.0.0.1:$2" \
+		--control "$t/$name.fifo"
+	wait_file "$t/$name.out" '^ready$' || { why="$name: no \"ready\""; return 1; }
 	port[$name]=$(sed -n 's/^faultproxy: listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' \
 		"$t/$name.err")
 	[ -n "${port[$name]}" ] || { why="$name: no port on stderr"; return 1; }
@@ -89,15 +52,12 @@ start_proxy() {
 # wait for the echo server to see them end, so that no late line of one
 # test counts in the next.
 stop_proxies() {
-	local name fd i
+	local fd i
 	for fd in "${conns[@]}"; do exec {fd}<&-; done
 	conns=()
-	for name in "${!pid[@]}"; do
-		kill "${pid[$name]}" 2>/dev/null
-		reap "${pid[$name]}"
-	done
+	stop_all TERM
 	for fd in "${ctl[@]}"; do exec {fd}<&-; done
-	pid=() port=() ctl=()
+	port=() ctl=()
 	for ((i = 0; i < T * 20; i++)); do
 		[ "$(opens)" -eq "$(ends)" ] && return
 		sleep 0.05
@@ -110,7 +70,7 @@ tell() {
 	local name=$1 cmd=$2 ack="^faultproxy: $3" n
 	n=$(grep -cE -- "$ack" "$t/$name.err")
 	printf '%s\n' "$cmd" >&"${ctl[$name]}"
-	wait_for "$t/$name.err" "$ack" $((n + 1)) ||
+	wait_file "$t/$name.err" "$ack" $((n + 1)) ||
 		{ why="$name: no \"$3\" after \"$cmd\""; return 1; }
 }
 
@@ -153,22 +113,9 @@ resets() { grep -c ': reset:' "$tmp/echo.err"; }
 ends() { grep -cE ': (eof|reset:)' "$tmp/echo.err"; }
 alive() { kill -0 "${pid[$1]}" 2>/dev/null || { why="$1 died"; return 1; }; }
 
-run() {
-	local name=$1
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		for f in "$tmp"/echo.err "$t"/*.err; do
-			[ -s "$f" ] && tail -n 5 "$f" | sed "s/^/    ${f##*/}: /"
-		done
-		fail=$((fail + 1))
-	fi
+end_test() {
 	stop_proxies
-	rm -rf "$t" && mkdir "$t"
+	return 0
 }
 
 # --- the tests -------------------------------------------------------------
@@ -182,20 +129,19 @@ t_pass() {
 # stops reading, its memory stays within the bound; then all of it comes
 # back intact and in order.
 t_pass_bounded() {
-	local c writer hwm
+	local c hwm
 	start_proxy p "$eport" && connect p || return 1
 	c=$fd
 	head -c "$BULK" /dev/urandom >"$t/bulk"
 	cat "$t/bulk" >&"$c" &
-	writer=$!
-	live[$writer]=1
+	adopt writer $!
 	sleep 2
-	kill -0 "$writer" 2>/dev/null ||
+	running writer ||
 		{ why="$BULK bytes went in with nobody reading"; return 1; }
 	timeout "$T" head -c "$BULK" <&"$c" >"$t/bulk.back"
 	cmp -s "$t/bulk" "$t/bulk.back" ||
 		{ why="echo differs: $(cmp "$t/bulk" "$t/bulk.back" 2>&1)"; return 1; }
-	reap "$writer"
+	reap writer
 	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/${pid[p]}/status")
 	# 2 MiB of queues plus the program: far less than the bytes offered.
 	[ "$hwm" -lt $((16 << 10)) ] || { why="proxy peak RSS ${hwm} kB"; return 1; }
@@ -269,7 +215,7 @@ t_cut() {
 	roundtrip "$c" hello || return 1
 	n0=$(resets)
 	tell p cut 'cut \(1 reset\)' && is_reset "$c" || return 1
-	wait_for "$tmp/echo.err" ': reset:' $((n0 + 1)) ||
+	wait_file "$tmp/echo.err" ': reset:' $((n0 + 1)) ||
 		{ why="the target's end was not reset"; return 1; }
 	connect p && roundtrip "$fd" again && alive p
 }
@@ -298,7 +244,7 @@ t_peer_reset() {
 		{ why="p1 did not see its target reset"; return 1; }
 	connect p1 && roundtrip "$fd" two || return 1
 	tell p1 cut 'cut \(1 reset\)' && is_reset "$fd" || return 1
-	wait_for "$t/p2.err" 'client: Connection reset by peer' ||
+	wait_file "$t/p2.err" 'client: Connection reset by peer' ||
 		{ why="p2 did not see its client reset"; return 1; }
 	connect p1 && roundtrip "$fd" three && alive p1 && alive p2
 }
@@ -354,8 +300,8 @@ for tool in "$PROXY" "$ECHO"; do
 	[ -x "$tool" ] || { echo "FAIL setup: $tool missing (make all)"; echo "0 passed, 1 failed"; exit 1; }
 done
 "$ECHO" --listen 127.0.0.1:0 >"$tmp/echo.out" 2>"$tmp/echo.err" &
-live[$!]=1
-wait_for "$tmp/echo.out" '^ready$' ||
+track $!
+wait_file "$tmp/echo.out" '^ready$' ||
 	{ echo "FAIL setup: pvft-echoserver did not start"; echo "0 passed, 1 failed"; exit 1; }
 eport=$(sed -n 's/^echoserver: listening on port \([0-9]*\)$/\1/p' "$tmp/echo.err")
 
@@ -372,5 +318,4 @@ run t_quit
 run t_sigterm
 run t_control_file
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

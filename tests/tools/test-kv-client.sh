@@ -11,77 +11,30 @@ CLIENT=$build/bin/pvft-kv-client
 FAKE=$build/bin/pvft-kv-fake
 T=30 # seconds: the longest any one wait or client run may take
 
-tmp=$(mktemp -d)
-t=$tmp/t # the current test's files
-mkdir "$t"
-declare -A live # PIDs started and not yet reaped, for the EXIT trap
-fake_pid=""
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin
 fport=""
-cleanup() {
-	local p
-	for p in "${!live[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-why=""
-rc=0
+LOG_GLOBS=(fake.err err out)
+LOG_LINES=5
 
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-
-# wait_for FILE ERE [N]: until FILE has N (1) lines matching, at most T s.
-wait_for() {
-	local file=$1 re=$2 n=${3:-1} i c
-	for ((i = 0; i < T * 20; i++)); do
-		c=$(grep -cE -- "$re" "$file" 2>/dev/null)
-		[ "${c:-0}" -ge "$n" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# reap PID: wait for it and forget it; sets rc to its exit status.
-reap() {
-	wait "$1"
-	rc=$?
-	unset "live[$1]"
-}
-
-# start_fake MODE: a pvft-kv-fake in MODE; sets fake_pid and fport.
+# start_fake MODE: a pvft-kv-fake in MODE (process "fake"); sets fport.
 start_fake() {
-	"$FAKE" --listen 127.0.0.1:0 --mode "$1" >"$t/fake.out" 2>"$t/fake.err" &
-	fake_pid=$!
-	live[$fake_pid]=1
-	wait_for "$t/fake.out" '^ready$' || { why="fake: no \"ready\""; return 1; }
+	spawn fake "$FAKE" --listen 127.0.0.1:0 --mode "$1"
+	wait_file "$t/fake.out" '^ready$' || { why="fake: no \"ready\""; return 1; }
 	fport=$(sed -n 's/^kv-fake: listening on 127\.0\.0\.1:\([0-9]*\), mode .*/\1/p' \
 		"$t/fake.err")
 	[ -n "$fport" ] || { why="fake: no port on stderr"; return 1; }
 }
 
-stop_fake() {
-	[ -n "$fake_pid" ] || return 0
-	kill "$fake_pid" 2>/dev/null
-	reap "$fake_pid"
-	fake_pid=""
-}
+stop_fake() { stop fake TERM; }
 
 # client ARGS...: pvft-kv-client against the fake, stdout into $t/out,
-# stderr into $t/err, its exit status into rc.
+# stderr into $t/err, its exit status into rc (the checks' last command).
 client() {
 	timeout -k 5 "$T" "$CLIENT" --server "127.0.0.1:$fport" "$@" \
 		>"$t/out" 2>"$t/err"
 	rc=$?
-}
-
-want_rc() {
-	[ "$rc" -eq "$1" ] || { why="exit status $rc, want $1"; return 1; }
-}
-
-# has FILE ERE: a line of FILE ($t/FILE) matches.
-has() {
-	grep -qE -- "$2" "$t/$1" || { why="no line /$2/ in $1"; return 1; }
 }
 
 # count LABEL: the number on the summary line "LABEL: N".
@@ -106,22 +59,9 @@ json_ok() {
 	done
 }
 
-run() {
-	local name=$1
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	why=""
-	if "$name"; then
-		echo "PASS $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}"
-		for f in "$t"/fake.err "$t"/err "$t"/out; do
-			[ -s "$f" ] && tail -n 5 "$f" | sed "s/^/    ${f##*/}: /"
-		done
-		fail=$((fail + 1))
-	fi
-	stop_fake
-	rm -rf "$t" && mkdir "$t"
+end_test() {
+	stop_all TERM
+	return 0
 }
 
 # --- the tests -------------------------------------------------------------
@@ -129,7 +69,7 @@ run() {
 # A correct server: every check passes, every key written is read back.
 t_ok() {
 	start_fake ok && client --requests 3000 --del-ratio 0.05 || return 1
-	want_rc 0 && summary_is "lost writes" 0 && summary_is "applied twice" 0 &&
+	rc_is 0 && summary_is "lost writes" 0 && summary_is "applied twice" 0 &&
 		summary_is result OK && summary_is "bad replies" "0 .*" || return 1
 	[ "$(count "final check")" -gt 0 ] || { why="no key read back"; return 1; }
 	[ ! -s "$t/err" ] || { why="stderr: $(head -n 3 "$t/err")"; return 1; }
@@ -138,7 +78,7 @@ t_ok() {
 # The JSON report: one object, its numbers consistent.
 t_json() {
 	start_fake ok && client --requests 2000 --clients 8 --json || return 1
-	want_rc 0 && json_ok '.ok == true' '.requests == 2000' \
+	rc_is 0 && json_ok '.ok == true' '.requests == 2000' \
 		'.answered == 2000' '.lost == 0 and .doubled == 0' \
 		'.errors == 0 and .bad_replies == 0' '.violations == []' \
 		'.checked_keys > 0 and .checked_keys <= 64' \
@@ -152,7 +92,7 @@ t_json() {
 # Lost replies: retried, answered from the server's cache, all correct.
 t_drop_replies() {
 	start_fake drop-replies && client --requests 1000 --json || return 1
-	want_rc 0 && json_ok '.ok == true' '.retries > 0' \
+	rc_is 0 && json_ok '.ok == true' '.retries > 0' \
 		'.lost == 0 and .doubled == 0' '.answered == 1000' || return 1
 	stop_fake
 	grep -qE 'answered from the cache' "$t/fake.err" &&
@@ -166,14 +106,14 @@ t_abandoned() {
 	start_fake drop-replies &&
 		client --duration 1 --clients 32 --keys 2 --del-ratio 0.2 --json ||
 		return 1
-	want_rc 0 && json_ok '.ok == true' '.abandoned > 0' \
+	rc_is 0 && json_ok '.ok == true' '.abandoned > 0' \
 		'.lost == 0 and .doubled == 0' '.checked_keys > 0'
 }
 
 # Retries applied again: found, named, counted, exit 1.
 t_double() {
 	start_fake double && client --requests 1000 --del-ratio 0.1 || return 1
-	want_rc 1 && has err '^kv-client: applied twice: key c[0-9a-f]{16}-k[0-9]+ ' &&
+	rc_is 1 && err_has '^kv-client: applied twice: key c[0-9a-f]{16}-k[0-9]+ ' &&
 		summary_is result FAILED && summary_is "lost writes" 0 || return 1
 	[ "$(count "applied twice")" -gt 0 ] || { why="applied twice: 0"; return 1; }
 }
@@ -181,7 +121,7 @@ t_double() {
 # Acknowledged PUTs forgotten: found, named, counted, exit 1.
 t_lose() {
 	start_fake lose && client --requests 1000 || return 1
-	want_rc 1 && has err '^kv-client: lost: key c[0-9a-f]{16}-k[0-9]+ .*expected .*got ' &&
+	rc_is 1 && err_has '^kv-client: lost: key c[0-9a-f]{16}-k[0-9]+ .*expected .*got ' &&
 		summary_is result FAILED && summary_is "applied twice" 0 || return 1
 	[ "$(count "lost writes")" -gt 0 ] || { why="lost writes: 0"; return 1; }
 }
@@ -191,7 +131,7 @@ t_garbage() {
 	start_fake stale-garbage &&
 		client --requests 2000 --del-ratio 0.05 --value-size 200 --json ||
 		return 1
-	want_rc 0 && json_ok '.ok == true' '.bad_replies > 0' \
+	rc_is 0 && json_ok '.ok == true' '.bad_replies > 0' \
 		'.late_replies > 0' '.lost == 0 and .doubled == 0' \
 		'.answered == 2000'
 }
@@ -201,7 +141,7 @@ t_timeline() {
 	local sum
 	start_fake ok && client --duration 1 --timeline "$t/tl.csv" --json ||
 		return 1
-	want_rc 0 && json_ok '.ok == true' || return 1
+	rc_is 0 && json_ok '.ok == true' || return 1
 	[ "$(head -n 1 "$t/tl.csv")" = "t_s,replies,p50_us,p99_us,max_us" ] ||
 		{ why="header: $(head -n 1 "$t/tl.csv")"; return 1; }
 	awk -F, 'NR > 1 && (NF != 5 || $1 != sprintf("%.1f", (NR - 2) / 10) ||
@@ -213,26 +153,26 @@ t_timeline() {
 
 t_progress() {
 	start_fake ok && client --duration 2.5 --progress || return 1
-	want_rc 0 && summary_is result OK || return 1
+	rc_is 0 && summary_is result OK || return 1
 	[ "$(grep -cE '^kv-client: [0-9.]+ s: [0-9]+ req/s, p50 [0-9]+ us, retrying [0-9]+' "$t/err")" -ge 2 ] ||
 		{ why="progress lines: $(head -n 3 "$t/err")"; return 1; }
 }
 
 # SIGINT ends the run early; the final check still runs.
 t_sigint() {
-	local p t0 t1
+	local t0 t1
 	start_fake ok || return 1
 	"$CLIENT" --server "127.0.0.1:$fport" --duration 60 --progress \
 		>"$t/out" 2>"$t/err" &
-	p=$!
-	live[$p]=1
-	wait_for "$t/err" ' req/s' || { why="no progress line"; return 1; }
+	adopt c $!
+	wait_file "$t/err" ' req/s' || { why="no progress line"; return 1; }
 	t0=$(now_ms)
-	kill -INT "$p"
-	reap "$p"
+	kill -INT "${pid[c]}"
+	wait_end c || return 1
+	rc=${rcs[c]}
 	t1=$(now_ms)
 	[ $((t1 - t0)) -lt 5000 ] || { why="ended $((t1 - t0)) ms after SIGINT"; return 1; }
-	want_rc 0 && summary_is result OK && [ "$(count "final check")" -gt 0 ] ||
+	rc_is 0 && summary_is result OK && [ "$(count "final check")" -gt 0 ] ||
 		{ why="${why:-no key read back}"; return 1; }
 }
 
@@ -244,12 +184,12 @@ t_no_server() {
 	t0=$(now_ms)
 	client --connect-timeout 1
 	t1=$(now_ms)
-	want_rc 3 && has err 'no reply from 127\.0\.0\.1:' || return 1
+	rc_is 3 && err_has 'no reply from 127\.0\.0\.1:' || return 1
 	[ $((t1 - t0)) -ge 900 ] && [ $((t1 - t0)) -lt 5000 ] ||
 		{ why="exit after $((t1 - t0)) ms, want about 1000"; return 1; }
 	# A run shorter than the timeout ends the same way.
 	client --duration 0.3
-	want_rc 3
+	rc_is 3
 }
 
 t_usage() {
@@ -264,7 +204,7 @@ t_usage() {
 	done
 	"$CLIENT" --server nonsense >"$t/out" 2>"$t/err"
 	rc=$?
-	want_rc 2 && has err 'not HOST:PORT'
+	rc_is 2 && err_has 'not HOST:PORT'
 }
 
 for tool in "$CLIENT" "$FAKE"; do
@@ -284,5 +224,4 @@ run t_sigint
 run t_no_server
 run t_usage
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -10,16 +10,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 PVFT=$top/$build/bin/pvft
 [ -x "$PVFT" ] || PVFT=$build/bin/pvft
 N=${KVM_E2E_N:-3000}
-pass=0 fail=0
-tmp=$(mktemp -d)
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin flat
 export PVFT_RUN_DIR=$tmp/run
-cleanup() {
-	"$PVFT" destroy ke2e >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+destroy() { "$PVFT" destroy ke2e >/dev/null 2>&1; }
+at_exit destroy
 check() { # NAME COMMAND...
 	local name=$1
 	shift
@@ -77,5 +73,4 @@ check "the console, old primary then new: exactly 1..$N" \
 check "both replicas printed part of it" test $? -eq 0
 check "destroy" "$PVFT" destroy ke2e
 check "nothing left: no domain.json" test ! -e "$dir/domain.json"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -54,34 +54,14 @@ TRIALS=${PROMOTE_TRIALS:-3}
 CALM='ft_heartbeat_ms = 20
 ft_timeout_ms = 1000'
 
-tmp=$(mktemp -d)
-t=$tmp/none      # the current test's directory
-declare -A live  # PID -> 1: started by this script, not yet reaped
-declare -A pid   # the current test's own processes, by name
-declare -A rcs   # ... and their exit statuses, once ended
-pass=0
-fail=0
-why=""
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin
+t=$tmp/none # the current test's directory (begin_test)
+KEEP=${TOOLSTACK_KEEP:-}
+LOG_GLOBS=() # a failure says the command and what it said (cmd_context)
 
 # --- processes --------------------------------------------------------------
-
-# gone PID: has it ended (or is it a zombie)?
-gone() {
-	local s
-	{ s=$(<"/proc/$1/stat"); } 2>/dev/null || return 0
-	s=${s##*) }
-	[ "${s:0:1}" = Z ]
-}
-
-# wait_gone PID [SECONDS]: until PID has ended (T s at most).
-wait_gone() {
-	local i
-	for ((i = 0; i < ${2:-$T} * 10; i++)); do
-		gone "$1" && return 0
-		sleep 0.1
-	done
-	gone "$1"
-}
 
 # procs_in DIR: "PID COMMAND" of every live process whose command line
 # names DIR: what pvft started for a test (pvft-hv --control DIR/...,
@@ -106,44 +86,6 @@ kill_in() {
 	done
 }
 
-# spawn NAME CMD...: CMD in the background, stdin /dev/null, stdout and
-# stderr in $t/NAME.out and .err; its PID in pid[NAME].
-spawn() {
-	spawn_in /dev/null "$@"
-}
-
-# spawn_in FILE NAME CMD...: the same with stdin from FILE.
-spawn_in() {
-	local in=$1 name=$2
-	shift 2
-	: >"$t/$name.out"
-	: >"$t/$name.err"
-	"$@" <"$in" >"$t/$name.out" 2>"$t/$name.err" &
-	pid[$name]=$!
-	live[$!]=1
-	unset "rcs[$name]"
-}
-
-reap() {
-	wait "${pid[$1]}" 2>/dev/null
-	rcs[$1]=$?
-	unset "live[${pid[$1]}]"
-}
-
-# wait_end NAME [SECONDS]: until NAME ends (T s at most); its status in
-# rcs[NAME]. Still running then: killed, and the test fails.
-wait_end() {
-	local name=$1
-	[ -n "${rcs[$name]:-}" ] && return 0
-	if ! wait_gone "${pid[$name]}" "${2:-$T}"; then
-		kill -9 "${pid[$name]}" 2>/dev/null
-		reap "$name"
-		why="$name still running after ${2:-$T} s (killed)"
-		return 1
-	fi
-	reap "$name"
-}
-
 # --- pvft -------------------------------------------------------------------
 
 # pv ARGS...: pvft ARGS (stdin /dev/null); stdout in $t/out, stderr in
@@ -166,52 +108,23 @@ note_cmd() {
 	} >>"$t/cmds.txt"
 }
 
+# cmd_context: the last command and its output, for the message of a
+# failed check (rc_is, err_has...).
+cmd_context() {
+	printf ':\n%s' "$(last_cmd)"
+}
+
 # last_cmd: the last command and its output, for a message.
 last_cmd() {
 	awk '/^\$ pvft/ { s = "" } { s = s $0 "\n" } END { printf "%s", s }' \
 		"$t/cmds.txt" | head -c 1500
 }
 
-rc_is() {
-	[ "$rc" = "$1" ] && return 0
-	why="exit status $rc, want $1:
-$(last_cmd)"
-	return 1
-}
-rc_not() {
-	[ "$rc" != "$1" ] && return 0
-	why="exit status $rc, want another:
-$(last_cmd)"
-	return 1
-}
-err_has() {
-	grep -qE -- "$1" "$t/err" && return 0
-	why="stderr lacks /$1/:
-$(last_cmd)"
-	return 1
-}
-out_has() {
-	grep -qE -- "$1" "$t/out" && return 0
-	why="stdout lacks /$1/:
-$(last_cmd)"
-	return 1
-}
 # said ERE: on stdout or stderr (progress lines: pvft create's go to stderr).
 said() {
 	cat "$t/out" "$t/err" | grep -qE -- "$1" && return 0
 	why="no /$1/ on stdout or stderr:
 $(last_cmd)"
-	return 1
-}
-
-# file_waits FILE ERE [SECONDS]: until FILE has a line matching ERE.
-file_waits() {
-	local i
-	for ((i = 0; i < ${3:-$T} * 10; i++)); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	why="${1#"$t/"}: no /$2/ after ${3:-$T} s: $(tail -n 3 "$1" 2>/dev/null | tr '\n' '|')"
 	return 1
 }
 
@@ -254,24 +167,6 @@ JQ_DOMAIN="(.name | type) == \"string\" and (.replicas | type) == \"array\"
 	and (.replicas | length) > 0 and all(.replicas[]; $JQ_REPLICA)"
 
 # --- configs ----------------------------------------------------------------
-
-# free_port: a port nothing on this host uses, TCP or UDP, into $port (never
-# the same twice in a run), below the ephemeral range when there is room.
-given=" "
-read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-[ "${eph_lo:-0}" -gt 21000 ] && port_span=$((eph_lo - 20000)) || port_span=40000
-free_port() {
-	local hex
-	while :; do
-		port=$((20000 + RANDOM % port_span))
-		[[ $given == *" $port "* ]] && continue
-		hex=$(printf '%04X' "$port")
-		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/tcp6 \
-			/proc/net/udp /proc/net/udp6 2>/dev/null && continue
-		given+="$port "
-		return
-	done
-}
 
 # kv_cfg NAME: $t/NAME.cfg, a kv pair serving 127.0.0.1:$kv_port (free).
 kv_cfg() {
@@ -322,8 +217,18 @@ client_ok() {
 
 # --- the run ----------------------------------------------------------------
 
+# begin_test NAME: its own directory and PVFT_RUN_DIR.
+begin_test() {
+	t=$tmp/$1
+	mkdir -p "$t"
+	: >"$t/cmds.txt"
+	export PVFT_RUN_DIR=$t/run
+	leak=""
+}
+
 # end_test: every domain of the test destroyed, its processes killed, and
-# nothing left running that pvft started for it (else the test fails).
+# nothing left running that pvft started for it (else the test fails, and
+# why says so).
 end_test() {
 	local d name left i
 	for d in "$t"/run/*/domain.json; do
@@ -333,60 +238,26 @@ end_test() {
 		pv destroy "$name"
 		[ "$rc" = 0 ] || leak+="pvft destroy $name: exit status $rc: $(head -c 300 "$t/err"); "
 	done
-	for name in "${!pid[@]}"; do
-		[ -n "${rcs[$name]:-}" ] && continue
-		kill -9 "${pid[$name]}" 2>/dev/null
-		reap "$name"
-	done
-	pid=() rcs=()
+	stop_all
 	for ((i = 0; i < 50; i++)); do
 		left=$(procs_in "$t")
 		[ -z "$left" ] && break
 		sleep 0.1
 	done
 	[ -z "$left" ] && [ -z "$leak" ] && return 0
-	[ -z "$left" ] && return 1
-	kill_in "$t"
-	leak+="left running after pvft destroy (killed): $(tr '\n' '|' <<<"$left")"
+	if [ -n "$left" ]; then
+		kill_in "$t"
+		leak+="left running after pvft destroy (killed): $(tr '\n' '|' <<<"$left")"
+	fi
+	why="${why:+$why
+and }$leak"
 	return 1
 }
 
-run() {
-	local name=$1 ok
-	[ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && return
-	t=$tmp/$name
-	mkdir -p "$t"
-	: >"$t/cmds.txt"
-	export PVFT_RUN_DIR=$t/run
-	why="" note="" leak=""
-	"$name"
-	ok=$?
-	if ! end_test; then
-		ok=1
-		why="${why:+$why
-and }$leak"
-	fi
-	if [ "$ok" -eq 0 ]; then
-		echo "PASS $name${note:+: $note}"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name: ${why:-failed}" | sed '2,$s/^/    /'
-		if [ -n "${TOOLSTACK_KEEP:-}" ]; then
-			mkdir -p "$TOOLSTACK_KEEP" && rm -rf "${TOOLSTACK_KEEP:?}/$name"
-			cp -r "$t" "$TOOLSTACK_KEEP/$name" 2>/dev/null # not the sockets
-			echo "    files: $TOOLSTACK_KEEP/$name"
-		fi
-		fail=$((fail + 1))
-	fi
-	rm -rf "$t"
-}
-
-cleanup() {
-	local p d name
-	for p in "${!live[@]}"; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
+# At exit (after the processes the suite started): every domain of every
+# test destroyed, and what pvft started for them killed.
+destroy_all() {
+	local d name
 	for d in "$tmp"/*/run/*/domain.json; do
 		[ -e "$d" ] || continue
 		name=${d%/domain.json}
@@ -394,10 +265,8 @@ cleanup() {
 			</dev/null >/dev/null 2>&1
 	done
 	kill_in "$tmp"
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit destroy_all
 
 # ---- 1. dry runs against golden files --------------------------------------
 
@@ -751,7 +620,7 @@ t_arbiter_keys() {
 	rc_is 0 || return 1
 	spawn arb "$build/bin/pvft-arbiter" --listen 127.0.0.1:0 --state-dir "$t/state" \
 		--keys "$t/keys"
-	file_waits "$t/arb.err" 'listening on 127\.0\.0\.1:[0-9]+' || return 1
+	wait_file "$t/arb.err" 'listening on 127\.0\.0\.1:[0-9]+' || return 1
 	port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$t/arb.err" | cut -d: -f2)
 	url=pvft://127.0.0.1:$port
 	pv arbiter query -k "$d" "$url" 42 1
@@ -1053,7 +922,7 @@ t_promote_console() {
 		create "$t/cnt$k.cfg" || return 1
 		status "cnt$k" || return 1
 		b=$(node_pid "cnt$k-b")
-		file_waits "$d/cnt$k-a.console" "^$((800 + RANDOM % 800))\$" || return 1
+		wait_file "$d/cnt$k-a.console" "^$((800 + RANDOM % 800))\$" || return 1
 		pv promote "cnt$k"
 		rc_is 0 || return 1
 		# The guest ends when it has counted: the domain's last replica too.
@@ -1129,16 +998,16 @@ t_console() {
 	mkfifo "$in"
 	spawn_in "$in" con "$PVFT" console echo2
 	exec {w}>"$in"
-	file_waits "$t/con.out" 'cmdline="echo"' &&
-		file_waits "$t/con.err" 'Ctrl-\] detaches' || { exec {w}>&-; return 1; }
+	wait_file "$t/con.out" 'cmdline="echo"' &&
+		wait_file "$t/con.err" 'Ctrl-\] detaches' || { exec {w}>&-; return 1; }
 	printf 'ping\n' >&"$w"
-	file_waits "$t/con.out" '^echo: ping$' || { exec {w}>&-; return 1; }
+	wait_file "$t/con.out" '^echo: ping$' || { exec {w}>&-; return 1; }
 	# A planned failover: the console follows the new primary.
 	pv promote echo2
 	rc_is 0 || { exec {w}>&-; return 1; }
-	file_waits "$t/con.err" 'console of echo2 on echo2-b' || { exec {w}>&-; return 1; }
+	wait_file "$t/con.err" 'console of echo2 on echo2-b' || { exec {w}>&-; return 1; }
 	printf 'pong\n' >&"$w"
-	file_waits "$t/con.out" '^echo: pong$' || { exec {w}>&-; return 1; }
+	wait_file "$t/con.out" '^echo: pong$' || { exec {w}>&-; return 1; }
 	# Ctrl-] detaches: exit 0, the domain runs on.
 	printf '\x1d' >&"$w"
 	wait_end con 20
@@ -1149,12 +1018,12 @@ t_console() {
 	printf 'again\n\x1d' | "$PVFT" console echo2 >"$t/out" 2>"$t/err"
 	rc=$?
 	note_cmd console echo2
-	rc_is 0 && file_waits "$d/echo2-b.console" '^echo: again$' || return 1
+	rc_is 0 && wait_file "$d/echo2-b.console" '^echo: again$' || return 1
 	# More input than the console queue holds (4 KiB): held back, none lost.
 	{ seq -f 'line%g' 3000; printf '\x1d'; } | "$PVFT" console echo2 >"$t/out" 2>"$t/err"
 	rc=$?
 	note_cmd console echo2
-	rc_is 0 && file_waits "$d/echo2-b.console" '^echo: line3000$' || return 1
+	rc_is 0 && wait_file "$d/echo2-b.console" '^echo: line3000$' || return 1
 	[ "$(grep -c '^echo: line' "$d/echo2-b.console")" = 3000 ] ||
 		{ why="$(grep -c '^echo: line' "$d/echo2-b.console") of 3000 input lines echoed"; return 1; }
 	pv console nosuch
@@ -1381,7 +1250,7 @@ t_single() {
 	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter')" = null ] ||
 		{ why="a single domain: $(st -c .)"; return 1; }
 	printf 'hi\n\x1d' | "$PVFT" console one >"$t/out" 2>"$t/err"
-	file_waits "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
+	wait_file "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
 	pv destroy one
 	rc_is 0
 }
@@ -1414,8 +1283,5 @@ for f in jq openssl; do
 	command -v "$f" >/dev/null || { echo "$f missing (make deps)"; exit 1; }
 done
 
-for t_name in $(grep -oE '^t_[a-z0-9_]+' "$0"); do
-	run "$t_name"
-done
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+run_all
+summary

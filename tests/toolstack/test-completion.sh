@@ -10,10 +10,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
 [[ $build == /* ]] || build=$top/$build
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin flat
+PASS_WORD="ok  "
 
 # A pvft that answers `help`, `help CMD` and `list` as pvft does.
 mkdir "$tmp/fake"
@@ -117,19 +117,16 @@ check() {
 	func=$(complete -p -- "${COMP_WORDS[0]##*/}" 2>/dev/null |
 		sed -n 's/.*-F \([^ ]*\) .*/\1/p')
 	if [ -z "$func" ]; then
-		echo "FAIL $name: no completion registered for ${COMP_WORDS[0]##*/}"
-		fail=$((fail + 1))
+		bad "$name: no completion registered for ${COMP_WORDS[0]##*/}"
 		return
 	fi
 	"$func"
 	got=$(printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | xargs)
 	want=$(printf '%s\n' "${words[@]}" | sed '/^$/d' | sort | xargs)
 	if [ "$got" = "$want" ]; then
-		echo "ok   $name"
-		pass=$((pass + 1))
+		ok "$name"
 	else
-		echo "FAIL $name: [$*] completed to '$got', want '$want'"
-		fail=$((fail + 1))
+		bad "$name: [$*] completed to '$got', want '$want'"
 	fi
 }
 
@@ -146,11 +143,9 @@ has() {
 		printf '%s\n' "${COMPREPLY[@]}" | grep -qxF -- "$w" || missing+=" $w"
 	done
 	if [ -z "$missing" ]; then
-		echo "ok   $name"
-		pass=$((pass + 1))
+		ok "$name"
 	else
-		echo "FAIL $name: [$*] completed to '${COMPREPLY[*]}', missing$missing"
-		fail=$((fail + 1))
+		bad "$name: [$*] completed to '${COMPREPLY[*]}', missing$missing"
 	fi
 }
 
@@ -227,5 +222,4 @@ check "pvft-arbiter: its options" "--listen --line-timeout-ms" pvft-arbiter --l
 check "pvft-arbiter --keys: directories" "sub.d" pvft-arbiter --keys ""
 check "pvft-arbiter --state-dir: directories" "sub.d" pvft-arbiter --state-dir ""
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

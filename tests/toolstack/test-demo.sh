@@ -10,17 +10,15 @@ build=${1:-build}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 T=120 # seconds: the longest the short demo may take (3 s of load, set-up, teardown)
 
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-pass=0
-fail=0
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin flat
+out=$tmp/out
 result() { # NAME WHY: WHY empty is a pass
 	if [ -z "$2" ]; then
-		echo "PASS $1"
-		pass=$((pass + 1))
+		ok "$1"
 	else
-		echo "FAIL $1: $2"
-		fail=$((fail + 1))
+		bad "$1: $2"
 	fi
 }
 
@@ -46,5 +44,4 @@ else
 	echo "SKIP demo_plot: gnuplot is not installed"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

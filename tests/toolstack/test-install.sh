@@ -11,20 +11,11 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
 cd "$top" || exit 1
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin flat
+PASS_WORD="ok  "
 root=$tmp/root
-pass=0
-fail=0
-
-ok() {
-	echo "ok   $1"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL $1"
-	fail=$((fail + 1))
-}
 
 # install ROOT PREFIX [MAKE ARGS...]: make install into ROOT, output in
 # $tmp/make.out.
@@ -255,5 +246,4 @@ else
 	bad "make uninstall failed: $(tail -n 5 "$tmp/make.out")"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

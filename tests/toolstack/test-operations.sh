@@ -31,18 +31,19 @@ build=${1:-build}
 cd "$top" || exit 1
 case $build in /*) ;; *) build=$top/$build ;; esac
 
-tmp=$(mktemp -d)
+# shellcheck source=tests/lib.sh
+. "$top/tests/lib.sh"
+harness_begin flat
 export PVFT_RUN_DIR=$tmp/run
 export PATH=$build/bin:$PATH
 NAMESPACES="sw h1 h2 arb cli"
-made=()   # namespaces this script created
-pids=()   # background processes it started (arbiter, clients)
-pass=0
-fail=0
+PASS_WORD="ok  "
 ARB=""
 
-cleanup() {
-	local p n
+# At exit, after the arbiter and the clients were killed (by PID) and
+# before the namespaces go (with what still runs in them: a replica
+# pvft destroy could not end): what OPS_KEEP keeps, and the domain.
+ops_exit() {
 	if [ -n "${OPS_KEEP:-}" ]; then
 		mkdir -p "$OPS_KEEP" &&
 			cp -r "$tmp"/*.out "$tmp"/*.json "$tmp"/*.log "$OPS_KEEP/" 2>/dev/null
@@ -51,33 +52,9 @@ cleanup() {
 	if [ -e "$PVFT_RUN_DIR/kv-netns/domain.json" ]; then
 		pvft destroy kv-netns >/dev/null 2>&1
 	fi
-	for p in "${pids[@]}"; do
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	# What still runs in our namespaces, this script started (through
-	# pvft create): a replica pvft destroy could not end.
-	for n in "${made[@]}"; do
-		for p in $(ip netns pids "$n" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-	done
-	for n in "${made[@]}"; do
-		ip netns del "$n" 2>/dev/null
-	done
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit ops_exit
 
-ok() {
-	echo "ok   $1"
-	pass=$((pass + 1))
-}
-bad() {
-	echo "FAIL $1"
-	fail=$((fail + 1))
-}
 # check NAME CMD...: CMD's exit status decides; on failure its output.
 check() {
 	local name=$1
@@ -99,8 +76,7 @@ has() {
 	fi
 }
 finish() {
-	echo "$pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
+	summary
 	exit
 }
 # wait_log FILE ERE SECONDS: until FILE has a line matching ERE.
@@ -119,7 +95,7 @@ client() {
 	ip netns exec cli pvft-kv-client --server 10.0.0.15:7000 \
 		--duration "$2" >"$tmp/$1.out" 2>&1 &
 	client=$!
-	pids+=("$client")
+	track "$client"
 }
 # client_ok NAME: that client ended with status 0 and "result: OK".
 client_ok() {
@@ -187,12 +163,12 @@ step() {
 	"$@" || setup_failed "$*"
 }
 step ip netns add sw
-made+=(sw)
+own_netns sw
 step ip -n sw link add sw0 type bridge
 step ip -n sw link set sw0 up
 for h in h1 h2 arb cli; do
 	step ip netns add $h
-	made+=("$h")
+	own_netns "$h"
 	step ip -n $h link set lo up
 	step ip -n sw link add p-$h type veth peer name eth0 netns $h
 	step ip -n sw link set p-$h master sw0 up
@@ -243,7 +219,7 @@ check "the arbiter's key is mode 0600" key_mode "$tmp/arbiter-keys/$PAIR.key"
 ip netns exec arb pvft-arbiter --listen 10.0.0.3:7200 \
 	--state-dir "$tmp/arbiter" --keys "$tmp/arbiter-keys" 2>"$tmp/arbiter.log" &
 ARB=$!
-pids+=("$ARB")
+track "$ARB"
 if wait_log "$tmp/arbiter.log" 'listening on 10.0.0.3:7200' 20; then
 	ok "pvft-arbiter listens on 10.0.0.3:7200 in arb"
 else
@@ -392,7 +368,7 @@ else
 	bad "pvft-arbiter: kill or exit status failed"
 fi
 left=""
-for n in "${made[@]}"; do
+for n in "${netns_made[@]}"; do
 	[ -z "$(ip netns pids "$n")" ] || left+=" $n"
 done
 if [ -z "$left" ]; then
@@ -403,7 +379,7 @@ fi
 for n in cli arb h2 h1 sw; do
 	ip netns del $n || bad "ip netns del $n"
 done
-made=()
+netns_made=()
 if ip netns list | awk '{ print $1 }' | grep -qxE 'sw|h1|h2|arb|cli'; then
 	bad "namespaces left: $(ip netns list | tr '\n' ' ')"
 else
