@@ -56,6 +56,36 @@ static const struct cpuid_leaf *find(const struct cpuid_leaf *t, size_t n,
 	return NULL;
 }
 
+/* The first leaf of @function's range: basic, hypervisor, extended. */
+static uint32_t range_base(uint32_t function)
+{
+	if (function >= 0x40000000 && function <= 0x4fffffff)
+		return function & 0xffffff00;
+	if (function >= 0xc0000000)
+		return 0xc0000000;
+	return function & 0x80000000;
+}
+
+void cpuid__answer(uint32_t function, uint32_t r[4])
+{
+	const struct cpuid_leaf *t = cpuid_baseline, *l, *base;
+	size_t n = cpuid_baseline_len;
+
+	l = find(t, n, function);
+	if (!l) {
+		/* Beyond its range's top: the highest basic leaf, as Intel. */
+		base = find(t, n, range_base(function));
+		if (!base || function > base->eax) {
+			base = find(t, n, 0);
+			l = base ? find(t, n, base->eax) : NULL;
+		}
+	}
+	r[0] = l ? l->eax : 0;
+	r[1] = l ? l->ebx : 0;
+	r[2] = l ? l->ecx : 0;
+	r[3] = l ? l->edx : 0;
+}
+
 static int need(const struct cpuid_leaf *host, size_t n, uint32_t function,
 		const char *reg, uint32_t want, uint32_t have_off, char *err,
 		size_t errlen)

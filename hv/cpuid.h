@@ -29,6 +29,14 @@ extern const size_t cpuid_baseline_len;
  */
 int cpuid__check_host(const struct cpuid_leaf *host, size_t n, char *err,
 		      size_t errlen);
+/*
+ * What CPUID answers the guest for leaf @function (any subleaf) from the
+ * table, in eax, ebx, ecx, edx: the way KVM answers from a table it was
+ * given, for a vendor other than AMD. A leaf the table lacks is zeros
+ * inside its range (basic, 0x4000xxxx, extended) and, above the range's
+ * top, the highest basic leaf, as Intel CPUs do.
+ */
+void cpuid__answer(uint32_t function, uint32_t r[4]);
 /* A hash of the table, for comparing two replicas. */
 uint64_t cpuid__hash(void);
 /*

@@ -38,6 +38,13 @@
 #define LAYOUT_FAULT_DOORBELL (PVFT_DOORBELL_GPA + 8)
 #define LAYOUT_STUB_ENTRY_SIZE 16
 #define LAYOUT_NR_VECTORS 32
+/*
+ * Where MSR_LSTAR points, past the stubs (int3 filler): a guest "syscall"
+ * must #UD (EFER.SCE is clear), but kvm_pvm jumps to MSR_LSTAR regardless,
+ * staying in ring 3. This page being supervisor-only, the jump faults at
+ * once (#PF at this rip), and the KVM backend reports a #UD at the syscall.
+ */
+#define LAYOUT_SYSCALL_ENTRY (LAYOUT_STUB_GPA + 0x800)
 
 /* A fault as the ring-0 stub leaves it on the ring-0 stack. */
 struct layout_fault_frame {

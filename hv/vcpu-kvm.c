@@ -20,17 +20,27 @@
 
 #include "cpuid.h"
 #include "domain.h"
+#include "guestmem.h"
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
 
 #define CPUID_ENTRIES 256
 
+#define MSR_MISC_FEATURES_ENABLES 0x140
+#define MISC_FEATURES_CPUID_FAULT 1ull
+#define MSR_LSTAR 0xc0000082
+
+#define RFLAGS_RF (1ull << 16)
+#define INSN_MAX_LEN 15
+
 struct kvm_vcpu {
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
 	uint64_t rip_advance; /* for the pending hypercall */
+	/* CPUID faults, and pvft-hv answers it from the table itself. */
+	bool answer_cpuid;
 };
 
 static struct kvm_vcpu *priv(struct domain *d)
@@ -38,9 +48,69 @@ static struct kvm_vcpu *priv(struct domain *d)
 	return d->backend_priv;
 }
 
+static int set_msr(struct kvm_vcpu *k, uint32_t index, uint64_t data)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = {
+		.h.nmsrs = 1,
+		.e = { .index = index, .data = data },
+	};
+	int r = ioctl(k->vcpu_fd, KVM_SET_MSRS, &m);
+
+	/* The number of MSRs set: 0 if KVM refused this one. */
+	if (r < 0)
+		return -errno;
+	return r == 1 ? 0 : -ENOTSUP;
+}
+
+/*
+ * Does KVM hold exactly the table, now that it was set? 1 if so, 0 if not
+ * (with the first difference in @err), or -errno.
+ */
+static int cpuid_kept(struct kvm_vcpu *k, struct kvm_cpuid2 *c, char *err,
+		      size_t errlen)
+{
+	memset(c->entries, 0, CPUID_ENTRIES * sizeof(c->entries[0]));
+	c->nent = CPUID_ENTRIES;
+	if (ioctl(k->vcpu_fd, KVM_GET_CPUID2, c) < 0)
+		return -errno;
+	for (uint32_t i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		const struct cpuid_leaf *l = NULL;
+
+		for (size_t j = 0; j < cpuid_baseline_len && !l; j++)
+			if (cpuid_baseline[j].function == e->function)
+				l = &cpuid_baseline[j];
+		if (!l || e->eax != l->eax || e->ebx != l->ebx ||
+		    e->ecx != l->ecx || e->edx != l->edx) {
+			snprintf(err, errlen,
+				 "it %s leaf 0x%x: %08x %08x %08x %08x",
+				 l ? "changed" : "added", e->function, e->eax,
+				 e->ebx, e->ecx, e->edx);
+			return 0;
+		}
+	}
+	if (c->nent != cpuid_baseline_len) {
+		snprintf(err, errlen, "it kept %u of %zu leaves", c->nent,
+			 cpuid_baseline_len);
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * The guest's CPUID: pvft's fixed baseline (hv/cpuid.c), the same on every
  * host, once KVM has shown that this host can back all of it.
+ *
+ * kvm_pvm does not keep the table as given: it writes the host CPU's
+ * leaf 1 features into it (RDRAND, AVX, ...) and adds leaf 0xd, since
+ * guest ring-3 code runs natively and could use them anyway. A guest
+ * would then see the host's CPU, while the log header promises pvft's
+ * table. There CPUID faulting makes the guest's CPUID a #GP, which
+ * kvm_run() answers from the table (cpuid__answer() answers as KVM does
+ * from a table it keeps), so every KVM host answers alike.
  */
 static int set_cpuid(struct kvm_vcpu *k)
 {
@@ -86,7 +156,26 @@ static int set_cpuid(struct kvm_vcpu *k)
 	if (ioctl(k->vcpu_fd, KVM_SET_CPUID2, c) < 0) {
 		rc = -errno;
 		pr_err("KVM_SET_CPUID2: %s", strerror(errno));
+		goto out;
 	}
+	rc = cpuid_kept(k, c, err, sizeof(err));
+	if (rc < 0) {
+		pr_err("KVM_GET_CPUID2: %s", strerror(-rc));
+		goto out;
+	}
+	if (rc) {
+		rc = 0;
+		goto out;
+	}
+	rc = set_msr(k, MSR_MISC_FEATURES_ENABLES, MISC_FEATURES_CPUID_FAULT);
+	if (rc) {
+		pr_err("KVM does not keep pvft's CPUID table (%s) and cannot "
+		       "fault CPUID: the guest would see this host's CPU "
+		       "(--backend ptrace runs it so, and says so)",
+		       err);
+		goto out;
+	}
+	k->answer_cpuid = true;
 out:
 	free(c);
 	return rc;
@@ -115,6 +204,19 @@ static void user_segments(struct kvm_sregs *s)
 	seg(&s->cs, LAYOUT_SEL_UCODE, 11, 3, 1, 0);
 	seg(&s->ss, LAYOUT_SEL_UDATA, 3, 3, 0, 1);
 	s->ds = s->es = s->fs = s->gs = s->ss;
+}
+
+/* From the ring-0 fault stub back to CPL 3, at the next KVM_RUN. */
+static int to_ring3(struct kvm_vcpu *k)
+{
+	struct kvm_sregs s;
+
+	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return -errno;
+	user_segments(&s);
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+		return -errno;
+	return 0;
 }
 
 /* Long mode, paging on, CPL 3: DESIGN.md section 6's bring-up facts. */
@@ -254,6 +356,12 @@ static int kvm_create(struct domain *d)
 	layout__build_x86(d->mem, d->mem_size);
 	SETUP_STEP(set_sregs(k, d), "KVM_SET_SREGS");
 	SETUP_STEP(set_regs(k, d), "KVM_SET_REGS");
+	/* For kvm_pvm, which ignores EFER.SCE (layout.h). */
+	rc = set_msr(k, MSR_LSTAR, LAYOUT_SYSCALL_ENTRY);
+	if (rc) {
+		pr_err("KVM_SET_MSRS MSR_LSTAR: %s", strerror(-rc));
+		goto out;
+	}
 	/* From now on registers come back in kvm_run at every exit. */
 	k->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 out:
@@ -276,21 +384,110 @@ static void fault(struct vcpu_exit *e, int vector, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The frame the ring-0 stub left; false if its stack is corrupt. */
+static bool stub_frame(struct domain *d, struct kvm_vcpu *k,
+		       struct layout_fault_frame *f)
+{
+	uint64_t rsp = k->run->s.regs.regs.rsp;
+
+	if (rsp < LAYOUT_R0_STACK_GPA ||
+	    rsp > LAYOUT_R0_STACK_GPA + PVFT_PAGE_SIZE - sizeof(*f))
+		return false;
+	memcpy(f, d->mem + rsp, sizeof(*f));
+	return true;
+}
+
+static bool insn_prefix(uint8_t b)
+{
+	return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 ||
+	       b == 0x65 || b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 ||
+	       (b >= 0x40 && b <= 0x4f); /* REX */
+}
+
+/* The length of the CPUID instruction at @rip; 0 if it is not one. */
+static unsigned int cpuid_at(struct domain *d, uint64_t rip)
+{
+	uint8_t b[INSN_MAX_LEN];
+	unsigned int n;
+
+	for (n = 0; n < INSN_MAX_LEN - 1; n++)
+		if (guestmem__copy_from(d, &b[n], rip + n, 1) ||
+		    !insn_prefix(b[n]))
+			break;
+	if (n == INSN_MAX_LEN - 1 || guestmem__copy_from(d, b, rip + n, 2) ||
+	    b[0] != 0x0f || b[1] != 0xa2)
+		return 0;
+	return n + 2;
+}
+
+/*
+ * The ring-0 stub reports a #GP: with CPUID faulting on, one from a ring-3
+ * CPUID is answered here from the table, and the guest continues past it
+ * in ring 3, as if KVM had answered. True if that is what it was.
+ */
+static bool answer_cpuid(struct domain *d, struct kvm_vcpu *k)
+{
+	struct kvm_regs *r = &k->run->s.regs.regs;
+	struct layout_fault_frame f;
+	unsigned int len;
+	uint32_t out[4];
+
+	if (!stub_frame(d, k, &f) || f.vector != 13 || f.error_code ||
+	    (f.cs & 3) != 3)
+		return false;
+	len = cpuid_at(d, f.rip);
+	if (!len || to_ring3(k))
+		return false;
+	cpuid__answer((uint32_t)r->rax, out);
+	r->rax = out[0];
+	r->rbx = out[1];
+	r->rcx = out[2];
+	r->rdx = out[3];
+	r->rip = f.rip + len;
+	r->rsp = f.rsp;
+	r->rflags = f.rflags & ~RFLAGS_RF;
+	k->run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	return true;
+}
+
+/*
+ * kvm_pvm's "syscall" (layout.h): a #PF at LAYOUT_SYSCALL_ENTRY, with rcx
+ * the address after the syscall. Report what a CPU does with EFER.SCE
+ * clear, a #UD at the syscall, on every backend. The registers are not
+ * quite the same (syscall wrote rcx and r11), but a faulting guest never
+ * goes on. True if that is what it was.
+ */
+static bool syscall_fault(struct domain *d, struct kvm_vcpu *k,
+			  const struct layout_fault_frame *f,
+			  struct vcpu_exit *e)
+{
+	uint64_t at = k->run->s.regs.regs.rcx - 2;
+	uint8_t insn[2];
+
+	if (f->vector != 14 || f->rip != LAYOUT_SYSCALL_ENTRY ||
+	    guestmem__copy_from(d, insn, at, sizeof(insn)) || insn[0] != 0x0f ||
+	    insn[1] != 0x05)
+		return false;
+	fault(e, 6, "%s", "");
+	e->rip = at;
+	e->fault.rsp = f->rsp;
+	return true;
+}
+
 /* The ring-0 stub wrote the fault doorbell: read its frame. */
 static void fault_from_stub(struct domain *d, struct kvm_vcpu *k,
 			    struct vcpu_exit *e)
 {
-	uint64_t rsp = k->run->s.regs.regs.rsp;
 	struct layout_fault_frame f;
 	struct kvm_sregs s;
 
-	if (rsp < LAYOUT_R0_STACK_GPA ||
-	    rsp > LAYOUT_R0_STACK_GPA + PVFT_PAGE_SIZE - sizeof(f)) {
+	if (!stub_frame(d, k, &f)) {
 		fault(e, -1, "fault with a corrupt ring-0 stack (rsp 0x%llx)",
-		      (unsigned long long)rsp);
+		      (unsigned long long)k->run->s.regs.regs.rsp);
 		return;
 	}
-	memcpy(&f, d->mem + rsp, sizeof(f));
+	if (syscall_fault(d, k, &f, e))
+		return;
 	fault(e, f.vector < LAYOUT_NR_VECTORS ? (int)f.vector : -1, "%s", "");
 	e->rip = f.rip;
 	e->fault.rsp = f.rsp;
@@ -338,6 +535,7 @@ static int kvm_run(struct domain *d, struct vcpu_exit *e)
 	struct kvm_run *run = k->run;
 
 	memset(e, 0, sizeof(*e));
+again:
 	if (ioctl(k->vcpu_fd, KVM_RUN, 0) < 0) {
 		if (errno != EINTR && errno != EAGAIN)
 			return -errno;
@@ -350,20 +548,24 @@ static int kvm_run(struct domain *d, struct vcpu_exit *e)
 	switch (run->exit_reason) {
 	case KVM_EXIT_MMIO:
 		if (run->mmio.is_write &&
-		    run->mmio.phys_addr == PVFT_DOORBELL_GPA)
+		    run->mmio.phys_addr == PVFT_DOORBELL_GPA) {
 			hypercall_exit(d, k, e);
-		else if (run->mmio.is_write &&
-			 run->mmio.phys_addr == LAYOUT_FAULT_DOORBELL &&
-			 e->rip >= LAYOUT_STUB_GPA &&
-			 e->rip < LAYOUT_STUB_GPA + PVFT_PAGE_SIZE)
+		} else if (run->mmio.is_write &&
+			   run->mmio.phys_addr == LAYOUT_FAULT_DOORBELL &&
+			   e->rip >= LAYOUT_STUB_GPA &&
+			   e->rip < LAYOUT_STUB_GPA + PVFT_PAGE_SIZE) {
+			/* No exit, as where KVM answers CPUID itself. */
+			if (k->answer_cpuid && answer_cpuid(d, k))
+				goto again;
 			fault_from_stub(d, k, e);
-		else
+		} else {
 			fault(e, -1,
 			      "%s of %u bytes at unbacked guest-physical "
 			      "address 0x%llx",
 			      run->mmio.is_write ? "write" : "read",
 			      run->mmio.len,
 			      (unsigned long long)run->mmio.phys_addr);
+		}
 		break;
 	case KVM_EXIT_IO:
 		fault(e, -1, "port I/O to 0x%x", run->io.port);
@@ -417,13 +619,10 @@ static int kvm_enter_handler(struct domain *d, uint64_t rip, uint64_t rsp,
 			     const uint64_t arg[5])
 {
 	struct kvm_vcpu *k = priv(d);
-	struct kvm_sregs s;
+	int rc = to_ring3(k);
 
-	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &s) < 0)
-		return -errno;
-	user_segments(&s);
-	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &s) < 0)
-		return -errno;
+	if (rc)
+		return rc;
 	k->run->s.regs.regs = (struct kvm_regs){
 		.rip = rip,
 		.rsp = rsp,

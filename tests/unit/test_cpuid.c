@@ -48,6 +48,38 @@ static void test_table(void)
 	CU_ASSERT_FALSE(x1->edx & (1u << 11)); /* SYSCALL */
 }
 
+static void answer(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx,
+		   uint32_t edx)
+{
+	uint32_t r[4] = { ~0u, ~0u, ~0u, ~0u };
+
+	cpuid__answer(function, r);
+	CU_ASSERT(r[0] == eax && r[1] == ebx && r[2] == ecx && r[3] == edx);
+}
+
+/* What the KVM backend answers when it traps CPUID itself (kvm_pvm). */
+static void test_answer(void)
+{
+	const struct cpuid_leaf *l1 = leaf(1);
+
+	/* A leaf of the table, whatever the subleaf asked. */
+	for (size_t i = 0; i < cpuid_baseline_len; i++) {
+		const struct cpuid_leaf *l = &cpuid_baseline[i];
+
+		answer(l->function, l->eax, l->ebx, l->ecx, l->edx);
+	}
+	/* A missing leaf inside its range: zeros. */
+	answer(0x80000005, 0, 0, 0, 0);
+	/* Above its range's top, or a range the table lacks: the highest
+	 * basic leaf, as KVM and Intel CPUs answer (hello's rdrand=0). */
+	answer(2, l1->eax, l1->ebx, l1->ecx, l1->edx);
+	answer(0xd, l1->eax, l1->ebx, l1->ecx, l1->edx);
+	answer(0x40000000, l1->eax, l1->ebx, l1->ecx, l1->edx);
+	answer(0x80000009, l1->eax, l1->ebx, l1->ecx, l1->edx);
+	answer(0xc0000000, l1->eax, l1->ebx, l1->ecx, l1->edx);
+	answer(~0u, l1->eax, l1->ebx, l1->ecx, l1->edx);
+}
+
 static void test_hash(void)
 {
 	CU_ASSERT_NOT_EQUAL(cpuid__hash(), 0);
@@ -82,6 +114,7 @@ static void test_check_host(void)
 
 static CU_TestInfo cpuid_tests[] = {
 	{ "the fixed table", test_table },
+	{ "answers from it", test_answer },
 	{ "its hash", test_hash },
 	{ "a host must back it", test_check_host },
 	CU_TEST_INFO_NULL,

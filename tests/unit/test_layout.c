@@ -279,6 +279,15 @@ static void test_idt_stubs(void)
 	CU_ASSERT_EQUAL(mem[common], 0xa3);
 	CU_ASSERT_EQUAL(get64(common + 1), LAYOUT_FAULT_DOORBELL);
 	CU_ASSERT_EQUAL(mem[common + 9], 0xf4);
+	/*
+	 * kvm_pvm's syscall lands on the syscall entry in ring 3: it must
+	 * fault there (supervisor-only), and be none of the stubs' code.
+	 */
+	CU_ASSERT(LAYOUT_SYSCALL_ENTRY > common + 12 &&
+		  LAYOUT_SYSCALL_ENTRY < LAYOUT_STUB_GPA + PVFT_PAGE_SIZE);
+	CU_ASSERT_EQUAL(mem[LAYOUT_SYSCALL_ENTRY], 0xcc);
+	CU_ASSERT(walk(LAYOUT_SYSCALL_ENTRY).present);
+	CU_ASSERT_FALSE(walk(LAYOUT_SYSCALL_ENTRY).flags & PTE_US);
 }
 
 static void test_gdt_tss(void)
