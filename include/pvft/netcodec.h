@@ -278,9 +278,8 @@ static inline int netcodec__parse_udp(const struct netcodec_ipv4 *ip,
 		return -EBADMSG;
 	if (!(flags & NETCODEC_NO_CSUM) &&
 	    netcodec__get16(p + NETCODEC_UDP_CSUM_OFF) != 0) {
-		sum = netcodec__csum_pseudo(ip->src, ip->dst,
-					    NETCODEC_IPPROTO_UDP,
-					    (uint16_t)ulen);
+		sum = netcodec__csum_pseudo(
+		    ip->src, ip->dst, NETCODEC_IPPROTO_UDP, (uint16_t)ulen);
 		if (netcodec__csum_fold(netcodec__csum_add(sum, p, ulen)) != 0)
 			return -EBADMSG;
 	}
@@ -365,9 +364,9 @@ static inline size_t netcodec__build_ipv4(uint8_t *p, uint32_t src,
 	return NETCODEC_IP_HLEN;
 }
 
-static inline size_t netcodec__build_udp(uint8_t *p, uint32_t src,
-					 uint32_t dst, uint16_t src_port,
-					 uint16_t dst_port, size_t payload_len)
+static inline size_t netcodec__build_udp(uint8_t *p, uint32_t src, uint32_t dst,
+					 uint16_t src_port, uint16_t dst_port,
+					 size_t payload_len)
 {
 	uint16_t ulen = (uint16_t)(NETCODEC_UDP_HLEN + payload_len);
 	uint16_t csum;
