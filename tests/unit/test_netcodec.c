@@ -43,11 +43,11 @@ static const uint8_t ping_frame[] = {
 
 /* 10.0.2.15 at 00:16:3e:70:76:01, to everyone: a gratuitous request. */
 static const uint8_t garp_frame[] = {
-	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0x70, 0x76,
-	0x01, 0x08, 0x06, /* ARP */
-	0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x00, 0x16, 0x3e,
-	0x70, 0x76, 0x01, 0x0a, 0x00, 0x02, 0x0f, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x0a, 0x00, 0x02, 0x0f,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x16, 0x3e, 0x70,
+	0x76, 0x01, 0x08, 0x06, /* ARP */
+	0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x00, 0x16,
+	0x3e, 0x70, 0x76, 0x01, 0x0a, 0x00, 0x02, 0x0f, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x02, 0x0f,
 };
 
 static const struct netcodec_flow ping_flow = {
@@ -100,19 +100,18 @@ static void test_csum_vectors(void)
 	CU_ASSERT_EQUAL(netcodec__csum_fold(netcodec__csum_add(0, rfc + 1, 6)),
 			(uint16_t) ~(0x01f2 + 0x03f4 + 0xf5f6));
 	/* The odd byte is the high half of a word padded with zero. */
-	CU_ASSERT_EQUAL(netcodec__csum(rfc + 2, 1), (uint16_t) ~0xf200);
+	CU_ASSERT_EQUAL(netcodec__csum(rfc + 2, 1), (uint16_t)~0xf200);
 	/* The reference frame's IPv4 header: f0cc, and 0 with it in. */
 	memcpy(ip, PING_IP, sizeof(ip));
 	CU_ASSERT_EQUAL(netcodec__csum(ip, sizeof(ip)), 0);
 	netcodec__put16(ip + NETCODEC_IP_CSUM_OFF, 0);
 	CU_ASSERT_EQUAL(netcodec__csum(ip, sizeof(ip)), 0xf0cc);
 	/* Its UDP checksum, with the pseudo-header: bd5a, then 0. */
-	CU_ASSERT_EQUAL(
-	    netcodec__csum_fold(netcodec__csum_add(
-		netcodec__csum_pseudo(CLIENT_IP, GUEST_IP,
-				      NETCODEC_IPPROTO_UDP, 13),
-		PING_IP + NETCODEC_IP_HLEN, 13)),
-	    0);
+	CU_ASSERT_EQUAL(netcodec__csum_fold(netcodec__csum_add(
+			    netcodec__csum_pseudo(CLIENT_IP, GUEST_IP,
+						  NETCODEC_IPPROTO_UDP, 13),
+			    PING_IP + NETCODEC_IP_HLEN, 13)),
+			0);
 	CU_ASSERT_EQUAL(netcodec__csum_pseudo(IP(1, 2, 3, 4), IP(5, 6, 7, 8),
 					      NETCODEC_IPPROTO_UDP, 100),
 			0x0102 + 0x0304 + 0x0506 + 0x0708 + 17 + 100);
@@ -259,12 +258,14 @@ static void test_ipv4_refused(void)
 	} cases[] = {
 		{ ipo + NETCODEC_IP_VER_IHL_OFF, 0x6500, -EBADMSG }, /* v6 */
 		{ ipo + NETCODEC_IP_VER_IHL_OFF, 0x4400, -EBADMSG }, /* IHL 4 */
-		{ ipo + NETCODEC_IP_VER_IHL_OFF, 0x4f00, -EBADMSG }, /* > total */
-		{ ipo + NETCODEC_IP_TOTLEN_OFF, 19, -EBADMSG },	     /* < IHL */
-		{ ipo + NETCODEC_IP_TOTLEN_OFF, 34, -EBADMSG },	     /* > frame */
+		{ ipo + NETCODEC_IP_VER_IHL_OFF, 0x4f00,
+		  -EBADMSG },					/* > total */
+		{ ipo + NETCODEC_IP_TOTLEN_OFF, 19, -EBADMSG }, /* < IHL */
+		{ ipo + NETCODEC_IP_TOTLEN_OFF, 34, -EBADMSG }, /* > frame */
 		{ ipo + NETCODEC_IP_TOTLEN_OFF, 27, -EBADMSG }, /* no UDP hdr */
 		{ ipo + NETCODEC_IP_FRAG_OFF, 0x2000, -EOPNOTSUPP }, /* MF */
-		{ ipo + NETCODEC_IP_FRAG_OFF, 0x4001, -EOPNOTSUPP }, /* offset */
+		{ ipo + NETCODEC_IP_FRAG_OFF, 0x4001,
+		  -EOPNOTSUPP }, /* offset */
 		{ udpo + NETCODEC_UDP_LEN_OFF, 7, -EBADMSG },
 		{ udpo + NETCODEC_UDP_LEN_OFF, 14, -EBADMSG }, /* > IP's */
 	};
@@ -277,9 +278,9 @@ static void test_ipv4_refused(void)
 		mutate(f, cases[i].off, cases[i].v, true);
 		CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &ip, &udp),
 				cases[i].rc);
-		CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), NETCODEC_NO_CSUM,
-						&ip, &udp),
-				cases[i].rc);
+		CU_ASSERT_EQUAL(
+		    parse_udp_frame(f, sizeof(f), NETCODEC_NO_CSUM, &ip, &udp),
+		    cases[i].rc);
 	}
 	/* No DF is fine; so is a shorter UDP length (trailing bytes). */
 	mutate(f, ipo + NETCODEC_IP_FRAG_OFF, 0, true);
@@ -301,22 +302,19 @@ static void test_checksums_and_no_csum(void)
 	/* A bad IPv4 header checksum. */
 	memcpy(f, ping_frame, sizeof(f));
 	ip[NETCODEC_IP_CSUM_OFF] ^= 1;
-	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp),
-			-EBADMSG);
+	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp), -EBADMSG);
 	CU_ASSERT_EQUAL(
 	    parse_udp_frame(f, sizeof(f), NETCODEC_NO_CSUM, &pip, &udp), 0);
 	/* Checked before fragments: with both wrong, malformed. */
 	netcodec__put16(ip + NETCODEC_IP_FRAG_OFF, 0x2000);
-	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp),
-			-EBADMSG);
+	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp), -EBADMSG);
 	CU_ASSERT_EQUAL(
 	    parse_udp_frame(f, sizeof(f), NETCODEC_NO_CSUM, &pip, &udp),
 	    -EOPNOTSUPP);
 	/* A payload byte changed: the UDP checksum no longer holds. */
 	memcpy(f, ping_frame, sizeof(f));
 	f[sizeof(f) - 1] ^= 0x20;
-	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp),
-			-EBADMSG);
+	CU_ASSERT_EQUAL(parse_udp_frame(f, sizeof(f), 0, &pip, &udp), -EBADMSG);
 	CU_ASSERT_EQUAL(
 	    parse_udp_frame(f, sizeof(f), NETCODEC_NO_CSUM, &pip, &udp), 0);
 	/* A UDP checksum of 0: none computed, accepted (RFC 768). */
@@ -349,9 +347,9 @@ static void test_arp(void)
 	struct netcodec_arp arp;
 
 	/* The hv's gratuitous ARP, as send_garp() builds it. */
-	CU_ASSERT_EQUAL(netcodec__build_eth(f, bcast, guest_mac,
-					    NETCODEC_ETHERTYPE_ARP),
-			NETCODEC_ETH_HLEN);
+	CU_ASSERT_EQUAL(
+	    netcodec__build_eth(f, bcast, guest_mac, NETCODEC_ETHERTYPE_ARP),
+	    NETCODEC_ETH_HLEN);
 	CU_ASSERT_EQUAL(netcodec__build_arp(f + NETCODEC_ETH_HLEN,
 					    NETCODEC_ARP_REQUEST, guest_mac,
 					    GUEST_IP, zero_mac, GUEST_IP),
@@ -377,9 +375,9 @@ static void test_arp(void)
 	netcodec__build_eth(g, arp.sha, lo_mac, NETCODEC_ETHERTYPE_ARP);
 	netcodec__build_arp(g + NETCODEC_ETH_HLEN, NETCODEC_ARP_REPLY, lo_mac,
 			    IP(10, 0, 2, 2), arp.sha, arp.spa);
-	CU_ASSERT_EQUAL_FATAL(netcodec__parse_arp(g + NETCODEC_ETH_HLEN,
-						  NETCODEC_ARP_LEN, &arp),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    netcodec__parse_arp(g + NETCODEC_ETH_HLEN, NETCODEC_ARP_LEN, &arp),
+	    0);
 	CU_ASSERT_EQUAL(arp.op, NETCODEC_ARP_REPLY);
 	CU_ASSERT_EQUAL(memcmp(arp.sha, lo_mac, 6), 0);
 	CU_ASSERT_EQUAL(memcmp(arp.tha, guest_mac, 6), 0);
@@ -396,9 +394,9 @@ static void test_arp(void)
 	}
 	memcpy(g, garp_frame, sizeof(garp_frame));
 	netcodec__put16(g + NETCODEC_ETH_HLEN + NETCODEC_ARP_OP_OFF, 3);
-	CU_ASSERT_EQUAL(netcodec__parse_arp(g + NETCODEC_ETH_HLEN,
-					    NETCODEC_ARP_LEN, &arp),
-			-EOPNOTSUPP);
+	CU_ASSERT_EQUAL(
+	    netcodec__parse_arp(g + NETCODEC_ETH_HLEN, NETCODEC_ARP_LEN, &arp),
+	    -EOPNOTSUPP);
 }
 
 /* Random bytes: every parser refuses or succeeds within the buffer. */
