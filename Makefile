@@ -217,7 +217,8 @@ FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/cpuid.c hv/netback.c hv/vifspec.c logchan/logfmt.c lib/log.c \
 	lib/consink.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
-	$(wildcard hv/*.h logchan/*.h lib/*.h) include/pvft/abi.h
+	$(wildcard hv/*.h logchan/*.h lib/*.h) include/pvft/abi.h \
+	include/pvft/netcodec.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -pthread -lxxhash
@@ -233,7 +234,7 @@ $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
 # host as GUEST_HOSTED is: guest/include by -iquote only, and first.
 $(BUILD)/bin/pvft-fuzz-net: tests/fuzz/fuzz_net.c guest/net.c guest/kvstore.c \
 	guest/include/net.h guest/include/kvstore.h guest/include/cmdline.h \
-	include/pvft/kv.h
+	include/pvft/kv.h include/pvft/netcodec.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang -iquote guest/include $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)

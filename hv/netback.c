@@ -24,20 +24,16 @@
 #include "guestmem.h"
 #include "log.h"
 #include "netback.h"
+#include "pvft/netcodec.h"
 
 #ifndef SIOCBRADDIF
 #define SIOCBRADDIF 0x89a2
 #endif
 
-#define ETH_HLEN 14
-#define ETH_P_IP 0x0800
-#define ETH_P_ARP 0x0806
-#define ARP_LEN 28
-#define IP_HLEN 20
-#define UDP_HLEN 8
-#define IPPROTO_UDP_ 17
 /* The most a forwarded datagram can carry in one frame. */
-#define UDP_PAYLOAD_MAX (PVFT_NET_FRAME_MAX - ETH_HLEN - IP_HLEN - UDP_HLEN)
+#define UDP_PAYLOAD_MAX                                              \
+	(PVFT_NET_FRAME_MAX - NETCODEC_ETH_HLEN - NETCODEC_IP_HLEN - \
+	 NETCODEC_UDP_HLEN)
 #define GARP_COUNT 3
 #define BIND_RETRY_MS 5
 #define BIND_SAY_MS 1000
@@ -276,12 +272,9 @@ bool netback__rx_room(struct netback *nb)
 	return netback__rx_slots(nb) > 0;
 }
 
-static uint16_t get16(const uint8_t *p);
-
-static uint64_t client_key(const uint8_t ip[4], const uint8_t port[2])
+static uint64_t client_key(uint32_t ip, uint16_t port)
 {
-	return 1ull << 48 | (uint64_t)get16(ip) << 32 |
-	       (uint64_t)get16(ip + 2) << 16 | get16(port);
+	return 1ull << 48 | (uint64_t)ip << 16 | port;
 }
 
 static uint64_t *client_slot(struct netback *nb, uint64_t key)
@@ -295,18 +288,23 @@ static uint64_t *client_slot(struct netback *nb, uint64_t key)
  */
 static void saw_client(struct netback *nb, const uint8_t *f, size_t len)
 {
+	const uint8_t *ip = f + NETCODEC_ETH_HLEN, *udp = ip + NETCODEC_IP_HLEN;
 	uint64_t key;
 
+	/* Only this side's own frames come here: a glance is enough. */
 	if (nb->cfg.host != VIF_HOST_LOOPBACK ||
-	    len < ETH_HLEN + IP_HLEN + UDP_HLEN || get16(f + 12) != ETH_P_IP ||
-	    f[ETH_HLEN] != 0x45 || f[ETH_HLEN + 9] != IPPROTO_UDP_)
+	    len < NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN + NETCODEC_UDP_HLEN ||
+	    netcodec__get16(f + NETCODEC_ETH_TYPE_OFF) !=
+		NETCODEC_ETHERTYPE_IPV4 ||
+	    ip[NETCODEC_IP_VER_IHL_OFF] != NETCODEC_IP_VER_IHL_PLAIN ||
+	    ip[NETCODEC_IP_PROTO_OFF] != NETCODEC_IPPROTO_UDP)
 		return;
-	key = client_key(f + ETH_HLEN + 12, f + ETH_HLEN + IP_HLEN);
+	key = client_key(netcodec__get32(ip + NETCODEC_IP_SRC_OFF),
+			 netcodec__get16(udp + NETCODEC_UDP_SPORT_OFF));
 	__atomic_store_n(client_slot(nb, key), key, __ATOMIC_RELAXED);
 }
 
-static bool known_client(struct netback *nb, const uint8_t ip[4],
-			 const uint8_t port[2])
+static bool known_client(struct netback *nb, uint32_t ip, uint16_t port)
 {
 	uint64_t key = client_key(ip, port);
 
@@ -417,87 +415,21 @@ bool netback__rx_pop(struct netback *nb, struct netback_frame *f)
 
 /* ---- frames the loopback side makes and reads -------------------------- */
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (; len > 1; p += 2, len -= 2)
-		sum += get16(p);
-	if (len)
-		sum += p[0] << 8;
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put_eth(uint8_t *f, const uint8_t *dst, const uint8_t *src,
-		    uint16_t type)
-{
-	memcpy(f, dst, 6);
-	memcpy(f + 6, src, 6);
-	put16(f + 12, type);
-}
-
-/* An ARP packet (after the Ethernet header) of @op. */
-static void put_arp(uint8_t *a, uint16_t op, const uint8_t *sha,
-		    struct in_addr spa, const uint8_t *tha, struct in_addr tpa)
-{
-	put16(a, 1); /* Ethernet */
-	put16(a + 2, ETH_P_IP);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, op);
-	memcpy(a + 8, sha, 6);
-	memcpy(a + 14, &spa, 4);
-	memcpy(a + 18, tha, 6);
-	memcpy(a + 24, &tpa, 4);
-}
-
 /* A datagram from a loopback client, as the frame the guest receives. */
 static size_t make_udp_frame(struct netback *nb, uint8_t *f,
 			     const struct sockaddr_in *from,
 			     const uint8_t *payload, size_t len)
 {
-	uint8_t *ip = f + ETH_HLEN, *udp = ip + IP_HLEN;
-	uint16_t ulen = UDP_HLEN + len;
-	uint32_t sum;
+	const struct netcodec_flow fl = {
+		.dst_mac = nb->cfg.mac,
+		.src_mac = loopback_mac,
+		.src = ntohl(from->sin_addr.s_addr),
+		.dst = ntohl(nb->cfg.ip.s_addr),
+		.src_port = ntohs(from->sin_port),
+		.dst_port = nb->cfg.guest_port,
+	};
 
-	put_eth(f, nb->cfg.mac, loopback_mac, ETH_P_IP);
-	ip[0] = 0x45;
-	ip[1] = 0;
-	put16(ip + 2, IP_HLEN + ulen);
-	put16(ip + 4, nb->ip_id++);
-	put16(ip + 6, 0x4000); /* DF */
-	ip[8] = 64;
-	ip[9] = IPPROTO_UDP_;
-	put16(ip + 10, 0);
-	memcpy(ip + 12, &from->sin_addr, 4);
-	memcpy(ip + 16, &nb->cfg.ip, 4);
-	put16(ip + 10, csum_fold(csum_add(0, ip, IP_HLEN)));
-	memcpy(udp, &from->sin_port, 2);
-	put16(udp + 2, nb->cfg.guest_port);
-	put16(udp + 4, ulen);
-	put16(udp + 6, 0);
-	memcpy(udp + UDP_HLEN, payload, len);
-	/* Pseudo-header: addresses, protocol, length. */
-	sum = csum_add(0, ip + 12, 8) + IPPROTO_UDP_ + ulen;
-	sum = csum_fold(csum_add(sum, udp, ulen));
-	put16(udp + 6, sum ? sum : 0xffff);
-	return ETH_HLEN + IP_HLEN + ulen;
+	return netcodec__build_udp_frame(f, &fl, nb->ip_id++, payload, len);
 }
 
 /* Send the batched datagrams: one system call. */
@@ -533,49 +465,46 @@ static void flush_batch(struct netback *nb, struct netback_txbatch *b)
 static void loopback_out(struct netback *nb, struct netback_txbatch *b,
 			 const uint8_t *f, size_t len)
 {
-	const uint8_t *ip = f + ETH_HLEN, *udp;
 	struct sockaddr_in to = { .sin_family = AF_INET };
-	size_t ihl, tot;
+	struct netcodec_eth eth;
+	struct netcodec_ipv4 ip;
+	struct netcodec_udp udp;
 
-	if (len >= ETH_HLEN + ARP_LEN && get16(f + 12) == ETH_P_ARP) {
-		const uint8_t *a = f + ETH_HLEN;
-		struct in_addr spa, tpa;
-		uint8_t reply[ETH_HLEN + ARP_LEN + 18] = { 0 };
+	if (netcodec__parse_eth(f, len, &eth))
+		goto drop;
+	if (eth.type == NETCODEC_ETHERTYPE_ARP && eth.len >= NETCODEC_ARP_LEN) {
+		struct netcodec_arp arp;
+		uint8_t reply[NETCODEC_ETH_ZLEN] = { 0 };
 
-		memcpy(&spa, a + 14, 4);
-		memcpy(&tpa, a + 24, 4);
 		/* Requests for anyone but the guest: we are its gateway. */
-		if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 ||
-		    a[5] != 4 || get16(a + 6) != 1 ||
-		    tpa.s_addr == nb->cfg.ip.s_addr || !tpa.s_addr)
+		if (netcodec__parse_arp(eth.payload, eth.len, &arp) ||
+		    arp.op != NETCODEC_ARP_REQUEST ||
+		    arp.tpa == ntohl(nb->cfg.ip.s_addr) || !arp.tpa)
 			return;
-		put_eth(reply, a + 8, loopback_mac, ETH_P_ARP);
-		put_arp(reply + ETH_HLEN, 2, loopback_mac, tpa, a + 8, spa);
+		netcodec__build_eth(reply, arp.sha, loopback_mac,
+				    NETCODEC_ETHERTYPE_ARP);
+		netcodec__build_arp(reply + NETCODEC_ETH_HLEN,
+				    NETCODEC_ARP_REPLY, loopback_mac, arp.tpa,
+				    arp.sha, arp.spa);
 		if (enqueue(nb, reply, sizeof(reply)))
 			sched__wake(&nb->d->sched);
 		STAT_ADD(nb, arp_answered, 1);
 		return;
 	}
-	if (len < ETH_HLEN + IP_HLEN + UDP_HLEN || get16(f + 12) != ETH_P_IP ||
-	    (ip[0] >> 4) != 4)
+	/* The guest computed the checksums: they are not checked here. */
+	if (eth.type != NETCODEC_ETHERTYPE_IPV4 ||
+	    netcodec__parse_ipv4(eth.payload, eth.len, &ip, NETCODEC_NO_CSUM) ||
+	    ip.proto != NETCODEC_IPPROTO_UDP ||
+	    netcodec__parse_udp(&ip, &udp, NETCODEC_NO_CSUM))
 		goto drop;
-	ihl = (ip[0] & 0xf) * 4u;
-	tot = get16(ip + 2);
-	if (ihl < IP_HLEN || tot < ihl + UDP_HLEN || ETH_HLEN + tot > len ||
-	    ip[9] != IPPROTO_UDP_ || (get16(ip + 6) & 0x3fff))
-		goto drop;
-	udp = ip + ihl;
-	memcpy(&to.sin_addr, ip + 16, 4);
-	memcpy(&to.sin_port, udp + 2, 2);
+	to.sin_addr.s_addr = htonl(ip.dst);
+	to.sin_port = htons(udp.dst_port);
 	/* Only replies from the service, only to its loopback clients. */
-	if ((ntohl(to.sin_addr.s_addr) >> 24) != 127 ||
-	    get16(udp) != nb->cfg.guest_port ||
-	    !known_client(nb, ip + 16, udp + 2) || get16(udp + 4) < UDP_HLEN ||
-	    get16(udp + 4) > tot - ihl)
+	if ((ip.dst >> 24) != 127 || udp.src_port != nb->cfg.guest_port ||
+	    !known_client(nb, ip.dst, udp.dst_port))
 		goto drop;
 	b->to[b->n] = to;
-	b->iov[b->n] = (struct iovec){ (void *)(udp + UDP_HLEN),
-				       get16(udp + 4) - UDP_HLEN };
+	b->iov[b->n] = (struct iovec){ (void *)udp.payload, udp.len };
 	b->msg[b->n] = (struct mmsghdr){ .msg_hdr = {
 					     .msg_name = &b->to[b->n],
 					     .msg_namelen = sizeof(to),
@@ -873,7 +802,7 @@ unsigned int netback__rx_fetch(struct netback *nb, struct netback_frame *f,
 /* A tap backup gone live: tell the segment where the guest's MAC is now. */
 static void send_garp(struct netback *nb)
 {
-	uint8_t f[ETH_HLEN + ARP_LEN + 18] = { 0 };
+	uint8_t f[NETCODEC_ETH_ZLEN] = { 0 };
 	static const uint8_t zero[6];
 	char mac[18];
 
@@ -883,8 +812,11 @@ static void send_garp(struct netback *nb)
 			"next sends");
 		return;
 	}
-	put_eth(f, broadcast_mac, nb->cfg.mac, ETH_P_ARP);
-	put_arp(f + ETH_HLEN, 1, nb->cfg.mac, nb->cfg.ip, zero, nb->cfg.ip);
+	netcodec__build_eth(f, broadcast_mac, nb->cfg.mac,
+			    NETCODEC_ETHERTYPE_ARP);
+	netcodec__build_arp(f + NETCODEC_ETH_HLEN, NETCODEC_ARP_REQUEST,
+			    nb->cfg.mac, ntohl(nb->cfg.ip.s_addr), zero,
+			    ntohl(nb->cfg.ip.s_addr));
 	for (int i = 0; i < GARP_COUNT; i++)
 		if (write(nb->fd, f, sizeof(f)) != (ssize_t)sizeof(f))
 			STAT_ADD(nb, host_dropped, 1);

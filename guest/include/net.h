@@ -8,7 +8,9 @@
  * Frames go out through a callback and come in through net__input(); time
  * is net__tick(), which the caller runs every NET_TICK_MS while
  * net__needs_tick() says so. Freestanding or hosted alike, so that the
- * unit tests build this very file on the host (as cmdline.h).
+ * unit tests build this very file on the host (as cmdline.h). The wire
+ * formats (headers, checksums, parsers, builders) are the hv's too:
+ * include/pvft/netcodec.h.
  *
  * Addresses are uint32_t in host order (10.0.0.1 is 0x0a000001); ports
  * are host order too. Every byte a peer sends is bounds-checked; a frame
@@ -21,26 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NET_ETH_ALEN 6
-#define NET_ETH_HLEN 14
-#define NET_ETH_MTU 1500
-#define NET_FRAME_MAX (NET_ETH_HLEN + NET_ETH_MTU)
-#define NET_ETHERTYPE_IPV4 0x0800
-#define NET_ETHERTYPE_ARP 0x0806
-
-#define NET_ARP_LEN 28 /* Ethernet/IPv4 ARP payload */
-#define NET_ARP_REQUEST 1
-#define NET_ARP_REPLY 2
-
-#define NET_IP_HLEN 20 /* without options: all we send */
-#define NET_IP_TTL 64
-#define NET_IPPROTO_ICMP 1
-#define NET_IPPROTO_UDP 17
-#define NET_ICMP_HLEN 8
-#define NET_ICMP_ECHO_REPLY 0
-#define NET_ICMP_ECHO_REQUEST 8
-#define NET_UDP_HLEN 8
-#define NET_UDP_PAYLOAD_MAX (NET_ETH_MTU - NET_IP_HLEN - NET_UDP_HLEN)
+#include "pvft/netcodec.h"
 
 #define NET_IP_BROADCAST 0xffffffffu
 
@@ -52,116 +35,6 @@
 #define NET_MAC_FMT "%02x:%02x:%02x:%02x:%02x:%02x"
 #define NET_MAC_ARGS(m) (m)[0], (m)[1], (m)[2], (m)[3], (m)[4], (m)[5]
 
-/* Big-endian field access at any alignment. */
-static inline uint16_t net__get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t net__get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void net__put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static inline void net__put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
-
-/*
- * The Internet checksum (RFC 1071): net__csum_add() sums @len bytes into a
- * running 32-bit sum (call it on even-length pieces, except the last),
- * net__csum_fold() folds and complements it. A buffer holding its own
- * correct checksum folds to 0.
- */
-uint32_t net__csum_add(uint32_t sum, const void *buf, size_t len);
-uint16_t net__csum_fold(uint32_t sum);
-static inline uint16_t net__csum(const void *buf, size_t len)
-{
-	return net__csum_fold(net__csum_add(0, buf, len));
-}
-/* The UDP/TCP pseudo-header's contribution (RFC 768). */
-uint32_t net__csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto,
-			  uint16_t len);
-
-/*
- * Parsers. Each checks lengths and fixed fields and returns 0, or
- * -EBADMSG for something malformed (truncated, inconsistent lengths, a
- * bad checksum) and -EOPNOTSUPP for something well-formed this stack
- * does not handle (IPv4 fragments, ARP for other protocols). Pointers in
- * the results point into the buffer parsed.
- */
-struct net_eth {
-	const uint8_t *dst;
-	const uint8_t *src;
-	uint16_t type;
-	const uint8_t *payload;
-	size_t len;
-};
-int net__parse_eth(const uint8_t *frame, size_t len, struct net_eth *eth);
-
-struct net_arp {
-	uint16_t op;
-	uint8_t sha[NET_ETH_ALEN];
-	uint32_t spa;
-	uint8_t tha[NET_ETH_ALEN];
-	uint32_t tpa;
-};
-int net__parse_arp(const uint8_t *p, size_t len, struct net_arp *arp);
-
-/* @len may exceed the datagram: Ethernet pads short frames. */
-struct net_ipv4 {
-	uint32_t src;
-	uint32_t dst;
-	uint8_t proto;
-	uint8_t ttl;
-	const uint8_t *payload;
-	size_t len; /* payload bytes, by the header's total length */
-};
-int net__parse_ipv4(const uint8_t *p, size_t len, struct net_ipv4 *ip);
-
-/* The UDP datagram in @ip's payload; its checksum is checked if not 0. */
-struct net_udp {
-	uint16_t src_port;
-	uint16_t dst_port;
-	const uint8_t *payload;
-	size_t len;
-};
-int net__parse_udp(const struct net_ipv4 *ip, struct net_udp *udp);
-
-/* An ICMP message in @ip's payload, its checksum checked. */
-struct net_icmp {
-	uint8_t type;
-	uint8_t code;
-	const uint8_t *rest; /* after type, code and checksum */
-	size_t rest_len;
-};
-int net__parse_icmp(const struct net_ipv4 *ip, struct net_icmp *icmp);
-
-/*
- * Builders: write a header at @p (which has room) and return its length.
- * net__build_ipv4() computes the header checksum; net__build_udp()
- * expects the payload already in place after the header it writes.
- */
-size_t net__build_eth(uint8_t *p, const uint8_t *dst, const uint8_t *src,
-		      uint16_t type);
-size_t net__build_arp(uint8_t *p, uint16_t op, const uint8_t *sha, uint32_t spa,
-		      const uint8_t *tha, uint32_t tpa);
-size_t net__build_ipv4(uint8_t *p, uint32_t src, uint32_t dst, uint8_t proto,
-		       uint16_t id, size_t payload_len);
-size_t net__build_udp(uint8_t *p, uint32_t src, uint32_t dst, uint16_t src_port,
-		      uint16_t dst_port, size_t payload_len);
-
 /*
  * "A.B.C.D" as the @len bytes at @s (no more: cmdline values are not
  * NUL-terminated where they end); 0 or -EINVAL.
@@ -169,7 +42,7 @@ size_t net__build_udp(uint8_t *p, uint32_t src, uint32_t dst, uint16_t src_port,
 int net__parse_ip(const char *s, size_t len, uint32_t *ip_r);
 
 struct net_config {
-	uint8_t mac[NET_ETH_ALEN];
+	uint8_t mac[NETCODEC_ETH_ALEN];
 	uint32_t ip;
 	uint8_t prefix; /* 1..32 */
 	uint32_t gw;	/* 0: none; off-subnet destinations unreachable */
@@ -202,12 +75,12 @@ enum net_arp_state {
 
 struct net_arp_entry {
 	uint32_t ip;
-	uint8_t mac[NET_ETH_ALEN];
+	uint8_t mac[NETCODEC_ETH_ALEN];
 	uint8_t state;	   /* enum net_arp_state */
 	uint8_t tries;	   /* requests sent while pending */
 	uint64_t used;	   /* net.stamp at the last use: the LRU victim */
 	size_t queued_len; /* 0: nothing queued */
-	uint8_t queued[NET_FRAME_MAX];
+	uint8_t queued[NETCODEC_FRAME_MAX];
 };
 
 struct net_udp_bind {
@@ -241,7 +114,7 @@ struct net {
 	struct net_arp_entry arp[NET_ARP_ENTRIES];
 	struct net_udp_bind udp[NET_UDP_BINDS];
 	struct net_stats stats;
-	uint8_t frame[NET_FRAME_MAX]; /* the outgoing frame being built */
+	uint8_t frame[NETCODEC_FRAME_MAX]; /* the outgoing frame being built */
 };
 
 /* @cfg as net__parse_config() checks it, and a unicast mac; 0 or -EINVAL. */
@@ -262,7 +135,7 @@ int net__udp_bind(struct net *net, uint16_t port, net_udp_rx_fn fn,
 /*
  * Send a datagram: 0 when sent or queued behind an ARP request (where a
  * later packet to the same next hop replaces it), -EMSGSIZE beyond
- * NET_UDP_PAYLOAD_MAX, -EINVAL for port 0, our own or a martian address,
+ * NETCODEC_UDP_PAYLOAD_MAX, -EINVAL for port 0, our own or a martian address,
  * -ENOENT off-subnet without gw=, or the tx callback's error.
  */
 int net__udp_send(struct net *net, uint32_t dst_ip, uint16_t dst_port,

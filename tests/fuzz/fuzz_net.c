@@ -47,8 +47,8 @@
 #define FRAME_SEP_LEN 4
 #define FRAMES_MAX 32
 
-static const uint8_t our_mac[NET_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x05 };
-static const uint8_t hop_mac[NET_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x77 };
+static const uint8_t our_mac[NETCODEC_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x05 };
+static const uint8_t hop_mac[NETCODEC_ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x77 };
 
 static struct net net;
 static struct kvstore kv;
@@ -74,41 +74,41 @@ static uint16_t get_le16(const uint8_t *p)
 static int check_tx(void *opaque, const void *buf, size_t len)
 {
 	const uint8_t *f = buf;
-	struct net_eth eth;
+	struct netcodec_eth eth;
 
 	CHECK(opaque == &net);
-	CHECK(len >= NET_ETH_HLEN && len <= NET_FRAME_MAX);
-	CHECK(!net__parse_eth(f, len, &eth));
-	CHECK(!memcmp(eth.src, our_mac, NET_ETH_ALEN));
-	if (eth.type == NET_ETHERTYPE_ARP) {
-		struct net_arp arp;
+	CHECK(len >= NETCODEC_ETH_HLEN && len <= NETCODEC_FRAME_MAX);
+	CHECK(!netcodec__parse_eth(f, len, &eth));
+	CHECK(!memcmp(eth.src, our_mac, NETCODEC_ETH_ALEN));
+	if (eth.type == NETCODEC_ETHERTYPE_ARP) {
+		struct netcodec_arp arp;
 
-		CHECK(eth.len == NET_ARP_LEN);
-		CHECK(!net__parse_arp(eth.payload, eth.len, &arp));
-		CHECK(!memcmp(arp.sha, our_mac, NET_ETH_ALEN));
+		CHECK(eth.len == NETCODEC_ARP_LEN);
+		CHECK(!netcodec__parse_arp(eth.payload, eth.len, &arp));
+		CHECK(!memcmp(arp.sha, our_mac, NETCODEC_ETH_ALEN));
 		CHECK(arp.spa == OUR_IP);
 	} else {
-		struct net_ipv4 ip;
+		struct netcodec_ipv4 ip;
 
-		CHECK(eth.type == NET_ETHERTYPE_IPV4);
-		CHECK(!net__parse_ipv4(eth.payload, eth.len, &ip));
+		CHECK(eth.type == NETCODEC_ETHERTYPE_IPV4);
+		CHECK(!netcodec__parse_ipv4(eth.payload, eth.len, &ip, 0));
 		/* No options, no padding: the lengths agree exactly. */
 		CHECK(eth.payload[0] == 0x45);
-		CHECK(NET_IP_HLEN + ip.len == eth.len);
-		CHECK(ip.src == OUR_IP && ip.ttl == NET_IP_TTL);
-		if (ip.proto == NET_IPPROTO_UDP) {
-			struct net_udp udp;
+		CHECK(NETCODEC_IP_HLEN + ip.len == eth.len);
+		CHECK(ip.src == OUR_IP && ip.ttl == NETCODEC_IP_TTL);
+		if (ip.proto == NETCODEC_IPPROTO_UDP) {
+			struct netcodec_udp udp;
 
-			CHECK(!net__parse_udp(&ip, &udp));
-			CHECK(NET_UDP_HLEN + udp.len == ip.len);
+			CHECK(!netcodec__parse_udp(&ip, &udp, 0));
+			CHECK(NETCODEC_UDP_HLEN + udp.len == ip.len);
 			CHECK(udp.src_port == KV_PORT);
 			CHECK(udp.len <= KV_REP_MAX);
 		} else {
-			struct net_icmp icmp;
+			struct netcodec_icmp icmp;
 
-			CHECK(ip.proto == NET_IPPROTO_ICMP);
-			CHECK(!net__parse_icmp(&ip, &icmp));
-			CHECK(icmp.type == NET_ICMP_ECHO_REPLY);
+			CHECK(ip.proto == NETCODEC_IPPROTO_ICMP);
+			CHECK(!netcodec__parse_icmp(&ip, &icmp));
+			CHECK(icmp.type == NETCODEC_ICMP_ECHO_REPLY);
 		}
 	}
 	frames_sent++;
@@ -167,7 +167,7 @@ static void kv_datagram(void *opaque, uint32_t src_ip, uint16_t src_port,
 
 	CHECK(opaque == &kv);
 	CHECK(dst_port == KV_PORT);
-	CHECK(len <= NET_UDP_PAYLOAD_MAX);
+	CHECK(len <= NETCODEC_UDP_PAYLOAD_MAX);
 	n = kv_serve(payload, len, &rep);
 	if (n)
 		net__udp_send(&net, src_ip, src_port, dst_port, rep, n);
@@ -178,7 +178,7 @@ static void reset(void)
 {
 	struct net_config cfg = { .ip = OUR_IP, .prefix = 24, .gw = GW_IP };
 
-	memcpy(cfg.mac, our_mac, NET_ETH_ALEN);
+	memcpy(cfg.mac, our_mac, NETCODEC_ETH_ALEN);
 	CHECK(!net__init(&net, &cfg, check_tx, &net));
 	CHECK(!net__udp_bind(&net, KV_PORT, kv_datagram, &kv));
 	/* As kv.c starts: a gratuitous ARP request, checked as any frame. */
@@ -207,51 +207,57 @@ static void input(const uint8_t *frame, size_t len)
 /* The IPv4 header's checksum, and the ICMP or UDP one, made right. */
 static void fix_checksums(uint8_t *f, size_t len)
 {
-	uint8_t *ip = f + NET_ETH_HLEN, *l4;
+	uint8_t *ip = f + NETCODEC_ETH_HLEN, *l4;
 	size_t hlen, total, l4_len, ulen;
 	uint16_t csum;
 
-	if (len < NET_ETH_HLEN + NET_IP_HLEN ||
-	    net__get16(f + 2 * NET_ETH_ALEN) != NET_ETHERTYPE_IPV4)
+	if (len < NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN ||
+	    netcodec__get16(f + 2 * NETCODEC_ETH_ALEN) !=
+		NETCODEC_ETHERTYPE_IPV4)
 		return;
 	hlen = (ip[0] & 0xfu) * 4;
-	total = net__get16(ip + 2);
-	if (hlen < NET_IP_HLEN || hlen > total || NET_ETH_HLEN + total > len)
+	total = netcodec__get16(ip + 2);
+	if (hlen < NETCODEC_IP_HLEN || hlen > total ||
+	    NETCODEC_ETH_HLEN + total > len)
 		return;
-	net__put16(ip + 10, 0);
-	net__put16(ip + 10, net__csum(ip, hlen));
+	netcodec__put16(ip + 10, 0);
+	netcodec__put16(ip + 10, netcodec__csum(ip, hlen));
 	l4 = ip + hlen;
 	l4_len = total - hlen;
-	if (ip[9] == NET_IPPROTO_ICMP && l4_len >= NET_ICMP_HLEN) {
-		net__put16(l4 + 2, 0);
-		net__put16(l4 + 2, net__csum(l4, l4_len));
-	} else if (ip[9] == NET_IPPROTO_UDP && l4_len >= NET_UDP_HLEN) {
-		ulen = net__get16(l4 + 4);
+	if (ip[9] == NETCODEC_IPPROTO_ICMP && l4_len >= NETCODEC_ICMP_HLEN) {
+		netcodec__put16(l4 + 2, 0);
+		netcodec__put16(l4 + 2, netcodec__csum(l4, l4_len));
+	} else if (ip[9] == NETCODEC_IPPROTO_UDP &&
+		   l4_len >= NETCODEC_UDP_HLEN) {
+		ulen = netcodec__get16(l4 + 4);
 		/* 0: no checksum, which is worth exploring too. */
-		if (ulen < NET_UDP_HLEN || ulen > l4_len || !net__get16(l4 + 6))
+		if (ulen < NETCODEC_UDP_HLEN || ulen > l4_len ||
+		    !netcodec__get16(l4 + 6))
 			return;
-		net__put16(l4 + 6, 0);
-		csum = net__csum_fold(net__csum_add(
-		    net__csum_pseudo(net__get32(ip + 12), net__get32(ip + 16),
-				     NET_IPPROTO_UDP, (uint16_t)ulen),
+		netcodec__put16(l4 + 6, 0);
+		csum = netcodec__csum_fold(netcodec__csum_add(
+		    netcodec__csum_pseudo(netcodec__get32(ip + 12),
+					  netcodec__get32(ip + 16),
+					  NETCODEC_IPPROTO_UDP, (uint16_t)ulen),
 		    l4, ulen));
-		net__put16(l4 + 6, csum ? csum : 0xffff);
+		netcodec__put16(l4 + 6, csum ? csum : 0xffff);
 	}
 }
 
 /* Every next hop being resolved answers: queued packets leave. */
 static void answer_arp(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
 
 	for (size_t i = 0; i < NET_ARP_ENTRIES; i++) {
 		const struct net_arp_entry *e = &net.arp[i];
 
 		if (e->state != NET_ARP_PENDING)
 			continue;
-		net__build_eth(f, our_mac, hop_mac, NET_ETHERTYPE_ARP);
-		net__build_arp(f + NET_ETH_HLEN, NET_ARP_REPLY, hop_mac, e->ip,
-			       our_mac, OUR_IP);
+		netcodec__build_eth(f, our_mac, hop_mac,
+				    NETCODEC_ETHERTYPE_ARP);
+		netcodec__build_arp(f + NETCODEC_ETH_HLEN, NETCODEC_ARP_REPLY,
+				    hop_mac, e->ip, our_mac, OUR_IP);
 		input(f, sizeof(f));
 		CHECK(e->state == NET_ARP_VALID && !e->queued_len);
 	}

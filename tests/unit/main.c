@@ -24,7 +24,7 @@ static void (*const register_fns[])(void) = {
 	test_chan__register,	      test_net__register,
 	test_kvstore__register,	      test_netback__register,
 	test_config__register,	      test_tls__register,
-	test_device__register,
+	test_device__register,	      test_netcodec__register,
 };
 
 int main(void)

@@ -38,12 +38,12 @@ static const uint8_t udp_frame[] = {
 	0x9c, 0x40, 0x1b, 0x58, 0x00, 0x0d, 0xf0, 0x62, 'h',  'e',
 	'l',  'l',  'o',
 };
-#define UDP_FRAME_IP_OFF NET_ETH_HLEN
-#define UDP_FRAME_UDP_OFF (NET_ETH_HLEN + NET_IP_HLEN)
+#define UDP_FRAME_IP_OFF NETCODEC_ETH_HLEN
+#define UDP_FRAME_UDP_OFF (NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN)
 
 static struct net net;
 static struct {
-	uint8_t frame[MAX_SENT][NET_FRAME_MAX];
+	uint8_t frame[MAX_SENT][NETCODEC_FRAME_MAX];
 	size_t len[MAX_SENT];
 	unsigned int n;
 	int rc; /* what the tx callback answers */
@@ -52,14 +52,14 @@ static struct {
 	unsigned int n;
 	uint32_t src_ip;
 	uint16_t src_port, dst_port;
-	uint8_t payload[NET_FRAME_MAX];
+	uint8_t payload[NETCODEC_FRAME_MAX];
 	size_t len;
 } got;
 
 static int tx(void *opaque, const void *frame, size_t len)
 {
 	CU_ASSERT_PTR_EQUAL(opaque, &sent);
-	CU_ASSERT_TRUE_FATAL(len <= NET_FRAME_MAX);
+	CU_ASSERT_TRUE_FATAL(len <= NETCODEC_FRAME_MAX);
 	if (sent.rc)
 		return sent.rc;
 	if (sent.n < MAX_SENT) {
@@ -106,21 +106,21 @@ static int input_exact(const uint8_t *frame, size_t len)
 	return rc;
 }
 
-/* A frame whose IPv4 header (at NET_ETH_HLEN) gets a fresh checksum. */
+/* A frame whose IPv4 header (at NETCODEC_ETH_HLEN) gets a fresh checksum. */
 static void fix_ip_csum(uint8_t *frame)
 {
-	uint8_t *ip = frame + NET_ETH_HLEN;
+	uint8_t *ip = frame + NETCODEC_ETH_HLEN;
 
-	net__put16(ip + 10, 0);
-	net__put16(ip + 10, net__csum(ip, (ip[0] & 0xf) * 4u));
+	netcodec__put16(ip + 10, 0);
+	netcodec__put16(ip + 10, netcodec__csum(ip, (ip[0] & 0xf) * 4u));
 }
 
 static void arp_frame(uint8_t *f, const uint8_t *eth_dst, uint16_t op,
 		      const uint8_t *sha, uint32_t spa, const uint8_t *tha,
 		      uint32_t tpa)
 {
-	net__build_eth(f, eth_dst, sha, NET_ETHERTYPE_ARP);
-	net__build_arp(f + NET_ETH_HLEN, op, sha, spa, tha, tpa);
+	netcodec__build_eth(f, eth_dst, sha, NETCODEC_ETHERTYPE_ARP);
+	netcodec__build_arp(f + NETCODEC_ETH_HLEN, op, sha, spa, tha, tpa);
 }
 
 static const uint8_t zero_mac[6];
@@ -128,9 +128,9 @@ static const uint8_t zero_mac[6];
 /* The peer's ARP reply, so that sends to it need no request. */
 static void learn_peer(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
 
-	arp_frame(f, our_mac, NET_ARP_REPLY, peer_mac, PEER_IP, our_mac,
+	arp_frame(f, our_mac, NETCODEC_ARP_REPLY, peer_mac, PEER_IP, our_mac,
 		  OUR_IP);
 	CU_ASSERT_EQUAL(net__input(&net, f, sizeof(f)), 0);
 }
@@ -148,61 +148,63 @@ static void test_csum_vectors(void)
 	static const uint8_t odd[] = { 0x01 };
 	uint8_t hdr[sizeof(iphdr)];
 
-	CU_ASSERT_EQUAL((uint16_t)~net__csum(rfc, sizeof(rfc)), 0xddf2);
-	CU_ASSERT_EQUAL(net__csum(rfc, sizeof(rfc)), 0x220d);
-	CU_ASSERT_EQUAL(net__csum(iphdr, sizeof(iphdr)), 0xb861);
+	CU_ASSERT_EQUAL((uint16_t)~netcodec__csum(rfc, sizeof(rfc)), 0xddf2);
+	CU_ASSERT_EQUAL(netcodec__csum(rfc, sizeof(rfc)), 0x220d);
+	CU_ASSERT_EQUAL(netcodec__csum(iphdr, sizeof(iphdr)), 0xb861);
 	/* An odd length pads with a zero byte. */
-	CU_ASSERT_EQUAL(net__csum(odd, 1), 0xfeff);
-	CU_ASSERT_EQUAL(net__csum(odd, 0), 0xffff);
+	CU_ASSERT_EQUAL(netcodec__csum(odd, 1), 0xfeff);
+	CU_ASSERT_EQUAL(netcodec__csum(odd, 0), 0xffff);
 	/* In pieces, as the UDP checksum sums pseudo-header and datagram. */
-	CU_ASSERT_EQUAL(
-	    net__csum_fold(net__csum_add(net__csum_add(0, rfc, 4), rfc + 4, 4)),
-	    0x220d);
+	CU_ASSERT_EQUAL(netcodec__csum_fold(netcodec__csum_add(
+			    netcodec__csum_add(0, rfc, 4), rfc + 4, 4)),
+			0x220d);
 	/* A header holding its own checksum sums to 0. */
 	memcpy(hdr, iphdr, sizeof(hdr));
-	net__put16(hdr + 10, 0xb861);
-	CU_ASSERT_EQUAL(net__csum(hdr, sizeof(hdr)), 0);
+	netcodec__put16(hdr + 10, 0xb861);
+	CU_ASSERT_EQUAL(netcodec__csum(hdr, sizeof(hdr)), 0);
 	/* Carries out of 32 bits still fold right. */
-	CU_ASSERT_EQUAL(net__csum_fold(net__csum_add(0xffffffffu, rfc, 8)),
-			net__csum_fold(0xffff + 0xddf2));
+	CU_ASSERT_EQUAL(
+	    netcodec__csum_fold(netcodec__csum_add(0xffffffffu, rfc, 8)),
+	    netcodec__csum_fold(0xffff + 0xddf2));
 }
 
 static void test_builders(void)
 {
-	uint8_t f[NET_FRAME_MAX];
+	uint8_t f[NETCODEC_FRAME_MAX];
 
 	CU_ASSERT_EQUAL(
-	    net__build_eth(f, our_mac, peer_mac, NET_ETHERTYPE_IPV4),
-	    NET_ETH_HLEN);
-	memcpy(f + UDP_FRAME_UDP_OFF + NET_UDP_HLEN, "hello", 5);
-	CU_ASSERT_EQUAL(net__build_udp(f + UDP_FRAME_UDP_OFF, PEER_IP, OUR_IP,
-				       40000, 7000, 5),
-			NET_UDP_HLEN);
-	CU_ASSERT_EQUAL(net__build_ipv4(f + UDP_FRAME_IP_OFF, PEER_IP, OUR_IP,
-					NET_IPPROTO_UDP, 0x1234,
-					NET_UDP_HLEN + 5),
-			NET_IP_HLEN);
+	    netcodec__build_eth(f, our_mac, peer_mac, NETCODEC_ETHERTYPE_IPV4),
+	    NETCODEC_ETH_HLEN);
+	memcpy(f + UDP_FRAME_UDP_OFF + NETCODEC_UDP_HLEN, "hello", 5);
+	CU_ASSERT_EQUAL(netcodec__build_udp(f + UDP_FRAME_UDP_OFF, PEER_IP,
+					    OUR_IP, 40000, 7000, 5),
+			NETCODEC_UDP_HLEN);
+	CU_ASSERT_EQUAL(netcodec__build_ipv4(f + UDP_FRAME_IP_OFF, PEER_IP,
+					     OUR_IP, NETCODEC_IPPROTO_UDP,
+					     0x1234, NETCODEC_UDP_HLEN + 5),
+			NETCODEC_IP_HLEN);
 	CU_ASSERT_EQUAL(memcmp(f, udp_frame, sizeof(udp_frame)), 0);
 }
 
 static void test_udp_csum_zero_is_ffff(void)
 {
-	uint8_t p[NET_UDP_HLEN + 2] = { 0 };
+	uint8_t p[NETCODEC_UDP_HLEN + 2] = { 0 };
 	uint16_t fold;
 
 	/* Find a payload whose checksum computes to 0: sent as ffff. */
 	for (unsigned int v = 0; v <= 0xffff; v++) {
-		net__put16(p + NET_UDP_HLEN, (uint16_t)v);
-		net__put16(p + 6, 0);
-		net__put16(p, 1);
-		net__put16(p + 2, 2);
-		net__put16(p + 4, sizeof(p));
-		fold = net__csum_fold(net__csum_add(
-		    net__csum_pseudo(1, 2, NET_IPPROTO_UDP, sizeof(p)), p,
-		    sizeof(p)));
+		netcodec__put16(p + NETCODEC_UDP_HLEN, (uint16_t)v);
+		netcodec__put16(p + 6, 0);
+		netcodec__put16(p, 1);
+		netcodec__put16(p + 2, 2);
+		netcodec__put16(p + 4, sizeof(p));
+		fold = netcodec__csum_fold(netcodec__csum_add(
+		    netcodec__csum_pseudo(1, 2, NETCODEC_IPPROTO_UDP,
+					  sizeof(p)),
+		    p, sizeof(p)));
 		if (fold == 0) {
-			net__build_udp(p, 1, 2, 1, 2, 2);
-			CU_ASSERT_EQUAL(net__get16(p + 6), 0xffff);
+			netcodec__build_udp(p, 1, 2, 1, 2, 2);
+			CU_ASSERT_EQUAL(netcodec__get16(p + 6), 0xffff);
 			return;
 		}
 	}
@@ -300,16 +302,18 @@ static void test_udp_bind(void)
 static void test_announce(void)
 {
 	const uint8_t *f = sent.frame[0];
-	struct net_arp arp;
+	struct netcodec_arp arp;
 
 	CU_ASSERT_EQUAL(net__announce(&net), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
-	CU_ASSERT_EQUAL(sent.len[0], NET_ETH_HLEN + NET_ARP_LEN);
+	CU_ASSERT_EQUAL(sent.len[0], NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN);
 	CU_ASSERT_EQUAL(memcmp(f, bcast, 6), 0);
 	CU_ASSERT_EQUAL(memcmp(f + 6, our_mac, 6), 0);
-	CU_ASSERT_EQUAL(net__get16(f + 12), NET_ETHERTYPE_ARP);
-	CU_ASSERT_EQUAL(net__parse_arp(f + NET_ETH_HLEN, NET_ARP_LEN, &arp), 0);
-	CU_ASSERT_EQUAL(arp.op, NET_ARP_REQUEST);
+	CU_ASSERT_EQUAL(netcodec__get16(f + 12), NETCODEC_ETHERTYPE_ARP);
+	CU_ASSERT_EQUAL(
+	    netcodec__parse_arp(f + NETCODEC_ETH_HLEN, NETCODEC_ARP_LEN, &arp),
+	    0);
+	CU_ASSERT_EQUAL(arp.op, NETCODEC_ARP_REQUEST);
 	CU_ASSERT_EQUAL(memcmp(arp.sha, our_mac, 6), 0);
 	CU_ASSERT_EQUAL(arp.spa, OUR_IP);
 	CU_ASSERT_EQUAL(memcmp(arp.tha, zero_mac, 6), 0);
@@ -331,7 +335,7 @@ static void test_arp_request_answered(void)
 	};
 	uint8_t f[60] = { 0 }; /* padded to Ethernet's minimum */
 
-	arp_frame(f, bcast, NET_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
 		  OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
@@ -347,27 +351,30 @@ static void test_arp_request_answered(void)
 
 static void test_arp_not_for_us(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
 
 	/* For someone else: no answer, and nobody new in the cache. */
-	arp_frame(f, bcast, NET_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
 		  IP(10, 0, 0, 9));
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), -EADDRNOTAVAIL);
 	CU_ASSERT_EQUAL(sent.n, 0);
 	CU_ASSERT_EQUAL(net__udp_send(&net, PEER_IP, 1, 2, "x", 1), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
-	CU_ASSERT_EQUAL(net__get16(sent.frame[0] + 12), NET_ETHERTYPE_ARP);
+	CU_ASSERT_EQUAL(netcodec__get16(sent.frame[0] + 12),
+			NETCODEC_ETHERTYPE_ARP);
 
 	/* A group sender address is nobody's. */
-	arp_frame(f, bcast, NET_ARP_REQUEST, bcast, PEER_IP, zero_mac, OUR_IP);
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, bcast, PEER_IP, zero_mac,
+		  OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), -EBADMSG);
 	/* Our own request, come back. */
-	arp_frame(f, bcast, NET_ARP_REQUEST, our_mac, OUR_IP, zero_mac, OUR_IP);
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, our_mac, OUR_IP, zero_mac,
+		  OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), -EADDRNOTAVAIL);
 	/* Other hardware or protocol types. */
-	arp_frame(f, bcast, NET_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
 		  OUR_IP);
-	f[NET_ETH_HLEN + 1] = 6; /* IEEE 802 */
+	f[NETCODEC_ETH_HLEN + 1] = 6; /* IEEE 802 */
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), -EOPNOTSUPP);
 	arp_frame(f, bcast, 3 /* RARP */, peer_mac, PEER_IP, zero_mac, OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), -EOPNOTSUPP);
@@ -376,17 +383,18 @@ static void test_arp_not_for_us(void)
 
 static void test_arp_resolution(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
-	struct net_arp arp;
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
+	struct netcodec_arp arp;
 
 	CU_ASSERT_FALSE(net__needs_tick(&net));
 	/* Unresolved: an ARP request goes out, the datagram waits. */
 	CU_ASSERT_EQUAL(net__udp_send(&net, PEER_IP, 40000, 7000, "one", 3), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[0], bcast, 6), 0);
-	CU_ASSERT_EQUAL(
-	    net__parse_arp(sent.frame[0] + NET_ETH_HLEN, NET_ARP_LEN, &arp), 0);
-	CU_ASSERT_EQUAL(arp.op, NET_ARP_REQUEST);
+	CU_ASSERT_EQUAL(netcodec__parse_arp(sent.frame[0] + NETCODEC_ETH_HLEN,
+					    NETCODEC_ARP_LEN, &arp),
+			0);
+	CU_ASSERT_EQUAL(arp.op, NETCODEC_ARP_REQUEST);
 	CU_ASSERT_EQUAL(arp.tpa, PEER_IP);
 	CU_ASSERT_EQUAL(arp.spa, OUR_IP);
 	CU_ASSERT_TRUE(net__needs_tick(&net));
@@ -396,14 +404,14 @@ static void test_arp_resolution(void)
 	CU_ASSERT_EQUAL(net.stats.arp_dropped, 1);
 
 	/* The answer releases the queued datagram, to the right MAC. */
-	arp_frame(f, our_mac, NET_ARP_REPLY, peer_mac, PEER_IP, our_mac,
+	arp_frame(f, our_mac, NETCODEC_ARP_REPLY, peer_mac, PEER_IP, our_mac,
 		  OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 2);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[1], peer_mac, 6), 0);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[1] + 6, our_mac, 6), 0);
-	CU_ASSERT_EQUAL(sent.len[1],
-			NET_ETH_HLEN + NET_IP_HLEN + NET_UDP_HLEN + 3);
+	CU_ASSERT_EQUAL(sent.len[1], NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN +
+					 NETCODEC_UDP_HLEN + 3);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[1] + sent.len[1] - 3, "two", 3), 0);
 	CU_ASSERT_FALSE(net__needs_tick(&net));
 	net__tick(&net);
@@ -430,14 +438,14 @@ static void test_arp_gives_up(void)
 
 static void test_arp_cache_lru(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
 	uint8_t mac[6] = { 0x02, 0, 0, 0, 1, 0 };
 
 	/* One more neighbour than entries, each asking for us. */
 	for (unsigned int i = 0; i <= NET_ARP_ENTRIES; i++) {
 		mac[5] = (uint8_t)(10 + i);
-		arp_frame(f, bcast, NET_ARP_REQUEST, mac, IP(10, 0, 0, 10 + i),
-			  zero_mac, OUR_IP);
+		arp_frame(f, bcast, NETCODEC_ARP_REQUEST, mac,
+			  IP(10, 0, 0, 10 + i), zero_mac, OUR_IP);
 		CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), 0);
 	}
 	sent.n = 0;
@@ -445,40 +453,45 @@ static void test_arp_cache_lru(void)
 	CU_ASSERT_EQUAL(net__udp_send(&net, IP(10, 0, 0, 10 + NET_ARP_ENTRIES),
 				      1, 2, "x", 1),
 			0);
-	CU_ASSERT_EQUAL(net__get16(sent.frame[0] + 12), NET_ETHERTYPE_IPV4);
+	CU_ASSERT_EQUAL(netcodec__get16(sent.frame[0] + 12),
+			NETCODEC_ETHERTYPE_IPV4);
 	CU_ASSERT_EQUAL(net__udp_send(&net, IP(10, 0, 0, 10), 1, 2, "x", 1), 0);
-	CU_ASSERT_EQUAL(net__get16(sent.frame[1] + 12), NET_ETHERTYPE_ARP);
+	CU_ASSERT_EQUAL(netcodec__get16(sent.frame[1] + 12),
+			NETCODEC_ETHERTYPE_ARP);
 }
 
 static void test_udp_send_routes(void)
 {
-	uint8_t f[NET_ETH_HLEN + NET_ARP_LEN];
-	uint8_t big[NET_UDP_PAYLOAD_MAX + 1] = { 0 };
-	struct net_ipv4 ip;
-	struct net_udp udp;
-	struct net_arp arp;
+	uint8_t f[NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN];
+	uint8_t big[NETCODEC_UDP_PAYLOAD_MAX + 1] = { 0 };
+	struct netcodec_ipv4 ip;
+	struct netcodec_udp udp;
+	struct netcodec_arp arp;
 
 	/* Off the subnet: through the gateway, whose address is asked. */
 	CU_ASSERT_EQUAL(
 	    net__udp_send(&net, IP(127, 0, 0, 1), 5555, 7000, "reply", 5), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
-	CU_ASSERT_EQUAL(
-	    net__parse_arp(sent.frame[0] + NET_ETH_HLEN, NET_ARP_LEN, &arp), 0);
+	CU_ASSERT_EQUAL(netcodec__parse_arp(sent.frame[0] + NETCODEC_ETH_HLEN,
+					    NETCODEC_ARP_LEN, &arp),
+			0);
 	CU_ASSERT_EQUAL(arp.tpa, GW_IP);
-	arp_frame(f, our_mac, NET_ARP_REPLY, gw_mac, GW_IP, our_mac, OUR_IP);
+	arp_frame(f, our_mac, NETCODEC_ARP_REPLY, gw_mac, GW_IP, our_mac,
+		  OUR_IP);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), 0);
 	CU_ASSERT_EQUAL_FATAL(sent.n, 2);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[1], gw_mac, 6), 0);
 	/* What went out parses back, checksums and all. */
-	CU_ASSERT_EQUAL_FATAL(net__parse_ipv4(sent.frame[1] + NET_ETH_HLEN,
-					      sent.len[1] - NET_ETH_HLEN, &ip),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    netcodec__parse_ipv4(sent.frame[1] + NETCODEC_ETH_HLEN,
+				 sent.len[1] - NETCODEC_ETH_HLEN, &ip, 0),
+	    0);
 	CU_ASSERT_EQUAL(ip.src, OUR_IP);
 	CU_ASSERT_EQUAL(ip.dst, IP(127, 0, 0, 1));
-	CU_ASSERT_EQUAL(ip.ttl, NET_IP_TTL);
-	CU_ASSERT_EQUAL(ip.proto, NET_IPPROTO_UDP);
-	CU_ASSERT_EQUAL_FATAL(net__parse_udp(&ip, &udp), 0);
-	CU_ASSERT_NOT_EQUAL(net__get16(ip.payload + 6), 0);
+	CU_ASSERT_EQUAL(ip.ttl, NETCODEC_IP_TTL);
+	CU_ASSERT_EQUAL(ip.proto, NETCODEC_IPPROTO_UDP);
+	CU_ASSERT_EQUAL_FATAL(netcodec__parse_udp(&ip, &udp, 0), 0);
+	CU_ASSERT_NOT_EQUAL(netcodec__get16(ip.payload + 6), 0);
 	CU_ASSERT_EQUAL(udp.src_port, 7000);
 	CU_ASSERT_EQUAL(udp.dst_port, 5555);
 	CU_ASSERT_EQUAL(udp.len, 5);
@@ -490,9 +503,9 @@ static void test_udp_send_routes(void)
 	CU_ASSERT_EQUAL(memcmp(sent.frame[2], bcast, 6), 0);
 	/* The largest datagram fills a frame; one more byte is refused. */
 	CU_ASSERT_EQUAL(net__udp_send(&net, NET_IP_BROADCAST, 1, 2, big,
-				      NET_UDP_PAYLOAD_MAX),
+				      NETCODEC_UDP_PAYLOAD_MAX),
 			0);
-	CU_ASSERT_EQUAL(sent.len[3], NET_FRAME_MAX);
+	CU_ASSERT_EQUAL(sent.len[3], NETCODEC_FRAME_MAX);
 	CU_ASSERT_EQUAL(
 	    net__udp_send(&net, NET_IP_BROADCAST, 1, 2, big, sizeof(big)),
 	    -EMSGSIZE);
@@ -533,7 +546,7 @@ static void test_udp_delivered(void)
 
 	/* No checksum (0) is accepted. */
 	memcpy(f, udp_frame, sizeof(f));
-	net__put16(f + UDP_FRAME_UDP_OFF + 6, 0);
+	netcodec__put16(f + UDP_FRAME_UDP_OFF + 6, 0);
 	CU_ASSERT_EQUAL(input_exact(f, sizeof(f)), 0);
 	CU_ASSERT_EQUAL(got.n, 2);
 	/* A broadcast frame is ours too. */
@@ -560,16 +573,16 @@ static void test_udp_refused(void)
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
 	/* UDP length beyond the IP payload, or below its header. */
 	memcpy(f, udp_frame, n);
-	net__put16(f + UDP_FRAME_UDP_OFF + 4, 14);
+	netcodec__put16(f + UDP_FRAME_UDP_OFF + 4, 14);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
-	net__put16(f + UDP_FRAME_UDP_OFF + 4, 7);
+	netcodec__put16(f + UDP_FRAME_UDP_OFF + 4, 7);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
 	/* IP total length beyond the frame, or inside the header. */
 	memcpy(f, udp_frame, n);
-	net__put16(f + UDP_FRAME_IP_OFF + 2, 0x22);
+	netcodec__put16(f + UDP_FRAME_IP_OFF + 2, 0x22);
 	fix_ip_csum(f);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
-	net__put16(f + UDP_FRAME_IP_OFF + 2, 19);
+	netcodec__put16(f + UDP_FRAME_IP_OFF + 2, 19);
 	fix_ip_csum(f);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
 	/* A header length below 5 words, or beyond the packet. */
@@ -584,10 +597,10 @@ static void test_udp_refused(void)
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
 	/* Fragments: more to come, or an offset. */
 	memcpy(f, udp_frame, n);
-	net__put16(f + UDP_FRAME_IP_OFF + 6, 0x2000);
+	netcodec__put16(f + UDP_FRAME_IP_OFF + 6, 0x2000);
 	fix_ip_csum(f);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EOPNOTSUPP);
-	net__put16(f + UDP_FRAME_IP_OFF + 6, 0x0001);
+	netcodec__put16(f + UDP_FRAME_IP_OFF + 6, 0x0001);
 	fix_ip_csum(f);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EOPNOTSUPP);
 	CU_ASSERT_EQUAL(net.stats.rx_unsupported, 2);
@@ -606,15 +619,15 @@ static void test_udp_refused(void)
 	CU_ASSERT_EQUAL(input_exact(f, n), -EBADMSG);
 	/* A port nobody bound. */
 	memcpy(f, udp_frame, n);
-	net__put16(f + UDP_FRAME_UDP_OFF + 2, 7001);
-	net__put16(f + UDP_FRAME_UDP_OFF + 6, 0);
+	netcodec__put16(f + UDP_FRAME_UDP_OFF + 2, 7001);
+	netcodec__put16(f + UDP_FRAME_UDP_OFF + 6, 0);
 	CU_ASSERT_EQUAL(input_exact(f, n), -ECONNREFUSED);
 	CU_ASSERT_EQUAL(net.stats.rx_no_port, 1);
 	/* Other EtherTypes: IPv6, VLAN. */
 	memcpy(f, udp_frame, n);
-	net__put16(f + 12, 0x86dd);
+	netcodec__put16(f + 12, 0x86dd);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EOPNOTSUPP);
-	net__put16(f + 12, 0x8100);
+	netcodec__put16(f + 12, 0x8100);
 	CU_ASSERT_EQUAL(input_exact(f, n), -EOPNOTSUPP);
 	CU_ASSERT_EQUAL(got.n, 0);
 	CU_ASSERT_EQUAL(sent.n, 0);
@@ -630,7 +643,7 @@ static void test_udp_refused(void)
 	memcpy(f + UDP_FRAME_UDP_OFF + 4, udp_frame + UDP_FRAME_UDP_OFF,
 	       n - UDP_FRAME_UDP_OFF);
 	f[UDP_FRAME_IP_OFF] = 0x46;
-	net__put16(f + UDP_FRAME_IP_OFF + 2, 0x25);
+	netcodec__put16(f + UDP_FRAME_IP_OFF + 2, 0x25);
 	fix_ip_csum(f);
 	CU_ASSERT_EQUAL(input_exact(f, n + 4), 0);
 	CU_ASSERT_EQUAL(got.n, 2);
@@ -640,29 +653,29 @@ static void test_udp_refused(void)
 /* An echo request from the peer: id 0x4242, seq 1, 40 bytes of data. */
 static size_t echo_request(uint8_t *f)
 {
-	size_t icmp_len = NET_ICMP_HLEN + 40;
-	uint8_t *icmp = f + NET_ETH_HLEN + NET_IP_HLEN;
+	size_t icmp_len = NETCODEC_ICMP_HLEN + 40;
+	uint8_t *icmp = f + NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN;
 
-	net__build_eth(f, our_mac, peer_mac, NET_ETHERTYPE_IPV4);
-	icmp[0] = NET_ICMP_ECHO_REQUEST;
+	netcodec__build_eth(f, our_mac, peer_mac, NETCODEC_ETHERTYPE_IPV4);
+	icmp[0] = NETCODEC_ICMP_ECHO_REQUEST;
 	icmp[1] = 0;
-	net__put16(icmp + 2, 0);
-	net__put16(icmp + 4, 0x4242);
-	net__put16(icmp + 6, 1);
+	netcodec__put16(icmp + 2, 0);
+	netcodec__put16(icmp + 4, 0x4242);
+	netcodec__put16(icmp + 6, 1);
 	for (size_t i = 0; i < 40; i++)
 		icmp[8 + i] = (uint8_t)i;
-	net__put16(icmp + 2, net__csum(icmp, icmp_len));
-	net__build_ipv4(f + NET_ETH_HLEN, PEER_IP, OUR_IP, NET_IPPROTO_ICMP, 7,
-			icmp_len);
-	return NET_ETH_HLEN + NET_IP_HLEN + icmp_len;
+	netcodec__put16(icmp + 2, netcodec__csum(icmp, icmp_len));
+	netcodec__build_ipv4(f + NETCODEC_ETH_HLEN, PEER_IP, OUR_IP,
+			     NETCODEC_IPPROTO_ICMP, 7, icmp_len);
+	return NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN + icmp_len;
 }
 
 static void test_icmp_echo(void)
 {
-	uint8_t f[NET_FRAME_MAX];
+	uint8_t f[NETCODEC_FRAME_MAX];
 	size_t len;
-	struct net_ipv4 ip;
-	struct net_icmp icmp;
+	struct netcodec_ipv4 ip;
+	struct netcodec_icmp icmp;
 
 	learn_peer();
 	len = echo_request(f);
@@ -670,19 +683,21 @@ static void test_icmp_echo(void)
 	CU_ASSERT_EQUAL_FATAL(sent.n, 1);
 	CU_ASSERT_EQUAL(sent.len[0], len);
 	CU_ASSERT_EQUAL(memcmp(sent.frame[0], peer_mac, 6), 0);
-	CU_ASSERT_EQUAL_FATAL(net__parse_ipv4(sent.frame[0] + NET_ETH_HLEN,
-					      len - NET_ETH_HLEN, &ip),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    netcodec__parse_ipv4(sent.frame[0] + NETCODEC_ETH_HLEN,
+				 len - NETCODEC_ETH_HLEN, &ip, 0),
+	    0);
 	CU_ASSERT_EQUAL(ip.src, OUR_IP);
 	CU_ASSERT_EQUAL(ip.dst, PEER_IP);
-	CU_ASSERT_EQUAL(ip.proto, NET_IPPROTO_ICMP);
-	CU_ASSERT_EQUAL_FATAL(net__parse_icmp(&ip, &icmp), 0);
-	CU_ASSERT_EQUAL(icmp.type, NET_ICMP_ECHO_REPLY);
+	CU_ASSERT_EQUAL(ip.proto, NETCODEC_IPPROTO_ICMP);
+	CU_ASSERT_EQUAL_FATAL(netcodec__parse_icmp(&ip, &icmp), 0);
+	CU_ASSERT_EQUAL(icmp.type, NETCODEC_ICMP_ECHO_REPLY);
 	CU_ASSERT_EQUAL(icmp.code, 0);
 	/* Identifier, sequence and data come back as they were. */
 	CU_ASSERT_EQUAL(icmp.rest_len, 44);
 	CU_ASSERT_EQUAL(
-	    memcmp(icmp.rest, f + NET_ETH_HLEN + NET_IP_HLEN + 4, 44), 0);
+	    memcmp(icmp.rest, f + NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN + 4, 44),
+	    0);
 	CU_ASSERT_EQUAL(net.stats.echo_replies, 1);
 
 	/* A bad ICMP checksum, other ICMP types: no answer. */
@@ -690,14 +705,15 @@ static void test_icmp_echo(void)
 	f[len - 1] ^= 0x80;
 	CU_ASSERT_EQUAL(input_exact(f, len), -EBADMSG);
 	len = echo_request(f);
-	f[NET_ETH_HLEN + NET_IP_HLEN] = 13; /* timestamp */
-	net__put16(f + NET_ETH_HLEN + NET_IP_HLEN + 2, 0);
-	net__put16(f + NET_ETH_HLEN + NET_IP_HLEN + 2,
-		   net__csum(f + NET_ETH_HLEN + NET_IP_HLEN, len - 34));
+	f[NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN] = 13; /* timestamp */
+	netcodec__put16(f + NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN + 2, 0);
+	netcodec__put16(
+	    f + NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN + 2,
+	    netcodec__csum(f + NETCODEC_ETH_HLEN + NETCODEC_IP_HLEN, len - 34));
 	CU_ASSERT_EQUAL(input_exact(f, len), -EOPNOTSUPP);
 	/* A ping to the broadcast address is not answered. */
 	len = echo_request(f);
-	net__put32(f + NET_ETH_HLEN + 16, NET_IP_BROADCAST);
+	netcodec__put32(f + NETCODEC_ETH_HLEN + 16, NET_IP_BROADCAST);
 	fix_ip_csum(f);
 	memcpy(f, bcast, 6);
 	CU_ASSERT_EQUAL(input_exact(f, len), -EOPNOTSUPP);
@@ -725,7 +741,7 @@ static void truncations(const uint8_t *frame, size_t len, int full_rc)
 
 static void test_truncated(void)
 {
-	uint8_t f[NET_FRAME_MAX];
+	uint8_t f[NETCODEC_FRAME_MAX];
 	size_t len;
 
 	truncations(udp_frame, sizeof(udp_frame), 0);
@@ -734,9 +750,9 @@ static void test_truncated(void)
 	len = echo_request(f);
 	truncations(f, len, 0);
 	CU_ASSERT_EQUAL(net.stats.echo_replies, 1);
-	arp_frame(f, bcast, NET_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
+	arp_frame(f, bcast, NETCODEC_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
 		  OUR_IP);
-	truncations(f, NET_ETH_HLEN + NET_ARP_LEN, 0);
+	truncations(f, NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN, 0);
 	CU_ASSERT_EQUAL(net.stats.arp_replies, 1);
 }
 
@@ -753,22 +769,22 @@ static uint64_t rnd(void)
 /* Random bytes and mutated valid frames: no crash, no over-read. */
 static void test_hostile(void)
 {
-	uint8_t seeds[3][NET_FRAME_MAX], f[NET_FRAME_MAX];
+	uint8_t seeds[3][NETCODEC_FRAME_MAX], f[NETCODEC_FRAME_MAX];
 	size_t seed_len[3], len;
 
 	learn_peer();
 	memcpy(seeds[0], udp_frame, sizeof(udp_frame));
 	seed_len[0] = sizeof(udp_frame);
 	seed_len[1] = echo_request(seeds[1]);
-	arp_frame(seeds[2], bcast, NET_ARP_REQUEST, peer_mac, PEER_IP, zero_mac,
-		  OUR_IP);
-	seed_len[2] = NET_ETH_HLEN + NET_ARP_LEN;
+	arp_frame(seeds[2], bcast, NETCODEC_ARP_REQUEST, peer_mac, PEER_IP,
+		  zero_mac, OUR_IP);
+	seed_len[2] = NETCODEC_ETH_HLEN + NETCODEC_ARP_LEN;
 	for (unsigned int i = 0; i < 20000; i++) {
 		unsigned int s = (unsigned int)(rnd() % 3);
 		unsigned int flips = 1 + (unsigned int)(rnd() % 4);
 
 		if (i % 10 == 0) {
-			len = (size_t)(rnd() % (NET_FRAME_MAX + 1));
+			len = (size_t)(rnd() % (NETCODEC_FRAME_MAX + 1));
 			for (size_t j = 0; j < len; j++)
 				f[j] = (uint8_t)rnd();
 		} else {

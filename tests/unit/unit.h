@@ -21,6 +21,7 @@ void test_gate__register(void);
 void test_arbiter__register(void);
 void test_chan__register(void);
 void test_net__register(void);
+void test_netcodec__register(void);
 void test_kvstore__register(void);
 void test_netback__register(void);
 void test_config__register(void);
