@@ -648,288 +648,301 @@ static void console_tee(void *opaque, const void *buf, size_t len)
 	control__console(&ctl, buf, len);
 }
 
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "memory", required_argument, NULL, 'm' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "record", required_argument, NULL, OPT_RECORD },
-		{ "record-limit", required_argument, NULL, OPT_RECORD_LIMIT },
-		{ "replay", required_argument, NULL, OPT_REPLAY },
-		{ "digest-exits", required_argument, NULL, OPT_DIGEST_EXITS },
-		{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "debug-allow-rdtsc", no_argument, NULL, OPT_ALLOW_RDTSC },
-		{ "role", required_argument, NULL, OPT_ROLE },
-		{ "peer", required_argument, NULL, OPT_PEER },
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "pair", required_argument, NULL, OPT_PAIR },
-		{ "epoch", required_argument, NULL, OPT_EPOCH },
-		{ "node", required_argument, NULL, OPT_NODE },
-		{ "arbiter", required_argument, NULL, OPT_ARBITER },
-		{ "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
-		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
-		{ "max-lag-ms", required_argument, NULL, OPT_MAX_LAG_MS },
-		{ "connect-timeout", required_argument, NULL,
-		  OPT_CONNECT_TIMEOUT },
-		{ "key", required_argument, NULL, OPT_KEY },
-		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "insecure", no_argument, NULL, OPT_INSECURE },
-		{ "arbiter-ca", required_argument, NULL, OPT_ARBITER_CA },
-		{ "arbiter-cert", required_argument, NULL, OPT_ARBITER_CERT },
-		{ "arbiter-key", required_argument, NULL, OPT_ARBITER_KEY },
-		{ "arbiter-user", required_argument, NULL, OPT_ARBITER_USER },
-		{ "arbiter-password-file", required_argument, NULL,
-		  OPT_ARBITER_PASSWORD_FILE },
-		{ "vif", required_argument, NULL, OPT_VIF },
-		{ "control", required_argument, NULL, OPT_CONTROL },
-		{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *name = NULL, *cmdline = NULL, *backend = "auto";
-	const char *log_path = NULL;
-	enum gate_mode mode = GATE_NONE;
-	enum log_level level = LOG_INFO;
-	uint64_t mib = 0, digest_exits = 0, digest_ms = GATE_DEFAULT_DIGEST_MS,
-		 log_mem = 0;
-	uint64_t record_limit = 4ull << 30;
-	bool record_limit_set = false;
-	const char *console = NULL;
-	bool allow_rdtsc = false, digest_set = false, digest_ms_set = false;
-	static char log_cmdline[MAX_GUEST_CMDLINE];
-	struct pair_opts po = {
-		.epoch = 1,
-		.heartbeat_ms = CHAN_DEFAULT_HEARTBEAT_MS,
-		.timeout_ms = CHAN_DEFAULT_TIMEOUT_MS,
-		.max_lag_ms = CHAN_DEFAULT_MAX_LAG_MS,
-		.connect_s = CHAN_DEFAULT_CONNECT_S,
-	};
-	const char *what;
-	const struct logfmt_boot *log_boot;
-	struct vif_config vif_cfg;
-	bool have_vif = false, no_stdin = false;
-	const char *control_path = NULL, *vif_spec = NULL;
-	struct devices_config devs = { .console_out = { .fd = -1 } };
-	const struct gate_sink_ops *sink = NULL;
-	const struct gate_source_ops *src = NULL;
-	void *sink_priv = NULL, *src_priv = NULL;
-	char vif_err[200];
-	sigset_t stop_signals;
-	char *kernel, *base;
-	int c, rc, status;
+/* ---- the option table ---------------------------------------------------- */
 
-	log__init("pvft-hv", NULL, level);
-	while ((c = getopt_long(argc, argv, "m:n:c:b:vqh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			if (parse_memory(optarg, &mib)) {
-				pr_err("bad --memory '%s': want an even number "
-				       "of MiB from %d to %d",
-				       optarg, PVFT_MIN_MEMORY_MIB,
-				       PVFT_MAX_MEMORY_MIB);
-				return HV_EXIT_USAGE;
-			}
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'c':
-			cmdline = optarg;
-			break;
-		case 'b':
-			backend = optarg;
-			break;
-		case OPT_RECORD:
-		case OPT_REPLAY:
-			if (mode != GATE_NONE) {
-				pr_err("--record and --replay: one, once");
-				return HV_EXIT_USAGE;
-			}
-			mode = c == OPT_RECORD ? GATE_RECORD : GATE_REPLAY;
-			log_path = optarg;
-			break;
-		case OPT_RECORD_LIMIT:
-			if (parse_size(optarg, &record_limit) ||
-			    record_limit < LOGFILE_LIMIT_MIN) {
-				pr_err(
-				    "bad --record-limit '%s': want a size of "
-				    "at least 1M (suffix K, M or G)",
-				    optarg);
-				return HV_EXIT_USAGE;
-			}
-			record_limit_set = true;
-			break;
-		case OPT_DIGEST_EXITS:
-		case OPT_DIGEST_MS:
-			if (parse_u64(optarg, c == OPT_DIGEST_EXITS
-						  ? &digest_exits
-						  : &digest_ms) ||
-			    (c == OPT_DIGEST_MS && digest_ms > 3600000)) {
-				pr_err("bad --%s '%s': want a number%s",
-				       c == OPT_DIGEST_EXITS ? "digest-exits"
-							     : "digest-ms",
-				       optarg,
-				       c == OPT_DIGEST_MS ? " up to 3600000"
-							  : "");
-				return HV_EXIT_USAGE;
-			}
-			digest_set = true;
-			digest_ms_set |= c == OPT_DIGEST_MS;
-			break;
-		case OPT_CONSOLE:
-			if (strcmp(optarg, "show") && strcmp(optarg, "none")) {
-				pr_err("bad --console '%s': want show or none",
-				       optarg);
-				return HV_EXIT_USAGE;
-			}
-			console = optarg;
-			break;
-		case OPT_ALLOW_RDTSC:
-			allow_rdtsc = true;
-			break;
-		case OPT_CONTROL:
-			control_path = optarg;
-			break;
-		case OPT_NO_STDIN:
-			no_stdin = true;
-			break;
-		case OPT_VIF:
-			if (have_vif) {
-				pr_err("--vif: one vif per domain");
-				return HV_EXIT_USAGE;
-			}
-			if (vif__parse(&vif_cfg, optarg, vif_err,
-				       sizeof(vif_err))) {
-				pr_err("bad --vif '%s': %s", optarg, vif_err);
-				return HV_EXIT_USAGE;
-			}
-			have_vif = true;
-			vif_spec = optarg;
-			break;
-		case OPT_ROLE:
-		case OPT_PEER:
-		case OPT_LISTEN:
-		case OPT_PAIR:
-		case OPT_EPOCH:
-		case OPT_NODE:
-		case OPT_ARBITER:
-		case OPT_HEARTBEAT_MS:
-		case OPT_TIMEOUT_MS:
-		case OPT_MAX_LAG_MS:
-		case OPT_CONNECT_TIMEOUT:
-		case OPT_KEY:
-		case OPT_TLS_CA:
-		case OPT_TLS_CERT:
-		case OPT_TLS_KEY:
-		case OPT_INSECURE:
-		case OPT_ARBITER_CA:
-		case OPT_ARBITER_CERT:
-		case OPT_ARBITER_KEY:
-		case OPT_ARBITER_USER:
-		case OPT_ARBITER_PASSWORD_FILE:
-			if (pair_option(&po, c, optarg))
-				return HV_EXIT_USAGE;
-			break;
-		case 'v':
-			if (level < LOG_DEBUG)
-				level++;
-			break;
-		case 'q':
-			level = LOG_ERROR;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
+/* Everything pvft-hv was asked for. */
+struct hv_opts {
+	const char *name, *cmdline, *backend, *log_path, *kernel;
+	enum gate_mode mode;
+	enum log_level level;
+	uint64_t mib, digest_exits, digest_ms, record_limit;
+	bool record_limit_set, allow_rdtsc, digest_set, digest_ms_set;
+	const char *console; /* show, none, or NULL: the mode's default */
+	const char *control_path, *vif_spec;
+	struct vif_config vif_cfg;
+	bool have_vif, no_stdin;
+	struct pair_opts po;
+};
+
+static const struct option opts[] = {
+	{ "memory", required_argument, NULL, 'm' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "cmdline", required_argument, NULL, 'c' },
+	{ "backend", required_argument, NULL, 'b' },
+	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "record-limit", required_argument, NULL, OPT_RECORD_LIMIT },
+	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "digest-exits", required_argument, NULL, OPT_DIGEST_EXITS },
+	{ "digest-ms", required_argument, NULL, OPT_DIGEST_MS },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "debug-allow-rdtsc", no_argument, NULL, OPT_ALLOW_RDTSC },
+	{ "role", required_argument, NULL, OPT_ROLE },
+	{ "peer", required_argument, NULL, OPT_PEER },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "pair", required_argument, NULL, OPT_PAIR },
+	{ "epoch", required_argument, NULL, OPT_EPOCH },
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "arbiter", required_argument, NULL, OPT_ARBITER },
+	{ "heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS },
+	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
+	{ "max-lag-ms", required_argument, NULL, OPT_MAX_LAG_MS },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "arbiter-ca", required_argument, NULL, OPT_ARBITER_CA },
+	{ "arbiter-cert", required_argument, NULL, OPT_ARBITER_CERT },
+	{ "arbiter-key", required_argument, NULL, OPT_ARBITER_KEY },
+	{ "arbiter-user", required_argument, NULL, OPT_ARBITER_USER },
+	{ "arbiter-password-file", required_argument, NULL,
+	  OPT_ARBITER_PASSWORD_FILE },
+	{ "vif", required_argument, NULL, OPT_VIF },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* One option; 0, or the exit status (-1: --help, exit 0). */
+static int take_option(struct hv_opts *o, int c, char *arg)
+{
+	char vif_err[200];
+
+	switch (c) {
+	case 'm':
+		if (parse_memory(arg, &o->mib)) {
+			pr_err("bad --memory '%s': want an even number of MiB "
+			       "from %d to %d",
+			       arg, PVFT_MIN_MEMORY_MIB, PVFT_MAX_MEMORY_MIB);
 			return HV_EXIT_USAGE;
 		}
+		return 0;
+	case 'n':
+		o->name = arg;
+		return 0;
+	case 'c':
+		o->cmdline = arg;
+		return 0;
+	case 'b':
+		o->backend = arg;
+		return 0;
+	case OPT_RECORD:
+	case OPT_REPLAY:
+		if (o->mode != GATE_NONE) {
+			pr_err("--record and --replay: one, once");
+			return HV_EXIT_USAGE;
+		}
+		o->mode = c == OPT_RECORD ? GATE_RECORD : GATE_REPLAY;
+		o->log_path = arg;
+		return 0;
+	case OPT_RECORD_LIMIT:
+		if (parse_size(arg, &o->record_limit) ||
+		    o->record_limit < LOGFILE_LIMIT_MIN) {
+			pr_err("bad --record-limit '%s': want a size of at "
+			       "least 1M (suffix K, M or G)",
+			       arg);
+			return HV_EXIT_USAGE;
+		}
+		o->record_limit_set = true;
+		return 0;
+	case OPT_DIGEST_EXITS:
+	case OPT_DIGEST_MS:
+		if (parse_u64(arg, c == OPT_DIGEST_EXITS ? &o->digest_exits
+							 : &o->digest_ms) ||
+		    (c == OPT_DIGEST_MS && o->digest_ms > 3600000)) {
+			pr_err("bad --%s '%s': want a number%s",
+			       c == OPT_DIGEST_EXITS ? "digest-exits"
+						     : "digest-ms",
+			       arg, c == OPT_DIGEST_MS ? " up to 3600000" : "");
+			return HV_EXIT_USAGE;
+		}
+		o->digest_set = true;
+		o->digest_ms_set |= c == OPT_DIGEST_MS;
+		return 0;
+	case OPT_CONSOLE:
+		if (strcmp(arg, "show") && strcmp(arg, "none")) {
+			pr_err("bad --console '%s': want show or none", arg);
+			return HV_EXIT_USAGE;
+		}
+		o->console = arg;
+		return 0;
+	case OPT_ALLOW_RDTSC:
+		o->allow_rdtsc = true;
+		return 0;
+	case OPT_CONTROL:
+		o->control_path = arg;
+		return 0;
+	case OPT_NO_STDIN:
+		o->no_stdin = true;
+		return 0;
+	case OPT_VIF:
+		if (o->have_vif) {
+			pr_err("--vif: one vif per domain");
+			return HV_EXIT_USAGE;
+		}
+		if (vif__parse(&o->vif_cfg, arg, vif_err, sizeof(vif_err))) {
+			pr_err("bad --vif '%s': %s", arg, vif_err);
+			return HV_EXIT_USAGE;
+		}
+		o->have_vif = true;
+		o->vif_spec = arg;
+		return 0;
+	case 'v':
+		if (o->level < LOG_DEBUG)
+			o->level++;
+		return 0;
+	case 'q':
+		o->level = LOG_ERROR;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return -1;
+	default:
+		if (c >= OPT_ROLE && c <= OPT_ARBITER_PASSWORD_FILE)
+			return pair_option(&o->po, c, arg) ? HV_EXIT_USAGE : 0;
+		usage(stderr);
+		return HV_EXIT_USAGE;
 	}
+}
+
+/* The options, whole and consistent. 0, or the exit status (-1: --help). */
+static int parse_options(int argc, char **argv, struct hv_opts *o)
+{
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "m:n:c:b:vqh", opts, NULL)) != -1)
+		if ((rc = take_option(o, c, optarg)))
+			return rc;
 	if (optind != argc - 1) {
 		pr_err(optind == argc ? "no KERNEL.elf given"
 				      : "more than one KERNEL.elf given");
 		usage(stderr);
 		return HV_EXIT_USAGE;
 	}
-	if (record_limit_set && mode != GATE_RECORD) {
+	o->kernel = argv[optind];
+	if (o->record_limit_set && o->mode != GATE_RECORD) {
 		pr_err("--record-limit applies to --record");
 		return HV_EXIT_USAGE;
 	}
-	if (po.role && mode != GATE_NONE) {
+	if (o->po.role && o->mode != GATE_NONE) {
 		pr_err("--role and --record/--replay: one or the other");
 		return HV_EXIT_USAGE;
 	}
-	if (po.role && pair_check(&po))
+	if (o->po.role && pair_check(&o->po))
 		return HV_EXIT_USAGE;
-	if (!vcpu__backend_known(backend)) {
-		pr_err("bad --backend '%s': want auto, kvm or ptrace", backend);
+	if (!vcpu__backend_known(o->backend)) {
+		pr_err("bad --backend '%s': want auto, kvm or ptrace",
+		       o->backend);
 		return HV_EXIT_USAGE;
 	}
-	kernel = argv[optind];
-	base = strdup(kernel);
-	if (!base)
-		die("out of memory");
-	if (!name) {
-		char *dot;
+	return 0;
+}
 
-		name = basename(base);
-		dot = strrchr(name, '.');
-		if (dot && dot != name)
+/* ---- the init list --------------------------------------------------------
+ *
+ * kvmtool's init levels: each step brings one part up, in this order, and
+ * returns 0 or pvft-hv's exit status (a failed step says why; what it had
+ * built is undone by the process's end, or by the step itself where that
+ * matters to another process: the vCPU's child, the peer).
+ */
+
+static struct hv_opts o = {
+	.backend = "auto",
+	.level = LOG_INFO,
+	.digest_ms = GATE_DEFAULT_DIGEST_MS,
+	.record_limit = 4ull << 30,
+	.po = {
+		.epoch = 1,
+		.heartbeat_ms = CHAN_DEFAULT_HEARTBEAT_MS,
+		.timeout_ms = CHAN_DEFAULT_TIMEOUT_MS,
+		.max_lag_ms = CHAN_DEFAULT_MAX_LAG_MS,
+		.connect_s = CHAN_DEFAULT_CONNECT_S,
+	},
+};
+static char *kernel_base; /* o.kernel's copy, for the default name */
+static sigset_t stop_signals;
+static uint64_t log_mem;
+static char log_cmdline[MAX_GUEST_CMDLINE];
+
+/* The domain's name and the vCPU backend. */
+static int init_domain(void)
+{
+	char *dot;
+
+	kernel_base = strdup(o.kernel);
+	if (!kernel_base)
+		die("out of memory");
+	if (!o.name) {
+		o.name = basename(kernel_base);
+		dot = strrchr(o.name, '.');
+		if (dot && dot != o.name)
 			*dot = '\0';
 	}
-	dom.name = name;
-	dom.allow_rdtsc = allow_rdtsc;
-	log__init("pvft-hv", name, level);
-	if (allow_rdtsc)
+	dom.name = o.name;
+	dom.allow_rdtsc = o.allow_rdtsc;
+	log__init("pvft-hv", o.name, o.level);
+	if (o.allow_rdtsc)
 		pr_warn("--debug-allow-rdtsc: the guest may read the TSC, "
 			"which no replay can reproduce");
+	/* Chosen before pairing: a backup checks the primary's CPUID. */
+	dom.backend = vcpu__backend(o.backend);
+	return 0;
+}
 
-	/* Chosen before pairing: a backup checks the primary's CPUID with it.
-	 */
-	dom.backend = vcpu__backend(backend);
-	if (po.role == LOGFMT_ROLE_BACKUP) {
-		int r;
+/* A backup: what it runs, to check a primary against (backup_check). */
+static int init_own(void)
+{
+	int r;
 
-		own.mem_size = (uint64_t)(mib ? mib : DEFAULT_MEMORY_MIB) << 20;
-		own.cmdline = cmdline;
-		own.vif = have_vif ? &vif_cfg : NULL;
-		own.cpuid_hash = dom.backend->host_cpuid ? cpuid__host_hash()
-							 : cpuid__hash();
-		r = domain__image_hash(kernel, own.mem_size, own.image_hash);
-		if (r) {
-			pr_err("cannot read guest image %s: %s", kernel,
-			       r == -EFBIG ? "larger than guest memory"
-					   : strerror(-r));
-			return HV_EXIT_USAGE;
-		}
-		/* Its own size, never the peer's word (pair.md). */
-		if (!mib)
-			mib = DEFAULT_MEMORY_MIB;
+	if (o.po.role != LOGFMT_ROLE_BACKUP)
+		return 0;
+	own.mem_size = (uint64_t)(o.mib ? o.mib : DEFAULT_MEMORY_MIB) << 20;
+	own.cmdline = o.cmdline;
+	own.vif = o.have_vif ? &o.vif_cfg : NULL;
+	own.cpuid_hash =
+	    dom.backend->host_cpuid ? cpuid__host_hash() : cpuid__hash();
+	r = domain__image_hash(o.kernel, own.mem_size, own.image_hash);
+	if (r) {
+		pr_err("cannot read guest image %s: %s", o.kernel,
+		       r == -EFBIG ? "larger than guest memory" : strerror(-r));
+		return HV_EXIT_USAGE;
 	}
-	if (po.role) {
+	/* Its own size, never the peer's word (pair.md). */
+	if (!o.mib)
+		o.mib = DEFAULT_MEMORY_MIB;
+	return 0;
+}
+
+static const struct gate_sink_ops *sink;
+static const struct gate_source_ops *src;
+static void *sink_priv, *src_priv;
+
+/* Where records go or come from: the channel to the peer, or a file. */
+static int init_log(void)
+{
+	struct pair_opts *po = &o.po;
+
+	if (po->role) {
 		struct chan_config cc = {
-			.creds = po.creds,
-			.check =
-			    po.role == LOGFMT_ROLE_BACKUP ? backup_check : NULL,
+			.creds = po->creds,
+			.check = po->role == LOGFMT_ROLE_BACKUP ? backup_check
+								: NULL,
 			.out_tee = console_tee,
-			.role = po.role,
-			.addr = po.addr,
-			.node = po.node,
-			.pair = po.pair,
-			.epoch = po.epoch,
-			.heartbeat_ms = po.heartbeat_ms,
-			.timeout_ms = po.timeout_ms,
-			.max_lag_ms = po.max_lag_ms,
-			.connect_s = po.connect_s,
-			.arbiter = po.arbiter,
-			.out_fd = console && !strcmp(console, "none")
+			.role = po->role,
+			.addr = po->addr,
+			.node = po->node,
+			.pair = po->pair,
+			.epoch = po->epoch,
+			.heartbeat_ms = po->heartbeat_ms,
+			.timeout_ms = po->timeout_ms,
+			.max_lag_ms = po->max_lag_ms,
+			.connect_s = po->connect_s,
+			.arbiter = po->arbiter,
+			.out_fd = o.console && !strcmp(o.console, "none")
 				      ? -1
 				      : STDOUT_FILENO,
 			.fenced = pair__fenced,
@@ -939,119 +952,148 @@ int main(int argc, char **argv)
 			.frame_opaque = &dom,
 		};
 
-		mode =
-		    po.role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
+		o.mode =
+		    po->role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
 		if (chan__init(&pair_chan, &cc) ||
 		    pair__init(&pair, &pair_chan))
 			die("out of memory");
 		sink = &pair_sink;
 		src = &pair_source;
 		sink_priv = src_priv = &pair;
-	} else if (mode != GATE_NONE) {
-		gate_file__init(&log_file, log_path, record_limit);
+	} else if (o.mode != GATE_NONE) {
+		gate_file__init(&log_file, o.log_path, o.record_limit);
 		sink = &gate_file_sink;
 		src = &gate_file_source;
 		sink_priv = src_priv = &log_file;
 	}
-	/* The control socket first: a backup waiting to pair answers too. */
-	if (start_control(
-		&ctl, &dom, control_path,
-		&(struct control_info){
-		    .node = po.role ? pair_chan.cfg.node : NULL,
-		    .kernel = kernel,
-		    .peer = po.addr,
-		    .arbiter = po.arbiter ? arbiter__url(po.arbiter) : NULL,
-		    .pair_id = po.pair,
-		    .epoch = po.epoch,
-		    .pair = po.role ? &pair : NULL,
-		}))
-		return HV_EXIT_HOST;
-	/* A replay takes memory size and command line from its log. */
-	rc = gate__init(&dom, mode, mode == GATE_RECORD ? sink : NULL,
-			sink_priv, mode == GATE_REPLAY ? src : NULL, src_priv,
+	return 0;
+}
+
+/* The control socket first: a backup waiting to pair answers too. */
+static int init_control(void)
+{
+	struct pair_opts *po = &o.po;
+
+	return start_control(&ctl, &dom, o.control_path,
+			     &(struct control_info){
+				 .node = po->role ? pair_chan.cfg.node : NULL,
+				 .kernel = o.kernel,
+				 .peer = po->addr,
+				 .arbiter = po->arbiter
+						? arbiter__url(po->arbiter)
+						: NULL,
+				 .pair_id = po->pair,
+				 .epoch = po->epoch,
+				 .pair = po->role ? &pair : NULL,
+			     })
+		   ? HV_EXIT_HOST
+		   : 0;
+}
+
+/*
+ * The gate. A replay takes memory size and command line from its log; a
+ * backup waits here for its primary and runs what the primary runs.
+ */
+static int init_gate(void)
+{
+	const char *what;
+	const struct logfmt_boot *log_boot;
+	bool backup = o.po.role != 0;
+	int rc, bad = backup ? HV_EXIT_PAIR : HV_EXIT_USAGE;
+
+	rc = gate__init(&dom, o.mode, o.mode == GATE_RECORD ? sink : NULL,
+			sink_priv, o.mode == GATE_REPLAY ? src : NULL, src_priv,
 			&log_mem, log_cmdline);
 	if (rc)
 		return exit_status_of(rc);
-	/* A backup runs what its primary runs, from the primary's word. */
-	what = po.role ? "the primary runs" : log_path;
-	if (mode == GATE_REPLAY) {
-		int bad = po.role ? HV_EXIT_PAIR : HV_EXIT_USAGE;
-
-		if (digest_set)
-			pr_warn("--digest-exits/--digest-ms do not apply to a "
-				"replay: it checks the digests its log has");
-		if (mib && mib << 20 != log_mem) {
-			gate__refuse(&dom.gate,
-				     "--memory %llu: %s%s with %llu MiB",
-				     (unsigned long long)mib, what,
-				     po.role ? "" : " was recorded",
-				     (unsigned long long)(log_mem >> 20));
-			return bad;
-		}
-		if (cmdline && strcmp(cmdline, log_cmdline)) {
-			gate__refuse(&dom.gate,
-				     "--cmdline '%s': %s%s with '%s'", cmdline,
-				     what, po.role ? "" : " was recorded",
-				     log_cmdline);
-			return bad;
-		}
-		if (log_mem % (2ull << 20) ||
-		    log_mem < (PVFT_MIN_MEMORY_MIB << 20) ||
-		    log_mem > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20)) {
-			gate__refuse(&dom.gate,
-				     "replay: %s: memory size %llu bytes is "
-				     "not one pvft-hv runs",
-				     what, (unsigned long long)log_mem);
-			return po.role ? HV_EXIT_PAIR : HV_EXIT_LOG;
-		}
-		mib = log_mem >> 20;
-		cmdline = log_cmdline;
-		log_boot = gate__log_boot(&dom.gate);
-		if (log_boot && check_vif(log_boot, have_vif ? &vif_cfg : NULL,
-					  what, po.role != 0))
-			return bad;
-		/*
-		 * An offline replay: the recorded vif, and never a host side
-		 * (its frames are the log's; a live one would take a running
-		 * domain's service address or tap).
-		 */
-		if (log_boot && log_boot->nr_vifs && !have_vif) {
-			memset(&vif_cfg, 0, sizeof(vif_cfg));
-			memcpy(vif_cfg.mac, log_boot->vif_mac[0], 6);
-			have_vif = true;
-		}
-		if (!po.role)
-			vif_cfg.host = VIF_HOST_NONE;
+	if (o.mode != GATE_REPLAY)
+		return 0;
+	what = backup ? "the primary runs" : o.log_path;
+	if (o.digest_set)
+		pr_warn("--digest-exits/--digest-ms do not apply to a replay: "
+			"it checks the digests its log has");
+	if (o.mib && o.mib << 20 != log_mem) {
+		gate__refuse(&dom.gate, "--memory %llu: %s%s with %llu MiB",
+			     (unsigned long long)o.mib, what,
+			     backup ? "" : " was recorded",
+			     (unsigned long long)(log_mem >> 20));
+		return bad;
 	}
-	devs.vif = have_vif ? &vif_cfg : NULL;
-	devs.vif_spec = vif_spec;
-	devs.passive = po.role == LOGFMT_ROLE_BACKUP;
-	if (!mib)
-		mib = DEFAULT_MEMORY_MIB;
-	if (!cmdline)
-		cmdline = "";
+	if (o.cmdline && strcmp(o.cmdline, log_cmdline)) {
+		gate__refuse(&dom.gate, "--cmdline '%s': %s%s with '%s'",
+			     o.cmdline, what, backup ? "" : " was recorded",
+			     log_cmdline);
+		return bad;
+	}
+	if (log_mem % (2ull << 20) || log_mem < (PVFT_MIN_MEMORY_MIB << 20) ||
+	    log_mem > ((uint64_t)PVFT_MAX_MEMORY_MIB << 20)) {
+		gate__refuse(&dom.gate,
+			     "replay: %s: memory size %llu bytes is not one "
+			     "pvft-hv runs",
+			     what, (unsigned long long)log_mem);
+		return backup ? HV_EXIT_PAIR : HV_EXIT_LOG;
+	}
+	o.mib = log_mem >> 20;
+	o.cmdline = log_cmdline;
+	log_boot = gate__log_boot(&dom.gate);
+	if (log_boot &&
+	    check_vif(log_boot, o.have_vif ? &o.vif_cfg : NULL, what, backup))
+		return bad;
+	/*
+	 * An offline replay: the recorded vif, and never a host side (its
+	 * frames are the log's; a live one would take a running domain's
+	 * service address or tap).
+	 */
+	if (log_boot && log_boot->nr_vifs && !o.have_vif) {
+		memset(&o.vif_cfg, 0, sizeof(o.vif_cfg));
+		memcpy(o.vif_cfg.mac, log_boot->vif_mac[0], 6);
+		o.have_vif = true;
+	}
+	if (!backup)
+		o.vif_cfg.host = VIF_HOST_NONE;
+	return 0;
+}
+
+/* Digests, the scheduler, the console and the vif. */
+static int init_devices(void)
+{
+	struct devices_config devs = {
+		.vif = o.have_vif ? &o.vif_cfg : NULL,
+		.vif_spec = o.vif_spec,
+		.passive = o.po.role == LOGFMT_ROLE_BACKUP,
+	};
+	const char *console = o.console;
+	int rc;
+
+	if (!o.mib)
+		o.mib = DEFAULT_MEMORY_MIB;
+	if (!o.cmdline)
+		o.cmdline = "";
 	/*
 	 * A digest reads all of guest memory (~4 ms per 64 MiB at 15 GB/s):
 	 * 500 ms of guest time per 64 MiB keeps digests under ~1 %.
 	 */
-	if (!digest_ms_set)
-		digest_ms = GATE_DEFAULT_DIGEST_MS * ((mib + 63) / 64);
-	dom.gate.digest_exits = digest_exits;
-	dom.gate.digest_ns = digest_ms * 1000000ull;
+	if (!o.digest_ms_set)
+		o.digest_ms = GATE_DEFAULT_DIGEST_MS * ((o.mib + 63) / 64);
+	dom.gate.digest_exits = o.digest_exits;
+	dom.gate.digest_ns = o.digest_ms * 1000000ull;
 
 	rc = sched__init(&dom.sched);
 	if (rc)
 		die("eventfd: %s", strerror(-rc));
-	/* A replay's output already left the recorded run (DESIGN.md 3.2). */
+	/*
+	 * A replay's output already left the recorded run (DESIGN.md 3.2);
+	 * a backup's goes out once it is live.
+	 */
 	devs.console_live = (struct console_sink){
 		.fd = console && !strcmp(console, "none") ? -1 : STDOUT_FILENO,
 		.tee = control__console_tee,
 		.tee_opaque = &ctl,
 	};
-	if (!console || po.role == LOGFMT_ROLE_BACKUP)
-		console = mode == GATE_REPLAY ? "none"
-			  : console	      ? console
-					      : "show";
+	if (!console || o.po.role == LOGFMT_ROLE_BACKUP)
+		console = o.mode == GATE_REPLAY ? "none"
+			  : console		? console
+						: "show";
 	devs.console_out = devs.console_live;
 	devs.console_out.fd = strcmp(console, "none") ? STDOUT_FILENO : -1;
 	rc = coninput__init(&dom.cin);
@@ -1059,48 +1101,75 @@ int main(int argc, char **argv)
 		rc = devices__probe(&dom, &devs);
 	if (rc)
 		die("cannot set up the devices: %s", strerror(-rc));
-	rc = domain__init_memory(&dom, mib << 20);
+	return 0;
+}
+
+static int init_memory(void)
+{
+	int rc = domain__init_memory(&dom, o.mib << 20);
+
 	if (rc) {
 		pr_err("cannot allocate %llu MiB of guest memory: %s",
-		       (unsigned long long)mib, strerror(-rc));
+		       (unsigned long long)o.mib, strerror(-rc));
 		return HV_EXIT_HOST;
 	}
-	if (domain__load(&dom, kernel, cmdline)) {
-		if (po.role == LOGFMT_ROLE_BACKUP)
+	if (domain__load(&dom, o.kernel, o.cmdline)) {
+		if (o.po.role == LOGFMT_ROLE_BACKUP)
 			gate__refuse(&dom.gate,
 				     "the backup cannot load its image %s",
-				     kernel);
+				     o.kernel);
 		return HV_EXIT_USAGE;
 	}
+	return 0;
+}
 
-	rc = dom.backend->create(&dom);
+static int init_vcpu(void)
+{
+	int rc = dom.backend->create(&dom);
+
 	if (rc) {
-		if (po.role == LOGFMT_ROLE_BACKUP)
+		if (o.po.role == LOGFMT_ROLE_BACKUP)
 			gate__refuse(&dom.gate,
 				     "the backup cannot create its vCPU");
 		pr_err("cannot create the vCPU on the %s backend: %s",
 		       dom.backend->name, strerror(-rc));
 		return HV_EXIT_HOST;
 	}
-	/* The host side, before the pair forms: a backup says why it cannot. */
-	if (devices__start(&dom)) {
-		if (po.role == LOGFMT_ROLE_BACKUP)
-			gate__refuse(&dom.gate,
-				     "the backup cannot set up its vif's host "
-				     "side");
-		dom.backend->destroy(&dom);
-		return HV_EXIT_HOST;
-	}
-	/* Only a domain that can run gets a log. */
-	rc = gate__boot(&dom);
+	return 0;
+}
+
+/* The host sides, before the pair forms: a backup says why it cannot. */
+static int init_host_sides(void)
+{
+	if (!devices__start(&dom))
+		return 0;
+	if (o.po.role == LOGFMT_ROLE_BACKUP)
+		gate__refuse(&dom.gate,
+			     "the backup cannot set up its vif's host side");
+	dom.backend->destroy(&dom);
+	return HV_EXIT_HOST;
+}
+
+/* Only a domain that can run gets a log (or its pair). */
+static int init_boot(void)
+{
+	int rc = gate__boot(&dom);
+
 	if (rc) {
 		dom.backend->destroy(&dom);
 		return exit_status_of(rc);
 	}
-	/*
-	 * Stop signals are taken by the I/O thread from a signalfd, never by
-	 * a handler: blocked here, before the I/O thread exists, so in all.
-	 */
+	return 0;
+}
+
+/*
+ * Stop signals are taken by the I/O thread from a signalfd, never by a
+ * handler: blocked here, before the I/O thread exists, so in all.
+ */
+static int init_signals(void)
+{
+	int rc;
+
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
@@ -1110,55 +1179,78 @@ int main(int argc, char **argv)
 	rc = sched__init_kick(&dom);
 	if (rc)
 		die("cannot install the vCPU kick: %s", strerror(-rc));
+	control__set_guest(&ctl, o.mib, o.cmdline, dom.backend->name);
+	return 0;
+}
 
-	control__set_guest(&ctl, mib, cmdline, dom.backend->name);
-	/*
-	 * A replay's console input is the log's, never the live one; a live
-	 * backup's goes on from the control socket, as its primary's did.
-	 */
-	rc = iothread__start(&dom,
-			     no_stdin ? IOTHREAD_INPUT_OPEN
-			     : mode == GATE_REPLAY ||
-				     fcntl(STDIN_FILENO, F_GETFD) < 0
-				 ? -1
-				 : STDIN_FILENO,
-			     &stop_signals);
+/*
+ * A replay's console input is the log's, never the live one; a live
+ * backup's goes on from the control socket, as its primary's did.
+ */
+static int init_iothread(void)
+{
+	int rc = iothread__start(&dom,
+				 o.no_stdin ? IOTHREAD_INPUT_OPEN
+				 : o.mode == GATE_REPLAY ||
+					 fcntl(STDIN_FILENO, F_GETFD) < 0
+				     ? -1
+				     : STDIN_FILENO,
+				 &stop_signals);
+
 	if (rc)
 		die("cannot start the I/O thread: %s", strerror(-rc));
 	pr_debug("booting %s: %llu MiB, entry 0x%llx, hypercall page 0x%llx, "
 		 "%s backend",
-		 kernel, (unsigned long long)mib, (unsigned long long)dom.entry,
+		 o.kernel, (unsigned long long)o.mib,
+		 (unsigned long long)dom.entry,
 		 (unsigned long long)dom.hypercall_page, dom.backend->name);
+	return 0;
+}
 
-	vcpu__run_loop(&dom);
-	/* The END record's final digest needs the vCPU's registers. */
-	status = gate__finish(&dom);
-	if (po.role)
-		status = pair__finished(&pair, &dom, status);
+static const struct {
+	const char *name;
+	int (*init)(void);
+} init_list[] = {
+	{ "domain", init_domain },
+	{ "backup's own", init_own },
+	{ "log", init_log },
+	{ "control", init_control },
+	{ "gate", init_gate },
+	{ "devices", init_devices },
+	{ "memory", init_memory },
+	{ "vcpu", init_vcpu },
+	{ "host sides", init_host_sides },
+	{ "boot", init_boot },
+	{ "signals", init_signals },
+	{ "iothread", init_iothread },
+};
 
-	/*
-	 * Teardown, in the order the threads' uses allow (each joined before
-	 * what it uses goes):
-	 *  - the I/O thread: console queue, sched, the gate's stall limit;
-	 *  - the control thread: reads the channel (stats, state, peer), the
-	 *    vif (stats, MAC), the console and sched, so it stops serving
-	 *    before any of them is disposed;
-	 *  - the channel's threads: released output to the control socket's
-	 *    viewers (out_tee), frames to the vif (frame_out/flush), a fence
-	 *    to sched and the backend (gate__fenced), the arbiter;
-	 *  - the vif's net thread: sched__wake();
-	 *  - then the viewers, the backend, console and sched.
-	 */
+/* ---- teardown -------------------------------------------------------------
+ *
+ * In the order the threads' uses allow (each joined before what it uses
+ * goes):
+ *  - the I/O thread: console queue, sched, the gate's stall limit;
+ *  - the control thread: reads the channel (stats, state, peer), the
+ *    devices' status and sched, so it stops serving before any of them
+ *    is disposed;
+ *  - the channel's threads: released output to the control socket's
+ *    viewers (out_tee), frames to the vif (devices__release), a fence to
+ *    sched and the backend (pair__fenced), the arbiter;
+ *  - the devices (the vif's net thread: sched__wake());
+ *  - then the viewers, the backend, the console queue and sched.
+ */
+static void teardown(void)
+{
 	iothread__stop(&dom);
 	control__stop(&ctl);
 	/* Removed: never again, it could be a new pvft-hv's by then. */
 	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
 	gate_file__dispose(&log_file);
-	if (po.role) {
+	if (o.po.role) {
 		chan__dispose(&pair_chan);
 		pair__dispose(&pair);
-		arbiter__close(po.arbiter);
+		arbiter__close(o.po.arbiter);
 	}
 	devices__dispose(&dom);
 	/* Nothing writes to the console any more: the viewers go. */
@@ -1167,8 +1259,33 @@ int main(int argc, char **argv)
 	coninput__dispose(&dom.cin);
 	sched__dispose(&dom.sched);
 	domain__dispose(&dom);
+	free(kernel_base);
+}
+
+int main(int argc, char **argv)
+{
+	int rc, status;
+
+	log__init("pvft-hv", NULL, LOG_INFO);
+	rc = parse_options(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	for (size_t i = 0; i < sizeof(init_list) / sizeof(init_list[0]); i++) {
+		rc = init_list[i].init();
+		if (rc) {
+			pr_debug("bring-up stopped at %s", init_list[i].name);
+			return rc;
+		}
+	}
+
+	vcpu__run_loop(&dom);
+	/* The END record's final digest needs the vCPU's registers. */
+	status = gate__finish(&dom);
+	if (o.po.role)
+		status = pair__finished(&pair, &dom, status);
+
+	teardown();
 	pr_debug("exit status %d after %llu exits", status,
 		 (unsigned long long)dom.exits);
-	free(base);
 	return status;
 }
