@@ -59,10 +59,13 @@ $(foreach d,$(subdir-y),$(eval $(call add_subdir,$(d))))
 LIBPVFT := $(BUILD)/lib/libpvft.a
 # pvft-hv minus its main(): linked into pvft-hv, the unit tests and benches.
 LIBHV := $(BUILD)/hv/libhv.a
-# The log format and channel: linked into pvft-hv and the pvft CLI.
+# The log format and channel: linked into pvft-hv and the pvft CLI. It
+# needs only libpvft: the channel asks its caller's pair policy, never the
+# arbiter.
 LIBLOGCHAN := $(BUILD)/logchan/liblogchan.a
-# The arbiter client: linked into pvft-hv, the pvft CLI, pvft-arbiter, the
-# unit tests and benches (with $(ARBITER_LDLIBS)).
+# The arbiter client: linked into pvft-hv (its pair policy, hv/fence.c),
+# the pvft CLI, pvft-arbiter, the unit tests and benches (with
+# $(ARBITER_LDLIBS)).
 LIBARBITER := $(BUILD)/arbiter/libarbiter.a
 GUEST_RT := $(objs-guest)
 GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))
@@ -207,18 +210,21 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
-# hypercall__dispatch and everything it reaches, on a domain without a vCPU.
+# hypercall__dispatch and everything it reaches, on a domain without a vCPU
+# (the log channel too, without the arbiter: pvft-hv's policy is main's;
+# json-c for the control socket).
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
 	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
-	hv/control.c lib/rundir.c lib/tls.c logchan/logfmt.c \
-	logchan/logfile.c logchan/chan.c $(filter-out arbiter/pvft-arbiter.c,\
-	$(wildcard arbiter/*.c)) lib/log.c lib/tls.c
+	hv/control.c lib/rundir.c lib/tls.c lib/io.c lib/hostport.c \
+	logchan/logfmt.c logchan/logfile.c logchan/chan.c logchan/primary.c \
+	logchan/backup.c logchan/stream.c logchan/transport.c lib/log.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
-	$(wildcard hv/*.h logchan/*.h) lib/log.h include/pvft/abi.h
+	$(wildcard hv/*.h logchan/*.h) lib/log.h lib/clock.h lib/io.h \
+	lib/hostport.h include/pvft/abi.h
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS) $(ARBITER_LDLIBS)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(HOST_LDLIBS) -ljson-c
 
 # The log decoder: header, records, typed payloads, on hostile bytes.
 $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \

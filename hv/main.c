@@ -20,6 +20,7 @@
 #include "chan.h"
 #include "control.h"
 #include "domain.h"
+#include "fence.h"
 #include "iothread.h"
 #include "log.h"
 #include "netback.h"
@@ -914,7 +915,8 @@ int main(int argc, char **argv)
 			.timeout_ms = po.timeout_ms,
 			.max_lag_ms = po.max_lag_ms,
 			.connect_s = po.connect_s,
-			.arbiter = po.arbiter,
+			.policy = &fence__policy,
+			.policy_opaque = po.arbiter,
 			.out_fd = console && !strcmp(console, "none")
 				      ? -1
 				      : STDOUT_FILENO,

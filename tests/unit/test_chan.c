@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The log channel (logchan/chan.c) in one process: a primary and a backup
- * struct chan over loopback TCP, each with its channel thread, the backup's
- * blocking chan__accept() on a thread of its own, and for the failure cases
- * a pvft:// arbiter served by a thread of this file (the line protocol of
+ * The log channel (logchan/: chan.c, primary.c, backup.c, stream.c,
+ * transport.c) in one process: a primary and a backup struct chan over
+ * loopback TCP, each with its channel thread, the backup's blocking
+ * chan__accept() on a thread of its own, and for the failure cases
+ * pvft-hv's own pair policy (hv/fence.c) asking a pvft:// arbiter served by
+ * a thread of this file (the line protocol of
  * Documentation/arbiter-protocol.md, through arbiter/proto.c) or one that
- * cannot be reached (a port bound but not listening).
+ * cannot be reached (a port bound but not listening). After those, the
+ * transport's ops on their own (plaintext and TLS) and the channel with a
+ * fake policy in place of the arbiter, one test per verdict.
  *
  * Time: nothing here waits for a fixed time to pass and then expects
  * something to have happened. Every wait is for a state to be reached,
@@ -42,10 +46,12 @@
 #include <CUnit/CUnit.h>
 
 #include "arbiter.h"
-#include "chan.h"
+#include "chan-internal.h"
+#include "fence.h"
 #include "logfmt.h"
 #include "proto.h"
 #include "tls.h"
+#include "transport.h"
 #include "pvft/abi.h"
 #include "unit.h"
 
@@ -456,7 +462,8 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 	t->port = free_port();
 	snprintf(t->addr, sizeof(t->addr), "127.0.0.1:%d", t->port);
 	cfg.addr = t->addr;
-	cfg.arbiter = t->arb;
+	cfg.policy = &fence__policy;
+	cfg.policy_opaque = t->arb;
 
 	CU_ASSERT_FATAL(tls__creds_psk(&t->p_creds, TLS_CLIENT,
 				       "pvft-chan-test", test_key, why,
@@ -661,7 +668,7 @@ static uint64_t backup_peer_released(struct pair *t)
 	uint64_t n;
 
 	pthread_mutex_lock(&t->b.lock);
-	n = t->b.peer_released;
+	n = t->b.bak->peer_released;
 	pthread_mutex_unlock(&t->b.lock);
 	return n;
 }
@@ -766,8 +773,8 @@ static void hold_and_cut_backup(struct pair *t, const char *out)
 	chan__get_stats(&t->p, &st);
 	CU_ASSERT(st.acked <= r.seq);
 	CU_ASSERT_EQUAL(st.released_bytes, 0);
-	CU_ASSERT_FATAL(t->b.fd >= 0);
-	shutdown(t->b.fd, SHUT_RDWR);
+	CU_ASSERT_FATAL(t->b.stream.t && t->b.stream.t->fd >= 0);
+	shutdown(t->b.stream.t->fd, SHUT_RDWR);
 }
 
 /* ---- stderr, for what the code under test says ---- */
@@ -1756,7 +1763,7 @@ static uint64_t primary_next_seq(struct pair *t)
 	uint64_t n;
 
 	pthread_mutex_lock(&t->p.lock);
-	n = t->p.next_seq;
+	n = t->p.pri->next_seq;
 	pthread_mutex_unlock(&t->p.lock);
 	return n;
 }
