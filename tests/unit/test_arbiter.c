@@ -25,6 +25,7 @@
 
 #include "arbiter.h"
 #include "proto.h"
+#include "clock.h"
 #include "tls.h"
 #include "unit.h"
 
@@ -909,7 +910,7 @@ static void fake_tls_child(int lfd, int req_fd, const uint8_t *domain_key,
 			   sizeof(why)) ||
 	    tls__conn_new(&conn, creds, pfd.fd))
 		_exit(1);
-	if (tls__handshake_until(conn, tls__now_ns() + FAKE_WAIT_NS, why,
+	if (tls__handshake_until(conn, clock__mono_ns() + FAKE_WAIT_NS, why,
 				 sizeof(why))) {
 		/* As pvft-arbiter does: no word, the connection closed. */
 		dprintf(req_fd, "handshake failed\x1e");
@@ -928,7 +929,8 @@ static void fake_tls_child(int lfd, int req_fd, const uint8_t *domain_key,
 	if (write(req_fd, buf, got) != (ssize_t)got ||
 	    write(req_fd, "\x1e", 1) != 1)
 		_exit(1);
-	tls__send_all(conn, reply, strlen(reply), tls__now_ns() + FAKE_WAIT_NS);
+	tls__send_all(conn, reply, strlen(reply),
+		      clock__mono_ns() + FAKE_WAIT_NS);
 	pause();
 	_exit(0);
 }
