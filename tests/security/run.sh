@@ -2,8 +2,8 @@
 # Security tests of the log channel (lib/tls.c, logchan/transport.c and
 # backup.c, Documentation/pair.md): TLS 1.3 with a PSK derived from the
 # domain key (--key) or x509 (--tls-*), and what a peer on the network can
-# and cannot do to a pair. pvft-fakepeer (tests/tools/fakepeer.c) plays the hostile
-# or broken peer: a primary without the key, with a wrong one, with the
+# and cannot do to a pair. pvft-fakepeer (tests/tools/fakepeer.c) plays the
+# hostile or broken peer: a primary without the key, with a wrong one, with the
 # key but another guest; idle connections; a backup that stalls; a relay
 # that records every byte on the wire.
 #
