@@ -211,8 +211,8 @@ $(BUILD)/bin/pvft-fuzz-elf: tests/fuzz/fuzz_elf.c hv/elf.c hv/elf.h \
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # hypercall__dispatch and everything it reaches, on a domain without a vCPU
-# (the log channel too, without the arbiter: pvft-hv's policy is main's;
-# json-c for the control socket).
+# (the log channel too, which needs no arbiter: the pair policy, hv/fence.c,
+# is not reached from here; json-c for the control socket).
 FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/guestmem.c hv/evtchn.c hv/sched.c hv/console.c hv/domain.c \
 	hv/layout.c hv/elf.c hv/gate.c hv/cpuid.c hv/netback.c hv/vifspec.c \
