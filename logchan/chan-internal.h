@@ -45,10 +45,11 @@ struct chan_out {
 /* The primary's side: its log out, acks in, the output rule. */
 struct chan_primary {
 	pthread_cond_t w_cond; /* the writer thread waits here */
-	bool out_wake;	       /* output waits: wake the thread (chan__kick) */
+	bool out_wake; /* output waits: wake the thread (chan__kick; atomic) */
 	uint64_t next_seq, last_ordinal;
 	uint64_t peer_seq; /* the backup's next record */
-	uint64_t progress, progress_sent;
+	uint64_t progress; /* atomic: chan__progress() takes no lock */
+	uint64_t progress_sent;
 	uint64_t acked, replayed; /* the backup's counts */
 	/* When acked (replayed) last moved, or was owed nothing. */
 	uint64_t ack_moved_ns, replay_moved_ns;
