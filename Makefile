@@ -59,10 +59,13 @@ $(foreach d,$(subdir-y),$(eval $(call add_subdir,$(d))))
 LIBPVFT := $(BUILD)/lib/libpvft.a
 # pvft-hv minus its main(): linked into pvft-hv, the unit tests and benches.
 LIBHV := $(BUILD)/hv/libhv.a
-# The log format and channel: linked into pvft-hv and the pvft CLI.
+# The log format and channel: linked into pvft-hv and the pvft CLI. It
+# needs only libpvft: the channel asks its caller's pair policy, never the
+# arbiter.
 LIBLOGCHAN := $(BUILD)/logchan/liblogchan.a
-# The arbiter client: linked into pvft-hv, the pvft CLI, pvft-arbiter, the
-# unit tests and benches (with $(ARBITER_LDLIBS)).
+# The arbiter client: linked into pvft-hv (its pair policy, hv/fence.c),
+# the pvft CLI, pvft-arbiter, the unit tests and benches (with
+# $(ARBITER_LDLIBS)).
 LIBARBITER := $(BUILD)/arbiter/libarbiter.a
 GUEST_RT := $(objs-guest)
 GUESTS := $(addprefix $(BUILD)/guest/,$(addsuffix .elf,$(guests-guest)))

@@ -34,6 +34,7 @@
 #include <json-c/json.h>
 
 #include "arbiter.h"
+#include "clock.h"
 #include "proto.h"
 #include "tls.h"
 
@@ -150,18 +151,10 @@ static void add_why(char *why, size_t why_len, const char *fmt, ...)
 	one_line(why);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until @deadline, 0 when it has passed. */
 static unsigned left_ms(uint64_t deadline)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock__mono_ms();
 
 	return now < deadline ? (unsigned)(deadline - now) : 0;
 }
@@ -1264,7 +1257,7 @@ const char *arbiter__url(const struct arbiter *a)
 static enum outcome ask(struct arbiter *a, struct call *c, unsigned timeout_ms,
 			bool *maybe_r, char *why, size_t why_len)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = clock__mono_ms() + timeout_ms;
 	struct endpoint *ep;
 	enum outcome out;
 	size_t i, idx;
@@ -1279,7 +1272,7 @@ static enum outcome ask(struct arbiter *a, struct call *c, unsigned timeout_ms,
 				ep->host, ep->port);
 			continue;
 		}
-		c->deadline_ms = now_ms() + left / (a->nr_ep - i) + 1;
+		c->deadline_ms = clock__mono_ms() + left / (a->nr_ep - i) + 1;
 		c->why[0] = '\0';
 		out = a->be->exchange(a, ep, c);
 		if (out == OUT_ANSWER) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hostport.h"
 #include "proto.h"
 #include "tls.h"
 
@@ -309,7 +310,8 @@ static bool valid_dns_name(const char *s, size_t len)
 int proto__parse_hostport(const char *s, size_t len, char *host, char *port,
 			  bool port_zero_ok, char *why, size_t why_len)
 {
-	const char *colon;
+	const char *first;
+	struct hostport hp;
 	size_t host_len, port_len, i;
 	bool numeric = true;
 	struct in_addr addr;
@@ -330,21 +332,23 @@ int proto__parse_hostport(const char *s, size_t len, char *host, char *port,
 			s);
 		return -EINVAL;
 	}
-	colon = memchr(s, ':', len);
-	if (!colon) {
+	if (hostport__split(s, len, &hp)) {
 		set_why(why, why_len, "'%.*s': no port", (int)len, s);
 		return -EINVAL;
 	}
-	host_len = (size_t)(colon - s);
+	/* No IPv6 here: HOST ends at the first colon, a second is PORT's. */
+	first = memchr(s, ':', len);
+	host_len = (size_t)(first - s);
 	port_len = len - host_len - 1;
 	if (!host_len) {
 		set_why(why, why_len, "'%.*s': no host", (int)len, s);
 		return -EINVAL;
 	}
-	if (proto__parse_u64(colon + 1, port_len, &v) || v > 65535 ||
+	if (first + 1 != hp.port ||
+	    proto__parse_u64(hp.port, hp.port_len, &v) || v > 65535 ||
 	    (!v && !port_zero_ok)) {
 		set_why(why, why_len, "'%.*s': bad port '%.*s'", (int)len, s,
-			(int)port_len, colon + 1);
+			(int)port_len, first + 1);
 		return -EINVAL;
 	}
 	for (i = 0; i < host_len; i++)

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "io.h"
 #include "log.h"
 #include "proto.h"
 #include "tls.h"
@@ -141,21 +143,13 @@ struct server {
 	size_t nr_clients;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * May a line of this kind be logged now? At most one a second; *@dropped_r
  * says how many were left out since the last.
  */
 static bool log_now(struct ratelimit *rl, unsigned *dropped_r)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock__mono_ms();
 
 	if (now < rl->next_ms) {
 		rl->dropped++;
@@ -309,22 +303,6 @@ static int durable_owner(struct server *s, const char *name, char *owner,
 	return r;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Make @node the owner of @name unless someone is. Step order, so that a
  * crash at any point leaves either no owner or a whole, durable one:
@@ -352,7 +330,7 @@ static int grant(struct server *s, const char *name, const char *node,
 			 s->dir, tmp, strerror(err));
 		return -err;
 	}
-	r = write_all(fd, content, strlen(content));
+	r = io__write_all(fd, content, strlen(content), NULL);
 	if (!r && fsync(fd))
 		r = -errno;
 	if (close(fd) && !r)
@@ -437,7 +415,7 @@ static void queue_reply(struct client *c, const struct proto_reply *rep)
 
 	/* The caller made room: ARBITERD_OUT_MAX - out_len >= a line. */
 	if (!c->out_len)
-		c->out_since = now_ms();
+		c->out_since = clock__mono_ms();
 	memcpy(c->out + c->out_len, line, (size_t)n);
 	c->out_len += (size_t)n;
 }
@@ -544,7 +522,7 @@ static int flush_out(struct client *c)
 	}
 	/* Idle from the last reply taken: no other byte restarts it. */
 	if (had && !c->in_len)
-		c->idle_since = now_ms();
+		c->idle_since = clock__mono_ms();
 	return 0;
 }
 
@@ -570,7 +548,7 @@ static int read_some(struct client *c)
 	if (n < 0)
 		return -1;
 	if (!c->in_len)
-		c->line_since = now_ms();
+		c->line_since = clock__mono_ms();
 	c->in_len += (size_t)n;
 	return 0;
 }
@@ -597,7 +575,7 @@ static int serve_line(struct server *s, struct client *c)
 		c->in_len -= used;
 		/* What is left began a new line, now. */
 		if (c->in_len)
-			c->line_since = now_ms();
+			c->line_since = clock__mono_ms();
 		if (flush_out(c))
 			return -1;
 	}
@@ -680,7 +658,7 @@ static int handshake(struct server *s, struct client *c)
 	if (!r && !proto__parse_identity(tls__peer(c->conn), &c->pair)) {
 		c->authenticated = true;
 		c->scoped = true;
-		c->idle_since = now_ms();
+		c->idle_since = clock__mono_ms();
 		pr_debug("%s: authenticated as %s", c->peer,
 			 tls__peer(c->conn));
 		return 0;
@@ -721,7 +699,7 @@ static int client_io(struct server *s, struct client *c, short revents)
 			return -1;
 		shutdown(c->fd, SHUT_WR);
 		c->lingering = true;
-		c->linger_until = now_ms() + ARBITERD_LINGER_MS;
+		c->linger_until = clock__mono_ms() + ARBITERD_LINGER_MS;
 		return linger(c);
 	}
 	return 0;
@@ -809,7 +787,7 @@ static bool make_room(struct server *s, const char *for_ip)
  */
 static bool make_room_from(struct server *s, uint32_t src, const char *ip)
 {
-	uint64_t young = now_ms() - ARBITERD_GRACE_MS;
+	uint64_t young = clock__mono_ms() - ARBITERD_GRACE_MS;
 	size_t i, victim = SIZE_MAX;
 	char note[48];
 	unsigned dropped;
@@ -852,7 +830,7 @@ static void accept_clients(struct server *s)
 				 * instead of spinning on it. */
 				pr_warn("accept: %s", strerror(errno));
 				s->accept_after =
-				    now_ms() + ARBITERD_ACCEPT_PAUSE_MS;
+				    clock__mono_ms() + ARBITERD_ACCEPT_PAUSE_MS;
 			} else if (errno != EAGAIN && errno != EINTR &&
 				   errno != ECONNABORTED) {
 				pr_warn("accept: %s", strerror(errno));
@@ -887,7 +865,7 @@ static void accept_clients(struct server *s)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->src = addr.sin_addr.s_addr;
-		c->accepted = c->idle_since = now_ms();
+		c->accepted = c->idle_since = clock__mono_ms();
 		/* Plaintext: nothing to prove. */
 		c->authenticated = !s->creds;
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip,
@@ -951,7 +929,7 @@ static void run(struct server *s)
 	for (;;) {
 		pfd[0] = (struct pollfd){ .fd = s->sig_fd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = s->listen_fd };
-		if (now_ms() >= s->accept_after)
+		if (clock__mono_ms() >= s->accept_after)
 			pfd[1].events = POLLIN;
 		for (i = 0; i < s->nr_clients; i++) {
 			c = s->clients[i];
@@ -961,7 +939,7 @@ static void run(struct server *s)
 			};
 		}
 		n = s->nr_clients;
-		r = poll(pfd, n + 2, poll_timeout(s, now_ms()));
+		r = poll(pfd, n + 2, poll_timeout(s, clock__mono_ms()));
 		if (r < 0 && errno != EINTR)
 			die("poll: %s", strerror(errno));
 		if (r < 0)
@@ -982,7 +960,7 @@ static void run(struct server *s)
 			    client_io(s, c, pfd[i + 2].revents))
 				drop_client(s, i);
 		}
-		now = now_ms();
+		now = clock__mono_ms();
 		for (i = s->nr_clients; i-- > 0;) {
 			c = s->clients[i];
 			if (client_deadline(s, c) > now)

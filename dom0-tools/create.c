@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "arbiter.h"
+#include "clock.h"
+#include "hostport.h"
 #include "log.h"
 #include "pvft.h"
 #include "rundir.h"
@@ -150,12 +152,6 @@ static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 	}
 }
 
-/* "HOST:PORT", bracketing an IPv6 literal. */
-static void host_port(char *buf, size_t len, const char *host, const char *port)
-{
-	snprintf(buf, len, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
-}
-
 static int load_cfg(struct pvft_cfg *cfg, int argc, char **argv)
 {
 	char err[1024];
@@ -245,8 +241,8 @@ static int make_plan(struct plan *p, bool dry)
 				      "on %s (set one)",
 				      cfg->path, cfg->log_addr),
 			       -1;
-		host_port(p->log_addr, sizeof(p->log_addr), cfg->log_addr,
-			  port);
+		hostport__format(p->log_addr, sizeof(p->log_addr),
+				 cfg->log_addr, port);
 	}
 	if (cfg->replicated && cfg->arbiter_embedded) {
 		di->arbiter_embedded = true;
@@ -264,7 +260,8 @@ static int make_plan(struct plan *p, bool dry)
 		{
 			char hp[300];
 
-			host_port(hp, sizeof(hp), cfg->arbiter_addr, port);
+			hostport__format(hp, sizeof(hp), cfg->arbiter_addr,
+					 port);
 			snprintf(p->arbiter_url, sizeof(p->arbiter_url),
 				 "pvft://%s", hp);
 			arg(&p->arb, "%s", p->arbiter_prog);
@@ -407,10 +404,10 @@ static bool log_says(const char *path, const char *what)
 static int wait_arbiter(const struct plan *p, pid_t *pid)
 {
 	char port[16];
-	uint64_t end = ts__mono_ms() + 10000;
+	uint64_t end = clock__mono_ms() + 10000;
 
 	snprintf(port, sizeof(port), "%u", p->cfg.arbiter_port);
-	while (ts__mono_ms() < end) {
+	while (clock__mono_ms() < end) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 		int fd, ok = 0;
 
@@ -443,10 +440,10 @@ static int wait_state(struct plan *p, int i, const char *want,
 		      unsigned int timeout_s, bool quiet)
 {
 	struct dom_replica *r = &p->di.rep[i];
-	uint64_t end = ts__mono_ms() + timeout_s * 1000ull;
+	uint64_t end = clock__mono_ms() + timeout_s * 1000ull;
 	char err[512] = "", last[64] = "";
 
-	while (ts__mono_ms() < end) {
+	while (clock__mono_ms() < end) {
 		json_object *st;
 
 		if (ended(&r->pid, r->started_as, r->log))

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "pvft.h"
 #include "toolstack.h"
@@ -369,14 +370,14 @@ int main_promote(int argc, char **argv)
 		pr_err("%s: %s", v.di.rep[p].node, err);
 		goto out;
 	}
-	t0 = ts__mono_ms();
+	t0 = clock__mono_ms();
 	r = ctl__call(&c, "promote", (int)timeout_s * 1000, err, sizeof(err));
 	ctl__close(&c);
 	if (!r) {
 		pr_err("%s: promote: %s", v.di.rep[p].node, err);
 		goto out;
 	}
-	t1 = ts__mono_ms();
+	t1 = clock__mono_ms();
 	printf("%s: %s stopped at exit %.0f and handed over in %llu ms: "
 	       "every record acknowledged, all output released\n",
 	       v.di.name, v.di.rep[p].node, ts__jnum(r, "exit", 0),
@@ -384,7 +385,7 @@ int main_promote(int argc, char **argv)
 	json_object_put(r);
 	/* The backup replays what is left, asks the arbiter, goes live. */
 	end = t1 + timeout_s * 1000ull;
-	while (ts__mono_ms() < end) {
+	while (clock__mono_ms() < end) {
 		json_object *st =
 		    ts__replica_status(&v.di, b, 1000, err, sizeof(err));
 		bool live = st && !strcmp(ts__jstr(st, "role", ""), "primary");
@@ -397,7 +398,7 @@ int main_promote(int argc, char **argv)
 			       "request); the domain runs unprotected: no "
 			       "backup\n",
 			       v.di.name, v.di.rep[b].node,
-			       (unsigned long long)(ts__mono_ms() - t0));
+			       (unsigned long long)(clock__mono_ms() - t0));
 			rc = PVFT_EXIT_OK;
 			goto out;
 		}
@@ -468,10 +469,10 @@ int main_destroy(int argc, char **argv)
 	/* Wait for them to end; a process we started that will not, dies. */
 	for (i = 0; i < v.di.nr && !pvft_dry_run; i++) {
 		struct dom_replica *r = &v.di.rep[i];
-		uint64_t end = ts__mono_ms() + 10000;
+		uint64_t end = clock__mono_ms() + 10000;
 
 		/* Until it is gone: its socket, or (killed) its process. */
-		while (ts__mono_ms() < end && !access(r->sock, F_OK) &&
+		while (clock__mono_ms() < end && !access(r->sock, F_OK) &&
 		       (ts__is_local(r->host) ? !ts__pid_ended(r->pid)
 					      : answers(&v, i)))
 			usleep(20000);
@@ -543,11 +544,11 @@ static void raw_tty(void)
  */
 static void detach(struct ctl_conn *c)
 {
-	uint64_t end = ts__mono_ms() + 10000;
+	uint64_t end = clock__mono_ms() + 10000;
 	char buf[4096];
 
 	shutdown(c->wfd, SHUT_WR);
-	while (ts__mono_ms() < end) {
+	while (clock__mono_ms() < end) {
 		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
 		ssize_t n;
 
@@ -633,11 +634,11 @@ int main_console(int argc, char **argv)
 	raw_tty();
 	for (;;) {
 		struct dom_view v;
-		uint64_t end = ts__mono_ms() + 10000;
+		uint64_t end = clock__mono_ms() + 10000;
 		int p = -1;
 
 		/* After a failover the backup is the primary: follow it. */
-		while (ts__mono_ms() < end) {
+		while (clock__mono_ms() < end) {
 			if (view_by_name(argv[optind], &v)) {
 				restore_tty();
 				return PVFT_EXIT_FAILED;

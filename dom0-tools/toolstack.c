@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rundir.h"
 #include "toolstack.h"
@@ -390,14 +391,6 @@ unsigned int ts__free_port(const char *addr)
 	return port;
 }
 
-uint64_t ts__mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Is @pid a process we started, still there (not a reused pid)? */
 bool ts__ours(int pid, const char *prog, const char *arg)
 {
@@ -463,9 +456,9 @@ bool ts__pid_ended(int pid)
 
 bool ts__pid_gone(int pid, uint64_t wait_ms)
 {
-	uint64_t end = ts__mono_ms() + wait_ms;
+	uint64_t end = clock__mono_ms() + wait_ms;
 
-	while (!ts__pid_ended(pid) && ts__mono_ms() < end)
+	while (!ts__pid_ended(pid) && clock__mono_ms() < end)
 		usleep(20000);
 	return ts__pid_ended(pid);
 }
@@ -474,7 +467,7 @@ bool ts__pid_gone(int pid, uint64_t wait_ms)
  */
 
 /* One line (without its newline) into @line, or -1 (timeout, EOF). */
-/* One line (without its newline), before @end (ts__mono_ms), or -1. */
+/* One line (without its newline), before @end (clock__mono_ms), or -1. */
 static int read_line(struct ctl_conn *c, char *line, size_t cap, uint64_t end)
 {
 	for (;;) {
@@ -496,7 +489,7 @@ static int read_line(struct ctl_conn *c, char *line, size_t cap, uint64_t end)
 		}
 		if (c->len == sizeof(c->buf))
 			return -1;
-		now = ts__mono_ms();
+		now = clock__mono_ms();
 		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
 			return -1;
 		r = read(c->rfd, c->buf + c->len, sizeof(c->buf) - c->len);
@@ -596,7 +589,7 @@ int ctl__open(struct ctl_conn *c, const struct dom_replica *r, const char *tmpl,
 		return -1;
 	}
 	if (read_line(c, line, sizeof(line),
-		      ts__mono_ms() + (uint64_t)timeout_ms) ||
+		      clock__mono_ms() + (uint64_t)timeout_ms) ||
 	    !strstr(line, "\"pvft\"")) {
 		json_object *o = json_tokener_parse(line), *e;
 
@@ -636,7 +629,7 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 	json_object *o = NULL, *v = NULL, *e;
 	int n = snprintf(req, sizeof(req), "{\"execute\": \"%s\"}\n", cmd);
 	/* One deadline for the answer, however many lines come first. */
-	uint64_t end = ts__mono_ms() + (uint64_t)timeout_ms;
+	uint64_t end = clock__mono_ms() + (uint64_t)timeout_ms;
 
 	snprintf(err, errlen, "no answer to %s", cmd);
 	if (!line || n < 0 || (size_t)n >= sizeof(req)) {

@@ -88,9 +88,6 @@ void ts__stop_arbiter(const struct dom_info *di);
 bool ts__pid_ended(int pid);
 bool ts__pid_gone(int pid, uint64_t wait_ms);
 
-/* CLOCK_MONOTONIC in ms. */
-uint64_t ts__mono_ms(void);
-
 /* A free TCP port on @addr (bound and let go), or 0. */
 unsigned int ts__free_port(const char *addr);
 

@@ -21,6 +21,7 @@
 #include "control.h"
 #include "domain.h"
 #include "devices.h"
+#include "fence.h"
 #include "gate-file.h"
 #include "iothread.h"
 #include "log.h"
@@ -941,7 +942,8 @@ static int init_log(void)
 			.timeout_ms = po->timeout_ms,
 			.max_lag_ms = po->max_lag_ms,
 			.connect_s = po->connect_s,
-			.arbiter = po->arbiter,
+			.policy = &fence__policy,
+			.policy_opaque = po->arbiter,
 			.out_fd = o.console && !strcmp(o.console, "none")
 				      ? -1
 				      : STDOUT_FILENO,

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "tls.h"
 
 /*
@@ -68,14 +69,6 @@ struct tls_conn {
 };
 
 #define TLS_RBUF_SIZE 65536
-
-uint64_t tls__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int fail(char *why, size_t why_len, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -654,7 +647,7 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = events };
-		uint64_t now = tls__now_ns();
+		uint64_t now = clock__mono_ns();
 		int r;
 
 		if (now >= deadline_ns)
@@ -786,7 +779,7 @@ int tls__recv_all(struct tls_conn *t, void *buf, size_t len,
 
 void tls__shutdown_write(struct tls_conn *t)
 {
-	uint64_t deadline = tls__now_ns() + 1000000000ull;
+	uint64_t deadline = clock__mono_ns() + 1000000000ull;
 
 	/*
 	 * close_notify first: the peer then reads a clean end (0), where a

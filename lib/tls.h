@@ -129,7 +129,7 @@ bool tls__secure(const struct tls_conn *conn);
  * -ECONNRESET: it closed; -EPROTO: it spoke no TLS we take).
  */
 int tls__handshake(struct tls_conn *conn, char *why, size_t why_len);
-/* The whole handshake by @deadline_ns (CLOCK_MONOTONIC), -ETIMEDOUT after. */
+/* The whole handshake by @deadline_ns (clock__mono_ns()), -ETIMEDOUT after. */
 int tls__handshake_until(struct tls_conn *conn, uint64_t deadline_ns, char *why,
 			 size_t why_len);
 /* What the pending step waits for: POLLIN or POLLOUT. */
@@ -156,8 +156,5 @@ void tls__shutdown_write(struct tls_conn *conn);
 
 /* Who the peer proved to be: its PSK identity or certificate DN. */
 const char *tls__peer(const struct tls_conn *conn);
-
-/* CLOCK_MONOTONIC in ns (the deadlines above). */
-uint64_t tls__now_ns(void);
 
 #endif /* PVFT_LIB_TLS_H */

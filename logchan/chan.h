@@ -6,8 +6,9 @@
  *
  * One thread per replica (the channel thread) owns the socket: it sends,
  * receives, keeps the heartbeats, detects a silent peer and then asks the
- * arbiter whether this replica may go on alone. The vCPU thread only
- * touches the buffers, under the lock:
+ * pair policy (struct chan_policy: pvft-hv's is the arbiter, hv/fence.c)
+ * whether this replica may go on alone. The vCPU thread only touches the
+ * buffers, under the lock:
  *
  *   primary  chan__append() each record (a bounded buffer: it waits for
  *            room), chan__progress() before entering the guest,
@@ -22,6 +23,12 @@
  *                      then records, PROGRESS and RELEASED among them;
  *   backup -> primary  HELLO (seq 0: accepted or refused, and why), then
  *                      ACK records.
+ *
+ * The files: chan.c the lifecycle, the channel thread and failure;
+ * primary.c and backup.c each role's pairing, records and vCPU-thread
+ * calls (their state: struct chan_primary, struct chan_backup in
+ * chan-internal.h); stream.c the framing of records both ways;
+ * transport.c the TCP link and its TLS or plaintext ops.
  */
 #ifndef PVFT_LOGCHAN_CHAN_H
 #define PVFT_LOGCHAN_CHAN_H
@@ -33,9 +40,10 @@
 #include <stdint.h>
 
 #include "logfmt.h"
+#include "stream.h"
 
-struct arbiter;
-struct tls_conn;
+struct chan_backup;
+struct chan_primary;
 struct tls_creds;
 
 /* Defaults: Documentation/pair.md says why. */
@@ -52,10 +60,45 @@ struct tls_creds;
 enum chan_state {
 	CHAN_IDLE,   /* not paired yet */
 	CHAN_PAIRED, /* replicating */
-	CHAN_ASKING, /* the peer fell silent: asking the arbiter */
-	CHAN_ALONE,  /* the arbiter said yes: this replica runs alone */
-	CHAN_FENCED, /* the arbiter gave the pair to the peer: halt */
+	CHAN_ASKING, /* the peer fell silent: asking the policy */
+	CHAN_ALONE,  /* the policy said yes: this replica runs alone */
+	CHAN_FENCED, /* the policy gave the pair to the peer: halt */
 	CHAN_CLOSED, /* the pair ended together (END, both sides) */
+};
+
+/* What the pair policy answers when the peer failed (step 5). */
+enum chan_verdict {
+	CHAN_VERDICT_ALONE,  /* this node has the pair now: go on alone */
+	CHAN_VERDICT_FENCED, /* the peer's node has it: halt */
+	CHAN_VERDICT_RETRY,  /* no answer: never act alone; ask again */
+};
+
+/*
+ * Who decides which replica of a pair goes on alone: the caller's (the
+ * channel only asks). pvft-hv's asks the arbiter (hv/fence.c).
+ */
+struct chan_policy {
+	/* For messages: what decides ("pvft://HOST:PORT"). */
+	const char *(*name)(void *opaque);
+	/*
+	 * Pairing, on the pairing thread: does (@pair, @epoch) already have
+	 * an owner (a stale replica)? 0 no; -EEXIST it has, -ETIMEDOUT no
+	 * answer by @deadline_ns (clock__mono_ns): said why either way. NULL:
+	 * nobody checks.
+	 */
+	int (*check_owner)(void *opaque, uint64_t pair, uint64_t epoch,
+			   uint64_t deadline_ns);
+	/*
+	 * The peer fell silent, on the channel thread (without the lock):
+	 * may @node go on alone with (@pair, @epoch)? Returns within a
+	 * bounded time; RETRY is asked again CHAN_DECIDE_RETRY_MS later,
+	 * for as long as it takes. @owner (@owner_len bytes) gets who has
+	 * the pair when FENCED; @why what went wrong when RETRY.
+	 */
+	enum chan_verdict (*decide)(void *opaque, uint64_t pair, uint64_t epoch,
+				    const char *node, char *owner,
+				    size_t owner_len, char *why,
+				    size_t why_len);
 };
 
 struct chan_config {
@@ -65,7 +108,8 @@ struct chan_config {
 	uint64_t pair, epoch;
 	unsigned int heartbeat_ms, timeout_ms, max_lag_ms;
 	unsigned int connect_s; /* primary: how long to try to pair */
-	struct arbiter *arbiter;
+	const struct chan_policy *policy;
+	void *policy_opaque;
 	/*
 	 * The link's credentials (lib/tls.h): this domain's PSK or x509.
 	 * NULL only for an explicit --insecure (plaintext).
@@ -95,8 +139,8 @@ struct chan_config {
 enum chan_next {
 	CHAN_NEXT_RECORD, /* the next record */
 	CHAN_NEXT_NONE,	  /* the primary is past this exit: nothing at it */
-	CHAN_NEXT_LIVE,	  /* all replayed, the arbiter said yes: go live */
-	CHAN_NEXT_FENCED, /* the arbiter said no: halt */
+	CHAN_NEXT_LIVE,	  /* all replayed, the policy said yes: go live */
+	CHAN_NEXT_FENCED, /* the policy said no: halt */
 	CHAN_NEXT_WAIT,	  /* nothing yet (a bounded wait passed): ask again */
 };
 
@@ -110,79 +154,33 @@ struct chan_stats {
 	uint64_t held_ns_total, held_count; /* output: produced -> released */
 	uint64_t paired_ns;  /* when the pair formed (monotonic) */
 	uint64_t silent_ns;  /* when the peer was last heard, at failure */
-	uint64_t decided_ns; /* when the arbiter answered */
+	uint64_t decided_ns; /* when the policy answered */
 	uint64_t stalled_ns; /* primary: the backup's position stood still */
 	bool held;	     /* primary: the guest waits for the backup now */
 	enum chan_state state;
 };
 
-struct chan_out; /* a held chunk of console output */
-
+/*
+ * A replica's channel. pvft-hv reads cfg, peer (under the lock) and the
+ * stats through the calls below; the rest is the channel's.
+ */
 struct chan {
 	struct chan_config cfg;
-	int fd;		      /* the connection */
-	struct tls_conn *tls; /* on fd: all its bytes go through it */
-	int listen_fd;	      /* backup, until paired */
+	struct stream stream; /* the link to the peer, and its buffers */
 	int wake_fd;	      /* eventfd: wakes the channel thread */
 	pthread_t thread;
 	bool thread_started;
 	char peer[LOGFMT_HELLO_NODE_MAX + 1];
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;   /* the vCPU thread waits here */
-	pthread_cond_t w_cond; /* the writer thread waits here */
-	bool out_wake;	       /* output waits: wake the thread (chan__kick) */
+	pthread_cond_t cond; /* the vCPU thread waits here */
 	enum chan_state state;
-	bool stopping; /* chan__stop(): the thread ends */
+	bool stopping; /* chan__dispose(): the threads end */
 	bool sleeping; /* the thread is in poll(): wake it */
-	uint64_t last_rx_ns, last_tx_ns;
 
-	/* Primary. tx[tx_off, tx_len) is yet to be sent. */
-	uint8_t *tx;
-	size_t tx_off, tx_len, tx_cap;
-	uint64_t next_seq, last_ordinal;
-	uint64_t progress, progress_sent;
-	uint64_t acked, replayed; /* the backup's counts */
-	/* When acked (replayed) last moved, or was owed nothing. */
-	uint64_t ack_moved_ns, replay_moved_ns;
-	bool throttling;  /* the vCPU waits in chan__throttle() */
-	uint64_t *seq_ns; /* append time by seq % CHAN_SEQ_RING */
-	struct chan_out *out_head, *out_tail; /* held: not yet acked */
-	struct chan_out *w_head, *w_tail;     /* acked: for the writer */
-	size_t out_bytes;		      /* held or being written */
-	bool writing;			      /* the writer holds a chunk */
-	struct chan_out *f_head, *f_tail;     /* acked frames: this thread's */
-	bool sending;			      /* ... and it is sending them */
-	pthread_t writer;
-	bool writer_started;
-	uint64_t tx_total, sent_total; /* stream bytes appended, sent */
-	uint64_t *seq_end;	       /* tx_total after seq % CHAN_SEQ_RING */
-	uint64_t released, released_sent;
-	bool end_sent, final_sent, shut_wr;
-	uint64_t throttle_said; /* when the lag was last reported */
-	uint64_t end_seq;
-	bool handover_req;     /* chan__handover(): HANDOVER once all out */
-	uint64_t handover_seq; /* ... and all records before this acked */
-
-	/* Backup. q[q_off, q_len): records received, not yet replayed. */
-	uint8_t *rx;
-	size_t rx_off, rx_len, rx_cap;
-	uint8_t *q;
-	size_t q_off, q_len, q_cap;
-	struct logfmt_order order;
-	uint64_t peer_progress; /* no records before this ordinal remain */
-	uint64_t peer_released;
-	bool got_end, peer_closed;
-	bool handed_over;	/* the primary sent HANDOVER (pvft promote) */
-	uint64_t end_out_bytes; /* END's console byte count */
-	uint64_t end_rx_ns;	/* when END arrived */
-	uint64_t acked_sent, replayed_sent;
-	uint64_t tx_seq; /* the backup's own stream */
-	/* Console output replayed past what the primary said it released. */
-	uint8_t *tail;
-	size_t tail_len, tail_cap;
-	uint64_t tail_start; /* output byte offset of tail[0] */
-	uint64_t out_total;  /* output bytes replayed */
+	/* The role's own state: one of the two, by cfg.role. */
+	struct chan_primary *pri;
+	struct chan_backup *bak;
 
 	struct chan_stats stats;
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "logfile.h"
 
 #define WRITER_BUF (64u << 10)
@@ -131,23 +132,15 @@ invalid:
 
 int logfile__flush(struct logfile_writer *w, struct logfmt_error *err)
 {
-	size_t done = 0;
-	ssize_t n;
+	size_t done;
+	int rc = io__write_all(w->fd, w->buf, w->len, &done);
 
-	while (done < w->len) {
-		n = write(w->fd, w->buf + done, w->len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			logfmt__error(err, "%s: write: %m", w->path);
-			/* Keep what is not written, for a later flush. */
-			memmove(w->buf, w->buf + done, w->len - done);
-			w->len -= done;
-			return -1;
-		}
-		done += (size_t)n;
+	if (rc) {
+		logfmt__error(err, "%s: write: %s", w->path, strerror(-rc));
+		/* Keep what is not written, for a later flush. */
+		memmove(w->buf, w->buf + done, w->len - done);
+		w->len -= done;
+		return -1;
 	}
 	w->len = 0;
 	return 0;

@@ -33,6 +33,7 @@ run_suite() {
 }
 
 run_suite style tests/style.sh
+run_suite layering tests/layering.sh "$build"
 run_suite unit "$build/bin/pvft-unit-tests"
 run_suite fuzz tests/fuzz/run.sh "$build" 15
 run_suite integration tests/integration/run.sh "$build"

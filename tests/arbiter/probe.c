@@ -53,6 +53,7 @@
 
 #include "arbiter.h"
 #include "proto.h"
+#include "clock.h"
 #include "tls.h"
 
 #define HANG_GUARD_S 30
@@ -69,7 +70,7 @@ struct opts {
 
 static uint64_t guard_ns(void)
 {
-	return tls__now_ns() + HANG_GUARD_S * 1000000000ull;
+	return clock__mono_ns() + HANG_GUARD_S * 1000000000ull;
 }
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -209,7 +210,7 @@ static int read_replies(struct tls_conn *conn, int fd, char *buf, size_t size,
 		have += buf[i] == '\n';
 	while (have < n && *len < size) {
 		if (wait_in(conn, fd, block ? 100 : 0)) {
-			if (!block || tls__now_ns() > end)
+			if (!block || clock__mono_ns() > end)
 				break;
 			continue;
 		}
@@ -354,7 +355,7 @@ static int cmd_raw(const struct opts *o, int argc, char **argv)
 	for (k = 1; k < argc; k++)
 		if (dprintf(pfd.fd, "%s\n", argv[k]) < 0)
 			break;
-	while (!closed && total < sizeof(buf) && tls__now_ns() < end) {
+	while (!closed && total < sizeof(buf) && clock__mono_ns() < end) {
 		if (poll(&pfd, 1, 100) != 1)
 			continue;
 		n = recv(pfd.fd, buf + total, sizeof(buf) - total, 0);
@@ -418,7 +419,7 @@ static int cmd_stream(const struct opts *o, int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%" PRIu64 "-%" PRIu64,
 			 o->state_dir, pair, epoch + k);
 		while (stat(path, &st)) {
-			if (tls__now_ns() > end)
+			if (clock__mono_ns() > end)
 				fail("no state file %s by the hang guard",
 				     path);
 			usleep(100);
@@ -484,7 +485,7 @@ static int cmd_slow(const struct opts *o, int argc, char **argv)
 	}
 	printf("opened %u\n", n);
 	fflush(stdout);
-	for (open = n; open && tls__now_ns() < end;) {
+	for (open = n; open && clock__mono_ns() < end;) {
 		for (i = 0; i < n; i++) {
 			if (pfd[i].fd < 0)
 				continue;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Security tests of the log channel (lib/tls.c, logchan/chan.c,
-# Documentation/pair.md): TLS 1.3 with a PSK derived from the domain key
-# (--key) or x509 (--tls-*), and what a peer on the network can and cannot
-# do to a pair. pvft-fakepeer (tests/tools/fakepeer.c) plays the hostile
-# or broken peer: a primary without the key, with a wrong one, with the
+# Security tests of the log channel (lib/tls.c, logchan/transport.c and
+# backup.c, Documentation/pair.md): TLS 1.3 with a PSK derived from the
+# domain key (--key) or x509 (--tls-*), and what a peer on the network can
+# and cannot do to a pair. pvft-fakepeer (tests/tools/fakepeer.c) plays the
+# hostile or broken peer: a primary without the key, with a wrong one, with the
 # key but another guest; idle connections; a backup that stalls; a relay
 # that records every byte on the wire.
 #
@@ -174,7 +174,7 @@ t_idle_connections() {
 # full (the first version) let them starve it one run in three: a slot
 # freed at its deadline went to whoever connected first, and the idle
 # client, woken by the close, beat the primary's 50 ms retry. Now a new
-# source takes the slot of the address holding the most (chan.c
+# source takes the slot of the address holding the most (backup.c
 # find_slot()).
 t_idle_reopened() {
 	local s

@@ -48,6 +48,7 @@
 
 #include "logfmt.h"
 #include "tcp.h"
+#include "clock.h"
 #include "tls.h"
 
 #define FP_EXIT_HANDSHAKE 2
@@ -87,7 +88,7 @@ die(const char *fmt, ...)
 
 static uint64_t after_s(unsigned int s)
 {
-	return tls__now_ns() + (uint64_t)s * 1000000000ull;
+	return clock__mono_ns() + (uint64_t)s * 1000000000ull;
 }
 
 /* A connection to @addr, from --bind's address if given. */
@@ -134,7 +135,7 @@ static int accept_until(int lfd, uint64_t deadline)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
 
-	while (tls__now_ns() < deadline) {
+	while (clock__mono_ns() < deadline) {
 		if (poll(&p, 1, 100) > 0) {
 			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -349,7 +350,7 @@ static int run_idle(void)
 	printf("opened %u\n", o.count);
 	if (!o.reopen)
 		sleep(o.hold_s);
-	while (o.reopen && tls__now_ns() < deadline) {
+	while (o.reopen && clock__mono_ns() < deadline) {
 		if (poll(p, o.count, 100) <= 0)
 			continue;
 		for (i = 0; i < o.count; i++) {
@@ -416,7 +417,7 @@ static int run_backup(void)
 	send_record(t, &r);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	len = 0;
-	while (tls__now_ns() < deadline) {
+	while (clock__mono_ns() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t got;
 
@@ -442,13 +443,13 @@ static int run_backup(void)
 		}
 		memmove(rx, rx + off, len - off);
 		len -= off;
-		if (tls__now_ns() - last_ack >= 10000000ull) {
+		if (clock__mono_ns() - last_ack >= 10000000ull) {
 			r = (struct logfmt_record){ .type = LOGFMT_ACK,
 						    .seq = tx_seq++ };
 			r.u.ack.received = noack ? 2 : received;
 			r.u.ack.replayed = 2;
 			send_record(t, &r);
-			last_ack = tls__now_ns();
+			last_ack = clock__mono_ns();
 		}
 	}
 	printf("backup: %llu records, %llu bytes\n",

@@ -25,6 +25,8 @@
 
 #include "arbiter.h"
 #include "proto.h"
+#include "clock.h"
+#include "hostport.h"
 #include "tls.h"
 #include "unit.h"
 
@@ -459,6 +461,49 @@ static void test_hostport(void)
 	CU_ASSERT_EQUAL(proto__parse_hostport(name, 66, host, port, false, why,
 					      sizeof(why)),
 			-EINVAL);
+	/* No IPv6 in the protocol: a second colon is the port's. */
+	CU_ASSERT_EQUAL(proto__parse_hostport(REQ("a:1:2"), host, port, false,
+					      why, sizeof(why)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(why, "'a:1:2': bad port '1:2'");
+	CU_ASSERT_EQUAL(proto__parse_hostport(REQ(":a:1"), host, port, false,
+					      why, sizeof(why)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(why, "':a:1': no host");
+	CU_ASSERT_EQUAL(proto__parse_hostport(REQ("a"), host, port, false, why,
+					      sizeof(why)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(why, "'a': no port");
+	CU_ASSERT_EQUAL(proto__parse_hostport(REQ("[::1]:7"), host, port, false,
+					      why, sizeof(why)),
+			-EINVAL);
+	CU_ASSERT_STRING_EQUAL(why, "'[::1]:7': IPv6 is not supported");
+}
+
+/* lib/hostport.c, what every program's HOST:PORT goes through. */
+static void test_hostport_split(void)
+{
+	struct hostport hp;
+	char buf[64];
+
+	CU_ASSERT_EQUAL(hostport__split(REQ("[::1]:7000"), &hp), 0);
+	CU_ASSERT(hp.host_len == 3 && !memcmp(hp.host, "::1", 3));
+	CU_ASSERT(hp.port_len == 4 && !memcmp(hp.port, "7000", 4));
+	/* A bare IPv6 literal is read at the last colon. */
+	CU_ASSERT_EQUAL(hostport__split(REQ("::1:7000"), &hp), 0);
+	CU_ASSERT(hp.host_len == 3 && !memcmp(hp.host, "::1", 3));
+	CU_ASSERT_EQUAL(hostport__split(REQ("example.org:http"), &hp), 0);
+	CU_ASSERT(hp.host_len == 11 && hp.port_len == 4);
+	/* Empty parts are the caller's to refuse; no colon is refused. */
+	CU_ASSERT_EQUAL(hostport__split(REQ(":"), &hp), 0);
+	CU_ASSERT(hp.host_len == 0 && hp.port_len == 0);
+	CU_ASSERT_EQUAL(hostport__split(REQ("[]:1"), &hp), 0);
+	CU_ASSERT_EQUAL(hp.host_len, 0);
+	CU_ASSERT_EQUAL(hostport__split(REQ("localhost"), &hp), -EINVAL);
+	hostport__format(buf, sizeof(buf), "::1", "7000");
+	CU_ASSERT_STRING_EQUAL(buf, "[::1]:7000");
+	hostport__format(buf, sizeof(buf), "10.0.0.1", "7000");
+	CU_ASSERT_STRING_EQUAL(buf, "10.0.0.1:7000");
 }
 
 /* ---- the client against fake servers ---- */
@@ -909,7 +954,7 @@ static void fake_tls_child(int lfd, int req_fd, const uint8_t *domain_key,
 			   sizeof(why)) ||
 	    tls__conn_new(&conn, creds, pfd.fd))
 		_exit(1);
-	if (tls__handshake_until(conn, tls__now_ns() + FAKE_WAIT_NS, why,
+	if (tls__handshake_until(conn, clock__mono_ns() + FAKE_WAIT_NS, why,
 				 sizeof(why))) {
 		/* As pvft-arbiter does: no word, the connection closed. */
 		dprintf(req_fd, "handshake failed\x1e");
@@ -928,7 +973,8 @@ static void fake_tls_child(int lfd, int req_fd, const uint8_t *domain_key,
 	if (write(req_fd, buf, got) != (ssize_t)got ||
 	    write(req_fd, "\x1e", 1) != 1)
 		_exit(1);
-	tls__send_all(conn, reply, strlen(reply), tls__now_ns() + FAKE_WAIT_NS);
+	tls__send_all(conn, reply, strlen(reply),
+		      clock__mono_ns() + FAKE_WAIT_NS);
 	pause();
 	_exit(0);
 }
@@ -1176,6 +1222,8 @@ static CU_TestInfo arbiter_tests[] = {
 	{ "reply lines written", test_format_reply },
 	{ "PSK identities", test_parse_identity },
 	{ "HOST:PORT", test_hostport },
+	{ "HOST:PORT split and formatted (lib/hostport.c)",
+	  test_hostport_split },
 	{ "pvft:// answers", test_pvft_answers },
 	{ "pvft:// replies that lie or do not parse", test_pvft_bad_replies },
 	{ "pvft:// ambiguous acquires read back", test_pvft_ambiguous },

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The log channel (logchan/chan.c) in one process: a primary and a backup
- * struct chan over loopback TCP, each with its channel thread, the backup's
- * blocking chan__accept() on a thread of its own, and for the failure cases
- * a pvft:// arbiter served by a thread of this file (the line protocol of
+ * The log channel (logchan/: chan.c, primary.c, backup.c, stream.c,
+ * transport.c) in one process: a primary and a backup struct chan over
+ * loopback TCP, each with its channel thread, the backup's blocking
+ * chan__accept() on a thread of its own, and for the failure cases
+ * pvft-hv's own pair policy (hv/fence.c) asking a pvft:// arbiter served by
+ * a thread of this file (the line protocol of
  * Documentation/arbiter-protocol.md, through arbiter/proto.c) or one that
- * cannot be reached (a port bound but not listening).
+ * cannot be reached (a port bound but not listening). After those, the
+ * transport's ops on their own (plaintext and TLS) and the channel with a
+ * fake policy in place of the arbiter, one test per verdict.
  *
  * Time: nothing here waits for a fixed time to pass and then expects
  * something to have happened. Every wait is for a state to be reached,
@@ -42,10 +46,13 @@
 #include <CUnit/CUnit.h>
 
 #include "arbiter.h"
-#include "chan.h"
+#include "chan-internal.h"
+#include "clock.h"
+#include "fence.h"
 #include "logfmt.h"
 #include "proto.h"
 #include "tls.h"
+#include "transport.h"
 #include "pvft/abi.h"
 #include "unit.h"
 
@@ -405,6 +412,89 @@ static const uint8_t test_key[TLS_KEY_LEN] = { 0x70, 0x76, 0x66, 0x74 };
  */
 static bool plaintext;
 
+/*
+ * A pair policy of this file's in place of the arbiter (hv/fence.c): it
+ * answers what the test set, and counts the questions.
+ */
+struct fake_policy {
+	pthread_mutex_t lock;
+	enum chan_verdict verdict; /* what decide() answers */
+	int check_rc;		   /* what check_owner() answers */
+	unsigned int checks, decides;
+	char asked_by[LOGFMT_HELLO_NODE_MAX + 1]; /* the last decide()'s node */
+};
+
+static struct fake_policy fake_pol = { .lock = PTHREAD_MUTEX_INITIALIZER };
+/* The next pair asks fake_pol, not the arbiter. */
+static bool use_fake_policy;
+
+static const char *fake_name(void *opaque)
+{
+	(void)opaque;
+	return "fake://policy";
+}
+
+static int fake_check_owner(void *opaque, uint64_t pair, uint64_t epoch,
+			    uint64_t deadline_ns)
+{
+	struct fake_policy *f = opaque;
+	int rc;
+
+	CU_ASSERT_EQUAL(pair, PAIR);
+	CU_ASSERT_EQUAL(epoch, EPOCH);
+	CU_ASSERT(deadline_ns > clock__mono_ns());
+	pthread_mutex_lock(&f->lock);
+	f->checks++;
+	rc = f->check_rc;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static enum chan_verdict fake_decide(void *opaque, uint64_t pair,
+				     uint64_t epoch, const char *node,
+				     char *owner, size_t owner_len, char *why,
+				     size_t why_len)
+{
+	struct fake_policy *f = opaque;
+	enum chan_verdict v;
+
+	CU_ASSERT_EQUAL(pair, PAIR);
+	CU_ASSERT_EQUAL(epoch, EPOCH);
+	pthread_mutex_lock(&f->lock);
+	f->decides++;
+	snprintf(f->asked_by, sizeof(f->asked_by), "%s", node);
+	v = f->verdict;
+	pthread_mutex_unlock(&f->lock);
+	if (v == CHAN_VERDICT_FENCED)
+		snprintf(owner, owner_len, "%s", "someone-else");
+	if (v == CHAN_VERDICT_RETRY)
+		snprintf(why, why_len, "%s", "the fake says: not now");
+	return v;
+}
+
+static const struct chan_policy fake_policy_ops = {
+	.name = fake_name,
+	.check_owner = fake_check_owner,
+	.decide = fake_decide,
+};
+
+static void fake_policy_set(enum chan_verdict v)
+{
+	pthread_mutex_lock(&fake_pol.lock);
+	fake_pol.verdict = v;
+	pthread_mutex_unlock(&fake_pol.lock);
+}
+
+static unsigned int fake_policy_decides(void)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&fake_pol.lock);
+	n = fake_pol.decides;
+	pthread_mutex_unlock(&fake_pol.lock);
+	return n;
+}
+
 static void on_fenced(void *opaque)
 {
 	atomic_fetch_add((atomic_int *)opaque, 1);
@@ -456,7 +546,12 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 	t->port = free_port();
 	snprintf(t->addr, sizeof(t->addr), "127.0.0.1:%d", t->port);
 	cfg.addr = t->addr;
-	cfg.arbiter = t->arb;
+	cfg.policy = &fence__policy;
+	cfg.policy_opaque = t->arb;
+	if (use_fake_policy) {
+		cfg.policy = &fake_policy_ops;
+		cfg.policy_opaque = &fake_pol;
+	}
 
 	CU_ASSERT_FATAL(tls__creds_psk(&t->p_creds, TLS_CLIENT,
 				       "pvft-chan-test", test_key, why,
@@ -579,6 +674,7 @@ static void pair_dispose(struct pair *t)
 	tls__creds_free(t->p_creds);
 	tls__creds_free(t->b_creds);
 	plaintext = false;
+	use_fake_policy = false;
 	close(t->p_out[0]);
 	close(t->p_out[1]);
 	close(t->b_out[0]);
@@ -661,7 +757,7 @@ static uint64_t backup_peer_released(struct pair *t)
 	uint64_t n;
 
 	pthread_mutex_lock(&t->b.lock);
-	n = t->b.peer_released;
+	n = t->b.bak->peer_released;
 	pthread_mutex_unlock(&t->b.lock);
 	return n;
 }
@@ -766,8 +862,8 @@ static void hold_and_cut_backup(struct pair *t, const char *out)
 	chan__get_stats(&t->p, &st);
 	CU_ASSERT(st.acked <= r.seq);
 	CU_ASSERT_EQUAL(st.released_bytes, 0);
-	CU_ASSERT_FATAL(t->b.fd >= 0);
-	shutdown(t->b.fd, SHUT_RDWR);
+	CU_ASSERT_FATAL(t->b.stream.t && t->b.stream.t->fd >= 0);
+	shutdown(t->b.stream.t->fd, SHUT_RDWR);
 }
 
 /* ---- stderr, for what the code under test says ---- */
@@ -1613,6 +1709,286 @@ static void test_handover_alone(void)
 	pair_dispose(t);
 }
 
+/* ---- the pair policy: a fake one, each verdict ---- */
+
+/* A paired primary and backup asking fake_pol, which answers @v. */
+static void fake_pair_up(struct pair *t, enum chan_verdict v)
+{
+	pthread_mutex_lock(&fake_pol.lock);
+	fake_pol.verdict = v;
+	fake_pol.check_rc = 0;
+	fake_pol.checks = fake_pol.decides = 0;
+	fake_pol.asked_by[0] = '\0';
+	pthread_mutex_unlock(&fake_pol.lock);
+	use_fake_policy = true;
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	/* Each side asked whether the pair had an owner, once. */
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_EQUAL(fake_pol.checks, 2);
+	CU_ASSERT_EQUAL(fake_pol.decides, 0);
+	pthread_mutex_unlock(&fake_pol.lock);
+}
+
+/* ALONE: the primary goes on alone and lets its held output out. */
+static void test_policy_alone(void)
+{
+	struct logfmt_record r = make_record(0, 2);
+	struct pair *t = &T;
+
+	fake_pair_up(t, CHAN_VERDICT_ALONE);
+	hold_and_cut_backup(t, "held");
+	CU_ASSERT(wait_state(&t->p, CHAN_ALONE));
+	CHECK_OUTPUT(t->p_out[0], "held");
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_EQUAL(fake_pol.decides, 1);
+	CU_ASSERT_STRING_EQUAL(fake_pol.asked_by, PRIMARY_NODE);
+	pthread_mutex_unlock(&fake_pol.lock);
+	CU_ASSERT_EQUAL(chan__append(&t->p, &r), 0);
+	CU_ASSERT_EQUAL(call_bounded(chan__finish, &t->p, "chan__finish"), 0);
+	CU_ASSERT_EQUAL(t->fenced_p, 0);
+
+	/* The backup, let go, is told FENCED: it halts. */
+	fake_policy_set(CHAN_VERDICT_FENCED);
+	pthread_mutex_unlock(&t->b.lock);
+	CU_ASSERT(wait_state(&t->b, CHAN_FENCED));
+	CU_ASSERT(wait_count(&t->fenced_b, 1));
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_STRING_EQUAL(fake_pol.asked_by, BACKUP_NODE);
+	pthread_mutex_unlock(&fake_pol.lock);
+	pair_dispose(t);
+}
+
+/* FENCED: the primary halts, lets nothing more out, calls cfg.fenced. */
+static void test_policy_fenced(void)
+{
+	struct pair *t = &T;
+
+	fake_pair_up(t, CHAN_VERDICT_FENCED);
+	hold_and_cut_backup(t, "held");
+	CU_ASSERT(wait_state(&t->p, CHAN_FENCED));
+	CU_ASSERT(wait_count(&t->fenced_p, 1));
+	CU_ASSERT(output_quiet(t->p_out[0], QUIET_MS));
+	CU_ASSERT_EQUAL(fake_policy_decides(), 1);
+	CU_ASSERT_EQUAL(call_bounded(chan__finish, &t->p, "chan__finish"), -1);
+	pthread_mutex_unlock(&t->b.lock);
+	pair_dispose(t);
+}
+
+/* RETRY: asked again and again, never alone meanwhile; then ALONE. */
+static void test_policy_retry(void)
+{
+	struct pair *t = &T;
+	uint64_t end = now_ms() + WAIT_S * 1000;
+
+	fake_pair_up(t, CHAN_VERDICT_RETRY);
+	hold_and_cut_backup(t, "held");
+	CU_ASSERT(wait_state(&t->p, CHAN_ASKING));
+	while (fake_policy_decides() < 3 && now_ms() < end)
+		usleep(1000);
+	CU_ASSERT(fake_policy_decides() >= 3);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_ASKING);
+	CU_ASSERT(output_quiet(t->p_out[0], QUIET_MS));
+	CU_ASSERT_EQUAL(t->fenced_p, 0);
+	/* The answer comes: alone, and the held output goes out. */
+	fake_policy_set(CHAN_VERDICT_ALONE);
+	CU_ASSERT(wait_state(&t->p, CHAN_ALONE));
+	CHECK_OUTPUT(t->p_out[0], "held");
+	CU_ASSERT_EQUAL(call_bounded(chan__finish, &t->p, "chan__finish"), 0);
+	fake_policy_set(CHAN_VERDICT_FENCED);
+	pthread_mutex_unlock(&t->b.lock);
+	CU_ASSERT(wait_state(&t->b, CHAN_FENCED));
+	pair_dispose(t);
+}
+
+/* check_owner says the pair has an owner: the primary does not pair. */
+static void test_policy_owned(void)
+{
+	struct logfmt_record boot = boot_record();
+	struct pair *t = &T;
+
+	use_fake_policy = true;
+	pthread_mutex_lock(&fake_pol.lock);
+	fake_pol.check_rc = -EEXIST;
+	fake_pol.checks = fake_pol.decides = 0;
+	pthread_mutex_unlock(&fake_pol.lock);
+	pair_init(t, ARB_GRANTS, TIMEOUT_MS);
+	CU_ASSERT_EQUAL(chan__connect(&t->p, &header, &boot), -1);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_IDLE);
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_EQUAL(fake_pol.checks, 1);
+	CU_ASSERT_EQUAL(fake_pol.decides, 0);
+	fake_pol.check_rc = 0;
+	pthread_mutex_unlock(&fake_pol.lock);
+	pair_dispose(t);
+}
+
+/* ---- the transport's ops on their own ---- */
+
+/* Both ends' handshakes, stepped in turn, each to its end (*@ra_r, *@rb_r). */
+static void handshake_both(struct transport *a, struct transport *b, int *ra_r,
+			   int *rb_r)
+{
+	uint64_t end = now_ms() + WAIT_S * 1000;
+	char why[256];
+	int ra = -EAGAIN, rb = -EAGAIN;
+
+	while ((ra == -EAGAIN || rb == -EAGAIN) && now_ms() < end) {
+		struct pollfd pfd[2] = {
+			{ .fd = a->fd, .events = transport__events(a) },
+			{ .fd = b->fd, .events = transport__events(b) },
+		};
+
+		if (ra == -EAGAIN)
+			ra = transport__handshake(a, why, sizeof(why));
+		if (rb == -EAGAIN)
+			rb = transport__handshake(b, why, sizeof(why));
+		if (ra == -EAGAIN || rb == -EAGAIN)
+			poll(pfd, 2, 10);
+	}
+	*ra_r = ra;
+	*rb_r = rb;
+}
+
+/* @n bytes from @to, through the ops, within WAIT_S. */
+static size_t recv_some(struct transport *t, uint8_t *buf, size_t n)
+{
+	uint64_t end = now_ms() + WAIT_S * 1000;
+	size_t got = 0;
+
+	while (got < n && now_ms() < end) {
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+		ssize_t r;
+
+		if (!transport__pending(t))
+			poll(&pfd, 1, 10);
+		r = transport__recv(t, buf + got, n - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r != -EAGAIN)
+			break;
+	}
+	return got;
+}
+
+/* A round trip both ways, then the client's end read as 0. */
+static void round_trip(struct transport *c, struct transport *s)
+{
+	static uint8_t big[100000], got[sizeof(big)];
+	uint8_t small[4];
+	ssize_t r;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 1);
+	CU_ASSERT_EQUAL(
+	    transport__send_all(c, big, sizeof(big),
+				clock__mono_ns() + WAIT_S * 1000000000ull),
+	    0);
+	CU_ASSERT_EQUAL(recv_some(s, got, sizeof(got)), sizeof(got));
+	CU_ASSERT(!memcmp(big, got, sizeof(big)));
+	CU_ASSERT_EQUAL(
+	    transport__send_all(s, "pong", 4,
+				clock__mono_ns() + WAIT_S * 1000000000ull),
+	    0);
+	CU_ASSERT_EQUAL(
+	    transport__recv_all(c, small, 4,
+				clock__mono_ns() + WAIT_S * 1000000000ull),
+	    0);
+	CU_ASSERT(!memcmp(small, "pong", 4));
+	/* Nothing more: -EAGAIN, not an end. */
+	CU_ASSERT_EQUAL(transport__recv(c, small, 4), -EAGAIN);
+	transport__shutdown_write(c);
+	CU_ASSERT_EQUAL(
+	    transport__recv_all(s, small, 1,
+				clock__mono_ns() + WAIT_S * 1000000000ull),
+	    -ECONNRESET);
+	r = transport__recv(s, small, 1);
+	CU_ASSERT_EQUAL(r, 0);
+}
+
+/* Plaintext over TCP: dial, listen, accept, the ops, no handshake. */
+static void test_transport_plaintext(void)
+{
+	struct transport *c = NULL, *s = NULL;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	char addr[32], why[64];
+	int lfd, fd;
+
+	lfd = transport__listen("127.0.0.1:0");
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(!getsockname(lfd, (struct sockaddr *)&sa, &sl));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	fd = transport__dial(addr);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(transport__open(&c, NULL, fd), 0);
+	CU_ASSERT_EQUAL_FATAL(transport__accept(&s, lfd, NULL), 0);
+	CU_ASSERT_EQUAL(transport__accept(&s, lfd, NULL) == -EAGAIN, true);
+	CU_ASSERT(!transport__secure(c) && !transport__secure(s));
+	CU_ASSERT_PTR_EQUAL(c->ops, &transport_plain_ops);
+	CU_ASSERT(!strncmp(s->addr, "127.0.0.1:", 10));
+	CU_ASSERT(!strcmp(c->addr, addr));
+	/* Nobody to authenticate: done at once. */
+	CU_ASSERT_EQUAL(transport__handshake(c, why, sizeof(why)), 0);
+	CU_ASSERT_EQUAL(transport__handshake(s, why, sizeof(why)), 0);
+	CU_ASSERT(!transport__pending(s));
+	round_trip(c, s);
+	transport__close(c);
+	transport__close(s);
+	close(lfd);
+	/* What is no HOST:PORT is refused before any socket. */
+	CU_ASSERT_EQUAL(transport__listen("127.0.0.1"), -EINVAL);
+	CU_ASSERT_EQUAL(transport__listen(":7000"), -EINVAL);
+	CU_ASSERT_EQUAL(transport__dial("127.0.0.1:"), -EINVAL);
+}
+
+/* TLS: the PSK handshake through the ops, a wrong key refused. */
+static void test_transport_tls(void)
+{
+	static const uint8_t other_key[TLS_KEY_LEN] = { 1 };
+	struct tls_creds *cc, *sc, *bad;
+	struct transport *c, *s;
+	char why[256];
+	int sv[2], rc, rs;
+
+	CU_ASSERT_FATAL(!tls__creds_psk(&cc, TLS_CLIENT, "pvft-chan-test",
+					test_key, why, sizeof(why)));
+	CU_ASSERT_FATAL(!tls__creds_psk(&sc, TLS_SERVER, "pvft-chan-test",
+					test_key, why, sizeof(why)));
+	CU_ASSERT_FATAL(!tls__creds_psk(&bad, TLS_CLIENT, "pvft-chan-test",
+					other_key, why, sizeof(why)));
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CU_ASSERT_EQUAL_FATAL(transport__open(&c, cc, sv[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(transport__open(&s, sc, sv[1]), 0);
+	CU_ASSERT(transport__secure(c) && transport__secure(s));
+	CU_ASSERT_PTR_EQUAL(c->ops, &transport_tls_ops);
+	/* Nothing goes before the handshake. */
+	CU_ASSERT_EQUAL(transport__send(c, "x", 1), -ENOTCONN);
+	handshake_both(c, s, &rc, &rs);
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(rs, 0);
+	round_trip(c, s);
+	transport__close(c);
+	transport__close(s);
+
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	CU_ASSERT_EQUAL_FATAL(transport__open(&c, bad, sv[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(transport__open(&s, sc, sv[1]), 0);
+	/*
+	 * The server checks the key and, as the backup does, closes the
+	 * connection unanswered: the client's handshake ends with that.
+	 */
+	handshake_both(c, s, &rc, &rs);
+	CU_ASSERT_EQUAL(rs, -EACCES);
+	transport__close(s);
+	rc = transport__handshake_until(
+	    c, clock__mono_ns() + WAIT_S * 1000000000ull, why, sizeof(why));
+	CU_ASSERT(rc < 0 && rc != -EAGAIN && rc != -ETIMEDOUT);
+	transport__close(c);
+	tls__creds_free(cc);
+	tls__creds_free(sc);
+	tls__creds_free(bad);
+}
+
 /* ---- the primary against a fake backup (raw bytes) ---- */
 
 static bool read_exact(int fd, uint8_t *buf, size_t len)
@@ -1756,7 +2132,7 @@ static uint64_t primary_next_seq(struct pair *t)
 	uint64_t n;
 
 	pthread_mutex_lock(&t->p.lock);
-	n = t->p.next_seq;
+	n = t->p.pri->next_seq;
 	pthread_mutex_unlock(&t->p.lock);
 	return n;
 }
@@ -2069,6 +2445,14 @@ static CU_TestInfo chan_tests[] = {
 	{ "a backup acknowledging records not yet sent is a failed one",
 	  test_backup_acks_unsent },
 	{ "many records through every buffer", test_many_records },
+	{ "policy ALONE: the primary goes on alone", test_policy_alone },
+	{ "policy FENCED: the primary halts, nothing out", test_policy_fenced },
+	{ "policy RETRY: asked again, never alone until it says so",
+	  test_policy_retry },
+	{ "policy check_owner: an owned pair does not pair",
+	  test_policy_owned },
+	{ "transport: plaintext ops over TCP", test_transport_plaintext },
+	{ "transport: TLS ops, and a wrong key", test_transport_tls },
 	{ "no fd or thread left behind", test_nothing_left_behind },
 	CU_TEST_INFO_NULL,
 };
