@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	if (rc)
 		die("%s backend: %s", d.backend->name, strerror(-rc));
 
-	t0 = sched__host_now_ns();
+	t0 = clock__mono_ns();
 	for (unsigned long i = 0; i < n; i++) {
 		rc = d.backend->run(&d, &e);
 		if (rc || e.kind != VCPU_EXIT_HYPERCALL)
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 			    e.kind, (unsigned long long)e.rip, e.fault.what);
 		d.backend->complete_hypercall(&d, 0);
 	}
-	t1 = sched__host_now_ns();
+	t1 = clock__mono_ns();
 
 	printf("exitbench: backend=%s n=%lu total_ns=%llu per_exit_ns=%llu\n",
 	       d.backend->name, n, (unsigned long long)(t1 - t0),

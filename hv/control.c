@@ -23,20 +23,13 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "clock.h"
 #include "control.h"
 #include "domain.h"
 #include "log.h"
 #include "pair.h"
 #include "rundir.h"
 #include "sched.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int control__default_path(char *buf, size_t len)
 {
@@ -327,7 +320,7 @@ static json_object *status(struct control *ctl)
 	struct domain *d = ctl->d;
 	json_object *o = json_object_new_object();
 	const char *role, *state, *cmdline, *backend;
-	uint64_t now = now_ns(), memory_mib;
+	uint64_t now = clock__mono_ns(), memory_mib;
 
 	/* Set by the vCPU thread once the guest is known. */
 	pthread_mutex_lock(&ctl->lock);
@@ -811,7 +804,7 @@ static void *control_thread(void *arg)
 	for (;;) {
 		struct pollfd pfd[2 + CONTROL_MAX_CLIENTS];
 		int idx[CONTROL_MAX_CLIENTS], n = 2, i, k, timeout = 1000;
-		uint64_t now = now_ns(), junk;
+		uint64_t now = clock__mono_ns(), junk;
 
 		/* The samples are this thread's alone: no lock. */
 		if (now >= next_sample) {
@@ -959,7 +952,7 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	ctl->info = *info;
 	ctl->listen_fd = ctl->wake_fd = -1;
 	ctl->handover_client = -1;
-	ctl->start_ns = now_ns();
+	ctl->start_ns = clock__mono_ns();
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		ctl->clients[i].fd = -1;
 	if (strlen(path) >= sizeof(sa.sun_path)) {

@@ -648,19 +648,6 @@ void gate__dispose(struct gate *g)
 
 /* ---- exits -------------------------------------------------------------- */
 
-/*
- * The coarse clock is a memory read even where the precise one is not
- * (a VM's emulated clocksource): asked at every exit, it must be cheap,
- * and a few ms of slack do not matter to a digest interval.
- */
-static uint64_t coarse_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static bool digest_due(struct domain *d)
 {
 	struct gate *g = &d->gate;
@@ -669,7 +656,7 @@ static bool digest_due(struct domain *d)
 	    d->exits - g->last_digest_exit >= g->digest_exits)
 		return true;
 	return g->digest_ns &&
-	       coarse_now_ns() - g->last_digest_coarse >= g->digest_ns;
+	       clock__coarse_ns() - g->last_digest_coarse >= g->digest_ns;
 }
 
 static void record_digest(struct domain *d)
@@ -681,7 +668,7 @@ static void record_digest(struct domain *d)
 	rec.u.digest.guest_ns = sched__now(d);
 	take_digest(d, &rec.u.digest.v);
 	g->last_digest_exit = d->exits;
-	g->last_digest_coarse = coarse_now_ns();
+	g->last_digest_coarse = clock__coarse_ns();
 	gate__put(d, &rec);
 	/*
 	 * Out to stable storage at each digest: a recording killed outright

@@ -110,7 +110,7 @@ static void *iothread_main(void *arg)
 {
 	struct iothread *io = arg;
 	struct console_input *c = &io->d->cin;
-	uint64_t next_check = sched__host_now_ns() + WATCHDOG_PERIOD_NS;
+	uint64_t next_check = clock__mono_ns() + WATCHDOG_PERIOD_NS;
 
 	io->perturb = io->d->gate.perturb_seed * 2654435761u | 1;
 	for (;;) {
@@ -122,7 +122,7 @@ static void *iothread_main(void *arg)
 			{ .fd = holding ? c->room_fd : io->in_fd,
 			  .events = POLLIN },
 		};
-		uint64_t now = sched__host_now_ns();
+		uint64_t now = clock__mono_ns();
 		int timeout = next_check > now
 				  ? (int)((next_check - now) / 1000000) + 1
 				  : 0;
@@ -141,7 +141,7 @@ static void *iothread_main(void *arg)
 				read_input(io);
 			push_input(io);
 		}
-		now = sched__host_now_ns();
+		now = clock__mono_ns();
 		if (now >= next_check) {
 			watchdog(io);
 			next_check = now + WATCHDOG_PERIOD_NS;

@@ -642,13 +642,6 @@ static int exit_status_of(int err)
 	}
 }
 
-/* Released console output (the channel's thread): to the viewers too. */
-static void console_tee(void *opaque, const void *buf, size_t len)
-{
-	(void)opaque;
-	control__console(&ctl, buf, len);
-}
-
 /* ---- the option table ---------------------------------------------------- */
 
 /* Everything pvft-hv was asked for. */
@@ -932,7 +925,6 @@ static int init_log(void)
 			.creds = po->creds,
 			.check = po->role == LOGFMT_ROLE_BACKUP ? backup_check
 								: NULL,
-			.out_tee = console_tee,
 			.role = po->role,
 			.addr = po->addr,
 			.node = po->node,
@@ -944,9 +936,13 @@ static int init_log(void)
 			.connect_s = po->connect_s,
 			.policy = &fence__policy,
 			.policy_opaque = po->arbiter,
-			.out_fd = o.console && !strcmp(o.console, "none")
-				      ? -1
-				      : STDOUT_FILENO,
+			.out = {
+				.fd = o.console && !strcmp(o.console, "none")
+					  ? -1
+					  : STDOUT_FILENO,
+				.tee = control__console_tee,
+				.tee_opaque = &ctl,
+			},
 			.fenced = pair__fenced,
 			.opaque = &dom,
 			.frame_out = devices__release,
@@ -1236,8 +1232,8 @@ static const struct {
  *    devices' status and sched, so it stops serving before any of them
  *    is disposed;
  *  - the channel's threads: released output to the control socket's
- *    viewers (out_tee), frames to the vif (devices__release), a fence to
- *    sched and the backend (pair__fenced), the arbiter;
+ *    viewers (the console sink's tee), frames to the vif (devices__release), a
+ * fence to sched and the backend (pair__fenced), the arbiter;
  *  - the devices (the vif's net thread: sched__wake());
  *  - then the viewers, the backend, the console queue and sched.
  */

@@ -44,7 +44,7 @@ static void print_stats(struct pair *p, const struct domain *d)
 	uint64_t secs_ns;
 
 	chan__get_stats(p->chan, &st);
-	secs_ns = sched__host_now_ns() - st.paired_ns;
+	secs_ns = clock__mono_ns() - st.paired_ns;
 	pr_info("pair: %s with %s; %llu records, %llu bytes %s (%.2f Mbit/s); "
 		"lag max %.1f ms; output held %.0f us on average over %llu "
 		"writes; throttled %.1f ms",
@@ -139,7 +139,7 @@ static void sink_before_run(struct domain *d, void *priv)
 static int sink_handover(struct domain *d, void *priv, const char **why_r)
 {
 	struct pair *p = priv;
-	uint64_t t0 = sched__host_now_ns();
+	uint64_t t0 = clock__mono_ns();
 
 	if (chan__state(p->chan) != CHAN_PAIRED) {
 		*why_r = "the pair is not protected (no backup to hand over "
@@ -170,7 +170,7 @@ static int sink_handover(struct domain *d, void *priv, const char **why_r)
 	}
 	pr_info("handed over after %.1f ms: every record acknowledged, all "
 		"output released; the backup takes over",
-		(sched__host_now_ns() - t0) / 1e6);
+		(clock__mono_ns() - t0) / 1e6);
 	print_stats(p, d);
 	return 0;
 }
@@ -245,7 +245,7 @@ static void go_live(struct pair *p, struct domain *d)
 		(unsigned long long)d->gate.records,
 		(unsigned long long)d->gate.digests_checked,
 		(unsigned long long)tail,
-		(sched__host_now_ns() - st.silent_ns) / 1e6, realtime_us());
+		(clock__mono_ns() - st.silent_ns) / 1e6, realtime_us());
 }
 
 /*

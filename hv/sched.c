@@ -19,7 +19,7 @@ int sched__init(struct sched *s)
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->wake_fd < 0)
 		return -errno;
-	s->boot_ns = sched__host_now_ns();
+	s->boot_ns = clock__mono_ns();
 	return 0;
 }
 
@@ -30,17 +30,9 @@ void sched__dispose(struct sched *s)
 	s->wake_fd = -1;
 }
 
-uint64_t sched__host_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 uint64_t sched__now(const struct domain *d)
 {
-	return sched__host_now_ns() - d->sched.boot_ns;
+	return clock__mono_ns() - d->sched.boot_ns;
 }
 
 void sched__wake(struct sched *s)

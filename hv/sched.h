@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 struct domain;
 
 struct sched {
@@ -37,7 +39,6 @@ struct sched {
 int sched__init(struct sched *s);
 void sched__dispose(struct sched *s);
 
-uint64_t sched__host_now_ns(void);
 uint64_t sched__now(const struct domain *d);
 /* Any thread, async-signal-safe: wake the vCPU if it is blocked. */
 void sched__wake(struct sched *s);

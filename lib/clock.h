@@ -21,6 +21,19 @@ static inline uint64_t clock__mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * CLOCK_MONOTONIC_COARSE in ns: a memory read even where the precise clock
+ * is not (a VM's emulated clocksource), a few ms behind. For what is asked
+ * at every exit and needs no precision (a digest interval).
+ */
+static inline uint64_t clock__coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* CLOCK_MONOTONIC in ms. */
 static inline uint64_t clock__mono_ms(void)
 {

@@ -772,13 +772,13 @@ uint64_t chan__emit_tail(struct chan *c)
 
 	pthread_mutex_lock(&c->lock);
 	n = b->tail_len;
-	if (c->cfg.out_fd >= 0 && b->tail_len) {
-		rc = io__write_all(c->cfg.out_fd, b->tail, b->tail_len, &off);
+	if (c->cfg.out.fd >= 0 && b->tail_len) {
+		rc = io__write_all(c->cfg.out.fd, b->tail, b->tail_len, &off);
 		if (rc)
 			pr_warn("console output lost: %s", strerror(-rc));
 	}
 	/* Viewers see it too, outside the lock (they take their own). */
-	if (off && c->cfg.out_tee) {
+	if (off && c->cfg.out.tee) {
 		tee = malloc(off);
 		if (tee)
 			memcpy(tee, b->tail, off);
@@ -787,7 +787,7 @@ uint64_t chan__emit_tail(struct chan *c)
 	b->tail_len = 0;
 	pthread_mutex_unlock(&c->lock);
 	if (tee) {
-		c->cfg.out_tee(c->cfg.opaque, tee, off);
+		c->cfg.out.tee(c->cfg.out.tee_opaque, tee, off);
 		free(tee);
 	}
 	return n;

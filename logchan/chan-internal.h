@@ -138,7 +138,7 @@ int primary__round(struct chan *c, uint64_t now);
 void primary__round_alone(struct chan *c);
 /* Channel thread: one record from the backup. false: it failed. */
 bool primary__take(struct chan *c, const struct logfmt_record *r);
-/* The writer thread (released console output to cfg.out_fd). */
+/* The writer thread (released console output to cfg.out). */
 void *primary__writer(void *arg);
 /* Lock held: the backup's lag, at @now. */
 uint64_t primary__lag_ns(const struct chan *c, uint64_t now);

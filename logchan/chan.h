@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "consink.h"
 #include "logfmt.h"
 #include "stream.h"
 
@@ -123,13 +124,16 @@ struct chan_config {
 	int (*check)(void *opaque, const struct logfmt_header *h,
 		     const struct logfmt_record *boot, char *why,
 		     size_t why_len);
-	int out_fd; /* where released console output goes; -1: nowhere */
+	/*
+	 * Where released console output goes (lib/consink.h: an fd, -1 for
+	 * nowhere, and the viewers' tee), the same sink the console device
+	 * writes to when nothing holds its output.
+	 */
+	struct console_sink out;
 	/* Released network frames go here (the channel thread). */
 	void (*frame_out)(void *opaque, const void *frame, size_t len);
 	void (*frame_flush)(void *opaque); /* after each batch of frames */
 	void *frame_opaque;
-	/* Console output as it is released (after out_fd), or NULL. */
-	void (*out_tee)(void *opaque, const void *buf, size_t len);
 	/* Called on the channel thread when the replica must halt. */
 	void (*fenced)(void *opaque);
 	void *opaque;
@@ -265,7 +269,7 @@ enum chan_next chan__next(struct chan *c, uint64_t exits, uint8_t *buf,
 void chan__replayed_output(struct chan *c, const void *buf, size_t len);
 /*
  * Going live: write the replayed output the primary may not have let out
- * (everything past its last RELEASED) to cfg.out_fd. Returns the bytes.
+ * (everything past its last RELEASED) to cfg.out. Returns the bytes.
  */
 uint64_t chan__emit_tail(struct chan *c);
 /*

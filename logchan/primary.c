@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "chan-internal.h"
+#include "consink.h"
 #include "clock.h"
 #include "io.h"
 #include "log.h"
@@ -312,7 +313,7 @@ static bool output_done(const struct chan *c)
 	       !p->sending;
 }
 
-/* One released chunk out: a frame to its sink, console bytes to out_fd. */
+/* One released chunk out: a frame to its sink, console bytes to cfg.out. */
 static void write_chunk(struct chan *c, const struct chan_out *o)
 {
 	int rc;
@@ -322,13 +323,9 @@ static void write_chunk(struct chan *c, const struct chan_out *o)
 			c->cfg.frame_out(c->cfg.frame_opaque, o->data, o->len);
 		return;
 	}
-	if (c->cfg.out_fd < 0)
-		return;
-	rc = io__write_all(c->cfg.out_fd, o->data, o->len, NULL);
+	rc = consink__write(&c->cfg.out, o->data, o->len, NULL);
 	if (rc)
 		pr_warn("console output lost: %s", strerror(-rc));
-	if (c->cfg.out_tee)
-		c->cfg.out_tee(c->cfg.opaque, o->data, o->len);
 }
 
 /*
@@ -361,7 +358,7 @@ static void send_frames(struct chan *c)
 }
 
 /*
- * The writer: released output to out_fd. It writes only while this
+ * The writer: released output to cfg.out. It writes only while this
  * replica may: paired and hearing its peer (a replica stopped past the
  * timeout writes nothing before the channel thread has asked the policy),
  * or alone. A fenced replica's writer drops what it has.

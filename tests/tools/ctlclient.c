@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define HANG_S 120
 /* How long phase (1) waits for one reply before it takes the socket as full.
  * Too short only sends one request fewer: never a wrong verdict. */
@@ -50,14 +52,6 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* A connection to @path, or -errno. */
@@ -228,7 +222,8 @@ static int do_flood(const char *path, const char *console, long lines)
 			return 1;
 		}
 		sent++;
-		for (t = now_s(); now_s() - t < REPLY_WAIT_MS / 1e3;) {
+		for (t = (clock__mono_ns() / 1e9);
+		     (clock__mono_ns() / 1e9) - t < REPLY_WAIT_MS / 1e3;) {
 			now = unread(fd);
 			if (now != have)
 				break;
@@ -243,7 +238,7 @@ static int do_flood(const char *path, const char *console, long lines)
 	fflush(stdout);
 	/* (2) The guest goes on while they wait. */
 	l0 = count_lines(console);
-	for (t = now_s();; usleep(10000)) {
+	for (t = (clock__mono_ns() / 1e9);; usleep(10000)) {
 		l = count_lines(console);
 		if (l >= l0 + lines)
 			break;
@@ -253,7 +248,7 @@ static int do_flood(const char *path, const char *console, long lines)
 			       l - l0, lines);
 			return 1;
 		}
-		if (now_s() - t > HANG_S) {
+		if ((clock__mono_ns() / 1e9) - t > HANG_S) {
 			printf("hung: the guest printed %ld of %ld lines in "
 			       "%d s\n",
 			       l - l0, lines, HANG_S);
@@ -265,7 +260,8 @@ static int do_flood(const char *path, const char *console, long lines)
 	       l - l0, unread(fd));
 	fflush(stdout);
 	/* (3) More than pvft-hv may hold: dropped. */
-	for (t = now_s(); now_s() - t < HANG_S;) {
+	for (t = (clock__mono_ns() / 1e9);
+	     (clock__mono_ns() / 1e9) - t < HANG_S;) {
 		ssize_t r = send(fd, status_req, sizeof(status_req) - 1,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -278,7 +274,7 @@ static int do_flood(const char *path, const char *console, long lines)
 		if (dropped(fd, 100))
 			break;
 	}
-	if (!dropped(fd, 0) && now_s() - t >= HANG_S) {
+	if (!dropped(fd, 0) && (clock__mono_ns() / 1e9) - t >= HANG_S) {
 		printf("hung: not dropped after %lu requests\n", sent);
 		return 1;
 	}

@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "tcp.h"
 
 #define FP_QUEUE_MAX (1u << 20) /* bytes queued per direction */
@@ -143,14 +144,6 @@ static void die(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	exit(EXIT_FAILURE);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* When the chunk may go out, in the current mode (not in a stall). */
@@ -291,7 +284,7 @@ static void flow_read(struct conn *c, int end)
 		return;
 	}
 	ch->next = NULL;
-	ch->read_ms = now_ms();
+	ch->read_ms = ((int64_t)clock__mono_ms());
 	ch->len = (size_t)r;
 	ch->off = 0;
 	memcpy(ch->data, buf, (size_t)r);
@@ -605,7 +598,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	while (!p->quit) {
-		int64_t now = now_ms(), wait = INT64_MAX;
+		int64_t now = ((int64_t)clock__mono_ms()), wait = INT64_MAX;
 		short events[FP_MAX_CONNS][2];
 		nfds_t n = 3;
 		int r;

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "pvft/kv.h"
 #include "tcp.h"
 
@@ -196,14 +197,6 @@ static void die(int status, const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	exit(status);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 /* xorshift64*: the workload's choices (ids come from getrandom). */
@@ -902,7 +895,7 @@ static void loop(void)
 	struct epoll_event ev[KVC_EVENTS];
 
 	while (run.phase != PH_DONE) {
-		int64_t now = now_ns(), wake = run.scan_ns;
+		int64_t now = ((int64_t)clock__mono_ns()), wake = run.scan_ns;
 		int n, timeout_ms;
 
 		if (run.phase == PH_RUN) {
@@ -956,7 +949,7 @@ static void loop(void)
 				continue;
 			die(KVC_EXIT_USAGE, "epoll_wait: %s", strerror(errno));
 		}
-		now = now_ns();
+		now = ((int64_t)clock__mono_ns());
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u32 == UINT32_MAX) {
 				struct signalfd_siginfo si;
@@ -1327,7 +1320,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	setup();
 
-	run.start_ns = now_ns();
+	run.start_ns = ((int64_t)clock__mono_ns());
 	run.last_reply_ns = run.start_ns;
 	run.scan_ns = INT64_MAX;
 	run.progress_ns = run.start_ns + KVC_PROGRESS_NS;

@@ -70,14 +70,6 @@
 
 static uint8_t pattern[PVFT_RANDOM_MAX + MANY_RECORDS]; /* never 0 */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A thread that should have ended did not: a hang is a failure, and the
  * process cannot clean up after a thread stuck in the code under test. */
 static void join_bounded(pthread_t t, const char *what)
@@ -161,7 +153,7 @@ static int free_port(void)
 		fclose(f);
 	}
 	if (!seed)
-		seed = (unsigned int)getpid() ^ (unsigned int)now_ms();
+		seed = (unsigned int)getpid() ^ (unsigned int)clock__mono_ms();
 	for (int tries = 0; tries < 1000; tries++) {
 		int port = 10000 + (int)(rand_r(&seed) % (lo - 10000));
 		struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -187,7 +179,7 @@ static int raw_connect(int port)
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	for (;;) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -197,7 +189,7 @@ static int raw_connect(int port)
 		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return fd;
 		close(fd);
-		if (now_ms() > end)
+		if (clock__mono_ms() > end)
 			return -1;
 		usleep(2000);
 	}
@@ -223,10 +215,10 @@ static bool write_all(int fd, const void *buf, size_t len)
 /* Everything @fd sends until it closes (bounded by WAIT_S and @cap). */
 static size_t read_to_eof(int fd, uint8_t *buf, size_t cap)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	size_t got = 0;
 
-	while (got < cap && now_ms() < end) {
+	while (got < cap && clock__mono_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -247,10 +239,10 @@ static size_t read_to_eof(int fd, uint8_t *buf, size_t cap)
 /* Up to @len bytes from the non-blocking @fd, waiting WAIT_S at most. */
 static size_t read_output(int fd, char *buf, size_t len)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	size_t got = 0;
 
-	while (got < len && now_ms() < end) {
+	while (got < len && clock__mono_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -307,12 +299,12 @@ static void fake_serve(struct fake_arbiter *a, int fd)
 	char line[PROTO_LINE_MAX + 1], out[PROTO_BUF_SIZE], why[128];
 	struct proto_reply rep = { .kind = PROTO_ERROR };
 	struct proto_request req;
-	uint64_t end = now_ms() + 2000;
+	uint64_t end = clock__mono_ms() + 2000;
 	size_t got = 0;
 	char *nl = NULL;
 	int n;
 
-	while (!nl && got < PROTO_LINE_MAX && now_ms() < end) {
+	while (!nl && got < PROTO_LINE_MAX && clock__mono_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -562,7 +554,7 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 
 	cfg.role = LOGFMT_ROLE_PRIMARY;
 	cfg.node = PRIMARY_NODE;
-	cfg.out_fd = t->p_out[1];
+	cfg.out.fd = t->p_out[1];
 	cfg.opaque = &t->fenced_p;
 	cfg.creds = plaintext ? NULL : t->p_creds;
 	CU_ASSERT_FATAL(chan__init(&t->p, &cfg) == 0);
@@ -571,7 +563,7 @@ static void pair_init(struct pair *t, enum arb_kind kind,
 	cfg.role = LOGFMT_ROLE_BACKUP;
 	cfg.node = BACKUP_NODE;
 	cfg.timeout_ms = TIMEOUT_MS;
-	cfg.out_fd = t->b_out[1];
+	cfg.out.fd = t->b_out[1];
 	cfg.opaque = &t->fenced_b;
 	CU_ASSERT_FATAL(chan__init(&t->b, &cfg) == 0);
 }
@@ -695,10 +687,10 @@ static void pair_up(struct pair *t, enum arb_kind kind,
 
 static bool wait_state(struct chan *c, enum chan_state want)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	while (chan__state(c) != want) {
-		if (now_ms() > end) {
+		if (clock__mono_ms() > end) {
 			fprintf(stderr, "\n  state %s, want %s\n",
 				chan__state_name(chan__state(c)),
 				chan__state_name(want));
@@ -711,10 +703,10 @@ static bool wait_state(struct chan *c, enum chan_state want)
 
 static bool wait_count(atomic_int *n, int want)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	while (atomic_load(n) != want) {
-		if (now_ms() > end)
+		if (clock__mono_ms() > end)
 			return false;
 		usleep(1000);
 	}
@@ -725,27 +717,27 @@ static bool wait_count(atomic_int *n, int want)
 static enum chan_next next_bounded(struct pair *t, uint64_t exits,
 				   struct logfmt_record *rec)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	enum chan_next n;
 
 	do
 		n = chan__next(&t->b, exits, t->buf, LOGFMT_MAX_RECORD, rec,
 			       20);
-	while (n == CHAN_NEXT_WAIT && now_ms() < end);
+	while (n == CHAN_NEXT_WAIT && clock__mono_ms() < end);
 	return n;
 }
 
 /* The primary counts @want console bytes released. */
 static bool wait_released(struct pair *t, uint64_t want)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	struct chan_stats st;
 
 	for (;;) {
 		chan__get_stats(&t->p, &st);
 		if (st.released_bytes == want)
 			return true;
-		if (now_ms() > end)
+		if (clock__mono_ms() > end)
 			return false;
 		usleep(1000);
 	}
@@ -764,10 +756,10 @@ static uint64_t backup_peer_released(struct pair *t)
 
 static bool wait_peer_released(struct pair *t, uint64_t want)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	while (backup_peer_released(t) != want) {
-		if (now_ms() > end)
+		if (clock__mono_ms() > end)
 			return false;
 		usleep(1000);
 	}
@@ -1453,8 +1445,8 @@ static void *drainer_main(void *arg)
 	uint64_t end;
 
 	usleep(QUIET_MS * 1000);
-	end = now_ms() + WAIT_S * 1000;
-	while (d->got < d->want && now_ms() < end) {
+	end = clock__mono_ms() + WAIT_S * 1000;
+	while (d->got < d->want && clock__mono_ms() < end) {
 		char buf[4096];
 		size_t n = read_output(d->fd, buf,
 				       sizeof(buf) < d->want - d->got
@@ -1564,7 +1556,7 @@ static void test_arbiter_unreachable(void)
 	pair_up(t, ARB_UNREACHABLE, TIMEOUT_MS);
 	hold_and_cut_backup(t, "held");
 	CU_ASSERT(wait_state(&t->p, CHAN_ASKING));
-	for (end = now_ms() + 2 * QUIET_MS; now_ms() < end;) {
+	for (end = clock__mono_ms() + 2 * QUIET_MS; clock__mono_ms() < end;) {
 		asking = asking && chan__state(&t->p) == CHAN_ASKING;
 		usleep(5000);
 	}
@@ -1616,14 +1608,14 @@ static void test_backup_goes_live(void)
 	struct logfmt_record a = make_record(1, 1), b = make_record(2, 2), got;
 	struct chan_stats st;
 	struct pair *t = &T;
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
 	CU_ASSERT_EQUAL(chan__append(&t->p, &a), 0);
 	CU_ASSERT_EQUAL(chan__append(&t->p, &b), 0);
 	do
 		chan__get_stats(&t->b, &st);
-	while (st.acked <= b.seq && now_ms() < end && !usleep(1000));
+	while (st.acked <= b.seq && clock__mono_ms() < end && !usleep(1000));
 	CU_ASSERT(st.acked > b.seq);
 	chan__replayed_output(&t->b, "unreleased", 10);
 
@@ -1778,12 +1770,12 @@ static void test_policy_fenced(void)
 static void test_policy_retry(void)
 {
 	struct pair *t = &T;
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 
 	fake_pair_up(t, CHAN_VERDICT_RETRY);
 	hold_and_cut_backup(t, "held");
 	CU_ASSERT(wait_state(&t->p, CHAN_ASKING));
-	while (fake_policy_decides() < 3 && now_ms() < end)
+	while (fake_policy_decides() < 3 && clock__mono_ms() < end)
 		usleep(1000);
 	CU_ASSERT(fake_policy_decides() >= 3);
 	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_ASKING);
@@ -1828,11 +1820,11 @@ static void test_policy_owned(void)
 static void handshake_both(struct transport *a, struct transport *b, int *ra_r,
 			   int *rb_r)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	char why[256];
 	int ra = -EAGAIN, rb = -EAGAIN;
 
-	while ((ra == -EAGAIN || rb == -EAGAIN) && now_ms() < end) {
+	while ((ra == -EAGAIN || rb == -EAGAIN) && clock__mono_ms() < end) {
 		struct pollfd pfd[2] = {
 			{ .fd = a->fd, .events = transport__events(a) },
 			{ .fd = b->fd, .events = transport__events(b) },
@@ -1852,10 +1844,10 @@ static void handshake_both(struct transport *a, struct transport *b, int *ra_r,
 /* @n bytes from @to, through the ops, within WAIT_S. */
 static size_t recv_some(struct transport *t, uint8_t *buf, size_t n)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	size_t got = 0;
 
-	while (got < n && now_ms() < end) {
+	while (got < n && clock__mono_ms() < end) {
 		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 		ssize_t r;
 
@@ -1993,10 +1985,10 @@ static void test_transport_tls(void)
 
 static bool read_exact(int fd, uint8_t *buf, size_t len)
 {
-	uint64_t end = now_ms() + WAIT_S * 1000;
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 	size_t got = 0;
 
-	while (got < len && now_ms() < end) {
+	while (got < len && clock__mono_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
@@ -2278,20 +2270,21 @@ static void test_backup_acks_unsent(void)
 	}
 	/* Wait until nothing more goes out. */
 	chan__get_stats(&t->p, &st);
-	end = now_ms() + WAIT_S * 1000;
+	end = clock__mono_ms() + WAIT_S * 1000;
 	do {
 		sent = st.bytes;
 		usleep(50000);
 		chan__get_stats(&t->p, &st);
-	} while (st.bytes != sent && now_ms() < end);
+	} while (st.bytes != sent && clock__mono_ms() < end);
 	CU_ASSERT_FATAL(sent < appended);
 
 	chan__output(&t->p, "lie", 3);
 	n = primary_next_seq(t);
 	len = backup_record(bytes, ack(1, n, 0));
 	CU_ASSERT(write_all(f.fd, bytes, len));
-	for (end = now_ms() + WAIT_S * 1000;
-	     now_ms() < end && chan__state(&t->p) == CHAN_PAIRED && !released;)
+	for (end = clock__mono_ms() + WAIT_S * 1000;
+	     clock__mono_ms() < end && chan__state(&t->p) == CHAN_PAIRED &&
+	     !released;)
 		released = !output_quiet(t->p_out[0], 10);
 	CU_ASSERT_FALSE(released);
 	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_ASKING);
@@ -2319,7 +2312,7 @@ static void *consumer_main(void *arg)
 
 	k->bad_next = CHAN_NEXT_RECORD;
 	for (uint32_t i = 0; buf && i < k->n; i++) {
-		uint64_t end = now_ms() + WAIT_S * 1000;
+		uint64_t end = clock__mono_ms() + WAIT_S * 1000;
 		struct logfmt_record want = k->sent[i];
 		enum chan_next n;
 
@@ -2327,7 +2320,7 @@ static void *consumer_main(void *arg)
 		do
 			n = chan__next(&k->t->b, want.ordinal, buf,
 				       LOGFMT_MAX_RECORD, &got, 20);
-		while (n == CHAN_NEXT_WAIT && now_ms() < end);
+		while (n == CHAN_NEXT_WAIT && clock__mono_ms() < end);
 		if (n != CHAN_NEXT_RECORD) {
 			k->bad_next = n;
 			break;
