@@ -258,7 +258,8 @@ $(TEST_TOOLS): $(BUILD)/bin/pvft-%: $(BUILD)/tests/tools/%.o \
 # log format: it links their production sources.
 all: $(BUILD)/bin/pvft-fakepeer
 $(BUILD)/bin/pvft-fakepeer: $(BUILD)/tests/tools/fakepeer.o \
-	$(BUILD)/tests/tools/tcp.o $(BUILD)/lib/tls.o $(BUILD)/logchan/logfmt.o
+	$(BUILD)/tests/tools/tcp.o $(BUILD)/lib/tls.o $(BUILD)/lib/io.o \
+	$(BUILD)/logchan/logfmt.o
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "io.h"
 #include "tls.h"
 
 /*
@@ -643,23 +644,6 @@ short tls__events(const struct tls_conn *t)
 	return gnutls_record_get_direction(t->s) ? POLLOUT : POLLIN;
 }
 
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		uint64_t now = clock__mono_ns();
-		int r;
-
-		if (now >= deadline_ns)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)((deadline_ns - now) / 1000000 + 1));
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
 int tls__handshake_until(struct tls_conn *t, uint64_t deadline_ns, char *why,
 			 size_t why_len)
 {
@@ -668,7 +652,7 @@ int tls__handshake_until(struct tls_conn *t, uint64_t deadline_ns, char *why,
 
 		if (r != -EAGAIN)
 			return r;
-		r = wait_fd(t->fd, tls__events(t), deadline_ns);
+		r = io__wait_fd(t->fd, tls__events(t), deadline_ns);
 		if (r)
 			return fail(why, why_len, r, "TLS handshake: %s",
 				    r == -ETIMEDOUT ? "no answer in time"
@@ -729,52 +713,27 @@ bool tls__pending(const struct tls_conn *t)
 	       (gnutls_record_check_pending(t->s) > 0 || t->roff < t->rlen);
 }
 
+static ssize_t send_some(void *ctx, void *buf, size_t len)
+{
+	return tls__send(ctx, buf, len);
+}
+
+static ssize_t recv_some(void *ctx, void *buf, size_t len)
+{
+	return tls__recv(ctx, buf, len);
+}
+
 int tls__send_all(struct tls_conn *t, const void *buf, size_t len,
 		  uint64_t deadline_ns)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = tls__send(t, p, len);
-
-		if (r == -EAGAIN) {
-			int w = wait_fd(t->fd, POLLOUT, deadline_ns);
-
-			if (w)
-				return w;
-			continue;
-		}
-		if (r < 0)
-			return (int)r;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return io__xfer_all(t->fd, POLLOUT, send_some, t, (void *)buf, len,
+			    deadline_ns);
 }
 
 int tls__recv_all(struct tls_conn *t, void *buf, size_t len,
 		  uint64_t deadline_ns)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = tls__recv(t, p, len);
-
-		if (r == -EAGAIN) {
-			int w = wait_fd(t->fd, POLLIN, deadline_ns);
-
-			if (w)
-				return w;
-			continue;
-		}
-		if (r < 0)
-			return (int)r;
-		if (!r)
-			return -ECONNRESET;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return io__xfer_all(t->fd, POLLIN, recv_some, t, buf, len, deadline_ns);
 }
 
 void tls__shutdown_write(struct tls_conn *t)
@@ -787,7 +746,7 @@ void tls__shutdown_write(struct tls_conn *t)
 	 */
 	if (t->s && t->done)
 		while (gnutls_bye(t->s, GNUTLS_SHUT_WR) == GNUTLS_E_AGAIN &&
-		       !wait_fd(t->fd, POLLOUT, deadline))
+		       !io__wait_fd(t->fd, POLLOUT, deadline))
 			;
 	shutdown(t->fd, SHUT_WR);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "io.h"
 #include "hostport.h"
 #include "tls.h"
 #include "transport.h"
@@ -288,23 +289,6 @@ int transport__accept(struct transport **t_r, int listen_fd,
 /* ---- blocking use, to a deadline ------------------------------------------
  */
 
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
-{
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
-		uint64_t now = clock__mono_ns();
-		int r;
-
-		if (now >= deadline_ns)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)((deadline_ns - now) / 1000000 + 1));
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-	}
-}
-
 int transport__handshake_until(struct transport *t, uint64_t deadline_ns,
 			       char *why, size_t why_len)
 {
@@ -313,7 +297,7 @@ int transport__handshake_until(struct transport *t, uint64_t deadline_ns,
 
 		if (r != -EAGAIN)
 			return r;
-		r = wait_fd(t->fd, transport__events(t), deadline_ns);
+		r = io__wait_fd(t->fd, transport__events(t), deadline_ns);
 		if (r) {
 			snprintf(why, why_len, "%s handshake: %s", t->ops->name,
 				 r == -ETIMEDOUT ? "no answer in time"
@@ -323,50 +307,25 @@ int transport__handshake_until(struct transport *t, uint64_t deadline_ns,
 	}
 }
 
+static ssize_t send_some(void *ctx, void *buf, size_t len)
+{
+	return transport__send(ctx, buf, len);
+}
+
+static ssize_t recv_some(void *ctx, void *buf, size_t len)
+{
+	return transport__recv(ctx, buf, len);
+}
+
 int transport__send_all(struct transport *t, const void *buf, size_t len,
 			uint64_t deadline_ns)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = transport__send(t, p, len);
-
-		if (r == -EAGAIN) {
-			int w = wait_fd(t->fd, POLLOUT, deadline_ns);
-
-			if (w)
-				return w;
-			continue;
-		}
-		if (r < 0)
-			return (int)r;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return io__xfer_all(t->fd, POLLOUT, send_some, t, (void *)buf, len,
+			    deadline_ns);
 }
 
 int transport__recv_all(struct transport *t, void *buf, size_t len,
 			uint64_t deadline_ns)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = transport__recv(t, p, len);
-
-		if (r == -EAGAIN) {
-			int w = wait_fd(t->fd, POLLIN, deadline_ns);
-
-			if (w)
-				return w;
-			continue;
-		}
-		if (r < 0)
-			return (int)r;
-		if (!r)
-			return -ECONNRESET;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
+	return io__xfer_all(t->fd, POLLIN, recv_some, t, buf, len, deadline_ns);
 }
