@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "console.h"
+#include "digest.h"
 #include "domain.h"
 #include "guestmem.h"
 #include "log.h"
@@ -147,17 +148,15 @@ static bool can_wake(struct domain *d, struct device *dev)
 	       evtchn__hv_can_raise(&d->evtchn, PVFT_CONSOLE_PORT);
 }
 
-static uint64_t digest(struct domain *d, struct device *dev)
+static void digest(struct domain *d, struct device *dev, struct digest_words *w)
 {
 	struct console *c = dev->priv;
-	uint64_t v[3] = {
-		c->staged_len,
-		c->closed_seen,
-		XXH3_64bits(c->staged, c->staged_len),
-	};
 
 	(void)d;
-	return XXH3_64bits(v, sizeof(v));
+	digest__put(w, DIGEST_SLOT_CONSOLE_STAGED_LEN, c->staged_len);
+	digest__put(w, DIGEST_SLOT_CONSOLE_CLOSED, c->closed_seen);
+	digest__put(w, DIGEST_SLOT_CONSOLE_STAGED,
+		    XXH3_64bits(c->staged, c->staged_len));
 }
 
 /* A backup goes live: its output is released from now on. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,7 @@ static struct device *by_name(struct domain *d, const char *name,
 
 static int restore_all(struct domain *d, const void *buf, size_t len)
 {
+	bool seen[DOMAIN_MAX_DEVICES] = { false };
 	const uint8_t *p = buf;
 	size_t off = 0;
 	int rc;
@@ -167,6 +169,7 @@ static int restore_all(struct domain *d, const void *buf, size_t len)
 	while (off < len) {
 		struct device_state_hdr h;
 		struct device *dev;
+		unsigned int k;
 
 		if (len - off < sizeof(h)) {
 			pr_err("restore: device state truncated at byte %zu",
@@ -189,6 +192,14 @@ static int restore_all(struct domain *d, const void *buf, size_t len)
 			       h.name, h.index);
 			return -EINVAL;
 		}
+		for (k = 0; d->devices[k] != dev; k++)
+			;
+		if (seen[k]) {
+			pr_err("restore: device %s %u's state comes twice",
+			       h.name, h.index);
+			return -EINVAL;
+		}
+		seen[k] = true;
 		rc = dev->ops->restore(d, dev, p + off, h.len);
 		if (rc) {
 			pr_err("restore: device %s %u refused its state: %s",
@@ -197,6 +208,13 @@ static int restore_all(struct domain *d, const void *buf, size_t len)
 		}
 		off = ALIGN8(off + h.len);
 	}
+	/* Every device that has a state gets its own: none is left as is. */
+	for (unsigned int k = 0; k < d->nr_devices; k++)
+		if (d->devices[k]->ops->save && !seen[k]) {
+			pr_err("restore: no state for device %s %u",
+			       d->devices[k]->ops->name, d->devices[k]->index);
+			return -EINVAL;
+		}
 	return 0;
 }
 

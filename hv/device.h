@@ -33,6 +33,7 @@
 
 struct domain;
 struct device;
+struct digest_words;
 struct logfmt_record;
 
 /* Init levels, as kvmtool's: the order devices start and are walked in. */
@@ -128,10 +129,11 @@ struct device_ops {
 	void (*release)(struct device *dev, const void *frame, size_t len);
 	void (*release_flush)(struct device *dev);
 	/*
-	 * The guest-visible state the device holds outside guest memory, as
-	 * one hash for the state digests (gate.h).
+	 * The guest-visible state the device holds outside guest memory, for
+	 * the state digests (digest.h): words at the slots named for it.
 	 */
-	uint64_t (*digest)(struct domain *d, struct device *dev);
+	void (*digest)(struct domain *d, struct device *dev,
+		       struct digest_words *w);
 	void (*status)(struct domain *d, struct device *dev,
 		       struct status_out *o);
 	/*
@@ -182,9 +184,9 @@ void devices__release_flush(void *domain);
  * Every device's state, one after another, each as a header (ops name,
  * index, length) and its bytes: what the checkpoint stream will carry.
  * devices__save returns the bytes written or -errno; devices__restore
- * refuses (-EINVAL) state for a device this domain does not have, or
- * that a device refuses, and says which. All or nothing: refused, every
- * device is as it was before.
+ * refuses (-EINVAL) state for a device this domain does not have, a
+ * device's state twice or not at all, or one a device refuses, and says
+ * which. All or nothing: refused, every device is as it was before.
  */
 long devices__save(struct domain *d, void *buf, size_t cap);
 int devices__restore(struct domain *d, const void *buf, size_t len);

@@ -33,42 +33,37 @@ static int vector_hash(struct domain *d, uint64_t *h)
  * Registers as of the exit, with the exit's rip (KVM may report it past
  * the doorbell write) and only the flags the guest's instructions set;
  * plus the guest-visible state the hv holds outside guest memory: its
- * own (the trap table, unique ids) and each device's, in device order.
+ * own (the trap table, unique ids) and each device's, at the slots
+ * digest.h gives them.
  */
 static int regs_hash(struct domain *d, uint64_t *h)
 {
-	uint64_t v[24 + DOMAIN_MAX_DEVICES];
+	static struct digest_words w; /* vCPU thread only */
+	const uint64_t *gpr;
 	struct vcpu_regs r;
 	struct device *dev;
-	unsigned int n = 0;
+	uint64_t vec;
 	int rc;
 
+	memset(&w, 0, sizeof(w));
 	d->backend->get_regs(d, &r);
-	v[n++] = r.rax;
-	v[n++] = r.rbx;
-	v[n++] = r.rcx;
-	v[n++] = r.rdx;
-	v[n++] = r.rsi;
-	v[n++] = r.rdi;
-	v[n++] = r.rbp;
-	v[n++] = r.rsp;
-	v[n++] = r.r8;
-	v[n++] = r.r9;
-	v[n++] = r.r10;
-	v[n++] = r.r11;
-	v[n++] = r.r12;
-	v[n++] = r.r13;
-	v[n++] = r.r14;
-	v[n++] = r.r15;
-	v[n++] = r.rflags & 0xcd5; /* CF PF AF ZF SF DF OF */
-	v[n++] = d->last_rip;
-	v[n++] = d->id_counter;
-	v[n++] = d->in_trap_handler;
-	rc = vector_hash(d, &v[n++]);
-	v[n++] = XXH3_64bits(d->trap_handler, sizeof(d->trap_handler));
-	for_each_device(d, dev) if (dev->ops->digest) v[n++] =
-	    dev->ops->digest(d, dev);
-	*h = XXH3_64bits(v, n * sizeof(v[0]));
+	gpr = (const uint64_t[]){ r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
+				  r.rbp, r.rsp, r.r8,  r.r9,  r.r10, r.r11,
+				  r.r12, r.r13, r.r14, r.r15 };
+	for (unsigned int i = 0; i < 16; i++)
+		digest__put(&w, DIGEST_SLOT_GPR0 + i, gpr[i]);
+	digest__put(&w, DIGEST_SLOT_RFLAGS,
+		    r.rflags & 0xcd5); /* CF PF AF ZF SF DF OF */
+	digest__put(&w, DIGEST_SLOT_RIP, d->last_rip);
+	digest__put(&w, DIGEST_SLOT_ID_COUNTER, d->id_counter);
+	digest__put(&w, DIGEST_SLOT_IN_TRAP, d->in_trap_handler);
+	rc = vector_hash(d, &vec);
+	digest__put(&w, DIGEST_SLOT_VECTOR, vec);
+	digest__put(&w, DIGEST_SLOT_TRAP_TABLE,
+		    XXH3_64bits(d->trap_handler, sizeof(d->trap_handler)));
+	for_each_device(d, dev) if (dev->ops->digest)
+	    dev->ops->digest(d, dev, &w);
+	*h = XXH3_64bits(w.v, w.n * sizeof(w.v[0]));
 	return rc;
 }
 

@@ -13,10 +13,53 @@
 #define PVFT_HV_DIGEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "logfmt.h"
 
 struct domain;
+
+/*
+ * The register hash is XXH3 over these words, in this order: the layout is
+ * part of the log format (a log's digests replay only with it), so a
+ * device writes its words at the slots named for it here, and a new device
+ * takes new slots at the end (DIGEST_SLOT_NEXT onwards). The hv's own:
+ * the general registers, rflags (the bits guest instructions set), the
+ * exit's rip, the unique-id counter, the trap handler flag, the vector
+ * registers' hash, the trap table's hash.
+ */
+enum digest_slot {
+	DIGEST_SLOT_GPR0 = 0, /* rax .. r15: 16 words */
+	DIGEST_SLOT_RFLAGS = 16,
+	DIGEST_SLOT_RIP = 17,
+	DIGEST_SLOT_TIMER = 18, /* the deadline, ~0 when disarmed */
+	DIGEST_SLOT_ID_COUNTER = 19,
+	DIGEST_SLOT_CONSOLE_STAGED_LEN = 20,
+	DIGEST_SLOT_CONSOLE_CLOSED = 21,
+	DIGEST_SLOT_IN_TRAP = 22,
+	DIGEST_SLOT_VECTOR = 23,
+	DIGEST_SLOT_CONSOLE_STAGED = 24, /* XXH3 of the staged input */
+	DIGEST_SLOT_TRAP_TABLE = 25,
+	DIGEST_SLOT_EVTCHN = 26, /* the bound ports */
+	DIGEST_SLOT_NEXT = 27,	 /* the first slot no device has yet */
+	DIGEST_SLOTS_MAX = 64,
+};
+
+/* A digest's words, filled by the hv and the devices' ->digest ops. */
+struct digest_words {
+	uint64_t v[DIGEST_SLOTS_MAX];
+	unsigned int n; /* words hashed: past the highest slot written */
+};
+
+static inline void digest__put(struct digest_words *w, unsigned int slot,
+			       uint64_t value)
+{
+	if (slot >= DIGEST_SLOTS_MAX)
+		return;
+	w->v[slot] = value;
+	if (slot >= w->n)
+		w->n = slot + 1;
+}
 
 /*
  * The digest of @d now. 0, or -1 when the backend could not read the

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "device.h"
+#include "digest.h"
 #include "domain.h"
 #include "evtchn.h"
 
@@ -312,10 +313,11 @@ uint64_t evtchn__hash(const struct evtchn_table *t)
 
 /* ---- the table as a device ---------------------------------------------- */
 
-static uint64_t dev_digest(struct domain *d, struct device *dev)
+static void dev_digest(struct domain *d, struct device *dev,
+		       struct digest_words *w)
 {
 	(void)dev;
-	return evtchn__hash(&d->evtchn);
+	digest__put(w, DIGEST_SLOT_EVTCHN, evtchn__hash(&d->evtchn));
 }
 
 /* The ports and VIRQ bindings; the bits are in shared_info (guest memory). */

@@ -1095,10 +1095,10 @@ static int init_devices(void)
 	devs.console_out = devs.console_live;
 	devs.console_out.fd = strcmp(console, "none") ? STDOUT_FILENO : -1;
 	rc = coninput__init(&dom.cin);
-	if (!rc)
-		rc = devices__probe(&dom, &devs);
 	if (rc)
-		die("cannot set up the devices: %s", strerror(-rc));
+		die("eventfd: %s", strerror(-rc));
+	if (devices__probe(&dom, &devs))
+		die("out of memory");
 	return 0;
 }
 

@@ -1191,6 +1191,8 @@ static int dev_restore(struct domain *d, struct device *dev, const void *buf,
 	struct netback_saved s;
 	netif_tx_sring_t *txs;
 	netif_rx_sring_t *rxs;
+	netif_tx_back_ring_t tx;
+	netif_rx_back_ring_t rx;
 
 	if (len != sizeof(s))
 		return -EINVAL;
@@ -1205,12 +1207,20 @@ static int dev_restore(struct domain *d, struct device *dev, const void *buf,
 		if (!txs || !rxs || s.tx_ref == s.rx_ref ||
 		    !evtchn__is_hv(&d->evtchn, s.port))
 			return -EINVAL;
-		BACK_RING_ATTACH(&nb->tx, txs, s.tx_rsp_prod_pvt,
-				 PVFT_PAGE_SIZE);
-		BACK_RING_ATTACH(&nb->rx, rxs, s.rx_rsp_prod_pvt,
-				 PVFT_PAGE_SIZE);
-		nb->tx.req_cons = s.tx_req_cons;
-		nb->rx.req_cons = s.rx_req_cons;
+		BACK_RING_ATTACH(&tx, txs, s.tx_rsp_prod_pvt, PVFT_PAGE_SIZE);
+		BACK_RING_ATTACH(&rx, rxs, s.rx_rsp_prod_pvt, PVFT_PAGE_SIZE);
+		tx.req_cons = s.tx_req_cons;
+		rx.req_cons = s.rx_req_cons;
+		/*
+		 * No response the guest did not ask for: responses trail the
+		 * requests taken by at most a ring (mod 2^32).
+		 */
+		if ((RING_IDX)(tx.req_cons - tx.rsp_prod_pvt) >
+			RING_SIZE(&tx) ||
+		    (RING_IDX)(rx.req_cons - rx.rsp_prod_pvt) > RING_SIZE(&rx))
+			return -EINVAL;
+		nb->tx = tx;
+		nb->rx = rx;
 	}
 	nb->connected = s.connected;
 	nb->broken = s.broken;

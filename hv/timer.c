@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "digest.h"
 #include "domain.h"
 #include "timer.h"
 
@@ -60,10 +61,11 @@ static void wait(struct domain *d, struct device *dev, struct device_wait *w)
 		w->deadline = d->sched.deadline;
 }
 
-static uint64_t digest(struct domain *d, struct device *dev)
+static void digest(struct domain *d, struct device *dev, struct digest_words *w)
 {
 	(void)dev;
-	return d->sched.timer_armed ? d->sched.deadline : ~0ull;
+	digest__put(w, DIGEST_SLOT_TIMER,
+		    d->sched.timer_armed ? d->sched.deadline : ~0ull);
 }
 
 struct timer_state {

@@ -110,6 +110,9 @@ int chan__init(struct chan *c, const struct chan_config *cfg)
 	pthread_condattr_t a;
 	int rc;
 
+	/* Whoever loses its peer must have someone to ask. */
+	if (!cfg->policy || !cfg->policy->decide || !cfg->policy->name)
+		return -EINVAL;
 	memset(c, 0, sizeof(*c));
 	c->cfg = *cfg;
 	c->state = CHAN_IDLE;

@@ -109,6 +109,7 @@ struct chan_config {
 	uint64_t pair, epoch;
 	unsigned int heartbeat_ms, timeout_ms, max_lag_ms;
 	unsigned int connect_s; /* primary: how long to try to pair */
+	/* Required (chan__init refuses a config without ->decide). */
 	const struct chan_policy *policy;
 	void *policy_opaque;
 	/*
@@ -189,7 +190,7 @@ struct chan {
 	struct chan_stats stats;
 };
 
-/* Set up (nothing connects yet). 0 or -errno. */
+/* Set up (nothing connects yet). 0, or -EINVAL (no policy), -errno. */
 int chan__init(struct chan *c, const struct chan_config *cfg);
 /* Stop the thread, close everything, free. */
 void chan__dispose(struct chan *c);

@@ -2399,7 +2399,23 @@ static void test_nothing_left_behind(void)
 	CU_ASSERT_EQUAL(count_entries("/proc/self/task"), threads_at_start);
 }
 
+/* A channel with nobody to ask when its peer fails is refused up front. */
+static void test_init_needs_policy(void)
+{
+	static struct chan c;
+	struct chan_config cfg = { .role = LOGFMT_ROLE_PRIMARY };
+	struct chan_policy half = { .name = fake_name };
+
+	CU_ASSERT_EQUAL(chan__init(&c, &cfg), -EINVAL);
+	cfg.policy = &half; /* no decide */
+	CU_ASSERT_EQUAL(chan__init(&c, &cfg), -EINVAL);
+	cfg.policy = &fake_policy_ops;
+	CU_ASSERT_EQUAL(chan__init(&c, &cfg), 0);
+	chan__dispose(&c);
+}
+
 static CU_TestInfo chan_tests[] = {
+	{ "a channel needs a pair policy", test_init_needs_policy },
 	{ "handshake: node ids, header and BOOT", test_handshake },
 	{ "handshake refused by the backup, and why", test_refused },
 	{ "a refusal is cut to what HELLO holds", test_refused_long_reason },

@@ -15,6 +15,7 @@
 #include "console.h"
 #include "deliver.h"
 #include "device.h"
+#include "digest.h"
 #include "evtchn.h"
 #include "fixture.h"
 #include "hypercall.h"
@@ -98,14 +99,17 @@ static void test_order(void)
 	d->nr_devices = n;
 }
 
-/* Each device's digest, in order: the guest-visible state outside memory. */
+/* The devices' digest words: the guest-visible state outside memory. */
 static void device_digests(struct domain *d, uint64_t *v, unsigned int *n)
 {
+	static struct digest_words w;
 	struct device *dev;
 
-	*n = 0;
-	for_each_device(d, dev) if (dev->ops->digest) v[(*n)++] =
-	    dev->ops->digest(d, dev);
+	memset(&w, 0, sizeof(w));
+	for_each_device(d, dev) if (dev->ops->digest)
+	    dev->ops->digest(d, dev, &w);
+	memcpy(v, w.v, sizeof(w.v));
+	*n = w.n;
 }
 
 static long evtchn_op(int cmd, void *op)
@@ -156,7 +160,7 @@ static uint8_t saved[4 * DEVICE_SAVE_MAX];
 static void test_save_restore(void)
 {
 	struct domain *d = fixture__domain();
-	uint64_t want[DOMAIN_MAX_DEVICES], got[DOMAIN_MAX_DEVICES];
+	uint64_t want[DIGEST_SLOTS_MAX], got[DIGEST_SLOTS_MAX];
 	struct evtchn_table ports;
 	unsigned int nw, ng;
 	long n;
@@ -193,8 +197,12 @@ static void test_save_restore(void)
 					   CONSOLEIO_read, 16, FIXTURE_BUF_GPA),
 			5);
 	CU_ASSERT(!memcmp(d->mem + FIXTURE_BUF_GPA, "hello", 5));
-	/* Nothing saved: nothing changes. */
-	CU_ASSERT_EQUAL(devices__restore(d, saved, 0), 0);
+	/* Nothing saved is no state: refused, nothing changes. */
+	device_digests(d, want, &nw);
+	CU_ASSERT_EQUAL(devices__restore(d, saved, 0), -EINVAL);
+	device_digests(d, got, &ng);
+	CU_ASSERT_EQUAL(ng, nw);
+	CU_ASSERT(!memcmp(got, want, nw * sizeof(want[0])));
 }
 
 /* The offset of device @name's state in @buf, and its length. */
@@ -220,7 +228,7 @@ static size_t find_state(const uint8_t *buf, size_t len, const char *name,
 static void test_restore_refused(void)
 {
 	struct domain *d = fixture__domain();
-	uint64_t before[DOMAIN_MAX_DEVICES], after[DOMAIN_MAX_DEVICES];
+	uint64_t before[DIGEST_SLOTS_MAX], after[DIGEST_SLOTS_MAX];
 	static uint8_t bad[sizeof(saved)];
 	unsigned int nb, na;
 	size_t off, len;
@@ -237,6 +245,16 @@ static void test_restore_refused(void)
 	/* Truncated inside a header, inside a state. */
 	CU_ASSERT_EQUAL(devices__restore(d, saved, 10), -EINVAL);
 	CU_ASSERT_EQUAL(devices__restore(d, saved, n - 9), -EINVAL);
+	/* The first device's state alone: the others would keep theirs. */
+	off = find_state(saved, n, "evtchn", &len);
+	CU_ASSERT_EQUAL_FATAL(off, 24);
+	CU_ASSERT_EQUAL(devices__restore(d, saved, (off + len + 7) & ~7ul),
+			-EINVAL);
+	/* The first device's state twice. */
+	memcpy(bad, saved, (off + len + 7) & ~7ul);
+	memcpy(bad + ((off + len + 7) & ~7ul), saved, n);
+	CU_ASSERT_EQUAL(devices__restore(d, bad, n + ((off + len + 7) & ~7ul)),
+			-EINVAL);
 	/* A device this domain does not have. */
 	memcpy(bad, saved, n);
 	memcpy(bad, "blockdev", 9);

@@ -1285,6 +1285,13 @@ static void test_save_restore(void)
 	memcpy(bad, state, n);
 	memset(bad + 12, 0, 4); /* port 0: none */
 	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	memcpy(bad, state, n);
+	bad[36] += 1; /* a tx response the guest never asked for */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
+	memcpy(bad, state, n);
+	bad[40] += 1; /* an rx request taken but... */
+	bad[43] += 1; /* ... more than a ring ahead of its responses */
+	CU_ASSERT_EQUAL(ops->restore(d, &vif.dev, bad, n), -EINVAL);
 	CU_ASSERT(vif.connected);
 	CU_ASSERT_EQUAL(vif.port, saved.port);
 }
