@@ -218,7 +218,7 @@ FUZZ_HYPERCALL_SRCS := tests/fuzz/fuzz_hypercall.c hv/hypercall.c \
 	hv/device.c hv/devices.c hv/deliver.c hv/digest.c hv/gate.c \
 	hv/values.c hv/timer.c hv/hcname.c hv/domain.c hv/layout.c hv/elf.c \
 	hv/cpuid.c hv/netback.c hv/vifspec.c logchan/logfmt.c lib/log.c \
-	lib/consink.c
+	lib/consink.c lib/hostport.c
 $(BUILD)/bin/pvft-fuzz-hypercall: $(FUZZ_HYPERCALL_SRCS) \
 	$(wildcard hv/*.h logchan/*.h lib/*.h) include/pvft/abi.h \
 	include/pvft/netcodec.h

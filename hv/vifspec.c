@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hostport.h"
 #include "vifspec.h"
 
 static int hexval(char c)
@@ -46,20 +47,25 @@ void vif__format_mac(const uint8_t mac[6], char out[18])
 		 mac[2], mac[3], mac[4], mac[5]);
 }
 
+/* IPV4:PORT (lib/hostport.h splits it; no brackets: IPv4 only). */
 static int parse_service(const char *s, struct sockaddr_in *sa)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
+	char host[64], port_s[64];
+	struct hostport hp;
 	char *end;
 	unsigned long port;
 
-	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+	if (s[0] == '[' || hostport__split(s, strlen(s), &hp) || !hp.host_len ||
+	    hp.host_len >= sizeof(host) || !hp.port_len ||
+	    hp.port_len >= sizeof(port_s))
 		return -1;
-	memcpy(host, s, colon - s);
-	host[colon - s] = '\0';
+	memcpy(host, hp.host, hp.host_len);
+	host[hp.host_len] = '\0';
+	memcpy(port_s, hp.port, hp.port_len);
+	port_s[hp.port_len] = '\0';
 	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+	port = strtoul(port_s, &end, 10);
+	if (errno || *end || end == port_s || port < 1 || port > 65535)
 		return -1;
 	memset(sa, 0, sizeof(*sa));
 	sa->sin_family = AF_INET;
