@@ -864,8 +864,117 @@ static void test_end_implausible(void)
 	CU_ASSERT_EQUAL(replayed.runs, 0);
 }
 
+/*
+ * The sink is replaceable at an exit boundary (gate__set_sink): a sink of
+ * the test's that counts what it is given leaves at one exit (as a primary
+ * left alone stops logging) and is put back at a later one (as
+ * re-protection will start a stream): nothing is logged in between, and
+ * the guest runs on, live, throughout.
+ */
+static struct {
+	unsigned int puts, closes;
+	bool at_ordinal[MAX_STEPS + 2];
+	uint64_t leave_at, back_at;
+} cs;
+
+static int cs_open(struct domain *d, void *priv, struct logfmt_header *h,
+		   struct logfmt_record *boot)
+{
+	(void)d;
+	(void)priv;
+	(void)h;
+	(void)boot;
+	cs.puts++;
+	return 0;
+}
+
+static int cs_put(struct domain *d, void *priv, struct logfmt_record *rec)
+{
+	(void)d;
+	(void)priv;
+	cs.puts++;
+	if (rec->ordinal < MAX_STEPS + 2)
+		cs.at_ordinal[rec->ordinal] = true;
+	return 0;
+}
+
+static const struct gate_sink_ops counting_sink;
+
+static void cs_before_run(struct domain *d, void *priv)
+{
+	(void)priv;
+	if (d->exits == cs.leave_at)
+		gate__set_sink(d, NULL, NULL);
+}
+
+static int cs_close(struct domain *d, void *priv,
+		    const struct logfmt_record *end)
+{
+	(void)priv;
+	(void)end;
+	cs.closes++;
+	return d->exit_status;
+}
+
+static const struct gate_sink_ops counting_sink = {
+	.name = "counting",
+	.open = cs_open,
+	.put = cs_put,
+	.before_run = cs_before_run,
+	.close = cs_close,
+};
+
+/* The vCPU loop's exits, seen from the test: the way back in at back_at. */
+static int switching_run(struct domain *d, struct vcpu_exit *exit)
+{
+	if (d->exits == cs.back_at && gate__mode(&d->gate) == GATE_NONE)
+		gate__set_sink(d, &counting_sink, NULL);
+	return fake_run(d, exit);
+}
+
+static void test_sink_switch(void)
+{
+	struct domain *d = fixture__domain();
+	const struct vcpu_backend *real = d->backend;
+	struct vcpu_backend be;
+	char cmdline[MAX_GUEST_CMDLINE];
+	uint64_t mem_size;
+	struct step s[S_NR];
+
+	base_script(s, TIMER_NOW);
+	prepare_guest(d);
+	gated = d;
+	memset(&cs, 0, sizeof(cs));
+	cs.leave_at = ORDINAL(S_RANDOM);
+	cs.back_at = ORDINAL(S_SET_TIMER);
+	be = *d->backend;
+	be.run = switching_run;
+	d->backend = &be;
+	CU_ASSERT_EQUAL_FATAL(gate__init(d, GATE_RECORD, &counting_sink, NULL,
+					 NULL, NULL, &mem_size, cmdline),
+			      0);
+	d->gate.digest_exits = 1;
+	d->gate.digest_ns = 0;
+	CU_ASSERT_EQUAL_FATAL(gate__boot(d), 0);
+	CU_ASSERT_EQUAL(run(d, s, S_NR, &recorded), EXIT_CODE);
+	d->backend = real;
+
+	/* The guest ran every step, live, whatever the gate's sink. */
+	CU_ASSERT_EQUAL(recorded.n_completed, S_NR);
+	/* Logged up to where it left, from where it came back, to the end. */
+	for (uint64_t o = 1; o <= S_NR; o++)
+		CU_ASSERT_EQUAL(cs.at_ordinal[o],
+				o <= cs.leave_at || o > cs.back_at);
+	CU_ASSERT(cs.at_ordinal[ORDINAL(S_SHUTDOWN)]); /* END */
+	CU_ASSERT_EQUAL(cs.closes, 1);
+	CU_ASSERT_EQUAL(d->gate.mode, GATE_RECORD);
+	dispose_gate();
+}
+
 static CU_TestInfo gate_tests[] = {
 	{ "record and replay: the same values", test_round_trip },
+	{ "the sink leaves and comes back at exit boundaries",
+	  test_sink_switch },
 	{ "replay: another hypercall at a TIME", test_other_hypercall },
 	{ "replay: another rip at a TIME", test_other_rip },
 	{ "replay: the TIME never taken", test_skipped_time },
