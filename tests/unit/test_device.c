@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <CUnit/CUnit.h>
+#include <xxhash.h>
 
 #include "console.h"
 #include "deliver.h"
@@ -20,6 +21,7 @@
 #include "fixture.h"
 #include "hypercall.h"
 #include "unit.h"
+#include "vcpu.h"
 
 static int dummy_calls;
 
@@ -299,10 +301,91 @@ static void test_restore_refused(void)
 	CU_ASSERT_EQUAL(d->console.staged_len, 0);
 }
 
+/*
+ * The register hash's layout is the log format's: a log's digests replay
+ * only on a pvft-hv that lays the words out the same way. Written out here
+ * on its own, word by word (digest.h, log-format.md), so that a device
+ * that moves its words, or a new one that takes another's slot, fails.
+ */
+static int pin_get_fpu(struct domain *d, struct vcpu_fpu *f)
+{
+	(void)d;
+	memset(f, 0, sizeof(*f));
+	f->fcw = 0x37f;
+	f->mxcsr = 0x1f80;
+	f->xmm[3][5] = 7;
+	return 0;
+}
+
+static void pin_get_regs(struct domain *d, struct vcpu_regs *r)
+{
+	uint64_t w[17];
+
+	(void)d;
+	for (unsigned int i = 0; i < 17; i++)
+		w[i] = 0x0101010101010101ull * (i + 1);
+	memcpy(r, w, sizeof(w));
+}
+
+static const struct vcpu_backend pin_backend = {
+	.name = "pin",
+	.get_regs = pin_get_regs,
+	.get_fpu = pin_get_fpu,
+};
+
+static void test_digest_layout(void)
+{
+	struct domain *d = fixture__domain();
+	const struct vcpu_backend *was = d->backend;
+	struct logfmt_digest_value v;
+	struct vcpu_fpu f;
+	struct vcpu_regs r;
+	uint64_t w[27], ports[2 * PVFT_NR_EVTCHN];
+	unsigned int n = 0;
+
+	make_state(d);
+	d->last_rip = 0x123456;
+	d->id_counter = 42;
+	d->in_trap_handler = true;
+	d->trap_handler[3] = 0x400000;
+	d->backend = &pin_backend;
+	CU_ASSERT_EQUAL_FATAL(digest__take(d, &v), 0);
+	d->backend = was;
+
+	pin_get_regs(d, &r);
+	pin_get_fpu(d, &f);
+	memcpy(w, &r, 16 * sizeof(uint64_t));
+	w[16] = r.rflags & 0xcd5;
+	w[17] = d->last_rip;
+	w[18] = d->sched.timer_armed ? d->sched.deadline : ~0ull;
+	w[19] = d->id_counter;
+	w[20] = d->console.staged_len;
+	w[21] = d->console.closed_seen;
+	w[22] = d->in_trap_handler;
+	w[23] = XXH3_64bits(&f, sizeof(f));
+	w[24] = XXH3_64bits(d->console.staged, d->console.staged_len);
+	w[25] = XXH3_64bits(d->trap_handler, sizeof(d->trap_handler));
+	for (uint32_t p = 0; p < PVFT_NR_EVTCHN; p++) {
+		const struct evtchn *e = &d->evtchn.port[p];
+
+		if (e->state == EVTCHN_FREE)
+			continue;
+		ports[n++] = (uint64_t)p << 32 | (uint64_t)e->state << 16 |
+			     e->remote_dom;
+		ports[n++] = (uint64_t)e->peer << 32 | e->virq;
+	}
+	w[26] = XXH3_64bits(ports, n * sizeof(ports[0]));
+	CU_ASSERT(d->sched.timer_armed && d->console.staged_len == 5 && n > 4);
+	CU_ASSERT_EQUAL(v.regs, XXH3_64bits(w, sizeof(w)));
+	CU_ASSERT_EQUAL(v.mem, XXH3_64bits(d->mem, d->mem_size));
+}
+
 static CU_TestInfo device_tests[] = {
 	{ "level order, lookups, hypercalls", test_order },
 	{ "save on one domain, restore on another", test_save_restore },
 	{ "bad states are refused whole", test_restore_refused },
+	{ "the register hash's words, in the log format's order",
+	  test_digest_layout },
 	CU_TEST_INFO_NULL,
 };
 
