@@ -9,6 +9,7 @@
 #ifndef PVFT_HV_DOMAIN_H
 #define PVFT_HV_DOMAIN_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,6 +52,21 @@
  *   -EINVAL        a bad option, config or image (USAGE)
  *   anything else  the host failed us (HOST)
  */
+
+/* main()'s mapping of a failed set-up's -errno to its exit status. */
+static inline int hv_exit_status(int err)
+{
+	switch (err) {
+	case -EBADMSG:
+		return HV_EXIT_LOG;
+	case -ECONNREFUSED:
+		return HV_EXIT_PAIR;
+	case -EINVAL:
+		return HV_EXIT_USAGE;
+	default:
+		return err < 0 ? HV_EXIT_HOST : err;
+	}
+}
 
 /* Why a domain ended: recorded in the log's END record. */
 enum domain_end {

@@ -215,8 +215,6 @@ void gate__learn_time(struct gate *g, uint64_t ns)
 		g->known_ns = ns;
 }
 
-static bool end_plausible(const struct logfmt_end *e);
-
 /*
  * The source's next record; or, from a live one, that the primary is past
  * this exit without one (the horizon: an ordinal after this exit), or that
@@ -239,7 +237,7 @@ static const struct logfmt_record *peek(struct domain *d)
 				continue;
 			/* As a file's END is checked before its replay. */
 			if (g->src->live && g->next.type == LOGFMT_END &&
-			    !end_plausible(&g->next.u.end)) {
+			    !gate__end_plausible(&g->next.u.end)) {
 				gate__diverged(
 				    d, NULL,
 				    "the primary's END says exit status %u "
@@ -324,7 +322,7 @@ static bool ended_here(struct domain *d, const struct logfmt_record *rec)
 	    (rec->u.end.cause != LOGFMT_END_STOPPED &&
 	     rec->u.end.cause != LOGFMT_END_HOST))
 		return false;
-	/* Its status is one pvft-hv gives for that: end_plausible(). */
+	/* Its status is one pvft-hv gives for that: gate__end_plausible(). */
 	d->gate.ended_by_log = true;
 	if (!d->shut_down) {
 		pr_info("replay: the recorded run was %s at exit ordinal %llu "
@@ -366,7 +364,7 @@ const struct logfmt_record *gate__expect(struct domain *d, uint16_t type)
  * must be one pvft-hv gives for that cause. (gate-file.c checks a whole
  * log with it before its replay.)
  */
-static bool end_plausible(const struct logfmt_end *e)
+bool gate__end_plausible(const struct logfmt_end *e)
 {
 	bool from_outside =
 	    e->cause == LOGFMT_END_STOPPED || e->cause == LOGFMT_END_HOST;
@@ -384,11 +382,6 @@ static bool end_plausible(const struct logfmt_end *e)
 		return e->status == HV_EXIT_HOST ||
 		       e->status == HV_EXIT_GUEST_FAULT;
 	}
-}
-
-bool gate__end_plausible(const struct logfmt_end *e)
-{
-	return end_plausible(e);
 }
 
 void gate__refuse(struct gate *g, const char *fmt, ...)

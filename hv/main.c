@@ -627,21 +627,6 @@ static int start_control(struct control *ctl, struct domain *d,
 
 static struct control ctl;
 
-/* A failed set-up's -errno as pvft-hv's exit status (domain.h). */
-static int exit_status_of(int err)
-{
-	switch (err) {
-	case -EBADMSG:
-		return HV_EXIT_LOG;
-	case -ECONNREFUSED:
-		return HV_EXIT_PAIR;
-	case -EINVAL:
-		return HV_EXIT_USAGE;
-	default:
-		return HV_EXIT_HOST;
-	}
-}
-
 /* ---- the option table ---------------------------------------------------- */
 
 /* Everything pvft-hv was asked for. */
@@ -1003,7 +988,7 @@ static int init_gate(void)
 			sink_priv, o.mode == GATE_REPLAY ? src : NULL, src_priv,
 			&log_mem, log_cmdline);
 	if (rc)
-		return exit_status_of(rc);
+		return hv_exit_status(rc);
 	if (o.mode != GATE_REPLAY)
 		return 0;
 	what = backup ? "the primary runs" : o.log_path;
@@ -1155,7 +1140,7 @@ static int init_boot(void)
 
 	if (rc) {
 		dom.backend->destroy(&dom);
-		return exit_status_of(rc);
+		return hv_exit_status(rc);
 	}
 	return 0;
 }

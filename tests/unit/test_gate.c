@@ -343,17 +343,6 @@ enum replay_host {
 	OTHER_MEM_SIZE,
 };
 
-/* A failed set-up's -errno as pvft-hv's exit status (as main() does). */
-static int exit_status_of(int err)
-{
-	if (err >= 0)
-		return err;
-	return err == -EBADMSG	      ? HV_EXIT_LOG
-	       : err == -ECONNREFUSED ? HV_EXIT_PAIR
-	       : err == -EINVAL	      ? HV_EXIT_USAGE
-				      : HV_EXIT_HOST;
-}
-
 /*
  * Replay the test's log on a fresh fixture domain running @script; the
  * exit status. replayed.err gets what it logged.
@@ -386,7 +375,7 @@ static int replay(const struct step *script, size_t len, enum replay_host host)
 		/* Before anything maps, unmaps or hashes by it. */
 		d->mem_size = FIXTURE_MEM_SIZE;
 	}
-	rc = exit_status_of(rc);
+	rc = hv_exit_status(rc);
 	if (!rc)
 		rc = run(d, script, len, &replayed);
 	replayed.status = rc;
