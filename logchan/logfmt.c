@@ -790,26 +790,37 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 	return 0;
 }
 
-long logfmt__decode_record(const uint8_t *buf, size_t avail,
-			   struct logfmt_record *r, struct logfmt_error *err)
+long logfmt__record_total(const uint8_t *head, struct logfmt_error *err)
 {
-	uint32_t len, stored, crc, reserved;
-	size_t padded, total;
-
-	if (avail < LOGFMT_HEAD_SIZE)
-		return 0;
 	/*
 	 * Bound the length before anything uses it, so that a hostile one
 	 * can neither overflow the size nor make a stream reader wait for
 	 * gigabytes.
 	 */
-	len = get32(buf + HEAD_LENGTH);
+	uint32_t len = get32(head + HEAD_LENGTH);
+
 	if (len > LOGFMT_MAX_PAYLOAD)
 		return logfmt__error(err,
 				     "record length %u exceeds the maximum %u",
 				     len, LOGFMT_MAX_PAYLOAD);
+	return (long)(LOGFMT_HEAD_SIZE + pad8(len) + LOGFMT_TAIL_SIZE);
+}
+
+long logfmt__decode_record(const uint8_t *buf, size_t avail,
+			   struct logfmt_record *r, struct logfmt_error *err)
+{
+	uint32_t len, stored, crc, reserved;
+	size_t padded, total;
+	long t;
+
+	if (avail < LOGFMT_HEAD_SIZE)
+		return 0;
+	t = logfmt__record_total(buf, err);
+	if (t < 0)
+		return -1;
+	total = (size_t)t;
+	len = get32(buf + HEAD_LENGTH);
 	padded = pad8(len);
-	total = LOGFMT_HEAD_SIZE + padded + LOGFMT_TAIL_SIZE;
 	if (avail < total)
 		return 0;
 

@@ -287,6 +287,12 @@ long logfmt__encode_record(const struct logfmt_record *r, uint8_t *out,
  */
 long logfmt__decode_record(const uint8_t *buf, size_t avail,
 			   struct logfmt_record *r, struct logfmt_error *err);
+/*
+ * The whole record's size, from its LOGFMT_HEAD_SIZE-byte head alone (at
+ * most LOGFMT_MAX_RECORD), or -1 with @err set when its length field is
+ * over the bound: how much a stream reader may wait for.
+ */
+long logfmt__record_total(const uint8_t *head, struct logfmt_error *err);
 
 /*
  * What spans records in a log (file or stream): sequence numbers count up

@@ -102,25 +102,22 @@ int stream__read_record(struct stream *s, struct logfmt_record *r,
 			uint64_t deadline_ns, struct logfmt_error *why)
 {
 	uint8_t *buf = s->rx;
-	uint32_t len;
-	size_t total;
+	long total;
 	int rc;
 
 	rc = transport__recv_all(s->t, buf, LOGFMT_HEAD_SIZE, deadline_ns);
 	if (rc)
 		return logfmt__error(why, "reading a record: %s",
 				     strerror(-rc));
-	len = (uint32_t)buf[20] | (uint32_t)buf[21] << 8 |
-	      (uint32_t)buf[22] << 16 | (uint32_t)buf[23] << 24;
-	if (len > LOGFMT_MAX_PAYLOAD)
-		return logfmt__error(why, "a record of %u bytes", len);
-	total = LOGFMT_HEAD_SIZE + ((len + 7u) & ~7u) + LOGFMT_TAIL_SIZE;
+	total = logfmt__record_total(buf, why);
+	if (total < 0)
+		return -1;
 	rc = transport__recv_all(s->t, buf + LOGFMT_HEAD_SIZE,
-				 total - LOGFMT_HEAD_SIZE, deadline_ns);
+				 (size_t)total - LOGFMT_HEAD_SIZE, deadline_ns);
 	if (rc)
 		return logfmt__error(why, "reading a record: %s",
 				     strerror(-rc));
-	if (logfmt__decode_record(buf, total, r, why) != (long)total)
+	if (logfmt__decode_record(buf, (size_t)total, r, why) != total)
 		return -1;
 	return 0;
 }

@@ -1874,7 +1874,28 @@ static void test_net_records(void)
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_NET_RX), "NET_RX");
 }
 
+/* A record's whole size from its head alone, and a hostile length. */
+static void test_record_total(void)
+{
+	static uint8_t buf[LOGFMT_MAX_RECORD];
+	struct logfmt_record r = { .type = LOGFMT_CONSOLE_IN, .ordinal = 3 };
+	struct logfmt_error err;
+	uint32_t len = LOGFMT_MAX_PAYLOAD + 1;
+	long n;
+
+	r.u.console_in.len = 5;
+	r.u.console_in.bytes = (const uint8_t *)"hello";
+	n = logfmt__encode_record(&r, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(logfmt__record_total(buf, &err), n);
+	memcpy(buf + 20, &len, 4); /* the head's length field, little-endian */
+	CU_ASSERT_EQUAL(logfmt__record_total(buf, &err), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "exceeds the maximum"));
+	CU_ASSERT_EQUAL(logfmt__decode_record(buf, sizeof(buf), &r, &err), -1);
+}
+
 static CU_TestInfo logfmt_tests[] = {
+	{ "a record's size from its head", test_record_total },
 	{ "BOOT vifs and NET_RX records", test_net_records },
 	{ "CRC32C vectors", test_crc_vectors },
 	{ "CRC32C chaining and alignment", test_crc_chaining_and_alignment },
