@@ -54,6 +54,16 @@ struct vcpu_fpu {
 	uint8_t xmm[16][16];
 };
 
+/*
+ * The whole guest-visible vCPU state at an exit boundary (after the exit's
+ * hypercall was completed): what a save carries and a restore puts back.
+ */
+struct vcpu_state {
+	struct vcpu_regs regs;
+	uint64_t rip;
+	uint8_t fxsave[512]; /* FXSAVE layout: x87, MXCSR, XMM0-15 */
+};
+
 struct vcpu_backend {
 	const char *name;
 	/* The guest sees the host's CPUID, not pvft's table (ptrace). */
@@ -74,6 +84,24 @@ struct vcpu_backend {
 	 */
 	int (*enter_handler)(struct domain *d, uint64_t rip, uint64_t rsp,
 			     const uint64_t arg[5]);
+	/*
+	 * vCPU thread, at an exit boundary: the state the guest resumes
+	 * with (a completed hypercall's result in rax). 0 or -errno.
+	 */
+	int (*get_state)(struct domain *d, struct vcpu_state *s);
+	/* After create(), before the first run(): resume there instead. */
+	int (*set_state)(struct domain *d, const struct vcpu_state *s);
+	/*
+	 * Dirty-page tracking for live migration: pages the guest wrote
+	 * (through the backend; pvft-hv's own writes are guestmem's).
+	 * dirty_start: from now on; dirty_fetch: OR the pages written since
+	 * start or the last fetch into @bitmap (bit i: page i of guest
+	 * memory, mem_size / 4096 bits) and begin again. Any one thread,
+	 * while the guest runs or not. 0 or -errno (said).
+	 */
+	int (*dirty_start)(struct domain *d);
+	int (*dirty_fetch)(struct domain *d, uint64_t *bitmap);
+	void (*dirty_stop)(struct domain *d);
 	/* From any thread or a signal handler: make run() return soon. */
 	void (*kick)(struct domain *d);
 	void (*destroy)(struct domain *d);
