@@ -41,9 +41,32 @@
 #define MIGSTREAM_PFN_ZERO (1ull << 63)
 #define MIGSTREAM_PFN_MASK ((1ull << 52) - 1)
 
-/* The largest body any record may have (PAGE_DATA's, full). */
-#define MIGSTREAM_BODY_MAX \
-	(8 + MIGSTREAM_BATCH_MAX * (8 + MIGSTREAM_PAGE_SIZE))
+/* The largest PAGE_DATA body (a full batch of non-zero pages). */
+#define MIGSTREAM_BODY_MAX (8 + MIGSTREAM_BATCH_MAX * (8 + MIGSTREAM_PAGE_SIZE))
+/* The other bodies' bounds (DOMAIN_INFO, VCPU, VERIFY, ROUND: fixed). */
+#define MIGSTREAM_GATE_STATE_MAX 4096 /* GATE's out_state_len */
+#define MIGSTREAM_DEVICES_MAX (1u << 20)
+#define MIGSTREAM_CONFIG_MAX (64u << 10)
+#define MIGSTREAM_LOG_TAIL_MAX (64u << 20)
+/*
+ * The largest record of any type, header and padding included: LOG_TAIL's,
+ * not PAGE_DATA's. A receiver sizes its buffer by rec->size as records
+ * come, or by this; MIGSTREAM_BODY_MAX alone is too small for a backup's
+ * stream.
+ */
+#define MIGSTREAM_RECORD_MAX (MIGSTREAM_REC_HDR_SIZE + MIGSTREAM_LOG_TAIL_MAX)
+
+/*
+ * A live migration's answer (Documentation/migration-stream.md, "Live
+ * migration"): after END the destination sends MIGSTREAM_ACK_SIZE bytes,
+ * MIGSTREAM_ACK_OK (the string with its NUL) once it holds the domain and
+ * VERIFY matched; else MIGSTREAM_ACK_NO, then a u32 (little-endian) length
+ * of at most MIGSTREAM_ACK_MSG_MAX and that many bytes of message (no NUL).
+ */
+#define MIGSTREAM_ACK_OK "PVFTOK\n"
+#define MIGSTREAM_ACK_NO "PVFTNO\n"
+#define MIGSTREAM_ACK_SIZE 8
+#define MIGSTREAM_ACK_MSG_MAX 512
 
 enum migstream_type {
 	MIGSTREAM_END = 0,
@@ -92,8 +115,8 @@ struct migstream_vcpu {
 };
 
 struct migstream_gate {
-	uint64_t exits;	  /* the exit ordinal at the cut */
-	uint64_t records; /* log records written/replayed so far */
+	uint64_t exits;	   /* the exit ordinal at the cut */
+	uint64_t records;  /* log records written/replayed so far */
 	uint64_t guest_ns; /* guest monotonic time at the cut */
 	uint64_t last_rip;
 	uint64_t id_counter;
@@ -123,9 +146,9 @@ struct migstream_round {
 /* A page batch as decoded: pointers into the record's body. */
 struct migstream_pages {
 	uint32_t count;
-	const uint64_t *pfn;  /* count entries, maybe MIGSTREAM_PFN_ZERO */
-	const uint8_t *data;  /* the non-zero pages' bytes, in order */
-	uint32_t nr_data;     /* how many pages data holds */
+	const uint64_t *pfn; /* count entries, maybe MIGSTREAM_PFN_ZERO */
+	const uint8_t *data; /* the non-zero pages' bytes, in order */
+	uint32_t nr_data;    /* how many pages data holds */
 };
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -137,7 +160,15 @@ struct migstream_buf {
 
 void migstream__buf_free(struct migstream_buf *b);
 void migstream__buf_reset(struct migstream_buf *b);
-/* Append the header / a record (body @len bytes). 0 or -ENOMEM. */
+/*
+ * Append the header / a record (body @len bytes). 0, -ENOMEM, or -EINVAL
+ * for what a decoder would refuse (unknown flags or type, a length the
+ * type does not allow, a field out of range): nothing is appended then,
+ * and on -ENOMEM neither. Fixed bodies are the structs' bytes, their pad
+ * fields written as 0 (and DOMAIN_INFO's strings zero-filled past their
+ * NULs). GATE's body is the struct up to out_state, then out_state_len
+ * bytes from out_state.
+ */
 int migstream__put_header(struct migstream_buf *b, uint32_t flags);
 int migstream__put(struct migstream_buf *b, uint32_t type, const void *body,
 		   uint32_t len);
@@ -154,7 +185,8 @@ int migstream__put_round(struct migstream_buf *b,
 /*
  * A PAGE_DATA record of @count pages from @mem (guest memory, @pfn[i] its
  * frame numbers, each below mem's size: the caller's): all-zero pages go
- * as a flag. 0 or -ENOMEM/-EINVAL (count 0 or > MIGSTREAM_BATCH_MAX).
+ * as a flag. 0 or -ENOMEM/-EINVAL (count 0 or > MIGSTREAM_BATCH_MAX, a
+ * pfn above MIGSTREAM_PFN_MASK or twice in @pfn).
  * *@bytes_r: the page bytes sent (zero pages not counted).
  */
 int migstream__put_pages(struct migstream_buf *b, const uint8_t *mem,
@@ -165,9 +197,9 @@ int migstream__put_pages(struct migstream_buf *b, const uint8_t *mem,
 
 struct migstream_rec {
 	uint32_t type;
-	uint32_t len;	    /* the body's */
+	uint32_t len;	     /* the body's */
 	const uint8_t *body; /* into the caller's bytes */
-	size_t size;	    /* the whole record: header, body, padding */
+	size_t size;	     /* the whole record: header, body, padding */
 };
 
 /*
@@ -182,26 +214,34 @@ int migstream__decode_header(const void *buf, size_t len, uint32_t *flags_r,
  * The record at the head of @buf. 0 and *rec; -EAGAIN: @len is short of
  * the record (rec->size says how much it needs once the header is
  * there, else MIGSTREAM_REC_HDR_SIZE); -EBADMSG with @err: a checksum,
- * length, padding or unknown type.
+ * length, padding or unknown type. rec->body is 8-byte aligned when
+ * @buf is (records are 8-byte multiples from the stream's start): keep it
+ * so, migstream__get_pages() hands out pointers to u64 into it.
  */
 int migstream__decode(const void *buf, size_t len, struct migstream_rec *rec,
 		      char *err, size_t errlen);
-/* A record's body: 0, or -EBADMSG with @err (wrong size, bad fields). */
+/*
+ * A record's body: 0, or -EBADMSG with @err (wrong type or size, bad
+ * fields: a name or command line without its NUL, a memory size that is
+ * not whole pages, in_trap_handler not 0/1, a pad field not 0). GATE's
+ * out_state points into r->body (NULL when out_state_len is 0).
+ */
 int migstream__get_domain_info(const struct migstream_rec *r,
 			       struct migstream_domain_info *di, char *err,
 			       size_t errlen);
-int migstream__get_vcpu(const struct migstream_rec *r,
-			struct migstream_vcpu *v, char *err, size_t errlen);
-int migstream__get_gate(const struct migstream_rec *r,
-			struct migstream_gate *g, char *err, size_t errlen);
+int migstream__get_vcpu(const struct migstream_rec *r, struct migstream_vcpu *v,
+			char *err, size_t errlen);
+int migstream__get_gate(const struct migstream_rec *r, struct migstream_gate *g,
+			char *err, size_t errlen);
 int migstream__get_verify(const struct migstream_rec *r,
-			  struct migstream_verify *v, char *err,
-			  size_t errlen);
+			  struct migstream_verify *v, char *err, size_t errlen);
 int migstream__get_round(const struct migstream_rec *r,
 			 struct migstream_round *rd, char *err, size_t errlen);
 /*
  * PAGE_DATA: every pfn below @max_pfn, no pfn twice in the batch, the
- * bytes exactly the non-zero pages'.
+ * bytes exactly the non-zero pages'. p's pointers are into r->body
+ * (data NULL when no page has bytes); -EINVAL if r->body is not 8-byte
+ * aligned.
  */
 int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,
 			 struct migstream_pages *p, char *err, size_t errlen);
