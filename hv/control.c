@@ -27,9 +27,11 @@
 #include "control.h"
 #include "domain.h"
 #include "log.h"
+#include "migrate.h"
 #include "pair.h"
 #include "rundir.h"
 #include "sched.h"
+#include "tls.h"
 
 int control__default_path(char *buf, size_t len)
 {
@@ -315,6 +317,9 @@ static void devices_status(struct domain *d, json_object *o)
 	}
 }
 
+struct migrate_stats;
+static json_object *migration_object(const struct migrate_stats *st);
+
 static json_object *status(struct control *ctl)
 {
 	struct domain *d = ctl->d;
@@ -378,6 +383,14 @@ static json_object *status(struct control *ctl)
 		json_object_object_add(o, "output", l);
 	}
 	devices_status(d, o);
+	{
+		struct migrate_stats st;
+
+		migrate__stats(&st);
+		if (st.state != MIGRATE_NONE)
+			json_object_object_add(o, "migration",
+					       migration_object(&st));
+	}
 	return o;
 }
 
@@ -505,6 +518,182 @@ static void cmd_query_status(struct control *ctl, int i, json_object *id)
 
 static void cmd_query_commands(struct control *ctl, int i, json_object *id);
 
+/* ---- save and migrate ----------------------------------------------------
+ */
+
+static json_object *migration_object(const struct migrate_stats *st)
+{
+	json_object *m = json_object_new_object();
+
+	add_str(m, "state", migrate__state_name(st->state));
+	add_str(m, "kind", st->live ? "migrate" : "save");
+	add_u64(m, "round", st->round);
+	add_u64(m, "pages", st->pages);
+	add_u64(m, "zero_pages", st->zero_pages);
+	add_u64(m, "pages_left", st->pages_left);
+	add_u64(m, "dirty_pps", st->dirty_pps);
+	add_u64(m, "bytes", st->bytes);
+	json_object_object_add(m, "mbit_s", json_object_new_double(st->mbit_s));
+	json_object_object_add(m, "est_pause_ms",
+			       json_object_new_double(st->est_pause_ms));
+	json_object_object_add(m, "pause_ms",
+			       json_object_new_double(st->pause_ms));
+	json_object_object_add(m, "total_ms",
+			       json_object_new_double(st->total_ms));
+	if (st->error[0])
+		add_str(m, "error", st->error);
+	return m;
+}
+
+/* The migration's thread (or the vCPU's): the asking client's answer. */
+static void migration_done(void *opaque, const struct migrate_stats *st)
+{
+	struct control *ctl = opaque;
+	int i;
+
+	pthread_mutex_lock(&ctl->lock);
+	i = ctl->migrate_client;
+	if (i >= 0 && ctl->clients[i].fd >= 0) {
+		if (st->state == MIGRATE_COMPLETED) {
+			json_object *r = migration_object(st);
+
+			add_u64(r, "rounds", st->round);
+			json_object_object_add(
+			    r, "stopped", json_object_new_boolean(st->stopped));
+			put_line(ctl, i, ok_object(r, NULL));
+		} else {
+			put_err(ctl, i, "MigrationFailed",
+				"%s: the domain "
+				"runs on",
+				st->error);
+		}
+	}
+	ctl->migrate_client = -1;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+static const char *arg_str(struct control *ctl, const char *k)
+{
+	json_object *v;
+
+	if (!ctl->args || !json_object_object_get_ex(ctl->args, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* -1: absent; -2: not what it must be. */
+static int64_t arg_int(struct control *ctl, const char *k, int64_t max)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!ctl->args || !json_object_object_get_ex(ctl->args, k, &v))
+		return -1;
+	if (!json_object_is_type(v, json_type_int))
+		return -2;
+	n = json_object_get_int64(v);
+	return n < 0 || n > max ? -2 : n;
+}
+
+static bool arg_bool(struct control *ctl, const char *k)
+{
+	json_object *v;
+
+	return ctl->args && json_object_object_get_ex(ctl->args, k, &v) &&
+	       json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+static void start_migration(struct control *ctl, int i, json_object *id,
+			    bool live)
+{
+	struct migrate_request rq = { 0 };
+	const char *key_path = arg_str(ctl, "key");
+	char err[512];
+	int64_t downtime = arg_int(ctl, "downtime_ms", 60000),
+		rounds = arg_int(ctl, "max_rounds", MIGRATE_MAX_ROUNDS_LIMIT);
+	uint8_t key[TLS_KEY_LEN];
+
+	if (ctl->args && !json_object_is_type(ctl->args, json_type_object))
+		return reply_err(ctl, i, id, "BadRequest",
+				 "arguments: an object");
+	rq.file = live ? NULL : arg_str(ctl, "file");
+	rq.to = live ? arg_str(ctl, "to") : NULL;
+	if (live ? !rq.to : !rq.file)
+		return reply_err(ctl, i, id, "BadRequest",
+				 live ? "migrate needs \"to\": \"HOST:PORT\""
+				      : "save needs \"file\": PATH");
+	if (!live && rq.file[0] != '/')
+		return reply_err(ctl, i, id, "BadRequest",
+				 "file: an absolute path (pvft-hv's working "
+				 "directory is not the client's)");
+	if (downtime == -2 || rounds == -2)
+		return reply_err(ctl, i, id, "BadRequest",
+				 "downtime_ms (0..60000) and max_rounds "
+				 "(0..%d): whole numbers",
+				 MIGRATE_MAX_ROUNDS_LIMIT);
+	rq.keep_running = arg_bool(ctl, "keep_running");
+	rq.config = arg_str(ctl, "config");
+	rq.downtime_ms = downtime > 0 ? (uint64_t)downtime : 0;
+	rq.max_rounds = rounds > 0 ? (unsigned int)rounds : 0;
+	if (!key_path)
+		key_path = ctl->info.key_path;
+	if (live && arg_bool(ctl, "insecure")) {
+		if (key_path && arg_str(ctl, "key"))
+			return reply_err(ctl, i, id, "BadRequest",
+					 "key and insecure: choose one");
+		pr_warn("control: migration over plaintext, asked for: "
+			"anyone on the path reads the guest's memory");
+	} else if (live) {
+		if (!key_path)
+			return reply_err(ctl, i, id, "BadRequest",
+					 "a migration's link needs the domain "
+					 "key: \"key\": FILE, or "
+					 "\"insecure\": true");
+		if (tls__load_key(key_path, key, err, sizeof(err)))
+			return reply_err(ctl, i, id, "BadRequest", "key: %s",
+					 err);
+		if (migrate__creds(&rq.creds, false, key, err, sizeof(err))) {
+			memset(key, 0, sizeof(key));
+			return reply_err(ctl, i, id, "Failed", "key: %s", err);
+		}
+		memset(key, 0, sizeof(key));
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->migrate_client >= 0 || ctl->handover_pending) {
+		pthread_mutex_unlock(&ctl->lock);
+		tls__creds_free(rq.creds);
+		return reply_err(ctl, i, id, "MigrationActive",
+				 ctl->handover_pending
+				     ? "a promote is under way"
+				     : "a save or migration is under way");
+	}
+	ctl->migrate_client = i;
+	pthread_mutex_unlock(&ctl->lock);
+	if (migrate__start(ctl->d, &rq, migration_done, ctl, err,
+			   sizeof(err))) {
+		pthread_mutex_lock(&ctl->lock);
+		ctl->migrate_client = -1;
+		pthread_mutex_unlock(&ctl->lock);
+		tls__creds_free(rq.creds);
+		return reply_err(ctl, i, id,
+				 strstr(err, "under way") ? "MigrationActive"
+							  : "Failed",
+				 "%s", err);
+	}
+}
+
+static void cmd_save(struct control *ctl, int i, json_object *id)
+{
+	start_migration(ctl, i, id, false);
+}
+
+static void cmd_migrate(struct control *ctl, int i, json_object *id)
+{
+	start_migration(ctl, i, id, true);
+}
+
 static void cmd_quit(struct control *ctl, int i, json_object *id)
 {
 	reply_ok(ctl, i, NULL, id);
@@ -522,6 +711,8 @@ static const struct {
 	{ "promote", cmd_promote },
 	{ "quit", cmd_quit },
 	{ "console", cmd_console },
+	{ "save", cmd_save },
+	{ "migrate", cmd_migrate },
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -589,6 +780,9 @@ static void take_line(struct control *ctl, int i, const char *line, size_t len)
 			  "a request is a JSON object");
 	} else {
 		json_object_object_get_ex(req, "id", &id);
+		ctl->args = NULL;
+		json_object_object_get_ex(req, "arguments",
+					  (json_object **)&ctl->args);
 		if (!json_object_object_get_ex(req, "execute", &exec) ||
 		    !json_object_is_type(exec, json_type_string))
 			reply_err(ctl, i, id, "BadRequest",
@@ -621,6 +815,8 @@ static void drop_client(struct control *ctl, int i)
 	cl->out_off = cl->out_len = 0;
 	if (ctl->handover_client == i)
 		ctl->handover_client = -1;
+	if (ctl->migrate_client == i)
+		ctl->migrate_client = -1;
 }
 
 /* Only root, or the user pvft-hv runs as, may speak to it. */
@@ -952,6 +1148,7 @@ int control__start(struct control *ctl, struct domain *d, const char *path,
 	ctl->info = *info;
 	ctl->listen_fd = ctl->wake_fd = -1;
 	ctl->handover_client = -1;
+	ctl->migrate_client = -1;
 	ctl->start_ns = clock__mono_ns();
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		ctl->clients[i].fd = -1;

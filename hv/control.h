@@ -50,6 +50,8 @@ struct control_info {
 	const char *arbiter; /* the arbiter's URL, or NULL */
 	uint64_t memory_mib, pair_id, epoch;
 	struct pair *pair; /* a live pair's replica (pair.h), or NULL */
+	/* --key: the domain key's file, for a migration's link, or NULL. */
+	const char *key_path;
 };
 
 struct control_client {
@@ -84,6 +86,10 @@ struct control {
 	/* promote: the client that asked, until the vCPU thread answers. */
 	int handover_client;
 	bool handover_pending;
+	/* save or migrate: the client that asked, until it is over. */
+	int migrate_client;
+	/* The request being run's "arguments" (control thread), or NULL. */
+	void *args;
 	/* Log throughput: bytes at the two latest one-second samples. */
 	uint64_t sample_ns[2], sample_bytes[2];
 };

@@ -77,6 +77,7 @@ enum domain_end {
 	DOMAIN_END_DIVERGED, /* replay only: the log and the guest differ */
 	DOMAIN_END_FENCED,   /* live pair: the other replica won the arbiter */
 	DOMAIN_END_HANDOVER, /* live pair: handed over to the backup */
+	DOMAIN_END_MIGRATED, /* saved or moved: it goes on elsewhere */
 };
 
 struct vcpu_backend;
@@ -109,6 +110,12 @@ struct domain {
 	unsigned int nr_devices;
 	unsigned int nr_vifs;
 	uint8_t vif_mac[PVFT_MAX_VIFS][6];
+
+	/*
+	 * While a live migration runs (hv/migrate.c): the pages pvft-hv
+	 * wrote (guestmem__mark), one bit a page; NULL otherwise.
+	 */
+	uint64_t *hv_dirty;
 
 	/*
 	 * The exit ordinal: exits the guest caused synchronously by its own

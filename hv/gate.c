@@ -30,6 +30,7 @@ static uint32_t end_cause_to_log(enum domain_end cause)
 	case DOMAIN_END_FAULT:
 		return LOGFMT_END_FAULT;
 	case DOMAIN_END_STOPPED:
+	case DOMAIN_END_MIGRATED:
 	case DOMAIN_END_FENCED: /* never logged: a fenced replica says no more
 				 */
 		return LOGFMT_END_STOPPED;

@@ -37,5 +37,21 @@ int guestmem__copy_to(struct domain *d, uint64_t gpa, const void *src,
 	if (!guestmem__range_ok(d, gpa, len, true))
 		return -EFAULT;
 	memcpy(d->mem + gpa, src, len);
+	guestmem__mark(d, gpa, len);
 	return 0;
+}
+
+void guestmem__mark(struct domain *d, uint64_t gpa, uint64_t len)
+{
+	uint64_t *bits = __atomic_load_n(&d->hv_dirty, __ATOMIC_ACQUIRE);
+	uint64_t pfn, last;
+
+	if (!bits || !len || gpa >= d->mem_size)
+		return;
+	last =
+	    (gpa + len - 1 < d->mem_size ? gpa + len - 1 : d->mem_size - 1) >>
+	    12;
+	for (pfn = gpa >> 12; pfn <= last; pfn++)
+		__atomic_fetch_or(&bits[pfn / 64], 1ull << (pfn % 64),
+				  __ATOMIC_RELAXED);
 }

@@ -21,5 +21,11 @@ int guestmem__copy_from(struct domain *d, void *dst, uint64_t gpa,
 			uint64_t len);
 int guestmem__copy_to(struct domain *d, uint64_t gpa, const void *src,
 		      uint64_t len);
+/*
+ * pvft-hv wrote [gpa, gpa + len) of guest memory other than through
+ * guestmem__copy_to (which marks its own): a live migration must send those
+ * pages again (d->hv_dirty, when one is under way). Any thread.
+ */
+void guestmem__mark(struct domain *d, uint64_t gpa, uint64_t len);
 
 #endif /* PVFT_HV_GUESTMEM_H */

@@ -25,6 +25,7 @@
 #include "gate-file.h"
 #include "iothread.h"
 #include "log.h"
+#include "migrate.h"
 #include "pair.h"
 #include "tls.h"
 #include "vcpu.h"
@@ -63,6 +64,8 @@ enum {
 	OPT_VIF,
 	OPT_CONTROL,
 	OPT_NO_STDIN,
+	OPT_RESTORE,
+	OPT_INCOMING,
 };
 
 static struct domain dom = { .mem_fd = -1 };
@@ -641,6 +644,9 @@ struct hv_opts {
 	struct vif_config vif_cfg;
 	bool have_vif, no_stdin;
 	struct pair_opts po;
+	/* --restore FILE / --incoming ADDR:PORT: built from a stream. */
+	const char *restore_path, *incoming;
+	struct tls_creds *mig_creds;
 };
 
 static const struct option opts[] = {
@@ -680,6 +686,8 @@ static const struct option opts[] = {
 	{ "vif", required_argument, NULL, OPT_VIF },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "no-stdin", no_argument, NULL, OPT_NO_STDIN },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -758,6 +766,14 @@ static int take_option(struct hv_opts *o, int c, char *arg)
 	case OPT_NO_STDIN:
 		o->no_stdin = true;
 		return 0;
+	case OPT_RESTORE:
+	case OPT_INCOMING:
+		if (o->restore_path || o->incoming) {
+			pr_err("--restore and --incoming: one, once");
+			return HV_EXIT_USAGE;
+		}
+		*(c == OPT_RESTORE ? &o->restore_path : &o->incoming) = arg;
+		return 0;
 	case OPT_VIF:
 		if (o->have_vif) {
 			pr_err("--vif: one vif per domain");
@@ -788,6 +804,50 @@ static int take_option(struct hv_opts *o, int c, char *arg)
 	}
 }
 
+/*
+ * An unreplicated domain's --key is its migrations' (the control socket's
+ * migrate, and --incoming's proof). --incoming needs it, or --insecure.
+ */
+static int mig_creds(struct hv_opts *o)
+{
+	struct pair_opts *po = &o->po;
+	char why[256];
+
+	if (po->tls_ca || po->tls_cert || po->tls_key) {
+		pr_err("--tls-* is for a pair's log channel: a migration's "
+		       "link takes --key");
+		return -1;
+	}
+	if (po->insecure && po->key_path) {
+		pr_err("--insecure and --key: choose one");
+		return -1;
+	}
+	if (po->key_path &&
+	    tls__load_key(po->key_path, po->key, why, sizeof(why))) {
+		pr_err("--key: %s", why);
+		return -1;
+	}
+	po->have_key = po->key_path != NULL;
+	if (!o->incoming)
+		return 0;
+	if (po->insecure) {
+		pr_warn("--insecure: the migration arrives in plaintext from "
+			"whoever reaches %s first",
+			o->incoming);
+		return 0;
+	}
+	if (!po->have_key) {
+		pr_err("--incoming needs the domain key the source proves: "
+		       "--key FILE (or --insecure)");
+		return -1;
+	}
+	if (migrate__creds(&o->mig_creds, true, po->key, why, sizeof(why))) {
+		pr_err("--key: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* The options, whole and consistent. 0, or the exit status (-1: --help). */
 static int parse_options(int argc, char **argv, struct hv_opts *o)
 {
@@ -812,6 +872,15 @@ static int parse_options(int argc, char **argv, struct hv_opts *o)
 		return HV_EXIT_USAGE;
 	}
 	if (o->po.role && pair_check(&o->po))
+		return HV_EXIT_USAGE;
+	if ((o->restore_path || o->incoming) &&
+	    (o->po.role || o->mode != GATE_NONE)) {
+		pr_err("--%s builds an unreplicated domain: not with "
+		       "--role, --record or --replay",
+		       o->restore_path ? "restore" : "incoming");
+		return HV_EXIT_USAGE;
+	}
+	if (!o->po.role && mig_creds(o))
 		return HV_EXIT_USAGE;
 	if (!vcpu__backend_known(o->backend)) {
 		pr_err("bad --backend '%s': want auto, kvm or ptrace",
@@ -968,9 +1037,73 @@ static int init_control(void)
 				 .pair_id = po->pair,
 				 .epoch = po->epoch,
 				 .pair = po->role ? &pair : NULL,
+				 .key_path = po->role ? NULL : po->key_path,
 			     })
 		   ? HV_EXIT_HOST
 		   : 0;
+}
+
+static struct migrate_in *mig_in;
+static struct migstream_domain_info mig_di;
+
+/* A refused stream's word to a live source; the exit status. */
+static int refuse_stream(int rc)
+{
+	if (mig_in)
+		migrate__in_answer(mig_in, migrate__in_error(mig_in)[0]
+					       ? migrate__in_error(mig_in)
+					       : "the destination failed");
+	if (rc == -ENOMEM || rc == -EIO)
+		return HV_EXIT_HOST;
+	return HV_EXIT_LOG;
+}
+
+/*
+ * --restore, --incoming: the stream's domain, checked against this one
+ * before anything is built (memory size and command line come from it).
+ */
+static int init_stream(void)
+{
+	struct migrate_own own = {
+		.mem_size = o.mib << 20,
+		.cmdline = o.cmdline,
+		.nr_vifs = o.have_vif,
+		.cpuid_hash = dom.backend->host_cpuid ? cpuid__host_hash()
+						      : cpuid__hash(),
+	};
+	int rc;
+
+	if (!o.restore_path && !o.incoming)
+		return 0;
+	rc = domain__image_hash(o.kernel, (uint64_t)PVFT_MAX_MEMORY_MIB << 20,
+				own.image_hash);
+	if (rc) {
+		pr_err("cannot read guest image %s: %s", o.kernel,
+		       strerror(-rc));
+		return HV_EXIT_USAGE;
+	}
+	rc = migrate__in_open(&mig_in, o.restore_path, o.incoming, o.mig_creds,
+			      &own, &mig_di);
+	if (rc)
+		return refuse_stream(rc);
+	o.mib = mig_di.mem_size >> 20;
+	o.cmdline = mig_di.cmdline;
+	return 0;
+}
+
+/* The domain built from the stream: pages, vCPU, devices, VERIFY. */
+static int init_restore(void)
+{
+	int rc;
+
+	if (!mig_in)
+		return 0;
+	rc = migrate__in_build(mig_in, &dom);
+	if (rc) {
+		dom.backend->destroy(&dom);
+		return refuse_stream(rc);
+	}
+	return 0;
 }
 
 /*
@@ -1094,7 +1227,18 @@ static int init_memory(void)
 	if (rc) {
 		pr_err("cannot allocate %llu MiB of guest memory: %s",
 		       (unsigned long long)o.mib, strerror(-rc));
-		return HV_EXIT_HOST;
+		return mig_in ? refuse_stream(-ENOMEM) : HV_EXIT_HOST;
+	}
+	if (mig_in) {
+		/* No image loaded: its pages come from the stream. */
+		dom.entry = mig_di.entry;
+		dom.hypercall_page = mig_di.hypercall_page;
+		memcpy(dom.image_hash, mig_di.image_hash,
+		       sizeof(dom.image_hash));
+		snprintf(dom.cmdline, sizeof(dom.cmdline), "%s",
+			 mig_di.cmdline);
+		evtchn__init(&dom.evtchn, domain__shared_info(&dom));
+		return 0;
 	}
 	if (domain__load(&dom, o.kernel, o.cmdline)) {
 		if (o.po.role == LOGFMT_ROLE_BACKUP)
@@ -1110,6 +1254,11 @@ static int init_vcpu(void)
 {
 	int rc = dom.backend->create(&dom);
 
+	if (rc && mig_in) {
+		pr_err("cannot create the vCPU on the %s backend: %s",
+		       dom.backend->name, strerror(-rc));
+		return refuse_stream(-EIO);
+	}
 	if (rc) {
 		if (o.po.role == LOGFMT_ROLE_BACKUP)
 			gate__refuse(&dom.gate,
@@ -1126,6 +1275,12 @@ static int init_host_sides(void)
 {
 	if (!devices__start(&dom))
 		return 0;
+	if (mig_in) {
+		dom.backend->destroy(&dom);
+		migrate__in_answer(mig_in, "the destination cannot set up "
+					   "the vif's host side");
+		return HV_EXIT_HOST;
+	}
 	if (o.po.role == LOGFMT_ROLE_BACKUP)
 		gate__refuse(&dom.gate,
 			     "the backup cannot set up its vif's host side");
@@ -1136,7 +1291,20 @@ static int init_host_sides(void)
 /* Only a domain that can run gets a log (or its pair). */
 static int init_boot(void)
 {
-	int rc = gate__boot(&dom);
+	int rc;
+
+	if (mig_in) {
+		/* It holds the domain: it runs once the source has stopped. */
+		rc = migrate__in_answer(mig_in, NULL);
+		migrate__in_close(mig_in);
+		mig_in = NULL;
+		if (rc) {
+			dom.backend->destroy(&dom);
+			return HV_EXIT_LOG;
+		}
+		return 0;
+	}
+	rc = gate__boot(&dom);
 
 	if (rc) {
 		dom.backend->destroy(&dom);
@@ -1198,10 +1366,12 @@ static const struct {
 	{ "backup's own", init_own },
 	{ "log", init_log },
 	{ "control", init_control },
+	{ "stream", init_stream },
 	{ "gate", init_gate },
 	{ "devices", init_devices },
 	{ "memory", init_memory },
 	{ "vcpu", init_vcpu },
+	{ "restore", init_restore },
 	{ "host sides", init_host_sides },
 	{ "boot", init_boot },
 	{ "signals", init_signals },
@@ -1262,6 +1432,8 @@ int main(int argc, char **argv)
 	}
 
 	vcpu__run_loop(&dom);
+	/* A migration's thread reads guest memory: it ends first. */
+	migrate__dispose(&dom);
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
 	if (o.po.role)

@@ -110,6 +110,8 @@ static void *gref_page(struct domain *d, uint64_t gref)
 	if (gref >> 52 || !guestmem__range_ok(d, gpa, PVFT_PAGE_SIZE, true) ||
 	    gpa < PVFT_GUEST_MIN_ADDR)
 		return NULL;
+	/* Rings and rx buffers are written through it: a migration's. */
+	guestmem__mark(d, gpa, PVFT_PAGE_SIZE);
 	return domain__gpa(d, gpa);
 }
 

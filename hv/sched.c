@@ -66,13 +66,14 @@ void sched__request_stop(struct domain *d, int sig)
 	pthread_kill(d->sched.vcpu_thread, SIGUSR1);
 }
 
-bool sched__request_handover(struct domain *d)
+/* A stop at the next exit boundary, unless another stop is asked for. */
+static bool request_boundary(struct domain *d, int why)
 {
 	int none = 0;
 
-	if (!__atomic_compare_exchange_n(&d->sched.stop_signal, &none,
-					 SCHED_STOP_HANDOVER, false,
-					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (!__atomic_compare_exchange_n(&d->sched.stop_signal, &none, why,
+					 false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
 		return false;
 	sched__wake(&d->sched);
 	d->backend->kick(d);
@@ -80,12 +81,30 @@ bool sched__request_handover(struct domain *d)
 	return true;
 }
 
+static void clear_boundary(struct domain *d, int why)
+{
+	__atomic_compare_exchange_n(&d->sched.stop_signal, &why, 0, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+bool sched__request_handover(struct domain *d)
+{
+	return request_boundary(d, SCHED_STOP_HANDOVER);
+}
+
 void sched__clear_handover(struct domain *d)
 {
-	int h = SCHED_STOP_HANDOVER;
+	clear_boundary(d, SCHED_STOP_HANDOVER);
+}
 
-	__atomic_compare_exchange_n(&d->sched.stop_signal, &h, 0, false,
-				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+bool sched__request_migrate(struct domain *d)
+{
+	return request_boundary(d, SCHED_STOP_MIGRATE);
+}
+
+void sched__clear_migrate(struct domain *d)
+{
+	clear_boundary(d, SCHED_STOP_MIGRATE);
 }
 
 int sched__stop_requested(const struct domain *d)

@@ -57,11 +57,19 @@ void sched__wake(struct sched *s);
  * pair over (gate__handover); a failed handover clears it and runs on.
  */
 #define SCHED_STOP_HANDOVER (-3)
+/*
+ * A save or live migration (hv/migrate.c): the vCPU stops at its next exit
+ * boundary for the stop-and-copy (migrate__cut), then ends or runs on.
+ */
+#define SCHED_STOP_MIGRATE (-4)
 void sched__request_stop(struct domain *d, int sig);
 /* SCHED_STOP_HANDOVER unless a stop is already asked for: true if set. */
 bool sched__request_handover(struct domain *d);
 /* vCPU thread: a failed handover is no stop. */
 void sched__clear_handover(struct domain *d);
+/* The same for SCHED_STOP_MIGRATE (any thread but the vCPU's). */
+bool sched__request_migrate(struct domain *d);
+void sched__clear_migrate(struct domain *d);
 int sched__stop_requested(const struct domain *d);
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */
 int sched__init_kick(struct domain *d);

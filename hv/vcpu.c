@@ -10,6 +10,7 @@
 #include "guestmem.h"
 #include "layout.h"
 #include "log.h"
+#include "migrate.h"
 #include "vcpu.h"
 
 /* An #UD at a "syscall" deserves its name: guests ported from Linux do it. */
@@ -138,6 +139,12 @@ int vcpu__run_loop(struct domain *d)
 						 DOMAIN_END_HANDOVER);
 				break;
 			}
+			continue;
+		}
+		if (sig == SCHED_STOP_MIGRATE) {
+			/* A block it ended returns as a spurious wake-up. */
+			d->sched.block_cut = false;
+			migrate__cut(d);
 			continue;
 		}
 		if (sig == SCHED_STOP_FENCED) {

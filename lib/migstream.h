@@ -82,6 +82,18 @@ enum migstream_type {
 	MIGSTREAM_TYPE_NR
 };
 
+/*
+ * A live migration's last words, after END (8 bytes each, NUL included):
+ * the destination's OK (it holds the domain, VERIFY matched) or NO (then
+ * a u32 length and at most MIGSTREAM_ACK_MSG_MAX bytes of why), and the
+ * source's GO once it has stopped for good: only then does the
+ * destination run.
+ */
+#define MIGSTREAM_ACK_OK "PVFTOK\n"
+#define MIGSTREAM_ACK_NO "PVFTNO\n"
+#define MIGSTREAM_GO "PVFTGO\n"
+#define MIGSTREAM_ACK_MSG_MAX 512
+
 /* "END", "PAGE_DATA", ...; "unknown" past the known ones. */
 const char *migstream__type_name(uint32_t type);
 
@@ -99,10 +111,12 @@ struct migstream_domain_info {
 	uint32_t nr_vifs;
 	uint64_t pair_id; /* 0: not a pair's replica */
 	uint64_t epoch;
-	uint32_t role;	   /* LOGFMT_ROLE_*, 0 none */
-	uint32_t backend;  /* 0 kvm, 1 ptrace: for messages only */
-	char name[64];	   /* the domain's name, NUL-terminated */
-	char cmdline[512]; /* NUL-terminated (MAX_GUEST_CMDLINE) */
+	uint32_t role;	  /* LOGFMT_ROLE_*, 0 none */
+	uint32_t backend; /* 0 kvm, 1 ptrace: for messages only */
+	uint64_t entry;	  /* the image's entry point (the ptrace child's) */
+	uint64_t hypercall_page; /* where the image has its hypercall page */
+	char name[64];		 /* the domain's name, NUL-terminated */
+	char cmdline[512];	 /* NUL-terminated (MAX_GUEST_CMDLINE) */
 };
 
 struct migstream_vcpu {

@@ -32,6 +32,8 @@
 #define TLS_KEY_ID_LEN 16 /* hex digits */
 #define TLS_IDENTITY_MAX 127
 #define TLS_LABEL_CHANNEL "pvft log channel v1"
+/* Live migration: identity "pvft-mig-" + tls__key_id() of that key. */
+#define TLS_LABEL_MIGRATION "pvft migration v1"
 #define TLS_ARBITER_IDENTITY_PREFIX "pvft-pair-"
 
 enum tls_side {

@@ -1,0 +1,1365 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Save, restore and live migration: migrate.h says what and why; the
+ * stream is Documentation/migration-stream.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t's size: the output hash's state */
+#include <xxhash.h>
+
+#include "clock.h"
+#include "cpuid.h"
+#include "device.h"
+#include "digest.h"
+#include "domain.h"
+#include "guestmem.h"
+#include "io.h"
+#include "log.h"
+#include "migrate.h"
+#include "tls.h"
+#include "transport.h"
+#include "vcpu.h"
+
+_Static_assert(MIGSTREAM_NR_TRAPS == PVFT_NR_TRAPS, "trap table size");
+_Static_assert(sizeof(((struct vcpu_state *)0)->fxsave) ==
+		   MIGSTREAM_FXSAVE_SIZE,
+	       "FXSAVE image size");
+
+#define PAGE_SHIFT 12
+/* Stream bytes buffered before they go out. */
+#define FLUSH_AT (4u << 20)
+#define HANDSHAKE_MS 10000
+
+static const char *const state_name[] = {
+	[MIGRATE_NONE] = "none",	   [MIGRATE_ACTIVE] = "active",
+	[MIGRATE_STOPPING] = "stopping",   [MIGRATE_COMPLETED] = "completed",
+	[MIGRATE_FAILED] = "failed",	   [MIGRATE_INCOMING] = "incoming",
+};
+
+const char *migrate__state_name(enum migrate_state s)
+{
+	return s < sizeof(state_name) / sizeof(state_name[0]) ? state_name[s]
+							      : "?";
+}
+
+/* ---- the save side -------------------------------------------------------
+ */
+
+static struct migration {
+	pthread_mutex_t lock; /* stats, running, cut */
+	pthread_cond_t cond;
+	struct migrate_stats st;
+	bool running; /* started, its done() not yet called */
+	bool thread;  /* a migration thread to join */
+	pthread_t tid;
+
+	/* The migration thread's, then the vCPU thread's during the cut. */
+	struct domain *d;
+	char *file, *tmp, *to, *config;
+	bool keep_running;
+	uint64_t downtime_ns;
+	unsigned int max_rounds;
+	struct tls_creds *creds;
+	int fd;
+	struct transport *t;
+	struct migstream_buf buf;
+	uint64_t *dirty; /* pages to send: one bit a page */
+	uint64_t nr_pages;
+	bool tracking; /* the backend logs the guest's writes */
+	uint64_t start_ns, rate_bps;
+
+	/* The cut: asked by the migration thread, done by the vCPU's. */
+	bool cut_asked, cut_done;
+	bool committed; /* the destination took it: never run on here */
+	int cut_rc;
+
+	void (*done)(void *opaque, const struct migrate_stats *st);
+	void *done_opaque;
+} mig = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.fd = -1,
+};
+
+void migrate__stats(struct migrate_stats *st)
+{
+	pthread_mutex_lock(&mig.lock);
+	*st = mig.st;
+	if (mig.st.state == MIGRATE_ACTIVE || mig.st.state == MIGRATE_STOPPING)
+		st->total_ms = (clock__mono_ns() - mig.start_ns) / 1e6;
+	pthread_mutex_unlock(&mig.lock);
+}
+
+static void set_state(struct migration *m, enum migrate_state s)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.state = s;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void fail(struct migration *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(struct migration *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&m->lock);
+	if (!m->st.error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(m->st.error, sizeof(m->st.error), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Out with what is buffered: to the file or the destination. */
+static int flush(struct migration *m)
+{
+	int rc;
+
+	if (!m->buf.len)
+		return 0;
+	if (m->t)
+		rc = transport__send_all(m->t, m->buf.p, m->buf.len,
+					 clock__mono_ns() +
+					     MIGRATE_IO_TIMEOUT_MS * 1000000ull);
+	else
+		rc = io__write_all(m->fd, m->buf.p, m->buf.len, NULL) < 0 ? -errno
+								    : 0;
+	if (rc) {
+		fail(m, "%s: %s", m->t ? "sending to the destination" : m->tmp,
+		     rc == -ETIMEDOUT ? "the destination took nothing for 30 s"
+				      : strerror(-rc));
+		return rc;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->st.bytes += m->buf.len;
+	pthread_mutex_unlock(&m->lock);
+	migstream__buf_reset(&m->buf);
+	return 0;
+}
+
+static int out_of_memory(struct migration *m)
+{
+	fail(m, "out of memory");
+	return -ENOMEM;
+}
+
+/* Pages whose bits are set in @bits (all pages when NULL), cleared. */
+static int send_pages(struct migration *m, uint64_t *bits)
+{
+	struct domain *d = m->d;
+	uint64_t pfn[MIGSTREAM_BATCH_MAX], bytes, zero = 0, sent = 0;
+	uint32_t n = 0;
+	int rc;
+
+	for (uint64_t p = 0; p <= m->nr_pages; p++) {
+		if (p < m->nr_pages) {
+			if (bits && !(bits[p / 64] & (1ull << (p % 64)))) {
+				/* A whole clear word at once. */
+				if (!bits[p / 64] && p % 64 == 0)
+					p += 63;
+				continue;
+			}
+			if (bits)
+				bits[p / 64] &= ~(1ull << (p % 64));
+			pfn[n++] = p;
+			if (n < MIGSTREAM_BATCH_MAX)
+				continue;
+		}
+		if (!n)
+			break;
+		if (migstream__put_pages(&m->buf, d->mem, pfn, n, &bytes))
+			return out_of_memory(m);
+		zero += n - bytes / MIGSTREAM_PAGE_SIZE;
+		sent += n;
+		n = 0;
+		if (m->buf.len >= FLUSH_AT) {
+			rc = flush(m);
+			if (rc)
+				return rc;
+		}
+		pthread_mutex_lock(&m->lock);
+		m->st.pages += sent;
+		m->st.zero_pages += zero;
+		m->st.pages_left =
+		    m->st.pages_left > sent ? m->st.pages_left - sent : 0;
+		pthread_mutex_unlock(&m->lock);
+		sent = zero = 0;
+	}
+	return flush(m);
+}
+
+/* The pages written since the last count, into m->dirty: how many. */
+static uint64_t count_dirty(struct migration *m)
+{
+	struct domain *d = m->d;
+	uint64_t n = 0, words = (m->nr_pages + 63) / 64;
+
+	if (m->tracking && d->backend->dirty_fetch(d, m->dirty)) {
+		/* Without the guest's writes, only all of memory is safe. */
+		m->tracking = false;
+		pr_warn("migration: the %s backend's dirty log failed: "
+			"sending all of memory at the cut",
+			d->backend->name);
+	}
+	if (!m->tracking)
+		memset(m->dirty, 0xff, words * 8);
+	for (uint64_t i = 0; i < words; i++) {
+		m->dirty[i] |= __atomic_exchange_n(&d->hv_dirty[i], 0,
+						   __ATOMIC_RELAXED);
+		if (i == words - 1 && m->nr_pages % 64)
+			m->dirty[i] &= (1ull << (m->nr_pages % 64)) - 1;
+		n += __builtin_popcountll(m->dirty[i]);
+	}
+	return n;
+}
+
+static int put_or_fail(struct migration *m, int rc)
+{
+	return rc ? out_of_memory(m) : 0;
+}
+
+/* The vCPU, the devices, the gate: the domain outside its memory. */
+static int send_state(struct migration *m)
+{
+	struct domain *d = m->d;
+	struct migstream_vcpu v = { 0 };
+	struct migstream_gate g = { 0 };
+	struct vcpu_state vs;
+	void *dev;
+	long len;
+	int rc;
+
+	rc = d->backend->get_state(d, &vs);
+	if (rc) {
+		fail(m, "cannot read the vCPU's state: %s", strerror(-rc));
+		return rc;
+	}
+	memcpy(v.gpr, &vs.regs, sizeof(v.gpr));
+	v.rflags = vs.regs.rflags;
+	v.rip = vs.rip;
+	memcpy(v.fxsave, vs.fxsave, sizeof(v.fxsave));
+	memcpy(v.trap_handler, d->trap_handler, sizeof(v.trap_handler));
+	v.in_trap_handler = d->in_trap_handler;
+	if (put_or_fail(m, migstream__put_vcpu(&m->buf, &v)))
+		return -ENOMEM;
+
+	dev = malloc(DOMAIN_MAX_DEVICES * (DEVICE_SAVE_MAX + 64));
+	if (!dev)
+		return out_of_memory(m);
+	len = devices__save(d, dev, DOMAIN_MAX_DEVICES * (DEVICE_SAVE_MAX + 64));
+	if (len < 0) {
+		free(dev);
+		fail(m, "a device could not save its state: %s",
+		     strerror((int)-len));
+		return (int)len;
+	}
+	rc = migstream__put(&m->buf, MIGSTREAM_DEVICES, dev, (uint32_t)len);
+	free(dev);
+	if (put_or_fail(m, rc))
+		return -ENOMEM;
+
+	g.exits = d->exits;
+	g.records = d->gate.records;
+	g.guest_ns = sched__now(d);
+	g.last_rip = d->last_rip;
+	g.id_counter = d->id_counter;
+	g.id_nonce = d->id_nonce;
+	g.mode = d->gate.mode;
+	g.last_digest_exit = d->gate.last_digest_exit;
+	g.out_bytes = d->gate.out_bytes;
+	if (d->gate.out_state) {
+		g.out_hash = XXH3_64bits_digest(d->gate.out_state);
+		g.out_state = d->gate.out_state;
+		g.out_state_len = sizeof(XXH3_state_t);
+	}
+	return put_or_fail(m, migstream__put_gate(&m->buf, &g));
+}
+
+/* The destination's word once it has END: 0 it runs, else why not. */
+static int await_answer(struct migration *m)
+{
+	char ack[8], why[MIGSTREAM_ACK_MSG_MAX + 1];
+	uint32_t len;
+	uint64_t by = clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull;
+	int rc;
+
+	rc = transport__recv_all(m->t, ack, sizeof(ack), by);
+	if (!rc && !memcmp(ack, MIGSTREAM_ACK_OK, sizeof(ack))) {
+		/*
+		 * It holds the domain: from here on this one never runs
+		 * again, whether or not the go arrives (two running copies
+		 * would be worse than none: migration-stream.md).
+		 */
+		m->committed = true;
+		rc = transport__send_all(m->t, MIGSTREAM_GO, 8, by);
+		if (rc)
+			pr_err("the destination holds the domain but the go "
+			       "could not be sent (%s): it may not run; this "
+			       "copy stops all the same",
+			       strerror(-rc));
+		return 0;
+	}
+	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack))) {
+		rc = transport__recv_all(m->t, &len, sizeof(len), by);
+		if (!rc && len <= MIGSTREAM_ACK_MSG_MAX)
+			rc = transport__recv_all(m->t, why, len, by);
+		if (!rc && len <= MIGSTREAM_ACK_MSG_MAX) {
+			why[len] = '\0';
+			for (uint32_t i = 0; i < len; i++)
+				if (why[i] < 0x20 || why[i] > 0x7e)
+					why[i] = '?';
+			fail(m, "the destination refused the domain: %s", why);
+			return -EPROTO;
+		}
+	}
+	if (!rc) {
+		fail(m, "the destination answered what no pvft-hv says");
+		return -EPROTO;
+	}
+	fail(m, "no answer from the destination after END: %s",
+	     rc == -ECONNRESET ? "it closed the link" : strerror(-rc));
+	return rc;
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (clock__mono_ns() - t0) / 1e6;
+}
+
+/* The stop-and-copy, on the vCPU thread: see migrate.h. */
+static int cut(struct migration *m)
+{
+	struct domain *d = m->d;
+	struct logfmt_digest_value dv;
+	struct migstream_verify v = { 0 };
+	uint64_t n;
+	int rc;
+
+	/* shared_info: events and time, written by every exit. */
+	guestmem__mark(d, PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE);
+	n = count_dirty(m);
+	pthread_mutex_lock(&m->lock);
+	m->st.pages_left = n;
+	pthread_mutex_unlock(&m->lock);
+	rc = send_pages(m, m->dirty);
+	if (rc)
+		return rc;
+	rc = send_state(m);
+	if (rc)
+		return rc;
+	if (digest__take(d, &dv)) {
+		fail(m, "cannot take the domain's digest");
+		return -EIO;
+	}
+	v.mem = dv.mem;
+	v.regs = dv.regs;
+	v.out_bytes = dv.out_bytes;
+	v.out_hash = dv.out_hash;
+	pthread_mutex_lock(&m->lock);
+	v.pages_sent = m->st.pages;
+	v.rounds = m->st.round;
+	pthread_mutex_unlock(&m->lock);
+	if (put_or_fail(m, migstream__put_verify(&m->buf, &v)) ||
+	    put_or_fail(m, migstream__put(&m->buf, MIGSTREAM_END, NULL, 0)))
+		return -ENOMEM;
+	rc = flush(m);
+	if (rc)
+		return rc;
+	if (m->t)
+		return await_answer(m);
+	if (fsync(m->fd) || rename(m->tmp, m->file)) {
+		rc = -errno;
+		fail(m, "%s: %s", m->file, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+static void stop_tracking(struct migration *m)
+{
+	struct domain *d = m->d;
+	uint64_t *bits = d->hv_dirty;
+
+	if (m->tracking)
+		d->backend->dirty_stop(d);
+	m->tracking = false;
+	__atomic_store_n(&d->hv_dirty, NULL, __ATOMIC_RELEASE);
+	/* guestmem__mark may still hold it for a moment: the net thread's. */
+	(void)bits;
+}
+
+void migrate__cut(struct domain *d)
+{
+	struct migration *m = &mig;
+	uint64_t t0 = clock__mono_ns();
+	int rc;
+
+	sched__clear_migrate(d);
+	pthread_mutex_lock(&m->lock);
+	if (!m->cut_asked || m->d != d) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	m->st.state = MIGRATE_STOPPING;
+	pthread_mutex_unlock(&m->lock);
+
+	rc = cut(m);
+	if (rc && m->committed)
+		rc = 0;
+
+	pthread_mutex_lock(&m->lock);
+	m->st.pause_ms = ms_since(t0);
+	m->cut_rc = rc;
+	m->cut_done = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (!rc && !m->keep_running) {
+		pr_info("%s at exit ordinal %llu: the domain goes on %s%s "
+			"(paused %.1f ms)",
+			m->t ? "migrated" : "saved",
+			(unsigned long long)d->exits, m->t ? "at " : "from ",
+			m->t ? m->to : m->file, m->st.pause_ms);
+		domain__shutdown(d, 0, DOMAIN_END_MIGRATED);
+	}
+}
+
+/* Wait for the vCPU thread's cut; false if the domain ended first. */
+static bool ask_cut(struct migration *m)
+{
+	struct domain *d = m->d;
+	struct timespec ts;
+
+	pthread_mutex_lock(&m->lock);
+	m->cut_asked = true;
+	pthread_mutex_unlock(&m->lock);
+	while (!sched__request_migrate(d)) {
+		if (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED) ||
+		    sched__stop_requested(d) > 0 ||
+		    sched__stop_requested(d) == SCHED_STOP_FENCED)
+			goto ended;
+		usleep(1000); /* a promote's stop: it clears or ends */
+	}
+	pthread_mutex_lock(&m->lock);
+	while (!m->cut_done) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
+		if (!m->cut_done &&
+		    (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED) ||
+		     sched__stop_requested(d) != SCHED_STOP_MIGRATE)) {
+			/* Ended another way (a signal, the guest itself). */
+			m->cut_asked = false;
+			pthread_mutex_unlock(&m->lock);
+			sched__clear_migrate(d);
+			goto ended;
+		}
+	}
+	m->cut_asked = false;
+	pthread_mutex_unlock(&m->lock);
+	return true;
+ended:
+	fail(m, "the domain ended before the cut");
+	return false;
+}
+
+static int connect_destination(struct migration *m)
+{
+	char why[256] = "";
+	int fd, rc;
+
+	fd = transport__dial(m->to);
+	if (fd < 0) {
+		fail(m, "cannot reach the destination %s: %s", m->to,
+		     strerror(-fd));
+		return fd;
+	}
+	rc = transport__open(&m->t, m->creds, fd);
+	if (!rc)
+		rc = transport__handshake_until(
+		    m->t, clock__mono_ns() + HANDSHAKE_MS * 1000000ull, why,
+		    sizeof(why));
+	if (rc) {
+		fail(m, "the destination %s: %s", m->to,
+		     why[0] ? why : strerror(-rc));
+		transport__close(m->t);
+		m->t = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+static int open_file(struct migration *m)
+{
+	m->fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (m->fd < 0) {
+		fail(m, "%s: %s", m->tmp, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int send_opening(struct migration *m)
+{
+	struct domain *d = m->d;
+	struct migstream_domain_info di = {
+		.mem_size = d->mem_size,
+		.cmdline_hash = XXH3_64bits(d->cmdline, strlen(d->cmdline)),
+		.cpuid_hash = d->backend->host_cpuid ? cpuid__host_hash()
+						     : cpuid__hash(),
+		.abi_version = PVFT_ABI_VERSION,
+		.nr_vifs = d->nr_vifs,
+		.backend = d->backend->host_cpuid,
+		.entry = d->entry,
+		.hypercall_page = d->hypercall_page,
+	};
+
+	memcpy(di.image_hash, d->image_hash, sizeof(di.image_hash));
+	snprintf(di.name, sizeof(di.name), "%s", d->name ? d->name : "");
+	snprintf(di.cmdline, sizeof(di.cmdline), "%s", d->cmdline);
+	if (put_or_fail(m, migstream__put_header(&m->buf, m->t ? MIGSTREAM_F_LIVE
+								 : 0)) ||
+	    put_or_fail(m, migstream__put_domain_info(&m->buf, &di)))
+		return -ENOMEM;
+	if (m->config &&
+	    put_or_fail(m, migstream__put(&m->buf, MIGSTREAM_CONFIG, m->config,
+					  strlen(m->config))))
+		return -ENOMEM;
+	return flush(m);
+}
+
+/* Pre-copy: rounds while the guest runs, until the rest fits the budget. */
+static int precopy(struct migration *m)
+{
+	struct domain *d = m->d;
+	struct migstream_round r = { 0 };
+	uint64_t t0, bytes0, left = m->nr_pages, dirty_t0 = clock__mono_ns();
+	int rc;
+
+	m->tracking = d->backend->dirty_start && !d->backend->dirty_start(d);
+	if (!m->tracking) {
+		pr_warn("migration: the %s backend cannot log the guest's "
+			"writes: no pre-copy, all of memory goes at the cut",
+			d->backend->name);
+		return 0;
+	}
+	for (unsigned int round = 1;; round++) {
+		if (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED)) {
+			fail(m, "the domain ended during round %u", round);
+			return -ECANCELED;
+		}
+		pthread_mutex_lock(&m->lock);
+		m->st.round = round;
+		m->st.pages_left = left;
+		bytes0 = m->st.bytes;
+		pthread_mutex_unlock(&m->lock);
+		t0 = clock__mono_ns();
+		rc = send_pages(m, round == 1 ? NULL : m->dirty);
+		if (rc)
+			return rc;
+		r = (struct migstream_round){ .round = round, .pages = left };
+		pthread_mutex_lock(&m->lock);
+		r.bytes = m->st.bytes - bytes0;
+		pthread_mutex_unlock(&m->lock);
+		r.duration_ns = clock__mono_ns() - t0;
+		/* The link's rate, from the rounds that moved enough to say. */
+		if (r.bytes >= (1u << 20) && r.duration_ns)
+			m->rate_bps = r.bytes * 1000000000ull / r.duration_ns;
+		left = count_dirty(m);
+		r.dirty = left;
+		{
+			uint64_t now = clock__mono_ns();
+			double est = m->rate_bps ? (double)left *
+						       MIGSTREAM_PAGE_SIZE *
+						       1e3 / m->rate_bps
+						 : 0;
+
+			pthread_mutex_lock(&m->lock);
+			m->st.pages_left = left;
+			m->st.dirty_pps =
+			    now > dirty_t0 ? left * 1000000000ull /
+						 (now - dirty_t0)
+					   : 0;
+			m->st.mbit_s = m->rate_bps * 8 / 1e6;
+			m->st.est_pause_ms = est;
+			pthread_mutex_unlock(&m->lock);
+			dirty_t0 = now;
+			if (migstream__put_round(&m->buf, &r))
+				return out_of_memory(m);
+			if (est * 1e6 <= (double)m->downtime_ns)
+				break;
+		}
+		if (round >= m->max_rounds) {
+			pr_info("migration: round %u of %u and %llu pages "
+				"still dirty: stopping the guest to copy them",
+				round, m->max_rounds,
+				(unsigned long long)left);
+			break;
+		}
+	}
+	return flush(m);
+}
+
+static void finish(struct migration *m, int rc)
+{
+	struct migrate_stats st;
+	void (*done)(void *, const struct migrate_stats *);
+
+	stop_tracking(m);
+	tls__creds_free(m->creds);
+	m->creds = NULL;
+	if (m->t) {
+		transport__close(m->t);
+		m->t = NULL;
+	}
+	if (m->fd >= 0) {
+		close(m->fd);
+		m->fd = -1;
+		if (rc)
+			unlink(m->tmp);
+	}
+	migstream__buf_free(&m->buf);
+	free(m->dirty);
+	m->dirty = NULL;
+	pthread_mutex_lock(&m->lock);
+	m->st.state = rc ? MIGRATE_FAILED : MIGRATE_COMPLETED;
+	m->st.stopped = !rc && !m->keep_running;
+	m->st.total_ms = ms_since(m->start_ns);
+	if (m->st.round == 0)
+		m->st.round = 1;
+	st = m->st;
+	done = m->done;
+	m->done = NULL;
+	m->running = false;
+	pthread_mutex_unlock(&m->lock);
+	if (rc)
+		pr_warn("%s failed: %s: the domain runs on here",
+			st.live ? "migration" : "save", st.error);
+	else
+		pr_info("%s: %" PRIu64 " pages (%" PRIu64 " zero) in %u round%s, "
+			"%.1f MiB, %.0f ms in all, paused %.1f ms",
+			st.live ? "migration" : "save", st.pages, st.zero_pages,
+			st.round, st.round == 1 ? "" : "s",
+			st.bytes / 1048576.0, st.total_ms, st.pause_ms);
+	if (done)
+		done(m->done_opaque, &st);
+}
+
+static void *migration_thread(void *arg)
+{
+	struct migration *m = arg;
+	int rc;
+
+	rc = m->to ? connect_destination(m) : open_file(m);
+	if (!rc)
+		rc = send_opening(m);
+	if (!rc && m->to)
+		rc = precopy(m);
+	if (!rc) {
+		if (!ask_cut(m))
+			rc = -ECANCELED;
+		else
+			rc = m->cut_rc;
+	}
+	finish(m, rc);
+	return NULL;
+}
+
+int migrate__start(struct domain *d, const struct migrate_request *rq,
+		   void (*done)(void *opaque, const struct migrate_stats *st),
+		   void *opaque, char *err, size_t errlen)
+{
+	struct migration *m = &mig;
+	uint64_t words = (d->mem_size / MIGSTREAM_PAGE_SIZE + 63) / 64;
+	int rc;
+
+	if (!rq->file == !rq->to) {
+		snprintf(err, errlen, "a save needs a file, a migration a "
+				      "destination");
+		return -EINVAL;
+	}
+	if (d->gate.mode != GATE_NONE || d->gate.replicated) {
+		snprintf(err, errlen,
+			 "this domain %s: only an unreplicated domain that "
+			 "records no log can be saved or moved",
+			 d->gate.replicated ? "is a pair's replica"
+			 : d->gate.mode == GATE_RECORD ? "records a log"
+						       : "replays a log");
+		return -EINVAL;
+	}
+	if (!d->backend->get_state || !d->backend->set_state) {
+		snprintf(err, errlen, "the %s backend cannot save a vCPU",
+			 d->backend->name);
+		return -EINVAL;
+	}
+	if (rq->config && strlen(rq->config) > MIGRATE_CONFIG_MAX) {
+		snprintf(err, errlen, "config: longer than %d bytes",
+			 MIGRATE_CONFIG_MAX);
+		return -EINVAL;
+	}
+	if (rq->max_rounds > MIGRATE_MAX_ROUNDS_LIMIT) {
+		snprintf(err, errlen, "max_rounds: at most %d",
+			 MIGRATE_MAX_ROUNDS_LIMIT);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->running || m->thread) {
+		bool running = m->running;
+
+		pthread_mutex_unlock(&m->lock);
+		if (running) {
+			snprintf(err, errlen,
+				 "a save or migration is under way");
+			return -EBUSY;
+		}
+		pthread_join(m->tid, NULL);
+		pthread_mutex_lock(&m->lock);
+		m->thread = false;
+	}
+	free(m->file);
+	free(m->tmp);
+	free(m->to);
+	free(m->config);
+	m->file = rq->file ? strdup(rq->file) : NULL;
+	m->to = rq->to ? strdup(rq->to) : NULL;
+	m->config = rq->config ? strdup(rq->config) : NULL;
+	m->tmp = NULL;
+	if (rq->file && asprintf(&m->tmp, "%s.part", rq->file) < 0)
+		m->tmp = NULL;
+	m->dirty = calloc(words, 8);
+	d->hv_dirty = calloc(words, 8);
+	if ((rq->file && (!m->file || !m->tmp)) || (rq->to && !m->to) ||
+	    (rq->config && !m->config) || !m->dirty || !d->hv_dirty) {
+		pthread_mutex_unlock(&m->lock);
+		free(m->dirty);
+		free(d->hv_dirty);
+		m->dirty = d->hv_dirty = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->d = d;
+	m->nr_pages = d->mem_size / MIGSTREAM_PAGE_SIZE;
+	m->keep_running = rq->file && rq->keep_running;
+	m->downtime_ns =
+	    (rq->downtime_ms ? rq->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS) *
+	    1000000ull;
+	m->max_rounds = rq->max_rounds ? rq->max_rounds
+				       : MIGRATE_DEFAULT_MAX_ROUNDS;
+	m->creds = rq->creds;
+	m->fd = -1;
+	m->t = NULL;
+	m->rate_bps = 0;
+	m->cut_asked = m->cut_done = m->committed = false;
+	m->cut_rc = 0;
+	m->done = done;
+	m->done_opaque = opaque;
+	m->start_ns = clock__mono_ns();
+	memset(&m->st, 0, sizeof(m->st));
+	m->st.state = MIGRATE_ACTIVE;
+	m->st.live = rq->to != NULL;
+	m->running = true;
+	rc = pthread_create(&m->tid, NULL, migration_thread, m);
+	if (rc) {
+		m->running = false;
+		m->st.state = MIGRATE_FAILED;
+		pthread_mutex_unlock(&m->lock);
+		snprintf(err, errlen, "cannot start a thread: %s",
+			 strerror(rc));
+		return -rc;
+	}
+	m->thread = true;
+	pthread_mutex_unlock(&m->lock);
+	pr_info("%s %s: %llu MiB", rq->to ? "migrating to" : "saving to",
+		rq->to ? rq->to : rq->file,
+		(unsigned long long)(d->mem_size >> 20));
+	return 0;
+}
+
+int migrate__creds(struct tls_creds **creds_r, bool destination,
+		   const uint8_t *domain_key, char *why, size_t why_len)
+{
+	uint8_t mk[TLS_KEY_LEN];
+	char id[TLS_KEY_ID_LEN + 1], identity[64];
+	int rc;
+
+	tls__derive(domain_key, TLS_LABEL_MIGRATION, mk);
+	tls__key_id(mk, id);
+	snprintf(identity, sizeof(identity), "pvft-mig-%s", id);
+	rc = tls__creds_psk(creds_r, destination ? TLS_SERVER : TLS_CLIENT,
+			    identity, mk, why, why_len);
+	memset(mk, 0, sizeof(mk));
+	return rc ? -1 : 0;
+}
+
+void migrate__dispose(struct domain *d)
+{
+	struct migration *m = &mig;
+	bool join;
+
+	pthread_mutex_lock(&m->lock);
+	join = m->thread && m->d == d;
+	m->thread = false;
+	pthread_mutex_unlock(&m->lock);
+	if (join)
+		pthread_join(m->tid, NULL);
+	free(d->hv_dirty);
+	d->hv_dirty = NULL;
+	free(m->file);
+	free(m->tmp);
+	free(m->to);
+	free(m->config);
+	m->file = m->tmp = m->to = m->config = NULL;
+}
+
+/* ---- the restore side ----------------------------------------------------
+ */
+
+struct migrate_in {
+	int fd;		     /* a save file, or -1 */
+	struct transport *t; /* a live source, or NULL */
+	const char *what;    /* for messages: the file, or the source */
+	char source[sizeof(((struct transport *)0)->addr) + 16];
+	uint8_t *rec;
+	size_t cap;
+	char *config;
+	struct migstream_rec pending; /* read, not yet taken */
+	char err[512];		      /* why it was refused */
+	bool have_pending;
+	uint64_t mem_size;
+};
+
+static const char *in_what(const struct migrate_in *in)
+{
+	return in->what;
+}
+
+/* Exactly @len bytes: 0, -ENODATA at the stream's end, or -errno. */
+static int in_read(struct migrate_in *in, void *buf, size_t len)
+{
+	if (in->t) {
+		int rc = transport__recv_all(
+		    in->t, buf, len,
+		    clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull);
+
+		return rc == -ECONNRESET ? -ENODATA : rc;
+	}
+	for (size_t got = 0; got < len;) {
+		ssize_t r = read(in->fd, (uint8_t *)buf + got, len - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (!r)
+			return -ENODATA;
+		got += r;
+	}
+	return 0;
+}
+
+static int in_fail(const struct migrate_in *in, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int in_fail(const struct migrate_in *in, int rc, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("restore from %s: %s", in_what(in), msg);
+	if (!in->err[0])
+		snprintf(((struct migrate_in *)in)->err, sizeof(in->err), "%s",
+			 msg);
+	return rc;
+}
+
+const char *migrate__in_error(const struct migrate_in *in)
+{
+	return in ? in->err : "";
+}
+
+static int in_io_fail(const struct migrate_in *in, int rc, const char *where)
+{
+	if (rc == -ENODATA)
+		return in_fail(in, -EBADMSG, "truncated: the stream ends %s",
+			       where);
+	if (rc == -ETIMEDOUT)
+		return in_fail(in, -EBADMSG,
+			       "the source sent nothing for %d s (%s)",
+			       MIGRATE_IO_TIMEOUT_MS / 1000, where);
+	return in_fail(in, -EBADMSG, "cannot read %s: %s", where,
+		       strerror(-rc));
+}
+
+/* The next record, whole and checked. 0, or -EBADMSG (said). */
+static int in_next(struct migrate_in *in, struct migstream_rec *r)
+{
+	char err[256];
+	int rc;
+
+	if (in->have_pending) {
+		*r = in->pending;
+		in->have_pending = false;
+		return 0;
+	}
+	rc = in_read(in, in->rec, MIGSTREAM_REC_HDR_SIZE);
+	if (rc)
+		return in_io_fail(in, rc, "before END");
+	rc = migstream__decode(in->rec, MIGSTREAM_REC_HDR_SIZE, r, err,
+			       sizeof(err));
+	if (rc == -EAGAIN) {
+		if (r->size > in->cap) {
+			uint8_t *p = realloc(in->rec, r->size);
+
+			if (!p)
+				return in_fail(in, -ENOMEM, "out of memory");
+			in->rec = p;
+			in->cap = r->size;
+		}
+		rc = in_read(in, in->rec + MIGSTREAM_REC_HDR_SIZE,
+			     r->size - MIGSTREAM_REC_HDR_SIZE);
+		if (rc) {
+			snprintf(err, sizeof(err), "inside a %s record",
+				 migstream__type_name(r->type));
+			return in_io_fail(in, rc, err);
+		}
+		rc = migstream__decode(in->rec, r->size, r, err, sizeof(err));
+	}
+	if (rc)
+		return in_fail(in, -EBADMSG, "%s", err);
+	return 0;
+}
+
+static int check_domain(struct migrate_in *in,
+			const struct migstream_domain_info *di,
+			const struct migrate_own *own)
+{
+	uint64_t mib = di->mem_size >> 20;
+
+	if (di->abi_version != PVFT_ABI_VERSION)
+		return in_fail(in, -EINVAL,
+			       "the domain speaks PV ABI version %u, this "
+			       "pvft-hv %u",
+			       di->abi_version, PVFT_ABI_VERSION);
+	if (di->mem_size % (2ull << 20) || mib < PVFT_MIN_MEMORY_MIB ||
+	    mib > PVFT_MAX_MEMORY_MIB)
+		return in_fail(in, -EBADMSG,
+			       "memory size %llu bytes is not one pvft-hv runs",
+			       (unsigned long long)di->mem_size);
+	if (own->mem_size && own->mem_size != di->mem_size)
+		return in_fail(in, -EINVAL,
+			       "the domain has %llu MiB of memory, this one "
+			       "is to have %llu (--memory)",
+			       (unsigned long long)mib,
+			       (unsigned long long)(own->mem_size >> 20));
+	if (memcmp(di->image_hash, own->image_hash, sizeof(own->image_hash)))
+		return in_fail(in, -EINVAL,
+			       "the domain runs another guest image than the "
+			       "one given here (its hash differs)");
+	if (XXH3_64bits(di->cmdline, strlen(di->cmdline)) != di->cmdline_hash)
+		return in_fail(in, -EBADMSG,
+			       "DOMAIN_INFO: the command line does not match "
+			       "its hash");
+	if (own->cmdline && strcmp(own->cmdline, di->cmdline))
+		return in_fail(in, -EINVAL,
+			       "the domain's command line is '%s', not '%s' "
+			       "(--cmdline)",
+			       di->cmdline, own->cmdline);
+	if (di->cpuid_hash != own->cpuid_hash)
+		return in_fail(in, -EINVAL,
+			       "the domain saw another CPUID table (it ran on "
+			       "the %s backend%s)",
+			       di->backend ? "ptrace" : "kvm",
+			       di->backend ? ", which shows the host's" : "");
+	if (di->nr_vifs != own->nr_vifs)
+		return in_fail(in, -EINVAL,
+			       "the domain has %u vif%s, this one %u (--vif)",
+			       di->nr_vifs, di->nr_vifs == 1 ? "" : "s",
+			       own->nr_vifs);
+	return 0;
+}
+
+/* Wait for one source that proves the credentials. */
+static int accept_source(struct migrate_in *in, const char *addr,
+			 struct tls_creds *creds)
+{
+	char why[256];
+	int lfd = transport__listen(addr), rc;
+	uint64_t last_warn = 0;
+
+	if (lfd < 0) {
+		pr_err("--incoming %s: %s", addr,
+		       lfd == -EINVAL ? "not an address here"
+				      : strerror(-lfd));
+		return lfd == -EINVAL ? -EINVAL : lfd;
+	}
+	pr_info("waiting for the domain on %s (%s)", addr,
+		creds ? "TLS" : "plaintext");
+	for (;;) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		rc = transport__accept(&in->t, lfd, creds);
+		if (rc == -EAGAIN || rc == -EINTR)
+			continue;
+		if (rc)
+			break;
+		why[0] = '\0';
+		rc = transport__handshake_until(
+		    in->t, clock__mono_ns() + HANDSHAKE_MS * 1000000ull, why,
+		    sizeof(why));
+		if (!rc)
+			break;
+		if (clock__mono_ns() - last_warn > 1000000000ull) {
+			pr_warn("turned away %s: %s", in->t->addr,
+				why[0] ? why : strerror(-rc));
+			last_warn = clock__mono_ns();
+		}
+		transport__close(in->t);
+		in->t = NULL;
+	}
+	close(lfd);
+	if (rc) {
+		pr_err("--incoming %s: %s", addr, strerror(-rc));
+		return rc;
+	}
+	snprintf(in->source, sizeof(in->source), "the source %s",
+		 in->t->addr);
+	in->what = in->source;
+	pr_info("%s proved the domain's credentials: receiving", in->t->addr);
+	return 0;
+}
+
+int migrate__in_open(struct migrate_in **in_r, const char *file,
+		     const char *listen_addr, struct tls_creds *creds,
+		     const struct migrate_own *own,
+		     struct migstream_domain_info *di)
+{
+	struct migrate_in *in = calloc(1, sizeof(*in));
+	uint8_t hdr[MIGSTREAM_HEADER_SIZE];
+	struct migstream_rec r;
+	uint32_t flags;
+	char err[256];
+	int rc;
+
+	if (!in)
+		return -ENOMEM;
+	*in_r = in;
+	in->fd = -1;
+	in->cap = 1u << 16;
+	in->rec = malloc(in->cap);
+	if (!in->rec)
+		return -ENOMEM;
+	if (file) {
+		in->what = file;
+		in->fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (in->fd < 0) {
+			pr_err("--restore %s: %s", file, strerror(errno));
+			return errno == ENOENT || errno == EACCES ? -EINVAL
+								  : -errno;
+		}
+	} else {
+		rc = accept_source(in, listen_addr, creds);
+		if (rc)
+			return rc;
+	}
+	rc = in_read(in, hdr, sizeof(hdr));
+	if (rc == -ENODATA)
+		return in_fail(in, -EBADMSG,
+			       "not a pvft migration stream (%s)",
+			       "shorter than its header");
+	if (rc)
+		return in_io_fail(in, rc, "in its header");
+	rc = migstream__decode_header(hdr, sizeof(hdr), &flags, err,
+				      sizeof(err));
+	if (rc)
+		return in_fail(in, -EBADMSG, "%s", err);
+	if (!(flags & MIGSTREAM_F_LIVE) != !in->t)
+		return in_fail(in, -EBADMSG, "a %s stream where a %s was due",
+			       in->t ? "save file's" : "live migration's",
+			       in->t ? "live one" : "save file");
+	rc = in_next(in, &r);
+	if (rc)
+		return rc;
+	if (r.type != MIGSTREAM_DOMAIN_INFO)
+		return in_fail(in, -EBADMSG,
+			       "the stream starts with a %s record, not "
+			       "DOMAIN_INFO",
+			       migstream__type_name(r.type));
+	if (migstream__get_domain_info(&r, di, err, sizeof(err)))
+		return in_fail(in, -EBADMSG, "%s", err);
+	rc = check_domain(in, di, own);
+	if (rc)
+		return rc;
+	in->mem_size = di->mem_size;
+	rc = in_next(in, &r);
+	if (rc)
+		return rc;
+	if (r.type == MIGSTREAM_CONFIG) {
+		in->config = strndup((const char *)r.body, r.len);
+		if (!in->config)
+			return -ENOMEM;
+	} else {
+		/* Its bytes stay in in->rec until in_next is called again. */
+		in->pending = r;
+		in->have_pending = true;
+	}
+	return 0;
+}
+
+const char *migrate__in_config(const struct migrate_in *in)
+{
+	return in->config;
+}
+
+static int apply_pages(struct migrate_in *in, struct domain *d,
+		       const struct migstream_rec *r, uint64_t *pages)
+{
+	struct migstream_pages p;
+	const uint8_t *data;
+	char err[256];
+
+	if (migstream__get_pages(r, in->mem_size / MIGSTREAM_PAGE_SIZE, &p,
+				 err, sizeof(err)))
+		return in_fail(in, -EBADMSG, "%s", err);
+	data = p.data;
+	for (uint32_t i = 0; i < p.count; i++) {
+		uint8_t *page = d->mem + (p.pfn[i] & MIGSTREAM_PFN_MASK) *
+					     MIGSTREAM_PAGE_SIZE;
+
+		if (p.pfn[i] & MIGSTREAM_PFN_ZERO) {
+			memset(page, 0, MIGSTREAM_PAGE_SIZE);
+		} else {
+			memcpy(page, data, MIGSTREAM_PAGE_SIZE);
+			data += MIGSTREAM_PAGE_SIZE;
+		}
+	}
+	*pages += p.count;
+	return 0;
+}
+
+static int apply_vcpu(struct migrate_in *in, struct domain *d,
+		      const struct migstream_vcpu *v)
+{
+	struct vcpu_state vs = { 0 };
+	int rc;
+
+	memcpy(&vs.regs, v->gpr, sizeof(v->gpr));
+	vs.regs.rflags = v->rflags;
+	vs.rip = v->rip;
+	memcpy(vs.fxsave, v->fxsave, sizeof(vs.fxsave));
+	rc = d->backend->set_state(d, &vs);
+	if (rc)
+		return in_fail(in, rc, "the %s backend cannot take the vCPU's "
+				       "state: %s",
+			       d->backend->name, strerror(-rc));
+	memcpy(d->trap_handler, v->trap_handler, sizeof(d->trap_handler));
+	d->in_trap_handler = v->in_trap_handler;
+	return 0;
+}
+
+static int apply_gate(struct migrate_in *in, struct domain *d,
+		      const struct migstream_gate *g)
+{
+	if (g->mode != GATE_NONE)
+		return in_fail(in, -EINVAL,
+			       "GATE: the domain was in %s mode: only an "
+			       "unreplicated domain is restored here",
+			       g->mode == GATE_RECORD ? "record" : "replay");
+	if (g->out_state_len)
+		return in_fail(in, -EBADMSG,
+			       "GATE: an output hash an unlogged domain never "
+			       "keeps");
+	d->exits = g->exits;
+	d->gate.records = g->records;
+	d->last_rip = g->last_rip;
+	d->id_counter = g->id_counter;
+	d->id_nonce = g->id_nonce;
+	d->gate.last_digest_exit = g->last_digest_exit;
+	d->gate.out_bytes = g->out_bytes;
+	/* Guest time goes on from where it was, not from 0. */
+	d->sched.boot_ns = clock__mono_ns() - g->guest_ns;
+	return 0;
+}
+
+int migrate__in_build(struct migrate_in *in, struct domain *d)
+{
+	struct migstream_vcpu v;
+	struct migstream_gate g;
+	struct migstream_verify want;
+	struct logfmt_digest_value got;
+	struct migstream_rec r;
+	bool have_vcpu = false, have_dev = false, have_gate = false,
+	     have_verify = false;
+	uint64_t pages = 0;
+	char err[512];
+	int rc;
+
+	set_state(&mig, MIGRATE_INCOMING);
+	for (;;) {
+		rc = in_next(in, &r);
+		if (rc)
+			return rc;
+		switch (r.type) {
+		case MIGSTREAM_PAGE_DATA:
+			if (have_verify)
+				goto order;
+			rc = apply_pages(in, d, &r, &pages);
+			break;
+		case MIGSTREAM_ROUND:
+			if (have_vcpu)
+				goto order;
+			rc = migstream__get_round(&r, &(struct migstream_round){ 0 },
+						  err, sizeof(err))
+				 ? in_fail(in, -EBADMSG, "%s", err)
+				 : 0;
+			break;
+		case MIGSTREAM_VCPU:
+			if (have_vcpu)
+				goto order;
+			if (migstream__get_vcpu(&r, &v, err, sizeof(err)))
+				return in_fail(in, -EBADMSG, "%s", err);
+			have_vcpu = true;
+			break;
+		case MIGSTREAM_DEVICES:
+			if (have_dev || !have_vcpu)
+				goto order;
+			rc = devices__restore(d, r.body, r.len);
+			if (rc)
+				return in_fail(in, -EBADMSG,
+					       "DEVICES: refused (%s)",
+					       strerror(-rc));
+			have_dev = true;
+			break;
+		case MIGSTREAM_GATE:
+			if (have_gate || !have_dev)
+				goto order;
+			if (migstream__get_gate(&r, &g, err, sizeof(err)))
+				return in_fail(in, -EBADMSG, "%s", err);
+			rc = apply_gate(in, d, &g);
+			have_gate = true;
+			break;
+		case MIGSTREAM_VERIFY:
+			if (have_verify || !have_gate)
+				goto order;
+			if (migstream__get_verify(&r, &want, err, sizeof(err)))
+				return in_fail(in, -EBADMSG, "%s", err);
+			rc = apply_vcpu(in, d, &v);
+			if (rc)
+				return rc;
+			if (digest__take(d, &got))
+				return in_fail(in, -EIO,
+					       "cannot take the digest");
+			digest__diff(&(struct logfmt_digest_value){
+					 .mem = want.mem,
+					 .regs = want.regs,
+					 .out_bytes = want.out_bytes,
+					 .out_hash = want.out_hash,
+				     },
+				     &got, err, sizeof(err));
+			if (err[0])
+				return in_fail(in, -EBADMSG,
+					       "VERIFY: what was built is not "
+					       "the domain that was sent: %s",
+					       err);
+			if (want.pages_sent != pages)
+				return in_fail(in, -EBADMSG,
+					       "VERIFY: %llu pages sent, %llu "
+					       "received",
+					       (unsigned long long)want.pages_sent,
+					       (unsigned long long)pages);
+			have_verify = true;
+			break;
+		case MIGSTREAM_END:
+			if (!have_verify)
+				goto order;
+			pr_info("restored from %s: %llu pages, exit ordinal "
+				"%llu, digests match",
+				in_what(in), (unsigned long long)pages,
+				(unsigned long long)d->exits);
+			return 0;
+		case MIGSTREAM_LOG_TAIL:
+			return in_fail(in, -EINVAL,
+				       "a pair's backup's stream (LOG_TAIL): "
+				       "this pvft-hv restores unreplicated "
+				       "domains only");
+		default:
+			goto order;
+		}
+		if (rc)
+			return rc;
+	}
+order:
+	return in_fail(in, -EBADMSG, "a %s record out of order (%s)",
+		       migstream__type_name(r.type),
+		       !have_vcpu    ? "before VCPU"
+		       : !have_dev   ? "before DEVICES"
+		       : !have_gate  ? "before GATE"
+		       : !have_verify ? "before VERIFY"
+				      : "after VERIFY");
+}
+
+int migrate__in_answer(struct migrate_in *in, const char *why)
+{
+	uint64_t by = clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull;
+	uint32_t len;
+	int rc;
+
+	char go[8];
+
+	if (!in->t)
+		return 0;
+	if (!why) {
+		rc = transport__send_all(in->t, MIGSTREAM_ACK_OK, 8, by);
+		if (!rc)
+			rc = transport__recv_all(in->t, go, sizeof(go), by);
+		if (!rc && memcmp(go, MIGSTREAM_GO, sizeof(go)))
+			rc = -EPROTO;
+		if (rc)
+			pr_err("the source did not say go after the domain was "
+			       "built (%s): it may run on, so this one does not",
+			       rc == -ECONNRESET ? "it closed the link"
+			       : rc == -EPROTO	 ? "it said something else"
+						 : strerror(-rc));
+		return rc;
+	}
+	len = strlen(why);
+	if (len > MIGSTREAM_ACK_MSG_MAX)
+		len = MIGSTREAM_ACK_MSG_MAX;
+	rc = transport__send_all(in->t, MIGSTREAM_ACK_NO, 8, by);
+	if (!rc)
+		rc = transport__send_all(in->t, &len, sizeof(len), by);
+	if (!rc)
+		rc = transport__send_all(in->t, why, len, by);
+	return rc;
+}
+
+void migrate__in_close(struct migrate_in *in)
+{
+	if (!in)
+		return;
+	if (in->fd >= 0)
+		close(in->fd);
+	transport__close(in->t);
+	free(in->rec);
+	free(in->config);
+	free(in);
+}
