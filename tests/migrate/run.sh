@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# migrate: save, restore and live migration of running domains
+# (Documentation/migration-stream.md, hv/migrate.h). Real guests, real
+# pvft-hv processes, the control socket's save and migrate commands; each
+# restored or moved run's output must continue the source's exactly (count:
+# 1..N, no gap, no repeat), and the digest both sides print at the cut must
+# be the same. Then every refusal: a truncated, corrupted, mismatched or
+# future stream, a source without the key, a destination that dies.
+# BACKEND=kvm|ptrace pins the vCPU backend. Last line: "N passed, N failed".
+set -u
+build=${1:-build}
+HV=$build/bin/pvft-hv
+G=$build/guest
+CTL=$build/bin/pvft-ctlclient
+KV=$build/bin/pvft-kv-client
+T=120
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+harness_begin
+LOG_GLOBS=('*.err')
+LOG_LINES=10
+
+if [ -n "${BACKEND:-}" ]; then
+	HV_ARGS=(--backend "$BACKEND")
+else
+	HV_ARGS=()
+fi
+KEY=$tmp/domain.key
+make_key "$KEY"
+OTHER_KEY=$tmp/other.key
+make_key "$OTHER_KEY"
+
+# hvs NAME [pvft-hv args]: a pvft-hv with its control socket at $t/NAME.sock.
+hvs() {
+	local name=$1
+	shift
+	spawn "$name" "$HV" "${HV_ARGS[@]}" --control "$t/$name.sock" "$@"
+}
+
+# call NAME JSON: one request on NAME's control socket; the reply in $reply.
+call() {
+	reply=$("$CTL" call "$t/$1.sock" "$2" 2>&1)
+}
+
+# wait_sock NAME: until NAME's control socket answers.
+wait_sock() {
+	local i
+	for ((i = 0; i < T * 10; i++)); do
+		[ -S "$t/$1.sock" ] && "$CTL" call "$t/$1.sock" '{"execute":"query-status"}' >/dev/null 2>&1 && return 0
+		running "$1" || break
+		sleep 0.1
+	done
+	why="$1: its control socket never answered"
+	return 1
+}
+
+# lines NAME N: until NAME printed N lines.
+lines() {
+	wait_file "$t/$1.out" '^[0-9]+$' "$2"
+}
+
+# same_cut A B: both printed the same digest at the cut.
+same_cut() {
+	local a b
+	a=$(grep -m 1 'digest at the cut' "$t/$1.err" | sed 's/.*digest at the cut: //')
+	b=$(grep -m 1 'digest at the cut' "$t/$2.err" | sed 's/.*digest at the cut: //')
+	[ -n "$a" ] || { why="$1 printed no digest at the cut"; return 1; }
+	[ "$a" = "$b" ] || { why="digests at the cut differ: $1 '$a', $2 '$b'"; return 1; }
+}
+
+# continues N A B: A's output then B's is exactly seq 1 N.
+continues() {
+	if ! cmp -s <(cat "$t/$2.out" "$t/$3.out") <(seq 1 "$1"); then
+		why="$2 then $3 is not seq 1 $1: $2 ends '$(tail -n 1 "$t/$2.out")', $3 starts '$(head -n 1 "$t/$3.out")' ($(wc -l <"$t/$2.out") + $(wc -l <"$t/$3.out") lines)"
+		return 1
+	fi
+}
+
+# saved GUEST CMDLINE FILE [pvft-hv args]: run GUEST as "src" until it
+# printed its first line, save it to FILE (the domain stops).
+save_running() {
+	local guest=$1 cmdline=$2 file=$3
+	shift 3
+	hvs src --cmdline "$cmdline" "$@" "$G/$guest.elf" && wait_sock src || return 1
+	wait_file "$t/src.out" . 1 || return 1
+	call src "{\"execute\":\"save\",\"arguments\":{\"file\":\"$file\"}}"
+	[[ $reply == *'"return"'* ]] || { why="save: $reply"; return 1; }
+	wait_end src && rc_is src 0 && err_has src 'saved at exit ordinal'
+}
+
+# --- save and restore, every example guest ---------------------------------
+
+t_count_save_restore() {
+	local n=300
+	save_running count "n=$n sleep_us=4000" "$t/c.save" || return 1
+	[[ $reply == *'"stopped":true'* ]] || { why="save's reply: $reply"; return 1; }
+	[ -s "$t/c.save" ] && [ ! -e "$t/c.save.part" ] || { why="no whole save file"; return 1; }
+	hvs dst --restore "$t/c.save" "$G/count.elf"
+	wait_end dst && rc_is dst 0 && err_has dst 'digests match' &&
+		same_cut src dst && continues "$n" src dst
+}
+
+# save -c: the domain runs on to its end; the file restores from the cut.
+t_count_save_keep_running() {
+	local n=200 k
+	hvs src --cmdline "n=$n sleep_us=4000" "$G/count.elf" && wait_sock src && lines src 20 || return 1
+	call src "{\"execute\":\"save\",\"arguments\":{\"file\":\"$t/k.save\",\"keep_running\":true}}"
+	[[ $reply == *'"stopped":false'* ]] || { why="save -c: $reply"; return 1; }
+	wait_end src && rc_is src 0 && cmp -s "$t/src.out" <(seq 1 "$n") ||
+		{ why="${why:-the source did not count to $n after save -c}"; return 1; }
+	hvs dst --restore "$t/k.save" "$G/count.elf"
+	wait_end dst && rc_is dst 0 && same_cut src dst || return 1
+	k=$(head -n 1 "$t/dst.out")
+	[ -n "$k" ] && cmp -s "$t/dst.out" <(seq "$k" "$n") ||
+		{ why="the restored run does not count on from the cut ($k)"; return 1; }
+}
+
+t_compute_save_restore() {
+	local native
+	native=$("$build/bin/compute-native" rounds=16 | grep '^compute: result=') ||
+		{ why="compute-native printed no result"; return 1; }
+	hvs src --cmdline rounds=16 "$G/compute.elf" && wait_sock src || return 1
+	call src "{\"execute\":\"save\",\"arguments\":{\"file\":\"$t/m.save\"}}"
+	[[ $reply == *'"return"'* ]] || { why="save: $reply"; return 1; }
+	wait_end src && rc_is src 0 || return 1
+	if ! grep -q 'saved at exit ordinal' "$t/src.err"; then
+		note="(compute ended before the save)"
+		return 0
+	fi
+	hvs dst --restore "$t/m.save" "$G/compute.elf"
+	wait_end dst && rc_is dst 0 && same_cut src dst &&
+		grep -qxF "$native" <(cat "$t/src.out" "$t/dst.out") ||
+		{ why="${why:-the restored compute's result is not the native one}"; return 1; }
+}
+
+t_chaos_save_restore() {
+	save_running chaos rounds=100 "$t/x.save" || return 1
+	hvs dst --restore "$t/x.save" "$G/chaos.elf"
+	wait_end dst && rc_is dst 0 && same_cut src dst &&
+		out_has dst '^chaos: done rounds=100 '
+}
+
+# hello's echo mode: blocked on console input, no timer of its own. The
+# restored domain takes its input where the saved one left off.
+t_hello_save_restore() {
+	printf 'one\n' >"$t/in1"
+	printf 'two\nquit\n' >"$t/in2"
+	spawn_in "$t/in1" src "$HV" "${HV_ARGS[@]}" --control "$t/src.sock" \
+		--cmdline echo "$G/hello.elf"
+	wait_in src out '^echo: one' && wait_sock src || return 1
+	call src "{\"execute\":\"save\",\"arguments\":{\"file\":\"$t/h.save\"}}"
+	[[ $reply == *'"return"'* ]] || { why="save: $reply"; return 1; }
+	wait_end src && rc_is src 0 || return 1
+	spawn_in "$t/in2" dst "$HV" "${HV_ARGS[@]}" --restore "$t/h.save" "$G/hello.elf"
+	wait_end dst && rc_is dst 0 && same_cut src dst && out_has dst '^echo: two' &&
+		! grep -q 'Hello from' "$t/dst.out" || { why="${why:-the restored hello booted again}"; return 1; }
+}
+
+# --- live migration ---------------------------------------------------------
+
+# incoming NAME GUEST [args]: a destination on a free port ($mport).
+incoming() {
+	local name=$1 guest=$2
+	shift 2
+	free_port
+	mport=$port
+	hvs "$name" --incoming "127.0.0.1:$mport" "$@" "$G/$guest.elf"
+	wait_for "$name" 'waiting for the domain on' 30
+}
+
+t_count_live_migration() {
+	local n=400
+	incoming dst count --key "$KEY" || return 1
+	hvs src --key "$KEY" --cmdline "n=$n sleep_us=4000" "$G/count.elf" && wait_sock src && lines src 30 || return 1
+	call src "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\"}}"
+	[[ $reply == *'"return"'* && $reply == *'"stopped":true'* ]] || { why="migrate: $reply"; return 1; }
+	wait_end src && rc_is src 0 && err_has src 'migrated at exit ordinal' || return 1
+	wait_end dst && rc_is dst 0 && same_cut src dst && continues "$n" src dst
+}
+
+# A guest that dirties memory as fast as it runs: the round limit forces
+# the stop-and-copy, and the reply says how many rounds it took.
+t_round_limit_forces_the_cut() {
+	incoming dst compute --key "$KEY" || return 1
+	hvs src --key "$KEY" --cmdline rounds=1000 "$G/compute.elf" && wait_sock src || return 1
+	call src "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\",\"max_rounds\":2,\"downtime_ms\":0}}"
+	[[ $reply == *'"return"'* ]] || { why="migrate: $reply"; return 1; }
+	[[ $reply =~ \"rounds\":\ ?([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -le 2 ] ||
+		{ why="rounds not at most 2: $reply"; return 1; }
+	[[ $reply =~ \"pause_ms\":\ ?[0-9] ]] || { why="no pause in $reply"; return 1; }
+	wait_end src && rc_is src 0 && stop dst TERM && same_cut src dst
+}
+
+t_kv_live_migration_under_load() {
+	local vif
+	free_port
+	vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$port"
+	svc=$port
+	incoming dst kv --key "$KEY" --memory 64 --vif "$vif" \
+		--cmdline "ip=10.0.2.15/24 gw=10.0.2.2 port=7000" || return 1
+	hvs src --key "$KEY" --memory 64 --vif "$vif" \
+		--cmdline "ip=10.0.2.15/24 gw=10.0.2.2 port=7000" "$G/kv.elf" && wait_sock src || return 1
+	spawn kv "$KV" --server "127.0.0.1:$svc" --clients 8 --duration 6 --json
+	sleep 2
+	call src "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\"}}"
+	[[ $reply == *'"return"'* ]] || { why="migrate: $reply"; return 1; }
+	wait_end src && rc_is src 0 && wait_end kv 60 && rc_is kv 0 || return 1
+	grep -q '"lost": *0' "$t/kv.out" && grep -q '"doubled": *0' "$t/kv.out" ||
+		{ why="kv-client: $(head -c 300 "$t/kv.out")"; return 1; }
+	running dst || { why="the destination is not running"; return 1; }
+	# The service answers from the destination now.
+	spawn kv2 "$KV" --server "127.0.0.1:$svc" --clients 2 --requests 50
+	wait_end kv2 && rc_is kv2 0 && same_cut src dst
+}
+
+# --- refusals ---------------------------------------------------------------
+
+# restore_refused FILE ERE [GUEST [args]]: restoring FILE exits 7 saying ERE,
+# and runs no guest (no output).
+restore_refused() {
+	local file=$1 re=$2 guest=${3:-count}
+	shift 3 2>/dev/null || shift $#
+	hvs dst --restore "$file" "$@" "$G/$guest.elf"
+	wait_end dst && rc_is dst 7 && err_has dst "$re" && out_empty dst
+}
+
+# One save of count the refusals share.
+good_save() {
+	[ -s "$tmp/good.save" ] && return 0
+	save_running count "n=100000 sleep_us=2000" "$tmp/good.save" && stop_all
+}
+
+t_refuse_truncated() {
+	good_save || return 1
+	head -c $(($(stat -c %s "$tmp/good.save") / 2)) "$tmp/good.save" >"$t/short"
+	restore_refused "$t/short" 'truncated'
+}
+
+t_refuse_corrupted() {
+	good_save || return 1
+	cp "$tmp/good.save" "$t/bad"
+	# A byte inside the first page batch, past its header.
+	printf '\x5a' | dd of="$t/bad" bs=1 seek=100000 conv=notrunc 2>/dev/null
+	restore_refused "$t/bad" 'checksum'
+}
+
+t_refuse_future_version() {
+	good_save || return 1
+	cp "$tmp/good.save" "$t/future"
+	printf '\x63' | dd of="$t/future" bs=1 seek=8 conv=notrunc 2>/dev/null
+	restore_refused "$t/future" 'version 99'
+}
+
+t_refuse_not_a_stream() {
+	printf 'not a stream at all, just some text\n' >"$t/text"
+	restore_refused "$t/text" 'not a pvft migration stream'
+}
+
+t_refuse_other_image() {
+	good_save || return 1
+	restore_refused "$tmp/good.save" 'another guest image' compute
+}
+
+t_refuse_other_memory() {
+	good_save || return 1
+	restore_refused "$tmp/good.save" 'has 16 MiB of memory' count --memory 32
+}
+
+t_refuse_other_cmdline() {
+	good_save || return 1
+	restore_refused "$tmp/good.save" "command line is" count --cmdline n=5
+}
+
+# A source without the domain key: turned away; the destination waits on
+# and the source runs on, saying why.
+t_refuse_source_without_the_key() {
+	incoming dst count --key "$KEY" || return 1
+	hvs src --key "$OTHER_KEY" --cmdline "n=200 sleep_us=4000" "$G/count.elf" && wait_sock src || return 1
+	call src "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\"}}"
+	[[ $reply == *'MigrationFailed'* ]] || { why="migrate: $reply"; return 1; }
+	wait_for dst 'turned away' 10 && running dst || return 1
+	wait_end src && rc_is src 0 && cmp -s "$t/src.out" <(seq 1 200) ||
+		{ why="${why:-the source did not run on to its end}"; return 1; }
+	out_empty dst
+}
+
+# The destination dies during pre-copy: the source runs on to its end.
+t_source_runs_on_when_the_destination_dies() {
+	incoming dst compute --key "$KEY" || return 1
+	hvs src --key "$KEY" --cmdline "rounds=400" "$G/compute.elf" && wait_sock src || return 1
+	(sleep 0.3 && kill -STOP "${pid[dst]}") &
+	track $!
+	call src "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\",\"max_rounds\":1000,\"downtime_ms\":0}}" &
+	local caller=$!
+	sleep 1
+	kill9 dst
+	wait "$caller"
+	wait_end src 300 && rc_is src 0 && err_has src 'runs on here' &&
+		out_has src '^compute: result='
+}
+
+t_bad_requests() {
+	hvs src --cmdline "n=100000 sleep_us=2000" "$G/count.elf" && wait_sock src || return 1
+	call src '{"execute":"save","arguments":{"file":"relative.save"}}'
+	[[ $reply == *BadRequest*absolute* ]] || { why="relative file: $reply"; return 1; }
+	call src '{"execute":"migrate","arguments":{"to":"127.0.0.1:1"}}'
+	[[ $reply == *BadRequest*key* ]] || { why="no key: $reply"; return 1; }
+	call src '{"execute":"migrate","arguments":{"to":"127.0.0.1:1","insecure":true,"max_rounds":"x"}}'
+	[[ $reply == *BadRequest*max_rounds* ]] || { why="max_rounds: $reply"; return 1; }
+	call src '{"execute":"migrate","arguments":{"to":"127.0.0.1:1","insecure":true}}'
+	[[ $reply == *MigrationFailed*"cannot reach"* ]] || { why="unreachable: $reply"; return 1; }
+	call src "{\"execute\":\"save\",\"arguments\":{\"file\":\"$t/no/such/dir/x.save\"}}"
+	[[ $reply == *MigrationFailed* ]] || { why="bad dir: $reply"; return 1; }
+	running src || { why="the source ended"; return 1; }
+	call src '{"execute":"query-status"}'
+	[[ $reply == *'"migration"'*'"failed"'* ]] || { why="status: $reply"; return 1; }
+}
+
+t_incoming_needs_a_key() {
+	spawn dst "$HV" "${HV_ARGS[@]}" --incoming 127.0.0.1:1 "$G/count.elf"
+	wait_end dst && rc_is dst 2 && err_has dst '--incoming needs the domain key'
+}
+
+run t_count_save_restore
+run t_count_save_keep_running
+run t_compute_save_restore
+run t_chaos_save_restore
+run t_hello_save_restore
+run t_count_live_migration
+run t_round_limit_forces_the_cut
+run t_kv_live_migration_under_load
+run t_refuse_truncated
+run t_refuse_corrupted
+run t_refuse_future_version
+run t_refuse_not_a_stream
+run t_refuse_other_image
+run t_refuse_other_memory
+run t_refuse_other_cmdline
+run t_refuse_source_without_the_key
+run t_source_runs_on_when_the_destination_dies
+run t_bad_requests
+run t_incoming_needs_a_key
+summary
