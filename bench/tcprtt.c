@@ -6,6 +6,11 @@
  * over a TCP_NODELAY connection, as the log channel sends records and acks.
  *
  *   pvft-tcprtt [-n ROUNDS] [-s BYTES]   prints "rtt_ns=N" (the median)
+ *   pvft-tcprtt -t MIB                    one way, MIB MiB in 4 MiB writes
+ *                                         (a migration's page batches):
+ *                                         prints "mbit_s=N", the raw
+ *                                         throughput a migration is
+ *                                         measured against
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +54,45 @@ static void *echo(void *arg)
 	return NULL;
 }
 
+static void *drain(void *arg)
+{
+	int fd = *(int *)arg;
+	static char buf[1 << 20];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return NULL;
+}
+
+/* -t: one way, as fast as the loopback goes. */
+static int throughput(int fd, int sfd, unsigned long mib)
+{
+	size_t chunk = 4u << 20;
+	char *buf = malloc(chunk);
+	struct timespec a, b;
+	pthread_t th;
+	double s;
+
+	if (!buf)
+		return 1;
+	memset(buf, 0x5a, chunk);
+	pthread_create(&th, NULL, drain, &sfd);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (unsigned long done = 0; done < mib << 20; done += chunk)
+		if (xfer(fd, buf, chunk, 1)) {
+			perror("pvft-tcprtt");
+			return 1;
+		}
+	shutdown(fd, SHUT_WR);
+	pthread_join(th, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	printf("tcprtt: throughput bytes=%lu mbit_s=%.0f\n", mib << 20,
+	       (mib << 20) * 8 / s / 1e6);
+	free(buf);
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	unsigned long long x = *(const unsigned long long *)a,
@@ -63,11 +107,14 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof(sa);
 	unsigned long long *t;
 	int n = 10000, c, ls, fd, sfd, one = 1;
+	unsigned long mib = 0;
 	char buf[65536] = { 0 };
 	pthread_t th;
 
-	while ((c = getopt(argc, argv, "n:s:")) != -1) {
-		if (c == 'n')
+	while ((c = getopt(argc, argv, "n:s:t:")) != -1) {
+		if (c == 't')
+			mib = strtoul(optarg, NULL, 10);
+		else if (c == 'n')
 			n = atoi(optarg);
 		else if (c == 's')
 			msg_size = (size_t)atoi(optarg);
@@ -95,6 +142,8 @@ int main(int argc, char **argv)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mib)
+		return throughput(fd, sfd, mib);
 	pthread_create(&th, NULL, echo, &sfd);
 	for (int i = 0; i < n; i++) {
 		struct timespec a, b;

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t's size: the output hash's state */
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t's size: the output hash's \
+				   state */
 #include <xxhash.h>
 
 #include "clock.h"
@@ -40,9 +41,9 @@ _Static_assert(sizeof(((struct vcpu_state *)0)->fxsave) ==
 #define HANDSHAKE_MS 10000
 
 static const char *const state_name[] = {
-	[MIGRATE_NONE] = "none",	   [MIGRATE_ACTIVE] = "active",
-	[MIGRATE_STOPPING] = "stopping",   [MIGRATE_COMPLETED] = "completed",
-	[MIGRATE_FAILED] = "failed",	   [MIGRATE_INCOMING] = "incoming",
+	[MIGRATE_NONE] = "none",	 [MIGRATE_ACTIVE] = "active",
+	[MIGRATE_STOPPING] = "stopping", [MIGRATE_COMPLETED] = "completed",
+	[MIGRATE_FAILED] = "failed",	 [MIGRATE_INCOMING] = "incoming",
 };
 
 const char *migrate__state_name(enum migrate_state s)
@@ -129,12 +130,13 @@ static int flush(struct migration *m)
 	if (!m->buf.len)
 		return 0;
 	if (m->t)
-		rc = transport__send_all(m->t, m->buf.p, m->buf.len,
-					 clock__mono_ns() +
-					     MIGRATE_IO_TIMEOUT_MS * 1000000ull);
+		rc = transport__send_all(
+		    m->t, m->buf.p, m->buf.len,
+		    clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull);
 	else
-		rc = io__write_all(m->fd, m->buf.p, m->buf.len, NULL) < 0 ? -errno
-								    : 0;
+		rc = io__write_all(m->fd, m->buf.p, m->buf.len, NULL) < 0
+			 ? -errno
+			 : 0;
 	if (rc) {
 		fail(m, "%s: %s", m->t ? "sending to the destination" : m->tmp,
 		     rc == -ETIMEDOUT ? "the destination took nothing for 30 s"
@@ -215,8 +217,8 @@ static uint64_t count_dirty(struct migration *m)
 	if (!m->tracking)
 		memset(m->dirty, 0xff, words * 8);
 	for (uint64_t i = 0; i < words; i++) {
-		m->dirty[i] |= __atomic_exchange_n(&d->hv_dirty[i], 0,
-						   __ATOMIC_RELAXED);
+		m->dirty[i] |=
+		    __atomic_exchange_n(&d->hv_dirty[i], 0, __ATOMIC_RELAXED);
 		if (i == words - 1 && m->nr_pages % 64)
 			m->dirty[i] &= (1ull << (m->nr_pages % 64)) - 1;
 		n += __builtin_popcountll(m->dirty[i]);
@@ -257,7 +259,8 @@ static int send_state(struct migration *m)
 	dev = malloc(DOMAIN_MAX_DEVICES * (DEVICE_SAVE_MAX + 64));
 	if (!dev)
 		return out_of_memory(m);
-	len = devices__save(d, dev, DOMAIN_MAX_DEVICES * (DEVICE_SAVE_MAX + 64));
+	len =
+	    devices__save(d, dev, DOMAIN_MAX_DEVICES * (DEVICE_SAVE_MAX + 64));
 	if (len < 0) {
 		free(dev);
 		fail(m, "a device could not save its state: %s",
@@ -362,6 +365,7 @@ static int cut(struct migration *m)
 		fail(m, "cannot take the domain's digest");
 		return -EIO;
 	}
+	digest__print("migration: digest at the cut", &dv);
 	v.mem = dv.mem;
 	v.regs = dv.regs;
 	v.out_bytes = dv.out_bytes;
@@ -519,8 +523,8 @@ static int send_opening(struct migration *m)
 	struct migstream_domain_info di = {
 		.mem_size = d->mem_size,
 		.cmdline_hash = XXH3_64bits(d->cmdline, strlen(d->cmdline)),
-		.cpuid_hash = d->backend->host_cpuid ? cpuid__host_hash()
-						     : cpuid__hash(),
+		.cpuid_hash =
+		    d->backend->host_cpuid ? cpuid__host_hash() : cpuid__hash(),
 		.abi_version = PVFT_ABI_VERSION,
 		.nr_vifs = d->nr_vifs,
 		.backend = d->backend->host_cpuid,
@@ -531,8 +535,8 @@ static int send_opening(struct migration *m)
 	memcpy(di.image_hash, d->image_hash, sizeof(di.image_hash));
 	snprintf(di.name, sizeof(di.name), "%s", d->name ? d->name : "");
 	snprintf(di.cmdline, sizeof(di.cmdline), "%s", d->cmdline);
-	if (put_or_fail(m, migstream__put_header(&m->buf, m->t ? MIGSTREAM_F_LIVE
-								 : 0)) ||
+	if (put_or_fail(m, migstream__put_header(
+			       &m->buf, m->t ? MIGSTREAM_F_LIVE : 0)) ||
 	    put_or_fail(m, migstream__put_domain_info(&m->buf, &di)))
 		return -ENOMEM;
 	if (m->config &&
@@ -583,17 +587,17 @@ static int precopy(struct migration *m)
 		r.dirty = left;
 		{
 			uint64_t now = clock__mono_ns();
-			double est = m->rate_bps ? (double)left *
-						       MIGSTREAM_PAGE_SIZE *
-						       1e3 / m->rate_bps
-						 : 0;
+			double est = m->rate_bps
+					 ? (double)left * MIGSTREAM_PAGE_SIZE *
+					       1e3 / m->rate_bps
+					 : 0;
 
 			pthread_mutex_lock(&m->lock);
 			m->st.pages_left = left;
 			m->st.dirty_pps =
-			    now > dirty_t0 ? left * 1000000000ull /
-						 (now - dirty_t0)
-					   : 0;
+			    now > dirty_t0
+				? left * 1000000000ull / (now - dirty_t0)
+				: 0;
 			m->st.mbit_s = m->rate_bps * 8 / 1e6;
 			m->st.est_pause_ms = est;
 			pthread_mutex_unlock(&m->lock);
@@ -606,8 +610,7 @@ static int precopy(struct migration *m)
 		if (round >= m->max_rounds) {
 			pr_info("migration: round %u of %u and %llu pages "
 				"still dirty: stopping the guest to copy them",
-				round, m->max_rounds,
-				(unsigned long long)left);
+				round, m->max_rounds, (unsigned long long)left);
 			break;
 		}
 	}
@@ -650,7 +653,8 @@ static void finish(struct migration *m, int rc)
 		pr_warn("%s failed: %s: the domain runs on here",
 			st.live ? "migration" : "save", st.error);
 	else
-		pr_info("%s: %" PRIu64 " pages (%" PRIu64 " zero) in %u round%s, "
+		pr_info("%s: %" PRIu64 " pages (%" PRIu64
+			" zero) in %u round%s, "
 			"%.1f MiB, %.0f ms in all, paused %.1f ms",
 			st.live ? "migration" : "save", st.pages, st.zero_pages,
 			st.round, st.round == 1 ? "" : "s",
@@ -688,15 +692,16 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	int rc;
 
 	if (!rq->file == !rq->to) {
-		snprintf(err, errlen, "a save needs a file, a migration a "
-				      "destination");
+		snprintf(err, errlen,
+			 "a save needs a file, a migration a "
+			 "destination");
 		return -EINVAL;
 	}
 	if (d->gate.mode != GATE_NONE || d->gate.replicated) {
 		snprintf(err, errlen,
 			 "this domain %s: only an unreplicated domain that "
 			 "records no log can be saved or moved",
-			 d->gate.replicated ? "is a pair's replica"
+			 d->gate.replicated	       ? "is a pair's replica"
 			 : d->gate.mode == GATE_RECORD ? "records a log"
 						       : "replays a log");
 		return -EINVAL;
@@ -757,8 +762,8 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->downtime_ns =
 	    (rq->downtime_ms ? rq->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS) *
 	    1000000ull;
-	m->max_rounds = rq->max_rounds ? rq->max_rounds
-				       : MIGRATE_DEFAULT_MAX_ROUNDS;
+	m->max_rounds =
+	    rq->max_rounds ? rq->max_rounds : MIGRATE_DEFAULT_MAX_ROUNDS;
 	m->creds = rq->creds;
 	m->fd = -1;
 	m->t = NULL;
@@ -987,10 +992,9 @@ static int check_domain(struct migrate_in *in,
 			       di->backend ? "ptrace" : "kvm",
 			       di->backend ? ", which shows the host's" : "");
 	if (di->nr_vifs != own->nr_vifs)
-		return in_fail(in, -EINVAL,
-			       "the domain has %u vif%s, this one %u (--vif)",
-			       di->nr_vifs, di->nr_vifs == 1 ? "" : "s",
-			       own->nr_vifs);
+		return in_fail(
+		    in, -EINVAL, "the domain has %u vif%s, this one %u (--vif)",
+		    di->nr_vifs, di->nr_vifs == 1 ? "" : "s", own->nr_vifs);
 	return 0;
 }
 
@@ -1004,8 +1008,7 @@ static int accept_source(struct migrate_in *in, const char *addr,
 
 	if (lfd < 0) {
 		pr_err("--incoming %s: %s", addr,
-		       lfd == -EINVAL ? "not an address here"
-				      : strerror(-lfd));
+		       lfd == -EINVAL ? "not an address here" : strerror(-lfd));
 		return lfd == -EINVAL ? -EINVAL : lfd;
 	}
 	pr_info("waiting for the domain on %s (%s)", addr,
@@ -1041,8 +1044,7 @@ static int accept_source(struct migrate_in *in, const char *addr,
 		pr_err("--incoming %s: %s", addr, strerror(-rc));
 		return rc;
 	}
-	snprintf(in->source, sizeof(in->source), "the source %s",
-		 in->t->addr);
+	snprintf(in->source, sizeof(in->source), "the source %s", in->t->addr);
 	in->what = in->source;
 	pr_info("%s proved the domain's credentials: receiving", in->t->addr);
 	return 0;
@@ -1083,8 +1085,7 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 	}
 	rc = in_read(in, hdr, sizeof(hdr));
 	if (rc == -ENODATA)
-		return in_fail(in, -EBADMSG,
-			       "not a pvft migration stream (%s)",
+		return in_fail(in, -EBADMSG, "not a pvft migration stream (%s)",
 			       "shorter than its header");
 	if (rc)
 		return in_io_fail(in, rc, "in its header");
@@ -1137,8 +1138,8 @@ static int apply_pages(struct migrate_in *in, struct domain *d,
 	const uint8_t *data;
 	char err[256];
 
-	if (migstream__get_pages(r, in->mem_size / MIGSTREAM_PAGE_SIZE, &p,
-				 err, sizeof(err)))
+	if (migstream__get_pages(r, in->mem_size / MIGSTREAM_PAGE_SIZE, &p, err,
+				 sizeof(err)))
 		return in_fail(in, -EBADMSG, "%s", err);
 	data = p.data;
 	for (uint32_t i = 0; i < p.count; i++) {
@@ -1168,8 +1169,9 @@ static int apply_vcpu(struct migrate_in *in, struct domain *d,
 	memcpy(vs.fxsave, v->fxsave, sizeof(vs.fxsave));
 	rc = d->backend->set_state(d, &vs);
 	if (rc)
-		return in_fail(in, rc, "the %s backend cannot take the vCPU's "
-				       "state: %s",
+		return in_fail(in, rc,
+			       "the %s backend cannot take the vCPU's "
+			       "state: %s",
 			       d->backend->name, strerror(-rc));
 	memcpy(d->trap_handler, v->trap_handler, sizeof(d->trap_handler));
 	d->in_trap_handler = v->in_trap_handler;
@@ -1227,8 +1229,9 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 		case MIGSTREAM_ROUND:
 			if (have_vcpu)
 				goto order;
-			rc = migstream__get_round(&r, &(struct migstream_round){ 0 },
-						  err, sizeof(err))
+			rc = migstream__get_round(
+				 &r, &(struct migstream_round){ 0 }, err,
+				 sizeof(err))
 				 ? in_fail(in, -EBADMSG, "%s", err)
 				 : 0;
 			break;
@@ -1268,24 +1271,27 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 			if (digest__take(d, &got))
 				return in_fail(in, -EIO,
 					       "cannot take the digest");
-			digest__diff(&(struct logfmt_digest_value){
-					 .mem = want.mem,
-					 .regs = want.regs,
-					 .out_bytes = want.out_bytes,
-					 .out_hash = want.out_hash,
-				     },
-				     &got, err, sizeof(err));
+			digest__diff(
+			    &(struct logfmt_digest_value){
+				.mem = want.mem,
+				.regs = want.regs,
+				.out_bytes = want.out_bytes,
+				.out_hash = want.out_hash,
+			    },
+			    &got, err, sizeof(err));
 			if (err[0])
 				return in_fail(in, -EBADMSG,
 					       "VERIFY: what was built is not "
 					       "the domain that was sent: %s",
 					       err);
+			digest__print("migration: digest at the cut", &got);
 			if (want.pages_sent != pages)
-				return in_fail(in, -EBADMSG,
-					       "VERIFY: %llu pages sent, %llu "
-					       "received",
-					       (unsigned long long)want.pages_sent,
-					       (unsigned long long)pages);
+				return in_fail(
+				    in, -EBADMSG,
+				    "VERIFY: %llu pages sent, %llu "
+				    "received",
+				    (unsigned long long)want.pages_sent,
+				    (unsigned long long)pages);
 			have_verify = true;
 			break;
 		case MIGSTREAM_END:
@@ -1310,9 +1316,9 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 order:
 	return in_fail(in, -EBADMSG, "a %s record out of order (%s)",
 		       migstream__type_name(r.type),
-		       !have_vcpu    ? "before VCPU"
-		       : !have_dev   ? "before DEVICES"
-		       : !have_gate  ? "before GATE"
+		       !have_vcpu     ? "before VCPU"
+		       : !have_dev    ? "before DEVICES"
+		       : !have_gate   ? "before GATE"
 		       : !have_verify ? "before VERIFY"
 				      : "after VERIFY");
 }
@@ -1334,11 +1340,12 @@ int migrate__in_answer(struct migrate_in *in, const char *why)
 		if (!rc && memcmp(go, MIGSTREAM_GO, sizeof(go)))
 			rc = -EPROTO;
 		if (rc)
-			pr_err("the source did not say go after the domain was "
-			       "built (%s): it may run on, so this one does not",
-			       rc == -ECONNRESET ? "it closed the link"
-			       : rc == -EPROTO	 ? "it said something else"
-						 : strerror(-rc));
+			pr_err(
+			    "the source did not say go after the domain was "
+			    "built (%s): it may run on, so this one does not",
+			    rc == -ECONNRESET ? "it closed the link"
+			    : rc == -EPROTO   ? "it said something else"
+					      : strerror(-rc));
 		return rc;
 	}
 	len = strlen(why);

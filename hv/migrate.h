@@ -71,9 +71,9 @@ struct migrate_stats {
 };
 
 struct migrate_request {
-	const char *file; /* a save: the file to write */
-	const char *to;	  /* a live migration: HOST:PORT of the destination */
-	bool keep_running; /* a save: run on once written (xl save -c) */
+	const char *file;   /* a save: the file to write */
+	const char *to;	    /* a live migration: HOST:PORT of the destination */
+	bool keep_running;  /* a save: run on once written (xl save -c) */
 	const char *config; /* the toolstack's, for the CONFIG record */
 	uint64_t downtime_ms;
 	unsigned int max_rounds;
@@ -109,7 +109,7 @@ struct migrate_in;
 
 /* What the destination checks the stream's domain against. */
 struct migrate_own {
-	uint64_t mem_size; /* 0: take the stream's */
+	uint64_t mem_size;   /* 0: take the stream's */
 	const char *cmdline; /* NULL: take the stream's */
 	uint8_t image_hash[16];
 	uint64_t cpuid_hash;

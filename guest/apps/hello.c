@@ -9,6 +9,11 @@
  *   idle=S tick at 100 Hz for S seconds, as an idle kernel's timer does
  *          (a baseline for log bandwidth);
  *   spew   print numbered lines forever;
+ *   fill=M fill M MiB of the heap with non-zero bytes first (live
+ *          migration's benchmarks: pages that cannot go as zero);
+ *   churn  then rewrite a word of every filled page, over and over, a
+ *          yield every 256 pages: a guest that dirties memory faster
+ *          than a link sends it (with fill; prints a dot a pass);
  *   cpuid  show what CPUID says (a test of the hv's fixed table: a real
  *          guest must not use CPUID, pv-abi.md section 5);
  *   rdtsc  break the PV ABI on purpose: read the TSC into memory right
@@ -25,6 +30,7 @@
 #include "console.h"
 #include "hypervisor.h"
 #include "lib.h"
+#include "mm.h"
 #include "time.h"
 
 static void echo_lines(void)
@@ -117,6 +123,32 @@ static void tsc_spin(void)
 	printf("hello: tsc ticks on\n");
 }
 
+static void fill_memory(unsigned long mib, bool churn)
+{
+	size_t len = mib << 20;
+	uint64_t *p = malloc(len), x = 0x9e3779b97f4a7c15ull;
+
+	if (!p) {
+		printf("hello: fill=%lu: no room for it\n", mib);
+		return;
+	}
+	for (size_t i = 0; i < len / 8; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = x | 1;
+	}
+	printf("hello: filled %lu MiB\n", mib);
+	for (uint64_t pass = 1; churn; pass++) {
+		for (size_t i = 0; i < len / 8; i += PVFT_PAGE_SIZE / 8) {
+			p[i] = pass;
+			if ((i / (PVFT_PAGE_SIZE / 8)) % 256 == 0)
+				HYPERVISOR_sched_op(SCHEDOP_yield, NULL);
+		}
+		printf(".");
+	}
+}
+
 int app_main(const char *cmdline)
 {
 	printf("Hello from pvft guest!\n");
@@ -131,6 +163,9 @@ int app_main(const char *cmdline)
 		read_tsc();
 	if (cmdline_has(cmdline, "tscspin"))
 		tsc_spin();
+	if (cmdline_has(cmdline, "fill"))
+		fill_memory(cmdline_get_ulong(cmdline, "fill", 1),
+			    cmdline_has(cmdline, "churn"));
 	if (cmdline_has(cmdline, "idle")) {
 		unsigned long ticks =
 		    cmdline_get_ulong(cmdline, "idle", 1) * 100;
