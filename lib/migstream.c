@@ -131,7 +131,8 @@ static const struct {
 	[MIGSTREAM_PAGE_DATA] = { PAGES_FIXED + PFN_SIZE, MIGSTREAM_BODY_MAX },
 	[MIGSTREAM_VCPU] = { VCPU_SIZE, VCPU_SIZE },
 	[MIGSTREAM_DEVICES] = { 0, MIGSTREAM_DEVICES_MAX },
-	[MIGSTREAM_GATE] = { GATE_FIXED, GATE_FIXED + MIGSTREAM_GATE_STATE_MAX },
+	[MIGSTREAM_GATE] = { GATE_FIXED,
+			     GATE_FIXED + MIGSTREAM_GATE_STATE_MAX },
 	[MIGSTREAM_VERIFY] = { VERIFY_SIZE, VERIFY_SIZE },
 	[MIGSTREAM_CONFIG] = { 0, MIGSTREAM_CONFIG_MAX },
 	[MIGSTREAM_LOG_TAIL] = { 0, MIGSTREAM_LOG_TAIL_MAX },
@@ -146,7 +147,7 @@ const char *migstream__type_name(uint32_t type)
 }
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -472,13 +473,11 @@ static int check_len(uint32_t type, uint32_t len, char *err, size_t errlen)
 	if (len >= min && len <= max)
 		return 0;
 	if (min == max)
-		say(err, errlen,
-		    "%s: body %" PRIu32 " bytes, must be %" PRIu32,
+		say(err, errlen, "%s: body %" PRIu32 " bytes, must be %" PRIu32,
 		    type_names[type], len, min);
 	else
 		say(err, errlen,
-		    "%s: body %" PRIu32 " bytes, must be %" PRIu32
-		    "..%" PRIu32,
+		    "%s: body %" PRIu32 " bytes, must be %" PRIu32 "..%" PRIu32,
 		    type_names[type], len, min, max);
 	return -EBADMSG;
 }
@@ -513,8 +512,8 @@ int migstream__decode(const void *buf, size_t len, struct migstream_rec *rec,
 	rec->len = blen;
 	rec->size = size;
 	if (len < size) {
-		say(err, errlen, "%s record: %zu of %zu bytes", type_names[type],
-		    len, size);
+		say(err, errlen, "%s record: %zu of %zu bytes",
+		    type_names[type], len, size);
 		return -EAGAIN;
 	}
 	if (get64(p + REC_CSUM) != checksum(p, body, blen)) {
@@ -524,7 +523,8 @@ int migstream__decode(const void *buf, size_t len, struct migstream_rec *rec,
 	}
 	for (size_t i = blen; i < padded(blen); i++)
 		if (body[i]) {
-			say(err, errlen, "%s: padding byte %zu is 0x%02x, not 0",
+			say(err, errlen,
+			    "%s: padding byte %zu is 0x%02x, not 0",
 			    type_names[type], i - blen, body[i]);
 			return -EBADMSG;
 		}
@@ -550,8 +550,7 @@ static int check_rec(const struct migstream_rec *r, uint32_t type, char *err,
 	return 0;
 }
 
-static int nonzero_pad(const char *type, uint32_t pad, char *err,
-		       size_t errlen)
+static int nonzero_pad(const char *type, uint32_t pad, char *err, size_t errlen)
 {
 	if (!pad)
 		return 0;
@@ -572,8 +571,9 @@ int migstream__get_domain_info(const struct migstream_rec *r,
 	n = terminated(di->name, sizeof(di->name));
 	m = terminated(di->cmdline, sizeof(di->cmdline));
 	if (n < 0 || m < 0) {
-		say(err, errlen, "DOMAIN_INFO: %s not NUL-terminated in its %zu "
-				 "bytes",
+		say(err, errlen,
+		    "DOMAIN_INFO: %s not NUL-terminated in its %zu "
+		    "bytes",
 		    n < 0 ? "name" : "cmdline",
 		    n < 0 ? sizeof(di->name) : sizeof(di->cmdline));
 		return -EBADMSG;
@@ -591,22 +591,23 @@ int migstream__get_domain_info(const struct migstream_rec *r,
 	return 0;
 }
 
-int migstream__get_vcpu(const struct migstream_rec *r,
-			struct migstream_vcpu *v, char *err, size_t errlen)
+int migstream__get_vcpu(const struct migstream_rec *r, struct migstream_vcpu *v,
+			char *err, size_t errlen)
 {
 	if (check_rec(r, MIGSTREAM_VCPU, err, errlen))
 		return -EBADMSG;
 	memcpy(v, r->body, sizeof(*v));
 	if (v->in_trap_handler > 1) {
-		say(err, errlen, "VCPU: in_trap_handler %" PRIu32 ", not 0 or 1",
+		say(err, errlen,
+		    "VCPU: in_trap_handler %" PRIu32 ", not 0 or 1",
 		    v->in_trap_handler);
 		return -EBADMSG;
 	}
 	return nonzero_pad("VCPU", v->pad, err, errlen);
 }
 
-int migstream__get_gate(const struct migstream_rec *r,
-			struct migstream_gate *g, char *err, size_t errlen)
+int migstream__get_gate(const struct migstream_rec *r, struct migstream_gate *g,
+			char *err, size_t errlen)
 {
 	if (check_rec(r, MIGSTREAM_GATE, err, errlen))
 		return -EBADMSG;
@@ -708,23 +709,24 @@ int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,
 	}
 	dup = duplicate(ent, count);
 	if (dup != UINT64_MAX) {
-		say(err, errlen, "PAGE_DATA: pfn 0x%" PRIx64 " twice in one batch",
-		    dup);
+		say(err, errlen,
+		    "PAGE_DATA: pfn 0x%" PRIx64 " twice in one batch", dup);
 		return -EBADMSG;
 	}
 	want = PAGES_FIXED + (size_t)count * PFN_SIZE +
 	       (size_t)nr_data * MIGSTREAM_PAGE_SIZE;
 	if (r->len != want) {
 		say(err, errlen,
-		    "PAGE_DATA: body %" PRIu32 " bytes, must be %zu for %" PRIu32
-		    " pfns of which %" PRIu32 " pages have bytes",
+		    "PAGE_DATA: body %" PRIu32
+		    " bytes, must be %zu for %" PRIu32 " pfns of which %" PRIu32
+		    " pages have bytes",
 		    r->len, want, count, nr_data);
 		return -EBADMSG;
 	}
 	p->count = count;
 	p->pfn = ent;
-	p->data = nr_data ? r->body + PAGES_FIXED + (size_t)count * PFN_SIZE
-			  : NULL;
+	p->data =
+	    nr_data ? r->body + PAGES_FIXED + (size_t)count * PFN_SIZE : NULL;
 	p->nr_data = nr_data;
 	return 0;
 }
