@@ -52,8 +52,7 @@ static uint8_t *exact(const void *buf, size_t len)
  * hand: the spec's checksum is XXH3-64 of bytes 0..7 then the body.
  * Returns its size; @out has room.
  */
-static size_t forge(uint8_t *out, uint32_t type, const void *body,
-		    uint32_t len)
+static size_t forge(uint8_t *out, uint32_t type, const void *body, uint32_t len)
 {
 	size_t size = 16 + ((len + 7u) & ~7u);
 	uint8_t *cat = malloc(8 + (size_t)len);
@@ -89,13 +88,13 @@ static int decode(const uint8_t *buf, size_t len, struct migstream_rec *rec,
 }
 
 /* The refusal is -EBADMSG (or @want) and says @words. */
-#define REFUSED(rc, want, words)                                   \
-	do {                                                       \
-		CU_ASSERT_EQUAL(rc, want);                         \
-		if (!strstr(err, words)) {                         \
+#define REFUSED(rc, want, words)                                     \
+	do {                                                         \
+		CU_ASSERT_EQUAL(rc, want);                           \
+		if (!strstr(err, words)) {                           \
 			fprintf(stderr, "\nmessage: \"%s\"\n", err); \
-			CU_FAIL("message lacks: " words);          \
-		}                                                  \
+			CU_FAIL("message lacks: " words);            \
+		}                                                    \
 	} while (0)
 
 static void test_type_names(void)
@@ -140,9 +139,8 @@ static void test_bytes(void)
 	CU_ASSERT_EQUAL(migstream__put_round(&b, &r), 0);
 	CU_ASSERT_EQUAL_FATAL(b.len, sizeof(want));
 	CU_ASSERT(!memcmp(b.p, want, sizeof(want)));
-	CU_ASSERT_EQUAL(migstream__decode_header(want, 16, &flags, err,
-						 sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+	    migstream__decode_header(want, 16, &flags, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(flags, MIGSTREAM_F_LIVE);
 	migstream__buf_free(&b);
 	CU_ASSERT_PTR_NULL(b.p);
@@ -222,9 +220,8 @@ static void test_round_trip(void)
 
 	CU_ASSERT_EQUAL(migstream__put_header(&b, 0), 0);
 	CU_ASSERT_EQUAL(migstream__put_domain_info(&b, &di), 0);
-	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_CONFIG, "name = \"kv\"\n",
-				       12),
-			0);
+	CU_ASSERT_EQUAL(
+	    migstream__put(&b, MIGSTREAM_CONFIG, "name = \"kv\"\n", 12), 0);
 	CU_ASSERT_EQUAL(migstream__put_pages(&b, mem, pfn, 3, &sent), 0);
 	CU_ASSERT_EQUAL(sent, 2 * PAGE);
 	CU_ASSERT_EQUAL(migstream__put_round(&b, &rd), 0);
@@ -235,9 +232,8 @@ static void test_round_trip(void)
 	CU_ASSERT_EQUAL(migstream__put_verify(&b, &vf), 0);
 	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_END, NULL, 0), 0);
 
-	CU_ASSERT_EQUAL(migstream__decode_header(b.p, b.len, &flags, err,
-						 sizeof(err)),
-			0);
+	CU_ASSERT_EQUAL(
+	    migstream__decode_header(b.p, b.len, &flags, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(flags, 0);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		CU_ASSERT_EQUAL_FATAL(
@@ -268,20 +264,20 @@ static void test_round_trip(void)
 			CU_ASSERT_EQUAL(pg.pfn[1], 9 | MIGSTREAM_PFN_ZERO);
 			CU_ASSERT_EQUAL(pg.pfn[2], 7);
 			CU_ASSERT(!memcmp(pg.data, mem + 5 * PAGE, PAGE));
-			CU_ASSERT(!memcmp(pg.data + PAGE, mem + 7 * PAGE,
-					  PAGE));
+			CU_ASSERT(
+			    !memcmp(pg.data + PAGE, mem + 7 * PAGE, PAGE));
 			CU_ASSERT_EQUAL(rec.len, 8 + 3 * 8 + 2 * PAGE);
 			break;
 		case MIGSTREAM_ROUND:
-			CU_ASSERT_EQUAL(migstream__get_round(&rec, &rd2, err,
-							     sizeof(err)),
-					0);
+			CU_ASSERT_EQUAL(
+			    migstream__get_round(&rec, &rd2, err, sizeof(err)),
+			    0);
 			CU_ASSERT(!memcmp(&rd, &rd2, sizeof(rd)));
 			break;
 		case MIGSTREAM_VCPU:
-			CU_ASSERT_EQUAL(migstream__get_vcpu(&rec, &v2, err,
-							    sizeof(err)),
-					0);
+			CU_ASSERT_EQUAL(
+			    migstream__get_vcpu(&rec, &v2, err, sizeof(err)),
+			    0);
 			CU_ASSERT(!memcmp(&v, &v2, sizeof(v)));
 			break;
 		case MIGSTREAM_DEVICES:
@@ -289,9 +285,9 @@ static void test_round_trip(void)
 			CU_ASSERT_EQUAL(rec.size, 16 + 8);
 			break;
 		case MIGSTREAM_GATE:
-			CU_ASSERT_EQUAL(migstream__get_gate(&rec, &g2, err,
-							    sizeof(err)),
-					0);
+			CU_ASSERT_EQUAL(
+			    migstream__get_gate(&rec, &g2, err, sizeof(err)),
+			    0);
 			CU_ASSERT(!memcmp(&g, &g2, 80));
 			CU_ASSERT(g2.out_state == rec.body + 80);
 			CU_ASSERT(!memcmp(g2.out_state, state, sizeof(state)));
@@ -302,9 +298,9 @@ static void test_round_trip(void)
 			CU_ASSERT_EQUAL(rec.size, 16);
 			break;
 		case MIGSTREAM_VERIFY:
-			CU_ASSERT_EQUAL(migstream__get_verify(&rec, &vf2, err,
-							      sizeof(err)),
-					0);
+			CU_ASSERT_EQUAL(
+			    migstream__get_verify(&rec, &vf2, err, sizeof(err)),
+			    0);
 			CU_ASSERT(!memcmp(&vf, &vf2, sizeof(vf)));
 			break;
 		}
@@ -339,9 +335,8 @@ static void test_edges(void)
 	for (uint32_t i = 0; i < MIGSTREAM_BATCH_MAX; i++)
 		pfn[i] = MIGSTREAM_BATCH_MAX - 1 - i;
 	migstream__buf_reset(&b);
-	CU_ASSERT_EQUAL(migstream__put_pages(&b, big, pfn, MIGSTREAM_BATCH_MAX,
-					     &sent),
-			0);
+	CU_ASSERT_EQUAL(
+	    migstream__put_pages(&b, big, pfn, MIGSTREAM_BATCH_MAX, &sent), 0);
 	CU_ASSERT_EQUAL(sent, 0);
 	CU_ASSERT_EQUAL(b.len, 16 + 8 + 8 * MIGSTREAM_BATCH_MAX);
 	CU_ASSERT_EQUAL_FATAL(decode(b.p, b.len, &rec, &copy), 0);
@@ -350,17 +345,16 @@ static void test_edges(void)
 			0);
 	CU_ASSERT_EQUAL(pg.nr_data, 0);
 	CU_ASSERT_PTR_NULL(pg.data);
-	CU_ASSERT_EQUAL(pg.pfn[0], (MIGSTREAM_BATCH_MAX - 1) |
-				       MIGSTREAM_PFN_ZERO);
+	CU_ASSERT_EQUAL(pg.pfn[0],
+			(MIGSTREAM_BATCH_MAX - 1) | MIGSTREAM_PFN_ZERO);
 	free(copy);
 
 	/* One byte at the page's end is enough to make it non-zero. */
 	for (uint32_t i = 0; i < MIGSTREAM_BATCH_MAX; i++)
 		big[i * PAGE + PAGE - 1] = 1;
 	migstream__buf_reset(&b);
-	CU_ASSERT_EQUAL(migstream__put_pages(&b, big, pfn, MIGSTREAM_BATCH_MAX,
-					     &sent),
-			0);
+	CU_ASSERT_EQUAL(
+	    migstream__put_pages(&b, big, pfn, MIGSTREAM_BATCH_MAX, &sent), 0);
 	CU_ASSERT_EQUAL(sent, (uint64_t)MIGSTREAM_BATCH_MAX * PAGE);
 	CU_ASSERT_EQUAL(b.len, 16 + MIGSTREAM_BODY_MAX);
 	CU_ASSERT_EQUAL_FATAL(decode(b.p, b.len, &rec, &copy), 0);
@@ -373,7 +367,8 @@ static void test_edges(void)
 	migstream__buf_free(&b);
 }
 
-/* The encoder writes nothing the decoder would refuse, and nothing on -EINVAL. */
+/* The encoder writes nothing the decoder would refuse, and nothing on -EINVAL.
+ */
 static void test_put_refusals(void)
 {
 	struct migstream_buf b = { 0 };
@@ -387,18 +382,18 @@ static void test_put_refusals(void)
 	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_TYPE_NR, NULL, 0),
 			-EINVAL);
 	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_END, "x", 1), -EINVAL);
-	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_CONFIG, mem,
-				       MIGSTREAM_CONFIG_MAX + 1),
-			-EINVAL);
+	CU_ASSERT_EQUAL(
+	    migstream__put(&b, MIGSTREAM_CONFIG, mem, MIGSTREAM_CONFIG_MAX + 1),
+	    -EINVAL);
 	CU_ASSERT_EQUAL(migstream__put(&b, MIGSTREAM_VERIFY, mem, 8), -EINVAL);
 	memset(di.name, 'a', sizeof(di.name));
 	CU_ASSERT_EQUAL(migstream__put_domain_info(&b, &di), -EINVAL);
 	CU_ASSERT_EQUAL(migstream__put_vcpu(&b, &v), -EINVAL);
 	CU_ASSERT_EQUAL(migstream__put_gate(&b, &g), -EINVAL);
 	CU_ASSERT_EQUAL(migstream__put_pages(&b, mem, pfn, 0, NULL), -EINVAL);
-	CU_ASSERT_EQUAL(migstream__put_pages(&b, mem, pfn,
-					     MIGSTREAM_BATCH_MAX + 1, NULL),
-			-EINVAL);
+	CU_ASSERT_EQUAL(
+	    migstream__put_pages(&b, mem, pfn, MIGSTREAM_BATCH_MAX + 1, NULL),
+	    -EINVAL);
 	CU_ASSERT_EQUAL(migstream__put_pages(&b, mem, pfn, 2, NULL), -EINVAL);
 	pfn[1] = MIGSTREAM_PFN_ZERO | 4;
 	CU_ASSERT_EQUAL(migstream__put_pages(&b, mem, pfn, 2, NULL), -EINVAL);
@@ -464,7 +459,8 @@ static void test_record_refusals(void)
 	/* Oversize, refused from the header alone: never waited for. */
 	le32(rec_buf, MIGSTREAM_CONFIG);
 	le32(rec_buf + 4, MIGSTREAM_CONFIG_MAX + 1);
-	REFUSED(decode(rec_buf, 16, &rec, NULL), -EBADMSG, "CONFIG: body 65537");
+	REFUSED(decode(rec_buf, 16, &rec, NULL), -EBADMSG,
+		"CONFIG: body 65537");
 	le32(rec_buf, MIGSTREAM_PAGE_DATA);
 	le32(rec_buf + 4, MIGSTREAM_BODY_MAX + 1);
 	REFUSED(decode(rec_buf, 16, &rec, NULL), -EBADMSG, "PAGE_DATA: body");
@@ -506,16 +502,16 @@ static void test_record_refusals(void)
 }
 
 /* Decode the forged record of @type and body, then run @get on it. */
-#define GET(type, body, len, get, out, ...)                                  \
-	({                                                                   \
-		struct migstream_rec rec_;                                   \
-		uint8_t *copy_;                                              \
-		int rc_;                                                     \
-		size_t n_ = forge(rec_buf, type, body, len);                 \
+#define GET(type, body, len, get, out, ...)                                   \
+	({                                                                    \
+		struct migstream_rec rec_;                                    \
+		uint8_t *copy_;                                               \
+		int rc_;                                                      \
+		size_t n_ = forge(rec_buf, type, body, len);                  \
 		CU_ASSERT_EQUAL_FATAL(decode(rec_buf, n_, &rec_, &copy_), 0); \
-		rc_ = get(&rec_, ##__VA_ARGS__, out, err, sizeof(err));      \
-		free(copy_);                                                 \
-		rc_;                                                         \
+		rc_ = get(&rec_, ##__VA_ARGS__, out, err, sizeof(err));       \
+		free(copy_);                                                  \
+		rc_;                                                          \
 	})
 
 static void test_body_refusals(void)
@@ -550,28 +546,28 @@ static void test_body_refusals(void)
 	REFUSED(GET(MIGSTREAM_VCPU, &v, sizeof(v), migstream__get_vcpu, &v2),
 		-EBADMSG, "VCPU: reserved field");
 	rd.pad = 7;
-	REFUSED(GET(MIGSTREAM_ROUND, &rd, sizeof(rd), migstream__get_round,
-		    &rd2),
-		-EBADMSG, "ROUND: reserved field");
+	REFUSED(
+	    GET(MIGSTREAM_ROUND, &rd, sizeof(rd), migstream__get_round, &rd2),
+	    -EBADMSG, "ROUND: reserved field");
 
 	/* GATE: out_state_len and the body's length agree, within bounds. */
 	le32(gate + 72, 4);
-	REFUSED(GET(MIGSTREAM_GATE, gate, sizeof(gate), migstream__get_gate,
-		    &g2),
-		-EBADMSG, "GATE: body 88 bytes, must be 84");
+	REFUSED(
+	    GET(MIGSTREAM_GATE, gate, sizeof(gate), migstream__get_gate, &g2),
+	    -EBADMSG, "GATE: body 88 bytes, must be 84");
 	le32(gate + 72, 8);
-	CU_ASSERT_EQUAL(GET(MIGSTREAM_GATE, gate, sizeof(gate),
-			    migstream__get_gate, &g2),
-			0);
+	CU_ASSERT_EQUAL(
+	    GET(MIGSTREAM_GATE, gate, sizeof(gate), migstream__get_gate, &g2),
+	    0);
 	le32(gate + 72, MIGSTREAM_GATE_STATE_MAX + 1);
-	REFUSED(GET(MIGSTREAM_GATE, gate, sizeof(gate), migstream__get_gate,
-		    &g2),
-		-EBADMSG, "GATE: output hash state 4097 bytes");
+	REFUSED(
+	    GET(MIGSTREAM_GATE, gate, sizeof(gate), migstream__get_gate, &g2),
+	    -EBADMSG, "GATE: output hash state 4097 bytes");
 
 	/* A getter handed another type's record. */
-	REFUSED(GET(MIGSTREAM_ROUND, &rd, sizeof(rd), migstream__get_verify,
-		    &vf2),
-		-EBADMSG, "ROUND record where VERIFY was expected");
+	REFUSED(
+	    GET(MIGSTREAM_ROUND, &rd, sizeof(rd), migstream__get_verify, &vf2),
+	    -EBADMSG, "ROUND record where VERIFY was expected");
 }
 
 /* A PAGE_DATA body of @count entries @ent and @nr_data pages of bytes. */
@@ -596,7 +592,8 @@ static int get_pages(const uint64_t *ent, uint32_t count, uint32_t reserved,
 static void test_pages_refusals(void)
 {
 	struct migstream_pages pg;
-	uint64_t ent[MIGSTREAM_BATCH_MAX + 1] = { 1, 2, 3 | MIGSTREAM_PFN_ZERO };
+	uint64_t ent[MIGSTREAM_BATCH_MAX + 1] = { 1, 2,
+						  3 | MIGSTREAM_PFN_ZERO };
 
 	CU_ASSERT_EQUAL(get_pages(ent, 3, 0, 2, &pg), 0);
 	CU_ASSERT_EQUAL(pg.nr_data, 2);
@@ -610,12 +607,14 @@ static void test_pages_refusals(void)
 	REFUSED(get_pages(ent, 3, 0, 2, &pg), -EBADMSG,
 		"PAGE_DATA: pfn 0x1234 out of range");
 	ent[1] = MAX_PFN;
-	REFUSED(get_pages(ent, 3, 0, 2, &pg), -EBADMSG, "pfn 0x40 out of range");
+	REFUSED(get_pages(ent, 3, 0, 2, &pg), -EBADMSG,
+		"pfn 0x40 out of range");
 	ent[1] = MAX_PFN - 1;
 	CU_ASSERT_EQUAL(get_pages(ent, 3, 0, 2, &pg), 0);
 	ent[1] = 1ull << 60;
-	REFUSED(get_pages(ent, 3, 0, 2, &pg), -EBADMSG,
-		"PAGE_DATA: entry 1 (0x1000000000000000) has unknown flag bits");
+	REFUSED(
+	    get_pages(ent, 3, 0, 2, &pg), -EBADMSG,
+	    "PAGE_DATA: entry 1 (0x1000000000000000) has unknown flag bits");
 	/* A duplicate found whatever the zero flag says. */
 	ent[1] = 3;
 	REFUSED(get_pages(ent, 3, 0, 2, &pg), -EBADMSG,
@@ -623,12 +622,10 @@ static void test_pages_refusals(void)
 
 	/* Too short for its own entries, and the count's bounds. */
 	ent[1] = 2;
-	REFUSED(GET(MIGSTREAM_PAGE_DATA,
-		    "\3\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16,
+	REFUSED(GET(MIGSTREAM_PAGE_DATA, "\3\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16,
 		    migstream__get_pages, &pg, MAX_PFN),
 		-EBADMSG, "too short for 3 pfns");
-	REFUSED(GET(MIGSTREAM_PAGE_DATA,
-		    "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16,
+	REFUSED(GET(MIGSTREAM_PAGE_DATA, "\0\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0", 16,
 		    migstream__get_pages, &pg, MAX_PFN),
 		-EBADMSG, "PAGE_DATA: 0 pages, must be 1..1024");
 	for (uint32_t i = 0; i <= MIGSTREAM_BATCH_MAX; i++)
