@@ -104,8 +104,8 @@ static void check_pages(const struct migstream_rec *r, const uint8_t *rec)
 		       MIGSTREAM_PAGE_SIZE);
 		d++;
 		/* A zero page sent as bytes is allowed, not what we send. */
-		if (page[0] == 0 && !memcmp(page, page + 1,
-					    MIGSTREAM_PAGE_SIZE - 1))
+		if (page[0] == 0 &&
+		    !memcmp(page, page + 1, MIGSTREAM_PAGE_SIZE - 1))
 			canonical = false;
 	}
 	CHECK(d == p.nr_data);
@@ -186,7 +186,8 @@ static void check_body(const struct migstream_rec *r, const uint8_t *rec)
 
 static void check_stream(uint8_t *buf, size_t size, bool resigned)
 {
-	uint32_t flags;
+	struct migstream_order order;
+	uint32_t flags = 0;
 	size_t off = MIGSTREAM_HEADER_SIZE;
 	int rc;
 
@@ -200,6 +201,7 @@ static void check_stream(uint8_t *buf, size_t size, bool resigned)
 		CHECK(!migstream__put_header(&out, flags));
 		check_same(buf, MIGSTREAM_HEADER_SIZE);
 	}
+	migstream__order_init(&order, flags & MIGSTREAM_F_KNOWN);
 	/* The records are decoded even after a bad header: more to explore. */
 	while (off < size) {
 		struct migstream_rec r;
@@ -225,6 +227,12 @@ static void check_stream(uint8_t *buf, size_t size, bool resigned)
 		CHECK(!migstream__put(&out, r.type, r.body, r.len));
 		check_same(buf + off, r.size);
 		check_body(&r, buf + off);
+		/* Out of order is said, and never taken back. */
+		err[0] = 0;
+		if (migstream__order_next(&order, r.type, err, sizeof(err))) {
+			check_refusal();
+			order.ended = true;
+		}
 		off += r.size;
 	}
 }

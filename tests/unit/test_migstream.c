@@ -634,6 +634,70 @@ static void test_pages_refusals(void)
 		"PAGE_DATA: 1025 pages");
 }
 
+/* @types through a fresh order of @flags: the index refused, else -1. */
+static int order(uint32_t flags, const uint32_t *types, size_t n)
+{
+	struct migstream_order o;
+
+	migstream__order_init(&o, flags);
+	for (size_t i = 0; i < n; i++) {
+		err[0] = 0;
+		if (migstream__order_next(&o, types[i], err, sizeof(err))) {
+			CU_ASSERT(err[0] != 0);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+#define ORDER(flags, ...)                               \
+	order(flags, (const uint32_t[]){ __VA_ARGS__ }, \
+	      sizeof((const uint32_t[]){ __VA_ARGS__ }) / sizeof(uint32_t))
+
+enum {
+	END = MIGSTREAM_END,
+	INFO = MIGSTREAM_DOMAIN_INFO,
+	PAGES = MIGSTREAM_PAGE_DATA,
+	VCPU = MIGSTREAM_VCPU,
+	DEVS = MIGSTREAM_DEVICES,
+	GATE = MIGSTREAM_GATE,
+	VERIFY = MIGSTREAM_VERIFY,
+	CONFIG = MIGSTREAM_CONFIG,
+	TAIL = MIGSTREAM_LOG_TAIL,
+	ROUND = MIGSTREAM_ROUND,
+};
+
+static void test_order(void)
+{
+	const uint32_t live = MIGSTREAM_F_LIVE;
+
+	CU_ASSERT_EQUAL(ORDER(live, INFO, CONFIG, PAGES, PAGES, ROUND, PAGES,
+			      ROUND, PAGES, VCPU, DEVS, GATE, TAIL, VERIFY,
+			      END),
+			-1);
+	CU_ASSERT_EQUAL(ORDER(0, INFO, VCPU, DEVS, GATE, VERIFY, END), -1);
+	CU_ASSERT_EQUAL(ORDER(0, INFO, PAGES, VCPU, DEVS, GATE, VERIFY, END),
+			-1);
+
+	CU_ASSERT_EQUAL(ORDER(0, VCPU), 0);
+	CU_ASSERT(strstr(err, "VCPU record out of order") &&
+		  strstr(err, "DOMAIN_INFO comes first"));
+	CU_ASSERT_EQUAL(ORDER(0, INFO, PAGES, ROUND), 2);
+	CU_ASSERT(strstr(err, "ROUND record in a save file") != NULL);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, CONFIG, CONFIG), 2);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, PAGES, CONFIG), 2);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, INFO), 1);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, GATE), 2);
+	CU_ASSERT(strstr(err, "GATE record out of order: after VCPU") != NULL);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, DEVS, GATE, END), 4);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, DEVS, GATE, VERIFY, TAIL), 5);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, DEVS, GATE, VERIFY, END, END),
+			6);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, DEVS, GATE, VERIFY, END, PAGES),
+			6);
+	CU_ASSERT_EQUAL(ORDER(live, INFO, VCPU, PAGES), 2);
+}
+
 static CU_TestInfo migstream_tests[] = {
 	{ "type names", test_type_names },
 	{ "bytes as the spec lays them out", test_bytes },
@@ -644,6 +708,7 @@ static CU_TestInfo migstream_tests[] = {
 	{ "record refusals", test_record_refusals },
 	{ "body refusals", test_body_refusals },
 	{ "PAGE_DATA refusals", test_pages_refusals },
+	{ "record order", test_order },
 	CU_TEST_INFO_NULL,
 };
 
