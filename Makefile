@@ -74,7 +74,8 @@ PROGS := $(BUILD)/bin/pvft-hv $(BUILD)/bin/pvft $(BUILD)/bin/compute-native \
 	$(BUILD)/bin/pvft-tcprtt
 UNIT_TESTS := $(BUILD)/bin/pvft-unit-tests
 FUZZERS := $(BUILD)/bin/pvft-fuzz-elf $(BUILD)/bin/pvft-fuzz-hypercall \
-	$(BUILD)/bin/pvft-fuzz-log $(BUILD)/bin/pvft-fuzz-net
+	$(BUILD)/bin/pvft-fuzz-log $(BUILD)/bin/pvft-fuzz-net \
+	$(BUILD)/bin/pvft-fuzz-migstream
 
 .PHONY: all deps demo check soak bench fuzz clean format
 .PHONY: man install install-files uninstall
@@ -232,6 +233,21 @@ $(BUILD)/bin/pvft-fuzz-log: tests/fuzz/fuzz_log.c logchan/logfmt.c \
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+
+# The migration stream's decoder and body parsers, on hostile bytes; its
+# seeds are written by the codec's own encoder (tests/fuzz/run.sh).
+$(BUILD)/bin/pvft-fuzz-migstream: tests/fuzz/fuzz_migstream.c lib/migstream.c \
+	lib/migstream.h
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lxxhash
+
+all: $(BUILD)/bin/pvft-migstream-seeds
+$(BUILD)/bin/pvft-migstream-seeds: $(BUILD)/tests/fuzz/migstream_seeds.o \
+	$(BUILD)/lib/migstream.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
 
 # The guest's IPv4 stack and kv service on a peer's bytes, built for the
 # host as GUEST_HOSTED is: guest/include by -iquote only, and first.

@@ -732,3 +732,65 @@ int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,
 	p->nr_data = nr_data;
 	return 0;
 }
+
+/* ---- record order -------------------------------------------------------- */
+
+void migstream__order_init(struct migstream_order *o, uint32_t flags)
+{
+	o->flags = flags;
+	o->last = MIGSTREAM_TYPE_NR;
+	o->ended = false;
+}
+
+/* Whether a record of @next may follow one of @last (TYPE_NR: none yet). */
+static bool may_follow(uint32_t last, uint32_t next, bool live)
+{
+	switch (last) {
+	case MIGSTREAM_TYPE_NR:
+		return next == MIGSTREAM_DOMAIN_INFO;
+	case MIGSTREAM_DOMAIN_INFO:
+	case MIGSTREAM_CONFIG:
+	case MIGSTREAM_PAGE_DATA:
+	case MIGSTREAM_ROUND:
+		/* CONFIG right after DOMAIN_INFO only; then pages and rounds.
+		 */
+		return (next == MIGSTREAM_CONFIG &&
+			last == MIGSTREAM_DOMAIN_INFO) ||
+		       next == MIGSTREAM_PAGE_DATA || next == MIGSTREAM_VCPU ||
+		       (next == MIGSTREAM_ROUND && live);
+	case MIGSTREAM_VCPU:
+		return next == MIGSTREAM_DEVICES;
+	case MIGSTREAM_DEVICES:
+		return next == MIGSTREAM_GATE;
+	case MIGSTREAM_GATE:
+		return next == MIGSTREAM_LOG_TAIL || next == MIGSTREAM_VERIFY;
+	case MIGSTREAM_LOG_TAIL:
+		return next == MIGSTREAM_VERIFY;
+	case MIGSTREAM_VERIFY:
+		return next == MIGSTREAM_END;
+	default: /* END: nothing */
+		return false;
+	}
+}
+
+int migstream__order_next(struct migstream_order *o, uint32_t type, char *err,
+			  size_t errlen)
+{
+	bool live = o->flags & MIGSTREAM_F_LIVE;
+
+	if (o->ended || !may_follow(o->last, type, live)) {
+		if (type == MIGSTREAM_ROUND && !live)
+			say(err, errlen,
+			    "ROUND record in a save file (live streams only)");
+		else
+			say(err, errlen, "%s record out of order: after %s",
+			    migstream__type_name(type),
+			    o->last == MIGSTREAM_TYPE_NR
+				? "the header (DOMAIN_INFO comes first)"
+				: migstream__type_name(o->last));
+		return -EBADMSG;
+	}
+	o->last = type;
+	o->ended = type == MIGSTREAM_END;
+	return 0;
+}

@@ -260,4 +260,21 @@ int migstream__get_round(const struct migstream_rec *r,
 int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,
 			 struct migstream_pages *p, char *err, size_t errlen);
 
+/*
+ * The record order of Documentation/migration-stream.md section 6, for a
+ * receiver to check each record's type as it comes: DOMAIN_INFO, CONFIG
+ * (optional), PAGE_DATA and ROUND (LIVE streams only) in any mix, VCPU,
+ * DEVICES, GATE, LOG_TAIL (optional), VERIFY, END, nothing after.
+ */
+struct migstream_order {
+	uint32_t flags; /* the header's */
+	uint32_t last;	/* the last record's type, MIGSTREAM_TYPE_NR before */
+	bool ended;	/* END has come */
+};
+
+void migstream__order_init(struct migstream_order *o, uint32_t flags);
+/* A record of @type next: 0, or -EBADMSG with @err (out of order). */
+int migstream__order_next(struct migstream_order *o, uint32_t type, char *err,
+			  size_t errlen);
+
 #endif /* PVFT_LIB_MIGSTREAM_H */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz: run each libFuzzer target for SECONDS (default 15, make fuzz: 300),
 # seeded with the real guest images, one hypercall of each kind, logs
-# holding one record of each type and the frames the kv guest answers.
+# holding one record of each type, the frames the kv guest answers and
+# migration streams (written by pvft-migstream-seeds, the codec's encoder).
 # A crash or sanitizer report fails it and leaves the input in build/fuzz/.
 # Last line: "N passed, N failed".
 set -u
@@ -379,7 +380,7 @@ net_seeds() {
 	write_seed kv-session
 }
 
-for target in elf hypercall log net; do
+for target in elf hypercall log net migstream; do
 	bin=$build/bin/pvft-fuzz-$target
 	corpus=$build/fuzz/$target-corpus
 	mkdir -p "$corpus" "$build/fuzz"
@@ -388,6 +389,7 @@ for target in elf hypercall log net; do
 	hypercall) hypercall_seeds ;;
 	log) log_seeds ;;
 	net) net_seeds ;;
+	migstream) "$build/bin/pvft-migstream-seeds" "$corpus" ;;
 	esac
 	if "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
 		-artifact_prefix="$build/fuzz/$target-" "$corpus" \

@@ -26,5 +26,6 @@ void test_kvstore__register(void);
 void test_netback__register(void);
 void test_config__register(void);
 void test_tls__register(void);
+void test_migstream__register(void);
 
 #endif /* PVFT_TESTS_UNIT_H */
