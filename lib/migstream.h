@@ -83,16 +83,10 @@ enum migstream_type {
 };
 
 /*
- * A live migration's last words, after END (8 bytes each, NUL included):
- * the destination's OK (it holds the domain, VERIFY matched) or NO (then
- * a u32 length and at most MIGSTREAM_ACK_MSG_MAX bytes of why), and the
- * source's GO once it has stopped for good: only then does the
- * destination run.
+ * The source's answer to the destination's MIGSTREAM_ACK_OK: it has
+ * stopped for good, the destination may run (8 bytes, NUL included).
  */
-#define MIGSTREAM_ACK_OK "PVFTOK\n"
-#define MIGSTREAM_ACK_NO "PVFTNO\n"
 #define MIGSTREAM_GO "PVFTGO\n"
-#define MIGSTREAM_ACK_MSG_MAX 512
 
 /* "END", "PAGE_DATA", ...; "unknown" past the known ones. */
 const char *migstream__type_name(uint32_t type);
