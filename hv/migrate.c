@@ -122,6 +122,30 @@ static void fail(struct migration *m, const char *fmt, ...)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * The destination refused before END (it may: migration-stream.md 9):
+ * its reason, if it sent one before closing. True when it did.
+ */
+static bool refusal(struct migration *m)
+{
+	uint64_t by = clock__mono_ns() + 1000000000ull;
+	char ack[MIGSTREAM_ACK_SIZE], why[MIGSTREAM_ACK_MSG_MAX + 1];
+	uint32_t len;
+
+	if (transport__recv_all(m->t, ack, sizeof(ack), by) ||
+	    memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack)) ||
+	    transport__recv_all(m->t, &len, sizeof(len), by) ||
+	    len > MIGSTREAM_ACK_MSG_MAX ||
+	    transport__recv_all(m->t, why, len, by))
+		return false;
+	why[len] = '\0';
+	for (uint32_t i = 0; i < len; i++)
+		if (why[i] < 0x20 || why[i] > 0x7e)
+			why[i] = '?';
+	fail(m, "the destination refused the domain: %s", why);
+	return true;
+}
+
 /* Out with what is buffered: to the file or the destination. */
 static int flush(struct migration *m)
 {
@@ -137,6 +161,8 @@ static int flush(struct migration *m)
 		rc = io__write_all(m->fd, m->buf.p, m->buf.len, NULL) < 0
 			 ? -errno
 			 : 0;
+	if (rc && m->t && refusal(m))
+		return rc;
 	if (rc) {
 		fail(m, "%s: %s", m->t ? "sending to the destination" : m->tmp,
 		     rc == -ETIMEDOUT ? "the destination took nothing for 30 s"
@@ -1356,6 +1382,26 @@ int migrate__in_answer(struct migrate_in *in, const char *why)
 		rc = transport__send_all(in->t, &len, sizeof(len), by);
 	if (!rc)
 		rc = transport__send_all(in->t, why, len, by);
+	/*
+	 * What the source still sends is read and dropped for a moment: a
+	 * close with unread bytes resets the link, and the source could
+	 * lose the reason with them.
+	 */
+	if (!rc) {
+		char sink[65536];
+		uint64_t until = clock__mono_ns() + 2000000000ull;
+
+		transport__shutdown_write(in->t);
+		while (clock__mono_ns() < until) {
+			ssize_t r = transport__recv(in->t, sink, sizeof(sink));
+			struct pollfd p = { .fd = in->t->fd, .events = POLLIN };
+
+			if (r == 0 || (r < 0 && r != -EAGAIN))
+				break;
+			if (r == -EAGAIN && !transport__pending(in->t))
+				poll(&p, 1, 100);
+		}
+	}
 	return rc;
 }
 
