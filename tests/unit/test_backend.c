@@ -186,7 +186,8 @@ static void make_state(struct vcpu_state *s, uint64_t rip)
 
 	memset(s, 0, sizeof(*s));
 	for (int i = 0; i < 16; i++)
-		gpr[i] = 0x1111111111111111ull * (i + 1) ^ 0x8000000000000001ull;
+		gpr[i] =
+		    0x1111111111111111ull * (i + 1) ^ 0x8000000000000001ull;
 	s->regs.rsp = STACK_TOP - 8;
 	s->regs.rflags = 0x202 | 0x8d5; /* IF and CF PF ZF SF OF */
 	s->rip = rip;
@@ -194,7 +195,7 @@ static void make_state(struct vcpu_state *s, uint64_t rip)
 	s->fxsave[4] = 0x81; /* ST0 and ST7 valid (abridged tag) */
 	memcpy(s->fxsave + 24, &mxcsr, 4);
 	for (int i = 0; i < 10; i++)
-		s->fxsave[32 + i] = 0x10 + i;		   /* ST0 */
+		s->fxsave[32 + i] = 0x10 + i; /* ST0 */
 	for (int i = 0; i < 256; i++)
 		s->fxsave[160 + i] = (uint8_t)(i * 7 + 3); /* XMM0-15 */
 }
@@ -524,7 +525,8 @@ void test_backend__register(void)
 		    test_migrate_compute_kvm);
 	CU_add_test(s, "kvm (if /dev/kvm): dirty pages: written set, untouched",
 		    test_dirty_pages_kvm);
-	CU_add_test(s, "kvm (if /dev/kvm): dirty pages: fetches racing the "
-		       "guest",
+	CU_add_test(s,
+		    "kvm (if /dev/kvm): dirty pages: fetches racing the "
+		    "guest",
 		    test_dirty_race_kvm);
 }
