@@ -52,8 +52,7 @@ static int regs_hash(struct domain *d, uint64_t *h)
 				  r.r12, r.r13, r.r14, r.r15 };
 	for (unsigned int i = 0; i < 16; i++)
 		digest__put(&w, DIGEST_SLOT_GPR0 + i, gpr[i]);
-	digest__put(&w, DIGEST_SLOT_RFLAGS,
-		    r.rflags & 0xcd5); /* CF PF AF ZF SF DF OF */
+	digest__put(&w, DIGEST_SLOT_RFLAGS, r.rflags & VCPU_RFLAGS_GUEST);
 	digest__put(&w, DIGEST_SLOT_RIP, d->last_rip);
 	digest__put(&w, DIGEST_SLOT_ID_COUNTER, d->id_counter);
 	digest__put(&w, DIGEST_SLOT_IN_TRAP, d->in_trap_handler);

@@ -41,6 +41,12 @@ struct kvm_vcpu {
 	uint64_t rip_advance; /* for the pending hypercall */
 	/* CPUID faults, and pvft-hv answers it from the table itself. */
 	bool answer_cpuid;
+	/*
+	 * Dirty logging on slot 0, and KVM_GET_DIRTY_LOG's buffer: its
+	 * thread's (dirty_start to dirty_stop), never the vCPU thread's.
+	 */
+	bool dirty_on;
+	uint64_t *dirty_log;
 };
 
 static struct kvm_vcpu *priv(struct domain *d)
@@ -269,12 +275,31 @@ static int set_regs(struct kvm_vcpu *k, struct domain *d)
 	return 0;
 }
 
+/* Guest RAM is slot 0 at guest-physical 0: page i of the slot is page i. */
+static int set_memory(struct kvm_vcpu *k, struct domain *d, uint32_t flags)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = 0,
+		.flags = flags,
+		.guest_phys_addr = 0,
+		.memory_size = d->mem_size,
+		.userspace_addr = (uintptr_t)d->mem,
+	};
+
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		return -errno;
+	return 0;
+}
+
+static void kvm_dirty_stop(struct domain *d);
+
 static void kvm_destroy(struct domain *d)
 {
 	struct kvm_vcpu *k = priv(d);
 
 	if (!k)
 		return;
+	kvm_dirty_stop(d);
 	d->backend_priv = NULL; /* no kick may find it half gone */
 	if (k->run)
 		munmap(k->run, k->run_size);
@@ -298,12 +323,6 @@ static void kvm_destroy(struct domain *d)
 
 static int kvm_create(struct domain *d)
 {
-	struct kvm_userspace_memory_region region = {
-		.slot = 0,
-		.guest_phys_addr = 0,
-		.memory_size = d->mem_size,
-		.userspace_addr = (uintptr_t)d->mem,
-	};
 	struct kvm_vcpu *k;
 	int rc = 0, r;
 
@@ -335,8 +354,7 @@ static int kvm_create(struct domain *d)
 		   "KVM_CREATE_VM");
 	/* Only VMX needs this (for real mode); others may refuse it. */
 	ioctl(k->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
-	SETUP_STEP(ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region),
-		   "KVM_SET_USER_MEMORY_REGION");
+	SETUP_STEP(set_memory(k, d, 0), "KVM_SET_USER_MEMORY_REGION");
 	SETUP_STEP(k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0),
 		   "KVM_CREATE_VCPU");
 	SETUP_STEP(r = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0),
@@ -680,6 +698,220 @@ static int kvm_get_fpu(struct domain *d, struct vcpu_fpu *f)
 	return 0;
 }
 
+/*
+ * FXSAVE's 64-bit layout (Intel SDM vol. 1, 10.5.1): FCW 0, FSW 2,
+ * abridged FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24, MXCSR_MASK 28, ST0-7
+ * from 32 (16 bytes each, 10 used), XMM0-15 from 160.
+ */
+#define FX_FCW 0
+#define FX_FSW 2
+#define FX_FTW 4
+#define FX_FOP 6
+#define FX_FIP 8
+#define FX_FDP 16
+#define FX_MXCSR 24
+#define FX_ST 32
+#define FX_XMM 160
+/* MXCSR bits above 15 are reserved on every CPU: a #GP to load. */
+#define MXCSR_VALID 0xffffu
+
+static void fpu_to_fxsave(const struct kvm_fpu *f, uint8_t fx[512])
+{
+	memset(fx, 0, 512);
+	memcpy(fx + FX_FCW, &f->fcw, 2);
+	memcpy(fx + FX_FSW, &f->fsw, 2);
+	fx[FX_FTW] = f->ftwx;
+	memcpy(fx + FX_FOP, &f->last_opcode, 2);
+	memcpy(fx + FX_FIP, &f->last_ip, 8);
+	memcpy(fx + FX_FDP, &f->last_dp, 8);
+	memcpy(fx + FX_MXCSR, &f->mxcsr, 4);
+	memcpy(fx + FX_ST, f->fpr, sizeof(f->fpr));
+	memcpy(fx + FX_XMM, f->xmm, sizeof(f->xmm));
+}
+
+static void fxsave_to_fpu(const uint8_t fx[512], struct kvm_fpu *f)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(&f->fcw, fx + FX_FCW, 2);
+	memcpy(&f->fsw, fx + FX_FSW, 2);
+	f->ftwx = fx[FX_FTW];
+	memcpy(&f->last_opcode, fx + FX_FOP, 2);
+	memcpy(&f->last_ip, fx + FX_FIP, 8);
+	memcpy(&f->last_dp, fx + FX_FDP, 8);
+	memcpy(&f->mxcsr, fx + FX_MXCSR, 4);
+	memcpy(f->fpr, fx + FX_ST, sizeof(f->fpr));
+	memcpy(f->xmm, fx + FX_XMM, sizeof(f->xmm));
+}
+
+/*
+ * A completed hypercall (or an entered fault handler) waits in the
+ * kvm_run's sync registers, marked dirty, until the next KVM_RUN loads
+ * them: those are what the guest resumes with, not KVM_GET_REGS's.
+ */
+static int kvm_get_state(struct domain *d, struct vcpu_state *s)
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_regs r;
+	struct kvm_fpu f;
+
+	if (k->run->kvm_dirty_regs & KVM_SYNC_X86_REGS)
+		r = k->run->s.regs.regs;
+	else if (ioctl(k->vcpu_fd, KVM_GET_REGS, &r) < 0)
+		return -errno;
+	if (ioctl(k->vcpu_fd, KVM_GET_FPU, &f) < 0)
+		return -errno;
+	memset(s, 0, sizeof(*s));
+	s->regs = (struct vcpu_regs){
+		.rax = r.rax,
+		.rbx = r.rbx,
+		.rcx = r.rcx,
+		.rdx = r.rdx,
+		.rsi = r.rsi,
+		.rdi = r.rdi,
+		.rbp = r.rbp,
+		.rsp = r.rsp,
+		.r8 = r.r8,
+		.r9 = r.r9,
+		.r10 = r.r10,
+		.r11 = r.r11,
+		.r12 = r.r12,
+		.r13 = r.r13,
+		.r14 = r.r14,
+		.r15 = r.r15,
+		.rflags = r.rflags,
+	};
+	s->rip = r.rip;
+	fpu_to_fxsave(&f, s->fxsave);
+	return 0;
+}
+
+/*
+ * Segments, control registers and MSRs stay as kvm_create() made them
+ * (ring 3 of pvft's fixed layout); so do the rflags bits that are not
+ * the guest's (IF).
+ */
+static int kvm_set_state(struct domain *d, const struct vcpu_state *s)
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_regs r;
+	struct kvm_fpu f;
+	uint64_t flags;
+	uint32_t mxcsr;
+
+	memcpy(&mxcsr, s->fxsave + FX_MXCSR, 4);
+	if (mxcsr & ~MXCSR_VALID)
+		return -EINVAL;
+	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &r) < 0)
+		return -errno;
+	flags = (r.rflags & ~VCPU_RFLAGS_GUEST) |
+		(s->regs.rflags & VCPU_RFLAGS_GUEST);
+	r = (struct kvm_regs){
+		.rax = s->regs.rax,
+		.rbx = s->regs.rbx,
+		.rcx = s->regs.rcx,
+		.rdx = s->regs.rdx,
+		.rsi = s->regs.rsi,
+		.rdi = s->regs.rdi,
+		.rbp = s->regs.rbp,
+		.rsp = s->regs.rsp,
+		.r8 = s->regs.r8,
+		.r9 = s->regs.r9,
+		.r10 = s->regs.r10,
+		.r11 = s->regs.r11,
+		.r12 = s->regs.r12,
+		.r13 = s->regs.r13,
+		.r14 = s->regs.r14,
+		.r15 = s->regs.r15,
+		.rip = s->rip,
+		.rflags = flags,
+	};
+	fxsave_to_fpu(s->fxsave, &f);
+	if (ioctl(k->vcpu_fd, KVM_SET_REGS, &r) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_FPU, &f) < 0)
+		return -errno;
+	/* A fresh resume: nothing pending from an exit this vCPU never had. */
+	k->run->kvm_dirty_regs = 0;
+	k->rip_advance = 0;
+	return 0;
+}
+
+static size_t dirty_words(const struct domain *d)
+{
+	return (d->mem_size / PVFT_PAGE_SIZE + 63) / 64;
+}
+
+/*
+ * KVM write-protects the slot's pages and logs the guest's first write
+ * to each (and the CPU's page-table A/D updates: memory changed too).
+ * pvft-hv's own writes through d->mem are not logged.
+ */
+static int kvm_dirty_start(struct domain *d)
+{
+	struct kvm_vcpu *k = priv(d);
+	int rc;
+
+	if (k->dirty_on)
+		return -EBUSY;
+	k->dirty_log = calloc(dirty_words(d), sizeof(uint64_t));
+	if (!k->dirty_log)
+		return -ENOMEM;
+	rc = set_memory(k, d, KVM_MEM_LOG_DIRTY_PAGES);
+	if (rc) {
+		pr_err("kvm backend: no dirty-page logging "
+		       "(KVM_SET_USER_MEMORY_REGION with "
+		       "KVM_MEM_LOG_DIRTY_PAGES): %s",
+		       strerror(-rc));
+		free(k->dirty_log);
+		k->dirty_log = NULL;
+		return rc;
+	}
+	k->dirty_on = true;
+	return 0;
+}
+
+/*
+ * Without KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_GET_DIRTY_LOG takes the
+ * log, clears it and write-protects those pages again before it returns:
+ * a page written after that is in the next fetch, and its content,
+ * copied after this returns, is at least as new as what was logged.
+ */
+static int kvm_dirty_fetch(struct domain *d, uint64_t *bitmap)
+{
+	struct kvm_vcpu *k = priv(d);
+	struct kvm_dirty_log log = { .slot = 0 };
+	size_t n = dirty_words(d);
+
+	if (!k->dirty_on)
+		return -EINVAL;
+	memset(k->dirty_log, 0, n * sizeof(uint64_t));
+	log.dirty_bitmap = k->dirty_log;
+	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		int rc = -errno;
+
+		pr_err("kvm backend: KVM_GET_DIRTY_LOG: %s", strerror(errno));
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		bitmap[i] |= k->dirty_log[i];
+	return 0;
+}
+
+static void kvm_dirty_stop(struct domain *d)
+{
+	struct kvm_vcpu *k = priv(d);
+	int rc;
+
+	if (!k || !k->dirty_on)
+		return;
+	rc = set_memory(k, d, 0);
+	if (rc)
+		pr_warn("kvm backend: cannot stop dirty-page logging: %s",
+			strerror(-rc));
+	free(k->dirty_log);
+	k->dirty_log = NULL;
+	k->dirty_on = false;
+}
+
 /* The caller also signals the vCPU thread out of a running KVM_RUN. */
 static void kvm_kick(struct domain *d)
 {
@@ -699,6 +931,11 @@ const struct vcpu_backend vcpu_kvm_backend = {
 	.get_fpu = kvm_get_fpu,
 	.complete_hypercall = kvm_complete_hypercall,
 	.enter_handler = kvm_enter_handler,
+	.get_state = kvm_get_state,
+	.set_state = kvm_set_state,
+	.dirty_start = kvm_dirty_start,
+	.dirty_fetch = kvm_dirty_fetch,
+	.dirty_stop = kvm_dirty_stop,
 	.kick = kvm_kick,
 	.destroy = kvm_destroy,
 };

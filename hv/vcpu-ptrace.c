@@ -12,20 +12,34 @@
  * Differences from KVM: CPUID is the host's, and the child's own mappings
  * (its copy of pvft-hv, libc, stack) sit above guest memory where KVM has
  * nothing; a correct guest touches neither.
+ *
+ * Dirty-page tracking (live migration) is userfaultfd write-protection
+ * of the child's shared-memory mapping, since the kernel may lack
+ * soft-dirty bits (CONFIG_MEM_SOFT_DIRTY). A userfaultfd works on the mm
+ * of the process that made it, so the child makes one before it stops and
+ * hands it over a socket; pvft-hv registers and protects the child's
+ * ranges through it (as CRIU's lazy pages do) only once tracking starts:
+ * until then the child runs as if it had none.
  */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -37,10 +51,42 @@
 #include "log.h"
 #include "vcpu.h"
 
+/* Linux 5.11: a userfaultfd for user-mode faults needs no privilege. */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+/* The guest's writable ranges, as the child maps them (child()). */
+#define DIRTY_RANGES 2
+
+/*
+ * Dirty-page tracking, from dirty_start to dirty_stop. The lock makes
+ * "set the page's bit, then unprotect it" (the fault thread) and "take
+ * the bits, then protect every page again" (a fetch) exclusive, so that
+ * no page is ever writable without its bit set since the last fetch:
+ * a write is either seen by this fetch (bit taken) or faults again
+ * after it (page protected again), never neither.
+ */
+struct ptrace_dirty {
+	int uffd; /* the child's (struct ptrace_vcpu's) */
+	uint64_t range[DIRTY_RANGES][2]; /* start, length */
+	size_t pages;
+	pthread_mutex_t lock;
+	uint64_t *bits; /* under lock */
+	bool failed;	/* under lock: tracking lost, fetches fail */
+	int stop_fd;	/* eventfd: the fault thread ends */
+	pthread_t thread;
+};
+
 struct ptrace_vcpu {
 	pid_t pid;
 	struct user_regs_struct regs; /* as of the latest stop */
 	bool regs_dirty;
+	/* The child's userfaultfd, or -1 and why not (a positive errno). */
+	int uffd;
+	int uffd_err;
+	bool uffd_api; /* UFFDIO_API done (once per userfaultfd) */
+	struct ptrace_dirty *dirty;
 };
 
 static struct ptrace_vcpu *priv(struct domain *d)
@@ -158,10 +204,77 @@ static int deny_vsyscalls(void)
 }
 
 /*
+ * In the child: a userfaultfd of this mm for pvft-hv's dirty-page
+ * tracking, sent over @sock with an errno (0, or why there is none).
+ * Failing is no reason not to run the guest: only tracking is lost.
+ */
+static void send_uffd(int sock)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	int err = 0, fd;
+	struct iovec iov = { .iov_base = &err, .iov_len = sizeof(err) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (sock < 0)
+		return;
+	fd = syscall(SYS_userfaultfd,
+		     O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0 && errno == EINVAL) /* before Linux 5.11 */
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		err = errno;
+	} else {
+		memset(&c, 0, sizeof(c));
+		m.msg_control = c.buf;
+		m.msg_controllen = sizeof(c.buf);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&c.h), &fd, sizeof(fd));
+	}
+	sendmsg(sock, &m, MSG_NOSIGNAL);
+}
+
+/* In pvft-hv: the child's userfaultfd, sent before it stopped. */
+static void recv_uffd(struct ptrace_vcpu *p, int sock)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	int err = ENOSYS;
+	struct iovec iov = { .iov_base = &err, .iov_len = sizeof(err) };
+	struct msghdr m = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = c.buf,
+		.msg_controllen = sizeof(c.buf),
+	};
+	struct cmsghdr *h;
+	ssize_t r;
+
+	p->uffd = -1;
+	r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (r != sizeof(err)) {
+		p->uffd_err = r < 0 ? errno : EPROTO;
+		return;
+	}
+	h = CMSG_FIRSTHDR(&m);
+	if (h && h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+	    h->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&p->uffd, CMSG_DATA(h), sizeof(int));
+	p->uffd_err = p->uffd >= 0 ? 0 : err ? err : EPROTO;
+}
+
+/*
  * In the child, forked while pvft-hv has a single thread: become the
  * guest's address space, then stop for the hv to set the registers.
  */
-static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
+static void __attribute__((noreturn))
+child(struct domain *d, pid_t parent, int sock)
 {
 	uint64_t lo = PVFT_GUEST_MIN_ADDR;
 
@@ -182,6 +295,7 @@ static void __attribute__((noreturn)) child(struct domain *d, pid_t parent)
 		_exit(CHILD_NO_MEMORY);
 	/* Nothing may answer at the doorbell. */
 	munmap((void *)PVFT_DOORBELL_GPA, PVFT_PAGE_SIZE);
+	send_uffd(sock);
 	/* rdtsc faults, as under KVM's CR4.TSD. */
 	if (!d->allow_rdtsc && prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0))
 		_exit(CHILD_NO_TSC_TRAP);
@@ -220,18 +334,23 @@ static int reset_vector_state(pid_t pid)
 	return 0;
 }
 
+static void ptrace_dirty_stop(struct domain *d);
+
 static void ptrace_destroy(struct domain *d)
 {
 	struct ptrace_vcpu *p = priv(d);
 
 	if (!p)
 		return;
+	ptrace_dirty_stop(d);
 	d->backend_priv = NULL; /* no kick may find it half gone */
 	if (p->pid > 0) {
 		kill(p->pid, SIGKILL);
 		while (waitpid(p->pid, NULL, __WALL) < 0 && errno == EINTR)
 			;
 	}
+	if (p->uffd >= 0)
+		close(p->uffd);
 	free(p);
 }
 
@@ -240,11 +359,16 @@ static int ptrace_create(struct domain *d)
 	struct ptrace_vcpu *p;
 	pid_t parent = getpid();
 	int status, rc = 0;
+	int sock[2] = { -1, -1 };
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->uffd = -1;
+	p->uffd_err = ENOSYS;
 	d->backend_priv = p;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
+		p->uffd_err = errno;
 	fflush(NULL);
 	p->pid = fork();
 	if (p->pid < 0) {
@@ -253,7 +377,10 @@ static int ptrace_create(struct domain *d)
 		goto out;
 	}
 	if (p->pid == 0)
-		child(d, parent);
+		child(d, parent, sock[1]);
+	if (sock[1] >= 0)
+		close(sock[1]);
+	sock[1] = -1;
 
 	if (waitpid(p->pid, &status, __WALL) < 0) {
 		rc = -errno;
@@ -275,6 +402,8 @@ static int ptrace_create(struct domain *d)
 			p->pid = -1; /* reaped */
 		goto out;
 	}
+	if (sock[0] >= 0)
+		recv_uffd(p, sock[0]);
 	/* EXITKILL: if pvft-hv dies, the guest dies with it. */
 	if (ptrace(PTRACE_SETOPTIONS, p->pid, 0,
 		   PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0 ||
@@ -302,6 +431,10 @@ static int ptrace_create(struct domain *d)
 	};
 	p->regs_dirty = true;
 out:
+	if (sock[0] >= 0)
+		close(sock[0]);
+	if (sock[1] >= 0)
+		close(sock[1]);
 	if (rc)
 		ptrace_destroy(d);
 	return rc;
@@ -492,6 +625,336 @@ static int ptrace_get_fpu(struct domain *d, struct vcpu_fpu *f)
 	return 0;
 }
 
+/* FXSAVE's MXCSR; bits above 15 are reserved on every CPU. */
+#define FX_MXCSR 24
+#define FX_MXCSR_MASK 28
+#define FX_RESERVED 416
+#define MXCSR_VALID 0xffffu
+
+_Static_assert(sizeof(struct user_fpregs_struct) == 512,
+	       "user_fpregs_struct is the FXSAVE image");
+
+/*
+ * The registers the next run() gives the child (a completed hypercall's
+ * result and rip past the doorbell write), and its FXSAVE image less what
+ * is the host's, not the guest's: MXCSR_MASK and the reserved tail (the
+ * kernel's software bytes).
+ */
+static int ptrace_get_state(struct domain *d, struct vcpu_state *s)
+{
+	struct ptrace_vcpu *p = priv(d);
+	struct user_fpregs_struct u;
+
+	if (ptrace(PTRACE_GETFPREGS, p->pid, 0, &u) < 0)
+		return -errno;
+	memset(s, 0, sizeof(*s));
+	ptrace_get_regs(d, &s->regs);
+	s->rip = p->regs.rip;
+	memcpy(s->fxsave, &u, sizeof(s->fxsave));
+	memset(s->fxsave + FX_MXCSR_MASK, 0, 4);
+	memset(s->fxsave + FX_RESERVED, 0, sizeof(s->fxsave) - FX_RESERVED);
+	return 0;
+}
+
+/*
+ * The child stopped in create() at its first SIGSTOP: resume it at @s.
+ * Segment selectors and bases stay the host's user ones create() kept,
+ * and the rflags bits that are not the guest's stay as create() set them.
+ */
+static int ptrace_set_state(struct domain *d, const struct vcpu_state *s)
+{
+	struct ptrace_vcpu *p = priv(d);
+	struct user_regs_struct *r = &p->regs;
+	struct user_fpregs_struct u;
+	uint32_t mxcsr;
+
+	memcpy(&mxcsr, s->fxsave + FX_MXCSR, 4);
+	if (mxcsr & ~MXCSR_VALID)
+		return -EINVAL;
+	if (ptrace(PTRACE_GETFPREGS, p->pid, 0, &u) < 0)
+		return -errno;
+	/* The host's MXCSR_MASK: the kernel checks MXCSR against it. */
+	memcpy((uint8_t *)&u, s->fxsave, FX_MXCSR_MASK);
+	memcpy((uint8_t *)&u + FX_MXCSR_MASK + 4, s->fxsave + FX_MXCSR_MASK + 4,
+	       FX_RESERVED - FX_MXCSR_MASK - 4);
+	if (ptrace(PTRACE_SETFPREGS, p->pid, 0, &u) < 0)
+		return -errno;
+	r->rax = s->regs.rax;
+	r->rbx = s->regs.rbx;
+	r->rcx = s->regs.rcx;
+	r->rdx = s->regs.rdx;
+	r->rsi = s->regs.rsi;
+	r->rdi = s->regs.rdi;
+	r->rbp = s->regs.rbp;
+	r->rsp = s->regs.rsp;
+	r->r8 = s->regs.r8;
+	r->r9 = s->regs.r9;
+	r->r10 = s->regs.r10;
+	r->r11 = s->regs.r11;
+	r->r12 = s->regs.r12;
+	r->r13 = s->regs.r13;
+	r->r14 = s->regs.r14;
+	r->r15 = s->regs.r15;
+	r->rip = s->rip;
+	r->eflags = (r->eflags & ~VCPU_RFLAGS_GUEST) |
+		    (s->regs.rflags & VCPU_RFLAGS_GUEST);
+	/* run() sets them: nothing of an exit this child never had. */
+	p->regs_dirty = true;
+	return 0;
+}
+
+/* [start, start + len) of the child's guest mapping: protect or not. */
+static int uffd_protect(int uffd, uint64_t start, uint64_t len, bool on)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = len },
+		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	/* EAGAIN: the child's mappings were changing; they settle. */
+	while (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0)
+		if (errno != EAGAIN)
+			return -errno;
+	return 0;
+}
+
+static int protect_all(struct ptrace_dirty *t, bool on)
+{
+	int rc = 0;
+
+	for (int i = 0; i < DIRTY_RANGES && !rc; i++)
+		rc = uffd_protect(t->uffd, t->range[i][0], t->range[i][1], on);
+	return rc;
+}
+
+/*
+ * Tracking cannot go on (under t->lock): the guest must not wait for a
+ * fault thread that is gone, so every page becomes writable again, and
+ * fetches say so from now on.
+ */
+static void dirty_fail(struct ptrace_dirty *t, const char *what, int err)
+{
+	if (t->failed)
+		return;
+	pr_err("ptrace backend: dirty-page tracking lost: %s: %s", what,
+	       strerror(err));
+	t->failed = true;
+	protect_all(t, false);
+}
+
+/*
+ * The fault thread: a guest write to a protected page blocks the child
+ * in the kernel and queues an event here. Set the page's bit, then
+ * unprotect the page, which wakes the child to redo the write.
+ */
+static void *dirty_thread(void *opaque)
+{
+	struct ptrace_dirty *t = opaque;
+	struct uffd_msg msg[64];
+	ssize_t r;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = t->uffd, .events = POLLIN },
+			{ .fd = t->stop_fd, .events = POLLIN },
+		};
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto fail;
+		}
+		if (pfd[1].revents)
+			return NULL;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			r = -EIO;
+			goto fail;
+		}
+		r = read(t->uffd, msg, sizeof(msg));
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			r = -errno;
+			goto fail;
+		}
+		pthread_mutex_lock(&t->lock);
+		for (size_t i = 0; i < (size_t)r / sizeof(msg[0]); i++) {
+			uint64_t addr = msg[i].arg.pagefault.address &
+					~(PVFT_PAGE_SIZE - 1);
+			uint64_t pg = addr / PVFT_PAGE_SIZE;
+			int rc;
+
+			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			if (pg < t->pages)
+				t->bits[pg / 64] |= 1ull << (pg % 64);
+			rc = uffd_protect(t->uffd, addr, PVFT_PAGE_SIZE, false);
+			if (rc)
+				dirty_fail(t, "UFFDIO_WRITEPROTECT", -rc);
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+fail:
+	pthread_mutex_lock(&t->lock);
+	dirty_fail(t, "reading the userfaultfd", (int)-r);
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static void dirty_free(struct ptrace_dirty *t, int registered)
+{
+	for (int i = 0; i < registered; i++) {
+		struct uffdio_range range = {
+			.start = t->range[i][0],
+			.len = t->range[i][1],
+		};
+
+		ioctl(t->uffd, UFFDIO_UNREGISTER, &range);
+	}
+	if (t->stop_fd >= 0)
+		close(t->stop_fd);
+	pthread_mutex_destroy(&t->lock);
+	free(t->bits);
+	free(t);
+}
+
+static int uffd_init(struct ptrace_vcpu *p)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
+	};
+
+	if (p->uffd_api)
+		return 0;
+	if (ioctl(p->uffd, UFFDIO_API, &api) < 0) {
+		int rc = -errno;
+
+		pr_err("ptrace backend: no dirty-page tracking: the kernel "
+		       "cannot write-protect shared memory through "
+		       "userfaultfd (UFFDIO_API: %s; Linux 6.1 can)",
+		       strerror(errno));
+		return rc;
+	}
+	p->uffd_api = true;
+	return 0;
+}
+
+static int ptrace_dirty_start(struct domain *d)
+{
+	struct ptrace_vcpu *p = priv(d);
+	struct ptrace_dirty *t;
+	int rc, registered = 0;
+
+	if (p->uffd < 0) {
+		pr_err("ptrace backend: no dirty-page tracking: the guest "
+		       "process has no userfaultfd (%s)",
+		       strerror(p->uffd_err));
+		return -p->uffd_err;
+	}
+	if (p->dirty)
+		return -EBUSY;
+	rc = uffd_init(p);
+	if (rc)
+		return rc;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->uffd = p->uffd;
+	t->stop_fd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	t->pages = d->mem_size / PVFT_PAGE_SIZE;
+	t->range[0][0] = PVFT_SHARED_INFO_GPA;
+	t->range[0][1] = PVFT_PAGE_SIZE;
+	t->range[1][0] = PVFT_GUEST_MIN_ADDR;
+	t->range[1][1] = d->mem_size - PVFT_GUEST_MIN_ADDR;
+	t->bits = calloc((t->pages + 63) / 64, sizeof(uint64_t));
+	t->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (!t->bits || t->stop_fd < 0) {
+		rc = t->bits ? -errno : -ENOMEM;
+		pr_err("ptrace backend: dirty-page tracking: %s",
+		       strerror(-rc));
+		goto fail;
+	}
+	for (; registered < DIRTY_RANGES; registered++) {
+		struct uffdio_register reg = {
+			.range = { .start = t->range[registered][0],
+				   .len = t->range[registered][1] },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+
+		if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0) {
+			rc = -errno;
+			pr_err("ptrace backend: no dirty-page tracking: "
+			       "UFFDIO_REGISTER of the guest's memory: %s",
+			       strerror(errno));
+			goto fail;
+		}
+	}
+	/* The fault thread is not there yet: a write waits for it. */
+	rc = protect_all(t, true);
+	if (rc) {
+		pr_err("ptrace backend: no dirty-page tracking: "
+		       "UFFDIO_WRITEPROTECT: %s",
+		       strerror(-rc));
+		goto fail;
+	}
+	rc = -pthread_create(&t->thread, NULL, dirty_thread, t);
+	if (rc) {
+		pr_err("ptrace backend: dirty-page tracking: no thread: %s",
+		       strerror(-rc));
+		goto fail;
+	}
+	p->dirty = t;
+	return 0;
+fail:
+	if (registered)
+		protect_all(t, false);
+	dirty_free(t, registered);
+	return rc;
+}
+
+static int ptrace_dirty_fetch(struct domain *d, uint64_t *bitmap)
+{
+	struct ptrace_dirty *t = priv(d)->dirty;
+	int rc = 0;
+
+	if (!t)
+		return -EINVAL;
+	pthread_mutex_lock(&t->lock);
+	if (t->failed) {
+		rc = -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < (t->pages + 63) / 64; i++) {
+		bitmap[i] |= t->bits[i];
+		t->bits[i] = 0;
+	}
+	rc = protect_all(t, true);
+	if (rc)
+		dirty_fail(t, "UFFDIO_WRITEPROTECT", -rc);
+out:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+static void ptrace_dirty_stop(struct domain *d)
+{
+	struct ptrace_vcpu *p = priv(d);
+	struct ptrace_dirty *t = p ? p->dirty : NULL;
+	uint64_t one = 1;
+
+	if (!t)
+		return;
+	p->dirty = NULL;
+	if (write(t->stop_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(t->thread, NULL);
+	/* A write waiting for the thread goes on: unprotecting wakes it. */
+	protect_all(t, false);
+	dirty_free(t, DIRTY_RANGES);
+}
+
 static void ptrace_kick(struct domain *d)
 {
 	struct ptrace_vcpu *p = priv(d);
@@ -510,6 +973,11 @@ const struct vcpu_backend vcpu_ptrace_backend = {
 	.get_fpu = ptrace_get_fpu,
 	.complete_hypercall = ptrace_complete_hypercall,
 	.enter_handler = ptrace_enter_handler,
+	.get_state = ptrace_get_state,
+	.set_state = ptrace_set_state,
+	.dirty_start = ptrace_dirty_start,
+	.dirty_fetch = ptrace_dirty_fetch,
+	.dirty_stop = ptrace_dirty_stop,
 	.kick = ptrace_kick,
 	.destroy = ptrace_destroy,
 };

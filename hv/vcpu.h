@@ -45,6 +45,13 @@ struct vcpu_regs {
 	uint64_t rflags;
 };
 
+/*
+ * The rflags bits the guest's own instructions set (CF PF AF ZF SF DF
+ * OF): what digests compare and what a restore takes; the rest (IF, the
+ * reserved bit 1) are the backend's.
+ */
+#define VCPU_RFLAGS_GUEST 0xcd5ull
+
 /* The x87/SSE state the guest can see (FXSAVE's, less last-insn info). */
 struct vcpu_fpu {
 	uint16_t fcw, fsw;

@@ -6,6 +6,7 @@
 #ifndef PVFT_TESTS_UNIT_H
 #define PVFT_TESTS_UNIT_H
 
+void test_backend__register(void);
 void test_elf__register(void);
 void test_device__register(void);
 void test_evtchn__register(void);
