@@ -79,7 +79,7 @@ static struct migration {
 	uint64_t start_ns, rate_bps;
 
 	/* The cut: asked by the migration thread, done by the vCPU's. */
-	bool cut_asked, cut_done;
+	bool cut_asked, cut_started, cut_done;
 	bool committed; /* the destination took it: never run on here */
 	int cut_rc;
 
@@ -315,6 +315,39 @@ static int send_state(struct migration *m)
 	return put_or_fail(m, migstream__put_gate(&m->buf, &g));
 }
 
+/* After a ROUND: the destination has taken everything before it. */
+static int await_sync(struct migration *m)
+{
+	char ack[MIGSTREAM_ACK_SIZE];
+	int rc = transport__recv_all(
+	    m->t, ack, sizeof(ack),
+	    clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull);
+
+	if (!rc && !memcmp(ack, MIGSTREAM_SYNC, sizeof(ack)))
+		return 0;
+	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack))) {
+		/* A refusal: its length and reason follow. */
+		uint32_t len;
+		char why[MIGSTREAM_ACK_MSG_MAX + 1];
+		uint64_t by = clock__mono_ns() + 1000000000ull;
+
+		if (!transport__recv_all(m->t, &len, sizeof(len), by) &&
+		    len <= MIGSTREAM_ACK_MSG_MAX &&
+		    !transport__recv_all(m->t, why, len, by)) {
+			why[len] = '\0';
+			for (uint32_t i = 0; i < len; i++)
+				if (why[i] < 0x20 || why[i] > 0x7e)
+					why[i] = '?';
+			fail(m, "the destination refused the domain: %s", why);
+			return -EPROTO;
+		}
+	}
+	fail(m, "the destination did not keep up: %s",
+	     rc ? (rc == -ECONNRESET ? "it closed the link" : strerror(-rc))
+		: "it answered a round with what no pvft-hv says");
+	return rc ? rc : -EPROTO;
+}
+
 /* The destination's word once it has END: 0 it runs, else why not. */
 static int await_answer(struct migration *m)
 {
@@ -375,6 +408,8 @@ static int cut(struct migration *m)
 	uint64_t n;
 	int rc;
 
+	uint64_t t0 = clock__mono_ns(), t1, t2, t3, t4;
+
 	/* shared_info: events and time, written by every exit. */
 	guestmem__mark(d, PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE);
 	n = count_dirty(m);
@@ -384,9 +419,13 @@ static int cut(struct migration *m)
 	rc = send_pages(m, m->dirty);
 	if (rc)
 		return rc;
+	t1 = clock__mono_ns();
 	rc = send_state(m);
+	if (!rc)
+		rc = flush(m);
 	if (rc)
 		return rc;
+	t2 = clock__mono_ns();
 	if (digest__take(d, &dv)) {
 		fail(m, "cannot take the domain's digest");
 		return -EIO;
@@ -406,8 +445,16 @@ static int cut(struct migration *m)
 	rc = flush(m);
 	if (rc)
 		return rc;
+	t3 = clock__mono_ns();
 	if (m->t)
-		return await_answer(m);
+		rc = await_answer(m);
+	t4 = clock__mono_ns();
+	pr_debug("migration: the cut: %llu dirty pages %.1f ms, state %.1f ms, "
+		 "digest %.1f ms, the destination's answer %.1f ms",
+		 (unsigned long long)n, (t1 - t0) / 1e6, (t2 - t1) / 1e6,
+		 (t3 - t2) / 1e6, (t4 - t3) / 1e6);
+	if (m->t)
+		return rc;
 	if (fsync(m->fd) || rename(m->tmp, m->file)) {
 		rc = -errno;
 		fail(m, "%s: %s", m->file, strerror(errno));
@@ -435,12 +482,13 @@ void migrate__cut(struct domain *d)
 	uint64_t t0 = clock__mono_ns();
 	int rc;
 
-	sched__clear_migrate(d);
 	pthread_mutex_lock(&m->lock);
+	sched__clear_migrate(d);
 	if (!m->cut_asked || m->d != d) {
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
+	m->cut_started = true;
 	m->st.state = MIGRATE_STOPPING;
 	pthread_mutex_unlock(&m->lock);
 
@@ -489,7 +537,7 @@ static bool ask_cut(struct migration *m)
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&m->cond, &m->lock, &ts);
-		if (!m->cut_done &&
+		if (!m->cut_done && !m->cut_started &&
 		    (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED) ||
 		     sched__stop_requested(d) != SCHED_STOP_MIGRATE)) {
 			/* Ended another way (a signal, the guest itself). */
@@ -601,16 +649,30 @@ static int precopy(struct migration *m)
 		rc = send_pages(m, round == 1 ? NULL : m->dirty);
 		if (rc)
 			return rc;
-		r = (struct migstream_round){ .round = round, .pages = left };
+		r = (struct migstream_round){
+			.round = round,
+			.flags = MIGSTREAM_ROUND_SYNC,
+			.pages = left,
+			.dirty = left,
+		};
 		pthread_mutex_lock(&m->lock);
 		r.bytes = m->st.bytes - bytes0;
 		pthread_mutex_unlock(&m->lock);
 		r.duration_ns = clock__mono_ns() - t0;
-		/* The link's rate, from the rounds that moved enough to say. */
+		rc = migstream__put_round(&m->buf, &r) ? out_of_memory(m)
+							: flush(m);
+		if (!rc)
+			rc = await_sync(m);
+		if (rc)
+			return rc;
+		/*
+		 * The rate the pages went in at, the destination's backlog
+		 * included, from the rounds that moved enough to say.
+		 */
+		r.duration_ns = clock__mono_ns() - t0;
 		if (r.bytes >= (1u << 20) && r.duration_ns)
 			m->rate_bps = r.bytes * 1000000000ull / r.duration_ns;
 		left = count_dirty(m);
-		r.dirty = left;
 		{
 			uint64_t now = clock__mono_ns();
 			double est = m->rate_bps
@@ -628,8 +690,6 @@ static int precopy(struct migration *m)
 			m->st.est_pause_ms = est;
 			pthread_mutex_unlock(&m->lock);
 			dirty_t0 = now;
-			if (migstream__put_round(&m->buf, &r))
-				return out_of_memory(m);
 			if (est * 1e6 <= (double)m->downtime_ns)
 				break;
 		}
@@ -640,7 +700,7 @@ static int precopy(struct migration *m)
 			break;
 		}
 	}
-	return flush(m);
+	return 0;
 }
 
 static void finish(struct migration *m, int rc)
@@ -794,7 +854,7 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->fd = -1;
 	m->t = NULL;
 	m->rate_bps = 0;
-	m->cut_asked = m->cut_done = m->committed = false;
+	m->cut_asked = m->cut_started = m->cut_done = m->committed = false;
 	m->cut_rc = 0;
 	m->done = done;
 	m->done_opaque = opaque;
@@ -871,6 +931,11 @@ struct migrate_in {
 	char err[512];		      /* why it was refused */
 	bool have_pending;
 	uint64_t mem_size;
+	/*
+	 * Pages written so far: a zero page over one never written costs
+	 * nothing (fresh memory is zero, and stays unallocated).
+	 */
+	uint64_t *written;
 };
 
 static const char *in_what(const struct migrate_in *in)
@@ -1172,11 +1237,16 @@ static int apply_pages(struct migrate_in *in, struct domain *d,
 		uint8_t *page = d->mem + (p.pfn[i] & MIGSTREAM_PFN_MASK) *
 					     MIGSTREAM_PAGE_SIZE;
 
+		uint64_t pfn = p.pfn[i] & MIGSTREAM_PFN_MASK,
+			 bit = 1ull << (pfn % 64);
+
 		if (p.pfn[i] & MIGSTREAM_PFN_ZERO) {
-			memset(page, 0, MIGSTREAM_PAGE_SIZE);
+			if (in->written[pfn / 64] & bit)
+				memset(page, 0, MIGSTREAM_PAGE_SIZE);
 		} else {
 			memcpy(page, data, MIGSTREAM_PAGE_SIZE);
 			data += MIGSTREAM_PAGE_SIZE;
+			in->written[pfn / 64] |= bit;
 		}
 	}
 	*pages += p.count;
@@ -1237,11 +1307,22 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 	struct migstream_rec r;
 	bool have_vcpu = false, have_dev = false, have_gate = false,
 	     have_verify = false;
-	uint64_t pages = 0;
+	uint64_t pages = 0, rounds = 0, t0 = clock__mono_ns();
 	char err[512];
 	int rc;
 
 	set_state(&mig, MIGRATE_INCOMING);
+	in->written = calloc((in->mem_size / MIGSTREAM_PAGE_SIZE + 63) / 64, 8);
+	if (!in->written)
+		return in_fail(in, -ENOMEM, "out of memory");
+	/*
+	 * All of memory touched now, while the source still runs: else the
+	 * pages VERIFY's digest touches first fault in during the pause (on
+	 * a nested host, ~3 ms a MiB; MADV_POPULATE_WRITE alone leaves most
+	 * of that cost to the first read there).
+	 */
+	memset(d->mem, 0, d->mem_size);
+	pr_debug("restore: memory touched at %.1f ms", ms_since(t0));
 	for (;;) {
 		rc = in_next(in, &r);
 		if (rc)
@@ -1252,18 +1333,32 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				goto order;
 			rc = apply_pages(in, d, &r, &pages);
 			break;
-		case MIGSTREAM_ROUND:
+		case MIGSTREAM_ROUND: {
+			struct migstream_round rd;
+
 			if (have_vcpu)
 				goto order;
-			rc = migstream__get_round(
-				 &r, &(struct migstream_round){ 0 }, err,
-				 sizeof(err))
-				 ? in_fail(in, -EBADMSG, "%s", err)
-				 : 0;
+			if (migstream__get_round(&r, &rd, err, sizeof(err)))
+				return in_fail(in, -EBADMSG, "%s", err);
+			rounds++;
+			if ((rd.flags & MIGSTREAM_ROUND_SYNC) && in->t &&
+			    transport__send_all(in->t, MIGSTREAM_SYNC,
+						MIGSTREAM_ACK_SIZE,
+						clock__mono_ns() +
+						    MIGRATE_IO_TIMEOUT_MS *
+							1000000ull))
+				return in_fail(in, -EBADMSG,
+					       "the source went away after "
+					       "round %u",
+					       rd.round);
 			break;
+		}
 		case MIGSTREAM_VCPU:
 			if (have_vcpu)
 				goto order;
+			pr_debug("restore: the cut's records begin after %.1f ms "
+				 "of pages",
+				 ms_since(t0));
 			if (migstream__get_vcpu(&r, &v, err, sizeof(err)))
 				return in_fail(in, -EBADMSG, "%s", err);
 			have_vcpu = true;
@@ -1291,9 +1386,12 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				goto order;
 			if (migstream__get_verify(&r, &want, err, sizeof(err)))
 				return in_fail(in, -EBADMSG, "%s", err);
+			pr_debug("restore: VERIFY arrived at %.1f ms",
+				 ms_since(t0));
 			rc = apply_vcpu(in, d, &v);
 			if (rc)
 				return rc;
+			pr_debug("restore: vCPU set at %.1f ms", ms_since(t0));
 			if (digest__take(d, &got))
 				return in_fail(in, -EIO,
 					       "cannot take the digest");
@@ -1311,6 +1409,8 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 					       "the domain that was sent: %s",
 					       err);
 			digest__print("migration: digest at the cut", &got);
+			pr_debug("restore: VERIFY checked at %.1f ms",
+				 ms_since(t0));
 			if (want.pages_sent != pages)
 				return in_fail(
 				    in, -EBADMSG,
@@ -1414,5 +1514,6 @@ void migrate__in_close(struct migrate_in *in)
 	transport__close(in->t);
 	free(in->rec);
 	free(in->config);
+	free(in->written);
 	free(in);
 }

@@ -98,7 +98,7 @@ CHECK_OFF(migstream_verify, rounds, 40);
 _Static_assert(sizeof(struct migstream_verify) == VERIFY_SIZE, "VERIFY");
 
 CHECK_OFF(migstream_round, round, 0);
-CHECK_OFF(migstream_round, pad, 4);
+CHECK_OFF(migstream_round, flags, 4);
 CHECK_OFF(migstream_round, pages, 8);
 CHECK_OFF(migstream_round, bytes, 16);
 CHECK_OFF(migstream_round, dirty, 24);
@@ -353,10 +353,9 @@ int migstream__put_verify(struct migstream_buf *b,
 int migstream__put_round(struct migstream_buf *b,
 			 const struct migstream_round *r)
 {
-	struct migstream_round c = *r;
-
-	c.pad = 0;
-	return migstream__put(b, MIGSTREAM_ROUND, &c, sizeof(c));
+	if (r->flags & ~MIGSTREAM_ROUND_SYNC)
+		return -EINVAL;
+	return migstream__put(b, MIGSTREAM_ROUND, r, sizeof(*r));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -650,7 +649,8 @@ int migstream__get_round(const struct migstream_rec *r,
 	if (check_rec(r, MIGSTREAM_ROUND, err, errlen))
 		return -EBADMSG;
 	memcpy(rd, r->body, sizeof(*rd));
-	return nonzero_pad("ROUND", rd->pad, err, errlen);
+	return nonzero_pad("ROUND", rd->flags & ~MIGSTREAM_ROUND_SYNC, err,
+			   errlen);
 }
 
 int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,

@@ -147,9 +147,18 @@ struct migstream_verify {
 
 struct migstream_round {
 	uint32_t round;
-	uint32_t pad;
+	uint32_t flags; /* MIGSTREAM_ROUND_SYNC; other bits 0 */
 	uint64_t pages, bytes, dirty, duration_ns;
 };
+
+/*
+ * ROUND's flag: the destination answers MIGSTREAM_SYNC (8 bytes) once it
+ * has applied everything before it, so that the source measures the rate
+ * the pages go in at, not only out (and never cuts while the destination
+ * is still behind: its backlog would be paused time).
+ */
+#define MIGSTREAM_ROUND_SYNC (1u << 0)
+#define MIGSTREAM_SYNC "PVFTSY\n"
 
 /* A page batch as decoded: pointers into the record's body. */
 struct migstream_pages {

@@ -117,7 +117,7 @@ static void test_bytes(void)
 {
 	struct migstream_buf b = { 0 };
 	struct migstream_round r = { .round = 3,
-				     .pad = 0xdead, /* written as 0 */
+				     .flags = MIGSTREAM_ROUND_SYNC,
 				     .pages = 0x1111,
 				     .bytes = 0x2222,
 				     .dirty = 0x3333,
@@ -129,6 +129,7 @@ static void test_bytes(void)
 	le32(want + 8, 1);
 	le32(want + 12, MIGSTREAM_F_LIVE);
 	le32(body, 3);
+	le32(body + 4, MIGSTREAM_ROUND_SYNC);
 	le64(body + 8, 0x1111);
 	le64(body + 16, 0x2222);
 	le64(body + 24, 0x3333);
@@ -136,6 +137,9 @@ static void test_bytes(void)
 	forge(want + 16, MIGSTREAM_ROUND, body, sizeof(body));
 
 	CU_ASSERT_EQUAL(migstream__put_header(&b, MIGSTREAM_F_LIVE), 0);
+	r.flags = 2; /* no such flag */
+	CU_ASSERT_EQUAL(migstream__put_round(&b, &r), -EINVAL);
+	r.flags = MIGSTREAM_ROUND_SYNC;
 	CU_ASSERT_EQUAL(migstream__put_round(&b, &r), 0);
 	CU_ASSERT_EQUAL_FATAL(b.len, sizeof(want));
 	CU_ASSERT(!memcmp(b.p, want, sizeof(want)));
@@ -545,7 +549,7 @@ static void test_body_refusals(void)
 	v.pad = 1;
 	REFUSED(GET(MIGSTREAM_VCPU, &v, sizeof(v), migstream__get_vcpu, &v2),
 		-EBADMSG, "VCPU: reserved field");
-	rd.pad = 7;
+	rd.flags = 7;
 	REFUSED(
 	    GET(MIGSTREAM_ROUND, &rd, sizeof(rd), migstream__get_round, &rd2),
 	    -EBADMSG, "ROUND: reserved field");
