@@ -699,49 +699,19 @@ static int kvm_get_fpu(struct domain *d, struct vcpu_fpu *f)
 }
 
 /*
- * FXSAVE's 64-bit layout (Intel SDM vol. 1, 10.5.1): FCW 0, FSW 2,
- * abridged FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24, MXCSR_MASK 28, ST0-7
- * from 32 (16 bytes each, 10 used), XMM0-15 from 160.
+ * The vCPU's FXSAVE image is the first 512 bytes of KVM_GET_XSAVE's
+ * (KVM_GET_FPU leaves MXCSR out: seen 0 on a 6.1 host): FCW 0, FSW 2,
+ * abridged FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24, MXCSR_MASK 28 (the
+ * host's), ST0-7 from 32, XMM0-15 from 160, reserved from 416.
  */
-#define FX_FCW 0
-#define FX_FSW 2
-#define FX_FTW 4
-#define FX_FOP 6
-#define FX_FIP 8
-#define FX_FDP 16
 #define FX_MXCSR 24
-#define FX_ST 32
-#define FX_XMM 160
+#define FX_MXCSR_MASK 28
+#define FX_RESERVED 416
+/* The XSAVE header's XSTATE_BV, and its x87 and SSE bits. */
+#define XSAVE_BV 512
+#define XSTATE_FP_SSE 3ull
 /* MXCSR bits above 15 are reserved on every CPU: a #GP to load. */
 #define MXCSR_VALID 0xffffu
-
-static void fpu_to_fxsave(const struct kvm_fpu *f, uint8_t fx[512])
-{
-	memset(fx, 0, 512);
-	memcpy(fx + FX_FCW, &f->fcw, 2);
-	memcpy(fx + FX_FSW, &f->fsw, 2);
-	fx[FX_FTW] = f->ftwx;
-	memcpy(fx + FX_FOP, &f->last_opcode, 2);
-	memcpy(fx + FX_FIP, &f->last_ip, 8);
-	memcpy(fx + FX_FDP, &f->last_dp, 8);
-	memcpy(fx + FX_MXCSR, &f->mxcsr, 4);
-	memcpy(fx + FX_ST, f->fpr, sizeof(f->fpr));
-	memcpy(fx + FX_XMM, f->xmm, sizeof(f->xmm));
-}
-
-static void fxsave_to_fpu(const uint8_t fx[512], struct kvm_fpu *f)
-{
-	memset(f, 0, sizeof(*f));
-	memcpy(&f->fcw, fx + FX_FCW, 2);
-	memcpy(&f->fsw, fx + FX_FSW, 2);
-	f->ftwx = fx[FX_FTW];
-	memcpy(&f->last_opcode, fx + FX_FOP, 2);
-	memcpy(&f->last_ip, fx + FX_FIP, 8);
-	memcpy(&f->last_dp, fx + FX_FDP, 8);
-	memcpy(&f->mxcsr, fx + FX_MXCSR, 4);
-	memcpy(f->fpr, fx + FX_ST, sizeof(f->fpr));
-	memcpy(f->xmm, fx + FX_XMM, sizeof(f->xmm));
-}
 
 /*
  * A completed hypercall (or an entered fault handler) waits in the
@@ -751,14 +721,14 @@ static void fxsave_to_fpu(const uint8_t fx[512], struct kvm_fpu *f)
 static int kvm_get_state(struct domain *d, struct vcpu_state *s)
 {
 	struct kvm_vcpu *k = priv(d);
+	struct kvm_xsave x;
 	struct kvm_regs r;
-	struct kvm_fpu f;
 
 	if (k->run->kvm_dirty_regs & KVM_SYNC_X86_REGS)
 		r = k->run->s.regs.regs;
 	else if (ioctl(k->vcpu_fd, KVM_GET_REGS, &r) < 0)
 		return -errno;
-	if (ioctl(k->vcpu_fd, KVM_GET_FPU, &f) < 0)
+	if (ioctl(k->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
 		return -errno;
 	memset(s, 0, sizeof(*s));
 	s->regs = (struct vcpu_regs){
@@ -781,7 +751,8 @@ static int kvm_get_state(struct domain *d, struct vcpu_state *s)
 		.rflags = r.rflags,
 	};
 	s->rip = r.rip;
-	fpu_to_fxsave(&f, s->fxsave);
+	memcpy(s->fxsave, x.region, FX_RESERVED);
+	memset(s->fxsave + FX_MXCSR_MASK, 0, 4);
 	return 0;
 }
 
@@ -793,16 +764,24 @@ static int kvm_get_state(struct domain *d, struct vcpu_state *s)
 static int kvm_set_state(struct domain *d, const struct vcpu_state *s)
 {
 	struct kvm_vcpu *k = priv(d);
+	struct kvm_xsave x;
 	struct kvm_regs r;
-	struct kvm_fpu f;
-	uint64_t flags;
+	uint64_t flags, bv;
 	uint32_t mxcsr;
 
 	memcpy(&mxcsr, s->fxsave + FX_MXCSR, 4);
 	if (mxcsr & ~MXCSR_VALID)
 		return -EINVAL;
-	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &r) < 0)
+	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &r) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_GET_XSAVE, &x) < 0)
 		return -errno;
+	/* The host's MXCSR_MASK stays; x87 and SSE are in use now. */
+	memcpy(x.region, s->fxsave, FX_MXCSR_MASK);
+	memcpy((uint8_t *)x.region + FX_MXCSR_MASK + 4,
+	       s->fxsave + FX_MXCSR_MASK + 4, FX_RESERVED - FX_MXCSR_MASK - 4);
+	memcpy(&bv, (uint8_t *)x.region + XSAVE_BV, 8);
+	bv |= XSTATE_FP_SSE;
+	memcpy((uint8_t *)x.region + XSAVE_BV, &bv, 8);
 	flags = (r.rflags & ~VCPU_RFLAGS_GUEST) |
 		(s->regs.rflags & VCPU_RFLAGS_GUEST);
 	r = (struct kvm_regs){
@@ -825,9 +804,8 @@ static int kvm_set_state(struct domain *d, const struct vcpu_state *s)
 		.rip = s->rip,
 		.rflags = flags,
 	};
-	fxsave_to_fpu(s->fxsave, &f);
 	if (ioctl(k->vcpu_fd, KVM_SET_REGS, &r) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_SET_FPU, &f) < 0)
+	    ioctl(k->vcpu_fd, KVM_SET_XSAVE, &x) < 0)
 		return -errno;
 	/* A fresh resume: nothing pending from an exit this vCPU never had. */
 	k->run->kvm_dirty_regs = 0;

@@ -42,8 +42,8 @@ static const uint8_t code_writes[] = {
 	0xff, 0xce, 0x75, 0xf5, 0x0f, 0x0b,
 };
 
-/* The guest's own registers, then a #UD: for set_state round trips. */
-static const uint8_t code_ud2[] = { 0x0f, 0x0b };
+/* call hypercall stub 0 (at PVFT_GUEST_MIN_ADDR, 0x1005 bytes back). */
+static const uint8_t code_hypercall[] = { 0xe8, 0xfb, 0xef, 0xff, 0xff };
 
 static const struct vcpu_backend *backend(const char *name)
 {
@@ -204,20 +204,34 @@ static void state_round_trip(const char *name)
 {
 	const struct vcpu_backend *be = backend(name);
 	struct vcpu_state want, got;
+	struct vcpu_exit e;
 	struct domain *d;
 
 	if (!be)
 		return; /* no /dev/kvm here */
-	d = domain_new(be, 4 * MIB, NULL, NULL, code_ud2, sizeof(code_ud2));
+	d = domain_new(be, 4 * MIB, NULL, NULL, code_hypercall,
+		       sizeof(code_hypercall));
 	CU_ASSERT_FATAL(d != NULL);
 	make_state(&want, CODE_GPA);
 	CU_ASSERT_EQUAL(be->set_state(d, &want), 0);
 	CU_ASSERT_EQUAL(be->get_state(d, &got), 0);
 	CU_ASSERT(state_equal(&want, &got));
-	/* The guest resumes with exactly that: at its #UD, nothing changed. */
-	CU_ASSERT_EQUAL(run_exit(d, &(struct vcpu_exit){ 0 }), 0);
+	/*
+	 * The guest resumes with exactly that: at its hypercall, only the
+	 * call's rsp and the stub's rax differ; once completed, get_state
+	 * has the result and rip past the doorbell write.
+	 */
+	CU_ASSERT_EQUAL(run_exit(d, &e), 0);
+	CU_ASSERT_EQUAL(e.kind, VCPU_EXIT_HYPERCALL);
+	CU_ASSERT_EQUAL(e.hc.nr, 0);
+	be->complete_hypercall(d, 0x1234);
 	CU_ASSERT_EQUAL(be->get_state(d, &got), 0);
+	CU_ASSERT_EQUAL(got.rip, e.rip + PVFT_STUB_DOORBELL_LEN);
+	CU_ASSERT_EQUAL(got.regs.rax, 0x1234);
+	CU_ASSERT_EQUAL(got.regs.rsp, want.regs.rsp - 8);
 	got.rip = want.rip;
+	got.regs.rax = want.regs.rax;
+	got.regs.rsp = want.regs.rsp;
 	CU_ASSERT(state_equal(&want, &got));
 	/* Not the backend's flags (TF would single-step it), nor bad MXCSR. */
 	make_state(&want, CODE_GPA);
@@ -509,7 +523,7 @@ static void test_dirty_race_kvm(void)
 
 void test_backend__register(void)
 {
-	CU_pSuite s = CU_add_suite("vcpu backends", NULL, NULL);
+	CU_pSuite s = CU_add_suite("backends", NULL, NULL);
 
 	CU_add_test(s, "ptrace: set_state, get_state round trip",
 		    test_state_round_trip_ptrace);
