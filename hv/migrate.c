@@ -319,9 +319,9 @@ static int send_state(struct migration *m)
 static int await_sync(struct migration *m)
 {
 	char ack[MIGSTREAM_ACK_SIZE];
-	int rc = transport__recv_all(
-	    m->t, ack, sizeof(ack),
-	    clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull);
+	int rc = transport__recv_all(m->t, ack, sizeof(ack),
+				     clock__mono_ns() +
+					 MIGRATE_IO_TIMEOUT_MS * 1000000ull);
 
 	if (!rc && !memcmp(ack, MIGSTREAM_SYNC, sizeof(ack)))
 		return 0;
@@ -660,7 +660,7 @@ static int precopy(struct migration *m)
 		pthread_mutex_unlock(&m->lock);
 		r.duration_ns = clock__mono_ns() - t0;
 		rc = migstream__put_round(&m->buf, &r) ? out_of_memory(m)
-							: flush(m);
+						       : flush(m);
 		if (!rc)
 			rc = await_sync(m);
 		if (rc)
@@ -1342,11 +1342,10 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				return in_fail(in, -EBADMSG, "%s", err);
 			rounds++;
 			if ((rd.flags & MIGSTREAM_ROUND_SYNC) && in->t &&
-			    transport__send_all(in->t, MIGSTREAM_SYNC,
-						MIGSTREAM_ACK_SIZE,
-						clock__mono_ns() +
-						    MIGRATE_IO_TIMEOUT_MS *
-							1000000ull))
+			    transport__send_all(
+				in->t, MIGSTREAM_SYNC, MIGSTREAM_ACK_SIZE,
+				clock__mono_ns() +
+				    MIGRATE_IO_TIMEOUT_MS * 1000000ull))
 				return in_fail(in, -EBADMSG,
 					       "the source went away after "
 					       "round %u",
@@ -1356,9 +1355,10 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 		case MIGSTREAM_VCPU:
 			if (have_vcpu)
 				goto order;
-			pr_debug("restore: the cut's records begin after %.1f ms "
-				 "of pages",
-				 ms_since(t0));
+			pr_debug(
+			    "restore: the cut's records begin after %.1f ms "
+			    "of pages",
+			    ms_since(t0));
 			if (migstream__get_vcpu(&r, &v, err, sizeof(err)))
 				return in_fail(in, -EBADMSG, "%s", err);
 			have_vcpu = true;

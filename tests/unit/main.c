@@ -28,8 +28,7 @@ static void (*const register_fns[])(void) = {
 	test_kvstore__register,	      test_netback__register,
 	test_config__register,	      test_tls__register,
 	test_device__register,	      test_netcodec__register,
-	test_migstream__register,
-	test_backend__register,
+	test_migstream__register,     test_backend__register,
 };
 
 int main(int argc, char **argv)
