@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The integration and record/replay suites and the toolstack end to end
-# (tests/toolstack/kvm-e2e.sh) on the KVM backend, always: on
+# The integration and record/replay suites, the toolstack end to end
+# (tests/toolstack/kvm-e2e.sh) and the migration suite's guests on the KVM
+# backend, always: on
 # /dev/kvm when it is usable here, else on nested KVM in a QEMU machine
 # (scripts/kvm-machine.sh). Replay's repeated trials run 3 times, not 20,
 # on a shorter chaos run: under emulation they are slow, and the host run
@@ -11,7 +12,10 @@ set -u
 build=${1:-build}
 cd "$(dirname "$0")/../.."
 
-suites="BACKEND=kvm tests/integration/run.sh $build; BACKEND=kvm REPLAY_TRIALS=3 REPLAY_CHAOS_ROUNDS=20 tests/replay/run.sh $build; tests/toolstack/kvm-e2e.sh $build"
+# The migration suite's tests that run a guest across a save or a move (its
+# refusals are the stream's, the same on either backend).
+KVM_MIGRATE_TESTS='save_restore|keep_running|live_migration|round_limit'
+suites="BACKEND=kvm tests/integration/run.sh $build; BACKEND=kvm REPLAY_TRIALS=3 REPLAY_CHAOS_ROUNDS=20 tests/replay/run.sh $build; tests/toolstack/kvm-e2e.sh $build; BACKEND=kvm ONLY='$KVM_MIGRATE_TESTS' tests/migrate/run.sh $build"
 # The machine is stopped as hung after this many seconds (~2 min is usual).
 export KVM_MACHINE_TIMEOUT=${KVM_MACHINE_TIMEOUT:-600}
 out=$(mktemp)
@@ -23,8 +27,8 @@ total() {
 	while read -r a _ b _; do
 		p=$((p + a)) f=$((f + b)) n=$((n + 1))
 	done < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out")
-	if [ "$n" -ne 3 ]; then
-		echo "kvm: FAIL: $n of 3 suites ran to the end (see above)"
+	if [ "$n" -ne 4 ]; then
+		echo "kvm: FAIL: $n of 4 suites ran to the end (see above)"
 		f=$((f + 1))
 	fi
 	echo "$p passed, $f failed"

@@ -131,7 +131,7 @@ t_compute_save_restore() {
 	hvs dst --restore "$t/m.save" "$G/compute.elf"
 	wait_end dst && rc_is dst 0 && same_cut src dst &&
 		grep -qxF "$native" <(cat "$t/src.out" "$t/dst.out") ||
-		{ why="${why:-the restored compute's result is not the native one}"; return 1; }
+		{ why="${why:-the restored run did not print the native result}"; return 1; }
 }
 
 t_chaos_save_restore() {
@@ -195,7 +195,7 @@ t_round_limit_forces_the_cut() {
 t_kv_live_migration_under_load() {
 	local vif
 	free_port
-	vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$port"
+	vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$port,guest-port=7000"
 	svc=$port
 	incoming dst kv --key "$KEY" --memory 64 --vif "$vif" \
 		--cmdline "ip=10.0.2.15/24 gw=10.0.2.2 port=7000" || return 1
@@ -264,7 +264,7 @@ t_refuse_other_image() {
 
 t_refuse_other_memory() {
 	good_save || return 1
-	restore_refused "$tmp/good.save" 'has 16 MiB of memory' count --memory 32
+	restore_refused "$tmp/good.save" 'the domain has 64 MiB of memory, this one is to have 32' count --memory 32
 }
 
 t_refuse_other_cmdline() {
