@@ -100,6 +100,7 @@ if [ "$where" = host ]; then
 	bench/pair.sh "$build"
 	bench/kv.sh "$build"
 	bench/promote.sh "$build"
+	bench/migrate.sh "$build"
 fi
 
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG

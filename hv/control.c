@@ -628,15 +628,17 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 		return reply_err(ctl, i, id, "BadRequest",
 				 "file: an absolute path (pvft-hv's working "
 				 "directory is not the client's)");
-	if (downtime == -2 || rounds == -2)
+	if (downtime == -2 || rounds == -2 || rounds == 0)
 		return reply_err(ctl, i, id, "BadRequest",
 				 "downtime_ms (0..60000) and max_rounds "
-				 "(0..%d): whole numbers",
+				 "(1..%d): whole numbers",
 				 MIGRATE_MAX_ROUNDS_LIMIT);
 	rq.keep_running = arg_bool(ctl, "keep_running");
 	rq.config = arg_str(ctl, "config");
-	rq.downtime_ms = downtime > 0 ? (uint64_t)downtime : 0;
-	rq.max_rounds = rounds > 0 ? (unsigned int)rounds : 0;
+	rq.downtime_ms =
+	    downtime >= 0 ? (uint64_t)downtime : MIGRATE_DEFAULT_DOWNTIME_MS;
+	rq.max_rounds =
+	    rounds > 0 ? (unsigned int)rounds : MIGRATE_DEFAULT_MAX_ROUNDS;
 	if (!key_path)
 		key_path = ctl->info.key_path;
 	if (live && arg_bool(ctl, "insecure")) {

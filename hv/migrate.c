@@ -845,11 +845,8 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->d = d;
 	m->nr_pages = d->mem_size / MIGSTREAM_PAGE_SIZE;
 	m->keep_running = rq->file && rq->keep_running;
-	m->downtime_ns =
-	    (rq->downtime_ms ? rq->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS) *
-	    1000000ull;
-	m->max_rounds =
-	    rq->max_rounds ? rq->max_rounds : MIGRATE_DEFAULT_MAX_ROUNDS;
+	m->downtime_ns = rq->downtime_ms * 1000000ull;
+	m->max_rounds = rq->max_rounds ? rq->max_rounds : 1;
 	m->creds = rq->creds;
 	m->fd = -1;
 	m->t = NULL;

@@ -75,8 +75,8 @@ struct migrate_request {
 	const char *to;	    /* a live migration: HOST:PORT of the destination */
 	bool keep_running;  /* a save: run on once written (xl save -c) */
 	const char *config; /* the toolstack's, for the CONFIG record */
-	uint64_t downtime_ms;
-	unsigned int max_rounds;
+	uint64_t downtime_ms;	 /* the pause aimed at (0: only a clean set) */
+	unsigned int max_rounds; /* pre-copy rounds at most, 1.. */
 	struct tls_creds *creds; /* the destination's proof; NULL: plaintext */
 };
 
