@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t's size: the output hash's \
 				   state */
@@ -707,14 +708,16 @@ static void finish(struct migration *m, int rc)
 {
 	struct migrate_stats st;
 	void (*done)(void *, const struct migrate_stats *);
+	struct transport *t;
 
 	stop_tracking(m);
 	tls__creds_free(m->creds);
 	m->creds = NULL;
-	if (m->t) {
-		transport__close(m->t);
-		m->t = NULL;
-	}
+	pthread_mutex_lock(&m->lock); /* migrate__dispose may shut it down */
+	t = m->t;
+	m->t = NULL;
+	pthread_mutex_unlock(&m->lock);
+	transport__close(t);
 	if (m->fd >= 0) {
 		close(m->fd);
 		m->fd = -1;
@@ -901,6 +904,9 @@ void migrate__dispose(struct domain *d)
 	pthread_mutex_lock(&m->lock);
 	join = m->thread && m->d == d;
 	m->thread = false;
+	/* The domain is over: a send or a wait on the link ends now. */
+	if (join && m->t)
+		shutdown(m->t->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&m->lock);
 	if (join)
 		pthread_join(m->tid, NULL);
