@@ -65,6 +65,12 @@ enum chan_state {
 	CHAN_ALONE,  /* the policy said yes: this replica runs alone */
 	CHAN_FENCED, /* the policy gave the pair to the peer: halt */
 	CHAN_CLOSED, /* the pair ended together (END, both sides) */
+	/*
+	 * The backup moves to another process or host (pair.md, "Moving the
+	 * backup"): on the backup, frozen for its export; on the primary,
+	 * reconnecting to the successor, output held.
+	 */
+	CHAN_MOVING,
 };
 
 /* What the pair policy answers when the peer failed (step 5). */
