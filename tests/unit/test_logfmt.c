@@ -1204,7 +1204,7 @@ static void test_record_length_bound(void)
 
 static void test_wrong_fixed_lengths(void)
 {
-	static const uint32_t want[] = { 32, 16, 56, 48, 8, 8, 16, 8 };
+	static const uint32_t want[] = { 32, 16, 56, 48, 8, 8, 16, 8, 8 };
 	static const uint8_t zeros[BIG];
 	char msg[80];
 
