@@ -2865,6 +2865,35 @@ static void test_move_primary_never_comes(void)
 }
 
 /*
+ * The export's freeze lasts as long as the domain's copy, far past
+ * --timeout-ms: the primary, told by MOVE that the backup moves, does
+ * not take it for stalled (records sent and never acked) meanwhile.
+ */
+static void test_move_freeze_outlasts_timeout(void)
+{
+	static struct logfmt_record recs[6];
+	struct pair *t = &T;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	pair_up(t, ARB_GRANTS, 150);
+	append_records(t, recs, 0, 3);
+	CU_ASSERT(wait_acked(&t->p, recs[2].seq + 1));
+	CU_ASSERT(chan__move_export(&t->b, blob, CHAN_MOVE_MAX) > 0);
+	append_records(t, recs, 3, 3);
+	usleep(4 * 150 * 1000);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	CU_ASSERT_EQUAL(fake_policy_decides(), 0);
+	chan__move_abort(&t->b);
+	CU_ASSERT(next_are(&t->b, t->buf, recs, 0, 6));
+	CU_ASSERT(wait_acked(&t->p, recs[5].seq + 1));
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	pair_dispose(t);
+	free(blob);
+}
+
+/*
  * The move is called off before its commit: the backup goes on, and
  * takes the records sent while it was frozen; nothing lost, nothing
  * twice, output released.
@@ -2985,6 +3014,8 @@ static CU_TestInfo chan_tests[] = {
 	  test_move_primary_never_comes },
 	{ "move: called off, the backup goes on, nothing lost",
 	  test_move_abort },
+	{ "move: a freeze past the timeout is no stalled backup",
+	  test_move_freeze_outlasts_timeout },
 	{ "no fd or thread left behind", test_nothing_left_behind },
 	CU_TEST_INFO_NULL,
 };
