@@ -268,8 +268,8 @@ static int resume_refused(struct chan *c, const uint8_t *opening,
 			  struct logfmt_error *why)
 {
 	struct chan_backup *b = c->bak;
-	size_t boot_len = LOGFMT_HEAD_SIZE + ((boot->len + 7) & ~7u) +
-			  LOGFMT_TAIL_SIZE;
+	size_t boot_len =
+	    LOGFMT_HEAD_SIZE + ((boot->len + 7) & ~7u) + LOGFMT_TAIL_SIZE;
 
 	if (memcmp(opening, b->hdr, LOGFMT_HEADER_SIZE))
 		return logfmt__error(why, "its header is not that of the "
@@ -446,8 +446,8 @@ static int hear_primaries(struct chan *c, struct logfmt_header *h_r,
 			timed_out = true;
 			break;
 		}
-		if (deadline_ns && (deadline_ns - now) / 1000000 + 1 <
-				       (uint64_t)timeout)
+		if (deadline_ns &&
+		    (deadline_ns - now) / 1000000 + 1 < (uint64_t)timeout)
 			timeout = (int)((deadline_ns - now) / 1000000 + 1);
 		pfd[0] =
 		    (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
@@ -505,11 +505,12 @@ static int hear_primaries(struct chan *c, struct logfmt_header *h_r,
 		return timed_out ? 1 : -1;
 	/* BOOT's command line points into rx: the opening moves there. */
 	memcpy(c->stream.rx, slots[won]->buf, slots[won]->len);
-	rc = b->resume ? logfmt__decode_resume_opening(
-			     c->stream.rx, slots[won]->len, h_r, boot_r,
-			     &resume, &hello, &why)
-		       : logfmt__decode_opening(c->stream.rx, slots[won]->len,
-						h_r, boot_r, &hello, &why);
+	rc = b->resume
+		 ? logfmt__decode_resume_opening(c->stream.rx, slots[won]->len,
+						 h_r, boot_r, &resume, &hello,
+						 &why)
+		 : logfmt__decode_opening(c->stream.rx, slots[won]->len, h_r,
+					  boot_r, &hello, &why);
 	if (rc != 1) {
 		pending_drop(&slots[won]);
 		return -1;
@@ -1264,7 +1265,8 @@ int chan__move_import(struct chan *c, const void *buf, size_t len)
 				h.pair_id, h.epoch, c->cfg.pair, c->cfg.epoch);
 	p = in + MOVE_FIXED;
 	if (logfmt__decode_record(p, boot_len, &boot, &e) != (long)boot_len)
-		return bad_blob("boot: %s", e.msg[0] ? e.msg : "not one record");
+		return bad_blob("boot: %s",
+				e.msg[0] ? e.msg : "not one record");
 	if (logfmt__check_order(&order, &boot, &e))
 		return bad_blob("boot: %s", e.msg);
 	p += pad8(boot_len);
@@ -1323,8 +1325,8 @@ int chan__move_import(struct chan *c, const void *buf, size_t len)
 	b->replayed_sent = replayed_sent;
 	b->resume = true;
 	pr_info("took a moved backup's state: pair %" PRIu64 " epoch %" PRIu64
-		" of primary %s, every record below %" PRIu64
-		" (%" PRIu64 " bytes not yet replayed)",
+		" of primary %s, every record below %" PRIu64 " (%" PRIu64
+		" bytes not yet replayed)",
 		c->cfg.pair, c->cfg.epoch, c->peer, next_seq, q_len);
 	return 0;
 }
@@ -1340,9 +1342,9 @@ int chan__accept_resume(struct chan *c)
 		return pr_err("log channel: nothing to resume (no "
 			      "chan__move_import)"),
 		       -1;
-	rc = hear_primaries(
-	    c, &h, &boot,
-	    clock__mono_ns() + (uint64_t)c->cfg.connect_s * 1000000000ull);
+	rc = hear_primaries(c, &h, &boot,
+			    clock__mono_ns() +
+				(uint64_t)c->cfg.connect_s * 1000000000ull);
 	if (rc < 0)
 		return -1;
 	pthread_mutex_lock(&c->lock);

@@ -1012,9 +1012,9 @@ static int decode_opening(const uint8_t *buf, size_t len,
 	if (hello->type != LOGFMT_HELLO ||
 	    hello->u.hello.role != LOGFMT_ROLE_PRIMARY ||
 	    hello->u.hello.refused)
-		return logfmt__error(why, "record %d is %s, not a primary's HELLO",
-				     resume ? 2 : 1,
-				     logfmt__type_name(hello->type));
+		return logfmt__error(
+		    why, "record %d is %s, not a primary's HELLO",
+		    resume ? 2 : 1, logfmt__type_name(hello->type));
 	if (off + (size_t)n != len)
 		return logfmt__error(why, "bytes after its HELLO, before "
 					  "the backup answered");

@@ -479,7 +479,7 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 	}
 	if (a->replayed > p->replayed)
 		p->replayed = a->replayed;
-	/* A backup that takes records past its MOVE stayed: its stalls count. */
+	/* Records taken past its MOVE: it stayed, its stalls count. */
 	if (p->move_hold && a->received > p->move_seq)
 		p->move_hold = false;
 	lag = primary__lag_ns(c, now);
@@ -752,9 +752,8 @@ int primary__round(struct chan *c, uint64_t now)
  * The successor's answer to a resumption, on @t by @deadline: 0 accepted
  * (its node id into @node), -1 with @why.
  */
-static int resume_answer(struct chan *c, struct transport *t,
-			 uint64_t deadline, char *node, char *why,
-			 size_t why_len)
+static int resume_answer(struct chan *c, struct transport *t, uint64_t deadline,
+			 char *node, char *why, size_t why_len)
 {
 	uint8_t buf[LOGFMT_HEAD_SIZE + 1024];
 	struct logfmt_record ans;
@@ -780,7 +779,8 @@ static int resume_answer(struct chan *c, struct transport *t,
 		return snprintf(why, why_len, "a bad answer (%s)", e.msg), -1;
 	if (ans.type != LOGFMT_HELLO || ans.seq != 0 ||
 	    ans.u.hello.role != LOGFMT_ROLE_BACKUP)
-		return snprintf(why, why_len, "not a pvft backup (it answered "
+		return snprintf(why, why_len,
+				"not a pvft backup (it answered "
 				"%s record %" PRIu64 ")",
 				logfmt__type_name(ans.type), ans.seq),
 		       -1;

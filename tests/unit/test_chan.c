@@ -2681,16 +2681,16 @@ static void test_move_import_refused(void)
 	len = (size_t)n;
 	successor_init(t, s, WAIT_S);
 
-#define EXPECT_BLOB_REFUSED(blen, want)                                       \
-	do {                                                                  \
-		capture_stderr();                                             \
-		CU_ASSERT_EQUAL(chan__move_import(&s->c, bad, (blen)),        \
-				-EINVAL);                                     \
-		end_capture(err, sizeof(err));                                \
-		CU_ASSERT_PTR_NOT_NULL(strstr(err, (want)));                  \
-		if (!strstr(err, (want)))                                     \
+#define EXPECT_BLOB_REFUSED(blen, want)                                        \
+	do {                                                                   \
+		capture_stderr();                                              \
+		CU_ASSERT_EQUAL(chan__move_import(&s->c, bad, (blen)),         \
+				-EINVAL);                                      \
+		end_capture(err, sizeof(err));                                 \
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, (want)));                   \
+		if (!strstr(err, (want)))                                      \
 			fprintf(stderr, "\n  said \"%s\", want \"%s\"\n", err, \
-				(want));                                      \
+				(want));                                       \
 	} while (0)
 
 	/* A flipped bit anywhere. */

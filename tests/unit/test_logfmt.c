@@ -220,10 +220,10 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 		};
 		break;
 	case LOGFMT_MOVE:
-		r.u.move = (struct logfmt_move){
-			SAMPLE_RECEIVED, len % (LOGFMT_MOVE_ADDR_MAX + 1),
-			len ? (const char *)pattern : NULL
-		};
+		r.u.move =
+		    (struct logfmt_move){ SAMPLE_RECEIVED,
+					  len % (LOGFMT_MOVE_ADDR_MAX + 1),
+					  len ? (const char *)pattern : NULL };
 		break;
 	case LOGFMT_RESUME:
 		r.u.resume.first_seq = SAMPLE_RECEIVED;
@@ -1489,6 +1489,41 @@ static uint32_t hello_payload(uint8_t *p, uint32_t role, uint32_t refused,
 	return 16 + text_len;
 }
 
+/* MOVE: its fixed part, reserved field, address bound and bytes. */
+static void test_move_checks(void)
+{
+	static uint8_t p[BIG];
+	struct logfmt_record r = { .type = LOGFMT_MOVE };
+	uint8_t enc[64];
+
+	for (uint32_t len = 0; len < 16; len++)
+		expect_payload_error(LOGFMT_MOVE, p, len,
+				     len ? "MOVE record payload is"
+					 : "MOVE record payload is 0 bytes");
+	memset(p, 0, sizeof(p));
+	le32(p + 12, 1);
+	expect_payload_error(LOGFMT_MOVE, p, 16,
+			     "MOVE record reserved field is 0x1, want 0");
+	le32(p + 12, 0);
+	le32(p + 8, LOGFMT_MOVE_ADDR_MAX + 1);
+	expect_payload_error(
+	    LOGFMT_MOVE, p, 16 + LOGFMT_MOVE_ADDR_MAX + 1,
+	    "MOVE record address of 256 bytes is out of range");
+	le32(p + 8, 5);
+	memcpy(p + 16, "a:1", 4); /* its NUL inside the 5 bytes */
+	expect_payload_error(LOGFMT_MOVE, p, 21,
+			     "MOVE record address holds a NUL byte");
+	expect_payload_error(LOGFMT_MOVE, p, 22,
+			     "MOVE record payload is 22 bytes, want 21");
+	/* The encoder refuses what the decoder would. */
+	r.u.move = (struct logfmt_move){ 7, 3, "a\0b" };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
+	r.u.move = (struct logfmt_move){ 7, 3, NULL };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
+	r.u.move = (struct logfmt_move){ 7, LOGFMT_MOVE_ADDR_MAX + 1, "x" };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
+}
+
 static void test_hello_checks(void)
 {
 	static uint8_t p[BIG], rec[BIG];
@@ -1959,6 +1994,7 @@ static CU_TestInfo logfmt_tests[] = {
 	{ "stream records byte layout", test_stream_record_layout },
 	{ "ACK payload checks", test_ack_checks },
 	{ "HELLO payload checks", test_hello_checks },
+	{ "MOVE payload checks", test_move_checks },
 	{ "order: sequence from 0, no gaps or repeats", test_order_sequence },
 	{ "order: exit ordinals never go back", test_order_ordinals },
 	{ "order: BOOT is record 0 at ordinal 0, and only it",
