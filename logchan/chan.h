@@ -314,9 +314,10 @@ long chan__move_export(struct chan *c, void *buf, size_t cap);
  * primary (MOVE: R and @new_addr), flush, close, without asking the
  * policy. 0: moved (state CHAN_CLOSED; this replica's part is over, it
  * must release and replay nothing more); -EINVAL (not frozen, a bad
- * address); -EIO: the link failed first (the state says how the policy
- * answered; the successor, never resumed, asks it too: one of the two
- * gets the pair).
+ * address); -EIO: MOVE did not get out within CHAN_HANDSHAKE_MS, or the
+ * link failed first (then the channel asks the policy as on any failure;
+ * the successor, never resumed, asks it too: one of the two gets the
+ * pair).
  */
 int chan__move_commit(struct chan *c, const char *new_addr);
 /*
