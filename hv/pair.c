@@ -377,5 +377,9 @@ void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
 	case CHAN_CLOSED:
 		*state_r = chan__handed_over(c) ? "handed-over" : "ended";
 		break;
+	case CHAN_MOVING:
+		/* Output held (primary), or frozen for the export (backup). */
+		*state_r = primary ? "backup-moving" : "moving";
+		break;
 	}
 }

@@ -255,6 +255,47 @@ static void take_connection(struct chan *c, struct pending **slots)
 }
 
 /*
+ * A successor (chan__move_import) takes only the primary of the stream it
+ * holds, resuming it where the moved backup stopped: the same header and
+ * BOOT to the byte (pair, epoch, image, memory, ABI, CPUID, command line),
+ * the same node, and RESUME at the first record it lacks. 0, or -1 with
+ * @why.
+ */
+static int resume_refused(struct chan *c, const uint8_t *opening,
+			  const struct logfmt_record *boot,
+			  const struct logfmt_record *hello,
+			  const struct logfmt_record *resume,
+			  struct logfmt_error *why)
+{
+	struct chan_backup *b = c->bak;
+	size_t boot_len =
+	    LOGFMT_HEAD_SIZE + ((boot->len + 7) & ~7u) + LOGFMT_TAIL_SIZE;
+
+	if (memcmp(opening, b->hdr, LOGFMT_HEADER_SIZE))
+		return logfmt__error(why, "its header is not that of the "
+					  "stream this backup resumes");
+	if (boot_len != b->boot_len ||
+	    memcmp(opening + LOGFMT_HEADER_SIZE, b->boot, boot_len))
+		return logfmt__error(why, "its BOOT is not that of the stream "
+					  "this backup resumes");
+	if (hello->u.hello.node_len != strlen(c->peer) ||
+	    memcmp(hello->u.hello.node, c->peer, hello->u.hello.node_len))
+		return logfmt__error(why,
+				     "it is node %.*s, the stream this backup "
+				     "resumes is node %s's",
+				     (int)hello->u.hello.node_len,
+				     hello->u.hello.node, c->peer);
+	if (resume->u.resume.first_seq != b->order.next_seq)
+		return logfmt__error(why,
+				     "it resumes at record %" PRIu64
+				     ", this backup has every record below "
+				     "%" PRIu64 " and no other",
+				     resume->u.resume.first_seq,
+				     b->order.next_seq);
+	return 0;
+}
+
+/*
  * Step 1 on one connection, as far as its bytes go: 0 more to come, 1
  * a primary of this pair running what this backup runs, -1 done with it
  * (refused: told why only once it proved the key).
@@ -262,7 +303,8 @@ static void take_connection(struct chan *c, struct pending **slots)
 static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 		    struct logfmt_record *boot)
 {
-	struct logfmt_record hello;
+	struct chan_backup *b = c->bak;
+	struct logfmt_record hello, resume;
 	struct logfmt_error why;
 	char reason[LOGFMT_HELLO_REASON_MAX + 1];
 	bool eof = false;
@@ -300,7 +342,10 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 			     p->t->addr, why.msg);
 		return -1;
 	}
-	rc = logfmt__decode_opening(p->buf, p->len, h, boot, &hello, &why);
+	rc = b->resume ? logfmt__decode_resume_opening(p->buf, p->len, h, boot,
+						       &resume, &hello, &why)
+		       : logfmt__decode_opening(p->buf, p->len, h, boot, &hello,
+						&why);
 	if (rc < 0)
 		goto refused;
 	/* Another pair is told so as soon as its header is in. */
@@ -319,7 +364,8 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 			     p->t->addr);
 	if (!rc)
 		return eof ? -1 : 0;
-	chan_copy_node(c->peer, &hello.u.hello);
+	if (!b->resume)
+		chan_copy_node(c->peer, &hello.u.hello);
 	if (!strcmp(c->peer, c->cfg.node)) {
 		logfmt__error(&why,
 			      "it has this replica's node id %s: the arbiter "
@@ -327,6 +373,8 @@ static int hear_out(struct chan *c, struct pending *p, struct logfmt_header *h,
 			      c->peer);
 		goto refused;
 	}
+	if (b->resume && resume_refused(c, p->buf, boot, &hello, &resume, &why))
+		goto refused;
 	if (c->cfg.check &&
 	    c->cfg.check(c->cfg.opaque, h, boot, reason, sizeof(reason))) {
 		logfmt__error(&why, "%s", reason);
@@ -352,14 +400,20 @@ refused:
 	return -1;
 }
 
-int chan__accept(struct chan *c, struct logfmt_header *h_r,
-		 struct logfmt_record *boot_r)
+/*
+ * Steps 1-2 until a primary of this pair (@deadline_ns, 0 for none, passed:
+ * 1): its link in c->stream, its opening in rx (@boot_r's command line
+ * points there), decoded. 0, 1 timed out, -1 after saying why.
+ */
+static int hear_primaries(struct chan *c, struct logfmt_header *h_r,
+			  struct logfmt_record *boot_r, uint64_t deadline_ns)
 {
 	struct chan_backup *b = c->bak;
 	struct pending *slots[CHAN_PENDING_MAX] = { NULL };
-	struct logfmt_record hello;
+	struct logfmt_record hello, resume;
 	struct logfmt_error why;
 	int i, rc, won = -1;
+	bool timed_out = false;
 
 	b->listen_fd = transport__listen(c->cfg.addr);
 	if (b->listen_fd == -EINVAL) {
@@ -380,13 +434,21 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 			"the primary",
 			c->cfg.addr);
 	pr_info("waiting for the primary on %s (pair %" PRIu64 " epoch %" PRIu64
-		")",
-		c->cfg.addr, c->cfg.pair, c->cfg.epoch);
+		"%s)",
+		c->cfg.addr, c->cfg.pair, c->cfg.epoch,
+		b->resume ? ", to resume its stream" : "");
 	while (won < 0) {
 		struct pollfd pfd[CHAN_PENDING_MAX + 1];
 		uint64_t now = clock__mono_ns();
 		int timeout = 1000;
 
+		if (deadline_ns && now >= deadline_ns) {
+			timed_out = true;
+			break;
+		}
+		if (deadline_ns &&
+		    (deadline_ns - now) / 1000000 + 1 < (uint64_t)timeout)
+			timeout = (int)((deadline_ns - now) / 1000000 + 1);
 		pfd[0] =
 		    (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
 		for (i = 0; i < CHAN_PENDING_MAX; i++) {
@@ -440,21 +502,49 @@ int chan__accept(struct chan *c, struct logfmt_header *h_r,
 	close(b->listen_fd);
 	b->listen_fd = -1;
 	if (won < 0)
-		return -1;
+		return timed_out ? 1 : -1;
 	/* BOOT's command line points into rx: the opening moves there. */
 	memcpy(c->stream.rx, slots[won]->buf, slots[won]->len);
-	if (logfmt__decode_opening(c->stream.rx, slots[won]->len, h_r, boot_r,
-				   &hello, &why) != 1) {
+	rc = b->resume
+		 ? logfmt__decode_resume_opening(c->stream.rx, slots[won]->len,
+						 h_r, boot_r, &resume, &hello,
+						 &why)
+		 : logfmt__decode_opening(c->stream.rx, slots[won]->len, h_r,
+					  boot_r, &hello, &why);
+	if (rc != 1) {
 		pending_drop(&slots[won]);
 		return -1;
 	}
-	b->order = (struct logfmt_order){ 0 };
-	logfmt__check_order(&b->order, boot_r, &why);
-	logfmt__check_order(&b->order, &hello, &why);
+	if (!b->resume) {
+		/* A move hands them to a successor (chan__move_export). */
+		memcpy(b->hdr, c->stream.rx, LOGFMT_HEADER_SIZE);
+		b->boot_len = (size_t)logfmt__decode_record(
+		    c->stream.rx + LOGFMT_HEADER_SIZE,
+		    slots[won]->len - LOGFMT_HEADER_SIZE, boot_r, &why);
+		memcpy(b->boot, c->stream.rx + LOGFMT_HEADER_SIZE, b->boot_len);
+		b->order = (struct logfmt_order){ 0 };
+		logfmt__check_order(&b->order, boot_r, &why);
+		logfmt__check_order(&b->order, &hello, &why);
+	}
 	c->stream.t = slots[won]->t;
 	pr_info("primary %s connected from %s%s", c->peer, c->stream.t->addr,
 		c->cfg.creds ? "" : " (plaintext)");
 	free(slots[won]);
+	return 0;
+}
+
+int chan__accept(struct chan *c, struct logfmt_header *h_r,
+		 struct logfmt_record *boot_r)
+{
+	int rc;
+
+	if (c->bak->resume) {
+		pr_err("log channel: a successor takes its primary with "
+		       "chan__accept_resume");
+		return -1;
+	}
+	if (hear_primaries(c, h_r, boot_r, 0))
+		return -1;
 	/*
 	 * The primary waits CHAN_HELLO_S past its own pairing for the
 	 * answer: the check ends well before, so an answer never goes to a
@@ -616,8 +706,7 @@ static void queue_ack(struct chan *c, uint64_t now)
 	r.u.ack.replayed = rp;
 	r.seq = b->tx_seq;
 	r.ordinal = 0;
-	if (s->tx_off && s->tx_off == s->tx_len)
-		s->tx_off = s->tx_len = 0;
+	stream__tx_reset_if_empty(s);
 	/* No room: the next round. */
 	if (stream__put(s, &r, LOGFMT_MAX_RECORD) < 0)
 		return;
@@ -633,8 +722,27 @@ int backup__round(struct chan *c, uint64_t now)
 	int events = 0, rc;
 
 	/* Not reading by choice is no silence of the peer. */
-	if (backup__queue_full(c))
+	if (backup__queue_full(c) || b->frozen)
 		c->stream.last_rx_ns = now;
+	/*
+	 * Moved: MOVE with the successor's address is the last word; once
+	 * it is out the link closes, without asking anyone (the successor
+	 * is the primary's backup now).
+	 */
+	if (b->committing) {
+		rc = stream__flush(&c->stream, &sent);
+		if (rc) {
+			chan_peer_failed(c, "connection lost while moving (%s)",
+					 strerror(-rc));
+			return -1;
+		}
+		if (!stream__unsent(&c->stream)) {
+			transport__shutdown_write(c->stream.t);
+			chan_closed(c);
+			return -1;
+		}
+		return POLLOUT;
+	}
 	if (now - c->stream.last_rx_ns > timeout) {
 		chan_peer_failed(c, "silent for %" PRIu64 " ms",
 				 (now - c->stream.last_rx_ns) / 1000000);
@@ -647,6 +755,7 @@ int backup__round(struct chan *c, uint64_t now)
 				 (now - b->end_rx_ns) / 1000000);
 		return -1;
 	}
+	/* Frozen, its ACKs stand still: their heartbeat goes on. */
 	queue_ack(c, now);
 	rc = stream__flush(&c->stream, &sent);
 	if (sent) {
@@ -660,9 +769,10 @@ int backup__round(struct chan *c, uint64_t now)
 	/*
 	 * A backup with a full queue reads nothing: the primary waits on
 	 * TCP's window, and a close or reset is seen once the vCPU has made
-	 * room (what is unread was never acknowledged).
+	 * room (what is unread was never acknowledged). Nor does a frozen
+	 * one: what it did not take is the successor's, resent to it.
 	 */
-	if (!backup__queue_full(c))
+	if (!backup__queue_full(c) && !b->frozen)
 		events = POLLIN;
 	if (stream__unsent(&c->stream))
 		events |= POLLOUT;
@@ -686,6 +796,13 @@ enum chan_next chan__next(struct chan *c, uint64_t exits, uint8_t *buf,
 		if (c->state == CHAN_FENCED) {
 			ret = CHAN_NEXT_FENCED;
 			break;
+		}
+		/* Exported: its records are the successor's (or, on abort,
+		 * its own again). */
+		if (b->frozen) {
+			if (round == 0)
+				chan_timed_wait(c, wait_ms);
+			continue;
 		}
 		if (b->q_off < b->q_len) {
 			long n = logfmt__decode_record(
@@ -804,4 +921,457 @@ int chan__finish_backup(struct chan *c)
 		rc = -1;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+/* ---- moving the backup (pair.md, "Moving the backup") -----------------------
+ */
+
+/*
+ * The blob a moved backup hands its successor: everything its side of the
+ * channel holds that the successor needs, little-endian, 8-byte aligned:
+ *
+ *   0   magic "PVFTMOVE"
+ *   8   version u32 (CHAN_MOVE_VERSION), reserved u32 (0)
+ *   16  boot_len u32, node_len u32
+ *   24  next_seq u64 (R: every record below it received), last_ordinal u64
+ *   40  peer_progress u64, peer_released u64
+ *   56  acked_sent u64, replayed_sent u64
+ *   72  out_total u64, tail_start u64, tail_len u64, q_len u64
+ *   104 the primary's stream header (128 bytes)
+ *   232 its BOOT record, its node id, the output tail (each padded to 8),
+ *       the queued records (q[q_off, q_len))
+ *   end crc u32 (CRC32C of all before it), reserved u32 (0)
+ *
+ * Bump CHAN_MOVE_VERSION on any change: a successor refuses other ones.
+ */
+#define CHAN_MOVE_MAGIC "PVFTMOVE"
+#define CHAN_MOVE_VERSION 1
+#define MOVE_FIXED 232
+#define MOVE_TAIL 8
+
+_Static_assert(CHAN_MOVE_MAX >= MOVE_FIXED + LOGFMT_OPENING_BOOT_MAX + 64 +
+				    CHAN_OUT_MAX + CHAN_QUEUE_MAX +
+				    LOGFMT_MAX_RECORD + MOVE_TAIL,
+	       "CHAN_MOVE_MAX holds every blob");
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static void put32le(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64le(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32le(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64le(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Lock held: the blob into @buf; its length, or -ENOSPC. */
+static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
+{
+	const struct chan_backup *b = c->bak;
+	size_t node_len = strlen(c->peer), q_len = b->q_len - b->q_off;
+	size_t len = MOVE_FIXED + pad8(b->boot_len) + pad8(node_len) +
+		     pad8(b->tail_len) + q_len + MOVE_TAIL;
+	uint8_t *p;
+
+	if (len > cap)
+		return -ENOSPC;
+	memset(buf, 0, len);
+	memcpy(buf, CHAN_MOVE_MAGIC, 8);
+	put32le(buf + 8, CHAN_MOVE_VERSION);
+	put32le(buf + 16, (uint32_t)b->boot_len);
+	put32le(buf + 20, (uint32_t)node_len);
+	put64le(buf + 24, b->order.next_seq);
+	put64le(buf + 32, b->order.last_ordinal);
+	put64le(buf + 40, b->peer_progress);
+	put64le(buf + 48, b->peer_released);
+	put64le(buf + 56, b->acked_sent);
+	put64le(buf + 64, b->replayed_sent);
+	put64le(buf + 72, b->out_total);
+	put64le(buf + 80, b->tail_start);
+	put64le(buf + 88, b->tail_len);
+	put64le(buf + 96, q_len);
+	memcpy(buf + 104, b->hdr, LOGFMT_HEADER_SIZE);
+	p = buf + MOVE_FIXED;
+	memcpy(p, b->boot, b->boot_len);
+	p += pad8(b->boot_len);
+	memcpy(p, c->peer, node_len);
+	p += pad8(node_len);
+	if (b->tail_len)
+		memcpy(p, b->tail, b->tail_len);
+	p += pad8(b->tail_len);
+	if (q_len)
+		memcpy(p, b->q + b->q_off, q_len);
+	p += q_len;
+	put32le(p, logfmt__crc32c(0, buf, (size_t)(p - buf)));
+	return (long)len;
+}
+
+/* Lock held: MOVE {R, @addr} into the backup's own stream. 0 or -1. */
+static int put_move(struct chan *c, const char *addr)
+{
+	struct chan_backup *b = c->bak;
+	struct stream *s = &c->stream;
+	struct logfmt_record r = { .type = LOGFMT_MOVE, .seq = b->tx_seq };
+
+	r.u.move.received = b->order.next_seq;
+	r.u.move.addr_len = addr ? (uint32_t)strlen(addr) : 0;
+	r.u.move.addr = addr;
+	stream__tx_reset_if_empty(s);
+	if (stream__put(s, &r, LOGFMT_MAX_RECORD) < 0)
+		return -1;
+	b->tx_seq++;
+	chan_wake(c);
+	return 0;
+}
+
+long chan__move_export(struct chan *c, void *buf, size_t cap)
+{
+	struct chan_backup *b = c->bak;
+	long n;
+
+	if (!b)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (b->committing ||
+	    (c->state != CHAN_PAIRED && c->state != CHAN_MOVING)) {
+		pthread_mutex_unlock(&c->lock);
+		return -EINVAL;
+	}
+	/* After END the pair is ending: nothing to move it for. */
+	if (b->got_end || b->handed_over) {
+		pthread_mutex_unlock(&c->lock);
+		return -EBUSY;
+	}
+	if (!b->frozen) {
+		/*
+		 * The cut: the channel thread takes no more records (those
+		 * not taken stay in rx and the socket, for an abort), its
+		 * ACKs stand still, and the primary hears that a move is
+		 * under way (its stall clocks wait for it).
+		 */
+		if (put_move(c, NULL)) {
+			pthread_mutex_unlock(&c->lock);
+			return -EAGAIN;
+		}
+		b->frozen = true;
+		c->state = CHAN_MOVING;
+		c->stats.state = c->state;
+		pr_info("moving this backup: frozen at record %" PRIu64
+			" (%zu bytes of records not yet replayed)",
+			b->order.next_seq, b->q_len - b->q_off);
+		pthread_cond_broadcast(&c->cond);
+	}
+	n = move_encode(c, buf, cap);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int chan__move_commit(struct chan *c, const char *new_addr)
+{
+	struct chan_backup *b = c->bak;
+	size_t len = new_addr ? strlen(new_addr) : 0;
+	struct timespec ts;
+	int rc;
+
+	if (!b || !len || len > LOGFMT_MOVE_ADDR_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (!b->frozen || b->committing || c->state != CHAN_MOVING) {
+		pthread_mutex_unlock(&c->lock);
+		return -EINVAL;
+	}
+	/* Point of no return: once MOVE is out, the successor is the backup. */
+	if (put_move(c, new_addr)) {
+		pthread_mutex_unlock(&c->lock);
+		return -EAGAIN;
+	}
+	b->committing = true;
+	chan_deadline_after(&ts, CHAN_HANDSHAKE_MS);
+	while (c->state == CHAN_MOVING &&
+	       pthread_cond_timedwait(&c->cond, &c->lock, &ts) != ETIMEDOUT)
+		;
+	rc = c->state == CHAN_CLOSED ? 0 : -EIO;
+	if (!rc)
+		pr_info("this backup moved to %s: it holds every record below "
+			"%" PRIu64 "; this replica's part is over",
+			new_addr, b->order.next_seq);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void chan__move_abort(struct chan *c)
+{
+	struct chan_backup *b = c->bak;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (b->frozen && !b->committing && c->state == CHAN_MOVING) {
+		b->frozen = false;
+		c->state = CHAN_PAIRED;
+		c->stats.state = c->state;
+		/* Not reading was by choice, not the primary's silence. */
+		c->stream.last_rx_ns = clock__mono_ns();
+		pr_info("the move was called off: backing up from record "
+			"%" PRIu64 " on",
+			b->order.next_seq);
+		chan_wake(c);
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* -EINVAL after saying which field of the blob is wrong. */
+static int bad_blob(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_blob(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("moved backup's state refused: %s", msg);
+	return -EINVAL;
+}
+
+/*
+ * The queued records: whole, valid records (every check of the log
+ * format), mandatory and of an exit (no BOOT, no END: a pair past END is
+ * not moved), seq rising below R, ordinals rising up to the last one.
+ */
+static int check_queue(const uint8_t *q, size_t len, uint64_t next_seq,
+		       uint64_t last_ordinal)
+{
+	uint64_t seq = 1, ordinal = 1;
+	size_t off = 0;
+
+	while (off < len) {
+		struct logfmt_record r;
+		struct logfmt_error e;
+		long n = logfmt__decode_record(q + off, len - off, &r, &e);
+
+		if (n <= 0)
+			return bad_blob("queued record at byte %zu: %s", off,
+					n ? e.msg : "truncated");
+		if ((r.type & LOGFMT_TYPE_OPTIONAL) || r.type == LOGFMT_BOOT ||
+		    r.type == LOGFMT_END)
+			return bad_blob("queued record at byte %zu is %s", off,
+					logfmt__type_name(r.type));
+		if (r.seq <= seq || r.seq >= next_seq)
+			return bad_blob("queued record at byte %zu has seq "
+					"%" PRIu64 " (after %" PRIu64
+					", below next_seq %" PRIu64 ")",
+					off, r.seq, seq, next_seq);
+		if (r.ordinal < ordinal || r.ordinal > last_ordinal)
+			return bad_blob("queued record at byte %zu has exit "
+					"ordinal %" PRIu64 " (after %" PRIu64
+					", last_ordinal %" PRIu64 ")",
+					off, r.ordinal, ordinal, last_ordinal);
+		seq = r.seq;
+		ordinal = r.ordinal;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int chan__move_import(struct chan *c, const void *buf, size_t len)
+{
+	struct chan_backup *b = c->bak;
+	const uint8_t *in = buf, *p;
+	struct logfmt_header h;
+	struct logfmt_record boot;
+	struct logfmt_order order = { 0 };
+	struct logfmt_error e = { "" };
+	uint32_t boot_len, node_len;
+	uint64_t next_seq, last_ordinal, acked_sent, replayed_sent;
+	uint64_t out_total, tail_start, tail_len, q_len, want;
+	int rc;
+
+	if (!b || c->state != CHAN_IDLE || b->resume)
+		return -EINVAL;
+	/* Input from another host: every field checked before it is used. */
+	if (len < MOVE_FIXED + MOVE_TAIL)
+		return bad_blob("%zu bytes, fewer than its fixed %d", len,
+				MOVE_FIXED + MOVE_TAIL);
+	if (memcmp(in, CHAN_MOVE_MAGIC, 8))
+		return bad_blob("magic: not a moved backup's state");
+	if (get32le(in + 8) != CHAN_MOVE_VERSION)
+		return bad_blob("version %u, this pvft reads %d",
+				get32le(in + 8), CHAN_MOVE_VERSION);
+	if (get32le(in + 12) || get32le(in + len - 4))
+		return bad_blob("reserved: not zero");
+	if (get32le(in + len - MOVE_TAIL) !=
+	    logfmt__crc32c(0, in, len - MOVE_TAIL))
+		return bad_blob("crc: mismatch (damaged)");
+	boot_len = get32le(in + 16);
+	node_len = get32le(in + 20);
+	next_seq = get64le(in + 24);
+	last_ordinal = get64le(in + 32);
+	acked_sent = get64le(in + 56);
+	replayed_sent = get64le(in + 64);
+	out_total = get64le(in + 72);
+	tail_start = get64le(in + 80);
+	tail_len = get64le(in + 88);
+	q_len = get64le(in + 96);
+	if (boot_len < LOGFMT_HEAD_SIZE || boot_len > LOGFMT_OPENING_BOOT_MAX)
+		return bad_blob("boot_len %u out of range", boot_len);
+	if (node_len < 1 || node_len > LOGFMT_HELLO_NODE_MAX)
+		return bad_blob("node_len %u out of range", node_len);
+	if (tail_len > CHAN_OUT_MAX)
+		return bad_blob("tail_len %" PRIu64 " over %u", tail_len,
+				CHAN_OUT_MAX);
+	if (q_len > b->q_cap)
+		return bad_blob("q_len %" PRIu64 " over %zu", q_len, b->q_cap);
+	/* Bounded above: no sum can wrap. */
+	want = MOVE_FIXED + pad8(boot_len) + pad8(node_len) +
+	       pad8((size_t)tail_len) + q_len + MOVE_TAIL;
+	if (want != len)
+		return bad_blob("length %zu, its fields make %" PRIu64, len,
+				want);
+	if (logfmt__decode_header(in + 104, LOGFMT_HEADER_SIZE, &h, &e))
+		return bad_blob("header: %s", e.msg);
+	if (!(h.flags & LOGFMT_F_STREAM))
+		return bad_blob("header: a file's, not a stream's");
+	if (h.pair_id != c->cfg.pair || h.epoch != c->cfg.epoch)
+		return bad_blob("header: pair %" PRIu64 " epoch %" PRIu64
+				", this backup serves pair %" PRIu64
+				" epoch %" PRIu64,
+				h.pair_id, h.epoch, c->cfg.pair, c->cfg.epoch);
+	p = in + MOVE_FIXED;
+	if (logfmt__decode_record(p, boot_len, &boot, &e) != (long)boot_len)
+		return bad_blob("boot: %s",
+				e.msg[0] ? e.msg : "not one record");
+	if (logfmt__check_order(&order, &boot, &e))
+		return bad_blob("boot: %s", e.msg);
+	p += pad8(boot_len);
+	if (memchr(p, '\0', node_len))
+		return bad_blob("node: holds a NUL byte");
+	if (node_len == strlen(c->cfg.node) &&
+	    !memcmp(p, c->cfg.node, node_len))
+		return bad_blob("node: the primary's node id is this "
+				"replica's, %s",
+				c->cfg.node);
+	/* BOOT and HELLO (seq 0 and 1) came before anything of an exit. */
+	if (next_seq < 2)
+		return bad_blob("next_seq %" PRIu64 ": before the opening",
+				next_seq);
+	if (acked_sent > next_seq || replayed_sent > acked_sent)
+		return bad_blob("acked_sent %" PRIu64 " / replayed_sent "
+				"%" PRIu64 " beyond next_seq %" PRIu64,
+				acked_sent, replayed_sent, next_seq);
+	if (tail_start > out_total || tail_len > out_total - tail_start)
+		return bad_blob("tail: bytes %" PRIu64 "+%" PRIu64
+				" beyond out_total %" PRIu64,
+				tail_start, tail_len, out_total);
+	rc = check_queue(p + pad8(node_len) + pad8((size_t)tail_len),
+			 (size_t)q_len, next_seq, last_ordinal);
+	if (rc)
+		return rc;
+
+	/* All checked: the successor takes the moved backup's place. */
+	if (tail_len > b->tail_cap) {
+		uint8_t *t = realloc(b->tail, (size_t)tail_len);
+
+		if (!t)
+			return -ENOMEM;
+		b->tail = t;
+		b->tail_cap = (size_t)tail_len;
+	}
+	memcpy(b->hdr, in + 104, LOGFMT_HEADER_SIZE);
+	memcpy(b->boot, in + MOVE_FIXED, boot_len);
+	b->boot_len = boot_len;
+	memcpy(c->peer, p, node_len);
+	c->peer[node_len] = '\0';
+	p += pad8(node_len);
+	memcpy(b->tail, p, (size_t)tail_len);
+	b->tail_len = (size_t)tail_len;
+	b->tail_start = tail_start;
+	b->out_total = out_total;
+	p += pad8((size_t)tail_len);
+	memcpy(b->q, p, (size_t)q_len);
+	b->q_off = 0;
+	b->q_len = (size_t)q_len;
+	b->order = (struct logfmt_order){ .next_seq = next_seq,
+					  .last_ordinal = last_ordinal };
+	b->peer_progress = get64le(in + 40);
+	b->peer_released = get64le(in + 48);
+	b->acked_sent = acked_sent;
+	b->replayed_sent = replayed_sent;
+	b->resume = true;
+	pr_info("took a moved backup's state: pair %" PRIu64 " epoch %" PRIu64
+		" of primary %s, every record below %" PRIu64 " (%" PRIu64
+		" bytes not yet replayed)",
+		c->cfg.pair, c->cfg.epoch, c->peer, next_seq, q_len);
+	return 0;
+}
+
+int chan__accept_resume(struct chan *c)
+{
+	struct chan_backup *b = c->bak;
+	struct logfmt_header h;
+	struct logfmt_record boot;
+	int rc;
+
+	if (!b || !b->resume)
+		return pr_err("log channel: nothing to resume (no "
+			      "chan__move_import)"),
+		       -1;
+	rc = hear_primaries(c, &h, &boot,
+			    clock__mono_ns() +
+				(uint64_t)c->cfg.connect_s * 1000000000ull);
+	if (rc < 0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	if (rc > 0) {
+		/*
+		 * It never came: it failed (or never heard of the move). This
+		 * replica has every record below R, all any released output
+		 * depended on: it asks the policy as a backup whose primary
+		 * fell silent, and may go live.
+		 */
+		chan_peer_failed(c,
+				 "did not resume the pair within %u s of the "
+				 "move",
+				 c->cfg.connect_s);
+		c->stats.state = c->state;
+		pthread_mutex_unlock(&c->lock);
+		return 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	/*
+	 * No owner check (chan__accept's): a primary that resumes is paired
+	 * and was not failed over, or it would not dial its moved backup.
+	 */
+	answer(c, c->stream.t, NULL);
+	b->tx_seq = 1;
+	pr_info("resumed pair %" PRIu64 " epoch %" PRIu64
+		" with primary %s from record %" PRIu64,
+		c->cfg.pair, c->cfg.epoch, c->peer, b->order.next_seq);
+	return chan_start(c);
 }

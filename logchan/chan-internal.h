@@ -18,6 +18,12 @@
 
 /* Unsent bytes the primary buffers before its vCPU waits. */
 #define CHAN_TX_MAX (8u << 20)
+/*
+ * Bytes the primary keeps, sent or not, until the backup acknowledges
+ * them (a moved backup's successor is sent them again) before its vCPU
+ * waits: the unsent ones and what is in flight.
+ */
+#define CHAN_RETAIN_MAX (2 * CHAN_TX_MAX)
 /* Records in flight (not yet replayed) before the vCPU waits. */
 #define CHAN_SEQ_RING 65536u
 /* Received records the backup holds before it stops reading. */
@@ -71,6 +77,19 @@ struct chan_primary {
 	uint64_t end_seq;
 	bool handover_req;     /* chan__handover(): HANDOVER once all out */
 	uint64_t handover_seq; /* ... and all records before this acked */
+	/* The header and BOOT as first sent: a resumption sends them again. */
+	uint8_t *opening;
+	size_t opening_len;
+	/*
+	 * The backup moves (pair.md, "Moving the backup"): MOVE without an
+	 * address (move_hold: it is frozen, its stalls do not count until
+	 * move_deadline), then with one (CHAN_MOVING: dial move_addr until
+	 * move_deadline, resend from move_seq).
+	 */
+	bool move_hold;
+	uint64_t move_seq; /* the backup has every record below this */
+	uint64_t move_deadline, move_next_try;
+	char move_addr[LOGFMT_MOVE_ADDR_MAX + 1];
 };
 
 /* The backup's side: the primary's log in, acks out, the output tail. */
@@ -93,6 +112,19 @@ struct chan_backup {
 	size_t tail_len, tail_cap;
 	uint64_t tail_start; /* output byte offset of tail[0] */
 	uint64_t out_total;  /* output bytes replayed */
+	/* The primary's header and BOOT as it sent them (a move takes them). */
+	uint8_t hdr[LOGFMT_HEADER_SIZE];
+	uint8_t boot[LOGFMT_OPENING_BOOT_MAX];
+	size_t boot_len;
+	/*
+	 * Moving this backup (chan__move_export): frozen, it takes nothing
+	 * more from the link and its ACKs stand still; committing: its MOVE
+	 * with the successor's address is queued, the link closes once it
+	 * is out.
+	 */
+	bool frozen, committing;
+	/* A successor (chan__move_import): takes only the resuming primary. */
+	bool resume;
 };
 
 static inline bool chan_is_primary(const struct chan *c)
@@ -136,8 +168,10 @@ void primary__dispose(struct chan *c);
 int primary__round(struct chan *c, uint64_t now);
 /* Channel thread, alone: held output out without acks. */
 void primary__round_alone(struct chan *c);
-/* Channel thread: one record from the backup. false: it failed. */
+/* Channel thread: one record from the backup. false: take no more. */
 bool primary__take(struct chan *c, const struct logfmt_record *r);
+/* Channel thread, CHAN_MOVING: dial the moved backup. As primary__round. */
+int primary__round_moving(struct chan *c, uint64_t now);
 /* The writer thread (released console output to cfg.out). */
 void *primary__writer(void *arg);
 /* Lock held: the backup's lag, at @now. */

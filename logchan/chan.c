@@ -92,6 +92,7 @@ const char *chan__state_name(enum chan_state s)
 		[CHAN_IDLE] = "idle",	  [CHAN_PAIRED] = "paired",
 		[CHAN_ASKING] = "asking", [CHAN_ALONE] = "alone",
 		[CHAN_FENCED] = "fenced", [CHAN_CLOSED] = "closed",
+		[CHAN_MOVING] = "moving",
 	};
 
 	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s]
@@ -122,7 +123,10 @@ int chan__init(struct chan *c, const struct chan_config *cfg)
 	pthread_cond_init(&c->cond, &a);
 	pthread_condattr_destroy(&a);
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rc = stream__init(&c->stream, CHAN_TX_MAX + LOGFMT_MAX_RECORD,
+	/* The primary keeps its records until acked (a move resends them). */
+	rc = stream__init(&c->stream,
+			  (chan_is_primary(c) ? CHAN_RETAIN_MAX : CHAN_TX_MAX) +
+			      LOGFMT_MAX_RECORD,
 			  CHAN_RX_CAP);
 	if (!rc)
 		rc = chan_is_primary(c) ? primary__init(c) : backup__init(c);
@@ -405,7 +409,11 @@ static void *chan_thread(void *arg)
 
 		if (c->state == CHAN_ALONE && c->pri) {
 			primary__round_alone(c);
-		} else if (c->state == CHAN_PAIRED) {
+		} else if (c->state == CHAN_MOVING && c->pri) {
+			if (primary__round_moving(c, now) < 0)
+				continue;
+		} else if (c->state == CHAN_PAIRED ||
+			   (c->state == CHAN_MOVING && c->bak)) {
 			int events = c->pri ? primary__round(c, now)
 					    : backup__round(c, now);
 

@@ -65,6 +65,12 @@ enum chan_state {
 	CHAN_ALONE,  /* the policy said yes: this replica runs alone */
 	CHAN_FENCED, /* the policy gave the pair to the peer: halt */
 	CHAN_CLOSED, /* the pair ended together (END, both sides) */
+	/*
+	 * The backup moves to another process or host (pair.md, "Moving the
+	 * backup"): on the backup, frozen for its export; on the primary,
+	 * reconnecting to the successor, output held.
+	 */
+	CHAN_MOVING,
 };
 
 /* What the pair policy answers when the peer failed (step 5). */
@@ -279,6 +285,67 @@ uint64_t chan__emit_tail(struct chan *c);
  * when granted). 0, or -1 when fenced.
  */
 int chan__finish_backup(struct chan *c);
+
+/*
+ * Moving a pair's backup to another process or host, the channel's part
+ * (Documentation/pair.md, "Moving the backup"; hv/migrate.c moves the
+ * domain). On the old backup, at its cut (the vCPU thread, stopped at an
+ * exit boundary, the channel paired):
+ */
+/* Every blob chan__move_export() writes fits in this many bytes. */
+#define CHAN_MOVE_MAX (34u << 20)
+/*
+ * Freeze the channel (state CHAN_MOVING: the channel thread takes no more
+ * records from the link, its ACKs stand still; the primary is told a move
+ * is under way) and write into @buf the versioned blob of what this
+ * backup holds for its successor: the records received and not yet
+ * replayed, the next seq it expects (R: every record below it received),
+ * the primary's progress and released counts, the order, the replayed
+ * output's tail, the header, BOOT and the primary's node id. Called again
+ * while frozen, it writes the same. The blob's length, or -ENOSPC (@cap
+ * too small: still frozen; CHAN_MOVE_MAX always does), -EINVAL (not a
+ * paired backup), -EBUSY (the pair is at its END or handed over),
+ * -EAGAIN (no room in the stream now: not frozen).
+ */
+long chan__move_export(struct chan *c, void *buf, size_t cap);
+/*
+ * After the successor took the blob (chan__move_import) and listens at
+ * @new_addr (HOST:PORT, at most LOGFMT_MOVE_ADDR_MAX bytes): tell the
+ * primary (MOVE: R and @new_addr), flush, close, without asking the
+ * policy. 0: moved (state CHAN_CLOSED; this replica's part is over, it
+ * must release and replay nothing more); -EINVAL (not frozen, a bad
+ * address); -EIO: MOVE did not get out within CHAN_HANDSHAKE_MS, or the
+ * link failed first (then the channel asks the policy as on any failure;
+ * the successor, never resumed, asks it too: one of the two gets the
+ * pair).
+ */
+int chan__move_commit(struct chan *c, const char *new_addr);
+/*
+ * The move failed before its commit: unfreeze; this replica goes on as
+ * the backup from where it stopped (what it did not take is still in its
+ * buffers and socket, and the primary kept it).
+ */
+void chan__move_abort(struct chan *c);
+/*
+ * On the successor, a backup channel after chan__init() and before any
+ * accept: take the blob (@len bytes). Every field is checked (lengths,
+ * version, CRC, the header against this backup's pair and epoch, BOOT,
+ * every queued record's framing and order); a bad one is -EINVAL, after
+ * saying which field. 0, or -ENOMEM.
+ */
+int chan__move_import(struct chan *c, const void *buf, size_t len);
+/*
+ * On the successor, after chan__move_import(): listen on cfg.addr for the
+ * primary resuming the imported stream (the same header and BOOT, node,
+ * RESUME at R); every other connection is refused as chan__accept()
+ * refuses, and the wait goes on, for up to cfg.connect_s. Then, paired,
+ * the channel runs as a backup's: chan__next() returns the imported
+ * records first, then the resent and new ones. 0 resumed; 1 the primary
+ * never came: the policy was asked as for a failed primary (the state
+ * says ALONE or FENCED; chan__next() gives the imported records, then
+ * LIVE or FENCED); -1 after saying why (cannot listen).
+ */
+int chan__accept_resume(struct chan *c);
 
 enum chan_state chan__state(struct chan *c);
 /* The peer's node id ("" until paired) into @buf (any thread). */

@@ -55,6 +55,8 @@
 #define RELEASED_SIZE 8
 #define ACK_SIZE 16
 #define HELLO_FIXED 16
+#define MOVE_FIXED 16
+#define RESUME_SIZE 8
 
 #define MAX_CMDLINE 1023 /* Xen's MAX_GUEST_CMDLINE less its NUL */
 #define MAX_NOTE 4096
@@ -182,6 +184,10 @@ const char *logfmt__type_name(uint16_t type)
 		return "RELEASED";
 	case LOGFMT_HANDOVER:
 		return "HANDOVER";
+	case LOGFMT_MOVE:
+		return "MOVE";
+	case LOGFMT_RESUME:
+		return "RESUME";
 	case LOGFMT_ACK:
 		return "ACK";
 	case LOGFMT_HELLO:
@@ -358,6 +364,15 @@ static long payload_size(const struct logfmt_record *r)
 			return -1;
 		return HELLO_FIXED + h->node_len + h->reason_len;
 	}
+	case LOGFMT_MOVE:
+		if (r->u.move.addr_len > LOGFMT_MOVE_ADDR_MAX ||
+		    (r->u.move.addr_len &&
+		     (!r->u.move.addr ||
+		      memchr(r->u.move.addr, '\0', r->u.move.addr_len))))
+			return -1;
+		return MOVE_FIXED + r->u.move.addr_len;
+	case LOGFMT_RESUME:
+		return RESUME_SIZE;
 	}
 	/* Not ours to interpret: an optional type is copied as it came. */
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL) || r->len > LOGFMT_MAX_PAYLOAD ||
@@ -473,6 +488,16 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		if (r->u.hello.reason_len)
 			memcpy(p + HELLO_FIXED + r->u.hello.node_len,
 			       r->u.hello.reason, r->u.hello.reason_len);
+		break;
+	case LOGFMT_MOVE:
+		put64(p, r->u.move.received);
+		put32(p + 8, r->u.move.addr_len);
+		if (r->u.move.addr_len)
+			memcpy(p + MOVE_FIXED, r->u.move.addr,
+			       r->u.move.addr_len);
+		break;
+	case LOGFMT_RESUME:
+		put64(p, r->u.resume.first_seq);
 		break;
 	default:
 		if (len)
@@ -699,6 +724,31 @@ static int decode_hello(struct logfmt_record *r, struct logfmt_error *err)
 	return 0;
 }
 
+static int decode_move(struct logfmt_record *r, struct logfmt_error *err)
+{
+	struct logfmt_move *m = &r->u.move;
+	const uint8_t *p = r->payload;
+
+	if (want_at_least(r, MOVE_FIXED, err))
+		return -1;
+	m->received = get64(p);
+	m->addr_len = get32(p + 8);
+	if (want_zero(r, "reserved field", get32(p + 12), err))
+		return -1;
+	if (m->addr_len > LOGFMT_MOVE_ADDR_MAX)
+		return logfmt__error(err,
+				     "MOVE record address of %u bytes is out "
+				     "of range",
+				     m->addr_len);
+	if (want_len(r, MOVE_FIXED + m->addr_len, err))
+		return -1;
+	m->addr = m->addr_len ? (const char *)p + MOVE_FIXED : NULL;
+	if (m->addr_len && memchr(m->addr, '\0', m->addr_len))
+		return logfmt__error(err, "MOVE record address holds a NUL "
+					  "byte");
+	return 0;
+}
+
 static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 {
 	const uint8_t *p = r->payload;
@@ -783,6 +833,13 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		return 0;
 	case LOGFMT_HELLO:
 		return decode_hello(r, err);
+	case LOGFMT_MOVE:
+		return decode_move(r, err);
+	case LOGFMT_RESUME:
+		if (want_len(r, RESUME_SIZE, err))
+			return -1;
+		r->u.resume.first_seq = get64(p);
+		return 0;
 	}
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL))
 		return logfmt__error(err, "unknown mandatory record type %u",
@@ -900,10 +957,15 @@ int logfmt__check_order(struct logfmt_order *o, const struct logfmt_record *rec,
 	return 0;
 }
 
-int logfmt__decode_opening(const uint8_t *buf, size_t len,
-			   struct logfmt_header *h, struct logfmt_record *boot,
-			   struct logfmt_record *hello,
-			   struct logfmt_error *why)
+/*
+ * Both openings: header, BOOT, then (@resume non-NULL) RESUME, then HELLO,
+ * nothing more. A record that is not yet whole waits for more bytes while
+ * the opening's bound allows.
+ */
+static int decode_opening(const uint8_t *buf, size_t len,
+			  struct logfmt_header *h, struct logfmt_record *boot,
+			  struct logfmt_record *resume,
+			  struct logfmt_record *hello, struct logfmt_error *why)
 {
 	struct logfmt_order order = { 0 };
 	struct logfmt_error e;
@@ -925,6 +987,22 @@ int logfmt__decode_opening(const uint8_t *buf, size_t len,
 		return logfmt__error(why, "its BOOT record: %s",
 				     n ? e.msg : "too long");
 	off += (size_t)n;
+	if (resume) {
+		n = logfmt__decode_record(buf + off, len - off, resume, &e);
+		if (!n && len < LOGFMT_OPENING_MAX)
+			return 0;
+		if (n <= 0 || logfmt__check_order(&order, resume, &e))
+			return logfmt__error(why, "its RESUME record: %s",
+					     n ? e.msg : "too long");
+		/* A primary that does not resume is told so at once. */
+		if (resume->type != LOGFMT_RESUME)
+			return logfmt__error(why,
+					     "record 1 is %s, not RESUME: it "
+					     "does not resume a moved backup's "
+					     "stream",
+					     logfmt__type_name(resume->type));
+		off += (size_t)n;
+	}
 	n = logfmt__decode_record(buf + off, len - off, hello, &e);
 	if (!n && len < LOGFMT_OPENING_MAX)
 		return 0;
@@ -934,11 +1012,29 @@ int logfmt__decode_opening(const uint8_t *buf, size_t len,
 	if (hello->type != LOGFMT_HELLO ||
 	    hello->u.hello.role != LOGFMT_ROLE_PRIMARY ||
 	    hello->u.hello.refused)
-		return logfmt__error(why,
-				     "record 1 is %s, not a primary's HELLO",
-				     logfmt__type_name(hello->type));
+		return logfmt__error(
+		    why, "record %d is %s, not a primary's HELLO",
+		    resume ? 2 : 1, logfmt__type_name(hello->type));
 	if (off + (size_t)n != len)
 		return logfmt__error(why, "bytes after its HELLO, before "
 					  "the backup answered");
 	return 1;
+}
+
+int logfmt__decode_opening(const uint8_t *buf, size_t len,
+			   struct logfmt_header *h, struct logfmt_record *boot,
+			   struct logfmt_record *hello,
+			   struct logfmt_error *why)
+{
+	return decode_opening(buf, len, h, boot, NULL, hello, why);
+}
+
+int logfmt__decode_resume_opening(const uint8_t *buf, size_t len,
+				  struct logfmt_header *h,
+				  struct logfmt_record *boot,
+				  struct logfmt_record *resume,
+				  struct logfmt_record *hello,
+				  struct logfmt_error *why)
+{
+	return decode_opening(buf, len, h, boot, resume, hello, why);
 }

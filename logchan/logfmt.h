@@ -69,6 +69,10 @@ enum logfmt_type {
 	LOGFMT_HELLO = 0x8005,	  /* both: role, node id, answer */
 	/* primary: stopped, all acked and released: take over (promote) */
 	LOGFMT_HANDOVER = 0x8006,
+	/* backup: it is moving (frozen), or moved to another address */
+	LOGFMT_MOVE = 0x8007,
+	/* primary: this connection resumes a moved backup's stream */
+	LOGFMT_RESUME = 0x8008,
 };
 #define LOGFMT_TYPE_OPTIONAL 0x8000u
 
@@ -206,6 +210,28 @@ struct logfmt_hello {
 	const char *reason;
 };
 
+/*
+ * MOVE, backup to primary (pair.md, "Moving the backup"): the backup
+ * holds every record with seq below @received and takes no more from
+ * this connection. @addr_len 0: it is being moved (the primary waits
+ * for the rest); else the successor that holds them listens at @addr.
+ */
+#define LOGFMT_MOVE_ADDR_MAX 255
+struct logfmt_move {
+	uint64_t received;
+	uint32_t addr_len; /* 0..LOGFMT_MOVE_ADDR_MAX */
+	const char *addr;  /* HOST:PORT; not NUL-terminated, no NUL inside */
+};
+
+/*
+ * RESUME, primary to a moved backup's successor, in the opening between
+ * BOOT and HELLO: the first record this connection carries is @first_seq
+ * (the MOVE's received count); the ones before it the successor has.
+ */
+struct logfmt_resume {
+	uint64_t first_seq;
+};
+
 /* One record, decoded; pointers point into the decoded bytes. */
 struct logfmt_record {
 	uint64_t seq;
@@ -228,6 +254,8 @@ struct logfmt_record {
 		struct logfmt_released released;
 		struct logfmt_ack ack;
 		struct logfmt_hello hello;
+		struct logfmt_move move;
+		struct logfmt_resume resume;
 	} u; /* by type; untouched for an unknown optional type */
 };
 
@@ -324,5 +352,16 @@ int logfmt__decode_opening(const uint8_t *buf, size_t len,
 			   struct logfmt_header *h, struct logfmt_record *boot,
 			   struct logfmt_record *hello,
 			   struct logfmt_error *why);
+/*
+ * A resumed stream's opening (a moved backup's successor takes it): the
+ * same, with a RESUME record (seq 1) between BOOT and HELLO (seq 2),
+ * decoded into @resume. The same returns.
+ */
+int logfmt__decode_resume_opening(const uint8_t *buf, size_t len,
+				  struct logfmt_header *h,
+				  struct logfmt_record *boot,
+				  struct logfmt_record *resume,
+				  struct logfmt_record *hello,
+				  struct logfmt_error *why);
 
 #endif /* PVFT_LOGCHAN_LOGFMT_H */

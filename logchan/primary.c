@@ -40,7 +40,8 @@ int primary__init(struct chan *c)
 	pthread_condattr_destroy(&a);
 	p->seq_ns = calloc(CHAN_SEQ_RING, sizeof(*p->seq_ns));
 	p->seq_end = calloc(CHAN_SEQ_RING, sizeof(*p->seq_end));
-	return p->seq_ns && p->seq_end ? 0 : -ENOMEM;
+	p->opening = malloc(LOGFMT_OPENING_MAX);
+	return p->seq_ns && p->seq_end && p->opening ? 0 : -ENOMEM;
 }
 
 static void free_list(struct chan_out *o)
@@ -65,6 +66,7 @@ void primary__dispose(struct chan *c)
 	free_list(p->f_head);
 	free(p->seq_ns);
 	free(p->seq_end);
+	free(p->opening);
 	pthread_cond_destroy(&p->w_cond);
 	free(p);
 	c->pri = NULL;
@@ -161,12 +163,15 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	/* Step 1: header, BOOT, HELLO, in one write, once authenticated. */
 	logfmt__encode_header(h, hdr);
 	memcpy(s->tx, hdr, sizeof(hdr));
-	s->tx_off = 0;
+	s->tx_keep = s->tx_off = 0;
 	s->tx_len = sizeof(hdr);
 	boot->seq = 0;
 	boot->ordinal = 0;
-	if (stream__put(s, boot, 0) < 0)
+	if (stream__put(s, boot, 0) < 0 || s->tx_len > LOGFMT_OPENING_MAX)
 		return pr_err("log channel: cannot encode BOOT"), -1;
+	/* A moved backup's successor is sent them again (RESUME). */
+	memcpy(p->opening, s->tx, s->tx_len);
+	p->opening_len = s->tx_len;
 	chan_hello(c, &hello, NULL);
 	hello.seq = 1;
 	if (stream__put(s, &hello, 0) < 0)
@@ -212,6 +217,8 @@ int chan__connect(struct chan *c, const struct logfmt_header *h,
 	p->peer_seq = 1; /* the backup's next record */
 	/* The handshake's two records are in: no lag from them. */
 	p->acked = p->replayed = p->next_seq;
+	/* From here on what is sent stays until acked. */
+	stream__keep(s);
 	pr_info("paired with backup %s at %s: pair %" PRIu64 " epoch %" PRIu64
 		" (%s, handshake %.2f ms)",
 		c->peer, c->cfg.addr, c->cfg.pair, c->cfg.epoch,
@@ -241,6 +248,34 @@ static long put_record(struct chan *c, struct logfmt_record *r, size_t need)
 }
 
 /*
+ * Where record @seq starts in the stream after the opening (tx_total's
+ * count). Records 0 and 1 are the opening's; @seq is one the ring still
+ * holds (within CHAN_SEQ_RING of next_seq: the vCPU waits before that).
+ */
+static uint64_t seq_pos(const struct chan_primary *p, uint64_t seq)
+{
+	return seq <= 2 ? 0 : p->seq_end[(seq - 1) % CHAN_SEQ_RING];
+}
+
+/* Lock held: where the bytes tx keeps start, in the same count. */
+static uint64_t kept_pos(const struct chan *c)
+{
+	return c->pri->tx_total - stream__kept(&c->stream);
+}
+
+/*
+ * Lock held: the backup has every record below @acked: their bytes need
+ * no keeping (no successor of it will ask for them).
+ */
+static void trim_kept(struct chan *c, uint64_t acked)
+{
+	uint64_t from = kept_pos(c), to = seq_pos(c->pri, acked);
+
+	if (to > from)
+		stream__trim(&c->stream, (size_t)(to - from));
+}
+
+/*
  * Lock held: append a record the thread makes itself (PROGRESS, RELEASED,
  * HANDOVER). It takes the next seq of the log.
  */
@@ -249,8 +284,7 @@ static bool put_control(struct chan *c, struct logfmt_record *r,
 {
 	struct stream *s = &c->stream;
 
-	if (s->tx_off && s->tx_off == s->tx_len)
-		s->tx_off = s->tx_len = 0;
+	stream__tx_reset_if_empty(s);
 	r->ordinal = ordinal;
 	/* No room: the next round. */
 	return put_record(c, r, LOGFMT_MAX_RECORD) >= 0;
@@ -439,15 +473,82 @@ static void on_ack(struct chan *c, const struct logfmt_record *r)
 		p->ack_moved_ns = now;
 	if (a->replayed > p->replayed)
 		p->replay_moved_ns = now;
-	if (a->received > p->acked)
+	if (a->received > p->acked) {
 		p->acked = a->received;
+		trim_kept(c, p->acked);
+	}
 	if (a->replayed > p->replayed)
 		p->replayed = a->replayed;
+	/* Records taken past its MOVE: it stayed, its stalls count. */
+	if (p->move_hold && a->received > p->move_seq)
+		p->move_hold = false;
 	lag = primary__lag_ns(c, now);
 	c->stats.lag_ns = lag;
 	if (lag > c->stats.max_lag_ns)
 		c->stats.max_lag_ns = lag;
 	pthread_cond_broadcast(&c->cond);
+}
+
+/* How long a moving backup is waited for: its freeze, then its successor. */
+static uint64_t move_grace_ns(const struct chan *c)
+{
+	uint64_t ns = 10ull * c->cfg.timeout_ms * 1000000ull;
+
+	return ns > 2000000000ull ? ns : 2000000000ull;
+}
+
+/*
+ * The backup moves (pair.md, "Moving the backup"). Without an address: it
+ * froze at its cut and is being copied; it keeps sending ACKs (standing
+ * still), and its stalls do not count until the grace ends. With one: it
+ * handed its records, every one below @received, to a successor at the
+ * address and closed: this link is over; the channel thread dials the
+ * successor (primary__round_moving) and resends from @received on.
+ */
+static bool on_move(struct chan *c, const struct logfmt_record *r)
+{
+	struct chan_primary *p = c->pri;
+	const struct logfmt_move *m = &r->u.move;
+	uint64_t now = clock__mono_ns();
+
+	/* It cannot hold less than it acked, nor what is still in tx. */
+	if (m->received < p->acked || m->received > p->next_seq ||
+	    seq_pos(p, m->received) > c->stream.sent_total ||
+	    (p->move_hold && m->received != p->move_seq)) {
+		chan_peer_failed(c,
+				 "moved holding %" PRIu64
+				 " records (acknowledged %" PRIu64
+				 ", sent fewer than %" PRIu64 "): a broken "
+				 "backup",
+				 m->received, p->acked, p->next_seq);
+		return false;
+	}
+	if (!m->addr_len) {
+		if (!p->move_hold)
+			pr_info("backup %s is moving; it holds the records "
+				"below %" PRIu64,
+				c->peer, m->received);
+		p->move_hold = true;
+		p->move_seq = m->received;
+		p->move_deadline = now + move_grace_ns(c);
+		return true;
+	}
+	memcpy(p->move_addr, m->addr, m->addr_len);
+	p->move_addr[m->addr_len] = '\0';
+	p->move_seq = m->received;
+	p->move_hold = false;
+	p->move_deadline = now + move_grace_ns(c);
+	p->move_next_try = 0;
+	/* What is left of the old link goes with it. */
+	stream__close(&c->stream);
+	c->stream.rx_off = c->stream.rx_len = 0;
+	c->state = CHAN_MOVING;
+	c->stats.state = c->state;
+	pr_info("backup %s moved to %s holding the records below %" PRIu64
+		": reconnecting there, output held meanwhile",
+		c->peer, p->move_addr, p->move_seq);
+	pthread_cond_broadcast(&c->cond);
+	return false;
 }
 
 bool primary__take(struct chan *c, const struct logfmt_record *r)
@@ -460,6 +561,8 @@ bool primary__take(struct chan *c, const struct logfmt_record *r)
 		return false;
 	}
 	p->peer_seq++;
+	if (r->type == LOGFMT_MOVE)
+		return on_move(c, r);
 	if (r->type == LOGFMT_ACK) {
 		on_ack(c, r);
 		if (c->state != CHAN_PAIRED)
@@ -549,9 +652,18 @@ static const char *backup_stalled(struct chan *c, uint64_t now,
 	    p->acked < p->next_seq &&
 	    p->seq_end[p->acked % CHAN_SEQ_RING] <= c->stream.sent_total;
 
+	/* Frozen for its move, within the grace: nothing it owes counts. */
+	if (p->move_hold && now >= p->move_deadline) {
+		pr_warn("backup %s said it was moving but neither moved nor "
+			"went on within %" PRIu64 " ms",
+			c->peer, move_grace_ns(c) / 1000000);
+		p->move_hold = false;
+	}
+	if (p->move_hold)
+		unacked = false;
 	if (!unacked)
 		p->ack_moved_ns = now;
-	if (!p->throttling || p->replayed >= p->next_seq)
+	if (!p->throttling || p->replayed >= p->next_seq || p->move_hold)
 		p->replay_moved_ns = now;
 	if (now - p->ack_moved_ns > timeout) {
 		*ms_r = (now - p->ack_moved_ns) / 1000000;
@@ -623,7 +735,7 @@ int primary__round(struct chan *c, uint64_t now)
 	}
 	send_frames(c);
 	/* Step 4: the last word is out: close our side. */
-	if (p->final_sent && c->stream.tx_len == 0 && !p->shut_wr) {
+	if (p->final_sent && !stream__unsent(&c->stream) && !p->shut_wr) {
 		transport__shutdown_write(c->stream.t);
 		p->shut_wr = true;
 	}
@@ -631,6 +743,172 @@ int primary__round(struct chan *c, uint64_t now)
 	if (stream__unsent(&c->stream))
 		events |= POLLOUT;
 	return events;
+}
+
+/* ---- moving the backup: the successor, channel thread ----------------------
+ */
+
+/*
+ * The successor's answer to a resumption, on @t by @deadline: 0 accepted
+ * (its node id into @node), -1 with @why.
+ */
+static int resume_answer(struct chan *c, struct transport *t, uint64_t deadline,
+			 char *node, char *why, size_t why_len)
+{
+	uint8_t buf[LOGFMT_HEAD_SIZE + 1024];
+	struct logfmt_record ans;
+	struct logfmt_error e;
+	long total;
+	int rc;
+
+	rc = transport__recv_all(t, buf, LOGFMT_HEAD_SIZE, deadline);
+	if (rc)
+		return snprintf(why, why_len, "no answer (%s)", strerror(-rc)),
+		       -1;
+	total = logfmt__record_total(buf, &e);
+	if (total < 0 || (size_t)total > sizeof(buf))
+		return snprintf(why, why_len, "a bad answer (%s)",
+				total < 0 ? e.msg : "too long"),
+		       -1;
+	rc = transport__recv_all(t, buf + LOGFMT_HEAD_SIZE,
+				 (size_t)total - LOGFMT_HEAD_SIZE, deadline);
+	if (rc)
+		return snprintf(why, why_len, "no answer (%s)", strerror(-rc)),
+		       -1;
+	if (logfmt__decode_record(buf, (size_t)total, &ans, &e) != total)
+		return snprintf(why, why_len, "a bad answer (%s)", e.msg), -1;
+	if (ans.type != LOGFMT_HELLO || ans.seq != 0 ||
+	    ans.u.hello.role != LOGFMT_ROLE_BACKUP)
+		return snprintf(why, why_len,
+				"not a pvft backup (it answered "
+				"%s record %" PRIu64 ")",
+				logfmt__type_name(ans.type), ans.seq),
+		       -1;
+	chan_copy_node(node, &ans.u.hello);
+	if (ans.u.hello.refused)
+		return snprintf(why, why_len, "backup %s refused: %.*s", node,
+				(int)ans.u.hello.reason_len,
+				ans.u.hello.reason ? ans.u.hello.reason : ""),
+		       -1;
+	if (!strcmp(node, c->cfg.node))
+		return snprintf(why, why_len, "it has this replica's node id"),
+		       -1;
+	return 0;
+}
+
+/*
+ * One attempt at the successor, without the lock (the vCPU appends
+ * meanwhile): connect, the TLS handshake, the opening as first sent
+ * (header, BOOT) with RESUME {first_seq} between BOOT and HELLO, and its
+ * answer. The transport, or NULL with @why.
+ */
+static struct transport *resume_dial(struct chan *c, const char *addr,
+				     uint64_t first_seq, uint64_t deadline,
+				     char *node, char *why, size_t why_len)
+{
+	struct chan_primary *p = c->pri;
+	uint8_t buf[LOGFMT_OPENING_MAX + LOGFMT_HEAD_SIZE + 1024];
+	struct logfmt_record r;
+	struct transport *t = NULL;
+	size_t len = p->opening_len; /* set once, at pairing */
+	long n;
+	int fd, rc;
+
+	fd = transport__dial(addr);
+	if (fd < 0) {
+		snprintf(why, why_len, "%s", strerror(-fd));
+		return NULL;
+	}
+	if (transport__open(&t, c->cfg.creds, fd)) {
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	if (transport__handshake_until(t, deadline, why, why_len))
+		goto fail;
+	memcpy(buf, p->opening, len);
+	r = (struct logfmt_record){ .type = LOGFMT_RESUME, .seq = 1 };
+	r.u.resume.first_seq = first_seq;
+	n = logfmt__encode_record(&r, buf + len, sizeof(buf) - len);
+	if (n > 0) {
+		len += (size_t)n;
+		chan_hello(c, &r, NULL);
+		r.seq = 2;
+		n = logfmt__encode_record(&r, buf + len, sizeof(buf) - len);
+	}
+	if (n <= 0) {
+		snprintf(why, why_len, "cannot encode the opening");
+		goto fail;
+	}
+	len += (size_t)n;
+	rc = transport__send_all(t, buf, len, deadline);
+	if (rc) {
+		snprintf(why, why_len, "%s", strerror(-rc));
+		goto fail;
+	}
+	if (resume_answer(c, t, deadline, node, why, why_len))
+		goto fail;
+	return t;
+fail:
+	transport__close(t);
+	return NULL;
+}
+
+int primary__round_moving(struct chan *c, uint64_t now)
+{
+	struct chan_primary *p = c->pri;
+	struct stream *s = &c->stream;
+	char addr[sizeof(p->move_addr)], node[LOGFMT_HELLO_NODE_MAX + 1];
+	char why[256];
+	uint64_t first = p->move_seq, deadline;
+	struct transport *t;
+
+	if (now >= p->move_deadline) {
+		chan_peer_failed(c,
+				 "moved to %s, and no backup took the pair "
+				 "there within %" PRIu64 " ms",
+				 p->move_addr, move_grace_ns(c) / 1000000);
+		return -1;
+	}
+	if (now < p->move_next_try)
+		return 0;
+	memcpy(addr, p->move_addr, sizeof(addr));
+	deadline = now + CHAN_HANDSHAKE_MS * 1000000ull;
+	if (deadline > p->move_deadline)
+		deadline = p->move_deadline;
+	pthread_mutex_unlock(&c->lock);
+	t = resume_dial(c, addr, first, deadline, node, why, sizeof(why));
+	pthread_mutex_lock(&c->lock);
+	if (!t) {
+		if (!p->move_next_try)
+			pr_info("waiting for the moved backup at %s (%s)", addr,
+				why);
+		p->move_next_try = clock__mono_ns() + 50000000ull;
+		return 0;
+	}
+	if (c->stopping || c->state != CHAN_MOVING) {
+		transport__close(t);
+		return -1;
+	}
+	/*
+	 * The successor has every record below @first: the kept bytes from
+	 * there on go again, the counts of what the link took with them.
+	 */
+	s->t = t;
+	s->rx_off = s->rx_len = 0;
+	stream__rewind(s, (size_t)(seq_pos(p, first) - kept_pos(c)));
+	s->sent_total = seq_pos(p, first);
+	p->peer_seq = 1;
+	snprintf(c->peer, sizeof(c->peer), "%s", node);
+	now = clock__mono_ns();
+	s->last_rx_ns = s->last_tx_ns = now;
+	p->ack_moved_ns = p->replay_moved_ns = now;
+	c->state = CHAN_PAIRED;
+	c->stats.state = c->state;
+	pr_info("paired with backup %s at %s again: resending from record "
+		"%" PRIu64 " (%" PRIu64 " records, %zu bytes)",
+		node, addr, first, p->next_seq - first, stream__unsent(s));
+	pthread_cond_broadcast(&c->cond);
+	return -1;
 }
 
 /* ---- the vCPU thread ------------------------------------------------------
@@ -667,6 +945,7 @@ int chan__append(struct chan *c, struct logfmt_record *rec)
 			return 0;
 		}
 		if (stream__unsent(s) + need <= CHAN_TX_MAX &&
+		    stream__kept(s) + need <= CHAN_RETAIN_MAX &&
 		    p->next_seq - p->replayed < CHAN_SEQ_RING - 64)
 			break;
 		hold_begin(c);
@@ -726,7 +1005,8 @@ static void hold(struct chan *c, bool frame, const void *buf, size_t len)
 	o->made_ns = clock__mono_ns();
 	memcpy(o->data, buf, len);
 	pthread_mutex_lock(&c->lock);
-	while ((c->state == CHAN_PAIRED || c->state == CHAN_ASKING) &&
+	while ((c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
+		c->state == CHAN_MOVING) &&
 	       p->out_bytes + len > CHAN_OUT_MAX) {
 		/* Room comes with acks: the records must go out now. */
 		hold_begin(c);
@@ -790,11 +1070,14 @@ bool chan__throttle(struct chan *c, unsigned int wait_ms,
 	 * records the backup has not replayed yet.
 	 */
 	pthread_mutex_lock(&c->lock);
-	if (c->state == CHAN_PAIRED && p->replayed < p->next_seq) {
+	/* Moving: replay does not move, so the guest may wait on max-lag. */
+	if ((c->state == CHAN_PAIRED || c->state == CHAN_MOVING) &&
+	    p->replayed < p->next_seq) {
 		now = clock__mono_ns();
 		lag = primary__lag_ns(c, now);
 	}
-	wait = c->state == CHAN_PAIRED && lag > c->cfg.max_lag_ms * 1000000ull;
+	wait = (c->state == CHAN_PAIRED || c->state == CHAN_MOVING) &&
+	       lag > c->cfg.max_lag_ms * 1000000ull;
 	if (wait) {
 		if (!p->throttle_said ||
 		    now - p->throttle_said > 5000000000ull) {
@@ -823,6 +1106,7 @@ int chan__finish(struct chan *c)
 	c->pri->throttling = false; /* the guest ended: no longer held */
 	chan_wake(c);
 	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
+	       c->state == CHAN_MOVING ||
 	       (c->state == CHAN_ALONE && !output_done(c))) {
 		chan_wake(c);
 		chan_timed_wait(c, 100);
@@ -846,7 +1130,8 @@ int chan__handover(struct chan *c)
 	p->handover_seq = p->next_seq;
 	p->throttling = false; /* the vCPU stopped to hand over */
 	chan_wake(c);
-	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING) {
+	while (c->state == CHAN_PAIRED || c->state == CHAN_ASKING ||
+	       c->state == CHAN_MOVING) {
 		chan_wake(c);
 		chan_timed_wait(c, 100);
 	}

@@ -38,15 +38,48 @@ void stream__close(struct stream *s)
 	s->t = NULL;
 }
 
+/* Kept and unsent bytes to the front of tx. */
+static void tx_compact(struct stream *s)
+{
+	memmove(s->tx, s->tx + s->tx_keep, s->tx_len - s->tx_keep);
+	s->tx_len -= s->tx_keep;
+	s->tx_off -= s->tx_keep;
+	s->tx_keep = 0;
+}
+
+void stream__keep(struct stream *s)
+{
+	s->keep = true;
+}
+
+void stream__trim(struct stream *s, size_t n)
+{
+	if (n > s->tx_off - s->tx_keep)
+		n = s->tx_off - s->tx_keep;
+	s->tx_keep += n;
+	stream__tx_reset_if_empty(s);
+	/*
+	 * A backup that keeps up leaves little kept: move it to the front
+	 * now, cheaply, rather than let tx walk its whole capacity (pages
+	 * touched for nothing) before stream__put must.
+	 */
+	if (s->tx_keep >= (1u << 20) && stream__kept(s) <= 65536)
+		tx_compact(s);
+}
+
+void stream__rewind(struct stream *s, size_t n)
+{
+	if (n > s->tx_off - s->tx_keep)
+		n = s->tx_off - s->tx_keep;
+	s->tx_off = s->tx_keep + n;
+}
+
 long stream__put(struct stream *s, const struct logfmt_record *r, size_t need)
 {
 	long n;
 
-	if (s->tx_off && s->tx_len + need > s->tx_cap) {
-		memmove(s->tx, s->tx + s->tx_off, s->tx_len - s->tx_off);
-		s->tx_len -= s->tx_off;
-		s->tx_off = 0;
-	}
+	if (s->tx_keep && s->tx_len + need > s->tx_cap)
+		tx_compact(s);
 	n = logfmt__encode_record(r, s->tx + s->tx_len, s->tx_cap - s->tx_len);
 	if (n > 0)
 		s->tx_len += (size_t)n;
@@ -69,8 +102,9 @@ int stream__flush(struct stream *s, uint64_t *sent_r)
 		*sent_r += (uint64_t)r;
 		s->last_tx_ns = clock__mono_ns();
 	}
-	if (s->tx_off == s->tx_len)
-		s->tx_off = s->tx_len = 0;
+	if (!s->keep)
+		s->tx_keep = s->tx_off;
+	stream__tx_reset_if_empty(s);
 	return 0;
 }
 
@@ -128,6 +162,6 @@ int stream__send_queued(struct stream *s, uint64_t deadline_ns)
 				     s->tx_len - s->tx_off, deadline_ns);
 
 	if (!rc)
-		s->tx_off = s->tx_len = 0;
+		s->tx_keep = s->tx_off = s->tx_len = 0;
 	return rc;
 }

@@ -24,9 +24,15 @@ struct transport;
 
 struct stream {
 	struct transport *t; /* NULL: no connection (yet, or any more) */
-	/* tx[tx_off, tx_len) is yet to be sent. */
+	/*
+	 * tx[tx_off, tx_len) is yet to be sent; tx[tx_keep, tx_off) was
+	 * sent and is kept for a resend while @keep (stream__keep: the
+	 * primary's records until acknowledged); without it tx_keep follows
+	 * tx_off.
+	 */
 	uint8_t *tx;
-	size_t tx_off, tx_len, tx_cap;
+	size_t tx_keep, tx_off, tx_len, tx_cap;
+	bool keep;
 	/* rx[rx_off, rx_len) is received, not yet taken. */
 	uint8_t *rx;
 	size_t rx_off, rx_len, rx_cap;
@@ -46,6 +52,29 @@ static inline size_t stream__unsent(const struct stream *s)
 {
 	return s->tx_len - s->tx_off;
 }
+
+/* Bytes in tx: kept after sending, and unsent. */
+static inline size_t stream__kept(const struct stream *s)
+{
+	return s->tx_len - s->tx_keep;
+}
+
+/* Nothing kept or unsent: tx starts again at its front. */
+static inline void stream__tx_reset_if_empty(struct stream *s)
+{
+	if (s->tx_keep == s->tx_len)
+		s->tx_keep = s->tx_off = s->tx_len = 0;
+}
+
+/* From now on, sent bytes stay in tx until stream__trim() (the primary). */
+void stream__keep(struct stream *s);
+/* The first @n kept bytes are no longer needed (@n <= what was sent). */
+void stream__trim(struct stream *s, size_t n);
+/*
+ * A new link: everything kept from byte @n of it on is to be sent again
+ * (@n <= what was sent); the bytes before stay kept.
+ */
+void stream__rewind(struct stream *s, size_t n);
 
 /*
  * @r (its seq and ordinal set) encoded at the end of tx, which first

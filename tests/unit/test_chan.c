@@ -2393,6 +2393,552 @@ static void test_many_records(void)
 }
 
 /* Last: every test closed what it opened and joined what it started. */
+/* ---- moving the backup (pair.md, "Moving the backup") ---- */
+
+#define SUCCESSOR_NODE "hostC"
+/*
+ * The primary's --timeout-ms in the two tests about a move's timing: its
+ * grace is then 2 s, and a loaded machine's hiccup is no failed backup.
+ */
+#define MOVE_TIMEOUT_MS 250
+
+/* The backup's successor: a third channel, a backup at another address. */
+struct successor {
+	struct chan c;
+	char addr[32];
+	int port;
+	pthread_t thread;
+	bool running;
+	int rc;
+};
+
+static struct successor S;
+
+static void successor_init(struct pair *t, struct successor *s,
+			   unsigned int connect_s)
+{
+	struct chan_config cfg = t->b.cfg;
+
+	memset(s, 0, sizeof(*s));
+	s->port = free_port();
+	snprintf(s->addr, sizeof(s->addr), "127.0.0.1:%d", s->port);
+	cfg.addr = s->addr;
+	cfg.node = SUCCESSOR_NODE;
+	cfg.connect_s = connect_s;
+	CU_ASSERT_FATAL(chan__init(&s->c, &cfg) == 0);
+}
+
+static void *successor_main(void *arg)
+{
+	struct successor *s = arg;
+
+	s->rc = chan__accept_resume(&s->c);
+	return NULL;
+}
+
+static void successor_start(struct successor *s)
+{
+	s->rc = -2;
+	CU_ASSERT_FATAL(pthread_create(&s->thread, NULL, successor_main, s) ==
+			0);
+	s->running = true;
+}
+
+static void successor_join(struct successor *s)
+{
+	if (s->running)
+		join_bounded(s->thread, "the successor's chan__accept_resume");
+	s->running = false;
+}
+
+static int successor_dispose_fn(struct chan *c)
+{
+	chan__dispose(c);
+	return 0;
+}
+
+static void successor_dispose(struct successor *s)
+{
+	successor_join(s);
+	call_bounded(successor_dispose_fn, &s->c, "chan__dispose (successor)");
+}
+
+/* chan__next on @c at exit @exits until it says something but WAIT. */
+static enum chan_next next_on(struct chan *c, uint8_t *buf, uint64_t exits,
+			      struct logfmt_record *rec)
+{
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
+	enum chan_next n;
+
+	do
+		n = chan__next(c, exits, buf, LOGFMT_MAX_RECORD, rec, 20);
+	while (n == CHAN_NEXT_WAIT && clock__mono_ms() < end);
+	return n;
+}
+
+/* The primary counts every record below @seq acknowledged. */
+static bool wait_acked(struct chan *p, uint64_t seq)
+{
+	uint64_t end = clock__mono_ms() + WAIT_S * 1000;
+	struct chan_stats st;
+
+	for (;;) {
+		chan__get_stats(p, &st);
+		if (st.acked >= seq)
+			return true;
+		if (clock__mono_ms() > end)
+			return false;
+		usleep(1000);
+	}
+}
+
+/* The records of a move test: @n from record @from on, one per exit. */
+static void append_records(struct pair *t, struct logfmt_record *recs,
+			   uint32_t from, uint32_t n)
+{
+	for (uint32_t i = from; i < from + n; i++) {
+		recs[i] = make_record(i, 1 + i);
+		CU_ASSERT_EQUAL(chan__append(&t->p, &recs[i]), 0);
+		chan__progress(&t->p, 1 + i);
+	}
+}
+
+/* Records @from..@to-1 of @recs, exactly, in order, from @c. */
+static bool next_are(struct chan *c, uint8_t *buf,
+		     const struct logfmt_record *recs, uint32_t from,
+		     uint32_t to)
+{
+	struct logfmt_record got;
+
+	for (uint32_t i = from; i < to; i++) {
+		enum chan_next n = next_on(c, buf, recs[i].ordinal, &got);
+
+		if (n != CHAN_NEXT_RECORD || !same(&got, &recs[i])) {
+			fprintf(stderr,
+				"\n  record %u (seq %llu): next %d, seq %llu\n",
+				i, (unsigned long long)recs[i].seq, n,
+				n == CHAN_NEXT_RECORD
+				    ? (unsigned long long)got.seq
+				    : 0ull);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void fake_policy_reset(enum chan_verdict v)
+{
+	pthread_mutex_lock(&fake_pol.lock);
+	fake_pol.verdict = v;
+	fake_pol.check_rc = 0;
+	fake_pol.checks = fake_pol.decides = 0;
+	fake_pol.asked_by[0] = '\0';
+	pthread_mutex_unlock(&fake_pol.lock);
+	use_fake_policy = true;
+}
+
+/*
+ * The whole move: the backup, mid-stream, exports (with records queued
+ * and not replayed, and records sent after the cut that it never takes);
+ * a successor imports; the backup commits; the primary follows to the
+ * successor and resends. The successor gets every record exactly once,
+ * in order: the imported ones, the resent ones, then new ones; acks
+ * resume and the output held across the move is released. No one asked
+ * the policy.
+ */
+static void test_move(void)
+{
+	enum { N1 = 20, REPLAYED = 5, N2 = 10, N3 = 10 };
+	static struct logfmt_record recs[N1 + N2 + N3];
+	struct pair *t = &T;
+	struct successor *s = &S;
+	struct logfmt_record got;
+	struct chan_stats st;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+	long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	append_records(t, recs, 0, N1);
+	chan__output(&t->p, "before\n", 7);
+	CU_ASSERT(wait_acked(&t->p, recs[N1 - 1].seq + 1));
+	CHECK_OUTPUT(t->p_out[0], "before\n");
+	CU_ASSERT(next_are(&t->b, t->buf, recs, 0, REPLAYED));
+	chan__replayed_output(&t->b, "before\n", 7);
+
+	/* The cut. */
+	n = chan__move_export(&t->b, blob, CHAN_MOVE_MAX);
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(chan__state(&t->b), CHAN_MOVING);
+	CU_ASSERT_EQUAL(chan__move_export(&t->b, blob, 100), -ENOSPC);
+	CU_ASSERT_EQUAL(chan__move_export(&t->b, blob, CHAN_MOVE_MAX), n);
+	/* Sent now, never taken by the frozen backup: held output waits. */
+	append_records(t, recs, N1, N2);
+	chan__output(&t->p, "during\n", 7);
+	CU_ASSERT(output_quiet(t->p_out[0], QUIET_MS));
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+
+	successor_init(t, s, WAIT_S);
+	CU_ASSERT_EQUAL_FATAL(chan__move_import(&s->c, blob, (size_t)n), 0);
+	successor_start(s);
+	CU_ASSERT_EQUAL(chan__move_commit(&t->b, s->addr), 0);
+	CU_ASSERT_EQUAL(chan__state(&t->b), CHAN_CLOSED);
+	successor_join(s);
+	CU_ASSERT_EQUAL(s->rc, 0);
+	/* The successor acked the resent records: the held output goes. */
+	CU_ASSERT(wait_acked(&t->p, recs[N1 + N2 - 1].seq + 1));
+	CHECK_OUTPUT(t->p_out[0], "during\n");
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	CU_ASSERT_EQUAL(chan__state(&s->c), CHAN_PAIRED);
+	chan__peer(&t->p, (char *)t->buf, 64);
+	CU_ASSERT_STRING_EQUAL((char *)t->buf, SUCCESSOR_NODE);
+	chan__peer(&s->c, (char *)t->buf, 64);
+	CU_ASSERT_STRING_EQUAL((char *)t->buf, PRIMARY_NODE);
+
+	append_records(t, recs, N1 + N2, N3);
+	chan__output(&t->p, "after\n", 6);
+	CU_ASSERT(next_are(&s->c, t->buf, recs, REPLAYED, N1 + N2 + N3));
+	CU_ASSERT(wait_acked(&t->p, recs[N1 + N2 + N3 - 1].seq + 1));
+	CHECK_OUTPUT(t->p_out[0], "after\n");
+	/* Nothing more: not a record twice. */
+	chan__progress(&t->p, N1 + N2 + N3 + 2);
+	CU_ASSERT_EQUAL(next_on(&s->c, t->buf, N1 + N2 + N3 + 1, &got),
+			CHAN_NEXT_NONE);
+	chan__get_stats(&s->c, &st);
+	CU_ASSERT_EQUAL(st.replayed, st.acked);
+	/* The successor kept the replayed output the primary did not say. */
+	pthread_mutex_lock(&s->c.lock);
+	CU_ASSERT_EQUAL(s->c.bak->out_total, 7);
+	pthread_mutex_unlock(&s->c.lock);
+	CU_ASSERT_EQUAL(fake_policy_decides(), 0);
+	CU_ASSERT_EQUAL(t->fenced_p + t->fenced_b, 0);
+	successor_dispose(s);
+	pair_dispose(t);
+	free(blob);
+}
+
+/*
+ * Nobody answers at the address the backup moved to: the primary dials
+ * for max(2 s, 10 timeouts), then takes the backup for failed and asks
+ * the policy; granted, it runs alone and lets its held output out.
+ */
+static void test_move_unanswered(void)
+{
+	static struct logfmt_record recs[4];
+	struct pair *t = &T;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+	char nowhere[32];
+	uint64_t t0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_ALONE);
+	pair_up(t, ARB_GRANTS, MOVE_TIMEOUT_MS);
+	append_records(t, recs, 0, 2);
+	CU_ASSERT(wait_acked(&t->p, recs[1].seq + 1));
+	CU_ASSERT(chan__move_export(&t->b, blob, CHAN_MOVE_MAX) > 0);
+	append_records(t, recs, 2, 2);
+	chan__output(&t->p, "held", 4);
+	snprintf(nowhere, sizeof(nowhere), "127.0.0.1:%d", free_port());
+	t0 = clock__mono_ms();
+	CU_ASSERT_EQUAL(chan__move_commit(&t->b, nowhere), 0);
+	CU_ASSERT(wait_state(&t->p, CHAN_MOVING));
+	CU_ASSERT(output_quiet(t->p_out[0], QUIET_MS));
+	CU_ASSERT(wait_state(&t->p, CHAN_ALONE));
+	CU_ASSERT(clock__mono_ms() - t0 >= 2000);
+	CHECK_OUTPUT(t->p_out[0], "held");
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_EQUAL(fake_pol.decides, 1);
+	CU_ASSERT_STRING_EQUAL(fake_pol.asked_by, PRIMARY_NODE);
+	pthread_mutex_unlock(&fake_pol.lock);
+	pair_dispose(t);
+	free(blob);
+}
+
+/* Reseal a blob after a test changed it (its CRC32C, at len - 8). */
+static void blob_reseal(uint8_t *blob, size_t len)
+{
+	uint32_t crc = logfmt__crc32c(0, blob, len - 8);
+
+	for (int i = 0; i < 4; i++)
+		blob[len - 8 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* A damaged or doctored blob is refused, naming the field. */
+static void test_move_import_refused(void)
+{
+	static struct logfmt_record recs[6];
+	struct pair *t = &T;
+	struct successor *s = &S;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX), *bad = malloc(CHAN_MOVE_MAX);
+	char err[4096];
+	size_t len;
+	long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	append_records(t, recs, 0, 6);
+	CU_ASSERT(wait_acked(&t->p, recs[5].seq + 1));
+	n = chan__move_export(&t->b, blob, CHAN_MOVE_MAX);
+	CU_ASSERT_FATAL(n > 232 + 8);
+	len = (size_t)n;
+	successor_init(t, s, WAIT_S);
+
+#define EXPECT_BLOB_REFUSED(blen, want)                                        \
+	do {                                                                   \
+		capture_stderr();                                              \
+		CU_ASSERT_EQUAL(chan__move_import(&s->c, bad, (blen)),         \
+				-EINVAL);                                      \
+		end_capture(err, sizeof(err));                                 \
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, (want)));                   \
+		if (!strstr(err, (want)))                                      \
+			fprintf(stderr, "\n  said \"%s\", want \"%s\"\n", err, \
+				(want));                                       \
+	} while (0)
+
+	/* A flipped bit anywhere. */
+	memcpy(bad, blob, len);
+	bad[len / 2] ^= 0x10;
+	EXPECT_BLOB_REFUSED(len, "crc: mismatch");
+	/* Cut short, and shorter than its fixed part. */
+	memcpy(bad, blob, len);
+	EXPECT_BLOB_REFUSED(len - 8, "crc");
+	EXPECT_BLOB_REFUSED(100, "fewer than its fixed");
+	/* Another version. */
+	memcpy(bad, blob, len);
+	bad[8] = 2;
+	blob_reseal(bad, len);
+	EXPECT_BLOB_REFUSED(len, "version 2");
+	/* A length field that does not add up. */
+	memcpy(bad, blob, len);
+	bad[96] += 8; /* q_len */
+	blob_reseal(bad, len);
+	EXPECT_BLOB_REFUSED(len, "length");
+	/* R before the opening. */
+	memcpy(bad, blob, len);
+	memset(bad + 24, 0, 8);
+	bad[24] = 1;
+	blob_reseal(bad, len);
+	EXPECT_BLOB_REFUSED(len, "next_seq 1");
+	/* Another pair's header. */
+	memcpy(bad, blob, len);
+	bad[104 + 16] ^= 1; /* pair_id, then the header's own CRC fails */
+	blob_reseal(bad, len);
+	EXPECT_BLOB_REFUSED(len, "header:");
+	/* A queued record damaged (its own CRC), the blob resealed. */
+	memcpy(bad, blob, len);
+	bad[len - 8 - 16] ^= 1;
+	blob_reseal(bad, len);
+	EXPECT_BLOB_REFUSED(len, "queued record");
+#undef EXPECT_BLOB_REFUSED
+	/* The good one, after all that, is taken. */
+	CU_ASSERT_EQUAL(chan__move_import(&s->c, blob, len), 0);
+	chan__move_abort(&t->b);
+	successor_dispose(s);
+	pair_dispose(t);
+	free(blob);
+	free(bad);
+}
+
+/*
+ * A connection to the successor at @port sending @bytes: its answer, a
+ * refusal, and why (into @why).
+ */
+static bool successor_refuses(int port, const void *bytes, size_t len,
+			      char *why, size_t why_cap)
+{
+	static uint8_t ans[4096];
+	struct logfmt_record hello;
+	struct logfmt_error e;
+	size_t n;
+	int fd = raw_connect(port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(write_all(fd, bytes, len));
+	shutdown(fd, SHUT_WR);
+	n = read_to_eof(fd, ans, sizeof(ans));
+	close(fd);
+	if (!n || logfmt__decode_record(ans, n, &hello, &e) != (long)n ||
+	    hello.type != LOGFMT_HELLO || !hello.u.hello.refused)
+		return false;
+	snprintf(why, why_cap, "%.*s", (int)hello.u.hello.reason_len,
+		 hello.u.hello.reason ? hello.u.hello.reason : "");
+	return true;
+}
+
+/*
+ * The successor takes only the primary resuming its stream at R: a
+ * resumption at another record, or a primary that does not resume, is
+ * refused and it waits on; then the real one resumes.
+ */
+static void test_move_resume_refused(void)
+{
+	static struct logfmt_record recs[4];
+	struct logfmt_record boot = boot_record(), resume, hello;
+	struct pair *t = &T;
+	struct successor *s = &S;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX), opening[4096];
+	char why[512];
+	size_t len = LOGFMT_HEADER_SIZE;
+	uint64_t r_seq;
+	long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	plaintext = true; /* this test plays a primary in raw bytes */
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	append_records(t, recs, 0, 3);
+	CU_ASSERT(wait_acked(&t->p, recs[2].seq + 1));
+	n = chan__move_export(&t->b, blob, CHAN_MOVE_MAX);
+	CU_ASSERT_FATAL(n > 0);
+	pthread_mutex_lock(&t->b.lock);
+	r_seq = t->b.bak->order.next_seq;
+	pthread_mutex_unlock(&t->b.lock);
+	successor_init(t, s, WAIT_S);
+	CU_ASSERT_EQUAL_FATAL(chan__move_import(&s->c, blob, (size_t)n), 0);
+	successor_start(s);
+
+	/* The primary's own opening, resuming one record late. */
+	logfmt__encode_header(&header, opening);
+	boot.seq = 0;
+	len += (size_t)logfmt__encode_record(&boot, opening + len, 2048);
+	resume = (struct logfmt_record){ .type = LOGFMT_RESUME, .seq = 1 };
+	resume.u.resume.first_seq = r_seq + 1;
+	len += (size_t)logfmt__encode_record(&resume, opening + len, 64);
+	chan_hello(&t->p, &hello, NULL);
+	hello.seq = 2;
+	len += (size_t)logfmt__encode_record(&hello, opening + len, 1024);
+	CU_ASSERT(successor_refuses(s->port, opening, len, why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "resumes at record"));
+	/* A primary that does not resume at all. */
+	len = LOGFMT_HEADER_SIZE;
+	len += (size_t)logfmt__encode_record(&boot, opening + len, 2048);
+	hello.seq = 1;
+	len += (size_t)logfmt__encode_record(&hello, opening + len, 1024);
+	CU_ASSERT(successor_refuses(s->port, opening, len, why, sizeof(why)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "not RESUME"));
+	/* Still waiting: the real primary resumes. */
+	CU_ASSERT_EQUAL(s->rc, -2);
+	CU_ASSERT_EQUAL(chan__move_commit(&t->b, s->addr), 0);
+	successor_join(s);
+	CU_ASSERT_EQUAL(s->rc, 0);
+	CU_ASSERT(wait_state(&t->p, CHAN_PAIRED));
+	append_records(t, recs, 3, 1);
+	CU_ASSERT(next_are(&s->c, t->buf, recs, 0, 4));
+	CU_ASSERT_EQUAL(fake_policy_decides(), 0);
+	successor_dispose(s);
+	pair_dispose(t);
+	free(blob);
+}
+
+/*
+ * The primary never resumes (it died): the successor, after its connect
+ * timeout, asks the policy as for a failed primary; granted, it replays
+ * the imported records and goes live.
+ */
+static void test_move_primary_never_comes(void)
+{
+	static struct logfmt_record recs[5];
+	struct logfmt_record got;
+	struct pair *t = &T;
+	struct successor *s = &S;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+	long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_ALONE);
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	append_records(t, recs, 0, 5);
+	CU_ASSERT(wait_acked(&t->p, recs[4].seq + 1));
+	n = chan__move_export(&t->b, blob, CHAN_MOVE_MAX);
+	CU_ASSERT_FATAL(n > 0);
+	successor_init(t, s, 1);
+	CU_ASSERT_EQUAL_FATAL(chan__move_import(&s->c, blob, (size_t)n), 0);
+	CU_ASSERT_EQUAL(chan__accept_resume(&s->c), 1);
+	CU_ASSERT_EQUAL(chan__state(&s->c), CHAN_ALONE);
+	pthread_mutex_lock(&fake_pol.lock);
+	CU_ASSERT_STRING_EQUAL(fake_pol.asked_by, SUCCESSOR_NODE);
+	pthread_mutex_unlock(&fake_pol.lock);
+	CU_ASSERT(next_are(&s->c, t->buf, recs, 0, 5));
+	CU_ASSERT_EQUAL(next_on(&s->c, t->buf, 5, &got), CHAN_NEXT_LIVE);
+	chan__move_abort(&t->b);
+	successor_dispose(s);
+	pair_dispose(t);
+	free(blob);
+}
+
+/*
+ * The export's freeze lasts as long as the domain's copy, far past
+ * --timeout-ms: the primary, told by MOVE that the backup moves, does
+ * not take it for stalled (records sent and never acked) meanwhile.
+ */
+static void test_move_freeze_outlasts_timeout(void)
+{
+	static struct logfmt_record recs[6];
+	struct pair *t = &T;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	pair_up(t, ARB_GRANTS, MOVE_TIMEOUT_MS);
+	append_records(t, recs, 0, 3);
+	CU_ASSERT(wait_acked(&t->p, recs[2].seq + 1));
+	CU_ASSERT(chan__move_export(&t->b, blob, CHAN_MOVE_MAX) > 0);
+	append_records(t, recs, 3, 3);
+	/* Four timeouts, within the grace (max(2 s, 10 timeouts)). */
+	usleep(4 * MOVE_TIMEOUT_MS * 1000);
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	CU_ASSERT_EQUAL(fake_policy_decides(), 0);
+	chan__move_abort(&t->b);
+	CU_ASSERT(next_are(&t->b, t->buf, recs, 0, 6));
+	CU_ASSERT(wait_acked(&t->p, recs[5].seq + 1));
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	pair_dispose(t);
+	free(blob);
+}
+
+/*
+ * The move is called off before its commit: the backup goes on, and
+ * takes the records sent while it was frozen; nothing lost, nothing
+ * twice, output released.
+ */
+static void test_move_abort(void)
+{
+	enum { N1 = 8, N2 = 8, N3 = 4 };
+	static struct logfmt_record recs[N1 + N2 + N3];
+	struct pair *t = &T;
+	uint8_t *blob = malloc(CHAN_MOVE_MAX);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(blob);
+	fake_policy_reset(CHAN_VERDICT_FENCED);
+	pair_up(t, ARB_GRANTS, TIMEOUT_MS);
+	append_records(t, recs, 0, N1);
+	CU_ASSERT(wait_acked(&t->p, recs[N1 - 1].seq + 1));
+	CU_ASSERT(next_are(&t->b, t->buf, recs, 0, 2));
+	CU_ASSERT(chan__move_export(&t->b, blob, CHAN_MOVE_MAX) > 0);
+	append_records(t, recs, N1, N2);
+	chan__output(&t->p, "held", 4);
+	CU_ASSERT(output_quiet(t->p_out[0], QUIET_MS));
+	/* Frozen: the vCPU gets nothing. */
+	CU_ASSERT_EQUAL(chan__next(&t->b, recs[2].ordinal, t->buf,
+				   LOGFMT_MAX_RECORD, &recs[N1 + N2], 10),
+			CHAN_NEXT_WAIT);
+	CU_ASSERT_EQUAL(chan__move_commit(&t->b, ""), -EINVAL);
+	chan__move_abort(&t->b);
+	CU_ASSERT_EQUAL(chan__state(&t->b), CHAN_PAIRED);
+	CU_ASSERT_EQUAL(chan__move_commit(&t->b, "127.0.0.1:1"), -EINVAL);
+	append_records(t, recs, N1 + N2, N3);
+	CU_ASSERT(next_are(&t->b, t->buf, recs, 2, N1 + N2 + N3));
+	CU_ASSERT(wait_acked(&t->p, recs[N1 + N2 + N3 - 1].seq + 1));
+	CHECK_OUTPUT(t->p_out[0], "held");
+	CU_ASSERT_EQUAL(chan__state(&t->p), CHAN_PAIRED);
+	CU_ASSERT_EQUAL(fake_policy_decides(), 0);
+	pair_dispose(t);
+	free(blob);
+}
+
 static void test_nothing_left_behind(void)
 {
 	CU_ASSERT_EQUAL(count_entries("/proc/self/fd"), fds_at_start);
@@ -2462,6 +3008,20 @@ static CU_TestInfo chan_tests[] = {
 	  test_policy_owned },
 	{ "transport: plaintext ops over TCP", test_transport_plaintext },
 	{ "transport: TLS ops, and a wrong key", test_transport_tls },
+	{ "move: the backup moves mid-stream, nothing lost or doubled",
+	  test_move },
+	{ "move: nobody at the new address, the primary asks the policy",
+	  test_move_unanswered },
+	{ "move: a damaged or doctored state is refused",
+	  test_move_import_refused },
+	{ "move: the successor refuses a wrong resumption, then resumes",
+	  test_move_resume_refused },
+	{ "move: the primary never resumes, the successor asks the policy",
+	  test_move_primary_never_comes },
+	{ "move: called off, the backup goes on, nothing lost",
+	  test_move_abort },
+	{ "move: a freeze past the timeout is no stalled backup",
+	  test_move_freeze_outlasts_timeout },
 	{ "no fd or thread left behind", test_nothing_left_behind },
 	CU_TEST_INFO_NULL,
 };

@@ -219,6 +219,15 @@ static struct logfmt_record sample(uint16_t type, uint32_t len)
 			(const char *)pattern, (const char *)pattern + 64
 		};
 		break;
+	case LOGFMT_MOVE:
+		r.u.move =
+		    (struct logfmt_move){ SAMPLE_RECEIVED,
+					  len % (LOGFMT_MOVE_ADDR_MAX + 1),
+					  len ? (const char *)pattern : NULL };
+		break;
+	case LOGFMT_RESUME:
+		r.u.resume.first_seq = SAMPLE_RECEIVED;
+		break;
 	default:
 		r.len = len;
 		r.payload = pattern;
@@ -311,6 +320,18 @@ static uint32_t sample_payload(uint16_t type, uint32_t len, uint8_t *p)
 		memcpy(p + 16 + node_len, pattern + 64, len);
 		return 16 + node_len + len;
 	}
+	case LOGFMT_MOVE: {
+		uint32_t addr_len = len % (LOGFMT_MOVE_ADDR_MAX + 1);
+
+		le64(p, SAMPLE_RECEIVED);
+		le32(p + 8, addr_len);
+		le32(p + 12, 0);
+		memcpy(p + 16, pattern, addr_len);
+		return 16 + addr_len;
+	}
+	case LOGFMT_RESUME:
+		le64(p, SAMPLE_RECEIVED);
+		return 8;
 	default: /* NOTE and unknown optional types: the bytes as they are */
 		memcpy(p, pattern, len);
 		return len;
@@ -402,6 +423,14 @@ static bool fields_equal(const struct logfmt_record *w,
 		       bytes_equal(w->u.hello.reason, g->u.hello.reason,
 				   w->u.hello.reason_len) &&
 		       (g->u.hello.reason_len || !g->u.hello.reason);
+	case LOGFMT_MOVE:
+		return w->u.move.received == g->u.move.received &&
+		       w->u.move.addr_len == g->u.move.addr_len &&
+		       bytes_equal(w->u.move.addr, g->u.move.addr,
+				   w->u.move.addr_len) &&
+		       (g->u.move.addr_len || !g->u.move.addr);
+	case LOGFMT_RESUME:
+		return w->u.resume.first_seq == g->u.resume.first_seq;
 	default:
 		return w->len == g->len &&
 		       bytes_equal(w->payload, g->payload, w->len);
@@ -528,7 +557,9 @@ static void test_names(void)
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_ACK), "ACK");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_HELLO), "HELLO");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_HANDOVER), "HANDOVER");
-	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0x8007), "unknown");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_MOVE), "MOVE");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(LOGFMT_RESUME), "RESUME");
+	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0x8009), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(0), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__type_name(UNKNOWN_OPTIONAL), "unknown");
 	CU_ASSERT_STRING_EQUAL(logfmt__end_cause_name(LOGFMT_END_SHUTDOWN),
@@ -709,7 +740,8 @@ static void test_header_checks(void)
 static const uint16_t fixed_types[] = { LOGFMT_TIME,	 LOGFMT_TIMER,
 					LOGFMT_DIGEST,	 LOGFMT_END,
 					LOGFMT_PROGRESS, LOGFMT_RELEASED,
-					LOGFMT_ACK,	 LOGFMT_HANDOVER };
+					LOGFMT_ACK,	 LOGFMT_HANDOVER,
+					LOGFMT_RESUME };
 
 static void test_round_trip_every_type(void)
 {
@@ -723,6 +755,9 @@ static void test_round_trip_every_type(void)
 	round_trip(UNKNOWN_OPTIONAL, 13);
 	round_trip(LOGFMT_HELLO, 0);
 	round_trip(LOGFMT_HELLO, 9);
+	round_trip(LOGFMT_MOVE, 0);
+	round_trip(LOGFMT_MOVE, 14);
+	round_trip(LOGFMT_MOVE, LOGFMT_MOVE_ADDR_MAX);
 }
 
 static void test_round_trip_boundaries(void)
@@ -1169,7 +1204,7 @@ static void test_record_length_bound(void)
 
 static void test_wrong_fixed_lengths(void)
 {
-	static const uint32_t want[] = { 32, 16, 56, 48, 8, 8, 16, 8 };
+	static const uint32_t want[] = { 32, 16, 56, 48, 8, 8, 16, 8, 8 };
 	static const uint8_t zeros[BIG];
 	char msg[80];
 
@@ -1452,6 +1487,41 @@ static uint32_t hello_payload(uint8_t *p, uint32_t role, uint32_t refused,
 	le32(p + 12, reason_len);
 	memcpy(p + 16, text, text_len);
 	return 16 + text_len;
+}
+
+/* MOVE: its fixed part, reserved field, address bound and bytes. */
+static void test_move_checks(void)
+{
+	static uint8_t p[BIG];
+	struct logfmt_record r = { .type = LOGFMT_MOVE };
+	uint8_t enc[64];
+
+	for (uint32_t len = 0; len < 16; len++)
+		expect_payload_error(LOGFMT_MOVE, p, len,
+				     len ? "MOVE record payload is"
+					 : "MOVE record payload is 0 bytes");
+	memset(p, 0, sizeof(p));
+	le32(p + 12, 1);
+	expect_payload_error(LOGFMT_MOVE, p, 16,
+			     "MOVE record reserved field is 0x1, want 0");
+	le32(p + 12, 0);
+	le32(p + 8, LOGFMT_MOVE_ADDR_MAX + 1);
+	expect_payload_error(
+	    LOGFMT_MOVE, p, 16 + LOGFMT_MOVE_ADDR_MAX + 1,
+	    "MOVE record address of 256 bytes is out of range");
+	le32(p + 8, 5);
+	memcpy(p + 16, "a:1", 4); /* its NUL inside the 5 bytes */
+	expect_payload_error(LOGFMT_MOVE, p, 21,
+			     "MOVE record address holds a NUL byte");
+	expect_payload_error(LOGFMT_MOVE, p, 22,
+			     "MOVE record payload is 22 bytes, want 21");
+	/* The encoder refuses what the decoder would. */
+	r.u.move = (struct logfmt_move){ 7, 3, "a\0b" };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
+	r.u.move = (struct logfmt_move){ 7, 3, NULL };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
+	r.u.move = (struct logfmt_move){ 7, LOGFMT_MOVE_ADDR_MAX + 1, "x" };
+	CU_ASSERT_EQUAL(logfmt__encode_record(&r, enc, sizeof(enc)), -1);
 }
 
 static void test_hello_checks(void)
@@ -1924,6 +1994,7 @@ static CU_TestInfo logfmt_tests[] = {
 	{ "stream records byte layout", test_stream_record_layout },
 	{ "ACK payload checks", test_ack_checks },
 	{ "HELLO payload checks", test_hello_checks },
+	{ "MOVE payload checks", test_move_checks },
 	{ "order: sequence from 0, no gaps or repeats", test_order_sequence },
 	{ "order: exit ordinals never go back", test_order_ordinals },
 	{ "order: BOOT is record 0 at ordinal 0, and only it",
