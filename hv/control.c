@@ -634,6 +634,10 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 				 "(1..%d): whole numbers",
 				 MIGRATE_MAX_ROUNDS_LIMIT);
 	rq.keep_running = arg_bool(ctl, "keep_running");
+	/* A pair's backup: where its successor listens for the primary. */
+	rq.backup_addr = arg_str(ctl, "listen");
+	rq.pair_id = ctl->info.pair_id;
+	rq.epoch = ctl->info.epoch;
 	rq.config = arg_str(ctl, "config");
 	rq.downtime_ms =
 	    downtime >= 0 ? (uint64_t)downtime : MIGRATE_DEFAULT_DOWNTIME_MS;

@@ -619,10 +619,26 @@ static int finish_replay(struct domain *d)
 	return d->exit_status;
 }
 
+void gate__resume(struct domain *d, const struct gate_source_ops *src,
+		  void *priv)
+{
+	struct gate *g = &d->gate;
+
+	g->mode = GATE_REPLAY;
+	g->src = src;
+	g->src_priv = priv;
+	g->replicated = src->live;
+	g->what = src->live ? "the primary runs" : "the log";
+	__atomic_store_n(&g->stall_limit_s, GATE_STALL_MAX_S, __ATOMIC_RELAXED);
+}
+
 int gate__finish(struct domain *d)
 {
 	if (d->end_cause == DOMAIN_END_FENCED)
 		return HV_EXIT_FENCED;
+	/* Moved: it goes on elsewhere, this copy ends saying nothing more. */
+	if (d->end_cause == DOMAIN_END_MIGRATED)
+		return d->exit_status;
 	switch (d->gate.mode) {
 	case GATE_RECORD:
 		return finish_record(d);

@@ -120,6 +120,19 @@ struct gate_source_ops {
 	 * instead (a log with bytes after END, a fenced backup).
 	 */
 	int (*close)(struct domain *d, void *priv);
+	/*
+	 * A live source's replica moving elsewhere (hv/migrate.c), at an
+	 * exit boundary. ->move_out: stop taking records and write into
+	 * @buf what a successor needs to go on replaying from here (the
+	 * stream's LOG_TAIL, migration-stream.md): its length, or -errno.
+	 * ->move_commit once the successor holds the domain: tell the
+	 * primary where it listens (@addr); 0 or -errno. ->move_abort: the
+	 * move failed before its commit, go on as before. NULL: a source
+	 * that cannot move (a file).
+	 */
+	long (*move_out)(struct domain *d, void *priv, void *buf, size_t cap);
+	int (*move_commit)(void *priv, const char *addr);
+	void (*move_abort)(void *priv);
 };
 
 struct gate {
@@ -189,6 +202,13 @@ void gate__dispose(struct gate *g);
  */
 void gate__set_sink(struct domain *d, const struct gate_sink_ops *sink,
 		    void *priv);
+/*
+ * A replica restored from a move (hv/migrate.c): REPLAY from @src (open
+ * already: its records go on where the moved one's stopped), at the exit
+ * ordinal and clock the stream gave.
+ */
+void gate__resume(struct domain *d, const struct gate_source_ops *src,
+		  void *priv);
 /* A backup's source made it live: NONE from here, the clock goes on. */
 void gate__went_live(struct domain *d);
 

@@ -813,7 +813,7 @@ static int mig_creds(struct hv_opts *o)
 	struct pair_opts *po = &o->po;
 	char why[256];
 
-	if (po->tls_ca || po->tls_cert || po->tls_key) {
+	if ((po->tls_ca || po->tls_cert || po->tls_key) && !po->role) {
 		pr_err("--tls-* is for a pair's log channel: a migration's "
 		       "link takes --key");
 		return -1;
@@ -822,7 +822,8 @@ static int mig_creds(struct hv_opts *o)
 		pr_err("--insecure and --key: choose one");
 		return -1;
 	}
-	if (po->key_path &&
+	/* A pair's replica has it loaded already (pair_creds). */
+	if (!po->role && po->key_path &&
 	    tls__load_key(po->key_path, po->key, why, sizeof(why))) {
 		pr_err("--key: %s", why);
 		return -1;
@@ -873,14 +874,17 @@ static int parse_options(int argc, char **argv, struct hv_opts *o)
 	}
 	if (o->po.role && pair_check(&o->po))
 		return HV_EXIT_USAGE;
-	if ((o->restore_path || o->incoming) &&
-	    (o->po.role || o->mode != GATE_NONE)) {
-		pr_err("--%s builds an unreplicated domain: not with "
-		       "--role, --record or --replay",
-		       o->restore_path ? "restore" : "incoming");
+	if ((o->restore_path && (o->po.role || o->mode != GATE_NONE)) ||
+	    (o->incoming && (o->po.role == LOGFMT_ROLE_PRIMARY ||
+			     o->mode != GATE_NONE))) {
+		pr_err("--%s builds an unreplicated domain%s: not with "
+		       "--record or --replay%s",
+		       o->restore_path ? "restore" : "incoming",
+		       o->incoming ? " or a moved backup (--role backup)" : "",
+		       o->incoming ? ", nor as a primary" : " or --role");
 		return HV_EXIT_USAGE;
 	}
-	if (!o->po.role && mig_creds(o))
+	if ((!o->po.role || o->incoming) && mig_creds(o))
 		return HV_EXIT_USAGE;
 	if (!vcpu__backend_known(o->backend)) {
 		pr_err("bad --backend '%s': want auto, kvm or ptrace",
@@ -1037,7 +1041,7 @@ static int init_control(void)
 				 .pair_id = po->pair,
 				 .epoch = po->epoch,
 				 .pair = po->role ? &pair : NULL,
-				 .key_path = po->role ? NULL : po->key_path,
+				 .key_path = po->key_path,
 			     })
 		   ? HV_EXIT_HOST
 		   : 0;
@@ -1065,6 +1069,9 @@ static int refuse_stream(int rc)
 static int init_stream(void)
 {
 	struct migrate_own own = {
+		.role = o.po.role,
+		.pair_id = o.po.pair,
+		.epoch = o.po.epoch,
 		.mem_size = o.mib << 20,
 		.cmdline = o.cmdline,
 		.nr_vifs = o.have_vif,
@@ -1098,7 +1105,13 @@ static int init_restore(void)
 
 	if (!mig_in)
 		return 0;
+	const void *tail;
+	size_t len;
+
 	rc = migrate__in_build(mig_in, &dom);
+	tail = migrate__in_log_tail(mig_in, &len);
+	if (!rc && tail && pair__resume(&pair, &dom, tail, len))
+		rc = -EBADMSG;
 	if (rc) {
 		dom.backend->destroy(&dom);
 		return refuse_stream(rc);
@@ -1116,6 +1129,12 @@ static int init_gate(void)
 	const struct logfmt_boot *log_boot;
 	bool backup = o.po.role != 0;
 	int rc, bad = backup ? HV_EXIT_PAIR : HV_EXIT_USAGE;
+
+	/* Restored: REPLAY resumes once the stream's LOG_TAIL is in. */
+	if (mig_in)
+		return hv_exit_status(gate__init(&dom, GATE_NONE, NULL, NULL,
+						 NULL, NULL, &log_mem,
+						 log_cmdline));
 
 	rc = gate__init(&dom, o.mode, o.mode == GATE_RECORD ? sink : NULL,
 			sink_priv, o.mode == GATE_REPLAY ? src : NULL, src_priv,
@@ -1301,6 +1320,15 @@ static int init_boot(void)
 		if (rc) {
 			dom.backend->destroy(&dom);
 			return HV_EXIT_LOG;
+		}
+		/*
+		 * A moved backup: the primary comes to resume its stream
+		 * here (or never: then the arbiter decides, as after a
+		 * primary's failure).
+		 */
+		if (o.po.role && chan__accept_resume(&pair_chan) < 0) {
+			dom.backend->destroy(&dom);
+			return HV_EXIT_PAIR;
 		}
 		return 0;
 	}

@@ -82,6 +82,10 @@ static struct migration {
 	/* The cut: asked by the migration thread, done by the vCPU's. */
 	bool cut_asked, cut_started, cut_done;
 	bool committed; /* the destination took it: never run on here */
+	/* A pair's backup moving: its successor's address, the source's tail. */
+	bool backup, exported;
+	char *backup_addr;
+	uint64_t pair_id, epoch;
 	int cut_rc;
 
 	void (*done)(void *opaque, const struct migrate_stats *st);
@@ -301,7 +305,9 @@ static int send_state(struct migration *m)
 
 	g.exits = d->exits;
 	g.records = d->gate.records;
-	g.guest_ns = sched__now(d);
+	/* A backup's clock is the log's (it goes on from there if it goes live). */
+	g.guest_ns = d->gate.mode == GATE_REPLAY ? d->gate.known_ns
+						 : sched__now(d);
 	g.last_rip = d->last_rip;
 	g.id_counter = d->id_counter;
 	g.id_nonce = d->id_nonce;
@@ -411,6 +417,26 @@ static int cut(struct migration *m)
 
 	uint64_t t0 = clock__mono_ns(), t1, t2, t3, t4;
 
+	uint8_t *tail = NULL;
+	long tail_len = 0;
+
+	/* A backup stops taking records: what it holds goes as LOG_TAIL. */
+	if (m->backup) {
+		tail = malloc(MIGSTREAM_LOG_TAIL_MAX);
+		if (!tail)
+			return out_of_memory(m);
+		tail_len = d->gate.src->move_out(d, d->gate.src_priv, tail,
+						 MIGSTREAM_LOG_TAIL_MAX);
+		if (tail_len < 0) {
+			free(tail);
+			fail(m, "the backup's log channel cannot move now: %s",
+			     tail_len == -EINVAL ? "it is not paired"
+			     : tail_len == -EBUSY ? "the pair is at its end"
+						  : strerror((int)-tail_len));
+			return (int)tail_len;
+		}
+		m->exported = true;
+	}
 	/* shared_info: events and time, written by every exit. */
 	guestmem__mark(d, PVFT_SHARED_INFO_GPA, PVFT_PAGE_SIZE);
 	n = count_dirty(m);
@@ -422,6 +448,10 @@ static int cut(struct migration *m)
 		return rc;
 	t1 = clock__mono_ns();
 	rc = send_state(m);
+	if (!rc && tail)
+		rc = put_or_fail(m, migstream__put(&m->buf, MIGSTREAM_LOG_TAIL,
+						   tail, (uint32_t)tail_len));
+	free(tail);
 	if (!rc)
 		rc = flush(m);
 	if (rc)
@@ -496,6 +526,17 @@ void migrate__cut(struct domain *d)
 	rc = cut(m);
 	if (rc && m->committed)
 		rc = 0;
+	if (m->exported && !rc) {
+		/* After GO: the primary goes on with the successor. */
+		if (d->gate.src->move_commit(d->gate.src_priv, m->backup_addr))
+			pr_err("the primary could not be told where the backup "
+			       "went (%s): it asks the arbiter, as the "
+			       "successor does",
+			       m->backup_addr);
+	} else if (m->exported) {
+		d->gate.src->move_abort(d->gate.src_priv);
+	}
+	m->exported = false;
 
 	pthread_mutex_lock(&m->lock);
 	m->st.pause_ms = ms_since(t0);
@@ -605,6 +646,9 @@ static int send_opening(struct migration *m)
 		.backend = d->backend->host_cpuid,
 		.entry = d->entry,
 		.hypercall_page = d->hypercall_page,
+		.role = m->backup ? LOGFMT_ROLE_BACKUP : 0,
+		.pair_id = m->pair_id,
+		.epoch = m->epoch,
 	};
 
 	memcpy(di.image_hash, d->image_hash, sizeof(di.image_hash));
@@ -778,6 +822,7 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 {
 	struct migration *m = &mig;
 	uint64_t words = (d->mem_size / MIGSTREAM_PAGE_SIZE + 63) / 64;
+	bool backup;
 	int rc;
 
 	if (!rq->file == !rq->to) {
@@ -786,13 +831,29 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 			 "destination");
 		return -EINVAL;
 	}
-	if (d->gate.mode != GATE_NONE || d->gate.replicated) {
+	backup = d->gate.mode == GATE_REPLAY && d->gate.replicated &&
+		 d->gate.src && d->gate.src->move_out &&
+		 !__atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
+	if (d->gate.replicated && !backup) {
+		snprintf(err, errlen,
+			 "this domain is a pair's primary: moving it comes "
+			 "with re-protection; a migration moves its backup");
+		return -EINVAL;
+	}
+	if (!backup && d->gate.mode != GATE_NONE) {
 		snprintf(err, errlen,
 			 "this domain %s: only an unreplicated domain that "
-			 "records no log can be saved or moved",
-			 d->gate.replicated	       ? "is a pair's replica"
-			 : d->gate.mode == GATE_RECORD ? "records a log"
-						       : "replays a log");
+			 "records no log, or a pair's backup, can be saved or "
+			 "moved",
+			 d->gate.mode == GATE_RECORD ? "records a log"
+						     : "replays a log");
+		return -EINVAL;
+	}
+	if (backup && (!rq->to || !rq->backup_addr)) {
+		snprintf(err, errlen,
+			 "a pair's backup moves live only (a save file would "
+			 "be a replica no primary feeds), with the address its "
+			 "successor listens on for the primary (listen)");
 		return -EINVAL;
 	}
 	if (!d->backend->get_state || !d->backend->set_state) {
@@ -851,6 +912,12 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->downtime_ns = rq->downtime_ms * 1000000ull;
 	m->max_rounds = rq->max_rounds ? rq->max_rounds : 1;
 	m->creds = rq->creds;
+	m->backup = backup;
+	m->exported = false;
+	m->pair_id = rq->pair_id;
+	m->epoch = rq->epoch;
+	free(m->backup_addr);
+	m->backup_addr = backup ? strdup(rq->backup_addr) : NULL;
 	m->fd = -1;
 	m->t = NULL;
 	m->rate_bps = 0;
@@ -916,7 +983,8 @@ void migrate__dispose(struct domain *d)
 	free(m->tmp);
 	free(m->to);
 	free(m->config);
-	m->file = m->tmp = m->to = m->config = NULL;
+	free(m->backup_addr);
+	m->file = m->tmp = m->to = m->config = m->backup_addr = NULL;
 }
 
 /* ---- the restore side ----------------------------------------------------
@@ -939,6 +1007,9 @@ struct migrate_in {
 	 * nothing (fresh memory is zero, and stays unallocated).
 	 */
 	uint64_t *written;
+	uint32_t role; /* the stream's domain: LOGFMT_ROLE_BACKUP or 0 */
+	void *log_tail;
+	size_t log_tail_len;
 };
 
 static const char *in_what(const struct migrate_in *in)
@@ -1085,6 +1156,21 @@ static int check_domain(struct migrate_in *in,
 			       "the %s backend%s)",
 			       di->backend ? "ptrace" : "kvm",
 			       di->backend ? ", which shows the host's" : "");
+	if (di->role != own->role)
+		return in_fail(in, -EINVAL,
+			       di->role == LOGFMT_ROLE_BACKUP
+				   ? "the domain is a pair's backup: its "
+				     "successor takes --role backup"
+				   : "the domain is not a pair's backup: a "
+				     "backup cannot take it (no --role)");
+	if (di->role && (di->pair_id != own->pair_id || di->epoch != own->epoch))
+		return in_fail(in, -EINVAL,
+			       "the backup is of pair %llu epoch %llu, this one "
+			       "of pair %llu epoch %llu",
+			       (unsigned long long)di->pair_id,
+			       (unsigned long long)di->epoch,
+			       (unsigned long long)own->pair_id,
+			       (unsigned long long)own->epoch);
 	if (di->nr_vifs != own->nr_vifs)
 		return in_fail(
 		    in, -EINVAL, "the domain has %u vif%s, this one %u (--vif)",
@@ -1205,6 +1291,7 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 	if (rc)
 		return rc;
 	in->mem_size = di->mem_size;
+	in->role = di->role;
 	rc = in_next(in, &r);
 	if (rc)
 		return rc;
@@ -1223,6 +1310,12 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 const char *migrate__in_config(const struct migrate_in *in)
 {
 	return in->config;
+}
+
+const void *migrate__in_log_tail(const struct migrate_in *in, size_t *len_r)
+{
+	*len_r = in->log_tail_len;
+	return in->log_tail;
 }
 
 static int apply_pages(struct migrate_in *in, struct domain *d,
@@ -1280,15 +1373,35 @@ static int apply_vcpu(struct migrate_in *in, struct domain *d,
 static int apply_gate(struct migrate_in *in, struct domain *d,
 		      const struct migstream_gate *g)
 {
-	if (g->mode != GATE_NONE)
-		return in_fail(in, -EINVAL,
-			       "GATE: the domain was in %s mode: only an "
-			       "unreplicated domain is restored here",
-			       g->mode == GATE_RECORD ? "record" : "replay");
-	if (g->out_state_len)
+	bool replay = in->role == LOGFMT_ROLE_BACKUP;
+
+	if (g->mode != (replay ? GATE_REPLAY : GATE_NONE))
 		return in_fail(in, -EBADMSG,
-			       "GATE: an output hash an unlogged domain never "
-			       "keeps");
+			       "GATE: the domain was in %s mode, not what %s "
+			       "is in",
+			       g->mode == GATE_RECORD	? "record"
+			       : g->mode == GATE_REPLAY ? "replay"
+							: "no log",
+			       replay ? "a backup" : "an unreplicated domain");
+	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0))
+		return in_fail(in, -EBADMSG,
+			       "GATE: an output hash state of %u bytes, not %zu",
+			       g->out_state_len,
+			       replay ? sizeof(XXH3_state_t) : (size_t)0);
+	if (replay) {
+		/* A replay hashes its console output for the digests. */
+		if (!d->gate.out_state)
+			d->gate.out_state = XXH3_createState();
+		if (!d->gate.out_state)
+			return in_fail(in, -ENOMEM, "out of memory");
+		memcpy(d->gate.out_state, g->out_state, sizeof(XXH3_state_t));
+		/* An opaque state: only its hash says it is whole. */
+		if (XXH3_64bits_digest(d->gate.out_state) != g->out_hash)
+			return in_fail(in, -EBADMSG,
+				       "GATE: the output hash state does not "
+				       "give its hash");
+		d->gate.known_ns = g->guest_ns;
+	}
 	d->exits = g->exits;
 	d->gate.records = g->records;
 	d->last_rip = g->last_rip;
@@ -1385,7 +1498,8 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 			have_gate = true;
 			break;
 		case MIGSTREAM_VERIFY:
-			if (have_verify || !have_gate)
+			if (have_verify || !have_gate ||
+			    (in->role == LOGFMT_ROLE_BACKUP && !in->log_tail))
 				goto order;
 			if (migstream__get_verify(&r, &want, err, sizeof(err)))
 				return in_fail(in, -EBADMSG, "%s", err);
@@ -1432,10 +1546,15 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				(unsigned long long)d->exits);
 			return 0;
 		case MIGSTREAM_LOG_TAIL:
-			return in_fail(in, -EINVAL,
-				       "a pair's backup's stream (LOG_TAIL): "
-				       "this pvft-hv restores unreplicated "
-				       "domains only");
+			if (!have_gate || have_verify || in->log_tail ||
+			    in->role != LOGFMT_ROLE_BACKUP)
+				goto order;
+			in->log_tail = malloc(r.len ? r.len : 1);
+			if (!in->log_tail)
+				return in_fail(in, -ENOMEM, "out of memory");
+			memcpy(in->log_tail, r.body, r.len);
+			in->log_tail_len = r.len;
+			break;
 		default:
 			goto order;
 		}
@@ -1518,5 +1637,6 @@ void migrate__in_close(struct migrate_in *in)
 	free(in->rec);
 	free(in->config);
 	free(in->written);
+	free(in->log_tail);
 	free(in);
 }

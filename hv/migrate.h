@@ -78,6 +78,9 @@ struct migrate_request {
 	uint64_t downtime_ms;	 /* the pause aimed at (0: only a clean set) */
 	unsigned int max_rounds; /* pre-copy rounds at most, 1.. */
 	struct tls_creds *creds; /* the destination's proof; NULL: plaintext */
+	/* A pair's backup: its pair, epoch, and where its successor listens. */
+	uint64_t pair_id, epoch;
+	const char *backup_addr;
 };
 
 /*
@@ -109,6 +112,8 @@ struct migrate_in;
 
 /* What the destination checks the stream's domain against. */
 struct migrate_own {
+	uint32_t role; /* LOGFMT_ROLE_BACKUP: a moved backup's successor */
+	uint64_t pair_id, epoch;
 	uint64_t mem_size;   /* 0: take the stream's */
 	const char *cmdline; /* NULL: take the stream's */
 	uint8_t image_hash[16];
@@ -127,6 +132,8 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 		     const char *listen_addr, struct tls_creds *creds,
 		     const struct migrate_own *own,
 		     struct migstream_domain_info *di);
+/* A backup's stream: its LOG_TAIL's body (pair__resume), else NULL. */
+const void *migrate__in_log_tail(const struct migrate_in *in, size_t *len_r);
 /* The CONFIG record's text if the stream had one (NUL-terminated), or NULL. */
 const char *migrate__in_config(const struct migrate_in *in);
 /*

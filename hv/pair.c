@@ -282,8 +282,12 @@ static enum gate_next src_next(struct domain *d, void *priv,
 			ret = GATE_NEXT_FENCED;
 			break;
 		}
-		/* CHAN_NEXT_WAIT: a stop signal ends the wait. */
-		if (sched__stop_requested(d))
+		/*
+		 * CHAN_NEXT_WAIT: a stop signal ends the wait; a migration's
+		 * cut waits for the exit boundary (the record comes first).
+		 */
+		if (sched__stop_requested(d) &&
+		    sched__stop_requested(d) != SCHED_STOP_MIGRATE)
 			break;
 	}
 	__atomic_store_n(&d->sched.in_hv, in_hv, __ATOMIC_RELAXED);
@@ -324,6 +328,52 @@ static int src_close(struct domain *d, void *priv)
 	return 0;
 }
 
+/*
+ * LOG_TAIL's body (migration-stream.md 5.9): u32 the length of the record
+ * the gate holds peeked (0: none), u32 0, its bytes padded to 8, then the
+ * channel's move blob (chan__move_export: the rest of the stream).
+ */
+#define TAIL_HEAD 8u
+
+static long src_move_out(struct domain *d, void *priv, void *buf, size_t cap)
+{
+	struct pair *p = priv;
+	struct logfmt_error e;
+	uint8_t *o = buf;
+	uint32_t plen = 0;
+	size_t off;
+	long n;
+
+	if (d->gate.have_next) {
+		n = logfmt__record_total(p->buf, &e);
+		if (n < 0)
+			return -EIO;
+		plen = (uint32_t)n;
+	}
+	off = TAIL_HEAD + ((plen + 7u) & ~7u);
+	if (cap < off)
+		return -ENOSPC;
+	memset(o, 0, off);
+	memcpy(o, &plen, sizeof(plen));
+	memcpy(o + TAIL_HEAD, p->buf, plen);
+	n = chan__move_export(p->chan, o + off, cap - off);
+	return n < 0 ? n : (long)(off + (size_t)n);
+}
+
+static int src_move_commit(void *priv, const char *addr)
+{
+	struct pair *p = priv;
+
+	return chan__move_commit(p->chan, addr);
+}
+
+static void src_move_abort(void *priv)
+{
+	struct pair *p = priv;
+
+	chan__move_abort(p->chan);
+}
+
 const struct gate_source_ops pair_source = {
 	.name = "stream",
 	.live = true,
@@ -332,7 +382,45 @@ const struct gate_source_ops pair_source = {
 	.answer = src_answer,
 	.output = src_output,
 	.close = src_close,
+	.move_out = src_move_out,
+	.move_commit = src_move_commit,
+	.move_abort = src_move_abort,
 };
+
+int pair__resume(struct pair *p, struct domain *d, const void *tail,
+		 size_t len)
+{
+	struct logfmt_error e;
+	const uint8_t *in = tail;
+	uint32_t plen, zero;
+	size_t off;
+
+	if (len < TAIL_HEAD)
+		goto bad;
+	memcpy(&plen, in, sizeof(plen));
+	memcpy(&zero, in + 4, sizeof(zero));
+	off = TAIL_HEAD + (((size_t)plen + 7u) & ~(size_t)7u);
+	if (zero || plen > LOGFMT_MAX_RECORD || off > len)
+		goto bad;
+	if (chan__move_import(p->chan, in + off, len - off))
+		return -EINVAL;
+	if (plen) {
+		memcpy(p->buf, in + TAIL_HEAD, plen);
+		if (logfmt__decode_record(p->buf, plen, &d->gate.next, &e) !=
+		    (long)plen) {
+			pr_err("LOG_TAIL: the peeked record: %s", e.msg);
+			return -EINVAL;
+		}
+		d->gate.have_next = true;
+	}
+	gate__resume(d, &pair_source, p);
+	return 0;
+bad:
+	pr_err("LOG_TAIL: %zu bytes, not a peeked record and a channel's "
+	       "state",
+	       len);
+	return -EINVAL;
+}
 
 /* ---- the end and the status --------------------------------------------- */
 

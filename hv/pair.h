@@ -33,6 +33,14 @@ extern const struct gate_source_ops pair_source; /* the backup's */
 int pair__init(struct pair *p, struct chan *chan);
 void pair__dispose(struct pair *p);
 
+/*
+ * A backup restored from a move (hv/migrate.c): the LOG_TAIL record's
+ * body (@tail, @len) into the channel (chan__move_import) and the gate
+ * (the record it held peeked, REPLAY from the stream). 0, or -EINVAL
+ * after saying why. chan__accept_resume() then pairs it again.
+ */
+int pair__resume(struct pair *p, struct domain *d, const void *tail,
+		 size_t len);
 /* chan_config.fenced (the channel thread): @domain must halt. */
 void pair__fenced(void *domain);
 /*

@@ -807,6 +807,11 @@ static int kvm_set_state(struct domain *d, const struct vcpu_state *s)
 	if (ioctl(k->vcpu_fd, KVM_SET_REGS, &r) < 0 ||
 	    ioctl(k->vcpu_fd, KVM_SET_XSAVE, &x) < 0)
 		return -errno;
+	/*
+	 * get_regs reads the run area's synced copy, which KVM fills only at
+	 * an exit: it must say what was just set (the digest at the cut).
+	 */
+	k->run->s.regs.regs = r;
 	/* A fresh resume: nothing pending from an exit this vCPU never had. */
 	k->run->kvm_dirty_regs = 0;
 	k->rip_advance = 0;
