@@ -78,8 +78,7 @@ static void set_path(FILE *f, const char *key, const char *path)
  * as it is (earlier SET_MARK lines left out), then create's overrides and
  * every path made absolute, as SET_MARK lines. NULL after saying why.
  */
-static char *config_text(const struct dom_info *di,
-			 const struct pvft_cfg *cfg)
+static char *config_text(const struct dom_info *di, const struct pvft_cfg *cfg)
 {
 	char *text = NULL, line[4096];
 	size_t len = 0;
@@ -321,9 +320,8 @@ out:
  * query-status on a second connection, every PROGRESS_MS. 1 and *@ret_r,
  * or -1 after saying why.
  */
-static int call_with_progress(const struct dom_info *di, int i,
-			      const char *cmd, json_object *args,
-			      json_object **ret_r)
+static int call_with_progress(const struct dom_info *di, int i, const char *cmd,
+			      json_object *args, json_object **ret_r)
 {
 	const struct dom_replica *r = &di->rep[i];
 	bool tty = isatty(STDERR_FILENO), shown = false;
@@ -332,16 +330,15 @@ static int call_with_progress(const struct dom_info *di, int i,
 	int rc;
 
 	*ret_r = NULL;
-	if (ctl__open(&c, r, di->remote, STATUS_TIMEOUT_MS, err,
-		      sizeof(err)))
+	if (ctl__open(&c, r, di->remote, STATUS_TIMEOUT_MS, err, sizeof(err)))
 		return pr_err("%s: %s", r->node, err), -1;
 	if (ctl__send(&c, cmd, args, err, sizeof(err))) {
 		ctl__close(&c);
 		return pr_err("%s: %s", r->node, err), -1;
 	}
 	/* No deadline: pvft-hv answers when done, or the socket closes. */
-	while (!(rc = ctl__reply(&c, PROGRESS_MS, ret_r, err, sizeof(err),
-				 cls, sizeof(cls)))) {
+	while (!(rc = ctl__reply(&c, PROGRESS_MS, ret_r, err, sizeof(err), cls,
+				 sizeof(cls)))) {
 		json_object *st;
 
 		if (!tty)
@@ -394,10 +391,10 @@ static void print_call(const char *sock, const char *cmd, json_object *args,
 	json_object_object_add(a, "config", json_object_new_string(shown));
 	json_object_object_add(req, "execute", json_object_new_string(cmd));
 	json_object_object_add(req, "arguments", a);
-	printf("  control  %s %s\n", sock,
-	       json_object_to_json_string_ext(
-		   req, JSON_C_TO_STRING_PLAIN |
-			    JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf(
+	    "  control  %s %s\n", sock,
+	    json_object_to_json_string_ext(
+		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(req);
 }
 
@@ -410,9 +407,10 @@ static void statuses(const struct dom_info *di, json_object *st[2])
 	int i;
 
 	for (i = 0; i < 2; i++)
-		st[i] = i < di->nr ? ts__replica_status(di, i, STATUS_TIMEOUT_MS,
-							err, sizeof(err))
-				   : NULL;
+		st[i] = i < di->nr
+			    ? ts__replica_status(di, i, STATUS_TIMEOUT_MS, err,
+						 sizeof(err))
+			    : NULL;
 }
 
 static bool is_live(json_object *st)
@@ -568,7 +566,8 @@ int main_save(int argc, char **argv)
 	}
 	snprintf(head, sizeof(head), "%s: saved to %s", di.name, file);
 	summary(head, ret);
-	stopped = json_object_get_boolean(json_object_object_get(ret, "stopped"));
+	stopped =
+	    json_object_get_boolean(json_object_object_get(ret, "stopped"));
 	if (!stopped) {
 		printf("%s: runs on (%s)\n", di.name,
 		       keep ? "-c" : "pvft-hv did not stop it");
@@ -581,8 +580,7 @@ int main_save(int argc, char **argv)
 	ts__stop_arbiter(&di);
 	snprintf(path, sizeof(path), "%s/domain.json", di.dir);
 	unlink(path);
-	printf("%s: stopped; pvft restore %s starts it again\n", di.name,
-	       file);
+	printf("%s: stopped; pvft restore %s starts it again\n", di.name, file);
 	rc = PVFT_EXIT_OK;
 out:
 	json_object_put(ret);
@@ -701,9 +699,8 @@ static int write_text(const char *path, const char *text)
  * is known, meanwhile a temporary one). @di gets the config's path and
  * overrides. 0, or PVFT_EXIT_CONFIG / FAILED after saying why.
  */
-static int restore_cfg(const char *cfg_path, const char *file,
-		       const char *text, struct pvft_cfg *cfg,
-		       struct dom_info *di)
+static int restore_cfg(const char *cfg_path, const char *file, const char *text,
+		       struct pvft_cfg *cfg, struct dom_info *di)
 {
 	char tmp[] = "/tmp/pvft-restore-XXXXXX", err[1024];
 	char *ovr[DOM_MAX_OVERRIDES];
@@ -894,8 +891,9 @@ int main_restore(int argc, char **argv)
 		stop_started(&di, r);
 		snprintf(path, sizeof(path), "%s/domain.json", di.dir);
 		unlink(path);
-		fprintf(stderr, "pvft restore: %s: nothing left running; logs "
-				"in %s\n",
+		fprintf(stderr,
+			"pvft restore: %s: nothing left running; logs "
+			"in %s\n",
 			di.name, di.dir);
 		goto out;
 	}
@@ -1108,10 +1106,9 @@ int main_migrate(int argc, char **argv)
 			snprintf(key, sizeof(key), "%s/domain.key", di.dir);
 		else
 			snprintf(key, sizeof(key), "%s", cfg.key);
-		ts__pair_args(&a, &cfg, false, log_addr,
-			      di.arbiter_embedded ? di.arbiter_url
-						  : cfg.arbiter,
-			      key);
+		ts__pair_args(
+		    &a, &cfg, false, log_addr,
+		    di.arbiter_embedded ? di.arbiter_url : cfg.arbiter, key);
 	}
 	ts__guest_args(&a, &cfg);
 	ts__arg(&a, "--incoming");
@@ -1170,14 +1167,14 @@ int main_migrate(int argc, char **argv)
 			di.name, di.rep[src].node, di.rep[src].host, dst.log);
 		goto out;
 	}
-	snprintf(what, sizeof(what), "%s: %s migrated to %s", di.name,
-		 dst.node, host);
+	snprintf(what, sizeof(what), "%s: %s migrated to %s", di.name, dst.node,
+		 host);
 	summary(what, ret);
 	di.rep[src] = dst;
 	if (ts__dom_save(&di))
 		goto out;
-	printf("%s: %s runs on %s now (pid %d here)\n", di.name, dst.node,
-	       host, dst.pid);
+	printf("%s: %s runs on %s now (pid %d here)\n", di.name, dst.node, host,
+	       dst.pid);
 	rc = PVFT_EXIT_OK;
 out:
 	if (lock_fd >= 0)
