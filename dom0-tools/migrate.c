@@ -65,6 +65,24 @@ static int xl_quote(char *buf, size_t len, const char *s)
 	return 0;
 }
 
+/* The keys config_text sets to absolute paths. */
+static const char *const path_keys[] = {
+	"kernel",	   "ft_key",	     "ft_tls_ca",
+	"ft_tls_cert",	   "ft_tls_key",     "ft_arbiter_ca",
+	"ft_arbiter_cert", "ft_arbiter_key", "ft_arbiter_password_file",
+};
+
+/* Does the override @ovr ("KEY=VALUE", "KEY = VALUE") set one of them? */
+static bool is_path_key(const char *ovr)
+{
+	size_t i, n = strcspn(ovr, " \t=");
+
+	for (i = 0; i < sizeof(path_keys) / sizeof(path_keys[0]); i++)
+		if (strlen(path_keys[i]) == n && !strncmp(ovr, path_keys[i], n))
+			return true;
+	return false;
+}
+
 static void set_path(FILE *f, const char *key, const char *path)
 {
 	char q[PATH_MAX * 2 + 3];
@@ -109,8 +127,9 @@ static char *config_text(const struct dom_info *di, const struct pvft_cfg *cfg)
 		fputc('\n', out);
 	fprintf(out, "# pvft: the settings of pvft create's command line, "
 		     "and the paths as it resolved them\n");
+	/* A path set below replaces an earlier save's: no pile of them. */
 	for (i = 0; i < di->nover; i++)
-		if (!strchr(di->ovr[i], '\n'))
+		if (!strchr(di->ovr[i], '\n') && !is_path_key(di->ovr[i]))
 			fprintf(out, SET_MARK "%s\n", di->ovr[i]);
 	set_path(out, "kernel", cfg->kernel);
 	if (!cfg->key_auto)

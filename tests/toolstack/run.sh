@@ -1339,6 +1339,28 @@ t_migrate_refused() {
 	status mr && node_is mr-a state protected && status sv && node_is sv role single
 }
 
+# A destination that cannot take the domain (it cannot listen where it
+# is told: an address of no host here): migrate says so and exits 1, the
+# source runs on as it was, the destination it started is gone.
+t_migrate_dest_fails() {
+	local src p
+	guest_cfg mf hello echo
+	printf '%s\n' 'ft_mode = "single"' 'ft_remote = "env PVFT_TEST_HOST=%h sh -c %c"' >>"$t/mf.cfg"
+	free_port
+	create "$t/mf.cfg" ft_migrate_port="$port" || return 1
+	status mf || return 1
+	src=$(node_pid mf)
+	pv migrate -a 192.0.2.1 mf elsewhere
+	rc_is 1 && err_has 'the destination exited with status' &&
+		err_has "mf: mf keeps running on localhost" || return 1
+	status mf && node_is mf state running && [ "$(node_pid mf)" = "$src" ] &&
+		node_is mf socket "$PVFT_RUN_DIR/mf/mf.sock" || return 1
+	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
+		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
+			{ why="the destination was left running: $(cmdline_of "$p")"; return 1; }
+	done
+}
+
 # ---- re-creating a domain --------------------------------------------------
 
 # destroy, then create of the same config, after a promote: the new
