@@ -1006,6 +1006,20 @@ static int wait_incoming(const struct dom_info *di, struct dom_replica *r)
 	return -1;
 }
 
+/* A free port on @addr here ("PORT" in a dry run, which does not look). */
+static int free_port(char *buf, size_t len, const char *addr)
+{
+	unsigned int port = pvft_dry_run ? 0 : ts__free_port(addr);
+
+	if (pvft_dry_run)
+		return snprintf(buf, len, "PORT"), 0;
+	if (!port)
+		return pr_err("no free port on %s (another address: -a)", addr),
+		       -1;
+	snprintf(buf, len, "%u", port);
+	return 0;
+}
+
 int main_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1077,13 +1091,8 @@ int main_migrate(int argc, char **argv)
 		addr = ts__is_local(host) ? "127.0.0.1" : host;
 	if (!ts__is_local(host))
 		snprintf(port, sizeof(port), "%u", cfg.migrate_port);
-	else if (pvft_dry_run)
-		snprintf(port, sizeof(port), "PORT");
-	else if (!snprintf(port, sizeof(port), "%u", ts__free_port(addr)) ||
-		 !strcmp(port, "0")) {
-		pr_err("no free port on %s (give another address: -a)", addr);
+	else if (free_port(port, sizeof(port), addr))
 		goto out;
-	}
 	hostport__format(to, sizeof(to), addr, port);
 
 	/* The destination: the source's node, files of another name. */
@@ -1113,11 +1122,8 @@ int main_migrate(int argc, char **argv)
 		}
 		if (!ts__is_local(host))
 			snprintf(lport, sizeof(lport), "%u", cfg.log_port);
-		else if (pvft_dry_run)
-			snprintf(lport, sizeof(lport), "PORT");
-		else
-			snprintf(lport, sizeof(lport), "%u",
-				 ts__free_port(cfg.log_addr));
+		else if (free_port(lport, sizeof(lport), cfg.log_addr))
+			goto out;
 		hostport__format(log_addr, sizeof(log_addr),
 				 ts__is_local(host) ? cfg.log_addr : addr,
 				 lport);
