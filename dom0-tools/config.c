@@ -82,6 +82,7 @@ static const char *const cfg_keys[] = {
 	"ft_remote",
 	"ft_log_addr",
 	"ft_log_port",
+	"ft_migrate_port",
 	"ft_arbiter",
 	"ft_arbiter_addr",
 	"ft_arbiter_port",
@@ -1405,6 +1406,10 @@ static int load_ft(struct load *ld)
 		       65535, 0, &port, &s))
 		return -1;
 	cfg->log_port = (unsigned int)port;
+	if (get_number(ld, "ft_migrate_port", "want a port from 1 to 65535", 1,
+		       65535, PVFT_CFG_MIGRATE_PORT, &port, &s))
+		return -1;
+	cfg->migrate_port = (unsigned int)port;
 	if (load_arbiter(ld) || load_timing(ld))
 		return -1;
 	if (get_u64(ld, "ft_pair", name_pair(cfg->name), &cfg->pair) ||

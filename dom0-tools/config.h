@@ -16,6 +16,8 @@
 #define PVFT_CFG_NAME_MAX 63  /* [A-Za-z0-9._-], as a node id */
 #define PVFT_CFG_STR_MAX 1024 /* cmdline, templates, URLs */
 #define PVFT_CFG_MAX_VIFS 1   /* PVFT_MAX_VIFS */
+/* pvft migrate's port on another host, unless ft_migrate_port says. */
+#define PVFT_CFG_MIGRATE_PORT 8890
 
 /* Exit status of a command refused for its config (pvft.cfg(5)). */
 #define PVFT_EXIT_CONFIG 3
@@ -52,6 +54,8 @@ struct pvft_cfg {
 	 */
 	char log_addr[256];
 	unsigned int log_port;
+	/* pvft migrate: the destination listens on this port (another host). */
+	unsigned int migrate_port;
 	/* "embedded" (a pvft-arbiter started by create), or a URL. */
 	bool arbiter_embedded;
 	char arbiter[PVFT_CFG_STR_MAX];

@@ -29,24 +29,12 @@
 #include "tls.h"
 #include "toolstack.h"
 
-#define MAX_ARGS 64
-
-struct argv_buf {
-	char *v[MAX_ARGS + 1];
-	int n;
-	bool overflow; /* an argument did not fit: never run it shifted */
-	char store[16384];
-	size_t used;
-};
-
-static void arg(struct argv_buf *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void arg(struct argv_buf *a, const char *fmt, ...)
+void ts__arg(struct argv_buf *a, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	if (a->n >= MAX_ARGS) {
+	if (a->n >= TS_MAX_ARGS) {
 		a->overflow = true;
 		return;
 	}
@@ -63,21 +51,21 @@ static void arg(struct argv_buf *a, const char *fmt, ...)
 }
 
 /* The guest's part of a pvft-hv command line, after the program. */
-static void guest_args(struct argv_buf *a, const struct pvft_cfg *cfg)
+void ts__guest_args(struct argv_buf *a, const struct pvft_cfg *cfg)
 {
 	unsigned int i;
 
-	arg(a, "--name");
-	arg(a, "%s", cfg->name);
-	arg(a, "--memory");
-	arg(a, "%u", cfg->memory_mib);
-	arg(a, "--cmdline");
-	arg(a, "%s", cfg->cmdline);
-	arg(a, "--backend");
-	arg(a, "%s", cfg->backend);
+	ts__arg(a, "--name");
+	ts__arg(a, "%s", cfg->name);
+	ts__arg(a, "--memory");
+	ts__arg(a, "%u", cfg->memory_mib);
+	ts__arg(a, "--cmdline");
+	ts__arg(a, "%s", cfg->cmdline);
+	ts__arg(a, "--backend");
+	ts__arg(a, "%s", cfg->backend);
 	for (i = 0; i < cfg->nr_vifs; i++) {
-		arg(a, "--vif");
-		arg(a, "%s", cfg->vif[i]);
+		ts__arg(a, "--vif");
+		ts__arg(a, "%s", cfg->vif[i]);
 	}
 }
 
@@ -90,65 +78,64 @@ static void auth_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 		      const char *key)
 {
 	if (cfg->insecure) {
-		arg(a, "--insecure");
+		ts__arg(a, "--insecure");
 		return;
 	}
 	if (key[0]) {
-		arg(a, "--key");
-		arg(a, "%s", key);
+		ts__arg(a, "--key");
+		ts__arg(a, "%s", key);
 	}
 	if (cfg->tls_ca[0]) {
-		arg(a, "--tls-ca");
-		arg(a, "%s", cfg->tls_ca);
-		arg(a, "--tls-cert");
-		arg(a, "%s", cfg->tls_cert);
-		arg(a, "--tls-key");
-		arg(a, "%s", cfg->tls_key);
+		ts__arg(a, "--tls-ca");
+		ts__arg(a, "%s", cfg->tls_ca);
+		ts__arg(a, "--tls-cert");
+		ts__arg(a, "%s", cfg->tls_cert);
+		ts__arg(a, "--tls-key");
+		ts__arg(a, "%s", cfg->tls_key);
 	}
 	if (cfg->arbiter_ca[0]) {
-		arg(a, "--arbiter-ca");
-		arg(a, "%s", cfg->arbiter_ca);
+		ts__arg(a, "--arbiter-ca");
+		ts__arg(a, "%s", cfg->arbiter_ca);
 	}
 	if (cfg->arbiter_cert[0]) {
-		arg(a, "--arbiter-cert");
-		arg(a, "%s", cfg->arbiter_cert);
-		arg(a, "--arbiter-key");
-		arg(a, "%s", cfg->arbiter_key);
+		ts__arg(a, "--arbiter-cert");
+		ts__arg(a, "%s", cfg->arbiter_cert);
+		ts__arg(a, "--arbiter-key");
+		ts__arg(a, "%s", cfg->arbiter_key);
 	}
 	if (cfg->arbiter_user[0]) {
-		arg(a, "--arbiter-user");
-		arg(a, "%s", cfg->arbiter_user);
-		arg(a, "--arbiter-password-file");
-		arg(a, "%s", cfg->arbiter_password_file);
+		ts__arg(a, "--arbiter-user");
+		ts__arg(a, "%s", cfg->arbiter_user);
+		ts__arg(a, "--arbiter-password-file");
+		ts__arg(a, "%s", cfg->arbiter_password_file);
 	}
 }
 
-static void pair_args(struct argv_buf *a, const struct pvft_cfg *cfg,
-		      bool primary, const char *log_addr, const char *arbiter,
-		      const char *key)
+void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
+		   const char *log_addr, const char *arbiter, const char *key)
 {
-	arg(a, "--role");
-	arg(a, primary ? "primary" : "backup");
-	arg(a, primary ? "--peer" : "--listen");
-	arg(a, "%s", log_addr);
-	arg(a, "--pair");
-	arg(a, "%" PRIu64, cfg->pair);
-	arg(a, "--epoch");
-	arg(a, "%" PRIu64, cfg->epoch);
-	arg(a, "--node");
-	arg(a, "%s", primary ? cfg->primary.node : cfg->backup.node);
-	arg(a, "--arbiter");
-	arg(a, "%s", arbiter);
+	ts__arg(a, "--role");
+	ts__arg(a, primary ? "primary" : "backup");
+	ts__arg(a, primary ? "--peer" : "--listen");
+	ts__arg(a, "%s", log_addr);
+	ts__arg(a, "--pair");
+	ts__arg(a, "%" PRIu64, cfg->pair);
+	ts__arg(a, "--epoch");
+	ts__arg(a, "%" PRIu64, cfg->epoch);
+	ts__arg(a, "--node");
+	ts__arg(a, "%s", primary ? cfg->primary.node : cfg->backup.node);
+	ts__arg(a, "--arbiter");
+	ts__arg(a, "%s", arbiter);
 	auth_args(a, cfg, key);
-	arg(a, "--heartbeat-ms");
-	arg(a, "%u", cfg->heartbeat_ms);
-	arg(a, "--timeout-ms");
-	arg(a, "%u", cfg->timeout_ms);
-	arg(a, "--max-lag-ms");
-	arg(a, "%u", cfg->max_lag_ms);
+	ts__arg(a, "--heartbeat-ms");
+	ts__arg(a, "%u", cfg->heartbeat_ms);
+	ts__arg(a, "--timeout-ms");
+	ts__arg(a, "%u", cfg->timeout_ms);
+	ts__arg(a, "--max-lag-ms");
+	ts__arg(a, "%u", cfg->max_lag_ms);
 	if (primary) {
-		arg(a, "--connect-timeout");
-		arg(a, "%u", cfg->connect_timeout_s);
+		ts__arg(a, "--connect-timeout");
+		ts__arg(a, "%u", cfg->connect_timeout_s);
 	}
 }
 
@@ -181,8 +168,8 @@ struct plan {
 	struct argv_buf arb, rep[2]; /* rep[0] the primary, rep[1] backup */
 };
 
-static void print_cmd(const char *what, const char *host, const char *tmpl,
-		      char *const argv[])
+void ts__print_cmd(const char *what, const char *host, const char *tmpl,
+		   char *const argv[])
 {
 	char line[16384], cmd[16384];
 
@@ -264,20 +251,20 @@ static int make_plan(struct plan *p, bool dry)
 					 port);
 			snprintf(p->arbiter_url, sizeof(p->arbiter_url),
 				 "pvft://%s", hp);
-			arg(&p->arb, "%s", p->arbiter_prog);
-			arg(&p->arb, "--listen");
-			arg(&p->arb, "%s", hp);
-			arg(&p->arb, "--state-dir");
-			arg(&p->arb, "%s/arbiter", di->dir);
+			ts__arg(&p->arb, "%s", p->arbiter_prog);
+			ts__arg(&p->arb, "--listen");
+			ts__arg(&p->arb, "%s", hp);
+			ts__arg(&p->arb, "--state-dir");
+			ts__arg(&p->arb, "%s/arbiter", di->dir);
 			if (cfg->insecure) {
-				arg(&p->arb, "--insecure");
+				ts__arg(&p->arb, "--insecure");
 			} else {
 				if (dir_path(p->arbiter_keys,
 					     sizeof(p->arbiter_keys), di->dir,
 					     "arbiter-keys", ""))
 					return -1;
-				arg(&p->arb, "--keys");
-				arg(&p->arb, "%s", p->arbiter_keys);
+				ts__arg(&p->arb, "--keys");
+				ts__arg(&p->arb, "%s", p->arbiter_keys);
 			}
 		}
 		snprintf(di->arbiter_url, sizeof(di->arbiter_url), "%s",
@@ -311,15 +298,15 @@ static int make_plan(struct plan *p, bool dry)
 		    dir_path(r->console, sizeof(r->console), di->dir, r->node,
 			     ".console"))
 			return -1;
-		arg(a, "%s", p->hv);
-		arg(a, "--control");
-		arg(a, "%s", r->sock);
-		arg(a, "--no-stdin");
+		ts__arg(a, "%s", p->hv);
+		ts__arg(a, "--control");
+		ts__arg(a, "%s", r->sock);
+		ts__arg(a, "--no-stdin");
 		if (cfg->replicated)
-			pair_args(a, cfg, primary, p->log_addr, p->arbiter_url,
-				  p->key);
-		guest_args(a, cfg);
-		arg(a, "%s", cfg->kernel);
+			ts__pair_args(a, cfg, primary, p->log_addr,
+				      p->arbiter_url, p->key);
+		ts__guest_args(a, cfg);
+		ts__arg(a, "%s", cfg->kernel);
 		if (a->overflow)
 			return pr_err("%s: the pvft-hv command line is too "
 				      "long",
@@ -342,14 +329,14 @@ static void print_plan(const struct plan *p)
 	printf("  config   %s\n", di->config);
 	printf("  state    %s\n", di->dir);
 	if (di->arbiter_embedded)
-		print_cmd("arbiter", "localhost", "", p->arb.v);
+		ts__print_cmd("arbiter", "localhost", "", p->arb.v);
 	for (i = 0; i < di->nr; i++)
-		print_cmd(di->rep[i].started_as, di->rep[i].host, di->remote,
-			  p->rep[i].v);
+		ts__print_cmd(di->rep[i].started_as, di->rep[i].host,
+			      di->remote, p->rep[i].v);
 }
 
 /* The last lines of a log, indented, on stderr: why something stopped. */
-static void show_tail(const char *path)
+void ts__show_tail(const char *path)
 {
 	char line[512], ring[5][512];
 	int n = 0, i;
@@ -381,7 +368,7 @@ static bool ended(pid_t *pidp, const char *what, const char *log)
 	else
 		pr_err("%s was killed by signal %d; its log (%s) ends:", what,
 		       WTERMSIG(st), log);
-	show_tail(log);
+	ts__show_tail(log);
 	return true;
 }
 
@@ -472,7 +459,7 @@ static int wait_state(struct plan *p, int i, const char *want,
 	pr_err("%s %s: not %s after %u s (%s%s); its log (%s) ends:",
 	       r->started_as, r->node, want, timeout_s, last[0] ? "state " : "",
 	       last[0] ? last : err, r->log);
-	show_tail(r->log);
+	ts__show_tail(r->log);
 	return -1;
 }
 
@@ -507,48 +494,6 @@ static void undo(struct plan *p, pid_t arb)
 	}
 	fprintf(stderr, "pvft create: %s: nothing left running; logs in %s\n",
 		p->di.name, p->di.dir);
-}
-
-/* Is a domain of this name running (any replica answers)? */
-/*
- * Is a domain of this name running (a replica answers)? One that ended
- * (its guest shut down, its replicas died) is cleared away: its embedded
- * arbiter stopped, its logs kept as NODE.log.1 by the new start.
- */
-static bool dom_running(const char *name)
-{
-	struct dom_info di;
-	char err[256];
-	int i;
-	char path[PATH_MAX + 16];
-
-	if (ts__dom_dir(name, path, sizeof(path) - 16))
-		return false;
-	strcat(path, "/domain.json");
-	if (access(path, F_OK) || ts__dom_load(name, &di))
-		return false;
-	for (i = 0; i < di.nr; i++) {
-		json_object *st =
-		    ts__replica_status(&di, i, 500, err, sizeof(err));
-
-		if (st) {
-			json_object_put(st);
-			return true;
-		}
-		/* Alive but silent (stopped, stuck): not ended either. */
-		if (ts__is_local(di.rep[i].host) &&
-		    ts__ours(di.rep[i].pid, "pvft-hv", di.rep[i].sock) &&
-		    !ts__pid_ended(di.rep[i].pid)) {
-			pr_err(
-			    "%s: replica %s (pid %d) runs but does not answer "
-			    "(%s)",
-			    name, di.rep[i].node, di.rep[i].pid, err);
-			return true;
-		}
-	}
-	ts__stop_arbiter(&di);
-	unlink(path);
-	return false;
 }
 
 /* Remove the files in @dir (not its subdirectories, not hidden ones). */
@@ -676,7 +621,7 @@ static int arbiter_fresh(const struct plan *p)
 }
 
 /* Keep the previous run's log or console output as PATH.1. */
-static void keep_previous(const char *path)
+void ts__keep_previous(const char *path)
 {
 	char old[PATH_MAX + 4];
 
@@ -708,6 +653,21 @@ int main_create(int argc, char **argv)
 	rc = load_cfg(&p->cfg, argc - optind, argv + optind);
 	if (rc)
 		goto out;
+	/* Kept with the domain: save and migrate read the config again. */
+	for (i = 0; i < argc - optind - 1; i++) {
+		const char *o = argv[optind + 1 + i];
+
+		if (i >= DOM_MAX_OVERRIDES ||
+		    strlen(o) >= sizeof(p->di.ovr[0])) {
+			pr_err("more than %d KEY=VALUE settings, or one of "
+			       "more than %zu bytes",
+			       DOM_MAX_OVERRIDES, sizeof(p->di.ovr[0]) - 1);
+			rc = PVFT_EXIT_USAGE;
+			goto out;
+		}
+		snprintf(p->di.ovr[i], sizeof(p->di.ovr[i]), "%s", o);
+		p->di.nover = i + 1;
+	}
 	rc = PVFT_EXIT_FAILED;
 	if (make_plan(p, pvft_dry_run))
 		goto out;
@@ -757,7 +717,7 @@ int main_create(int argc, char **argv)
 			   : "another pvft create of this name is under way");
 		goto out;
 	}
-	if (dom_running(p->cfg.name)) {
+	if (ts__dom_running(p->cfg.name)) {
 		pr_err("a domain '%s' is running (pvft list); destroy it "
 		       "first or give this one another name",
 		       p->cfg.name);
@@ -780,7 +740,7 @@ int main_create(int argc, char **argv)
 			goto out;
 		}
 		/* Before the child opens it: nothing old to read as new. */
-		keep_previous(p->di.arbiter_log);
+		ts__keep_previous(p->di.arbiter_log);
 		arb = ts__spawn("localhost", "", p->arb.v, "/dev/null",
 				p->di.arbiter_log);
 		if (arb < 0 || wait_arbiter(p, &arb))
@@ -796,8 +756,8 @@ int main_create(int argc, char **argv)
 		bool last = k == p->di.nr - 1;
 
 		i = p->di.nr - 1 - k;
-		keep_previous(r->log);
-		keep_previous(r->console);
+		ts__keep_previous(r->log);
+		ts__keep_previous(r->console);
 		r->pid = ts__spawn(r->host, p->di.remote, p->rep[i].v,
 				   r->console, r->log);
 		if (r->pid < 0)
@@ -845,7 +805,7 @@ static int run_fg(struct argv_buf *a)
 		return PVFT_EXIT_USAGE;
 	}
 	if (pvft_dry_run) {
-		print_cmd("run", "localhost", "", a->v);
+		ts__print_cmd("run", "localhost", "", a->v);
 		return PVFT_EXIT_OK;
 	}
 	fflush(stdout);
@@ -883,21 +843,21 @@ int main_record(int argc, char **argv)
 	if (rc)
 		return rc;
 	ts__program("pvft-hv", hv, sizeof(hv));
-	arg(a, "%s", hv);
-	arg(a, "--record");
+	ts__arg(a, "%s", hv);
+	ts__arg(a, "--record");
 	if (out)
-		arg(a, "%s", out);
+		ts__arg(a, "%s", out);
 	else
-		arg(a, "%s.log", cfg->name);
+		ts__arg(a, "%s.log", cfg->name);
 	/* pvft-hv checks SIZE: one parser, one message. */
 	if (limit) {
-		arg(a, "--record-limit");
-		arg(a, "%s", limit);
+		ts__arg(a, "--record-limit");
+		ts__arg(a, "%s", limit);
 	}
-	arg(a, "--control");
-	arg(a, "none");
-	guest_args(a, cfg);
-	arg(a, "%s", cfg->kernel);
+	ts__arg(a, "--control");
+	ts__arg(a, "none");
+	ts__guest_args(a, cfg);
+	ts__arg(a, "%s", cfg->kernel);
 	return run_fg(a);
 }
 
@@ -920,17 +880,17 @@ int main_replay(int argc, char **argv)
 		return rc;
 	ts__program("pvft-hv", hv, sizeof(hv));
 	/* Memory, command line and vif come from the log. */
-	arg(a, "%s", hv);
-	arg(a, "--replay");
-	arg(a, "%s", argv[optind]);
-	arg(a, "--console");
-	arg(a, "show");
-	arg(a, "--control");
-	arg(a, "none");
-	arg(a, "--name");
-	arg(a, "%s", cfg->name);
-	arg(a, "--backend");
-	arg(a, "%s", cfg->backend);
-	arg(a, "%s", cfg->kernel);
+	ts__arg(a, "%s", hv);
+	ts__arg(a, "--replay");
+	ts__arg(a, "%s", argv[optind]);
+	ts__arg(a, "--console");
+	ts__arg(a, "show");
+	ts__arg(a, "--control");
+	ts__arg(a, "none");
+	ts__arg(a, "--name");
+	ts__arg(a, "%s", cfg->name);
+	ts__arg(a, "--backend");
+	ts__arg(a, "%s", cfg->backend);
+	ts__arg(a, "%s", cfg->kernel);
 	return run_fg(a);
 }

@@ -157,6 +157,7 @@ static void list_row(const struct dom_view *v, int i, bool first)
 	json_object *st = v->st[i], *pair = member(st, "pair"),
 		    *log = member(st, "log");
 	char up[32] = "-", lag[16] = "-", mbit[16] = "-", epoch[24] = "-";
+	char line[256];
 
 	if (st) {
 		fmt_uptime(up, sizeof(up), ts__jnum(st, "uptime_s", 0));
@@ -176,6 +177,9 @@ static void list_row(const struct dom_view *v, int i, bool first)
 	       first ? v->di.name : "", v->di.rep[i].node,
 	       ts__jstr(st, "role", "-"), v->di.rep[i].host,
 	       st ? ts__jstr(st, "state", "?") : "gone", epoch, lag, mbit, up);
+	/* A save or migration under way (or just done): a line of its own. */
+	if (ts__migration_line(st, line, sizeof(line)))
+		printf("%-16s %-14s %s\n", "", "", line);
 }
 
 int main_list(int argc, char **argv)
@@ -274,6 +278,7 @@ int main_status(int argc, char **argv)
 	struct dom_view v;
 	json_object *o;
 	bool json = false;
+	char line[256];
 	int opt, i, alive = 0;
 
 	PVFT_FOREACH_OPT(opt, "j", opts, "status", 1)
@@ -303,6 +308,8 @@ int main_status(int argc, char **argv)
 			printf("\nreplica %s on %s (started as %s):\n",
 			       v.di.rep[i].node, v.di.rep[i].host,
 			       v.di.rep[i].started_as);
+			if (ts__migration_line(v.st[i], line, sizeof(line)))
+				printf("  %s\n", line);
 			if (v.st[i])
 				print_kv(2, v.st[i]);
 			else

@@ -61,6 +61,53 @@ static const struct cmd_spec cmd_table[] = {
 	  "The primary is asked to quit first (its END ends the backup\n"
 	  "too); a replica started here that will not end is killed.\n"
 	  "Logs and console output stay in the domain's directory.\n" },
+	{ "save", main_save,
+	  "Save a running domain to a file (and stop it, unless -c)",
+	  "[-c] [-f] DOM FILE",
+	  "  -c, --checkpoint  keep the domain running after the save\n"
+	  "  -f, --force       overwrite an existing FILE\n"
+	  "\n"
+	  "The domain's pvft-hv writes FILE (on its host; a relative FILE is\n"
+	  "taken from here): a migration stream holding the guest's memory,\n"
+	  "state and config. Without -c the domain ends once FILE is whole,\n"
+	  "as with xl save. An unreplicated domain, or a pair's primary\n"
+	  "running alone; a protected pair is refused (pvft migrate moves a\n"
+	  "replica). A progress line on a terminal, a summary on stdout.\n"
+	  "\n"
+	  "Exit status: 0 saved; 1 not saved (the domain runs on).\n" },
+	{ "restore", main_restore,
+	  "Start a domain from a save file, on this host", "[-q] [CFG] FILE",
+	  "  -q, --quiet     no progress lines\n"
+	  "\n"
+	  "FILE is checked before anything starts: a pvft save file, whole.\n"
+	  "Without CFG, the config it holds (as saved) is used, and kept as\n"
+	  "$PVFT_RUN_DIR/NAME/restored.cfg. The domain runs unreplicated: a\n"
+	  "backup joins only at boot today.\n"
+	  "\n"
+	  "Exit status: 0 running; 1 it did not start (why on stderr, and\n"
+	  "nothing left running); 2 bad usage; 3 bad config.\n" },
+	{ "migrate", main_migrate,
+	  "Move a running domain, or a pair's backup, to another host, live",
+	  "[--replica backup|primary] [-a ADDR] [--downtime-ms N]\n"
+	  "       [--max-rounds N] DOM HOST",
+	  "  -r, --replica R       a pair's replica to move: backup (the\n"
+	  "                        default); primary is not supported yet\n"
+	  "  -a, --address ADDR    where the destination listens for the\n"
+	  "                        stream (default HOST; 127.0.0.1 here)\n"
+	  "      --downtime-ms N   the longest pause to aim for (pvft-hv's\n"
+	  "                        default: 100)\n"
+	  "      --max-rounds N    pre-copy rounds at most (default 30)\n"
+	  "\n"
+	  "Starts pvft-hv --incoming on HOST (localhost, or through the\n"
+	  "config's ft_remote, as create starts a replica) on a free port\n"
+	  "here, ft_migrate_port (8890) on another host; then asks the\n"
+	  "source to send itself there. A pair's backup moves with the\n"
+	  "backup's options. If anything fails the source runs on and the\n"
+	  "destination is stopped. With -N: prints the destination's command\n"
+	  "and the control call.\n"
+	  "\n"
+	  "Exit status: 0 moved; 1 not moved (the source runs on); 2 bad\n"
+	  "usage; 3 bad config.\n" },
 	{ "record", main_record,
 	  "Run a config's domain once, unreplicated, recording its log",
 	  "[-o LOG] [-l SIZE] CFG [KEY=VALUE...]",

@@ -78,6 +78,9 @@ int main_record(int argc, char **argv);
 int main_replay(int argc, char **argv);
 int main_proxy(int argc, char **argv);
 int main_keygen(int argc, char **argv);
+int main_save(int argc, char **argv);
+int main_restore(int argc, char **argv);
+int main_migrate(int argc, char **argv);
 extern int pvft_dry_run; /* -N */
 
 #endif /* PVFT_DOM0_PVFT_H */

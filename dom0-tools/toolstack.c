@@ -84,6 +84,14 @@ int ts__dom_save(const struct dom_info *di)
 		json_object_array_add(a, j);
 	}
 	json_object_object_add(o, "replicas", a);
+	if (di->nover) {
+		json_object *ov = json_object_new_array();
+
+		for (i = 0; i < di->nover; i++)
+			json_object_array_add(
+			    ov, json_object_new_string(di->ovr[i]));
+		json_object_object_add(o, "overrides", ov);
+	}
 	if (di->arbiter_embedded) {
 		json_object *j = json_object_new_object();
 
@@ -145,6 +153,16 @@ int ts__dom_load(const char *name, struct dom_info *di)
 		jcopy(r->console, sizeof(r->console), j, "console");
 		r->pid = (int)ts__jnum(j, "pid", 0);
 	}
+	if (json_object_object_get_ex(o, "overrides", &j) &&
+	    json_object_is_type(j, json_type_array)) {
+		int n = (int)json_object_array_length(j);
+
+		for (i = 0; i < n && i < DOM_MAX_OVERRIDES; i++)
+			snprintf(di->ovr[i], sizeof(di->ovr[i]), "%s",
+				 json_object_get_string(
+				     json_object_array_get_idx(j, i)));
+		di->nover = i;
+	}
 	if (json_object_object_get_ex(o, "embedded_arbiter", &j)) {
 		di->arbiter_embedded = true;
 		jcopy(di->arbiter_url, sizeof(di->arbiter_url), j, "url");
@@ -200,6 +218,54 @@ int ts__dom_names(char ***names_r, int *n_r)
 	qsort(names, n, sizeof(*names), cmp_str);
 	*names_r = names;
 	*n_r = n;
+	return 0;
+}
+
+bool ts__dom_running(const char *name)
+{
+	struct dom_info di;
+	char err[256];
+	int i;
+	char path[PATH_MAX + 16];
+
+	if (ts__dom_dir(name, path, sizeof(path) - 16))
+		return false;
+	strcat(path, "/domain.json");
+	if (access(path, F_OK) || ts__dom_load(name, &di))
+		return false;
+	for (i = 0; i < di.nr; i++) {
+		json_object *st =
+		    ts__replica_status(&di, i, 500, err, sizeof(err));
+
+		if (st) {
+			json_object_put(st);
+			return true;
+		}
+		/* Alive but silent (stopped, stuck): not ended either. */
+		if (ts__is_local(di.rep[i].host) &&
+		    ts__ours(di.rep[i].pid, "pvft-hv", di.rep[i].sock) &&
+		    !ts__pid_ended(di.rep[i].pid)) {
+			pr_err(
+			    "%s: replica %s (pid %d) runs but does not answer "
+			    "(%s)",
+			    name, di.rep[i].node, di.rep[i].pid, err);
+			return true;
+		}
+	}
+	ts__stop_arbiter(&di);
+	unlink(path);
+	return false;
+}
+
+int ts__dom_cfg(const struct dom_info *di, struct pvft_cfg *cfg)
+{
+	char *ovr[DOM_MAX_OVERRIDES], err[1024];
+	int i;
+
+	for (i = 0; i < di->nover; i++)
+		ovr[i] = (char *)di->ovr[i];
+	if (pvft_cfg__load(cfg, di->config, ovr, di->nover, err, sizeof(err)))
+		return pr_err("%s: its config: %s", di->name, err), -1;
 	return 0;
 }
 
@@ -466,8 +532,11 @@ bool ts__pid_gone(int pid, uint64_t wait_ms)
 /* ---- the control socket ----------------------------------------------------
  */
 
-/* One line (without its newline) into @line, or -1 (timeout, EOF). */
-/* One line (without its newline), before @end (clock__mono_ms), or -1. */
+/*
+ * One line (without its newline), before @end (clock__mono_ms): 0; -2
+ * when none came in time (what came of it stays for the next call); -1
+ * at EOF or an error.
+ */
 static int read_line(struct ctl_conn *c, char *line, size_t cap, uint64_t end)
 {
 	for (;;) {
@@ -490,8 +559,13 @@ static int read_line(struct ctl_conn *c, char *line, size_t cap, uint64_t end)
 		if (c->len == sizeof(c->buf))
 			return -1;
 		now = clock__mono_ms();
-		if (now >= end || poll(&p, 1, (int)(end - now)) <= 0)
+		if (now >= end)
+			return -2;
+		r = poll(&p, 1, (int)(end - now));
+		if (r < 0 && errno != EINTR)
 			return -1;
+		if (r <= 0)
+			continue;
 		r = read(c->rfd, c->buf + c->len, sizeof(c->buf) - c->len);
 		if (r <= 0)
 			return -1;
@@ -622,49 +696,81 @@ void ctl__close(struct ctl_conn *c)
 	}
 }
 
-json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
-		       char *err, size_t errlen)
+int ctl__send(struct ctl_conn *c, const char *cmd, json_object *args, char *err,
+	      size_t errlen)
 {
-	char req[256], *line = malloc(sizeof(c->buf));
-	json_object *o = NULL, *v = NULL, *e;
-	int n = snprintf(req, sizeof(req), "{\"execute\": \"%s\"}\n", cmd);
+	json_object *req = json_object_new_object();
+	const char *line;
+	size_t n;
+	int rc = 0;
+
+	json_object_object_add(req, "execute", json_object_new_string(cmd));
+	if (args)
+		json_object_object_add(req, "arguments", json_object_get(args));
+	line = json_object_to_json_string_ext(
+	    req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = strlen(line);
+	if (write(c->wfd, line, n) != (ssize_t)n ||
+	    write(c->wfd, "\n", 1) != 1) {
+		snprintf(err, errlen, "cannot send %s: %s", cmd,
+			 strerror(errno));
+		rc = -1;
+	}
+	json_object_put(req);
+	return rc;
+}
+
+int ctl__reply(struct ctl_conn *c, int timeout_ms, json_object **ret, char *err,
+	       size_t errlen, char *cls, size_t clslen)
+{
+	char *line = malloc(sizeof(c->buf));
+	json_object *o = NULL, *v, *e;
 	/* One deadline for the answer, however many lines come first. */
 	uint64_t end = clock__mono_ms() + (uint64_t)timeout_ms;
+	int rc = -1;
 
-	snprintf(err, errlen, "no answer to %s", cmd);
-	if (!line || n < 0 || (size_t)n >= sizeof(req)) {
-		snprintf(err, errlen, "cannot ask %s", cmd);
-		free(line);
-		return NULL;
-	}
-	if (write(c->wfd, req, (size_t)n) != n) {
-		snprintf(err, errlen, "cannot send: %s", strerror(errno));
-		goto out;
+	*ret = NULL;
+	if (clslen)
+		cls[0] = '\0';
+	if (!line) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
 	for (;;) {
-		if (read_line(c, line, sizeof(c->buf), end))
+		int r = read_line(c, line, sizeof(c->buf), end);
+
+		if (r) {
+			/* Nothing yet is no failure; a closed socket is. */
+			if (r == -2)
+				rc = 0;
+			else
+				snprintf(err, errlen,
+					 "no answer: the "
+					 "connection closed");
 			goto out;
+		}
 		json_object_put(o);
 		o = json_tokener_parse(line);
 		if (!o) {
-			snprintf(err, errlen, "a bad answer to %s", cmd);
+			snprintf(err, errlen, "a bad answer (not JSON)");
 			goto out;
 		}
 		if (json_object_object_get_ex(o, "return", &v)) {
 			/* Every command the CLI asks answers an object. */
 			if (!json_object_is_type(v, json_type_object)) {
 				snprintf(err, errlen,
-					 "a bad answer to %s: not an object",
-					 cmd);
-				v = NULL;
+					 "a bad answer: not an object");
 				goto out;
 			}
-			json_object_get(v);
+			*ret = json_object_get(v);
+			rc = 1;
 			goto out;
 		}
 		if (json_object_object_get_ex(o, "error", &e)) {
 			snprintf(err, errlen, "%s", ts__jstr(e, "desc", "?"));
-			v = NULL;
+			if (clslen)
+				snprintf(cls, clslen, "%s",
+					 ts__jstr(e, "class", ""));
 			goto out;
 		}
 		/* Anything else (an event) is not the answer. */
@@ -672,7 +778,22 @@ json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 out:
 	json_object_put(o);
 	free(line);
-	return v;
+	return rc;
+}
+
+json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
+		       char *err, size_t errlen)
+{
+	json_object *ret;
+	char cls[64];
+	int r;
+
+	if (ctl__send(c, cmd, NULL, err, errlen))
+		return NULL;
+	r = ctl__reply(c, timeout_ms, &ret, err, errlen, cls, sizeof(cls));
+	if (!r)
+		snprintf(err, errlen, "no answer to %s", cmd);
+	return r > 0 ? ret : NULL;
 }
 
 json_object *ts__replica_status(const struct dom_info *di, int i,
@@ -712,4 +833,55 @@ double ts__jnum(json_object *o, const char *key, double def)
 	      json_object_is_type(v, json_type_double)))
 		return def;
 	return json_object_get_double(v);
+}
+
+bool ts__migration_line(json_object *st, char *buf, size_t len)
+{
+	json_object *m = NULL;
+	const char *state, *kind;
+	bool save;
+	size_t at;
+
+	if (!st || !json_object_object_get_ex(st, "migration", &m) ||
+	    !json_object_is_type(m, json_type_object))
+		return false;
+	state = ts__jstr(m, "state", "none");
+	kind = ts__jstr(m, "kind", "migrate");
+	save = !strcmp(kind, "save");
+	if (!strcmp(state, "none"))
+		return false;
+	if (!strcmp(state, "active") || !strcmp(state, "stopping")) {
+		snprintf(buf, len, "%s%s", save ? "saving" : "migrating",
+			 !strcmp(state, "stopping") ? " (stopping)" : "");
+		at = strlen(buf);
+		if (ts__jnum(m, "round", -1) >= 0)
+			at += (size_t)snprintf(buf + at, len - at,
+					       "%s round %.0f", ":",
+					       ts__jnum(m, "round", 0));
+		if (at < len && ts__jnum(m, "pages_left", -1) >= 0)
+			at += (size_t)snprintf(buf + at, len - at,
+					       ", %.0f pages left",
+					       ts__jnum(m, "pages_left", 0));
+		if (at < len && ts__jnum(m, "mbit_s", -1) >= 0)
+			at +=
+			    (size_t)snprintf(buf + at, len - at, ", %.0f MB/s",
+					     ts__jnum(m, "mbit_s", 0) / 8);
+		if (at < len && ts__jnum(m, "est_pause_ms", -1) >= 0)
+			snprintf(buf + at, len - at, ", est pause %.0f ms",
+				 ts__jnum(m, "est_pause_ms", 0));
+	} else if (!strcmp(state, "completed")) {
+		snprintf(buf, len, "%s in %.0f ms (pause %.1f ms)",
+			 save ? "saved" : "migrated",
+			 ts__jnum(m, "total_ms", 0),
+			 ts__jnum(m, "pause_ms", 0));
+	} else if (!strcmp(state, "failed")) {
+		snprintf(buf, len, "%s failed: %s", save ? "save" : "migration",
+			 ts__jstr(m, "error", "(no reason given)"));
+	} else if (!strcmp(state, "incoming")) {
+		snprintf(buf, len, "incoming migration: %.0f bytes received",
+			 ts__jnum(m, "bytes", 0));
+	} else {
+		snprintf(buf, len, "migration %s", state);
+	}
+	return true;
 }

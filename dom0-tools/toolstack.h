@@ -21,6 +21,9 @@
 
 extern int pvft_dry_run; /* -N */
 
+/* create's KEY=VALUE overrides kept in domain.json (save, migrate). */
+#define DOM_MAX_OVERRIDES 32
+
 /* One replica as create started it (domain.json). */
 struct dom_replica {
 	char started_as[16]; /* primary, backup or single */
@@ -45,6 +48,9 @@ struct dom_info {
 	int arbiter_pid;
 	char arbiter_url[PVFT_CFG_STR_MAX];
 	char arbiter_log[PATH_MAX];
+	/* The KEY=VALUE overrides create applied to @config. */
+	int nover;
+	char ovr[DOM_MAX_OVERRIDES][PVFT_CFG_STR_MAX];
 };
 
 /* The run directory (made when @create) and a domain's directory in it. */
@@ -56,6 +62,17 @@ int ts__dom_save(const struct dom_info *di);
 int ts__dom_load(const char *name, struct dom_info *di);
 /* Every domain's name (sorted); *@names_r freed by the caller. */
 int ts__dom_names(char ***names_r, int *n_r);
+/*
+ * Is a domain of this name running (a replica answers, or one started
+ * here runs but is silent)? One that ended is cleared away: its embedded
+ * arbiter stopped, its domain.json removed.
+ */
+bool ts__dom_running(const char *name);
+/*
+ * @di's config as create read it: its file with its overrides. 0, or
+ * -1 after saying why (the exit status is then PVFT_EXIT_CONFIG).
+ */
+int ts__dom_cfg(const struct dom_info *di, struct pvft_cfg *cfg);
 
 /* The sibling program @prog of this pvft (pvft-hv, pvft-arbiter). */
 int ts__program(const char *prog, char *buf, size_t len);
@@ -91,6 +108,37 @@ bool ts__pid_gone(int pid, uint64_t wait_ms);
 /* A free TCP port on @addr (bound and let go), or 0. */
 unsigned int ts__free_port(const char *addr);
 
+/* ---- pvft-hv command lines (create.c) ------------------------------------ */
+
+#define TS_MAX_ARGS 64
+
+struct argv_buf {
+	char *v[TS_MAX_ARGS + 1];
+	int n;
+	bool overflow; /* an argument did not fit: never run it shifted */
+	char store[16384];
+	size_t used;
+};
+
+/* One more argument, printf-style. */
+void ts__arg(struct argv_buf *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The guest's part of a pvft-hv command line: --name ... --vif. */
+void ts__guest_args(struct argv_buf *a, const struct pvft_cfg *cfg);
+/*
+ * A replica's part (--role ... --max-lag-ms): the primary connects to
+ * @log_addr, the backup listens there; @key the domain key's file.
+ */
+void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
+		   const char *log_addr, const char *arbiter, const char *key);
+/* "  WHAT     COMMAND" on stdout, through @tmpl when @host is another. */
+void ts__print_cmd(const char *what, const char *host, const char *tmpl,
+		   char *const argv[]);
+/* The last lines of a log, indented, on stderr: why something stopped. */
+void ts__show_tail(const char *path);
+/* Keep the previous run's log or console output as PATH.1. */
+void ts__keep_previous(const char *path);
+
 /* ---- the control socket, client side ------------------------------------ */
 
 /* A connected UNIX stream socket (CLOEXEC), or -1 with errno. */
@@ -117,6 +165,17 @@ void ctl__close(struct ctl_conn *c);
  */
 json_object *ctl__call(struct ctl_conn *c, const char *cmd, int timeout_ms,
 		       char *err, size_t errlen);
+/* Send one request with @args (an object, or NULL). 0, or -1 with @err. */
+int ctl__send(struct ctl_conn *c, const char *cmd, json_object *args, char *err,
+	      size_t errlen);
+/*
+ * The reply to the request sent, within @timeout_ms: 1 and *@ret (the
+ * "return" object, the caller's), 0 when none came in time (ask again),
+ * -1 with @err (the "error" desc, or what failed) and @cls (the error's
+ * class, "" when the failure was not an error reply).
+ */
+int ctl__reply(struct ctl_conn *c, int timeout_ms, json_object **ret, char *err,
+	       size_t errlen, char *cls, size_t clslen);
 
 /* query-status of replica @i of @di, or NULL with @err set. */
 json_object *ts__replica_status(const struct dom_info *di, int i,
@@ -127,6 +186,13 @@ json_object *ts__replica_status(const struct dom_info *di, int i,
  * primary keeping out of the guest until the backup catches up).
  */
 bool ts__paired(const char *state);
+
+/*
+ * A replica status's "migration" as one line ("migrating: round 3, 1234
+ * pages left, 812 MB/s, est pause 12 ms"); false when there is none (or
+ * its state is "none").
+ */
+bool ts__migration_line(json_object *st, char *buf, size_t len);
 
 /* Small json-c readers: a member's value or @def. */
 const char *ts__jstr(json_object *o, const char *key, const char *def);

@@ -484,6 +484,8 @@ t_config_errors() {
 		"$N" "$K" 'ft_mode = "triple"'
 	cfg_case log_port ":3: ft_log_port: want a port .*, not '70000'" \
 		"$N" "$K" 'ft_log_port = 70000'
+	cfg_case migrate_port ":3: ft_migrate_port: want a port from 1 to 65535, not '0'" \
+		"$N" "$K" 'ft_migrate_port = 0'
 	cfg_case same_nodes ":4: ft_backup_node: want a node id other than the primary's" \
 		"$N" "$K" 'ft_primary_node = "x"' 'ft_backup_node = "x"'
 	cfg_case duplicate ":4: memory: set twice \(first on line 3\)" \
@@ -1144,11 +1146,11 @@ t_help() {
 	local c bad=""
 	pv help
 	rc_is 0 || return 1
-	for c in create list status console promote destroy record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
 		grep -qE "^  $c " "$t/out" || bad+=" $c"
 	done
 	[ -z "$bad" ] || { why="pvft help lacks:$bad"; return 1; }
-	for c in create list status console promote destroy record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
 		pv help "$c"
 		cp "$t/out" "$t/help"
 		rc_is 0 && out_has "^Usage: pvft .*$c" || return 1
@@ -1183,6 +1185,180 @@ t_help() {
 	rc_is 2 || return 1
 	pv status nosuch
 	rc_is 1 && err_has "no domain 'nosuch'"
+}
+
+# ---- save, restore, migrate: what needs no pvft-hv support ----------------
+
+# dry_line WHAT: the dry run's line "  WHAT ..." (its first), without WHAT.
+dry_line() {
+	grep -m 1 -E "^  $1 " "$t/out" | sed -E "s/^  $1 +//"
+}
+
+# call_is FILTER: the dry run's control line is a JSON request FILTER holds on.
+call_is() {
+	dry_line control | sed -E 's/^[^ ]+ //' | jq -e "$1" >/dev/null 2>&1 && return 0
+	why="the control call is not $1: '$(dry_line control)'
+$(last_cmd)"
+	return 1
+}
+
+# cmdline_of PID: its command line, words joined by spaces.
+cmdline_of() {
+	local args
+	mapfile -d '' -t args 2>/dev/null <"/proc/$1/cmdline"
+	echo "${args[*]}"
+}
+
+# pvft -N migrate and -N save: the destination's pvft-hv command and the
+# control call, as the domain was created (its KEY=VALUE settings kept);
+# nothing started, the domains untouched.
+t_migrate_dry_run() {
+	local d=$PVFT_RUN_DIR line want before p
+	guest_cfg one hello echo
+	echo 'ft_mode = "single"' >>"$t/one.cfg"
+	create "$t/one.cfg" memory=32 || return 1
+	guest_cfg mp hello echo
+	create "$t/mp.cfg" || return 1
+	before=$(procs_in "$t" | sort)
+	# An unreplicated domain, here: 127.0.0.1 and a free port (PORT in a
+	# dry run), its files beside the source's.
+	pv -N migrate one localhost
+	rc_is 0 && out_has '^pvft migrate one: dry run, nothing is started$' &&
+		out_has '^  source   one \(single\) on localhost$' || return 1
+	line=$(dry_line dest)
+	want="$build/bin/pvft-hv --control $d/one/one.mig.sock --no-stdin --name one --memory 32 --cmdline echo --backend auto --incoming 127.0.0.1:PORT $G/hello.elf"
+	[ "$line" = "$want" ] || { why="the destination's command:
+ got  $line
+ want $want"; return 1; }
+	call_is ".execute == \"migrate\" and .arguments.to == \"127.0.0.1:PORT\" and
+		(.arguments.config | test(\"bytes\"))" && dry_line control | grep -q "^$(re_quote "$d/one/one.sock") " ||
+		{ why="${why:-the control call does not go to one.sock: $(dry_line control)}"; return 1; }
+	# Another host: through ft_remote, the config's ft_migrate_port
+	# (8890 by default), the address HOST or -a's.
+	pv -N migrate one h2
+	rc_is 0 || return 1
+	dry_line dest | grep -qE -- "^\(on h2\) ssh -o BatchMode=yes h2 '.*pvft-hv --control $(re_quote "$d/one/one.mig.sock") .* --incoming h2:8890 " ||
+		{ why="not through ft_remote, or not h2:8890: $(dry_line dest)"; return 1; }
+	call_is '.arguments.to == "h2:8890"' || return 1
+	pv -N migrate --downtime-ms 20 --max-rounds 5 -a 10.0.0.9 one h2
+	rc_is 0 && call_is '.arguments.to == "10.0.0.9:8890" and .arguments.downtime_ms == 20 and .arguments.max_rounds == 5' ||
+		return 1
+	pv destroy one
+	create "$t/one.cfg" ft_migrate_port=9100 || return 1
+	pv -N migrate one h2
+	rc_is 0 && call_is '.arguments.to == "h2:9100"' || return 1
+	# A pair: its backup moves, with the backup's own options.
+	status mp || return 1
+	pv -N migrate mp localhost
+	rc_is 0 && out_has '^  source   mp-b \(backup\) on localhost$' || return 1
+	line=$(dry_line dest)
+	want=$(cmdline_of "$(node_pid mp-b)" | grep -oE -- '--pair .* --max-lag-ms [0-9]+')
+	[[ $line == *"--control $d/mp/mp-b.mig.sock --no-stdin --role backup --listen 127.0.0.1:PORT $want --name mp "*"--incoming 127.0.0.1:PORT $G/hello.elf" ]] ||
+		{ why="the pair's destination is not the backup's options and --incoming:
+ got  $line
+ the backup runs with $want"; return 1; }
+	call_is '.execute == "migrate"' && dry_line control | grep -q "^$(re_quote "$d/mp/mp-b.sock") " ||
+		{ why="${why:-the control call does not go to the backup: $(dry_line control)}"; return 1; }
+	# A save: the file absolute, the domain stopped unless -c.
+	(cd "$t" && "$PVFT" -N save one saved.pvft) </dev/null >"$t/out" 2>"$t/err"
+	rc=$?
+	note_cmd -N save one saved.pvft
+	rc_is 0 && call_is ".execute == \"save\" and .arguments.file == \"$t/saved.pvft\" and .arguments.keep_running == false" ||
+		return 1
+	pv -N save -c one "$t/x.pvft"
+	rc_is 0 && call_is '.arguments.keep_running == true' || return 1
+	[ ! -e "$t/saved.pvft" ] && [ ! -e "$t/x.pvft" ] || { why="a dry run wrote a save file"; return 1; }
+	# Nothing started, nothing stopped (one was re-created above).
+	[ "$(procs_in "$t" | grep /mp/ | sort)" = "$(grep /mp/ <<<"$before")" ] ||
+		{ why="a dry run started or stopped a process of mp: $(procs_in "$t" | tr '\n' '|')"; return 1; }
+	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
+		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
+			{ why="a dry run started $(cmdline_of "$p")"; return 1; }
+	done
+	status mp && node_is mp-a state protected && node_is mp-b state protected
+}
+
+# Refused before anything is asked or started: usage, a pair's save, a
+# pair's primary, a file that is no save file, an existing save file.
+t_migrate_refused() {
+	local cfg
+	guest_cfg mr hello echo
+	create "$t/mr.cfg" || return 1
+	pv migrate
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv migrate mr
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv migrate --replica bogus mr localhost
+	rc_is 2 && err_has "bad --replica 'bogus': want backup or primary" || return 1
+	pv migrate --downtime-ms 0 mr localhost
+	rc_is 2 && err_has "bad --downtime-ms '0'" || return 1
+	pv migrate mr localhost extra
+	rc_is 2 && err_has 'too many arguments' || return 1
+	pv migrate --replica primary mr localhost
+	rc_is 1 && err_has "mr: moving a pair's primary comes with re-protection \(issue 16\)" || return 1
+	pv migrate nosuch localhost
+	rc_is 1 && err_has "no domain 'nosuch'" || return 1
+	pv save
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv save mr
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv save nosuch "$t/x.pvft"
+	rc_is 1 && err_has "no domain 'nosuch'" || return 1
+	pv save mr "$t/x.pvft"
+	rc_is 1 && err_has 'mr: save of a pair: not supported yet; pvft migrate moves a replica' || return 1
+	[ ! -e "$t/x.pvft" ] || { why="a refused save wrote its file"; return 1; }
+	guest_cfg sv hello echo
+	echo 'ft_mode = "single"' >>"$t/sv.cfg"
+	create "$t/sv.cfg" || return 1
+	echo keep >"$t/old.pvft"
+	pv save sv "$t/old.pvft"
+	rc_is 1 && err_has "$(re_quote "$t")/old\.pvft exists: -f overwrites it" || return 1
+	[ "$(cat "$t/old.pvft")" = keep ] || { why="a refused save changed the file"; return 1; }
+	pv restore
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv restore a b c
+	rc_is 2 && err_has 'too many arguments' || return 1
+	# Not a save file: refused, saying so, before anything starts.
+	for cfg in "$t/sv.cfg" "$t/old.pvft"; do
+		pv restore "$cfg"
+		rc_is 1 && err_has "^pvft restore: error: $(re_quote "$cfg"): not a pvft save file" || return 1
+		pv restore "$t/sv.cfg" "$cfg"
+		rc_is 1 && err_has "^pvft restore: error: $(re_quote "$cfg"): not a pvft save file" || return 1
+		pv -N restore "$cfg"
+		rc_is 1 && err_has "not a pvft save file" || return 1
+	done
+	: >"$t/empty.pvft"
+	pv restore "$t/empty.pvft"
+	rc_is 1 && err_has "empty\.pvft: not a pvft save file \(0 bytes" || return 1
+	pv restore "$t"
+	rc_is 1 && err_has "not a pvft save file \(not a regular file\)" || return 1
+	pv restore "$t/nosuch.pvft"
+	rc_is 1 && err_has "nosuch\.pvft: No such file" || return 1
+	[ ! -e "$PVFT_RUN_DIR/restored.cfg" ] && [ -z "$(procs_in "$t" | grep -- '--restore')" ] ||
+		{ why="a refused restore started something: $(procs_in "$t" | tr '\n' '|')"; return 1; }
+	status mr && node_is mr-a state protected && status sv && node_is sv role single
+}
+
+# A destination that cannot take the domain (it cannot listen where it
+# is told: an address of no host here): migrate says so and exits 1, the
+# source runs on as it was, the destination it started is gone.
+t_migrate_dest_fails() {
+	local src p
+	guest_cfg mf hello echo
+	printf '%s\n' 'ft_mode = "single"' 'ft_remote = "env PVFT_TEST_HOST=%h sh -c %c"' >>"$t/mf.cfg"
+	free_port
+	create "$t/mf.cfg" ft_migrate_port="$port" || return 1
+	status mf || return 1
+	src=$(node_pid mf)
+	pv migrate -a 192.0.2.1 mf elsewhere
+	rc_is 1 && err_has 'the destination exited with status' &&
+		err_has "mf: mf keeps running on localhost" || return 1
+	status mf && node_is mf state running && [ "$(node_pid mf)" = "$src" ] &&
+		node_is mf socket "$PVFT_RUN_DIR/mf/mf.sock" || return 1
+	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
+		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
+			{ why="the destination was left running: $(cmdline_of "$p")"; return 1; }
+	done
 }
 
 # ---- re-creating a domain --------------------------------------------------

@@ -47,6 +47,9 @@ Commands (any unambiguous prefix will do):
   console       Attach to the console of a domain's primary
   promote       Planned failover to the backup
   destroy       Stop both replicas of a domain
+  save          Save a running domain to a file
+  restore       Start a domain from a save file
+  migrate       Move a running domain to another host
   log-dump      Print a pvft log file
   record        Run a config's domain once, recording it
   replay        Replay a recorded log, checking it
@@ -66,6 +69,13 @@ HELP
 	promote) cmd_help promote "[-t SECONDS] DOM" \
 		"  -t, --timeout SECONDS  give up after SECONDS" ;;
 	destroy) cmd_help destroy "DOM" ;;
+	save) cmd_help save "[-c] [-f] DOM FILE" \
+		"  -c, --checkpoint  keep it running" "  -f, --force       overwrite" ;;
+	restore) cmd_help restore "[-q] [CFG] FILE" "  -q, --quiet     quiet" ;;
+	migrate) cmd_help migrate "[--replica backup|primary] [-a ADDR] DOM HOST" \
+		"  -r, --replica R       which replica" \
+		"  -a, --address ADDR    where" \
+		"      --downtime-ms N   the pause" ;;
 	log-dump) cmd_help log-dump "[--json] [--summary] FILE" \
 		"  -j, --json      JSON" "  -s, --summary   summary only" ;;
 	record) cmd_help record "[-o LOG] CFG [KEY=VALUE...]" \
@@ -150,7 +160,7 @@ has() {
 }
 
 cd "$tmp/cwd" || exit 1
-all_cmds="create list status console promote destroy log-dump record replay arbiter keygen proxy help"
+all_cmds="create list status console promote destroy save restore migrate log-dump record replay arbiter keygen proxy help"
 
 # ---- the stand-in pvft: every command, every kind of argument ----
 PATH=$tmp/fake:$PATH
@@ -187,7 +197,17 @@ check "keygen -a PAIR: the domain key, a file" "notes.txt" pvft keygen -a 42 n
 check "keygen -a: no guess for the pair" "" pvft keygen -a ""
 check "keygen -a PAIR KEY: the output" "run.log" pvft keygen -a 42 a.cfg ru
 check "keygen -a PAIR KEY FILE: nothing more" "" pvft keygen -a 42 a.cfg b.cfg ""
-check "help: commands" "record replay" pvft help re
+check "save: domains" "web kv" pvft save ""
+check "save DOM: the file" "notes.txt" pvft save web n
+check "save -c DOM FILE: nothing more" "" pvft save -c web x.sav ""
+check "restore: files" "a.cfg b.cfg notes.txt run.log sub.d" pvft restore ""
+check "restore CFG: the save file" "run.log" pvft restore a.cfg ru
+check "migrate: domains" "web kv" pvft migrate ""
+check "migrate --replica: its values" "backup primary" pvft migrate --replica ""
+check "migrate --replica R: domains" "web kv" pvft migrate --replica backup ""
+check "migrate -a ADDR: domains" "kv" pvft migrate -a 10.0.0.2 k
+check "migrate options" "-r --replica -a --address --downtime-ms -h --help" pvft migrate -
+check "help: commands" "record replay restore" pvft help re
 check "ambiguous prefix: nothing" "" pvft re -
 check "unknown command: nothing" "" pvft frobnicate ""
 
@@ -197,6 +217,7 @@ check "no pvft: commands" "$all_cmds" pvft ""
 check "no pvft: create options" "-q --quiet -h --help" pvft create -
 check "no pvft: promote -t N: no guess for N" "" pvft promote -t ""
 check "no pvft: keygen options" "-f --force -a --arbiter -h --help" pvft keygen -
+check "no pvft: migrate --replica: its values" "backup primary" pvft migrate -r ""
 
 # ---- the real programs ----
 PATH=$build/bin:/usr/bin:/bin
@@ -209,6 +230,9 @@ has "real pvft: arbiter options" "-t --timeout-ms -j --json -k --key --ca --cert
 check "real pvft: arbiter -k: files" "notes.txt" pvft arbiter -k n
 has "real pvft: keygen options" "-f --force -a --arbiter" pvft keygen -
 has "real pvft: record options" "-o --output -l --limit" pvft record -
+has "real pvft: save options" "-c --checkpoint -f --force" pvft save -
+has "real pvft: migrate options" "-r --replica -a --address --downtime-ms --max-rounds" pvft migrate -
+check "real pvft: migrate --replica: its values" "backup primary" pvft migrate --replica ""
 PATH=/usr/bin:/bin
 has "real pvft by its path" "$real_cmds" "$build/bin/pvft" ""
 PATH=$build/bin:/usr/bin:/bin
