@@ -27,6 +27,7 @@
 #include "migstream.h"
 #include "pvft.h"
 #include "rundir.h"
+#include "tls.h"
 #include "toolstack.h"
 
 #define STATUS_TIMEOUT_MS 2000
@@ -1134,6 +1135,35 @@ int main_migrate(int argc, char **argv)
 		ts__pair_args(
 		    &a, &cfg, false, log_addr,
 		    di.arbiter_embedded ? di.arbiter_url : cfg.arbiter, key);
+	} else if (cfg.insecure) {
+		ts__arg(&a, "--insecure");
+	} else {
+		/*
+		 * The stream's link is TLS with the domain key: ft_key, or
+		 * for a move on this host one made for it (a domain created
+		 * unreplicated has none); another host needs ft_key there.
+		 */
+		if (cfg.key[0] && !cfg.key_auto) {
+			snprintf(key, sizeof(key), "%s", cfg.key);
+		} else if (ts__is_local(host)) {
+			char why[256];
+
+			snprintf(key, sizeof(key), "%s/migrate.key", di.dir);
+			if (!pvft_dry_run &&
+			    tls__keygen(key, true, why, sizeof(why))) {
+				pr_err("%s: %s", key, why);
+				goto out;
+			}
+		} else {
+			pr_err("%s: a migration to another host needs the "
+			       "domain key on both (set ft_key, or "
+			       "ft_insecure = 1)",
+			       cfg.path);
+			rc = PVFT_EXIT_CONFIG;
+			goto out;
+		}
+		ts__arg(&a, "--key");
+		ts__arg(&a, "%s", key);
 	}
 	ts__guest_args(&a, &cfg);
 	ts__arg(&a, "--incoming");
@@ -1146,6 +1176,15 @@ int main_migrate(int argc, char **argv)
 	args = json_object_new_object();
 	json_object_object_add(args, "to", json_object_new_string(to));
 	json_object_object_add(args, "config", json_object_new_string(text));
+	/* A backup's successor listens there for the primary. */
+	if (di.nr == 2)
+		json_object_object_add(args, "listen",
+				       json_object_new_string(log_addr));
+	else if (cfg.insecure)
+		json_object_object_add(args, "insecure",
+				       json_object_new_boolean(true));
+	else
+		json_object_object_add(args, "key", json_object_new_string(key));
 	if (downtime)
 		json_object_object_add(args, "downtime_ms",
 				       json_object_new_int((int)downtime));
