@@ -1184,7 +1184,8 @@ int main_migrate(int argc, char **argv)
 		json_object_object_add(args, "insecure",
 				       json_object_new_boolean(true));
 	else
-		json_object_object_add(args, "key", json_object_new_string(key));
+		json_object_object_add(args, "key",
+				       json_object_new_string(key));
 	if (downtime)
 		json_object_object_add(args, "downtime_ms",
 				       json_object_new_int((int)downtime));

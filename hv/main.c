@@ -875,8 +875,8 @@ static int parse_options(int argc, char **argv, struct hv_opts *o)
 	if (o->po.role && pair_check(&o->po))
 		return HV_EXIT_USAGE;
 	if ((o->restore_path && (o->po.role || o->mode != GATE_NONE)) ||
-	    (o->incoming && (o->po.role == LOGFMT_ROLE_PRIMARY ||
-			     o->mode != GATE_NONE))) {
+	    (o->incoming &&
+	     (o->po.role == LOGFMT_ROLE_PRIMARY || o->mode != GATE_NONE))) {
 		pr_err("--%s builds an unreplicated domain%s: not with "
 		       "--record or --replay%s",
 		       o->restore_path ? "restore" : "incoming",
@@ -1317,6 +1317,8 @@ static int init_boot(void)
 		rc = migrate__in_answer(mig_in, NULL);
 		migrate__in_close(mig_in);
 		mig_in = NULL;
+		if (!rc && o.restore_path)
+			pr_info("restored from %s: running", o.restore_path);
 		if (rc) {
 			dom.backend->destroy(&dom);
 			return HV_EXIT_LOG;

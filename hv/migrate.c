@@ -82,7 +82,8 @@ static struct migration {
 	/* The cut: asked by the migration thread, done by the vCPU's. */
 	bool cut_asked, cut_started, cut_done;
 	bool committed; /* the destination took it: never run on here */
-	/* A pair's backup moving: its successor's address, the source's tail. */
+	/* A pair's backup moving: its successor's address, the source's tail.
+	 */
 	bool backup, exported;
 	char *backup_addr;
 	uint64_t pair_id, epoch;
@@ -305,9 +306,10 @@ static int send_state(struct migration *m)
 
 	g.exits = d->exits;
 	g.records = d->gate.records;
-	/* A backup's clock is the log's (it goes on from there if it goes live). */
-	g.guest_ns = d->gate.mode == GATE_REPLAY ? d->gate.known_ns
-						 : sched__now(d);
+	/* A backup's clock is the log's (it goes on from there if it goes
+	 * live). */
+	g.guest_ns =
+	    d->gate.mode == GATE_REPLAY ? d->gate.known_ns : sched__now(d);
 	g.last_rip = d->last_rip;
 	g.id_counter = d->id_counter;
 	g.id_nonce = d->id_nonce;
@@ -315,9 +317,18 @@ static int send_state(struct migration *m)
 	g.last_digest_exit = d->gate.last_digest_exit;
 	g.out_bytes = d->gate.out_bytes;
 	if (d->gate.out_state) {
+		/*
+		 * The hash state holds a pointer to the library's default
+		 * secret, an address of this process: it goes as NULL, and
+		 * the receiver points it at its own (apply_gate).
+		 */
+		static XXH3_state_t st;
+
+		memcpy(&st, d->gate.out_state, sizeof(st));
+		st.extSecret = NULL;
 		g.out_hash = XXH3_64bits_digest(d->gate.out_state);
-		g.out_state = d->gate.out_state;
-		g.out_state_len = sizeof(XXH3_state_t);
+		g.out_state = (const uint8_t *)&st;
+		g.out_state_len = sizeof(st);
 	}
 	return put_or_fail(m, migstream__put_gate(&m->buf, &g));
 }
@@ -430,7 +441,7 @@ static int cut(struct migration *m)
 		if (tail_len < 0) {
 			free(tail);
 			fail(m, "the backup's log channel cannot move now: %s",
-			     tail_len == -EINVAL ? "it is not paired"
+			     tail_len == -EINVAL  ? "it is not paired"
 			     : tail_len == -EBUSY ? "the pair is at its end"
 						  : strerror((int)-tail_len));
 			return (int)tail_len;
@@ -1163,14 +1174,16 @@ static int check_domain(struct migrate_in *in,
 				     "successor takes --role backup"
 				   : "the domain is not a pair's backup: a "
 				     "backup cannot take it (no --role)");
-	if (di->role && (di->pair_id != own->pair_id || di->epoch != own->epoch))
-		return in_fail(in, -EINVAL,
-			       "the backup is of pair %llu epoch %llu, this one "
-			       "of pair %llu epoch %llu",
-			       (unsigned long long)di->pair_id,
-			       (unsigned long long)di->epoch,
-			       (unsigned long long)own->pair_id,
-			       (unsigned long long)own->epoch);
+	if (di->role &&
+	    (di->pair_id != own->pair_id || di->epoch != own->epoch))
+		return in_fail(
+		    in, -EINVAL,
+		    "the backup is of pair %llu epoch %llu, this one "
+		    "of pair %llu epoch %llu",
+		    (unsigned long long)di->pair_id,
+		    (unsigned long long)di->epoch,
+		    (unsigned long long)own->pair_id,
+		    (unsigned long long)own->epoch);
 	if (di->nr_vifs != own->nr_vifs)
 		return in_fail(
 		    in, -EINVAL, "the domain has %u vif%s, this one %u (--vif)",
@@ -1245,6 +1258,8 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 	if (!in)
 		return -ENOMEM;
 	*in_r = in;
+	/* pvft migrate waits for this before it tells the source to go. */
+	set_state(&mig, MIGRATE_INCOMING);
 	in->fd = -1;
 	in->cap = 1u << 16;
 	in->rec = malloc(in->cap);
@@ -1384,17 +1399,30 @@ static int apply_gate(struct migrate_in *in, struct domain *d,
 							: "no log",
 			       replay ? "a backup" : "an unreplicated domain");
 	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0))
-		return in_fail(in, -EBADMSG,
-			       "GATE: an output hash state of %u bytes, not %zu",
-			       g->out_state_len,
-			       replay ? sizeof(XXH3_state_t) : (size_t)0);
+		return in_fail(
+		    in, -EBADMSG,
+		    "GATE: an output hash state of %u bytes, not %zu",
+		    g->out_state_len,
+		    replay ? sizeof(XXH3_state_t) : (size_t)0);
 	if (replay) {
 		/* A replay hashes its console output for the digests. */
 		if (!d->gate.out_state)
 			d->gate.out_state = XXH3_createState();
 		if (!d->gate.out_state)
 			return in_fail(in, -ENOMEM, "out of memory");
+		XXH3_state_t fresh;
+
 		memcpy(d->gate.out_state, g->out_state, sizeof(XXH3_state_t));
+		/* The default secret, at this process's address (send_state).
+		 */
+		XXH3_64bits_reset(&fresh);
+		if (fresh.extSecret == NULL ||
+		    ((XXH3_state_t *)d->gate.out_state)->extSecret != NULL)
+			return in_fail(in, -EBADMSG,
+				       "GATE: an output hash state this pvft "
+				       "does not make");
+		((XXH3_state_t *)d->gate.out_state)->extSecret =
+		    fresh.extSecret;
 		/* An opaque state: only its hash says it is whole. */
 		if (XXH3_64bits_digest(d->gate.out_state) != g->out_hash)
 			return in_fail(in, -EBADMSG,
@@ -1587,6 +1615,9 @@ int migrate__in_answer(struct migrate_in *in, const char *why)
 			rc = transport__recv_all(in->t, go, sizeof(go), by);
 		if (!rc && memcmp(go, MIGSTREAM_GO, sizeof(go)))
 			rc = -EPROTO;
+		/* Restored: nothing is under way any more. */
+		if (!rc)
+			set_state(&mig, MIGRATE_NONE);
 		if (rc)
 			pr_err(
 			    "the source did not say go after the domain was "

@@ -387,8 +387,7 @@ const struct gate_source_ops pair_source = {
 	.move_abort = src_move_abort,
 };
 
-int pair__resume(struct pair *p, struct domain *d, const void *tail,
-		 size_t len)
+int pair__resume(struct pair *p, struct domain *d, const void *tail, size_t len)
 {
 	struct logfmt_error e;
 	const uint8_t *in = tail;

@@ -29,6 +29,9 @@ else
 fi
 KEY=$tmp/domain.key
 make_key "$KEY"
+ARBITER=$build/bin/pvft-arbiter
+ARB_KEYS=$tmp/arbiter-keys
+mkdir -p -m 700 "$ARB_KEYS"
 OTHER_KEY=$tmp/other.key
 make_key "$OTHER_KEY"
 
@@ -197,6 +200,43 @@ t_round_limit_forces_the_cut() {
 		sleep 1 && running dst && stop dst TERM && rc_is dst 143 && same_cut src dst
 }
 
+# A pair's backup moves under load (pvft migrate's moved backup), then the
+# primary is killed: the moved backup takes over with every acknowledged
+# write.
+t_pair_backup_moves_then_takes_over() {
+	local vif cmdline
+	arbiter_up || return 1
+	pair_id=$((RANDOM * 32768 + RANDOM + 1))
+	arbiter_key "$build/bin/pvft" "$KEY" "$ARB_KEYS" "$pair_id"
+	free_port
+	svc=$port
+	vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$svc,guest-port=7000"
+	cmdline="ip=10.0.2.15/24 gw=10.0.2.2 port=7000"
+	HV_KEY=(--key "$KEY")
+	start_backup b kv "$cmdline" --memory 64 --vif "$vif" --control "$t/b.sock" || return 1
+	start_primary p kv "$cmdline" "$bport" --memory 64 --vif "$vif" && wait_for p 'paired with backup' || return 1
+	spawn kv "$KV" --server "127.0.0.1:$svc" --clients 8 --duration 8 --json
+	free_port
+	local newlog=127.0.0.1:$port
+	free_port
+	mport=$port
+	spawn b2 "$HV" "${HV_ARGS[@]}" --role backup --listen "$newlog" --pair "$pair_id" \
+		--node b --arbiter "$URL" --key "$KEY" --incoming "127.0.0.1:$mport" \
+		--memory 64 --vif "$vif" --cmdline "$cmdline" "$G/kv.elf"
+	wait_for b2 'waiting for the domain on' 30 || return 1
+	sleep 2
+	call b "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"127.0.0.1:$mport\",\"listen\":\"$newlog\"}}"
+	[[ $reply == *'"return"'*'"stopped":true'* ]] || { why="migrate: $reply"; return 1; }
+	wait_end b && rc_is b 0 && wait_for b2 'resumed pair' 30 &&
+		wait_for p 'paired with backup b at .* again' 30 || return 1
+	sleep 1
+	kill9 p
+	wait_for b2 'went live' 30 && wait_end kv 60 && rc_is kv 0 || return 1
+	grep -q '"lost": *0' "$t/kv.out" && grep -q '"doubled": *0' "$t/kv.out" ||
+		{ why="kv-client: $(head -c 300 "$t/kv.out")"; return 1; }
+	same_cut b b2
+}
+
 t_kv_live_migration_under_load() {
 	local vif
 	free_port
@@ -335,6 +375,7 @@ run t_hello_save_restore
 run t_count_live_migration
 run t_round_limit_forces_the_cut
 run t_kv_live_migration_under_load
+run t_pair_backup_moves_then_takes_over
 # The kvm suite runs the guests on the KVM backend; the refusals are the
 # stream's, the same on either backend.
 if [ -n "${MIGRATE_GUESTS_ONLY:-}" ]; then
