@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -60,8 +61,10 @@ static struct migration {
 	pthread_mutex_t lock; /* stats, running, cut */
 	pthread_cond_t cond;
 	struct migrate_stats st;
-	bool running; /* started, its done() not yet called */
-	bool thread;  /* a migration thread to join */
+	bool running;		/* started, its done() not yet called */
+	bool thread;		/* a migration thread to join */
+	bool disposed;		/* the domain is over: no more migrations */
+	uint64_t *old_hv_dirty; /* the last one's, freed once surely unused */
 	pthread_t tid;
 
 	/* The migration thread's, then the vCPU thread's during the cut. */
@@ -514,14 +517,23 @@ static void stop_tracking(struct migration *m)
 		d->backend->dirty_stop(d);
 	m->tracking = false;
 	__atomic_store_n(&d->hv_dirty, NULL, __ATOMIC_RELEASE);
-	/* guestmem__mark may still hold it for a moment: the net thread's. */
-	(void)bits;
+	/*
+	 * A guestmem__mark on the vCPU thread may still hold it for a
+	 * moment: freed at the next migration's start, or at the end.
+	 */
+	pthread_mutex_lock(&m->lock);
+	free(m->old_hv_dirty);
+	m->old_hv_dirty = bits;
+	pthread_mutex_unlock(&m->lock);
 }
 
 void migrate__cut(struct domain *d)
 {
 	struct migration *m = &mig;
 	uint64_t t0 = clock__mono_ns();
+	char where[PATH_MAX];
+	double pause_ms;
+	bool live, stop;
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
@@ -532,11 +544,17 @@ void migrate__cut(struct domain *d)
 	}
 	m->cut_started = true;
 	m->st.state = MIGRATE_STOPPING;
+	/* What m holds may change once cut_done is out: copied. */
+	live = m->t != NULL;
+	snprintf(where, sizeof(where), "%s", live ? m->to : m->file);
+	stop = !m->keep_running;
 	pthread_mutex_unlock(&m->lock);
 
 	rc = cut(m);
 	if (rc && m->committed)
 		rc = 0;
+	/* To the destination's word that it runs (a backup's commit after). */
+	pause_ms = ms_since(t0);
 	if (m->exported && !rc) {
 		/* After GO: the primary goes on with the successor. */
 		if (d->gate.src->move_commit(d->gate.src_priv, m->backup_addr))
@@ -550,17 +568,17 @@ void migrate__cut(struct domain *d)
 	m->exported = false;
 
 	pthread_mutex_lock(&m->lock);
-	m->st.pause_ms = ms_since(t0);
+	m->st.pause_ms = pause_ms;
 	m->cut_rc = rc;
 	m->cut_done = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	if (!rc && !m->keep_running) {
+	if (!rc && stop) {
 		pr_info("%s at exit ordinal %llu: the domain goes on %s%s "
 			"(paused %.1f ms)",
-			m->t ? "migrated" : "saved",
-			(unsigned long long)d->exits, m->t ? "at " : "from ",
-			m->t ? m->to : m->file, m->st.pause_ms);
+			live ? "migrated" : "saved",
+			(unsigned long long)d->exits, live ? "at " : "from ",
+			where, pause_ms);
 		domain__shutdown(d, 0, DOMAIN_END_MIGRATED);
 	}
 }
@@ -569,6 +587,7 @@ void migrate__cut(struct domain *d)
 static bool ask_cut(struct migration *m)
 {
 	struct domain *d = m->d;
+	uint64_t by = clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull;
 	struct timespec ts;
 
 	pthread_mutex_lock(&m->lock);
@@ -598,6 +617,22 @@ static bool ask_cut(struct migration *m)
 			pthread_mutex_unlock(&m->lock);
 			sched__clear_migrate(d);
 			goto ended;
+		}
+		/*
+		 * No exit boundary in time: a guest in a loop without a
+		 * hypercall, or a backup waiting for its primary's next
+		 * record (an idle primary sends none). It runs on as it was.
+		 */
+		if (!m->cut_done && !m->cut_started && clock__mono_ns() > by) {
+			m->cut_asked = false;
+			pthread_mutex_unlock(&m->lock);
+			sched__clear_migrate(d);
+			fail(m, "the vCPU reached no exit boundary in %d s%s",
+			     MIGRATE_IO_TIMEOUT_MS / 1000,
+			     m->backup ? " (a backup waits for its primary's "
+					 "next record: is its guest idle?)"
+				       : "");
+			return false;
 		}
 	}
 	m->cut_asked = false;
@@ -833,6 +868,7 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 {
 	struct migration *m = &mig;
 	uint64_t words = (d->mem_size / MIGSTREAM_PAGE_SIZE + 63) / 64;
+	uint64_t *hv_dirty;
 	bool backup;
 	int rc;
 
@@ -845,7 +881,8 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	backup = d->gate.mode == GATE_REPLAY && d->gate.replicated &&
 		 d->gate.src && d->gate.src->move_out &&
 		 !__atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
-	if (d->gate.replicated && !backup) {
+	/* A replica alone (GATE_NONE: it logs nothing) goes as a single. */
+	if (d->gate.replicated && !backup && d->gate.mode != GATE_NONE) {
 		snprintf(err, errlen,
 			 "this domain is a pair's primary: moving it comes "
 			 "with re-protection; a migration moves its backup");
@@ -883,19 +920,25 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&m->lock);
-	if (m->running || m->thread) {
-		bool running = m->running;
-
+	if (m->disposed || __atomic_load_n(&d->shut_down, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&m->lock);
-		if (running) {
-			snprintf(err, errlen,
-				 "a save or migration is under way");
-			return -EBUSY;
-		}
+		snprintf(err, errlen, "the domain is ending");
+		return -EINVAL;
+	}
+	if (m->running) {
+		pthread_mutex_unlock(&m->lock);
+		snprintf(err, errlen, "a save or migration is under way");
+		return -EBUSY;
+	}
+	if (m->thread) {
+		/* Over but not joined: this caller joins it, nobody else. */
+		m->thread = false;
+		pthread_mutex_unlock(&m->lock);
 		pthread_join(m->tid, NULL);
 		pthread_mutex_lock(&m->lock);
-		m->thread = false;
 	}
+	free(m->old_hv_dirty);
+	m->old_hv_dirty = NULL;
 	free(m->file);
 	free(m->tmp);
 	free(m->to);
@@ -907,16 +950,18 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	if (rq->file && asprintf(&m->tmp, "%s.part", rq->file) < 0)
 		m->tmp = NULL;
 	m->dirty = calloc(words, 8);
-	d->hv_dirty = calloc(words, 8);
+	hv_dirty = calloc(words, 8);
 	if ((rq->file && (!m->file || !m->tmp)) || (rq->to && !m->to) ||
-	    (rq->config && !m->config) || !m->dirty || !d->hv_dirty) {
+	    (rq->config && !m->config) || !m->dirty || !hv_dirty) {
 		pthread_mutex_unlock(&m->lock);
 		free(m->dirty);
-		free(d->hv_dirty);
-		m->dirty = d->hv_dirty = NULL;
+		free(hv_dirty);
+		m->dirty = NULL;
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* From now on pvft-hv's own writes are marked (guestmem__mark). */
+	__atomic_store_n(&d->hv_dirty, hv_dirty, __ATOMIC_RELEASE);
 	m->d = d;
 	m->nr_pages = d->mem_size / MIGSTREAM_PAGE_SIZE;
 	m->keep_running = rq->file && rq->keep_running;
@@ -980,6 +1025,7 @@ void migrate__dispose(struct domain *d)
 	bool join;
 
 	pthread_mutex_lock(&m->lock);
+	m->disposed = true;
 	join = m->thread && m->d == d;
 	m->thread = false;
 	/* The domain is over: a send or a wait on the link ends now. */
@@ -990,6 +1036,8 @@ void migrate__dispose(struct domain *d)
 		pthread_join(m->tid, NULL);
 	free(d->hv_dirty);
 	d->hv_dirty = NULL;
+	free(m->old_hv_dirty);
+	m->old_hv_dirty = NULL;
 	free(m->file);
 	free(m->tmp);
 	free(m->to);
@@ -1019,6 +1067,7 @@ struct migrate_in {
 	 */
 	uint64_t *written;
 	uint32_t role; /* the stream's domain: LOGFMT_ROLE_BACKUP or 0 */
+	struct migstream_order order;
 	void *log_tail;
 	size_t log_tail_len;
 };
@@ -1103,6 +1152,10 @@ static int in_next(struct migrate_in *in, struct migstream_rec *r)
 		return in_io_fail(in, rc, "before END");
 	rc = migstream__decode(in->rec, MIGSTREAM_REC_HDR_SIZE, r, err,
 			       sizeof(err));
+	/* The order first: a record out of place is not even read. */
+	if ((!rc || rc == -EAGAIN) &&
+	    migstream__order_next(&in->order, r->type, err, sizeof(err)))
+		return in_fail(in, -EBADMSG, "%s", err);
 	if (rc == -EAGAIN) {
 		if (r->size > in->cap) {
 			uint8_t *p = realloc(in->rec, r->size);
@@ -1191,13 +1244,37 @@ static int check_domain(struct migrate_in *in,
 	return 0;
 }
 
-/* Wait for one source that proves the credentials. */
+/* Connections proving themselves at once: a silent one holds no slot long. */
+#define PENDING_MAX 8
+
+struct pending {
+	struct transport *t;
+	uint64_t by; /* its handshake's deadline */
+};
+
+static void turned_away(struct pending *p, const char *why, uint64_t *last)
+{
+	if (clock__mono_ns() - *last > 1000000000ull) {
+		pr_warn("turned away %s: %s", p->t->addr, why);
+		*last = clock__mono_ns();
+	}
+	transport__close(p->t);
+	p->t = NULL;
+}
+
+/*
+ * Wait for one source that proves the credentials. The handshakes run side
+ * by side, each for at most HANDSHAKE_MS: a client that connects and says
+ * nothing (or many of them) cannot keep the real source out.
+ */
 static int accept_source(struct migrate_in *in, const char *addr,
 			 struct tls_creds *creds)
 {
-	char why[256];
-	int lfd = transport__listen(addr), rc;
+	struct pending p[PENDING_MAX] = { { 0 } };
+	struct pollfd fds[PENDING_MAX + 1];
+	int lfd = transport__listen(addr), rc = 0, won = -1;
 	uint64_t last_warn = 0;
+	char why[256];
 
 	if (lfd < 0) {
 		pr_err("--incoming %s: %s", addr,
@@ -1206,37 +1283,78 @@ static int accept_source(struct migrate_in *in, const char *addr,
 	}
 	pr_info("waiting for the domain on %s (%s)", addr,
 		creds ? "TLS" : "plaintext");
-	for (;;) {
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
+	while (won < 0) {
+		int n = 1;
 
-		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+		fds[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		for (int i = 0; i < PENDING_MAX; i++)
+			if (p[i].t)
+				fds[n++] = (struct pollfd){
+					.fd = p[i].t->fd,
+					.events = transport__events(p[i].t),
+				};
+		if (poll(fds, n, 100) < 0 && errno != EINTR) {
 			rc = -errno;
 			break;
 		}
-		rc = transport__accept(&in->t, lfd, creds);
-		if (rc == -EAGAIN || rc == -EINTR)
-			continue;
-		if (rc)
-			break;
-		why[0] = '\0';
-		rc = transport__handshake_until(
-		    in->t, clock__mono_ns() + HANDSHAKE_MS * 1000000ull, why,
-		    sizeof(why));
-		if (!rc)
-			break;
-		if (clock__mono_ns() - last_warn > 1000000000ull) {
-			pr_warn("turned away %s: %s", in->t->addr,
-				why[0] ? why : strerror(-rc));
-			last_warn = clock__mono_ns();
+		/* New connections: into a free slot, else the oldest goes. */
+		for (;;) {
+			struct transport *t;
+			int slot = 0;
+
+			rc = transport__accept(&t, lfd, creds);
+			if (rc)
+				break;
+			for (int i = 0; i < PENDING_MAX; i++) {
+				if (!p[i].t) {
+					slot = i;
+					break;
+				}
+				if (p[i].by < p[slot].by)
+					slot = i;
+			}
+			if (p[slot].t)
+				turned_away(&p[slot],
+					    "too many connections "
+					    "proving themselves",
+					    &last_warn);
+			p[slot] = (struct pending){
+				.t = t,
+				.by = clock__mono_ns() +
+				      HANDSHAKE_MS * 1000000ull,
+			};
 		}
-		transport__close(in->t);
-		in->t = NULL;
+		if (rc != -EAGAIN && rc != -EINTR && rc != -ECONNABORTED)
+			pr_warn("--incoming %s: accept: %s", addr,
+				strerror(-rc));
+		rc = 0;
+		for (int i = 0; i < PENDING_MAX && won < 0; i++) {
+			if (!p[i].t)
+				continue;
+			why[0] = '\0';
+			rc = transport__handshake(p[i].t, why, sizeof(why));
+			if (!rc)
+				won = i;
+			else if (rc != -EAGAIN)
+				turned_away(&p[i], why[0] ? why : strerror(-rc),
+					    &last_warn);
+			else if (clock__mono_ns() > p[i].by)
+				turned_away(&p[i],
+					    "it did not prove itself in "
+					    "time",
+					    &last_warn);
+			rc = 0;
+		}
 	}
+	for (int i = 0; i < PENDING_MAX; i++)
+		if (i != won && p[i].t)
+			transport__close(p[i].t);
 	close(lfd);
-	if (rc) {
+	if (won < 0) {
 		pr_err("--incoming %s: %s", addr, strerror(-rc));
-		return rc;
+		return rc ? rc : -EIO;
 	}
+	in->t = p[won].t;
 	snprintf(in->source, sizeof(in->source), "the source %s", in->t->addr);
 	in->what = in->source;
 	pr_info("%s proved the domain's credentials: receiving", in->t->addr);
@@ -1288,6 +1406,7 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 				      sizeof(err));
 	if (rc)
 		return in_fail(in, -EBADMSG, "%s", err);
+	migstream__order_init(&in->order, flags);
 	if (!(flags & MIGSTREAM_F_LIVE) != !in->t)
 		return in_fail(in, -EBADMSG, "a %s stream where a %s was due",
 			       in->t ? "save file's" : "live migration's",

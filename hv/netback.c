@@ -110,9 +110,17 @@ static void *gref_page(struct domain *d, uint64_t gref)
 	if (gref >> 52 || !guestmem__range_ok(d, gpa, PVFT_PAGE_SIZE, true) ||
 	    gpa < PVFT_GUEST_MIN_ADDR)
 		return NULL;
-	/* Rings and rx buffers are written through it: a migration's. */
-	guestmem__mark(d, gpa, PVFT_PAGE_SIZE);
 	return domain__gpa(d, gpa);
+}
+
+/*
+ * pvft-hv wrote the page named by @gref (a ring, an rx buffer): a live
+ * migration sends it again. After the write, never before: a round may
+ * take the mark in between.
+ */
+static void written(struct netback *nb, uint64_t gref)
+{
+	guestmem__mark(nb->d, gref << 12, PVFT_PAGE_SIZE);
 }
 
 /*
@@ -252,6 +260,7 @@ void netback__tx(struct netback *nb)
 			notify(nb);
 		/* Ask for a notify on the next request (ring.h hold-off). */
 		RING_FINAL_CHECK_FOR_REQUESTS(&nb->tx, more);
+		written(nb, nb->tx_ref);
 	} while (more);
 }
 
@@ -337,6 +346,7 @@ int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
 		rsp->status = NETIF_RSP_ERROR;
 	} else {
 		memcpy(page, frame, len);
+		written(nb, req.gref);
 		rsp->status = (int16_t)len;
 		saw_client(nb, frame, len);
 		STAT_ADD(nb, rx_frames, 1);
@@ -344,6 +354,7 @@ int netback__rx_put(struct netback *nb, const uint8_t *frame, uint16_t len)
 	}
 	nb->rx.rsp_prod_pvt++;
 	nb->rx_pushed = true;
+	written(nb, nb->rx_ref);
 	return 0;
 }
 
@@ -355,6 +366,7 @@ void netback__rx_push(struct netback *nb)
 		return;
 	nb->rx_pushed = false;
 	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&nb->rx, note);
+	written(nb, nb->rx_ref);
 	if (note)
 		notify(nb);
 }

@@ -141,7 +141,13 @@ int vcpu__run_loop(struct domain *d)
 			}
 			continue;
 		}
-		if (sig == SCHED_STOP_MIGRATE) {
+		/*
+		 * The cut is at an exit boundary: the last exit was the
+		 * guest's own. After a kick the vCPU may be anywhere (in the
+		 * KVM backend's ring-0 stub, say): it runs on to its next
+		 * exit first.
+		 */
+		if (sig == SCHED_STOP_MIGRATE && !d->ran_on) {
 			/* A block it ended returns as a spurious wake-up. */
 			d->sched.block_cut = false;
 			migrate__cut(d);
@@ -151,7 +157,7 @@ int vcpu__run_loop(struct domain *d)
 			domain__shutdown(d, HV_EXIT_FENCED, DOMAIN_END_FENCED);
 			break;
 		}
-		if (sig) {
+		if (sig && sig != SCHED_STOP_MIGRATE) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
 				sig, (unsigned long long)d->exits);
 			domain__shutdown(d, 128 + sig, DOMAIN_END_STOPPED);
