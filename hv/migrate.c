@@ -132,18 +132,17 @@ static void fail(struct migration *m, const char *fmt, ...)
 }
 
 /*
- * The destination refused before END (it may: migration-stream.md 9):
- * its reason, if it sent one before closing. True when it did.
+ * After the destination's NO: its reason (a u32 length, at most
+ * MIGSTREAM_ACK_MSG_MAX bytes, printable here) becomes the error. True
+ * when it came whole.
  */
-static bool refusal(struct migration *m)
+static bool take_reason(struct migration *m)
 {
 	uint64_t by = clock__mono_ns() + 1000000000ull;
-	char ack[MIGSTREAM_ACK_SIZE], why[MIGSTREAM_ACK_MSG_MAX + 1];
+	char why[MIGSTREAM_ACK_MSG_MAX + 1];
 	uint32_t len;
 
-	if (transport__recv_all(m->t, ack, sizeof(ack), by) ||
-	    memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack)) ||
-	    transport__recv_all(m->t, &len, sizeof(len), by) ||
+	if (transport__recv_all(m->t, &len, sizeof(len), by) ||
 	    len > MIGSTREAM_ACK_MSG_MAX ||
 	    transport__recv_all(m->t, why, len, by))
 		return false;
@@ -153,6 +152,19 @@ static bool refusal(struct migration *m)
 			why[i] = '?';
 	fail(m, "the destination refused the domain: %s", why);
 	return true;
+}
+
+/*
+ * The destination refused before END (it may: migration-stream.md 9):
+ * its reason, if it sent one before closing. True when it did.
+ */
+static bool refusal(struct migration *m)
+{
+	char ack[MIGSTREAM_ACK_SIZE];
+
+	return !transport__recv_all(m->t, ack, sizeof(ack),
+				    clock__mono_ns() + 1000000000ull) &&
+	       !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack)) && take_reason(m);
 }
 
 /* Out with what is buffered: to the file or the destination. */
@@ -346,23 +358,9 @@ static int await_sync(struct migration *m)
 
 	if (!rc && !memcmp(ack, MIGSTREAM_SYNC, sizeof(ack)))
 		return 0;
-	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack))) {
-		/* A refusal: its length and reason follow. */
-		uint32_t len;
-		char why[MIGSTREAM_ACK_MSG_MAX + 1];
-		uint64_t by = clock__mono_ns() + 1000000000ull;
-
-		if (!transport__recv_all(m->t, &len, sizeof(len), by) &&
-		    len <= MIGSTREAM_ACK_MSG_MAX &&
-		    !transport__recv_all(m->t, why, len, by)) {
-			why[len] = '\0';
-			for (uint32_t i = 0; i < len; i++)
-				if (why[i] < 0x20 || why[i] > 0x7e)
-					why[i] = '?';
-			fail(m, "the destination refused the domain: %s", why);
-			return -EPROTO;
-		}
-	}
+	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack)) &&
+	    take_reason(m))
+		return -EPROTO;
 	fail(m, "the destination did not keep up: %s",
 	     rc ? (rc == -ECONNRESET ? "it closed the link" : strerror(-rc))
 		: "it answered a round with what no pvft-hv says");
@@ -372,8 +370,7 @@ static int await_sync(struct migration *m)
 /* The destination's word once it has END: 0 it runs, else why not. */
 static int await_answer(struct migration *m)
 {
-	char ack[8], why[MIGSTREAM_ACK_MSG_MAX + 1];
-	uint32_t len;
+	char ack[MIGSTREAM_ACK_SIZE];
 	uint64_t by = clock__mono_ns() + MIGRATE_IO_TIMEOUT_MS * 1000000ull;
 	int rc;
 
@@ -393,19 +390,9 @@ static int await_answer(struct migration *m)
 			       strerror(-rc));
 		return 0;
 	}
-	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack))) {
-		rc = transport__recv_all(m->t, &len, sizeof(len), by);
-		if (!rc && len <= MIGSTREAM_ACK_MSG_MAX)
-			rc = transport__recv_all(m->t, why, len, by);
-		if (!rc && len <= MIGSTREAM_ACK_MSG_MAX) {
-			why[len] = '\0';
-			for (uint32_t i = 0; i < len; i++)
-				if (why[i] < 0x20 || why[i] > 0x7e)
-					why[i] = '?';
-			fail(m, "the destination refused the domain: %s", why);
-			return -EPROTO;
-		}
-	}
+	if (!rc && !memcmp(ack, MIGSTREAM_ACK_NO, sizeof(ack)) &&
+	    take_reason(m))
+		return -EPROTO;
 	if (!rc) {
 		fail(m, "the destination answered what no pvft-hv says");
 		return -EPROTO;
