@@ -351,27 +351,6 @@ void ts__show_tail(const char *path)
 		fprintf(stderr, "    %s", ring[i % 5]);
 }
 
-/*
- * Has the process we started ended? Says how, once, and forgets its pid
- * (reaped: the number may soon be another process's).
- */
-static bool ended(pid_t *pidp, const char *what, const char *log)
-{
-	int st;
-
-	if (*pidp <= 0 || waitpid(*pidp, &st, WNOHANG) != *pidp)
-		return false;
-	*pidp = 0;
-	if (WIFEXITED(st))
-		pr_err("%s exited with status %d; its log (%s) ends:", what,
-		       WEXITSTATUS(st), log);
-	else
-		pr_err("%s was killed by signal %d; its log (%s) ends:", what,
-		       WTERMSIG(st), log);
-	ts__show_tail(log);
-	return true;
-}
-
 /* Does the file at @path hold @what? */
 static bool log_says(const char *path, const char *what)
 {
@@ -398,7 +377,7 @@ static int wait_arbiter(const struct plan *p, pid_t *pid)
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 		int fd, ok = 0;
 
-		if (ended(pid, "the arbiter", p->di.arbiter_log))
+		if (ts__ended(pid, "the arbiter", p->di.arbiter_log))
 			return -1;
 		if (!getaddrinfo(p->cfg.arbiter_addr, port, &hints, &res)) {
 			fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
@@ -411,7 +390,7 @@ static int wait_arbiter(const struct plan *p, pid_t *pid)
 		}
 		/* Its own word that it listens: not another program's port. */
 		if (ok && log_says(p->di.arbiter_log, "listening on") &&
-		    !ended(pid, "the arbiter", p->di.arbiter_log))
+		    !ts__ended(pid, "the arbiter", p->di.arbiter_log))
 			return 0;
 		usleep(20000);
 	}
@@ -433,7 +412,7 @@ static int wait_state(struct plan *p, int i, const char *want,
 	while (clock__mono_ms() < end) {
 		json_object *st;
 
-		if (ended(&r->pid, r->started_as, r->log))
+		if (ts__ended(&r->pid, r->started_as, r->log))
 			return -1;
 		st = ts__replica_status(&p->di, i, 1000, err, sizeof(err));
 		if (st) {

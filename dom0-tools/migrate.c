@@ -614,24 +614,6 @@ out:
 /* ---- processes we start ----------------------------------------------------
  */
 
-/* Has @pid (ours) ended? Says how, with its log's tail, and forgets it. */
-static bool ended(pid_t *pidp, const char *what, const char *log)
-{
-	int st;
-
-	if (*pidp <= 0 || waitpid(*pidp, &st, WNOHANG) != *pidp)
-		return false;
-	*pidp = 0;
-	if (WIFEXITED(st))
-		pr_err("%s exited with status %d; its log (%s) ends:", what,
-		       WEXITSTATUS(st), log);
-	else
-		pr_err("%s was killed by signal %d; its log (%s) ends:", what,
-		       WTERMSIG(st), log);
-	ts__show_tail(log);
-	return true;
-}
-
 /*
  * Stop a replica we started and that has not taken over anything: asked
  * to quit through its control socket (on another host, the only way),
@@ -766,7 +748,7 @@ static int wait_running(struct dom_info *di, bool quiet)
 	while (clock__mono_ms() < end) {
 		json_object *st;
 
-		if (ended(&r->pid, "pvft-hv", r->log))
+		if (ts__ended(&r->pid, "pvft-hv", r->log))
 			break;
 		st = ts__replica_status(di, 0, 1000, err, sizeof(err));
 		if (st && !strcmp(ts__jstr(st, "state", ""), "running")) {
@@ -990,7 +972,7 @@ static int wait_incoming(const struct dom_info *di, struct dom_replica *r)
 		json_object *st, *m = NULL;
 		bool ready;
 
-		if (ended(&r->pid, "the destination", r->log))
+		if (ts__ended(&r->pid, "the destination", r->log))
 			return -1;
 		st = ts__replica_status(&one, 0, 1000, err, sizeof(err));
 		ready = st && json_object_object_get_ex(st, "migration", &m) &&

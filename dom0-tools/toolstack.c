@@ -885,3 +885,24 @@ bool ts__migration_line(json_object *st, char *buf, size_t len)
 	}
 	return true;
 }
+
+/*
+ * Has the process we started ended? Says how, once, and forgets its pid
+ * (reaped: the number may soon be another process's).
+ */
+bool ts__ended(pid_t *pidp, const char *what, const char *log)
+{
+	int st;
+
+	if (*pidp <= 0 || waitpid(*pidp, &st, WNOHANG) != *pidp)
+		return false;
+	*pidp = 0;
+	if (WIFEXITED(st))
+		pr_err("%s exited with status %d; its log (%s) ends:", what,
+		       WEXITSTATUS(st), log);
+	else
+		pr_err("%s was killed by signal %d; its log (%s) ends:", what,
+		       WTERMSIG(st), log);
+	ts__show_tail(log);
+	return true;
+}

@@ -198,4 +198,10 @@ bool ts__migration_line(json_object *st, char *buf, size_t len);
 const char *ts__jstr(json_object *o, const char *key, const char *def);
 double ts__jnum(json_object *o, const char *key, double def);
 
+/*
+ * Has the process we started ended? Says how, once, with its log's tail,
+ * and forgets its pid (reaped: the number may soon be another process's).
+ */
+bool ts__ended(pid_t *pidp, const char *what, const char *log);
+
 #endif /* PVFT_DOM0_TOOLSTACK_H */
