@@ -1226,17 +1226,24 @@ t_migrate_dry_run() {
 	rc_is 0 && out_has '^pvft migrate one: dry run, nothing is started$' &&
 		out_has '^  source   one \(single\) on localhost$' || return 1
 	line=$(dry_line dest)
-	want="$build/bin/pvft-hv --control $d/one/one.mig.sock --no-stdin --name one --memory 32 --cmdline echo --backend auto --incoming 127.0.0.1:PORT $G/hello.elf"
+	want="$build/bin/pvft-hv --control $d/one/one.mig.sock --no-stdin --key $d/one/migrate.key --name one --memory 32 --cmdline echo --backend auto --incoming 127.0.0.1:PORT $G/hello.elf"
 	[ "$line" = "$want" ] || { why="the destination's command:
  got  $line
  want $want"; return 1; }
 	call_is ".execute == \"migrate\" and .arguments.to == \"127.0.0.1:PORT\" and
+		.arguments.key == \"$d/one/migrate.key\" and
 		(.arguments.config | test(\"bytes\"))" && dry_line control | grep -q "^$(re_quote "$d/one/one.sock") " ||
 		{ why="${why:-the control call does not go to one.sock: $(dry_line control)}"; return 1; }
 	# Another host: through ft_remote, the config's ft_migrate_port
-	# (8890 by default), the address HOST or -a's.
+	# (8890 by default), the address HOST or -a's; the domain key there
+	# is ft_key (no key made here reaches another host).
 	pv -N migrate one h2
-	rc_is 0 || return 1
+	rc_is 3 && err_has 'a migration to another host needs the domain key on both' || return 1
+	pv destroy one
+	make_key "$t/one.key"
+	create "$t/one.cfg" memory=32 ft_key="$t/one.key" || return 1
+	pv -N migrate one h2
+	rc_is 0 && call_is ".arguments.key == \"$t/one.key\"" || return 1
 	dry_line dest | grep -qE -- "^\(on h2\) ssh -o BatchMode=yes h2 '.*pvft-hv --control $(re_quote "$d/one/one.mig.sock") .* --incoming h2:8890 " ||
 		{ why="not through ft_remote, or not h2:8890: $(dry_line dest)"; return 1; }
 	call_is '.arguments.to == "h2:8890"' || return 1
@@ -1244,7 +1251,7 @@ t_migrate_dry_run() {
 	rc_is 0 && call_is '.arguments.to == "10.0.0.9:8890" and .arguments.downtime_ms == 20 and .arguments.max_rounds == 5' ||
 		return 1
 	pv destroy one
-	create "$t/one.cfg" ft_migrate_port=9100 || return 1
+	create "$t/one.cfg" ft_migrate_port=9100 ft_key="$t/one.key" || return 1
 	pv -N migrate one h2
 	rc_is 0 && call_is '.arguments.to == "h2:9100"' || return 1
 	# A pair: its backup moves, with the backup's own options.
@@ -1345,7 +1352,9 @@ t_migrate_refused() {
 t_migrate_dest_fails() {
 	local src p
 	guest_cfg mf hello echo
-	printf '%s\n' 'ft_mode = "single"' 'ft_remote = "env PVFT_TEST_HOST=%h sh -c %c"' >>"$t/mf.cfg"
+	make_key "$t/mf.key"
+	printf '%s\n' 'ft_mode = "single"' 'ft_remote = "env PVFT_TEST_HOST=%h sh -c %c"' \
+		"ft_key = \"$t/mf.key\"" >>"$t/mf.cfg"
 	free_port
 	create "$t/mf.cfg" ft_migrate_port="$port" || return 1
 	status mf || return 1
@@ -1404,7 +1413,9 @@ t_recreate_after_end() {
 	wait_gone "$a" && wait_gone "$b" || { why="the count guest did not end"; return 1; }
 	pv create "$t/cnt2.cfg"
 	if [ "$rc" = 0 ]; then
-		status cnt2 && node_is cnt2-a state protected || return 1
+		# held is protected too: the guest's output waits on the backup.
+		status cnt2 && { node_is cnt2-a state protected ||
+			node_is cnt2-a state held; } || return 1
 	else
 		refused=$(last_cmd)
 		pv list
@@ -1429,6 +1440,46 @@ t_single() {
 	wait_file "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
 	pv destroy one
 	rc_is 0
+}
+
+# save, restore and migrate for real: a single domain saved (it ends and
+# leaves the list), restored from the file alone (its config travels in
+# it), moved live on this host (another pid, the same guest: it still
+# echoes); a pair's backup moved: the pair protected again.
+t_save_restore_migrate() {
+	local a b
+	guest_cfg one hello echo
+	echo 'ft_mode = "single"' >>"$t/one.cfg"
+	create "$t/one.cfg" || return 1
+	pv save one "$t/one.save"
+	rc_is 0 && [ -s "$t/one.save" ] || return 1
+	pv list
+	! grep -q '^one ' "$t/out" || { why="a saved domain is still listed"; return 1; }
+	pv restore "$t/one.save"
+	rc_is 0 && status one && node_is one state running || return 1
+	a=$(node_pid one)
+	pv migrate one localhost
+	rc_is 0 && out_has 'one: one migrated to localhost' || return 1
+	status one && node_is one state running || return 1
+	b=$(node_pid one)
+	[ "$a" != "$b" ] && wait_gone "$a" || { why="the domain did not move (pid $a, then $b)"; return 1; }
+	# Its console goes on in the destination's file.
+	printf 'after the move\n\x1d' | "$PVFT" console one >"$t/out" 2>"$t/err"
+	wait_file "$PVFT_RUN_DIR/one/one.mig.console" '^echo: after the move' || return 1
+	pv destroy one
+	rc_is 0 && wait_gone "$b" || return 1
+	# A backup is cut at an exit boundary of its replay: a primary whose
+	# guest makes exits (count sleeps on its timer), not an idle one.
+	guest_cfg mp count "n=1000000 sleep_us=2000"
+	create "$t/mp.cfg" || return 1
+	status mp || return 1
+	a=$(node_pid mp-b)
+	pv migrate mp localhost
+	rc_is 0 && status mp && node_is mp-b state protected || return 1
+	b=$(node_pid mp-b)
+	[ "$a" != "$b" ] && wait_gone "$a" || { why="the backup did not move (pid $a, then $b)"; return 1; }
+	pv destroy mp
+	rc_is 0 && wait_gone "$b"
 }
 
 # A replica that runs but does not answer (stopped) is no ended domain:
