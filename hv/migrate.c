@@ -1630,6 +1630,18 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				return in_fail(in, -EBADMSG, "%s", err);
 			rc = apply_gate(in, d, &g);
 			have_gate = true;
+			if (rc)
+				break;
+			/*
+			 * Everything the digest covers is here: taken now,
+			 * while the source takes its own for VERIFY.
+			 */
+			rc = apply_vcpu(in, d, &v);
+			if (!rc && digest__take(d, &got))
+				rc =
+				    in_fail(in, -EIO, "cannot take the digest");
+			pr_debug("restore: the digest taken at %.1f ms",
+				 ms_since(t0));
 			break;
 		case MIGSTREAM_VERIFY:
 			if (have_verify || !have_gate ||
@@ -1639,13 +1651,6 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 				return in_fail(in, -EBADMSG, "%s", err);
 			pr_debug("restore: VERIFY arrived at %.1f ms",
 				 ms_since(t0));
-			rc = apply_vcpu(in, d, &v);
-			if (rc)
-				return rc;
-			pr_debug("restore: vCPU set at %.1f ms", ms_since(t0));
-			if (digest__take(d, &got))
-				return in_fail(in, -EIO,
-					       "cannot take the digest");
 			digest__diff(
 			    &(struct logfmt_digest_value){
 				.mem = want.mem,
@@ -1662,13 +1667,15 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 			digest__print("migration: digest at the cut", &got);
 			pr_debug("restore: VERIFY checked at %.1f ms",
 				 ms_since(t0));
-			if (want.pages_sent != pages)
+			if (want.pages_sent != pages || want.rounds != rounds)
 				return in_fail(
 				    in, -EBADMSG,
-				    "VERIFY: %llu pages sent, %llu "
-				    "received",
+				    "VERIFY: %llu pages in %llu rounds sent, "
+				    "%llu in %llu received",
 				    (unsigned long long)want.pages_sent,
-				    (unsigned long long)pages);
+				    (unsigned long long)want.rounds,
+				    (unsigned long long)pages,
+				    (unsigned long long)rounds);
 			have_verify = true;
 			break;
 		case MIGSTREAM_END:
