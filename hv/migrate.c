@@ -25,6 +25,7 @@
 #include "digest.h"
 #include "domain.h"
 #include "guestmem.h"
+#include "hostport.h"
 #include "io.h"
 #include "log.h"
 #include "migrate.h"
@@ -882,6 +883,16 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 			 "moved",
 			 d->gate.mode == GATE_RECORD ? "records a log"
 						     : "replays a log");
+		return -EINVAL;
+	}
+	if (backup && rq->backup_addr &&
+	    (strlen(rq->backup_addr) > LOGFMT_MOVE_ADDR_MAX ||
+	     hostport__split(rq->backup_addr, strlen(rq->backup_addr),
+			     &(struct hostport){ 0 }))) {
+		/* Checked now: the primary is told only after GO. */
+		snprintf(err, errlen, "listen: not a HOST:PORT of at most %d "
+				      "bytes",
+			 LOGFMT_MOVE_ADDR_MAX);
 		return -EINVAL;
 	}
 	if (backup && (!rq->to || !rq->backup_addr)) {
