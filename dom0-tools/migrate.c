@@ -116,11 +116,13 @@ static char *config_text(const struct dom_info *di, const struct pvft_cfg *cfg)
 		return pr_err("out of memory"), NULL;
 	}
 	while (fgets(line, sizeof(line), in)) {
+		size_t n = strlen(line); /* 0 for a line that starts with NUL */
+
 		if (nl && !strncmp(line, SET_MARK, strlen(SET_MARK))) {
-			nl = line[strlen(line) - 1] == '\n';
+			nl = n && line[n - 1] == '\n';
 			continue;
 		}
-		nl = line[strlen(line) - 1] == '\n';
+		nl = n && line[n - 1] == '\n';
 		fputs(line, out);
 	}
 	fclose(in);
@@ -220,8 +222,13 @@ static int read_save_file(const char *path, char **cfg_r)
 
 	*cfg_r = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb))
+	if (fd < 0)
 		return pr_err("%s: %s", path, strerror(errno)), -1;
+	if (fstat(fd, &sb)) {
+		pr_err("%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	if (!S_ISREG(sb.st_mode)) {
 		pr_err("%s: not a pvft save file (not a regular file)", path);
 		goto out;
@@ -394,7 +401,12 @@ static void summary(const char *what, json_object *ret)
 	       ts__jnum(ret, "bytes", 0) / (1024.0 * 1024.0),
 	       ts__jnum(ret, "rounds", 0),
 	       ts__jnum(ret, "rounds", 0) == 1 ? "" : "s",
-	       ts__jnum(ret, "pause_ms", 0), ts__jnum(ret, "mbit_s", 0) / 8);
+	       ts__jnum(ret, "pause_ms", 0),
+	       /* The whole stream's rate, zero pages' flags included. */
+	       ts__jnum(ret, "total_ms", 0) > 0
+		   ? ts__jnum(ret, "bytes", 0) / 1e3 /
+			 ts__jnum(ret, "total_ms", 0)
+		   : 0.0);
 }
 
 /* {"file":...} with "config" shown by its size: the dry run's line. */
@@ -493,7 +505,8 @@ static int abs_path(char *buf, size_t len, const char *file)
 }
 
 /* Until replica @r has ended (its socket gone, or its process). */
-static void wait_ended(const struct dom_info *di, const struct dom_replica *r)
+/* Has the replica ended (10 s at most)? false: it still answers. */
+static bool wait_ended(const struct dom_info *di, const struct dom_replica *r)
 {
 	uint64_t end = clock__mono_ms() + 10000;
 
@@ -502,16 +515,17 @@ static void wait_ended(const struct dom_info *di, const struct dom_replica *r)
 		json_object *st;
 
 		if (ts__is_local(r->host) && ts__pid_ended(r->pid))
-			return;
+			return true;
 		if (ts__is_local(r->host) && access(r->sock, F_OK))
-			return;
+			return true;
 		st = ts__replica_status(di, (int)(r - di->rep), 500, err,
 					sizeof(err));
 		if (!st)
-			return;
+			return true;
 		json_object_put(st);
 		usleep(50000);
 	}
+	return false;
 }
 
 int main_save(int argc, char **argv)
@@ -595,8 +609,15 @@ int main_save(int argc, char **argv)
 		goto out;
 	}
 	/* It ended as xl save's domain does: the registry with it. */
-	for (i = 0; i < di.nr; i++)
-		wait_ended(&di, &di.rep[i]);
+	for (i = 0; i < di.nr; i++) {
+		if (wait_ended(&di, &di.rep[i]))
+			continue;
+		pr_err("%s: %s still answers 10 s after its save: kept in "
+		       "pvft list (pvft destroy ends it)",
+		       di.name, di.rep[i].node);
+		rc = PVFT_EXIT_FAILED;
+		goto out;
+	}
 	ts__stop_arbiter(&di);
 	snprintf(path, sizeof(path), "%s/domain.json", di.dir);
 	unlink(path);
@@ -989,6 +1010,34 @@ static int wait_incoming(const struct dom_info *di, struct dom_replica *r)
 	return -1;
 }
 
+/*
+ * The source's answer did not say it stopped (its connection broke, it
+ * died): has the destination the domain all the same? It runs once the
+ * source said go, and then no incoming migration is under way there; it
+ * must not be stopped then, it is the only copy.
+ */
+static bool took_over(const struct dom_info *di, struct dom_replica *r)
+{
+	struct dom_info one = *di;
+	json_object *st, *m = NULL;
+	char err[512] = "";
+	bool ran;
+
+	if (ts__ended(&r->pid, "the destination", r->log))
+		return false;
+	one.nr = 1;
+	one.rep[0] = *r;
+	st = ts__replica_status(&one, 0, 2000, err, sizeof(err));
+	ran = st && !(json_object_object_get_ex(st, "migration", &m) &&
+		      !strcmp(ts__jstr(m, "state", ""), "incoming"));
+	json_object_put(st);
+	if (ran)
+		pr_warn("%s: the source's answer was lost, but the "
+			"destination %s runs the domain: it is the one now",
+			di->name, r->node);
+	return ran;
+}
+
 /* A free port on @addr here ("PORT" in a dry run, which does not look). */
 static int free_port(char *buf, size_t len, const char *addr)
 {
@@ -1201,8 +1250,10 @@ int main_migrate(int argc, char **argv)
 		goto out;
 	}
 	/* From here the source decides: it stops only once it is moved. */
-	if (call_with_progress(&di, src, "migrate", args, &ret) < 0 ||
-	    !json_object_get_boolean(json_object_object_get(ret, "stopped"))) {
+	if ((call_with_progress(&di, src, "migrate", args, &ret) < 0 ||
+	     !json_object_get_boolean(
+		 json_object_object_get(ret, "stopped"))) &&
+	    !took_over(&di, &dst)) {
 		if (ret)
 			pr_err("%s: the source did not stop: the domain stays "
 			       "there",

@@ -636,7 +636,8 @@ static int connect_destination(struct migration *m)
 	char why[256] = "";
 	int fd, rc;
 
-	fd = transport__dial(m->to);
+	fd = transport__dial_until(m->to, clock__mono_ns() +
+					      HANDSHAKE_MS * 1000000ull);
 	if (fd < 0) {
 		fail(m, "cannot reach the destination %s: %s", m->to,
 		     strerror(-fd));
@@ -890,8 +891,9 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	     hostport__split(rq->backup_addr, strlen(rq->backup_addr),
 			     &(struct hostport){ 0 }))) {
 		/* Checked now: the primary is told only after GO. */
-		snprintf(err, errlen, "listen: not a HOST:PORT of at most %d "
-				      "bytes",
+		snprintf(err, errlen,
+			 "listen: not a HOST:PORT of at most %d "
+			 "bytes",
 			 LOGFMT_MOVE_ADDR_MAX);
 		return -EINVAL;
 	}

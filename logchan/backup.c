@@ -730,10 +730,18 @@ int backup__round(struct chan *c, uint64_t now)
 	 * is the primary's backup now).
 	 */
 	if (b->committing) {
-		rc = stream__flush(&c->stream, &sent);
+		rc = b->link_failed ? -EPIPE : stream__flush(&c->stream, &sent);
 		if (rc) {
-			chan_peer_failed(c, "connection lost while moving (%s)",
-					 strerror(-rc));
+			/*
+			 * After GO the successor holds every record: it asks
+			 * the policy if the primary does not come to it. This
+			 * replica never does (two deciding would lose the
+			 * pair to the one that cannot run it).
+			 */
+			pr_warn("the link to the primary failed while moving "
+				"(%s): the successor decides",
+				b->link_failed ? b->link_why : strerror(-rc));
+			chan_closed(c);
 			return -1;
 		}
 		if (!stream__unsent(&c->stream)) {
@@ -742,6 +750,13 @@ int backup__round(struct chan *c, uint64_t now)
 			return -1;
 		}
 		return POLLOUT;
+	}
+	/* Frozen with the link gone: the commit or the abort says what next. */
+	if (b->link_failed && b->frozen)
+		return 0;
+	if (b->link_failed) {
+		chan_peer_failed(c, "%s", b->link_why);
+		return -1;
 	}
 	if (now - c->stream.last_rx_ns > timeout) {
 		chan_peer_failed(c, "silent for %" PRIu64 " ms",
@@ -761,6 +776,13 @@ int backup__round(struct chan *c, uint64_t now)
 	if (sent) {
 		c->stats.bytes += sent;
 		pthread_cond_broadcast(&c->cond);
+	}
+	if (rc && b->frozen) {
+		b->link_failed = true;
+		snprintf(b->link_why, sizeof(b->link_why),
+			 "connection lost while frozen for a move (%s)",
+			 strerror(-rc));
+		return 0;
 	}
 	if (rc) {
 		chan_peer_failed(c, "connection lost (%s)", strerror(-rc));
@@ -1131,9 +1153,11 @@ void chan__move_abort(struct chan *c)
 	if (!b)
 		return;
 	pthread_mutex_lock(&c->lock);
-	if (b->frozen && !b->committing && c->state == CHAN_MOVING) {
+	if (b->frozen && !b->committing) {
+		/* A link lost meanwhile: the channel thread asks the policy. */
 		b->frozen = false;
-		c->state = CHAN_PAIRED;
+		if (c->state == CHAN_MOVING)
+			c->state = CHAN_PAIRED;
 		c->stats.state = c->state;
 		/* Not reading was by choice, not the primary's silence. */
 		c->stream.last_rx_ns = clock__mono_ns();
@@ -1373,5 +1397,12 @@ int chan__accept_resume(struct chan *c)
 	pr_info("resumed pair %" PRIu64 " epoch %" PRIu64
 		" with primary %s from record %" PRIu64,
 		c->cfg.pair, c->cfg.epoch, c->peer, b->order.next_seq);
-	return chan_start(c);
+	/*
+	 * A successor's vCPU and control threads already read the state:
+	 * under the lock (the channel thread takes it when it starts).
+	 */
+	pthread_mutex_lock(&c->lock);
+	rc = chan_start(c);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

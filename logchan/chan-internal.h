@@ -123,6 +123,12 @@ struct chan_backup {
 	 * is out.
 	 */
 	bool frozen, committing;
+	/*
+	 * The link failed while frozen: not this replica's to act on now
+	 * (the successor decides once committed; an abort asks the policy).
+	 */
+	bool link_failed;
+	char link_why[160];
 	/* A successor (chan__move_import): takes only the resuming primary. */
 	bool resume;
 };

@@ -283,7 +283,16 @@ static bool put_control(struct chan *c, struct logfmt_record *r,
 			uint64_t ordinal)
 {
 	struct stream *s = &c->stream;
+	struct chan_primary *p = c->pri;
 
+	/*
+	 * The sequence ring holds every record not yet replayed: a control
+	 * record waits for room as the vCPU's do (chan__append), else a
+	 * backup that stands still (frozen for a move, for seconds) would
+	 * have heartbeats overwrite the oldest records' positions.
+	 */
+	if (p->next_seq - p->replayed >= CHAN_SEQ_RING - 1)
+		return false;
 	stream__tx_reset_if_empty(s);
 	r->ordinal = ordinal;
 	/* No room: the next round. */
@@ -814,7 +823,11 @@ static struct transport *resume_dial(struct chan *c, const char *addr,
 	long n;
 	int fd, rc;
 
-	fd = transport__dial(addr);
+	/* A dropped SYN holds this thread half a second, not TCP's minutes. */
+	fd = transport__dial_until(addr,
+				   deadline < clock__mono_ns() + 500000000ull
+				       ? deadline
+				       : clock__mono_ns() + 500000000ull);
 	if (fd < 0) {
 		snprintf(why, why_len, "%s", strerror(-fd));
 		return NULL;

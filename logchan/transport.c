@@ -245,6 +245,50 @@ int transport__dial(const char *addr)
 	return fd >= 0 ? fd : rc;
 }
 
+int transport__dial_until(const char *addr, uint64_t deadline_ns)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, rc, err;
+	socklen_t len = sizeof(err);
+
+	rc = hostport__resolve(addr, false, &res);
+	if (rc)
+		return rc;
+	rc = -EADDRNOTAVAIL;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+			break;
+		rc = -errno;
+		if (rc == -EINPROGRESS) {
+			rc = io__wait_fd(fd, POLLOUT, deadline_ns);
+			if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+					      &len) < 0)
+				rc = -errno;
+			else if (!rc)
+				rc = -err;
+			if (!rc)
+				break;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd >= 0) {
+		/* As transport__dial's: blocking until transport__open. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd >= 0 ? fd : rc;
+}
+
 int transport__listen(const char *addr)
 {
 	struct addrinfo *res, *ai;

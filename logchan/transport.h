@@ -77,6 +77,11 @@ void transport__close(struct transport *t);
 /* A TCP connection to HOST:PORT @addr, one attempt. The fd, or -errno. */
 int transport__dial(const char *addr);
 /*
+ * The same, giving up at @deadline_ns (clock__mono_ns; -ETIMEDOUT): a
+ * host that drops SYNs holds no thread for TCP's two minutes.
+ */
+int transport__dial_until(const char *addr, uint64_t deadline_ns);
+/*
  * A non-blocking listening socket on HOST:PORT @addr: the fd, -EINVAL
  * when @addr does not resolve, or -errno.
  */
