@@ -759,6 +759,38 @@ static int restore_cfg(const char *cfg_path, const char *file, const char *text,
 }
 
 /* Until replica 0 of @di runs (a restore), or it ended. 0 or -1. */
+/*
+ * The moved backup @i: until the primary has resumed its stream there
+ * (protected, or held: output waiting on it), as create returns once a
+ * pair is protected. 0, or -1 after saying what it is instead.
+ */
+static int wait_protected(struct dom_info *di, int i)
+{
+	uint64_t end = clock__mono_ms() + INCOMING_TIMEOUT_S * 1000ull;
+	char err[512] = "", state[64] = "";
+
+	while (clock__mono_ms() < end) {
+		json_object *st =
+		    ts__replica_status(di, i, 1000, err, sizeof(err));
+
+		snprintf(state, sizeof(state), "%s",
+			 st ? ts__jstr(st, "state", "") : "");
+		json_object_put(st);
+		if (!strcmp(state, "protected") || !strcmp(state, "held")) {
+			printf("%s: protected again (%s replays for %s)\n",
+			       di->name, di->rep[i].node, di->rep[1 - i].node);
+			return 0;
+		}
+		if (!strcmp(state, "fenced") || !strcmp(state, "ended"))
+			break;
+		usleep(PROGRESS_MS * 1000);
+	}
+	pr_err("%s: the moved backup %s is %s, not protected, after %d s%s%s",
+	       di->name, di->rep[i].node, state[0] ? state : "not answering",
+	       INCOMING_TIMEOUT_S, err[0] ? ": " : "", err);
+	return -1;
+}
+
 static int wait_running(struct dom_info *di, bool quiet)
 {
 	struct dom_replica *r = &di->rep[0];
@@ -1274,6 +1306,9 @@ int main_migrate(int argc, char **argv)
 	printf("%s: %s runs on %s now (pid %d here)\n", di.name, dst.node, host,
 	       dst.pid);
 	rc = PVFT_EXIT_OK;
+	/* A moved backup: done once the primary resumed the stream to it. */
+	if (di.nr == 2 && wait_protected(&di, src))
+		rc = PVFT_EXIT_FAILED;
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
