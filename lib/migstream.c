@@ -19,6 +19,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "le.h"
 #include "migstream.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -160,22 +161,6 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
 }
 
 static size_t padded(uint32_t len)
@@ -444,7 +429,7 @@ int migstream__decode_header(const void *buf, size_t len, uint32_t *flags_r,
 		    "bad magic: not a pvft migration stream (no \"PVFTMIG\")");
 		return -EPROTO;
 	}
-	version = get32(h + HDR_VERSION);
+	version = le__get32(h + HDR_VERSION);
 	if (version != MIGSTREAM_VERSION) {
 		say(err, errlen,
 		    "stream version %" PRIu32 ", this pvft reads version %d "
@@ -452,7 +437,7 @@ int migstream__decode_header(const void *buf, size_t len, uint32_t *flags_r,
 		    version, MIGSTREAM_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	flags = get32(h + HDR_FLAGS);
+	flags = le__get32(h + HDR_FLAGS);
 	if (flags & ~MIGSTREAM_F_KNOWN) {
 		say(err, errlen,
 		    "stream header: unknown flags 0x%" PRIx32
@@ -497,8 +482,8 @@ int migstream__decode(const void *buf, size_t len, struct migstream_rec *rec,
 		    MIGSTREAM_REC_HDR_SIZE);
 		return -EAGAIN;
 	}
-	type = get32(p + REC_TYPE);
-	blen = get32(p + REC_LEN);
+	type = le__get32(p + REC_TYPE);
+	blen = le__get32(p + REC_LEN);
 	/* Before the length: an unknown type is not waited for. */
 	if (type >= MIGSTREAM_TYPE_NR) {
 		say(err, errlen,
@@ -517,7 +502,7 @@ int migstream__decode(const void *buf, size_t len, struct migstream_rec *rec,
 		    type_names[type], len, size);
 		return -EAGAIN;
 	}
-	if (get64(p + REC_CSUM) != checksum(p, body, blen)) {
+	if (le__get64(p + REC_CSUM) != checksum(p, body, blen)) {
 		say(err, errlen, "checksum mismatch in %s record",
 		    type_names[type]);
 		return -EBADMSG;
@@ -671,8 +656,8 @@ int migstream__get_pages(const struct migstream_rec *r, uint64_t max_pfn,
 		    (const void *)r->body);
 		return -EINVAL;
 	}
-	count = get32(r->body);
-	reserved = get32(r->body + 4);
+	count = le__get32(r->body);
+	reserved = le__get32(r->body + 4);
 	if (!count || count > MIGSTREAM_BATCH_MAX) {
 		say(err, errlen, "PAGE_DATA: %" PRIu32 " pages, must be 1..%u",
 		    count, MIGSTREAM_BATCH_MAX);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "chan-internal.h"
+#include "le.h"
 #include "clock.h"
 #include "io.h"
 #include "log.h"
@@ -981,36 +982,6 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-static void put32le(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64le(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32le(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Lock held: the blob into @buf; its length, or -ENOSPC. */
 static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
 {
@@ -1024,19 +995,19 @@ static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
 		return -ENOSPC;
 	memset(buf, 0, len);
 	memcpy(buf, CHAN_MOVE_MAGIC, 8);
-	put32le(buf + 8, CHAN_MOVE_VERSION);
-	put32le(buf + 16, (uint32_t)b->boot_len);
-	put32le(buf + 20, (uint32_t)node_len);
-	put64le(buf + 24, b->order.next_seq);
-	put64le(buf + 32, b->order.last_ordinal);
-	put64le(buf + 40, b->peer_progress);
-	put64le(buf + 48, b->peer_released);
-	put64le(buf + 56, b->acked_sent);
-	put64le(buf + 64, b->replayed_sent);
-	put64le(buf + 72, b->out_total);
-	put64le(buf + 80, b->tail_start);
-	put64le(buf + 88, b->tail_len);
-	put64le(buf + 96, q_len);
+	le__put32(buf + 8, CHAN_MOVE_VERSION);
+	le__put32(buf + 16, (uint32_t)b->boot_len);
+	le__put32(buf + 20, (uint32_t)node_len);
+	le__put64(buf + 24, b->order.next_seq);
+	le__put64(buf + 32, b->order.last_ordinal);
+	le__put64(buf + 40, b->peer_progress);
+	le__put64(buf + 48, b->peer_released);
+	le__put64(buf + 56, b->acked_sent);
+	le__put64(buf + 64, b->replayed_sent);
+	le__put64(buf + 72, b->out_total);
+	le__put64(buf + 80, b->tail_start);
+	le__put64(buf + 88, b->tail_len);
+	le__put64(buf + 96, q_len);
 	memcpy(buf + 104, b->hdr, LOGFMT_HEADER_SIZE);
 	p = buf + MOVE_FIXED;
 	memcpy(p, b->boot, b->boot_len);
@@ -1049,7 +1020,7 @@ static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
 	if (q_len)
 		memcpy(p, b->q + b->q_off, q_len);
 	p += q_len;
-	put32le(p, logfmt__crc32c(0, buf, (size_t)(p - buf)));
+	le__put32(p, logfmt__crc32c(0, buf, (size_t)(p - buf)));
 	return (long)len;
 }
 
@@ -1245,24 +1216,24 @@ int chan__move_import(struct chan *c, const void *buf, size_t len)
 				MOVE_FIXED + MOVE_TAIL);
 	if (memcmp(in, CHAN_MOVE_MAGIC, 8))
 		return bad_blob("magic: not a moved backup's state");
-	if (get32le(in + 8) != CHAN_MOVE_VERSION)
+	if (le__get32(in + 8) != CHAN_MOVE_VERSION)
 		return bad_blob("version %u, this pvft reads %d",
-				get32le(in + 8), CHAN_MOVE_VERSION);
-	if (get32le(in + 12) || get32le(in + len - 4))
+				le__get32(in + 8), CHAN_MOVE_VERSION);
+	if (le__get32(in + 12) || le__get32(in + len - 4))
 		return bad_blob("reserved: not zero");
-	if (get32le(in + len - MOVE_TAIL) !=
+	if (le__get32(in + len - MOVE_TAIL) !=
 	    logfmt__crc32c(0, in, len - MOVE_TAIL))
 		return bad_blob("crc: mismatch (damaged)");
-	boot_len = get32le(in + 16);
-	node_len = get32le(in + 20);
-	next_seq = get64le(in + 24);
-	last_ordinal = get64le(in + 32);
-	acked_sent = get64le(in + 56);
-	replayed_sent = get64le(in + 64);
-	out_total = get64le(in + 72);
-	tail_start = get64le(in + 80);
-	tail_len = get64le(in + 88);
-	q_len = get64le(in + 96);
+	boot_len = le__get32(in + 16);
+	node_len = le__get32(in + 20);
+	next_seq = le__get64(in + 24);
+	last_ordinal = le__get64(in + 32);
+	acked_sent = le__get64(in + 56);
+	replayed_sent = le__get64(in + 64);
+	out_total = le__get64(in + 72);
+	tail_start = le__get64(in + 80);
+	tail_len = le__get64(in + 88);
+	q_len = le__get64(in + 96);
 	if (boot_len < LOGFMT_HEAD_SIZE || boot_len > LOGFMT_OPENING_BOOT_MAX)
 		return bad_blob("boot_len %u out of range", boot_len);
 	if (node_len < 1 || node_len > LOGFMT_HELLO_NODE_MAX)
@@ -1343,8 +1314,8 @@ int chan__move_import(struct chan *c, const void *buf, size_t len)
 	b->q_len = (size_t)q_len;
 	b->order = (struct logfmt_order){ .next_seq = next_seq,
 					  .last_ordinal = last_ordinal };
-	b->peer_progress = get64le(in + 40);
-	b->peer_released = get64le(in + 48);
+	b->peer_progress = le__get64(in + 40);
+	b->peer_released = le__get64(in + 48);
 	b->acked_sent = acked_sent;
 	b->replayed_sent = replayed_sent;
 	b->resume = true;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "le.h"
 #include "logfmt.h"
 #include "pvft/abi.h"
 
@@ -60,40 +61,6 @@
 
 #define MAX_CMDLINE 1023 /* Xen's MAX_GUEST_CMDLINE less its NUL */
 #define MAX_NOTE 4096
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static size_t pad8(size_t n)
 {
@@ -145,7 +112,7 @@ uint32_t logfmt__crc32c(uint32_t crc, const void *buf, size_t len)
 	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	for (; len >= 8; p += 8, len -= 8) {
-		uint32_t lo = crc ^ get32(p), hi = get32(p + 4);
+		uint32_t lo = crc ^ le__get32(p), hi = le__get32(p + 4);
 
 		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
 		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
@@ -213,16 +180,16 @@ void logfmt__encode_header(const struct logfmt_header *h,
 {
 	memset(out, 0, LOGFMT_HEADER_SIZE);
 	memcpy(out + HDR_MAGIC, LOGFMT_MAGIC, 8);
-	put16(out + HDR_VERSION, LOGFMT_VERSION);
-	put16(out + HDR_SIZE, LOGFMT_HEADER_SIZE);
-	put32(out + HDR_FLAGS, h->flags);
-	put64(out + HDR_PAIR_ID, h->pair_id);
-	put64(out + HDR_EPOCH, h->epoch);
+	le__put16(out + HDR_VERSION, LOGFMT_VERSION);
+	le__put16(out + HDR_SIZE, LOGFMT_HEADER_SIZE);
+	le__put32(out + HDR_FLAGS, h->flags);
+	le__put64(out + HDR_PAIR_ID, h->pair_id);
+	le__put64(out + HDR_EPOCH, h->epoch);
 	memcpy(out + HDR_IMAGE_HASH, h->image_hash, sizeof(h->image_hash));
-	put64(out + HDR_MEM_SIZE, h->mem_size);
-	put32(out + HDR_ABI_VERSION, h->abi_version);
-	put64(out + HDR_CPUID_HASH, h->cpuid_hash);
-	put32(out + HDR_CRC, logfmt__crc32c(0, out, HDR_CRC));
+	le__put64(out + HDR_MEM_SIZE, h->mem_size);
+	le__put32(out + HDR_ABI_VERSION, h->abi_version);
+	le__put64(out + HDR_CPUID_HASH, h->cpuid_hash);
+	le__put32(out + HDR_CRC, logfmt__crc32c(0, out, HDR_CRC));
 }
 
 /* The reserved bytes [@from, @to) of a header are zero. */
@@ -252,19 +219,19 @@ int logfmt__decode_header(const uint8_t *buf, size_t len,
 	if (memcmp(buf + HDR_MAGIC, LOGFMT_MAGIC, 8))
 		return logfmt__error(err, "not a pvft log (bad magic)");
 	/* The version first: another version may place the rest elsewhere. */
-	version = get16(buf + HDR_VERSION);
+	version = le__get16(buf + HDR_VERSION);
 	if (version != LOGFMT_VERSION)
 		return logfmt__error(err,
 				     "log format version %u, this pvft reads "
 				     "version %d",
 				     version, LOGFMT_VERSION);
-	size = get16(buf + HDR_SIZE);
+	size = le__get16(buf + HDR_SIZE);
 	if (size != LOGFMT_HEADER_SIZE)
 		return logfmt__error(err,
 				     "log header size is %u bytes, want %d",
 				     size, LOGFMT_HEADER_SIZE);
 	/* The CRC before the fields, so a flipped bit is called that. */
-	stored = get32(buf + HDR_CRC);
+	stored = le__get32(buf + HDR_CRC);
 	crc = logfmt__crc32c(0, buf, HDR_CRC);
 	if (stored != crc)
 		return logfmt__error(
@@ -272,7 +239,7 @@ int logfmt__decode_header(const uint8_t *buf, size_t len,
 		    "log header CRC32C mismatch: stored 0x%08x, "
 		    "computed 0x%08x",
 		    stored, crc);
-	flags = get32(buf + HDR_FLAGS);
+	flags = le__get32(buf + HDR_FLAGS);
 	if (flags & ~LOGFMT_F_KNOWN)
 		return logfmt__error(err, "log header has unknown flags 0x%x",
 				     flags & ~LOGFMT_F_KNOWN);
@@ -282,12 +249,12 @@ int logfmt__decode_header(const uint8_t *buf, size_t len,
 
 	h->version = version;
 	h->flags = flags;
-	h->pair_id = get64(buf + HDR_PAIR_ID);
-	h->epoch = get64(buf + HDR_EPOCH);
+	h->pair_id = le__get64(buf + HDR_PAIR_ID);
+	h->epoch = le__get64(buf + HDR_EPOCH);
 	memcpy(h->image_hash, buf + HDR_IMAGE_HASH, sizeof(h->image_hash));
-	h->mem_size = get64(buf + HDR_MEM_SIZE);
-	h->abi_version = get32(buf + HDR_ABI_VERSION);
-	h->cpuid_hash = get64(buf + HDR_CPUID_HASH);
+	h->mem_size = le__get64(buf + HDR_MEM_SIZE);
+	h->abi_version = le__get32(buf + HDR_ABI_VERSION);
+	h->cpuid_hash = le__get64(buf + HDR_CPUID_HASH);
 	return 0;
 }
 
@@ -392,16 +359,16 @@ size_t logfmt__record_size(const struct logfmt_record *r)
 
 static void put_pos(uint8_t *p, const struct logfmt_pos *pos)
 {
-	put64(p, pos->rip);
-	put32(p + 8, pos->nr);
+	le__put64(p, pos->rip);
+	le__put32(p + 8, pos->nr);
 }
 
 static void put_digest_value(uint8_t *p, const struct logfmt_digest_value *v)
 {
-	put64(p, v->mem);
-	put64(p + 8, v->regs);
-	put64(p + 16, v->out_bytes);
-	put64(p + 24, v->out_hash);
+	le__put64(p, v->mem);
+	le__put64(p + 8, v->regs);
+	le__put64(p + 16, v->out_bytes);
+	le__put64(p + 24, v->out_hash);
 }
 
 /* @p is zeroed: only the non-reserved fields are written. */
@@ -410,16 +377,16 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 {
 	switch (r->type) {
 	case LOGFMT_BOOT:
-		put64(p, r->u.boot.wall_ns);
-		put32(p + 8, r->u.boot.id_nonce);
-		put32(p + 12, r->u.boot.cmdline_len);
+		le__put64(p, r->u.boot.wall_ns);
+		le__put32(p + 8, r->u.boot.id_nonce);
+		le__put32(p + 12, r->u.boot.cmdline_len);
 		if (r->u.boot.cmdline_len)
 			memcpy(p + BOOT_FIXED, r->u.boot.cmdline,
 			       r->u.boot.cmdline_len);
 		if (r->u.boot.nr_vifs) {
 			uint8_t *v = p + BOOT_FIXED + r->u.boot.cmdline_len;
 
-			put32(v, r->u.boot.nr_vifs);
+			le__put32(v, r->u.boot.nr_vifs);
 			for (uint32_t i = 0; i < r->u.boot.nr_vifs; i++)
 				memcpy(v + 4 + VIF_SIZE * i,
 				       r->u.boot.vif_mac[i], 6);
@@ -427,12 +394,12 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		break;
 	case LOGFMT_TIME:
 		put_pos(p, &r->u.time.pos);
-		put32(p + 16, r->u.time.clock);
-		put64(p + 24, (uint64_t)r->u.time.value);
+		le__put32(p + 16, r->u.time.clock);
+		le__put64(p + 24, (uint64_t)r->u.time.value);
 		break;
 	case LOGFMT_RANDOM:
 		put_pos(p, &r->u.random.pos);
-		put32(p + 16, r->u.random.len);
+		le__put32(p + 16, r->u.random.len);
 		memcpy(p + RANDOM_FIXED, r->u.random.bytes, r->u.random.len);
 		break;
 	case LOGFMT_TIMER:
@@ -440,28 +407,28 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 		break;
 	case LOGFMT_CONSOLE_IN:
 		put_pos(p, &r->u.console_in.pos);
-		put32(p + 16, r->u.console_in.flags);
-		put32(p + 20, r->u.console_in.len);
+		le__put32(p + 16, r->u.console_in.flags);
+		le__put32(p + 20, r->u.console_in.len);
 		if (r->u.console_in.len)
 			memcpy(p + CONSOLE_IN_FIXED, r->u.console_in.bytes,
 			       r->u.console_in.len);
 		break;
 	case LOGFMT_NET_RX:
 		put_pos(p, &r->u.net_rx.pos);
-		put32(p + 16, r->u.net_rx.vif);
-		put32(p + 20, r->u.net_rx.len);
+		le__put32(p + 16, r->u.net_rx.vif);
+		le__put32(p + 20, r->u.net_rx.len);
 		memcpy(p + NET_RX_FIXED, r->u.net_rx.bytes, r->u.net_rx.len);
 		break;
 	case LOGFMT_DIGEST:
 		put_pos(p, &r->u.digest.pos);
-		put64(p + 16, r->u.digest.guest_ns);
+		le__put64(p + 16, r->u.digest.guest_ns);
 		put_digest_value(p + 24, &r->u.digest.v);
 		break;
 	case LOGFMT_END:
-		put32(p, r->u.end.status);
-		put16(p + 4, r->u.end.cause);
-		put16(p + 6, r->u.end.flags);
-		put64(p + 8, r->u.end.guest_ns);
+		le__put32(p, r->u.end.status);
+		le__put16(p + 4, r->u.end.cause);
+		le__put16(p + 6, r->u.end.flags);
+		le__put64(p + 8, r->u.end.guest_ns);
 		put_digest_value(p + 16, &r->u.end.v);
 		break;
 	case LOGFMT_NOTE:
@@ -469,35 +436,35 @@ static void encode_payload(const struct logfmt_record *r, uint8_t *p,
 			memcpy(p, r->u.note.text, len);
 		break;
 	case LOGFMT_PROGRESS:
-		put64(p, r->u.progress.next_ordinal);
+		le__put64(p, r->u.progress.next_ordinal);
 		break;
 	case LOGFMT_RELEASED:
 	case LOGFMT_HANDOVER:
-		put64(p, r->u.released.out_bytes);
+		le__put64(p, r->u.released.out_bytes);
 		break;
 	case LOGFMT_ACK:
-		put64(p, r->u.ack.received);
-		put64(p + 8, r->u.ack.replayed);
+		le__put64(p, r->u.ack.received);
+		le__put64(p + 8, r->u.ack.replayed);
 		break;
 	case LOGFMT_HELLO:
-		put32(p, r->u.hello.role);
-		put32(p + 4, r->u.hello.refused);
-		put32(p + 8, r->u.hello.node_len);
-		put32(p + 12, r->u.hello.reason_len);
+		le__put32(p, r->u.hello.role);
+		le__put32(p + 4, r->u.hello.refused);
+		le__put32(p + 8, r->u.hello.node_len);
+		le__put32(p + 12, r->u.hello.reason_len);
 		memcpy(p + HELLO_FIXED, r->u.hello.node, r->u.hello.node_len);
 		if (r->u.hello.reason_len)
 			memcpy(p + HELLO_FIXED + r->u.hello.node_len,
 			       r->u.hello.reason, r->u.hello.reason_len);
 		break;
 	case LOGFMT_MOVE:
-		put64(p, r->u.move.received);
-		put32(p + 8, r->u.move.addr_len);
+		le__put64(p, r->u.move.received);
+		le__put32(p + 8, r->u.move.addr_len);
 		if (r->u.move.addr_len)
 			memcpy(p + MOVE_FIXED, r->u.move.addr,
 			       r->u.move.addr_len);
 		break;
 	case LOGFMT_RESUME:
-		put64(p, r->u.resume.first_seq);
+		le__put64(p, r->u.resume.first_seq);
 		break;
 	default:
 		if (len)
@@ -519,13 +486,13 @@ long logfmt__encode_record(const struct logfmt_record *r, uint8_t *out,
 	if (cap < total)
 		return -1;
 	memset(out, 0, total);
-	put64(out + HEAD_SEQ, r->seq);
-	put64(out + HEAD_ORDINAL, r->ordinal);
-	put16(out + HEAD_TYPE, r->type);
-	put32(out + HEAD_LENGTH, (uint32_t)n);
+	le__put64(out + HEAD_SEQ, r->seq);
+	le__put64(out + HEAD_ORDINAL, r->ordinal);
+	le__put16(out + HEAD_TYPE, r->type);
+	le__put32(out + HEAD_LENGTH, (uint32_t)n);
 	encode_payload(r, out + LOGFMT_HEAD_SIZE, (size_t)n);
-	put32(out + LOGFMT_HEAD_SIZE + padded,
-	      logfmt__crc32c(0, out, LOGFMT_HEAD_SIZE + padded));
+	le__put32(out + LOGFMT_HEAD_SIZE + padded,
+		  logfmt__crc32c(0, out, LOGFMT_HEAD_SIZE + padded));
 	return (long)total;
 }
 
@@ -561,18 +528,18 @@ static int want_zero(const struct logfmt_record *r, const char *field,
 static int get_pos(const struct logfmt_record *r, struct logfmt_pos *pos,
 		   struct logfmt_error *err)
 {
-	pos->rip = get64(r->payload);
-	pos->nr = get32(r->payload + 8);
-	return want_zero(r, "position reserved field", get32(r->payload + 12),
-			 err);
+	pos->rip = le__get64(r->payload);
+	pos->nr = le__get32(r->payload + 8);
+	return want_zero(r, "position reserved field",
+			 le__get32(r->payload + 12), err);
 }
 
 static void get_digest_value(const uint8_t *p, struct logfmt_digest_value *v)
 {
-	v->mem = get64(p);
-	v->regs = get64(p + 8);
-	v->out_bytes = get64(p + 16);
-	v->out_hash = get64(p + 24);
+	v->mem = le__get64(p);
+	v->regs = le__get64(p + 8);
+	v->out_bytes = le__get64(p + 16);
+	v->out_hash = le__get64(p + 24);
 }
 
 static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
@@ -582,9 +549,9 @@ static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
 
 	if (want_at_least(r, BOOT_FIXED, err))
 		return -1;
-	b->wall_ns = get64(p);
-	b->id_nonce = get32(p + 8);
-	b->cmdline_len = get32(p + 12);
+	b->wall_ns = le__get64(p);
+	b->id_nonce = le__get32(p + 8);
+	b->cmdline_len = le__get32(p + 12);
 	if (b->cmdline_len > MAX_CMDLINE)
 		return logfmt__error(
 		    err,
@@ -604,7 +571,7 @@ static int decode_boot(struct logfmt_record *r, struct logfmt_error *err)
 	p += BOOT_FIXED + b->cmdline_len;
 	if (want_at_least(r, BOOT_FIXED + b->cmdline_len + 4, err))
 		return -1;
-	b->nr_vifs = get32(p);
+	b->nr_vifs = le__get32(p);
 	if (b->nr_vifs < 1 || b->nr_vifs > PVFT_MAX_VIFS)
 		return logfmt__error(err, "BOOT record has %u vifs, not 1..%d",
 				     b->nr_vifs, PVFT_MAX_VIFS);
@@ -630,8 +597,8 @@ static int decode_net_rx(struct logfmt_record *r, struct logfmt_error *err)
 
 	if (want_at_least(r, NET_RX_FIXED, err) || get_pos(r, &n->pos, err))
 		return -1;
-	n->vif = get32(p + 16);
-	n->len = get32(p + 20);
+	n->vif = le__get32(p + 16);
+	n->len = le__get32(p + 20);
 	if (n->vif >= PVFT_MAX_VIFS)
 		return logfmt__error(err,
 				     "NET_RX record names vif %u, not 0..%d",
@@ -654,9 +621,9 @@ static int decode_random(struct logfmt_record *r, struct logfmt_error *err)
 	const uint8_t *p = r->payload;
 
 	if (want_at_least(r, RANDOM_FIXED, err) || get_pos(r, &rnd->pos, err) ||
-	    want_zero(r, "reserved field", get32(p + 20), err))
+	    want_zero(r, "reserved field", le__get32(p + 20), err))
 		return -1;
-	rnd->len = get32(p + 16);
+	rnd->len = le__get32(p + 16);
 	if (rnd->len < 1 || rnd->len > PVFT_RANDOM_MAX)
 		return logfmt__error(err,
 				     "RANDOM record length %u is outside 1..%d",
@@ -674,8 +641,8 @@ static int decode_console_in(struct logfmt_record *r, struct logfmt_error *err)
 
 	if (want_at_least(r, CONSOLE_IN_FIXED, err) || get_pos(r, &c->pos, err))
 		return -1;
-	c->flags = get32(p + 16);
-	c->len = get32(p + 20);
+	c->flags = le__get32(p + 16);
+	c->len = le__get32(p + 20);
 	if (c->flags & ~LOGFMT_CONSOLE_CLOSED)
 		return logfmt__error(err,
 				     "CONSOLE_IN record has unknown flags 0x%x",
@@ -698,10 +665,10 @@ static int decode_hello(struct logfmt_record *r, struct logfmt_error *err)
 
 	if (want_at_least(r, HELLO_FIXED, err))
 		return -1;
-	h->role = get32(p);
-	h->refused = get32(p + 4);
-	h->node_len = get32(p + 8);
-	h->reason_len = get32(p + 12);
+	h->role = le__get32(p);
+	h->refused = le__get32(p + 4);
+	h->node_len = le__get32(p + 8);
+	h->reason_len = le__get32(p + 12);
 	if (h->role < LOGFMT_ROLE_PRIMARY || h->role > LOGFMT_ROLE_BACKUP)
 		return logfmt__error(err, "HELLO record role %u is unknown",
 				     h->role);
@@ -731,9 +698,9 @@ static int decode_move(struct logfmt_record *r, struct logfmt_error *err)
 
 	if (want_at_least(r, MOVE_FIXED, err))
 		return -1;
-	m->received = get64(p);
-	m->addr_len = get32(p + 8);
-	if (want_zero(r, "reserved field", get32(p + 12), err))
+	m->received = le__get64(p);
+	m->addr_len = le__get32(p + 8);
+	if (want_zero(r, "reserved field", le__get32(p + 12), err))
 		return -1;
 	if (m->addr_len > LOGFMT_MOVE_ADDR_MAX)
 		return logfmt__error(err,
@@ -759,10 +726,10 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 	case LOGFMT_TIME:
 		if (want_len(r, TIME_SIZE, err) ||
 		    get_pos(r, &r->u.time.pos, err) ||
-		    want_zero(r, "reserved field", get32(p + 20), err))
+		    want_zero(r, "reserved field", le__get32(p + 20), err))
 			return -1;
-		r->u.time.clock = get32(p + 16);
-		r->u.time.value = (int64_t)get64(p + 24);
+		r->u.time.clock = le__get32(p + 16);
+		r->u.time.value = (int64_t)le__get64(p + 24);
 		return 0;
 	case LOGFMT_RANDOM:
 		return decode_random(r, err);
@@ -778,15 +745,15 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 		if (want_len(r, DIGEST_SIZE, err) ||
 		    get_pos(r, &r->u.digest.pos, err))
 			return -1;
-		r->u.digest.guest_ns = get64(p + 16);
+		r->u.digest.guest_ns = le__get64(p + 16);
 		get_digest_value(p + 24, &r->u.digest.v);
 		return 0;
 	case LOGFMT_END:
 		if (want_len(r, END_SIZE, err))
 			return -1;
-		r->u.end.status = get32(p);
-		r->u.end.cause = get16(p + 4);
-		r->u.end.flags = get16(p + 6);
+		r->u.end.status = le__get32(p);
+		r->u.end.cause = le__get16(p + 4);
+		r->u.end.flags = le__get16(p + 6);
 		if (r->u.end.cause >= LOGFMT_END_NR)
 			return logfmt__error(err,
 					     "END record cause %u is unknown",
@@ -795,7 +762,7 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 			return logfmt__error(
 			    err, "END record flags 0x%x are unknown",
 			    r->u.end.flags);
-		r->u.end.guest_ns = get64(p + 8);
+		r->u.end.guest_ns = le__get64(p + 8);
 		get_digest_value(p + 16, &r->u.end.v);
 		return 0;
 	case LOGFMT_NOTE:
@@ -811,19 +778,19 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 	case LOGFMT_PROGRESS:
 		if (want_len(r, PROGRESS_SIZE, err))
 			return -1;
-		r->u.progress.next_ordinal = get64(p);
+		r->u.progress.next_ordinal = le__get64(p);
 		return 0;
 	case LOGFMT_RELEASED:
 	case LOGFMT_HANDOVER:
 		if (want_len(r, RELEASED_SIZE, err))
 			return -1;
-		r->u.released.out_bytes = get64(p);
+		r->u.released.out_bytes = le__get64(p);
 		return 0;
 	case LOGFMT_ACK:
 		if (want_len(r, ACK_SIZE, err))
 			return -1;
-		r->u.ack.received = get64(p);
-		r->u.ack.replayed = get64(p + 8);
+		r->u.ack.received = le__get64(p);
+		r->u.ack.replayed = le__get64(p + 8);
 		if (r->u.ack.replayed > r->u.ack.received)
 			return logfmt__error(err,
 					     "ACK record replayed %" PRIu64
@@ -838,7 +805,7 @@ static int decode_payload(struct logfmt_record *r, struct logfmt_error *err)
 	case LOGFMT_RESUME:
 		if (want_len(r, RESUME_SIZE, err))
 			return -1;
-		r->u.resume.first_seq = get64(p);
+		r->u.resume.first_seq = le__get64(p);
 		return 0;
 	}
 	if (!(r->type & LOGFMT_TYPE_OPTIONAL))
@@ -854,7 +821,7 @@ long logfmt__record_total(const uint8_t *head, struct logfmt_error *err)
 	 * can neither overflow the size nor make a stream reader wait for
 	 * gigabytes.
 	 */
-	uint32_t len = get32(head + HEAD_LENGTH);
+	uint32_t len = le__get32(head + HEAD_LENGTH);
 
 	if (len > LOGFMT_MAX_PAYLOAD)
 		return logfmt__error(err,
@@ -876,12 +843,12 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 	if (t < 0)
 		return -1;
 	total = (size_t)t;
-	len = get32(buf + HEAD_LENGTH);
+	len = le__get32(buf + HEAD_LENGTH);
 	padded = pad8(len);
 	if (avail < total)
 		return 0;
 
-	stored = get32(buf + LOGFMT_HEAD_SIZE + padded);
+	stored = le__get32(buf + LOGFMT_HEAD_SIZE + padded);
 	crc = logfmt__crc32c(0, buf, LOGFMT_HEAD_SIZE + padded);
 	if (stored != crc)
 		return logfmt__error(
@@ -896,16 +863,16 @@ long logfmt__decode_record(const uint8_t *buf, size_t avail,
 			    "record padding byte %zu is 0x%02x, "
 			    "want 0",
 			    i - len, buf[LOGFMT_HEAD_SIZE + i]);
-	reserved = get32(buf + LOGFMT_HEAD_SIZE + padded + 4);
+	reserved = le__get32(buf + LOGFMT_HEAD_SIZE + padded + 4);
 	if (reserved)
 		return logfmt__error(
 		    err, "record tail reserved field is 0x%x, want 0",
 		    reserved);
 
-	r->seq = get64(buf + HEAD_SEQ);
-	r->ordinal = get64(buf + HEAD_ORDINAL);
-	r->type = get16(buf + HEAD_TYPE);
-	r->flags = get16(buf + HEAD_FLAGS);
+	r->seq = le__get64(buf + HEAD_SEQ);
+	r->ordinal = le__get64(buf + HEAD_ORDINAL);
+	r->type = le__get16(buf + HEAD_TYPE);
+	r->flags = le__get16(buf + HEAD_FLAGS);
 	r->len = len;
 	r->payload = buf + LOGFMT_HEAD_SIZE;
 	if (r->flags)
