@@ -220,31 +220,6 @@ void transport__close(struct transport *t)
 	free(t);
 }
 
-int transport__dial(const char *addr)
-{
-	struct addrinfo *res, *ai;
-	int fd = -1, rc;
-
-	rc = hostport__resolve(addr, false, &res);
-	if (rc)
-		return rc;
-	rc = -EADDRNOTAVAIL;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			rc = -errno;
-			continue;
-		}
-		if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
-			break;
-		rc = -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd >= 0 ? fd : rc;
-}
-
 int transport__dial_until(const char *addr, uint64_t deadline_ns)
 {
 	struct addrinfo *res, *ai;
@@ -257,7 +232,9 @@ int transport__dial_until(const char *addr, uint64_t deadline_ns)
 	rc = -EADDRNOTAVAIL;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
-			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			    ai->ai_socktype | SOCK_CLOEXEC |
+				(deadline_ns ? SOCK_NONBLOCK : 0),
+			    0);
 		if (fd < 0) {
 			rc = -errno;
 			continue;
@@ -279,14 +256,19 @@ int transport__dial_until(const char *addr, uint64_t deadline_ns)
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd >= 0) {
-		/* As transport__dial's: blocking until transport__open. */
+	if (fd >= 0 && deadline_ns) {
+		/* Blocking until transport__open, as a dial without one. */
 		int fl = fcntl(fd, F_GETFL);
 
 		if (fl >= 0)
 			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	}
 	return fd >= 0 ? fd : rc;
+}
+
+int transport__dial(const char *addr)
+{
+	return transport__dial_until(addr, 0);
 }
 
 int transport__listen(const char *addr)

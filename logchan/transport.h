@@ -78,7 +78,8 @@ void transport__close(struct transport *t);
 int transport__dial(const char *addr);
 /*
  * The same, giving up at @deadline_ns (clock__mono_ns; -ETIMEDOUT): a
- * host that drops SYNs holds no thread for TCP's two minutes.
+ * host that drops SYNs holds no thread for TCP's two minutes. 0: no
+ * deadline (transport__dial).
  */
 int transport__dial_until(const char *addr, uint64_t deadline_ns);
 /*
