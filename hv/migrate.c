@@ -1504,6 +1504,32 @@ static int apply_vcpu(struct migrate_in *in, struct domain *d,
 	return 0;
 }
 
+/*
+ * The console output's hash state came from the peer: every field the
+ * library indexes or bounds by must be what a state of the default
+ * variant that hashed @bytes holds, else its next update writes where it
+ * says (bufferedSize, nbStripesSoFar, secretLimit). The secret pointer
+ * went as NULL (send_state) and becomes this process's default one.
+ */
+static bool hash_state_ok(XXH3_state_t *st, uint64_t bytes)
+{
+	XXH3_state_t fresh;
+
+	if (XXH3_64bits_reset(&fresh) != XXH_OK || !fresh.extSecret ||
+	    st->extSecret)
+		return false;
+	if (st->useSeed != fresh.useSeed || st->seed != fresh.seed ||
+	    st->reserved64 || st->secretLimit != fresh.secretLimit ||
+	    st->nbStripesPerBlock != fresh.nbStripesPerBlock ||
+	    st->nbStripesSoFar >= st->nbStripesPerBlock ||
+	    st->bufferedSize > sizeof(st->buffer) || st->totalLen != bytes ||
+	    st->bufferedSize > bytes ||
+	    (bytes <= sizeof(st->buffer) && st->bufferedSize != bytes))
+		return false;
+	st->extSecret = fresh.extSecret;
+	return true;
+}
+
 static int apply_gate(struct migrate_in *in, struct domain *d,
 		      const struct migstream_gate *g)
 {
@@ -1529,19 +1555,15 @@ static int apply_gate(struct migrate_in *in, struct domain *d,
 			d->gate.out_state = XXH3_createState();
 		if (!d->gate.out_state)
 			return in_fail(in, -ENOMEM, "out of memory");
-		XXH3_state_t fresh;
+		XXH3_state_t *st = d->gate.out_state;
 
-		memcpy(d->gate.out_state, g->out_state, sizeof(XXH3_state_t));
-		/* The default secret, at this process's address (send_state).
-		 */
-		XXH3_64bits_reset(&fresh);
-		if (fresh.extSecret == NULL ||
-		    ((XXH3_state_t *)d->gate.out_state)->extSecret != NULL)
+		memcpy(st, g->out_state, sizeof(*st));
+		if (!hash_state_ok(st, g->out_bytes))
 			return in_fail(in, -EBADMSG,
 				       "GATE: an output hash state this pvft "
-				       "does not make");
-		((XXH3_state_t *)d->gate.out_state)->extSecret =
-		    fresh.extSecret;
+				       "does not make (its counts do not "
+				       "hold for %llu bytes)",
+				       (unsigned long long)g->out_bytes);
 		/* An opaque state: only its hash says it is whole. */
 		if (XXH3_64bits_digest(d->gate.out_state) != g->out_hash)
 			return in_fail(in, -EBADMSG,
