@@ -1600,14 +1600,7 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 	in->written = calloc((in->mem_size / MIGSTREAM_PAGE_SIZE + 63) / 64, 8);
 	if (!in->written)
 		return in_fail(in, -ENOMEM, "out of memory");
-	/*
-	 * All of memory touched now, while the source still runs: else the
-	 * pages VERIFY's digest touches first fault in during the pause (on
-	 * a nested host, ~3 ms a MiB; MADV_POPULATE_WRITE alone leaves most
-	 * of that cost to the first read there).
-	 */
-	memset(d->mem, 0, d->mem_size);
-	pr_debug("restore: memory touched at %.1f ms", ms_since(t0));
+	/* The caller touched all of memory (hv/main.c, touch_memory). */
 	for (;;) {
 		rc = in_next(in, &r);
 		if (rc)
