@@ -851,6 +851,17 @@ static void *migration_thread(void *arg)
 	return NULL;
 }
 
+/* The last request's strings (lock held, or the domain over). */
+static void free_request(struct migration *m)
+{
+	free(m->file);
+	free(m->tmp);
+	free(m->to);
+	free(m->config);
+	free(m->backup_addr);
+	m->file = m->tmp = m->to = m->config = m->backup_addr = NULL;
+}
+
 int migrate__start(struct domain *d, const struct migrate_request *rq,
 		   void (*done)(void *opaque, const struct migrate_stats *st),
 		   void *opaque, char *err, size_t errlen)
@@ -939,14 +950,10 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	}
 	free(m->old_hv_dirty);
 	m->old_hv_dirty = NULL;
-	free(m->file);
-	free(m->tmp);
-	free(m->to);
-	free(m->config);
+	free_request(m);
 	m->file = rq->file ? strdup(rq->file) : NULL;
 	m->to = rq->to ? strdup(rq->to) : NULL;
 	m->config = rq->config ? strdup(rq->config) : NULL;
-	m->tmp = NULL;
 	if (rq->file && asprintf(&m->tmp, "%s.part", rq->file) < 0)
 		m->tmp = NULL;
 	m->dirty = calloc(words, 8);
@@ -972,7 +979,6 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->exported = false;
 	m->pair_id = rq->pair_id;
 	m->epoch = rq->epoch;
-	free(m->backup_addr);
 	m->backup_addr = backup ? strdup(rq->backup_addr) : NULL;
 	m->fd = -1;
 	m->t = NULL;
@@ -1038,12 +1044,7 @@ void migrate__dispose(struct domain *d)
 	d->hv_dirty = NULL;
 	free(m->old_hv_dirty);
 	m->old_hv_dirty = NULL;
-	free(m->file);
-	free(m->tmp);
-	free(m->to);
-	free(m->config);
-	free(m->backup_addr);
-	m->file = m->tmp = m->to = m->config = m->backup_addr = NULL;
+	free_request(m);
 }
 
 /* ---- the restore side ----------------------------------------------------
