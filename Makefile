@@ -242,7 +242,13 @@ $(BUILD)/bin/pvft-fuzz-migstream: tests/fuzz/fuzz_migstream.c lib/migstream.c \
 	$(Q)mkdir -p $(@D)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lxxhash
 
-all: $(BUILD)/bin/pvft-migstream-seeds
+all: $(BUILD)/bin/pvft-migstream-seeds $(BUILD)/bin/pvft-migtamper
+$(BUILD)/bin/pvft-migtamper: $(BUILD)/tests/tools/migtamper.o \
+	$(BUILD)/lib/migstream.o
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -o $@ $^ $(HOST_LDLIBS)
+
 $(BUILD)/bin/pvft-migstream-seeds: $(BUILD)/tests/fuzz/migstream_seeds.o \
 	$(BUILD)/lib/migstream.o
 	$(call msg,LD,$@)

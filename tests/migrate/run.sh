@@ -295,6 +295,17 @@ t_refuse_corrupted() {
 	restore_refused "$t/bad" 'checksum'
 }
 
+# A byte of a page changed in the file and its record's checksum made
+# right again: only VERIFY, the destination's own digest of what it built
+# against the source's, can tell; and it does, before anything runs.
+t_refuse_verify_mismatch() {
+	good_save || return 1
+	# The first PAGE_DATA (1024 pfns): its page bytes start at 8 + 8192.
+	"$build/bin/pvft-migtamper" "$tmp/good.save" "$t/forged" 2 0 8300 ||
+		{ why="pvft-migtamper could not forge the file"; return 1; }
+	restore_refused "$t/forged" 'VERIFY: what was built is not the domain that was sent: memory hash'
+}
+
 t_refuse_future_version() {
 	good_save || return 1
 	cp "$tmp/good.save" "$t/future"
@@ -392,6 +403,7 @@ fi
 run t_pair_backup_moves_then_takes_over
 run t_refuse_truncated
 run t_refuse_corrupted
+run t_refuse_verify_mismatch
 run t_refuse_future_version
 run t_refuse_not_a_stream
 run t_refuse_other_image
