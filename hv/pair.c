@@ -286,8 +286,9 @@ static enum gate_next src_next(struct domain *d, void *priv,
 		 * CHAN_NEXT_WAIT: a stop signal ends the wait; a migration's
 		 * cut waits for the exit boundary (the record comes first).
 		 */
-		if (sched__stop_requested(d) &&
-		    sched__stop_requested(d) != SCHED_STOP_MIGRATE)
+		int stop = sched__stop_requested(d);
+
+		if (stop && !sched__boundary_stop(stop))
 			break;
 	}
 	__atomic_store_n(&d->sched.in_hv, in_hv, __ATOMIC_RELAXED);

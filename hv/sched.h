@@ -71,6 +71,15 @@ void sched__clear_handover(struct domain *d);
 bool sched__request_migrate(struct domain *d);
 void sched__clear_migrate(struct domain *d);
 int sched__stop_requested(const struct domain *d);
+/*
+ * A stop at the next exit boundary (a handover, a migration's cut): the
+ * vCPU goes on to that boundary, and a wait for a record is no reason to
+ * end (the others, signals and the pair's verdicts, end the domain).
+ */
+static inline bool sched__boundary_stop(int sig)
+{
+	return sig == SCHED_STOP_HANDOVER || sig == SCHED_STOP_MIGRATE;
+}
 /* The vCPU thread: catch the kick signal (SIGUSR1) without dying of it. */
 int sched__init_kick(struct domain *d);
 

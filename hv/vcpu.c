@@ -157,7 +157,8 @@ int vcpu__run_loop(struct domain *d)
 			domain__shutdown(d, HV_EXIT_FENCED, DOMAIN_END_FENCED);
 			break;
 		}
-		if (sig && sig != SCHED_STOP_MIGRATE) {
+		/* A migration's cut waiting for the guest's next exit: on. */
+		if (sig && !sched__boundary_stop(sig)) {
 			pr_info("stopped by signal %d at exit ordinal %llu",
 				sig, (unsigned long long)d->exits);
 			domain__shutdown(d, 128 + sig, DOMAIN_END_STOPPED);

@@ -77,7 +77,8 @@ int main(int argc, char **argv)
 	    append(&out, in, MIGSTREAM_HEADER_SIZE))
 		return fail("not a stream");
 	while (pos < len) {
-		if (migstream__decode(in + pos, len - pos, &r, err, sizeof(err)))
+		if (migstream__decode(in + pos, len - pos, &r, err,
+				      sizeof(err)))
 			return fail(err);
 		if (r.type == type && seen++ == want) {
 			if (off >= r.len)
