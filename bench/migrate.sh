@@ -38,15 +38,6 @@ cleanup() {
 trap cleanup EXIT
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-port_free() {
-	local p hex
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		hex=$(printf '%04X' "$p")
-		grep -qE "^ *[0-9]+: [0-9A-F]+:$hex " /proc/net/tcp /proc/net/udp 2>/dev/null ||
-			{ echo "$p"; return; }
-	done
-}
 # json KEY: a number from $reply.
 json() { grep -oE "\"$1\": ?[0-9.]+" <<<"$reply" | head -n 1 | grep -oE '[0-9.]+$'; }
 
@@ -57,7 +48,8 @@ backend=$("$build/bin/pvft-exitbench" -n 10 | grep -oE 'backend=[a-z]+' | cut -d
 migrate() {
 	local mib=$1 guest=$2 cmdline=$3 mport spid dpid i
 	shift 3
-	mport=$(port_free)
+	free_port # tests/lib.sh's: into $port
+	mport=$port
 	"$HV" --incoming "127.0.0.1:$mport" --key "$tmp/domain.key" --memory "$mib" "$@" \
 		--console none "$G/$guest.elf" >"$tmp/d.out" 2>"$tmp/d.err" </dev/null &
 	dpid=$!
@@ -99,7 +91,8 @@ for mib in $sizes; do
 	if [ "$mib" = 256 ]; then
 		echo "bench: migrate-zero backend=$backend where=$where memory_mib=$mib bytes=$(json bytes) zero_pages=$(json zero_pages) pages=$(json pages) bytes_per_memory=$(ratio "$(json bytes)" $((mib << 20)))"
 	fi
-	svc=$(port_free)
+	free_port
+	svc=$port
 	LOAD=kv_load READY='kv: listening' migrate "$mib" kv "ip=$GIP/24 gw=10.0.2.2 port=7000" \
 		--vif "mac=$MAC,ip=$GIP,loopback=127.0.0.1:$svc,guest-port=7000"
 	wait "$kvpid" || true
