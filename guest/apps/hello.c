@@ -20,9 +20,12 @@
  *          after reading the wall clock (the marker a test finds in the
  *          log), then make one more hypercall. Only runs on pvft-hv
  *          --debug-allow-rdtsc; a replay must catch it at that next exit;
- *   tscspin  the same sin, worse: time 100 ms of sleep with the TSC; a
+ *   tscspin  the same sin, worse: time 1 s of sleep with the TSC; a
  *          replay does not wait for timers, so there the TSC seems to stand
- *          still and the guest spins forever instead of going on.
+ *          still and the guest spins forever instead of going on (even
+ *          under emulation, where a replay's few exits take a while: it
+ *          spins unless they took half the recorded second's ticks at
+ *          1 GHz).
  * It also shows the vector state it was entered with, which the PV ABI
  * fixes (pv-abi.md section 2).
  */
@@ -115,9 +118,9 @@ static void tsc_spin(void)
 	int64_t w0 = monotonic_clock();
 	uint64_t t0 = rdtsc();
 
-	msleep(100);
-	/* Under 100 MHz: the 100 ms did not happen, this is a replay. */
-	if (rdtsc() - t0 < (uint64_t)(monotonic_clock() - w0) / 10)
+	msleep(1000);
+	/* Under 500 MHz: the second did not happen, this is a replay. */
+	if (rdtsc() - t0 < (uint64_t)(monotonic_clock() - w0) / 2)
 		for (;;)
 			asm volatile("pause");
 	printf("hello: tsc ticks on\n");

@@ -35,8 +35,9 @@ else
 	exit 1
 fi
 "$PVFT" list >"$tmp/list" 2>&1
+# held is protected too (the guest's output waits on the backup a moment).
 check "list shows both replicas protected" \
-	test "$(grep -c protected "$tmp/list")" -eq 2
+	test "$(grep -cE 'protected|held' "$tmp/list")" -eq 2
 "$PVFT" status --json ke2e >"$tmp/st.json" 2>&1
 check "status --json: both on the kvm backend, same epoch, roles" \
 	jq -e --arg be "${KVM_E2E_BACKEND:-kvm}" '(.replicas | length) == 2 and
