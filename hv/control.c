@@ -28,6 +28,7 @@
 #include "domain.h"
 #include "log.h"
 #include "migrate.h"
+#include "join.h"
 #include "pair.h"
 #include "rundir.h"
 #include "sched.h"
@@ -347,16 +348,25 @@ static json_object *status(struct control *ctl)
 	add_str(o, "cmdline", cmdline);
 	add_str(o, "backend", backend);
 	if (ctl->info.pair) {
-		struct chan_stats st;
+		struct chan_stats st = { 0 };
 		json_object *p = json_object_new_object(),
 			    *l = json_object_new_object();
-		char peer[LOGFMT_HELLO_NODE_MAX + 1];
+		char peer[LOGFMT_HELLO_NODE_MAX + 1] = "";
+		struct chan *c = pair__chan(ctl->info.pair);
 
-		chan__get_stats(ctl->info.pair->chan, &st);
+		if (c) {
+			chan__get_stats(c, &st);
+			chan__peer(c, peer, sizeof(peer));
+		} else {
+			st.state = CHAN_ALONE;
+		}
 		add_u64(p, "pair", ctl->info.pair_id);
-		add_u64(p, "epoch", ctl->info.epoch);
-		add_str(p, "peer_addr", ctl->info.peer);
-		chan__peer(ctl->info.pair->chan, peer, sizeof(peer));
+		/* A re-protected pair runs at a later epoch than it started. */
+		add_u64(p, "epoch", join__epoch());
+		/* The backup's address, once a backup joined: its channel's. */
+		add_str(p, "peer_addr",
+			c && c != ctl->info.first_chan ? c->cfg.addr
+						       : ctl->info.peer);
 		add_str(p, "peer_node", peer[0] ? peer : NULL);
 		add_str(p, "arbiter", ctl->info.arbiter);
 		add_str(p, "channel", chan__state_name(st.state));
@@ -405,7 +415,7 @@ static void handover_done(void *opaque, int rc, const char *why)
 	char peer[LOGFMT_HELLO_NODE_MAX + 1];
 	int i;
 
-	chan__peer(ctl->info.pair->chan, peer, sizeof(peer));
+	chan__peer(pair__chan(ctl->info.pair), peer, sizeof(peer));
 	pthread_mutex_lock(&ctl->lock);
 	i = ctl->handover_client;
 	if (ctl->handover_pending && i >= 0 && ctl->clients[i].fd >= 0) {
@@ -428,7 +438,7 @@ static void handover_done(void *opaque, int rc, const char *why)
 static void cmd_promote(struct control *ctl, int i, json_object *id)
 {
 	struct domain *d = ctl->d;
-	struct chan *c = ctl->info.pair ? ctl->info.pair->chan : NULL;
+	struct chan *c = ctl->info.pair ? pair__chan(ctl->info.pair) : NULL;
 
 	if (!c)
 		return reply_err(ctl, i, id, "InvalidState",
@@ -526,7 +536,8 @@ static json_object *migration_object(const struct migrate_stats *st)
 	json_object *m = json_object_new_object();
 
 	add_str(m, "state", migrate__state_name(st->state));
-	add_str(m, "kind", st->live ? "migrate" : "save");
+	add_str(m, "kind",
+		st->join ? "reprotect" : st->live ? "migrate" : "save");
 	add_u64(m, "round", st->round);
 	add_u64(m, "pages", st->pages);
 	add_u64(m, "zero_pages", st->zero_pages);
@@ -560,12 +571,14 @@ static void migration_done(void *opaque, const struct migrate_stats *st)
 			add_u64(r, "rounds", st->round);
 			json_object_object_add(
 			    r, "stopped", json_object_new_boolean(st->stopped));
+			if (st->join)
+				add_u64(r, "epoch", join__epoch());
 			put_line(ctl, i, ok_object(r, NULL));
 		} else {
 			put_err(ctl, i, "MigrationFailed",
 				"%s: the domain "
-				"runs on",
-				st->error);
+				"runs on%s",
+				st->error, st->join ? " unprotected" : "");
 		}
 	}
 	ctl->migrate_client = -1;
@@ -605,9 +618,12 @@ static bool arg_bool(struct control *ctl, const char *k)
 	       json_object_get_boolean(v);
 }
 
+enum mig_kind { MIG_SAVE, MIG_MIGRATE, MIG_REPROTECT };
+
 static void start_migration(struct control *ctl, int i, json_object *id,
-			    bool live)
+			    enum mig_kind kind)
 {
+	bool live = kind != MIG_SAVE;
 	struct migrate_request rq = { 0 };
 	const char *key_path = arg_str(ctl, "key");
 	char err[512];
@@ -622,8 +638,12 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	rq.to = live ? arg_str(ctl, "to") : NULL;
 	if (live ? !rq.to : !rq.file)
 		return reply_err(ctl, i, id, "BadRequest",
-				 live ? "migrate needs \"to\": \"HOST:PORT\""
-				      : "save needs \"file\": PATH");
+				 kind == MIG_REPROTECT
+				     ? "reprotect needs \"to\": \"HOST:PORT\" "
+				       "(the joining backup's --incoming) and "
+				       "\"backup\": \"HOST:PORT\" (its --listen)"
+				 : live ? "migrate needs \"to\": \"HOST:PORT\""
+					: "save needs \"file\": PATH");
 	if (!live && rq.file[0] != '/')
 		return reply_err(ctl, i, id, "BadRequest",
 				 "file: an absolute path (pvft-hv's working "
@@ -637,7 +657,7 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	/* A pair's backup: where its successor listens for the primary. */
 	rq.backup_addr = arg_str(ctl, "listen");
 	rq.pair_id = ctl->info.pair_id;
-	rq.epoch = ctl->info.epoch;
+	rq.epoch = join__epoch();
 	rq.config = arg_str(ctl, "config");
 	rq.downtime_ms =
 	    downtime >= 0 ? (uint64_t)downtime : MIGRATE_DEFAULT_DOWNTIME_MS;
@@ -677,8 +697,19 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	}
 	ctl->migrate_client = i;
 	pthread_mutex_unlock(&ctl->lock);
-	if (migrate__start(ctl->d, &rq, migration_done, ctl, err,
-			   sizeof(err))) {
+	if (kind == MIG_REPROTECT
+		? join__start(ctl->d,
+			      &(struct join_request){
+				  .to = rq.to,
+				  .backup = arg_str(ctl, "backup"),
+				  .creds = rq.creds,
+				  .config = rq.config,
+				  .downtime_ms = rq.downtime_ms,
+				  .max_rounds = rq.max_rounds,
+			      },
+			      migration_done, ctl, err, sizeof(err))
+		: migrate__start(ctl->d, &rq, migration_done, ctl, err,
+				 sizeof(err))) {
 		pthread_mutex_lock(&ctl->lock);
 		ctl->migrate_client = -1;
 		pthread_mutex_unlock(&ctl->lock);
@@ -692,12 +723,17 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 
 static void cmd_save(struct control *ctl, int i, json_object *id)
 {
-	start_migration(ctl, i, id, false);
+	start_migration(ctl, i, id, MIG_SAVE);
 }
 
 static void cmd_migrate(struct control *ctl, int i, json_object *id)
 {
-	start_migration(ctl, i, id, true);
+	start_migration(ctl, i, id, MIG_MIGRATE);
+}
+
+static void cmd_reprotect(struct control *ctl, int i, json_object *id)
+{
+	start_migration(ctl, i, id, MIG_REPROTECT);
 }
 
 static void cmd_quit(struct control *ctl, int i, json_object *id)
@@ -719,6 +755,7 @@ static const struct {
 	{ "console", cmd_console },
 	{ "save", cmd_save },
 	{ "migrate", cmd_migrate },
+	{ "reprotect", cmd_reprotect },
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1012,8 +1049,9 @@ static void *control_thread(void *arg)
 		if (now >= next_sample) {
 			struct chan_stats st;
 
-			if (ctl->info.pair) {
-				chan__get_stats(ctl->info.pair->chan, &st);
+			if (ctl->info.pair && pair__chan(ctl->info.pair)) {
+				chan__get_stats(pair__chan(ctl->info.pair),
+						&st);
 				ctl->sample_ns[1] = ctl->sample_ns[0];
 				ctl->sample_bytes[1] = ctl->sample_bytes[0];
 				ctl->sample_ns[0] = now;

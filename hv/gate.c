@@ -152,6 +152,12 @@ void gate__set_sink(struct domain *d, const struct gate_sink_ops *sink,
 
 	g->sink = sink;
 	g->sink_priv = priv;
+	if (sink) {
+		/* A stream from here: its digests count from here too. */
+		g->last_digest_exit = d->exits;
+		g->last_digest_coarse = clock__coarse_ns();
+		g->log_ended = false;
+	}
 	__atomic_store_n(&g->mode, sink ? GATE_RECORD : GATE_NONE,
 			 __ATOMIC_RELAXED);
 }
@@ -483,36 +489,46 @@ static int boot_replay(struct domain *d, const struct logfmt_header *h)
 	return 0;
 }
 
-int gate__boot(struct domain *d)
+void gate__opening(struct domain *d, struct logfmt_header *h,
+		   struct logfmt_record *boot)
 {
-	struct gate *g = &d->gate;
-	struct logfmt_header h = {
+	struct timespec ts;
+
+	*h = (struct logfmt_header){
 		.version = LOGFMT_VERSION,
 		.mem_size = d->mem_size,
 		.abi_version = PVFT_ABI_VERSION,
 		.cpuid_hash = guest_cpuid_hash(d),
 	};
-	struct logfmt_record rec = { .type = LOGFMT_BOOT };
-	struct timespec ts;
-	int rc;
-
-	memcpy(h.image_hash, d->image_hash, sizeof(h.image_hash));
-	if (g->mode == GATE_REPLAY)
-		return boot_replay(d, &h);
-
-	if (getrandom(&d->id_nonce, sizeof(d->id_nonce), 0) < 0)
-		d->id_nonce = getpid();
-	if (g->mode == GATE_NONE)
-		return 0;
+	memcpy(h->image_hash, d->image_hash, sizeof(h->image_hash));
 	clock_gettime(CLOCK_REALTIME, &ts);
-	rec.u.boot = (struct logfmt_boot){
+	*boot = (struct logfmt_record){ .type = LOGFMT_BOOT };
+	boot->u.boot = (struct logfmt_boot){
 		.wall_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec,
 		.id_nonce = d->id_nonce,
 		.cmdline_len = strlen(d->cmdline),
 		.cmdline = d->cmdline,
 		.nr_vifs = d->nr_vifs,
 	};
-	memcpy(rec.u.boot.vif_mac, d->vif_mac, sizeof(rec.u.boot.vif_mac));
+	memcpy(boot->u.boot.vif_mac, d->vif_mac, sizeof(boot->u.boot.vif_mac));
+}
+
+int gate__boot(struct domain *d)
+{
+	struct gate *g = &d->gate;
+	struct logfmt_header h;
+	struct logfmt_record rec;
+	int rc;
+
+	if (g->mode == GATE_REPLAY) {
+		gate__opening(d, &h, &rec);
+		return boot_replay(d, &h);
+	}
+	if (getrandom(&d->id_nonce, sizeof(d->id_nonce), 0) < 0)
+		d->id_nonce = getpid();
+	if (g->mode == GATE_NONE)
+		return 0;
+	gate__opening(d, &h, &rec);
 	rc = g->sink->open(d, g->sink_priv, &h, &rec);
 	if (rc)
 		return rc;

@@ -203,6 +203,13 @@ void gate__dispose(struct gate *g);
 void gate__set_sink(struct domain *d, const struct gate_sink_ops *sink,
 		    void *priv);
 /*
+ * The log's header and BOOT record for this domain as it is now (its
+ * cmdline points into @d): what gate__boot opens a sink with, and what
+ * a stream that starts later (a joining backup's) opens with.
+ */
+void gate__opening(struct domain *d, struct logfmt_header *h,
+		   struct logfmt_record *boot);
+/*
  * A replica restored from a move (hv/migrate.c): REPLAY from @src (open
  * already: its records go on where the moved one's stopped), at the exit
  * ordinal and clock the stream gave.

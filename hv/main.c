@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arbiter.h"
+#include "clock.h"
 #include "cpuid.h"
 #include "chan.h"
 #include "control.h"
@@ -24,6 +25,7 @@
 #include "fence.h"
 #include "gate-file.h"
 #include "iothread.h"
+#include "join.h"
 #include "log.h"
 #include "migrate.h"
 #include "pair.h"
@@ -253,6 +255,7 @@ struct pair_opts {
 	bool insecure, have_key;
 	uint8_t key[TLS_KEY_LEN];
 	struct tls_creds *creds;
+	struct tls_creds *client_creds; /* a primary's (= creds), a join's */
 };
 
 static int parse_uint(const char *opt, const char *s, uint64_t min,
@@ -357,14 +360,13 @@ static int pair_option(struct pair_opts *po, int c, const char *arg)
  * its key id, which says nothing about the pair), or x509, or plaintext
  * when asked for by name.
  */
+static int make_creds(struct pair_opts *po, enum tls_side side,
+		      struct tls_creds **creds_r);
+
 static int pair_creds(struct pair_opts *po)
 {
-	enum tls_side side =
-	    po->role == LOGFMT_ROLE_PRIMARY ? TLS_CLIENT : TLS_SERVER;
 	bool x509 = po->tls_ca || po->tls_cert || po->tls_key;
-	char why[512], id[TLS_KEY_ID_LEN + 1], identity[64];
-	uint8_t ck[TLS_KEY_LEN];
-	int rc;
+	char why[512];
 
 	if (po->insecure && (x509 || po->key_path)) {
 		pr_err("--insecure and --key/--tls-*: choose one");
@@ -388,8 +390,37 @@ static int pair_creds(struct pair_opts *po)
 			"guest's traffic");
 		return 0;
 	}
-	if (x509) {
-		rc = tls__creds_x509(&po->creds, side, po->tls_ca, po->tls_cert,
+	if (!x509 && !po->have_key) {
+		pr_err("--%s needs the domain's credentials: --key FILE "
+		       "(pvft keygen FILE), or --tls-ca/--tls-cert/--tls-key, "
+		       "or --insecure for a plaintext pair",
+		       po->role ? "role" : "arbiter");
+		return -1;
+	}
+	/*
+	 * The backup's side of its link, and the client's side for a
+	 * primary, or for a backup gone live that a backup joins later.
+	 */
+	if (po->role == LOGFMT_ROLE_BACKUP &&
+	    make_creds(po, TLS_SERVER, &po->creds))
+		return -1;
+	if (make_creds(po, TLS_CLIENT, &po->client_creds))
+		return -1;
+	if (po->role != LOGFMT_ROLE_BACKUP)
+		po->creds = po->client_creds;
+	return 0;
+}
+
+/* One side's credentials: x509, or the domain key's channel PSK. */
+static int make_creds(struct pair_opts *po, enum tls_side side,
+		      struct tls_creds **creds_r)
+{
+	char why[512], id[TLS_KEY_ID_LEN + 1], identity[64];
+	uint8_t ck[TLS_KEY_LEN];
+	int rc;
+
+	if (po->tls_ca) {
+		rc = tls__creds_x509(creds_r, side, po->tls_ca, po->tls_cert,
 				     po->tls_key, why, sizeof(why));
 		if (rc) {
 			pr_err("--tls-*: %s", why);
@@ -398,19 +429,13 @@ static int pair_creds(struct pair_opts *po)
 		/* The CA signs for other pairs too: the peer's must be ours. */
 		snprintf(identity, sizeof(identity), "pvft-pair-%" PRIu64,
 			 po->pair);
-		tls__creds_set_peer_name(po->creds, identity);
+		tls__creds_set_peer_name(*creds_r, identity);
 		return 0;
-	}
-	if (!po->have_key) {
-		pr_err("--role needs the domain's credentials: --key FILE "
-		       "(pvft keygen FILE), or --tls-ca/--tls-cert/--tls-key, "
-		       "or --insecure for a plaintext pair");
-		return -1;
 	}
 	tls__derive(po->key, TLS_LABEL_CHANNEL, ck);
 	tls__key_id(ck, id);
 	snprintf(identity, sizeof(identity), "pvft-chan-%s", id);
-	rc = tls__creds_psk(&po->creds, side, identity, ck, why, sizeof(why));
+	rc = tls__creds_psk(creds_r, side, identity, ck, why, sizeof(why));
 	memset(ck, 0, sizeof(ck));
 	if (rc)
 		pr_err("--key: %s", why);
@@ -423,7 +448,15 @@ static int pair_check(struct pair_opts *po)
 	bool primary = po->role == LOGFMT_ROLE_PRIMARY;
 	char why[256];
 
-	if (primary ? !po->peer || po->listen : !po->listen || po->peer) {
+	/* No --role: a domain that runs unprotected until one joins it. */
+	if (!po->role && (po->peer || po->listen)) {
+		pr_err("--peer and --listen are a pair's replica's (--role); a "
+		       "domain started unprotected gets its backup later "
+		       "(pvft protect)");
+		return -1;
+	}
+	if (po->role &&
+	    (primary ? !po->peer || po->listen : !po->listen || po->peer)) {
 		pr_err("--role %s needs %s (and not %s)",
 		       primary ? "primary" : "backup",
 		       primary ? "--peer HOST:PORT" : "--listen HOST:PORT",
@@ -432,7 +465,8 @@ static int pair_check(struct pair_opts *po)
 	}
 	po->addr = primary ? po->peer : po->listen;
 	if (!po->have_pair) {
-		pr_err("--role needs --pair ID: the same on both replicas");
+		pr_err("--%s needs --pair ID: the same on both replicas",
+		       po->role ? "role" : "arbiter");
 		return -1;
 	}
 	if (!po->url) {
@@ -872,7 +906,7 @@ static int parse_options(int argc, char **argv, struct hv_opts *o)
 		pr_err("--role and --record/--replay: one or the other");
 		return HV_EXIT_USAGE;
 	}
-	if (o->po.role && pair_check(&o->po))
+	if ((o->po.role || o->po.url) && pair_check(&o->po))
 		return HV_EXIT_USAGE;
 	if ((o->restore_path && (o->po.role || o->mode != GATE_NONE)) ||
 	    (o->incoming &&
@@ -973,13 +1007,12 @@ static const struct gate_sink_ops *sink;
 static const struct gate_source_ops *src;
 static void *sink_priv, *src_priv;
 
-/* Where records go or come from: the channel to the peer, or a file. */
-static int init_log(void)
+/* A channel's config for this replica's options (role and addr as given). */
+static struct chan_config chan_cfg(void)
 {
 	struct pair_opts *po = &o.po;
 
-	if (po->role) {
-		struct chan_config cc = {
+	return (struct chan_config){
 			.creds = po->creds,
 			.check = po->role == LOGFMT_ROLE_BACKUP ? backup_check
 								: NULL,
@@ -1006,7 +1039,29 @@ static int init_log(void)
 			.frame_out = devices__release,
 			.frame_flush = devices__release_flush,
 			.frame_opaque = &dom,
+	};
+}
+
+/* Where records go or come from: the channel to the peer, or a file. */
+static int init_log(void)
+{
+	struct pair_opts *po = &o.po;
+
+	if (po->url) {
+		/* A backup may join this domain later (re-protection). */
+		struct join_env env = {
+			.pair = &pair,
+			.cfg = chan_cfg(),
+			.arbiter = po->arbiter,
+			.creds = po->client_creds,
+			.epoch = po->epoch,
 		};
+
+		env.cfg.check = NULL;
+		join__setup(&env);
+	}
+	if (po->role) {
+		struct chan_config cc = chan_cfg();
 
 		o.mode =
 		    po->role == LOGFMT_ROLE_PRIMARY ? GATE_RECORD : GATE_REPLAY;
@@ -1016,6 +1071,9 @@ static int init_log(void)
 		sink = &pair_sink;
 		src = &pair_source;
 		sink_priv = src_priv = &pair;
+	} else if (po->url) {
+		if (pair__init(&pair, NULL))
+			die("out of memory");
 	} else if (o.mode != GATE_NONE) {
 		gate_file__init(&log_file, o.log_path, o.record_limit);
 		sink = &gate_file_sink;
@@ -1032,7 +1090,7 @@ static int init_control(void)
 
 	return start_control(&ctl, &dom, o.control_path,
 			     &(struct control_info){
-				 .node = po->role ? pair_chan.cfg.node : NULL,
+				 .node = po->url ? po->node : NULL,
 				 .kernel = o.kernel,
 				 .peer = po->addr,
 				 .arbiter = po->arbiter
@@ -1040,7 +1098,8 @@ static int init_control(void)
 						: NULL,
 				 .pair_id = po->pair,
 				 .epoch = po->epoch,
-				 .pair = po->role ? &pair : NULL,
+				 .pair = po->url ? &pair : NULL,
+				 .first_chan = po->role ? &pair_chan : NULL,
 				 .key_path = po->key_path,
 			     })
 		   ? HV_EXIT_HOST
@@ -1069,13 +1128,20 @@ static int touch_memory(void)
 	return 0;
 }
 
+/* A joining backup's refusal (join_check), for its source. */
+static char join_refusal[512];
+
 /* A refused stream's word to a live source; the exit status. */
 static int refuse_stream(int rc)
 {
 	if (mig_in)
-		migrate__in_answer(mig_in, migrate__in_error(mig_in)[0]
-					       ? migrate__in_error(mig_in)
-					       : "the destination failed");
+		migrate__in_answer(mig_in,
+				   join_refusal[0] ? join_refusal
+				   : migrate__in_error(mig_in)[0]
+				       ? migrate__in_error(mig_in)
+				       : "the destination failed");
+	if (join_refusal[0])
+		return HV_EXIT_PAIR;
 	if (rc == -ENOMEM || rc == -EIO)
 		return HV_EXIT_HOST;
 	return HV_EXIT_LOG;
@@ -1124,6 +1190,34 @@ static int init_stream(void)
 	return 0;
 }
 
+/*
+ * A backup joining a running primary: the arbiter must say that the
+ * primary named in the stream opened this epoch, and that nobody holds
+ * it yet (pair.md, "Re-protection"). Else it is refused: a stale or
+ * stray primary, or an epoch already failed over.
+ */
+static int join_check(void)
+{
+	char node[LOGFMT_HELLO_NODE_MAX + 1], why[400];
+	int rc;
+
+	chan__peer(&pair_chan, node, sizeof(node));
+	rc = fence__check_join(o.po.arbiter, o.po.pair, o.po.epoch, node,
+			       clock__mono_ns() + 10000000000ull, why,
+			       sizeof(why));
+	if (!rc) {
+		pr_info("joining primary %s: the arbiter says it opened pair "
+			"%llu epoch %llu",
+			node, (unsigned long long)o.po.pair,
+			(unsigned long long)o.po.epoch);
+		return 0;
+	}
+	snprintf(join_refusal, sizeof(join_refusal),
+		 "the joining backup refused primary %s: %s", node, why);
+	pr_err("%s", join_refusal);
+	return -EPERM;
+}
+
 /* The domain built from the stream: pages, vCPU, devices, VERIFY. */
 static int init_restore(void)
 {
@@ -1138,6 +1232,8 @@ static int init_restore(void)
 	tail = migrate__in_log_tail(mig_in, &len);
 	if (!rc && tail && pair__resume(&pair, &dom, tail, len))
 		rc = -EBADMSG;
+	if (!rc && migrate__in_join(mig_in))
+		rc = join_check();
 	if (rc) {
 		dom.backend->destroy(&dom);
 		return refuse_stream(rc);
@@ -1460,8 +1556,9 @@ static void teardown(void)
 	control_unlink[0] = '\0';
 	gate__dispose(&dom.gate);
 	gate_file__dispose(&log_file);
-	if (o.po.role) {
-		chan__dispose(&pair_chan);
+	if (o.po.url) {
+		if (o.po.role)
+			chan__dispose(&pair_chan);
 		pair__dispose(&pair);
 		arbiter__close(o.po.arbiter);
 	}
@@ -1496,7 +1593,7 @@ int main(int argc, char **argv)
 	migrate__dispose(&dom);
 	/* The END record's final digest needs the vCPU's registers. */
 	status = gate__finish(&dom);
-	if (o.po.role)
+	if (o.po.url)
 		status = pair__finished(&pair, &dom, status);
 
 	teardown();

@@ -90,6 +90,10 @@ static struct migration {
 	 */
 	bool backup, exported;
 	char *backup_addr;
+	/* A join: the caller's ops; joined: ->commit was called. */
+	const struct migrate_join_ops *join;
+	void *join_opaque;
+	bool joined;
 	uint64_t pair_id, epoch;
 	int cut_rc;
 
@@ -331,8 +335,16 @@ static int send_state(struct migration *m)
 	g.id_nonce = d->id_nonce;
 	g.mode = d->gate.mode;
 	g.last_digest_exit = d->gate.last_digest_exit;
+	/* A joining backup hashes the output on from this one's hash. */
+	if (m->join && !d->gate.out_state) {
+		d->gate.out_state = XXH3_createState();
+		if (!d->gate.out_state || XXH3_64bits_reset(d->gate.out_state))
+			return out_of_memory(m);
+		d->gate.out_bytes = 0;
+	}
 	g.out_bytes = d->gate.out_bytes;
-	if (d->gate.out_state) {
+	/* Only a replica's stream has it: its receiver digests output. */
+	if (d->gate.out_state && (m->backup || m->join)) {
 		/*
 		 * The hash state holds a pointer to the library's default
 		 * secret, an address of this process: it goes as NULL, and
@@ -422,6 +434,20 @@ static int cut(struct migration *m)
 	uint8_t *tail = NULL;
 	long tail_len = 0;
 
+	/* A joining backup's stream starts at this exit: its LOG_TAIL. */
+	if (m->join) {
+		tail = malloc(MIGSTREAM_LOG_TAIL_MAX);
+		if (!tail)
+			return out_of_memory(m);
+		tail_len = m->join->tail(m->join_opaque, d, tail,
+					 MIGSTREAM_LOG_TAIL_MAX);
+		if (tail_len < 0) {
+			free(tail);
+			fail(m, "the new log stream cannot start: %s",
+			     strerror((int)-tail_len));
+			return (int)tail_len;
+		}
+	}
 	/* A backup stops taking records: what it holds goes as LOG_TAIL. */
 	if (m->backup) {
 		tail = malloc(MIGSTREAM_LOG_TAIL_MAX);
@@ -554,6 +580,19 @@ void migrate__cut(struct domain *d)
 		d->gate.src->move_abort(d->gate.src_priv);
 	}
 	m->exported = false;
+	/*
+	 * A join: once the backup said it holds the checkpoint, this domain
+	 * is the new pair's primary, whether or not GO reached it (a
+	 * backup without GO never goes live; this one then loses its
+	 * backup and asks the arbiter for the new epoch).
+	 */
+	if (m->join && m->committed) {
+		m->join->commit(m->join_opaque, d);
+		m->joined = true;
+		rc = 0;
+	}
+	if (m->join)
+		stop = false;
 
 	pthread_mutex_lock(&m->lock);
 	m->st.pause_ms = pause_ms;
@@ -681,7 +720,9 @@ static int send_opening(struct migration *m)
 		.backend = d->backend->host_cpuid,
 		.entry = d->entry,
 		.hypercall_page = d->hypercall_page,
-		.role = m->backup ? LOGFMT_ROLE_BACKUP : 0,
+		.role = m->join	    ? MIGSTREAM_ROLE_JOIN
+			: m->backup ? LOGFMT_ROLE_BACKUP
+				    : 0,
 		.pair_id = m->pair_id,
 		.epoch = m->epoch,
 	};
@@ -817,9 +858,14 @@ static void finish(struct migration *m, int rc)
 	m->done = NULL;
 	m->running = false;
 	pthread_mutex_unlock(&m->lock);
+	if (m->join && !m->joined)
+		m->join->abort(m->join_opaque, m->d, rc ? st.error : "");
 	if (rc)
 		pr_warn("%s failed: %s: the domain runs on here",
-			st.live ? "migration" : "save", st.error);
+			st.join   ? "re-protection"
+			: st.live ? "migration"
+				  : "save",
+			st.error);
 	else
 		pr_info("%s: %" PRIu64 " pages (%" PRIu64
 			" zero) in %u round%s, "
@@ -834,9 +880,17 @@ static void finish(struct migration *m, int rc)
 static void *migration_thread(void *arg)
 {
 	struct migration *m = arg;
-	int rc;
+	int rc = 0;
 
-	rc = m->to ? connect_destination(m) : open_file(m);
+	if (m->join) {
+		char why[256] = "";
+
+		rc = m->join->prepare(m->join_opaque, why, sizeof(why));
+		if (rc)
+			fail(m, "%s", why);
+	}
+	if (!rc)
+		rc = m->to ? connect_destination(m) : open_file(m);
 	if (!rc)
 		rc = send_opening(m);
 	if (!rc && m->to)
@@ -980,6 +1034,9 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	m->pair_id = rq->pair_id;
 	m->epoch = rq->epoch;
 	m->backup_addr = backup ? strdup(rq->backup_addr) : NULL;
+	m->join = rq->join;
+	m->join_opaque = rq->join_opaque;
+	m->joined = false;
 	m->fd = -1;
 	m->t = NULL;
 	m->rate_bps = 0;
@@ -991,6 +1048,7 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	memset(&m->st, 0, sizeof(m->st));
 	m->st.state = MIGRATE_ACTIVE;
 	m->st.live = rq->to != NULL;
+	m->st.join = rq->join != NULL;
 	m->running = true;
 	rc = pthread_create(&m->tid, NULL, migration_thread, m);
 	if (rc) {
@@ -1221,7 +1279,13 @@ static int check_domain(struct migrate_in *in,
 			       "the %s backend%s)",
 			       di->backend ? "ptrace" : "kvm",
 			       di->backend ? ", which shows the host's" : "");
-	if (di->role != own->role)
+	/* A backup takes a moved backup, or joins a running primary. */
+	if (di->role == MIGSTREAM_ROLE_JOIN && own->role != LOGFMT_ROLE_BACKUP)
+		return in_fail(in, -EINVAL,
+			       "the stream is a running primary's checkpoint "
+			       "for a backup that joins it: it takes --role "
+			       "backup");
+	if (di->role != own->role && di->role != MIGSTREAM_ROLE_JOIN)
 		return in_fail(in, -EINVAL,
 			       di->role == LOGFMT_ROLE_BACKUP
 				   ? "the domain is a pair's backup: its "
@@ -1232,8 +1296,9 @@ static int check_domain(struct migrate_in *in,
 	    (di->pair_id != own->pair_id || di->epoch != own->epoch))
 		return in_fail(
 		    in, -EINVAL,
-		    "the backup is of pair %llu epoch %llu, this one "
+		    "the %s is of pair %llu epoch %llu, this one "
 		    "of pair %llu epoch %llu",
+		    di->role == MIGSTREAM_ROLE_JOIN ? "pair to join" : "backup",
 		    (unsigned long long)di->pair_id,
 		    (unsigned long long)di->epoch,
 		    (unsigned long long)own->pair_id,
@@ -1447,6 +1512,11 @@ const char *migrate__in_config(const struct migrate_in *in)
 	return in->config;
 }
 
+bool migrate__in_join(const struct migrate_in *in)
+{
+	return in->role == MIGSTREAM_ROLE_JOIN;
+}
+
 const void *migrate__in_log_tail(const struct migrate_in *in, size_t *len_r)
 {
 	*len_r = in->log_tail_len;
@@ -1534,16 +1604,20 @@ static bool hash_state_ok(XXH3_state_t *st, uint64_t bytes)
 static int apply_gate(struct migrate_in *in, struct domain *d,
 		      const struct migstream_gate *g)
 {
-	bool replay = in->role == LOGFMT_ROLE_BACKUP;
+	bool join = in->role == MIGSTREAM_ROLE_JOIN;
+	bool replay = in->role == LOGFMT_ROLE_BACKUP || join;
 
-	if (g->mode != (replay ? GATE_REPLAY : GATE_NONE))
+	/* A joined primary ran alone (no log) up to the cut. */
+	if (g->mode != (replay && !join ? GATE_REPLAY : GATE_NONE))
 		return in_fail(in, -EBADMSG,
 			       "GATE: the domain was in %s mode, not what %s "
 			       "is in",
 			       g->mode == GATE_RECORD	? "record"
 			       : g->mode == GATE_REPLAY ? "replay"
 							: "no log",
-			       replay ? "a backup" : "an unreplicated domain");
+			       join	? "a primary a backup joins"
+			       : replay ? "a backup"
+					: "an unreplicated domain");
 	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0))
 		return in_fail(
 		    in, -EBADMSG,
@@ -1674,7 +1748,7 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 			break;
 		case MIGSTREAM_VERIFY:
 			if (have_verify || !have_gate ||
-			    (in->role == LOGFMT_ROLE_BACKUP && !in->log_tail))
+			    (in->role != 0 && !in->log_tail))
 				goto order;
 			if (migstream__get_verify(&r, &want, err, sizeof(err)))
 				return in_fail(in, -EBADMSG, "%s", err);
@@ -1717,7 +1791,7 @@ int migrate__in_build(struct migrate_in *in, struct domain *d)
 			return 0;
 		case MIGSTREAM_LOG_TAIL:
 			if (!have_gate || have_verify || in->log_tail ||
-			    in->role != LOGFMT_ROLE_BACKUP)
+			    !in->role)
 				goto order;
 			in->log_tail = malloc(r.len ? r.len : 1);
 			if (!in->log_tail)

@@ -58,6 +58,7 @@ const char *migrate__state_name(enum migrate_state s);
 struct migrate_stats {
 	enum migrate_state state;
 	bool live;    /* a live migration (else a save) */
+	bool join;    /* a backup joining this domain (re-protection) */
 	bool stopped; /* the domain ended here (moved, or saved without -c) */
 	uint32_t round;
 	uint64_t pages;	     /* page records' pages, zero ones included */
@@ -68,6 +69,24 @@ struct migrate_stats {
 	double mbit_s;	     /* the link's rate, latest round */
 	double est_pause_ms, pause_ms, total_ms;
 	char error[256];
+};
+
+/*
+ * A join (re-protection, Documentation/pair.md): the checkpoint of this
+ * running domain goes to a backup that joins it, and this domain runs on
+ * as its primary. The ops are the caller's (hv/join.c), called in this
+ * order: ->prepare on the migration thread before the stream starts (the
+ * arbiter's word: 0 or -errno with @why); ->tail at the cut, on the vCPU
+ * thread (the LOG_TAIL's body: where the new stream starts; its length or
+ * -errno); then exactly one of ->commit (the backup answered OK: from
+ * here this domain is the new pair's primary) or ->abort (the join failed
+ * before that: this domain runs on as it was), with @why.
+ */
+struct migrate_join_ops {
+	int (*prepare)(void *opaque, char *why, size_t why_len);
+	long (*tail)(void *opaque, struct domain *d, void *buf, size_t cap);
+	void (*commit)(void *opaque, struct domain *d);
+	void (*abort)(void *opaque, struct domain *d, const char *why);
 };
 
 struct migrate_request {
@@ -81,6 +100,9 @@ struct migrate_request {
 	/* A pair's backup: its pair, epoch, and where its successor listens. */
 	uint64_t pair_id, epoch;
 	const char *backup_addr;
+	/* A join: the new pair's id and epoch above, and these ops. */
+	const struct migrate_join_ops *join;
+	void *join_opaque;
 };
 
 /*
@@ -132,6 +154,8 @@ int migrate__in_open(struct migrate_in **in_r, const char *file,
 		     const char *listen_addr, struct tls_creds *creds,
 		     const struct migrate_own *own,
 		     struct migstream_domain_info *di);
+/* A joining backup's stream (a running primary's checkpoint)? */
+bool migrate__in_join(const struct migrate_in *in);
 /* A backup's stream: its LOG_TAIL's body (pair__resume), else NULL. */
 const void *migrate__in_log_tail(const struct migrate_in *in, size_t *len_r);
 /* The CONFIG record's text if the stream had one (NUL-terminated), or NULL. */

@@ -18,10 +18,34 @@ int pair__init(struct pair *p, struct chan *chan)
 	return p->buf ? 0 : -ENOMEM;
 }
 
+/* The channel replaced last: gone now (the caller's own is its to end). */
+static void retire(struct pair *p)
+{
+	if (p->retired && p->retired_owned) {
+		chan__dispose(p->retired);
+		free(p->retired);
+	}
+	p->retired = NULL;
+}
+
 void pair__dispose(struct pair *p)
 {
+	retire(p);
+	if (p->chan && p->chan_owned) {
+		chan__dispose(p->chan);
+		free(p->chan);
+	}
 	free(p->buf);
 	p->buf = NULL;
+}
+
+void pair__set_chan(struct pair *p, struct chan *c)
+{
+	retire(p);
+	p->retired = p->chan;
+	p->retired_owned = p->chan_owned;
+	p->chan_owned = true;
+	__atomic_store_n(&p->chan, c, __ATOMIC_RELEASE);
 }
 
 void pair__fenced(void *domain)
@@ -123,6 +147,19 @@ static void sink_before_run(struct domain *d, void *priv)
 	chan__progress(p->chan, d->exits + 1);
 	while (chan__throttle(p->chan, 10, &st) && !sched__stop_requested(d))
 		;
+	/* A joining backup took the pair (or never will): joined. */
+	if (st != CHAN_MOVING &&
+	    __atomic_load_n(&p->joining, __ATOMIC_RELAXED)) {
+		char peer[LOGFMT_HELLO_NODE_MAX + 1];
+
+		__atomic_store_n(&p->joining, false, __ATOMIC_RELAXED);
+		chan__peer(p->chan, peer, sizeof(peer));
+		if (st == CHAN_PAIRED)
+			pr_info("protected again: backup %s joined at epoch "
+				"%llu (realtime_us=%lld)",
+				peer, (unsigned long long)p->chan->cfg.epoch,
+				realtime_us());
+	}
 	if (st == CHAN_ALONE) {
 		/* Held output first, so that nothing overtakes it. */
 		chan__finish(p->chan);
@@ -422,12 +459,23 @@ bad:
 	return -EINVAL;
 }
 
+long pair__join_tail(struct chan *c, void *buf, size_t cap)
+{
+	long n;
+
+	if (cap < TAIL_HEAD)
+		return -ENOSPC;
+	memset(buf, 0, TAIL_HEAD);
+	n = chan__join_blob(c, (uint8_t *)buf + TAIL_HEAD, cap - TAIL_HEAD);
+	return n < 0 ? n : (long)(TAIL_HEAD + (size_t)n);
+}
+
 /* ---- the end and the status --------------------------------------------- */
 
 int pair__finished(struct pair *p, struct domain *d, int status)
 {
 	/* Fenced as the run ended: the other replica has the pair. */
-	if (chan__state(p->chan) == CHAN_FENCED &&
+	if (p->chan && chan__state(p->chan) == CHAN_FENCED &&
 	    !__atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED)) {
 		d->exit_status = HV_EXIT_FENCED;
 		return HV_EXIT_FENCED;
@@ -438,11 +486,21 @@ int pair__finished(struct pair *p, struct domain *d, int status)
 void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
 		      const char **role_r, const char **state_r)
 {
-	struct chan *c = p->chan;
-	bool primary = c->cfg.role == LOGFMT_ROLE_PRIMARY ||
+	struct chan *c = pair__chan(p);
+	bool joining = __atomic_load_n(&p->joining, __ATOMIC_RELAXED);
+	bool primary = !c || c->cfg.role == LOGFMT_ROLE_PRIMARY ||
 		       __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
 
 	*role_r = primary ? "primary" : "backup";
+	/* A backup joins: from the checkpoint to its first acknowledgement. */
+	if (joining && (!c || chan__state(c) != CHAN_PAIRED)) {
+		*state_r = "joining";
+		return;
+	}
+	if (!c) {
+		*state_r = "unprotected";
+		return;
+	}
 	switch (chan__state(c)) {
 	case CHAN_IDLE:
 		*state_r = primary ? "pairing" : "waiting";

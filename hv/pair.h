@@ -22,9 +22,38 @@ struct chan;
 struct domain;
 
 struct pair {
+	/*
+	 * The channel of the pair this replica is in now (NULL: none yet,
+	 * a domain started unprotected). A re-protection replaces it at an
+	 * exit boundary (pair__set_chan): other threads read it with
+	 * pair__chan(), and a channel replaced is disposed of only at the
+	 * next replacement or the end, long after any reader let go.
+	 */
 	struct chan *chan;
+	struct chan *retired; /* the one replaced last, or NULL */
+	bool retired_owned;   /* pair__set_chan allocated it: free it too */
+	bool chan_owned;
+	bool joining; /* a backup is joining (atomic): status "joining" */
 	uint8_t *buf; /* backup: the record being replayed */
 };
+
+/* Any thread: the channel now, or NULL. */
+static inline struct chan *pair__chan(const struct pair *p)
+{
+	return __atomic_load_n(&p->chan, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * vCPU thread, at an exit boundary: @c (malloc'd, chan__init'd) is the
+ * pair's channel from now on; the one before is disposed of later.
+ */
+void pair__set_chan(struct pair *p, struct chan *c);
+/*
+ * A joining backup's LOG_TAIL (migration-stream.md 5.9) from @c, a
+ * primary channel after chan__join_open(): no peeked record, the
+ * channel's blob. Its length, or -errno.
+ */
+long pair__join_tail(struct chan *c, void *buf, size_t cap);
 
 extern const struct gate_sink_ops pair_sink;	 /* the primary's */
 extern const struct gate_source_ops pair_source; /* the backup's */

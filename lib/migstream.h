@@ -49,6 +49,11 @@
 #define MIGSTREAM_CONFIG_MAX (64u << 10)
 #define MIGSTREAM_LOG_TAIL_MAX (64u << 20)
 /*
+ * DOMAIN_INFO's role of a running primary's checkpoint for a backup that
+ * joins it (re-protection): the log format's are 1 and 2.
+ */
+#define MIGSTREAM_ROLE_JOIN 3u
+/*
  * The largest record of any type, header and padding included: LOG_TAIL's,
  * not PAGE_DATA's. A receiver sizes its buffer by rec->size as records
  * come, or by this; MIGSTREAM_BODY_MAX alone is too small for a backup's
@@ -105,7 +110,7 @@ struct migstream_domain_info {
 	uint32_t nr_vifs;
 	uint64_t pair_id; /* 0: not a pair's replica */
 	uint64_t epoch;
-	uint32_t role;	  /* LOGFMT_ROLE_*, 0 none */
+	uint32_t role;	  /* LOGFMT_ROLE_*, MIGSTREAM_ROLE_JOIN, 0 none */
 	uint32_t backend; /* 0 kvm, 1 ptrace: for messages only */
 	uint64_t entry;	  /* the image's entry point (the ptrace child's) */
 	uint64_t hypercall_page; /* where the image has its hypercall page */

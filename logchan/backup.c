@@ -982,13 +982,11 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* Lock held: the blob into @buf; its length, or -ENOSPC. */
-static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
+long backup__blob_encode(const struct move_blob *mb, uint8_t *buf, size_t cap)
 {
-	const struct chan_backup *b = c->bak;
-	size_t node_len = strlen(c->peer), q_len = b->q_len - b->q_off;
-	size_t len = MOVE_FIXED + pad8(b->boot_len) + pad8(node_len) +
-		     pad8(b->tail_len) + q_len + MOVE_TAIL;
+	size_t node_len = strlen(mb->node);
+	size_t len = MOVE_FIXED + pad8(mb->boot_len) + pad8(node_len) +
+		     pad8(mb->tail_len) + mb->q_len + MOVE_TAIL;
 	uint8_t *p;
 
 	if (len > cap)
@@ -996,32 +994,59 @@ static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
 	memset(buf, 0, len);
 	memcpy(buf, CHAN_MOVE_MAGIC, 8);
 	le__put32(buf + 8, CHAN_MOVE_VERSION);
-	le__put32(buf + 16, (uint32_t)b->boot_len);
+	le__put32(buf + 16, (uint32_t)mb->boot_len);
 	le__put32(buf + 20, (uint32_t)node_len);
-	le__put64(buf + 24, b->order.next_seq);
-	le__put64(buf + 32, b->order.last_ordinal);
-	le__put64(buf + 40, b->peer_progress);
-	le__put64(buf + 48, b->peer_released);
-	le__put64(buf + 56, b->acked_sent);
-	le__put64(buf + 64, b->replayed_sent);
-	le__put64(buf + 72, b->out_total);
-	le__put64(buf + 80, b->tail_start);
-	le__put64(buf + 88, b->tail_len);
-	le__put64(buf + 96, q_len);
-	memcpy(buf + 104, b->hdr, LOGFMT_HEADER_SIZE);
+	le__put64(buf + 24, mb->next_seq);
+	le__put64(buf + 32, mb->last_ordinal);
+	le__put64(buf + 40, mb->peer_progress);
+	le__put64(buf + 48, mb->peer_released);
+	le__put64(buf + 56, mb->acked_sent);
+	le__put64(buf + 64, mb->replayed_sent);
+	le__put64(buf + 72, mb->out_total);
+	le__put64(buf + 80, mb->tail_start);
+	le__put64(buf + 88, mb->tail_len);
+	le__put64(buf + 96, mb->q_len);
+	memcpy(buf + 104, mb->hdr, LOGFMT_HEADER_SIZE);
 	p = buf + MOVE_FIXED;
-	memcpy(p, b->boot, b->boot_len);
-	p += pad8(b->boot_len);
-	memcpy(p, c->peer, node_len);
+	memcpy(p, mb->boot, mb->boot_len);
+	p += pad8(mb->boot_len);
+	memcpy(p, mb->node, node_len);
 	p += pad8(node_len);
-	if (b->tail_len)
-		memcpy(p, b->tail, b->tail_len);
-	p += pad8(b->tail_len);
-	if (q_len)
-		memcpy(p, b->q + b->q_off, q_len);
-	p += q_len;
+	if (mb->tail_len)
+		memcpy(p, mb->tail, mb->tail_len);
+	p += pad8(mb->tail_len);
+	if (mb->q_len)
+		memcpy(p, mb->q, mb->q_len);
+	p += mb->q_len;
 	le__put32(p, logfmt__crc32c(0, buf, (size_t)(p - buf)));
 	return (long)len;
+}
+
+/* Lock held: the blob into @buf; its length, or -ENOSPC. */
+static long move_encode(const struct chan *c, uint8_t *buf, size_t cap)
+{
+	const struct chan_backup *b = c->bak;
+
+	return backup__blob_encode(
+	    &(struct move_blob){
+		.hdr = b->hdr,
+		.boot = b->boot,
+		.boot_len = b->boot_len,
+		.node = c->peer,
+		.next_seq = b->order.next_seq,
+		.last_ordinal = b->order.last_ordinal,
+		.peer_progress = b->peer_progress,
+		.peer_released = b->peer_released,
+		.acked_sent = b->acked_sent,
+		.replayed_sent = b->replayed_sent,
+		.out_total = b->out_total,
+		.tail_start = b->tail_start,
+		.tail = b->tail,
+		.tail_len = b->tail_len,
+		.q = b->q + b->q_off,
+		.q_len = b->q_len - b->q_off,
+	    },
+	    buf, cap);
 }
 
 /* Lock held: MOVE {R, @addr} into the backup's own stream. 0 or -1. */

@@ -197,4 +197,22 @@ bool backup__take(struct chan *c, const uint8_t *raw, size_t n,
 /* Lock held: what the backup has replayed, as a seq count. */
 uint64_t backup__replayed_count(const struct chan *c);
 
+/*
+ * The fields of a moved backup's blob (chan__move_export; a joining
+ * backup's, chan__join_blob): backup__blob_encode() is the one writer.
+ */
+struct move_blob {
+	const uint8_t *hdr; /* LOGFMT_HEADER_SIZE bytes */
+	const uint8_t *boot;
+	size_t boot_len;
+	const char *node; /* the primary's */
+	uint64_t next_seq, last_ordinal, peer_progress, peer_released;
+	uint64_t acked_sent, replayed_sent;
+	uint64_t out_total, tail_start;
+	const uint8_t *tail, *q;
+	size_t tail_len, q_len;
+};
+/* The blob into @buf; its length, or -ENOSPC. */
+long backup__blob_encode(const struct move_blob *mb, uint8_t *buf, size_t cap);
+
 #endif /* PVFT_LOGCHAN_CHAN_INTERNAL_H */

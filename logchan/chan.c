@@ -220,7 +220,10 @@ int chan_start(struct chan *c)
 {
 	int r;
 
-	c->state = CHAN_PAIRED;
+	/* A joining primary starts by dialing its backup (chan__join). */
+	if (c->state != CHAN_MOVING)
+		c->state = CHAN_PAIRED;
+	c->stats.state = c->state;
 	c->stats.paired_ns = c->stream.last_rx_ns = c->stream.last_tx_ns =
 	    clock__mono_ns();
 	if (c->pri)

@@ -347,6 +347,27 @@ int chan__move_import(struct chan *c, const void *buf, size_t len);
  */
 int chan__accept_resume(struct chan *c);
 
+/*
+ * A backup joining a running primary (pair.md, "Re-protection"). On a
+ * primary channel after chan__init() (cfg.addr: where the joining backup
+ * listens; cfg.epoch: the new epoch), on the vCPU thread at the cut:
+ * chan__join_open() takes the stream's header and BOOT and the exit
+ * ordinal the stream starts past (@progress: every record of the exits
+ * before it is in the checkpoint), chan__join_blob() writes the state the
+ * joining backup starts its channel from (a moved backup's blob, taken
+ * by chan__move_import(): every record below 2, none queued), and, once
+ * the backup holds the checkpoint, chan__join_go() starts the channel
+ * thread, which dials it and resumes the stream at record 2 as for a
+ * moved backup (state CHAN_MOVING, then CHAN_PAIRED). Records appended
+ * meanwhile wait; output waits on their acks. A backup that never takes
+ * the pair within the move's grace is a failed backup: the policy is
+ * asked. 0 or -EINVAL (not a fresh primary channel), -EIO.
+ */
+int chan__join_open(struct chan *c, const struct logfmt_header *h,
+		    struct logfmt_record *boot, uint64_t progress);
+long chan__join_blob(struct chan *c, void *buf, size_t cap);
+int chan__join_go(struct chan *c);
+
 enum chan_state chan__state(struct chan *c);
 /* The peer's node id ("" until paired) into @buf (any thread). */
 void chan__peer(struct chan *c, char *buf, size_t len);

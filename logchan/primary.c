@@ -924,6 +924,93 @@ int primary__round_moving(struct chan *c, uint64_t now)
 	return -1;
 }
 
+/* ---- a backup joining a running primary ------------------------------------
+ */
+
+int chan__join_open(struct chan *c, const struct logfmt_header *h,
+		    struct logfmt_record *boot, uint64_t progress)
+{
+	struct chan_primary *p = c->pri;
+	struct stream *s = &c->stream;
+
+	if (!p || c->state != CHAN_IDLE || c->thread_started ||
+	    strlen(c->cfg.addr) > LOGFMT_MOVE_ADDR_MAX)
+		return -EINVAL;
+	/* The opening as chan__connect would send it, kept for RESUME. */
+	logfmt__encode_header(h, s->tx);
+	s->tx_keep = s->tx_off = 0;
+	s->tx_len = LOGFMT_HEADER_SIZE;
+	boot->seq = 0;
+	boot->ordinal = 0;
+	if (stream__put(s, boot, 0) < 0 || s->tx_len > LOGFMT_OPENING_MAX)
+		return pr_err("log channel: cannot encode BOOT"), -EINVAL;
+	memcpy(p->opening, s->tx, s->tx_len);
+	p->opening_len = s->tx_len;
+	s->tx_keep = s->tx_off = s->tx_len = 0;
+	stream__keep(s);
+	/*
+	 * The joining backup holds the domain at the cut and "every record
+	 * below 2" (the opening's): it is a moved backup's successor whose
+	 * stream starts here, so the move's resumption pairs the two.
+	 */
+	p->next_seq = p->acked = p->replayed = 2;
+	p->peer_seq = 1;
+	p->progress = p->progress_sent = progress;
+	p->last_ordinal = progress ? progress - 1 : 0;
+	p->move_seq = 2;
+	snprintf(p->move_addr, sizeof(p->move_addr), "%s", c->cfg.addr);
+	p->move_hold = false;
+	c->stats.records = 2;
+	return 0;
+}
+
+int chan__join_go(struct chan *c)
+{
+	struct chan_primary *p = c->pri;
+	int rc;
+
+	if (!p || !p->opening_len || c->state != CHAN_IDLE ||
+	    c->thread_started)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	p->move_deadline = clock__mono_ns() + move_grace_ns(c);
+	p->move_next_try = 0;
+	c->state = CHAN_MOVING;
+	rc = chan_start(c);
+	pthread_mutex_unlock(&c->lock);
+	if (!rc)
+		pr_info("protecting the domain again: backup at %s, pair "
+			"%" PRIu64 " epoch %" PRIu64 " from exit ordinal "
+			"%" PRIu64 "; output held until it acknowledges",
+			c->cfg.addr, c->cfg.pair, c->cfg.epoch, p->progress);
+	return rc ? -EIO : 0;
+}
+
+long chan__join_blob(struct chan *c, void *buf, size_t cap)
+{
+	struct chan_primary *p = c->pri;
+	long n;
+
+	if (!p || !p->opening_len)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	n = backup__blob_encode(
+	    &(struct move_blob){
+		.hdr = p->opening,
+		.boot = p->opening + LOGFMT_HEADER_SIZE,
+		.boot_len = p->opening_len - LOGFMT_HEADER_SIZE,
+		.node = c->cfg.node,
+		.next_seq = 2,
+		.last_ordinal = p->last_ordinal,
+		.peer_progress = p->progress_sent,
+		.acked_sent = 2,
+		.replayed_sent = 2,
+	    },
+	    buf, cap);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 /* ---- the vCPU thread ------------------------------------------------------
  */
 
