@@ -41,11 +41,14 @@
 #define ARBITER_URL_MAX 1024
 #define ARBITER_ENDPOINTS_MAX 16
 #define ARBITER_EXCHANGE_WHY 256 /* bytes of one endpoint's failure */
-/* "pvft/arbiter/" and two u64s with a '/' between them. */
-#define ARBITER_KEY_MAX 64
+/*
+ * "pvft/arbiter/", two u64s with a '/' between them, and "/opened" and a
+ * NUL byte (the end of a query's range).
+ */
+#define ARBITER_KEY_MAX 80
 #define ETCD_REPLY_MAX (64u << 10) /* bytes: an etcd reply here is ~400 */
 #define ETCD_JSON_DEPTH 16
-#define ETCD_BODY_MAX 512
+#define ETCD_BODY_MAX 2048
 /* An etcd auth token, as the gateway hands it out (~30 bytes, simple). */
 #define ETCD_TOKEN_MAX 1024
 /* The body of an authenticate request: a user and a password, escaped. */
@@ -72,9 +75,12 @@ struct endpoint {
 /* One question to one endpoint. */
 struct call {
 	uint64_t pair, epoch;
-	const char *node;     /* acquire: the node asking; query: NULL */
+	const char *node; /* acquire, advance: the node asking; query: NULL */
+	bool advance;	  /* an advance (@node set), not an acquire */
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC, for this exchange */
-	/* Out: GRANTED (@owner owns the key), DENIED (acquire), FREE (query).
+	/*
+	 * Out: GRANTED (@owner owns the key; advance: @node opened the next
+	 * epoch), DENIED (acquire, advance), FREE, OPENED (query).
 	 */
 	enum arbiter_answer ans;
 	char owner[ARBITER_NODE_MAX + 1];
@@ -194,6 +200,8 @@ const char *arbiter__answer_name(enum arbiter_answer ans)
 		return "denied";
 	case ARBITER_FREE:
 		return "free";
+	case ARBITER_OPENED:
+		return "opened";
 	case ARBITER_UNREACHABLE:
 		return "unreachable";
 	}
@@ -328,29 +336,51 @@ static int recv_line(struct tls_conn *conn, int fd, char *buf, struct call *c)
 	}
 }
 
-/* What a pvft-arbiter reply means for @c: OUT_ANSWER or a failure. */
+/* The verb @c asks with. */
+static enum proto_verb call_verb(const struct call *c)
+{
+	return c->advance ? PROTO_ADVANCE
+	       : c->node  ? PROTO_ACQUIRE
+			  : PROTO_QUERY;
+}
+
+/*
+ * What a pvft-arbiter reply means for @c: OUT_ANSWER or a failure. A
+ * reply that does not fit the request is no answer.
+ */
 static enum outcome pvft_reply(struct call *c, const struct proto_reply *rep,
 			       enum outcome failed)
 {
+	enum proto_verb verb = call_verb(c);
+	bool mine = c->node && !strcmp(rep->node, c->node);
+
 	switch (rep->kind) {
 	case PROTO_GRANTED:
-	case PROTO_DENIED:
-		/* GRANTED names the asker, DENIED someone else. */
-		if (!c->node ||
-		    (rep->kind == PROTO_GRANTED) != !strcmp(rep->node, c->node))
-			break;
-		c->ans = rep->kind == PROTO_GRANTED ? ARBITER_GRANTED
-						    : ARBITER_DENIED;
-		snprintf(c->owner, sizeof(c->owner), "%s", rep->node);
-		return OUT_ANSWER;
-	case PROTO_OWNER:
-		if (c->node)
+		/* GRANTED names the asker, an ACQUIRE's DENIED someone else. */
+		if (verb != PROTO_ACQUIRE || !mine)
 			break;
 		c->ans = ARBITER_GRANTED;
-		snprintf(c->owner, sizeof(c->owner), "%s", rep->node);
-		return OUT_ANSWER;
+		goto owner;
+	case PROTO_ADVANCED:
+		if (verb != PROTO_ADVANCE || !mine)
+			break;
+		c->ans = ARBITER_GRANTED;
+		goto owner;
+	case PROTO_DENIED:
+		/* An ADVANCE's DENIED may name the asker: it owns E + 1. */
+		if (verb == PROTO_QUERY || (verb == PROTO_ACQUIRE && mine))
+			break;
+		c->ans = ARBITER_DENIED;
+		goto owner;
+	case PROTO_OWNER:
+	case PROTO_OPENED:
+		if (verb != PROTO_QUERY)
+			break;
+		c->ans =
+		    rep->kind == PROTO_OWNER ? ARBITER_GRANTED : ARBITER_OPENED;
+		goto owner;
 	case PROTO_FREE:
-		if (c->node)
+		if (verb == PROTO_ACQUIRE)
 			break;
 		c->ans = ARBITER_FREE;
 		return OUT_ANSWER;
@@ -360,12 +390,11 @@ static enum outcome pvft_reply(struct call *c, const struct proto_reply *rep,
 		return failed;
 	}
 	set_why(c->why, sizeof(c->why), "bad reply: %s does not answer %s",
-		rep->kind == PROTO_GRANTED  ? "GRANTED"
-		: rep->kind == PROTO_DENIED ? "DENIED"
-		: rep->kind == PROTO_OWNER  ? "OWNER"
-					    : "FREE",
-		c->node ? "ACQUIRE" : "QUERY");
+		proto__reply_word(rep->kind), proto__verb_word(verb));
 	return failed;
+owner:
+	snprintf(c->owner, sizeof(c->owner), "%s", rep->node);
+	return OUT_ANSWER;
 }
 
 /*
@@ -399,11 +428,12 @@ static enum outcome pvft_exchange(struct arbiter *a, struct endpoint *ep,
 				  struct call *c)
 {
 	struct proto_request req = {
-		.verb = c->node ? PROTO_ACQUIRE : PROTO_QUERY,
+		.verb = call_verb(c),
 		.pair = c->pair,
 		.epoch = c->epoch,
 	};
-	/* From the first byte sent on, an ACQUIRE may have been acted on. */
+	/* From the first byte sent on, an ACQUIRE or ADVANCE may have been
+	 * acted on. */
 	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED;
 	enum outcome out = OUT_FAILED;
 	struct tls_creds *creds = NULL;
@@ -619,12 +649,21 @@ static struct json_object *member(struct json_object *o, const char *name,
 	return v;
 }
 
+/* The keys of one call: its own, and those an advance or query reads. */
+struct etcd_keys {
+	char key[ARBITER_KEY_MAX];    /* pvft/arbiter/P/E */
+	char opened[ARBITER_KEY_MAX]; /* pvft/arbiter/P/E/opened */
+	/* Advance: pvft/arbiter/P/E+1 and its opened mark. */
+	char next[ARBITER_KEY_MAX], next_opened[ARBITER_KEY_MAX];
+};
+
 /*
- * The owner a kv object of key @key holds, into @owner: 0, or -1 with
+ * A kv object's key into @key (ARBITER_KEY_MAX bytes, NUL-terminated, no
+ * NUL inside) and the node id its value holds into @owner: 0, or -1 with
  * c->why.
  */
-static int kv_owner(struct json_object *kv, const char *key, char *owner,
-		    struct call *c)
+static int kv_read(struct json_object *kv, char *key, char *owner,
+		   struct call *c)
 {
 	struct json_object *k = member(kv, "key", json_type_string);
 	struct json_object *v = member(kv, "value", json_type_string);
@@ -637,11 +676,13 @@ static int kv_owner(struct json_object *kv, const char *key, char *owner,
 		return -1;
 	}
 	n = b64_decode(json_object_get_string(k),
-		       (size_t)json_object_get_string_len(k), buf,
-		       sizeof(buf) - 1);
-	if (n < 0 || (size_t)n != strlen(key) || memcmp(buf, key, (size_t)n)) {
+		       (size_t)json_object_get_string_len(k), key,
+		       ARBITER_KEY_MAX - 1);
+	if (n >= 0)
+		key[n] = '\0';
+	if (n <= 0 || strlen(key) != (size_t)n) {
 		set_why(c->why, sizeof(c->why),
-			"bad reply: a kv of another key than %s", key);
+			"bad reply: a kv of a key that is none of ours");
 		return -1;
 	}
 	n = b64_decode(json_object_get_string(v),
@@ -655,14 +696,19 @@ static int kv_owner(struct json_object *kv, const char *key, char *owner,
 			"key %s holds a value that is not a node id", key);
 		return -1;
 	}
-	snprintf(owner, ARBITER_NODE_MAX + 1, "%s", buf);
+	memcpy(owner, buf, (size_t)n + 1);
 	return 0;
 }
 
-/* The one kv of @kvs (an array, or NULL: no kv) into c->owner: 1, 0 none. */
-static int one_kv(struct json_object *kvs, const char *key, struct call *c)
+/*
+ * The one kv of @kvs (an array, or NULL: no kv), of key @key, into
+ * @owner: 1, 0 none, -1 with c->why.
+ */
+static int one_kv(struct json_object *kvs, const char *key, char *owner,
+		  struct call *c)
 {
 	size_t n = kvs ? json_object_array_length(kvs) : 0;
+	char got[ARBITER_KEY_MAX];
 
 	if (!n)
 		return 0;
@@ -671,17 +717,124 @@ static int one_kv(struct json_object *kvs, const char *key, struct call *c)
 			n, key);
 		return -1;
 	}
-	if (kv_owner(json_object_array_get_idx(kvs, 0), key, c->owner, c))
+	if (kv_read(json_object_array_get_idx(kvs, 0), got, owner, c))
 		return -1;
+	if (strcmp(got, key)) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: a kv of another key than %s", key);
+		return -1;
+	}
 	return 1;
+}
+
+/*
+ * A query's range, [key, key's opened mark]: its kvs into c->ans and
+ * c->owner (the owner, else the opener). OUT_ANSWER, or @failed with
+ * c->why.
+ */
+static enum outcome etcd_query_answer(struct json_object *kvs,
+				      const struct etcd_keys *k, struct call *c,
+				      enum outcome failed)
+{
+	char key[ARBITER_KEY_MAX], node[ARBITER_NODE_MAX + 1];
+	char owner[ARBITER_NODE_MAX + 1] = "",
+				      opener[ARBITER_NODE_MAX + 1] = "";
+	size_t n = kvs ? json_object_array_length(kvs) : 0, i;
+
+	if (n > 2) {
+		set_why(c->why, sizeof(c->why), "bad reply: %zu kvs for key %s",
+			n, k->key);
+		return failed;
+	}
+	for (i = 0; i < n; i++) {
+		char *slot;
+
+		if (kv_read(json_object_array_get_idx(kvs, i), key, node, c))
+			return failed;
+		slot = !strcmp(key, k->key)	 ? owner
+		       : !strcmp(key, k->opened) ? opener
+						 : NULL;
+		if (!slot) {
+			set_why(c->why, sizeof(c->why),
+				"bad reply: a kv of another key than %s",
+				k->key);
+			return failed;
+		}
+		if (slot[0]) {
+			set_why(c->why, sizeof(c->why),
+				"bad reply: 2 kvs for key %s", key);
+			return failed;
+		}
+		snprintf(slot, ARBITER_NODE_MAX + 1, "%s", node);
+	}
+	c->ans = owner[0]    ? ARBITER_GRANTED
+		 : opener[0] ? ARBITER_OPENED
+			     : ARBITER_FREE;
+	snprintf(c->owner, sizeof(c->owner), "%s", owner[0] ? owner : opener);
+	return OUT_ANSWER;
+}
+
+/*
+ * The failure branch of an advance's txn: the ranges of the epoch, the
+ * next one and its opened mark say why the compare failed.
+ */
+static enum outcome etcd_advance_answer(struct json_object *responses,
+					const struct etcd_keys *k,
+					struct call *c, enum outcome failed)
+{
+	const char *keys[3] = { k->key, k->next, k->next_opened };
+	char owner[3][ARBITER_NODE_MAX + 1];
+	struct json_object *range;
+	int got[3];
+	size_t i;
+
+	if (json_object_array_length(responses) != 3)
+		goto bad;
+	for (i = 0; i < 3; i++) {
+		range = member(json_object_array_get_idx(responses, i),
+			       "response_range", json_type_object);
+		if (!range)
+			goto bad;
+		got[i] = one_kv(member(range, "kvs", json_type_array), keys[i],
+				owner[i], c);
+		if (got[i] < 0)
+			return failed;
+	}
+	if (!got[0]) {
+		c->ans = ARBITER_FREE;
+		return OUT_ANSWER;
+	}
+	/* Whoever owns E, then whoever owns E + 1, then its opener. */
+	for (i = 0; i < 3; i++) {
+		if (!got[i] || (!strcmp(owner[i], c->node) && i != 1))
+			continue;
+		c->ans = ARBITER_DENIED;
+		snprintf(c->owner, sizeof(c->owner), "%s", owner[i]);
+		return OUT_ANSWER;
+	}
+	if (!got[2]) {
+		set_why(c->why, sizeof(c->why),
+			"bad reply: the txn failed, yet key %s is %s's and "
+			"%s and %s are absent",
+			k->key, c->node, k->next, k->next_opened);
+		return failed;
+	}
+	/* Opened by this node already, E still its own: idempotent. */
+	c->ans = ARBITER_GRANTED;
+	snprintf(c->owner, sizeof(c->owner), "%s", c->node);
+	return OUT_ANSWER;
+bad:
+	set_why(c->why, sizeof(c->why), "bad reply: not a txn response");
+	return failed;
 }
 
 /*
  * Read a 200 reply to a txn (@c->node set) or a range. Anything missing
  * or mistyped is a bad reply: OUT_ANSWER only for a full answer.
  */
-static enum outcome etcd_answer(struct json_object *top, const char *key,
-				struct call *c, enum outcome failed)
+static enum outcome etcd_answer(struct json_object *top,
+				const struct etcd_keys *k, struct call *c,
+				enum outcome failed)
 {
 	struct json_object *succeeded, *responses, *range, *kvs;
 	int r;
@@ -695,11 +848,7 @@ static enum outcome etcd_answer(struct json_object *top, const char *key,
 		kvs = member(top, "kvs", json_type_array);
 		if (!kvs && json_object_object_get_ex(top, "kvs", NULL))
 			goto bad;
-		r = one_kv(kvs, key, c);
-		if (r < 0)
-			return failed;
-		c->ans = r ? ARBITER_GRANTED : ARBITER_FREE;
-		return OUT_ANSWER;
+		return etcd_query_answer(kvs, k, c, failed);
 	}
 	/* A txn: "succeeded" is left out when false. */
 	succeeded = member(top, "succeeded", json_type_boolean);
@@ -710,20 +859,25 @@ static enum outcome etcd_answer(struct json_object *top, const char *key,
 		snprintf(c->owner, sizeof(c->owner), "%s", c->node);
 		return OUT_ANSWER;
 	}
-	/* The compare failed: the key exists and the range says whose. */
 	responses = member(top, "responses", json_type_array);
-	if (!responses || json_object_array_length(responses) != 1)
+	if (!responses)
+		goto bad;
+	if (c->advance)
+		return etcd_advance_answer(responses, k, c, failed);
+	/* The compare failed: the key exists and the range says whose. */
+	if (json_object_array_length(responses) != 1)
 		goto bad;
 	range = member(json_object_array_get_idx(responses, 0),
 		       "response_range", json_type_object);
 	if (!range)
 		goto bad;
-	r = one_kv(member(range, "kvs", json_type_array), key, c);
+	r = one_kv(member(range, "kvs", json_type_array), k->key, c->owner, c);
 	if (r < 0)
 		return failed;
 	if (!r) {
 		set_why(c->why, sizeof(c->why),
-			"bad reply: the txn failed, yet key %s is absent", key);
+			"bad reply: the txn failed, yet key %s is absent",
+			k->key);
 		return failed;
 	}
 	c->ans = strcmp(c->owner, c->node) ? ARBITER_DENIED : ARBITER_GRANTED;
@@ -942,32 +1096,83 @@ out:
 	return rc;
 }
 
-static enum outcome etcd_exchange(struct arbiter *a, struct endpoint *ep,
-				  struct call *c)
-{
-	char key[ARBITER_KEY_MAX], key64[B64_SIZE(ARBITER_KEY_MAX)];
-	char node64[B64_SIZE(ARBITER_NODE_MAX)], body[ETCD_BODY_MAX];
-	/* Once the request may have left, a txn may have been applied. */
-	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED, out;
-	const char *path = c->node ? "/v3/kv/txn" : "/v3/kv/range";
-	bool fresh_token = false;
-	struct etcd_post p;
+/* A key in base64, its NUL included. */
+#define KEY64_SIZE B64_SIZE(ARBITER_KEY_MAX)
 
-	snprintf(key, sizeof(key), "pvft/arbiter/%" PRIu64 "/%" PRIu64, c->pair,
+/* The request body of @c, with its keys in @k. */
+static void etcd_body(const struct call *c, struct etcd_keys *k, char *body)
+{
+	char key64[KEY64_SIZE], end64[KEY64_SIZE], next64[KEY64_SIZE];
+	char nopen64[KEY64_SIZE], node64[B64_SIZE(ARBITER_NODE_MAX)];
+	size_t len;
+
+	snprintf(k->key, sizeof(k->key), "pvft/arbiter/%" PRIu64 "/%" PRIu64,
+		 c->pair, c->epoch);
+	snprintf(k->opened, sizeof(k->opened),
+		 "pvft/arbiter/%" PRIu64 "/%" PRIu64 "/opened", c->pair,
 		 c->epoch);
-	b64_encode(key, strlen(key), key64);
-	if (c->node) {
-		b64_encode(c->node, strlen(c->node), node64);
-		snprintf(body, sizeof(body),
+	b64_encode(k->key, strlen(k->key), key64);
+	if (!c->node) {
+		/*
+		 * One range, [K, K/opened]: the owner and the opener, read
+		 * at one revision. The end is exclusive: K/opened and a NUL.
+		 */
+		len = strlen(k->opened) + 1;
+		b64_encode(k->opened, len, end64);
+		snprintf(body, ETCD_BODY_MAX,
+			 "{\"key\":\"%s\",\"range_end\":\"%s\"}", key64, end64);
+		return;
+	}
+	b64_encode(c->node, strlen(c->node), node64);
+	if (!c->advance) {
+		snprintf(body, ETCD_BODY_MAX,
 			 "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\","
 			 "\"create_revision\":\"0\"}],"
 			 "\"success\":[{\"request_put\":{\"key\":\"%s\","
 			 "\"value\":\"%s\"}}],"
 			 "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
 			 key64, key64, node64, key64);
-	} else {
-		snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key64);
+		return;
 	}
+	/*
+	 * Advance: E is this node's (a missing key fails a VALUE compare),
+	 * E + 1 has no owner and no opener; then E + 1 is opened by it.
+	 */
+	snprintf(k->next, sizeof(k->next), "pvft/arbiter/%" PRIu64 "/%" PRIu64,
+		 c->pair, c->epoch + 1);
+	snprintf(k->next_opened, sizeof(k->next_opened),
+		 "pvft/arbiter/%" PRIu64 "/%" PRIu64 "/opened", c->pair,
+		 c->epoch + 1);
+	b64_encode(k->next, strlen(k->next), next64);
+	b64_encode(k->next_opened, strlen(k->next_opened), nopen64);
+	snprintf(body, ETCD_BODY_MAX,
+		 "{\"compare\":[{\"key\":\"%s\",\"target\":\"VALUE\","
+		 "\"result\":\"EQUAL\",\"value\":\"%s\"},"
+		 "{\"key\":\"%s\",\"target\":\"CREATE\","
+		 "\"create_revision\":\"0\"},"
+		 "{\"key\":\"%s\",\"target\":\"CREATE\","
+		 "\"create_revision\":\"0\"}],"
+		 "\"success\":[{\"request_put\":{\"key\":\"%s\","
+		 "\"value\":\"%s\"}}],"
+		 "\"failure\":[{\"request_range\":{\"key\":\"%s\"}},"
+		 "{\"request_range\":{\"key\":\"%s\"}},"
+		 "{\"request_range\":{\"key\":\"%s\"}}]}",
+		 key64, node64, next64, nopen64, nopen64, node64, key64, next64,
+		 nopen64);
+}
+
+static enum outcome etcd_exchange(struct arbiter *a, struct endpoint *ep,
+				  struct call *c)
+{
+	char body[ETCD_BODY_MAX];
+	/* Once the request may have left, a txn may have been applied. */
+	enum outcome failed = c->node ? OUT_MAYBE : OUT_FAILED, out;
+	const char *path = c->node ? "/v3/kv/txn" : "/v3/kv/range";
+	bool fresh_token = false;
+	struct etcd_keys k;
+	struct etcd_post p;
+
+	etcd_body(c, &k, body);
 
 	if (a->user && !ep->token[0]) {
 		if (etcd_login(a, ep, c))
@@ -996,7 +1201,7 @@ static enum outcome etcd_exchange(struct arbiter *a, struct endpoint *ep,
 		set_why(c->why, sizeof(c->why), "bad reply: not JSON");
 		out = failed;
 	} else {
-		out = etcd_answer(p.top, key, c, failed);
+		out = etcd_answer(p.top, &k, c, failed);
 	}
 	json_object_put(p.top);
 	return out;
@@ -1320,7 +1525,8 @@ enum arbiter_answer arbiter__acquire(struct arbiter *a, uint64_t pair,
 	 */
 	if (ask(a, &q, timeout_ms, &ignored, why, why_len) != OUT_ANSWER)
 		return ARBITER_UNREACHABLE;
-	if (q.ans == ARBITER_FREE) {
+	/* Opened (by an advance) is still owned by nobody. */
+	if (q.ans == ARBITER_FREE || q.ans == ARBITER_OPENED) {
 		add_why(why, why_len,
 			"read back: the key is free, the "
 			"request was not applied");
@@ -1343,7 +1549,63 @@ enum arbiter_answer arbiter__query(struct arbiter *a, uint64_t pair,
 	if (ask(a, &q, timeout_ms, &ignored, why, why_len) != OUT_ANSWER)
 		return ARBITER_UNREACHABLE;
 	set_why(why, why_len, "%s", "");
-	if (q.ans == ARBITER_GRANTED)
+	if (q.ans == ARBITER_GRANTED || q.ans == ARBITER_OPENED)
 		snprintf(owner, ARBITER_NODE_MAX + 1, "%s", q.owner);
 	return q.ans;
+}
+
+enum arbiter_answer arbiter__advance(struct arbiter *a, uint64_t pair,
+				     uint64_t epoch, const char *node,
+				     unsigned timeout_ms, char *owner,
+				     char *why, size_t why_len)
+{
+	struct call c = {
+		.pair = pair,
+		.epoch = epoch,
+		.node = node,
+		.advance = true,
+	};
+	struct call q = { .pair = pair, .epoch = epoch + 1 };
+	bool maybe = false, ignored = false;
+
+	owner[0] = '\0';
+	set_why(why, why_len, "%s", "");
+	if (!arbiter__valid_node(node)) {
+		set_why(why, why_len,
+			"bad node id: want 1 to %d of "
+			"[A-Za-z0-9._-]",
+			ARBITER_NODE_MAX);
+		return ARBITER_UNREACHABLE;
+	}
+	if (epoch == UINT64_MAX) {
+		set_why(why, why_len,
+			"epoch %" PRIu64 " has no next epoch to open", epoch);
+		return ARBITER_UNREACHABLE;
+	}
+	if (ask(a, &c, timeout_ms, &maybe, why, why_len) == OUT_ANSWER) {
+		set_why(why, why_len, "%s", "");
+		if (c.ans != ARBITER_FREE)
+			snprintf(owner, ARBITER_NODE_MAX + 1, "%s", c.owner);
+		return c.ans;
+	}
+	if (!maybe)
+		return ARBITER_UNREACHABLE;
+	add_why(why, why_len, "reading the next epoch back");
+	/* As an acquire's: was it applied, with its answer lost? */
+	if (ask(a, &q, timeout_ms, &ignored, why, why_len) != OUT_ANSWER)
+		return ARBITER_UNREACHABLE;
+	if (q.ans != ARBITER_OPENED || strcmp(q.owner, node)) {
+		add_why(why, why_len,
+			"read back: epoch %" PRIu64 " is %s%s, not opened by "
+			"%s",
+			epoch + 1,
+			q.ans == ARBITER_GRANTED  ? "owned by "
+			: q.ans == ARBITER_OPENED ? "opened by "
+						  : "free",
+			q.ans == ARBITER_FREE ? "" : q.owner, node);
+		return ARBITER_UNREACHABLE;
+	}
+	set_why(why, why_len, "%s", "");
+	snprintf(owner, ARBITER_NODE_MAX + 1, "%s", node);
+	return ARBITER_GRANTED;
 }

@@ -10,6 +10,7 @@
  *   etcds://HOST:PORT[,HOST:PORT...]   etcd v3 JSON API over https
  *   etcd://HOST:PORT[,HOST:PORT...]    the same over plain http (insecure)
  * etcd: a transaction with create_revision == 0, owner = node id.
+ * An advance opens the next epoch, for a running domain's re-protection.
  *
  * Every call is synchronous, bounded by @timeout_ms, safe to retry (the
  * same node asking again for a key it owns is granted again), and usable
@@ -27,7 +28,10 @@
 enum arbiter_answer {
 	ARBITER_GRANTED,     /* @node owns the key (now, or already) */
 	ARBITER_DENIED,	     /* another node owns it: *owner says which */
-	ARBITER_FREE,	     /* query only: nobody owns it */
+	ARBITER_FREE,	     /* query: nobody owns or opened it; advance:
+			      * nobody owns the epoch advanced from */
+	ARBITER_OPENED,	     /* query only: nobody owns it, but *owner
+			      * opened it (advance) */
 	ARBITER_UNREACHABLE, /* no answer; *why says what happened. Retry. */
 };
 
@@ -89,10 +93,29 @@ enum arbiter_answer arbiter__acquire(struct arbiter *a, uint64_t pair,
 				     uint64_t epoch, const char *node,
 				     unsigned timeout_ms, char *owner,
 				     char *why, size_t why_len);
-/* Who owns (@pair, @epoch): GRANTED (owner in @owner), FREE, UNREACHABLE. */
+/*
+ * Who owns (@pair, @epoch): GRANTED (owner in @owner), OPENED (nobody
+ * owns it, @owner opened it with an advance), FREE, UNREACHABLE.
+ */
 enum arbiter_answer arbiter__query(struct arbiter *a, uint64_t pair,
 				   uint64_t epoch, unsigned timeout_ms,
 				   char *owner, char *why, size_t why_len);
+/*
+ * Open (@pair, @epoch + 1) for re-protection: allowed only to @node, the
+ * owner of (@pair, @epoch), while nobody owns (@pair, @epoch + 1) and
+ * nobody else opened it (Documentation/arbiter-protocol.md 3.5).
+ * GRANTED: advanced (now, or already), @owner = @node; DENIED: @owner
+ * owns (@pair, @epoch), or owns or opened (@pair, @epoch + 1) (it may be
+ * @node itself, owning the next epoch already); FREE: nobody owns
+ * (@pair, @epoch); UNREACHABLE with @why (also for @epoch 2^64 - 1: no
+ * next epoch). An ambiguous outcome is read back as for an acquire: a
+ * query of (@pair, @epoch + 1) that says OPENED by @node is GRANTED;
+ * anything else UNREACHABLE. Timing as arbiter__acquire().
+ */
+enum arbiter_answer arbiter__advance(struct arbiter *a, uint64_t pair,
+				     uint64_t epoch, const char *node,
+				     unsigned timeout_ms, char *owner,
+				     char *why, size_t why_len);
 
 const char *arbiter__answer_name(enum arbiter_answer ans);
 

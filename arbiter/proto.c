@@ -151,6 +151,9 @@ int proto__parse_request(const char *line, size_t len,
 	} else if (is_field(&f[0], "QUERY")) {
 		req->verb = PROTO_QUERY;
 		want = 3;
+	} else if (is_field(&f[0], "ADVANCE")) {
+		req->verb = PROTO_ADVANCE;
+		want = 4;
 	} else {
 		set_why(why, why_len, "unknown verb '%.*s'",
 			(int)(f[0].len < VERB_SHOWN ? f[0].len : VERB_SHOWN),
@@ -159,9 +162,8 @@ int proto__parse_request(const char *line, size_t len,
 	}
 	if (n != want) {
 		set_why(why, why_len, "%s takes %s",
-			req->verb == PROTO_ACQUIRE ? "ACQUIRE" : "QUERY",
-			req->verb == PROTO_ACQUIRE ? "PAIR EPOCH NODE"
-						   : "PAIR EPOCH");
+			proto__verb_word(req->verb),
+			want == 4 ? "PAIR EPOCH NODE" : "PAIR EPOCH");
 		return -EINVAL;
 	}
 	if (proto__parse_u64(f[1].p, f[1].len, &req->pair)) {
@@ -172,13 +174,32 @@ int proto__parse_request(const char *line, size_t len,
 		set_why(why, why_len, "bad EPOCH: want a decimal u64");
 		return -EINVAL;
 	}
-	if (req->verb == PROTO_ACQUIRE && parse_node(&f[3], req->node)) {
+	if (want == 4 && parse_node(&f[3], req->node)) {
 		set_why(why, why_len,
 			"bad NODE: want 1 to %d of [A-Za-z0-9._-]",
 			ARBITER_NODE_MAX);
 		return -EINVAL;
 	}
+	if (req->verb == PROTO_ADVANCE && req->epoch == UINT64_MAX) {
+		set_why(why, why_len,
+			"bad EPOCH: %" PRIu64 " has no next epoch to open",
+			req->epoch);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+const char *proto__verb_word(enum proto_verb verb)
+{
+	switch (verb) {
+	case PROTO_ACQUIRE:
+		return "ACQUIRE";
+	case PROTO_QUERY:
+		return "QUERY";
+	case PROTO_ADVANCE:
+		return "ADVANCE";
+	}
+	return "?";
 }
 
 int proto__format_request(const struct proto_request *req, char *buf)
@@ -187,11 +208,12 @@ int proto__format_request(const struct proto_request *req, char *buf)
 		return snprintf(buf, PROTO_BUF_SIZE,
 				"QUERY %" PRIu64 " %" PRIu64 "\n", req->pair,
 				req->epoch);
-	if (!arbiter__valid_node(req->node))
+	if (!arbiter__valid_node(req->node) ||
+	    (req->verb == PROTO_ADVANCE && req->epoch == UINT64_MAX))
 		return -EINVAL;
-	return snprintf(buf, PROTO_BUF_SIZE,
-			"ACQUIRE %" PRIu64 " %" PRIu64 " %s\n", req->pair,
-			req->epoch, req->node);
+	return snprintf(buf, PROTO_BUF_SIZE, "%s %" PRIu64 " %" PRIu64 " %s\n",
+			proto__verb_word(req->verb), req->pair, req->epoch,
+			req->node);
 }
 
 int proto__parse_identity(const char *identity, uint64_t *pair_r)
@@ -208,8 +230,16 @@ int proto__parse_identity(const char *identity, uint64_t *pair_r)
 static const char *const reply_words[] = {
 	[PROTO_GRANTED] = "GRANTED", [PROTO_DENIED] = "DENIED",
 	[PROTO_OWNER] = "OWNER",     [PROTO_FREE] = "FREE",
-	[PROTO_ERROR] = "ERROR",
+	[PROTO_ERROR] = "ERROR",     [PROTO_ADVANCED] = "ADVANCED",
+	[PROTO_OPENED] = "OPENED",
 };
+
+const char *proto__reply_word(enum proto_reply_kind kind)
+{
+	return (size_t)kind < sizeof(reply_words) / sizeof(reply_words[0])
+		   ? reply_words[kind]
+		   : "?";
+}
 
 int proto__parse_reply(const char *line, size_t len, struct proto_reply *rep)
 {
@@ -233,6 +263,8 @@ int proto__parse_reply(const char *line, size_t len, struct proto_reply *rep)
 	case PROTO_GRANTED:
 	case PROTO_DENIED:
 	case PROTO_OWNER:
+	case PROTO_ADVANCED:
+	case PROTO_OPENED:
 		if (!sp || parse_node(&arg, rep->node))
 			return -EINVAL;
 		break;
@@ -262,6 +294,8 @@ int proto__format_reply(const struct proto_reply *rep, char *buf)
 	case PROTO_GRANTED:
 	case PROTO_DENIED:
 	case PROTO_OWNER:
+	case PROTO_ADVANCED:
+	case PROTO_OPENED:
 		return snprintf(buf, PROTO_BUF_SIZE, "%s %s\n", word,
 				rep->node);
 	case PROTO_FREE:

@@ -26,25 +26,31 @@
 enum proto_verb {
 	PROTO_ACQUIRE,
 	PROTO_QUERY,
+	PROTO_ADVANCE,
 };
 
 struct proto_request {
 	enum proto_verb verb;
 	uint64_t pair, epoch;
-	char node[ARBITER_NODE_MAX + 1]; /* ACQUIRE only */
+	char node[ARBITER_NODE_MAX + 1]; /* ACQUIRE, ADVANCE */
 };
 
 enum proto_reply_kind {
-	PROTO_GRANTED, /* ACQUIRE: node owns the key */
-	PROTO_DENIED,  /* ACQUIRE: node is the other owner */
-	PROTO_OWNER,   /* QUERY: node owns the key */
-	PROTO_FREE,    /* QUERY: nobody does */
-	PROTO_ERROR,   /* the request was not understood or not served */
+	PROTO_GRANTED,	/* ACQUIRE: node owns the key */
+	PROTO_DENIED,	/* ACQUIRE, ADVANCE: node is the other owner (or,
+			 * ADVANCE, the owner or opener of the next epoch) */
+	PROTO_OWNER,	/* QUERY: node owns the key */
+	PROTO_FREE,	/* QUERY: nobody owns or opened it; ADVANCE:
+			 * nobody owns the epoch advanced from */
+	PROTO_ERROR,	/* the request was not understood or not served */
+	PROTO_ADVANCED, /* ADVANCE: node opened the next epoch */
+	PROTO_OPENED,	/* QUERY: nobody owns the key, node opened it */
 };
 
 struct proto_reply {
 	enum proto_reply_kind kind;
-	char node[ARBITER_NODE_MAX + 1];   /* GRANTED, DENIED, OWNER */
+	/* GRANTED, DENIED, OWNER, ADVANCED, OPENED */
+	char node[ARBITER_NODE_MAX + 1];
 	char reason[PROTO_REASON_MAX + 1]; /* ERROR */
 };
 
@@ -56,13 +62,15 @@ int proto__parse_u64(const char *s, size_t len, uint64_t *v_r);
 
 /*
  * Parse a request line. 0, or -EINVAL with @why (printable ASCII, at most
- * PROTO_REASON_MAX characters) saying what is wrong.
+ * PROTO_REASON_MAX characters) saying what is wrong. An ADVANCE of epoch
+ * 2^64 - 1 is refused here: there is no next epoch to open.
  */
 int proto__parse_request(const char *line, size_t len,
 			 struct proto_request *req, char *why, size_t why_len);
 /*
  * The request as a line, newline included, in @buf (PROTO_BUF_SIZE bytes,
- * NUL-terminated): its length, or -EINVAL for a bad node.
+ * NUL-terminated): its length, or -EINVAL for a bad node (or an ADVANCE
+ * of epoch 2^64 - 1).
  */
 int proto__format_request(const struct proto_request *req, char *buf);
 
@@ -72,6 +80,11 @@ int proto__format_request(const struct proto_request *req, char *buf);
  * as every number here: one identity per pair). 0 or -EINVAL.
  */
 int proto__parse_identity(const char *identity, uint64_t *pair_r);
+
+/* A request's verb as written on the line ("ACQUIRE", ...). */
+const char *proto__verb_word(enum proto_verb verb);
+/* A reply's first word ("GRANTED", ...). */
+const char *proto__reply_word(enum proto_reply_kind kind);
 
 /* Parse a reply line: 0 or -EINVAL. */
 int proto__parse_reply(const char *line, size_t len, struct proto_reply *rep);

@@ -24,8 +24,10 @@
  * reply is sent at once, before that client's next line is read.
  *
  * State: one file per owned key, DIR/<pair>-<epoch>, holding the owner's
- * node id and a newline. It is read on demand, never cached, so a
- * restarted daemon answers from exactly what is on disk.
+ * node id and a newline, and one per opened key (ADVANCE),
+ * DIR/<pair>-<epoch>.open, holding the opener's the same way. It is read
+ * on demand, never cached, so a restarted daemon answers from exactly
+ * what is on disk.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -82,6 +84,10 @@
 #define ARBITERD_KEY_SUFFIX ".key"
 /* A state file: a node id and a newline; anything longer is corrupt. */
 #define STATE_FILE_MAX (ARBITER_NODE_MAX + 1)
+/* An opened mark (ADVANCE) is DIR/<pair>-<epoch> and this. */
+#define OPEN_SUFFIX ".open"
+/* "<u64>-<u64>.open" and a NUL. */
+#define STATE_NAME_MAX 48
 
 #define EXIT_USAGE 2
 
@@ -218,10 +224,17 @@ static void usage(FILE *f)
 
 /* ---- state ---- */
 
-/* The state file's name for (@pair, @epoch), in @name (48 bytes). */
-static void state_name(uint64_t pair, uint64_t epoch, char *name)
+/* The state file's name for (@pair, @epoch), in @name. */
+static void state_name(uint64_t pair, uint64_t epoch, char name[STATE_NAME_MAX])
 {
-	snprintf(name, 48, "%" PRIu64 "-%" PRIu64, pair, epoch);
+	snprintf(name, STATE_NAME_MAX, "%" PRIu64 "-%" PRIu64, pair, epoch);
+}
+
+/* The opened mark's name for (@pair, @epoch), in @name. */
+static void open_name(uint64_t pair, uint64_t epoch, char name[STATE_NAME_MAX])
+{
+	snprintf(name, STATE_NAME_MAX, "%" PRIu64 "-%" PRIu64 OPEN_SUFFIX, pair,
+		 epoch);
 }
 
 /*
@@ -304,7 +317,8 @@ static int durable_owner(struct server *s, const char *name, char *owner,
 }
 
 /*
- * Make @node the owner of @name unless someone is. Step order, so that a
+ * Make @node the owner of @name unless someone is: a grant, or an opened
+ * mark (@what names which, for messages). Step order, so that a
  * crash at any point leaves either no owner or a whole, durable one:
  *   1. the content goes to a temporary file, which is fsynced;
  *   2. link() gives it the final name, atomically, failing with EEXIST if
@@ -313,8 +327,8 @@ static int durable_owner(struct server *s, const char *name, char *owner,
  * Only then does the caller reply. 0 with @owner (the new or the existing
  * owner), or -errno with @why.
  */
-static int grant(struct server *s, const char *name, const char *node,
-		 char *owner, char *why, size_t why_len)
+static int record(struct server *s, const char *name, const char *node,
+		  const char *what, char *owner, char *why, size_t why_len)
 {
 	char tmp[96], content[STATE_FILE_MAX + 1];
 	int fd, r, err;
@@ -326,7 +340,7 @@ static int grant(struct server *s, const char *name, const char *node,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		err = errno;
-		snprintf(why, why_len, "cannot record the grant: %s/%s: %s",
+		snprintf(why, why_len, "cannot record %s: %s/%s: %s", what,
 			 s->dir, tmp, strerror(err));
 		return -err;
 	}
@@ -341,7 +355,7 @@ static int grant(struct server *s, const char *name, const char *node,
 	if (r == -EEXIST)
 		return durable_owner(s, name, owner, why, why_len);
 	if (r) {
-		snprintf(why, why_len, "cannot record the grant: %s/%s: %s",
+		snprintf(why, why_len, "cannot record %s: %s/%s: %s", what,
 			 s->dir, name, strerror(-r));
 		return r;
 	}
@@ -363,23 +377,132 @@ static void error_reply(struct proto_reply *rep, const char *why)
 	rep->reason[n] = '\0';
 }
 
-static void serve(struct server *s, struct client *c,
-		  const struct proto_request *req, struct proto_reply *rep)
+/*
+ * QUERY: the owner; else whoever opened the key with ADVANCE; else free.
+ * 0 with @rep filled in, or -errno with @why.
+ */
+static int serve_query(struct server *s, const struct proto_request *req,
+		       struct proto_reply *rep, char *why, size_t why_len)
 {
-	char name[48], owner[ARBITER_NODE_MAX + 1], why[PROTO_LINE_MAX * 2];
-	bool fresh = false;
+	char name[STATE_NAME_MAX];
 	int r;
 
 	state_name(req->pair, req->epoch, name);
-	r = durable_owner(s, name, owner, why, sizeof(why));
-	if (r == -ENOENT && req->verb == PROTO_QUERY) {
+	r = durable_owner(s, name, rep->node, why, why_len);
+	if (!r) {
+		rep->kind = PROTO_OWNER;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	open_name(req->pair, req->epoch, name);
+	r = durable_owner(s, name, rep->node, why, why_len);
+	if (!r) {
+		rep->kind = PROTO_OPENED;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	rep->kind = PROTO_FREE;
+	return 0;
+}
+
+/*
+ * ADVANCE P E N: only the owner of (P, E) may open (P, E + 1), and only
+ * while nobody owns it and nobody else opened it. 0 with @rep filled in
+ * (ADVANCED, DENIED or FREE), or -errno with @why. *@fresh_r: the mark
+ * was written now; *@which_r, for the log: what the node DENIED names
+ * holds.
+ */
+static int serve_advance(struct server *s, const struct proto_request *req,
+			 struct proto_reply *rep, bool *fresh_r,
+			 const char **which_r, char *why, size_t why_len)
+{
+	char name[STATE_NAME_MAX], owner[ARBITER_NODE_MAX + 1];
+	int r;
+
+	*fresh_r = false;
+	*which_r = "owns the epoch";
+	state_name(req->pair, req->epoch, name);
+	r = durable_owner(s, name, owner, why, why_len);
+	if (r == -ENOENT) {
 		rep->kind = PROTO_FREE;
-		pr_debug("%s: pair %" PRIu64 " epoch %" PRIu64 ": free",
-			 c->peer, req->pair, req->epoch);
+		return 0;
+	}
+	if (r)
+		return r;
+	rep->kind = PROTO_DENIED;
+	snprintf(rep->node, sizeof(rep->node), "%s", owner);
+	if (strcmp(owner, req->node))
+		return 0;
+	/* The next epoch, owned by anyone (the asker too): the pair moved
+	 * on past E, and only its new epoch's owner may open the next. */
+	*which_r = "owns the next epoch";
+	state_name(req->pair, req->epoch + 1, name);
+	r = durable_owner(s, name, rep->node, why, why_len);
+	if (r != -ENOENT)
+		return r;
+	*which_r = "opened the next epoch";
+	open_name(req->pair, req->epoch + 1, name);
+	r = durable_owner(s, name, rep->node, why, why_len);
+	if (r == -ENOENT) {
+		r = record(s, name, req->node, "the opened mark", rep->node,
+			   why, why_len);
+		*fresh_r = !r && !strcmp(rep->node, req->node);
+	}
+	if (r)
+		return r;
+	rep->kind =
+	    strcmp(rep->node, req->node) ? PROTO_DENIED : PROTO_ADVANCED;
+	return 0;
+}
+
+static void serve(struct server *s, struct client *c,
+		  const struct proto_request *req, struct proto_reply *rep)
+{
+	char name[STATE_NAME_MAX], owner[ARBITER_NODE_MAX + 1];
+	char why[PROTO_LINE_MAX * 2];
+	const char *which = "";
+	bool fresh = false;
+	int r;
+
+	if (req->verb == PROTO_QUERY || req->verb == PROTO_ADVANCE) {
+		r = req->verb == PROTO_QUERY
+			? serve_query(s, req, rep, why, sizeof(why))
+			: serve_advance(s, req, rep, &fresh, &which, why,
+					sizeof(why));
+		if (r) {
+			pr_err("%s: %s", c->peer, why);
+			error_reply(rep, why);
+		} else if (req->verb == PROTO_QUERY) {
+			pr_debug("%s: pair %" PRIu64 " epoch %" PRIu64 ": %s%s",
+				 c->peer, req->pair, req->epoch,
+				 rep->kind == PROTO_OWNER    ? "owned by "
+				 : rep->kind == PROTO_OPENED ? "opened by "
+							     : "free",
+				 rep->kind == PROTO_FREE ? "" : rep->node);
+		} else if (rep->kind == PROTO_ADVANCED) {
+			pr_info("%s: pair %" PRIu64 " epoch %" PRIu64
+				": advanced by %s: epoch %" PRIu64 " opened%s",
+				c->peer, req->pair, req->epoch, req->node,
+				req->epoch + 1, fresh ? "" : " (again)");
+		} else if (rep->kind == PROTO_DENIED) {
+			pr_info("%s: pair %" PRIu64 " epoch %" PRIu64
+				": advance denied to %s: %s %s",
+				c->peer, req->pair, req->epoch, req->node,
+				rep->node, which);
+		} else {
+			pr_info("%s: pair %" PRIu64 " epoch %" PRIu64
+				": advance by %s: nobody owns the epoch",
+				c->peer, req->pair, req->epoch, req->node);
+		}
 		return;
 	}
+	state_name(req->pair, req->epoch, name);
+	r = durable_owner(s, name, owner, why, sizeof(why));
 	if (r == -ENOENT) {
-		r = grant(s, name, req->node, owner, why, sizeof(why));
+		r = record(s, name, req->node, "the grant", owner, why,
+			   sizeof(why));
 		fresh = !r && !strcmp(owner, req->node);
 	}
 	if (r) {
@@ -388,12 +511,6 @@ static void serve(struct server *s, struct client *c,
 		return;
 	}
 	snprintf(rep->node, sizeof(rep->node), "%s", owner);
-	if (req->verb == PROTO_QUERY) {
-		rep->kind = PROTO_OWNER;
-		pr_debug("%s: pair %" PRIu64 " epoch %" PRIu64 ": owned by %s",
-			 c->peer, req->pair, req->epoch, owner);
-		return;
-	}
 	if (!strcmp(owner, req->node)) {
 		rep->kind = PROTO_GRANTED;
 		pr_info("%s: pair %" PRIu64 " epoch %" PRIu64

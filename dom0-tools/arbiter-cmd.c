@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * pvft arbiter: ask an arbiter (arbiter/arbiter.h) for the test-and-set
- * of a pair's epoch, or who holds it, as a replica would. For operators
+ * of a pair's epoch, who holds it, or to open the next epoch for a
+ * running domain's re-protection (advance), as a replica would. For operators
  * and tests: the answer on stdout (text, or one JSON object), why an
  * arbiter could not be reached on stderr, and the answer in the exit
  * status.
@@ -19,7 +20,7 @@
 #include "tls.h"
 #include "toolstack.h"
 
-#define ARBITER_CMD_EXIT_DENIED 1
+#define ARBITER_CMD_EXIT_DENIED 1 /* also an advance's free */
 #define ARBITER_CMD_EXIT_UNREACHABLE 3
 #define ARBITER_CMD_TIMEOUT_MS 1000
 #define ARBITER_CMD_TIMEOUT_MAX 3600000
@@ -36,7 +37,7 @@ enum {
 struct arbiter_cmd {
 	unsigned timeout_ms;
 	bool json;
-	bool acquire;
+	bool acquire, advance; /* neither: query */
 	const char *url, *node;
 	uint64_t pair, epoch;
 	/* Credentials, as a replica of the pair has them. */
@@ -109,15 +110,20 @@ static void print_json(const struct arbiter_cmd *o, const char *url,
 	json_object_object_add(j, "url", json_object_new_string(url));
 	json_object_object_add(j, "pair", json_object_new_uint64(o->pair));
 	json_object_object_add(j, "epoch", json_object_new_uint64(o->epoch));
-	if (o->acquire)
+	if (o->node)
 		json_object_object_add(j, "node",
 				       json_object_new_string(o->node));
-	/* A query's GRANTED means someone owns the key: "owned". */
+	/*
+	 * A query's GRANTED means someone owns the key: "owned"; an
+	 * advance's, that the next epoch is opened: "advanced".
+	 */
 	json_object_object_add(
 	    j, "answer",
-	    json_object_new_string(!o->acquire && ans == ARBITER_GRANTED
-				       ? "owned"
-				       : arbiter__answer_name(ans)));
+	    json_object_new_string(ans != ARBITER_GRANTED
+				       ? arbiter__answer_name(ans)
+				   : o->advance ? "advanced"
+				   : o->acquire ? "granted"
+						: "owned"));
 	if (owner[0])
 		json_object_object_add(j, "owner",
 				       json_object_new_string(owner));
@@ -127,6 +133,46 @@ static void print_json(const struct arbiter_cmd *o, const char *url,
 	       json_object_to_json_string_ext(
 		   j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
+}
+
+static void print_text(const struct arbiter_cmd *o, enum arbiter_answer ans,
+		       const char *owner)
+{
+	switch (ans) {
+	case ARBITER_GRANTED:
+		if (o->advance)
+			printf("advanced to %" PRIu64 " by %s\n", o->epoch + 1,
+			       owner);
+		else
+			printf("%s %s\n",
+			       o->acquire ? "granted to" : "owned by", owner);
+		break;
+	case ARBITER_DENIED:
+		/*
+		 * An advance is denied by the owner of EPOCH, or the owner or
+		 * opener of the next: the arbiter says whom, not which.
+		 */
+		if (o->advance)
+			printf("denied: %s holds epoch %" PRIu64
+			       " or the next\n",
+			       owner, o->epoch);
+		else
+			printf("denied: owned by %s\n", owner);
+		break;
+	case ARBITER_FREE:
+		if (o->advance)
+			printf("free: nobody owns pair %" PRIu64
+			       " epoch %" PRIu64 "\n",
+			       o->pair, o->epoch);
+		else
+			printf("free\n");
+		break;
+	case ARBITER_OPENED:
+		printf("opened by %s\n", owner);
+		break;
+	case ARBITER_UNREACHABLE:
+		break;
+	}
 }
 
 int main_arbiter(int argc, char **argv)
@@ -165,10 +211,15 @@ int main_arbiter(int argc, char **argv)
 	if (!strcmp(op, "acquire")) {
 		o.acquire = true;
 		nargs = 4;
+	} else if (!strcmp(op, "advance")) {
+		o.advance = true;
+		nargs = 4;
 	} else if (!strcmp(op, "query")) {
 		nargs = 3;
 	} else {
-		pr_err("unknown operation '%s': want acquire or query", op);
+		pr_err("unknown operation '%s': want acquire, advance or "
+		       "query",
+		       op);
 		pvft__usage_error("arbiter");
 		return PVFT_EXIT_USAGE;
 	}
@@ -183,7 +234,7 @@ int main_arbiter(int argc, char **argv)
 	}
 	if (argc - optind != nargs) {
 		pr_err("%s takes %s", op,
-		       o.acquire ? "URL PAIR EPOCH NODE" : "URL PAIR EPOCH");
+		       nargs == 4 ? "URL PAIR EPOCH NODE" : "URL PAIR EPOCH");
 		pvft__usage_error("arbiter");
 		return PVFT_EXIT_USAGE;
 	}
@@ -191,13 +242,18 @@ int main_arbiter(int argc, char **argv)
 	if (parse_number("PAIR", argv[optind + 1], &o.pair) ||
 	    parse_number("EPOCH", argv[optind + 2], &o.epoch))
 		return PVFT_EXIT_USAGE;
-	if (o.acquire) {
+	if (nargs == 4) {
 		o.node = argv[optind + 3];
 		if (!arbiter__valid_node(o.node)) {
 			pr_err("bad NODE '%s': want 1 to %d of [A-Za-z0-9._-]",
 			       o.node, ARBITER_NODE_MAX);
 			return PVFT_EXIT_USAGE;
 		}
+	}
+	if (o.advance && o.epoch == UINT64_MAX) {
+		pr_err("bad EPOCH '%s': it has no next epoch to open",
+		       argv[optind + 2]);
+		return PVFT_EXIT_USAGE;
 	}
 	/*
 	 * Without credentials, plaintext: what an --insecure pvft-arbiter
@@ -234,6 +290,9 @@ int main_arbiter(int argc, char **argv)
 	if (o.acquire)
 		ans = arbiter__acquire(a, o.pair, o.epoch, o.node, o.timeout_ms,
 				       owner, why, sizeof(why));
+	else if (o.advance)
+		ans = arbiter__advance(a, o.pair, o.epoch, o.node, o.timeout_ms,
+				       owner, why, sizeof(why));
 	else
 		ans = arbiter__query(a, o.pair, o.epoch, o.timeout_ms, owner,
 				     why, sizeof(why));
@@ -241,19 +300,16 @@ int main_arbiter(int argc, char **argv)
 		pr_err("%s: unreachable: %s", arbiter__url(a), why);
 	if (o.json)
 		print_json(&o, arbiter__url(a), ans, owner, why);
-	else if (ans == ARBITER_GRANTED && o.acquire)
-		printf("granted to %s\n", owner);
-	else if (ans == ARBITER_GRANTED)
-		printf("owned by %s\n", owner);
-	else if (ans == ARBITER_DENIED)
-		printf("denied: owned by %s\n", owner);
-	else if (ans == ARBITER_FREE)
-		printf("free\n");
+	else
+		print_text(&o, ans, owner);
 	arbiter__close(a);
 	switch (ans) {
 	case ARBITER_GRANTED:
-	case ARBITER_FREE:
+	case ARBITER_OPENED:
 		return PVFT_EXIT_OK;
+	case ARBITER_FREE:
+		/* An advance of an epoch nobody owns is refused. */
+		return o.advance ? ARBITER_CMD_EXIT_DENIED : PVFT_EXIT_OK;
 	case ARBITER_DENIED:
 		return ARBITER_CMD_EXIT_DENIED;
 	case ARBITER_UNREACHABLE:

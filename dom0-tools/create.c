@@ -590,6 +590,16 @@ static int arbiter_fresh(const struct plan *p)
 			p->arbiter_url, why);
 		return 0;
 	}
+	if (ans == ARBITER_OPENED)
+		return pr_err("the arbiter %s says pair %" PRIu64
+			      " epoch %" PRIu64 " was opened by node %s to "
+			      "re-protect a running domain: a pair started "
+			      "from boot would run a blank domain; a new pair "
+			      "needs a new epoch (ft_epoch=%" PRIu64
+			      " or later)",
+			      p->arbiter_url, p->cfg.pair, p->cfg.epoch, owner,
+			      p->cfg.epoch + 1),
+		       -1;
 	return pr_err("the arbiter %s already gave pair %" PRIu64
 		      " epoch %" PRIu64 " to %s (an earlier incarnation of "
 		      "%s): a new pair needs a new epoch (ft_epoch=%" PRIu64

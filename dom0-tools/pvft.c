@@ -122,8 +122,10 @@ static const struct cmd_spec cmd_table[] = {
 	  "The exit status is pvft-hv's: the recorded run's when the replay\n"
 	  "matches it, 6 at a divergence, 7 for an unusable log.\n" },
 	{ "arbiter", main_arbiter,
-	  "Ask an arbiter for a pair's epoch (test-and-set), or who holds it",
+	  "Ask an arbiter for a pair's epoch (test-and-set), who holds it, or "
+	  "to open the next",
 	  "[OPTIONS] acquire URL PAIR EPOCH NODE\n"
+	  "       pvft [-v] arbiter [OPTIONS] advance URL PAIR EPOCH NODE\n"
 	  "       pvft [-v] arbiter [OPTIONS] query URL PAIR EPOCH",
 	  "  -t, --timeout-ms MS  give up after MS ms (default 1000; an\n"
 	  "                       ambiguous acquire may take twice that)\n"
@@ -142,10 +144,14 @@ static const struct cmd_spec cmd_table[] = {
 	  "(the same over plain http). Without -k, --ca or --cert, the\n"
 	  "request is plaintext: what an --insecure pvft-arbiter and etcd://\n"
 	  "take. NODE is 1 to 63 of [A-Za-z0-9._-]. Options may also follow\n"
-	  "the operation. See Documentation/arbiter-protocol.md.\n"
+	  "the operation. advance opens EPOCH+1 for a running domain's\n"
+	  "re-protection: only NODE, the owner of EPOCH, may, while nobody\n"
+	  "owns EPOCH+1 and nobody else opened it; query then says\n"
+	  "'opened by NODE'. See Documentation/arbiter-protocol.md.\n"
 	  "\n"
-	  "Exit status: 0 granted, owned or free; 1 denied; 2 bad usage;\n"
-	  "3 the arbiter could not be reached (why on stderr).\n" },
+	  "Exit status: 0 granted, advanced, owned, opened or free (query);\n"
+	  "1 denied, or free (advance); 2 bad usage; 3 the arbiter could\n"
+	  "not be reached (why on stderr).\n" },
 	{ "keygen", main_keygen,
 	  "Make a domain key, or a pvft-arbiter's key for one pair",
 	  "[-f] FILE\n"

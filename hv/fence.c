@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "arbiter.h"
@@ -40,6 +41,19 @@ static int fence_check_owner(void *opaque, uint64_t pair, uint64_t epoch,
 
 		if (ans == ARBITER_FREE)
 			return 0;
+		/*
+		 * Opened: the holder of epoch - 1's grant is re-protecting a
+		 * running domain into this epoch; a replica booted from the
+		 * image has none of that domain's state.
+		 */
+		if (ans == ARBITER_OPENED) {
+			pr_err("pair %" PRIu64 " epoch %" PRIu64
+			       " was opened by node %s to re-protect a running "
+			       "domain: a replica started from boot would run "
+			       "a blank domain; not pairing",
+			       pair, epoch, owner);
+			return -EEXIST;
+		}
 		if (ans == ARBITER_GRANTED || ans == ARBITER_DENIED) {
 			pr_err("pair %" PRIu64 " epoch %" PRIu64
 			       " already belongs to node %s (the arbiter "
@@ -92,3 +106,109 @@ const struct chan_policy fence__policy = {
 	.check_owner = fence_check_owner,
 	.decide = fence_decide,
 };
+
+int fence__advance(struct arbiter *a, uint64_t pair, uint64_t epoch,
+		   const char *node, uint64_t deadline_ns, char *why,
+		   size_t why_len)
+{
+	char owner[ARBITER_NODE_MAX + 1], last[256];
+
+	for (;;) {
+		enum arbiter_answer ans =
+		    arbiter__advance(a, pair, epoch, node, FENCE_TIMEOUT_MS,
+				     owner, last, sizeof(last));
+
+		switch (ans) {
+		case ARBITER_GRANTED:
+			return 0;
+		case ARBITER_DENIED:
+			if (!strcmp(owner, node))
+				snprintf(why, why_len,
+					 "the arbiter %s refused to open pair "
+					 "%" PRIu64 " epoch %" PRIu64
+					 ": %s owns it already (the pair "
+					 "moved on past epoch %" PRIu64 ")",
+					 arbiter__url(a), pair, epoch + 1, node,
+					 epoch);
+			else
+				snprintf(why, why_len,
+					 "the arbiter %s refused to open pair "
+					 "%" PRIu64 " epoch %" PRIu64
+					 " for %s: node %s holds epoch "
+					 "%" PRIu64 "'s grant, or owns or "
+					 "opened epoch %" PRIu64,
+					 arbiter__url(a), pair, epoch + 1, node,
+					 owner, epoch, epoch + 1);
+			return -EPERM;
+		case ARBITER_FREE:
+			snprintf(why, why_len,
+				 "the arbiter %s refused to open pair %" PRIu64
+				 " epoch %" PRIu64 " for %s: nobody holds "
+				 "epoch %" PRIu64 "'s grant",
+				 arbiter__url(a), pair, epoch + 1, node, epoch);
+			return -EPERM;
+		case ARBITER_OPENED: /* no answer to an advance */
+		case ARBITER_UNREACHABLE:
+			break;
+		}
+		if (clock__mono_ns() >= deadline_ns) {
+			snprintf(why, why_len,
+				 "cannot reach the arbiter %s to open pair "
+				 "%" PRIu64 " epoch %" PRIu64 ": %s",
+				 arbiter__url(a), pair, epoch + 1, last);
+			return -ETIMEDOUT;
+		}
+		usleep(FENCE_RETRY_MS * 1000);
+	}
+}
+
+int fence__check_join(struct arbiter *a, uint64_t pair, uint64_t epoch,
+		      const char *primary_node, uint64_t deadline_ns, char *why,
+		      size_t why_len)
+{
+	char owner[ARBITER_NODE_MAX + 1], last[256];
+
+	for (;;) {
+		enum arbiter_answer ans =
+		    arbiter__query(a, pair, epoch, FENCE_TIMEOUT_MS, owner,
+				   last, sizeof(last));
+
+		switch (ans) {
+		case ARBITER_OPENED:
+			if (!strcmp(owner, primary_node))
+				return 0;
+			snprintf(why, why_len,
+				 "pair %" PRIu64 " epoch %" PRIu64
+				 " was opened by %s, not by the primary %s: "
+				 "not joining",
+				 pair, epoch, owner, primary_node);
+			return -EPERM;
+		case ARBITER_GRANTED:
+		case ARBITER_DENIED:
+			snprintf(why, why_len,
+				 "pair %" PRIu64 " epoch %" PRIu64
+				 " is owned by %s: a replica of it went on "
+				 "alone already; not joining",
+				 pair, epoch, owner);
+			return -EPERM;
+		case ARBITER_FREE:
+			snprintf(why, why_len,
+				 "pair %" PRIu64 " epoch %" PRIu64
+				 " was never opened: only the holder of epoch "
+				 "%" PRIu64 "'s grant may re-protect; not "
+				 "joining",
+				 pair, epoch, epoch - 1);
+			return -EPERM;
+		case ARBITER_UNREACHABLE:
+			break;
+		}
+		if (clock__mono_ns() >= deadline_ns) {
+			snprintf(why, why_len,
+				 "cannot reach the arbiter %s to check pair "
+				 "%" PRIu64 " epoch %" PRIu64 ": %s",
+				 arbiter__url(a), pair, epoch, last);
+			return -ETIMEDOUT;
+		}
+		usleep(FENCE_RETRY_MS * 1000);
+	}
+}

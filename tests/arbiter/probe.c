@@ -7,10 +7,12 @@
  * well-behaved and hostile clients do:
  *
  *   derive DOMAIN_KEY PAIR OUT       write pair PAIR's arbiter key to OUT
- *   ask [AUTH] acquire|query URL PAIR EPOCH [NODE]
+ *   ask [AUTH] acquire|advance|query URL PAIR EPOCH [NODE]
  *                                    as `pvft arbiter`: prints the answer,
- *                                    exit 0 granted/owned/free, 1 denied,
- *                                    3 unreachable (why on stderr)
+ *                                    exit 0 granted/advanced/owned/opened/
+ *                                    free (query), 1 denied or free
+ *                                    (advance), 3 unreachable (why on
+ *                                    stderr)
  *   lines [CONN] HOST:PORT LINE...   send the lines (one write each), then
  *                                    read one reply per line without
  *                                    closing; prints the replies; exit 3
@@ -268,11 +270,12 @@ static int cmd_ask(const struct opts *o, int argc, char **argv)
 	uint8_t dk[TLS_KEY_LEN];
 	enum arbiter_answer ans;
 	struct arbiter *a;
-	bool acquire;
+	bool acquire, advance;
 
-	if (argc < 4 || argc != (!strcmp(argv[0], "acquire") ? 5 : 4))
-		fail("ask [AUTH] acquire|query URL PAIR EPOCH [NODE]");
-	acquire = !strcmp(argv[0], "acquire");
+	acquire = argc > 0 && !strcmp(argv[0], "acquire");
+	advance = argc > 0 && !strcmp(argv[0], "advance");
+	if (argc < 4 || argc != (acquire || advance ? 5 : 4))
+		fail("ask [AUTH] acquire|advance|query URL PAIR EPOCH [NODE]");
 	if (o->key_file) {
 		load_key(o->key_file, dk);
 		auth.domain_key = dk;
@@ -287,6 +290,10 @@ static int cmd_ask(const struct opts *o, int argc, char **argv)
 		ans = arbiter__acquire(a, number("PAIR", argv[2]),
 				       number("EPOCH", argv[3]), argv[4],
 				       o->timeout_ms, owner, why, sizeof(why));
+	else if (advance)
+		ans = arbiter__advance(a, number("PAIR", argv[2]),
+				       number("EPOCH", argv[3]), argv[4],
+				       o->timeout_ms, owner, why, sizeof(why));
 	else
 		ans = arbiter__query(a, number("PAIR", argv[2]),
 				     number("EPOCH", argv[3]), o->timeout_ms,
@@ -294,13 +301,20 @@ static int cmd_ask(const struct opts *o, int argc, char **argv)
 	arbiter__close(a);
 	switch (ans) {
 	case ARBITER_GRANTED:
-		printf(acquire ? "granted to %s\n" : "owned by %s\n", owner);
+		printf(advance	 ? "advanced by %s\n"
+		       : acquire ? "granted to %s\n"
+				 : "owned by %s\n",
+		       owner);
 		return 0;
 	case ARBITER_DENIED:
-		printf("denied: owned by %s\n", owner);
+		printf(advance ? "denied: %s\n" : "denied: owned by %s\n",
+		       owner);
 		return 1;
 	case ARBITER_FREE:
 		printf("free\n");
+		return advance ? 1 : 0;
+	case ARBITER_OPENED:
+		printf("opened by %s\n", owner);
 		return 0;
 	case ARBITER_UNREACHABLE:
 		break;

@@ -375,6 +375,141 @@ t_corrupt_state_file() {
 	still_answers
 }
 
+# --- pvft-arbiter: ADVANCE (re-protection) ----------------------------------
+
+# The owner of (P,E) opens (P,E+1): advanced, again advanced (idempotent),
+# the mark on disk as DIR/P-E.open; QUERY then says who opened it.
+t_advance_by_owner() {
+	main_up || return 1
+	pa av0 acquire "$URL" 30 1 nodeA && rc_is 0 || return 1
+	pa av1 advance "$URL" 30 1 nodeA
+	rc_is 0 && out_is av1 "advanced to 2 by nodeA" || return 1
+	pa av2 advance "$URL" 30 1 nodeA
+	rc_is 0 "advanced again" && out_is av2 "advanced to 2 by nodeA" || return 1
+	[ "$(cat "$tmp/state/30-2.open")" = nodeA ] && [ ! -e "$tmp/state/30-2" ] ||
+		{ why="state file 30-2.open is not 'nodeA', or 30-2 exists"; return 1; }
+	pa av3 --json advance "$URL" 30 1 nodeA && rc_is 0 || return 1
+	jq -e '.answer == "advanced" and .owner == "nodeA" and .node == "nodeA" and .epoch == 30 - 29' \
+		"$tmp/av3.out" >/dev/null || { why="advance --json: $(cat "$tmp/av3.out")"; return 1; }
+	pa av4 query "$URL" 30 2 && rc_is 0 && out_is av4 "opened by nodeA" || return 1
+	pa av5 --json query "$URL" 30 2 && rc_is 0 || return 1
+	jq -e '.answer == "opened" and .owner == "nodeA"' "$tmp/av5.out" >/dev/null ||
+		{ why="query --json: $(cat "$tmp/av5.out")"; return 1; }
+	grep -qE 'pair 30 epoch 1: advanced by nodeA: epoch 2 opened$' "$tmp/main.log" &&
+		grep -qE 'pair 30 epoch 1: advanced by nodeA: epoch 2 opened \(again\)$' "$tmp/main.log" ||
+		{ why="the log lacks the advance lines"; return 1; }
+}
+
+# Denied: a non-owner (named: the owner), an epoch whose next one is owned
+# (by another, or by the asker itself: the pair moved on), or opened by
+# another; free: nobody owns the epoch.
+t_advance_denied_or_free() {
+	main_up || return 1
+	pa ad1 advance "$URL" 30 1 nodeB
+	rc_is 1 && out_is ad1 "denied: nodeA holds epoch 1 or the next" || return 1
+	pa ad2 advance "$URL" 30 7 nodeA
+	rc_is 1 && out_is ad2 "free: nobody owns pair 30 epoch 7" || return 1
+	[ ! -e "$tmp/state/30-8.open" ] || { why="a free epoch's advance opened 30-8"; return 1; }
+	pa ad3 --json advance "$URL" 30 7 nodeA && rc_is 1 || return 1
+	jq -e '.answer == "free"' "$tmp/ad3.out" >/dev/null || { why="--json free: $(cat "$tmp/ad3.out")"; return 1; }
+	pa ad4 acquire "$URL" 31 1 nodeA && rc_is 0 || return 1
+	pa ad5 acquire "$URL" 31 2 nodeB && rc_is 0 || return 1
+	pa ad6 advance "$URL" 31 1 nodeA
+	rc_is 1 "the next epoch owned by another" && out_is ad6 "denied: nodeB holds epoch 1 or the next" || return 1
+	pa ad7 acquire "$URL" 32 1 nodeA && rc_is 0 || return 1
+	pa ad8 acquire "$URL" 32 2 nodeA && rc_is 0 || return 1
+	pa ad9 advance "$URL" 32 1 nodeA
+	rc_is 1 "the next epoch owned by the asker" && out_is ad9 "denied: nodeA holds epoch 1 or the next" || return 1
+	[ ! -e "$tmp/state/32-2.open" ] || { why="an owned epoch was opened"; return 1; }
+	# Opened by another (written by hand: only E's owner can ADVANCE).
+	pa ad10 acquire "$URL" 33 1 nodeA && rc_is 0 || return 1
+	printf 'nodeX\n' >"$tmp/state/33-2.open"
+	pa ad11 advance "$URL" 33 1 nodeA
+	rc_is 1 "opened by another" && out_is ad11 "denied: nodeX holds epoch 1 or the next" || return 1
+	pa ad12 --json advance "$URL" 33 1 nodeA && rc_is 1 || return 1
+	jq -e '.answer == "denied" and .owner == "nodeX"' "$tmp/ad12.out" >/dev/null ||
+		{ why="--json denied: $(cat "$tmp/ad12.out")"; return 1; }
+	grep -qE 'pair 31 epoch 1: advance denied to nodeA: nodeB owns the next epoch$' "$tmp/main.log" ||
+		{ why="the denial is not logged with what nodeB holds"; return 1; }
+}
+
+# An opened epoch is still free for ACQUIRE; once owned, QUERY says so and
+# the epoch before can no longer open it.
+t_acquire_of_opened_epoch() {
+	main_up || return 1
+	pa ao1 acquire "$URL" 30 2 nodeB
+	rc_is 0 && out_is ao1 "granted to nodeB" || return 1
+	pa ao2 query "$URL" 30 2 && rc_is 0 && out_is ao2 "owned by nodeB" || return 1
+	pa ao3 advance "$URL" 30 1 nodeA
+	rc_is 1 && out_is ao3 "denied: nodeB holds epoch 1 or the next" || return 1
+	# Raw lines: what the arbiter says, word for word.
+	session "$main_port" ao4 4 "ADVANCE 30 1 nodeA" "ADVANCE 30 2 nodeB" "QUERY 30 3" "ACQUIRE 30 3 nodeC"
+	[ "$(cat "$tmp/ao4.out")" = "DENIED nodeB
+ADVANCED nodeB
+OPENED nodeB
+GRANTED nodeC" ] || { why="replies: $(tr '\n' '|' <"$tmp/ao4.out")"; return 1; }
+}
+
+# Hostile and malformed ADVANCE lines: one ERROR each, the connection open.
+t_advance_malformed_lines() {
+	main_up || return 1
+	session "$main_port" am 6 "ADVANCE 1 18446744073709551615 n" "ADVANCE 1 1" \
+		"ADVANCE 1 1 a/b" "ADVANCE 1 01 n" "advance 1 1 n" "QUERY 30 1"
+	[ "$(cat "$tmp/am.out")" = "ERROR bad EPOCH: 18446744073709551615 has no next epoch to open
+ERROR ADVANCE takes PAIR EPOCH NODE
+ERROR bad NODE: want 1 to 63 of [A-Za-z0-9._-]
+ERROR bad EPOCH: want a decimal u64
+ERROR unknown verb 'advance'
+OWNER nodeA" ] || { why="replies: $(tr '\n' '|' <"$tmp/am.out")"; return 1; }
+	[ "$eof" = no ] || { why="the connection was closed"; return 1; }
+	pa am2 advance "$URL" 1 18446744073709551615 nodeA
+	rc_is 2 && err_has am2 "no next epoch" || return 1
+	still_answers
+}
+
+# A corrupt .open file: ERROR naming it, for QUERY and ADVANCE; its pair's
+# other keys are served.
+t_corrupt_open_file() {
+	main_up || return 1
+	pa co0 acquire "$URL" 34 1 nodeA && rc_is 0 || return 1
+	printf 'not a node\n' >"$tmp/state/34-2.open"
+	pa co1 query "$URL" 34 2
+	rc_is 3 && err_has co1 "corrupt state file .*/state/34-2\.open" || return 1
+	pa co2 advance "$URL" 34 1 nodeA
+	rc_is 3 && err_has co2 "corrupt state file .*/state/34-2\.open" || return 1
+	mkdir "$tmp/state/34-3.open"
+	session "$main_port" co3 1 "QUERY 34 3"
+	grep -qE '^ERROR corrupt state file .*/state/34-3\.open: not a regular file' "$tmp/co3.out" ||
+		{ why="QUERY 34 3: $(cat "$tmp/co3.out")"; return 1; }
+	pa co4 query "$URL" 34 1 && rc_is 0 && out_is co4 "owned by nodeA" || return 1
+	still_answers
+}
+
+# The opened mark is on disk before ADVANCED is said: killed outright and
+# restarted, the arbiter still says who opened the epoch, and still
+# refuses it to another. A temporary file a crash left is cleared at start.
+t_open_survives_kill9() {
+	local dir=$tmp/state-ok9 p
+	mkdir -p "$dir"
+	start_arbiter ok9 "$dir" || return 1
+	p=$arb_port
+	pa ok9a acquire "pvft://127.0.0.1:$p" 5 5 nodeA && rc_is 0 || return 1
+	pa ok9b advance "pvft://127.0.0.1:$p" 5 5 nodeA && rc_is 0 && out_is ok9b "advanced to 6 by nodeA" || return 1
+	kill -9 "$arb_pid"
+	wait "$arb_pid" 2>/dev/null
+	printf 'nodeZ\n' >"$dir/.tmp-5-7.open-1-0"
+	start_arbiter ok9-again "$dir" "$p" || return 1
+	[ ! -e "$dir/.tmp-5-7.open-1-0" ] || { why="a leftover .tmp- file was not cleared"; return 1; }
+	pa ok9c query "pvft://127.0.0.1:$p" 5 6 && rc_is 0 && out_is ok9c "opened by nodeA" || return 1
+	pa ok9d advance "pvft://127.0.0.1:$p" 5 5 nodeA && rc_is 0 && out_is ok9d "advanced to 6 by nodeA" || return 1
+	pa ok9e advance "pvft://127.0.0.1:$p" 5 5 nodeB && rc_is 1 || return 1
+	pa ok9f query "pvft://127.0.0.1:$p" 5 7 && rc_is 0 && out_is ok9f "free" || return 1
+	kill -TERM "$arb_pid"
+	wait "$arb_pid"
+	rc=$? last=ok9-again
+	rc_is 0 "after SIGTERM"
+}
+
 # daemon NAME ARGS...: pvft-arbiter in the foreground; sets rc and
 # $tmp/NAME.err.
 daemon() {
@@ -503,6 +638,26 @@ OWNER nodeA" || return 1
 	[ ! -e "$tmp/kstate/8-1" ] || { why="pair 7's key claimed 8-1"; return 1; }
 	grep -q "holds pair 7's key, asked about pair 8: refused" "$tmp/keyed.log" ||
 		{ why="the refusal is not logged"; return 1; }
+}
+
+# With keys: the owner advances its pair's epoch; another pair's key may
+# not ADVANCE (nor learn who opened) this pair's epochs.
+t_keyed_advance() {
+	keyed_up || return 1
+	pr ka1 ask --key "$tmp/dk.key" advance "$KURL" 7 1 nodeA
+	rc_is 0 && out_is ka1 "advanced by nodeA" || return 1
+	pr ka2 ask --key "$tmp/dk.key" advance "$KURL" 7 1 nodeB
+	rc_is 1 && out_is ka2 "denied: nodeA" || return 1
+	pr ka3 ask --key "$tmp/dk.key" query "$KURL" 7 2
+	rc_is 0 && out_is ka3 "opened by nodeA" || return 1
+	[ "$(cat "$tmp/kstate/7-2.open")" = nodeA ] || { why="state file 7-2.open is not nodeA"; return 1; }
+	pr ka4 lines --key "$tmp/dk.key" --pair 7 "127.0.0.1:$keyed_port" \
+		"ADVANCE 8 1 evil" "ADVANCE 7 1 nodeA"
+	rc_is 0 && out_is ka4 "ERROR pair 8 is not this client's
+ADVANCED nodeA" || return 1
+	pr ka5 ask --key "$tmp/dk.key" advance "$KURL" 8 1 evil
+	rc_is 3 && err_has ka5 "no key for pair 8 there" || return 1
+	[ -z "$(ls "$tmp/kstate" | grep '^8-')" ] || { why="pair 7's key wrote pair 8's state: $(ls "$tmp/kstate")"; return 1; }
 }
 
 # Keys are read at each handshake: one added works at once, one removed
@@ -877,6 +1032,29 @@ t_etcd_one_member() {
 		pr e-epoch ask $a7 acquire "$u" 7 2 nodeB && rc_is 0 && out_is e-epoch "granted to nodeB" || return 1
 		pr e-8 ask $a8 acquire "$u" 8 1 nodeC && rc_is 0 && out_is e-8 "granted to nodeC" || return 1
 	}
+	# ADVANCE: one txn (a missing key fails its VALUE compare: an
+	# unowned epoch is free, and opens nothing).
+	# shellcheck disable=SC2086
+	{
+		pr e-ad0 ask $a7 acquire "$u" 7 20 nodeA && rc_is 0 || return 1
+		pr e-ad1 ask $a7 advance "$u" 7 20 nodeA && rc_is 0 && out_is e-ad1 "advanced by nodeA" || return 1
+		pr e-ad2 ask $a7 advance "$u" 7 20 nodeA && rc_is 0 && out_is e-ad2 "advanced by nodeA" || return 1
+		pr e-ad3 ask $a7 advance "$u" 7 20 nodeB && rc_is 1 && out_is e-ad3 "denied: nodeA" || return 1
+		pr e-ad4 ask $a7 advance "$u" 7 25 nodeA && rc_is 1 && out_is e-ad4 "free" || return 1
+		pr e-ad5 ask $a7 query "$u" 7 21 && rc_is 0 && out_is e-ad5 "opened by nodeA" || return 1
+		# (7,2) is nodeB's: (7,1) cannot open it.
+		pr e-ad6 ask $a7 advance "$u" 7 1 nodeA && rc_is 1 && out_is e-ad6 "denied: nodeB" || return 1
+		pr e-ad7 ask $a7 acquire "$u" 7 21 nodeB && rc_is 0 && out_is e-ad7 "granted to nodeB" || return 1
+		pr e-ad8 ask $a7 query "$u" 7 21 && rc_is 0 && out_is e-ad8 "owned by nodeB" || return 1
+		pr e-ad9 ask $a7 advance "$u" 7 20 nodeA && rc_is 1 && out_is e-ad9 "denied: nodeB" || return 1
+		pr e-ad10 ask $a8 advance "$u" 7 20 nodeA
+		rc_is 3 && err_has e-ad10 "permission denied" || return 1
+	}
+	[ "$(ecurl "$c" /v3/kv/range "{\"key\":\"$(printf pvft/arbiter/7/21/opened | base64)\"}" |
+		jq -r '.kvs[0].value' | base64 -d)" = nodeA ] ||
+		{ why="etcd key pvft/arbiter/7/21/opened does not hold nodeA"; return 1; }
+	[ "$(ecurl "$c" /v3/kv/range "{\"key\":\"$(printf pvft/arbiter/7/26/opened | base64)\"}" |
+		jq -r '.kvs // [] | length')" = 0 ] || { why="an unowned epoch's advance opened 7/26"; return 1; }
 	# The key and value are as Documentation/arbiter-protocol.md says.
 	[ "$(ecurl "$c" /v3/kv/range "{\"key\":\"$(printf pvft/arbiter/7/1 | base64)\"}" |
 		jq -r '.kvs[0].value' | base64 -d)" = nodeA ] ||

@@ -18,6 +18,7 @@ build=${1:-build}
 HV=$build/bin/pvft-hv
 ARBITER=$build/bin/pvft-arbiter
 FP=$build/bin/pvft-fakepeer
+PVFT=$build/bin/pvft
 G=$build/guest
 T=120 # seconds: the longest any process may take to end
 # The failover tests' count guest: long enough to still be running when
@@ -294,6 +295,30 @@ t_stale_primary() {
 		wait_end c && rc_is c 9 "a stale backup" && err_has c 'already belongs to node b' || return 1
 	start_backup b count "$SHORT" "${CALM[@]}" "${KEY[@]}" --node b --epoch 2 || return 1
 	complete_with "$bport" "${KEY[@]}" --epoch 2
+}
+
+# 8b. An epoch opened for re-protection (pvft arbiter acquire, then
+# advance, by hand: what a survivor does before a join) is refused by a
+# pair started from boot: the primary before it dials, and the backup
+# when an authenticated primary that matches it in everything asks. Both
+# exit 9 naming the opener.
+t_boot_pair_refuses_opened_epoch() {
+	arbiter_up || return 1
+	new_pair
+	"$PVFT" arbiter -k "$tmp/key" acquire "$URL" "$pair_id" 1 sec-survivor >"$t/acq.out" 2>&1 &&
+		"$PVFT" arbiter -k "$tmp/key" advance "$URL" "$pair_id" 1 sec-survivor >"$t/adv.out" 2>&1 ||
+		{ why="acquire or advance failed: $(cat "$t/acq.out" "$t/adv.out")"; return 1; }
+	grep -q '^advanced to 2 by sec-survivor$' "$t/adv.out" || { why="advance: $(cat "$t/adv.out")"; return 1; }
+	start_backup c count "$SHORT" "${CALM[@]}" "${KEY[@]}" --node sec-backup-c --epoch 2 || return 1
+	start_primary a count "$SHORT" "$bport" "${CALM[@]}" "${KEY[@]}" --node a --epoch 2 &&
+		wait_end a && rc_is a 9 "a boot primary at an opened epoch" &&
+		err_has a 'pair [0-9]* epoch 2 was opened by node sec-survivor to re-protect a running domain: a replica started from boot would run a blank domain; not pairing' &&
+		still_waits c || return 1
+	fake f "${KEY[@]}" --epoch 2 --image "$G/count.elf" --cmdline "$SHORT" && rc_is f 4 && cpuid_of f &&
+		fake f2 "${KEY[@]}" --epoch 2 --image "$G/count.elf" --cpuid-hash "$cpuid" --cmdline "$SHORT" &&
+		rc_is f2 4 && wait_end c && rc_is c 9 "a boot backup at an opened epoch" &&
+		err_has c 'epoch 2 was opened by node sec-survivor to re-protect a running domain' || return 1
+	[ ! -e "$tmp/arbiter/$pair_id-2" ] || { why="a refused replica took epoch 2"; return 1; }
 }
 
 # --- x509 -------------------------------------------------------------------

@@ -189,8 +189,8 @@ check "replay LOG: then the config" "a.cfg b.cfg sub.d" pvft replay run.log ""
 check "log-dump: files" "notes.txt" pvft log-dump n
 check "proxy: a socket file" "run.log" pvft proxy ru
 check "log-dump options" "-j --json -s --summary -h --help" pvft log-dump -
-check "arbiter: the operation" "acquire query" pvft arbiter ""
-check "arbiter -t MS: the operation" "acquire" pvft arbiter -t 100 a
+check "arbiter: the operation" "acquire advance query" pvft arbiter ""
+check "arbiter -t MS: the operation" "acquire advance" pvft arbiter -t 100 a
 check "keygen: any file" "a.cfg b.cfg notes.txt run.log sub.d" pvft keygen ""
 check "keygen options" "-f --force -a --arbiter -h --help" pvft keygen -
 check "keygen -a PAIR: the domain key, a file" "notes.txt" pvft keygen -a 42 n

@@ -275,6 +275,14 @@ static void test_parse_request(void)
 	CU_ASSERT_EQUAL(req.verb, PROTO_QUERY);
 	CU_ASSERT_EQUAL(req.pair, UINT64_MAX);
 	CU_ASSERT_EQUAL(req.epoch, 0);
+	CU_ASSERT_EQUAL(
+	    proto__parse_request(REQ("ADVANCE 7 18446744073709551614 n.1"),
+				 &req, why, sizeof(why)),
+	    0);
+	CU_ASSERT_EQUAL(req.verb, PROTO_ADVANCE);
+	CU_ASSERT_EQUAL(req.pair, 7);
+	CU_ASSERT_EQUAL(req.epoch, UINT64_MAX - 1);
+	CU_ASSERT_STRING_EQUAL(req.node, "n.1");
 
 	expect_request(REQ(""), "empty line");
 	expect_request(REQ("\r"), "empty line");
@@ -297,6 +305,14 @@ static void test_parse_request(void)
 	expect_request(REQ("QUERY 01 2"), "bad PAIR");
 	expect_request(REQ("QUERY 1 18446744073709551616"), "bad EPOCH");
 	expect_request(REQ("ACQUIRE 1 2 a/b"), "bad NODE");
+	expect_request(REQ("ADVANCE 1 2"), "ADVANCE takes PAIR EPOCH NODE");
+	expect_request(REQ("ADVANCE 1 2 a b"), "one space");
+	expect_request(REQ("ADVANCE 1 2 a/b"), "bad NODE");
+	expect_request(REQ("ADVANCE 1 02 a"), "bad EPOCH");
+	expect_request(REQ("advance 1 2 a"), "unknown verb 'advance'");
+	/* The last epoch has no next one to open. */
+	expect_request(REQ("ADVANCE 1 18446744073709551615 n"),
+		       "bad EPOCH: 18446744073709551615 has no next epoch");
 	expect_request(REQ("ACQUIRE 1 2 "
 			   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 			   "aaaaaaaaaaaaaa"),
@@ -327,9 +343,23 @@ static void test_format_request(void)
 	req.verb = PROTO_QUERY;
 	proto__format_request(&req, line);
 	CU_ASSERT_STRING_EQUAL(line, "QUERY 18446744073709551615 0\n");
+	/* ADVANCE of the last epoch: nothing to open, nothing written. */
+	req.verb = PROTO_ADVANCE;
+	req.epoch = UINT64_MAX;
+	CU_ASSERT_EQUAL(proto__format_request(&req, line), -EINVAL);
+	req.epoch = 41;
+	n = proto__format_request(&req, line);
+	CU_ASSERT_STRING_EQUAL(line, "ADVANCE 18446744073709551615 41 n-1\n");
+	CU_ASSERT_EQUAL(
+	    proto__parse_request(line, (size_t)n - 1, &back, why, sizeof(why)),
+	    0);
+	CU_ASSERT_EQUAL(memcmp(&back, &req, sizeof(req)), 0);
 	req.verb = PROTO_ACQUIRE;
 	snprintf(req.node, sizeof(req.node), "a b");
 	CU_ASSERT_EQUAL(proto__format_request(&req, line), -EINVAL);
+	req.verb = PROTO_ADVANCE;
+	CU_ASSERT_EQUAL(proto__format_request(&req, line), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(proto__verb_word(PROTO_ADVANCE), "ADVANCE");
 }
 
 static void test_parse_reply(void)
@@ -350,6 +380,19 @@ static void test_parse_reply(void)
 			0);
 	CU_ASSERT_EQUAL(rep.kind, PROTO_ERROR);
 	CU_ASSERT_STRING_EQUAL(rep.reason, "no way: at all");
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("ADVANCED n-1\r"), &rep), 0);
+	CU_ASSERT_EQUAL(rep.kind, PROTO_ADVANCED);
+	CU_ASSERT_STRING_EQUAL(rep.node, "n-1");
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("OPENED o_2"), &rep), 0);
+	CU_ASSERT_EQUAL(rep.kind, PROTO_OPENED);
+	CU_ASSERT_STRING_EQUAL(rep.node, "o_2");
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("ADVANCED"), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("ADVANCED a b"), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("OPENED"), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("OPENED "), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("OPENED a/b"), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("opened a"), &rep), -EINVAL);
+	CU_ASSERT_EQUAL(proto__parse_reply(REQ("ADVANCE a"), &rep), -EINVAL);
 
 	CU_ASSERT_EQUAL(proto__parse_reply(REQ(""), &rep), -EINVAL);
 	CU_ASSERT_EQUAL(proto__parse_reply(REQ("GRANTED"), &rep), -EINVAL);
@@ -381,6 +424,18 @@ static void test_format_reply(void)
 	rep.kind = PROTO_FREE;
 	proto__format_reply(&rep, line);
 	CU_ASSERT_STRING_EQUAL(line, "FREE\n");
+	rep.kind = PROTO_ADVANCED;
+	n = proto__format_reply(&rep, line);
+	CU_ASSERT_STRING_EQUAL(line, "ADVANCED other\n");
+	CU_ASSERT_EQUAL(proto__parse_reply(line, (size_t)n - 1, &back), 0);
+	CU_ASSERT_EQUAL(back.kind, PROTO_ADVANCED);
+	rep.kind = PROTO_OPENED;
+	n = proto__format_reply(&rep, line);
+	CU_ASSERT_STRING_EQUAL(line, "OPENED other\n");
+	CU_ASSERT_EQUAL(proto__parse_reply(line, (size_t)n - 1, &back), 0);
+	CU_ASSERT_EQUAL(back.kind, PROTO_OPENED);
+	CU_ASSERT_STRING_EQUAL(back.node, "other");
+	CU_ASSERT_STRING_EQUAL(proto__reply_word(PROTO_OPENED), "OPENED");
 	/* A reason with junk in it is still one line, of printable ASCII. */
 	rep.kind = PROTO_ERROR;
 	snprintf(rep.reason, sizeof(rep.reason), "bad\nthing\x7f");
@@ -626,9 +681,13 @@ struct outcome {
 	char reqs[FAKE_MAX_CONNS * FAKE_REQ_MAX];
 };
 
+/* ask_fake*() advance rather than acquire for @node while this is set. */
+static bool fake_advance;
+
 /*
- * Ask a fake of @scheme as @auth: acquire for @node (or query when NULL)
- * of pair 7, epoch 3, its connections answered with @replies.
+ * Ask a fake of @scheme as @auth: acquire (or advance: fake_advance) for
+ * @node (or query when NULL) of pair 7, epoch 3, its connections answered
+ * with @replies.
  */
 static void ask_fake_as(const char *scheme, const struct arbiter_auth *auth,
 			const char *node, const char *const *replies, size_t n,
@@ -641,7 +700,10 @@ static void ask_fake_as(const char *scheme, const struct arbiter_auth *auth,
 	fake_start(&f, !strcmp(scheme, "etcd"), replies, n);
 	snprintf(url, sizeof(url), "%s://127.0.0.1:%d", scheme, f.port);
 	CU_ASSERT_FATAL(!arbiter__open(&a, url, auth, o->why, sizeof(o->why)));
-	if (node)
+	if (node && fake_advance)
+		o->ans = arbiter__advance(a, 7, 3, node, TIMEOUT_MS, o->owner,
+					  o->why, sizeof(o->why));
+	else if (node)
 		o->ans = arbiter__acquire(a, 7, 3, node, TIMEOUT_MS, o->owner,
 					  o->why, sizeof(o->why));
 	else
@@ -669,6 +731,14 @@ static void expect(const struct outcome *o, enum arbiter_answer ans,
 	if (why_has)
 		CU_ASSERT_PTR_NOT_NULL(strstr(o->why, why_has));
 }
+
+/* As ASK, an advance. */
+#define ASK_ADV(scheme, node, o, ...)              \
+	do {                                       \
+		fake_advance = true;               \
+		ASK(scheme, node, o, __VA_ARGS__); \
+		fake_advance = false;              \
+	} while (0)
 
 #define ASK(scheme, node, o, ...)                                          \
 	do {                                                               \
@@ -754,11 +824,71 @@ static void test_pvft_ambiguous(void)
 	free(o);
 }
 
+/*
+ * ADVANCE: ADVANCED naming the asker is GRANTED; DENIED may name anyone
+ * (the asker too: it owns the next epoch); FREE is an answer. QUERY's
+ * OPENED is an answer to a query only. Replies that do not fit are no
+ * answer, and an ambiguous ADVANCE is read back with a QUERY of the next
+ * epoch: OPENED by the asker is GRANTED, anything else UNREACHABLE.
+ */
+static void test_pvft_advance(void)
+{
+	struct outcome *o = calloc(1, sizeof(*o));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	ASK_ADV("pvft", "me", o, "ADVANCED me\n");
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	CU_ASSERT_STRING_EQUAL(o->reqs, "ADVANCE 7 3 me\n\x1e");
+	ASK_ADV("pvft", "me", o, "DENIED you\n");
+	expect(o, ARBITER_DENIED, "you", NULL);
+	ASK_ADV("pvft", "me", o, "DENIED me\n");
+	expect(o, ARBITER_DENIED, "me", NULL);
+	ASK_ADV("pvft", "me", o, "FREE\n");
+	expect(o, ARBITER_FREE, "", NULL);
+	ASK("pvft", NULL, o, "OPENED you\n");
+	expect(o, ARBITER_OPENED, "you", NULL);
+	/* Replies that do not fit their request. */
+	ASK_ADV("pvft", "me", o, "ADVANCED you\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "ADVANCED does not answer ADVANCE");
+	ASK_ADV("pvft", "me", o, "GRANTED me\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "GRANTED does not answer ADVANCE");
+	ASK_ADV("pvft", "me", o, "OPENED me\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "OPENED does not answer ADVANCE");
+	ASK_ADV("pvft", "me", o, "OWNER me\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "OWNER does not answer ADVANCE");
+	ASK("pvft", "me", o, "ADVANCED me\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "ADVANCED does not answer ACQUIRE");
+	ASK("pvft", "me", o, "OPENED me\n", FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "OPENED does not answer ACQUIRE");
+	ASK("pvft", NULL, o, "ADVANCED me\n");
+	expect(o, ARBITER_UNREACHABLE, "", "ADVANCED does not answer QUERY");
+	/* Ambiguous: the next epoch read back. */
+	ASK_ADV("pvft", "me", o, FAKE_CLOSE, "OPENED me\n");
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	CU_ASSERT_STRING_EQUAL(o->reqs, "ADVANCE 7 3 me\n\x1eQUERY 7 4\n\x1e");
+	ASK_ADV("pvft", "me", o, FAKE_CLOSE, "OPENED you\n");
+	expect(o, ARBITER_UNREACHABLE, "", "epoch 4 is opened by you");
+	ASK_ADV("pvft", "me", o, FAKE_SILENT, "OWNER me\n");
+	expect(o, ARBITER_UNREACHABLE, "", "epoch 4 is owned by me");
+	ASK_ADV("pvft", "me", o, "ERROR cannot fsync\n", "FREE\n");
+	expect(o, ARBITER_UNREACHABLE, "", "epoch 4 is free");
+	/* An ambiguous ACQUIRE of an opened key: still nobody's. */
+	ASK("pvft", "me", o, FAKE_CLOSE, "OPENED me\n");
+	expect(o, ARBITER_UNREACHABLE, "", "the request was not applied");
+	free(o);
+}
+
 #define HTTP_OK "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 /* base64: "pvft/arbiter/7/3", "me", "you". */
 #define KEY64 "cHZmdC9hcmJpdGVyLzcvMw=="
 #define ME64 "bWU="
 #define YOU64 "eW91"
+/* "pvft/arbiter/7/3/opened", and with a NUL; "pvft/arbiter/7/4", and
+ * "/opened" after it. */
+#define OPEN64 "cHZmdC9hcmJpdGVyLzcvMy9vcGVuZWQ="
+#define KEY64_END "cHZmdC9hcmJpdGVyLzcvMy9vcGVuZWQA"
+#define NEXT64 "cHZmdC9hcmJpdGVyLzcvNA=="
+#define NOPEN64 "cHZmdC9hcmJpdGVyLzcvNC9vcGVuZWQ="
 #define HDR "\"header\":{\"revision\":\"2\"}"
 
 /* An HTTP response with @body, in a static buffer of @slot (0..5). */
@@ -812,7 +942,10 @@ static void test_etcd_answers(void)
 	ask_etcd(NULL, o, http(0, 200, "{" HDR "}"), NULL);
 	expect(o, ARBITER_FREE, "", NULL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(o->reqs, "POST /v3/kv/range HTTP/1.1"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(o->reqs, "{\"key\":\"" KEY64 "\"}"));
+	/* One range: the key and its opened mark, K/opened and a NUL. */
+	CU_ASSERT_PTR_NOT_NULL(strstr(o->reqs,
+				      "{\"key\":\"" KEY64
+				      "\",\"range_end\":\"" KEY64_END "\"}"));
 	ask_etcd(NULL, o,
 		 http(0, 200,
 		      "{" HDR ",\"kvs\":[{\"key\":\"" KEY64
@@ -827,6 +960,124 @@ static void expect_etcd_query_refused(struct outcome *o, const char *reply,
 {
 	ask_etcd(NULL, o, reply, NULL);
 	expect(o, ARBITER_UNREACHABLE, "", why_has);
+}
+
+#define KV(k, v) "{\"key\":\"" k "\",\"value\":\"" v "\"}"
+/* An advance's failed txn: the ranges of E, E + 1 and E + 1's mark. */
+#define ADV_FAILED(e, n, no)                                               \
+	"{" HDR ",\"responses\":[{\"response_range\":{\"kvs\":[" e         \
+	"]}},{\"response_range\":{\"kvs\":[" n "]}},{\"response_range\":{" \
+	"\"kvs\":[" no "]}}]}"
+
+/*
+ * etcd: an advance is one txn (E's value is the node, E + 1 and its mark
+ * absent: put the mark), its failure read from three ranges; a query
+ * reads the key and its mark in one range.
+ */
+static void test_etcd_advance(void)
+{
+	struct outcome *o = calloc(1, sizeof(*o));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	fake_advance = true;
+	ask_etcd("me", o, http(0, 200, "{" HDR ",\"succeeded\":true}"), NULL);
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(o->reqs, "POST /v3/kv/txn HTTP/1.1"));
+	CU_ASSERT_PTR_NOT_NULL(
+	    strstr(o->reqs,
+		   "{\"compare\":[{\"key\":\"" KEY64 "\",\"target\":\"VALUE\","
+		   "\"result\":\"EQUAL\",\"value\":\"" ME64 "\"},"
+		   "{\"key\":\"" NEXT64 "\",\"target\":\"CREATE\","
+		   "\"create_revision\":\"0\"},"
+		   "{\"key\":\"" NOPEN64 "\",\"target\":\"CREATE\","
+		   "\"create_revision\":\"0\"}],"
+		   "\"success\":[{\"request_put\":{\"key\":\"" NOPEN64 "\","
+		   "\"value\":\"" ME64 "\"}}],"
+		   "\"failure\":[{\"request_range\":{\"key\":\"" KEY64 "\"}},"
+		   "{\"request_range\":{\"key\":\"" NEXT64 "\"}},"
+		   "{\"request_range\":{\"key\":\"" NOPEN64 "\"}}]}"));
+	/* Nobody owns E. */
+	ask_etcd("me", o, http(0, 200, ADV_FAILED("", "", "")), NULL);
+	expect(o, ARBITER_FREE, "", NULL);
+	/* Another owns E, whatever else. */
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, ADV_FAILED(KV(KEY64, YOU64), "", KV(NOPEN64, ME64))),
+	    NULL);
+	expect(o, ARBITER_DENIED, "you", NULL);
+	/* E is ours, E + 1 owned: by another, or by us. */
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, ADV_FAILED(KV(KEY64, ME64), KV(NEXT64, YOU64), "")),
+	    NULL);
+	expect(o, ARBITER_DENIED, "you", NULL);
+	ask_etcd("me", o,
+		 http(0, 200,
+		      ADV_FAILED(KV(KEY64, ME64), KV(NEXT64, ME64),
+				 KV(NOPEN64, ME64))),
+		 NULL);
+	expect(o, ARBITER_DENIED, "me", NULL);
+	/* Opened by another; by us (again: idempotent). */
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, ADV_FAILED(KV(KEY64, ME64), "", KV(NOPEN64, YOU64))),
+	    NULL);
+	expect(o, ARBITER_DENIED, "you", NULL);
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, ADV_FAILED(KV(KEY64, ME64), "", KV(NOPEN64, ME64))),
+	    NULL);
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	/* Failed, yet every compare would hold: no answer. */
+	ask_etcd("me", o, http(0, 200, ADV_FAILED(KV(KEY64, ME64), "", "")),
+		 FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "the txn failed, yet key");
+	/* A range of the wrong key, or too few ranges. */
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, ADV_FAILED(KV(KEY64, ME64), KV(KEY64, YOU64), "")),
+	    FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "another key than pvft/arbiter/7/4");
+	ask_etcd(
+	    "me", o,
+	    http(0, 200, "{" HDR ",\"responses\":[{\"response_range\":{}}]}"),
+	    FAKE_CLOSE);
+	expect(o, ARBITER_UNREACHABLE, "", "not a txn response");
+	/* Ambiguous: read back with a range of E + 1 and its mark. */
+	ask_etcd("me", o, FAKE_CLOSE,
+		 http(1, 200, "{" HDR ",\"kvs\":[" KV(NOPEN64, ME64) "]}"));
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	ask_etcd("me", o, FAKE_CLOSE,
+		 http(1, 200, "{" HDR ",\"kvs\":[" KV(NEXT64, ME64) "]}"));
+	expect(o, ARBITER_UNREACHABLE, "", "epoch 4 is owned by me");
+	fake_advance = false;
+	/* Query: the owner first, else the opener. */
+	ask_etcd(NULL, o,
+		 http(0, 200, "{" HDR ",\"kvs\":[" KV(OPEN64, YOU64) "]}"),
+		 NULL);
+	expect(o, ARBITER_OPENED, "you", NULL);
+	ask_etcd(NULL, o,
+		 http(0, 200,
+		      "{" HDR
+		      ",\"kvs\":[" KV(KEY64, ME64) "," KV(OPEN64, YOU64) "]}"),
+		 NULL);
+	expect(o, ARBITER_GRANTED, "me", NULL);
+	ask_etcd(NULL, o,
+		 http(0, 200,
+		      "{" HDR
+		      ",\"kvs\":[" KV(OPEN64, ME64) "," KV(OPEN64, ME64) "]}"),
+		 NULL);
+	expect(o, ARBITER_UNREACHABLE, "",
+	       "2 kvs for key pvft/arbiter/7/3/opened");
+	ask_etcd(NULL, o,
+		 http(0, 200, "{" HDR ",\"kvs\":[" KV(NEXT64, ME64) "]}"),
+		 NULL);
+	expect(o, ARBITER_UNREACHABLE, "", "another key");
+	/* An ambiguous acquire read back as opened: nobody owns the key. */
+	ask_etcd("me", o, FAKE_CLOSE,
+		 http(1, 200, "{" HDR ",\"kvs\":[" KV(OPEN64, ME64) "]}"));
+	expect(o, ARBITER_UNREACHABLE, "", "the request was not applied");
+	free(o);
 }
 
 /* Replies that lie or do not parse are no answer, and never a grant. */
@@ -1208,6 +1459,15 @@ static void test_unreachable(void)
 			       "granted");
 	CU_ASSERT_STRING_EQUAL(arbiter__answer_name(ARBITER_UNREACHABLE),
 			       "unreachable");
+	CU_ASSERT_STRING_EQUAL(arbiter__answer_name(ARBITER_OPENED), "opened");
+	/* The last epoch has no next one: asked of no one. */
+	CU_ASSERT_FATAL(!arbiter__open(&a, url, &insecure, why, sizeof(why)));
+	CU_ASSERT_EQUAL(arbiter__advance(a, 1, UINT64_MAX, "me", TIMEOUT_MS,
+					 owner, why, sizeof(why)),
+			ARBITER_UNREACHABLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "no next epoch"));
+	CU_ASSERT_PTR_NULL(strstr(why, "refused"));
+	arbiter__close(a);
 }
 
 static CU_TestInfo arbiter_tests[] = {
@@ -1227,9 +1487,11 @@ static CU_TestInfo arbiter_tests[] = {
 	{ "pvft:// answers", test_pvft_answers },
 	{ "pvft:// replies that lie or do not parse", test_pvft_bad_replies },
 	{ "pvft:// ambiguous acquires read back", test_pvft_ambiguous },
+	{ "pvft:// advance, opened", test_pvft_advance },
 	{ "etcd:// answers", test_etcd_answers },
 	{ "etcd:// replies that lie or do not parse", test_etcd_bad_replies },
 	{ "etcd:// ambiguous acquires read back", test_etcd_ambiguous },
+	{ "etcd:// advance, opened", test_etcd_advance },
 	{ "pvft:// over TLS with the pair's key", test_pvft_tls },
 	{ "etcd auth: login, token, refusals", test_etcd_login },
 	{ "etcd auth: a stale token is replaced", test_etcd_stale_token },
