@@ -192,12 +192,13 @@ int fence__check_join(struct arbiter *a, uint64_t pair, uint64_t epoch,
 				 pair, epoch, owner);
 			return -EPERM;
 		case ARBITER_FREE:
+			/* Epoch 0 has no epoch before it: never opened. */
 			snprintf(why, why_len,
 				 "pair %" PRIu64 " epoch %" PRIu64
 				 " was never opened: only the holder of epoch "
 				 "%" PRIu64 "'s grant may re-protect; not "
 				 "joining",
-				 pair, epoch, epoch - 1);
+				 pair, epoch, epoch ? epoch - 1 : 0);
 			return -EPERM;
 		case ARBITER_UNREACHABLE:
 			break;
