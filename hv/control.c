@@ -537,7 +537,9 @@ static json_object *migration_object(const struct migrate_stats *st)
 
 	add_str(m, "state", migrate__state_name(st->state));
 	add_str(m, "kind",
-		st->join ? "reprotect" : st->live ? "migrate" : "save");
+		st->join   ? "reprotect"
+		: st->live ? "migrate"
+			   : "save");
 	add_u64(m, "round", st->round);
 	add_u64(m, "pages", st->pages);
 	add_u64(m, "zero_pages", st->zero_pages);
@@ -637,13 +639,14 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	rq.file = live ? NULL : arg_str(ctl, "file");
 	rq.to = live ? arg_str(ctl, "to") : NULL;
 	if (live ? !rq.to : !rq.file)
-		return reply_err(ctl, i, id, "BadRequest",
-				 kind == MIG_REPROTECT
-				     ? "reprotect needs \"to\": \"HOST:PORT\" "
-				       "(the joining backup's --incoming) and "
-				       "\"backup\": \"HOST:PORT\" (its --listen)"
-				 : live ? "migrate needs \"to\": \"HOST:PORT\""
-					: "save needs \"file\": PATH");
+		return reply_err(
+		    ctl, i, id, "BadRequest",
+		    kind == MIG_REPROTECT
+			? "reprotect needs \"to\": \"HOST:PORT\" "
+			  "(the joining backup's --incoming) and "
+			  "\"backup\": \"HOST:PORT\" (its --listen)"
+		    : live ? "migrate needs \"to\": \"HOST:PORT\""
+			   : "save needs \"file\": PATH");
 	if (!live && rq.file[0] != '/')
 		return reply_err(ctl, i, id, "BadRequest",
 				 "file: an absolute path (pvft-hv's working "

@@ -49,7 +49,7 @@ struct control_info {
 	const char *peer;    /* primary: the backup's address; backup: listen */
 	const char *arbiter; /* the arbiter's URL, or NULL */
 	uint64_t memory_mib, pair_id, epoch;
-	struct pair *pair; /* a live pair's replica (pair.h), or NULL */
+	struct pair *pair;	 /* a live pair's replica (pair.h), or NULL */
 	struct chan *first_chan; /* the channel it started with, or NULL */
 	/* --key: the domain key's file, for a migration's link, or NULL. */
 	const char *key_path;

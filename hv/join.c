@@ -109,7 +109,8 @@ static long join_tail(void *opaque, struct domain *d, void *buf, size_t cap)
 	h.flags = LOGFMT_F_STREAM;
 	h.pair_id = cc.pair;
 	h.epoch = cc.epoch;
-	/* Every record of this exit and the ones before is in the checkpoint. */
+	/* Every record of this exit and the ones before is in the checkpoint.
+	 */
 	rc = chan__join_open(j->chan, &h, &boot, d->exits + 1);
 	if (rc)
 		return rc;
@@ -213,7 +214,8 @@ int join__start(struct domain *d, const struct join_request *rq,
 			 "credentials");
 		return -EINVAL;
 	}
-	if (!rq->to || !rq->backup || strlen(rq->backup) > LOGFMT_MOVE_ADDR_MAX ||
+	if (!rq->to || !rq->backup ||
+	    strlen(rq->backup) > LOGFMT_MOVE_ADDR_MAX ||
 	    hostport__split(rq->backup, strlen(rq->backup),
 			    &(struct hostport){ 0 })) {
 		snprintf(err, errlen,

@@ -1135,11 +1135,10 @@ static char join_refusal[512];
 static int refuse_stream(int rc)
 {
 	if (mig_in)
-		migrate__in_answer(mig_in,
-				   join_refusal[0] ? join_refusal
-				   : migrate__in_error(mig_in)[0]
-				       ? migrate__in_error(mig_in)
-				       : "the destination failed");
+		migrate__in_answer(mig_in, join_refusal[0] ? join_refusal
+					   : migrate__in_error(mig_in)[0]
+					       ? migrate__in_error(mig_in)
+					       : "the destination failed");
 	if (join_refusal[0])
 		return HV_EXIT_PAIR;
 	if (rc == -ENOMEM || rc == -EIO)

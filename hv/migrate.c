@@ -862,7 +862,7 @@ static void finish(struct migration *m, int rc)
 		m->join->abort(m->join_opaque, m->d, rc ? st.error : "");
 	if (rc)
 		pr_warn("%s failed: %s: the domain runs on here",
-			st.join   ? "re-protection"
+			st.join	  ? "re-protection"
 			: st.live ? "migration"
 				  : "save",
 			st.error);
@@ -1294,15 +1294,15 @@ static int check_domain(struct migrate_in *in,
 				     "backup cannot take it (no --role)");
 	if (di->role &&
 	    (di->pair_id != own->pair_id || di->epoch != own->epoch))
-		return in_fail(
-		    in, -EINVAL,
-		    "the %s is of pair %llu epoch %llu, this one "
-		    "of pair %llu epoch %llu",
-		    di->role == MIGSTREAM_ROLE_JOIN ? "pair to join" : "backup",
-		    (unsigned long long)di->pair_id,
-		    (unsigned long long)di->epoch,
-		    (unsigned long long)own->pair_id,
-		    (unsigned long long)own->epoch);
+		return in_fail(in, -EINVAL,
+			       "the %s is of pair %llu epoch %llu, this one "
+			       "of pair %llu epoch %llu",
+			       di->role == MIGSTREAM_ROLE_JOIN ? "pair to join"
+							       : "backup",
+			       (unsigned long long)di->pair_id,
+			       (unsigned long long)di->epoch,
+			       (unsigned long long)own->pair_id,
+			       (unsigned long long)own->epoch);
 	if (di->nr_vifs != own->nr_vifs)
 		return in_fail(
 		    in, -EINVAL, "the domain has %u vif%s, this one %u (--vif)",

@@ -969,8 +969,7 @@ int chan__join_go(struct chan *c)
 	struct chan_primary *p = c->pri;
 	int rc;
 
-	if (!p || !p->opening_len || c->state != CHAN_IDLE ||
-	    c->thread_started)
+	if (!p || !p->opening_len || c->state != CHAN_IDLE || c->thread_started)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	p->move_deadline = clock__mono_ns() + move_grace_ns(c);
