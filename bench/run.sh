@@ -101,6 +101,7 @@ if [ "$where" = host ]; then
 	bench/kv.sh "$build"
 	bench/promote.sh "$build"
 	bench/migrate.sh "$build"
+	bench/reprotect.sh "$build"
 fi
 
 # No /dev/kvm here: measure the KVM backend too, on nested KVM in a QEMU TCG

@@ -163,8 +163,8 @@ int fence__advance(struct arbiter *a, uint64_t pair, uint64_t epoch,
 }
 
 int fence__check_join(struct arbiter *a, uint64_t pair, uint64_t epoch,
-		      const char *primary_node, uint64_t deadline_ns, char *why,
-		      size_t why_len)
+		      const char *primary_node, char *opener_r,
+		      uint64_t deadline_ns, char *why, size_t why_len)
 {
 	char owner[ARBITER_NODE_MAX + 1], last[256];
 
@@ -175,7 +175,10 @@ int fence__check_join(struct arbiter *a, uint64_t pair, uint64_t epoch,
 
 		switch (ans) {
 		case ARBITER_OPENED:
-			if (!strcmp(owner, primary_node))
+			if (opener_r)
+				snprintf(opener_r, ARBITER_NODE_MAX + 1, "%s",
+					 owner);
+			if (!primary_node || !strcmp(owner, primary_node))
 				return 0;
 			snprintf(why, why_len,
 				 "pair %" PRIu64 " epoch %" PRIu64

@@ -48,12 +48,14 @@ int fence__advance(struct arbiter *a, uint64_t pair, uint64_t epoch,
 
 /*
  * The joining backup of (@pair, @epoch): the epoch must be opened by
- * @primary_node, the survivor that sends the checkpoint, and owned by
- * nobody. 0 if so; -EPERM with @why (owned by someone, opened by another
- * node, never opened); -ETIMEDOUT as fence__advance(). Retried the same.
+ * @primary_node, the survivor that sends the checkpoint (NULL: by any
+ * node), and owned by nobody. 0 if so, the opener into @opener_r
+ * (ARBITER_NODE_MAX + 1 bytes, or NULL); -EPERM with @why (owned by
+ * someone, opened by another node, never opened); -ETIMEDOUT as
+ * fence__advance(). Retried the same.
  */
 int fence__check_join(struct arbiter *a, uint64_t pair, uint64_t epoch,
-		      const char *primary_node, uint64_t deadline_ns, char *why,
-		      size_t why_len);
+		      const char *primary_node, char *opener_r,
+		      uint64_t deadline_ns, char *why, size_t why_len);
 
 #endif /* PVFT_HV_FENCE_H */

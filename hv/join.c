@@ -126,6 +126,7 @@ static void join_commit(void *opaque, struct domain *d)
 
 	j->chan = NULL;
 	pair__set_chan(p, c);
+	__atomic_store_n(&p->joining, false, __ATOMIC_RELAXED);
 	gate__set_sink(d, &pair_sink, p);
 	d->gate.replicated = true;
 	d->gate.what = "the primary runs";

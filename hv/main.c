@@ -1146,6 +1146,8 @@ static int refuse_stream(int rc)
 	return HV_EXIT_LOG;
 }
 
+static int join_ask_arbiter(void);
+
 /*
  * --restore, --incoming: the stream's domain, checked against this one
  * before anything is built (memory size and command line come from it).
@@ -1182,6 +1184,8 @@ static int init_stream(void)
 		return HV_EXIT_HOST;
 	rc = migrate__in_open(&mig_in, o.restore_path, o.incoming, o.mig_creds,
 			      &own, &mig_di);
+	if (!rc && migrate__in_join(mig_in))
+		rc = join_ask_arbiter();
 	if (rc)
 		return refuse_stream(rc);
 	o.mib = mig_di.mem_size >> 20;
@@ -1190,31 +1194,53 @@ static int init_stream(void)
 }
 
 /*
- * A backup joining a running primary: the arbiter must say that the
- * primary named in the stream opened this epoch, and that nobody holds
- * it yet (pair.md, "Re-protection"). Else it is refused: a stale or
- * stray primary, or an epoch already failed over.
+ * A backup joining a running primary: the arbiter must say that this
+ * epoch is opened and that nobody holds it yet, asked as soon as the
+ * stream says it is a join (outside the pause); and the opener must be
+ * the primary the stream's LOG_TAIL names (pair.md, "Re-protection").
+ * Else it is refused: a stale or stray primary, an epoch failed over.
  */
-static int join_check(void)
-{
-	char node[LOGFMT_HELLO_NODE_MAX + 1], why[400];
-	int rc;
+static char join_opener[ARBITER_NODE_MAX + 1];
 
-	chan__peer(&pair_chan, node, sizeof(node));
-	rc = fence__check_join(o.po.arbiter, o.po.pair, o.po.epoch, node,
-			       clock__mono_ns() + 10000000000ull, why,
-			       sizeof(why));
-	if (!rc) {
-		pr_info("joining primary %s: the arbiter says it opened pair "
-			"%llu epoch %llu",
-			node, (unsigned long long)o.po.pair,
-			(unsigned long long)o.po.epoch);
-		return 0;
-	}
+static int join_refuse(const char *node, const char *why)
+{
 	snprintf(join_refusal, sizeof(join_refusal),
 		 "the joining backup refused primary %s: %s", node, why);
 	pr_err("%s", join_refusal);
 	return -EPERM;
+}
+
+static int join_ask_arbiter(void)
+{
+	char why[400];
+
+	if (!fence__check_join(o.po.arbiter, o.po.pair, o.po.epoch, NULL,
+			       join_opener, clock__mono_ns() + 10000000000ull,
+			       why, sizeof(why)))
+		return 0;
+	return join_refuse("(not yet named)", why);
+}
+
+static int join_check(void)
+{
+	char node[LOGFMT_HELLO_NODE_MAX + 1], why[400];
+
+	chan__peer(&pair_chan, node, sizeof(node));
+	if (strcmp(node, join_opener)) {
+		snprintf(why, sizeof(why),
+			 "pair %llu epoch %llu was opened by %s, not by the "
+			 "primary %s: not joining",
+			 (unsigned long long)o.po.pair,
+			 (unsigned long long)o.po.epoch, join_opener, node);
+		return join_refuse(node, why);
+	}
+	pr_info("joining primary %s: the arbiter says it opened pair %llu "
+		"epoch %llu",
+		node, (unsigned long long)o.po.pair,
+		(unsigned long long)o.po.epoch);
+	/* It dials as soon as it has our OK. */
+	chan__listen(&pair_chan);
+	return 0;
 }
 
 /* The domain built from the stream: pages, vCPU, devices, VERIFY. */

@@ -147,19 +147,6 @@ static void sink_before_run(struct domain *d, void *priv)
 	chan__progress(p->chan, d->exits + 1);
 	while (chan__throttle(p->chan, 10, &st) && !sched__stop_requested(d))
 		;
-	/* A joining backup took the pair (or never will): joined. */
-	if (st != CHAN_MOVING &&
-	    __atomic_load_n(&p->joining, __ATOMIC_RELAXED)) {
-		char peer[LOGFMT_HELLO_NODE_MAX + 1];
-
-		__atomic_store_n(&p->joining, false, __ATOMIC_RELAXED);
-		chan__peer(p->chan, peer, sizeof(peer));
-		if (st == CHAN_PAIRED)
-			pr_info("protected again: backup %s joined at epoch "
-				"%llu (realtime_us=%lld)",
-				peer, (unsigned long long)p->chan->cfg.epoch,
-				realtime_us());
-	}
 	if (st == CHAN_ALONE) {
 		/* Held output first, so that nothing overtakes it. */
 		chan__finish(p->chan);
@@ -492,8 +479,8 @@ void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
 		       __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED);
 
 	*role_r = primary ? "primary" : "backup";
-	/* A backup joins: from the checkpoint to its first acknowledgement. */
-	if (joining && (!c || chan__state(c) != CHAN_PAIRED)) {
+	/* A backup joins: from the start to the commit (then the channel's). */
+	if (joining) {
 		*state_r = "joining";
 		return;
 	}
@@ -525,7 +512,9 @@ void pair__role_state(struct pair *p, const struct domain *d, bool handing_over,
 		break;
 	case CHAN_MOVING:
 		/* Output held (primary), or frozen for the export (backup). */
-		*state_r = primary ? "backup-moving" : "moving";
+		*state_r = !primary	      ? "moving"
+			   : chan__joining(c) ? "joining"
+					      : "backup-moving";
 		break;
 	}
 }

@@ -33,7 +33,7 @@ struct pair {
 	struct chan *retired; /* the one replaced last, or NULL */
 	bool retired_owned;   /* pair__set_chan allocated it: free it too */
 	bool chan_owned;
-	bool joining; /* a backup is joining (atomic): status "joining" */
+	bool joining; /* a join runs, not yet committed (atomic) */
 	uint8_t *buf; /* backup: the record being replayed */
 };
 

@@ -416,7 +416,9 @@ static int hear_primaries(struct chan *c, struct logfmt_header *h_r,
 	int i, rc, won = -1;
 	bool timed_out = false;
 
-	b->listen_fd = transport__listen(c->cfg.addr);
+	/* chan__listen() may have opened it already. */
+	if (b->listen_fd < 0)
+		b->listen_fd = transport__listen(c->cfg.addr);
 	if (b->listen_fd == -EINVAL) {
 		pr_err("--listen %s: not a HOST:PORT this host resolves",
 		       c->cfg.addr);
@@ -1349,6 +1351,17 @@ int chan__move_import(struct chan *c, const void *buf, size_t len)
 		" bytes not yet replayed)",
 		c->cfg.pair, c->cfg.epoch, c->peer, next_seq, q_len);
 	return 0;
+}
+
+int chan__listen(struct chan *c)
+{
+	struct chan_backup *b = c->bak;
+
+	if (!b)
+		return -EINVAL;
+	if (b->listen_fd < 0)
+		b->listen_fd = transport__listen(c->cfg.addr);
+	return b->listen_fd < 0 ? b->listen_fd : 0;
 }
 
 int chan__accept_resume(struct chan *c)

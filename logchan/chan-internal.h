@@ -87,6 +87,7 @@ struct chan_primary {
 	 * move_deadline, resend from move_seq).
 	 */
 	bool move_hold;
+	bool joining; /* chan__join_open(): the first resumption is a join */
 	uint64_t move_seq; /* the backup has every record below this */
 	uint64_t move_deadline, move_next_try;
 	char move_addr[LOGFMT_MOVE_ADDR_MAX + 1];

@@ -346,6 +346,13 @@ int chan__move_import(struct chan *c, const void *buf, size_t len);
  * LIVE or FENCED); -1 after saying why (cannot listen).
  */
 int chan__accept_resume(struct chan *c);
+/*
+ * Backup: listen on cfg.addr now (a joining backup, before it answers its
+ * primary's checkpoint: the primary dials at once), so that a connection
+ * waits in the backlog until chan__accept_resume(). 0 or -errno (then
+ * the accept says why).
+ */
+int chan__listen(struct chan *c);
 
 /*
  * A backup joining a running primary (pair.md, "Re-protection"). On a
@@ -367,6 +374,8 @@ int chan__join_open(struct chan *c, const struct logfmt_header *h,
 		    struct logfmt_record *boot, uint64_t progress);
 long chan__join_blob(struct chan *c, void *buf, size_t cap);
 int chan__join_go(struct chan *c);
+/* Primary: a joining backup has not taken the pair yet. */
+bool chan__joining(struct chan *c);
 
 enum chan_state chan__state(struct chan *c);
 /* The peer's node id ("" until paired) into @buf (any thread). */

@@ -917,9 +917,23 @@ int primary__round_moving(struct chan *c, uint64_t now)
 	p->ack_moved_ns = p->replay_moved_ns = now;
 	c->state = CHAN_PAIRED;
 	c->stats.state = c->state;
-	pr_info("paired with backup %s at %s again: resending from record "
-		"%" PRIu64 " (%" PRIu64 " records, %zu bytes)",
-		node, addr, first, p->next_seq - first, stream__unsent(s));
+	if (p->joining) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		p->joining = false;
+		pr_info(
+		    "protected again: backup %s joined at %s, pair %" PRIu64
+		    " epoch %" PRIu64 " (%" PRIu64
+		    " records since the cut; realtime_us=%lld)",
+		    node, addr, c->cfg.pair, c->cfg.epoch, p->next_seq - first,
+		    (long long)wall.tv_sec * 1000000ll + wall.tv_nsec / 1000);
+	} else {
+		pr_info("paired with backup %s at %s again: resending from "
+			"record %" PRIu64 " (%" PRIu64 " records, %zu bytes)",
+			node, addr, first, p->next_seq - first,
+			stream__unsent(s));
+	}
 	pthread_cond_broadcast(&c->cond);
 	return -1;
 }
@@ -960,8 +974,21 @@ int chan__join_open(struct chan *c, const struct logfmt_header *h,
 	p->move_seq = 2;
 	snprintf(p->move_addr, sizeof(p->move_addr), "%s", c->cfg.addr);
 	p->move_hold = false;
+	p->joining = true;
 	c->stats.records = 2;
 	return 0;
+}
+
+bool chan__joining(struct chan *c)
+{
+	bool j;
+
+	if (!c->pri)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	j = c->pri->joining;
+	pthread_mutex_unlock(&c->lock);
+	return j;
 }
 
 int chan__join_go(struct chan *c)
