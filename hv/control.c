@@ -443,14 +443,15 @@ static void cmd_promote(struct control *ctl, int i, json_object *id)
 	if (!c)
 		return reply_err(ctl, i, id, "InvalidState",
 				 "this domain is not replicated");
-	if (c->cfg.role != LOGFMT_ROLE_PRIMARY ||
-	    __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED))
-		return reply_err(ctl, i, id, "InvalidState",
-				 "promote is asked of the pair's primary; "
-				 "this replica is %s",
-				 c->cfg.role == LOGFMT_ROLE_PRIMARY
-				     ? "not it"
-				     : "the backup (or went live alone)");
+	/* A backup gone live that a backup joined is a primary's channel. */
+	if (c->cfg.role != LOGFMT_ROLE_PRIMARY)
+		return reply_err(
+		    ctl, i, id, "InvalidState",
+		    "promote is asked of the pair's primary; "
+		    "this replica is %s",
+		    __atomic_load_n(&d->gate.went_live, __ATOMIC_RELAXED)
+			? "a backup gone live alone"
+			: "the backup");
 	if (chan__state(c) != CHAN_PAIRED)
 		return reply_err(ctl, i, id, "InvalidState",
 				 "the pair is not protected (channel %s): "

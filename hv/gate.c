@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t's size, to clear it whole */
 #include <xxhash.h>
 
 #include "cpuid.h"
@@ -429,8 +430,15 @@ int gate__init(struct domain *d, enum gate_mode mode,
 	}
 	if (mode != GATE_NONE) {
 		g->out_state = XXH3_createState();
-		if (!g->out_state || XXH3_64bits_reset(g->out_state))
+		if (!g->out_state)
 			return -ENOMEM;
+		/*
+		 * Whole: reset leaves reserved64 as malloc left it, and a
+		 * migration's receiver refuses a state whose reserved field
+		 * is not 0 (hash_state_ok in hv/migrate.c).
+		 */
+		memset(g->out_state, 0, sizeof(XXH3_state_t));
+		XXH3_64bits_reset(g->out_state);
 	}
 	if (mode != GATE_REPLAY)
 		return 0;

@@ -338,8 +338,12 @@ static int send_state(struct migration *m)
 	/* A joining backup hashes the output on from this one's hash. */
 	if (m->join && !d->gate.out_state) {
 		d->gate.out_state = XXH3_createState();
-		if (!d->gate.out_state || XXH3_64bits_reset(d->gate.out_state))
+		if (!d->gate.out_state)
 			return out_of_memory(m);
+		/* reset leaves reserved64 as malloc left it: the peer checks.
+		 */
+		memset(d->gate.out_state, 0, sizeof(XXH3_state_t));
+		XXH3_64bits_reset(d->gate.out_state);
 		d->gate.out_bytes = 0;
 	}
 	g.out_bytes = d->gate.out_bytes;
@@ -849,7 +853,7 @@ static void finish(struct migration *m, int rc)
 	m->dirty = NULL;
 	pthread_mutex_lock(&m->lock);
 	m->st.state = rc ? MIGRATE_FAILED : MIGRATE_COMPLETED;
-	m->st.stopped = !rc && !m->keep_running;
+	m->st.stopped = !rc && !m->keep_running && !m->join;
 	m->st.total_ms = ms_since(m->start_ns);
 	if (m->st.round == 0)
 		m->st.round = 1;

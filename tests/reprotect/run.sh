@@ -140,5 +140,53 @@ t_join_after_failover_then_fail_over_to_the_joined() {
 	wait_end kv2 && rc_is kv2 0
 }
 
+# pvft promote of a re-protected pair: the survivor (a backup gone live,
+# now the primary of epoch 2) hands the pair to the joined backup.
+t_promote_after_join() {
+	pair_up || return 1
+	kv_load 8
+	sleep 1
+	kill9 p
+	wait_for b 'went live' 30 && wait_state b unprotected || return 1
+	joiner j 2 && reprotect b j && wait_state b protected || return 1
+	call b '{"execute":"promote"}'
+	[[ $reply == *'"return"'* ]] || { why="promote: $reply"; return 1; }
+	wait_end b && rc_is b 10 && wait_for j 'went live' 30 || return 1
+	kv_clean && wait_state j unprotected && [ "$epoch" = 2 ]
+}
+
+# A domain started unprotected, with its pair's options but no --role,
+# is protected by a joining backup (pvft protect), at epoch 2 (it takes
+# epoch 1's grant first), and fails over to it.
+t_protect_a_domain_started_alone() {
+	arbiter_up || return 1
+	pair_id=$((RANDOM * 32768 + RANDOM + 1))
+	arbiter_key "$PVFT" "$KEY" "$ARB_KEYS" "$pair_id"
+	kv_setup
+	replica s
+	wait_state s unprotected && [ "$epoch" = 1 ] || { why="${why:-epoch $epoch}"; return 1; }
+	kv_load 8
+	joiner j 2 && reprotect s j && wait_state s protected && [ "$epoch" = 2 ] ||
+		{ why="${why:-epoch $epoch, not 2}"; return 1; }
+	owner_is s || return 1
+	sleep 1
+	kill9 s
+	wait_for j 'went live' 30 && kv_clean
+}
+
+# Asked of a domain that cannot take a backup: refused with the reason,
+# and it runs on as it was.
+t_reprotect_refusals() {
+	pair_up || return 1
+	joiner j 2 || return 1
+	reprotect p j && { why="a protected primary took a joiner"; return 1; }
+	[[ $reply == *'cannot re-protect: the domain is protected'* ]] || { why="p: $reply"; return 1; }
+	reprotect b j && { why="a backup took a joiner"; return 1; }
+	[[ $reply == *'cannot re-protect'* ]] || { why="b: $reply"; return 1; }
+	call p '{"execute":"reprotect","arguments":{"to":"127.0.0.1:1"}}'
+	[[ $reply == *'"error"'* && $reply == *backup* ]] || { why="no backup address: $reply"; return 1; }
+	wait_state p protected
+}
+
 run_all
 summary
