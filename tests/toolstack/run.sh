@@ -1146,11 +1146,11 @@ t_help() {
 	local c bad=""
 	pv help
 	rc_is 0 || return 1
-	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate reprotect protect monitor record replay proxy keygen; do
 		grep -qE "^  $c " "$t/out" || bad+=" $c"
 	done
 	[ -z "$bad" ] || { why="pvft help lacks:$bad"; return 1; }
-	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate reprotect protect monitor record replay proxy keygen; do
 		pv help "$c"
 		cp "$t/out" "$t/help"
 		rc_is 0 && out_has "^Usage: pvft .*$c" || return 1
@@ -1224,7 +1224,7 @@ t_migrate_dry_run() {
 	# dry run), its files beside the source's.
 	pv -N migrate one localhost
 	rc_is 0 && out_has '^pvft migrate one: dry run, nothing is started$' &&
-		out_has '^  source   one \(single\) on localhost$' || return 1
+		out_has '^  source   one \(primary\) on localhost$' || return 1
 	line=$(dry_line dest)
 	want="$build/bin/pvft-hv --control $d/one/one.mig.sock --no-stdin --key $d/one/migrate.key --name one --memory 32 --cmdline echo --backend auto --incoming 127.0.0.1:PORT $G/hello.elf"
 	[ "$line" = "$want" ] || { why="the destination's command:
@@ -1343,7 +1343,7 @@ t_migrate_refused() {
 	rc_is 1 && err_has "nosuch\.pvft: No such file" || return 1
 	[ ! -e "$PVFT_RUN_DIR/restored.cfg" ] && [ -z "$(procs_in "$t" | grep -- '--restore')" ] ||
 		{ why="a refused restore started something: $(procs_in "$t" | tr '\n' '|')"; return 1; }
-	status mr && node_is mr-a state protected && status sv && node_is sv role single
+	status mr && node_is mr-a state protected && status sv && node_is sv state unprotected
 }
 
 # A destination that cannot take the domain (it cannot listen where it
@@ -1362,7 +1362,7 @@ t_migrate_dest_fails() {
 	pv migrate -a 192.0.2.1 mf elsewhere
 	rc_is 1 && err_has 'the destination exited with status' &&
 		err_has "mf: mf keeps running on localhost" || return 1
-	status mf && node_is mf state running && [ "$(node_pid mf)" = "$src" ] &&
+	status mf && node_is mf state unprotected && [ "$(node_pid mf)" = "$src" ] &&
 		node_is mf socket "$PVFT_RUN_DIR/mf/mf.sock" || return 1
 	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
 		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
@@ -1427,14 +1427,18 @@ $refused"
 	fi
 }
 
-# An unreplicated domain (ft_mode = "single"): no arbiter, one replica.
+# An unreplicated domain (ft_mode = "single"): one replica, running
+# unprotected, started with its pair's options (an embedded arbiter, the
+# pair's id and epoch) so that pvft protect can give it a backup.
 t_single() {
 	guest_cfg one hello echo
 	echo 'ft_mode = "single"' >>"$t/one.cfg"
 	create "$t/one.cfg" || return 1
 	status one || return 1
-	node_is one role single && node_is one state running || return 1
-	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter')" = null ] ||
+	node_is one role primary && node_is one state unprotected &&
+		node_is one pair.epoch 1 || return 1
+	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter | type')" = object ] &&
+		[ "$(st '.protection.state')" = unprotected ] ||
 		{ why="a single domain: $(st -c .)"; return 1; }
 	printf 'hi\n\x1d' | "$PVFT" console one >"$t/out" 2>"$t/err"
 	wait_file "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
