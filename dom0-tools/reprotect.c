@@ -219,8 +219,7 @@ static bool joined_live(const struct dom_info *di, struct dom_replica *j)
 	one.nr = 1;
 	one.rep[0] = *j;
 	st = ts__replica_status(&one, 0, STATUS_TIMEOUT_MS, err, sizeof(err));
-	live = ts__is_live(st) &&
-	       !strcmp(ts__jstr(st, "role", ""), "primary");
+	live = ts__is_live(st) && !strcmp(ts__jstr(st, "role", ""), "primary");
 	json_object_put(st);
 	return live;
 }
@@ -299,8 +298,8 @@ static int call_reprotect(const struct dom_info *di, int s, json_object *args,
 		return fail(res, PVFT_EXIT_FAILED, "%s: %s", r->node, err), -1;
 	}
 	/* No deadline: pvft-hv answers when the checkpoint is over. */
-	while (!(rc = ctl__reply(&c, PROGRESS_MS, ret_r, err, sizeof(err),
-				 cls, sizeof(cls)))) {
+	while (!(rc = ctl__reply(&c, PROGRESS_MS, ret_r, err, sizeof(err), cls,
+				 sizeof(cls)))) {
 		json_object *st;
 
 		if (*o->stop)
@@ -386,9 +385,7 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 		     di->name);
 		goto out;
 	}
-	host = o->host		? o->host
-	       : d < di->nr	? di->rep[d].host
-				: "localhost";
+	host = o->host ? o->host : d < di->nr ? di->rep[d].host : "localhost";
 	local = ts__is_local(host);
 	snprintf(res->host, sizeof(res->host), "%s", host);
 	if (!local && !cfg.log_port) {
@@ -426,8 +423,7 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 	if (!local)
 		snprintf(lport, sizeof(lport), "%u", cfg.log_port);
 	else if (ts__free_port_arg(lport, sizeof(lport), cfg.log_addr)) {
-		fail(res, PVFT_EXIT_FAILED, "no free port on %s",
-		     cfg.log_addr);
+		fail(res, PVFT_EXIT_FAILED, "no free port on %s", cfg.log_addr);
 		goto out;
 	}
 	hostport__format(log_addr, sizeof(log_addr),
@@ -483,8 +479,7 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 		if (d < di->nr)
 			printf("  replaces %s on %s (%s)\n", di->rep[d].node,
 			       di->rep[d].host,
-			       st[d] ? ts__jstr(st[d], "state", "?")
-				     : "gone");
+			       st[d] ? ts__jstr(st[d], "state", "?") : "gone");
 		ts__print_cmd("backup", host, di->remote, a.v);
 		ts__print_call(di->rep[s].sock, "reprotect", args,
 			       strlen(text));
@@ -505,8 +500,8 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 	res->started = true;
 	if (j.pid < 0) {
 		j.pid = 0;
-		fail(res, PVFT_EXIT_FAILED, "%s: the new backup %s did not start",
-		     di->name, j.node);
+		fail(res, PVFT_EXIT_FAILED,
+		     "%s: the new backup %s did not start", di->name, j.node);
 		goto out;
 	}
 	if (ts__wait_incoming(di, &j)) {
@@ -649,8 +644,9 @@ static int run_cmd(int argc, char **argv, const char *cmd, bool protect)
 				"pair did not form: see pvft status %s\n",
 				cmd, di.name, di.name);
 		else if (res.started)
-			fprintf(stderr, "pvft %s: %s runs on unprotected (%s)\n",
-				cmd, di.name, res.survivor);
+			fprintf(stderr,
+				"pvft %s: %s runs on unprotected (%s)\n", cmd,
+				di.name, res.survivor);
 	} else if (!pvft_dry_run) {
 		checkpoint_line(line, sizeof(line), res.ret);
 		printf("%s: protected at epoch %" PRIu64 ": %s on %s is the "
@@ -824,8 +820,8 @@ int main_monitor(int argc, char **argv)
 		close(fd);
 	}
 	catch_stop();
-	event("watching %s (pid %d), every %d ms; new backups on %s%s",
-	      di.name, (int)getpid(), MONITOR_POLL_MS, cfg.hosts[0],
+	event("watching %s (pid %d), every %d ms; new backups on %s%s", di.name,
+	      (int)getpid(), MONITOR_POLL_MS, cfg.hosts[0],
 	      cfg.nr_hosts > 1 ? " and the other ft_hosts in turn" : "");
 	while (!stop_asked) {
 		json_object *st[2] = { NULL, NULL };
