@@ -521,9 +521,12 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 		goto stop_j;
 	if (i < 0) {
 		/* S died after its go: J went live, the domain is J's. */
-		pr_warn("%s: %s's answer was lost, but %s runs the domain: "
-			"it is the primary now (unprotected)",
-			di->name, di->rep[s].node, j.node);
+		size_t n = strlen(res->why);
+
+		snprintf(res->why + n, sizeof(res->why) - n,
+			 "; %s took over: it runs the domain now, unprotected",
+			 j.node);
+		res->committed = true;
 		di->rep[d] = j;
 		if (d == di->nr)
 			di->nr++;
