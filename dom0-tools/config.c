@@ -1374,9 +1374,12 @@ static int load_auth(struct load *ld)
 			       : ": a pvft-arbiter knows a pair by a key "
 				 "derived from ft_key");
 	/*
-	 * A single domain asks the arbiter too, when a backup joins it
-	 * (pvft protect): the same credentials as a pair's.
+	 * An arbiter is asked only by a pair. (A single domain that create
+	 * starts protectable asks it when pvft protect gives it a backup:
+	 * create decides whether it can be, ts__protectable().)
 	 */
+	if (!cfg->replicated)
+		return 0;
 	/*
 	 * A pvft-arbiter create does not start was given the pair's key
 	 * beforehand (pvft keygen --arbiter): from a key create cannot make.

@@ -167,6 +167,26 @@ void ts__single_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 	pair_common(a, cfg, cfg->epoch, node, arbiter, key, true);
 }
 
+bool ts__protectable(const struct pvft_cfg *cfg)
+{
+	if (cfg->replicated || cfg->insecure || cfg->arbiter_embedded)
+		return true;
+	if (!strncmp(cfg->arbiter, "pvft://", 7))
+		return cfg->key[0];
+	if (!strncmp(cfg->arbiter, "etcds://", 8))
+		return cfg->arbiter_ca[0];
+	return false; /* etcd:// is plain http: only with ft_insecure */
+}
+
+bool ts__key_auto(const struct pvft_cfg *cfg)
+{
+	if (cfg->replicated)
+		return cfg->key_auto;
+	/* As load_auth decides a pair's. */
+	return ts__protectable(cfg) && !cfg->insecure && !cfg->key[0] &&
+	       (!cfg->tls_ca[0] || cfg->arbiter_embedded);
+}
+
 static int load_cfg(struct pvft_cfg *cfg, int argc, char **argv)
 {
 	char err[1024];
@@ -237,7 +257,7 @@ static int make_plan(struct plan *p, bool dry)
 	snprintf(di->remote, sizeof(di->remote), "%s", cfg->remote);
 	if (ts__dom_dir(cfg->name, di->dir, sizeof(di->dir)))
 		return -1;
-	if (cfg->key_auto) {
+	if (ts__key_auto(cfg)) {
 		if (dir_path(p->key, sizeof(p->key), di->dir, "domain", ".key"))
 			return -1;
 	} else {
@@ -261,7 +281,7 @@ static int make_plan(struct plan *p, bool dry)
 				 cfg->log_addr, port);
 	}
 	/* A single domain's too: a backup may join it (pvft protect). */
-	if (cfg->arbiter_embedded) {
+	if (cfg->arbiter_embedded && ts__protectable(cfg)) {
 		di->arbiter_embedded = true;
 		if (cfg->arbiter_port)
 			snprintf(port, sizeof(port), "%u", cfg->arbiter_port);
@@ -335,7 +355,7 @@ static int make_plan(struct plan *p, bool dry)
 		if (cfg->replicated)
 			ts__pair_args(a, cfg, primary, p->log_addr,
 				      p->arbiter_url, p->key);
-		else
+		else if (ts__protectable(cfg))
 			ts__single_args(a, cfg, r->node, p->arbiter_url,
 					p->key);
 		ts__guest_args(a, cfg);
@@ -586,7 +606,7 @@ static int make_keys(struct plan *p, bool quiet)
 	uint8_t akey[TLS_KEY_LEN];
 	int e, i;
 
-	if (p->cfg.key_auto) {
+	if (ts__key_auto(&p->cfg)) {
 		if (tls__keygen(p->key, true, why, sizeof(why)) ||
 		    tls__load_key(p->key, p->dom_key, why, sizeof(why)))
 			return pr_err("%s", why), -1;
@@ -631,6 +651,8 @@ static int arbiter_fresh(const struct plan *p)
 	struct arbiter *a = NULL;
 	enum arbiter_answer ans;
 
+	if (!ts__protectable(&p->cfg))
+		return 0;
 	if (p->di.arbiter_embedded) {
 		char dir[PATH_MAX + 16];
 
@@ -841,8 +863,11 @@ int main_create(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", p->di.name,
 			p->cfg.replicated ? "protected: the backup has every "
 					    "record; output flows"
-					  : "running unprotected (pvft protect "
-					    "gives it a backup)");
+			: ts__protectable(&p->cfg)
+			    ? "running unprotected (pvft protect gives it a "
+			      "backup)"
+			    : "running (not replicated; its arbiter cannot be "
+			      "asked: no backup can join it)");
 	rc = PVFT_EXIT_OK;
 	goto out;
 fail:

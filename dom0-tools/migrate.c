@@ -1190,7 +1190,7 @@ int main_migrate(int argc, char **argv)
 		hostport__format(log_addr, sizeof(log_addr),
 				 ts__is_local(host) ? cfg.log_addr : addr,
 				 lport);
-		if (cfg.key_auto)
+		if (ts__key_auto(&cfg))
 			snprintf(key, sizeof(key), "%s/domain.key", di.dir);
 		else
 			snprintf(key, sizeof(key), "%s", cfg.key);

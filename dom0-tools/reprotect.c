@@ -429,7 +429,7 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 	hostport__format(log_addr, sizeof(log_addr),
 			 local ? cfg.log_addr : addr, lport);
 	key[0] = '\0';
-	if (cfg.key_auto)
+	if (ts__key_auto(&cfg))
 		snprintf(key, sizeof(key), "%s/domain.key", di->dir);
 	else if (cfg.key[0])
 		snprintf(key, sizeof(key), "%s", cfg.key);

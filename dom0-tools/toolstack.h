@@ -152,6 +152,19 @@ void ts__join_args(struct argv_buf *a, const struct pvft_cfg *cfg,
  */
 void ts__single_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 		     const char *node, const char *arbiter, const char *key);
+/*
+ * Does create make the domain key (DIR/domain.key) at each start: a pair
+ * whose config names none (pvft_cfg.key_auto), or a single domain that
+ * is started protectable and names none.
+ */
+bool ts__key_auto(const struct pvft_cfg *cfg);
+/*
+ * Can a single domain of @cfg be given a backup later (pvft protect):
+ * its arbiter can be asked with what create gives it (embedded, a
+ * pvft:// one with ft_key, etcds:// with its CA, or plaintext on
+ * purpose)? create then starts it with its pair's options.
+ */
+bool ts__protectable(const struct pvft_cfg *cfg);
 /* "  WHAT     COMMAND" on stdout, through @tmpl when @host is another. */
 void ts__print_cmd(const char *what, const char *host, const char *tmpl,
 		   char *const argv[]);

@@ -1651,6 +1651,15 @@ t_reprotect_refused() {
 	status rf && node_is rf-a state protected && node_is rf-b state protected &&
 		[ "$(st '.protection.state') $(st '.protection.epoch')" = "protected 1" ] || return 1
 	status rs && node_is rs state unprotected || return 1
+	# A single domain whose arbiter cannot be asked (etcd://, plain
+	# http, not on purpose) runs without its pair's options: nothing can
+	# join it, and protect says so.
+	guest_cfg rn hello echo
+	printf '%s\n' 'ft_mode = "single"' 'ft_arbiter = "etcd://127.0.0.1:9"' >>"$t/rn.cfg"
+	create "$t/rn.cfg" || return 1
+	status rn && node_is rn role single && [ "$(st '.embedded_arbiter')" = null ] || return 1
+	pv protect rn
+	rc_is 1 && err_has 'rn: rn runs without a pair .*: no backup can join it' || return 1
 	# The config: ft_reprotect, ft_hosts.
 	cfg_case bad_reprotect ':2: ft_reprotect: want auto or off, not .on.$' \
 		'name = "x"' 'ft_reprotect = "on"' 'kernel = "'"$G"'/hello.elf"' || return 1
