@@ -83,6 +83,8 @@ static const char *const cfg_keys[] = {
 	"ft_log_addr",
 	"ft_log_port",
 	"ft_migrate_port",
+	"ft_reprotect",
+	"ft_hosts",
 	"ft_arbiter",
 	"ft_arbiter_addr",
 	"ft_arbiter_port",
@@ -1019,6 +1021,69 @@ static int get_addr(struct load *ld, const char *key, bool v6, char *out,
 	return 0;
 }
 
+/*
+ * ft_reprotect ("auto" or "off") and ft_hosts (the hosts a new backup
+ * may be started on, tried in turn): a list of host names, each as
+ * ft_primary's. A host other than this one needs ft_log_port, where the
+ * new backup listens there (as pvft migrate's backup).
+ */
+static int load_reprotect(struct load *ld)
+{
+	static const char *const modes[] = { "off", "auto", NULL };
+	struct pvft_cfg *cfg = ld->cfg;
+	const struct setting *s;
+	XLU_ConfigList *list;
+	unsigned int mode;
+	const char *v;
+	int i, n;
+
+	if (get_choice(ld, "ft_reprotect", "off", modes, "want auto or off",
+		       &mode))
+		return -1;
+	cfg->reprotect_auto = mode == 1;
+	s = setting_of(ld, "ft_hosts");
+	if (!s) {
+		cfg->nr_hosts = 1;
+		snprintf(cfg->hosts[0], sizeof(cfg->hosts[0]), "%s",
+			 CFG_DEFAULT_HOST);
+		return 0;
+	}
+	if (s->kind != CFG_LIST) {
+		xlu_cfg_get_string(ld->xlu, "ft_hosts", &v, 1);
+		return bad(ld, s, "ft_hosts",
+			   "want a list of host names: [ \"localhost\", "
+			   "\"host2\" ], not '%s'",
+			   show(ld, v));
+	}
+	if (xlu_cfg_get_list(ld->xlu, "ft_hosts", &list, &n, 1) || n < 1)
+		return bad(ld, s, "ft_hosts",
+			   "want at least one host name: [ \"localhost\" ]");
+	if (n > PVFT_CFG_MAX_HOSTS)
+		return bad(ld, s, "ft_hosts", "want at most %d hosts, not %d",
+			   PVFT_CFG_MAX_HOSTS, n);
+	for (i = 0; i < n; i++) {
+		v = xlu_cfg_get_listitem(list, i);
+		if (!v)
+			return bad(ld, s, "ft_hosts",
+				   "want a list of strings, not a list in a "
+				   "list");
+		if (!valid_id(v, sizeof(cfg->hosts[0]) - 1))
+			return bad(ld, s, "ft_hosts",
+				   "want host names: 1 to %zu of A-Z a-z 0-9 . "
+				   "_ - (not first: . -), not '%s'",
+				   sizeof(cfg->hosts[0]) - 1, show(ld, v));
+		if (strcmp(v, CFG_DEFAULT_HOST) && !cfg->log_port)
+			return bad(ld, s, "ft_hosts",
+				   "'%s' is another host: a backup started "
+				   "there listens on ft_log_port: want it set "
+				   "(not 0)",
+				   show(ld, v));
+		snprintf(cfg->hosts[i], sizeof(cfg->hosts[i]), "%s", v);
+	}
+	cfg->nr_hosts = (unsigned int)n;
+	return 0;
+}
+
 static int load_arbiter(struct load *ld)
 {
 	struct pvft_cfg *cfg = ld->cfg;
@@ -1308,7 +1373,11 @@ static int load_auth(struct load *ld)
 			       ? ""
 			       : ": a pvft-arbiter knows a pair by a key "
 				 "derived from ft_key");
-	/* An arbiter is asked only by a pair: a single domain's is unused. */
+	/*
+	 * An arbiter is asked only by a pair. (A single domain that create
+	 * starts protectable asks it when pvft protect gives it a backup:
+	 * create decides whether it can be, ts__protectable().)
+	 */
 	if (!cfg->replicated)
 		return 0;
 	/*
@@ -1410,7 +1479,7 @@ static int load_ft(struct load *ld)
 		       65535, PVFT_CFG_MIGRATE_PORT, &port, &s))
 		return -1;
 	cfg->migrate_port = (unsigned int)port;
-	if (load_arbiter(ld) || load_timing(ld))
+	if (load_reprotect(ld) || load_arbiter(ld) || load_timing(ld))
 		return -1;
 	if (get_u64(ld, "ft_pair", name_pair(cfg->name), &cfg->pair) ||
 	    get_u64(ld, "ft_epoch", 1, &cfg->epoch))

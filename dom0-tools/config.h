@@ -16,6 +16,8 @@
 #define PVFT_CFG_NAME_MAX 63  /* [A-Za-z0-9._-], as a node id */
 #define PVFT_CFG_STR_MAX 1024 /* cmdline, templates, URLs */
 #define PVFT_CFG_MAX_VIFS 1   /* PVFT_MAX_VIFS */
+/* ft_hosts: candidate hosts for a joining backup, at most this many. */
+#define PVFT_CFG_MAX_HOSTS 16
 /* pvft migrate's port on another host, unless ft_migrate_port says. */
 #define PVFT_CFG_MIGRATE_PORT 8890
 
@@ -56,6 +58,15 @@ struct pvft_cfg {
 	unsigned int log_port;
 	/* pvft migrate: the destination listens on this port (another host). */
 	unsigned int migrate_port;
+	/*
+	 * Re-protection (pvft.cfg(5), "Re-protection"): ft_reprotect = "auto"
+	 * has create start `pvft monitor`, which gives the domain a new
+	 * backup whenever it runs unprotected, on the hosts of ft_hosts in
+	 * turn (default: localhost).
+	 */
+	bool reprotect_auto;
+	unsigned int nr_hosts;
+	char hosts[PVFT_CFG_MAX_HOSTS][256];
 	/* "embedded" (a pvft-arbiter started by create), or a URL. */
 	bool arbiter_embedded;
 	char arbiter[PVFT_CFG_STR_MAX];

@@ -111,19 +111,17 @@ static void auth_args(struct argv_buf *a, const struct pvft_cfg *cfg,
 	}
 }
 
-void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
-		   const char *log_addr, const char *arbiter, const char *key)
+/* The pair's options but the role: pair, epoch, node, arbiter, keys, timing. */
+static void pair_common(struct argv_buf *a, const struct pvft_cfg *cfg,
+			uint64_t epoch, const char *node, const char *arbiter,
+			const char *key, bool connects)
 {
-	ts__arg(a, "--role");
-	ts__arg(a, primary ? "primary" : "backup");
-	ts__arg(a, primary ? "--peer" : "--listen");
-	ts__arg(a, "%s", log_addr);
 	ts__arg(a, "--pair");
 	ts__arg(a, "%" PRIu64, cfg->pair);
 	ts__arg(a, "--epoch");
-	ts__arg(a, "%" PRIu64, cfg->epoch);
+	ts__arg(a, "%" PRIu64, epoch);
 	ts__arg(a, "--node");
-	ts__arg(a, "%s", primary ? cfg->primary.node : cfg->backup.node);
+	ts__arg(a, "%s", node);
 	ts__arg(a, "--arbiter");
 	ts__arg(a, "%s", arbiter);
 	auth_args(a, cfg, key);
@@ -133,10 +131,60 @@ void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
 	ts__arg(a, "%u", cfg->timeout_ms);
 	ts__arg(a, "--max-lag-ms");
 	ts__arg(a, "%u", cfg->max_lag_ms);
-	if (primary) {
+	if (connects) {
 		ts__arg(a, "--connect-timeout");
 		ts__arg(a, "%u", cfg->connect_timeout_s);
 	}
+}
+
+void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
+		   const char *log_addr, const char *arbiter, const char *key)
+{
+	ts__arg(a, "--role");
+	ts__arg(a, primary ? "primary" : "backup");
+	ts__arg(a, primary ? "--peer" : "--listen");
+	ts__arg(a, "%s", log_addr);
+	pair_common(a, cfg, cfg->epoch,
+		    primary ? cfg->primary.node : cfg->backup.node, arbiter,
+		    key, primary);
+}
+
+void ts__join_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		   uint64_t epoch, const char *node, const char *log_addr,
+		   const char *arbiter, const char *key)
+{
+	ts__arg(a, "--role");
+	ts__arg(a, "backup");
+	ts__arg(a, "--listen");
+	ts__arg(a, "%s", log_addr);
+	pair_common(a, cfg, epoch, node, arbiter, key, false);
+}
+
+void ts__single_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		     const char *node, const char *arbiter, const char *key)
+{
+	/* No --role: it runs unprotected until a backup joins it. */
+	pair_common(a, cfg, cfg->epoch, node, arbiter, key, true);
+}
+
+bool ts__protectable(const struct pvft_cfg *cfg)
+{
+	if (cfg->replicated || cfg->insecure || cfg->arbiter_embedded)
+		return true;
+	if (!strncmp(cfg->arbiter, "pvft://", 7))
+		return cfg->key[0];
+	if (!strncmp(cfg->arbiter, "etcds://", 8))
+		return cfg->arbiter_ca[0];
+	return false; /* etcd:// is plain http: only with ft_insecure */
+}
+
+bool ts__key_auto(const struct pvft_cfg *cfg)
+{
+	if (cfg->replicated)
+		return cfg->key_auto;
+	/* As load_auth decides a pair's. */
+	return ts__protectable(cfg) && !cfg->insecure && !cfg->key[0] &&
+	       (!cfg->tls_ca[0] || cfg->arbiter_embedded);
 }
 
 static int load_cfg(struct pvft_cfg *cfg, int argc, char **argv)
@@ -166,6 +214,7 @@ struct plan {
 	uint8_t dom_key[TLS_KEY_LEN]; /* the key at @key, once read */
 	bool have_key;
 	struct argv_buf arb, rep[2]; /* rep[0] the primary, rep[1] backup */
+	struct argv_buf mon;	     /* pvft monitor (ft_reprotect = auto) */
 };
 
 void ts__print_cmd(const char *what, const char *host, const char *tmpl,
@@ -208,7 +257,7 @@ static int make_plan(struct plan *p, bool dry)
 	snprintf(di->remote, sizeof(di->remote), "%s", cfg->remote);
 	if (ts__dom_dir(cfg->name, di->dir, sizeof(di->dir)))
 		return -1;
-	if (cfg->key_auto) {
+	if (ts__key_auto(cfg)) {
 		if (dir_path(p->key, sizeof(p->key), di->dir, "domain", ".key"))
 			return -1;
 	} else {
@@ -231,7 +280,8 @@ static int make_plan(struct plan *p, bool dry)
 		hostport__format(p->log_addr, sizeof(p->log_addr),
 				 cfg->log_addr, port);
 	}
-	if (cfg->replicated && cfg->arbiter_embedded) {
+	/* A single domain's too: a backup may join it (pvft protect). */
+	if (cfg->arbiter_embedded && ts__protectable(cfg)) {
 		di->arbiter_embedded = true;
 		if (cfg->arbiter_port)
 			snprintf(port, sizeof(port), "%u", cfg->arbiter_port);
@@ -305,6 +355,9 @@ static int make_plan(struct plan *p, bool dry)
 		if (cfg->replicated)
 			ts__pair_args(a, cfg, primary, p->log_addr,
 				      p->arbiter_url, p->key);
+		else if (ts__protectable(cfg))
+			ts__single_args(a, cfg, r->node, p->arbiter_url,
+					p->key);
 		ts__guest_args(a, cfg);
 		ts__arg(a, "%s", cfg->kernel);
 		if (a->overflow)
@@ -317,6 +370,24 @@ static int make_plan(struct plan *p, bool dry)
 		return pr_err("%s: the pvft-arbiter command line is too long",
 			      cfg->path),
 		       -1;
+	if (cfg->reprotect_auto) {
+		char self[PATH_MAX];
+
+		if (dir_path(di->monitor_log, sizeof(di->monitor_log), di->dir,
+			     "monitor", ".log"))
+			return -1;
+		ts__program("pvft", self, sizeof(self));
+		ts__arg(&p->mon, "%s", self);
+		ts__arg(&p->mon, "monitor");
+		ts__arg(&p->mon, "--log");
+		ts__arg(&p->mon, "%s", di->monitor_log);
+		ts__arg(&p->mon, "%s", di->name);
+		if (p->mon.overflow)
+			return pr_err("%s: the monitor's command line is too "
+				      "long",
+				      cfg->path),
+			       -1;
+	}
 	return 0;
 }
 
@@ -333,6 +404,8 @@ static void print_plan(const struct plan *p)
 	for (i = 0; i < di->nr; i++)
 		ts__print_cmd(di->rep[i].started_as, di->rep[i].host,
 			      di->remote, p->rep[i].v);
+	if (p->mon.n)
+		ts__print_cmd("monitor", "localhost", "", p->mon.v);
 }
 
 /* The last lines of a log, indented, on stderr: why something stopped. */
@@ -442,6 +515,31 @@ static int wait_state(struct plan *p, int i, const char *want,
 	return -1;
 }
 
+/*
+ * ft_reprotect = "auto": `pvft monitor` in the background, its own
+ * session, logging to DIR/monitor.log; its pid in domain.json (destroy
+ * ends it by that PID).
+ */
+static int start_monitor(struct plan *p, bool quiet)
+{
+	pid_t pid;
+
+	ts__keep_previous(p->di.monitor_log);
+	pid = ts__spawn("localhost", "", p->mon.v, "/dev/null",
+			p->di.monitor_log);
+	if (pid < 0)
+		return -1;
+	p->di.monitor_pid = pid;
+	if (ts__dom_save(&p->di))
+		return -1;
+	if (!quiet)
+		fprintf(stderr,
+			"  monitor  pid %d (ft_reprotect = auto; its "
+			"log: %s)\n",
+			(int)pid, p->di.monitor_log);
+	return 0;
+}
+
 /* Undo a create that failed: what it started, by PID. */
 static void undo(struct plan *p, pid_t arb)
 {
@@ -466,6 +564,10 @@ static void undo(struct plan *p, pid_t arb)
 			waitpid(r->pid, NULL, 0);
 			unlink(r->sock);
 		}
+	}
+	if (p->di.monitor_pid > 0) {
+		kill(p->di.monitor_pid, SIGTERM);
+		waitpid(p->di.monitor_pid, NULL, 0);
 	}
 	if (arb > 0) {
 		kill(arb, SIGTERM);
@@ -504,7 +606,7 @@ static int make_keys(struct plan *p, bool quiet)
 	uint8_t akey[TLS_KEY_LEN];
 	int e, i;
 
-	if (p->cfg.key_auto) {
+	if (ts__key_auto(&p->cfg)) {
 		if (tls__keygen(p->key, true, why, sizeof(why)) ||
 		    tls__load_key(p->key, p->dom_key, why, sizeof(why)))
 			return pr_err("%s", why), -1;
@@ -549,7 +651,7 @@ static int arbiter_fresh(const struct plan *p)
 	struct arbiter *a = NULL;
 	enum arbiter_answer ans;
 
-	if (!p->cfg.replicated)
+	if (!ts__protectable(&p->cfg))
 		return 0;
 	if (p->di.arbiter_embedded) {
 		char dir[PATH_MAX + 16];
@@ -660,7 +762,7 @@ int main_create(int argc, char **argv)
 	rc = PVFT_EXIT_FAILED;
 	if (make_plan(p, pvft_dry_run))
 		goto out;
-	if (p->cfg.replicated && p->cfg.insecure)
+	if (p->cfg.insecure)
 		pr_warn("%s: INSECURE (ft_insecure = 1): the log channel and "
 			"the arbiter are plaintext; anyone on their network "
 			"can read the guest's inputs and output, and pose as "
@@ -672,7 +774,7 @@ int main_create(int argc, char **argv)
 		goto out;
 	}
 	/* A key file that cannot be read is the config's fault: before all. */
-	if (p->cfg.replicated && p->cfg.key[0]) {
+	if (p->cfg.key[0]) {
 		char err[PATH_MAX + 512];
 
 		if (pvft_cfg__load_key(&p->cfg, p->dom_key, err, sizeof(err))) {
@@ -758,18 +860,24 @@ int main_create(int argc, char **argv)
 		if (ts__dom_save(&p->di))
 			goto fail;
 		if (wait_state(p, i,
-			       !p->cfg.replicated ? "running"
+			       !p->cfg.replicated ? "unprotected running"
 			       : last		  ? "protected held"
 						  : "waiting protected",
 			       last ? p->cfg.connect_timeout_s + 10 : 20,
 			       quiet))
 			goto fail;
 	}
+	if (p->mon.n && start_monitor(p, quiet))
+		goto fail;
 	if (!quiet)
 		fprintf(stderr, "%s: %s\n", p->di.name,
 			p->cfg.replicated ? "protected: the backup has every "
 					    "record; output flows"
-					  : "running (not replicated)");
+			: ts__protectable(&p->cfg)
+			    ? "running unprotected (pvft protect gives it a "
+			      "backup)"
+			    : "running (not replicated; its arbiter cannot be "
+			      "asked: no backup can join it)");
 	rc = PVFT_EXIT_OK;
 	goto out;
 fail:

@@ -5,6 +5,7 @@
  * and done through each replica's control socket.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +99,39 @@ static void fmt_uptime(char *buf, size_t len, double s)
 /* ---- list ------------------------------------------------------------------
  */
 
+/*
+ * The domain's protection, from its live primary: protected (held is
+ * too), joining (a backup is taking the checkpoint), unprotected, or
+ * the primary's state; "gone" when none answers. *@epoch: its pair's.
+ */
+static void protection(const struct dom_view *v, char *buf, size_t len,
+		       uint64_t *epoch)
+{
+	json_object *pair, *e;
+	const char *s;
+	int p = view_primary(v);
+
+	*epoch = 0;
+	if (p < 0) {
+		snprintf(buf, len, "gone");
+		return;
+	}
+	s = ts__jstr(v->st[p], "state", "?");
+	snprintf(buf, len, "%s", ts__paired(s) ? "protected" : s);
+	pair = member(v->st[p], "pair");
+	e = member(pair, "epoch");
+	if (e && json_object_is_type(e, json_type_int))
+		*epoch = (uint64_t)json_object_get_int64(e);
+}
+
+/* Is the domain's monitor (ft_reprotect = "auto") still running? */
+static bool monitor_runs(const struct dom_info *di)
+{
+	return di->monitor_pid > 0 && di->monitor_log[0] &&
+	       ts__ours(di->monitor_pid, "pvft", di->monitor_log) &&
+	       !ts__pid_ended(di->monitor_pid);
+}
+
 static json_object *view_json(const struct dom_view *v)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
@@ -117,6 +151,32 @@ static json_object *view_json(const struct dom_view *v)
 		json_object_object_add(
 		    arb, "log", json_object_new_string(v->di.arbiter_log));
 		json_object_object_add(o, "embedded_arbiter", arb);
+	}
+	{
+		json_object *prot = json_object_new_object();
+		char state[64];
+		uint64_t epoch;
+
+		protection(v, state, sizeof(state), &epoch);
+		json_object_object_add(prot, "state",
+				       json_object_new_string(state));
+		if (epoch)
+			json_object_object_add(
+			    prot, "epoch",
+			    json_object_new_int64((int64_t)epoch));
+		json_object_object_add(o, "protection", prot);
+	}
+	if (v->di.monitor_pid > 0) {
+		json_object *mon = json_object_new_object();
+
+		json_object_object_add(mon, "pid",
+				       json_object_new_int(v->di.monitor_pid));
+		json_object_object_add(
+		    mon, "log", json_object_new_string(v->di.monitor_log));
+		json_object_object_add(
+		    mon, "running",
+		    json_object_new_boolean(monitor_runs(&v->di)));
+		json_object_object_add(o, "monitor", mon);
 	}
 	for (i = 0; i < v->di.nr; i++) {
 		const struct dom_replica *r = &v->di.rep[i];
@@ -304,6 +364,25 @@ int main_status(int argc, char **argv)
 			printf("embedded arbiter %s (pid %d, log %s)\n",
 			       v.di.arbiter_url, v.di.arbiter_pid,
 			       v.di.arbiter_log);
+		{
+			char state[64];
+			uint64_t epoch;
+			int p = view_primary(&v);
+
+			protection(&v, state, sizeof(state), &epoch);
+			printf("protection: %s", state);
+			if (epoch)
+				printf(" at epoch %" PRIu64, epoch);
+			if (p >= 0 && !strcmp(state, "joining") &&
+			    ts__migration_line(v.st[p], line, sizeof(line)))
+				printf(" (%s)", line);
+			printf("\n");
+		}
+		if (v.di.monitor_pid > 0)
+			printf("monitor: pid %d, %s (log %s)\n",
+			       v.di.monitor_pid,
+			       monitor_runs(&v.di) ? "running" : "not running",
+			       v.di.monitor_log);
 		for (i = 0; i < v.di.nr; i++) {
 			printf("\nreplica %s on %s (started as %s):\n",
 			       v.di.rep[i].node, v.di.rep[i].host,
@@ -450,6 +529,19 @@ int main_destroy(int argc, char **argv)
 	}
 	if (view_by_name(argv[optind], &v))
 		return PVFT_EXIT_FAILED;
+	/*
+	 * The monitor first: it would give the domain a new backup as it
+	 * goes. It stops one it was starting, and may have added one: the
+	 * registry is read again once it has ended.
+	 */
+	if (v.di.monitor_pid > 0 && pvft_dry_run) {
+		printf("would stop the monitor (pid %d)\n", v.di.monitor_pid);
+	} else if (v.di.monitor_pid > 0) {
+		ts__stop_monitor(&v.di);
+		view_put(&v);
+		if (view_by_name(argv[optind], &v))
+			return PVFT_EXIT_FAILED;
+	}
 	/* The primary first: its END ends the backup with it, together. */
 	order[0] = view_primary(&v) > 0 ? 1 : 0;
 	order[1] = !order[0];

@@ -97,7 +97,7 @@ static void set_path(FILE *f, const char *key, const char *path)
  * as it is (earlier SET_MARK lines left out), then create's overrides and
  * every path made absolute, as SET_MARK lines. NULL after saying why.
  */
-static char *config_text(const struct dom_info *di, const struct pvft_cfg *cfg)
+char *ts__config_text(const struct dom_info *di, const struct pvft_cfg *cfg)
 {
 	char *text = NULL, line[4096];
 	size_t len = 0;
@@ -410,8 +410,8 @@ static void summary(const char *what, json_object *ret)
 }
 
 /* {"file":...} with "config" shown by its size: the dry run's line. */
-static void print_call(const char *sock, const char *cmd, json_object *args,
-		       size_t config_len)
+void ts__print_call(const char *sock, const char *cmd, json_object *args,
+		    size_t config_len)
 {
 	json_object *req = json_object_new_object(), *a = NULL;
 	char shown[64];
@@ -433,7 +433,7 @@ static void print_call(const char *sock, const char *cmd, json_object *args,
 /* ---- which replica ------------------------------------------------------ */
 
 /* Each replica's status, or NULL where it does not answer. */
-static void statuses(const struct dom_info *di, json_object *st[2])
+void ts__statuses(const struct dom_info *di, json_object *st[2])
 {
 	char err[256];
 	int i;
@@ -445,7 +445,7 @@ static void statuses(const struct dom_info *di, json_object *st[2])
 			    : NULL;
 }
 
-static bool is_live(json_object *st)
+bool ts__is_live(json_object *st)
 {
 	const char *s = ts__jstr(st, "state", "");
 
@@ -465,7 +465,7 @@ static int save_source(const struct dom_info *di, json_object *st[2])
 	for (i = 0; i < di->nr; i++) {
 		const char *role = ts__jstr(st[i], "role", "");
 
-		if (is_live(st[i]) &&
+		if (ts__is_live(st[i]) &&
 		    (!strcmp(role, "single") || !strcmp(role, "primary")))
 			p = i;
 	}
@@ -474,7 +474,7 @@ static int save_source(const struct dom_info *di, json_object *st[2])
 			      di->name, di->name),
 		       -1;
 	for (i = 0; i < di->nr; i++)
-		if (i != p && is_live(st[i]))
+		if (i != p && ts__is_live(st[i]))
 			return pr_err("%s: save of a pair: not supported yet; "
 				      "pvft migrate moves a replica",
 				      di->name),
@@ -563,7 +563,7 @@ int main_save(int argc, char **argv)
 	}
 	if (ts__dom_load(argv[optind], &di))
 		return PVFT_EXIT_FAILED;
-	statuses(&di, st);
+	ts__statuses(&di, st);
 	src = save_source(&di, st);
 	if (src < 0)
 		goto out;
@@ -576,7 +576,7 @@ int main_save(int argc, char **argv)
 		rc = PVFT_EXIT_CONFIG;
 		goto out;
 	}
-	text = config_text(&di, &cfg);
+	text = ts__config_text(&di, &cfg);
 	if (!text)
 		goto out;
 	args = json_object_new_object();
@@ -588,7 +588,7 @@ int main_save(int argc, char **argv)
 		printf("pvft save %s: dry run, nothing is saved\n", di.name);
 		printf("  source   %s (%s) on %s\n", di.rep[src].node,
 		       ts__jstr(st[src], "role", "?"), di.rep[src].host);
-		print_call(di.rep[src].sock, "save", args, strlen(text));
+		ts__print_call(di.rep[src].sock, "save", args, strlen(text));
 		rc = PVFT_EXIT_OK;
 		goto out;
 	}
@@ -641,7 +641,7 @@ out:
  * then what runs here (its session: pvft-hv, or ft_remote's sh and ssh)
  * ended by its PID.
  */
-static void stop_started(const struct dom_info *di, struct dom_replica *r)
+void ts__stop_started(const struct dom_info *di, struct dom_replica *r)
 {
 	char err[256];
 	struct ctl_conn c;
@@ -668,8 +668,7 @@ static void stop_started(const struct dom_info *di, struct dom_replica *r)
 }
 
 /* Replica @r's files in @dir, named @base (its node, or NODE.mig). */
-static int replica_files(struct dom_replica *r, const char *dir,
-			 const char *base)
+int ts__replica_files(struct dom_replica *r, const char *dir, const char *base)
 {
 	if ((size_t)snprintf(r->sock, sizeof(r->sock), "%s/%s.sock", dir,
 			     base) >= sizeof(r->sock) ||
@@ -682,7 +681,7 @@ static int replica_files(struct dom_replica *r, const char *dir,
 }
 
 /* One pvft command of a domain's name at a time (create's lock). */
-static int lock_dom(const char *dir)
+int ts__lock_dom(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -882,7 +881,7 @@ int main_restore(int argc, char **argv)
 	snprintf(r->started_as, sizeof(r->started_as), "single");
 	snprintf(r->host, sizeof(r->host), "localhost");
 	snprintf(r->node, sizeof(r->node), "%s", cfg.name);
-	if (replica_files(r, di.dir, r->node))
+	if (ts__replica_files(r, di.dir, r->node))
 		goto out;
 	ts__program("pvft-hv", hv, sizeof(hv));
 	ts__arg(&a, "%s", hv);
@@ -914,7 +913,7 @@ int main_restore(int argc, char **argv)
 		pr_err("%s: %s", di.dir, strerror(-e));
 		goto out;
 	}
-	lock_fd = lock_dom(di.dir);
+	lock_fd = ts__lock_dom(di.dir);
 	if (lock_fd < 0)
 		goto out;
 	if (ts__dom_running(cfg.name)) {
@@ -943,7 +942,7 @@ int main_restore(int argc, char **argv)
 	if (r->pid < 0)
 		goto out;
 	if (ts__dom_save(&di) || wait_running(&di, quiet)) {
-		stop_started(&di, r);
+		ts__stop_started(&di, r);
 		snprintf(path, sizeof(path), "%s/domain.json", di.dir);
 		unlink(path);
 		fprintf(stderr,
@@ -989,7 +988,7 @@ static int migrate_source(const struct dom_info *di, json_object *st[2],
 			      di->name),
 		       -1;
 	for (i = 0; i < di->nr; i++)
-		if (is_live(st[i]) &&
+		if (ts__is_live(st[i]) &&
 		    !strcmp(ts__jstr(st[i], "role", ""), "backup"))
 			return i;
 	return pr_err("%s: no backup answers to move (see pvft status %s)",
@@ -998,7 +997,7 @@ static int migrate_source(const struct dom_info *di, json_object *st[2],
 }
 
 /* A positive number option: its value, or 0 after saying why. */
-static long num_opt(const char *name, const char *s, long max)
+long ts__num_opt(const char *name, const char *s, long max)
 {
 	char *end;
 	long v;
@@ -1013,7 +1012,7 @@ static long num_opt(const char *name, const char *s, long max)
 }
 
 /* Until the destination @r listens (query-status: incoming). 0 or -1. */
-static int wait_incoming(const struct dom_info *di, struct dom_replica *r)
+int ts__wait_incoming(const struct dom_info *di, struct dom_replica *r)
 {
 	struct dom_info one = *di;
 	uint64_t end = clock__mono_ms() + INCOMING_TIMEOUT_S * 1000ull;
@@ -1071,7 +1070,7 @@ static bool took_over(const struct dom_info *di, struct dom_replica *r)
 }
 
 /* A free port on @addr here ("PORT" in a dry run, which does not look). */
-static int free_port(char *buf, size_t len, const char *addr)
+int ts__free_port_arg(char *buf, size_t len, const char *addr)
 {
 	unsigned int port = pvft_dry_run ? 0 : ts__free_port(addr);
 
@@ -1120,12 +1119,12 @@ int main_migrate(int argc, char **argv)
 		addr = optarg;
 		break;
 	case 'd':
-		downtime = num_opt("downtime-ms", optarg, 60000);
+		downtime = ts__num_opt("downtime-ms", optarg, 60000);
 		if (!downtime)
 			return PVFT_EXIT_USAGE;
 		break;
 	case 'm':
-		rounds = num_opt("max-rounds", optarg, 10000);
+		rounds = ts__num_opt("max-rounds", optarg, 10000);
 		if (!rounds)
 			return PVFT_EXIT_USAGE;
 		break;
@@ -1138,7 +1137,7 @@ int main_migrate(int argc, char **argv)
 	host = argv[optind + 1];
 	if (ts__dom_load(argv[optind], &di))
 		return PVFT_EXIT_FAILED;
-	statuses(&di, st);
+	ts__statuses(&di, st);
 	src = migrate_source(&di, st, primary);
 	if (src < 0)
 		goto out;
@@ -1146,7 +1145,7 @@ int main_migrate(int argc, char **argv)
 		rc = PVFT_EXIT_CONFIG;
 		goto out;
 	}
-	text = config_text(&di, &cfg);
+	text = ts__config_text(&di, &cfg);
 	if (!text)
 		goto out;
 
@@ -1155,19 +1154,19 @@ int main_migrate(int argc, char **argv)
 		addr = ts__is_local(host) ? "127.0.0.1" : host;
 	if (!ts__is_local(host))
 		snprintf(port, sizeof(port), "%u", cfg.migrate_port);
-	else if (free_port(port, sizeof(port), addr))
+	else if (ts__free_port_arg(port, sizeof(port), addr))
 		goto out;
 	hostport__format(to, sizeof(to), addr, port);
 
 	/* The destination: the source's node, files of another name. */
 	dst = di.rep[src];
 	snprintf(dst.host, sizeof(dst.host), "%s", host);
-	if (replica_files(&dst, di.dir, dst.node))
+	if (ts__replica_files(&dst, di.dir, dst.node))
 		goto out;
 	/* NODE and NODE.mig by turns: never the source's own socket. */
 	snprintf(base, sizeof(base), "%s%s", dst.node,
 		 strcmp(di.rep[src].sock, dst.sock) ? "" : ".mig");
-	if (replica_files(&dst, di.dir, base))
+	if (ts__replica_files(&dst, di.dir, base))
 		goto out;
 	dst.pid = 0;
 	ts__program("pvft-hv", hv, sizeof(hv));
@@ -1186,12 +1185,12 @@ int main_migrate(int argc, char **argv)
 		}
 		if (!ts__is_local(host))
 			snprintf(lport, sizeof(lport), "%u", cfg.log_port);
-		else if (free_port(lport, sizeof(lport), cfg.log_addr))
+		else if (ts__free_port_arg(lport, sizeof(lport), cfg.log_addr))
 			goto out;
 		hostport__format(log_addr, sizeof(log_addr),
 				 ts__is_local(host) ? cfg.log_addr : addr,
 				 lport);
-		if (cfg.key_auto)
+		if (ts__key_auto(&cfg))
 			snprintf(key, sizeof(key), "%s/domain.key", di.dir);
 		else
 			snprintf(key, sizeof(key), "%s", cfg.key);
@@ -1261,11 +1260,11 @@ int main_migrate(int argc, char **argv)
 		printf("  source   %s (%s) on %s\n", di.rep[src].node,
 		       ts__jstr(st[src], "role", "?"), di.rep[src].host);
 		ts__print_cmd("dest", host, di.remote, a.v);
-		print_call(di.rep[src].sock, "migrate", args, strlen(text));
+		ts__print_call(di.rep[src].sock, "migrate", args, strlen(text));
 		rc = PVFT_EXIT_OK;
 		goto out;
 	}
-	lock_fd = lock_dom(di.dir);
+	lock_fd = ts__lock_dom(di.dir);
 	if (lock_fd < 0)
 		goto out;
 	fprintf(stderr, "pvft migrate %s: %s from %s to %s (%s)\n", di.name,
@@ -1275,8 +1274,8 @@ int main_migrate(int argc, char **argv)
 	dst.pid = ts__spawn(host, di.remote, a.v, dst.console, dst.log);
 	if (dst.pid < 0)
 		goto out;
-	if (wait_incoming(&di, &dst)) {
-		stop_started(&di, &dst);
+	if (ts__wait_incoming(&di, &dst)) {
+		ts__stop_started(&di, &dst);
 		fprintf(stderr, "pvft migrate: %s: %s keeps running on %s\n",
 			di.name, di.rep[src].node, di.rep[src].host);
 		goto out;
@@ -1290,7 +1289,7 @@ int main_migrate(int argc, char **argv)
 			pr_err("%s: the source did not stop: the domain stays "
 			       "there",
 			       di.rep[src].node);
-		stop_started(&di, &dst);
+		ts__stop_started(&di, &dst);
 		fprintf(stderr,
 			"pvft migrate: %s: %s keeps running on %s; the "
 			"destination was stopped (its log: %s)\n",

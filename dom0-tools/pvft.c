@@ -108,6 +108,54 @@ static const struct cmd_spec cmd_table[] = {
 	  "\n"
 	  "Exit status: 0 moved; 1 not moved (the source runs on); 2 bad\n"
 	  "usage; 3 bad config.\n" },
+	{ "reprotect", main_reprotect,
+	  "Give a domain that runs alone after a failover a new backup, live",
+	  "[-a ADDR] [--downtime-ms N] [--max-rounds N] DOM [HOST]",
+	  "  -a, --address ADDR    where the new backup listens for the\n"
+	  "                        checkpoint (default HOST; 127.0.0.1 here)\n"
+	  "      --downtime-ms N   the longest pause to aim for (pvft-hv's\n"
+	  "                        default: 100)\n"
+	  "      --max-rounds N    pre-copy rounds at most (default 30)\n"
+	  "\n"
+	  "The replica that runs the domain alone (unprotected, after a\n"
+	  "failover or promote) sends a live checkpoint to a new backup,\n"
+	  "started on HOST (default: the lost replica's host) as a moved\n"
+	  "backup's successor is, at the pair's next epoch, node DOM-eEPOCH;\n"
+	  "it then takes the lost replica's place in pvft list. Returns once\n"
+	  "the pair is protected again, with the checkpoint's figures and\n"
+	  "the time it took. If anything fails first, the new backup is\n"
+	  "stopped and the domain runs on unprotected. With -N: prints the\n"
+	  "backup's command and the control call.\n"
+	  "\n"
+	  "Exit status: 0 protected; 1 not (why on stderr); 2 bad usage;\n"
+	  "3 bad config.\n" },
+	{ "protect", main_protect,
+	  "Give a domain created unreplicated its first backup, live",
+	  "[-a ADDR] [--downtime-ms N] [--max-rounds N] DOM [HOST]",
+	  "  -a, --address ADDR    as reprotect's\n"
+	  "      --downtime-ms N   as reprotect's\n"
+	  "      --max-rounds N    as reprotect's\n"
+	  "\n"
+	  "As reprotect, for a domain created with ft_mode = \"single\": it\n"
+	  "becomes a protected pair (the arbiter of its config, embedded by\n"
+	  "default), its new backup on HOST (default localhost).\n"
+	  "\n"
+	  "Exit status: as reprotect's.\n" },
+	{ "monitor", main_monitor,
+	  "Watch a domain and re-protect it whenever it runs unprotected",
+	  "[--log FILE] DOM",
+	  "  -l, --log FILE  append the monitor's lines to FILE (default\n"
+	  "                  stderr)\n"
+	  "\n"
+	  "What create starts when the config says ft_reprotect = \"auto\"\n"
+	  "(DOMDIR/monitor.log; destroy ends it). Every 200 ms it asks the\n"
+	  "replicas' status; when the domain runs unprotected (a failover,\n"
+	  "a promote, or a domain created unreplicated) it does what pvft\n"
+	  "reprotect does, on the hosts of ft_hosts in turn, waiting 1 s\n"
+	  "after a failure, then twice as long each time up to 30 s. Each\n"
+	  "event is a line with its wall-clock time (realtime_us=). It ends\n"
+	  "when the domain is destroyed or has ended, or on SIGTERM (a new\n"
+	  "backup it was starting is stopped first).\n" },
 	{ "record", main_record,
 	  "Run a config's domain once, unreplicated, recording its log",
 	  "[-o LOG] [-l SIZE] CFG [KEY=VALUE...]",

@@ -81,6 +81,9 @@ int main_keygen(int argc, char **argv);
 int main_save(int argc, char **argv);
 int main_restore(int argc, char **argv);
 int main_migrate(int argc, char **argv);
+int main_reprotect(int argc, char **argv);
+int main_protect(int argc, char **argv);
+int main_monitor(int argc, char **argv);
 extern int pvft_dry_run; /* -N */
 
 #endif /* PVFT_DOM0_PVFT_H */

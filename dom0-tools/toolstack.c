@@ -101,6 +101,14 @@ int ts__dom_save(const struct dom_info *di)
 				       json_object_new_int(di->arbiter_pid));
 		json_object_object_add(o, "embedded_arbiter", j);
 	}
+	if (di->monitor_pid > 0) {
+		json_object *j = json_object_new_object();
+
+		jadd_str(j, "log", di->monitor_log);
+		json_object_object_add(j, "pid",
+				       json_object_new_int(di->monitor_pid));
+		json_object_object_add(o, "monitor", j);
+	}
 	snprintf(path, sizeof(path), "%s/domain.json", di->dir);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	rc = json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PRETTY);
@@ -168,6 +176,10 @@ int ts__dom_load(const char *name, struct dom_info *di)
 		jcopy(di->arbiter_url, sizeof(di->arbiter_url), j, "url");
 		jcopy(di->arbiter_log, sizeof(di->arbiter_log), j, "log");
 		di->arbiter_pid = (int)ts__jnum(j, "pid", 0);
+	}
+	if (json_object_object_get_ex(o, "monitor", &j)) {
+		jcopy(di->monitor_log, sizeof(di->monitor_log), j, "log");
+		di->monitor_pid = (int)ts__jnum(j, "pid", 0);
 	}
 	json_object_put(o);
 	if (!di->name[0])
@@ -252,6 +264,7 @@ bool ts__dom_running(const char *name)
 			return true;
 		}
 	}
+	ts__stop_monitor(&di);
 	ts__stop_arbiter(&di);
 	unlink(path);
 	return false;
@@ -498,6 +511,21 @@ void ts__stop_arbiter(const struct dom_info *di)
 	kill(di->arbiter_pid, SIGTERM);
 	if (!ts__pid_gone(di->arbiter_pid, 5000))
 		kill(di->arbiter_pid, SIGKILL);
+}
+
+void ts__stop_monitor(const struct dom_info *di)
+{
+	if (!di->monitor_log[0] ||
+	    !ts__ours(di->monitor_pid, "pvft", di->monitor_log))
+		return;
+	/* SIGTERM: it stops a backup it was starting, then ends. */
+	kill(di->monitor_pid, SIGTERM);
+	if (!ts__pid_gone(di->monitor_pid, 20000)) {
+		pr_warn("the monitor (pid %d) did not end: killing it",
+			di->monitor_pid);
+		kill(di->monitor_pid, SIGKILL);
+		ts__pid_gone(di->monitor_pid, 5000);
+	}
 }
 
 /* Ended (a zombie nobody reaps has ended too). */
@@ -839,7 +867,7 @@ bool ts__migration_line(json_object *st, char *buf, size_t len)
 {
 	json_object *m = NULL;
 	const char *state, *kind;
-	bool save;
+	bool save, join;
 	size_t at;
 
 	if (!st || !json_object_object_get_ex(st, "migration", &m) ||
@@ -848,10 +876,14 @@ bool ts__migration_line(json_object *st, char *buf, size_t len)
 	state = ts__jstr(m, "state", "none");
 	kind = ts__jstr(m, "kind", "migrate");
 	save = !strcmp(kind, "save");
+	join = !strcmp(kind, "reprotect");
 	if (!strcmp(state, "none"))
 		return false;
 	if (!strcmp(state, "active") || !strcmp(state, "stopping")) {
-		snprintf(buf, len, "%s%s", save ? "saving" : "migrating",
+		snprintf(buf, len, "%s%s",
+			 join	? "joining a backup"
+			 : save ? "saving"
+				: "migrating",
 			 !strcmp(state, "stopping") ? " (stopping)" : "");
 		at = strlen(buf);
 		if (ts__jnum(m, "round", -1) >= 0)
@@ -871,11 +903,16 @@ bool ts__migration_line(json_object *st, char *buf, size_t len)
 				 ts__jnum(m, "est_pause_ms", 0));
 	} else if (!strcmp(state, "completed")) {
 		snprintf(buf, len, "%s in %.0f ms (pause %.1f ms)",
-			 save ? "saved" : "migrated",
+			 join	? "backup's checkpoint sent"
+			 : save ? "saved"
+				: "migrated",
 			 ts__jnum(m, "total_ms", 0),
 			 ts__jnum(m, "pause_ms", 0));
 	} else if (!strcmp(state, "failed")) {
-		snprintf(buf, len, "%s failed: %s", save ? "save" : "migration",
+		snprintf(buf, len, "%s failed: %s",
+			 join	? "re-protection"
+			 : save ? "save"
+				: "migration",
 			 ts__jstr(m, "error", "(no reason given)"));
 	} else if (!strcmp(state, "incoming")) {
 		snprintf(buf, len, "incoming migration: %.0f bytes received",

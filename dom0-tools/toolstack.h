@@ -51,6 +51,9 @@ struct dom_info {
 	/* The KEY=VALUE overrides create applied to @config. */
 	int nover;
 	char ovr[DOM_MAX_OVERRIDES][PVFT_CFG_STR_MAX];
+	/* `pvft monitor` (ft_reprotect = "auto"): its pid here, its log. */
+	int monitor_pid;
+	char monitor_log[PATH_MAX];
 };
 
 /* The run directory (made when @create) and a domain's directory in it. */
@@ -101,6 +104,11 @@ pid_t ts__spawn(const char *host, const char *tmpl, char *const argv[],
 bool ts__ours(int pid, const char *prog, const char *arg);
 /* Stop @di's embedded arbiter, if it is still the one create started. */
 void ts__stop_arbiter(const struct dom_info *di);
+/*
+ * Stop @di's `pvft monitor`, if it is still the one create started, and
+ * wait until it has ended (it stops a backup it was starting first).
+ */
+void ts__stop_monitor(const struct dom_info *di);
 /* Has @pid ended (a zombie nobody reaps has)? Waits up to @wait_ms. */
 bool ts__pid_ended(int pid);
 bool ts__pid_gone(int pid, uint64_t wait_ms);
@@ -131,6 +139,32 @@ void ts__guest_args(struct argv_buf *a, const struct pvft_cfg *cfg);
  */
 void ts__pair_args(struct argv_buf *a, const struct pvft_cfg *cfg, bool primary,
 		   const char *log_addr, const char *arbiter, const char *key);
+/*
+ * A backup joining a running domain (pvft reprotect): --role backup
+ * --listen @log_addr, the pair's options at @epoch as node @node.
+ */
+void ts__join_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		   uint64_t epoch, const char *node, const char *log_addr,
+		   const char *arbiter, const char *key);
+/*
+ * A single domain's: no role, but the pair's options (as node @node), so
+ * that a backup can join it later (pvft protect).
+ */
+void ts__single_args(struct argv_buf *a, const struct pvft_cfg *cfg,
+		     const char *node, const char *arbiter, const char *key);
+/*
+ * Does create make the domain key (DIR/domain.key) at each start: a pair
+ * whose config names none (pvft_cfg.key_auto), or a single domain that
+ * is started protectable and names none.
+ */
+bool ts__key_auto(const struct pvft_cfg *cfg);
+/*
+ * Can a single domain of @cfg be given a backup later (pvft protect):
+ * its arbiter can be asked with what create gives it (embedded, a
+ * pvft:// one with ft_key, etcds:// with its CA, or plaintext on
+ * purpose)? create then starts it with its pair's options.
+ */
+bool ts__protectable(const struct pvft_cfg *cfg);
 /* "  WHAT     COMMAND" on stdout, through @tmpl when @host is another. */
 void ts__print_cmd(const char *what, const char *host, const char *tmpl,
 		   char *const argv[]);
@@ -203,5 +237,35 @@ double ts__jnum(json_object *o, const char *key, double def);
  * and forgets its pid (reaped: the number may soon be another process's).
  */
 bool ts__ended(pid_t *pidp, const char *what, const char *log);
+
+/* ---- moving and adding replicas (migrate.c) ------------------------------ */
+
+/* Each replica's status (@di->nr of them), or NULL where none answers. */
+void ts__statuses(const struct dom_info *di, json_object *st[2]);
+/* A status of a replica that runs the domain (not fenced, ended...). */
+bool ts__is_live(json_object *st);
+/*
+ * @di's config file as the stream's CONFIG record carries it, with
+ * create's overrides and the paths made absolute. NULL after saying why.
+ */
+char *ts__config_text(const struct dom_info *di, const struct pvft_cfg *cfg);
+/* A control call as the dry run shows it ("config" by its size). */
+void ts__print_call(const char *sock, const char *cmd, json_object *args,
+		    size_t config_len);
+/*
+ * Stop a replica we started that has not taken over anything: quit on
+ * its control socket, then its session here ended by its PID.
+ */
+void ts__stop_started(const struct dom_info *di, struct dom_replica *r);
+/* Replica @r's files in @dir, named @base (its node, or NODE.mig). */
+int ts__replica_files(struct dom_replica *r, const char *dir, const char *base);
+/* One pvft command of a domain at a time: the fd holding it, or -1. */
+int ts__lock_dom(const char *dir);
+/* A positive number option: its value, or 0 after saying why. */
+long ts__num_opt(const char *name, const char *s, long max);
+/* Until a destination @r listens (query-status: incoming). 0 or -1. */
+int ts__wait_incoming(const struct dom_info *di, struct dom_replica *r);
+/* A free port on @addr here, as a string ("PORT" in a dry run). */
+int ts__free_port_arg(char *buf, size_t len, const char *addr);
 
 #endif /* PVFT_DOM0_TOOLSTACK_H */

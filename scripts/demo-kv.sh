@@ -2,8 +2,9 @@
 # make demo's main job: the kv guest as a protected pair made with `pvft
 # create` (loopback vif, embedded arbiter, nothing that needs root), 16
 # pvft-kv-client clients with a live progress line, kill -9 of the primary
-# midway, the failover shown as it happens, then a summary of what the
-# client measured and checked: no acknowledged write lost or applied
+# midway, the failover shown as it happens, the domain given a new backup
+# by itself (ft_reprotect = "auto": pvft monitor), then a summary of what
+# the client measured and checked: no acknowledged write lost or applied
 # twice. A timeline plot of the run (throughput and latency around the
 # kill; gnuplot, PNG) goes to BUILD/demo/kv-failover.png, its data beside
 # it (kv-failover.csv, and the client's report, kv-client.json).
@@ -64,7 +65,7 @@ client_pid=""
 # The processes pvft create started (the replicas, the embedded arbiter),
 # by PID, from domain.json: what pvft destroy leaves is ended by these.
 started() {
-	jq -r '.replicas[].pid, .embedded_arbiter.pid // empty' \
+	jq -r '.replicas[].pid, .embedded_arbiter.pid // empty, .monitor.pid // empty' \
 		"$PVFT_RUN_DIR/$name/domain.json" 2>/dev/null
 }
 cleanup() {
@@ -101,10 +102,10 @@ story() {
 port=$(free_port)
 vif="mac=00:16:3e:70:76:01,ip=10.0.2.15,loopback=127.0.0.1:$port"
 cmdline="ip=10.0.2.15/24 gw=10.0.2.2 port=$port"
-step "create the kv pair: embedded arbiter, backup, primary (on loopback)" \
-	"pvft create examples/kv.cfg 'vif=[\"$vif\"]' 'cmdline=\"$cmdline\"' name=$name"
+step "create the kv pair: embedded arbiter, backup, primary (on loopback); re-protected by itself after a failover" \
+	"pvft create examples/kv.cfg 'vif=[\"$vif\"]' 'cmdline=\"$cmdline\"' name=$name ft_reprotect=auto"
 timeout -k 5 120 "$PVFT" create "$cfg" "vif=[\"$vif\"]" "cmdline=\"$cmdline\"" \
-	"name=$name" </dev/null
+	"name=$name" ft_reprotect=auto </dev/null
 rc=$?
 printf -- '-> exit status %d\n' "$rc"
 if [ "$rc" -ne 0 ]; then
@@ -182,6 +183,26 @@ else
 			"$live_ms ms after the kill, but $blog has no \"went live\" line"
 	fi
 	story "$blog"
+fi
+
+# ft_reprotect = "auto": pvft monitor gives the survivor a new backup,
+# live, while the clients go on.
+reprot_ms=""
+if [ -n "$live_ms" ]; then
+	mlog=$PVFT_RUN_DIR/$name/monitor.log
+	for ((i = 0; i < T * 10; i++)); do
+		grep -q 'protected epoch 2' "$mlog" 2>/dev/null && break
+		sleep 0.1
+	done
+	prot_us=$(sed -n 's/.*protected epoch 2:.*realtime_us=\([0-9]*\).*/\1/p' "$mlog" | tail -n 1)
+	if [ -n "$prot_us" ]; then
+		reprot_ms=$(awk -v a="$t_kill" -v b="$prot_us" \
+			'BEGIN { printf "%.0f", (b - a) / 1000 }')
+		echo "re-protection: protected again at epoch 2 $reprot_ms ms after the kill (pvft monitor):"
+	else
+		echo "re-protection: not protected again in $T s; pvft monitor says:"
+	fi
+	grep -E 'unprotected|joining|protected epoch|failed' "$mlog" | sed 's/^/  /'
 fi
 
 step "the pair after the failover" "pvft list"
@@ -276,6 +297,11 @@ elif [ -n "$live_ms" ]; then
 	row failover "$backup was the primary $live_ms ms after kill -9 of $primary"
 else
 	row failover "none: $backup did not take over"
+fi
+if [ -n "$reprot_ms" ]; then
+	row "re-protected" "at epoch 2, $reprot_ms ms after the kill (a new backup, live)"
+else
+	row "re-protected" "no (see $name's monitor.log above)"
 fi
 # The client measures its longest pause only: the failover's, unless the
 # host stalled the client longer somewhere else in the run.

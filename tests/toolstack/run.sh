@@ -1146,11 +1146,11 @@ t_help() {
 	local c bad=""
 	pv help
 	rc_is 0 || return 1
-	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate reprotect protect monitor record replay proxy keygen; do
 		grep -qE "^  $c " "$t/out" || bad+=" $c"
 	done
 	[ -z "$bad" ] || { why="pvft help lacks:$bad"; return 1; }
-	for c in create list status console promote destroy save restore migrate record replay proxy keygen; do
+	for c in create list status console promote destroy save restore migrate reprotect protect monitor record replay proxy keygen; do
 		pv help "$c"
 		cp "$t/out" "$t/help"
 		rc_is 0 && out_has "^Usage: pvft .*$c" || return 1
@@ -1224,7 +1224,7 @@ t_migrate_dry_run() {
 	# dry run), its files beside the source's.
 	pv -N migrate one localhost
 	rc_is 0 && out_has '^pvft migrate one: dry run, nothing is started$' &&
-		out_has '^  source   one \(single\) on localhost$' || return 1
+		out_has '^  source   one \(primary\) on localhost$' || return 1
 	line=$(dry_line dest)
 	want="$build/bin/pvft-hv --control $d/one/one.mig.sock --no-stdin --key $d/one/migrate.key --name one --memory 32 --cmdline echo --backend auto --incoming 127.0.0.1:PORT $G/hello.elf"
 	[ "$line" = "$want" ] || { why="the destination's command:
@@ -1343,7 +1343,7 @@ t_migrate_refused() {
 	rc_is 1 && err_has "nosuch\.pvft: No such file" || return 1
 	[ ! -e "$PVFT_RUN_DIR/restored.cfg" ] && [ -z "$(procs_in "$t" | grep -- '--restore')" ] ||
 		{ why="a refused restore started something: $(procs_in "$t" | tr '\n' '|')"; return 1; }
-	status mr && node_is mr-a state protected && status sv && node_is sv role single
+	status mr && node_is mr-a state protected && status sv && node_is sv state unprotected
 }
 
 # A destination that cannot take the domain (it cannot listen where it
@@ -1362,7 +1362,7 @@ t_migrate_dest_fails() {
 	pv migrate -a 192.0.2.1 mf elsewhere
 	rc_is 1 && err_has 'the destination exited with status' &&
 		err_has "mf: mf keeps running on localhost" || return 1
-	status mf && node_is mf state running && [ "$(node_pid mf)" = "$src" ] &&
+	status mf && node_is mf state unprotected && [ "$(node_pid mf)" = "$src" ] &&
 		node_is mf socket "$PVFT_RUN_DIR/mf/mf.sock" || return 1
 	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
 		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
@@ -1427,14 +1427,18 @@ $refused"
 	fi
 }
 
-# An unreplicated domain (ft_mode = "single"): no arbiter, one replica.
+# An unreplicated domain (ft_mode = "single"): one replica, running
+# unprotected, started with its pair's options (an embedded arbiter, the
+# pair's id and epoch) so that pvft protect can give it a backup.
 t_single() {
 	guest_cfg one hello echo
 	echo 'ft_mode = "single"' >>"$t/one.cfg"
 	create "$t/one.cfg" || return 1
 	status one || return 1
-	node_is one role single && node_is one state running || return 1
-	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter')" = null ] ||
+	node_is one role primary && node_is one state unprotected &&
+		node_is one pair.epoch 1 || return 1
+	[ "$(st '.replicas | length')" = 1 ] && [ "$(st '.embedded_arbiter | type')" = object ] &&
+		[ "$(st '.protection.state')" = unprotected ] ||
 		{ why="a single domain: $(st -c .)"; return 1; }
 	printf 'hi\n\x1d' | "$PVFT" console one >"$t/out" 2>"$t/err"
 	wait_file "$PVFT_RUN_DIR/one/one.console" '^echo: hi$' || return 1
@@ -1499,6 +1503,307 @@ t_recreate_stopped() {
 	status stp && node_is stp-a state protected || return 1
 	pv destroy stp
 	rc_is 0 && wait_gone "$a" && wait_gone "$b"
+}
+
+# ---- re-protection (issue 16) ----------------------------------------------
+
+# wait_replica DOM NODE ROLE STATE: until pvft status says replica NODE is
+# ROLE and STATE ($T s at most; the last status in $t/st.json).
+wait_replica() {
+	local i
+	for ((i = 0; i < T * 10; i++)); do
+		pv status --json "$1"
+		cp "$t/out" "$t/st.json"
+		[ "$(st --arg n "$2" '.replicas[] | select(.node == $n) |
+			"\(.role) \(.state)"' 2>/dev/null)" = "$3 $4" ] && return 0
+		sleep 0.1
+	done
+	why="$1: $2 is not $3 $4 after $T s: $(st -c \
+		'[.replicas[] | {node, role, state}]' 2>/dev/null)"
+	return 1
+}
+
+# wait_protected DOM EPOCH: until pvft status says the domain is protected
+# at EPOCH, both replicas protected ($T s at most).
+wait_protected() {
+	local i
+	for ((i = 0; i < T * 10; i++)); do
+		pv status --json "$1"
+		cp "$t/out" "$t/st.json"
+		[ "$(st '"\(.protection.state) \(.protection.epoch)
+			\([.replicas[] | .state] | join(" "))"' 2>/dev/null | xargs)" = \
+			"protected $2 protected protected" ] && return 0
+		sleep 0.1
+	done
+	why="$1: not protected at epoch $2 after $T s: $(st -c \
+		'{protection, replicas: [.replicas[] | {node, role, state, epoch: .pair.epoch}]}' \
+		2>/dev/null)"
+	return 1
+}
+
+# count_runs_on OLD NEW: the count guest's output goes on in NEW (the
+# replica that went live after OLD): NEW's lines are consecutive numbers
+# from at most OLD's last + 1 (nothing skipped), and reach past OLD's
+# last line ($T s at most: it runs).
+count_runs_on() {
+	local old=$1 new=$2 last i verdict
+	last=$(grep -E '^[0-9]+$' "$old" | tail -n 1)
+	for ((i = 0; i < T * 10; i++)); do
+		verdict=$(awk -v last="${last:-0}" '
+			/^[0-9]+$/ { if (n && $1 != prev + 1) { print "line " NR ": " $1 " after " prev; bad = 1; exit }
+				if (!n) first = $1; prev = $1; n++ }
+			END { if (bad) exit 1
+				if (!n) { print "no number yet"; exit 2 }
+				if (first > last + 1) { print "starts at " first ", after " last ": a gap"; exit 1 }
+				if (prev <= last) { print "at " prev ", not past " last " yet"; exit 2 }
+				exit 0 }' "$new")
+		case $? in
+		0) return 0 ;;
+		1) why="${new##*/}: $verdict"; return 1 ;;
+		esac
+		sleep 0.1
+	done
+	why="${new##*/}: $verdict after $T s"
+	return 1
+}
+
+# A replica's command line from the "--pair" on, its node and epoch out.
+pair_opts() {
+	sed -E 's/ --(node|epoch|connect-timeout) [^ ]+//g' <<<"--pair ${1#* --pair }" |
+		grep -oE -- '--pair .* --max-lag-ms [0-9]+'
+}
+
+# pvft -N reprotect: refused for a protected pair; after a failover, the
+# new backup's command (the backup's options at the next epoch, node
+# rp-e2, --incoming) and the control call; on another host through
+# ft_remote with ft_log_port and ft_migrate_port; nothing started.
+t_reprotect_dry_run() {
+	local d=$PVFT_RUN_DIR line a b want
+	guest_cfg rd count "n=100000000 sleep_us=2000"
+	free_port
+	create "$t/rd.cfg" ft_log_port="$port" || return 1
+	status rd || return 1
+	pv -N reprotect rd
+	rc_is 1 && err_has '^pvft reprotect: error: rd: cannot re-protect: the domain is protected: rd-a has a backup \(rd-b\)$' || return 1
+	b=$(node_pid rd-b) a=$(node_pid rd-a)
+	want=$(pair_opts "$(cmdline_of "$b")")
+	kill -9 "$a"
+	wait_gone "$a" && wait_replica rd rd-b primary unprotected || return 1
+	pv -N reprotect rd
+	rc_is 0 && out_has '^pvft reprotect rd: dry run, nothing is started$' &&
+		out_has '^  source   rd-b \(primary, unprotected, epoch 1\) on localhost$' &&
+		out_has '^  replaces rd-a on localhost \(gone\)$' || return 1
+	line=$(dry_line backup)
+	[[ $line == "$build/bin/pvft-hv --control $d/rd/rd-e2.sock --no-stdin --role backup --listen 127.0.0.1:PORT --pair "*" --epoch 2 --node rd-e2 "*" --name rd "*"--incoming 127.0.0.1:PORT $G/count.elf" ]] &&
+		[ "$(pair_opts "$line")" = "$want" ] ||
+		{ why="the new backup's command:
+ got  $line
+ the backup ran with $want"; return 1; }
+	call_is ".execute == \"reprotect\" and .arguments.to == \"127.0.0.1:PORT\" and
+		.arguments.backup == \"127.0.0.1:PORT\" and .arguments.key == \"$d/rd/domain.key\" and
+		(.arguments.config | test(\"bytes\"))" &&
+		dry_line control | grep -q "^$(re_quote "$d/rd/rd-b.sock") " ||
+		{ why="${why:-the control call does not go to rd-b: $(dry_line control)}"; return 1; }
+	# Another host: ft_remote, ft_log_port, ft_migrate_port, -a's address.
+	pv -N reprotect --downtime-ms 20 --max-rounds 5 -a 10.0.0.9 rd h2
+	rc_is 0 && dry_line backup | grep -qE -- "^\(on h2\) ssh -o BatchMode=yes h2 '.*--listen 10\.0\.0\.9:$port .*--incoming 10\.0\.0\.9:8890 " ||
+		{ why="${why:-not through ft_remote, or not ft_log_port and 8890 on 10.0.0.9: $(dry_line backup)}"; return 1; }
+	call_is '.arguments.to == "10.0.0.9:8890" and .arguments.backup == "10.0.0.9:'"$port"'" and
+		.arguments.downtime_ms == 20 and .arguments.max_rounds == 5' || return 1
+	# Nothing started, nothing changed.
+	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
+		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
+			{ why="a dry run started $(cmdline_of "$p")"; return 1; }
+	done
+	status rd && node_is rd-b state unprotected && node_is rd-a state gone
+}
+
+# Refused before anything starts: usage, an unknown domain, a protected
+# pair (saying so), protect of a pair, reprotect of a single domain;
+# the config's ft_reprotect and ft_hosts checked.
+t_reprotect_refused() {
+	pv reprotect
+	rc_is 2 && err_has 'missing arguments' || return 1
+	pv reprotect a b c
+	rc_is 2 && err_has 'too many arguments' || return 1
+	pv reprotect --downtime-ms 0 x
+	rc_is 2 && err_has "bad --downtime-ms '0'" || return 1
+	pv reprotect nosuch
+	rc_is 1 && err_has "no domain 'nosuch'" || return 1
+	pv protect nosuch
+	rc_is 1 && err_has "no domain 'nosuch'" || return 1
+	pv monitor nosuch
+	rc_is 1 && err_has "no domain 'nosuch'" || return 1
+	guest_cfg rf hello echo
+	create "$t/rf.cfg" || return 1
+	pv reprotect rf
+	rc_is 1 && err_has '^pvft reprotect: error: rf: cannot re-protect: the domain is protected: rf-a has a backup \(rf-b\)$' || return 1
+	! err_has 'runs on' || { why="a refused reprotect says the domain runs on: $(last_cmd)"; return 1; }
+	pv protect rf
+	rc_is 1 && err_has 'rf: cannot re-protect: the domain is protected' || return 1
+	guest_cfg rs hello echo
+	echo 'ft_mode = "single"' >>"$t/rs.cfg"
+	create "$t/rs.cfg" || return 1
+	pv reprotect rs
+	rc_is 1 && err_has 'rs: created unreplicated \(ft_mode = "single"\): pvft protect gives it its first backup' || return 1
+	[ -z "$(procs_in "$t" | grep -- '-e2\.sock')" ] ||
+		{ why="a refused reprotect started a backup: $(procs_in "$t" | tr '\n' '|')"; return 1; }
+	status rf && node_is rf-a state protected && node_is rf-b state protected &&
+		[ "$(st '.protection.state') $(st '.protection.epoch')" = "protected 1" ] || return 1
+	status rs && node_is rs state unprotected || return 1
+	# A single domain whose arbiter cannot be asked (etcd://, plain
+	# http, not on purpose) runs without its pair's options: nothing can
+	# join it, and protect says so.
+	guest_cfg rn hello echo
+	printf '%s\n' 'ft_mode = "single"' 'ft_arbiter = "etcd://127.0.0.1:9"' >>"$t/rn.cfg"
+	create "$t/rn.cfg" || return 1
+	status rn && node_is rn role single && [ "$(st '.embedded_arbiter')" = null ] || return 1
+	pv protect rn
+	rc_is 1 && err_has 'rn: rn runs without a pair .*: no backup can join it' || return 1
+	# The config: ft_reprotect, ft_hosts.
+	cfg_case bad_reprotect ':2: ft_reprotect: want auto or off, not .on.$' \
+		'name = "x"' 'ft_reprotect = "on"' 'kernel = "'"$G"'/hello.elf"' || return 1
+	cfg_case hosts_string ':2: ft_hosts: want a list of host names: \[ "localhost", "host2" \], not .h1.$' \
+		'name = "x"' 'ft_hosts = "h1"' 'kernel = "'"$G"'/hello.elf"' || return 1
+	cfg_case hosts_empty ':2: ft_hosts: want at least one host name' \
+		'name = "x"' 'ft_hosts = [ ]' 'kernel = "'"$G"'/hello.elf"' || return 1
+	cfg_case hosts_bad ":2: ft_hosts: want host names: .* not '-h'$" \
+		'name = "x"' 'ft_hosts = [ "localhost", "-h" ]' 'kernel = "'"$G"'/hello.elf"' || return 1
+	cfg_case hosts_port ":2: ft_hosts: 'h2' is another host: a backup started there listens on ft_log_port: want it set \(not 0\)$" \
+		'name = "x"' 'ft_hosts = [ "localhost", "h2" ]' 'kernel = "'"$G"'/hello.elf"' || return 1
+	# auto: create starts the monitor (the dry run shows it).
+	pv -N create "$t/rf.cfg" name=rfa ft_reprotect=auto 'ft_hosts=["localhost","h2"]' ft_log_port=7100
+	rc_is 0 && out_has "^  monitor  $(re_quote "$build/bin/pvft") monitor --log $(re_quote "$PVFT_RUN_DIR/rfa/monitor.log") rfa$" || return 1
+}
+
+# A new backup that cannot take the checkpoint (it cannot listen where it
+# is told: an address of no host here): reprotect says why and that the
+# domain runs on unprotected, exits 1, stops the backup it started; the
+# registry is as it was.
+t_reprotect_dest_fails() {
+	local a p
+	guest_cfg rx count "n=100000000 sleep_us=2000"
+	printf '%s\n' 'ft_remote = "env PVFT_TEST_HOST=%h sh -c %c"' >>"$t/rx.cfg"
+	free_port
+	p=$port
+	free_port
+	create "$t/rx.cfg" ft_migrate_port="$p" ft_log_port="$port" || return 1
+	status rx || return 1
+	a=$(node_pid rx-a)
+	kill -9 "$a"
+	wait_gone "$a" && wait_replica rx rx-b primary unprotected || return 1
+	pv reprotect -a 192.0.2.1 rx elsewhere
+	rc_is 1 && err_has 'did not wait for the checkpoint.*the new backup rx-e2 was stopped' &&
+		err_has '^pvft reprotect: rx runs on unprotected \(rx-b\)$' || return 1
+	status rx && node_is rx-b state unprotected && node_is rx-b pair.epoch 1 &&
+		node_is rx-a state gone || return 1
+	for p in $(procs_in "$t" | cut -d ' ' -f 1); do
+		[[ "$(cmdline_of "$p")" != *--incoming* ]] ||
+			{ why="the new backup was left running: $(cmdline_of "$p")"; return 1; }
+	done
+}
+
+# The real thing: a count pair, kill -9 of its primary, pvft reprotect:
+# protected at epoch 2 with rp-e2 in rp-a's place; then kill -9 of the
+# new primary: the joined backup goes live and the count goes on from
+# where it was (the join is real, end to end).
+t_reprotect() {
+	local a b d=$PVFT_RUN_DIR/rp
+	guest_cfg rp count "n=100000000 sleep_us=2000"
+	create "$t/rp.cfg" || return 1
+	status rp || return 1
+	a=$(node_pid rp-a)
+	kill -9 "$a"
+	wait_gone "$a" && wait_replica rp rp-b primary unprotected || return 1
+	[ "$(st '.protection.state') $(st '.protection.epoch')" = "unprotected 1" ] ||
+		{ why="after the failover: protection $(st -c .protection)"; return 1; }
+	pv reprotect rp
+	rc_is 0 && out_has '^rp: protected at epoch 2: rp-e2 on localhost is the backup of rp-b$' &&
+		out_has '^rp: checkpoint [0-9.]+ MiB, [0-9]+ pages \([0-9]+ zero\) in [0-9]+ rounds?, paused [0-9.]+ ms; protected [0-9]+ ms after the start$' ||
+		{ why="$why
+rp-b.log: $(tail -n 4 "$d/rp-b.log" 2>/dev/null | tr '\n' '|')
+rp-e2.log: $(tail -n 4 "$d/rp-e2.log" 2>/dev/null | tr '\n' '|')"; return 1; }
+	status rp && node_is rp-b role primary && node_is rp-b state protected &&
+		node_is rp-b pair.epoch 2 && node_is rp-e2 role backup &&
+		node_is rp-e2 state protected && node_is rp-e2 pair.epoch 2 &&
+		node_is rp-e2 started_as backup || return 1
+	[ "$(st '.protection.state') $(st '.protection.epoch')" = "protected 2" ] &&
+		[ "$(st '[.replicas[].node] | sort | join(" ")')" = "rp-b rp-e2" ] ||
+		{ why="after reprotect: $(st -c '{protection, nodes: [.replicas[].node]}')"; return 1; }
+	pv status rp
+	rc_is 0 && out_has '^protection: protected at epoch 2$' || return 1
+	pv reprotect rp
+	rc_is 1 && err_has 'rp: cannot re-protect: the domain is protected: rp-b has a backup \(rp-e2\)' || return 1
+	# The joined backup takes over.
+	b=$(node_pid rp-b)
+	kill -9 "$b"
+	wait_gone "$b" && wait_replica rp rp-e2 primary unprotected || {
+		why="$why
+rp-e2.log: $(tail -n 4 "$d/rp-e2.log" 2>/dev/null | tr '\n' '|')"
+		return 1
+	}
+	node_is rp-e2 pair.epoch 2 || return 1
+	grep -q 'went live' "$d/rp-e2.log" ||
+		{ why="rp-e2.log has no 'went live': $(tail -n 3 "$d/rp-e2.log" | tr '\n' '|')"; return 1; }
+	count_runs_on "$d/rp-b.console" "$d/rp-e2.console" || return 1
+	# And again: the survivor of epoch 2 gets a backup at epoch 3.
+	pv reprotect rp
+	rc_is 0 && out_has '^rp: protected at epoch 3: rp-e3 on localhost is the backup of rp-e2$' || return 1
+	status rp && node_is rp-e3 state protected && node_is rp-e2 state protected
+}
+
+# ft_reprotect = "auto": pvft monitor re-protects the domain after each
+# kill -9 of its primary (epoch 2, then 3), logging the events; destroy
+# ends it with the domain.
+t_reprotect_auto() {
+	local a m d=$PVFT_RUN_DIR/ra
+	guest_cfg ra count "n=100000000 sleep_us=2000"
+	echo 'ft_reprotect = "auto"' >>"$t/ra.cfg"
+	create "$t/ra.cfg" || return 1
+	status ra || return 1
+	m=$(st '.monitor.pid')
+	[ "$(st '.monitor.running')" = true ] && [ "$(st '.monitor.log')" = "$d/monitor.log" ] ||
+		{ why="no monitor running: $(st -c .monitor)"; return 1; }
+	a=$(node_pid ra-a)
+	kill -9 "$a"
+	wait_gone "$a" || return 1
+	wait_protected ra 2 || { why="$why; monitor.log: $(tail -n 3 "$d/monitor.log" | tr '\n' '|')"; return 1; }
+	node_is ra-b role primary && node_is ra-e2 role backup || return 1
+	grep -qE '^pvft monitor\[ra\]: unprotected: ra-b on localhost runs alone at epoch 1 \(realtime_us=[0-9]+\)$' "$d/monitor.log" &&
+		grep -qE '^pvft monitor\[ra\]: joining localhost' "$d/monitor.log" &&
+		grep -qE '^pvft monitor\[ra\]: protected epoch 2: ra-e2 on localhost is the backup of ra-b; .*\(realtime_us=[0-9]+\)$' "$d/monitor.log" ||
+		{ why="monitor.log: $(tr '\n' '|' <"$d/monitor.log")"; return 1; }
+	# The new primary killed: the joined backup goes live, and gets one.
+	a=$(node_pid ra-b)
+	kill -9 "$a"
+	wait_gone "$a" || return 1
+	wait_protected ra 3 || { why="$why; monitor.log: $(tail -n 3 "$d/monitor.log" | tr '\n' '|')"; return 1; }
+	node_is ra-e2 role primary && node_is ra-e3 role backup || return 1
+	grep -qE '^pvft monitor\[ra\]: protected epoch 3: ra-e3 on localhost is the backup of ra-e2' "$d/monitor.log" ||
+		{ why="monitor.log: $(tr '\n' '|' <"$d/monitor.log")"; return 1; }
+	pv destroy ra
+	rc_is 0 && wait_gone "$m" ||
+		{ why="${why:-the monitor (pid $m) did not end with the domain}"; return 1; }
+}
+
+# pvft protect: a domain created unreplicated gets its first backup and
+# is a pair from then on; its primary killed, the backup goes live.
+t_protect_single() {
+	local a d=$PVFT_RUN_DIR/ps
+	guest_cfg ps count "n=100000000 sleep_us=2000"
+	echo 'ft_mode = "single"' >>"$t/ps.cfg"
+	create "$t/ps.cfg" || return 1
+	status ps && node_is ps state unprotected || return 1
+	pv protect ps
+	rc_is 0 && out_has '^ps: protected at epoch 2: ps-e2 on localhost is the backup of ps$' ||
+		{ why="$why
+ps.log: $(tail -n 3 "$d/ps.log" 2>/dev/null | tr '\n' '|')
+ps-e2.log: $(tail -n 3 "$d/ps-e2.log" 2>/dev/null | tr '\n' '|')"; return 1; }
+	status ps && node_is ps state protected && node_is ps-e2 state protected || return 1
+	a=$(node_pid ps)
+	kill -9 "$a"
+	wait_gone "$a" && wait_replica ps ps-e2 primary unprotected || return 1
+	count_runs_on "$d/ps.console" "$d/ps-e2.console"
 }
 
 # --- run them ---------------------------------------------------------------

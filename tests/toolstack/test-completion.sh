@@ -50,6 +50,9 @@ Commands (any unambiguous prefix will do):
   save          Save a running domain to a file
   restore       Start a domain from a save file
   migrate       Move a running domain to another host
+  reprotect     Give a domain running alone a new backup
+  protect       Give an unreplicated domain its first backup
+  monitor       Re-protect a domain whenever it runs unprotected
   log-dump      Print a pvft log file
   record        Run a config's domain once, recording it
   replay        Replay a recorded log, checking it
@@ -76,6 +79,12 @@ HELP
 		"  -r, --replica R       which replica" \
 		"  -a, --address ADDR    where" \
 		"      --downtime-ms N   the pause" ;;
+	reprotect | protect) cmd_help "$2" "[-a ADDR] [--downtime-ms N] [--max-rounds N] DOM [HOST]" \
+		"  -a, --address ADDR    where" \
+		"      --downtime-ms N   the pause" \
+		"      --max-rounds N    the rounds" ;;
+	monitor) cmd_help monitor "[--log FILE] DOM" \
+		"  -l, --log FILE  append to FILE" ;;
 	log-dump) cmd_help log-dump "[--json] [--summary] FILE" \
 		"  -j, --json      JSON" "  -s, --summary   summary only" ;;
 	record) cmd_help record "[-o LOG] CFG [KEY=VALUE...]" \
@@ -160,7 +169,10 @@ has() {
 }
 
 cd "$tmp/cwd" || exit 1
-all_cmds="create list status console promote destroy save restore migrate log-dump record replay arbiter keygen proxy help"
+all_cmds="create list status console promote destroy save restore migrate reprotect protect monitor log-dump record replay arbiter keygen proxy help"
+# Host names for a new backup's HOST: bash's, from $HOSTFILE.
+printf '192.0.2.1 hostA\n192.0.2.2 hostB\n' >"$tmp/hosts"
+HOSTFILE=$tmp/hosts
 
 # ---- the stand-in pvft: every command, every kind of argument ----
 PATH=$tmp/fake:$PATH
@@ -207,7 +219,14 @@ check "migrate --replica: its values" "backup primary" pvft migrate --replica ""
 check "migrate --replica R: domains" "web kv" pvft migrate --replica backup ""
 check "migrate -a ADDR: domains" "kv" pvft migrate -a 10.0.0.2 k
 check "migrate options" "-r --replica -a --address --downtime-ms -h --help" pvft migrate -
-check "help: commands" "record replay restore" pvft help re
+check "reprotect: domains" "web kv" pvft reprotect ""
+check "reprotect DOM: a host" "hostA hostB" pvft reprotect web host
+check "reprotect DOM HOST: nothing more" "" pvft reprotect web hostA ""
+check "protect -a ADDR: domains" "kv" pvft protect -a 10.0.0.2 k
+check "reprotect options" "-a --address --downtime-ms --max-rounds -h --help" pvft reprotect -
+check "monitor: domains" "web kv" pvft monitor ""
+check "monitor --log: files" "run.log" pvft monitor --log ru
+check "help: commands" "record replay restore reprotect" pvft help re
 check "ambiguous prefix: nothing" "" pvft re -
 check "unknown command: nothing" "" pvft frobnicate ""
 
@@ -218,6 +237,8 @@ check "no pvft: create options" "-q --quiet -h --help" pvft create -
 check "no pvft: promote -t N: no guess for N" "" pvft promote -t ""
 check "no pvft: keygen options" "-f --force -a --arbiter -h --help" pvft keygen -
 check "no pvft: migrate --replica: its values" "backup primary" pvft migrate -r ""
+check "no pvft: reprotect options" "-a --address --downtime-ms --max-rounds -h --help" pvft reprotect -
+check "no pvft: monitor options" "-l --log -h --help" pvft monitor -
 
 # ---- the real programs ----
 PATH=$build/bin:/usr/bin:/bin
@@ -233,6 +254,9 @@ has "real pvft: record options" "-o --output -l --limit" pvft record -
 has "real pvft: save options" "-c --checkpoint -f --force" pvft save -
 has "real pvft: migrate options" "-r --replica -a --address --downtime-ms --max-rounds" pvft migrate -
 check "real pvft: migrate --replica: its values" "backup primary" pvft migrate --replica ""
+has "real pvft: reprotect options" "-a --address --downtime-ms --max-rounds" pvft reprotect -
+has "real pvft: protect options" "-a --address --downtime-ms --max-rounds" pvft protect -
+has "real pvft: monitor options" "-l --log" pvft monitor -
 PATH=/usr/bin:/bin
 has "real pvft by its path" "$real_cmds" "$build/bin/pvft" ""
 PATH=$build/bin:/usr/bin:/bin

@@ -2,7 +2,8 @@
 # make demo's main job, short: scripts/demo-kv.sh BUILD --short makes a kv
 # pair with pvft create, kills its primary under client load and checks
 # the client's verdict. Here: it ended with exit status 0, its summary
-# says the backup went live and no write was lost or applied twice, and
+# says the backup went live, the domain was re-protected (ft_reprotect =
+# "auto") at epoch 2, and no write was lost or applied twice, and
 # (when gnuplot is installed) the timeline plot was written.
 # Last line: "N passed, N failed".
 set -u
@@ -33,6 +34,8 @@ row() { sed -n "s/^  $1  *//p" <<<"$summary"; }
 result "demo_exit_status" "$([ "$rc" -eq 0 ] || echo "exit status $rc")"
 result "demo_failover" "$(row failover | grep -q 'went live' ||
 	echo "summary row failover: \"$(row failover)\"")"
+result "demo_reprotected" "$(row re-protected | grep -q '^at epoch 2' ||
+	echo "summary row re-protected: \"$(row re-protected)\"")"
 result "demo_lost_writes" "$([ "$(row 'lost writes')" = 0 ] ||
 	echo "summary row lost writes: \"$(row 'lost writes')\"")"
 result "demo_applied_twice" "$([ "$(row 'applied twice')" = 0 ] ||
