@@ -11,7 +11,7 @@
 #
 #   scripts/demo-kv.sh BUILD [--short]
 #
-# --short (for make check): a 3 s run, the kill at 1.5 s; same checks.
+# --short (for make check): an 8 s run; the same two kills and checks.
 # Everything runs in a private PVFT_RUN_DIR (never the system's
 # /run/pvft); the EXIT trap destroys the domain, then ends by PID what is
 # still running of what this script started, and removes the temp files.
@@ -19,9 +19,9 @@
 # (lost writes 0, applied twice 0); 1 otherwise.
 set -u
 build=${1:-build}
-duration=10
+duration=16
 if [ "${2:-}" = --short ]; then
-	duration=3
+	duration=8
 elif [ $# -gt 1 ]; then
 	echo "usage: $0 BUILD [--short]" >&2
 	exit 2
@@ -131,79 +131,97 @@ fi
 step "the pair" "pvft list"
 "$PVFT" list
 
-# ---- load, and the kill -------------------------------------------------------
-half=$(awk -v d="$duration" 'BEGIN { print d / 2 }')
-step "16 kv clients for $duration s, each write checked; kill -9 the primary after $half s" \
+# ---- load, two kills, each failover followed by re-protection ----------------
+# The first kill at 30 % of the run (the primary); the second, of the new
+# primary, once the monitor has protected the domain again and 60 % of
+# the run has passed.
+first=$(awk -v d="$duration" 'BEGIN { print d * 0.3 }')
+step "16 kv clients for $duration s, each write checked; kill -9 the primary after $first s, and the new primary once protected again" \
 	"pvft-kv-client --server 127.0.0.1:$port --clients 16 --duration $duration --timeout-ms 20 --progress --timeline $csv --json"
 t0=$(now_us)
 "$KVC" --server "127.0.0.1:$port" --clients 16 --duration "$duration" \
 	--timeout-ms 20 --progress --timeline "$csv" --json >"$json" </dev/null &
 client_pid=$!
-sleep "$(awk -v t0="$t0" -v now="$(now_us)" -v h="$half" \
-	'BEGIN { s = h - (now - t0) / 1e6; print (s > 0 ? s : 0) }')"
-t_kill=$(now_us)
-kill -9 "$ppid"
-kill_s=$(awk -v a="$t0" -v b="$t_kill" 'BEGIN { printf "%.2f", (b - a) / 1e6 }')
-echo "$kill_s s: kill -9 $ppid (the primary, node $primary)"
-
-# Watch the pair until the backup says it is the primary.
-seen=""
-live_ms=""
-deadline=$((t_kill + T * 1000000))
-while [ "$(now_us)" -lt "$deadline" ]; do
-	st=$("$PVFT" status --json "$name" 2>/dev/null)
-	now=$(now_us)
-	line=$(jq -r '[.replicas[] | "\(.node): \(.role // "-") \(.state)"] | join(", ")' \
-		<<<"$st" 2>/dev/null)
-	if [ -n "$line" ] && [ "$line" != "$seen" ]; then
-		printf '  +%4d ms  %s\n' $(((now - t_kill) / 1000)) "$line"
-		seen=$line
-	fi
-	role=$(jq -r --arg n "$backup" '.replicas[] | select(.node == $n) | .role' \
-		<<<"$st" 2>/dev/null)
-	if [ "$role" = primary ]; then
-		live_ms=$(((now - t_kill) / 1000))
-		break
-	fi
-	sleep 0.1
-done
-if [ -z "$live_ms" ]; then
-	echo "failover: the backup ($backup) did not take over in $T s; its log says:"
-	tail -n 20 "$blog" | sed 's/^/  /'
-else
-	live_us=$(sed -n 's/.*went live.*realtime_us=\([0-9]*\).*/\1/p' "$blog" | tail -n 1)
-	if [ -n "$live_us" ]; then
-		failover_ms=$(awk -v a="$t_kill" -v b="$live_us" \
-			'BEGIN { printf "%.0f", (b - a) / 1000 }')
-		echo "failover: the backup ($backup) took over in $failover_ms ms" \
-			"(kill -9 to its \"went live\"; the first pvft status to show it" \
-			"came $live_ms ms after the kill)"
-	else
-		echo "failover: pvft status shows the backup ($backup) as the primary" \
-			"$live_ms ms after the kill, but $blog has no \"went live\" line"
-	fi
-	story "$blog"
-fi
-
-# ft_reprotect = "auto": pvft monitor gives the survivor a new backup,
-# live, while the clients go on.
-reprot_ms=""
-if [ -n "$live_ms" ]; then
-	mlog=$PVFT_RUN_DIR/$name/monitor.log
-	for ((i = 0; i < T * 10; i++)); do
-		grep -q 'protected epoch 2' "$mlog" 2>/dev/null && break
+mlog=$PVFT_RUN_DIR/$name/monitor.log
+# sleep_until SECONDS: since the client started.
+sleep_until() {
+	sleep "$(awk -v t0="$t0" -v now="$(now_us)" -v h="$1" \
+		'BEGIN { s = h - (now - t0) / 1e6; print (s > 0 ? s : 0) }')"
+}
+secs() { awk -v a="$t0" -v b="$1" 'BEGIN { printf "%.2f", (b - a) / 1e6 }'; }
+# The timeline's events: "SECONDS LABEL" lines, for the plot and summary.
+events=()
+# failover N VICTIM-NODE VICTIM-PID SURVIVOR-NODE: kill -9 the victim,
+# watch until the survivor is the primary, then until the monitor says
+# protected at epoch N+1. Sets live_ms[N], failover_ms[N], reprot_ms[N].
+declare -A live_ms failover_ms reprot_ms
+failover() {
+	local n=$1 victim=$2 vpid=$3 surv=$4 seen="" st now line role t_kill
+	local slog deadline i prot_us join_us live_us
+	t_kill=$(now_us)
+	kill -9 "$vpid"
+	echo "$(secs "$t_kill") s: kill -9 $vpid (the primary, node $victim)"
+	events+=("$(secs "$t_kill") kill -9 #$n")
+	deadline=$((t_kill + T * 1000000))
+	while [ "$(now_us)" -lt "$deadline" ]; do
+		st=$("$PVFT" status --json "$name" 2>/dev/null)
+		now=$(now_us)
+		line=$(jq -r '[.replicas[] | "\(.node): \(.role // "-") \(.state)"] | join(", ")' \
+			<<<"$st" 2>/dev/null)
+		if [ -n "$line" ] && [ "$line" != "$seen" ]; then
+			printf '  +%4d ms  %s\n' $(((now - t_kill) / 1000)) "$line"
+			seen=$line
+		fi
+		role=$(jq -r --arg n "$surv" '.replicas[] | select(.node == $n) | .role' \
+			<<<"$st" 2>/dev/null)
+		if [ "$role" = primary ]; then
+			live_ms[$n]=$(((now - t_kill) / 1000))
+			break
+		fi
 		sleep 0.1
 	done
-	prot_us=$(sed -n 's/.*protected epoch 2:.*realtime_us=\([0-9]*\).*/\1/p' "$mlog" | tail -n 1)
-	if [ -n "$prot_us" ]; then
-		reprot_ms=$(awk -v a="$t_kill" -v b="$prot_us" \
-			'BEGIN { printf "%.0f", (b - a) / 1000 }')
-		echo "re-protection: protected again at epoch 2 $reprot_ms ms after the kill (pvft monitor):"
-	else
-		echo "re-protection: not protected again in $T s; pvft monitor says:"
+	slog=$(jq -r --arg n "$surv" '.replicas[] | select(.node == $n) | .log_file' <<<"$st" 2>/dev/null)
+	if [ -z "${live_ms[$n]:-}" ]; then
+		echo "failover $n: $surv did not take over in $T s; its log says:"
+		tail -n 20 "$slog" 2>/dev/null | sed 's/^/  /'
+		return 1
 	fi
-	grep -E 'unprotected|joining|protected epoch|failed' "$mlog" | sed 's/^/  /'
+	live_us=$(sed -n 's/.*went live.*realtime_us=\([0-9]*\).*/\1/p' "$slog" | tail -n 1)
+	if [ -n "$live_us" ]; then
+		failover_ms[$n]=$(((live_us - t_kill) / 1000))
+		events+=("$(secs "$live_us") live #$n")
+		echo "failover $n: $surv took over in ${failover_ms[$n]} ms (kill -9 to its \"went live\")"
+	fi
+	story "$slog"
+	# ft_reprotect = "auto": pvft monitor gives the survivor a new
+	# backup, live, while the clients go on.
+	for ((i = 0; i < T * 10; i++)); do
+		grep -q "protected epoch $((n + 1))" "$mlog" 2>/dev/null && break
+		sleep 0.1
+	done
+	join_us=$(grep 'joining ' "$mlog" 2>/dev/null | tail -n 1 | sed -n 's/.*realtime_us=\([0-9]*\).*/\1/p')
+	prot_us=$(sed -n "s/.*protected epoch $((n + 1)):.*realtime_us=\([0-9]*\).*/\1/p" "$mlog" | tail -n 1)
+	[ -n "$join_us" ] && [ "$join_us" -gt "$t_kill" ] && events+=("$(secs "$join_us") joining #$n")
+	if [ -n "$prot_us" ]; then
+		reprot_ms[$n]=$(((prot_us - t_kill) / 1000))
+		events+=("$(secs "$prot_us") protected #$n")
+		echo "re-protection $n: protected again at epoch $((n + 1)), ${reprot_ms[$n]} ms after the kill (pvft monitor):"
+	else
+		echo "re-protection $n: not protected again in $T s; pvft monitor says:"
+	fi
+	grep -E 'unprotected|joining|protected epoch|failed' "$mlog" | tail -n 4 | sed 's/^/  /'
+}
+sleep_until "$first"
+failover 1 "$primary" "$ppid" "$backup"
+# The second: the new primary (the first backup), its backup the joined one.
+status=$("$PVFT" status --json "$name")
+joined=$(jq -r --arg n "$backup" '.replicas[] | select(.node != $n) | .node' <<<"$status" | head -n 1)
+bpid=$(jq -r --arg n "$backup" '.replicas[] | select(.node == $n) | .pid' <<<"$status")
+if [ -n "${reprot_ms[1]:-}" ] && [ -n "$joined" ] && [ "$bpid" -gt 0 ] 2>/dev/null; then
+	sleep_until "$(awk -v d="$duration" 'BEGIN { print d * 0.6 }')"
+	failover 2 "$backup" "$bpid" "$joined"
 fi
+kill_s=$(awk '{ print $1; exit }' <<<"${events[0]:-0}")
 
 step "the pair after the failover" "pvft list"
 "$PVFT" list
@@ -223,9 +241,20 @@ client_pid=""
 # second (from the timeline's 100 ms buckets) and p50/p99/max latency, a
 # line at the kill and one where the backup went live.
 plot() {
-	local live_s="NaN"
-	[ -n "${failover_ms:-}" ] &&
-		live_s=$(awk -v k="$kill_s" -v f="$failover_ms" 'BEGIN { print k + f / 1000 }')
+	local arrows="" i=3 ev t label color
+	for ev in "${events[@]}"; do
+		t=${ev%% *}
+		label=${ev#* }
+		case $label in
+		kill*) color="#c0392b" ;;
+		live*) color="#27ae60" ;;
+		joining*) color="#e67e22" ;;
+		*) color="#2980b9" ;;
+		esac
+		arrows+="set arrow $i from $t, graph 0 to $t, graph 1 nohead lc rgb \"$color\" dt 2 lw 1.5"$'\n'
+		arrows+="set label $i \" $label\" at $t, graph $(awk -v i="$i" 'BEGIN { print 0.97 - (i % 4) * 0.06 }') left tc rgb \"$color\" font \",8\""$'\n'
+		i=$((i + 1))
+	done
 	gnuplot 2>"$run/gnuplot.err" <<-EOF
 		if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 			set terminal pngcairo size 1000,700 font ",10"
@@ -234,23 +263,14 @@ plot() {
 		}
 		set output "$png"
 		set datafile separator ","
-		kill = $kill_s
-		live = $live_s
 		set xrange [0:$duration]
 		set grid
 		# The same left and right edges for both panels: one time axis.
 		set lmargin at screen 0.08
 		set rmargin at screen 0.97
 		set key top right
-		set style line 1 lc rgb "#c0392b" dt 2 lw 1.5
-		set style line 2 lc rgb "#27ae60" dt 2 lw 1.5
-		set arrow 1 from kill, graph 0 to kill, graph 1 nohead ls 1
-		set label 1 "kill -9 primary " at kill, graph 0.93 right tc rgb "#c0392b"
-		if (live == live) {
-			set arrow 2 from live, graph 0 to live, graph 1 nohead ls 2
-			set label 2 " backup live" at live, graph 0.93 left tc rgb "#27ae60"
-		}
-		set multiplot layout 2,1 title "kv pair, 16 clients: kill -9 of the primary at " . sprintf("%.2f s", kill)
+		$arrows
+		set multiplot layout 2,1 title "kv pair, 16 clients: two kill -9 of the primary, each failover re-protected by pvft monitor"
 		set ylabel "throughput (replies/s)"
 		set format y "%.0s%c"
 		set format x ""
@@ -291,26 +311,34 @@ row() { printf '  %-18s %s\n' "$1" "$2"; }
 j() { jq -r "$1" "$json"; }
 row requests "$(j '"\(.requests) in \(.duration_s) s (\(.answered) answered, \(.retries) resent)"')"
 row throughput "$(j '"\(.throughput_rps | floor) req/s; latency p50 \(.latency_us.p50) us, p99 \(.latency_us.p99) us, max \(.latency_us.max / 1000 | floor) ms"')"
-if [ -n "${failover_ms:-}" ]; then
-	row failover "$backup went live $failover_ms ms after kill -9 of $primary"
-elif [ -n "$live_ms" ]; then
-	row failover "$backup was the primary $live_ms ms after kill -9 of $primary"
-else
-	row failover "none: $backup did not take over"
-fi
-if [ -n "$reprot_ms" ]; then
-	row "re-protected" "at epoch 2, $reprot_ms ms after the kill (a new backup, live)"
-else
-	row "re-protected" "no (see $name's monitor.log above)"
-fi
+for n in 1 2; do
+	if [ -n "${failover_ms[$n]:-}" ]; then
+		row "failover $n" "went live ${failover_ms[$n]} ms after kill -9 #$n"
+	elif [ -n "${live_ms[$n]:-}" ]; then
+		row "failover $n" "the primary ${live_ms[$n]} ms after kill -9 #$n"
+	else
+		row "failover $n" "none"
+	fi
+	if [ -n "${reprot_ms[$n]:-}" ]; then
+		row "re-protected $n" "at epoch $((n + 1)), ${reprot_ms[$n]} ms after kill -9 #$n (a new backup, live)"
+	else
+		row "re-protected $n" "no (see $name's monitor.log above)"
+	fi
+done
+row timeline "$(printf '%s; ' "${events[@]}" | sed 's/; $//')"
 # The client measures its longest pause only: the failover's, unless the
 # host stalled the client longer somewhere else in the run.
-row "longest blackout" "$(jq -r --argjson k "$kill_s" '
-	(.blackout_at_s <= $k + 0.1 and .blackout_at_s + .blackout_ms / 1000 >= $k - 0.05)
-	as $kill |
-	"\(.blackout_ms | floor) ms at \(.blackout_at_s) s" +
-	if $kill then " (the failover)"
-	else " (not the failover: the kill was at \($k) s)" end' "$json")"
+# Which event it was: the last one at or before its start (50 ms slack).
+bo_at=$(j .blackout_at_s)
+bo_what=$(printf '%s\n' "${events[@]}" | awk -v b="$bo_at" '$1 <= b + 0.05 { w = $0 }
+	END { sub(/^[^ ]* /, "", w); print w }')
+case $bo_what in
+"kill -9 #"* | "live #"*) bo_what="the failover after kill -9 #${bo_what##*#}" ;;
+"joining #"*) bo_what="re-protection #${bo_what##*#}: the join's pause and the new backup's first acks" ;;
+"protected #"*) bo_what="after re-protection #${bo_what##*#}" ;;
+*) bo_what="before any kill" ;;
+esac
+row "longest blackout" "$(j '"\(.blackout_ms | floor) ms at \(.blackout_at_s) s"') ($bo_what)"
 row "keys read back" "$(j '"\(.checked_keys) (unverified \(.unverified_keys))"')"
 lost=$(j .lost)
 doubled=$(j .doubled)
@@ -320,7 +348,8 @@ why=()
 [ "$client_rc" -eq 0 ] || why+=("the client's exit status $client_rc")
 [ "$lost" = 0 ] || why+=("$lost writes lost")
 [ "$doubled" = 0 ] || why+=("$doubled writes applied twice")
-[ -n "$live_ms" ] || why+=("no failover")
+[ -n "${live_ms[1]:-}" ] && [ -n "${live_ms[2]:-}" ] || why+=("not two failovers")
+[ -n "${reprot_ms[1]:-}" ] || why+=("not re-protected after the first")
 if [ ${#why[@]} -eq 0 ]; then
 	row result OK
 else
