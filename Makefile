@@ -297,9 +297,12 @@ check: deps
 
 # The live pair's failover, many times over (make check kills 20 primaries).
 PAIR_TRIALS ?= 300
+# make soak's chain: failovers, each re-protected (kills of joins too).
+SOAK_CHAIN ?= 100
 soak: deps
 	$(Q)$(MAKE) all
 	$(Q)PAIR_TRIALS=$(PAIR_TRIALS) tests/pair/run.sh $(BUILD)
+	$(Q)tests/reprotect/chain.sh $(BUILD) $(SOAK_CHAIN) 1
 
 bench: deps
 	$(Q)$(MAKE) all

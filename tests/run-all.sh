@@ -42,6 +42,7 @@ run_suite pair tests/pair/run.sh "$build"
 run_suite net tests/net/run.sh "$build"
 run_suite migrate tests/migrate/run.sh "$build"
 run_suite reprotect tests/reprotect/run.sh "$build"
+run_suite chain tests/reprotect/chain.sh "$build" 5
 run_suite hvmisc tests/security/test-hvmisc.sh "$build"
 run_suite tools tests/tools/test-faultproxy.sh "$build"
 run_suite kv-client tests/tools/test-kv-client.sh "$build"
