@@ -15,7 +15,9 @@ pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
 	# make demo's timeline plot (scripts/demo-kv.sh)
 	gnuplot-nox
 	# the man pages: pandoc writes them, groff and man check them
-	pandoc groff-base man-db)
+	pandoc groff-base man-db
+	# the pair protocol's model checker (tests/model)
+	spin)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! "$(dirname "$0")/have-kvm.sh"; then

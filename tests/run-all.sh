@@ -54,6 +54,7 @@ run_suite operations tests/toolstack/test-operations.sh "$build"
 run_suite completion tests/toolstack/test-completion.sh "$build"
 run_suite install tests/toolstack/test-install.sh "$build"
 run_suite demo tests/toolstack/test-demo.sh "$build"
+run_suite model tests/model/run.sh
 run_suite kvm tests/kvm/run.sh "$build"
 
 echo "$total_pass passed, $total_fail failed"
