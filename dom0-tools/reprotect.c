@@ -206,22 +206,29 @@ static int join_node(char *buf, size_t len, const struct dom_info *di,
 	return 0;
 }
 
-/* S's answer was lost: has J the domain all the same (it went live)? */
+/*
+ * S's answer was lost: has J the domain all the same? Once its
+ * checkpoint is no longer "incoming" it had GO: it is the pair's backup
+ * (it waits for S, then asks the arbiter and may go live), the one copy
+ * of the domain if S died: never to be stopped. Only a J still receiving
+ * (or gone) has nothing.
+ */
 static bool joined_live(const struct dom_info *di, struct dom_replica *j)
 {
 	struct dom_info one = *di;
 	char err[256];
-	json_object *st;
-	bool live;
+	json_object *st, *m = NULL;
+	bool has;
 
 	if (ts__is_local(j->host) && ts__ended(&j->pid, j->node, j->log))
 		return false;
 	one.nr = 1;
 	one.rep[0] = *j;
 	st = ts__replica_status(&one, 0, STATUS_TIMEOUT_MS, err, sizeof(err));
-	live = ts__is_live(st) && !strcmp(ts__jstr(st, "role", ""), "primary");
+	has = st && !(json_object_object_get_ex(st, "migration", &m) &&
+		      !strcmp(ts__jstr(m, "state", ""), "incoming"));
 	json_object_put(st);
-	return live;
+	return has;
 }
 
 /* The survivor's state and epoch now ("" when it does not answer). */
@@ -369,8 +376,22 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 		     di->name);
 		goto out;
 	}
-	/* The lost replica's place: never one that still runs. */
+	/*
+	 * The lost replica's place: never one that still runs, nor one that
+	 * does not answer but whose process is still there here (stopped:
+	 * its PID stays in the registry for destroy).
+	 */
 	d = di->nr == 1 ? 1 : !s;
+	if (d < di->nr && !ts__is_live(st[d]) &&
+	    ts__is_local(di->rep[d].host) && di->rep[d].pid > 0 &&
+	    !ts__pid_ended(di->rep[d].pid)) {
+		fail(res, PVFT_EXIT_FAILED,
+		     "%s: the other replica %s (pid %d) does not answer but "
+		     "its process is still there: end it first (pvft "
+		     "destroy, or kill it)",
+		     di->name, di->rep[d].node, di->rep[d].pid);
+		goto out;
+	}
 	if (d < di->nr && ts__is_live(st[d])) {
 		fail(res, PVFT_EXIT_FAILED,
 		     "%s: the other replica %s still runs (%s %s): a new "
@@ -520,11 +541,16 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 	if (i < 0 && !(lost && joined_live(di, &j)))
 		goto stop_j;
 	if (i < 0) {
-		/* S died after its go: J went live, the domain is J's. */
+		/*
+		 * S's answer was lost after its go: J holds the domain (it
+		 * goes live once the arbiter gives it the new epoch).
+		 */
 		size_t n = strlen(res->why);
 
 		snprintf(res->why + n, sizeof(res->why) - n,
-			 "; %s took over: it runs the domain now, unprotected",
+			 "; %s holds the checkpoint all the same: it is the "
+			 "backup, or, if the survivor is gone, it goes live "
+			 "once the arbiter gives it the new epoch",
 			 j.node);
 		res->committed = true;
 		di->rep[d] = j;

@@ -138,6 +138,8 @@ static void join_commit(void *opaque, struct domain *d)
 		 */
 		pr_err("re-protection: cannot start the new log channel: "
 		       "halting (the backup asks the arbiter)");
+		/* No channel thread ever ends it: END is not to wait for it. */
+		d->gate.log_ended = true;
 		domain__shutdown(d, HV_EXIT_HOST, DOMAIN_END_HOST);
 	}
 }
@@ -153,10 +155,11 @@ static void join_abort(void *opaque, struct domain *d, const char *why)
 		free(j->chan);
 		j->chan = NULL;
 	}
-	__atomic_store_n(&j->env.pair->joining, false, __ATOMIC_RELAXED);
+	/* Said before the next join may start (it rewrites j). */
 	pr_warn("re-protection with the backup at %s failed%s%s: this domain "
 		"runs on unprotected at epoch %" PRIu64,
 		j->backup, why[0] ? ": " : "", why, j->epoch - 1);
+	__atomic_store_n(&j->env.pair->joining, false, __ATOMIC_RELAXED);
 }
 
 static const struct migrate_join_ops join_ops = {

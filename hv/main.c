@@ -511,7 +511,9 @@ static int pair_check(struct pair_opts *po)
 		gethostname(host, sizeof(host) - 1);
 		host[sizeof(host) - 1] = '\0';
 		snprintf(po->node_buf, sizeof(po->node_buf), "%.48s-%s", host,
-			 primary ? "primary" : "backup");
+			 primary    ? "primary"
+			 : po->role ? "backup"
+				    : "single");
 		for (i = 0; po->node_buf[i]; i++)
 			if (!strchr("abcdefghijklmnopqrstuvwxyz"
 				    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",

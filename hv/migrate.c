@@ -347,8 +347,11 @@ static int send_state(struct migration *m)
 		d->gate.out_bytes = 0;
 	}
 	g.out_bytes = d->gate.out_bytes;
-	/* Only a replica's stream has it: its receiver digests output. */
-	if (d->gate.out_state && (m->backup || m->join)) {
+	/*
+	 * The output hash state, when this domain keeps one (a replica's,
+	 * or one alone after its pair): VERIFY's digest covers it.
+	 */
+	if (d->gate.out_state) {
 		/*
 		 * The hash state holds a pointer to the library's default
 		 * secret, an address of this process: it goes as NULL, and
@@ -1622,13 +1625,15 @@ static int apply_gate(struct migrate_in *in, struct domain *d,
 			       join	? "a primary a backup joins"
 			       : replay ? "a backup"
 					: "an unreplicated domain");
-	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0))
+	/* A single domain has one if it was a replica once (then alone). */
+	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0) &&
+	    (replay || g->out_state_len != sizeof(XXH3_state_t)))
 		return in_fail(
 		    in, -EBADMSG,
 		    "GATE: an output hash state of %u bytes, not %zu",
 		    g->out_state_len,
 		    replay ? sizeof(XXH3_state_t) : (size_t)0);
-	if (replay) {
+	if (g->out_state_len) {
 		/* A replay hashes its console output for the digests. */
 		if (!d->gate.out_state)
 			d->gate.out_state = XXH3_createState();

@@ -188,5 +188,24 @@ t_reprotect_refusals() {
 	wait_state p protected
 }
 
+# A survivor running alone moves live as a single domain (pvft migrate of
+# an unprotected domain): its output hash state goes with it, VERIFY
+# matches, and the service answers from the destination.
+t_survivor_migrates_alone() {
+	pair_up || return 1
+	kill9 p
+	wait_for b 'went live' 30 && wait_state b unprotected || return 1
+	free_port
+	local mig=127.0.0.1:$port
+	spawn d "$HV" --incoming "$mig" --key "$KEY" --memory "${MIB:-64}" --vif "$VIF" \
+		--cmdline "$CMDLINE" --control "$t/d.sock" "$G/kv.elf"
+	wait_for d 'waiting for the domain on' 60 || return 1
+	kv_load 5
+	sleep 1
+	call b "{\"execute\":\"migrate\",\"arguments\":{\"to\":\"$mig\"}}"
+	[[ $reply == *'"return"'* ]] || { why="migrate: $reply"; return 1; }
+	wait_end b && rc_is b 0 && kv_clean && running d
+}
+
 run_all
 summary
