@@ -3,8 +3,10 @@
 # running primary from a live checkpoint, and the pair runs on at the next
 # epoch. Each test runs a kv pair under pvft-kv-client load on loopback,
 # with a pvft-arbiter (keys) of its own state; every process is ended by
-# its PID. No outcome depends on timing: every wait has a hang guard.
-# Last line: "N passed, N failed".
+# its PID. No outcome depends on timing: every wait has a hang guard, and
+# each fault comes at a point a log line (or a holdproxy.py holding the
+# checkpoint) marks. ONLY=REGEX runs the matching tests; REPROTECT_KEEP=DIR
+# keeps a failed test's files in DIR/NAME. Last line: "N passed, N failed".
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
@@ -12,6 +14,7 @@ G=$build/guest
 CTL=$build/bin/pvft-ctlclient
 KV=$build/bin/pvft-kv-client
 PVFT=$build/bin/pvft
+HOLDPROXY=$(dirname "$0")/holdproxy.py
 T=120
 
 # shellcheck source=tests/lib.sh
@@ -19,6 +22,8 @@ T=120
 harness_begin
 LOG_GLOBS=('*.err' '*.out')
 LOG_LINES=12
+KEEP=${REPROTECT_KEEP:-}
+KEEP_FILES=("$tmp/arbiter.err")
 
 KEY=$tmp/domain.key
 make_key "$KEY"
@@ -63,13 +68,14 @@ kv_setup() {
 }
 
 # replica NAME ROLE-ARGS...: a kv replica of pair $pair_id, node NAME,
-# control socket $t/NAME.sock.
+# control socket $t/NAME.sock ($MIB MiB, 64 by default; guest $GUEST.elf,
+# kv by default).
 replica() {
 	local name=$1
 	shift
 	spawn "$name" "$HV" "$@" --pair "$pair_id" --node "$name" --arbiter "$URL" \
 		--key "$KEY" --timeout-ms 1000 --control "$t/$name.sock" \
-		--memory "${MIB:-64}" --vif "$VIF" --cmdline "$CMDLINE" "$G/kv.elf"
+		--memory "${MIB:-64}" --vif "$VIF" --cmdline "$CMDLINE" "$G/${GUEST:-kv}.elf"
 }
 
 # pair_up: an arbiter, a kv pair p (primary) and b (backup) at epoch 1.
@@ -95,14 +101,72 @@ joiner() {
 	jmig=127.0.0.1:$port
 	free_port
 	jlog=127.0.0.1:$port
+	jto=$jmig
 	replica "$name" --role backup --listen "$jlog" --incoming "$jmig" --epoch "$ep" "$@"
 	wait_for "$name" 'waiting for the domain on' 60
 }
 
-# reprotect S J: S's control socket asks J (started by joiner) to join.
+# rp_json [ARGS]: the reprotect request for the last joiner (its
+# checkpoint to $jto: its --incoming, or a proxy in front of it), with more
+# arguments ARGS (JSON members: "max_rounds":2) if given.
+rp_json() {
+	printf '{"execute":"reprotect","arguments":{"to":"%s","backup":"%s"%s}}' \
+		"$jto" "$jlog" "${1:+,$1}"
+}
+
+# reprotect S [ARGS]: S's control socket asks the last joiner to join,
+# and answers once the join is over: it must have succeeded.
 reprotect() {
-	call "$1" "{\"execute\":\"reprotect\",\"arguments\":{\"to\":\"$jmig\",\"backup\":\"$jlog\"}}"
+	call "$1" "$(rp_json "${2:-}")"
 	[[ $reply == *'"return"'* ]] || { why="reprotect: $reply"; return 1; }
+}
+
+# reprotect_bg S [ARGS]: the same request as process rp (its answer in
+# $t/rp.out), for a join a test breaks while it runs.
+reprotect_bg() {
+	spawn rp "$CTL" call "$t/$1.sock" "$(rp_json "${2:-}")"
+}
+
+# reprotect_failed S: the join rp asked for failed (the answer says so)
+# and S says it runs on unprotected at epoch $2.
+reprotect_failed() {
+	wait_end rp 90 || return 1
+	grep -q '"error"' "$t/rp.out" ||
+		{ why="reprotect answered no error: $(head -c 300 "$t/rp.out")"; return 1; }
+	wait_for "$1" "re-protection with the backup at .* failed.*: this domain runs on unprotected at epoch $2" 90
+}
+
+# hold_proxy NAME BYTES: a holdproxy.py NAME in front of the last
+# joiner's --incoming: the checkpoint goes there ($jto), and stops after
+# BYTES until release NAME.
+hold_proxy() {
+	spawn "$1" python3 "$HOLDPROXY" "${jmig##*:}" "$2"
+	wait_for "$1" '^holdproxy: listening on ' 30 || return 1
+	jto=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
+}
+
+# release NAME: the holdproxy NAME forwards everything from now on.
+release() {
+	kill -USR1 "${pid[$1]}" && wait_for "$1" '^holdproxy: released' 30
+}
+
+# one_live WHO NAME...: of the replicas NAME..., exactly one is live (it
+# runs and its query-status says role primary), and it is WHO (any: "?");
+# its name into $alive.
+one_live() {
+	local want=$1 name n=0 who=""
+	shift
+	for name in "$@"; do
+		running "$name" || continue
+		call "$name" '{"execute":"query-status"}'
+		[[ $reply =~ \"role\":\ *\"primary\" ]] || continue
+		n=$((n + 1))
+		who+=" $name"
+	done
+	alive=${who# }
+	[ "$n" -eq 1 ] || { why="live replicas: $n (${who# }), want 1"; return 1; }
+	[ "$want" = "?" ] || [ "$alive" = "$want" ] ||
+		{ why="$alive is live, want $want"; return 1; }
 }
 
 # kv_load SECONDS: pvft-kv-client against the service, as $t/kv.
@@ -127,7 +191,7 @@ t_join_after_failover_then_fail_over_to_the_joined() {
 	kill9 p
 	wait_for b 'went live' 30 && wait_state b unprotected || return 1
 	joiner j 2 || return 1
-	reprotect b j || return 1
+	reprotect b || return 1
 	wait_state b protected && [ "$epoch" = 2 ] || { why="${why:-epoch $epoch, not 2}"; return 1; }
 	wait_for j 'resumed pair' 30 || return 1
 	sleep 1
@@ -138,6 +202,94 @@ t_join_after_failover_then_fail_over_to_the_joined() {
 	# The service answers from the joined backup.
 	spawn kv2 "$KV" --server "127.0.0.1:$svc" --clients 2 --requests 50
 	wait_end kv2 && rc_is kv2 0
+}
+
+# survivor [SECONDS]: a pair up (under kv load for SECONDS, if given),
+# kill -9 of its primary p: b is the survivor, live and unprotected at
+# epoch 1.
+survivor() {
+	pair_up || return 1
+	if [ -n "${1:-}" ]; then
+		kv_load "$1"
+		sleep 1 # the load runs: what it sees is checked, never this
+	fi
+	kill9 p
+	wait_for b 'went live' 30 && wait_state b unprotected || return 1
+	[ "$epoch" = 1 ] || { why="b: epoch $epoch after the failover, not 1"; return 1; }
+}
+
+# epoch_is NAME STATE EPOCH: NAME comes to STATE, at EPOCH.
+epoch_is() {
+	wait_state "$1" "$2" || return 1
+	[ "$epoch" = "$3" ] || { why="$1: $2 at epoch $epoch, not $3"; return 1; }
+}
+
+# arb_owner EPOCH NODE|-: the arbiter's state: (pair, EPOCH) owned by
+# NODE, or by nobody (-).
+arb_owner() {
+	local f=$tmp/arbiter/$pair_id-$1 owner
+	owner=$(cat "$f" 2>/dev/null)
+	[ "${owner:--}" = "$2" ] ||
+		{ why="the arbiter: epoch $1 owned by '${owner:-nobody}', want '$2'"; return 1; }
+}
+
+# arb_opener EPOCH NODE: the arbiter's state: EPOCH was opened (ADVANCE)
+# by NODE.
+arb_opener() {
+	local opener
+	opener=$(cat "$tmp/arbiter/$pair_id-$1.open" 2>/dev/null)
+	[ "$opener" = "$2" ] ||
+		{ why="the arbiter: epoch $1 opened by '${opener:-nobody}', want '$2'"; return 1; }
+}
+
+# never_live NAME: NAME ended and never acted live: it neither asked the
+# arbiter for a grant nor went live.
+never_live() {
+	wait_end "$1" 60 || return 1
+	err_lacks "$1" 'went live|asking the arbiter|running alone'
+}
+
+# Bytes of a checkpoint a holdproxy lets through before it holds: past
+# the TLS handshake and the opening records, well inside the first
+# pre-copy round (a kv domain's first round is 0.4 MiB and more: its
+# image's pages at least), which the source cannot end without the
+# joiner's answer to all of it.
+HOLD_AT=65536
+
+# The joiner is killed in the middle of the first pre-copy round: the
+# survivor's join fails, it runs on unprotected at epoch 1 (it never let
+# go of its grant) with every write, and the epoch it opened is joined
+# by the next backup.
+t_joiner_dies_in_precopy() {
+	survivor 12 || return 1
+	joiner j 2 && hold_proxy hp "$HOLD_AT" || return 1
+	reprotect_bg b
+	wait_for hp 'held after' && wait_for j 'proved the domain' &&
+		epoch_is b joining 1 || return 1
+	kill9 j
+	reprotect_failed b 1 && epoch_is b unprotected 1 &&
+		arb_owner 2 - && arb_opener 2 b || return 1
+	joiner j2 2 && reprotect b && epoch_is b protected 2 &&
+		wait_for j2 'resumed pair' 30 || return 1
+	kv_clean && one_live b b j2 && arb_owner 2 -
+}
+
+# The survivor is killed in the middle of the first pre-copy round (its
+# checkpoint held after HOLD_AT bytes, then let go once it is dead: the
+# joiner reads the stream's end): the joiner exits without ever asking the
+# arbiter and never goes live. With the old primary dead too, nobody holds
+# the domain: nobody is live, and the opened epoch 2 has no owner.
+t_survivor_dies_in_precopy() {
+	survivor || return 1
+	joiner j 2 && hold_proxy hp "$HOLD_AT" || return 1
+	reprotect_bg b
+	wait_for hp 'held after' && wait_for j 'proved the domain' &&
+		epoch_is b joining 1 || return 1
+	kill9 b
+	release hp && never_live j || return 1
+	rc_is j 7 'a broken stream' && err_lacks j 'restored from|joining primary' &&
+		arb_owner 2 - && arb_opener 2 b || return 1
+	! one_live '?' b j && [ -z "$alive" ] || { why="live: '$alive', want nobody"; return 1; }
 }
 
 run_all
