@@ -136,13 +136,19 @@ reprotect_failed() {
 	wait_for "$1" "re-protection with the backup at .* failed.*: this domain runs on unprotected at epoch $2" 90
 }
 
-# hold_proxy NAME BYTES: a holdproxy.py NAME in front of the last
-# joiner's --incoming: the checkpoint goes there ($jto), and stops after
-# BYTES until release NAME.
+# hold_proxy NAME BYTES PORT: a holdproxy.py NAME in front of
+# 127.0.0.1:PORT (its address into $held) that lets each connection's
+# first BYTES through, then nothing more until release NAME.
 hold_proxy() {
-	spawn "$1" python3 "$HOLDPROXY" "${jmig##*:}" "$2"
+	spawn "$1" python3 "$HOLDPROXY" "$3" "$2"
 	wait_for "$1" '^holdproxy: listening on ' 30 || return 1
-	jto=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
+	held=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
+}
+
+# hold_join NAME: a holdproxy NAME in front of the last joiner's
+# --incoming: the checkpoint goes there, and stops after HOLD_AT bytes.
+hold_join() {
+	hold_proxy "$1" "$HOLD_AT" "${jmig##*:}" && jto=$held
 }
 
 # release NAME: the holdproxy NAME forwards everything from now on.
@@ -262,7 +268,7 @@ HOLD_AT=65536
 # by the next backup.
 t_joiner_dies_in_precopy() {
 	survivor 12 || return 1
-	joiner j 2 && hold_proxy hp "$HOLD_AT" || return 1
+	joiner j 2 && hold_join hp || return 1
 	reprotect_bg b
 	wait_for hp 'held after' && wait_for j 'proved the domain' &&
 		epoch_is b joining 1 || return 1
@@ -281,7 +287,7 @@ t_joiner_dies_in_precopy() {
 # the domain: nobody is live, and the opened epoch 2 has no owner.
 t_survivor_dies_in_precopy() {
 	survivor || return 1
-	joiner j 2 && hold_proxy hp "$HOLD_AT" || return 1
+	joiner j 2 && hold_join hp || return 1
 	reprotect_bg b
 	wait_for hp 'held after' && wait_for j 'proved the domain' &&
 		epoch_is b joining 1 || return 1
@@ -290,6 +296,78 @@ t_survivor_dies_in_precopy() {
 	rc_is j 7 'a broken stream' && err_lacks j 'restored from|joining primary' &&
 		arb_owner 2 - && arb_opener 2 b || return 1
 	! one_live '?' b j && [ -z "$alive" ] || { why="live: '$alive', want nobody"; return 1; }
+}
+
+# The joined backup is killed once the pair is protected at epoch 2: the
+# survivor asks the arbiter for epoch 2, wins it and runs alone, with
+# every kv write; a new joiner then takes it to epoch 3.
+t_joined_backup_dies() {
+	survivor 14 || return 1
+	joiner j 2 && reprotect b && epoch_is b protected 2 &&
+		wait_for j 'resumed pair' 30 || return 1
+	kill9 j
+	wait_for b "asking the arbiter .* epoch 2" 30 && wait_for b 'running alone' 30 &&
+		epoch_is b unprotected 2 && arb_owner 2 b || return 1
+	joiner j2 3 && reprotect b && epoch_is b protected 3 &&
+		wait_for j2 'resumed pair' 30 || return 1
+	kv_clean && one_live b b j2 && arb_opener 3 b && arb_owner 3 -
+}
+
+# The survivor is killed just after the cut (the joiner resumed the pair
+# from it): the joiner holds the whole domain and GO, asks the arbiter
+# for epoch 2, and goes live with every acknowledged kv write (the
+# clients reconnect to the same service address, now the joiner's).
+t_survivor_dies_after_the_cut() {
+	survivor 12 || return 1
+	joiner j 2 || return 1
+	reprotect_bg b
+	wait_for j 'resumed pair' 60 || return 1
+	kill9 b
+	wait_for j 'went live' 30 && kv_clean && epoch_is j unprotected 2 &&
+		arb_owner 2 j && one_live j b j
+}
+
+# The joiner is stopped (SIGSTOP) once it built the domain and before it
+# answered (it asks the arbiter first, through a holdproxy holding every
+# byte until the joiner is stopped), for 3 s, then continued. Which way
+# the join goes is not the point: once it settled, exactly one replica
+# acts live, the joiner is the survivor's backup or ended without ever
+# going live, and every kv write is there once.
+t_joiner_stopped_before_it_answers() {
+	survivor 14 || return 1
+	hold_proxy ha 0 "${URL##*:}" || return 1
+	URL=pvft://$held joiner j 2 || return 1
+	reprotect_bg b
+	wait_for j 'restored from the source' 60 && wait_for ha 'held after 0 bytes' 30 || return 1
+	kill -STOP "${pid[j]}"
+	release ha
+	sleep 3 # how long it is away: any outcome passes
+	kill -CONT "${pid[j]}"
+	wait_end rp 90 && settled b j || return 1
+	if running j; then
+		note="the join went through"
+		epoch_is b protected 2 && err_has j 'resumed pair' || return 1
+	else
+		note="the join failed or broke after it"
+		err_lacks j 'went live' && arb_owner 2 "$(grep -q 'running alone' "$t/b.err" && echo b || echo -)" ||
+			return 1
+	fi
+	grep -q '"desc"' "$t/rp.out" && note+=": $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 120)"
+	kv_clean && one_live b b j
+}
+
+# settled S J: the join of J to S is over one way or the other: S is
+# protected, or J ended.
+settled() {
+	local i
+	for ((i = 0; i < T * 10; i++)); do
+		running "$2" || { wait_end "$2"; return; }
+		status "$1"
+		[ "$state" = protected ] && return 0
+		sleep 0.1
+	done
+	why="$1 is $state and $2 runs: the join never settled"
+	return 1
 }
 
 run_all
