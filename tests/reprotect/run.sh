@@ -14,6 +14,7 @@ G=$build/guest
 CTL=$build/bin/pvft-ctlclient
 KV=$build/bin/pvft-kv-client
 PVFT=$build/bin/pvft
+FP=$build/bin/pvft-fakepeer
 HOLDPROXY=$(dirname "$0")/holdproxy.py
 T=120
 
@@ -69,13 +70,13 @@ kv_setup() {
 
 # replica NAME ROLE-ARGS...: a kv replica of pair $pair_id, node NAME,
 # control socket $t/NAME.sock ($MIB MiB, 64 by default; guest $GUEST.elf,
-# kv by default).
+# kv by default; the service's vif $VIF, none if empty).
 replica() {
 	local name=$1
 	shift
 	spawn "$name" "$HV" "$@" --pair "$pair_id" --node "$name" --arbiter "$URL" \
 		--key "$KEY" --timeout-ms 1000 --control "$t/$name.sock" \
-		--memory "${MIB:-64}" --vif "$VIF" --cmdline "$CMDLINE" "$G/${GUEST:-kv}.elf"
+		--memory "${MIB:-64}" ${VIF:+--vif "$VIF"} --cmdline "$CMDLINE" "$G/${GUEST:-kv}.elf"
 }
 
 # pair_up: an arbiter, a kv pair p (primary) and b (backup) at epoch 1.
@@ -127,13 +128,14 @@ reprotect_bg() {
 	spawn rp "$CTL" call "$t/$1.sock" "$(rp_json "${2:-}")"
 }
 
-# reprotect_failed S: the join rp asked for failed (the answer says so)
-# and S says it runs on unprotected at epoch $2.
+# reprotect_failed S EPOCH [N]: the join rp asked for failed (the answer
+# says so), and S says (for the Nth time: 1) that it runs on unprotected
+# at EPOCH.
 reprotect_failed() {
 	wait_end rp 90 || return 1
 	grep -q '"error"' "$t/rp.out" ||
 		{ why="reprotect answered no error: $(head -c 300 "$t/rp.out")"; return 1; }
-	wait_for "$1" "re-protection with the backup at .* failed.*: this domain runs on unprotected at epoch $2" 90
+	wait_file "$t/$1.err" "re-protection with the backup at .* failed.*: this domain runs on unprotected at epoch $2" "${3:-1}" 90
 }
 
 # hold_proxy NAME BYTES PORT: a holdproxy.py NAME in front of
@@ -368,6 +370,75 @@ settled() {
 	done
 	why="$1 is $state and $2 runs: the join never settled"
 	return 1
+}
+
+# Joiners of another domain: another image (count.elf, the same arguments
+# otherwise), then another --memory. Each is refused for what differs (it
+# exits 7 saying so, and never asks the arbiter), and the survivor runs on
+# unprotected at epoch 1 with every kv write.
+t_joiner_of_another_domain_refused() {
+	survivor 14 || return 1
+	GUEST=count joiner j 2 || return 1
+	reprotect_bg b
+	never_live j && rc_is j 7 'another image' && err_has j 'another guest image' &&
+		reprotect_failed b 1 1 && err_has b 'failed.*another guest image' || return 1
+	MIB=32 joiner j2 2 || return 1
+	reprotect_bg b
+	never_live j2 && rc_is j2 7 'another memory size' &&
+		err_has j2 'the domain has 64 MiB of memory, this one is to have 32' &&
+		reprotect_failed b 1 2 && err_has b 'failed.*this one is to have 32' || return 1
+	epoch_is b unprotected 1 && kv_clean && one_live b b j j2 &&
+		arb_owner 2 - && arb_opener 2 b
+}
+
+# stale_pair EPOCH WHY: a kv pair of $pair_id started from boot at EPOCH
+# (no vif: the running domain keeps its service): its primary sp (node p,
+# the old primary's) refuses before it dials, its backup sb when a primary
+# that matches it in everything (pvft-fakepeer, with the backup's CPUID
+# hash) asks; both exit 9 saying WHY.
+stale_pair() {
+	local ep=$1 re=$2 cpuid
+	free_port
+	sport=$port
+	VIF='' replica sb --role backup --listen "127.0.0.1:$sport" --epoch "$ep" &&
+		wait_for sb 'waiting for the primary on' 60 || return 1
+	spawn sp "$HV" --role primary --peer "127.0.0.1:$sport" --pair "$pair_id" \
+		--node p --arbiter "$URL" --key "$KEY" --timeout-ms 1000 --epoch "$ep" \
+		--memory 64 --cmdline "$CMDLINE" "$G/kv.elf"
+	wait_end sp 60 && rc_is sp 9 "a boot primary at epoch $ep" && err_has sp "$re" || return 1
+	running sb || { why="sb ended before a primary asked"; return 1; }
+	spawn f "$FP" --mode primary --connect "127.0.0.1:$sport" --pair "$pair_id" \
+		--key "$KEY" --epoch "$ep" --image "$G/kv.elf" --cmdline "$CMDLINE"
+	wait_end f 60 || return 1
+	cpuid=$(sed -n 's/.*CPUID (hash [0-9a-f]*, here \([0-9a-f]*\)).*/\1/p' "$t/f.out")
+	[ -n "$cpuid" ] || { why="f: no CPUID hash in its refusal: $(cat "$t/f.out")"; return 1; }
+	spawn f2 "$FP" --mode primary --connect "127.0.0.1:$sport" --pair "$pair_id" \
+		--key "$KEY" --epoch "$ep" --image "$G/kv.elf" --cpuid-hash "$cpuid" --cmdline "$CMDLINE"
+	wait_end f2 60 && rc_is f2 4 && wait_end sb 60 && rc_is sb 9 "a boot backup at epoch $ep" &&
+		err_has sb "$re" && err_lacks sb 'went live'
+}
+
+# Stale replicas. After the failover (b owns epoch 1) and a join (epoch 2
+# opened by b, protected): a pair started from boot at epoch 1 is refused
+# (epoch 1 belongs to b), and one at epoch 2 too (b opened it). Then the
+# joined backup dies (b wins epoch 2) and a joiner started with the old
+# epoch (--epoch 1, where b moves the pair to 3) is refused for it; b
+# opened epoch 3 for the join and runs on unprotected at epoch 2.
+t_stale_replicas_refused() {
+	survivor 30 || return 1
+	joiner j 2 && reprotect b && epoch_is b protected 2 && wait_for j 'resumed pair' 30 || return 1
+	stale_pair 1 "pair $pair_id epoch 1 already belongs to node b" || return 1
+	stale_pair 2 "pair $pair_id epoch 2 was opened by node b to re-protect a running domain" ||
+		return 1
+	kill9 j
+	wait_for b 'running alone' 30 && epoch_is b unprotected 2 && arb_owner 2 b || return 1
+	joiner j2 1 || return 1
+	reprotect_bg b
+	never_live j2 && rc_is j2 7 'a joiner of epoch 1' &&
+		err_has j2 "of pair $pair_id epoch 3, this one of pair $pair_id epoch 1" &&
+		reprotect_failed b 2 && err_has b "failed.*this one of pair $pair_id epoch 1" || return 1
+	epoch_is b unprotected 2 && kv_clean && one_live b b j j2 sp sb &&
+		arb_owner 1 b && arb_owner 2 b && arb_owner 3 - && arb_opener 3 b
 }
 
 run_all
