@@ -15,6 +15,7 @@ CTL=$build/bin/pvft-ctlclient
 KV=$build/bin/pvft-kv-client
 PVFT=$build/bin/pvft
 FP=$build/bin/pvft-fakepeer
+FAULTPROXY=$build/bin/pvft-faultproxy
 HOLDPROXY=$(dirname "$0")/holdproxy.py
 T=120
 
@@ -439,6 +440,103 @@ t_stale_replicas_refused() {
 		reprotect_failed b 2 && err_has b "failed.*this one of pair $pair_id epoch 1" || return 1
 	epoch_is b unprotected 2 && kv_clean && one_live b b j j2 sp sb &&
 		arb_owner 1 b && arb_owner 2 b && arb_owner 3 - && arb_opener 3 b
+}
+
+# arbiter_restart: kill -9 of the shared pvft-arbiter, and a new one on
+# the same state directory and address.
+arbiter_restart() {
+	local old=$arbiter_pid
+	kill -9 "$old" && wait "$old" 2>/dev/null
+	unset "live[$old]"
+	arbiter_pid=""
+	mv "$tmp/arbiter.err" "$tmp/arbiter.err.$old"
+	ARB_LISTEN=${URL#pvft://} arbiter_up
+}
+
+# The arbiter is killed and started again (same state, same address)
+# while the checkpoint is held in the first pre-copy round, then the
+# checkpoint goes on: the joiner's query meets the new arbiter, which
+# knows from its state that b opened epoch 2, and the join completes (or,
+# if it fails, fails cleanly: b unprotected at epoch 1, the joiner never
+# live). Then the joined backup dies: b wins epoch 2 from the new arbiter.
+t_arbiter_restarts_during_precopy() {
+	survivor 16 || return 1
+	joiner j 2 && hold_join hp || return 1
+	reprotect_bg b
+	wait_for hp 'held after' && wait_for j 'proved the domain' || return 1
+	arbiter_restart && arb_opener 2 b && release hp || return 1
+	wait_end rp 90 || return 1
+	if ! grep -q '"return"' "$t/rp.out"; then
+		note="the join failed: $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 120)"
+		reprotect_failed b 1 && never_live j && epoch_is b unprotected 1 &&
+			kv_clean && one_live b b j
+		return
+	fi
+	epoch_is b protected 2 && wait_for j 'resumed pair' 30 || return 1
+	kill9 j
+	wait_for b 'running alone' 30 && epoch_is b unprotected 2 && arb_owner 2 b &&
+		kv_clean && one_live b b j
+}
+
+# fault_proxy NAME PORT: a pvft-faultproxy NAME in front of 127.0.0.1:PORT
+# (its address into $faulty), told what to do by fault NAME CMD ACK.
+fault_proxy() {
+	spawn "$1" "$FAULTPROXY" --listen 127.0.0.1:0 --target "127.0.0.1:$2" \
+		--control "$t/$1.fifo"
+	wait_in "$1" out '^ready$' 30 || return 1
+	faulty=$(sed -n 's/^faultproxy: listening on \([0-9.:]*\),.*/\1/p' "$t/$1.err")
+	[ -n "$faulty" ] || { why="$1: no address on stderr"; return 1; }
+	exec {fifo_fd}<>"$t/$1.fifo" # read-write: a write never blocks
+}
+
+# fault NAME CMD ACK: CMD to the faultproxy, until it says ACK.
+fault() {
+	local n
+	n=$(grep -cE -- "^faultproxy: $3" "$t/$1.err")
+	printf '%s\n' "$2" >&"$fifo_fd"
+	wait_file "$t/$1.err" "^faultproxy: $3" $((n + 1)) 30
+}
+
+# After each test: the faultproxy's FIFO closed, its processes ended.
+fifo_fd=""
+end_test() {
+	[ -z "$fifo_fd" ] || exec {fifo_fd}>&-
+	fifo_fd=""
+	stop_all
+}
+
+# partition CMD ACK: a join under kv load whose checkpoint goes through a
+# holdproxy (held in the first pre-copy round) and then a faultproxy in
+# front of the joiner; at the hold the faultproxy is told CMD, then the
+# hold lets go. The survivor's join fails, it runs on unprotected at
+# epoch 1 with every kv write, and the joiner exits without ever going
+# live; its time to fail in $note.
+partition() {
+	local t0
+	survivor "$3" || return 1
+	joiner j 2 && fault_proxy fp "${jmig##*:}" &&
+		hold_proxy hp "$HOLD_AT" "${faulty##*:}" && jto=$held || return 1
+	reprotect_bg b
+	wait_for hp 'held after' && wait_for j 'proved the domain' || return 1
+	fault fp "$1" "$2" && release hp || return 1
+	t0=$(now_ms)
+	reprotect_failed b 1 || return 1
+	note="the survivor gave up $(($(now_ms) - t0)) ms after the fault: $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 120)"
+	never_live j && epoch_is b unprotected 1 && kv_clean && one_live b b j &&
+		arb_owner 2 - && arb_opener 2 b
+}
+
+# A partition in pre-copy: the faultproxy forwards nothing either way
+# and keeps both connections open; the survivor gives up after its I/O
+# timeout (30 s), the joiner after its own.
+t_partition_during_precopy() {
+	partition stall stall 40 && rc_is j 7 'a stream that stopped'
+}
+
+# The link reset in pre-copy (both ends get a RST): the survivor gives up
+# at once.
+t_link_reset_during_precopy() {
+	partition cut 'cut \(1 reset\)' 10 && rc_is j 7 'a broken stream'
 }
 
 run_all
