@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Re-protection (Documentation/pair.md, "Re-protection"): a backup joins a
 # running primary from a live checkpoint, and the pair runs on at the next
-# epoch. Each test runs a kv pair under pvft-kv-client load on loopback,
-# with a pvft-arbiter (keys) of its own state; every process is ended by
-# its PID. No outcome depends on timing: every wait has a hang guard, and
-# each fault comes at a point a log line (or a holdproxy.py holding the
-# checkpoint) marks. ONLY=REGEX runs the matching tests; REPROTECT_KEEP=DIR
+# epoch, and every way a join can break on the way: each test asserts that
+# exactly one replica acts live at the end (or none, where the only copy
+# died), and where it runs pvft-kv-client load on loopback, that no write
+# was lost or doubled. A pvft-arbiter (keys) of the suite's own state;
+# faults are injected through tests/reprotect/holdproxy.py (python3) and
+# pvft-faultproxy; every process is ended by its PID. No outcome depends
+# on timing: every wait has a hang guard, and each fault comes at a point
+# a log line (or a holdproxy.py holding the checkpoint) marks. ONLY=REGEX runs the matching tests; REPROTECT_KEEP=DIR
 # keeps a failed test's files in DIR/NAME. Last line: "N passed, N failed".
 set -u
 build=${1:-build}
@@ -144,6 +147,7 @@ reprotect_failed() {
 # 127.0.0.1:PORT (its address into $held) that lets each connection's
 # first BYTES through, then nothing more until release NAME.
 hold_proxy() {
+	command -v python3 >/dev/null || { why="no python3: holdproxy.py needs it"; return 1; }
 	spawn "$1" python3 "$HOLDPROXY" "$3" "$2"
 	wait_for "$1" '^holdproxy: listening on ' 30 || return 1
 	held=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
@@ -436,9 +440,10 @@ stale_pair() {
 # Stale replicas. After the failover (b owns epoch 1) and a join (epoch 2
 # opened by b, protected): a pair started from boot at epoch 1 is refused
 # (epoch 1 belongs to b), and one at epoch 2 too (b opened it). Then the
-# joined backup dies (b wins epoch 2) and a joiner started with the old
-# epoch (--epoch 1, where b moves the pair to 3) is refused for it; b
-# opened epoch 3 for the join and runs on unprotected at epoch 2.
+# joined backup dies (b wins epoch 2: a boot pair at 2 is refused for
+# that now) and a joiner started with the old epoch (--epoch 1, where b
+# moves the pair to 3) is refused for it; b opened epoch 3 for the join
+# and runs on unprotected at epoch 2.
 t_stale_replicas_refused() {
 	survivor 30 || return 1
 	joiner j 2 && reprotect b && epoch_is b protected 2 && wait_for j 'resumed pair' 30 || return 1
@@ -446,7 +451,8 @@ t_stale_replicas_refused() {
 	stale_pair 2 "pair $pair_id epoch 2 was opened by node b to re-protect a running domain" &&
 		joined_intact j || return 1
 	kill9 j
-	wait_for b 'running alone' 30 && epoch_is b unprotected 2 && arb_owner 2 b || return 1
+	wait_for b 'running alone' 30 && epoch_is b unprotected 2 && arb_owner 2 b &&
+		stale_pair 2 "pair $pair_id epoch 2 already belongs to node b" || return 1
 	joiner j2 1 || return 1
 	reprotect_bg b
 	never_live j2 && rc_is j2 7 'a joiner of epoch 1' &&
