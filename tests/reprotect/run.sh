@@ -8,8 +8,9 @@
 # faults are injected through tests/reprotect/holdproxy.py (python3) and
 # pvft-faultproxy; every process is ended by its PID. No outcome depends
 # on timing: every wait has a hang guard, and each fault comes at a point
-# a log line (or a holdproxy.py holding the checkpoint) marks. ONLY=REGEX runs the matching tests; REPROTECT_KEEP=DIR
-# keeps a failed test's files in DIR/NAME. Last line: "N passed, N failed".
+# a log line (or a holdproxy.py holding the checkpoint) marks. ONLY=REGEX
+# runs the matching tests; REPROTECT_KEEP=DIR keeps a failed test's files
+# in DIR/NAME. Last line: "N passed, N failed".
 set -u
 build=${1:-build}
 HV=$build/bin/pvft-hv
