@@ -17,7 +17,9 @@ pkgs=(gcc make libc6-dev binutils clang clang-format libclang-rt-dev
 	# the man pages: pandoc writes them, groff and man check them
 	pandoc groff-base man-db
 	# the pair protocol's model checker (tests/model)
-	spin)
+	spin
+	# tests/reprotect/holdproxy.py holds a join's stream mid-round
+	python3)
 # Without a usable /dev/kvm, the KVM suite runs in a QEMU machine with
 # nested KVM (tests/kvm/run.sh).
 if ! "$(dirname "$0")/have-kvm.sh"; then
