@@ -119,14 +119,14 @@ for ((n = 1; n <= chain; n++)); do
 	sleep "0.$((RANDOM % 5 + 3))" # the load runs a moment on the pair
 	kill -9 "$ppid"
 	failovers=$((failovers + 1))
-	live=""
+	went=""
 	for ((i = 0; i < T * 10; i++)); do
 		status
 		[ "$(st --arg n "$backup" '.replicas[] | select(.node == $n) | .role')" = primary ] &&
-			live=yes && break
+			went=yes && break
 		sleep 0.1
 	done
-	if [ -z "$live" ]; then
+	if [ -z "$went" ]; then
 		not_live=$((not_live + 1))
 		bad "failover $n: $backup never went live after kill -9 of $primary"
 		break
