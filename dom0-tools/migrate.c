@@ -872,7 +872,7 @@ int main_restore(int argc, char **argv)
 	if (rc)
 		goto out;
 	rc = PVFT_EXIT_FAILED;
-	/* Unreplicated, here: a backup joins only at boot (issue 16). */
+	/* Unreplicated, here: pvft protect gives it a backup later. */
 	snprintf(di.name, sizeof(di.name), "%s", cfg.name);
 	snprintf(di.remote, sizeof(di.remote), "%s", cfg.remote);
 	if (ts__dom_dir(cfg.name, di.dir, sizeof(di.dir)))
@@ -983,8 +983,10 @@ static int migrate_source(const struct dom_info *di, json_object *st[2],
 		return 0;
 	}
 	if (primary)
-		return pr_err("%s: moving a pair's primary comes with "
-			      "re-protection (issue 16)",
+		return pr_err("%s: a pair's primary does not move live; "
+			      "move its backup to the host (pvft migrate), "
+			      "then pvft promote (or kill it, and pvft "
+			      "reprotect)",
 			      di->name),
 		       -1;
 	for (i = 0; i < di->nr; i++)

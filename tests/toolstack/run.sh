@@ -1302,7 +1302,7 @@ t_migrate_refused() {
 	pv migrate mr localhost extra
 	rc_is 2 && err_has 'too many arguments' || return 1
 	pv migrate --replica primary mr localhost
-	rc_is 1 && err_has "mr: moving a pair's primary comes with re-protection \(issue 16\)" || return 1
+	rc_is 1 && err_has "mr: a pair's primary does not move live; move its backup to the host" || return 1
 	pv migrate nosuch localhost
 	rc_is 1 && err_has "no domain 'nosuch'" || return 1
 	pv save
