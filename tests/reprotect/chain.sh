@@ -68,21 +68,22 @@ wait_protected() {
 	return 1
 }
 
-# kill_joiner EPOCH: once the survivor says joining (within 10 s of the
-# failover), the joining backup (its control socket in the domain's
-# directory) is killed at a random moment, 0-300 ms later, if the
-# survivor still says joining then. 0 if one was killed.
+# kill_joiner EPOCH: once the monitor has started the joining backup
+# (its control socket appears in the domain's directory, within 10 s of
+# the failover), it is killed at a random moment, 0-500 ms later: while
+# it starts, waits for the checkpoint, takes it, or resumes the stream;
+# unless the domain is protected again by then. 0 if one was killed.
 kill_joiner() {
 	local i sock jpid seen=""
 	for ((i = 0; i < 500; i++)); do
-		status
-		st '.replicas[].state' | grep -q joining && seen=yes && break
+		compgen -G "$d/*-e$1.sock" >/dev/null && seen=yes && break
 		sleep 0.02
 	done
 	[ -n "$seen" ] || return 1
-	sleep "0.$((RANDOM % 300))"
+	sleep "$(printf '0.%03d' $((RANDOM % 500)))"
 	status
-	st '.replicas[].state' | grep -q joining || return 1
+	[ "$(st '"\(.protection.state) \([.replicas[] | .state] | join(" "))"')" = \
+		"protected protected protected" ] && return 1
 	for sock in "$d"/*-e"$1".sock; do
 		jpid=$("$CTL" call "$sock" '{"execute":"query-status"}' 2>/dev/null |
 			jq -r '.return.pid // empty' 2>/dev/null)
