@@ -454,8 +454,18 @@ static void *copier_main(void *opaque)
 {
 	struct copier *c = opaque;
 
-	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && !c->rc)
+	/*
+	 * Not back to back: a fetch write-protects every page again, and a
+	 * copier that never pauses can re-protect the page a faulting guest
+	 * write was just let through for before the guest gets the CPU to
+	 * redo it (on two cores, with the fault thread busy too): a
+	 * livelock seen once under load, in no way a migration's pace (one
+	 * fetch a round).
+	 */
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && !c->rc) {
 		c->rc = fetch_copy(c);
+		usleep(500);
+	}
 	return NULL;
 }
 
