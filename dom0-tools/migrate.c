@@ -382,6 +382,10 @@ static int call_with_progress(const struct dom_info *di, int i, const char *cmd,
 		fprintf(stderr, "\r\033[K");
 	if (rc > 0)
 		return 1;
+	if (!strcmp(cls, "DomainEnded")) {
+		pr_err("%s: %s failed: %s", r->node, cmd, err);
+		return -2;
+	}
 	if (!strcmp(cls, "MigrationActive"))
 		pr_err("%s: a save or migration is under way already (pvft "
 		       "status %s): %s",
@@ -592,9 +596,11 @@ int main_save(int argc, char **argv)
 		rc = PVFT_EXIT_OK;
 		goto out;
 	}
-	if (call_with_progress(&di, src, "save", args, &ret) < 0) {
-		fprintf(stderr, "pvft save: %s keeps running; not saved%s%s\n",
-			di.name, access(file, F_OK) ? "" : ": do not restore ",
+	i = call_with_progress(&di, src, "save", args, &ret);
+	if (i < 0) {
+		fprintf(stderr, "pvft save: %s %s; not saved%s%s\n", di.name,
+			i == -2 ? "has ended" : "keeps running",
+			access(file, F_OK) ? "" : ": do not restore ",
 			access(file, F_OK) ? "" : file);
 		goto out;
 	}
@@ -1105,7 +1111,7 @@ int main_migrate(int argc, char **argv)
 	char log_addr[300], what[512], *text = NULL;
 	bool primary = false;
 	long downtime = 0, rounds = 0;
-	int opt, i, src, lock_fd = -1, rc = PVFT_EXIT_FAILED;
+	int opt, i, src, called, lock_fd = -1, rc = PVFT_EXIT_FAILED;
 
 	PVFT_FOREACH_OPT(opt, "r:a:", opts, "migrate", 2)
 	{
@@ -1283,9 +1289,9 @@ int main_migrate(int argc, char **argv)
 		goto out;
 	}
 	/* From here the source decides: it stops only once it is moved. */
-	if ((call_with_progress(&di, src, "migrate", args, &ret) < 0 ||
-	     !json_object_get_boolean(
-		 json_object_object_get(ret, "stopped"))) &&
+	called = call_with_progress(&di, src, "migrate", args, &ret);
+	if ((called < 0 || !json_object_get_boolean(
+			       json_object_object_get(ret, "stopped"))) &&
 	    !took_over(&di, &dst)) {
 		if (ret)
 			pr_err("%s: the source did not stop: the domain stays "
@@ -1293,9 +1299,11 @@ int main_migrate(int argc, char **argv)
 			       di.rep[src].node);
 		ts__stop_started(&di, &dst);
 		fprintf(stderr,
-			"pvft migrate: %s: %s keeps running on %s; the "
-			"destination was stopped (its log: %s)\n",
-			di.name, di.rep[src].node, di.rep[src].host, dst.log);
+			"pvft migrate: %s: %s %s on %s; the destination was "
+			"stopped (its log: %s)\n",
+			di.name, di.rep[src].node,
+			called == -2 ? "has ended" : "keeps running",
+			di.rep[src].host, dst.log);
 		goto out;
 	}
 	snprintf(what, sizeof(what), "%s: %s migrated to %s", di.name, dst.node,

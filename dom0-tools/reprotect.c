@@ -63,6 +63,7 @@ struct rp_result {
 	int rc;		/* PVFT_EXIT_* */
 	bool started;	/* J was started (and stopped, on failure) */
 	bool committed; /* S answered: the checkpoint is J's */
+	bool ended;	/* S ended during it (DomainEnded) */
 	char survivor[PVFT_CFG_NAME_MAX + 1], node[PVFT_CFG_NAME_MAX + 1];
 	char host[256];
 	uint64_t epoch; /* the new one */
@@ -329,6 +330,7 @@ static int call_reprotect(const struct dom_info *di, int s, json_object *args,
 		return fail(res, PVFT_EXIT_FAILED, "%s: interrupted", di->name),
 		       -2;
 	*lost = !cls[0];
+	res->ended = !strcmp(cls, "DomainEnded");
 	fail(res, PVFT_EXIT_FAILED, "%s: reprotect failed: %s", r->node, err);
 	return -1;
 }
@@ -673,9 +675,9 @@ static int run_cmd(int argc, char **argv, const char *cmd, bool protect)
 				"pair did not form: see pvft status %s\n",
 				cmd, di.name, di.name);
 		else if (res.started)
-			fprintf(stderr,
-				"pvft %s: %s runs on unprotected (%s)\n", cmd,
-				di.name, res.survivor);
+			fprintf(stderr, "pvft %s: %s %s (%s)\n", cmd, di.name,
+				res.ended ? "has ended" : "runs on unprotected",
+				res.survivor);
 	} else if (!pvft_dry_run) {
 		checkpoint_line(line, sizeof(line), res.ret);
 		printf("%s: protected at epoch %" PRIu64 ": %s on %s is the "

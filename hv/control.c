@@ -578,10 +578,13 @@ static void migration_done(void *opaque, const struct migrate_stats *st)
 				add_u64(r, "epoch", join__epoch());
 			put_line(ctl, i, ok_object(r, NULL));
 		} else {
-			put_err(ctl, i, "MigrationFailed",
-				"%s: the domain "
-				"runs on%s",
-				st->error, st->join ? " unprotected" : "");
+			put_err(ctl, i,
+				st->ended ? "DomainEnded" : "MigrationFailed",
+				"%s%s%s", st->error,
+				st->ended ? "" : ": the domain runs on",
+				st->ended  ? ""
+				: st->join ? " unprotected"
+					   : "");
 		}
 	}
 	ctl->migrate_client = -1;

@@ -121,6 +121,21 @@ static void set_state(struct migration *m, enum migrate_state s)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* Lock held: the domain ended under the migration, which fails for it. */
+static void said_ended(struct migration *m)
+{
+	if (m->st.error[0])
+		return;
+	m->st.ended = true;
+	snprintf(m->st.error, sizeof(m->st.error),
+		 "the domain ended during the %s (round %u): nothing is left "
+		 "to move",
+		 m->join ? "re-protection"
+		 : m->to ? "migration"
+			 : "save",
+		 m->st.round ? m->st.round : 1);
+}
+
 static void fail(struct migration *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void fail(struct migration *m, const char *fmt, ...)
@@ -128,6 +143,13 @@ static void fail(struct migration *m, const char *fmt, ...)
 	va_list ap;
 
 	pthread_mutex_lock(&m->lock);
+	/*
+	 * The domain ended (its guest shut down, or pvft-hv was stopped)
+	 * and migrate__dispose shut the link: that, not what the link
+	 * says, is why.
+	 */
+	if (m->disposed)
+		said_ended(m);
 	if (!m->st.error[0]) {
 		va_start(ap, fmt);
 		vsnprintf(m->st.error, sizeof(m->st.error), fmt, ap);
@@ -673,7 +695,9 @@ static bool ask_cut(struct migration *m)
 	pthread_mutex_unlock(&m->lock);
 	return true;
 ended:
-	fail(m, "the domain ended before the cut");
+	pthread_mutex_lock(&m->lock);
+	said_ended(m);
+	pthread_mutex_unlock(&m->lock);
 	return false;
 }
 
@@ -765,7 +789,9 @@ static int precopy(struct migration *m)
 	}
 	for (unsigned int round = 1;; round++) {
 		if (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED)) {
-			fail(m, "the domain ended during round %u", round);
+			pthread_mutex_lock(&m->lock);
+			said_ended(m);
+			pthread_mutex_unlock(&m->lock);
 			return -ECANCELED;
 		}
 		pthread_mutex_lock(&m->lock);
@@ -868,11 +894,11 @@ static void finish(struct migration *m, int rc)
 	if (m->join && !m->joined)
 		m->join->abort(m->join_opaque, m->d, rc ? st.error : "");
 	if (rc)
-		pr_warn("%s failed: %s: the domain runs on here",
+		pr_warn("%s failed: %s%s",
 			st.join	  ? "re-protection"
 			: st.live ? "migration"
 				  : "save",
-			st.error);
+			st.error, st.ended ? "" : ": the domain runs on here");
 	else
 		pr_info("%s: %" PRIu64 " pages (%" PRIu64
 			" zero) in %u round%s, "

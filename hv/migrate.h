@@ -60,6 +60,7 @@ struct migrate_stats {
 	bool live;    /* a live migration (else a save) */
 	bool join;    /* a backup joining this domain (re-protection) */
 	bool stopped; /* the domain ended here (moved, or saved without -c) */
+	bool ended;   /* failed because the domain ended (its guest, a stop) */
 	uint32_t round;
 	uint64_t pages;	     /* page records' pages, zero ones included */
 	uint64_t zero_pages; /* sent as a flag, without their bytes */

@@ -252,6 +252,22 @@ wait_in() {
 # wait_for NAME ERE [SECONDS]: wait_in on NAME's stderr.
 wait_for() { wait_in "$1" err "$2" "${3:-$T}"; }
 
+# hold_proxy NAME BYTES PORT: a tests/reprotect/holdproxy.py NAME in front
+# of 127.0.0.1:PORT (its address into $held) that lets each connection's
+# first BYTES through, then nothing more until release NAME: a stream held
+# at a byte, whatever the machine's speed.
+hold_proxy() {
+	command -v python3 >/dev/null || { why="no python3: holdproxy.py needs it"; return 1; }
+	spawn "$1" python3 "$(dirname "${BASH_SOURCE[0]}")/reprotect/holdproxy.py" "$3" "$2"
+	wait_for "$1" '^holdproxy: listening on ' 30 || return 1
+	held=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
+}
+
+# release NAME: the holdproxy NAME forwards everything from now on.
+release() {
+	kill -USR1 "${pid[$1]}" && wait_for "$1" '^holdproxy: released' 30
+}
+
 # wait_file FILE ERE [N [SECONDS]]: until FILE has N (1) lines matching
 # ERE ($T s at most), whoever writes it.
 wait_file() {

@@ -10,10 +10,10 @@ Of what a client sends, the first HOLD_BYTES go through, then nothing more
 read any more, until SIGUSR1 ("holdproxy: released"): from then on every
 byte goes through. What the target sends always goes through.
 
-A deterministic fault point for tests/reprotect/run.sh: a live checkpoint
-held after fewer bytes than its first pre-copy round takes is in pre-copy,
-whatever the machine's speed (the source needs the destination's answer to
-the whole round to go on).
+A deterministic fault point for the tests (tests/lib.sh hold_proxy): a
+live checkpoint held after fewer bytes than its first pre-copy round takes
+is in pre-copy, whatever the machine's speed (the source needs the
+destination's answer to the whole round to go on).
 
 An end that closes or fails: the other end is closed too, with a reset when
 the target went (as its host would reset a peer still sending), once

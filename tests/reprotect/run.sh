@@ -20,7 +20,6 @@ KV=$build/bin/pvft-kv-client
 PVFT=$build/bin/pvft
 FP=$build/bin/pvft-fakepeer
 FAULTPROXY=$build/bin/pvft-faultproxy
-HOLDPROXY=$(dirname "$0")/holdproxy.py
 T=120
 
 # shellcheck source=tests/lib.sh
@@ -144,25 +143,10 @@ reprotect_failed() {
 	wait_file "$t/$1.err" "re-protection with the backup at .* failed.*: this domain runs on unprotected at epoch $2" "${3:-1}" 90
 }
 
-# hold_proxy NAME BYTES PORT: a holdproxy.py NAME in front of
-# 127.0.0.1:PORT (its address into $held) that lets each connection's
-# first BYTES through, then nothing more until release NAME.
-hold_proxy() {
-	command -v python3 >/dev/null || { why="no python3: holdproxy.py needs it"; return 1; }
-	spawn "$1" python3 "$HOLDPROXY" "$3" "$2"
-	wait_for "$1" '^holdproxy: listening on ' 30 || return 1
-	held=$(sed -n 's/^holdproxy: listening on \([0-9.:]*\)$/\1/p' "$t/$1.err")
-}
-
 # hold_join NAME: a holdproxy NAME in front of the last joiner's
 # --incoming: the checkpoint goes there, and stops after HOLD_AT bytes.
 hold_join() {
 	hold_proxy "$1" "$HOLD_AT" "${jmig##*:}" && jto=$held
-}
-
-# release NAME: the holdproxy NAME forwards everything from now on.
-release() {
-	kill -USR1 "${pid[$1]}" && wait_for "$1" '^holdproxy: released' 30
 }
 
 # one_live WHO NAME...: of the replicas NAME..., exactly one is live (it
