@@ -345,7 +345,7 @@ out:
  * Ask replica @i of @di for @cmd (save, migrate) with @args, and wait for
  * its one reply. Meanwhile, on a terminal, a progress line from
  * query-status on a second connection, every PROGRESS_MS. 1 and *@ret_r,
- * or -1 after saying why.
+ * or -1 after saying why (-2: DomainEnded, the domain ended meanwhile).
  */
 static int call_with_progress(const struct dom_info *di, int i, const char *cmd,
 			      json_object *args, json_object **ret_r)

@@ -74,7 +74,8 @@ static const struct cmd_spec cmd_table[] = {
 	  "running alone; a protected pair is refused (pvft migrate moves a\n"
 	  "replica). A progress line on a terminal, a summary on stdout.\n"
 	  "\n"
-	  "Exit status: 0 saved; 1 not saved (the domain runs on).\n" },
+	  "Exit status: 0 saved; 1 not saved (the domain runs on, unless\n"
+	  "it ended meanwhile: \"has ended\" on stderr).\n" },
 	{ "restore", main_restore,
 	  "Start a domain from a save file, on this host", "[-q] [CFG] FILE",
 	  "  -q, --quiet     no progress lines\n"
@@ -102,9 +103,9 @@ static const struct cmd_spec cmd_table[] = {
 	  "config's ft_remote, as create starts a replica) on a free port\n"
 	  "here, ft_migrate_port (8890) on another host; then asks the\n"
 	  "source to send itself there. A pair's backup moves with the\n"
-	  "backup's options. If anything fails the source runs on and the\n"
-	  "destination is stopped. With -N: prints the destination's command\n"
-	  "and the control call.\n"
+	  "backup's options. If anything fails the source runs on (unless it\n"
+	  "ended meanwhile: \"has ended\") and the destination is stopped.\n"
+	  "With -N: prints the destination's command and the control call.\n"
 	  "\n"
 	  "Exit status: 0 moved; 1 not moved (the source runs on); 2 bad\n"
 	  "usage; 3 bad config.\n" },
@@ -124,8 +125,9 @@ static const struct cmd_spec cmd_table[] = {
 	  "it then takes the lost replica's place in pvft list. Returns once\n"
 	  "the pair is protected again, with the checkpoint's figures and\n"
 	  "the time it took. If anything fails first, the new backup is\n"
-	  "stopped and the domain runs on unprotected. With -N: prints the\n"
-	  "backup's command and the control call.\n"
+	  "stopped and the domain runs on unprotected (unless it ended\n"
+	  "meanwhile: \"has ended\"). With -N: prints the backup's command\n"
+	  "and the control call.\n"
 	  "\n"
 	  "Exit status: 0 protected; 1 not (why on stderr); 2 bad usage;\n"
 	  "3 bad config.\n" },

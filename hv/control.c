@@ -636,6 +636,7 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	int64_t downtime = arg_int(ctl, "downtime_ms", 60000),
 		rounds = arg_int(ctl, "max_rounds", MIGRATE_MAX_ROUNDS_LIMIT);
 	uint8_t key[TLS_KEY_LEN];
+	int rc;
 
 	if (ctl->args && !json_object_is_type(ctl->args, json_type_object))
 		return reply_err(ctl, i, id, "BadRequest",
@@ -704,26 +705,28 @@ static void start_migration(struct control *ctl, int i, json_object *id,
 	}
 	ctl->migrate_client = i;
 	pthread_mutex_unlock(&ctl->lock);
-	if (kind == MIG_REPROTECT
-		? join__start(ctl->d,
-			      &(struct join_request){
-				  .to = rq.to,
-				  .backup = arg_str(ctl, "backup"),
-				  .creds = rq.creds,
-				  .config = rq.config,
-				  .downtime_ms = rq.downtime_ms,
-				  .max_rounds = rq.max_rounds,
-			      },
-			      migration_done, ctl, err, sizeof(err))
-		: migrate__start(ctl->d, &rq, migration_done, ctl, err,
-				 sizeof(err))) {
+	rc = kind == MIG_REPROTECT
+		 ? join__start(ctl->d,
+			       &(struct join_request){
+				   .to = rq.to,
+				   .backup = arg_str(ctl, "backup"),
+				   .creds = rq.creds,
+				   .config = rq.config,
+				   .downtime_ms = rq.downtime_ms,
+				   .max_rounds = rq.max_rounds,
+			       },
+			       migration_done, ctl, err, sizeof(err))
+		 : migrate__start(ctl->d, &rq, migration_done, ctl, err,
+				  sizeof(err));
+	if (rc) {
 		pthread_mutex_lock(&ctl->lock);
 		ctl->migrate_client = -1;
 		pthread_mutex_unlock(&ctl->lock);
 		tls__creds_free(rq.creds);
 		return reply_err(ctl, i, id,
-				 strstr(err, "under way") ? "MigrationActive"
-							  : "Failed",
+				 rc == -EBUSY	    ? "MigrationActive"
+				 : rc == -ESHUTDOWN ? "DomainEnded"
+						    : "Failed",
 				 "%s", err);
 	}
 }

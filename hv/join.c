@@ -149,16 +149,19 @@ static void join_abort(void *opaque, struct domain *d, const char *why)
 {
 	struct joiner *j = opaque;
 
-	(void)d;
 	if (j->chan) {
 		chan__dispose(j->chan);
 		free(j->chan);
 		j->chan = NULL;
 	}
 	/* Said before the next join may start (it rewrites j). */
-	pr_warn("re-protection with the backup at %s failed%s%s: this domain "
-		"runs on unprotected at epoch %" PRIu64,
-		j->backup, why[0] ? ": " : "", why, j->epoch - 1);
+	if (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED))
+		pr_warn("re-protection with the backup at %s failed%s%s",
+			j->backup, why[0] ? ": " : "", why);
+	else
+		pr_warn("re-protection with the backup at %s failed%s%s: this "
+			"domain runs on unprotected at epoch %" PRIu64,
+			j->backup, why[0] ? ": " : "", why, j->epoch - 1);
 	__atomic_store_n(&j->env.pair->joining, false, __ATOMIC_RELAXED);
 }
 

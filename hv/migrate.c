@@ -121,19 +121,28 @@ static void set_state(struct migration *m, enum migrate_state s)
 	pthread_mutex_unlock(&m->lock);
 }
 
-/* Lock held: the domain ended under the migration, which fails for it. */
+/*
+ * Lock held: this replica ended under the migration, which fails for it.
+ * A pair's backup ends alone: its primary runs the domain on.
+ */
 static void said_ended(struct migration *m)
 {
 	if (m->st.error[0])
 		return;
 	m->st.ended = true;
-	snprintf(m->st.error, sizeof(m->st.error),
-		 "the domain ended during the %s (round %u): nothing is left "
-		 "to move",
-		 m->join ? "re-protection"
-		 : m->to ? "migration"
-			 : "save",
-		 m->st.round ? m->st.round : 1);
+	if (m->backup)
+		snprintf(m->st.error, sizeof(m->st.error),
+			 "this backup ended during its move (round %u): the "
+			 "primary runs on without it",
+			 m->st.round ? m->st.round : 1);
+	else
+		snprintf(m->st.error, sizeof(m->st.error),
+			 "the domain ended during the %s (round %u): nothing "
+			 "is left to move",
+			 m->join ? "re-protection"
+			 : m->to ? "migration"
+				 : "save",
+			 m->st.round ? m->st.round : 1);
 }
 
 static void fail(struct migration *m, const char *fmt, ...)
@@ -704,6 +713,7 @@ ended:
 static int connect_destination(struct migration *m)
 {
 	char why[256] = "";
+	struct transport *t;
 	int fd, rc;
 
 	fd = transport__dial_until(m->to, clock__mono_ns() +
@@ -713,16 +723,26 @@ static int connect_destination(struct migration *m)
 		     strerror(-fd));
 		return fd;
 	}
-	rc = transport__open(&m->t, m->creds, fd);
-	if (!rc)
-		rc = transport__handshake_until(
-		    m->t, clock__mono_ns() + HANDSHAKE_MS * 1000000ull, why,
-		    sizeof(why));
+	rc = transport__open(&t, m->creds, fd);
+	if (rc) {
+		fail(m, "the destination %s: %s", m->to, strerror(-rc));
+		return rc;
+	}
+	/* Under the lock: migrate__dispose shuts the link it finds. */
+	pthread_mutex_lock(&m->lock);
+	m->t = t;
+	if (m->disposed)
+		shutdown(t->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&m->lock);
+	rc = transport__handshake_until(
+	    t, clock__mono_ns() + HANDSHAKE_MS * 1000000ull, why, sizeof(why));
 	if (rc) {
 		fail(m, "the destination %s: %s", m->to,
 		     why[0] ? why : strerror(-rc));
-		transport__close(m->t);
+		pthread_mutex_lock(&m->lock);
 		m->t = NULL;
+		pthread_mutex_unlock(&m->lock);
+		transport__close(t);
 		return rc;
 	}
 	return 0;
@@ -1020,8 +1040,8 @@ int migrate__start(struct domain *d, const struct migrate_request *rq,
 	pthread_mutex_lock(&m->lock);
 	if (m->disposed || __atomic_load_n(&d->shut_down, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&m->lock);
-		snprintf(err, errlen, "the domain is ending");
-		return -EINVAL;
+		snprintf(err, errlen, "the domain is ending: nothing to move");
+		return -ESHUTDOWN;
 	}
 	if (m->running) {
 		pthread_mutex_unlock(&m->lock);
