@@ -382,17 +382,13 @@ static int call_with_progress(const struct dom_info *di, int i, const char *cmd,
 		fprintf(stderr, "\r\033[K");
 	if (rc > 0)
 		return 1;
-	if (!strcmp(cls, "DomainEnded")) {
-		pr_err("%s: %s failed: %s", r->node, cmd, err);
-		return -2;
-	}
 	if (!strcmp(cls, "MigrationActive"))
 		pr_err("%s: a save or migration is under way already (pvft "
 		       "status %s): %s",
 		       r->node, di->name, err);
 	else
 		pr_err("%s: %s failed: %s", r->node, cmd, err);
-	return -1;
+	return strcmp(cls, "DomainEnded") ? -1 : -2;
 }
 
 /* The reply's figures, one line on stdout. */

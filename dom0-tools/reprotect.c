@@ -214,7 +214,7 @@ static int join_node(char *buf, size_t len, const struct dom_info *di,
  * of the domain if S died: never to be stopped. Only a J still receiving
  * (or gone) has nothing.
  */
-static bool joined_live(const struct dom_info *di, struct dom_replica *j)
+static bool joined_holds(const struct dom_info *di, struct dom_replica *j)
 {
 	struct dom_info one = *di;
 	char err[256];
@@ -540,7 +540,7 @@ static int reprotect(struct dom_info *di, const struct rp_opts *o,
 	}
 	t0 = clock__mono_ms();
 	i = call_reprotect(di, s, args, o, &ret, &lost, res);
-	if (i < 0 && !(lost && joined_live(di, &j)))
+	if (i < 0 && !(lost && joined_holds(di, &j)))
 		goto stop_j;
 	if (i < 0) {
 		/*

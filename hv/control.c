@@ -578,13 +578,14 @@ static void migration_done(void *opaque, const struct migrate_stats *st)
 				add_u64(r, "epoch", join__epoch());
 			put_line(ctl, i, ok_object(r, NULL));
 		} else {
+			const char *after =
+			    st->ended  ? ""
+			    : st->join ? ": the domain runs on unprotected"
+				       : ": the domain runs on";
+
 			put_err(ctl, i,
 				st->ended ? "DomainEnded" : "MigrationFailed",
-				"%s%s%s", st->error,
-				st->ended ? "" : ": the domain runs on",
-				st->ended  ? ""
-				: st->join ? " unprotected"
-					   : "");
+				"%s%s", st->error, after);
 		}
 	}
 	ctl->migrate_client = -1;

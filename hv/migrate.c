@@ -121,12 +121,20 @@ static void set_state(struct migration *m, enum migrate_state s)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* What is under way, as the messages name it. */
+static const char *kind(bool join, bool live)
+{
+	return join ? "re-protection" : live ? "migration" : "save";
+}
+
 /*
  * Lock held: this replica ended under the migration, which fails for it.
  * A pair's backup ends alone: its primary runs the domain on.
  */
 static void said_ended(struct migration *m)
 {
+	unsigned int round = m->st.round ? m->st.round : 1;
+
 	if (m->st.error[0])
 		return;
 	m->st.ended = true;
@@ -134,15 +142,20 @@ static void said_ended(struct migration *m)
 		snprintf(m->st.error, sizeof(m->st.error),
 			 "this backup ended during its move (round %u): the "
 			 "primary runs on without it",
-			 m->st.round ? m->st.round : 1);
+			 round);
 	else
 		snprintf(m->st.error, sizeof(m->st.error),
 			 "the domain ended during the %s (round %u): nothing "
 			 "is left to move",
-			 m->join ? "re-protection"
-			 : m->to ? "migration"
-				 : "save",
-			 m->st.round ? m->st.round : 1);
+			 kind(m->join, m->to), round);
+}
+
+/* The domain ended (seen by the migration thread): the migration fails. */
+static void fail_ended(struct migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	said_ended(m);
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void fail(struct migration *m, const char *fmt, ...)
@@ -704,9 +717,7 @@ static bool ask_cut(struct migration *m)
 	pthread_mutex_unlock(&m->lock);
 	return true;
 ended:
-	pthread_mutex_lock(&m->lock);
-	said_ended(m);
-	pthread_mutex_unlock(&m->lock);
+	fail_ended(m);
 	return false;
 }
 
@@ -809,9 +820,7 @@ static int precopy(struct migration *m)
 	}
 	for (unsigned int round = 1;; round++) {
 		if (__atomic_load_n(&d->shut_down, __ATOMIC_RELAXED)) {
-			pthread_mutex_lock(&m->lock);
-			said_ended(m);
-			pthread_mutex_unlock(&m->lock);
+			fail_ended(m);
 			return -ECANCELED;
 		}
 		pthread_mutex_lock(&m->lock);
@@ -914,11 +923,8 @@ static void finish(struct migration *m, int rc)
 	if (m->join && !m->joined)
 		m->join->abort(m->join_opaque, m->d, rc ? st.error : "");
 	if (rc)
-		pr_warn("%s failed: %s%s",
-			st.join	  ? "re-protection"
-			: st.live ? "migration"
-				  : "save",
-			st.error, st.ended ? "" : ": the domain runs on here");
+		pr_warn("%s failed: %s%s", kind(st.join, st.live), st.error,
+			st.ended ? "" : ": the domain runs on here");
 	else
 		pr_info("%s: %" PRIu64 " pages (%" PRIu64
 			" zero) in %u round%s, "
@@ -1671,14 +1677,17 @@ static int apply_gate(struct migrate_in *in, struct domain *d,
 			       join	? "a primary a backup joins"
 			       : replay ? "a backup"
 					: "an unreplicated domain");
-	/* A single domain has one if it was a replica once (then alone). */
-	if (g->out_state_len != (replay ? sizeof(XXH3_state_t) : 0) &&
-	    (replay || g->out_state_len != sizeof(XXH3_state_t)))
-		return in_fail(
-		    in, -EBADMSG,
-		    "GATE: an output hash state of %u bytes, not %zu",
-		    g->out_state_len,
-		    replay ? sizeof(XXH3_state_t) : (size_t)0);
+	/*
+	 * A replay needs the output hash state; a single domain has one if
+	 * it was a replica once (then ran alone), else none.
+	 */
+	if (g->out_state_len != sizeof(XXH3_state_t) &&
+	    (replay || g->out_state_len))
+		return in_fail(in, -EBADMSG,
+			       "GATE: an output hash state of %u bytes, not "
+			       "%zu%s",
+			       g->out_state_len, sizeof(XXH3_state_t),
+			       replay ? "" : " or none");
 	if (g->out_state_len) {
 		/* A replay hashes its console output for the digests. */
 		if (!d->gate.out_state)
@@ -1699,8 +1708,9 @@ static int apply_gate(struct migrate_in *in, struct domain *d,
 			return in_fail(in, -EBADMSG,
 				       "GATE: the output hash state does not "
 				       "give its hash");
-		d->gate.known_ns = g->guest_ns;
 	}
+	if (replay)
+		d->gate.known_ns = g->guest_ns;
 	d->exits = g->exits;
 	d->gate.records = g->records;
 	d->last_rip = g->last_rip;
