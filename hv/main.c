@@ -1216,11 +1216,14 @@ static int join_ask_arbiter(void)
 {
 	char why[400];
 
-	if (!fence__check_join(o.po.arbiter, o.po.pair, o.po.epoch, NULL,
-			       join_opener, clock__mono_ns() + 10000000000ull,
-			       why, sizeof(why)))
-		return 0;
-	return join_refuse("(not yet named)", why);
+	if (fence__check_join(o.po.arbiter, o.po.pair, o.po.epoch, NULL,
+			      join_opener, clock__mono_ns() + 10000000000ull,
+			      why, sizeof(why)))
+		return join_refuse("(not yet named)", why);
+	pr_info("joining: the arbiter says %s opened pair %llu epoch %llu",
+		join_opener, (unsigned long long)o.po.pair,
+		(unsigned long long)o.po.epoch);
+	return 0;
 }
 
 static int join_check(void)

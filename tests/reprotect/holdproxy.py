@@ -15,9 +15,9 @@ live checkpoint held after fewer bytes than its first pre-copy round takes
 is in pre-copy, whatever the machine's speed (the source needs the
 destination's answer to the whole round to go on).
 
-An end that closes or fails: the other end is closed too, with a reset when
-the target went (as its host would reset a peer still sending), once
-everything it may still get was given to it otherwise. SIGTERM: exit 0.
+The target's end passes on as an end (after everything it sent), its
+reset as a reset; a target that cannot be reached resets the client; the
+proxy itself goes on. SIGTERM: exit 0.
 """
 import signal
 import socket
@@ -87,7 +87,8 @@ class Conn:
             hard_close(self.target)
 
     def down(self):
-        """Target to client; the target gone: the client is reset."""
+        """Target to client: a reset passes on as a reset, an end as an
+        end (everything the target sent reaches the client first)."""
         try:
             while True:
                 data = self.target.recv(65536)
@@ -96,9 +97,15 @@ class Conn:
                 self.client.sendall(data)
         except OSError as e:
             say("conn %d: target side: %s" % (self.cid, e))
+            self.dead.set()
+            hard_close(self.client)
+            return
         say("conn %d: the target closed" % self.cid)
         self.dead.set()
-        hard_close(self.client)
+        try:
+            self.client.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 def main():
@@ -114,7 +121,12 @@ def main():
     while True:
         client, _ = ls.accept()
         cid += 1
-        target = socket.create_connection(("127.0.0.1", target_port))
+        try:
+            target = socket.create_connection(("127.0.0.1", target_port))
+        except OSError as e:
+            say("conn %d: the target: %s" % (cid, e))
+            hard_close(client)
+            continue
         say("conn %d: open" % cid)
         c = Conn(cid, client, target, hold)
         threading.Thread(target=c.up, daemon=True).start()
