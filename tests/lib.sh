@@ -396,14 +396,15 @@ intact() {
 	return 1
 }
 
-# owner_is NODE [DIR]: the arbiter (state in DIR, by default the shared
-# one's) gave pair $pair_id (the suite's current pair) to NODE.
+# owner_is NODE|- [DIR [EPOCH]]: the arbiter (state in DIR, by default
+# the shared one's) gave pair $pair_id (the suite's current pair) at EPOCH
+# (1) to NODE, or to nobody (-).
 # shellcheck disable=SC2154
 owner_is() {
-	local owner
-	owner=$(cat "${2:-$tmp/arbiter}/$pair_id-1" 2>/dev/null)
-	[ "$owner" = "$1" ] ||
-		{ why="the arbiter gave pair $pair_id to '${owner:-nobody}', want $1"; return 1; }
+	local owner e=${3:-1}
+	owner=$(cat "${2:-$tmp/arbiter}/$pair_id-$e" 2>/dev/null)
+	[ "${owner:--}" = "$1" ] ||
+		{ why="the arbiter gave pair $pair_id epoch $e to '${owner:-nobody}', want '$1'"; return 1; }
 }
 
 # start_backup NAME GUEST CMDLINE [pvft-hv args]: a backup of pair

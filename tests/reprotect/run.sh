@@ -294,12 +294,10 @@ epoch_is() {
 
 # arb_owner EPOCH NODE|-: the arbiter's state: (pair, EPOCH) owned by
 # NODE, or by nobody (-).
-arb_owner() {
-	local f=$tmp/arbiter/$pair_id-$1 owner
-	owner=$(cat "$f" 2>/dev/null)
-	[ "${owner:--}" = "$2" ] ||
-		{ why="the arbiter: epoch $1 owned by '${owner:-nobody}', want '$2'"; return 1; }
-}
+arb_owner() { owner_is "$2" "" "$1"; }
+
+# rp_desc [N]: the first N (120) bytes of the reprotect error's desc.
+rp_desc() { grep -o '"desc":"[^"]*' "$t/rp.out" | head -c "${1:-120}"; }
 
 # arb_opener EPOCH NODE: the arbiter's state: EPOCH was opened (ADVANCE)
 # by NODE.
@@ -425,7 +423,7 @@ t_joiner_stopped_before_it_answers() {
 		err_lacks j 'went live' && arb_owner 2 "$(grep -q 'running alone' "$t/b.err" && echo b || echo -)" ||
 			return 1
 	fi
-	grep -q '"desc"' "$t/rp.out" && note+=": $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 120)"
+	grep -q '"desc"' "$t/rp.out" && note+=": $(rp_desc)"
 	kv_clean && one_live b b j
 }
 
@@ -540,7 +538,7 @@ t_arbiter_restarts_during_precopy() {
 		release hp && wait_for j 'the arbiter says b opened pair' || return 1
 	wait_end rp 90 || return 1
 	grep -q '"return"' "$t/rp.out" ||
-		{ why="the join failed: $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 200)"; return 1; }
+		{ why="the join failed: $(rp_desc 200)"; return 1; }
 	epoch_is b protected 2 && wait_for j 'resumed pair' 30 && joined_intact j || return 1
 	kill9 j
 	wait_for b 'running alone' 30 && epoch_is b unprotected 2 && arb_owner 2 b &&
@@ -590,7 +588,7 @@ partition() {
 	fault fp "$1" "$2" && release hp || return 1
 	t0=$(now_ms)
 	reprotect_failed b 1 || return 1
-	note="the survivor gave up $(($(now_ms) - t0)) ms after the fault: $(grep -o '"desc":"[^"]*' "$t/rp.out" | head -c 120)"
+	note="the survivor gave up $(($(now_ms) - t0)) ms after the fault: $(rp_desc)"
 	never_live j && epoch_is b unprotected 1 && kv_clean && one_live b b j &&
 		arb_owner 2 - && arb_opener 2 b
 }

@@ -51,15 +51,9 @@ check "status --json: both on the kvm backend, same epoch, roles" \
 primary=$(jq -r '.replicas[] | select(.role == "primary") | .node' "$tmp/st.json")
 backup=$(jq -r '.replicas[] | select(.role == "backup") | .node' "$tmp/st.json")
 bpid=$(jq -r '.replicas[] | select(.role == "backup") | .pid' "$tmp/st.json")
-# lines_in FILE N: until FILE has N lines (a hang guard of 10 min, not a
-# bound on the machine's speed).
-lines_in() {
-	for _ in $(seq 6000); do
-		[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# lines_in FILE N: until FILE has N count lines (a hang guard of 10 min,
+# not a bound on the machine's speed).
+lines_in() { wait_file "$1" '^[0-9]+$' "$2" 600; }
 # Promote once the guest has printed something.
 check "the primary counts 300 lines" lines_in "$dir/$primary.console" 300
 check "promote" "$PVFT" promote -t 120 ke2e

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,7 @@ struct copier {
 	uint64_t *bm;
 	size_t words;
 	int stop, rc, fetches;
+	uint64_t runs; /* the guest's runs so far (the copier's pace) */
 };
 
 static int fetch_copy(struct copier *c)
@@ -454,17 +456,24 @@ static void *copier_main(void *opaque)
 {
 	struct copier *c = opaque;
 
+	uint64_t seen = UINT64_MAX, now;
+
 	/*
-	 * Not back to back: a fetch write-protects every page again, and a
-	 * copier that never pauses can re-protect the page a faulting guest
-	 * write was just let through for before the guest gets the CPU to
-	 * redo it (on two cores, with the fault thread busy too): a
-	 * livelock seen once under load, in no way a migration's pace (one
-	 * fetch a round).
+	 * At most one fetch a guest run, by progress, not by time: a fetch
+	 * write-protects every page again, and a copier fetching back to
+	 * back could re-protect the page a faulting guest write was just
+	 * let through for before the guest redid it, run after run (a
+	 * livelock seen once under load, and no migration's pace: it
+	 * fetches once a round). Each fetch still races a run's writes.
 	 */
 	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE) && !c->rc) {
+		now = __atomic_load_n(&c->runs, __ATOMIC_ACQUIRE);
+		if (now == seen) {
+			sched_yield();
+			continue;
+		}
+		seen = now;
 		c->rc = fetch_copy(c);
-		usleep(500);
 	}
 	return NULL;
 }
@@ -506,6 +515,7 @@ static void dirty_race(const char *name)
 		CU_ASSERT_EQUAL_FATAL(run_code(d, pg * PAGE + (x >> 40) % 4088,
 					       n, stride * PAGE, x),
 				      0);
+		__atomic_add_fetch(&c.runs, 1, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
