@@ -72,6 +72,7 @@ cat "$dir/$primary.console" "$dir/$backup.console" >"$tmp/all"
 k=$(wc -l <"$tmp/all")
 head -n "$k" "$tmp/all" >"$tmp/got"
 seq 1 "$k" >"$tmp/want"
+cmp -s "$tmp/want" "$tmp/got" || { echo "primary ends: $(tail -n 2 "$dir/$primary.console" | tr "\n" " ") backup starts: $(head -n 2 "$dir/$backup.console" | tr "\n" " ") diff: $(diff "$tmp/want" "$tmp/got" | head -5 | tr "\n" " ")"; }
 check "the console, old primary then new: exactly 1..K ($k lines)" \
 	cmp -s "$tmp/want" "$tmp/got"
 [ -s "$dir/$primary.console" ] && [ -s "$dir/$backup.console" ]
